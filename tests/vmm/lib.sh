@@ -1,0 +1,57 @@
+# Shared helpers for the vmm integration tests (sourced, POSIX sh).
+# Every process a test starts is recorded and killed by PID on exit.
+
+: "${VMM:?VMM is not set (run through make check)}"
+: "${GUESTS:?GUESTS is not set}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/vmmtest.XXXXXX")
+PIDS=""
+
+cleanup() {
+	for p in $PIDS; do
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; [ -n "${LOG:-}" ] && [ -f "$LOG" ] && sed 's/^/  | /' "$LOG"; exit 1; }
+pass() { echo "ok: $*"; }
+
+need_kvm() {
+	[ -c /dev/kvm ] || skip "/dev/kvm is missing: KVM is not available here"
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no read/write access to /dev/kvm"
+}
+
+# Start vmm in the background: bg_vmm NAME ARGS...; its PID goes to $NAME_pid
+# (as the variable named by NAME), stdout to $T/NAME.out, stderr to $T/NAME.err.
+bg_vmm() {
+	name=$1; shift
+	"$VMM" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	eval "${name}_pid=$!"
+	PIDS="$PIDS $!"
+}
+
+# Wait until FILE contains a line matching REGEX, at most SECS seconds, by
+# polling the file (the event is a line being written; there is no other
+# signal to wait on from a shell).
+wait_for_line() {
+	file=$1 regex=$2 secs=${3:-20}
+	end=$(( $(date +%s) + secs ))
+	while [ "$(date +%s)" -le "$end" ]; do
+		grep -Eq -- "$regex" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Run vmm in the foreground with a time limit; sets $rc.
+run_vmm() {
+	secs=$1; shift
+	timeout -k 2 "$secs" "$VMM" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	LOG=$T/err
+}

@@ -1,0 +1,268 @@
+/* The vmm program: `vmm run ...` boots one VM; `vmm ctl ...` talks to one. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <qb/qbdefs.h>
+#include <qb/qblog.h>
+#include <qb/qbloop.h>
+
+#include "vmm/control.h"
+#include "vmm/ctl.h"
+#include "vmm/guest_abi.h"
+#include "vmm/vm.h"
+
+static const char usage_text[] =
+	"Usage: vmm run --kernel FILE [options]\n"
+	"       vmm ctl NAME COMMAND       (vmm ctl --help)\n"
+	"       vmm --help | --version\n"
+	"\n"
+	"Run options:\n"
+	"  -k, --kernel FILE     PVH ELF kernel or Linux bzImage (required)\n"
+	"  -i, --initrd FILE     initial ramdisk\n"
+	"  -a, --cmdline STR     kernel command line\n"
+	"  -m, --memory SIZE     guest RAM, with suffix K, M, G or T (plain number: MiB);\n"
+	"                        default 256M; sparse, at most 1T\n"
+	"  -c, --cpus N          vCPUs, 1 to 64 (default 1)\n"
+	"  -s, --serial SPEC     COM1 backend: stdio (default), none, file:PATH, unix:PATH\n"
+	"  -C, --control NAME    serve the control protocol as libqb IPC service NAME\n"
+	"  -v, --verbose         more log output (repeat for debug)\n"
+	"  -q, --quiet           only errors\n"
+	"\n"
+	"Exit status: the guest's power-off status; 0 after a quit request or a test\n"
+	"guest's success; 1 vmm error; 2 bad usage; 3 guest test assertion failed;\n"
+	"4 guest crashed (triple fault, or an instruction the host KVM cannot emulate).\n";
+
+struct run_opts {
+	struct vm_config cfg;
+	const char *control;
+	int log_level;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "vmm: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'vmm --help'.\n");
+	return VMM_EXIT_USAGE;
+}
+
+/* "512M", "2G", "1048576K", "300" (MiB).  0 when malformed or out of range. */
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 20;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return 0;
+	if (*end) {
+		const char *units = "KMGT";
+		const char *u = strchr(units, *end & ~0x20);
+
+		if (!u || end[1] || !*end)
+			return 0;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v == 0 || v > (1ULL << 40) >> shift)
+		return 0;
+	return v << shift;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_run(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'a' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "serial", required_argument, NULL, 's' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *err = NULL;
+	int c;
+
+	*o = (struct run_opts){ .cfg = { .mem_size = 256ULL << 20, .nr_vcpus = 1,
+					  .serial = { SERIAL_STDIO, NULL } },
+				.log_level = LOG_NOTICE };
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->cfg.kernel_path = optarg; break;
+		case 'i': o->cfg.initrd_path = optarg; break;
+		case 'a': o->cfg.cmdline = optarg; break;
+		case 'C': o->control = optarg; break;
+		case 'v': o->log_level = o->log_level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
+		case 'q': o->log_level = LOG_ERR; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'm':
+			o->cfg.mem_size = parse_size(optarg);
+			if (!o->cfg.mem_size)
+				return usage_error("bad --memory '%s': want a size like 512M or 2G, at most 1T", optarg);
+			break;
+		case 'c':
+			if (parse_uint(optarg, 1, VM_MAX_VCPUS, &o->cfg.nr_vcpus))
+				return usage_error("bad --cpus '%s': want a number from 1 to 64", optarg);
+			break;
+		case 's':
+			if (serial__parse(optarg, &o->cfg.serial, &err))
+				return usage_error("bad --serial: %s", err);
+			break;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->cfg.kernel_path)
+		return usage_error("%s", "no --kernel given");
+	return 0;
+}
+
+static int vm_event(int fd, int revents, void *data)
+{
+	struct vm **ctx = data;
+	struct vm *vm = ctx[0];
+
+	vm__handle_events(vm);
+	if (vm->state == VM_STATE_STOPPED)
+		qb_loop_stop((qb_loop_t *)ctx[1]);
+	return 0;
+}
+
+static int on_signal(int32_t sig, void *data)
+{
+	vm__request_stop(data, VM_STOP_QUIT, 0, "stopped by signal %d", sig);
+	return 0;
+}
+
+static void log_setup(int level)
+{
+	qb_log_init("vmm", LOG_DAEMON, LOG_INFO);
+	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
+	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
+	qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", level);
+	qb_log_format_set(QB_LOG_STDERR, "vmm[%P]: %p: %b");
+}
+
+static void report_stop(const struct vm *vm)
+{
+	int level = vm->stop_reason == VM_STOP_POWEROFF || vm->stop_reason == VM_STOP_UCALL_DONE ||
+		    vm->stop_reason == VM_STOP_QUIT ? LOG_NOTICE : LOG_ERR;
+
+	qb_log(level, "%s", vm->stop_message);
+}
+
+static int run_loop(struct vm *vm, const struct run_opts *o)
+{
+	qb_loop_t *loop = qb_loop_create();
+	struct control *ctl = NULL;
+	qb_loop_signal_handle sh[3];
+	void *ctx[2] = { vm, loop };
+	int ret;
+
+	if (!loop)
+		return -ENOMEM;
+	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGTERM, vm, on_signal, &sh[0]);
+	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
+	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
+	ret = qb_loop_poll_add(loop, QB_LOOP_HIGH, vm->event_fd, POLLIN, ctx, vm_event);
+	if (!ret)
+		ret = serial__attach(vm->serial, loop);
+	if (!ret && o->control && (ret = control__start(&ctl, vm, loop, o->control)))
+		qb_log(LOG_ERR, "cannot serve control '%s': %s", o->control, strerror(-ret));
+	if (!ret)
+		ret = vm__start(vm);
+	if (!ret)
+		qb_loop_run(loop);
+	else
+		vm__request_stop(vm, VM_STOP_ERROR, 0, "start-up failed");
+	/* vm__destroy joins the vCPU threads, which leave KVM_RUN on the stop. */
+	serial__flush(vm->serial);
+	if (ctl)
+		control__stop(ctl);
+	qb_loop_poll_del(loop, vm->event_fd);
+	serial__detach(vm->serial);
+	qb_loop_destroy(loop);
+	return ret;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts o;
+	const char *err = "unknown error";
+	struct vm vm;
+	int ret, status;
+
+	ret = parse_run(argc, argv, &o);
+	if (ret)
+		return ret;
+	log_setup(o.log_level);
+	/* vCPU threads take the kick signal; every other thread keeps it blocked. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	ret = vm__create(&vm, &o.cfg, &err);
+	if (ret) {
+		qb_log(LOG_ERR, "%s (%s)", err, strerror(-ret));
+		vm__destroy(&vm);
+		qb_log_fini();
+		return VMM_EXIT_ERROR;
+	}
+	qb_log(LOG_INFO, "VM: %" PRIu64 " MiB, %u vCPU(s), kernel %s", o.cfg.mem_size >> 20,
+	       o.cfg.nr_vcpus, o.cfg.kernel_path);
+	ret = run_loop(&vm, &o);
+	report_stop(&vm);
+	status = ret ? VMM_EXIT_ERROR : vm__exit_status(&vm);
+	vm__destroy(&vm);
+	qb_log_fini();
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("%s", "no command given");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("vmm (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ctl"))
+		return ctl__main(argc - 1, argv + 1);
+	return usage_error("unknown command '%s' (want run or ctl)", argv[1]);
+}

@@ -1,0 +1,477 @@
+/*
+ * 16550A UART.  Register accesses come from vCPU threads, backend I/O from
+ * the main loop; one mutex guards the device.  Output is written straight to
+ * the backend when it can take it; what it cannot take is buffered, and a
+ * full buffer clears THRE so that the guest waits (flow control through the
+ * line status register, as a real UART does).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+#include <qb/qblog.h>
+
+#include "vmm/guest_abi.h"
+#include "vmm/serial.h"
+#include "vmm/vm.h"
+
+#define RX_SIZE 4096
+#define TX_SIZE (64 * 1024)
+#define FLUSH_MS 5
+
+/* Register bits (the 16550A data sheet's names). */
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO 0xc0
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define MSR_IDLE 0xb0 /* DCD, DSR, CTS */
+
+struct serial {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	struct serial_cfg cfg;
+	int in_fd, out_fd, listen_fd;
+	qb_loop_t *loop;
+	qb_loop_timer_handle flush_timer;
+	bool input_polled;
+	struct termios saved_tio;
+	bool tio_saved;
+
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
+	bool thri_pending;
+	int irq_level;
+
+	uint8_t rx[RX_SIZE];
+	unsigned rx_head, rx_len;
+	uint8_t tx[TX_SIZE];
+	unsigned tx_len;
+	uint64_t tx_dropped;
+};
+
+int serial__parse(const char *spec, struct serial_cfg *cfg, const char **err)
+{
+	if (!strcmp(spec, "stdio")) {
+		*cfg = (struct serial_cfg){ SERIAL_STDIO, NULL };
+	} else if (!strcmp(spec, "none")) {
+		*cfg = (struct serial_cfg){ SERIAL_NONE, NULL };
+	} else if (!strncmp(spec, "file:", 5) && spec[5]) {
+		*cfg = (struct serial_cfg){ SERIAL_FILE, spec + 5 };
+	} else if (!strncmp(spec, "unix:", 5) && spec[5]) {
+		if (strlen(spec + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			*err = "the Unix socket path is too long";
+			return -ENAMETOOLONG;
+		}
+		*cfg = (struct serial_cfg){ SERIAL_UNIX, spec + 5 };
+	} else {
+		*err = "expected stdio, none, file:PATH or unix:PATH";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void update_irq(struct serial *s)
+{
+	int level = ((s->ier & IER_RDI) && s->rx_len) || ((s->ier & IER_THRI) && s->thri_pending);
+	struct kvm_irq_level irq = { .irq = GUEST_ABI_COM1_IRQ, .level = (uint32_t)level };
+
+	if (level == s->irq_level)
+		return;
+	s->irq_level = level;
+	ioctl(s->vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+/* Write what the backend takes now; keep the rest. Called with the lock held. */
+static void tx_drain(struct serial *s)
+{
+	unsigned done = 0;
+
+	if (s->out_fd < 0) {
+		if (s->cfg.kind != SERIAL_UNIX)
+			s->tx_len = 0; /* no backend: output is discarded */
+		return;
+	}
+	while (done < s->tx_len) {
+		ssize_t n = write(s->out_fd, s->tx + done, s->tx_len - done);
+
+		if (n <= 0)
+			break;
+		done += (unsigned)n;
+	}
+	memmove(s->tx, s->tx + done, s->tx_len - done);
+	s->tx_len -= done;
+}
+
+static void tx_byte(struct serial *s, uint8_t b)
+{
+	if (s->mcr & MCR_LOOP) {
+		if (s->rx_len < RX_SIZE)
+			s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = b;
+		return;
+	}
+	if (s->tx_len == TX_SIZE) {
+		/* Nobody connected to the socket: keep the newest output. */
+		memmove(s->tx, s->tx + 1, TX_SIZE - 1);
+		s->tx_len--;
+		s->tx_dropped++;
+	}
+	s->tx[s->tx_len++] = b;
+	tx_drain(s);
+}
+
+static bool thr_empty(const struct serial *s)
+{
+	/* With a live backend a full buffer means "wait"; without one, never. */
+	return s->tx_len < TX_SIZE || s->out_fd < 0;
+}
+
+static uint8_t reg_read(struct serial *s, unsigned off)
+{
+	uint8_t v = 0;
+
+	switch (off) {
+	case 0:
+		if (s->lcr & LCR_DLAB)
+			return s->dll;
+		if (s->rx_len) {
+			v = s->rx[s->rx_head];
+			s->rx_head = (s->rx_head + 1) % RX_SIZE;
+			s->rx_len--;
+		}
+		return v;
+	case 1:
+		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case 2:
+		v = (s->fcr & 1) ? IIR_FIFO : 0;
+		if ((s->ier & IER_RDI) && s->rx_len)
+			return v | IIR_RDI;
+		if ((s->ier & IER_THRI) && s->thri_pending) {
+			s->thri_pending = false; /* reading IIR acknowledges THRI */
+			return v | IIR_THRI;
+		}
+		return v | IIR_NO_INT;
+	case 3:
+		return s->lcr;
+	case 4:
+		return s->mcr;
+	case 5:
+		return (s->rx_len ? LSR_DR : 0) | (thr_empty(s) ? LSR_THRE | LSR_TEMT : 0);
+	case 6:
+		return (s->mcr & MCR_LOOP) ? (uint8_t)((s->mcr & 0x0c) << 4 | (s->mcr & 0x3) << 4)
+					   : MSR_IDLE;
+	default:
+		return s->scr;
+	}
+}
+
+static void reg_write(struct serial *s, unsigned off, uint8_t v)
+{
+	switch (off) {
+	case 0:
+		if (s->lcr & LCR_DLAB) {
+			s->dll = v;
+			return;
+		}
+		tx_byte(s, v);
+		s->thri_pending = thr_empty(s);
+		return;
+	case 1:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+			return;
+		}
+		/* Enabling THRI with an empty THR raises it at once, as the chip does. */
+		if ((v & IER_THRI) && !(s->ier & IER_THRI) && thr_empty(s))
+			s->thri_pending = true;
+		s->ier = v & 0x0f;
+		return;
+	case 2:
+		s->fcr = v & 0xc9;
+		if (v & 0x02) {
+			s->rx_len = 0;
+			s->rx_head = 0;
+		}
+		return;
+	case 3:
+		s->lcr = v;
+		return;
+	case 4:
+		s->mcr = v & 0x1f;
+		return;
+	case 7:
+		s->scr = v;
+		return;
+	default:
+		return; /* LSR and MSR are read-only */
+	}
+}
+
+static void serial_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len,
+		      bool is_write, void *opaque)
+{
+	struct serial *s = opaque;
+	unsigned off = (unsigned)(addr - GUEST_ABI_COM1_PORT);
+
+	pthread_mutex_lock(&s->lock);
+	if (is_write)
+		reg_write(s, off, data[0]);
+	else
+		data[0] = reg_read(s, off);
+	if (len > 1 && !is_write)
+		memset(data + 1, 0, len - 1);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial__reset(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ier = s->lcr = s->mcr = s->scr = s->fcr = s->dlm = 0;
+	s->dll = 0x0c; /* 9600 baud */
+	s->thri_pending = false;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int open_unix(struct serial *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	strcpy(sa.sun_path, s->cfg.path); /* length checked in serial__parse */
+	/* Replace a stale socket from an earlier run, never a regular file. */
+	if (lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	s->listen_fd = fd;
+	return 0;
+}
+
+static void stdio_raw(struct serial *s)
+{
+	struct termios t;
+
+	/* Pass keystrokes (Ctrl-C included) to the guest, like a terminal would. */
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &s->saved_tio) < 0)
+		return;
+	s->tio_saved = true;
+	t = s->saved_tio;
+	cfmakeraw(&t);
+	t.c_oflag |= OPOST | ONLCR;
+	t.c_lflag |= ISIG; /* keep Ctrl-C as a way out of the vmm */
+	tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
+static int open_backend(struct serial *s)
+{
+	switch (s->cfg.kind) {
+	case SERIAL_STDIO:
+		s->in_fd = STDIN_FILENO;
+		s->out_fd = STDOUT_FILENO;
+		stdio_raw(s);
+		return 0;
+	case SERIAL_FILE:
+		s->out_fd = open(s->cfg.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		return s->out_fd < 0 ? -errno : 0;
+	case SERIAL_UNIX:
+		return open_unix(s);
+	default:
+		return 0;
+	}
+}
+
+int serial__create(struct serial **out, struct vm *vm, const struct serial_cfg *cfg)
+{
+	struct serial *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->vm = vm;
+	s->cfg = *cfg;
+	s->in_fd = s->out_fd = s->listen_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	ret = open_backend(s);
+	if (ret)
+		goto err;
+	ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_COM1_PORT, 8, serial_io, s);
+	if (ret)
+		goto err;
+	serial__reset(s);
+	*out = s;
+	return 0;
+err:
+	serial__destroy(s);
+	return ret;
+}
+
+static void drop_client(struct serial *s)
+{
+	if (s->input_polled)
+		qb_loop_poll_del(s->loop, s->in_fd);
+	s->input_polled = false;
+	close(s->in_fd);
+	s->in_fd = s->out_fd = -1;
+}
+
+static int input_ready(int fd, int revents, void *data)
+{
+	struct serial *s = data;
+	ssize_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->rx_len < RX_SIZE) {
+		unsigned tail = (s->rx_head + s->rx_len) % RX_SIZE;
+		unsigned room = RX_SIZE - s->rx_len;
+
+		if (room > RX_SIZE - tail)
+			room = RX_SIZE - tail;
+		n = read(fd, s->rx + tail, room);
+		if (n > 0)
+			s->rx_len += (unsigned)n;
+	} else if (!(revents & (POLLHUP | POLLERR))) {
+		/* Guest not reading: stop polling until it drains (flush timer). */
+		qb_loop_poll_mod(s->loop, QB_LOOP_MED, fd, 0, s, input_ready);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		if (s->cfg.kind == SERIAL_UNIX)
+			drop_client(s);
+		else if (s->input_polled) {
+			qb_loop_poll_del(s->loop, fd); /* stdin closed */
+			s->input_polled = false;
+		}
+	}
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int accept_ready(int fd, int revents, void *data)
+{
+	struct serial *s = data;
+	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (c < 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->in_fd >= 0) {
+		/* One client at a time, as with QEMU's socket chardev. */
+		qb_log(LOG_WARNING, "serial: refusing a second client on %s", s->cfg.path);
+		close(c);
+	} else {
+		s->in_fd = s->out_fd = c;
+		s->input_polled = qb_loop_poll_add(s->loop, QB_LOOP_MED, c, POLLIN, s,
+						   input_ready) == 0;
+		tx_drain(s); /* what the guest said while nobody listened */
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void flush_tick(void *data)
+{
+	struct serial *s = data;
+
+	pthread_mutex_lock(&s->lock);
+	tx_drain(s);
+	if (s->thri_pending == false && thr_empty(s) && (s->ier & IER_THRI))
+		s->thri_pending = true;
+	if (s->input_polled && s->rx_len < RX_SIZE)
+		qb_loop_poll_mod(s->loop, QB_LOOP_MED, s->in_fd, POLLIN, s, input_ready);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	qb_loop_timer_add(s->loop, QB_LOOP_LOW, FLUSH_MS * QB_TIME_NS_IN_MSEC, s, flush_tick,
+			  &s->flush_timer);
+}
+
+int serial__attach(struct serial *s, qb_loop_t *loop)
+{
+	int ret = 0;
+
+	s->loop = loop;
+	if (s->cfg.kind == SERIAL_STDIO) {
+		fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
+		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->in_fd, POLLIN, s, input_ready);
+		s->input_polled = ret == 0;
+		ret = 0; /* stdin may be /dev/null or closed: output still works */
+	} else if (s->cfg.kind == SERIAL_UNIX) {
+		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->listen_fd, POLLIN, s, accept_ready);
+	}
+	if (ret)
+		return ret;
+	return qb_loop_timer_add(loop, QB_LOOP_LOW, FLUSH_MS * QB_TIME_NS_IN_MSEC, s,
+				 flush_tick, &s->flush_timer);
+}
+
+void serial__flush(struct serial *s)
+{
+	if (s->out_fd >= 0)
+		fcntl(s->out_fd, F_SETFL, fcntl(s->out_fd, F_GETFL) & ~O_NONBLOCK);
+	pthread_mutex_lock(&s->lock);
+	tx_drain(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial__detach(struct serial *s)
+{
+	if (!s || !s->loop)
+		return;
+	pthread_mutex_lock(&s->lock);
+	qb_loop_timer_del(s->loop, s->flush_timer);
+	if (s->cfg.kind == SERIAL_UNIX)
+		qb_loop_poll_del(s->loop, s->listen_fd);
+	if (s->input_polled)
+		qb_loop_poll_del(s->loop, s->in_fd);
+	s->input_polled = false;
+	s->loop = NULL;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial__destroy(struct serial *s)
+{
+	if (!s)
+		return;
+	serial__detach(s);
+	if (s->tio_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &s->saved_tio);
+	if (s->cfg.kind == SERIAL_STDIO)
+		fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) & ~O_NONBLOCK);
+	else if (s->in_fd >= 0 && s->in_fd != s->out_fd)
+		close(s->in_fd);
+	if (s->cfg.kind != SERIAL_STDIO && s->out_fd >= 0)
+		close(s->out_fd);
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		unlink(s->cfg.path);
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

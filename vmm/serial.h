@@ -1,0 +1,36 @@
+/* 16550A UART on COM1 with a host backend: stdio, a file, or a Unix socket. */
+#ifndef VMM_SERIAL_H
+#define VMM_SERIAL_H
+
+#include <qb/qbloop.h>
+
+struct vm;
+struct serial;
+
+enum serial_kind { SERIAL_NONE, SERIAL_STDIO, SERIAL_FILE, SERIAL_UNIX };
+
+struct serial_cfg {
+	enum serial_kind kind;
+	const char *path; /* points into the parsed spec */
+};
+
+/* "stdio", "none", "file:PATH", "unix:PATH"; *err names what is wrong. */
+int serial__parse(const char *spec, struct serial_cfg *cfg, const char **err);
+
+/* Open the backend and register the UART's ports with the VM. */
+int serial__create(struct serial **out, struct vm *vm, const struct serial_cfg *cfg);
+void serial__destroy(struct serial *s);
+
+/* Input, connections and output flushing are driven from the main loop. */
+int serial__attach(struct serial *s, qb_loop_t *loop);
+
+/* Undo serial__attach (before the loop is destroyed). */
+void serial__detach(struct serial *s);
+
+/* Back to power-on register values (guest reset); buffered I/O is kept. */
+void serial__reset(struct serial *s);
+
+/* Write out everything buffered (before the vmm exits). */
+void serial__flush(struct serial *s);
+
+#endif

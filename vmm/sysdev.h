@@ -1,0 +1,9 @@
+/* Platform ports: power-off, reset, and the test-call ("ucall") port. */
+#ifndef VMM_SYSDEV_H
+#define VMM_SYSDEV_H
+
+struct vm;
+
+int sysdev__register(struct vm *vm);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * struct vm: one KVM virtual machine and everything it owns.  No globals, so
+ * two VMs can live in one process (tests do this).
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/boot.h"
+#include "vmm/image.h"
+#include "vmm/iotrap.h"
+#include "vmm/mem.h"
+#include "vmm/serial.h"
+
+#define VM_MAX_VCPUS 64
+
+struct vcpu;
+struct serial;
+struct qb_loop;
+
+enum vm_state {
+	VM_STATE_CREATED,  /* built, vCPUs not started yet            */
+	VM_STATE_RUNNING,
+	VM_STATE_PAUSED,
+	VM_STATE_STOPPED,  /* powered off, crashed, or asked to quit  */
+};
+
+/* Why the VM stopped; set once, by the first event that stops it. */
+enum vm_stop_reason {
+	VM_STOP_NONE,
+	VM_STOP_POWEROFF,   /* the guest powered off: status = its status   */
+	VM_STOP_UCALL_DONE, /* a test guest reported success                */
+	VM_STOP_ASSERT,     /* a test guest assertion failed                */
+	VM_STOP_CRASH,      /* triple fault, emulation failure, entry failure */
+	VM_STOP_QUIT,       /* the operator asked (control, signal)         */
+	VM_STOP_ERROR,      /* the vmm failed (KVM_RUN error and the like)  */
+};
+
+struct vm_config {
+	uint64_t mem_size;
+	unsigned nr_vcpus;
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline;
+	struct serial_cfg serial;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int run_size;          /* mmap size of struct kvm_run       */
+	struct vm_config cfg;
+	struct vm_mem mem;
+	struct image image;
+	struct iotrap_table io;
+	struct boot_entry entry;
+	unsigned nr_vcpus;
+	struct vcpu *vcpus;
+	struct serial *serial;
+	struct kvm_cpuid2 *cpuid;
+
+	/* Pause protocol: see vcpu.c. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool pause_requested;
+	unsigned nr_parked;
+	enum vm_state state;
+
+	/* Stop and reset requests from vCPU threads reach the main loop here. */
+	int event_fd;
+	enum vm_stop_reason stop_reason;
+	int stop_status;
+	char stop_message[256];
+	bool reset_requested;
+	uint64_t nr_resets;
+};
+
+/* Create the VM: KVM fds, RAM, irqchip, PIT, vCPUs, devices, boot image. */
+int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err);
+void vm__destroy(struct vm *vm);
+
+/* Start every vCPU thread. */
+int vm__start(struct vm *vm);
+
+/*
+ * Pause every vCPU and wait until each has acknowledged: when this returns no
+ * vCPU is inside KVM_RUN and pending I/O has been completed, so vCPU state can
+ * be read.  Idempotent.  Called from the main thread only.
+ */
+int vm__pause(struct vm *vm);
+int vm__resume(struct vm *vm);
+
+/* From any thread: stop the VM (the first reason wins) and wake the main loop. */
+void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void vm__request_reset(struct vm *vm);
+
+/* Main thread, when event_fd is readable: carry out a pending reset. */
+int vm__handle_events(struct vm *vm);
+
+/* Stopped VMs: the exit status `vmm run` should return. */
+int vm__exit_status(const struct vm *vm);
+
+const char *vm__state_name(enum vm_state state);
+
+#endif
