@@ -20,7 +20,7 @@ static int read_file(const char *path, void **out, size_t *len, char *msg, size_
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(msg, msg_size, "cannot open %s: %s", path, strerror(errno));
+		snprintf(msg, msg_size, "cannot open the file %s", path);
 		return ret;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -412,6 +413,20 @@ static void flush_tick(void *data)
 			  &s->flush_timer);
 }
 
+/* epoll refuses regular files and /dev/null; stdin may be either. */
+static bool pollable(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return false;
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+	close(ep);
+	return ok;
+}
+
 int serial__attach(struct serial *s, qb_loop_t *loop)
 {
 	int ret = 0;
@@ -419,9 +434,9 @@ int serial__attach(struct serial *s, qb_loop_t *loop)
 	s->loop = loop;
 	if (s->cfg.kind == SERIAL_STDIO) {
 		fcntl(STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
-		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->in_fd, POLLIN, s, input_ready);
-		s->input_polled = ret == 0;
-		ret = 0; /* stdin may be /dev/null or closed: output still works */
+		if (pollable(s->in_fd))
+			s->input_polled = qb_loop_poll_add(loop, QB_LOOP_MED, s->in_fd, POLLIN, s,
+							   input_ready) == 0;
 	} else if (s->cfg.kind == SERIAL_UNIX) {
 		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->listen_fd, POLLIN, s, accept_ready);
 	}
