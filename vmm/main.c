@@ -44,6 +44,8 @@ struct run_opts {
 	int log_level;
 };
 
+static int usage_error(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "vmm: ");
