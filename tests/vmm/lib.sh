@@ -26,12 +26,11 @@ need_kvm() {
 	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no read/write access to /dev/kvm"
 }
 
-# Start vmm in the background: bg_vmm NAME ARGS...; its PID goes to $NAME_pid
-# (as the variable named by NAME), stdout to $T/NAME.out, stderr to $T/NAME.err.
+# Start vmm in the background: bg_vmm ID ARGS...; its PID goes to ${ID}_pid, stdout to $T/NAME.out, stderr to $T/NAME.err.
 bg_vmm() {
-	name=$1; shift
-	"$VMM" "$@" >"$T/$name.out" 2>"$T/$name.err" &
-	eval "${name}_pid=$!"
+	_bg=$1; shift
+	"$VMM" "$@" >"$T/$_bg.out" 2>"$T/$_bg.err" &
+	eval "${_bg}_pid=$!"
 	PIDS="$PIDS $!"
 }
 

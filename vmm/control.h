@@ -1,0 +1,72 @@
+/*
+ * The control server: a libqb IPC service per VM through which `vmm ctl` (and
+ * later hasvcd) asks for status, pause, resume and quit.  Messages are the
+ * protobuf-c Request/Response of vmm/control.proto behind the usual libqb
+ * request/response headers; the protocol is described in docs/control.md.
+ *
+ * The server reaches the VM only through struct control_ops, so it can be
+ * tested without KVM; control_vm.c binds the ops to struct vm.
+ */
+#ifndef VMM_CONTROL_H
+#define VMM_CONTROL_H
+
+#include <stdint.h>
+
+#include <qb/qbloop.h>
+
+struct vm;
+struct control;
+
+/* Biggest request or response, headers included. */
+#define CONTROL_MAX_MSG (64 * 1024)
+
+/*
+ * What the server allocates per connection to receive into.  libqb 2.0's
+ * socket transport receives as many bytes as the header claims, even past
+ * its buffer, so a client that bypasses libqb could overrun a buffer the
+ * size of CONTROL_MAX_MSG with a bigger datagram.  The kernel caps a
+ * datagram at net.core.wmem_max (208 KiB by default): stay above that.
+ */
+#define CONTROL_RECV_BUFFER (256 * 1024)
+
+/* qb_ipc_request_header.id of a Request, and of the Response to it. */
+#define CONTROL_MSG_REQUEST 1
+
+struct control_status {
+	const char *state;       /* static string, e.g. vm__state_name() */
+	unsigned nr_vcpus;
+	uint64_t mem_bytes;
+	uint64_t nr_resets;
+	uint64_t uptime_ms;      /* pre-filled: time since control__start */
+	char stop_message[256];  /* empty unless the VM stopped */
+};
+
+/*
+ * What the server may do to the VM.  Every op runs on the thread that runs
+ * the qb_loop (the vmm main thread), one at a time, in the middle of serving
+ * a request: an op must not call control__stop (quit only asks for a stop).
+ */
+struct control_ops {
+	int (*pause)(void *opaque);   /* 0 or -errno */
+	int (*resume)(void *opaque);  /* 0 or -errno */
+	void (*quit)(void *opaque);   /* ask for a stop; must not block */
+	void (*status)(void *opaque, struct control_status *st);
+};
+
+/*
+ * Publish the IPC service `name` (an abstract Unix socket name on Linux, so
+ * per network namespace) and serve it from `loop`.  Only clients with our
+ * effective uid, or root, are accepted.  Returns 0 or -errno (-EADDRINUSE
+ * when another server holds the name).
+ */
+int control__start_ops(struct control **out, const struct control_ops *ops,
+		       void *opaque, qb_loop_t *loop, const char *name);
+
+/* control__start_ops() with the ops of control_vm.c. */
+int control__start(struct control **out, struct vm *vm, qb_loop_t *loop,
+		   const char *name);
+
+/* Withdraw the service and drop every client.  Call from the loop's thread. */
+void control__stop(struct control *ctl);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * The control server's ops bound to a real struct vm.  Kept apart from
+ * control.c so the server can be unit-tested without KVM.
+ */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "vmm/control.h"
+#include "vmm/vm.h"
+
+static int vm_pause(void *opaque)
+{
+	return vm__pause(opaque);
+}
+
+static int vm_resume(void *opaque)
+{
+	return vm__resume(opaque);
+}
+
+static void vm_quit(void *opaque)
+{
+	/* Only records the reason and wakes the main loop, which tears down. */
+	vm__request_stop(opaque, VM_STOP_QUIT, 0,
+			 "quit requested through the control socket");
+}
+
+static void vm_status(void *opaque, struct control_status *st)
+{
+	struct vm *vm = opaque;
+
+	/*
+	 * Stops are requested from vCPU threads: read the state and its message
+	 * together, under the lock the pause protocol uses.
+	 */
+	pthread_mutex_lock(&vm->lock);
+	st->state = vm__state_name(vm->state);
+	if (vm->state == VM_STATE_STOPPED)
+		snprintf(st->stop_message, sizeof(st->stop_message), "%s",
+			 vm->stop_message);
+	st->nr_resets = vm->nr_resets;
+	pthread_mutex_unlock(&vm->lock);
+	st->nr_vcpus = vm->nr_vcpus;
+	st->mem_bytes = vm->mem.size;
+}
+
+static const struct control_ops vm_control_ops = {
+	.pause = vm_pause,
+	.resume = vm_resume,
+	.quit = vm_quit,
+	.status = vm_status,
+};
+
+int control__start(struct control **out, struct vm *vm, qb_loop_t *loop,
+		   const char *name)
+{
+	return control__start_ops(out, &vm_control_ops, vm, loop, name);
+}

@@ -1,0 +1,358 @@
+/*
+ * `vmm ctl`: the command-line client of the control server (control.c), and
+ * the connection calls it is built on (ctl.h).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <qb/qbipcc.h>
+
+#include "vmm/control.h"
+#include "vmm/ctl.h"
+
+struct ctl_conn {
+	qb_ipcc_connection_t *c;
+	char *name;
+	bool broken;
+	/* Replies start with a struct qb_ipc_response_header: keep its alignment. */
+	uint8_t buf[CONTROL_MAX_MSG] __attribute__((aligned(8)));
+};
+
+int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen)
+{
+	struct ctl_conn *conn;
+	int rc;
+
+	*out = NULL;
+	conn = calloc(1, sizeof(*conn));
+	if (!conn || !(conn->name = strdup(name))) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "cannot connect to vmm control '%s': %s",
+			 name, strerror(-rc));
+		goto err_free;
+	}
+	errno = 0;
+	conn->c = qb_ipcc_connect(name, CONTROL_MAX_MSG);
+	if (!conn->c) {
+		/* Nobody listening on the abstract name gives ECONNREFUSED. */
+		rc = errno ? -errno : -ECONNREFUSED;
+		snprintf(err, errlen, "cannot connect to vmm control '%s': %s",
+			 name, strerror(-rc));
+		goto err_free;
+	}
+	*out = conn;
+	return 0;
+
+err_free:
+	if (conn)
+		free(conn->name);
+	free(conn);
+	return rc;
+}
+
+void ctl__disconnect(struct ctl_conn *conn)
+{
+	if (!conn)
+		return;
+	qb_ipcc_disconnect(conn->c);
+	free(conn->name);
+	free(conn);
+}
+
+static int decode_reply(struct ctl_conn *conn, size_t len,
+			Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	const struct qb_ipc_response_header *rh = (const void *)conn->buf;
+	size_t body;
+
+	if (len < sizeof(*rh)) {
+		snprintf(err, errlen, "vmm control '%s' sent a short reply (%zu bytes)",
+			 conn->name, len);
+		return -EBADMSG;
+	}
+	if (rh->error < 0) {
+		snprintf(err, errlen, "vmm control '%s' failed the request: %s",
+			 conn->name, strerror(-rh->error));
+		return rh->error;
+	}
+	if (rh->id != CONTROL_MSG_REQUEST || rh->size < (int32_t)sizeof(*rh) ||
+	    (size_t)rh->size > len) {
+		snprintf(err, errlen, "vmm control '%s' sent a malformed reply (id %d, %d of %zu bytes)",
+			 conn->name, rh->id, rh->size, len);
+		return -EBADMSG;
+	}
+	body = rh->size - sizeof(*rh);
+	*resp = vmm__control__response__unpack(NULL, body, conn->buf + sizeof(*rh));
+	if (!*resp) {
+		snprintf(err, errlen, "vmm control '%s' sent a reply that does not decode",
+			 conn->name);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int call_iov(struct ctl_conn *conn, const struct iovec *iov, size_t n,
+		    Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	ssize_t rc;
+
+	*resp = NULL;
+	if (conn->broken) {
+		snprintf(err, errlen, "the connection to vmm control '%s' was lost earlier",
+			 conn->name);
+		return -ENOTCONN;
+	}
+	rc = qb_ipcc_sendv_recv(conn->c, iov, n, conn->buf, sizeof(conn->buf),
+				CTL_TIMEOUT_MS);
+	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
+		conn->broken = true;
+		snprintf(err, errlen, "no reply from vmm control '%s' within %d ms",
+			 conn->name, CTL_TIMEOUT_MS);
+		return -ETIMEDOUT;
+	}
+	if (rc < 0) {
+		conn->broken = true;
+		snprintf(err, errlen, "lost the connection to vmm control '%s': %s",
+			 conn->name, strerror((int)-rc));
+		return (int)rc;
+	}
+	return decode_reply(conn, (size_t)rc, resp, err, errlen);
+}
+
+int ctl__call(struct ctl_conn *conn, const Vmm__Control__Request *req,
+	      Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	struct qb_ipc_request_header hdr;
+	struct iovec iov[2];
+	uint8_t *payload;
+	size_t len;
+	int rc;
+
+	*resp = NULL;
+	len = vmm__control__request__get_packed_size(req);
+	if (sizeof(hdr) + len > CONTROL_MAX_MSG) {
+		snprintf(err, errlen, "request of %zu bytes is over the %d-byte limit",
+			 sizeof(hdr) + len, CONTROL_MAX_MSG);
+		return -EMSGSIZE;
+	}
+	payload = malloc(len ? len : 1);
+	if (!payload) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	vmm__control__request__pack(req, payload);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.id = CONTROL_MSG_REQUEST;
+	hdr.size = sizeof(hdr) + len;
+	iov[0].iov_base = &hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = payload;
+	iov[1].iov_len = len;
+	rc = call_iov(conn, iov, 2, resp, err, errlen);
+	free(payload);
+	return rc;
+}
+
+int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
+		  Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+
+	return call_iov(conn, &iov, 1, resp, err, errlen);
+}
+
+int ctl__request(const char *name, const Vmm__Control__Request *req,
+		 Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	struct ctl_conn *conn;
+	int rc;
+
+	*resp = NULL;
+	rc = ctl__connect(&conn, name, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = ctl__call(conn, req, resp, err, errlen);
+	ctl__disconnect(conn);
+	return rc;
+}
+
+/* --- vmm ctl ------------------------------------------------------------- */
+
+static const char usage_line[] =
+	"usage: vmm ctl NAME {status [--json] | pause | resume | quit}\n"
+	"       vmm ctl --help\n";
+
+static void help(void)
+{
+	printf("%s\n"
+	       "Command the vmm serving the control name NAME (vmm run --control NAME).\n"
+	       "\n"
+	       "  status   print the VM's state, vCPUs, memory, resets, uptime and pid\n"
+	       "  pause    stop every vCPU (returns once they all stopped)\n"
+	       "  resume   start them again\n"
+	       "  quit     stop the VM and make the vmm exit\n"
+	       "\n"
+	       "  --json   print the result as one JSON object\n"
+	       "  --help   print this\n"
+	       "\n"
+	       "Exit status: 0 done, 1 failed (the reason is on stderr), 2 bad usage.\n",
+	       usage_line);
+}
+
+/* Prints "vmm ctl: WHAT 'ARG'" (or just WHAT) and the usage line. */
+static int bad_usage(const char *what, const char *arg)
+{
+	if (what && arg)
+		fprintf(stderr, "vmm ctl: %s '%s'\n", what, arg);
+	else if (what)
+		fprintf(stderr, "vmm ctl: %s\n", what);
+	fputs(usage_line, stderr);
+	return 2;
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void print_status(const Vmm__Control__Status *st, bool json)
+{
+	static const Vmm__Control__Status none = VMM__CONTROL__STATUS__INIT;
+
+	if (!st)
+		st = &none;
+	if (json) {
+		fputs("{\"state\":", stdout);
+		json_string(st->state);
+		printf(",\"vcpus\":%u,\"memory\":%llu,\"resets\":%llu,\"uptime_ms\":%llu,\"pid\":%d,\"stop_message\":",
+		       st->vcpus, (unsigned long long)st->memory_bytes,
+		       (unsigned long long)st->resets,
+		       (unsigned long long)st->uptime_ms, st->pid);
+		json_string(st->stop_message);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("state: %s\nvcpus: %u\nmemory: %llu\nresets: %llu\nuptime_ms: %llu\npid: %d\n",
+	       st->state, st->vcpus, (unsigned long long)st->memory_bytes,
+	       (unsigned long long)st->resets, (unsigned long long)st->uptime_ms,
+	       st->pid);
+	if (st->stop_message && st->stop_message[0])
+		printf("stop: %s\n", st->stop_message);
+}
+
+/* Fill the oneof of *req from a command name; false if there is no such command. */
+static bool build_request(const char *cmd, Vmm__Control__Request *req)
+{
+	static Vmm__Control__StatusRequest status = VMM__CONTROL__STATUS_REQUEST__INIT;
+	static Vmm__Control__PauseRequest pause = VMM__CONTROL__PAUSE_REQUEST__INIT;
+	static Vmm__Control__ResumeRequest resume = VMM__CONTROL__RESUME_REQUEST__INIT;
+	static Vmm__Control__QuitRequest quit = VMM__CONTROL__QUIT_REQUEST__INIT;
+
+	if (!strcmp(cmd, "status")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
+		req->status = &status;
+	} else if (!strcmp(cmd, "pause")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
+		req->pause = &pause;
+	} else if (!strcmp(cmd, "resume")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
+		req->resume = &resume;
+	} else if (!strcmp(cmd, "quit")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
+		req->quit = &quit;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static int report(const char *cmd, const Vmm__Control__Response *resp, bool json)
+{
+	if (!resp->ok) {
+		fprintf(stderr, "vmm ctl: %s: %s\n", cmd,
+			resp->error[0] ? resp->error : "failed without a reason");
+		if (json) {
+			fputs("{\"ok\":false,\"error\":", stdout);
+			json_string(resp->error);
+			printf(",\"code\":%d}\n", resp->code);
+		}
+		return 1;
+	}
+	if (!strcmp(cmd, "status"))
+		print_status(resp->status, json);
+	else if (json)
+		puts("{\"ok\":true}");
+	return 0;
+}
+
+int ctl__main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
+	Vmm__Control__Response *resp;
+	const char *name, *cmd;
+	char err[256];
+	bool json = false;
+	int opt, rc;
+
+	optind = 0;  /* main may have run getopt already: start over */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		default:
+			/* optopt names a bad short option; a bad long one was just passed. */
+			if (optopt) {
+				snprintf(err, sizeof(err), "-%c", optopt);
+				return bad_usage("unknown option", err);
+			}
+			return bad_usage("unknown option", argv[optind - 1]);
+		}
+	}
+	if (argc - optind == 0)
+		return bad_usage("missing NAME and command", NULL);
+	if (argc - optind == 1)
+		return bad_usage("missing command after", argv[optind]);
+	if (argc - optind > 2)
+		return bad_usage("unexpected argument", argv[optind + 2]);
+	name = argv[optind];
+	cmd = argv[optind + 1];
+	if (!build_request(cmd, &req))
+		return bad_usage("unknown command", cmd);
+
+	rc = ctl__request(name, &req, &resp, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "vmm ctl: %s\n", err);
+		return 1;
+	}
+	rc = report(cmd, resp, json);
+	vmm__control__response__free_unpacked(resp, NULL);
+	return rc;
+}
