@@ -13,6 +13,7 @@
  *   rax = SVC_MAGIC + 1: start the APs (rsi = TSC ticks to wait after INIT)
  *   rax = SVC_MAGIC + 2: triple fault (load an empty IDT and ud2)
  *   rax = SVC_MAGIC + 3: lock cmpxchg16b in ring 0 (emulation failure here)
+ *   rax = SVC_MAGIC + 4: CPUID leaf rsi in ring 0, EAX returned in rax
  * Clobbers rax, rcx, rdx, rsi, rdi, r8.
  *
  * Selectors: 0x08 code64 ring 0, 0x10 data ring 0, 0x1b data ring 3,
@@ -191,6 +192,17 @@ isr_syscall:
 	je sys_triple_fault
 	cmpq $3, %rax
 	je sys_cmpxchg16b
+	cmpq $4, %rax
+	je sys_cpuid
+	iretq
+
+/* CPUID leaf rsi, subleaf 0, in ring 0; EAX comes back in rax. */
+sys_cpuid:
+	pushq %rbx
+	movl %esi, %eax
+	xorl %ecx, %ecx
+	cpuid
+	popq %rbx
 	iretq
 
 /* lock cmpxchg16b in ring 0: the nested KVM of the test machines cannot

@@ -395,17 +395,23 @@ uint64_t cmdline_get_u64(const char *name, uint64_t def)
 /* time                                                                    */
 /* ---------------------------------------------------------------------- */
 
-static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+static uint64_t sys0(uint64_t op, uint64_t arg);
+
+/*
+ * CPUID's EAX, executed in ring 0 through a service call: on the test
+ * machines a ring-3 CPUID runs natively and shows the outer host's leaves,
+ * not the ones our vmm set.
+ */
+static uint32_t cpuid_eax(uint32_t leaf)
 {
-	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+	return (uint32_t)sys0(4, leaf);
 }
 
 static void tsc_init(void)
 {
-	uint32_t a, b, c, d;
-	cpuid(0x40000000, &a, &b, &c, &d);
+	uint32_t a = cpuid_eax(0x40000000);
 	if (a >= 0x40000010 && a < 0x40010000) {
-		cpuid(0x40000010, &a, &b, &c, &d);
+		a = cpuid_eax(0x40000010);
 		if (a) {
 			tsc_khz = a;
 			return;
@@ -485,7 +491,7 @@ void guest_assert_fail(const char *file, int line, const char *expr, uint64_t a,
 /* ring 0 entry points (crt0.S)                                            */
 /* ---------------------------------------------------------------------- */
 
-static void sys0(uint64_t op, uint64_t arg)
+static uint64_t sys0(uint64_t op, uint64_t arg)
 {
 	/* see crt0.S: hlt in ring 3 -> #GP -> the service call */
 	op += 0x5ca11000;
@@ -493,6 +499,7 @@ static void sys0(uint64_t op, uint64_t arg)
 			 : "+a"(op), "+S"(arg)
 			 :
 			 : "rcx", "rdx", "rdi", "r8", "memory", "cc");
+	return op;
 }
 
 void ring0_cmpxchg16b(void)
