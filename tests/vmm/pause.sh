@@ -7,23 +7,24 @@ need_kvm
 
 name=pause-test-$$
 for cpus in 1 2; do
+	serial=$T/serial-$cpus
 	bg_vmm vm run --cpus $cpus --memory 128M --kernel "$GUESTS/dirty.elf" \
 		--cmdline "mem_mib=16 rate_mib=0 hb_us=20000 duration_ms=3000 cpus=$cpus" \
-		--serial "file:$T/serial" --control "$name"
+		--serial "file:$serial" --control "$name"
 	LOG=$T/vm.err
-	wait_for_line "$T/serial" '^hb 3 ' 30 || fail "no heartbeat from the dirty guest"
+	wait_for_line "$serial" '^hb 3 ' 30 || fail "no heartbeat from the dirty guest"
 	"$VMM" ctl "$name" pause >"$T/ctl" 2>&1 || fail "pause: $(cat "$T/ctl")"
 	"$VMM" ctl "$name" status | grep -q "paused" || fail "status does not say paused"
-	before=$(wc -c <"$T/serial")
+	before=$(wc -c <"$serial")
 	# Checking that nothing happens needs some time to pass; nothing to wait on.
 	sleep 0.5
-	after=$(wc -c <"$T/serial")
+	after=$(wc -c <"$serial")
 	[ "$before" -eq "$after" ] || fail "the guest wrote $((after - before)) bytes while paused"
-	last=$(grep -c '^hb ' "$T/serial")
+	last=$(grep -c '^hb ' "$serial")
 	"$VMM" ctl "$name" resume >"$T/ctl" 2>&1 || fail "resume: $(cat "$T/ctl")"
-	wait_for_line "$T/serial" "^hb $((last + 2)) " 30 || fail "no heartbeat after resume"
+	wait_for_line "$serial" "^hb $((last + 2)) " 30 || fail "no heartbeat after resume"
 	wait "$vm_pid"; rc=$?
 	[ "$rc" -eq 0 ] || fail "dirty guest exit status $rc"
-	grep -q "^dirty ok" "$T/serial" || fail "the dirty guest's self-check failed: $(tail -n 3 "$T/serial")"
+	grep -q "^dirty ok" "$serial" || fail "the dirty guest's self-check failed: $(tail -n 3 "$serial")"
 	pass "$cpus vCPU(s): paused (no output), resumed, checksum intact"
 done
