@@ -254,8 +254,8 @@ def report(r, boot, exits, pauses, cmd):
       "byte read from its stdout (hello's first line); exit: to its end of file and exit. "
       "Exits/s: the guest's loop timed on the host from the arrival of the line before it "
       "to the first byte of the line after it (the ~30 serial exits of the lines are not "
-      "subtracted). The guest's own TSC figure is not used: without a TSC frequency from "
-      "the hypervisor the guest library guesses 2 GHz.")
+      "subtracted). The host clock is used for both VMMs rather than the guest's TSC, "
+      "whose frequency QEMU's microvm does not tell the guest.")
     w("")
     w("### Pause and resume (in-process, `tests/bench/bench_vmm`)")
     w("")
