@@ -276,8 +276,31 @@ static const char *command_name(Vmm__Control__Request__CommandCase cmd)
 	case VMM__CONTROL__REQUEST__COMMAND_PAUSE: return "pause";
 	case VMM__CONTROL__REQUEST__COMMAND_RESUME: return "resume";
 	case VMM__CONTROL__REQUEST__COMMAND_QUIT: return "quit";
+	case VMM__CONTROL__REQUEST__COMMAND_SAVE: return "save";
 	default: return "unknown";
 	}
+}
+
+static void run_save(struct control *ctl, const Vmm__Control__SaveRequest *save,
+		     struct reply *r)
+{
+	char err[256] = "";
+	uint64_t bytes = 0;
+	int rc;
+
+	if (!ctl->ops->save) {
+		fail(r, EOPNOTSUPP, "save is not supported by this server");
+		return;
+	}
+	if (!save->path || !save->path[0]) {
+		fail(r, EINVAL, "save: no file path given");
+		return;
+	}
+	rc = ctl->ops->save(ctl->opaque, save->path, (int)save->after, &bytes, err, sizeof(err));
+	if (rc < 0)
+		fail(r, -rc, "save to %s failed: %s", save->path, err[0] ? err : strerror(-rc));
+	else
+		r->resp.saved_bytes = bytes;
 }
 
 static void run_command(struct control *ctl, const Vmm__Control__Request *req,
@@ -300,6 +323,9 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 		break;
 	case VMM__CONTROL__REQUEST__COMMAND_QUIT:
 		ctl->ops->quit(ctl->opaque);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_SAVE:
+		run_save(ctl, req->save, r);
 		break;
 	default:
 		/* A newer client's command arrives as an unknown field. */

@@ -10,6 +10,7 @@
 #ifndef VMM_CONTROL_H
 #define VMM_CONTROL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <qb/qbloop.h>
@@ -51,6 +52,13 @@ struct control_ops {
 	int (*resume)(void *opaque);  /* 0 or -errno */
 	void (*quit)(void *opaque);   /* ask for a stop; must not block */
 	void (*status)(void *opaque, struct control_status *st);
+	/*
+	 * Optional.  Save the VM to path; after is a
+	 * VMM__CONTROL__SAVE_REQUEST__AFTER__* value.  0 or -errno with a reason
+	 * in err.  On failure a VM that was running runs on.
+	 */
+	int (*save)(void *opaque, const char *path, int after, uint64_t *bytes,
+		    char *err, size_t errlen);
 };
 
 /*

@@ -3,9 +3,12 @@
  * control.c so the server can be unit-tested without KVM.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "vmm/control.h"
+#include "vmm/control.pb-c.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
 static int vm_pause(void *opaque)
@@ -44,11 +47,35 @@ static void vm_status(void *opaque, struct control_status *st)
 	st->mem_bytes = vm->mem.size;
 }
 
+static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
+		   char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	bool was_running = vm->state == VM_STATE_RUNNING;
+	int ret = vm__pause(vm);
+
+	if (ret) {
+		snprintf(err, errlen, "the VM cannot be paused (state %s)",
+			 vm__state_name(vm->state));
+		return ret;
+	}
+	ret = snapshot__save_file(vm, path, bytes, err, errlen);
+	/* A failed save changes nothing: a running VM runs on. */
+	if (ret || after == VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME) {
+		if (was_running)
+			vm__resume(vm);
+	} else if (after == VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT) {
+		vm__request_stop(vm, VM_STOP_QUIT, 0, "saved to %s; quit as asked", path);
+	}
+	return ret;
+}
+
 static const struct control_ops vm_control_ops = {
 	.pause = vm_pause,
 	.resume = vm_resume,
 	.quit = vm_quit,
 	.status = vm_status,
+	.save = vm_save,
 };
 
 int control__start(struct control **out, struct vm *vm, qb_loop_t *loop,

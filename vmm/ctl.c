@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/uio.h>
 
 #include <qb/qbipcc.h>
@@ -184,7 +185,8 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 /* --- vmm ctl ------------------------------------------------------------- */
 
 static const char usage_line[] =
-	"usage: vmm ctl NAME {status [--json] | pause | resume | quit}\n"
+	"usage: vmm ctl NAME {status [--json] | pause | resume | quit |\n"
+	"                     save FILE [--quit | --paused]}\n"
 	"       vmm ctl --help\n";
 
 static void help(void)
@@ -196,6 +198,9 @@ static void help(void)
 	       "  pause    stop every vCPU (returns once they all stopped)\n"
 	       "  resume   start them again\n"
 	       "  quit     stop the VM and make the vmm exit\n"
+	       "  save FILE  pause, write the whole VM to FILE, then resume it\n"
+	       "           (--quit: then stop the vmm; --paused: leave it paused);\n"
+	       "           restore with vmm run --restore FILE\n"
 	       "\n"
 	       "  --json   print the result as one JSON object\n"
 	       "  --help   print this\n"
@@ -259,8 +264,10 @@ static void print_status(const Vmm__Control__Status *st, bool json)
 }
 
 /* Fill the oneof of *req from a command name; false if there is no such command. */
-static bool build_request(const char *cmd, Vmm__Control__Request *req)
+static bool build_request(const char *cmd, const char *arg, int after,
+			  Vmm__Control__Request *req)
 {
+	static Vmm__Control__SaveRequest save = VMM__CONTROL__SAVE_REQUEST__INIT;
 	static Vmm__Control__StatusRequest status = VMM__CONTROL__STATUS_REQUEST__INIT;
 	static Vmm__Control__PauseRequest pause = VMM__CONTROL__PAUSE_REQUEST__INIT;
 	static Vmm__Control__ResumeRequest resume = VMM__CONTROL__RESUME_REQUEST__INIT;
@@ -278,6 +285,11 @@ static bool build_request(const char *cmd, Vmm__Control__Request *req)
 	} else if (!strcmp(cmd, "quit")) {
 		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
 		req->quit = &quit;
+	} else if (!strcmp(cmd, "save") && arg) {
+		save.path = (char *)arg;
+		save.after = after;
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_SAVE;
+		req->save = &save;
 	} else {
 		return false;
 	}
@@ -298,6 +310,8 @@ static int report(const char *cmd, const Vmm__Control__Response *resp, bool json
 	}
 	if (!strcmp(cmd, "status"))
 		print_status(resp->status, json);
+	else if (!strcmp(cmd, "save") && !json)
+		printf("saved %llu bytes\n", (unsigned long long)resp->saved_bytes);
 	else if (json)
 		puts("{\"ok\":true}");
 	return 0;
@@ -307,15 +321,18 @@ int ctl__main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "quit", no_argument, NULL, 'Q' },
+		{ "paused", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp;
 	const char *name, *cmd;
-	char err[256];
+	char err[256], path[4096];
 	bool json = false;
-	int opt, rc;
+	int after = VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME;
+	int opt, rc, want;
 
 	optind = 0;  /* main may have run getopt already: start over */
 	opterr = 0;
@@ -323,6 +340,12 @@ int ctl__main(int argc, char **argv)
 		switch (opt) {
 		case 'j':
 			json = true;
+			break;
+		case 'Q':
+			after = VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT;
+			break;
+		case 'P':
+			after = VMM__CONTROL__SAVE_REQUEST__AFTER__PAUSE;
 			break;
 		case 'h':
 			help();
@@ -340,11 +363,23 @@ int ctl__main(int argc, char **argv)
 		return bad_usage("missing NAME and command", NULL);
 	if (argc - optind == 1)
 		return bad_usage("missing command after", argv[optind]);
-	if (argc - optind > 2)
-		return bad_usage("unexpected argument", argv[optind + 2]);
 	name = argv[optind];
 	cmd = argv[optind + 1];
-	if (!build_request(cmd, &req))
+	want = !strcmp(cmd, "save") ? 3 : 2;
+	if (argc - optind < want)
+		return bad_usage("missing FILE after", cmd);
+	if (argc - optind > want)
+		return bad_usage("unexpected argument", argv[optind + want]);
+	if (want == 3 && argv[optind + 2][0] != '/') {
+		/* The vmm runs elsewhere: hand it an absolute path. */
+		char cwd[2048];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(path, sizeof(path), "%s/%s", cwd, argv[optind + 2]) >= (int)sizeof(path))
+			return bad_usage("path too long", argv[optind + 2]);
+		argv[optind + 2] = path;
+	}
+	if (!build_request(cmd, want == 3 ? argv[optind + 2] : NULL, after, &req))
 		return bad_usage("unknown command", cmd);
 
 	rc = ctl__request(name, &req, &resp, err, sizeof(err));

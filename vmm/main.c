@@ -16,10 +16,12 @@
 #include "vmm/control.h"
 #include "vmm/ctl.h"
 #include "vmm/guest_abi.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
 static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
+	"       vmm run --restore FILE [options]\n"
 	"       vmm ctl NAME COMMAND       (vmm ctl --help)\n"
 	"       vmm --help | --version\n"
 	"\n"
@@ -32,6 +34,9 @@ static const char usage_text[] =
 	"  -c, --cpus N          vCPUs, 1 to 64 (default 1)\n"
 	"  -s, --serial SPEC     COM1 backend: stdio (default), none, file:PATH, unix:PATH\n"
 	"  -C, --control NAME    serve the control protocol as libqb IPC service NAME\n"
+	"  -r, --restore FILE    start from a snapshot (vmm ctl NAME save FILE) instead of\n"
+	"                        booting; --memory and --cpus must match the snapshot's,\n"
+	"                        and --kernel is optional (needed only to reset)\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
 	"\n"
@@ -42,6 +47,7 @@ static const char usage_text[] =
 struct run_opts {
 	struct vm_config cfg;
 	const char *control;
+	const char *restore;
 	int log_level;
 };
 
@@ -106,6 +112,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "control", required_argument, NULL, 'C' },
+		{ "restore", required_argument, NULL, 'r' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -118,12 +125,13 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 					  .serial = { SERIAL_STDIO, NULL } },
 				.log_level = LOG_NOTICE };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->cfg.kernel_path = optarg; break;
 		case 'i': o->cfg.initrd_path = optarg; break;
 		case 'a': o->cfg.cmdline = optarg; break;
 		case 'C': o->control = optarg; break;
+		case 'r': o->restore = optarg; o->cfg.restoring = true; break;
 		case 'v': o->log_level = o->log_level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'q': o->log_level = LOG_ERR; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -148,8 +156,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->cfg.kernel_path)
-		return usage_error("%s", "no --kernel given");
+	if (!o->cfg.kernel_path && !o->restore)
+		return usage_error("%s", "no --kernel (or --restore) given");
 	return 0;
 }
 
@@ -221,6 +229,18 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 	return ret;
 }
 
+static int restore(struct vm *vm, const char *path)
+{
+	char err[512];
+	int ret = snapshot__load_file(vm, path, err, sizeof(err));
+
+	if (ret)
+		qb_log(LOG_ERR, "cannot restore: %s", err);
+	else
+		qb_log(LOG_INFO, "restored from %s", path);
+	return ret;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
@@ -239,8 +259,11 @@ static int cmd_run(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	ret = vm__create(&vm, &o.cfg, &err);
-	if (ret) {
+	if (ret)
 		qb_log(LOG_ERR, "%s (%s)", err, strerror(-ret));
+	else if (o.restore)
+		ret = restore(&vm, o.restore);
+	if (ret) {
 		vm__destroy(&vm);
 		qb_log_fini();
 		return VMM_EXIT_ERROR;

@@ -490,3 +490,71 @@ void serial__destroy(struct serial *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
+
+int serial__save(struct serial *s, Vmm__State__SerialState *st)
+{
+	uint8_t *rx = malloc(RX_SIZE), *tx = malloc(TX_SIZE);
+
+	if (!rx || !tx) {
+		free(rx);
+		free(tx);
+		return -ENOMEM;
+	}
+	vmm__state__serial_state__init(st);
+	pthread_mutex_lock(&s->lock);
+	st->ier = s->ier;
+	st->lcr = s->lcr;
+	st->mcr = s->mcr;
+	st->scr = s->scr;
+	st->fcr = s->fcr;
+	st->dll = s->dll;
+	st->dlm = s->dlm;
+	st->thri_pending = s->thri_pending;
+	for (unsigned i = 0; i < s->rx_len; i++)
+		rx[i] = s->rx[(s->rx_head + i) % RX_SIZE];
+	memcpy(tx, s->tx, s->tx_len);
+	st->rx = (ProtobufCBinaryData){ s->rx_len, rx };
+	st->tx = (ProtobufCBinaryData){ s->tx_len, tx };
+	st->tx_dropped = s->tx_dropped;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void serial__free_saved(Vmm__State__SerialState *st)
+{
+	free(st->rx.data);
+	free(st->tx.data);
+	st->rx = st->tx = (ProtobufCBinaryData){ 0, NULL };
+}
+
+int serial__load(struct serial *s, const Vmm__State__SerialState *st)
+{
+	/* Registers are 8 bits wide; the buffers are bounded by the device's. */
+	if (st->ier > 0xff || st->lcr > 0xff || st->mcr > 0xff || st->scr > 0xff ||
+	    st->fcr > 0xff || st->dll > 0xff || st->dlm > 0xff ||
+	    st->rx.len > RX_SIZE || st->tx.len > TX_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = (uint8_t)st->ier & 0x0f;
+	s->lcr = (uint8_t)st->lcr;
+	s->mcr = (uint8_t)st->mcr & 0x1f;
+	s->scr = (uint8_t)st->scr;
+	s->fcr = (uint8_t)st->fcr;
+	s->dll = (uint8_t)st->dll;
+	s->dlm = (uint8_t)st->dlm;
+	s->thri_pending = st->thri_pending;
+	s->rx_head = 0;
+	s->rx_len = (unsigned)st->rx.len;
+	if (st->rx.len)
+		memcpy(s->rx, st->rx.data, st->rx.len);
+	/* Output the guest already wrote still has to reach this backend. */
+	s->tx_len = (unsigned)st->tx.len;
+	if (st->tx.len)
+		memcpy(s->tx, st->tx.data, st->tx.len);
+	s->tx_dropped = st->tx_dropped;
+	s->irq_level = -1; /* force the line to the restored level */
+	update_irq(s);
+	tx_drain(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

@@ -4,6 +4,8 @@
 
 #include <qb/qbloop.h>
 
+#include "vmm/state.pb-c.h"
+
 struct vm;
 struct serial;
 
@@ -29,6 +31,15 @@ void serial__detach(struct serial *s);
 
 /* Back to power-on register values (guest reset); buffered I/O is kept. */
 void serial__reset(struct serial *s);
+
+/*
+ * Device state for save/restore (vmm/vm_state.c).  serial__save allocates
+ * the byte fields: release them with serial__free_saved.  serial__load
+ * refuses out-of-range values with -EINVAL.
+ */
+int serial__save(struct serial *s, Vmm__State__SerialState *st);
+void serial__free_saved(Vmm__State__SerialState *st);
+int serial__load(struct serial *s, const Vmm__State__SerialState *st);
 
 /* Write out everything buffered (before the vmm exits). */
 void serial__flush(struct serial *s);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <qb/qblog.h>
 
+#include "vmm/dirty.h"
 #include "vmm/guest_abi.h"
 #include "vmm/image.h"
 #include "vmm/mptable.h"
@@ -126,8 +127,13 @@ static int create_vcpus(struct vm *vm, const char **err)
 /* Load the kernel (and initrd) into RAM and reset every vCPU for the entry. */
 static int load_and_reset(struct vm *vm, const char **err)
 {
-	int ret = image__load(&vm->image, &vm->mem, &vm->entry, err);
+	int ret;
 
+	if (!vm->image.kernel) {
+		*err = "no kernel image to boot (a restored VM cannot reset)";
+		return -ENOENT;
+	}
+	ret = image__load(&vm->image, &vm->mem, &vm->entry, err);
 	if (ret)
 		return ret;
 	ret = mptable__write(&vm->mem, vm->nr_vcpus);
@@ -165,7 +171,9 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 		*err = "eventfd failed";
 		return -errno;
 	}
-	ret = image__read(&vm->image, cfg->kernel_path, cfg->initrd_path, cfg->cmdline, err);
+	/* A VM about to be restored from a snapshot needs no kernel. */
+	ret = cfg->kernel_path || !cfg->restoring ?
+	      image__read(&vm->image, cfg->kernel_path, cfg->initrd_path, cfg->cmdline, err) : 0;
 	if (!ret)
 		ret = open_kvm(vm, err);
 	if (!ret)
@@ -178,7 +186,7 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 		*err = "cannot register the platform ports";
 	if (!ret && (ret = serial__create(&vm->serial, vm, &cfg->serial)))
 		*err = "cannot open the serial backend";
-	if (!ret)
+	if (!ret && !cfg->restoring)
 		ret = load_and_reset(vm, err);
 	return ret;
 }
@@ -192,6 +200,7 @@ void vm__destroy(struct vm *vm)
 			vcpu__destroy(&vm->vcpus[i]);
 	}
 	serial__destroy(vm->serial);
+	dirty__free(vm); /* after the joins: vCPU threads mark pages lock-free */
 	free(vm->vcpus);
 	free(vm->cpuid);
 	mem__exit(&vm->mem);
@@ -314,6 +323,8 @@ static int do_reset(struct vm *vm)
 	if (ret)
 		return ret;
 	ret = mem__discard_all(&vm->mem);
+	/* Every page changed under the guest: replication must send them again. */
+	dirty__mark_offset(vm, 0, vm->mem.size);
 	if (!ret)
 		ret = load_and_reset(vm, &err);
 	if (ret) {

@@ -19,6 +19,7 @@
 
 struct vcpu;
 struct serial;
+struct dirty;
 struct qb_loop;
 
 enum vm_state {
@@ -46,6 +47,7 @@ struct vm_config {
 	const char *initrd_path;
 	const char *cmdline;
 	struct serial_cfg serial;
+	bool restoring; /* state comes from a snapshot: the kernel is optional */
 };
 
 struct vm {
@@ -61,6 +63,7 @@ struct vm {
 	struct vcpu *vcpus;
 	struct serial *serial;
 	struct kvm_cpuid2 *cpuid;
+	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
 
 	/* Pause protocol: see vcpu.c. */
 	pthread_mutex_t lock;

@@ -15,6 +15,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+[ -n "${KEEP_T:-}" ] && trap "echo kept \$T" EXIT
 trap 'exit 1' INT TERM
 
 skip() { echo "SKIP: $*"; exit 77; }

@@ -1,0 +1,118 @@
+/*
+ * One serializer for saved state, writing to (or reading from) a file, a
+ * socket or a growable memory buffer, in the manner of Redis's rio: "save to
+ * a file" and "replicate to a peer" share every line above this layer.
+ *
+ * A running SHA-256 covers every byte that passes while it is on.  The
+ * framing helpers (records, page batches, the end frame) follow
+ * docs/state-format.md.
+ */
+#ifndef VMM_STREAM_H
+#define VMM_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#define STREAM_MAGIC "HASVCVM\n"
+#define STREAM_MAGIC_LEN 8
+#define STREAM_PRELUDE_LEN 16          /* magic, major, minor, flags        */
+#define STREAM_FRAME_HDR_LEN 8         /* u32 type, u32 length (LE)         */
+#define STREAM_DIGEST_LEN 32           /* SHA-256                           */
+#define STREAM_RECORD_MAX (16u << 20)  /* bound on any record frame         */
+#define STREAM_BATCH_PAGES 256         /* pages per page frame at most      */
+#define STREAM_PAGE_SIZE 4096u
+/* A page frame: u32 header length, PageRange (small), then the pages. */
+#define STREAM_PAGES_HDR_MAX 64
+#define STREAM_PAGES_FRAME_MAX (4 + STREAM_PAGES_HDR_MAX + STREAM_BATCH_PAGES * STREAM_PAGE_SIZE)
+
+enum stream_frame_type {
+	STREAM_FRAME_RECORD = 1,
+	STREAM_FRAME_PAGES = 2,
+	STREAM_FRAME_END = 3,
+};
+
+struct stream;
+
+struct stream_ops {
+	/* Exactly len bytes, or a negative errno. */
+	int (*write)(struct stream *s, const void *buf, size_t len);
+	/* Exactly len bytes; -ENODATA when the stream ends first. */
+	int (*read)(struct stream *s, void *buf, size_t len);
+	int (*flush)(struct stream *s);
+};
+
+struct stream {
+	const struct stream_ops *ops;
+	int fd;
+	/* fd: buffered writes (reads are never read ahead: a socket may carry
+	 * more after this stream). mem: the buffer itself. */
+	uint8_t *buf;
+	size_t len, cap, pos;
+	bool owns_buf;
+	void *md;            /* EVP_MD_CTX while the digest is on */
+	uint64_t bytes;      /* written or read so far */
+	int error;           /* first error, sticky */
+};
+
+/* A file or socket: blocking or not (EAGAIN waits in poll). */
+void stream__init_fd(struct stream *s, int fd);
+/* A growable memory buffer to write into; stream__mem_take hands it over. */
+void stream__init_mem(struct stream *s);
+/* Read from len bytes at buf (not copied: must outlive the stream). */
+void stream__init_mem_read(struct stream *s, const void *buf, size_t len);
+/* Frees what the stream owns (digest, buffers); never closes the fd. */
+void stream__close(struct stream *s);
+/* The memory buffer written so far, which the caller then owns (free()). */
+uint8_t *stream__mem_take(struct stream *s, size_t *len);
+
+int stream__write(struct stream *s, const void *buf, size_t len);
+int stream__read(struct stream *s, void *buf, size_t len);
+int stream__flush(struct stream *s);
+
+/* Start hashing what passes from now on; end: stop and give the digest. */
+int stream__digest_begin(struct stream *s);
+int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN]);
+
+/* --- framing (docs/state-format.md) ---------------------------------- */
+int stream__write_prelude(struct stream *s, uint16_t major, uint16_t minor);
+int stream__write_frame_hdr(struct stream *s, uint32_t type, uint32_t len);
+/* A Record envelope {name, version, instance, msg} as one record frame. */
+int stream__write_record(struct stream *s, const char *name, uint32_t version,
+			 uint32_t instance, const ProtobufCMessage *msg);
+/* npages (<= STREAM_BATCH_PAGES) raw pages for RAM offset `offset`. */
+int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
+			uint32_t npages);
+/* The end frame, whose body is the SHA-256 of every byte before it. */
+int stream__write_end(struct stream *s);
+
+/*
+ * Read one whole frame (header and body) into dst, which has room bytes.
+ * The length is checked before anything is read past the header: at most
+ * STREAM_RECORD_MAX for records, STREAM_PAGES_FRAME_MAX for pages, exactly
+ * STREAM_DIGEST_LEN for the end frame; -EFBIG when it does not fit in room,
+ * -EBADMSG for an unknown type or a bad length.  Sets *type and *total.
+ */
+int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
+		       size_t *total);
+/* The largest body a frame of this type may have (0: unknown type). */
+size_t stream__frame_max(uint32_t type);
+
+static inline void stream__put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t stream__get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint16_t stream__get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * The whole state of a VM as one stream (docs/state-format.md): header,
+ * vCPUs, in-kernel irqchip, PIT, clock, devices, then RAM as page ranges,
+ * then the SHA-256 of it all.
+ *
+ * Loading is two steps.  vm_state__parse is pure (no KVM, no VM): it checks
+ * every byte of a stream held in memory - framing, versions, digest, every
+ * record's shape - and is what the fuzzer drives.  Only a stream that parsed
+ * and matches the VM's configuration is applied.
+ */
+#ifndef VMM_VM_STATE_H
+#define VMM_VM_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/state.pb-c.h"
+
+struct vm;
+struct stream;
+
+/* Stream format version (docs/state-format.md, "Versions"). */
+#define VM_STATE_MAJOR 1
+#define VM_STATE_MINOR 0
+
+/* Record versions this code writes and reads. */
+#define VM_STATE_HEADER_VERSION 1
+#define VM_STATE_IRQCHIP_VERSION 1
+#define VM_STATE_PIT_VERSION 1
+#define VM_STATE_CLOCK_VERSION 1
+#define VM_STATE_SERIAL_VERSION 1
+
+/* Bounds the parser enforces (vm_state.c checks they match the VM's). */
+#define VM_STATE_MAX_VCPUS 64
+
+/* The most a serial record may carry: the UART's own buffers are this big. */
+#define VM_STATE_SERIAL_RX_MAX 4096
+#define VM_STATE_SERIAL_TX_MAX (64 * 1024)
+
+struct vm_state_pages {
+	uint64_t offset;      /* RAM offset (memfd offset), page-aligned */
+	uint32_t npages;
+	const uint8_t *data;  /* points into the parsed buffer */
+};
+
+struct vm_state_parsed {
+	uint16_t major, minor;
+	Vmm__State__Header *header;
+	Vmm__State__VcpuState **vcpus;   /* [header->nr_vcpus], by id */
+	Vmm__State__IrqchipState *irqchip; /* NULL: none saved */
+	Vmm__State__PitState *pit;
+	Vmm__State__ClockState *clock;
+	Vmm__State__SerialState *serial;
+	struct vm_state_pages *pages;
+	size_t nr_pages_frames, cap_pages_frames;
+	uint64_t nr_pages;               /* pages stored, over all frames */
+	unsigned nr_skipped;             /* records of unknown names */
+};
+
+/*
+ * Save the VM, which must be paused (vm__pause) or not started, to s.  The
+ * stream is flushed, not closed.
+ */
+int vm_state__save(struct vm *vm, struct stream *s);
+
+/*
+ * Read a whole stream from s (up to and including its end frame, nothing
+ * after it), verify all of it, check it against the VM, and only then apply
+ * it.  The VM must be paused or not started.  On a refused stream the VM is
+ * untouched and *err says why; an error from KVM while applying (after
+ * every check passed) leaves the VM partly loaded: destroy it.
+ */
+int vm_state__load(struct vm *vm, struct stream *s, const char **err);
+
+/*
+ * Pure: parse and verify len bytes at buf.  On success p holds the decoded
+ * records and pointers into buf (which must outlive p); free with
+ * vm_state__free_parsed (also after a failure).
+ */
+int vm_state__parse(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
+		    const char **err);
+void vm_state__free_parsed(struct vm_state_parsed *p);
+
+/* The prelude alone: magic and major version (a reader checks it first). */
+int vm_state__check_prelude(const uint8_t *buf, size_t len, const char **err);
+
+/* Does the parsed stream fit this VM (memory size, vCPU count)? */
+int vm_state__check_config(const struct vm_state_parsed *p, uint64_t mem_size,
+			   unsigned nr_vcpus, const char **err);
+
+/* Apply a parsed, checked stream. */
+int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+
+struct dirty_bitmap;
+
+/*
+ * Migration: the same stream as vm_state__save, but with only the non-zero
+ * pages among those set in only (NULL: no RAM at all).  The VM must be
+ * paused.  A reader applies it with vm_state__apply_over onto RAM that
+ * already holds every other page.
+ */
+int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only);
+
+/*
+ * Apply a parsed, checked stream over the RAM as it is: its pages overwrite,
+ * every other page keeps its contents (vm_state__apply discards them).
+ */
+int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+
+#endif

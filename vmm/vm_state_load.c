@@ -1,0 +1,267 @@
+/*
+ * Loading a state stream: stage, verify, check against the VM, then apply.
+ *
+ * Apply order: RAM first, because some loads below make KVM write into
+ * guest memory (the kvmclock MSRs and KVM_SET_CLOCK schedule updates of the
+ * guest's pvclock pages) and those writes must land on the restored RAM, not
+ * be overwritten by it.  Then the irqchip and PIT, so that the LAPIC loaded
+ * with each vCPU has the last word on pending interrupts; then the vCPUs;
+ * then the clock (after the TSC MSRs: KVM_SET_CLOCK makes kvmclock read
+ * the saved value now, and the pvclock updates it triggers use each vCPU's
+ * restored TSC); the UART last, as it raises its IRQ line
+ * into the restored irqchip.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <qb/qblog.h>
+
+#include "vmm/dirty.h"
+#include "vmm/serial.h"
+#include "vmm/stream.h"
+#include "vmm/vcpu.h"
+#include "vmm/vcpu_state.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+/*
+ * The most a valid stream for this VM can hold: every page once, with the
+ * per-frame overhead, plus records (bounded each, and few).
+ */
+static size_t staging_limit(const struct vm *vm)
+{
+	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20);
+}
+
+static const char *read_error(int ret)
+{
+	switch (ret) {
+	case -ENODATA:
+		return "the state stream is truncated (it ended before its end frame)";
+	case -EBADMSG:
+		return "the state stream has a malformed frame";
+	case -EFBIG:
+		return "the state stream is larger than any stream for this VM can be";
+	default:
+		return "cannot read the state stream";
+	}
+}
+
+/* Read up to and including the end frame, never past it. */
+static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, size_t *len,
+		 const char **err)
+{
+	size_t total;
+	uint32_t type;
+	int ret;
+
+	ret = stream__read(s, buf, STREAM_PRELUDE_LEN);
+	if (ret) {
+		*err = read_error(ret);
+		return ret;
+	}
+	/* Refuse a wrong stream before waiting for more of it. */
+	ret = vm_state__check_prelude(buf, STREAM_PRELUDE_LEN, err);
+	if (ret)
+		return ret;
+	*len = STREAM_PRELUDE_LEN;
+	do {
+		ret = stream__read_frame(s, buf + *len, limit - *len, &type, &total);
+		if (ret) {
+			*err = read_error(ret);
+			return ret;
+		}
+		*len += total;
+	} while (type != STREAM_FRAME_END);
+	return 0;
+}
+
+static int apply_ram(struct vm *vm, const struct vm_state_parsed *p)
+{
+	int ret = mem__discard_all(&vm->mem);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < p->nr_pages_frames; i++)
+		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
+		       (size_t)p->pages[i].npages * MEM_PAGE_SIZE);
+	dirty__mark_offset(vm, 0, vm->mem.size);
+	return 0;
+}
+
+static int apply_irqchip_pit(struct vm *vm, const struct vm_state_parsed *p)
+{
+	if (p->irqchip) {
+		for (size_t i = 0; i < p->irqchip->n_chips; i++) {
+			struct kvm_irqchip kc = { .chip_id = p->irqchip->chips[i]->id };
+
+			memcpy(&kc.chip, p->irqchip->chips[i]->data.data, sizeof(kc.chip));
+			if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &kc) < 0)
+				return -errno;
+		}
+	}
+	if (p->pit) {
+		struct kvm_pit_state2 ps = { .flags = p->pit->flags };
+
+		for (unsigned i = 0; i < 3; i++) {
+			const Vmm__State__PitChannel *c = p->pit->channels[i];
+			struct kvm_pit_channel_state *k = &ps.channels[i];
+
+			k->count = c->count;
+			k->latched_count = (uint16_t)c->latched_count;
+			k->count_latched = (uint8_t)c->count_latched;
+			k->status_latched = (uint8_t)c->status_latched;
+			k->status = (uint8_t)c->status;
+			k->read_state = (uint8_t)c->read_state;
+			k->write_state = (uint8_t)c->write_state;
+			k->write_latch = (uint8_t)c->write_latch;
+			k->rw_mode = (uint8_t)c->rw_mode;
+			k->mode = (uint8_t)c->mode;
+			k->bcd = (uint8_t)c->bcd;
+			k->gate = (uint8_t)c->gate;
+			k->count_load_time = c->count_load_time;
+		}
+		if (ioctl(vm->vm_fd, KVM_SET_PIT2, &ps) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		const Vmm__State__VcpuState *st = p->vcpus[i];
+		int khz = ioctl(vm->vcpus[i].fd, KVM_GET_TSC_KHZ, 0);
+		unsigned refused;
+		int ret;
+
+		ret = vcpu_state__load(&vm->vcpus[i], st, &refused);
+		if (ret) {
+			qb_log(LOG_ERR, "vCPU %u: loading its state failed: %s", i, strerror(-ret));
+			return ret;
+		}
+		if (refused)
+			qb_log(LOG_WARNING, "vCPU %u: KVM refused %u of %zu saved MSRs", i,
+			       refused, st->n_msrs);
+		if (st->tsc_khz && khz > 0 && (uint32_t)khz != st->tsc_khz)
+			qb_log(LOG_WARNING, "vCPU %u: TSC runs at %d kHz here, %u kHz where saved",
+			       i, khz, st->tsc_khz);
+	}
+	return 0;
+}
+
+int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+{
+	int ret = apply_ram(vm, p);
+
+	if (ret) {
+		*err = "cannot reset guest memory";
+		return ret;
+	}
+	ret = apply_irqchip_pit(vm, p);
+	if (ret) {
+		*err = "KVM refused the saved irqchip or PIT state";
+		return ret;
+	}
+	ret = apply_vcpus(vm, p);
+	if (ret) {
+		*err = "KVM refused a saved vCPU state";
+		return ret;
+	}
+	if (p->clock) {
+		struct kvm_clock_data c = { .clock = p->clock->clock };
+
+		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+			*err = "KVM refused the saved clock";
+			return -errno;
+		}
+	}
+	if (p->serial && vm->serial) {
+		ret = serial__load(vm->serial, p->serial);
+		if (ret) {
+			*err = "the UART refused its saved state";
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_state__load(struct vm *vm, struct stream *s, const char **err)
+{
+	struct vm_state_parsed p;
+	size_t limit = staging_limit(vm), len = 0;
+	uint8_t *buf;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	if (vm->state != VM_STATE_CREATED && vm->state != VM_STATE_PAUSED) {
+		*err = "the VM must be paused (or not started) to load a state";
+		return -EBUSY;
+	}
+	/* Reserved, not committed: pages cost memory as the stream fills them. */
+	buf = mmap(NULL, limit, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (buf == MAP_FAILED) {
+		*err = "cannot reserve memory to stage the state stream";
+		return -ENOMEM;
+	}
+	ret = stage(vm, s, buf, limit, &len, err);
+	if (!ret)
+		ret = vm_state__parse(buf, len, &p, err);
+	if (!ret) {
+		ret = vm_state__check_config(&p, vm->mem.size, vm->nr_vcpus, err);
+		if (ret)
+			qb_log(LOG_ERR, "state stream: %llu MiB, %u vCPUs; this VM: %llu MiB, %u vCPUs",
+			       (unsigned long long)(p.header->mem_size >> 20), p.header->nr_vcpus,
+			       (unsigned long long)(vm->mem.size >> 20), vm->nr_vcpus);
+	}
+	if (!ret) {
+		if (p.nr_skipped)
+			qb_log(LOG_INFO, "state stream: skipped %u records of unknown names "
+			       "(format %u.%u)", p.nr_skipped, p.major, p.minor);
+		ret = vm_state__apply(vm, &p, err);
+	}
+	vm_state__free_parsed(&p);
+	munmap(buf, limit);
+	return ret;
+}
+
+int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+{
+	int ret;
+
+	for (size_t i = 0; i < p->nr_pages_frames; i++)
+		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
+		       (size_t)p->pages[i].npages * MEM_PAGE_SIZE);
+	ret = apply_irqchip_pit(vm, p);
+	if (ret) {
+		*err = "KVM refused the saved irqchip or PIT state";
+		return ret;
+	}
+	ret = apply_vcpus(vm, p);
+	if (ret) {
+		*err = "KVM refused a saved vCPU state";
+		return ret;
+	}
+	if (p->clock) {
+		struct kvm_clock_data c = { .clock = p->clock->clock };
+
+		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+			*err = "KVM refused the saved clock";
+			return -errno;
+		}
+	}
+	if (p->serial && vm->serial) {
+		ret = serial__load(vm->serial, p->serial);
+		if (ret) {
+			*err = "the UART refused its saved state";
+			return ret;
+		}
+	}
+	return 0;
+}
