@@ -12,10 +12,10 @@ cleanup() {
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	rm -rf "$T"
+	# KEEP_T=1 keeps the files for a post-mortem.
+	if [ -n "${KEEP_T:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
-[ -n "${KEEP_T:-}" ] && trap "echo kept \$T" EXIT
 trap 'exit 1' INT TERM
 
 skip() { echo "SKIP: $*"; exit 77; }
