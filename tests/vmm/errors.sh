@@ -46,3 +46,9 @@ open(sys.argv[1], "wb").write(img)
 PY
 expect 1 "bzImage" run --kernel "$T/old.bzimage"
 expect 1 "does not fit|too small" run --kernel "$GUESTS/hello.elf" --memory 2M
+# Memory that cannot be had: an address-space limit below the guest's size.
+( ulimit -v 2000000 && exec "$VMM" run --memory 4G --kernel "$GUESTS/hello.elf" ) >"$T/out" 2>"$T/err"
+rc=$?
+LOG=$T/err
+[ "$rc" -eq 1 ] && grep -q "cannot allocate guest memory" "$T/err" || fail "4G under a 2 GB limit: rc $rc"
+pass "guest memory that cannot be had -> 1"
