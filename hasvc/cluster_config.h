@@ -1,0 +1,97 @@
+/*
+ * The cluster configuration (hasvc.conf): nodes and protected VMs.
+ *
+ * Parsed by libinih; every error names the file, the line and the problem,
+ * the way a compiler does ("hasvc.conf:12: vm web1: memory '12Q' is not a
+ * size like 512M or 2G").  The result is plain data: arrays with counts and
+ * strings owned by the struct, released by config__free().
+ *
+ * The header is not called config.h on purpose: every .c file starts with
+ * #include "config.h" (autoconf's), and a hasvc/config.h would shadow it for
+ * the files of this folder.
+ */
+#ifndef HASVC_CLUSTER_CONFIG_H
+#define HASVC_CLUSTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hasvc/limits.h"
+
+#define CONFIG_ERR_MAX 512 /* room for "file:line: what: problem" */
+
+#define CONFIG_DEFAULT_INTERVAL_MS 25
+#define CONFIG_MIN_INTERVAL_MS 5
+#define CONFIG_MAX_INTERVAL_MS 10000
+#define CONFIG_MAX_VCPUS 64
+#define CONFIG_MIN_MEMORY (1ULL << 20)
+#define CONFIG_MAX_MEMORY (1ULL << 40)
+#define CONFIG_MIN_PRIORITY (-1000)
+#define CONFIG_MAX_PRIORITY 1000
+
+struct config_node {
+	char *name;
+	char *replication;      /* "host:port" as written                */
+	char *replication_host; /* without brackets for IPv6 literals    */
+	uint16_t replication_port;
+	char *tls_ca, *tls_cert, *tls_key; /* all three or none          */
+	char *fence_command;    /* NULL: no fencing for this node        */
+	int line;               /* of the [node NAME] header             */
+};
+
+struct config_vm {
+	char *name;
+	uint64_t memory;        /* bytes                                 */
+	unsigned vcpus;
+	char *kernel;
+	char *cmdline;          /* NULL when not given                   */
+	char *initrd;           /* NULL when not given                   */
+	unsigned checkpoint_interval_ms;
+	char **preferred_nodes; /* declared node names, in order         */
+	size_t n_preferred;
+	int priority;           /* higher is placed first                */
+	bool protect;           /* keep a hot standby                    */
+	int line;               /* of the [vm NAME] header               */
+	int preferred_line;     /* of preferred_nodes, 0 when not given  */
+};
+
+struct config {
+	char *path;             /* the name errors were reported against */
+	char *cluster_name;
+	bool allow_plaintext;   /* nodes without TLS files are accepted  */
+	struct config_node *nodes;
+	size_t n_nodes;
+	struct config_vm *vms;
+	size_t n_vms;
+};
+
+/*
+ * Load and validate a file.  0 and *out set, or a negative errno with the
+ * message in err (-ENOENT/-EACCES: the file could not be opened, -EINVAL: it
+ * is not a valid configuration, -ENOMEM).
+ */
+int config__load(const char *path, struct config **out, char *err, size_t errlen);
+/* The same for text in memory; name is what errors call the file. */
+int config__parse_string(const char *text, const char *name, struct config **out,
+			 char *err, size_t errlen);
+void config__free(struct config *conf);
+
+const struct config_node *config__node(const struct config *conf, const char *name);
+const struct config_vm *config__vm(const struct config *conf, const char *name);
+
+/* What `hactl reload` reports: VM names, each list sorted. */
+struct config_diff {
+	char **added;
+	size_t n_added;
+	char **removed;
+	size_t n_removed;
+	char **changed;  /* any key differs */
+	size_t n_changed;
+};
+
+int config__diff(const struct config *old, const struct config *new_conf,
+		 struct config_diff *diff);
+void config__diff_free(struct config_diff *diff);
+
+#endif

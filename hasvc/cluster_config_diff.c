@@ -1,0 +1,100 @@
+/*
+ * What a reload changes, VM by VM, for `hactl reload` to show before the new
+ * configuration is multicast.  Node changes are not listed: a node's keys
+ * matter only to that node's daemon and take effect on its next restart.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hasvc/cluster_config.h"
+
+static bool same_str(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(a, b);
+}
+
+static bool same_vm(const struct config_vm *a, const struct config_vm *b)
+{
+	if (a->memory != b->memory || a->vcpus != b->vcpus ||
+	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
+	    a->priority != b->priority || a->protect != b->protect ||
+	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
+	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred)
+		return false;
+	for (size_t i = 0; i < a->n_preferred; i++)
+		if (strcmp(a->preferred_nodes[i], b->preferred_nodes[i]))
+			return false;
+	return true;
+}
+
+static int push(char ***list, size_t *n, const char *name)
+{
+	char **grown = realloc(*list, (*n + 1) * sizeof(**list));
+
+	if (!grown)
+		return -ENOMEM;
+	*list = grown;
+	if (!(grown[*n] = strdup(name)))
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sort(char **list, size_t n)
+{
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_name);
+}
+
+int config__diff(const struct config *old, const struct config *new_conf,
+		 struct config_diff *diff)
+{
+	int ret = 0;
+
+	memset(diff, 0, sizeof(*diff));
+	for (size_t i = 0; i < new_conf->n_vms && !ret; i++) {
+		const struct config_vm *vm = &new_conf->vms[i];
+		const struct config_vm *was = config__vm(old, vm->name);
+
+		if (!was)
+			ret = push(&diff->added, &diff->n_added, vm->name);
+		else if (!same_vm(was, vm))
+			ret = push(&diff->changed, &diff->n_changed, vm->name);
+	}
+	for (size_t i = 0; i < old->n_vms && !ret; i++)
+		if (!config__vm(new_conf, old->vms[i].name))
+			ret = push(&diff->removed, &diff->n_removed, old->vms[i].name);
+	if (ret) {
+		config__diff_free(diff);
+		return ret;
+	}
+	sort(diff->added, diff->n_added);
+	sort(diff->removed, diff->n_removed);
+	sort(diff->changed, diff->n_changed);
+	return 0;
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+void config__diff_free(struct config_diff *diff)
+{
+	free_list(diff->added, diff->n_added);
+	free_list(diff->removed, diff->n_removed);
+	free_list(diff->changed, diff->n_changed);
+	memset(diff, 0, sizeof(*diff));
+}

@@ -1,0 +1,478 @@
+/*
+ * The sections and keys of hasvc.conf and the checks between them.
+ * See docs/hasvc-config.md for the user's view of every key.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hasvc/cluster_config_parse.h"
+#include "hasvc/cluster_config_value.h"
+
+#define NAME_RULE "use 1 to 63 of a-z A-Z 0-9 _ . -"
+
+struct key_rule {
+	const char *key;
+	int (*set)(struct config_parser *p, const char *value, int line);
+};
+
+static struct config_node *cur_node(struct config_parser *p)
+{
+	return &p->conf->nodes[p->index];
+}
+
+static struct config_vm *cur_vm(struct config_parser *p)
+{
+	return &p->conf->vms[p->index];
+}
+
+/* Prefix the message with the section it is about: "vm web1: ...". */
+static int fail_in(struct config_parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail_in(struct config_parser *p, int line, const char *fmt, ...)
+{
+	char msg[CONFIG_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	switch (p->kind) {
+	case SECTION_NODE:
+		parser__fail(p, line, "node %s: %s", cur_node(p)->name, msg);
+		break;
+	case SECTION_VM:
+		parser__fail(p, line, "vm %s: %s", cur_vm(p)->name, msg);
+		break;
+	case SECTION_CLUSTER:
+		parser__fail(p, line, "cluster: %s", msg);
+		break;
+	default:
+		parser__fail(p, line, "%s", msg);
+	}
+	return -EINVAL;
+}
+
+static int set_string(struct config_parser *p, char **dst, const char *key,
+		      const char *value, int line, bool may_be_empty)
+{
+	if (!*value && !may_be_empty)
+		return fail_in(p, line, "%s is empty", key);
+	free(*dst);
+	*dst = strdup(value);
+	if (!*dst) {
+		parser__nomem(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- [cluster] ---- */
+
+static int cluster_name(struct config_parser *p, const char *v, int line)
+{
+	if (!config__valid_name(v))
+		return fail_in(p, line, "name '%s' is not valid: " NAME_RULE, v);
+	return set_string(p, &p->conf->cluster_name, "name", v, line, false);
+}
+
+static int cluster_plaintext(struct config_parser *p, const char *v, int line)
+{
+	if (config__parse_bool(v, &p->conf->allow_plaintext) < 0)
+		return fail_in(p, line, "allow_plaintext '%s' is not yes or no", v);
+	return 0;
+}
+
+static const struct key_rule cluster_keys[] = {
+	{ "name", cluster_name },
+	{ "allow_plaintext", cluster_plaintext },
+	{ NULL, NULL },
+};
+
+/* ---- [node NAME] ---- */
+
+static int node_replication(struct config_parser *p, const char *v, int line)
+{
+	struct config_node *n = cur_node(p);
+	char host[256];
+
+	if (config__parse_address(v, host, sizeof(host), &n->replication_port) < 0)
+		return fail_in(p, line, "replication '%s' is not an address like "
+			       "10.0.0.1:7400 or [fd00::1]:7400", v);
+	if (set_string(p, &n->replication_host, "replication", host, line, false) < 0)
+		return -ENOMEM;
+	return set_string(p, &n->replication, "replication", v, line, false);
+}
+
+#define NODE_STRING(fn, field, empty_ok)                                      \
+	static int fn(struct config_parser *p, const char *v, int line)       \
+	{                                                                      \
+		return set_string(p, &cur_node(p)->field, #field, v, line, empty_ok); \
+	}
+NODE_STRING(node_tls_ca, tls_ca, false)
+NODE_STRING(node_tls_cert, tls_cert, false)
+NODE_STRING(node_tls_key, tls_key, false)
+NODE_STRING(node_fence, fence_command, false)
+
+static const struct key_rule node_keys[] = {
+	{ "replication", node_replication },
+	{ "tls_ca", node_tls_ca },
+	{ "tls_cert", node_tls_cert },
+	{ "tls_key", node_tls_key },
+	{ "fence_command", node_fence },
+	{ NULL, NULL },
+};
+
+/* ---- [vm NAME] ---- */
+
+static int vm_memory(struct config_parser *p, const char *v, int line)
+{
+	uint64_t bytes;
+
+	if (config__parse_size(v, &bytes) < 0)
+		return fail_in(p, line, "memory '%s' is not a size like 512M or 2G", v);
+	if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
+		return fail_in(p, line, "memory %s is outside 1M..1T", v);
+	if (bytes % 4096)
+		return fail_in(p, line, "memory %s is not a whole number of 4K pages", v);
+	cur_vm(p)->memory = bytes;
+	return 0;
+}
+
+static int vm_vcpus(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (config__parse_int(v, 1, CONFIG_MAX_VCPUS, &n) < 0)
+		return fail_in(p, line, "vcpus '%s' is not a number from 1 to %d", v,
+			       CONFIG_MAX_VCPUS);
+	cur_vm(p)->vcpus = (unsigned)n;
+	return 0;
+}
+
+static int vm_interval(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (config__parse_int(v, CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS, &n) < 0)
+		return fail_in(p, line, "checkpoint_interval_ms '%s' is not a number "
+			       "of milliseconds from %d to %d", v,
+			       CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS);
+	cur_vm(p)->checkpoint_interval_ms = (unsigned)n;
+	return 0;
+}
+
+static int vm_priority(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (config__parse_int(v, CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY, &n) < 0)
+		return fail_in(p, line, "priority '%s' is not a number from %d to %d", v,
+			       CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY);
+	cur_vm(p)->priority = (int)n;
+	return 0;
+}
+
+static int vm_protected(struct config_parser *p, const char *v, int line)
+{
+	if (config__parse_bool(v, &cur_vm(p)->protect) < 0)
+		return fail_in(p, line, "protected '%s' is not yes or no", v);
+	return 0;
+}
+
+static int add_preferred(struct config_parser *p, const char *name, int line)
+{
+	struct config_vm *vm = cur_vm(p);
+	char **grown;
+
+	if (!*name)
+		return fail_in(p, line, "preferred_nodes has an empty entry");
+	if (!config__valid_name(name))
+		return fail_in(p, line, "preferred node '%s' is not a valid node name", name);
+	for (size_t i = 0; i < vm->n_preferred; i++)
+		if (!strcmp(vm->preferred_nodes[i], name))
+			return fail_in(p, line, "preferred_nodes names '%s' twice", name);
+	if (vm->n_preferred >= HASVC_MAX_NODES)
+		return fail_in(p, line, "preferred_nodes lists more than %d nodes",
+			       HASVC_MAX_NODES);
+	grown = realloc(vm->preferred_nodes, (vm->n_preferred + 1) * sizeof(*grown));
+	if (!grown)
+		goto nomem;
+	vm->preferred_nodes = grown;
+	if (!(grown[vm->n_preferred] = strdup(name)))
+		goto nomem;
+	vm->n_preferred++;
+	return 0;
+nomem:
+	parser__nomem(p);
+	return -ENOMEM;
+}
+
+static int vm_preferred(struct config_parser *p, const char *v, int line)
+{
+	char item[HASVC_NAME_MAX + 1];
+	const char *s = v;
+
+	cur_vm(p)->preferred_line = line;
+	if (!*v)
+		return 0; /* "preferred_nodes =" means no preference */
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		while (len && isspace((unsigned char)*s))
+			s++, len--;
+		while (len && isspace((unsigned char)s[len - 1]))
+			len--;
+		if (len >= sizeof(item))
+			len = sizeof(item) - 1; /* too long: the name check says so */
+		memcpy(item, s, len);
+		item[len] = '\0';
+		if (add_preferred(p, item, line) < 0)
+			return -EINVAL;
+		if (!comma)
+			return 0;
+		s = comma + 1;
+	}
+}
+
+#define VM_STRING(fn, field, empty_ok)                                        \
+	static int fn(struct config_parser *p, const char *v, int line)       \
+	{                                                                      \
+		return set_string(p, &cur_vm(p)->field, #field, v, line, empty_ok); \
+	}
+VM_STRING(vm_kernel, kernel, false)
+VM_STRING(vm_cmdline, cmdline, true)
+VM_STRING(vm_initrd, initrd, false)
+
+static const struct key_rule vm_keys[] = {
+	{ "memory", vm_memory },
+	{ "vcpus", vm_vcpus },
+	{ "kernel", vm_kernel },
+	{ "cmdline", vm_cmdline },
+	{ "initrd", vm_initrd },
+	{ "checkpoint_interval_ms", vm_interval },
+	{ "preferred_nodes", vm_preferred },
+	{ "priority", vm_priority },
+	{ "protected", vm_protected },
+	{ NULL, NULL },
+};
+
+/* ---- sections ---- */
+
+static int add_node(struct config_parser *p, const char *name, int line)
+{
+	struct config *c = p->conf;
+	struct config_node *grown;
+
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (!strcmp(c->nodes[i].name, name)) {
+			parser__fail(p, line, "node %s is declared twice (first at line %d)",
+				     name, c->nodes[i].line);
+			return -EINVAL;
+		}
+	if (c->n_nodes >= HASVC_MAX_NODES) {
+		parser__fail(p, line, "node %s: more than %d nodes", name,
+			     HASVC_MAX_NODES);
+		return -EINVAL;
+	}
+	grown = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*grown));
+	if (!grown)
+		goto nomem;
+	c->nodes = grown;
+	memset(&grown[c->n_nodes], 0, sizeof(*grown));
+	grown[c->n_nodes].line = line;
+	if (!(grown[c->n_nodes].name = strdup(name)))
+		goto nomem;
+	p->index = c->n_nodes++;
+	return 0;
+nomem:
+	parser__nomem(p);
+	return -ENOMEM;
+}
+
+static int add_vm(struct config_parser *p, const char *name, int line)
+{
+	struct config *c = p->conf;
+	struct config_vm *grown, *vm;
+
+	for (size_t i = 0; i < c->n_vms; i++)
+		if (!strcmp(c->vms[i].name, name)) {
+			parser__fail(p, line, "vm %s is declared twice (first at line %d)",
+				     name, c->vms[i].line);
+			return -EINVAL;
+		}
+	if (c->n_vms >= HASVC_MAX_VMS) {
+		parser__fail(p, line, "vm %s: more than %d VMs", name,
+			     HASVC_MAX_VMS);
+		return -EINVAL;
+	}
+	grown = realloc(c->vms, (c->n_vms + 1) * sizeof(*grown));
+	if (!grown)
+		goto nomem;
+	c->vms = grown;
+	vm = &grown[c->n_vms];
+	memset(vm, 0, sizeof(*vm));
+	vm->line = line;
+	vm->vcpus = 1;
+	vm->checkpoint_interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
+	vm->protect = true;
+	if (!(vm->name = strdup(name)))
+		goto nomem;
+	p->index = c->n_vms++;
+	return 0;
+nomem:
+	parser__nomem(p);
+	return -ENOMEM;
+}
+
+void parser__begin_section(struct config_parser *p, const char *s, int line)
+{
+	char text[256], orig[256], *word, *arg, *end;
+	const char *close = strchr(s, ']');
+	size_t len;
+
+	memset(p->key_line, 0, sizeof(p->key_line));
+	p->kind = SECTION_BAD;
+	if (!close)
+		return; /* inih reports the broken header */
+	len = (size_t)(close - s - 1);
+	if (len >= sizeof(text)) {
+		parser__fail(p, line, "section header is too long");
+		return;
+	}
+	memcpy(text, s + 1, len);
+	text[len] = '\0';
+	memcpy(orig, text, len + 1);
+	for (word = text; isspace((unsigned char)*word); word++)
+		;
+	for (arg = word; *arg && !isspace((unsigned char)*arg); arg++)
+		;
+	if (*arg)
+		*arg++ = '\0';
+	while (isspace((unsigned char)*arg))
+		arg++;
+	for (end = arg + strlen(arg); end > arg && isspace((unsigned char)end[-1]); end--)
+		end[-1] = '\0';
+
+	if (!strcmp(word, "cluster") && !*arg) {
+		if (p->cluster_line) {
+			parser__fail(p, line, "[cluster] appears twice (first at line %d)",
+				     p->cluster_line);
+			return;
+		}
+		p->cluster_line = line;
+		p->kind = SECTION_CLUSTER;
+		return;
+	}
+	if (strcmp(word, "node") && strcmp(word, "vm")) {
+		parser__fail(p, line, "unknown section [%s]: expected [cluster], "
+			     "[node NAME] or [vm NAME]", orig);
+		return;
+	}
+	if (!*arg) {
+		parser__fail(p, line, "[%s] needs a name: [%s NAME]", word, word);
+		return;
+	}
+	if (!config__valid_name(arg)) {
+		parser__fail(p, line, "%s name '%s' is not valid: " NAME_RULE, word, arg);
+		return;
+	}
+	if (!strcmp(word, "node") ? add_node(p, arg, line) == 0 : add_vm(p, arg, line) == 0)
+		p->kind = !strcmp(word, "node") ? SECTION_NODE : SECTION_VM;
+}
+
+int parser__key(struct config_parser *p, const char *key, const char *value, int line)
+{
+	const struct key_rule *rules;
+
+	switch (p->kind) {
+	case SECTION_BAD:
+		return 1; /* the header was reported already */
+	case SECTION_NONE:
+		parser__fail(p, line, "key '%s' is outside any section: put it under "
+			     "[cluster], [node NAME] or [vm NAME]", key);
+		return 0;
+	case SECTION_CLUSTER: rules = cluster_keys; break;
+	case SECTION_NODE: rules = node_keys; break;
+	default: rules = vm_keys; break;
+	}
+	for (int i = 0; rules[i].key; i++) {
+		if (strcmp(rules[i].key, key))
+			continue;
+		if (p->key_line[i])
+			return fail_in(p, line, "%s is given twice (first at line %d)", key,
+				       p->key_line[i]), 0;
+		p->key_line[i] = line;
+		return rules[i].set(p, value, line) == 0;
+	}
+	fail_in(p, line, "unknown key '%s'", key);
+	return 0;
+}
+
+/* ---- whole-file rules ---- */
+
+static void validate_node(struct config_parser *p, const struct config_node *n)
+{
+	int tls = !!n->tls_ca + !!n->tls_cert + !!n->tls_key;
+
+	if (!n->replication) {
+		parser__fail(p, n->line, "node %s: missing required key 'replication'",
+			     n->name);
+		return;
+	}
+	if (tls == 0 && !p->conf->allow_plaintext) {
+		parser__fail(p, n->line, "node %s: tls_ca, tls_cert and tls_key are "
+			     "required (or allow_plaintext = yes in [cluster])", n->name);
+		return;
+	}
+	if (tls != 0 && tls != 3) {
+		parser__fail(p, n->line, "node %s: %s is missing: give tls_ca, "
+			     "tls_cert and tls_key together", n->name,
+			     !n->tls_ca ? "tls_ca" : !n->tls_cert ? "tls_cert" : "tls_key");
+		return;
+	}
+}
+
+static void validate_vm(struct config_parser *p, const struct config_vm *vm)
+{
+	if (!vm->memory) {
+		parser__fail(p, vm->line, "vm %s: missing required key 'memory'",
+			     vm->name);
+		return;
+	}
+	if (!vm->kernel) {
+		parser__fail(p, vm->line, "vm %s: missing required key 'kernel'",
+			     vm->name);
+		return;
+	}
+	for (size_t i = 0; i < vm->n_preferred; i++)
+		if (!config__node(p->conf, vm->preferred_nodes[i])) {
+			parser__fail(p, vm->preferred_line, "vm %s: preferred node '%s' "
+				     "is not declared by a [node %s] section", vm->name,
+				     vm->preferred_nodes[i], vm->preferred_nodes[i]);
+			return;
+		}
+}
+
+void parser__validate(struct config_parser *p)
+{
+	struct config *c = p->conf;
+
+	if (c->n_nodes == 0) {
+		parser__fail(p, p->lines, "no [node NAME] section: declare every "
+			     "node of the cluster");
+		return;
+	}
+	for (size_t i = 0; i < c->n_nodes && !p->err_line; i++)
+		validate_node(p, &c->nodes[i]);
+	for (size_t i = 0; i < c->n_vms && !p->err_line; i++)
+		validate_vm(p, &c->vms[i]);
+	if (!p->err_line && !c->cluster_name && !(c->cluster_name = strdup("hasvc")))
+		parser__nomem(p);
+}

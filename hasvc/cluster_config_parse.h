@@ -1,0 +1,51 @@
+/*
+ * Private to the configuration parser: the state shared by the inih glue
+ * (cluster_config.c) and the section/key rules (cluster_config_parse.c).
+ */
+#ifndef HASVC_CLUSTER_CONFIG_PARSE_H
+#define HASVC_CLUSTER_CONFIG_PARSE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "hasvc/cluster_config.h"
+
+#define PARSER_MAX_KEYS 16
+
+enum section_kind {
+	SECTION_NONE,    /* before the first header        */
+	SECTION_CLUSTER,
+	SECTION_NODE,
+	SECTION_VM,
+	SECTION_BAD,     /* unknown header, already reported */
+};
+
+struct config_parser {
+	const char *name;          /* file name for messages          */
+	FILE *file;                /* one of file and text            */
+	const char *text;
+	int lines;                 /* lines handed to inih so far     */
+
+	struct config *conf;
+	enum section_kind kind;
+	size_t index;              /* of the node or VM being filled  */
+	int cluster_line;          /* 0: no [cluster] yet             */
+	int key_line[PARSER_MAX_KEYS]; /* first line of each key in this section */
+
+	int err_line;              /* 0: no error yet                 */
+	char err[CONFIG_ERR_MAX];
+	bool nomem;
+};
+
+void parser__fail(struct config_parser *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void parser__nomem(struct config_parser *p);
+
+/* s points at the '[' of a header line. */
+void parser__begin_section(struct config_parser *p, const char *s, int line);
+/* inih's handler: 1 to go on, 0 when the pair was rejected. */
+int parser__key(struct config_parser *p, const char *key, const char *value, int line);
+/* Rules that need the whole file: required keys, references between sections. */
+void parser__validate(struct config_parser *p);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * The cluster state machine: placement, failover, evacuation.
+ *
+ * Pure: no I/O, no clock, no randomness, no pointers in the state.  Every
+ * member of the CPG group feeds the same events in CPG's agreed order into
+ * its own replica and so computes the same actions; each node then carries
+ * out only the actions addressed to itself.  docs/hasvc-state-machine.md has
+ * the rules and a failover sequence.
+ *
+ * The state is plain data (fixed arrays, node and VM indexes) so that a
+ * joining node can be handed a copy of it, and so that tests can compare
+ * replicas byte for byte.
+ */
+#ifndef HASVC_FSM_H
+#define HASVC_FSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hasvc/cluster_config.h"
+#include "hasvc/limits.h"
+
+enum fsm_role {
+	FSM_ROLE_NONE,
+	FSM_ROLE_PRIMARY,
+	FSM_ROLE_STANDBY,
+};
+
+/* What a vmm says about itself in a VM_REPORT. */
+enum fsm_vm_state {
+	FSM_VM_STARTING,
+	FSM_VM_RUNNING,   /* primary without protection yet               */
+	FSM_VM_SYNCING,   /* initial copy to the standby in progress     */
+	FSM_VM_PROTECTED, /* checkpointing; on a standby: has a commit   */
+	FSM_VM_DEGRADED,  /* primary whose standby is gone               */
+	FSM_VM_PAUSED,    /* primary self-fenced on quorum loss          */
+	FSM_VM_STOPPED,
+	FSM_VM_FAILED,
+};
+
+enum fsm_event_type {
+	FSM_EV_CONFIG,
+	FSM_EV_MEMBERSHIP,
+	FSM_EV_QUORUM,
+	FSM_EV_VM_REPORT,
+	FSM_EV_INVENTORY_DONE, /* a node has reported every local vmm      */
+	FSM_EV_OPERATOR,
+	FSM_EV_FENCE_RESULT,
+};
+
+enum fsm_op {
+	FSM_OP_MIGRATE,   /* vm, node */
+	FSM_OP_EVACUATE,  /* node     */
+	FSM_OP_FAILOVER,  /* vm       */
+	FSM_OP_PROTECT,   /* vm       */
+	FSM_OP_UNPROTECT, /* vm       */
+};
+
+/* Pointers are borrowed for the duration of fsm__step() only. */
+struct fsm_event {
+	enum fsm_event_type type;
+	union {
+		struct {
+			const struct config *config;
+			uint8_t digest[HASVC_DIGEST_LEN];
+		} config;
+		struct {
+			const char *const *nodes; /* names of the CPG members */
+			size_t n_nodes;
+			bool quorate;
+		} membership;
+		struct {
+			bool quorate;
+		} quorum;
+		struct {
+			const char *node;       /* sender                   */
+			const char *vm;
+			enum fsm_role role;
+			enum fsm_vm_state state;
+			uint64_t generation;
+			uint64_t epoch;         /* last committed checkpoint */
+		} report;
+		struct {
+			const char *node;
+		} inventory;
+		struct {
+			const char *origin;     /* node whose hactl asked   */
+			enum fsm_op op;
+			const char *vm;
+			const char *node;
+		} op;
+		struct {
+			const char *node;       /* the node that was fenced */
+			bool ok;
+		} fence;
+	};
+};
+
+enum fsm_action_type {
+	FSM_ACT_START_PRIMARY,  /* node: boot vm as primary; peer: standby or ""  */
+	FSM_ACT_START_STANDBY,  /* node: receive vm from primary peer            */
+	FSM_ACT_PROTECT,        /* node (primary): checkpoint to standby peer    */
+	FSM_ACT_PROMOTE,        /* node: resume vm from its last commit          */
+	FSM_ACT_STOP,           /* node: stop its copy of exactly this generation */
+	FSM_ACT_PAUSE_ALL_PRIMARIES, /* node: self-fence, quorum is gone        */
+	FSM_ACT_FENCE,          /* node: run the fence command of peer           */
+	FSM_ACT_START_INCOMING, /* node: receive a live migration from peer      */
+	FSM_ACT_MIGRATE,        /* node: live-migrate vm to peer                 */
+	FSM_ACT_HANDOVER,       /* node (primary): final checkpoint to the
+				   standby peer, then stop                       */
+	FSM_ACT_LOG,            /* node "": every node logs text                 */
+	FSM_ACT_REJECT,         /* node: tell the operator why not (text)        */
+};
+
+struct fsm_action {
+	enum fsm_action_type type;
+	char node[HASVC_NAME_MAX]; /* who carries it out                   */
+	char vm[HASVC_NAME_MAX];
+	char peer[HASVC_NAME_MAX];
+	uint64_t generation;       /* token of the copy the action is for */
+	uint64_t peer_generation;  /* token of the peer's copy: the only one
+				      a stream may come from or go to     */
+	char text[160];            /* LOG and REJECT                      */
+};
+
+struct fsm_actions {
+	struct fsm_action *v;
+	size_t n, cap;
+};
+
+enum fsm_fence {
+	FSM_FENCE_NONE,
+	FSM_FENCE_PENDING,
+	FSM_FENCE_FAILED,
+	FSM_FENCE_DONE,
+};
+
+struct fsm_node {
+	char name[HASVC_NAME_MAX]; /* "": free slot                     */
+	bool declared;             /* in the current configuration     */
+	bool has_fence;
+	bool member;               /* in the current CPG view          */
+	bool ready;                /* inventory received since joining */
+	bool gone;                 /* left while the view was quorate  */
+	bool evacuating;
+	uint8_t fence;             /* enum fsm_fence                   */
+};
+
+/* What the machine believes one node holds of one VM. */
+struct fsm_copy {
+	uint8_t role;       /* enum fsm_role                                 */
+	uint8_t state;      /* enum fsm_vm_state, as last reported            */
+	bool live;          /* entitled to run, or may still run unfenced     */
+	bool incoming;      /* destination of a live migration                */
+	bool reported;      /* reported since its node last joined            */
+	uint64_t generation;
+	uint64_t epoch;
+};
+
+enum fsm_wait {
+	FSM_WAIT_NONE,
+	FSM_WAIT_FENCE,
+	FSM_WAIT_NO_NODE,
+	FSM_WAIT_NO_STANDBY_NODE,
+	FSM_WAIT_NO_EVACUATION_NODE,
+};
+
+struct fsm_vm {
+	bool used;
+	char name[HASVC_NAME_MAX];
+	int priority;
+	bool protect;             /* what the machine enforces now       */
+	bool conf_protect;        /* what the configuration says         */
+	uint8_t n_preferred;
+	int8_t preferred[HASVC_MAX_NODES];
+	uint64_t generation;      /* current activation; 0 never started */
+	uint64_t issued;          /* highest token handed out: every copy
+				     started gets a new one, so no two
+				     copies ever share a token            */
+	int8_t primary, standby;  /* node index or -1                    */
+	int8_t migrate_to;        /* -1 unless a live migration runs     */
+	int8_t avoid;             /* node whose standby failed, or -1    */
+	uint64_t migrate_gen;
+	bool handover;            /* primary stops after a final commit  */
+	uint8_t waiting;          /* enum fsm_wait last logged           */
+	struct fsm_copy copies[HASVC_MAX_NODES];
+};
+
+struct fsm {
+	bool configured;
+	uint8_t digest[HASVC_DIGEST_LEN];
+	bool have_view;           /* a MEMBERSHIP event arrived          */
+	bool quorate;
+	/* Events handled while quorate: of two diverged replicas (a partition
+	 * that healed), the one with the larger count is the newer. */
+	uint64_t quorate_events;
+	struct fsm_node nodes[HASVC_MAX_NODES];
+	struct fsm_vm vms[HASVC_MAX_VMS];
+};
+
+struct fsm *fsm__new(void);
+void fsm__free(struct fsm *fsm);
+void fsm__init(struct fsm *fsm);
+
+/*
+ * Apply one event; actions are appended to out.  0, or -ENOMEM when out
+ * could not grow: the replica may then differ from its peers and the
+ * daemon must leave the group and rejoin with a fresh copy.
+ */
+int fsm__step(struct fsm *fsm, const struct fsm_event *ev, struct fsm_actions *out);
+
+/* 0, or -EPROTO with a description of the first broken rule in why. */
+int fsm__check_invariants(const struct fsm *fsm, char *why, size_t len);
+
+void fsm__actions_init(struct fsm_actions *a);
+void fsm__actions_clear(struct fsm_actions *a);
+void fsm__actions_free(struct fsm_actions *a);
+
+const char *fsm__action_name(enum fsm_action_type type);
+const char *fsm__state_name(enum fsm_vm_state state);
+/* "PROMOTE node=b vm=web1 gen=4", for logs and test failure messages. */
+void fsm__format_action(const struct fsm_action *a, char *buf, size_t len);
+
+int fsm__node_index(const struct fsm *fsm, const char *name);
+int fsm__vm_index(const struct fsm *fsm, const char *name);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * Private to the state machine's files: the context of one step and the
+ * helpers that emit actions and pick nodes.
+ */
+#ifndef HASVC_FSM_INTERNAL_H
+#define HASVC_FSM_INTERNAL_H
+
+#include "hasvc/fsm.h"
+
+struct step {
+	struct fsm *f;
+	struct fsm_actions *out;
+	int err;                 /* first -ENOMEM while appending       */
+	bool view_changed;       /* a MEMBERSHIP event: re-send fencing */
+};
+
+/* Actions; node/peer are indexes or -1, vm an index or -1. */
+/* The action, for extra fields, or NULL when out of memory. */
+struct fsm_action *emit(struct step *st, enum fsm_action_type type, int node, int vm,
+			int peer, uint64_t generation);
+void emit_stop_named(struct step *st, int node, const char *vm, uint64_t generation);
+void emit_log(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void emit_reject(struct step *st, const char *origin, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Log a reason for waiting once, not at every event. */
+void wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static inline bool copy_dead_state(uint8_t state)
+{
+	return state == FSM_VM_STOPPED || state == FSM_VM_FAILED || state == FSM_VM_PAUSED;
+}
+
+static inline bool copy_running_state(uint8_t state)
+{
+	return state == FSM_VM_RUNNING || state == FSM_VM_SYNCING ||
+	       state == FSM_VM_PROTECTED || state == FSM_VM_DEGRADED;
+}
+
+/* A standby with a committed checkpoint can take over. */
+static inline bool copy_synced(const struct fsm_copy *c)
+{
+	return c->live && c->role == FSM_ROLE_STANDBY &&
+	       (c->state == FSM_VM_PROTECTED || c->epoch > 0);
+}
+
+void copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming);
+void copy_clear(struct fsm_copy *c);
+
+/* fsm_place.c */
+bool node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
+bool node_candidate(const struct fsm *f, int i);   /* may receive a new one */
+int place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2);
+void reconcile(struct step *st);
+
+/* fsm_events.c */
+void on_config(struct step *st, const struct fsm_event *ev);
+void on_membership(struct step *st, const struct fsm_event *ev);
+void on_quorum(struct step *st, const struct fsm_event *ev);
+void on_report(struct step *st, const struct fsm_event *ev);
+void on_inventory(struct step *st, const struct fsm_event *ev);
+void on_fence(struct step *st, const struct fsm_event *ev);
+void record_losses(struct step *st);
+
+/* fsm_operator.c */
+void on_operator(struct step *st, const struct fsm_event *ev);
+void start_migration(struct step *st, int v, int target);
+void start_handover(struct step *st, int v);
+
+#endif

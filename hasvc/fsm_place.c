@@ -1,0 +1,346 @@
+/*
+ * Placement and recovery: after every event handled while quorate, each VM
+ * is brought one step closer to "a live primary, and a synced standby on
+ * another node if protected".  Level-triggered on purpose: whatever the
+ * order in which losses, reports and commands arrived, the same state leads
+ * to the same decision.
+ *
+ * Nothing is activated while some member has not yet reported what it holds
+ * (it joined moments ago): a copy it still runs might otherwise be started
+ * a second time elsewhere.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "hasvc/fsm_internal.h"
+
+bool node_usable(const struct fsm *f, int i)
+{
+	const struct fsm_node *n = &f->nodes[i];
+
+	return i >= 0 && n->declared && n->member && n->ready && !n->gone;
+}
+
+bool node_candidate(const struct fsm *f, int i)
+{
+	return node_usable(f, i) && !f->nodes[i].evacuating;
+}
+
+static int load(const struct fsm *f, int i)
+{
+	int n = 0;
+
+	for (int v = 0; v < HASVC_MAX_VMS; v++) {
+		const struct fsm_vm *vm = &f->vms[v];
+
+		if (vm->used)
+			n += (vm->primary == i) + (vm->standby == i) + (vm->migrate_to == i);
+	}
+	return n;
+}
+
+/*
+ * The first preferred node that can take a copy, else the least loaded one;
+ * ties go to the smaller name so that every replica picks the same node.
+ */
+int place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2)
+{
+	int best = -1, best_load = 0;
+
+	for (int k = 0; k < vm->n_preferred; k++) {
+		int i = vm->preferred[k];
+
+		if (i != exclude1 && i != exclude2 && node_candidate(f, i))
+			return i;
+	}
+	for (int i = 0; i < HASVC_MAX_NODES; i++) {
+		int l;
+
+		if (i == exclude1 || i == exclude2 || !node_candidate(f, i))
+			continue;
+		l = load(f, i);
+		if (best < 0 || l < best_load ||
+		    (l == best_load && strcmp(f->nodes[i].name, f->nodes[best].name) < 0)) {
+			best = i;
+			best_load = l;
+		}
+	}
+	return best;
+}
+
+static int place_standby(const struct fsm *f, const struct fsm_vm *vm)
+{
+	int s = -1;
+
+	/* Not again on the node whose standby just failed, if there is a choice. */
+	if (vm->avoid >= 0 && vm->avoid != vm->primary)
+		s = place(f, vm, vm->primary, vm->avoid);
+	return s >= 0 ? s : place(f, vm, vm->primary, -1);
+}
+
+/* Forget a copy, stopping it if its node can still hear us. */
+static void drop_copy(struct step *st, int v, int node)
+{
+	struct fsm_vm *vm = &st->f->vms[v];
+	struct fsm_copy *c = &vm->copies[node];
+
+	if (c->role != FSM_ROLE_NONE && st->f->nodes[node].member)
+		emit(st, FSM_ACT_STOP, node, v, -1, c->generation);
+	copy_clear(c);
+}
+
+/*
+ * Each standby gets a token of its own: a node's standby may be stopped and
+ * restarted at once, and the late "stopped" report of the old one must not
+ * be mistaken for the new one.  Each side is told the other's token.
+ */
+static uint64_t new_standby(struct step *st, int v, int s)
+{
+	struct fsm_vm *vm = &st->f->vms[v];
+	uint64_t token = ++vm->issued;
+	struct fsm_action *a;
+
+	vm->standby = (int8_t)s;
+	copy_set(&vm->copies[s], FSM_ROLE_STANDBY, token, false);
+	if ((a = emit(st, FSM_ACT_START_STANDBY, s, v, vm->primary, token)))
+		a->peer_generation = vm->generation;
+	return token;
+}
+
+static void start_standby(struct step *st, int v, int s)
+{
+	struct fsm_vm *vm = &st->f->vms[v];
+	uint64_t token = new_standby(st, v, s);
+	struct fsm_action *a = emit(st, FSM_ACT_PROTECT, vm->primary, v, s, vm->generation);
+
+	if (a)
+		a->peer_generation = token;
+}
+
+static void manage_standby(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int s = vm->standby;
+
+	if (s >= 0 && (!vm->protect || !vm->copies[s].live || !node_usable(f, s) ||
+		       f->nodes[s].evacuating || s == vm->primary)) {
+		if (vm->protect)
+			emit_log(st, "vm %s: standby on %s lost; the primary on %s runs "
+				 "unprotected until a new standby is synced", vm->name,
+				 f->nodes[s].name, f->nodes[vm->primary].name);
+		if (s != vm->primary)
+			drop_copy(st, v, s);
+		vm->standby = -1;
+		vm->handover = false;
+	}
+	if (!vm->protect || vm->standby >= 0)
+		return;
+	s = place_standby(f, vm);
+	if (s < 0) {
+		wait_for(st, vm, FSM_WAIT_NO_STANDBY_NODE,
+			 "vm %s: no node for a standby; running unprotected", vm->name);
+		return;
+	}
+	vm->waiting = FSM_WAIT_NONE;
+	start_standby(st, v, s);
+}
+
+/*
+ * A new activation under a new generation: the standby must be restarted
+ * under the new token (it refuses a stream of another generation); on the
+ * same node when that is still fine, which only resends what changed.
+ */
+static void reprotect(struct step *st, int v)
+{
+	struct fsm_vm *vm = &st->f->vms[v];
+	int s = vm->standby;
+
+	if (s >= 0 && vm->protect && vm->copies[s].live && node_candidate(st->f, s) &&
+	    s != vm->primary) {
+		start_standby(st, v, s);
+		return;
+	}
+	manage_standby(st, v);
+}
+
+/* The primary is gone: resume it, promote the standby, or boot afresh. */
+static void activate(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int old = vm->primary, s = vm->standby, t;
+	struct fsm_action *a;
+	uint64_t gen;
+
+	vm->handover = false;
+	/* A primary paused by a quorum loss holds the newest state: resume it. */
+	if (old >= 0 && vm->copies[old].state == FSM_VM_PAUSED &&
+	    vm->copies[old].reported && node_candidate(f, old)) {
+		gen = ++vm->issued;
+		vm->generation = gen;
+		copy_set(&vm->copies[old], FSM_ROLE_PRIMARY, gen, false);
+		emit_log(st, "vm %s: resuming the paused primary on %s (generation %llu)",
+			 vm->name, f->nodes[old].name, (unsigned long long)gen);
+		emit(st, FSM_ACT_PROMOTE, old, v, -1, gen);
+		vm->waiting = FSM_WAIT_NONE;
+		reprotect(st, v);
+		return;
+	}
+	if (s >= 0 && copy_synced(&vm->copies[s]) && node_usable(f, s)) {
+		gen = ++vm->issued;
+		if (old >= 0)
+			drop_copy(st, v, old);
+		vm->generation = gen;
+		vm->primary = (int8_t)s;
+		vm->standby = -1;
+		copy_set(&vm->copies[s], FSM_ROLE_PRIMARY, gen, false);
+		emit_log(st, "vm %s: promoting the standby on %s (generation %llu)", vm->name,
+			 f->nodes[s].name, (unsigned long long)gen);
+		emit(st, FSM_ACT_PROMOTE, s, v, -1, gen);
+		vm->waiting = FSM_WAIT_NONE;
+		manage_standby(st, v);
+		return;
+	}
+	t = place(f, vm, -1, -1);
+	if (t < 0) {
+		wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+		return;
+	}
+	if (old >= 0)
+		drop_copy(st, v, old);
+	if (s >= 0)
+		drop_copy(st, v, s);
+	if (vm->generation > 0)
+		emit_log(st, "vm %s: no synced standby: booting it afresh on %s; its "
+			 "memory state is lost", vm->name, f->nodes[t].name);
+	gen = ++vm->issued;
+	vm->generation = gen;
+	vm->primary = (int8_t)t;
+	vm->standby = -1;
+	vm->waiting = FSM_WAIT_NONE;
+	copy_set(&vm->copies[t], FSM_ROLE_PRIMARY, gen, false);
+	s = vm->protect ? place_standby(f, vm) : -1;
+	/* The standby target travels with the start: no PROTECT needed. */
+	a = emit(st, FSM_ACT_START_PRIMARY, t, v, s, gen);
+	if (s >= 0) {
+		uint64_t token = new_standby(st, v, s);
+
+		if (a)
+			a->peer_generation = token;
+	}
+}
+
+/* Returns true when the migration is over and the VM can be looked at. */
+static bool check_migration(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int t = vm->migrate_to, p = vm->primary;
+	struct fsm_copy *ct = &vm->copies[t];
+
+	if (ct->live && copy_running_state(ct->state) && node_usable(f, t)) {
+		/* The destination only resumes once the source has stopped. */
+		drop_copy(st, v, p);
+		vm->generation = vm->migrate_gen;
+		vm->primary = (int8_t)t;
+		vm->migrate_to = -1;
+		ct->incoming = false;
+		emit_log(st, "vm %s: now runs on %s (generation %llu)", vm->name,
+			 f->nodes[t].name, (unsigned long long)vm->generation);
+		reprotect(st, v);
+		return true;
+	}
+	if (!ct->live) {
+		emit_log(st, "vm %s: migration to %s failed; it stays on %s", vm->name,
+			 f->nodes[t].name, f->nodes[p].name);
+		drop_copy(st, v, t);
+		vm->migrate_to = -1;
+		return true;
+	}
+	/* Source gone, destination undecided: its report says who runs. */
+	return false;
+}
+
+/* Move a VM off a node being evacuated. */
+static void evacuate_primary(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int s = vm->standby, t;
+
+	if (vm->protect && s >= 0 && copy_synced(&vm->copies[s]) && node_candidate(f, s)) {
+		start_handover(st, v);
+		return;
+	}
+	t = place(f, vm, vm->primary, s);
+	if (t < 0)
+		t = place(f, vm, vm->primary, -1);
+	if (t < 0) {
+		wait_for(st, vm, FSM_WAIT_NO_EVACUATION_NODE,
+			 "vm %s: no node to evacuate it to", vm->name);
+		return;
+	}
+	vm->waiting = FSM_WAIT_NONE;
+	start_migration(st, v, t);
+}
+
+static void reconcile_vm(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int p;
+
+	if (vm->migrate_to >= 0 && !check_migration(st, v))
+		return;
+	p = vm->primary;
+	if (p >= 0 && vm->copies[p].live) {
+		if (f->nodes[p].gone) {
+			wait_for(st, vm, FSM_WAIT_FENCE, "vm %s: waiting for %s to be "
+				 "fenced before promoting", vm->name, f->nodes[p].name);
+			return;
+		}
+		if (vm->handover && vm->standby >= 0 && copy_synced(&vm->copies[vm->standby]))
+			return; /* the primary stops by itself after its last commit */
+		vm->handover = false;
+		if (f->nodes[p].evacuating) {
+			evacuate_primary(st, v);
+			return;
+		}
+		manage_standby(st, v);
+		return;
+	}
+	activate(st, v);
+}
+
+void reconcile(struct step *st)
+{
+	struct fsm *f = st->f;
+	int order[HASVC_MAX_VMS], n = 0;
+
+	for (int i = 0; i < HASVC_MAX_NODES; i++)
+		if (f->nodes[i].member && f->nodes[i].declared && !f->nodes[i].ready)
+			return;
+	/* Higher priority first, then by name: the same order on every replica. */
+	for (int v = 0; v < HASVC_MAX_VMS; v++) {
+		int k = n++;
+
+		if (!f->vms[v].used) {
+			n--;
+			continue;
+		}
+		while (k > 0) {
+			const struct fsm_vm *a = &f->vms[order[k - 1]], *b = &f->vms[v];
+
+			if (a->priority > b->priority ||
+			    (a->priority == b->priority && strcmp(a->name, b->name) < 0))
+				break;
+			order[k] = order[k - 1];
+			k--;
+		}
+		order[k] = v;
+	}
+	for (int k = 0; k < n; k++)
+		reconcile_vm(st, order[k]);
+}

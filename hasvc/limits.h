@@ -1,0 +1,15 @@
+/*
+ * Sizes shared by the configuration and the state machine.  The state
+ * machine keeps fixed arrays so that its whole state is plain data: it can be
+ * copied, compared and shipped to a joining node without a serializer for
+ * pointers.
+ */
+#ifndef HASVC_LIMITS_H
+#define HASVC_LIMITS_H
+
+#define HASVC_NAME_MAX 64   /* node and VM names: 1..63 bytes plus the NUL */
+#define HASVC_MAX_NODES 32  /* corosync clusters in practice stay well below */
+#define HASVC_MAX_VMS 128
+#define HASVC_DIGEST_LEN 32 /* SHA-256 of the configuration file */
+
+#endif

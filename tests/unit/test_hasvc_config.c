@@ -1,0 +1,365 @@
+/*
+ * hasvc.conf: a good file read field by field, every kind of mistake
+ * reported as "file:line: what: problem", the value checks, and the diff
+ * that `hactl reload` shows.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hasvc/cluster_config.h"
+#include "hasvc/cluster_config_value.h"
+
+#define NODES \
+	"[node a]\nreplication = 10.0.0.1:7400\n" \
+	"[node b]\nreplication = 10.0.0.2:7400\n" \
+	"[node c]\nreplication = 10.0.0.3:7400\n"
+#define PLAIN "[cluster]\nallow_plaintext = yes\n"
+
+static const char good[] =
+	"# a comment\n"                                   /* 1 */
+	"[cluster]\n"                                     /* 2 */
+	"name = lab\n"                                    /* 3 */
+	"\n"                                              /* 4 */
+	"[node alpha]\n"                                  /* 5 */
+	"replication = 10.0.0.1:7400\n"                   /* 6 */
+	"tls_ca = /etc/hasvc/ca.pem\n"                    /* 7 */
+	"tls_cert = /etc/hasvc/alpha.pem\n"               /* 8 */
+	"tls_key = /etc/hasvc/alpha.key\n"                /* 9 */
+	"fence_command = fence_ipmilan --ip=10.0.1.1 -o off\n" /* 10 */
+	"[node beta]\n"                                   /* 11 */
+	"  replication = [fd00::2]:7401   ; indented, inline comment\n" /* 12 */
+	"  tls_ca = /ca\n  tls_cert = /b.pem\n  tls_key = /b.key\n" /* 13-15 */
+	"[vm web1]\n"                                     /* 16 */
+	"memory = 2G\n"                                   /* 17 */
+	"vcpus = 2\n"                                     /* 18 */
+	"kernel = /img/vmlinuz\n"                         /* 19 */
+	"initrd = /img/initrd\n"                          /* 20 */
+	"cmdline = console=ttyS0 root=/dev/vda rw\n"      /* 21 */
+	"checkpoint_interval_ms = 40\n"                   /* 22 */
+	"preferred_nodes = beta , alpha\n"                /* 23 */
+	"priority = -5\n"                                 /* 24 */
+	"protected = no\n"                                /* 25 */
+	"[vm db.1_x-y]\n"                                 /* 26 */
+	"memory = 512M\n"                                 /* 27 */
+	"kernel = /img/db\n";                             /* 28 */
+
+static struct config *parse_ok(const char *text)
+{
+	struct config *c = NULL;
+	char err[CONFIG_ERR_MAX] = "";
+	int ret = config__parse_string(text, "hasvc.conf", &c, err, sizeof(err));
+
+	ck_assert_msg(ret == 0, "unexpected error %d: %s", ret, err);
+	return c;
+}
+
+START_TEST(test_good_file)
+{
+	struct config *c = parse_ok(good);
+	const struct config_node *a, *b;
+	const struct config_vm *w, *d;
+
+	ck_assert_str_eq(c->path, "hasvc.conf");
+	ck_assert_str_eq(c->cluster_name, "lab");
+	ck_assert(!c->allow_plaintext);
+	ck_assert_uint_eq(c->n_nodes, 2);
+	ck_assert_uint_eq(c->n_vms, 2);
+
+	a = config__node(c, "alpha");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->line, 5);
+	ck_assert_str_eq(a->replication, "10.0.0.1:7400");
+	ck_assert_str_eq(a->replication_host, "10.0.0.1");
+	ck_assert_uint_eq(a->replication_port, 7400);
+	ck_assert_str_eq(a->tls_ca, "/etc/hasvc/ca.pem");
+	ck_assert_str_eq(a->tls_cert, "/etc/hasvc/alpha.pem");
+	ck_assert_str_eq(a->tls_key, "/etc/hasvc/alpha.key");
+	ck_assert_str_eq(a->fence_command, "fence_ipmilan --ip=10.0.1.1 -o off");
+
+	b = config__node(c, "beta");
+	ck_assert_str_eq(b->replication_host, "fd00::2");
+	ck_assert_uint_eq(b->replication_port, 7401);
+	ck_assert_str_eq(b->tls_key, "/b.key");
+	ck_assert_ptr_null(b->fence_command);
+
+	w = config__vm(c, "web1");
+	ck_assert_int_eq(w->line, 16);
+	ck_assert_uint_eq(w->memory, 2ULL << 30);
+	ck_assert_uint_eq(w->vcpus, 2);
+	ck_assert_str_eq(w->kernel, "/img/vmlinuz");
+	ck_assert_str_eq(w->initrd, "/img/initrd");
+	ck_assert_str_eq(w->cmdline, "console=ttyS0 root=/dev/vda rw");
+	ck_assert_uint_eq(w->checkpoint_interval_ms, 40);
+	ck_assert_uint_eq(w->n_preferred, 2);
+	ck_assert_str_eq(w->preferred_nodes[0], "beta");
+	ck_assert_str_eq(w->preferred_nodes[1], "alpha");
+	ck_assert_int_eq(w->preferred_line, 23);
+	ck_assert_int_eq(w->priority, -5);
+	ck_assert(!w->protect);
+
+	/* Defaults. */
+	d = config__vm(c, "db.1_x-y");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->memory, 512ULL << 20);
+	ck_assert_uint_eq(d->vcpus, 1);
+	ck_assert_ptr_null(d->cmdline);
+	ck_assert_ptr_null(d->initrd);
+	ck_assert_uint_eq(d->checkpoint_interval_ms, CONFIG_DEFAULT_INTERVAL_MS);
+	ck_assert_uint_eq(d->n_preferred, 0);
+	ck_assert_int_eq(d->priority, 0);
+	ck_assert(d->protect);
+	ck_assert_ptr_null(config__vm(c, "nope"));
+	config__free(c);
+}
+END_TEST
+
+START_TEST(test_defaults_and_long_lines)
+{
+	char *text, *cmd = malloc(1001);
+	struct config *c;
+
+	memset(cmd, 'x', 1000);
+	cmd[1000] = '\0';
+	ck_assert_int_gt(asprintf(&text, PLAIN NODES "[vm v]\nmemory=1M\nkernel=/k\n"
+				  "cmdline = %s\n", cmd), 0);
+	c = parse_ok(text);
+	ck_assert_str_eq(c->cluster_name, "hasvc");
+	ck_assert(c->allow_plaintext);
+	ck_assert_uint_eq(strlen(c->vms[0].cmdline), 1000);
+	config__free(c);
+	free(text);
+	free(cmd);
+}
+END_TEST
+
+/* Each bad input: the whole message, so file, line and wording are pinned. */
+static const struct {
+	const char *text;
+	const char *error;
+} bad[] = {
+	{ PLAIN NODES "[vm web1]\nkernel = /k\nmemory = 12Q\n",
+	  "hasvc.conf:11: vm web1: memory '12Q' is not a size like 512M or 2G" },
+	{ PLAIN NODES "[vm web1]\nmemory = 1G\nkernel = /k\ncolour = blue\n",
+	  "hasvc.conf:12: vm web1: unknown key 'colour'" },
+	{ PLAIN NODES "[vms web1]\nmemory = 1G\n",
+	  "hasvc.conf:9: unknown section [vms web1]: expected [cluster], [node NAME] or [vm NAME]" },
+	{ PLAIN NODES "[vm w]\nmemory=1G\nkernel=/k\n[vm w]\nmemory=1G\nkernel=/k\n",
+	  "hasvc.conf:12: vm w is declared twice (first at line 9)" },
+	{ PLAIN NODES "[node a]\nreplication = 1.2.3.4:5\n",
+	  "hasvc.conf:9: node a is declared twice (first at line 3)" },
+	{ PLAIN NODES "[vm web/1]\nmemory = 1G\n",
+	  "hasvc.conf:9: vm name 'web/1' is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
+	{ PLAIN NODES "[vm "
+	  "a234567890123456789012345678901234567890123456789012345678901234]\nmemory = 1G\n",
+	  "hasvc.conf:9: vm name 'a234567890123456789012345678901234567890123456789012345678901234'"
+	  " is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nvcpus = 65\n",
+	  "hasvc.conf:12: vm w: vcpus '65' is not a number from 1 to 64" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nvcpus = 0\n",
+	  "hasvc.conf:12: vm w: vcpus '0' is not a number from 1 to 64" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_interval_ms = 4\n",
+	  "hasvc.conf:12: vm w: checkpoint_interval_ms '4' is not a number of milliseconds from 5 to 10000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_interval_ms = 10001\n",
+	  "hasvc.conf:12: vm w: checkpoint_interval_ms '10001' is not a number of milliseconds from 5 to 10000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a, d\n",
+	  "hasvc.conf:12: vm w: preferred node 'd' is not declared by a [node d] section" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a,,b\n",
+	  "hasvc.conf:12: vm w: preferred_nodes has an empty entry" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a, b, a\n",
+	  "hasvc.conf:12: vm w: preferred_nodes names 'a' twice" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\n",
+	  "hasvc.conf:9: vm w: missing required key 'kernel'" },
+	{ PLAIN NODES "[vm w]\nkernel = /k\n",
+	  "hasvc.conf:9: vm w: missing required key 'memory'" },
+	/* An empty section is still seen, and named by its header line. */
+	{ PLAIN NODES "[vm w]\n# nothing yet\n",
+	  "hasvc.conf:9: vm w: missing required key 'memory'" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nmemory = 2G\nkernel = /k\n",
+	  "hasvc.conf:11: vm w: memory is given twice (first at line 10)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1000\nkernel = /k\n",
+	  "hasvc.conf:10: vm w: memory 1000 is outside 1M..1T" },
+	{ PLAIN NODES "[vm w]\nmemory = 1049000\nkernel = /k\n",
+	  "hasvc.conf:10: vm w: memory 1049000 is not a whole number of 4K pages" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nprotected = maybe\n",
+	  "hasvc.conf:12: vm w: protected 'maybe' is not yes or no" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npriority = 1e3\n",
+	  "hasvc.conf:12: vm w: priority '1e3' is not a number from -1000 to 1000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel =\n",
+	  "hasvc.conf:11: vm w: kernel is empty" },
+	{ PLAIN "[node a]\nreplication = fd00::1:7400\n",
+	  "hasvc.conf:4: node a: replication 'fd00::1:7400' is not an address like 10.0.0.1:7400 or [fd00::1]:7400" },
+	{ PLAIN "[node a]\nreplication = host:0\n",
+	  "hasvc.conf:4: node a: replication 'host:0' is not an address like 10.0.0.1:7400 or [fd00::1]:7400" },
+	{ PLAIN "[node a]\nreplication = host\n",
+	  "hasvc.conf:4: node a: replication 'host' is not an address like 10.0.0.1:7400 or [fd00::1]:7400" },
+	{ PLAIN "[node a]\ntls_ca = /ca\n",
+	  "hasvc.conf:3: node a: missing required key 'replication'" },
+	{ "[node a]\nreplication = h:1\n",
+	  "hasvc.conf:1: node a: tls_ca, tls_cert and tls_key are required (or allow_plaintext = yes in [cluster])" },
+	{ "[node a]\nreplication = h:1\ntls_ca = /ca\ntls_key = /k\n",
+	  "hasvc.conf:1: node a: tls_cert is missing: give tls_ca, tls_cert and tls_key together" },
+	{ "memory = 1G\n" NODES,
+	  "hasvc.conf:1: key 'memory' is outside any section: put it under [cluster], [node NAME] or [vm NAME]" },
+	{ PLAIN NODES "[vm w\nmemory = 1G\n",
+	  "hasvc.conf:9: syntax error: expected '[section]' or 'key = value'" },
+	{ PLAIN NODES "[vm w]\nmemory 1G\n",
+	  "hasvc.conf:10: syntax error: expected '[section]' or 'key = value'" },
+	{ PLAIN "[cluster]\nname = x\n" NODES,
+	  "hasvc.conf:3: [cluster] appears twice (first at line 1)" },
+	{ "[cluster]\nname = my cluster\n",
+	  "hasvc.conf:2: cluster: name 'my cluster' is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
+	{ PLAIN "\n\n",
+	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
+	{ PLAIN NODES "[vm]\nmemory = 1G\n",
+	  "hasvc.conf:9: [vm] needs a name: [vm NAME]" },
+};
+
+START_TEST(test_bad_input)
+{
+	struct config *c = (void *)1;
+	char err[CONFIG_ERR_MAX] = "";
+	int ret = config__parse_string(bad[_i].text, "hasvc.conf", &c, err, sizeof(err));
+
+	ck_assert_int_eq(ret, -EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_str_eq(err, bad[_i].error);
+}
+END_TEST
+
+START_TEST(test_file_errors)
+{
+	char path[] = "/tmp/test_hasvc_config_XXXXXX";
+	struct config *c;
+	char err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+	fputs(PLAIN NODES "[vm web1]\nkernel = /k\nmemory = 12Q\n", f);
+	fclose(f);
+	ck_assert_int_eq(config__load(path, &c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:11: vm web1: memory '12Q' is not a size like 512M or 2G", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+
+	ck_assert_int_eq(config__load(path, &c, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+	ck_assert_str_eq(err, want);
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(test_example_file)
+{
+	const char *top = getenv("top_srcdir");
+	char path[4096], err[CONFIG_ERR_MAX];
+	struct config *c;
+
+	snprintf(path, sizeof(path), "%s/conf/hasvc.conf", top ? top : ".");
+	ck_assert_msg(config__load(path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(c->n_nodes, 3);
+	ck_assert_uint_eq(c->n_vms, 2);
+	for (size_t i = 0; i < c->n_vms; i++)
+		ck_assert(c->vms[i].protect);
+	config__free(c);
+}
+END_TEST
+
+START_TEST(test_values)
+{
+	uint64_t sz;
+	long n;
+	bool b;
+	char host[64];
+	uint16_t port;
+
+	ck_assert_int_eq(config__parse_size("4k", &sz), 0);
+	ck_assert_uint_eq(sz, 4096);
+	ck_assert_int_eq(config__parse_size("2GiB", &sz), 0);
+	ck_assert_uint_eq(sz, 2ULL << 30);
+	ck_assert_int_eq(config__parse_size("1T", &sz), 0);
+	ck_assert_int_eq(config__parse_size("", &sz), -EINVAL);
+	ck_assert_int_eq(config__parse_size("-1M", &sz), -EINVAL);
+	ck_assert_int_eq(config__parse_size("1MM", &sz), -EINVAL);
+	ck_assert_int_eq(config__parse_size("99999999999999999999", &sz), -EINVAL);
+	ck_assert_int_eq(config__parse_size("17179869184G", &sz), -EINVAL);
+	ck_assert_int_eq(config__parse_int(" 5", 0, 9, &n), -EINVAL);
+	ck_assert_int_eq(config__parse_int("-3", -5, 9, &n), 0);
+	ck_assert_int_eq(n, -3);
+	ck_assert_int_eq(config__parse_bool("On", &b), 0);
+	ck_assert(b);
+	ck_assert_int_eq(config__parse_bool("0", &b), 0);
+	ck_assert(!b);
+	ck_assert_int_eq(config__parse_address("[::1]:80", host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(config__parse_address("[::1]80", host, sizeof(host), &port), -EINVAL);
+	ck_assert_int_eq(config__parse_address(":80", host, sizeof(host), &port), -EINVAL);
+	ck_assert_int_eq(config__parse_address("h:65536", host, sizeof(host), &port), -EINVAL);
+	ck_assert(config__valid_name("a"));
+	ck_assert(!config__valid_name(""));
+	ck_assert(!config__valid_name("a b"));
+}
+END_TEST
+
+START_TEST(test_diff)
+{
+	struct config *old = parse_ok(PLAIN NODES
+		"[vm same]\nmemory=1G\nkernel=/k\n"
+		"[vm gone]\nmemory=1G\nkernel=/k\n"
+		"[vm moved]\nmemory=1G\nkernel=/k\npreferred_nodes=a,b\n"
+		"[vm bigger]\nmemory=1G\nkernel=/k\n");
+	struct config *new_conf = parse_ok(PLAIN NODES
+		"[vm new2]\nmemory=1G\nkernel=/k\n"
+		"[vm bigger]\nmemory=2G\nkernel=/k\n"
+		"[vm moved]\nmemory=1G\nkernel=/k\npreferred_nodes=b,a\n"
+		"[vm same]\nkernel=/k\nmemory=1024M\n"
+		"[vm new1]\nmemory=1G\nkernel=/k\n");
+	struct config_diff d;
+
+	ck_assert_int_eq(config__diff(old, new_conf, &d), 0);
+	ck_assert_uint_eq(d.n_added, 2);
+	ck_assert_str_eq(d.added[0], "new1");
+	ck_assert_str_eq(d.added[1], "new2");
+	ck_assert_uint_eq(d.n_removed, 1);
+	ck_assert_str_eq(d.removed[0], "gone");
+	ck_assert_uint_eq(d.n_changed, 2);
+	ck_assert_str_eq(d.changed[0], "bigger");
+	ck_assert_str_eq(d.changed[1], "moved");
+	config__diff_free(&d);
+
+	ck_assert_int_eq(config__diff(old, old, &d), 0);
+	ck_assert_uint_eq(d.n_added + d.n_removed + d.n_changed, 0);
+	config__diff_free(&d);
+	config__free(old);
+	config__free(new_conf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("hasvc_config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_good_file);
+	tcase_add_test(tc, test_defaults_and_long_lines);
+	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_test(tc, test_file_errors);
+	tcase_add_test(tc, test_example_file);
+	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_diff);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,703 @@
+/*
+ * The cluster state machine with synthetic events: formation and placement,
+ * failover with and without fencing, quorum loss, stale generations,
+ * evacuation, operator commands, determinism.  The invariants are checked
+ * after every event.  The randomized run is in test_hasvc_fsm_random.c.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hasvc/cluster_config.h"
+#include "hasvc/fsm.h"
+
+struct t {
+	struct fsm *f;
+	struct fsm_actions acts;
+	struct config *conf;
+	FILE *trace;           /* every action, for determinism checks */
+	char *trace_buf;
+	size_t trace_len;
+};
+
+#define NODE(n, extra) "[node " n "]\nreplication = " n ":7400\n" extra
+#define VM(n, extra) "[vm " n "]\nmemory = 64M\nkernel = /k\n" extra
+
+static const char base_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "") NODE("b", "") NODE("c", "")
+	VM("web1", "preferred_nodes = a, b\npriority = 10\n")
+	VM("db1", "preferred_nodes = b, c\n");
+
+static const char fenced_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "fence_command = /bin/fence a\n") NODE("b", "") NODE("c", "")
+	VM("web1", "preferred_nodes = a, b\npriority = 10\n")
+	VM("db1", "preferred_nodes = b, c\n");
+
+static void setup(struct t *t, const char *text)
+{
+	char err[CONFIG_ERR_MAX];
+	struct fsm_event ev = { .type = FSM_EV_CONFIG };
+
+	memset(t, 0, sizeof(*t));
+	ck_assert_msg(config__parse_string(text, "test.conf", &t->conf, err, sizeof(err)) == 0,
+		      "%s", err);
+	t->f = fsm__new();
+	ck_assert_ptr_nonnull(t->f);
+	fsm__actions_init(&t->acts);
+	t->trace = open_memstream(&t->trace_buf, &t->trace_len);
+	ev.config.config = t->conf;
+	ev.config.digest[0] = 0x42;
+	ck_assert_int_eq(fsm__step(t->f, &ev, &t->acts), 0);
+}
+
+static void teardown(struct t *t)
+{
+	fclose(t->trace);
+	free(t->trace_buf);
+	fsm__actions_free(&t->acts);
+	fsm__free(t->f);
+	config__free(t->conf);
+}
+
+static void feed(struct t *t, const struct fsm_event *ev)
+{
+	char why[256], line[512];
+
+	fsm__actions_clear(&t->acts);
+	ck_assert_int_eq(fsm__step(t->f, ev, &t->acts), 0);
+	ck_assert_msg(fsm__check_invariants(t->f, why, sizeof(why)) == 0, "%s", why);
+	for (size_t i = 0; i < t->acts.n; i++) {
+		fsm__format_action(&t->acts.v[i], line, sizeof(line));
+		fprintf(t->trace, "%s\n", line);
+	}
+	fflush(t->trace);
+}
+
+/* members: NULL-terminated names. */
+static void members(struct t *t, bool quorate, ...)
+{
+	const char *names[8];
+	size_t n = 0;
+	va_list ap;
+	struct fsm_event ev = { .type = FSM_EV_MEMBERSHIP };
+
+	va_start(ap, quorate);
+	while ((names[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	ev.membership.nodes = names;
+	ev.membership.n_nodes = n;
+	ev.membership.quorate = quorate;
+	feed(t, &ev);
+}
+
+static void inventory(struct t *t, const char *node)
+{
+	struct fsm_event ev = { .type = FSM_EV_INVENTORY_DONE };
+
+	ev.inventory.node = node;
+	feed(t, &ev);
+}
+
+static void report(struct t *t, const char *node, const char *vm, enum fsm_role role,
+		   enum fsm_vm_state state, uint64_t gen, uint64_t epoch)
+{
+	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
+
+	ev.report.node = node;
+	ev.report.vm = vm;
+	ev.report.role = role;
+	ev.report.state = state;
+	ev.report.generation = gen;
+	ev.report.epoch = epoch;
+	feed(t, &ev);
+}
+
+static void op(struct t *t, enum fsm_op o, const char *vm, const char *node)
+{
+	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
+
+	ev.op.origin = "b";
+	ev.op.op = o;
+	ev.op.vm = vm;
+	ev.op.node = node;
+	feed(t, &ev);
+}
+
+static void fence_result(struct t *t, const char *node, bool ok)
+{
+	struct fsm_event ev = { .type = FSM_EV_FENCE_RESULT };
+
+	ev.fence.node = node;
+	ev.fence.ok = ok;
+	feed(t, &ev);
+}
+
+static void quorum(struct t *t, bool quorate)
+{
+	struct fsm_event ev = { .type = FSM_EV_QUORUM };
+
+	ev.quorum.quorate = quorate;
+	feed(t, &ev);
+}
+
+/* The action of this type for (node, vm); vm or node NULL match anything. */
+static const struct fsm_action *find(struct t *t, enum fsm_action_type type,
+				     const char *node, const char *vm)
+{
+	for (size_t i = 0; i < t->acts.n; i++) {
+		const struct fsm_action *a = &t->acts.v[i];
+
+		if (a->type == type && (!node || !strcmp(a->node, node)) &&
+		    (!vm || !strcmp(a->vm, vm)))
+			return a;
+	}
+	return NULL;
+}
+
+static int count(struct t *t, enum fsm_action_type type)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < t->acts.n; i++)
+		n += t->acts.v[i].type == type;
+	return n;
+}
+
+static const struct fsm_vm *vm_of(struct t *t, const char *name)
+{
+	int v = fsm__vm_index(t->f, name);
+
+	ck_assert_int_ge(v, 0);
+	return &t->f->vms[v];
+}
+
+static const char *primary_of(struct t *t, const char *vm)
+{
+	const struct fsm_vm *v = vm_of(t, vm);
+
+	return v->primary >= 0 ? t->f->nodes[v->primary].name : "-";
+}
+
+static const char *standby_of(struct t *t, const char *vm)
+{
+	const struct fsm_vm *v = vm_of(t, vm);
+
+	return v->standby >= 0 ? t->f->nodes[v->standby].name : "-";
+}
+
+/* Three nodes up, both VMs protected and synced: web1 a->b, db1 b->c. */
+static void form(struct t *t)
+{
+	const struct fsm_action *a;
+
+	members(t, true, "a", "b", "c", NULL);
+	ck_assert_int_eq(count(t, FSM_ACT_START_PRIMARY), 0); /* inventories first */
+	inventory(t, "a");
+	inventory(t, "b");
+	ck_assert_int_eq(count(t, FSM_ACT_START_PRIMARY), 0);
+	inventory(t, "c");
+	ck_assert_ptr_nonnull(a = find(t, FSM_ACT_START_PRIMARY, "a", "web1"));
+	ck_assert_str_eq(a->peer, "b");
+	ck_assert_uint_eq(a->generation, 1);
+	ck_assert_uint_eq(a->peer_generation, 2);
+	/* Every copy has a token of its own; each side knows the other's. */
+	ck_assert_ptr_nonnull(a = find(t, FSM_ACT_START_STANDBY, "b", "web1"));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_uint_eq(a->generation, 2);
+	ck_assert_uint_eq(a->peer_generation, 1);
+	ck_assert_ptr_nonnull(a = find(t, FSM_ACT_START_PRIMARY, "b", "db1"));
+	ck_assert_str_eq(a->peer, "c");
+	ck_assert_ptr_nonnull(find(t, FSM_ACT_START_STANDBY, "c", "db1"));
+	/* Higher priority first. */
+	ck_assert_str_eq(t->acts.v[0].vm, "web1");
+
+	report(t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
+	report(t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
+	report(t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 7);
+	report(t, "c", "db1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 7);
+	ck_assert_int_eq(count(t, FSM_ACT_STOP), 0);
+}
+
+START_TEST(test_formation)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	ck_assert_str_eq(standby_of(&t, "web1"), "b");
+	ck_assert_str_eq(primary_of(&t, "db1"), "b");
+	ck_assert_str_eq(standby_of(&t, "db1"), "c");
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_formation_least_loaded)
+{
+	struct t t;
+
+	setup(&t, "[cluster]\nallow_plaintext = yes\n" NODE("c", "") NODE("b", "") NODE("a", "")
+		  VM("v1", "") VM("v2", "") VM("v3", ""));
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	inventory(&t, "b");
+	inventory(&t, "c");
+	/* By name: v1 on a (standby b), v2 on c (standby a), v3 on b (standby c). */
+	ck_assert_str_eq(primary_of(&t, "v1"), "a");
+	ck_assert_str_eq(standby_of(&t, "v1"), "b");
+	ck_assert_str_eq(primary_of(&t, "v2"), "c");
+	ck_assert_str_eq(standby_of(&t, "v2"), "a");
+	ck_assert_str_eq(primary_of(&t, "v3"), "b");
+	ck_assert_str_eq(standby_of(&t, "v3"), "c");
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_primary_node_dies)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "c", "web1"));
+	ck_assert_str_eq(a->peer, "b");
+	ck_assert_uint_eq(a->generation, 4);
+	ck_assert_uint_eq(a->peer_generation, 3);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROTECT, "b", "web1"));
+	ck_assert_str_eq(a->peer, "c");
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_uint_eq(a->peer_generation, 4);
+	/* Promotion comes before the new standby. */
+	ck_assert(find(&t, FSM_ACT_PROMOTE, NULL, NULL) <
+		  find(&t, FSM_ACT_START_STANDBY, NULL, NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "db1"));
+	ck_assert_str_eq(primary_of(&t, "web1"), "b");
+	ck_assert_str_eq(standby_of(&t, "web1"), "c");
+
+	/* The promoted standby's report in flight (old generation): no STOP. */
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 4);
+	ck_assert_int_eq(count(&t, FSM_ACT_STOP), 0);
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_standby_node_dies)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	members(&t, true, "a", "b", NULL);
+	/* db1's standby was on c: a new one on a; the primary stays. */
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "a", "db1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_uint_eq(a->peer_generation, 1);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROTECT, "b", "db1"));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_str_eq(primary_of(&t, "db1"), "b");
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_fencing)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_FENCE, "b", NULL));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+
+	/* Unrelated events do not promote either. */
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	fence_result(&t, "a", false);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	report(&t, "c", "db1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	op(&t, FSM_OP_FAILOVER, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+
+	fence_result(&t, "a", true);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_STANDBY, "c", "web1"));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_fencer_leaves)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_FENCE, "b", NULL));
+	/* b leaves before reporting: c takes over fencing.  (c alone is not
+	 * quorate in a 3-node cluster, so regain quorum with a new node list.) */
+	members(&t, false, "c", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PAUSE_ALL_PRIMARIES, "c", NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_FENCE, NULL, NULL));
+	quorum(&t, true);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_FENCE, "c", NULL));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_quorum_lost)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	/* a is cut off: its own replica sees a minority. */
+	members(&t, false, "a", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PAUSE_ALL_PRIMARIES, "a", NULL));
+	ck_assert_int_eq(count(&t, FSM_ACT_PAUSE_ALL_PRIMARIES), 1);
+	ck_assert_int_eq(count(&t, FSM_ACT_PROMOTE) + count(&t, FSM_ACT_START_PRIMARY) +
+			 count(&t, FSM_ACT_START_STANDBY) + count(&t, FSM_ACT_FENCE), 0);
+	/* Nothing starts in the minority, whatever happens. */
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PAUSED, 1, 3);
+	ck_assert_int_eq((int)t.acts.n, 0);
+	op(&t, FSM_OP_MIGRATE, "web1", "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_int_eq((int)t.acts.n, 1);
+	inventory(&t, "a");
+	ck_assert_int_eq((int)t.acts.n, 0);
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_quorum_blip_resumes_in_place)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	quorum(&t, false);
+	ck_assert_int_eq(count(&t, FSM_ACT_PAUSE_ALL_PRIMARIES), 3);
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PAUSED, 1, 3);
+	quorum(&t, true);
+	/* Resumed where it was under a new token, standby restarted under it. */
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "a", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 4);
+	ck_assert_uint_eq(a->peer_generation, 3);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "db1"));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_stale_generation_rejoins)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	/* a comes back with its paused primary of generation 1. */
+	members(&t, true, "a", "b", "c", NULL);
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PAUSED, 1, 3);
+	ck_assert_int_eq(count(&t, FSM_ACT_STOP), 0); /* paused: nothing runs */
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 1, 3);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "a", "web1"));
+	ck_assert_uint_eq(a->generation, 1);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	inventory(&t, "a");
+	ck_assert_str_eq(primary_of(&t, "web1"), "b");
+	/* A VM the configuration does not know is stopped too. */
+	report(&t, "a", "ghost", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 5, 0);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "a", "ghost"));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_rejoined_node_lost_its_copies)
+{
+	struct t t;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	members(&t, true, "b", "c", NULL);       /* a lost, fencing pending */
+	members(&t, true, "a", "b", "c", NULL);  /* a rebooted and rejoined */
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	inventory(&t, "a");                      /* with nothing */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	teardown(&t);
+}
+END_TEST
+
+static bool holds_nothing(struct t *t, const char *node)
+{
+	int n = fsm__node_index(t->f, node);
+
+	for (int v = 0; v < HASVC_MAX_VMS; v++) {
+		const struct fsm_vm *vm = &t->f->vms[v];
+
+		if (vm->used && (vm->primary == n || vm->standby == n || vm->migrate_to == n))
+			return false;
+	}
+	return true;
+}
+
+START_TEST(test_evacuate)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, "[cluster]\nallow_plaintext = yes\n" NODE("a", "") NODE("b", "") NODE("c", "")
+		  VM("web1", "preferred_nodes = a, b\n")
+		  VM("batch", "preferred_nodes = a\nprotected = no\n")
+		  VM("db1", "preferred_nodes = c, a\n"));
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	inventory(&t, "b");
+	inventory(&t, "c");
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
+	report(&t, "a", "batch", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 1, 0);
+	ck_assert_str_eq(standby_of(&t, "db1"), "a");
+
+	op(&t, FSM_OP_EVACUATE, NULL, "a");
+	/* Protected and synced: handover to the standby. */
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_HANDOVER, "a", "web1"));
+	ck_assert_str_eq(a->peer, "b");
+	/* Unprotected: live migration, destination told first. */
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_INCOMING, NULL, "batch"));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_uint_eq(a->generation, 2);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_MIGRATE, "a", "batch"));
+	ck_assert_str_ne(a->peer, "a");
+	/* db1's standby leaves a. */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "a", "db1"));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, NULL, "db1"));
+	ck_assert_str_eq(a->node, "b");
+
+	/* The primary's last checkpoint is committed, it stops: promote. */
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 4);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "c", "web1"));
+
+	/* The migration's destination runs. */
+	report(&t, "a", "batch", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 0);
+	ck_assert_ptr_null(find(&t, FSM_ACT_START_PRIMARY, NULL, NULL));
+	report(&t, t.f->nodes[vm_of(&t, "batch")->migrate_to].name, "batch",
+	       FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 2, 0);
+	ck_assert_str_ne(primary_of(&t, "batch"), "a");
+	ck_assert(holds_nothing(&t, "a"));
+	/* And nothing comes back to it. */
+	op(&t, FSM_OP_MIGRATE, "db1", "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert(holds_nothing(&t, "a"));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_operator)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	op(&t, FSM_OP_MIGRATE, "nope", "c");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_MIGRATE, "web1", "zz");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_MIGRATE, "web1", "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+
+	/* Migrating to a node without its standby: live migration. */
+	op(&t, FSM_OP_MIGRATE, "web1", "c");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_MIGRATE, "a", "web1"));
+	ck_assert_str_eq(a->peer, "c");
+	op(&t, FSM_OP_MIGRATE, "web1", "b");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL)); /* already moving */
+	report(&t, "c", "web1", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 3, 0);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "a", "web1"));
+	/* The old standby is restarted under a new token, for the new primary. */
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 4);
+	ck_assert_uint_eq(a->peer_generation, 3);
+	ck_assert_str_eq(a->peer, "c");
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 1);
+
+	/* Failover: stop the primary; its stop report promotes the standby. */
+	op(&t, FSM_OP_FAILOVER, "web1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "c", "web1"));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	report(&t, "c", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 3, 0);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 5);
+
+	/* Unprotect stops the standby; protect brings one back. */
+	op(&t, FSM_OP_UNPROTECT, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "c", "db1"));
+	ck_assert_str_eq(standby_of(&t, "db1"), "-");
+	op(&t, FSM_OP_UNPROTECT, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_PROTECT, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_STANDBY, "c", "db1"));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_standby_fails_elsewhere_next)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_FAILED, 2, 3);
+	/* The preferred b failed: c gets the new standby. */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_STANDBY, "c", "web1"));
+	ck_assert_str_eq(standby_of(&t, "web1"), "c");
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_unsynced_standby_cold_restart)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	inventory(&t, "b");
+	inventory(&t, "c");
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_SYNCING, 2, 0);
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1")); /* its useless standby */
+	teardown(&t);
+}
+END_TEST
+
+static void scenario(struct t *t)
+{
+	form(t);
+	members(t, true, "b", "c", NULL);
+	report(t, "c", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 1);
+	op(t, FSM_OP_EVACUATE, NULL, "c");
+	members(t, true, "a", "b", "c", NULL);
+	report(t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 1, 3);
+	inventory(t, "a");
+	quorum(t, false);
+	quorum(t, true);
+}
+
+START_TEST(test_determinism)
+{
+	struct t one, two;
+
+	setup(&one, base_conf);
+	setup(&two, base_conf);
+	scenario(&one);
+	scenario(&two);
+	ck_assert_uint_gt(one.trace_len, 200);
+	ck_assert_uint_eq(one.trace_len, two.trace_len);
+	ck_assert_int_eq(memcmp(one.trace_buf, two.trace_buf, one.trace_len), 0);
+	ck_assert_int_eq(memcmp(one.f, two.f, sizeof(*one.f)), 0);
+	teardown(&one);
+	teardown(&two);
+}
+END_TEST
+
+START_TEST(test_membership_order_irrelevant)
+{
+	struct t one, two;
+
+	setup(&one, base_conf);
+	setup(&two, base_conf);
+	members(&one, true, "a", "b", "c", NULL);
+	members(&two, true, "c", "a", "b", NULL);
+	ck_assert_int_eq(memcmp(one.f, two.f, sizeof(*one.f)), 0);
+	teardown(&one);
+	teardown(&two);
+}
+END_TEST
+
+START_TEST(test_reload)
+{
+	struct t t;
+	struct config *c2;
+	char err[CONFIG_ERR_MAX];
+	struct fsm_event ev = { .type = FSM_EV_CONFIG };
+
+	setup(&t, base_conf);
+	form(&t);
+	ck_assert_int_eq(config__parse_string("[cluster]\nallow_plaintext = yes\n"
+					      NODE("a", "") NODE("b", "") NODE("c", "")
+					      VM("web1", "preferred_nodes = a, b\n")
+					      VM("new1", "preferred_nodes = c\nprotected = no\n"),
+					      "t2.conf", &c2, err, sizeof(err)), 0);
+	ev.config.config = c2;
+	feed(&t, &ev);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "db1"));
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "c", "db1"));
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_PRIMARY, "c", "new1"));
+	ck_assert_str_eq(find(&t, FSM_ACT_START_PRIMARY, "c", "new1")->peer, "");
+	ck_assert_int_lt(fsm__vm_index(t.f, "db1"), 0);
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	config__free(c2);
+	teardown(&t);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("hasvc_fsm");
+	TCase *tc = tcase_create("fsm");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_formation);
+	tcase_add_test(tc, test_formation_least_loaded);
+	tcase_add_test(tc, test_primary_node_dies);
+	tcase_add_test(tc, test_standby_node_dies);
+	tcase_add_test(tc, test_fencing);
+	tcase_add_test(tc, test_fencer_leaves);
+	tcase_add_test(tc, test_quorum_lost);
+	tcase_add_test(tc, test_quorum_blip_resumes_in_place);
+	tcase_add_test(tc, test_stale_generation_rejoins);
+	tcase_add_test(tc, test_rejoined_node_lost_its_copies);
+	tcase_add_test(tc, test_evacuate);
+	tcase_add_test(tc, test_operator);
+	tcase_add_test(tc, test_standby_fails_elsewhere_next);
+	tcase_add_test(tc, test_unsynced_standby_cold_restart);
+	tcase_add_test(tc, test_determinism);
+	tcase_add_test(tc, test_membership_order_irrelevant);
+	tcase_add_test(tc, test_reload);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
