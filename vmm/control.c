@@ -254,6 +254,9 @@ struct reply {
 	Vmm__Control__Status status;
 	struct control_status st;
 	char error[256];
+	Vmm__Control__MigrationInfo mig;
+	Vmm__Control__DirtyRate dr;
+	char mig_error[256];
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -277,6 +280,11 @@ static const char *command_name(Vmm__Control__Request__CommandCase cmd)
 	case VMM__CONTROL__REQUEST__COMMAND_RESUME: return "resume";
 	case VMM__CONTROL__REQUEST__COMMAND_QUIT: return "quit";
 	case VMM__CONTROL__REQUEST__COMMAND_SAVE: return "save";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE: return "migrate";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS: return "migrate-status";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL: return "migrate-cancel";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME: return "migrate-set-downtime";
+	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE: return "dirty-rate";
 	default: return "unknown";
 	}
 }
@@ -303,6 +311,30 @@ static void run_save(struct control *ctl, const Vmm__Control__SaveRequest *save,
 		r->resp.saved_bytes = bytes;
 }
 
+static void run_migration(struct control *ctl, const Vmm__Control__Request *req,
+			  struct reply *r)
+{
+	char err[256] = "";
+	int rc;
+
+	if (!ctl->ops->migration) {
+		fail(r, EOPNOTSUPP, "migration is not supported by this server");
+		return;
+	}
+	vmm__control__migration_info__init(&r->mig);
+	vmm__control__dirty_rate__init(&r->dr);
+	r->mig_error[0] = '\0';
+	r->mig.error = r->mig_error;
+	rc = ctl->ops->migration(ctl->opaque, req, &r->mig, &r->dr, err, sizeof(err));
+	if (rc < 0)
+		fail(r, -rc, "%s: %s", command_name(req->command_case),
+		     err[0] ? err : strerror(-rc));
+	if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE)
+		r->resp.dirty_rate = &r->dr;
+	else
+		r->resp.migration = &r->mig;
+}
+
 static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 			struct reply *r)
 {
@@ -326,6 +358,13 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 		break;
 	case VMM__CONTROL__REQUEST__COMMAND_SAVE:
 		run_save(ctl, req->save, r);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE:
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS:
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL:
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME:
+	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE:
+		run_migration(ctl, req, r);
 		break;
 	default:
 		/* A newer client's command arrives as an unknown field. */

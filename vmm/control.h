@@ -17,6 +17,9 @@
 
 struct vm;
 struct control;
+struct Vmm__Control__Request;
+struct Vmm__Control__MigrationInfo;
+struct Vmm__Control__DirtyRate;
 
 /* Biggest request or response, headers included. */
 #define CONTROL_MAX_MSG (64 * 1024)
@@ -59,6 +62,21 @@ struct control_ops {
 	 */
 	int (*save)(void *opaque, const char *path, int after, uint64_t *bytes,
 		    char *err, size_t errlen);
+	/*
+	 * Optional.  The migrate* and dirty-rate commands: req is the request,
+	 * info and dr are filled for the reply (info->error points at a
+	 * 256-byte buffer).  0 or -errno with a reason in err.
+	 */
+	int (*migration)(void *opaque, const struct Vmm__Control__Request *req,
+			 struct Vmm__Control__MigrationInfo *info,
+			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);
+};
+
+/* What control__start serves: the VM and its migration job. */
+struct migrate;
+struct control_vm {
+	struct vm *vm;
+	struct migrate *mig;
 };
 
 /*
@@ -71,7 +89,7 @@ int control__start_ops(struct control **out, const struct control_ops *ops,
 		       void *opaque, qb_loop_t *loop, const char *name);
 
 /* control__start_ops() with the ops of control_vm.c. */
-int control__start(struct control **out, struct vm *vm, qb_loop_t *loop,
+int control__start(struct control **out, struct control_vm *cv, qb_loop_t *loop,
 		   const char *name);
 
 /* Withdraw the service and drop every client.  Call from the loop's thread. */

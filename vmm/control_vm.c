@@ -2,10 +2,12 @@
  * The control server's ops bound to a real struct vm.  Kept apart from
  * control.c so the server can be unit-tested without KVM.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "replication/migrate_cli.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
 #include "vmm/snapshot.h"
@@ -13,24 +15,28 @@
 
 static int vm_pause(void *opaque)
 {
-	return vm__pause(opaque);
+	struct control_vm *cv = opaque;
+
+	return vm__pause(cv->vm);
 }
 
 static int vm_resume(void *opaque)
 {
-	return vm__resume(opaque);
+	struct control_vm *cv = opaque;
+
+	return vm__resume(cv->vm);
 }
 
 static void vm_quit(void *opaque)
 {
 	/* Only records the reason and wakes the main loop, which tears down. */
-	vm__request_stop(opaque, VM_STOP_QUIT, 0,
+	vm__request_stop(((struct control_vm *)opaque)->vm, VM_STOP_QUIT, 0,
 			 "quit requested through the control socket");
 }
 
 static void vm_status(void *opaque, struct control_status *st)
 {
-	struct vm *vm = opaque;
+	struct vm *vm = ((struct control_vm *)opaque)->vm;
 
 	/*
 	 * Stops are requested from vCPU threads: read the state and its message
@@ -50,7 +56,7 @@ static void vm_status(void *opaque, struct control_status *st)
 static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 		   char *err, size_t errlen)
 {
-	struct vm *vm = opaque;
+	struct vm *vm = ((struct control_vm *)opaque)->vm;
 	bool was_running = vm->state == VM_STATE_RUNNING;
 	int ret = vm__pause(vm);
 
@@ -70,16 +76,30 @@ static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 	return ret;
 }
 
+static int vm_migration(void *opaque, const Vmm__Control__Request *req,
+			Vmm__Control__MigrationInfo *info, Vmm__Control__DirtyRate *dr,
+			char *err, size_t errlen)
+{
+	struct control_vm *cv = opaque;
+
+	if (!cv->mig) {
+		snprintf(err, errlen, "this vmm has no migration engine");
+		return -EOPNOTSUPP;
+	}
+	return migrate__control(cv->mig, req, info, dr, err, errlen);
+}
+
 static const struct control_ops vm_control_ops = {
 	.pause = vm_pause,
 	.resume = vm_resume,
 	.quit = vm_quit,
 	.status = vm_status,
 	.save = vm_save,
+	.migration = vm_migration,
 };
 
-int control__start(struct control **out, struct vm *vm, qb_loop_t *loop,
+int control__start(struct control **out, struct control_vm *cv, qb_loop_t *loop,
 		   const char *name)
 {
-	return control__start_ops(out, &vm_control_ops, vm, loop, name);
+	return control__start_ops(out, &vm_control_ops, cv, loop, name);
 }

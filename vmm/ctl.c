@@ -186,7 +186,10 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 
 static const char usage_line[] =
 	"usage: vmm ctl NAME {status [--json] | pause | resume | quit |\n"
-	"                     save FILE [--quit | --paused]}\n"
+	"                     save FILE [--quit | --paused] |\n"
+	"                     migrate URI [options] | migrate-status [--json] |\n"
+	"                     migrate-cancel | migrate-set-downtime MS |\n"
+	"                     dirty-rate [--seconds S] [--json]}\n"
 	"       vmm ctl --help\n";
 
 static void help(void)
@@ -201,6 +204,10 @@ static void help(void)
 	       "  save FILE  pause, write the whole VM to FILE, then resume it\n"
 	       "           (--quit: then stop the vmm; --paused: leave it paused);\n"
 	       "           restore with vmm run --restore FILE\n"
+	       "  migrate URI  live-migrate to vmm run --incoming URI (options:\n"
+	       "           docs/migration.md; handled by replication/migrate_cli.c)\n"
+	       "  migrate-status, migrate-cancel, migrate-set-downtime MS\n"
+	       "  dirty-rate [--seconds S]  measure how fast the guest dirties memory\n"
 	       "\n"
 	       "  --json   print the result as one JSON object\n"
 	       "  --help   print this\n"

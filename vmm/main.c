@@ -13,6 +13,8 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
+#include "replication/migrate.h"
+#include "replication/migrate_cli.h"
 #include "vmm/control.h"
 #include "vmm/ctl.h"
 #include "vmm/guest_abi.h"
@@ -22,6 +24,7 @@
 static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
 	"       vmm run --restore FILE [options]\n"
+	"       vmm run --incoming tcp:ADDR:PORT {TLS files | --tls-none} [options]\n"
 	"       vmm ctl NAME COMMAND       (vmm ctl --help)\n"
 	"       vmm --help | --version\n"
 	"\n"
@@ -37,6 +40,13 @@ static const char usage_text[] =
 	"  -r, --restore FILE    start from a snapshot (vmm ctl NAME save FILE) instead of\n"
 	"                        booting; --memory and --cpus must match the snapshot's,\n"
 	"                        and --kernel is optional (needed only to reset)\n"
+	"  -I, --incoming URI    wait for one live migration on tcp:ADDR:PORT, load it,\n"
+	"                        resume the guest; --memory and --cpus must match the\n"
+	"                        source's (docs/migration.md)\n"
+	"      --tls-ca FILE     CA that signed the migration peers' certificates\n"
+	"      --tls-cert FILE   this node's certificate (PEM)\n"
+	"      --tls-key FILE    its private key (PEM)\n"
+	"      --tls-none        accept a plaintext migration (only when asked for)\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
 	"\n"
@@ -48,6 +58,8 @@ struct run_opts {
 	struct vm_config cfg;
 	const char *control;
 	const char *restore;
+	const char *incoming;
+	struct mig_tls tls;
 	int log_level;
 };
 
@@ -113,6 +125,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "serial", required_argument, NULL, 's' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "restore", required_argument, NULL, 'r' },
+		{ "incoming", required_argument, NULL, 'I' },
+		{ "tls-ca", required_argument, NULL, 1 },
+		{ "tls-cert", required_argument, NULL, 2 },
+		{ "tls-key", required_argument, NULL, 3 },
+		{ "tls-none", no_argument, NULL, 4 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -125,13 +142,18 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 					  .serial = { SERIAL_STDIO, NULL } },
 				.log_level = LOG_NOTICE };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:I:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->cfg.kernel_path = optarg; break;
 		case 'i': o->cfg.initrd_path = optarg; break;
 		case 'a': o->cfg.cmdline = optarg; break;
 		case 'C': o->control = optarg; break;
 		case 'r': o->restore = optarg; o->cfg.restoring = true; break;
+		case 'I': o->incoming = optarg; o->cfg.restoring = true; break;
+		case 1: o->tls.ca = optarg; break;
+		case 2: o->tls.cert = optarg; break;
+		case 3: o->tls.key = optarg; break;
+		case 4: o->tls.none = true; break;
 		case 'v': o->log_level = o->log_level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'q': o->log_level = LOG_ERR; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -156,8 +178,18 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->cfg.kernel_path && !o->restore)
-		return usage_error("%s", "no --kernel (or --restore) given");
+	if (!o->cfg.kernel_path && !o->restore && !o->incoming)
+		return usage_error("%s", "no --kernel (or --restore, --incoming) given");
+	if (o->restore && o->incoming)
+		return usage_error("%s", "--restore and --incoming exclude each other");
+	if (o->incoming) {
+		struct mig_uri u;
+
+		if (mig_uri__parse(o->incoming, &u, &err))
+			return usage_error("bad --incoming: %s", err);
+		if (mig_tls__check(&o->tls, &err))
+			return usage_error("%s", err);
+	}
 	return 0;
 }
 
@@ -199,6 +231,8 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 {
 	qb_loop_t *loop = qb_loop_create();
 	struct control *ctl = NULL;
+	struct migrate mig;
+	struct control_vm cv = { vm, &mig };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
 	int ret;
@@ -208,10 +242,15 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGTERM, vm, on_signal, &sh[0]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
+	ret = migrate__init(&mig, vm, loop);
+	if (ret) {
+		qb_loop_destroy(loop);
+		return ret;
+	}
 	ret = qb_loop_poll_add(loop, QB_LOOP_HIGH, vm->event_fd, POLLIN, ctx, vm_event);
 	if (!ret)
 		ret = serial__attach(vm->serial, loop);
-	if (!ret && o->control && (ret = control__start(&ctl, vm, loop, o->control)))
+	if (!ret && o->control && (ret = control__start(&ctl, &cv, loop, o->control)))
 		qb_log(LOG_ERR, "cannot serve control '%s': %s", o->control, strerror(-ret));
 	if (!ret)
 		ret = vm__start(vm);
@@ -219,6 +258,8 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 		qb_loop_run(loop);
 	else
 		vm__request_stop(vm, VM_STOP_ERROR, 0, "start-up failed");
+	/* A migration still running is cancelled; the guest is stopping anyway. */
+	migrate__exit(&mig);
 	/* vm__destroy joins the vCPU threads, which leave KVM_RUN on the stop. */
 	serial__flush(vm->serial);
 	if (ctl)
@@ -238,6 +279,16 @@ static int restore(struct vm *vm, const char *path)
 		qb_log(LOG_ERR, "cannot restore: %s", err);
 	else
 		qb_log(LOG_INFO, "restored from %s", path);
+	return ret;
+}
+
+static int incoming(struct vm *vm, const struct run_opts *o)
+{
+	char err[512];
+	int ret = migrate__incoming(vm, o->incoming, &o->tls, err, sizeof(err));
+
+	if (ret)
+		qb_log(LOG_ERR, "incoming migration failed: %s; the guest is not started", err);
 	return ret;
 }
 
@@ -263,6 +314,8 @@ static int cmd_run(int argc, char **argv)
 		qb_log(LOG_ERR, "%s (%s)", err, strerror(-ret));
 	else if (o.restore)
 		ret = restore(&vm, o.restore);
+	else if (o.incoming)
+		ret = incoming(&vm, &o);
 	if (ret) {
 		vm__destroy(&vm);
 		qb_log_fini();
@@ -292,6 +345,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	/* The migration commands have options of their own: parsed there. */
+	if (!strcmp(argv[1], "ctl") && argc >= 4 && argv[2][0] != '-' &&
+	    migrate_cli__is_command(argv[3]))
+		return migrate_cli__main(argv[2], argc - 3, argv + 3);
 	if (!strcmp(argv[1], "ctl"))
 		return ctl__main(argc - 1, argv + 1);
 	return usage_error("unknown command '%s' (want run or ctl)", argv[1]);

@@ -48,6 +48,17 @@ wait_for_line() {
 	return 1
 }
 
+# The number of the last complete heartbeat line ("hb N ...\n") in FILE.  A
+# line still being written (no newline yet) is not counted: its number may
+# be cut short ("hb 3" of "hb 36 ...").
+last_hb() {
+	if [ -n "$(tail -c 1 "$1" 2>/dev/null)" ]; then
+		sed '$d' "$1"
+	else
+		cat "$1" 2>/dev/null
+	fi | grep -a '^hb ' | tail -n 1 | cut -d' ' -f2
+}
+
 # Run vmm in the foreground with a time limit; sets $rc.
 run_vmm() {
 	secs=$1; shift

@@ -20,7 +20,7 @@ for cpus in 1 2; do
 	sleep 0.5
 	after=$(wc -c <"$serial")
 	[ "$before" -eq "$after" ] || fail "the guest wrote $((after - before)) bytes while paused"
-	last=$(grep -c '^hb ' "$serial")
+	last=$(last_hb "$serial")
 	"$VMM" ctl "$name" resume >"$T/ctl" 2>&1 || fail "resume: $(cat "$T/ctl")"
 	wait_for_line "$serial" "^hb $((last + 2)) " 30 || fail "no heartbeat after resume"
 	wait "$vm_pid"; rc=$?

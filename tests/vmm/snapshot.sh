@@ -30,7 +30,7 @@ while [ $i -lt "$CYCLES" ]; do
 	wait_for_line "$T/serial.$i" '^hb ' 30 || fail "cycle $i: the restored guest is silent"
 done
 # After the last restore the guest must verify itself twice more.
-last=$(grep '^hb ' "$T/serial.$i" | tail -n 1 | cut -d' ' -f2)
+last=$(last_hb "$T/serial.$i")
 wait_for_line "$T/serial.$i" "^hb $((last + 5)) " 30 || fail "no heartbeat after the last restore"
 "$VMM" ctl "$name" quit >/dev/null || fail "quit"
 wait "$vm_pid"

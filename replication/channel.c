@@ -1,0 +1,454 @@
+/*
+ * Migration channels over TCP, with TLS 1.3 through OpenSSL when asked.
+ *
+ * Time limits: the socket is blocking with SO_RCVTIMEO/SO_SNDTIMEO set, so
+ * every read or write (TLS records included) returns EAGAIN after
+ * timeout_ms without progress; that is reported as -ETIMEDOUT.  connect and
+ * accept wait in poll with the same bound.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "replication/channel.h"
+
+#define CHAN_WBUF (256u << 10)
+
+int mig_uri__parse(const char *uri, struct mig_uri *u, const char **err)
+{
+	const char *h, *colon;
+	size_t hl;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(uri, "tcp:", 4)) {
+		*err = "migration URI must look like tcp:HOST:PORT";
+		return -EINVAL;
+	}
+	h = uri + 4;
+	colon = strrchr(h, ':');
+	if (!colon || colon == h || !colon[1] || strlen(colon + 1) >= sizeof(u->port)) {
+		*err = "migration URI must look like tcp:HOST:PORT";
+		return -EINVAL;
+	}
+	hl = (size_t)(colon - h);
+	if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(u->host)) {
+		*err = "host name too long in the migration URI";
+		return -EINVAL;
+	}
+	memcpy(u->host, h, hl);
+	strcpy(u->port, colon + 1);
+	if (strspn(u->port, "0123456789") != strlen(u->port)) {
+		*err = "the port of the migration URI is not a number";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *chan__strerror(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT: return "the peer stalled (time limit reached)";
+	case -ENODATA: return "the peer closed the connection";
+	case -EPROTO: return "TLS failure";
+	default: return strerror(-err);
+	}
+}
+
+static void set_timeouts(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	int one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Writes are batched by chan__write; control messages must go at once. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static struct chan *chan_new(int fd, int timeout_ms)
+{
+	struct chan *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->wbuf = malloc(CHAN_WBUF);
+	if (!c->wbuf) {
+		free(c);
+		return NULL;
+	}
+	c->wcap = CHAN_WBUF;
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	set_timeouts(fd, timeout_ms);
+	return c;
+}
+
+/* The reason a handshake failed, as the operator needs to read it. */
+static void handshake_error(SSL *ssl, int rc, char *err, size_t errlen, bool server)
+{
+	long vr = SSL_get_verify_result(ssl);
+	unsigned long e = ERR_peek_error();
+	int se = SSL_get_error(ssl, rc);
+
+	if (vr != X509_V_OK)
+		snprintf(err, errlen, "TLS handshake refused: the peer's certificate does not "
+			 "verify against our CA: %s", X509_verify_cert_error_string(vr));
+	else if (e)
+		snprintf(err, errlen, "TLS handshake refused: %s%s", ERR_reason_error_string(e),
+			 server && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ?
+			 " (the peer has no certificate)" : "");
+	else if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+		snprintf(err, errlen, "TLS handshake: the peer stalled");
+	else
+		snprintf(err, errlen, "TLS handshake failed: the peer closed the connection "
+			 "(it may have refused our certificate, or does not speak TLS)");
+	ERR_clear_error();
+}
+
+static int tls_start(struct chan *c, SSL_CTX *ctx, bool server, char *err, size_t errlen)
+{
+	int rc;
+
+	c->ssl = SSL_new(ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		snprintf(err, errlen, "TLS: cannot set up the connection");
+		return -ENOMEM;
+	}
+	rc = server ? SSL_accept(c->ssl) : SSL_connect(c->ssl);
+	if (rc != 1) {
+		handshake_error(c->ssl, rc, err, errlen, server);
+		return -EPROTO;
+	}
+	/*
+	 * TLS 1.3: a client learns that the server refused its certificate only
+	 * at its first read.  The server therefore sends one byte after its
+	 * handshake succeeded and the client waits for it, so a refusal is seen
+	 * here and not as a strange error later.
+	 */
+	if (server) {
+		uint8_t ok = 1;
+
+		if (SSL_write(c->ssl, &ok, 1) != 1) {
+			handshake_error(c->ssl, -1, err, errlen, server);
+			return -EPROTO;
+		}
+	} else {
+		uint8_t ok = 0;
+
+		rc = SSL_read(c->ssl, &ok, 1);
+		if (rc != 1 || ok != 1) {
+			unsigned long e = ERR_peek_error();
+
+			snprintf(err, errlen, "TLS handshake refused by the peer: %s",
+				 e ? ERR_reason_error_string(e) :
+				 "it closed the connection (our certificate is not accepted there)");
+			ERR_clear_error();
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+static int wait_fd(int fd, short ev, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+	int n;
+
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? 0 : -ETIMEDOUT;
+}
+
+static int connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol);
+	int ret, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = wait_fd(fd, POLLOUT, timeout_ms);
+	if (ret)
+		goto fail;
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+	if (soerr) {
+		ret = -soerr;
+		goto fail;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+fail:
+	close(fd);
+	return ret;
+}
+
+int chan__connect(struct chan **out, const struct mig_uri *u, SSL_CTX *ctx, int timeout_ms,
+		  char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct chan *c;
+	int fd = -ENOENT, ret;
+
+	*out = NULL;
+	ret = getaddrinfo(u->host, u->port, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = connect_one(ai, timeout_ms);
+		if (fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot connect to %s:%s: %s", u->host, u->port,
+			 strerror(-fd));
+		return fd;
+	}
+	c = chan_new(fd, timeout_ms);
+	if (!c) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (ctx && (ret = tls_start(c, ctx, false, err, errlen))) {
+		chan__close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+int chan__listen(const struct mig_uri *u, int *lfd, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	int fd, one = 1, ret;
+
+	ret = getaddrinfo(u->host[0] ? u->host : NULL, u->port, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "cannot resolve %s: %s", u->host, gai_strerror(ret));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0)
+		goto fail;
+	freeaddrinfo(res);
+	*lfd = fd;
+	return 0;
+fail:
+	ret = -errno;
+	snprintf(err, errlen, "cannot listen on %s:%s: %s", u->host, u->port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return ret;
+}
+
+int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int timeout_ms,
+		 char *err, size_t errlen)
+{
+	struct chan *c;
+	int fd, ret;
+
+	*out = NULL;
+	ret = wait_fd(lfd, POLLIN, wait_ms);
+	if (ret) {
+		snprintf(err, errlen, "no connection came: %s", chan__strerror(ret));
+		return ret;
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "accept: %s", strerror(errno));
+		return -errno;
+	}
+	c = chan_new(fd, timeout_ms);
+	if (!c) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (ctx && (ret = tls_start(c, ctx, true, err, errlen))) {
+		chan__close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+static int io_error(struct chan *c, int rc, bool reading)
+{
+	int e = errno;
+
+	if (c->ssl) {
+		int se = SSL_get_error(c->ssl, rc);
+
+		ERR_clear_error();
+		if (se == SSL_ERROR_ZERO_RETURN)
+			return -ENODATA;
+		if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+			return -ETIMEDOUT;
+		if (se == SSL_ERROR_SYSCALL)
+			return rc == 0 || !e ? (reading ? -ENODATA : -EPIPE) :
+			       (e == EAGAIN ? -ETIMEDOUT : -e);
+		return -EPROTO;
+	}
+	if (rc == 0)
+		return -ENODATA;
+	return e == EAGAIN ? -ETIMEDOUT : -e;
+}
+
+static int raw_write(struct chan *c, const uint8_t *p, size_t len)
+{
+	while (len) {
+		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+		ssize_t n;
+
+		if (c->ssl)
+			n = SSL_write(c->ssl, p, chunk);
+		else
+			n = send(c->fd, p, (size_t)chunk, MSG_NOSIGNAL);
+		if (n <= 0) {
+			if (!c->ssl && n < 0 && errno == EINTR)
+				continue;
+			return io_error(c, (int)n, false);
+		}
+		p += n;
+		len -= (size_t)n;
+		c->bytes_out += (uint64_t)n;
+	}
+	return 0;
+}
+
+int chan__flush(struct chan *c)
+{
+	if (!c->error && c->wlen)
+		c->error = raw_write(c, c->wbuf, c->wlen);
+	c->wlen = 0;
+	return c->error;
+}
+
+int chan__write(struct chan *c, const void *buf, size_t len)
+{
+	if (c->error)
+		return c->error;
+	if (c->wlen + len <= c->wcap) {
+		memcpy(c->wbuf + c->wlen, buf, len);
+		c->wlen += len;
+		return 0;
+	}
+	if (chan__flush(c))
+		return c->error;
+	if (len >= c->wcap / 2)
+		return c->error = raw_write(c, buf, len);
+	memcpy(c->wbuf, buf, len);
+	c->wlen = len;
+	return 0;
+}
+
+int chan__read(struct chan *c, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	if (c->error)
+		return c->error;
+	while (len) {
+		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
+		ssize_t n;
+
+		if (c->ssl)
+			n = SSL_read(c->ssl, p, chunk);
+		else
+			n = recv(c->fd, p, (size_t)chunk, 0);
+		if (n <= 0) {
+			if (!c->ssl && n < 0 && errno == EINTR)
+				continue;
+			return c->error = io_error(c, (int)n, true);
+		}
+		p += n;
+		len -= (size_t)n;
+		c->bytes_in += (uint64_t)n;
+	}
+	return 0;
+}
+
+void chan__shutdown(struct chan *c)
+{
+	if (c)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+void chan__close(struct chan *c)
+{
+	if (!c)
+		return;
+	if (c->ssl) {
+		/* A clean close_notify only when nothing failed: never block on it. */
+		if (!c->error)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	close(c->fd);
+	free(c->wbuf);
+	free(c);
+}
+
+/* --- struct stream over a channel ---------------------------------------- */
+
+static struct chan *stream_chan(struct stream *s)
+{
+	return ((struct chan_stream *)s)->ch;
+}
+
+static int cs_write(struct stream *s, const void *buf, size_t len)
+{
+	return chan__write(stream_chan(s), buf, len);
+}
+
+static int cs_read(struct stream *s, void *buf, size_t len)
+{
+	return chan__read(stream_chan(s), buf, len);
+}
+
+static int cs_flush(struct stream *s)
+{
+	return chan__flush(stream_chan(s));
+}
+
+static const struct stream_ops chan_stream_ops = { cs_write, cs_read, cs_flush };
+
+void chan__stream_init(struct chan_stream *cs, struct chan *ch)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->s.ops = &chan_stream_ops;
+	cs->s.fd = -1;
+	cs->ch = ch;
+}

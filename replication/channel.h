@@ -1,0 +1,91 @@
+/*
+ * A migration channel: one TCP connection, optionally TLS 1.3 with mutual
+ * certificate authentication, with a time limit on every blocking read and
+ * write so that a stalled peer is found and never hangs the caller.
+ *
+ * Writes are buffered (chan__flush sends); reads are exact.  Errors are
+ * negative errno: -ETIMEDOUT for a stalled peer, -ECONNRESET / -EPIPE /
+ * -ENODATA for a peer that went away, -EPROTO for a TLS failure.
+ */
+#ifndef REPLICATION_CHANNEL_H
+#define REPLICATION_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/stream.h"
+
+struct ssl_ctx_st;
+
+/* TLS settings: CA, certificate and key files, or none (plaintext). */
+struct mig_tls {
+	const char *ca;
+	const char *cert;
+	const char *key;
+	bool none;          /* plaintext, only when asked for explicitly */
+};
+
+/* "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6). */
+struct mig_uri {
+	char host[256];
+	char port[16];
+};
+
+int mig_uri__parse(const char *uri, struct mig_uri *u, const char **err);
+
+/*
+ * Check the TLS settings: either none, or all three files.  err says what
+ * is missing.
+ */
+int mig_tls__check(const struct mig_tls *t, const char **err);
+
+/* A TLS context for one side (server: accepts; client: connects). */
+int tls__ctx_new(struct ssl_ctx_st **out, const struct mig_tls *t, bool server,
+		 char *err, size_t errlen);
+void tls__ctx_free(struct ssl_ctx_st *ctx);
+
+struct chan {
+	int fd;
+	struct ssl_st *ssl;      /* NULL: plaintext */
+	int timeout_ms;
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	uint64_t bytes_out, bytes_in;
+	int error;               /* first error, sticky */
+};
+
+/* Connect to u; ctx NULL means plaintext.  timeout_ms bounds every step. */
+int chan__connect(struct chan **out, const struct mig_uri *u, struct ssl_ctx_st *ctx,
+		  int timeout_ms, char *err, size_t errlen);
+
+/* Listen on u (SO_REUSEADDR); *lfd is the listening socket. */
+int chan__listen(const struct mig_uri *u, int *lfd, char *err, size_t errlen);
+
+/*
+ * Accept one connection on lfd, waiting at most wait_ms (-1: forever), and
+ * run the TLS handshake (ctx NULL: plaintext).  timeout_ms is then the
+ * channel's time limit for each read and write.
+ */
+int chan__accept(struct chan **out, int lfd, struct ssl_ctx_st *ctx, int wait_ms,
+		 int timeout_ms, char *err, size_t errlen);
+
+int chan__write(struct chan *c, const void *buf, size_t len);
+int chan__flush(struct chan *c);
+int chan__read(struct chan *c, void *buf, size_t len);
+
+/* From any thread: make every blocked or later read/write fail at once. */
+void chan__shutdown(struct chan *c);
+void chan__close(struct chan *c);
+
+/* A struct stream over a channel, so vm_state framing runs over TLS too. */
+struct chan_stream {
+	struct stream s;
+	struct chan *ch;
+};
+void chan__stream_init(struct chan_stream *cs, struct chan *ch);
+
+/* A sentence for an error of this module. */
+const char *chan__strerror(int err);
+
+#endif

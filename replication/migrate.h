@@ -1,0 +1,148 @@
+/*
+ * Live migration, pre-copy (docs/migration.md).
+ *
+ * Source: struct migrate is the per-VM job object, owned by the main
+ * thread.  migrate__start runs one migration in its own thread; the main
+ * thread keeps serving the guest and the control socket.  Whatever fails
+ * before the destination's ack, the guest is resumed (if it was running)
+ * and keeps running.
+ *
+ * Destination: migrate__incoming, before the VM starts, receives one
+ * migration and applies it only once the final state verified.
+ */
+#ifndef REPLICATION_MIGRATE_H
+#define REPLICATION_MIGRATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <qb/qbloop.h>
+
+#include "replication/channel.h"
+#include "replication/mainthread.h"
+#include "vmm/dirty.h"
+
+struct vm;
+
+#define MIGRATE_MAX_CONNECTIONS 16
+#define MIGRATE_DEFAULT_DOWNTIME_MS 300
+#define MIGRATE_DEFAULT_TIMEOUT_MS 10000  /* per read or write on a channel */
+
+struct migrate_params {
+	char uri[512];
+	char tls_ca[1024], tls_cert[1024], tls_key[1024];
+	bool tls_none;
+	uint32_t downtime_ms;       /* 0: default */
+	uint32_t bandwidth_mibs;    /* 0: unlimited */
+	uint32_t parallel;          /* data connections; 0 or 1: pages on the main one */
+	bool compress;
+	uint32_t timeout_s;         /* 0: none; then max_rounds alone */
+	uint32_t max_rounds;        /* 0: 30 */
+	bool force_on_timeout;      /* else abort */
+	bool auto_converge;
+	bool then_pause;            /* else the source quits after success */
+};
+
+enum migrate_state {
+	MIGRATE_NONE,
+	MIGRATE_ACTIVE,
+	MIGRATE_COMPLETED,
+	MIGRATE_FAILED,
+	MIGRATE_CANCELLED,
+};
+
+struct migrate_info {
+	enum migrate_state state;
+	char error[256];
+	uint64_t start_ns, end_ns;
+	uint64_t bytes_total;         /* guest RAM */
+	uint64_t bytes_sent;          /* on the wire, all connections */
+	uint64_t bytes_remaining;     /* dirty pages not sent yet, as bytes */
+	uint64_t pages_sent, zero_pages;
+	uint64_t pages_per_s;         /* last round */
+	uint64_t dirty_pages_per_s;   /* last measured */
+	uint64_t bandwidth_bps;       /* last round, bytes/s */
+	uint32_t round;
+	uint64_t expected_downtime_ms;
+	uint64_t downtime_ms;         /* source paused -> destination ack */
+	uint32_t throttle_pct;
+	uint32_t downtime_limit_ms;
+};
+
+struct dirtyrate_info {
+	bool measuring, done;
+	uint32_t seconds;
+	uint64_t pages;
+	uint64_t pages_per_s;
+	char error[128];
+};
+
+struct migrate {
+	struct vm *vm;
+	struct mt_bridge mt;
+	pthread_t thread;
+	bool thread_running;
+	pthread_mutex_t lock;         /* info, chans, dirtyrate */
+	pthread_cond_t cond;
+	struct migrate_info info;
+	struct migrate_params p;
+	atomic_bool cancel;
+	atomic_uint downtime_ms;
+	atomic_uint throttle_pct;
+	/* Progress the page senders report as they go (any thread). */
+	atomic_uint_fast64_t a_bytes, a_pages, a_zero, a_remaining;
+	struct chan *main;
+	struct chan *data[MIGRATE_MAX_CONNECTIONS];
+	unsigned nr_data;
+	struct dirty_bitmap bm;
+	bool was_running, paused_by_us, tracking;
+	/* The final state, captured on the main thread at switch-over. */
+	uint8_t *final_buf;
+	size_t final_len;
+	uint64_t *final_zero;
+	size_t nr_final_zero;
+	uint64_t final_pages;
+	uint64_t pause_ns;
+	/* dirty-rate measurement */
+	struct dirtyrate_info dr;
+	bool dr_thread;
+	pthread_t dr_tid;
+	/* auto-converge */
+	qb_loop_timer_handle throttle_timer;
+	bool throttle_paused;
+	qb_loop_timer_handle quit_timer;
+	qb_loop_t *loop;
+};
+
+int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop);
+/* Main thread, at exit: cancel a running migration and wait for it. */
+void migrate__exit(struct migrate *m);
+
+/* Main thread.  0, or -EBUSY (one already runs), -EINVAL (bad params). */
+int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
+		   size_t errlen);
+int migrate__cancel(struct migrate *m);
+void migrate__set_downtime(struct migrate *m, uint32_t ms);
+void migrate__get_info(struct migrate *m, struct migrate_info *out);
+const char *migrate__state_name(enum migrate_state s);
+
+/* dirty-rate: start a measurement of `seconds`; then poll with get. */
+int migrate__dirtyrate_start(struct migrate *m, uint32_t seconds, char *err, size_t errlen);
+void migrate__dirtyrate_get(struct migrate *m, struct dirtyrate_info *out);
+
+/* Internal to the sender (migrate_send.c / migrate_pages.c). */
+int migrate__send_round(struct migrate *m, const struct dirty_bitmap *bm, bool first,
+			uint64_t *pages, uint64_t *zero, uint64_t *bytes);
+uint64_t migrate__now_ns(void);
+void *migrate__job_main(void *arg);
+
+/*
+ * Destination: listen on uri, receive one migration into vm (created, not
+ * started), verify and apply it, and acknowledge.  0: start the VM now.
+ * On failure the VM must not run; err says why.
+ */
+int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
+		      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,162 @@
+/* The migration job object: start, cancel, limits, status (migrate.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replication/migrate.h"
+#include "vmm/vm.h"
+
+int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
+{
+	memset(m, 0, sizeof(*m));
+	m->vm = vm;
+	m->loop = loop;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	atomic_init(&m->cancel, false);
+	atomic_init(&m->downtime_ms, MIGRATE_DEFAULT_DOWNTIME_MS);
+	atomic_init(&m->throttle_pct, 0);
+	return mt__init(&m->mt, loop);
+}
+
+static void join_threads(struct migrate *m)
+{
+	if (m->thread_running) {
+		pthread_join(m->thread, NULL);
+		m->thread_running = false;
+	}
+	if (m->dr_thread) {
+		pthread_join(m->dr_tid, NULL);
+		m->dr_thread = false;
+	}
+}
+
+void migrate__exit(struct migrate *m)
+{
+	migrate__cancel(m);
+	pthread_mutex_lock(&m->lock);
+	m->dr.measuring = false;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	/* The threads' main-thread calls fail from now on: the loop is ending. */
+	mt__close(&m->mt);
+	join_threads(m);
+	if (m->tracking)
+		dirty__stop(m->vm);
+	dirty_bitmap__free(&m->bm);
+}
+
+const char *migrate__state_name(enum migrate_state s)
+{
+	switch (s) {
+	case MIGRATE_NONE: return "none";
+	case MIGRATE_ACTIVE: return "active";
+	case MIGRATE_COMPLETED: return "completed";
+	case MIGRATE_FAILED: return "failed";
+	case MIGRATE_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+int migrate__start(struct migrate *m, const struct migrate_params *p, char *err, size_t errlen)
+{
+	struct mig_tls tls = { p->tls_ca[0] ? p->tls_ca : NULL, p->tls_cert[0] ? p->tls_cert : NULL,
+			       p->tls_key[0] ? p->tls_key : NULL, p->tls_none };
+	struct mig_uri u;
+	const char *why;
+	int ret;
+
+	if (mig_uri__parse(p->uri, &u, &why) || mig_tls__check(&tls, &why)) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	if (p->parallel > MIGRATE_MAX_CONNECTIONS) {
+		snprintf(err, errlen, "at most %d parallel connections", MIGRATE_MAX_CONNECTIONS);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	ret = m->info.state == MIGRATE_ACTIVE ? -EBUSY : m->dr.measuring ? -EAGAIN : 0;
+	pthread_mutex_unlock(&m->lock);
+	if (ret) {
+		snprintf(err, errlen, ret == -EBUSY ? "a migration is already running" :
+			 "a dirty-rate measurement is running");
+		return ret;
+	}
+	if (m->vm->state != VM_STATE_RUNNING && m->vm->state != VM_STATE_PAUSED) {
+		snprintf(err, errlen, "the VM is %s", vm__state_name(m->vm->state));
+		return -EINVAL;
+	}
+	join_threads(m);
+	if (!m->bm.bits && (ret = dirty_bitmap__init(&m->bm, m->vm->mem.size))) {
+		snprintf(err, errlen, "no memory for the dirty bitmap");
+		return ret;
+	}
+	dirty_bitmap__clear(&m->bm);
+	m->p = *p;
+	atomic_store(&m->cancel, false);
+	atomic_store(&m->downtime_ms, p->downtime_ms ? p->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS);
+	atomic_store(&m->throttle_pct, 0);
+	atomic_store(&m->a_bytes, 0);
+	atomic_store(&m->a_pages, 0);
+	atomic_store(&m->a_zero, 0);
+	atomic_store(&m->a_remaining, 0);
+	pthread_mutex_lock(&m->lock);
+	memset(&m->info, 0, sizeof(m->info));
+	m->info.state = MIGRATE_ACTIVE;
+	m->info.start_ns = migrate__now_ns();
+	m->info.bytes_total = m->vm->mem.size;
+	pthread_mutex_unlock(&m->lock);
+	ret = pthread_create(&m->thread, NULL, migrate__job_main, m);
+	if (ret) {
+		pthread_mutex_lock(&m->lock);
+		m->info.state = MIGRATE_FAILED;
+		snprintf(m->info.error, sizeof(m->info.error), "cannot start a thread");
+		pthread_mutex_unlock(&m->lock);
+		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(ret));
+		return -ret;
+	}
+	m->thread_running = true;
+	return 0;
+}
+
+int migrate__cancel(struct migrate *m)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->info.state != MIGRATE_ACTIVE) {
+		ret = -ENOENT;
+	} else {
+		atomic_store(&m->cancel, true);
+		/* Wake the thread from any blocked read or write at once. */
+		chan__shutdown(m->main);
+		for (unsigned i = 0; i < m->nr_data; i++)
+			chan__shutdown(m->data[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+void migrate__set_downtime(struct migrate *m, uint32_t ms)
+{
+	atomic_store(&m->downtime_ms, ms);
+}
+
+void migrate__get_info(struct migrate *m, struct migrate_info *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->info;
+	pthread_mutex_unlock(&m->lock);
+	if (out->state == MIGRATE_ACTIVE) {
+		out->bytes_sent = atomic_load(&m->a_bytes);
+		out->pages_sent = atomic_load(&m->a_pages);
+		out->zero_pages = atomic_load(&m->a_zero);
+		out->bytes_remaining = atomic_load(&m->a_remaining);
+		out->end_ns = migrate__now_ns();
+	}
+	out->downtime_limit_ms = atomic_load(&m->downtime_ms);
+	out->throttle_pct = atomic_load(&m->throttle_pct);
+}

@@ -1,0 +1,398 @@
+/*
+ * The destination of a migration (migrate__incoming).  The VM is created
+ * but not started: pre-copy pages are written straight into its RAM, which
+ * nothing runs on.  The final state stream (devices, vCPUs, the last pages)
+ * is staged whole, verified end to end (SHA-256 end frame) and checked
+ * against the VM before anything of it is applied; only then is the source
+ * told, and the VM started by the caller.  Any failure leaves a VM that
+ * must not run.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <qb/qblog.h>
+
+#include "replication/migrate.h"
+#include "replication/wire.h"
+#include "vmm/stream.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+/* Idle time allowed on a connection: a whole round may pass on the others. */
+#define RECV_TIMEOUT_MS 60000
+#define ACCEPT_DATA_MS 10000
+
+struct receiver {
+	struct vm *vm;
+	struct chan *c;
+	uint8_t *buf, *out;
+	ZSTD_DCtx *dctx;
+	pthread_t tid;
+	bool started;
+	int ret;
+	char err[256];
+	uint64_t pages, zero;
+};
+
+static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->vm = vm;
+	r->c = c;
+	r->buf = malloc(WIRE_FRAME_MAX);
+	r->out = malloc(WIRE_BATCH_PAGES * WIRE_PAGE_SIZE);
+	r->dctx = ZSTD_createDCtx();
+	return r->buf && r->out && r->dctx ? 0 : -ENOMEM;
+}
+
+static void rx_free(struct receiver *r)
+{
+	free(r->buf);
+	free(r->out);
+	ZSTD_freeDCtx(r->dctx);
+	chan__close(r->c);
+}
+
+/* One frame from r->c, decoded (pure) into f. */
+static int rx_frame(struct receiver *r, struct wire_frame *f)
+{
+	const char *why = "";
+	uint32_t type, len;
+	int ret = wire__read_frame(r->c, r->buf, &type, &len, &why);
+
+	if (!ret)
+		ret = wire__decode(type, r->buf + WIRE_HDR_LEN, len, r->vm->mem.size, r->dctx,
+				   r->out, f, &why);
+	if (ret)
+		snprintf(r->err, sizeof(r->err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
+			 ret == -EBADMSG ? "" : chan__strerror(ret));
+	return ret;
+}
+
+/* Pages and zero lists go straight into RAM; true if f was one of them. */
+static bool apply_data(struct receiver *r, const struct wire_frame *f)
+{
+	if (f->type == WIRE_FRAME_PAGES) {
+		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * WIRE_PAGE_SIZE);
+		r->pages += f->npages;
+		return true;
+	}
+	if (f->type == WIRE_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
+		for (size_t i = 0; i < f->msg->zero->n_offsets; i++)
+			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, WIRE_PAGE_SIZE);
+		r->zero += f->msg->zero->n_offsets;
+		return true;
+	}
+	return false;
+}
+
+/* A data connection: pages until its Drain. */
+static void *data_main(void *arg)
+{
+	struct receiver *r = arg;
+	struct wire_frame f;
+
+	for (;;) {
+		r->ret = rx_frame(r, &f);
+		if (r->ret)
+			return NULL;
+		if (!apply_data(r, &f)) {
+			bool drain = f.type == WIRE_FRAME_MSG &&
+				     f.msg->msg_case == REPLICATION__MESSAGE__MSG_DRAIN;
+
+			wire__frame_free(&f);
+			if (!drain) {
+				r->ret = -EPROTO;
+				snprintf(r->err, sizeof(r->err), "unexpected frame on a data connection");
+			}
+			return NULL;
+		}
+		wire__frame_free(&f);
+	}
+}
+
+static int send_reply(struct chan *c, bool ok, const char *error, bool ack)
+{
+	Replication__Message m = REPLICATION__MESSAGE__INIT;
+	Replication__HelloReply hr = REPLICATION__HELLO_REPLY__INIT;
+	Replication__Ack a = REPLICATION__ACK__INIT;
+	int ret;
+
+	if (ack) {
+		a.ok = ok;
+		a.error = (char *)error;
+		m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
+		m.ack = &a;
+	} else {
+		hr.ok = ok;
+		hr.error = (char *)error;
+		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
+		m.hello_reply = &hr;
+	}
+	ret = wire__write_msg(c, &m);
+	return ret ? ret : chan__flush(c);
+}
+
+static int check_hello(const struct vm *vm, const Replication__Hello *h, char *err, size_t errlen)
+{
+	if (h->protocol != MIGRATION_PROTOCOL)
+		snprintf(err, errlen, "migration protocol %u is not ours (%u)", h->protocol,
+			 MIGRATION_PROTOCOL);
+	else if (h->mem_size != vm->mem.size)
+		snprintf(err, errlen, "memory size differs: the source has %llu MiB, this "
+			 "destination %llu MiB", (unsigned long long)(h->mem_size >> 20),
+			 (unsigned long long)(vm->mem.size >> 20));
+	else if (h->nr_vcpus != vm->nr_vcpus)
+		snprintf(err, errlen, "vCPU count differs: the source has %u, this destination %u",
+			 h->nr_vcpus, vm->nr_vcpus);
+	else if (h->n_devices != (vm->serial ? 1u : 0u) ||
+		 (h->n_devices && strcmp(h->devices[0], "serial")))
+		snprintf(err, errlen, "device lists differ (source: %zu devices%s%s)",
+			 h->n_devices, h->n_devices ? ", first " : "",
+			 h->n_devices ? h->devices[0] : "");
+	else if (h->nr_data > MIGRATE_MAX_CONNECTIONS)
+		snprintf(err, errlen, "too many data connections (%u)", h->nr_data);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_st *ctx,
+		       uint64_t session, struct vm *vm, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct receiver tmp;
+		struct wire_frame f;
+		struct chan *c;
+		const char *why;
+		unsigned idx;
+		int ret = chan__accept(&c, lfd, ctx, ACCEPT_DATA_MS, RECV_TIMEOUT_MS, err, errlen);
+
+		if (ret)
+			return ret;
+		ret = rx_init(&tmp, vm, c);
+		if (!ret && (ret = wire__read_prelude(c, &why)))
+			snprintf(tmp.err, sizeof(tmp.err), "%s", why);
+		if (!ret)
+			ret = rx_frame(&tmp, &f);
+		if (!ret && (f.type != WIRE_FRAME_MSG ||
+			     f.msg->msg_case != REPLICATION__MESSAGE__MSG_DATA_HELLO ||
+			     f.msg->data_hello->session != session ||
+			     f.msg->data_hello->index >= n || rx[f.msg->data_hello->index].c)) {
+			snprintf(tmp.err, sizeof(tmp.err), "a data connection does not belong to "
+				 "this migration");
+			ret = -EPROTO;
+		}
+		if (ret) {
+			snprintf(err, errlen, "data connection: %s", tmp.err);
+			if (!tmp.err[0])
+				snprintf(err, errlen, "data connection: %s", strerror(-ret));
+			wire__frame_free(&f);
+			rx_free(&tmp);
+			return ret;
+		}
+		idx = f.msg->data_hello->index;
+		wire__frame_free(&f);
+		rx[idx] = tmp;
+	}
+	return 0;
+}
+
+/* Stage the vm_state stream, verify it, check it, apply it over the RAM. */
+static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
+{
+	size_t limit = (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20), len;
+	struct vm_state_parsed p;
+	struct chan_stream cs;
+	const char *why = NULL;
+	uint32_t type;
+	size_t total;
+	uint8_t *buf;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	buf = mmap(NULL, limit, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (buf == MAP_FAILED) {
+		snprintf(err, errlen, "cannot reserve memory to stage the final state");
+		return -ENOMEM;
+	}
+	chan__stream_init(&cs, c);
+	ret = stream__read(&cs.s, buf, STREAM_PRELUDE_LEN);
+	if (!ret && (ret = vm_state__check_prelude(buf, STREAM_PRELUDE_LEN, &why)))
+		goto out;
+	len = STREAM_PRELUDE_LEN;
+	while (!ret) {
+		ret = stream__read_frame(&cs.s, buf + len, limit - len, &type, &total);
+		if (ret)
+			break;
+		len += total;
+		if (type == STREAM_FRAME_END)
+			break;
+	}
+	if (ret) {
+		why = "the final state stream was cut short or is malformed";
+		goto out;
+	}
+	ret = vm_state__parse(buf, len, &p, &why);
+	if (!ret)
+		ret = vm_state__check_config(&p, vm->mem.size, vm->nr_vcpus, &why);
+	if (!ret)
+		ret = vm_state__apply_over(vm, &p, &why);
+out:
+	if (ret)
+		snprintf(err, errlen, "final state refused: %s", why ? why : chan__strerror(ret));
+	vm_state__free_parsed(&p);
+	stream__close(&cs.s);
+	munmap(buf, limit);
+	return ret;
+}
+
+/* The main connection: hello, then rounds until the switch-over. */
+static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, int lfd,
+		    struct ssl_ctx_st *ctx, char *err, size_t errlen)
+{
+	struct wire_frame f;
+	const char *why;
+	int ret = wire__read_prelude(m->c, &why);
+
+	if (ret) {
+		snprintf(err, errlen, "%s", why);
+		return ret;
+	}
+	if ((ret = rx_frame(m, &f))) {
+		snprintf(err, errlen, "%s", m->err);
+		return ret;
+	}
+	if (f.type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_HELLO) {
+		wire__frame_free(&f);
+		snprintf(err, errlen, "refused: the stream does not start with a hello");
+		return -EPROTO;
+	}
+	ret = check_hello(m->vm, f.msg->hello, err, errlen);
+	send_reply(m->c, !ret, ret ? err : "", false);
+	if (!ret) {
+		*nr_data = f.msg->hello->nr_data;
+		ret = accept_data(rx, *nr_data, lfd, ctx, f.msg->hello->session, m->vm, err, errlen);
+	}
+	wire__frame_free(&f);
+	for (unsigned i = 0; !ret && i < *nr_data; i++)
+		rx[i].started = !pthread_create(&rx[i].tid, NULL, data_main, &rx[i]);
+	while (!ret) {
+		if ((ret = rx_frame(m, &f))) {
+			snprintf(err, errlen, "%s", m->err);
+			break;
+		}
+		if (apply_data(m, &f)) {
+		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
+			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
+		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER) {
+			wire__frame_free(&f);
+			return 0;
+		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
+			snprintf(err, errlen, "the source gave up: %s", f.msg->abort->error);
+			ret = -ECONNABORTED;
+		} else {
+			snprintf(err, errlen, "refused: unexpected frame in the migration stream");
+			ret = -EPROTO;
+		}
+		wire__frame_free(&f);
+	}
+	return ret;
+}
+
+int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, char *err,
+		      size_t errlen)
+{
+	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
+	struct ssl_ctx_st *ctx = NULL;
+	unsigned nr_data = 0;
+	struct chan *c = NULL;
+	struct mig_uri u;
+	const char *why;
+	int lfd = -1, ret;
+
+	memset(rx, 0, sizeof(rx));
+	memset(&m, 0, sizeof(m));
+	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	if (!tls->none && (ret = tls__ctx_new(&ctx, tls, true, err, errlen)))
+		return ret;
+	/*
+	 * Round 1 skips zero pages, so RAM must start all zero: creating the VM
+	 * may have written boot data into it.
+	 */
+	ret = mem__discard_all(&vm->mem);
+	if (ret) {
+		snprintf(err, errlen, "cannot clear guest memory: %s", strerror(-ret));
+		goto out;
+	}
+	ret = chan__listen(&u, &lfd, err, errlen);
+	if (ret)
+		goto out;
+	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", uri,
+	       tls->none ? "plaintext" : "TLS");
+	ret = chan__accept(&c, lfd, ctx, -1, RECV_TIMEOUT_MS, err, errlen);
+	if (ret)
+		goto out;
+	ret = rx_init(&m, vm, c);
+	if (!ret)
+		ret = run_main(&m, rx, &nr_data, lfd, ctx, err, errlen);
+	for (unsigned i = 0; i < nr_data; i++) {
+		if (ret)
+			chan__shutdown(rx[i].c);
+		if (rx[i].started)
+			pthread_join(rx[i].tid, NULL);
+		if (!ret && rx[i].ret) {
+			snprintf(err, errlen, "data connection %u: %s", i, rx[i].err);
+			ret = rx[i].ret;
+		}
+		m.pages += rx[i].pages;
+		m.zero += rx[i].zero;
+	}
+	if (!ret) {
+		uint8_t hdr[WIRE_HDR_LEN];
+
+		ret = chan__read(m.c, hdr, sizeof(hdr));
+		if (ret || stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)) {
+			snprintf(err, errlen, "refused: no final state after the switch-over");
+			ret = ret ? ret : -EPROTO;
+		}
+	}
+	if (!ret)
+		ret = load_final(vm, m.c, err, errlen);
+	if (m.c) {
+		/* Tell the source, which then stops (ok) or resumes its guest. */
+		int sret = send_reply(m.c, !ret, ret ? err : "", true);
+
+		if (!ret && sret) {
+			snprintf(err, errlen, "the source went away before our ack: %s",
+				 chan__strerror(sret));
+			ret = sret;
+		}
+	}
+	if (!ret)
+		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
+		       "zero pages before the switch-over); resuming the guest",
+		       (unsigned long long)m.pages, (unsigned long long)m.zero);
+out:
+	for (unsigned i = 0; i < nr_data; i++)
+		if (rx[i].c)
+			rx_free(&rx[i]);
+	if (m.c)
+		rx_free(&m);
+	else
+		chan__close(c);
+	if (lfd >= 0)
+		close(lfd);
+	tls__ctx_free(ctx);
+	return ret;
+}

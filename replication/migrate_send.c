@@ -1,0 +1,542 @@
+/*
+ * The pre-copy sender: one migration thread per job (migrate.h).
+ *
+ *   connect, hello (config check by the destination)
+ *   dirty tracking on; round 1: every non-zero page
+ *   repeat: harvest; if the dirty pages fit the downtime limit at the
+ *           measured bandwidth (or the round/time limit says force): stop;
+ *           else send them as the next round
+ *   switch-over (main thread): pause, harvest, capture devices + vCPUs +
+ *           the last pages as one verified state stream
+ *   send it; wait for the destination's ack; then quit (or stay paused)
+ *
+ * Every failure before the ack ends in recover(): tracking off, the guest
+ * resumed if it was running.  After the ack the destination owns the guest.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <qb/qblog.h>
+
+#include "replication/migrate.h"
+#include "replication/wire.h"
+#include "vmm/stream.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+#define DEFAULT_MAX_ROUNDS 30
+
+struct job_err {
+	char msg[256];
+};
+
+static int fail(struct job_err *e, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct job_err *e, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e->msg[0]) {
+		va_start(ap, fmt);
+		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* --- auto-converge: pause the guest for throttle_pct of every 100 ms --- */
+
+#define THROTTLE_PERIOD_MS 100
+
+static void throttle_tick(void *data)
+{
+	struct migrate *m = data;
+	unsigned pct = atomic_load(&m->throttle_pct);
+	uint64_t next;
+
+	if (!pct)
+		return;
+	if (m->throttle_paused) {
+		vm__resume(m->vm);
+		m->throttle_paused = false;
+		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
+	} else {
+		m->throttle_paused = !vm__pause(m->vm);
+		next = THROTTLE_PERIOD_MS * pct / 100;
+	}
+	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
+			  throttle_tick, &m->throttle_timer);
+}
+
+static int mt_throttle_start(void *arg)
+{
+	struct migrate *m = arg;
+
+	if (qb_loop_timer_is_running(m->loop, m->throttle_timer))
+		return 0;
+	return qb_loop_timer_add(m->loop, QB_LOOP_HIGH, 1000000ULL, m, throttle_tick,
+				 &m->throttle_timer);
+}
+
+static void throttle_stop(struct migrate *m)
+{
+	qb_loop_timer_del(m->loop, m->throttle_timer);
+	m->throttle_timer = 0;
+	if (m->throttle_paused)
+		vm__resume(m->vm);
+	m->throttle_paused = false;
+}
+
+/* --- main-thread steps --------------------------------------------------- */
+
+static int mt_start(void *arg)
+{
+	struct migrate *m = arg;
+	int ret;
+
+	m->was_running = m->vm->state == VM_STATE_RUNNING;
+	m->paused_by_us = false;
+	ret = dirty__start(m->vm);
+	m->tracking = !ret;
+	return ret;
+}
+
+static int mt_switchover(void *arg)
+{
+	struct migrate *m = arg;
+	struct stream s;
+	int ret;
+
+	throttle_stop(m);
+	if (m->vm->state == VM_STATE_RUNNING) {
+		ret = vm__pause(m->vm);
+		if (ret)
+			return ret;
+		m->paused_by_us = true;
+	}
+	m->pause_ns = migrate__now_ns();
+	ret = dirty__harvest(m->vm, &m->bm);
+	if (ret)
+		return ret;
+	stream__init_mem(&s);
+	ret = vm_state__save_pages(m->vm, &s, &m->bm);
+	if (!ret)
+		m->final_buf = stream__mem_take(&s, &m->final_len);
+	stream__close(&s);
+	return ret;
+}
+
+static int mt_recover(void *arg)
+{
+	struct migrate *m = arg;
+
+	throttle_stop(m);
+	if (m->tracking)
+		dirty__stop(m->vm);
+	m->tracking = false;
+	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+		vm__resume(m->vm);
+	m->paused_by_us = false;
+	return 0;
+}
+
+static void quit_now(void *data)
+{
+	struct migrate *m = data;
+
+	vm__request_stop(m->vm, VM_STOP_QUIT, 0, "migrated to %s; the destination "
+			 "verified the state and runs the guest", m->p.uri);
+}
+
+/*
+ * The source quits a moment after success, not at once, so that a client
+ * following the job (vmm ctl migrate --wait) reads "completed" from it.
+ */
+#define QUIT_LINGER_MS 500
+
+static int mt_finish(void *arg)
+{
+	struct migrate *m = arg;
+
+	if (m->tracking)
+		dirty__stop(m->vm);
+	m->tracking = false;
+	if (!m->p.then_pause &&
+	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
+			      &m->quit_timer))
+		quit_now(m);
+	return 0;
+}
+
+/* --- the job ------------------------------------------------------------- */
+
+static int send_msg(struct migrate *m, Replication__Message *msg)
+{
+	int ret = wire__write_msg(m->main, msg);
+
+	return ret ? ret : chan__flush(m->main);
+}
+
+static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCase want,
+		    Replication__Message **out, struct job_err *e)
+{
+	struct wire_frame f;
+	const char *why = "";
+	uint32_t type, len;
+	int ret = wire__read_frame(m->main, buf, &type, &len, &why);
+
+	if (ret)
+		return fail(e, ret, "no answer from the destination: %s (%s)", why,
+			    chan__strerror(ret));
+	ret = wire__decode(type, buf + WIRE_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
+	if (ret || type != WIRE_FRAME_MSG)
+		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
+	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
+		ret = fail(e, -ECONNABORTED, "the destination gave up: %s", f.msg->abort->error);
+		wire__frame_free(&f);
+		return ret;
+	}
+	if (f.msg->msg_case != want) {
+		wire__frame_free(&f);
+		return fail(e, -EPROTO, "the destination sent an unexpected message");
+	}
+	*out = f.msg;
+	return 0;
+}
+
+static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
+{
+	struct mig_tls tls = { m->p.tls_ca[0] ? m->p.tls_ca : NULL,
+			       m->p.tls_cert[0] ? m->p.tls_cert : NULL,
+			       m->p.tls_key[0] ? m->p.tls_key : NULL, m->p.tls_none };
+	Replication__Message msg = REPLICATION__MESSAGE__INIT, *reply = NULL;
+	Replication__Hello hello = REPLICATION__HELLO__INIT;
+	char *devices[] = { "serial" };
+	struct ssl_ctx_st *ctx = NULL;
+	struct chan *c = NULL;
+	struct mig_uri u;
+	const char *why;
+	uint64_t session = migrate__now_ns() ^ ((uint64_t)getpid() << 32);
+	int ret;
+
+	if (mig_uri__parse(m->p.uri, &u, &why) || mig_tls__check(&tls, &why))
+		return fail(e, -EINVAL, "%s", why);
+	if (!tls.none && (ret = tls__ctx_new(&ctx, &tls, false, e->msg, sizeof(e->msg))))
+		return ret;
+	ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+	if (ret)
+		goto out;
+	pthread_mutex_lock(&m->lock);
+	m->main = c;
+	pthread_mutex_unlock(&m->lock);
+	hello.protocol = MIGRATION_PROTOCOL;
+	hello.mem_size = m->vm->mem.size;
+	hello.nr_vcpus = m->vm->nr_vcpus;
+	hello.devices = devices;
+	hello.n_devices = m->vm->serial ? 1 : 0;
+	hello.nr_data = m->p.parallel > 1 ? m->p.parallel : 0;
+	hello.session = session;
+	hello.compress = m->p.compress;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
+	msg.hello = &hello;
+	ret = wire__write_prelude(c);
+	if (!ret)
+		ret = send_msg(m, &msg);
+	if (ret) {
+		fail(e, ret, "cannot send to the destination: %s", chan__strerror(ret));
+		goto out;
+	}
+	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_HELLO_REPLY, &reply, e);
+	if (ret)
+		goto out;
+	if (!reply->hello_reply->ok) {
+		ret = fail(e, -EINVAL, "the destination refused: %s", reply->hello_reply->error);
+		goto out;
+	}
+	for (unsigned i = 0; i < hello.nr_data; i++) {
+		Replication__DataHello dh = REPLICATION__DATA_HELLO__INIT;
+
+		ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+		if (ret)
+			goto out;
+		pthread_mutex_lock(&m->lock);
+		m->data[m->nr_data++] = c;
+		pthread_mutex_unlock(&m->lock);
+		dh.session = session;
+		dh.index = i;
+		msg.msg_case = REPLICATION__MESSAGE__MSG_DATA_HELLO;
+		msg.data_hello = &dh;
+		ret = wire__write_prelude(c);
+		if (!ret)
+			ret = wire__write_msg(c, &msg);
+		if (!ret)
+			ret = chan__flush(c);
+		if (ret) {
+			fail(e, ret, "data connection %u: %s", i, chan__strerror(ret));
+			goto out;
+		}
+	}
+out:
+	if (reply)
+		replication__message__free_unpacked(reply, NULL);
+	tls__ctx_free(ctx);
+	return ret;
+}
+
+/* Round 1's set: every page the memfd holds (holes were never written). */
+static void mark_allocated(struct migrate *m)
+{
+	off_t size = (off_t)m->vm->mem.size, data = 0, hole;
+
+	for (;;) {
+		data = lseek(m->vm->mem.memfd, data, SEEK_DATA);
+		if (data < 0)
+			return;
+		hole = lseek(m->vm->mem.memfd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		for (uint64_t pg = (uint64_t)data / WIRE_PAGE_SIZE;
+		     pg < ((uint64_t)hole + WIRE_PAGE_SIZE - 1) / WIRE_PAGE_SIZE; pg++)
+			m->bm.bits[pg / 64] |= 1ULL << (pg % 64);
+		if (hole >= size)
+			return;
+		data = hole;
+	}
+}
+
+
+static void publish(struct migrate *m, uint32_t round, uint64_t remaining_pages,
+		    uint64_t expected_ms, uint64_t pps, uint64_t dirty_pps, uint64_t bw)
+{
+	pthread_mutex_lock(&m->lock);
+	m->info.round = round;
+	m->info.bytes_remaining = remaining_pages * WIRE_PAGE_SIZE;
+	m->info.expected_downtime_ms = expected_ms;
+	m->info.pages_per_s = pps;
+	m->info.dirty_pages_per_s = dirty_pps;
+	m->info.bandwidth_bps = bw;
+	pthread_mutex_unlock(&m->lock);
+	atomic_store(&m->a_remaining, remaining_pages * WIRE_PAGE_SIZE);
+}
+
+static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *bytes,
+		      uint64_t *ns, struct job_err *e)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT;
+	Replication__Round r = REPLICATION__ROUND__INIT;
+	uint64_t t0 = migrate__now_ns(), pages, zero;
+	int ret;
+
+	r.round = round;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_ROUND;
+	msg.round = &r;
+	ret = send_msg(m, &msg);
+	if (!ret)
+		ret = migrate__send_round(m, &m->bm, first, &pages, &zero, bytes);
+	*ns = migrate__now_ns() - t0;
+	if (ret == -ECANCELED || atomic_load(&m->cancel))
+		return fail(e, -ECANCELED, "cancelled");
+	if (ret)
+		return fail(e, ret, "sending round %u failed: %s", round, chan__strerror(ret));
+	qb_log(LOG_INFO, "migration round %u: %llu pages, %llu zero, %llu bytes in %llu ms",
+	       round, (unsigned long long)pages, (unsigned long long)zero,
+	       (unsigned long long)*bytes, (unsigned long long)(*ns / 1000000));
+	return 0;
+}
+
+/* Pre-copy rounds until the rest fits the downtime limit (or must be forced). */
+static int precopy(struct migrate *m, struct job_err *e)
+{
+	uint64_t start = migrate__now_ns(), last_harvest, bytes, ns, bw = 0;
+	uint32_t round = 1, max_rounds = m->p.max_rounds ? m->p.max_rounds : DEFAULT_MAX_ROUNDS;
+	int ret;
+
+	mark_allocated(m);
+	atomic_store(&m->a_remaining, dirty_bitmap__count(&m->bm) * WIRE_PAGE_SIZE);
+	last_harvest = migrate__now_ns();
+	ret = send_round(m, round, true, &bytes, &ns, e);
+	if (ret)
+		return ret;
+	for (;;) {
+		uint64_t now, dirty, dirty_pps, expected, limit;
+
+		if (ns > 1000000)
+			bw = bytes * 1000000000ULL / ns;
+		dirty_bitmap__clear(&m->bm);
+		ret = dirty__harvest(m->vm, &m->bm);
+		if (ret)
+			return fail(e, ret, "harvesting the dirty log failed: %s", strerror(-ret));
+		now = migrate__now_ns();
+		dirty = dirty_bitmap__count(&m->bm);
+		dirty_pps = dirty * 1000000000ULL / (now - last_harvest + 1);
+		last_harvest = now;
+		/* Unknown bandwidth (a tiny round): assume loopback-like 1 GB/s. */
+		expected = dirty * WIRE_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ULL);
+		limit = atomic_load(&m->downtime_ms);
+		publish(m, round, dirty, expected, ns ? bytes / WIRE_PAGE_SIZE * 1000000000ULL / ns : 0,
+			dirty_pps, bw);
+		if (expected <= limit)
+			return 0;
+		if (atomic_load(&m->cancel))
+			return fail(e, -ECANCELED, "cancelled");
+		if (round >= max_rounds ||
+		    (m->p.timeout_s && now - start >= (uint64_t)m->p.timeout_s * 1000000000ULL)) {
+			if (m->p.force_on_timeout) {
+				qb_log(LOG_NOTICE, "migration: limit reached after %u rounds; forcing "
+				       "the switch-over (expected downtime %llu ms)", round,
+				       (unsigned long long)expected);
+				return 0;
+			}
+			return fail(e, -ETIME, "did not converge: after %u rounds %llu pages are "
+				    "still dirty (expected downtime %llu ms, limit %llu ms)", round,
+				    (unsigned long long)dirty, (unsigned long long)expected,
+				    (unsigned long long)limit);
+		}
+		if (m->p.auto_converge && round >= 2 && dirty * WIRE_PAGE_SIZE > bytes / 2) {
+			unsigned pct = atomic_load(&m->throttle_pct);
+
+			pct = pct ? pct + 10 : 20;
+			atomic_store(&m->throttle_pct, pct > 90 ? 90 : pct);
+			pthread_mutex_lock(&m->lock);
+			m->info.throttle_pct = atomic_load(&m->throttle_pct);
+			pthread_mutex_unlock(&m->lock);
+			mt__call(&m->mt, mt_throttle_start, m);
+		}
+		ret = send_round(m, ++round, false, &bytes, &ns, e);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Keep only the dirty pages that are zero now: they go as ZeroPages lists. */
+static void keep_zero_pages(struct migrate *m)
+{
+	for (uint64_t pg = 0; pg < m->bm.nr_pages; pg++) {
+		uint64_t *w = &m->bm.bits[pg / 64];
+		const uint64_t *p;
+
+		if (!(*w >> (pg % 64) & 1))
+			continue;
+		p = (const uint64_t *)(m->vm->mem.host + pg * WIRE_PAGE_SIZE);
+		for (unsigned i = 0; i < WIRE_PAGE_SIZE / 8; i++)
+			if (p[i]) {
+				*w &= ~(1ULL << (pg % 64));
+				break;
+			}
+	}
+}
+
+static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT, *ack = NULL;
+	Replication__Switchover sw = REPLICATION__SWITCHOVER__INIT;
+	Replication__Drain dr = REPLICATION__DRAIN__INIT;
+	uint64_t pages, zero, bytes;
+	int ret;
+
+	/* m->bm still holds the pages of the last harvest: the final one adds to them. */
+	ret = mt__call(&m->mt, mt_switchover, m);
+	if (ret)
+		return fail(e, ret, "cannot capture the final state: %s", strerror(-ret));
+	keep_zero_pages(m);
+	ret = migrate__send_round(m, &m->bm, false, &pages, &zero, &bytes);
+	dr.round = m->info.round + 1;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_DRAIN;
+	msg.drain = &dr;
+	for (unsigned i = 0; i < m->nr_data && !ret; i++) {
+		ret = wire__write_msg(m->data[i], &msg);
+		if (!ret)
+			ret = chan__flush(m->data[i]);
+	}
+	sw.round = dr.round;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_SWITCHOVER;
+	msg.switchover = &sw;
+	if (!ret)
+		ret = wire__write_msg(m->main, &msg);
+	if (!ret)
+		ret = wire__write_state_start(m->main);
+	if (!ret)
+		ret = chan__write(m->main, m->final_buf, m->final_len);
+	if (!ret)
+		ret = chan__flush(m->main);
+	atomic_fetch_add(&m->a_bytes, m->final_len + bytes);
+	if (ret)
+		return fail(e, ret, "sending the final state failed: %s", chan__strerror(ret));
+	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_ACK, &ack, e);
+	if (ret)
+		return ret;
+	if (!ack->ack->ok)
+		ret = fail(e, -EPROTO, "the destination refused the final state: %s",
+			   ack->ack->error);
+	replication__message__free_unpacked(ack, NULL);
+	return ret;
+}
+
+static void close_chans(struct migrate *m)
+{
+	pthread_mutex_lock(&m->lock);
+	chan__close(m->main);
+	m->main = NULL;
+	for (unsigned i = 0; i < m->nr_data; i++)
+		chan__close(m->data[i]);
+	m->nr_data = 0;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void *migrate__job_main(void *arg)
+{
+	struct migrate *m = arg;
+	struct job_err e = { "" };
+	uint8_t *buf = malloc(WIRE_FRAME_MAX);
+	int ret = buf ? 0 : -ENOMEM;
+
+	if (!ret)
+		ret = connect_all(m, buf, &e);
+	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
+		fail(&e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
+	if (!ret)
+		ret = precopy(m, &e);
+	if (!ret)
+		ret = switchover(m, buf, &e);
+	uint64_t end = migrate__now_ns();
+
+	close_chans(m);
+	/* Recover first: a "failed" status means the guest runs again. */
+	if (ret)
+		mt__call(&m->mt, mt_recover, m);
+	pthread_mutex_lock(&m->lock);
+	m->info.end_ns = end;
+	m->info.bytes_sent = atomic_load(&m->a_bytes);
+	m->info.pages_sent = atomic_load(&m->a_pages);
+	m->info.zero_pages = atomic_load(&m->a_zero);
+	if (!ret) {
+		m->info.state = MIGRATE_COMPLETED;
+		m->info.downtime_ms = (end - m->pause_ns) / 1000000;
+		m->info.bytes_remaining = 0;
+	} else {
+		m->info.state = atomic_load(&m->cancel) ? MIGRATE_CANCELLED : MIGRATE_FAILED;
+		snprintf(m->info.error, sizeof(m->info.error), "%s",
+			 atomic_load(&m->cancel) ? "cancelled" : e.msg[0] ? e.msg : strerror(-ret));
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!ret)
+		mt__call(&m->mt, mt_finish, m);
+	if (!ret)
+		qb_log(LOG_NOTICE, "migration to %s completed: %llu bytes, downtime %llu ms",
+		       m->p.uri, (unsigned long long)m->info.bytes_sent,
+		       (unsigned long long)m->info.downtime_ms);
+	else
+		qb_log(LOG_ERR, "migration to %s failed: %s; the guest carries on here",
+		       m->p.uri, m->info.error);
+	free(m->final_buf);
+	m->final_buf = NULL;
+	free(buf);
+	return NULL;
+}

@@ -1,0 +1,256 @@
+/* The migration stream's framing (wire.h), writing and pure decoding. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "replication/channel.h"
+#include "replication/wire.h"
+#include "vmm/stream.h"
+
+#define FAIL(msg)                      \
+	do {                           \
+		*err = (msg);          \
+		return -EBADMSG;       \
+	} while (0)
+
+static int write_hdr(struct chan *c, uint32_t type, uint32_t len)
+{
+	uint8_t h[WIRE_HDR_LEN];
+
+	stream__put_le32(h, type);
+	stream__put_le32(h + 4, len);
+	return chan__write(c, h, sizeof(h));
+}
+
+int wire__write_prelude(struct chan *c)
+{
+	uint8_t p[WIRE_PRELUDE_LEN] = { 0 };
+
+	memcpy(p, WIRE_MAGIC, 8);
+	p[8] = WIRE_MAJOR;
+	p[10] = WIRE_MINOR;
+	return chan__write(c, p, sizeof(p));
+}
+
+int wire__write_msg(struct chan *c, const Replication__Message *m)
+{
+	size_t len = replication__message__get_packed_size(m);
+	uint8_t stackbuf[256], *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	if (len > WIRE_MSG_MAX)
+		ret = -EMSGSIZE;
+	else {
+		replication__message__pack(m, buf);
+		ret = write_hdr(c, WIRE_FRAME_MSG, (uint32_t)len);
+		if (!ret)
+			ret = chan__write(c, buf, len);
+	}
+	if (buf != stackbuf)
+		free(buf);
+	return ret;
+}
+
+size_t wire__scratch_len(void)
+{
+	return ZSTD_compressBound(WIRE_BATCH_PAGES * WIRE_PAGE_SIZE);
+}
+
+int wire__write_pages(struct chan *c, uint64_t offset, const void *data, uint32_t npages,
+		      ZSTD_CCtx *cctx, void *scratch, size_t scratch_len, uint64_t *wire_bytes)
+{
+	Replication__PageBatch b = REPLICATION__PAGE_BATCH__INIT;
+	size_t raw = (size_t)npages * WIRE_PAGE_SIZE, hlen;
+	uint8_t hdr[4 + WIRE_PAGES_HDR_MAX];
+	const void *body = data;
+	int ret;
+
+	if (!npages || npages > WIRE_BATCH_PAGES)
+		return -EINVAL;
+	b.offset = offset;
+	b.npages = npages;
+	b.data_len = (uint32_t)raw;
+	if (cctx) {
+		/* Level 1: at these speeds zstd's fastest level is the only one that pays. */
+		size_t z = ZSTD_compressCCtx(cctx, scratch, scratch_len, data, raw, 1);
+
+		if (!ZSTD_isError(z) && z < raw - raw / 16) {
+			b.compressed = true;
+			b.data_len = (uint32_t)z;
+			body = scratch;
+		}
+	}
+	hlen = replication__page_batch__get_packed_size(&b);
+	stream__put_le32(hdr, (uint32_t)hlen);
+	replication__page_batch__pack(&b, hdr + 4);
+	ret = write_hdr(c, WIRE_FRAME_PAGES, (uint32_t)(4 + hlen + b.data_len));
+	if (!ret)
+		ret = chan__write(c, hdr, 4 + hlen);
+	if (!ret)
+		ret = chan__write(c, body, b.data_len);
+	if (wire_bytes)
+		*wire_bytes += WIRE_HDR_LEN + 4 + hlen + b.data_len;
+	return ret;
+}
+
+int wire__write_state_start(struct chan *c)
+{
+	return write_hdr(c, WIRE_FRAME_STATE, 0);
+}
+
+int wire__read_prelude(struct chan *c, const char **err)
+{
+	uint8_t p[WIRE_PRELUDE_LEN];
+	int ret = chan__read(c, p, 8);
+
+	if (ret) {
+		*err = "the connection ended before a migration stream began";
+		return ret;
+	}
+	if (memcmp(p, WIRE_MAGIC, 8)) {
+		*err = "refused: not a migration stream (bad magic; garbage or another protocol)";
+		return -EBADMSG;
+	}
+	ret = chan__read(c, p + 8, WIRE_PRELUDE_LEN - 8);
+	if (ret) {
+		*err = "the migration stream is truncated (in its prelude)";
+		return ret;
+	}
+	if (stream__get_le16(p + 8) != WIRE_MAJOR)
+		FAIL("refused: the migration stream has another major version");
+	if (stream__get_le32(p + 12))
+		FAIL("refused: the migration stream uses unknown prelude flags");
+	return 0;
+}
+
+static size_t frame_max(uint32_t type)
+{
+	switch (type) {
+	case WIRE_FRAME_MSG: return WIRE_MSG_MAX;
+	case WIRE_FRAME_PAGES: return WIRE_PAGES_MAX;
+	case WIRE_FRAME_STATE: return 0;
+	default: return (size_t)-1;
+	}
+}
+
+int wire__read_frame(struct chan *c, uint8_t *buf, uint32_t *type, uint32_t *len,
+		     const char **err)
+{
+	int ret = chan__read(c, buf, WIRE_HDR_LEN);
+
+	if (ret) {
+		*err = "the migration stream ended or stalled between frames";
+		return ret;
+	}
+	*type = stream__get_le32(buf);
+	*len = stream__get_le32(buf + 4);
+	if (frame_max(*type) == (size_t)-1)
+		FAIL("refused: the migration stream has a frame of unknown type");
+	if (*len > frame_max(*type))
+		FAIL("refused: a migration frame is longer than its type allows");
+	ret = chan__read(c, buf + WIRE_HDR_LEN, *len);
+	if (ret)
+		*err = "the migration stream ended or stalled inside a frame";
+	return ret;
+}
+
+static int decode_msg(const uint8_t *body, size_t len, uint64_t mem_size,
+		      struct wire_frame *f, const char **err)
+{
+	Replication__Message *m = replication__message__unpack(NULL, len, body);
+
+	if (!m)
+		FAIL("refused: a migration control message does not decode");
+	if (m->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
+		for (size_t i = 0; i < m->zero->n_offsets; i++) {
+			uint64_t o = m->zero->offsets[i];
+
+			if (o % WIRE_PAGE_SIZE || o >= mem_size) {
+				replication__message__free_unpacked(m, NULL);
+				FAIL("refused: a zero-page offset lies outside guest RAM");
+			}
+		}
+	}
+	if (m->msg_case == REPLICATION__MESSAGE__MSG__NOT_SET) {
+		replication__message__free_unpacked(m, NULL);
+		FAIL("refused: an empty or unknown migration control message");
+	}
+	f->msg = m;
+	return 0;
+}
+
+static int decode_pages(const uint8_t *body, size_t len, uint64_t mem_size, ZSTD_DCtx *dctx,
+			uint8_t *out, struct wire_frame *f, const char **err)
+{
+	Replication__PageBatch *b;
+	uint32_t hlen;
+	size_t raw;
+	int ret = -EBADMSG;
+
+	if (len < 4)
+		FAIL("refused: a page frame is too short");
+	hlen = stream__get_le32(body);
+	if (hlen > WIRE_PAGES_HDR_MAX || hlen > len - 4)
+		FAIL("refused: a page frame has a bad header length");
+	b = replication__page_batch__unpack(NULL, hlen, body + 4);
+	if (!b)
+		FAIL("refused: a page frame header does not decode");
+	raw = (size_t)b->npages * WIRE_PAGE_SIZE;
+	if (!b->npages || b->npages > WIRE_BATCH_PAGES)
+		*err = "refused: a page frame has a bad page count";
+	else if (b->offset % WIRE_PAGE_SIZE || b->offset > mem_size || raw > mem_size - b->offset)
+		*err = "refused: a page frame lies outside guest RAM";
+	else if (b->data_len != len - 4 - hlen)
+		*err = "refused: a page frame's data length is wrong";
+	else if (!b->compressed && b->data_len != raw)
+		*err = "refused: a page frame's data length is wrong";
+	else
+		ret = 0;
+	if (!ret && b->compressed) {
+		size_t n = dctx ? ZSTD_decompressDCtx(dctx, out, WIRE_BATCH_PAGES * WIRE_PAGE_SIZE,
+						      body + 4 + hlen, b->data_len) : 0;
+
+		if (!dctx || ZSTD_isError(n) || n != raw) {
+			*err = "refused: a compressed page frame does not inflate to its pages";
+			ret = -EBADMSG;
+		}
+		f->pages = out;
+	} else if (!ret) {
+		f->pages = body + 4 + hlen;
+	}
+	f->offset = b->offset;
+	f->npages = b->npages;
+	replication__page_batch__free_unpacked(b, NULL);
+	return ret;
+}
+
+int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_size,
+		 ZSTD_DCtx *dctx, uint8_t *out, struct wire_frame *f, const char **err)
+{
+	memset(f, 0, sizeof(*f));
+	f->type = type;
+	switch (type) {
+	case WIRE_FRAME_MSG:
+		return decode_msg(body, len, mem_size, f, err);
+	case WIRE_FRAME_PAGES:
+		return decode_pages(body, len, mem_size, dctx, out, f, err);
+	case WIRE_FRAME_STATE:
+		if (len)
+			FAIL("refused: a state frame must be empty");
+		return 0;
+	default:
+		FAIL("refused: the migration stream has a frame of unknown type");
+	}
+}
+
+void wire__frame_free(struct wire_frame *f)
+{
+	if (f->msg)
+		replication__message__free_unpacked(f->msg, NULL);
+	f->msg = NULL;
+}

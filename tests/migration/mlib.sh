@@ -1,0 +1,49 @@
+# Helpers for the migration tests (sourced after tests/vmm/lib.sh).
+NEXT_PORT=$(( 20000 + ($$ * 7) % 30000 ))
+
+# A TCP port nobody listens on (ss may be missing: then trust the counter).
+free_port() {
+	while :; do
+		NEXT_PORT=$((NEXT_PORT + 1))
+		command -v ss >/dev/null 2>&1 || { PORT=$NEXT_PORT; return; }
+		ss -ltnH "sport = :$NEXT_PORT" 2>/dev/null | grep -q . || { PORT=$NEXT_PORT; return; }
+	done
+}
+
+# start_dst ID MEM CPUS [TLS ARGS...]: an incoming vmm on a fresh port ($PORT);
+# returns when it listens.
+start_dst() {
+	_id=$1 _mem=$2 _cpus=$3; shift 3
+	free_port
+	bg_vmm "$_id" run --incoming "tcp:127.0.0.1:$PORT" --memory "$_mem" --cpus "$_cpus" \
+		--serial "file:$T/$_id.ser" --control "$_id-$$" "$@"
+	wait_for_line "$T/$_id.err" "waiting for an incoming migration" 20 ||
+		fail "$_id: the destination did not listen: $(cat "$T/$_id.err")"
+}
+
+# start_src ID MEM CPUS CMDLINE: the dirty guest; returns after its 2nd heartbeat.
+start_src() {
+	bg_vmm "$1" run --kernel "$GUESTS/dirty.elf" --memory "$2" --cpus "$3" \
+		--cmdline "$4" --serial "file:$T/$1.ser" --control "$1-$$"
+	wait_for_line "$T/$1.ser" '^hb 2 ' 30 || fail "$1: the dirty guest did not start"
+}
+
+# The guest in serial file $1 runs on: N more heartbeats after the last one
+# seen in $2 (default 3: two full verifications with verify_every=2).  One
+# more is waited for, as the line after the last complete one may be split
+# between the two files (the source's buffered bytes reach the destination).
+hb_continues() {
+	_from=$(last_hb "$2")
+	_want=$(( ${_from:-0} + ${3:-3} + 1 ))
+	wait_for_line "$1" "^hb $_want " 30 ||
+		fail "no heartbeat $_want in $1 (last $(last_hb "$1"), source last ${_from:-none})"
+	grep -aq "dirty BAD" "$1" "$2" && fail "working set corrupted: $(grep -a 'dirty BAD' "$1" "$2")"
+	return 0
+}
+
+# migrate SRC DST-PORT ARGS...: run vmm ctl migrate --wait; sets $rc.
+migrate() {
+	_src=$1 _port=$2; shift 2
+	"$VMM" ctl "$_src-$$" migrate "tcp:127.0.0.1:$_port" --wait "$@" >"$T/ctl.out" 2>"$T/ctl.err"
+	rc=$?
+}
