@@ -209,7 +209,8 @@ static int save_ram(struct vm *vm, struct stream *s)
 	}
 }
 
-int vm_state__save(struct vm *vm, struct stream *s)
+/* Everything but RAM, after the prelude: the part every stream shares. */
+static int save_machine(struct vm *vm, struct stream *s)
 {
 	int ret;
 
@@ -230,6 +231,13 @@ int vm_state__save(struct vm *vm, struct stream *s)
 		ret = save_clock(vm, s);
 	if (!ret)
 		ret = save_serial(vm, s);
+	return ret;
+}
+
+int vm_state__save(struct vm *vm, struct stream *s)
+{
+	int ret = save_machine(vm, s);
+
 	if (!ret)
 		ret = save_ram(vm, s);
 	if (!ret)
@@ -267,25 +275,8 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 
 int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only)
 {
-	int ret;
+	int ret = save_machine(vm, s);
 
-	if (!quiescent(vm))
-		return -EBUSY;
-	ret = stream__digest_begin(s);
-	if (!ret)
-		ret = stream__write_prelude(s, VM_STATE_MAJOR, VM_STATE_MINOR);
-	if (!ret)
-		ret = save_header(vm, s);
-	if (!ret)
-		ret = save_vcpus(vm, s);
-	if (!ret)
-		ret = save_irqchip(vm, s);
-	if (!ret)
-		ret = save_pit(vm, s);
-	if (!ret)
-		ret = save_clock(vm, s);
-	if (!ret)
-		ret = save_serial(vm, s);
 	if (!ret && only)
 		ret = save_ram_only(vm, s, only);
 	if (!ret)

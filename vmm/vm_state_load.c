@@ -81,15 +81,20 @@ static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, si
 	return 0;
 }
 
+static void copy_pages(struct vm *vm, const struct vm_state_parsed *p)
+{
+	for (size_t i = 0; i < p->nr_pages_frames; i++)
+		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
+		       (size_t)p->pages[i].npages * MEM_PAGE_SIZE);
+}
+
 static int apply_ram(struct vm *vm, const struct vm_state_parsed *p)
 {
 	int ret = mem__discard_all(&vm->mem);
 
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < p->nr_pages_frames; i++)
-		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
-		       (size_t)p->pages[i].npages * MEM_PAGE_SIZE);
+	copy_pages(vm, p);
 	dirty__mark_offset(vm, 0, vm->mem.size);
 	return 0;
 }
@@ -155,15 +160,11 @@ static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
 	return 0;
 }
 
-int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+/* Everything but RAM, in the order KVM needs (see the file comment). */
+static int apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
-	int ret = apply_ram(vm, p);
+	int ret = apply_irqchip_pit(vm, p);
 
-	if (ret) {
-		*err = "cannot reset guest memory";
-		return ret;
-	}
-	ret = apply_irqchip_pit(vm, p);
 	if (ret) {
 		*err = "KVM refused the saved irqchip or PIT state";
 		return ret;
@@ -189,6 +190,17 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 		}
 	}
 	return 0;
+}
+
+int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+{
+	int ret = apply_ram(vm, p);
+
+	if (ret) {
+		*err = "cannot reset guest memory";
+		return ret;
+	}
+	return apply_machine(vm, p, err);
 }
 
 int vm_state__load(struct vm *vm, struct stream *s, const char **err)
@@ -233,35 +245,6 @@ int vm_state__load(struct vm *vm, struct stream *s, const char **err)
 
 int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
-	int ret;
-
-	for (size_t i = 0; i < p->nr_pages_frames; i++)
-		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
-		       (size_t)p->pages[i].npages * MEM_PAGE_SIZE);
-	ret = apply_irqchip_pit(vm, p);
-	if (ret) {
-		*err = "KVM refused the saved irqchip or PIT state";
-		return ret;
-	}
-	ret = apply_vcpus(vm, p);
-	if (ret) {
-		*err = "KVM refused a saved vCPU state";
-		return ret;
-	}
-	if (p->clock) {
-		struct kvm_clock_data c = { .clock = p->clock->clock };
-
-		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
-			*err = "KVM refused the saved clock";
-			return -errno;
-		}
-	}
-	if (p->serial && vm->serial) {
-		ret = serial__load(vm->serial, p->serial);
-		if (ret) {
-			*err = "the UART refused its saved state";
-			return ret;
-		}
-	}
-	return 0;
+	copy_pages(vm, p);
+	return apply_machine(vm, p, err);
 }
