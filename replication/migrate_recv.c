@@ -293,6 +293,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
 			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER) {
+			m->vm->start_paused = f.msg->switchover->paused;
 			wire__frame_free(&f);
 			return 0;
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
@@ -381,8 +382,10 @@ int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 	}
 	if (!ret)
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
-		       "zero pages before the switch-over); resuming the guest",
-		       (unsigned long long)m.pages, (unsigned long long)m.zero);
+		       "zero pages before the switch-over); %s",
+		       (unsigned long long)m.pages, (unsigned long long)m.zero,
+		       vm->start_paused ? "the guest stays paused, as it was on the source" :
+		       "resuming the guest");
 out:
 	for (unsigned i = 0; i < nr_data; i++)
 		if (rx[i].c)

@@ -456,6 +456,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 			ret = chan__flush(m->data[i]);
 	}
 	sw.round = dr.round;
+	sw.paused = !m->was_running; /* offline migration: it stays paused there */
 	msg.msg_case = REPLICATION__MESSAGE__MSG_SWITCHOVER;
 	msg.switchover = &sw;
 	if (!ret)

@@ -47,6 +47,7 @@ static const char usage_text[] =
 	"      --tls-cert FILE   this node's certificate (PEM)\n"
 	"      --tls-key FILE    its private key (PEM)\n"
 	"      --tls-none        accept a plaintext migration (only when asked for)\n"
+	"  -P, --paused          start with every vCPU paused (vmm ctl NAME resume)\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
 	"\n"
@@ -58,6 +59,7 @@ struct run_opts {
 	struct vm_config cfg;
 	const char *control;
 	const char *restore;
+	bool paused;
 	const char *incoming;
 	struct mig_tls tls;
 	int log_level;
@@ -125,6 +127,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "serial", required_argument, NULL, 's' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "restore", required_argument, NULL, 'r' },
+		{ "paused", no_argument, NULL, 'P' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "tls-ca", required_argument, NULL, 1 },
 		{ "tls-cert", required_argument, NULL, 2 },
@@ -142,13 +145,14 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 					  .serial = { SERIAL_STDIO, NULL } },
 				.log_level = LOG_NOTICE };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:I:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:PI:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->cfg.kernel_path = optarg; break;
 		case 'i': o->cfg.initrd_path = optarg; break;
 		case 'a': o->cfg.cmdline = optarg; break;
 		case 'C': o->control = optarg; break;
 		case 'r': o->restore = optarg; o->cfg.restoring = true; break;
+		case 'P': o->paused = true; break;
 		case 'I': o->incoming = optarg; o->cfg.restoring = true; break;
 		case 1: o->tls.ca = optarg; break;
 		case 2: o->tls.cert = optarg; break;
@@ -323,6 +327,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	qb_log(LOG_INFO, "VM: %" PRIu64 " MiB, %u vCPU(s), kernel %s", o.cfg.mem_size >> 20,
 	       o.cfg.nr_vcpus, o.cfg.kernel_path);
+	vm.start_paused |= o.paused;
 	ret = run_loop(&vm, &o);
 	report_stop(&vm);
 	status = ret ? VMM_EXIT_ERROR : vm__exit_status(&vm);

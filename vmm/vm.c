@@ -217,22 +217,34 @@ void vm__destroy(struct vm *vm)
 	vm->serial = NULL;
 }
 
+static bool all_parked(struct vm *vm)
+{
+	return vm->nr_parked == vm->nr_vcpus;
+}
+
 int vm__start(struct vm *vm)
 {
 	int ret;
 
-	vm->state = VM_STATE_RUNNING;
+	/*
+	 * Starting paused (a paused VM migrated or restored): with immediate_exit
+	 * set, each vCPU's first KVM_RUN returns before running a single guest
+	 * instruction, and the thread parks.
+	 */
+	vm->state = vm->start_paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+	vm->pause_requested = vm->start_paused;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->start_paused)
+			vm->vcpus[i].run->immediate_exit = 1;
 		ret = vcpu__start(&vm->vcpus[i]);
 		if (ret)
 			return ret;
 	}
+	pthread_mutex_lock(&vm->lock);
+	while (vm->start_paused && !all_parked(vm))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
 	return 0;
-}
-
-static bool all_parked(struct vm *vm)
-{
-	return vm->nr_parked == vm->nr_vcpus;
 }
 
 int vm__pause(struct vm *vm)

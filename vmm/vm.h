@@ -71,6 +71,7 @@ struct vm {
 	bool pause_requested;
 	unsigned nr_parked;
 	enum vm_state state;
+	bool start_paused;     /* vm__start parks every vCPU before its first run */
 
 	/* Stop and reset requests from vCPU threads reach the main loop here. */
 	int event_fd;
