@@ -12,8 +12,14 @@ Figures (each configuration --runs times, ours and QEMU interleaved):
           (tests/bench/bench_vmm, in-process), with 1 and 2 vCPUs; the floor is
           a KVM_GET_REGS round trip measured in the same process.
 
-Prints markdown; with --record it replaces the "vmm core" section of
-docs/performance.md.
+  state   save and restore of 1 and 4 GiB guests, mostly zero and fully
+          written, and one dirty-log harvest (tests/bench/bench_state,
+          in-process; --state-runs runs of each configuration, interleaved);
+          the ceiling is memcpy of as many bytes, in the same process.
+
+Prints markdown; with --record it replaces the "vmm core" section (boot,
+exits, pause) and the "VM state" section of docs/performance.md; --only core
+or --only state runs and records one of them.
 """
 import argparse
 import datetime
@@ -28,6 +34,8 @@ import sys
 import time
 
 SECTION = "## vmm core"
+STATE_SECTION = "## VM state"
+EMPTY_HARVESTS = 21
 
 
 def run_timed(cmd, timeout=60.0):
@@ -80,11 +88,13 @@ class Runner:
         b = args.builddir
         self.vmm = os.path.join(b, "vmm", "vmm")
         self.bench_vmm = os.path.join(b, "tests", "bench", "bench_vmm")
+        self.bench_state = os.path.join(b, "tests", "bench", "bench_state")
         self.hello = os.path.join(b, "tests", "guests", "hello.elf")
         self.dirty = os.path.join(b, "tests", "guests", "dirty.elf")
         self.ioloop = os.path.join(b, "tests", "bench", "ioloop_guest.elf")
         self.qemu = shutil.which("qemu-system-x86_64")
         self.notes = []
+        self.state_notes = []
 
     def ours(self, kernel, cmdline):
         return [self.vmm, "run", "--kernel", kernel, "--memory", "64M", "--cpus", "1",
@@ -170,6 +180,57 @@ class Runner:
                     for k in ("median_us", "p99_us", "max_us"):
                         per[cpus].setdefault((kv["op"], k), []).append(float(kv[k]))
         return [(c, (self.pause_guest(c)[1:3], per[c])) for c in cpu_counts]
+
+    def state_configs(self):
+        """(label, memory MiB, cmdline): mostly zero and fully written, 1 and 4 GiB.
+
+        The dirty guest's working set starts at 16 MiB and must be RAM; RAM
+        ends at 3 GiB below the PCI hole (vmm/mem.c), so a 4 GiB guest can
+        fill 3000 MiB of it and its last GiB (at 4 GiB) stays untouched."""
+        out = []
+        for mib, full in ((1024, 1000), (4096, 3000)):
+            for ws, kind in ((1, "mostly zero"), (full, "fully written")):
+                out.append(("%d GiB, %s" % (mib // 1024, kind), mib,
+                            "mem_mib=%d rate_mib=0 hb_us=100000 duration_ms=0" % ws))
+        return out
+
+    def state(self):
+        """Each configuration --state-runs times, interleaved: A B C D A B C D ..."""
+        cfgs = self.state_configs()
+        res = {c[0]: {"ops": {}, "rss": [], "checks": []} for c in cfgs}
+        self.state_load = [os.getloadavg()[0]]
+        scan0 = direct_reclaim_scans()
+        for i in range(self.a.state_runs):
+            for label, mib, cmdline in cfgs:
+                print("bench: state run %d/%d: %s..." % (i + 1, self.a.state_runs, label),
+                      file=sys.stderr)
+                cmd = [self.bench_state, "--kernel", self.dirty, "--memory", str(mib),
+                       "--cmdline", cmdline, "--dir", self.a.state_dir,
+                       "--settle-ms", str(self.a.settle_ms),
+                       "--empty-harvests", str(EMPTY_HARVESTS)]
+                try:
+                    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                                       text=True, timeout=900)
+                except subprocess.TimeoutExpired:
+                    self.state_notes.append("a bench_state run (%s) timed out" % label)
+                    continue
+                r = res[label]
+                for line in p.stdout.splitlines():
+                    if line.startswith("result "):
+                        kv = dict(f.split("=", 1) for f in line.split()[1:])
+                        r["ops"].setdefault(kv["op"], []).append(
+                            (float(kv["ms"]), int(kv["bytes"]), int(kv["ram_bytes"])))
+                    elif line.startswith("peak_rss_mib "):
+                        r["rss"].append(int(line.split()[1]))
+                    elif line.startswith("check "):
+                        r["checks"].append(line.split("=", 1)[1])
+                if p.returncode != 0:
+                    self.state_notes.append("a bench_state run (%s) failed: %s" % (
+                        label, last_line(p.stderr)))
+        self.state_load.append(os.getloadavg()[0])
+        scan1 = direct_reclaim_scans()
+        self.state_reclaim = (scan1 - scan0) * 4096 / 2**30 if scan0 is not None else None
+        return [(c, res[c[0]]) for c in cfgs]
 
 
 def spread(values, fmt="%.1f"):
@@ -289,7 +350,170 @@ def report(r, boot, exits, pauses, cmd):
     return "\n".join(out)
 
 
-def record(path, text):
+def direct_reclaim_scans():
+    """Pages the kernel scanned in direct reclaim so far (a sign of memory pressure)."""
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("pgscan_direct "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def host_line():
+    cpu, nested = host_config()
+    return "- host: Linux %s, %d CPUs, %s; %s" % (
+        platform.release(), os.cpu_count(), cpu,
+        "KVM is nested (this host is itself a VM): guest ring 0 is emulated (about 1M "
+        "instructions/s), ring 3 runs natively, every exit goes through the outer hypervisor"
+        if nested else "KVM on bare metal")
+
+
+def mbps(nbytes, ms):
+    return nbytes / 1e6 / (ms / 1e3) if ms > 0 else 0.0
+
+
+def state_report(r, results, cmd):
+    """The "VM state" section: save/restore against memcpy, and the harvest."""
+    a = r.a
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    fs = subprocess.run(["df", "-T", a.state_dir], capture_output=True, text=True).stdout
+    fs = fs.strip().splitlines()[-1].split() if fs.strip() else []
+    out = []
+    w = out.append
+    w(STATE_SECTION)
+    w("")
+    w("Measured %s with `%s`: each figure is the median [min-max] over %d runs of "
+      "`tests/bench/bench_state` per configuration, the configurations interleaved "
+      "(A B C D A B C D ...)." % (now, cmd, a.state_runs))
+    w("")
+    w(host_line())
+    w("- guest: tests/guests/dirty.elf, 1 vCPU, `mem_mib=W rate_mib=0 hb_us=100000 "
+      "duration_ms=0`; its working set starts at 16 MiB and is filled with a pattern "
+      "before it prints \"dirty start\". Mostly zero: W=1. Fully written: W=1000 in a "
+      "1 GiB VM, W=3000 in a 4 GiB VM (RAM ends at 3 GiB below the PCI hole and resumes "
+      "at 4 GiB, vmm/mem.c: the last GiB stays untouched and the save skips it)")
+    w("- state files in %s%s; 1 MB = 10^6 bytes" % (
+        a.state_dir, " (%s on %s)" % (fs[1], fs[0]) if len(fs) > 1 else ""))
+    w("- host load during the runs: 1-minute load average %.1f at the start, %.1f at the "
+      "end (%d CPUs)%s" % (
+          r.state_load[0], r.state_load[-1], os.cpu_count(),
+          "; the kernel scanned %.1f GiB of pages in direct reclaim meanwhile "
+          "(memory pressure: this machine's memory is shared with other work)" %
+          r.state_reclaim if r.state_reclaim is not None else ""))
+    w("")
+    w("### Save and restore")
+    w("")
+    w("| guest | operation | time, ms | stream MB/s | guest RAM MB/s | time / memcpy |")
+    w("|---|---|---|---|---|---|")
+    ops = [
+        ("save_mem", "vm_state__save to a memory stream"),
+        ("save_file", "vm_state__save to a file, no fsync"),
+        ("save_file_fsync", "vm_state__save to a file, with fsync"),
+        ("load_file", "vm_state__load from the file (page cache) into a fresh VM"),
+        ("load_file_cold", "vm_state__load from the file (dropped from the cache)"),
+        ("memcpy", "**ceiling**: memcpy of the stream's bytes, pre-faulted buffers"),
+        ("memcpy_fresh", "reference: the same memcpy into a fresh mapping"),
+        ("sha256", "reference: SHA-256 of the stream's bytes"),
+        ("touch_ram", "reference: first read of each guest page by the vmm"),
+    ]
+    sizes = []
+    for (label, mib, cmdline), res in results:
+        o = res["ops"]
+        mem = [v[0] for v in o.get("memcpy", [])]
+        stream_b = [v[1] for v in o.get("save_mem", [])]
+        ram_b = [v[2] for v in o.get("save_mem", [])]
+        sizes.append((label, stream_b, ram_b, res))
+        for op, what in ops:
+            vals = o.get(op, [])
+            if not vals:
+                continue
+            ms = [v[0] for v in vals]
+            sb = [mbps(v[1], v[0]) for v in vals]
+            # the RAM stored in the stream (the save's own figure has none)
+            rb = [mbps(ram_b[min(i, len(ram_b) - 1)] if ram_b else 0, v[0])
+                  for i, v in enumerate(vals)]
+            if op in ("memcpy", "memcpy_fresh", "sha256", "touch_ram"):
+                rb = [mbps(v[2], v[0]) for v in vals]
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                label, what, spread(ms, "%.1f" if statistics.median(ms) >= 10 else "%.2f"),
+                spread(sb, "%.0f"), spread(rb, "%.0f"), ratio(ms, mem)))
+    w("")
+    w("| guest | stream, MiB | guest RAM in the stream, MiB | peak RSS of bench_state, MiB "
+      "| restored VM |")
+    w("|---|---|---|---|---|")
+    for label, stream_b, ram_b, res in sizes:
+        w("| %s | %s | %s | %s | %s |" % (
+            label, spread([b / 2**20 for b in stream_b]), spread([b / 2**20 for b in ram_b]),
+            spread(res["rss"], "%.0f"),
+            ", ".join(sorted(set(res["checks"]))) or "n/a"))
+    w("")
+    w("Each run creates the VM in-process as `vmm run` does, waits for \"dirty start\", "
+      "pauses it (after the harvest below) and times, in this order: a save to a memory "
+      "stream (stream__init_mem; freed before the next), a save to a new file without "
+      "fsync (vm_state__save, stream__flush, close; the file is then synced and dropped "
+      "from the cache untimed, so its write-back does not overlap the next figure), and a "
+      "save to another file including its fsync. The source VM is destroyed, then a fresh "
+      "VM (not started) loads "
+      "the fsync'd file, still in the page cache; it is started and must keep running and "
+      "print heartbeats (\"restored VM\"). Another fresh VM loads the file after "
+      "POSIX_FADV_DONTNEED dropped it from the cache. Stream MB/s counts the bytes of the "
+      "stream; guest RAM MB/s the non-zero guest pages it carries (written on save, applied "
+      "on load; a zero page is skipped). The ceiling is memcpy of as many bytes as the "
+      "stream between two malloc'd buffers faulted in beforehand, in the same process "
+      "after the VMs are gone (best of 2 copies, of 20 below 256 MiB); time / memcpy is "
+      "the ratio of the medians. The references explain the gap: every stream carries a "
+      "SHA-256 of all its bytes (computed on save, checked on load), and a load stages the "
+      "whole stream in fresh anonymous memory and writes the new VM's RAM, both faulted in "
+      "page by page. touch_ram, timed before the first save, reads one byte of each guest "
+      "page through the vmm's mapping, so that no save pays for mapping them first. For "
+      "the mostly zero guests the stream is about a MiB and the times are the fixed costs "
+      "(vCPU, irqchip, PIT and clock ioctls, creating the file, staging and parsing); "
+      "what matters there is that they do not grow with the guest's size. The "
+      "file system and the disk behind it are the test machine's (a virtual disk).")
+    w("")
+    w("### Dirty-page harvest (through the vmm: `dirty__start`, `dirty__harvest`)")
+    w("")
+    w("| guest | dirty__start, ms | dirtied in %d ms, MiB | harvest, ms | harvest per GiB "
+      "of guest RAM, ms | harvest per GiB dirtied, ms | empty harvest, ms | empty harvest "
+      "per GiB of guest RAM, ms |" % a.settle_ms)
+    w("|---|---|---|---|---|---|---|---|")
+    for (label, mib, cmdline), res in results:
+        o = res["ops"]
+        st = [v[0] for v in o.get("dirty_start", [])]
+        hv = o.get("harvest", [])
+        em = o.get("harvest_empty", [])
+        gib = mib / 1024
+        w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, spread(st, "%.1f"), spread([v[1] / 2**20 for v in hv], "%.0f"),
+            spread([v[0] for v in hv], "%.2f"), spread([v[0] / gib for v in hv], "%.2f"),
+            spread([v[0] / (v[1] / 2**30) for v in hv if v[1] >= 64 << 20], "%.1f"),
+            spread([v[0] for v in em], "%.4f"), spread([v[0] / gib for v in em], "%.4f")))
+    w("")
+    w("In the same runs, before the saves: dirty__start on the running guest (manual-protect "
+      "dirty log: it sets KVM_MEM_LOG_DIRTY_PAGES on every slot, which write-protects "
+      "what the guest mapped), %d ms of the guest writing as fast as it can (rate_mib=0; "
+      "each first write to a page after the start is a write-protection fault), vm__pause, "
+      "then one timed dirty__harvest (KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG per slot, "
+      "merged into one bitmap), then %d harvests with nothing dirty (their median: the "
+      "fixed cost of looking). Per GiB of guest RAM divides by the VM's memory size "
+      "(4 GiB for the 4 GiB VM, whose last GiB is its second slot); per GiB dirtied by "
+      "what the harvest reported (n/a below 64 MiB, where the fixed cost dominates). "
+      "`tests/bench/bench_dirty` measures "
+      "the same KVM calls on a bare VM without the vmm; it is not run here." % (
+          a.settle_ms, EMPTY_HARVESTS))
+    if r.state_notes:
+        w("")
+        w("Problems in this run:")
+        for n in r.state_notes:
+            w("- " + n)
+    w("")
+    return "\n".join(out)
+
+
+def record(path, text, section=SECTION):
     header = (
         "# Performance\n\n"
         "Figures measured on the project's test machines by the benchmarks in tests/bench/.\n"
@@ -304,7 +528,7 @@ def record(path, text):
     except FileNotFoundError:
         doc = header
     # Replace from our heading to the next second-level heading (or the end).
-    m = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(SECTION), doc, re.S | re.M)
+    m = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(section), doc, re.S | re.M)
     if m:
         doc = doc[:m.start()] + text + "\n" + doc[m.end():]
     else:
@@ -320,25 +544,42 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--io-count", type=int, default=20000)
     ap.add_argument("--pause-iterations", type=int, default=1000)
+    ap.add_argument("--state-runs", type=int, default=3)
+    ap.add_argument("--settle-ms", type=int, default=500)
+    ap.add_argument("--state-dir", default="/tmp")
+    ap.add_argument("--only", choices=("all", "core", "state"), default="all")
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--command", default="tests/bench/run.sh")
     a = ap.parse_args()
 
     r = Runner(a)
-    for f in (r.vmm, r.bench_vmm, r.hello, r.ioloop):
+    need = []
+    if a.only in ("all", "core"):
+        need += [r.vmm, r.bench_vmm, r.hello, r.ioloop]
+    if a.only in ("all", "state"):
+        need += [r.bench_state, r.dirty]
+    for f in need:
         if not os.path.exists(f):
             sys.exit("bench: %s is missing (did `make bench` run?)" % f)
-    print("bench: boot (%d runs)..." % a.runs, file=sys.stderr)
-    boot = r.boot()
-    print("bench: port-I/O exits (%d runs)..." % a.runs, file=sys.stderr)
-    exits = r.exits()
-    print("bench: pause/resume, 1 and 2 vCPUs (%d runs each)..." % a.runs, file=sys.stderr)
-    pauses = r.pause((1, 2))
-    text = report(r, boot, exits, pauses, a.command)
-    print(text)
+    texts = []
+    if a.only in ("all", "core"):
+        print("bench: boot (%d runs)..." % a.runs, file=sys.stderr)
+        boot = r.boot()
+        print("bench: port-I/O exits (%d runs)..." % a.runs, file=sys.stderr)
+        exits = r.exits()
+        print("bench: pause/resume, 1 and 2 vCPUs (%d runs each)..." % a.runs,
+              file=sys.stderr)
+        pauses = r.pause((1, 2))
+        texts.append((SECTION, report(r, boot, exits, pauses, a.command)))
+    if a.only in ("all", "state"):
+        print("bench: save/restore and harvest, 4 configurations (%d runs each)..." %
+              a.state_runs, file=sys.stderr)
+        texts.append((STATE_SECTION, state_report(r, r.state(), a.command)))
+    print("\n".join(t for _, t in texts))
     if a.record:
         path = os.path.join(a.srcdir, "docs", "performance.md")
-        record(path, text)
+        for section, text in texts:
+            record(path, text, section)
         print("bench: recorded in %s" % path, file=sys.stderr)
 
 
