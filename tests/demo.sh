@@ -1,6 +1,7 @@
 #!/bin/sh
 # The demo: boot the counter guest in the vmm, talk to it over its serial
-# socket, pause and resume it through the control socket, then stop it.
+# socket, pause and resume it through the control socket, live-migrate it to
+# a second vmm (the counter keeps its value), then stop it.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 VMM=$top/vmm/vmm
@@ -8,8 +9,11 @@ GUEST=$top/tests/guests/counter.elf
 [ -c /dev/kvm ] || { echo "demo: /dev/kvm is missing: KVM is not available here"; exit 77; }
 
 d=$(mktemp -d /tmp/hasvc-demo.XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$d"; }
+pid="" pid2=""
+cleanup() {
+	for p in $pid $pid2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$d"
+}
 trap cleanup EXIT
 name=demo-$$
 
@@ -30,8 +34,21 @@ say "vmm ctl $name pause   (the guest stops answering)"
 say "vmm ctl $name resume"
 "$VMM" ctl "$name" resume
 python3 "$top/tests/vmm/serial_client.py" "$d/serial" --send 'inc 1' --send 'get'
-say "vmm ctl $name quit"
-"$VMM" ctl "$name" quit
-wait "$pid"; rc=$?; pid=""
-say "vmm exited with status $rc; its log:"
-cat "$d/vmm.log"
+port=$(( 40000 + $$ % 20000 ))
+say "live migration to a second vmm: vmm run --incoming tcp:127.0.0.1:$port (plaintext on loopback)"
+"$VMM" run -v --incoming "tcp:127.0.0.1:$port" --tls-none --memory 64M \
+	--serial "unix:$d/serial2" --control "$name-b" 2>"$d/vmm2.log" &
+pid2=$!
+until grep -q "waiting for an incoming migration" "$d/vmm2.log" 2>/dev/null; do
+	kill -0 "$pid2" 2>/dev/null || { cat "$d/vmm2.log"; exit 1; }
+	sleep 0.05 # the destination is starting up
+done
+"$VMM" ctl "$name" migrate "tcp:127.0.0.1:$port" --tls-none --wait
+wait "$pid"; pid=""
+say "the counter on the destination still holds its value"
+python3 "$top/tests/vmm/serial_client.py" "$d/serial2" --send 'get' --send 'inc 1' --send 'check'
+say "vmm ctl $name-b quit"
+"$VMM" ctl "$name-b" quit
+wait "$pid2"; rc=$?; pid2=""
+say "vmm exited with status $rc; the two logs:"
+cat "$d/vmm.log" "$d/vmm2.log"
