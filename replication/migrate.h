@@ -42,6 +42,8 @@ struct migrate_params {
 	bool force_on_timeout;      /* else abort */
 	bool auto_converge;
 	bool then_pause;            /* else the source quits after success */
+	bool checkpoint;            /* the sync of checkpointing (checkpoint.h) */
+	uint64_t generation;        /* checkpoint: fencing token sent in the hello */
 };
 
 enum migrate_state {
@@ -138,11 +140,34 @@ uint64_t migrate__now_ns(void);
 void *migrate__job_main(void *arg);
 
 /*
+ * Checkpointing's initial sync (replication/checkpoint_primary.c), on the
+ * caller's thread, with m set up by migrate__init and m->p, m->bm ready:
+ * connect, hello (checkpoint, m->p.generation), pre-copy rounds, then the
+ * switch-over's whole state, acknowledged by the standby.  On success the
+ * main channel stays open (m->main), dirty tracking stays on, and the guest
+ * is left paused (m->paused_by_us, m->was_running): the caller resumes it.
+ * On failure everything is undone as for a failed migration.
+ */
+int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen);
+/* Main thread: resume the guest after migrate__checkpoint_sync. */
+int migrate__mt_resume(void *arg);
+/* Main thread: tracking off, guest resumed if we paused it (as on failure). */
+int migrate__mt_recover(void *arg);
+
+/*
  * Destination: listen on uri, receive one migration into vm (created, not
  * started), verify and apply it, and acknowledge.  0: start the VM now.
  * On failure the VM must not run; err says why.
  */
 int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		      char *err, size_t errlen);
+
+/*
+ * A checkpointing standby: as migrate__incoming, but the hello must ask for
+ * checkpointing with a generation >= generation, and on success the main
+ * channel is handed over in *main (the checkpoints follow on it).
+ */
+int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
+			      uint64_t generation, struct chan **main, char *err, size_t errlen);
 
 #endif

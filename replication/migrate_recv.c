@@ -139,9 +139,19 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack)
 	return ret ? ret : chan__flush(c);
 }
 
-static int check_hello(const struct vm *vm, const Replication__Hello *h, char *err, size_t errlen)
+static int check_hello(const struct vm *vm, const Replication__Hello *h,
+		       const uint64_t *standby_gen, char *err, size_t errlen)
 {
-	if (h->protocol != MIGRATION_PROTOCOL)
+	if (!standby_gen && h->checkpoint)
+		snprintf(err, errlen, "this destination takes a migration, not a checkpoint "
+			 "stream (start it with --standby)");
+	else if (standby_gen && !h->checkpoint)
+		snprintf(err, errlen, "this is a standby: it takes a checkpoint stream "
+			 "(vmm ctl NAME protect), not a migration");
+	else if (standby_gen && h->generation < *standby_gen)
+		snprintf(err, errlen, "stale generation %llu: this standby is at generation %llu",
+			 (unsigned long long)h->generation, (unsigned long long)*standby_gen);
+	else if (h->protocol != MIGRATION_PROTOCOL)
 		snprintf(err, errlen, "migration protocol %u is not ours (%u)", h->protocol,
 			 MIGRATION_PROTOCOL);
 	else if (h->mem_size != vm->mem.size)
@@ -256,7 +266,7 @@ out:
 
 /* The main connection: hello, then rounds until the switch-over. */
 static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, int lfd,
-		    struct ssl_ctx_st *ctx, char *err, size_t errlen)
+		    struct ssl_ctx_st *ctx, const uint64_t *standby_gen, char *err, size_t errlen)
 {
 	struct wire_frame f;
 	const char *why;
@@ -275,7 +285,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		snprintf(err, errlen, "refused: the stream does not start with a hello");
 		return -EPROTO;
 	}
-	ret = check_hello(m->vm, f.msg->hello, err, errlen);
+	ret = check_hello(m->vm, f.msg->hello, standby_gen, err, errlen);
 	send_reply(m->c, !ret, ret ? err : "", false);
 	if (!ret) {
 		*nr_data = f.msg->hello->nr_data;
@@ -308,8 +318,13 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 	return ret;
 }
 
-int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, char *err,
-		      size_t errlen)
+/*
+ * With standby_gen (a checkpointing standby): the hello must ask for
+ * checkpointing with a generation not older than *standby_gen, and on
+ * success the main channel is handed over in *keep instead of closed.
+ */
+static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
+		    const uint64_t *standby_gen, struct chan **keep, char *err, size_t errlen)
 {
 	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
 	struct ssl_ctx_st *ctx = NULL;
@@ -346,7 +361,7 @@ int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		goto out;
 	ret = rx_init(&m, vm, c);
 	if (!ret)
-		ret = run_main(&m, rx, &nr_data, lfd, ctx, err, errlen);
+		ret = run_main(&m, rx, &nr_data, lfd, ctx, standby_gen, err, errlen);
 	for (unsigned i = 0; i < nr_data; i++) {
 		if (ret)
 			chan__shutdown(rx[i].c);
@@ -390,7 +405,11 @@ out:
 	for (unsigned i = 0; i < nr_data; i++)
 		if (rx[i].c)
 			rx_free(&rx[i]);
-	if (m.c)
+	if (m.c && !ret && keep) {
+		*keep = m.c;
+		m.c = NULL;
+		rx_free(&m);
+	} else if (m.c)
 		rx_free(&m);
 	else
 		chan__close(c);
@@ -398,4 +417,17 @@ out:
 		close(lfd);
 	tls__ctx_free(ctx);
 	return ret;
+}
+
+int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, char *err,
+		      size_t errlen)
+{
+	return incoming(vm, uri, tls, NULL, NULL, err, errlen);
+}
+
+int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
+			      uint64_t generation, struct chan **main, char *err, size_t errlen)
+{
+	*main = NULL;
+	return incoming(vm, uri, tls, &generation, main, err, errlen);
 }

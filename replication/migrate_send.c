@@ -244,6 +244,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.nr_data = m->p.parallel > 1 ? m->p.parallel : 0;
 	hello.session = session;
 	hello.compress = m->p.compress;
+	hello.checkpoint = m->p.checkpoint;
+	hello.generation = m->p.generation;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(c);
@@ -540,4 +542,46 @@ void *migrate__job_main(void *arg)
 	m->final_buf = NULL;
 	free(buf);
 	return NULL;
+}
+
+/* --- checkpointing's initial sync (migrate.h) ---------------------------- */
+
+int migrate__mt_resume(void *arg)
+{
+	struct migrate *m = arg;
+
+	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+		vm__resume(m->vm);
+	m->paused_by_us = false;
+	return 0;
+}
+
+int migrate__mt_recover(void *arg)
+{
+	return mt_recover(arg);
+}
+
+int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen)
+{
+	struct job_err e = { "" };
+	uint8_t *buf = malloc(WIRE_FRAME_MAX);
+	int ret = buf ? 0 : -ENOMEM;
+
+	if (!ret)
+		ret = connect_all(m, buf, &e);
+	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
+		fail(&e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
+	if (!ret)
+		ret = precopy(m, &e);
+	if (!ret)
+		ret = switchover(m, buf, &e);
+	free(m->final_buf);
+	m->final_buf = NULL;
+	free(buf);
+	if (ret) {
+		close_chans(m);
+		mt__call(&m->mt, mt_recover, m);
+		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-ret));
+	}
+	return ret;
 }

@@ -257,6 +257,7 @@ struct reply {
 	Vmm__Control__MigrationInfo mig;
 	Vmm__Control__DirtyRate dr;
 	char mig_error[256];
+	char text[8192];
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -285,6 +286,7 @@ static const char *command_name(Vmm__Control__Request__CommandCase cmd)
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL: return "migrate-cancel";
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME: return "migrate-set-downtime";
 	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE: return "dirty-rate";
+	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT: return "checkpoint";
 	default: return "unknown";
 	}
 }
@@ -335,6 +337,29 @@ static void run_migration(struct control *ctl, const Vmm__Control__Request *req,
 		r->resp.migration = &r->mig;
 }
 
+static void run_checkpoint(struct control *ctl, const Vmm__Control__CheckpointRequest *c,
+			   struct reply *r)
+{
+	char err[256] = "";
+	int rc;
+
+	if (!ctl->ops->checkpoint) {
+		fail(r, EOPNOTSUPP, "checkpointing is not supported by this server");
+		return;
+	}
+	if (!c->n_args) {
+		fail(r, EINVAL, "checkpoint: no command given");
+		return;
+	}
+	r->text[0] = '\0';
+	rc = ctl->ops->checkpoint(ctl->opaque, c->n_args, c->args, r->text, sizeof(r->text),
+				  err, sizeof(err));
+	if (rc < 0)
+		fail(r, -rc, "%s: %s", c->args[0], err[0] ? err : strerror(-rc));
+	else
+		r->resp.text = r->text;
+}
+
 static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 			struct reply *r)
 {
@@ -365,6 +390,9 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME:
 	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE:
 		run_migration(ctl, req, r);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT:
+		run_checkpoint(ctl, req->checkpoint, r);
 		break;
 	default:
 		/* A newer client's command arrives as an unknown field. */

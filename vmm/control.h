@@ -70,13 +70,22 @@ struct control_ops {
 	int (*migration)(void *opaque, const struct Vmm__Control__Request *req,
 			 struct Vmm__Control__MigrationInfo *info,
 			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);
+	/*
+	 * Optional.  The checkpointing commands (protect, protect-status,
+	 * protect-stop, activate): argv as given to `vmm ctl NAME`; what to
+	 * print goes to text (textlen bytes).  0 or -errno with a reason in err.
+	 */
+	int (*checkpoint)(void *opaque, size_t argc, char **argv, char *text, size_t textlen,
+			  char *err, size_t errlen);
 };
 
 /* What control__start serves: the VM and its migration job. */
 struct migrate;
+struct checkpoint;
 struct control_vm {
 	struct vm *vm;
 	struct migrate *mig;
+	struct checkpoint *ckpt;   /* NULL: no checkpointing */
 };
 
 /*

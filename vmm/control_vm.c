@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "replication/checkpoint.h"
 #include "replication/migrate_cli.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
@@ -89,6 +90,18 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 	return migrate__control(cv->mig, req, info, dr, err, errlen);
 }
 
+static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, size_t textlen,
+			 char *err, size_t errlen)
+{
+	struct control_vm *cv = opaque;
+
+	if (!cv->ckpt) {
+		snprintf(err, errlen, "this vmm has no checkpointing engine");
+		return -EOPNOTSUPP;
+	}
+	return checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
+}
+
 static const struct control_ops vm_control_ops = {
 	.pause = vm_pause,
 	.resume = vm_resume,
@@ -96,6 +109,7 @@ static const struct control_ops vm_control_ops = {
 	.status = vm_status,
 	.save = vm_save,
 	.migration = vm_migration,
+	.checkpoint = vm_checkpoint,
 };
 
 int control__start(struct control **out, struct control_vm *cv, qb_loop_t *loop,

@@ -13,6 +13,7 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
+#include "replication/checkpoint.h"
 #include "replication/migrate.h"
 #include "replication/migrate_cli.h"
 #include "vmm/control.h"
@@ -25,6 +26,7 @@ static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
 	"       vmm run --restore FILE [options]\n"
 	"       vmm run --incoming tcp:ADDR:PORT {TLS files | --tls-none} [options]\n"
+	"       vmm run --standby tcp:ADDR:PORT {TLS files | --tls-none} [options]\n"
 	"       vmm ctl NAME COMMAND       (vmm ctl --help)\n"
 	"       vmm --help | --version\n"
 	"\n"
@@ -47,6 +49,11 @@ static const char usage_text[] =
 	"      --tls-cert FILE   this node's certificate (PEM)\n"
 	"      --tls-key FILE    its private key (PEM)\n"
 	"      --tls-none        accept a plaintext migration (only when asked for)\n"
+	"      --standby URI     a checkpointing standby: receive the initial sync and\n"
+	"                        then checkpoints on tcp:ADDR:PORT; never runs until\n"
+	"                        vmm ctl NAME activate (docs/checkpointing.md)\n"
+	"      --activate-on-loss  standby: activate when the checkpoint stream breaks\n"
+	"      --generation N    fencing token this vmm starts with (default 0)\n"
 	"  -P, --paused          start with every vCPU paused (vmm ctl NAME resume)\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
@@ -61,6 +68,10 @@ struct run_opts {
 	const char *restore;
 	bool paused;
 	const char *incoming;
+	const char *standby;
+	bool activate_on_loss;
+	uint64_t generation;
+	struct chan *standby_chan;
 	struct mig_tls tls;
 	int log_level;
 };
@@ -133,6 +144,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "tls-cert", required_argument, NULL, 2 },
 		{ "tls-key", required_argument, NULL, 3 },
 		{ "tls-none", no_argument, NULL, 4 },
+		{ "standby", required_argument, NULL, 5 },
+		{ "activate-on-loss", no_argument, NULL, 6 },
+		{ "generation", required_argument, NULL, 7 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -158,6 +172,17 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 2: o->tls.cert = optarg; break;
 		case 3: o->tls.key = optarg; break;
 		case 4: o->tls.none = true; break;
+		case 5: o->standby = optarg; o->incoming = optarg; o->cfg.restoring = true; break;
+		case 6: o->activate_on_loss = true; break;
+		case 7: {
+			char *end;
+
+			errno = 0;
+			o->generation = strtoull(optarg, &end, 10);
+			if (errno || *end || *optarg == '-' || !*optarg)
+				return usage_error("bad --generation '%s'", optarg);
+			break;
+		}
 		case 'v': o->log_level = o->log_level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'q': o->log_level = LOG_ERR; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -231,12 +256,13 @@ static void report_stop(const struct vm *vm)
 	qb_log(level, "%s", vm->stop_message);
 }
 
-static int run_loop(struct vm *vm, const struct run_opts *o)
+static int run_loop(struct vm *vm, struct run_opts *o)
 {
 	qb_loop_t *loop = qb_loop_create();
 	struct control *ctl = NULL;
 	struct migrate mig;
-	struct control_vm cv = { vm, &mig };
+	struct checkpoint ck;
+	struct control_vm cv = { vm, &mig, &ck };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
 	int ret;
@@ -247,6 +273,8 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
 	ret = migrate__init(&mig, vm, loop);
+	if (!ret && (ret = checkpoint__init(&ck, vm, loop, o->generation)))
+		migrate__exit(&mig);
 	if (ret) {
 		qb_loop_destroy(loop);
 		return ret;
@@ -258,11 +286,17 @@ static int run_loop(struct vm *vm, const struct run_opts *o)
 		qb_log(LOG_ERR, "cannot serve control '%s': %s", o->control, strerror(-ret));
 	if (!ret)
 		ret = vm__start(vm);
+	if (!ret && o->standby_chan) {
+		ret = checkpoint__standby_start(&ck, o->standby_chan, o->activate_on_loss);
+		if (ret)
+			chan__close(o->standby_chan);
+	}
 	if (!ret)
 		qb_loop_run(loop);
 	else
 		vm__request_stop(vm, VM_STOP_ERROR, 0, "start-up failed");
 	/* A migration still running is cancelled; the guest is stopping anyway. */
+	checkpoint__exit(&ck);
 	migrate__exit(&mig);
 	/* vm__destroy joins the vCPU threads, which leave KVM_RUN on the stop. */
 	serial__flush(vm->serial);
@@ -286,10 +320,21 @@ static int restore(struct vm *vm, const char *path)
 	return ret;
 }
 
-static int incoming(struct vm *vm, const struct run_opts *o)
+static int incoming(struct vm *vm, struct run_opts *o)
 {
 	char err[512];
-	int ret = migrate__incoming(vm, o->incoming, &o->tls, err, sizeof(err));
+	int ret;
+
+	if (o->standby) {
+		ret = migrate__incoming_standby(vm, o->standby, &o->tls, o->generation,
+						&o->standby_chan, err, sizeof(err));
+		/* A standby never runs until activated. */
+		vm->start_paused = true;
+		if (!ret)
+			qb_log(LOG_NOTICE, "standby: initial sync applied; waiting for checkpoints");
+	} else {
+		ret = migrate__incoming(vm, o->incoming, &o->tls, err, sizeof(err));
+	}
 
 	if (ret)
 		qb_log(LOG_ERR, "incoming migration failed: %s; the guest is not started", err);
@@ -354,6 +399,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "ctl") && argc >= 4 && argv[2][0] != '-' &&
 	    migrate_cli__is_command(argv[3]))
 		return migrate_cli__main(argv[2], argc - 3, argv + 3);
+	if (!strcmp(argv[1], "ctl") && argc >= 4 && argv[2][0] != '-' &&
+	    checkpoint_cli__is_command(argv[3]))
+		return checkpoint_cli__main(argv[2], argc - 3, argv + 3);
 	if (!strcmp(argv[1], "ctl"))
 		return ctl__main(argc - 1, argv + 1);
 	return usage_error("unknown command '%s' (want run or ctl)", argv[1]);

@@ -64,6 +64,13 @@ struct serial {
 	uint8_t tx[TX_SIZE];
 	unsigned tx_len;
 	uint64_t tx_dropped;
+	/*
+	 * Output commit (checkpointing): while hold is set, only the bytes up
+	 * to released_seq leave for the backend.  tx_seq counts every byte the
+	 * guest ever wrote, so the first byte in tx is number tx_seq - tx_len.
+	 */
+	bool hold;
+	uint64_t tx_seq, released_seq;
 };
 
 int serial__parse(const char *spec, struct serial_cfg *cfg, const char **err)
@@ -103,13 +110,25 @@ static void tx_drain(struct serial *s)
 {
 	unsigned done = 0;
 
+	unsigned allowed = s->tx_len;
+
+	if (s->hold) {
+		uint64_t head = s->tx_seq - s->tx_len;
+
+		allowed = s->released_seq <= head ? 0 :
+			  s->released_seq - head < s->tx_len ? (unsigned)(s->released_seq - head) :
+			  s->tx_len;
+	}
 	if (s->out_fd < 0) {
-		if (s->cfg.kind != SERIAL_UNIX)
-			s->tx_len = 0; /* no backend: output is discarded */
+		if (s->cfg.kind != SERIAL_UNIX) {
+			/* no backend: output is discarded (once released) */
+			memmove(s->tx, s->tx + allowed, s->tx_len - allowed);
+			s->tx_len -= allowed;
+		}
 		return;
 	}
-	while (done < s->tx_len) {
-		ssize_t n = write(s->out_fd, s->tx + done, s->tx_len - done);
+	while (done < allowed) {
+		ssize_t n = write(s->out_fd, s->tx + done, allowed - done);
 
 		if (n <= 0)
 			break;
@@ -133,7 +152,44 @@ static void tx_byte(struct serial *s, uint8_t b)
 		s->tx_dropped++;
 	}
 	s->tx[s->tx_len++] = b;
+	s->tx_seq++;
 	tx_drain(s);
+}
+
+void serial__hold(struct serial *s, bool on)
+{
+	pthread_mutex_lock(&s->lock);
+	s->hold = on;
+	/* What is buffered when the hold starts was produced unprotected. */
+	s->released_seq = s->tx_seq;
+	tx_drain(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial__drop_output(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->tx_len = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t serial__tx_mark(struct serial *s)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&s->lock);
+	seq = s->tx_seq;
+	pthread_mutex_unlock(&s->lock);
+	return seq;
+}
+
+void serial__release(struct serial *s, uint64_t upto)
+{
+	pthread_mutex_lock(&s->lock);
+	if (upto > s->released_seq)
+		s->released_seq = upto;
+	tx_drain(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static bool thr_empty(const struct serial *s)
@@ -551,6 +607,7 @@ int serial__load(struct serial *s, const Vmm__State__SerialState *st)
 	s->tx_len = (unsigned)st->tx.len;
 	if (st->tx.len)
 		memcpy(s->tx, st->tx.data, st->tx.len);
+	s->tx_seq += st->tx.len;
 	s->tx_dropped = st->tx_dropped;
 	s->irq_level = -1; /* force the line to the restored level */
 	update_irq(s);

@@ -2,6 +2,8 @@
 #ifndef VMM_SERIAL_H
 #define VMM_SERIAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <qb/qbloop.h>
 
 #include "vmm/state.pb-c.h"
@@ -40,6 +42,19 @@ void serial__reset(struct serial *s);
 int serial__save(struct serial *s, Vmm__State__SerialState *st);
 void serial__free_saved(Vmm__State__SerialState *st);
 int serial__load(struct serial *s, const Vmm__State__SerialState *st);
+
+/*
+ * Output commit (replication/outbuf.c).  While held, guest output stays in
+ * the UART's buffer and only bytes up to a released mark reach the backend.
+ * serial__tx_mark: the count of bytes the guest wrote so far (a mark);
+ * serial__release: let everything before mark `upto` out.  serial__hold(s,
+ * false) lets everything out.  Any thread.
+ */
+void serial__hold(struct serial *s, bool on);
+uint64_t serial__tx_mark(struct serial *s);
+void serial__release(struct serial *s, uint64_t upto);
+/* Forget the output not written yet (a standby's, at activation). */
+void serial__drop_output(struct serial *s);
 
 /* Write out everything buffered (before the vmm exits). */
 void serial__flush(struct serial *s);

@@ -1,0 +1,121 @@
+/*
+ * Continuous checkpointing to a hot standby, Remus-style
+ * (docs/checkpointing.md).
+ *
+ * Primary: checkpoint__protect starts the replication thread: the initial
+ * sync is a pre-copy migration (migrate__checkpoint_sync) that leaves the
+ * guest running and the channel open; then every interval the main thread
+ * pauses the vCPUs, harvests the dirty log, captures a whole state stream
+ * with the epoch's pages into memory (vm_state__save_pages) and resumes;
+ * the replication thread sends it and waits for the standby's ack, and
+ * only then releases the epoch's output (outbuf.h).
+ *
+ * Standby: `vmm run --standby` receives the sync like a migration
+ * destination (migrate__incoming_standby), starts its VM paused and never
+ * runs it; checkpoint__standby_start reads checkpoints, stages each whole,
+ * verifies it (vm_state__parse: framing, SHA-256, records) and only then
+ * applies it (on the main thread) and acks.  checkpoint__activate resumes
+ * the guest from the last committed checkpoint and raises the generation.
+ */
+#ifndef REPLICATION_CHECKPOINT_H
+#define REPLICATION_CHECKPOINT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <qb/qbloop.h>
+
+#include "replication/migrate.h"
+#include "replication/outbuf.h"
+
+#define CHECKPOINT_DEFAULT_INTERVAL_MS 25
+#define CHECKPOINT_PAUSE_SAMPLES 4096
+
+enum checkpoint_state {
+	CKPT_NONE,        /* not protected, not a standby */
+	CKPT_SYNCING,     /* primary: initial sync running */
+	CKPT_PROTECTED,   /* primary: epochs acknowledged */
+	CKPT_DEGRADED,    /* primary: standby lost, running unprotected */
+	CKPT_PAUSED,      /* primary: standby lost, guest paused by policy */
+	CKPT_FAILED,      /* primary: the initial sync failed */
+	CKPT_STANDBY,     /* standby: receiving checkpoints */
+	CKPT_LOST,        /* standby: the stream broke; last good state kept */
+	CKPT_ACTIVATED,   /* standby: the guest runs from the last commit */
+};
+
+struct checkpoint_params {
+	struct migrate_params mp;     /* uri, TLS */
+	uint32_t interval_ms;         /* 0: default */
+	bool pause_on_loss;           /* else degrade */
+};
+
+struct checkpoint_stats {
+	uint64_t epochs;
+	uint64_t pause_ns_sum, pause_ns_max;
+	uint64_t pause_samples[CHECKPOINT_PAUSE_SAMPLES];  /* ring, for p99 */
+	uint64_t pages_sum, bytes_sum, pages_last, bytes_last;
+	uint64_t ack_ns_sum, ack_ns_max;
+	uint64_t refused;             /* standby: checkpoints refused */
+	uint64_t committed_epoch;     /* last acknowledged (primary) / applied (standby) */
+};
+
+struct checkpoint {
+	struct vm *vm;
+	qb_loop_t *loop;
+	pthread_mutex_t lock;         /* state, error, stats */
+	enum checkpoint_state state;
+	char error[256];
+	atomic_bool stop;
+	uint64_t generation;          /* fencing token */
+	struct checkpoint_stats st;
+	bool thread_running;
+	pthread_t thread;
+	/* primary */
+	struct migrate m;             /* the sync's engine and channel */
+	bool m_ready;
+	struct checkpoint_params p;
+	struct outbuf ob;
+	uint8_t *cap_buf;             /* the epoch's captured state stream */
+	size_t cap_len;
+	uint64_t cap_mark, cap_pages, cap_pause_ns;
+	/* standby */
+	struct chan *sc;
+	bool activate_on_loss;
+	bool activated;
+	uint8_t *stage;
+	size_t stage_limit;
+};
+
+int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
+/* Main thread, at exit: stop the replication thread and wait for it. */
+void checkpoint__exit(struct checkpoint *ck);
+
+/* Primary, main thread.  0, or -EBUSY / -EINVAL with a reason. */
+int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
+			size_t errlen);
+
+/* Standby, main thread, after vm__start (paused): read checkpoints from c. */
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss);
+/* Standby, main thread: resume the guest from the last committed checkpoint. */
+int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen);
+
+const char *checkpoint__state_name(enum checkpoint_state s);
+/* protect-status as text or JSON. */
+void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len);
+
+/* The control server's checkpoint commands (vmm/control.h). */
+int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
+			size_t textlen, char *err, size_t errlen);
+
+/* `vmm ctl NAME protect|protect-status|activate ...` */
+bool checkpoint_cli__is_command(const char *cmd);
+int checkpoint_cli__main(const char *name, int argc, char **argv);
+
+/* Internal (checkpoint_*.c). */
+void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns);
+void *checkpoint__primary_main(void *arg);
+void *checkpoint__standby_main(void *arg);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * The primary side of checkpointing (checkpoint.h): initial sync, then one
+ * epoch per interval, each acknowledged before the next begins (so the
+ * standby never holds more than one checkpoint in flight and the output of
+ * an epoch waits at most one round trip after its capture).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <qb/qblog.h>
+
+#include "replication/checkpoint.h"
+#include "replication/wire.h"
+#include "vmm/stream.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char *error)
+{
+	pthread_mutex_lock(&ck->lock);
+	ck->state = s;
+	if (error)
+		snprintf(ck->error, sizeof(ck->error), "%s", error);
+	pthread_mutex_unlock(&ck->lock);
+}
+
+/* Main thread: the guest was paused by the sync's switch-over; hold output, resume. */
+static int mt_protect_start(void *arg)
+{
+	struct checkpoint *ck = arg;
+
+	outbuf__start(&ck->ob, ck->vm->serial);
+	return migrate__mt_resume(&ck->m);
+}
+
+/* Main thread: the end of an epoch. */
+static int mt_capture(void *arg)
+{
+	struct checkpoint *ck = arg;
+	uint64_t t0 = migrate__now_ns();
+	bool was_running = ck->vm->state == VM_STATE_RUNNING;
+	struct stream s;
+	int ret;
+
+	if (was_running && (ret = vm__pause(ck->vm)))
+		return ret;
+	dirty_bitmap__clear(&ck->m.bm);
+	ret = dirty__harvest(ck->vm, &ck->m.bm);
+	if (!ret) {
+		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
+		ck->cap_mark = outbuf__mark(&ck->ob);
+		stream__init_mem(&s);
+		ret = vm_state__save_pages(ck->vm, &s, &ck->m.bm);
+		if (!ret)
+			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
+		stream__close(&s);
+	}
+	if (was_running)
+		vm__resume(ck->vm);
+	ck->cap_pause_ns = migrate__now_ns() - t0;
+	return ret;
+}
+
+/* Main thread: the standby is gone; apply the policy. */
+static int mt_lost(void *arg)
+{
+	struct checkpoint *ck = arg;
+
+	if (ck->p.pause_on_loss) {
+		/* Output stays held: nothing uncommitted may leave. */
+		vm__pause(ck->vm);
+		return 0;
+	}
+	migrate__mt_recover(&ck->m);
+	outbuf__open(&ck->ob);
+	return 0;
+}
+
+/* Test builds only: flip a byte of checkpoint N (tests/checkpoint/corrupt.sh). */
+static uint64_t corrupt_epoch(void)
+{
+	const char *v = getenv("VMM_TEST_CORRUPT_CHECKPOINT");
+
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
+static int send_checkpoint(struct checkpoint *ck, uint64_t epoch)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT;
+	Replication__Checkpoint cp = REPLICATION__CHECKPOINT__INIT;
+	int ret;
+
+	cp.epoch = epoch;
+	cp.generation = ck->generation;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_CHECKPOINT;
+	msg.checkpoint = &cp;
+	ret = wire__write_msg(ck->m.main, &msg);
+	if (!ret)
+		ret = wire__write_state_start(ck->m.main);
+	if (!ret)
+		ret = chan__write(ck->m.main, ck->cap_buf, ck->cap_len);
+	return ret ? ret : chan__flush(ck->m.main);
+}
+
+static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *err,
+		    size_t errlen)
+{
+	struct wire_frame f;
+	const char *why = "";
+	uint32_t type, len;
+	int ret = wire__read_frame(ck->m.main, buf, &type, &len, &why);
+
+	if (ret) {
+		snprintf(err, errlen, "standby lost: no ack for checkpoint %llu: %s%s%s",
+			 (unsigned long long)epoch, why, why[0] ? ": " : "", chan__strerror(ret));
+		return ret;
+	}
+	ret = wire__decode(type, buf + WIRE_HDR_LEN, len, ck->vm->mem.size, NULL, NULL, &f, &why);
+	if (ret || type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK) {
+		snprintf(err, errlen, "the standby sent a bad message: %s", why);
+		if (!ret)
+			wire__frame_free(&f);
+		return -EPROTO;
+	}
+	if (!f.msg->ack->ok)
+		snprintf(err, errlen, "the standby refused checkpoint %llu: %s",
+			 (unsigned long long)epoch, f.msg->ack->error);
+	else if (f.msg->ack->epoch != epoch)
+		snprintf(err, errlen, "the standby acked checkpoint %llu, not %llu",
+			 (unsigned long long)f.msg->ack->epoch, (unsigned long long)epoch);
+	ret = !f.msg->ack->ok || f.msg->ack->epoch != epoch ? -EPROTO : 0;
+	wire__frame_free(&f);
+	return ret;
+}
+
+static void sleep_until(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
+{
+	uint64_t interval = (uint64_t)(ck->p.interval_ms ? ck->p.interval_ms :
+				       CHECKPOINT_DEFAULT_INTERVAL_MS) * 1000000ULL;
+	uint64_t next = migrate__now_ns(), corrupt = corrupt_epoch();
+	int ret;
+
+	for (uint64_t epoch = 1; !atomic_load(&ck->stop); epoch++) {
+		uint64_t now = migrate__now_ns(), t_send;
+
+		next += interval;
+		if (next > now)
+			sleep_until(next);
+		else
+			next = now;
+		ret = mt__call(&ck->m.mt, mt_capture, ck);
+		if (ret) {
+			snprintf(err, errlen, "cannot capture checkpoint %llu: %s",
+				 (unsigned long long)epoch, strerror(-ret));
+			return ret;
+		}
+		if (epoch == corrupt && ck->cap_len > 64)
+			ck->cap_buf[ck->cap_len / 2] ^= 0x5a;
+		t_send = migrate__now_ns();
+		ret = send_checkpoint(ck, epoch);
+		free(ck->cap_buf);
+		ck->cap_buf = NULL;
+		if (ret) {
+			snprintf(err, errlen, "standby lost: sending checkpoint %llu failed: %s",
+				 (unsigned long long)epoch, chan__strerror(ret));
+			return ret;
+		}
+		ret = read_ack(ck, buf, epoch, err, errlen);
+		if (ret)
+			return ret;
+		outbuf__commit(&ck->ob, ck->cap_mark);
+		now = migrate__now_ns() - t_send;
+		pthread_mutex_lock(&ck->lock);
+		ck->st.epochs = epoch;
+		ck->st.committed_epoch = epoch;
+		ck->st.pages_last = ck->cap_pages;
+		ck->st.bytes_last = ck->cap_len;
+		ck->st.pages_sum += ck->cap_pages;
+		ck->st.bytes_sum += ck->cap_len;
+		ck->st.ack_ns_sum += now;
+		if (now > ck->st.ack_ns_max)
+			ck->st.ack_ns_max = now;
+		checkpoint__record_pause(ck, ck->cap_pause_ns);
+		pthread_mutex_unlock(&ck->lock);
+	}
+	return -ECANCELED;
+}
+
+void *checkpoint__primary_main(void *arg)
+{
+	struct checkpoint *ck = arg;
+	uint8_t *buf = malloc(WIRE_FRAME_MAX);
+	char err[256] = "";
+	int ret = buf ? 0 : -ENOMEM;
+
+	if (!ret)
+		ret = migrate__checkpoint_sync(&ck->m, err, sizeof(err));
+	if (ret) {
+		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest runs "
+		       "unprotected", err);
+		set_state(ck, CKPT_FAILED, err);
+		free(buf);
+		return NULL;
+	}
+	ret = mt__call(&ck->m.mt, mt_protect_start, ck);
+	if (!ret) {
+		set_state(ck, CKPT_PROTECTED, "");
+		qb_log(LOG_NOTICE, "protect: initial sync to %s done; checkpointing every %u ms "
+		       "(generation %llu)", ck->p.mp.uri, ck->p.interval_ms ? ck->p.interval_ms :
+		       CHECKPOINT_DEFAULT_INTERVAL_MS, (unsigned long long)ck->generation);
+		ret = epochs(ck, buf, err, sizeof(err));
+	}
+	free(ck->cap_buf);
+	ck->cap_buf = NULL;
+	pthread_mutex_lock(&ck->m.lock);
+	chan__close(ck->m.main);
+	ck->m.main = NULL;
+	pthread_mutex_unlock(&ck->m.lock);
+	if (ret == -ECANCELED && atomic_load(&ck->stop)) {
+		free(buf);
+		return NULL;
+	}
+	qb_log(LOG_ERR, "protect: %s; %s", err[0] ? err : strerror(-ret),
+	       ck->p.pause_on_loss ? "pausing the guest (policy pause)" :
+	       "running unprotected (degraded), held output released");
+	mt__call(&ck->m.mt, mt_lost, ck);
+	set_state(ck, ck->p.pause_on_loss ? CKPT_PAUSED : CKPT_DEGRADED, err);
+	free(buf);
+	return NULL;
+}

@@ -1,0 +1,261 @@
+/*
+ * The standby side of checkpointing (checkpoint.h).  A checkpoint is
+ * applied only once all of it has arrived and verified: it is staged in
+ * memory first, parsed (framing, every record, SHA-256), checked against
+ * the VM, and then applied on the main thread, where activation also runs,
+ * so a checkpoint is never half applied when the guest resumes.  A stream
+ * that breaks mid-checkpoint leaves the last committed state untouched.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <qb/qblog.h>
+
+#include "replication/checkpoint.h"
+#include "replication/wire.h"
+#include "vmm/serial.h"
+#include "vmm/stream.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+struct apply_req {
+	struct checkpoint *ck;
+	struct vm_state_parsed *p;
+	const char *why;
+};
+
+/* Main thread: apply a verified checkpoint, unless the guest was activated. */
+static int mt_apply(void *arg)
+{
+	struct apply_req *a = arg;
+
+	if (a->ck->activated) {
+		a->why = "the standby was activated";
+		return -ECANCELED;
+	}
+	return vm_state__apply_over(a->ck->vm, a->p, &a->why);
+}
+
+static int mt_activate(void *arg)
+{
+	char err[128];
+
+	return checkpoint__activate(arg, err, sizeof(err));
+}
+
+static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, uint64_t gen)
+{
+	Replication__Message m = REPLICATION__MESSAGE__INIT;
+	Replication__Ack a = REPLICATION__ACK__INIT;
+	int ret;
+
+	a.ok = ok;
+	a.error = (char *)error;
+	a.epoch = epoch;
+	a.generation = gen;
+	m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
+	m.ack = &a;
+	ret = wire__write_msg(c, &m);
+	return ret ? ret : chan__flush(c);
+}
+
+/* Read one whole state stream into ck->stage; *len its size. */
+static int stage(struct checkpoint *ck, size_t *len)
+{
+	struct chan_stream cs;
+	const char *why;
+	uint32_t type;
+	size_t total;
+	int ret;
+
+	chan__stream_init(&cs, ck->sc);
+	ret = stream__read(&cs.s, ck->stage, STREAM_PRELUDE_LEN);
+	if (!ret)
+		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &why);
+	*len = STREAM_PRELUDE_LEN;
+	while (!ret) {
+		ret = stream__read_frame(&cs.s, ck->stage + *len, ck->stage_limit - *len, &type,
+					 &total);
+		if (ret)
+			break;
+		*len += total;
+		if (type == STREAM_FRAME_END)
+			break;
+	}
+	stream__close(&cs.s);
+	return ret;
+}
+
+/* One checkpoint: 0 applied and acked, 1 refused (stream intact), <0 stream lost. */
+static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
+{
+	struct vm_state_parsed p;
+	struct apply_req a = { ck, &p, NULL };
+	struct wire_frame f;
+	const char *why = "";
+	uint64_t epoch, gen, npages;
+	uint8_t hdr[WIRE_HDR_LEN];
+	uint32_t type, len;
+	size_t slen;
+	int ret = wire__read_frame(ck->sc, buf, &type, &len, &why);
+
+	if (!ret)
+		ret = wire__decode(type, buf + WIRE_HDR_LEN, len, ck->vm->mem.size, NULL, NULL,
+				   &f, &why);
+	if (ret) {
+		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
+			 why[0] ? ": " : "", chan__strerror(ret));
+		return ret;
+	}
+	if (type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
+		snprintf(err, errlen, "unexpected frame in the checkpoint stream");
+		wire__frame_free(&f);
+		return -EPROTO;
+	}
+	epoch = f.msg->checkpoint->epoch;
+	gen = f.msg->checkpoint->generation;
+	wire__frame_free(&f);
+	if (gen < ck->generation) {
+		snprintf(err, errlen, "refused: stale generation %llu (this standby is at %llu)",
+			 (unsigned long long)gen, (unsigned long long)ck->generation);
+		send_ack(ck->sc, false, err, epoch, ck->generation);
+		return -EPERM;
+	}
+	ret = chan__read(ck->sc, hdr, sizeof(hdr));
+	if (!ret && (stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)))
+		ret = -EPROTO;
+	if (!ret)
+		ret = stage(ck, &slen);
+	if (ret) {
+		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
+			 (unsigned long long)epoch, chan__strerror(ret));
+		return ret;
+	}
+	memset(&p, 0, sizeof(p));
+	ret = vm_state__parse(ck->stage, slen, &p, &why);
+	if (!ret)
+		ret = vm_state__check_config(&p, ck->vm->mem.size, ck->vm->nr_vcpus, &why);
+	if (ret) {
+		vm_state__free_parsed(&p);
+		snprintf(err, errlen, "checkpoint %llu refused: %s; keeping checkpoint %llu",
+			 (unsigned long long)epoch, why ? why : "malformed",
+			 (unsigned long long)ck->st.committed_epoch);
+		pthread_mutex_lock(&ck->lock);
+		ck->st.refused++;
+		pthread_mutex_unlock(&ck->lock);
+		qb_log(LOG_ERR, "standby: %s", err);
+		return send_ack(ck->sc, false, err, epoch, ck->generation) ?: 1;
+	}
+	ret = mt__call(&ck->m.mt, mt_apply, &a);
+	npages = p.nr_pages;
+	vm_state__free_parsed(&p);
+	if (ret) {
+		snprintf(err, errlen, "checkpoint %llu not applied: %s", (unsigned long long)epoch,
+			 a.why ? a.why : strerror(-ret));
+		return ret;
+	}
+	pthread_mutex_lock(&ck->lock);
+	ck->st.epochs++;
+	ck->st.committed_epoch = epoch;
+	ck->st.pages_last = npages;
+	ck->st.bytes_last = slen;
+	ck->st.pages_sum += npages;
+	ck->st.bytes_sum += slen;
+	pthread_mutex_unlock(&ck->lock);
+	ret = send_ack(ck->sc, true, "", epoch, ck->generation);
+	if (ret)
+		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
+			 (unsigned long long)epoch, chan__strerror(ret));
+	return ret;
+}
+
+void *checkpoint__standby_main(void *arg)
+{
+	struct checkpoint *ck = arg;
+	uint8_t *buf = malloc(WIRE_FRAME_MAX);
+	char err[256] = "";
+	int ret = buf ? 0 : -ENOMEM;
+
+	while (!ret || ret == 1)
+		ret = one(ck, buf, err, sizeof(err));
+	free(buf);
+	pthread_mutex_lock(&ck->lock);
+	if (ck->state == CKPT_STANDBY) {
+		ck->state = CKPT_LOST;
+		snprintf(ck->error, sizeof(ck->error), "%s", err);
+	}
+	pthread_mutex_unlock(&ck->lock);
+	if (atomic_load(&ck->stop) || ck->activated)
+		return NULL;
+	qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
+	       (unsigned long long)ck->st.committed_epoch);
+	if (ck->activate_on_loss) {
+		qb_log(LOG_NOTICE, "standby: activating on stream loss");
+		mt__call(&ck->m.mt, mt_activate, ck);
+	}
+	return NULL;
+}
+
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss)
+{
+	int ret;
+
+	ck->sc = c;
+	ck->activate_on_loss = activate_on_loss;
+	ck->stage_limit = (size_t)ck->vm->mem.size + (size_t)ck->vm->mem.size / 64 + (64u << 20);
+	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ck->stage == MAP_FAILED) {
+		ck->stage = NULL;
+		return -ENOMEM;
+	}
+	/*
+	 * The standby's UART emits nothing until activation; what the sync
+	 * left in it is the primary's, dropped as at activation.
+	 */
+	if (ck->vm->serial) {
+		serial__drop_output(ck->vm->serial);
+		serial__hold(ck->vm->serial, true);
+	}
+	ck->state = CKPT_STANDBY;
+	ret = pthread_create(&ck->thread, NULL, checkpoint__standby_main, ck);
+	if (ret)
+		return -ret;
+	ck->thread_running = true;
+	return 0;
+}
+
+int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen)
+{
+	int ret;
+
+	if (ck->state != CKPT_STANDBY && ck->state != CKPT_LOST) {
+		snprintf(err, errlen, "not a standby (state %s)", checkpoint__state_name(ck->state));
+		return -EINVAL;
+	}
+	ck->activated = true;
+	chan__shutdown(ck->sc);
+	/*
+	 * Output still in the UART buffer belongs to the last epoch: the old
+	 * primary may or may not have released it, so it is dropped rather
+	 * than sent twice (a client asks again, as TCP would retransmit).
+	 */
+	if (ck->vm->serial) {
+		serial__drop_output(ck->vm->serial);
+		serial__hold(ck->vm->serial, false);
+	}
+	ret = vm__resume(ck->vm);
+	pthread_mutex_lock(&ck->lock);
+	ck->generation++;
+	ck->state = CKPT_ACTIVATED;
+	pthread_mutex_unlock(&ck->lock);
+	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
+	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)ck->generation);
+	if (ret)
+		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
+	return ret;
+}

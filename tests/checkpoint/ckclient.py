@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""A client of the counter guest for the checkpointing tests.
+
+ckclient.py inc PATH LOG     send "inc 1" until the connection ends; append
+                             every acknowledged value ("val N") to LOG, one
+                             line each, flushed as soon as it is seen; exit 0
+                             when the vmm goes away (that is the test's point)
+ckclient.py verify PATH MIN  connect (retrying), "get" must answer >= MIN and
+                             "check" must answer "check ok"; prints both
+"""
+import socket
+import sys
+import time
+
+
+def connect(path, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # the vmm has not bound the socket yet
+
+
+class Lines:
+    def __init__(self, sock, timeout):
+        self.sock, self.buf, self.timeout = sock, b"", timeout
+
+    def line(self):
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no answer from the guest")
+            self.sock.settimeout(left)
+            data = self.sock.recv(4096)
+            if not data:
+                raise EOFError("the vmm closed the serial socket")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def answer(self, prefix):
+        while True:
+            line = self.line()
+            if line.startswith(prefix):
+                return line
+
+
+def inc(path, log):
+    s = connect(path)
+    lines = Lines(s, 30)
+    with open(log, "a") as out:
+        try:
+            while True:
+                s.sendall(b"inc 1\n")
+                v = int(lines.answer("val ").split()[1])
+                out.write("%d\n" % v)
+                out.flush()
+        except (EOFError, OSError, TimeoutError) as e:
+            print("client: connection ended: %s" % e)
+    return 0
+
+
+def verify(path, least):
+    s = connect(path)
+    lines = Lines(s, 20)
+    s.sendall(b"get\n")
+    v = int(lines.answer("val ").split()[1])
+    s.sendall(b"check\n")
+    c = lines.answer("check ")
+    print("get: %d (least acknowledged %d); %s" % (v, least, c))
+    if v < least:
+        print("LOST: the standby has %d, the client saw %d acknowledged" % (v, least))
+        return 1
+    if not c.startswith("check ok"):
+        print("the guest's log is not intact: %s" % c)
+        return 1
+    return 0
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "inc":
+        return inc(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 4 and sys.argv[1] == "verify":
+        return verify(sys.argv[2], int(sys.argv[3]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
