@@ -399,6 +399,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
 		       "zero pages before the switch-over); %s",
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
+		       standby_gen ? "standby: the guest stays paused until activated" :
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
 out:
