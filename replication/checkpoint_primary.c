@@ -54,6 +54,7 @@ static int mt_capture(void *arg)
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
 		stream__init_mem(&s);
+		s.seal_later = true; /* hashed after the guest runs again */
 		ret = vm_state__save_pages(ck->vm, &s, &ck->m.bm);
 		if (!ret)
 			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
@@ -161,6 +162,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		else
 			next = now;
 		ret = mt__call(&ck->m.mt, mt_capture, ck);
+		if (!ret)
+			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
 		if (ret) {
 			snprintf(err, errlen, "cannot capture checkpoint %llu: %s",
 				 (unsigned long long)epoch, strerror(-ret));

@@ -236,6 +236,8 @@ int stream__flush(struct stream *s)
 
 int stream__digest_begin(struct stream *s)
 {
+	if (s->seal_later)
+		return 0;
 	if (s->md)
 		EVP_MD_CTX_free(s->md);
 	s->md = EVP_MD_CTX_new();
@@ -341,7 +343,11 @@ int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 int stream__write_end(struct stream *s)
 {
 	uint8_t d[STREAM_DIGEST_LEN];
-	int ret = stream__write_frame_hdr(s, STREAM_FRAME_END, STREAM_DIGEST_LEN);
+	int ret;
+
+	if (s->seal_later)
+		return stream__flush(s);
+	ret = stream__write_frame_hdr(s, STREAM_FRAME_END, STREAM_DIGEST_LEN);
 
 	if (ret)
 		return ret;
@@ -350,6 +356,24 @@ int stream__write_end(struct stream *s)
 		return s->error = ret;
 	ret = stream__write(s, d, sizeof(d));
 	return ret ? ret : stream__flush(s);
+}
+
+int stream__seal_mem(uint8_t **buf, size_t *len)
+{
+	uint8_t *b = realloc(*buf, *len + STREAM_FRAME_HDR_LEN + STREAM_DIGEST_LEN);
+	unsigned n = 0;
+
+	if (!b)
+		return -ENOMEM;
+	*buf = b;
+	stream__put_le32(b + *len, STREAM_FRAME_END);
+	stream__put_le32(b + *len + 4, STREAM_DIGEST_LEN);
+	*len += STREAM_FRAME_HDR_LEN;
+	/* The digest covers every byte before it, the end frame's header too. */
+	if (EVP_Digest(b, *len, b + *len, &n, EVP_sha256(), NULL) != 1 || n != STREAM_DIGEST_LEN)
+		return -EIO;
+	*len += STREAM_DIGEST_LEN;
+	return 0;
 }
 
 size_t stream__frame_max(uint32_t type)

@@ -52,6 +52,9 @@ struct stream {
 	uint8_t *buf;
 	size_t len, cap, pos;
 	bool owns_buf;
+	/* No hashing as bytes pass, and no end frame: stream__seal_mem adds both
+	 * later, outside the caller's critical section (a checkpoint's pause). */
+	bool seal_later;
 	void *md;            /* EVP_MD_CTX while the digest is on */
 	uint64_t bytes;      /* written or read so far */
 	int error;           /* first error, sticky */
@@ -87,6 +90,9 @@ int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 			uint32_t npages);
 /* The end frame, whose body is the SHA-256 of every byte before it. */
 int stream__write_end(struct stream *s);
+/* Append the end frame to a stream written with seal_later and taken with
+ * stream__mem_take: hashes all of it (realloc of *buf). */
+int stream__seal_mem(uint8_t **buf, size_t *len);
 
 /*
  * Read one whole frame (header and body) into dst, which has room bytes.
