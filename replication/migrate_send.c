@@ -505,6 +505,20 @@ static void close_chans(struct migrate *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* Connect, track, pre-copy and switch over: migration and protection alike. */
+static int sync_to_peer(struct migrate *m, uint8_t *buf, struct job_err *e)
+{
+	int ret = connect_all(m, buf, e);
+
+	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
+		fail(e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
+	if (!ret)
+		ret = precopy(m, e);
+	if (!ret)
+		ret = switchover(m, buf, e);
+	return ret;
+}
+
 void *migrate__job_main(void *arg)
 {
 	struct migrate *m = arg;
@@ -513,13 +527,7 @@ void *migrate__job_main(void *arg)
 	int ret = buf ? 0 : -ENOMEM;
 
 	if (!ret)
-		ret = connect_all(m, buf, &e);
-	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
-		fail(&e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
-	if (!ret)
-		ret = precopy(m, &e);
-	if (!ret)
-		ret = switchover(m, buf, &e);
+		ret = sync_to_peer(m, buf, &e);
 	uint64_t end = migrate__now_ns();
 
 	close_chans(m);
@@ -580,13 +588,7 @@ int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen)
 	int ret = buf ? 0 : -ENOMEM;
 
 	if (!ret)
-		ret = connect_all(m, buf, &e);
-	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
-		fail(&e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
-	if (!ret)
-		ret = precopy(m, &e);
-	if (!ret)
-		ret = switchover(m, buf, &e);
+		ret = sync_to_peer(m, buf, &e);
 	free(m->final_buf);
 	m->final_buf = NULL;
 	free(buf);
