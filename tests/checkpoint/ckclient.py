@@ -8,43 +8,19 @@ ckclient.py inc PATH LOG     send "inc 1" until the connection ends; append
 ckclient.py verify PATH MIN  connect (retrying), "get" must answer >= MIN and
                              "check" must answer "check ok"; prints both
 """
-import socket
+import os
 import sys
-import time
+
+# The serial socket helpers are the integration tests' (tests/vmm/).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmm"))
+from serial_client import Lines as _Lines, connect as _connect  # noqa: E402
 
 
 def connect(path, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return s
-        except OSError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)  # the vmm has not bound the socket yet
+    return _connect(path, timeout)
 
 
-class Lines:
-    def __init__(self, sock, timeout):
-        self.sock, self.buf, self.timeout = sock, b"", timeout
-
-    def line(self):
-        deadline = time.monotonic() + self.timeout
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer from the guest")
-            self.sock.settimeout(left)
-            data = self.sock.recv(4096)
-            if not data:
-                raise EOFError("the vmm closed the serial socket")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode(errors="replace").rstrip("\r")
-
+class Lines(_Lines):
     def answer(self, prefix):
         while True:
             line = self.line()

@@ -18,6 +18,7 @@
 
 #include "vmm/dirty.h"
 #include "vmm/vm.h"
+#include "tests/unit/kvmtest.h"
 
 #define MIB (1ULL << 20)
 #define PAGE 4096ULL
@@ -146,33 +147,15 @@ START_TEST(vmm_writes_reported)
 }
 END_TEST
 
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
 int main(void)
 {
-	const char *guests = getenv("GUESTS");
 	Suite *s = suite_create("dirty");
 	TCase *tc = tcase_create("kvm");
 	SRunner *sr;
 	int failed;
 
-	if (!have_kvm()) {
-		fprintf(stderr, "test_dirty: no usable /dev/kvm, skipping\n");
+	if (kvmtest__need_guest("test_dirty", "dirty.elf", kernel, sizeof(kernel)))
 		return 77;
-	}
-	snprintf(kernel, sizeof(kernel), "%s/dirty.elf", guests ? guests : "tests/guests");
-	if (access(kernel, R_OK)) {
-		fprintf(stderr, "test_dirty: %s not found, skipping\n", kernel);
-		return 77;
-	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, guest_writes_reported);
 	tcase_add_test(tc, vmm_writes_reported);

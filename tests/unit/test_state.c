@@ -24,6 +24,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
+#include "tests/unit/kvmtest.h"
 
 #define MIB (1ULL << 20)
 #define MSR_IA32_TSC 0x10
@@ -406,33 +407,15 @@ START_TEST(damaged_streams_refused)
 }
 END_TEST
 
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
 int main(void)
 {
-	const char *guests = getenv("GUESTS");
 	Suite *s = suite_create("state");
 	TCase *tc = tcase_create("kvm");
 	SRunner *sr;
 	int failed;
 
-	if (!have_kvm()) {
-		fprintf(stderr, "test_state: no usable /dev/kvm, skipping\n");
+	if (kvmtest__need_guest("test_state", "dirty.elf", kernel, sizeof(kernel)))
 		return 77;
-	}
-	snprintf(kernel, sizeof(kernel), "%s/dirty.elf", guests ? guests : "tests/guests");
-	if (access(kernel, R_OK)) {
-		fprintf(stderr, "test_state: %s not found, skipping\n", kernel);
-		return 77;
-	}
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, socket_and_file);

@@ -1,0 +1,14 @@
+/* Shared by the unit tests that boot a test guest on /dev/kvm. */
+#ifndef TESTS_UNIT_KVMTEST_H
+#define TESTS_UNIT_KVMTEST_H
+
+#include <stddef.h>
+
+/*
+ * 0 when /dev/kvm is usable and the guest GUEST ($GUESTS/GUEST, or
+ * tests/guests/GUEST) exists, with its path in out; otherwise says why on
+ * stderr (prefixed with test) and returns 77, the skip status.
+ */
+int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t len);
+
+#endif
