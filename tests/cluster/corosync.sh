@@ -9,8 +9,8 @@
 #  - a's link is cut: a reports not quorate, b and c stay quorate with 2
 #    members; healed, all three see 3 members again;
 #  - b's corosync is restarted (SIGTERM, then started): 2 members, then 3.
-# b never loses quorum after the start, nor does a while c is down: checked
-# in their logs (votequorum logs "non-primary component" when it does).
+# b never loses quorum after the start, nor does a while c is down, nor c
+# while a is cut off: checked in their logs (votequorum logs "non-primary component" when it does).
 # Times are printed from each node's corosync log (the moment its quorum
 # service delivered the new membership, to the ms) and, in brackets, from
 # polling corosync-quorumtool (coarser: one poll round later at most).
@@ -60,7 +60,7 @@ wait_quorate "a b c" yes 2
 pass "c rejoined: 3 members, quorate"
 
 # 3. a is cut off.
-lost_a=$(log_count a "$NONPRIMARY")
+lost_c=$(log_count c "$NONPRIMARY")
 cut_link a
 t=$EVENT_MS
 wait_quorate a no 5
@@ -70,6 +70,7 @@ wait_members "b c" 2 5
 report "a's link cut -> 2 members on b, c" "$t" '\[QUORUM\] Members\[2\]:' "b c"
 wait_quorate "b c" yes 1
 [ "$(log_count b "$NONPRIMARY")" = "$lost_b" ] || fail "b lost quorum when a was cut off"
+[ "$(log_count c "$NONPRIMARY")" = "$lost_c" ] || fail "c lost quorum when a was cut off"
 pass "a cut off: a not quorate, b and c quorate with 2 members"
 
 # 4. The link comes back.
