@@ -53,7 +53,6 @@ static void send_failure(struct hasvc_ipc *ipc, qb_ipcs_connection_t *c, int cod
 	resp.ok = false;
 	resp.code = code;
 	resp.error = (char *)error;
-	qb_log(LOG_WARNING, "hactl %s: %s", ipc->name, error);
 	pbipc_server__send(ipc->srv, c, &resp.base);
 }
 
@@ -235,6 +234,8 @@ static void on_request(void *opaque, qb_ipcs_connection_t *c, const ProtobufCMes
 	}
 	code = check_request(msg, reason, sizeof(reason));
 	if (code) {
+		qb_log(LOG_WARNING, "hactl %s: refused a request from pid %d: %s", ipc->name,
+		       pbipc_server__client_pid(c), reason);
 		send_failure(ipc, c, code, reason);
 		return;
 	}
