@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 
 #include <check.h>
 #include <qb/qbdefs.h>
 #include <qb/qbipc_common.h>
+#include <qb/qbipcc.h>
 #include <qb/qbloop.h>
 
 #include "hasvc/hactl.h"
@@ -59,6 +61,7 @@ struct fake {
 	char name[64];
 	struct fake_vm vms[2];
 	struct hasvc_ipc_req *silent;  /* the request never answered */
+	int release;                   /* answer `migrate held` now */
 	int requests, replies, cancels, late_answers;
 };
 
@@ -168,8 +171,8 @@ static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 	st.vms = vp;
 	resp.ok = true;
 	resp.status = &st;
-	hasvc_ipc__reply(req, &resp);
 	INC(f->replies);
+	hasvc_ipc__reply(req, &resp);
 }
 
 /* Every copy on the node leaves it, one VM after the other. */
@@ -228,10 +231,24 @@ static void on_later(void *data)
 
 	resp.ok = true;
 	start_effect(l->f, l);
-	hasvc_ipc__reply(l->req, &resp);
+	/* Counted first: the client may look as soon as the reply is out. */
 	INC(l->f->replies);
 	INC(l->f->late_answers);
+	hasvc_ipc__reply(l->req, &resp);
 	free(l);
+}
+
+/* `migrate held`: answered once the test sets release, polled from a timer. */
+static void on_held(void *data)
+{
+	struct later *l = data;
+
+	if (LOAD(l->f->release)) {
+		on_later(l);
+		return;
+	}
+	ck_assert_int_eq(qb_loop_timer_add(l->f->loop, QB_LOOP_MED, 5 * QB_TIME_NS_IN_MSEC, l,
+					   on_held, &l->timer), 0);
 }
 
 static void answer_later(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl__OpRequest *op)
@@ -245,8 +262,8 @@ static void answer_later(struct fake *f, struct hasvc_ipc_req *req, const Hasvc_
 	snprintf(l->vm, sizeof(l->vm), "%s", op->vm);
 	snprintf(l->node, sizeof(l->node), "%s", op->node);
 	ck_assert_int_eq(qb_loop_timer_add(f->loop, QB_LOOP_MED,
-					   ANSWER_DELAY_MS * QB_TIME_NS_IN_MSEC, l, on_later,
-					   &l->timer), 0);
+					   ANSWER_DELAY_MS * QB_TIME_NS_IN_MSEC, l,
+					   strcmp(op->vm, "held") ? on_later : on_held, &l->timer), 0);
 }
 
 static void fake_op(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl__OpRequest *op)
@@ -256,13 +273,14 @@ static void fake_op(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 		return;
 	}
 	if (op->op == HASVC__CTL__OP_REQUEST__OP__EVACUATE && !strcmp(op->node, "q")) {
-		hasvc_ipc__fail(req, EAGAIN, "the cluster is not quorate");
 		INC(f->replies);
+		hasvc_ipc__fail(req, EAGAIN, "the cluster is not quorate");
 		return;
 	}
-	if (op->op != HASVC__CTL__OP_REQUEST__OP__EVACUATE && !find(f, op->vm)) {
-		hasvc_ipc__fail(req, ENOENT, "no VM '%s' in the configuration", op->vm);
+	if (op->op != HASVC__CTL__OP_REQUEST__OP__EVACUATE && !find(f, op->vm) &&
+	    strcmp(op->vm, "held")) {
 		INC(f->replies);
+		hasvc_ipc__fail(req, ENOENT, "no VM '%s' in the configuration", op->vm);
 		return;
 	}
 	answer_later(f, req, op);
@@ -284,8 +302,8 @@ static void fake_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__C
 	default:
 		resp.ok = true;
 		resp.text = "configuration unchanged";
-		hasvc_ipc__reply(req, &resp);
 		INC(f->replies);
+		hasvc_ipc__reply(req, &resp);
 		break;
 	}
 }
@@ -582,6 +600,56 @@ START_TEST(test_client_gone)
 }
 END_TEST
 
+/* Receive one reply on a bare libqb connection. */
+static Hasvc__Ctl__Response *recv_reply(qb_ipcc_connection_t *c)
+{
+	static uint64_t buf[HASVC_IPC_MAX_MSG / 8];
+	const struct qb_ipc_response_header *rh = (const void *)buf;
+	ssize_t n = qb_ipcc_recv(c, buf, sizeof(buf), 5000);
+
+	ck_assert_int_gt(n, (ssize_t)sizeof(*rh));
+	return hasvc__ctl__response__unpack(NULL, rh->size - sizeof(*rh),
+					    (const uint8_t *)buf + sizeof(*rh));
+}
+
+static void send_request(qb_ipcc_connection_t *c, const Hasvc__Ctl__Request *req)
+{
+	struct qb_ipc_request_header hdr = { .id = PBIPC_MSG_REQUEST };
+	uint8_t payload[256];
+	struct iovec iov[2] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = payload, .iov_len = hasvc__ctl__request__pack(req, payload) },
+	};
+
+	hdr.size = sizeof(hdr) + iov[1].iov_len;
+	ck_assert_int_eq(qb_ipcc_sendv(c, iov, 2), hdr.size);
+}
+
+/* A client that does not wait for its answer gets EBUSY for the next request. */
+START_TEST(test_busy)
+{
+	static Hasvc__Ctl__StatusRequest sr = HASVC__CTL__STATUS_REQUEST__INIT;
+	Hasvc__Ctl__OpRequest opr = HASVC__CTL__OP_REQUEST__INIT;
+	Hasvc__Ctl__Request silent = HASVC__CTL__REQUEST__INIT;
+	Hasvc__Ctl__Request status = HASVC__CTL__REQUEST__INIT;
+	qb_ipcc_connection_t *c = qb_ipcc_connect(srv.name, HASVC_IPC_MAX_MSG);
+
+	ck_assert_ptr_nonnull(c);
+	opr.op = HASVC__CTL__OP_REQUEST__OP__PROTECT;
+	opr.vm = "silent";
+	silent.command_case = HASVC__CTL__REQUEST__COMMAND_OP;
+	silent.op = &opr;
+	status.command_case = HASVC__CTL__REQUEST__COMMAND_STATUS;
+	status.status = &sr;
+	send_request(c, &silent);
+	send_request(c, &status);
+	assert_refused(recv_reply(c), EBUSY, "already waiting for its answer");
+	assert_refused(recv_reply(c), ETIMEDOUT, "no answer from the cluster");
+	ck_assert_int_eq(LOAD(srv.requests), 1);
+	qb_ipcc_disconnect(c);
+}
+END_TEST
+
 struct slow_call {
 	Hasvc__Ctl__Response *resp;
 	int done;
@@ -592,7 +660,7 @@ static void *slow_client(void *arg)
 	struct slow_call *s = arg;
 	struct pbipc_client *cl = client();
 
-	s->resp = op(cl, HASVC__CTL__OP_REQUEST__OP__MIGRATE, "db1", "a");
+	s->resp = op(cl, HASVC__CTL__OP_REQUEST__OP__MIGRATE, "held", "a");
 	STORE(s->done, 1);
 	pbipc_client__disconnect(cl);
 	return NULL;
@@ -613,6 +681,7 @@ START_TEST(test_two_clients)
 	for (i = 0; i < 3; i++)
 		assert_status_works(cl);
 	ck_assert_int_eq(LOAD(s.done), 0);
+	STORE(srv.release, 1);
 	pthread_join(t, NULL);
 	ck_assert(s.resp->ok);
 	hasvc__ctl__response__free_unpacked(s.resp, NULL);
@@ -828,6 +897,7 @@ static Suite *hactl_suite(void)
 	tcase_add_test(tc, test_bad_frames);
 	tcase_add_test(tc, test_client_gone);
 	tcase_add_test(tc, test_two_clients);
+	tcase_add_test(tc, test_busy);
 	tcase_add_test(tc, test_stop_with_pending);
 	suite_add_tcase(s, tc);
 
