@@ -1,10 +1,8 @@
 /*
- * The control server (see control.h and docs/control.md).
- *
- * Two parts: the glue that lets a libqb IPC service live on a given qb_loop
- * (libqb's poll handlers carry no context, see `current` below), and the
- * request handling: check the frame, decode the Request, call the op, answer
- * with a Response.  Bad input always gets an answer, never a crash.
+ * The control server (see control.h and docs/control.md): run the command a
+ * Request names, answer with a Response that carries the VM's status.  The
+ * transport, the framing and the checks of bad frames are pbipc_server.c's;
+ * a bad frame arrives here as a reason, and gets an answer like any refusal.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/uio.h>
 
 #include <qb/qbipcs.h>
 #include <qb/qblog.h>
@@ -22,61 +19,15 @@
 
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
-
-#define CONTROL_NAME_MAX 100  /* an abstract sun_path has 107 usable bytes */
-
-/* An fd libqb asked us to watch, registered in the loop with this as data. */
-struct poll_entry {
-	struct poll_entry *next;
-	struct control *ctl;
-	uint64_t serial;         /* tells a re-added fd from the one before */
-	int32_t fd;
-	qb_ipcs_dispatch_fn_t fn;
-	void *data;
-};
-
-/* A one-shot job libqb queued; kept so control__stop can cancel it. */
-struct job_entry {
-	struct job_entry *next;
-	struct control *ctl;
-	enum qb_loop_priority prio;
-	qb_loop_job_dispatch_fn fn;
-	void *data;
-};
+#include "vmm/pbipc_server.h"
 
 struct control {
 	const struct control_ops *ops;
 	void *opaque;
-	qb_loop_t *loop;
-	qb_ipcs_service_t *service;
+	struct pbipc_server *srv;
 	char *name;
 	uint64_t start_ns;
-	uint64_t next_serial;
-	struct poll_entry *polls;
-	struct job_entry *jobs;
 };
-
-/*
- * libqb calls the poll handlers below with no context pointer, so they cannot
- * tell which control, hence which loop, they serve.  `current` names it for
- * the duration of each call into libqb that may add or drop fds: qb_ipcs_run,
- * every dispatch, qb_ipcs_destroy.  Per thread and scoped to one call, it does
- * not stop two VMs (two services, two loops) from sharing a process.
- */
-static __thread struct control *current;
-
-static struct control *enter(struct control *ctl)
-{
-	struct control *prev = current;
-
-	current = ctl;
-	return prev;
-}
-
-static void leave(struct control *prev)
-{
-	current = prev;
-}
 
 static uint64_t now_ns(void)
 {
@@ -84,167 +35,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static struct poll_entry **find_poll(struct control *ctl, int32_t fd)
-{
-	struct poll_entry **pp;
-
-	for (pp = &ctl->polls; *pp; pp = &(*pp)->next)
-		if ((*pp)->fd == fd)
-			return pp;
-	return NULL;
-}
-
-/* The loop forgot the registration on its own (dispatch returned < 0). */
-static void drop_serial(struct control *ctl, uint64_t serial)
-{
-	struct poll_entry **pp, *e;
-
-	for (pp = &ctl->polls; *pp; pp = &(*pp)->next) {
-		if ((*pp)->serial == serial) {
-			e = *pp;
-			*pp = e->next;
-			free(e);
-			return;
-		}
-	}
-}
-
-static int32_t poll_trampoline(int32_t fd, int32_t revents, void *arg)
-{
-	struct poll_entry *e = arg;
-	struct control *ctl = e->ctl, *prev;
-	uint64_t serial = e->serial;
-	int32_t rc;
-
-	/* fn may drop (and free) e: read nothing from it afterwards. */
-	prev = enter(ctl);
-	rc = e->fn(fd, revents, e->data);
-	leave(prev);
-	if (rc < 0)
-		drop_serial(ctl, serial);
-	return rc;
-}
-
-static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t events,
-			    void *data, qb_ipcs_dispatch_fn_t fn)
-{
-	struct control *ctl = current;
-	struct poll_entry *e;
-	int32_t rc;
-
-	if (!ctl) {
-		qb_log(LOG_ERR, "control: libqb added fd %d outside a control call", fd);
-		return -EINVAL;
-	}
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->ctl = ctl;
-	e->serial = ++ctl->next_serial;
-	e->fd = fd;
-	e->fn = fn;
-	e->data = data;
-	rc = qb_loop_poll_add(ctl->loop, p, fd, events, e, poll_trampoline);
-	if (rc < 0) {
-		free(e);
-		return rc;
-	}
-	e->next = ctl->polls;
-	ctl->polls = e;
-	return 0;
-}
-
-static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t events,
-			    void *data, qb_ipcs_dispatch_fn_t fn)
-{
-	struct control *ctl = current;
-	struct poll_entry **pp;
-
-	if (!ctl || !(pp = find_poll(ctl, fd)))
-		return -EBADF;
-	(*pp)->fn = fn;
-	(*pp)->data = data;
-	return qb_loop_poll_mod(ctl->loop, p, fd, events, *pp, poll_trampoline);
-}
-
-static int32_t dispatch_del(int32_t fd)
-{
-	struct control *ctl = current;
-	struct poll_entry **pp, *e;
-	int32_t rc;
-
-	if (!ctl || !(pp = find_poll(ctl, fd)))
-		return -EBADF;
-	e = *pp;
-	*pp = e->next;
-	rc = qb_loop_poll_del(ctl->loop, fd);
-	free(e);
-	return rc;
-}
-
-static void job_trampoline(void *arg)
-{
-	struct job_entry *j = arg, **pp;
-	struct control *ctl = j->ctl, *prev;
-	qb_loop_job_dispatch_fn fn = j->fn;
-	void *data = j->data;
-
-	for (pp = &ctl->jobs; *pp; pp = &(*pp)->next) {
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
-	}
-	free(j);
-	prev = enter(ctl);
-	fn(data);
-	leave(prev);
-}
-
-static int32_t job_add(enum qb_loop_priority p, void *data,
-		       qb_loop_job_dispatch_fn fn)
-{
-	struct control *ctl = current;
-	struct job_entry *j;
-	int32_t rc;
-
-	if (!ctl)
-		return -EINVAL;
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->ctl = ctl;
-	j->prio = p;
-	j->fn = fn;
-	j->data = data;
-	rc = qb_loop_job_add(ctl->loop, p, j, job_trampoline);
-	if (rc < 0) {
-		free(j);
-		return rc;
-	}
-	j->next = ctl->jobs;
-	ctl->jobs = j;
-	return 0;
-}
-
-/* Forget whatever libqb left registered in the loop, so nothing calls us. */
-static void release_loop(struct control *ctl)
-{
-	struct poll_entry *e;
-	struct job_entry *j;
-
-	while ((j = ctl->jobs)) {
-		ctl->jobs = j->next;
-		qb_loop_job_del(ctl->loop, j->prio, j, job_trampoline);
-		free(j);
-	}
-	while ((e = ctl->polls)) {
-		ctl->polls = e->next;
-		qb_loop_poll_del(ctl->loop, e->fd);
-		free(e);
-	}
 }
 
 /* --- requests ------------------------------------------------------------ */
@@ -405,45 +195,6 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 	}
 }
 
-/* Decode one framed request into *r; every way it can be wrong gets a reason. */
-static void handle(struct control *ctl, qb_ipcs_connection_t *c,
-		   const void *data, size_t size, size_t bufsize, struct reply *r)
-{
-	const struct qb_ipc_request_header *hdr = data;
-	Vmm__Control__Request *req;
-	struct qb_ipcs_connection_stats stats;
-
-	if (size < sizeof(*hdr)) {
-		fail(r, EBADMSG, "truncated message: %zu bytes, shorter than the %zu-byte header",
-		     size, sizeof(*hdr));
-		return;
-	}
-	if (size > CONTROL_MAX_MSG || size > bufsize) {
-		/* As the header says it: a negative size reads better than 2^64 - 5. */
-		fail(r, EMSGSIZE, "message of %d bytes is larger than the %d-byte limit",
-		     hdr->size, CONTROL_MAX_MSG);
-		return;
-	}
-	if (hdr->id != CONTROL_MSG_REQUEST) {
-		fail(r, EBADMSG, "unknown message id %d (a Request is id %d)",
-		     hdr->id, CONTROL_MSG_REQUEST);
-		return;
-	}
-	req = vmm__control__request__unpack(NULL, size - sizeof(*hdr),
-					    (const uint8_t *)data + sizeof(*hdr));
-	if (!req) {
-		fail(r, EBADMSG, "garbage request: %zu bytes do not decode as vmm.control.Request",
-		     size - sizeof(*hdr));
-		return;
-	}
-	memset(&stats, 0, sizeof(stats));
-	qb_ipcs_connection_stats_get(c, &stats, 0);
-	qb_log(LOG_INFO, "control %s: %s from pid %d", ctl->name,
-	       command_name(req->command_case), stats.client_pid);
-	run_command(ctl, req, r);
-	vmm__control__request__free_unpacked(req, NULL);
-}
-
 static void fill_status(struct control *ctl, struct reply *r)
 {
 	memset(&r->st, 0, sizeof(r->st));
@@ -464,142 +215,71 @@ static void fill_status(struct control *ctl, struct reply *r)
 	r->resp.status = &r->status;
 }
 
-static void send_reply(struct control *ctl, qb_ipcs_connection_t *c,
-		       const struct reply *r)
+static void on_request(void *opaque, qb_ipcs_connection_t *c, const ProtobufCMessage *msg,
+		       int code, const char *why)
 {
-	struct qb_ipc_response_header rh;
-	struct iovec iov[2];
-	uint8_t *payload;
-	size_t len;
-	ssize_t rc;
-
-	len = vmm__control__response__get_packed_size(&r->resp);
-	payload = malloc(len ? len : 1);
-	if (!payload) {
-		qb_log(LOG_ERR, "control %s: no memory for a %zu-byte reply", ctl->name, len);
-		return;
-	}
-	vmm__control__response__pack(&r->resp, payload);
-	memset(&rh, 0, sizeof(rh));
-	rh.id = CONTROL_MSG_REQUEST;
-	rh.size = sizeof(rh) + len;
-	rh.error = 0;
-	iov[0].iov_base = &rh;
-	iov[0].iov_len = sizeof(rh);
-	iov[1].iov_base = payload;
-	iov[1].iov_len = len;
-	rc = qb_ipcs_response_sendv(c, iov, 2);
-	if (rc < 0)
-		qb_log(LOG_WARNING, "control %s: cannot send the reply: %s",
-		       ctl->name, strerror((int)-rc));
-	free(payload);
-}
-
-static int32_t msg_process(qb_ipcs_connection_t *c, void *data, size_t size)
-{
-	struct control *ctl = qb_ipcs_connection_service_context_get(c);
-	int32_t bufsize = qb_ipcs_connection_get_buffer_size(c);
-	size_t used;
+	struct control *ctl = opaque;
+	const Vmm__Control__Request *req = (const Vmm__Control__Request *)msg;
 	struct reply *r;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return 0;  /* the client times out; nothing better to do */
+		return;  /* the client times out; nothing better to do */
 	vmm__control__response__init(&r->resp);
 	vmm__control__status__init(&r->status);
 	r->resp.ok = true;
 
-	handle(ctl, c, data, size, bufsize > 0 ? (size_t)bufsize : 0, r);
-	if (!r->resp.ok)
-		qb_log(LOG_WARNING, "control %s: %s", ctl->name, r->error);
+	if (!req) {
+		fail(r, code, "%s", why);
+	} else {
+		qb_log(LOG_INFO, "control %s: %s from pid %d", ctl->name,
+		       command_name(req->command_case), pbipc_server__client_pid(c));
+		run_command(ctl, req, r);
+		if (!r->resp.ok)
+			qb_log(LOG_WARNING, "control %s: %s", ctl->name, r->error);
+	}
 	fill_status(ctl, r);
-	send_reply(ctl, c, r);
+	pbipc_server__send(ctl->srv, c, &r->resp.base);
 	free(r);
-
-	/*
-	 * libqb hands us the size the header claims, not the size that arrived:
-	 * a short datagram would be "completed" by an earlier request's bytes
-	 * still in the connection's buffer.  Zeroing what we read makes that tail
-	 * zeros, which never decode (field number 0 is invalid).
-	 */
-	used = size < sizeof(struct qb_ipc_request_header) ?
-	       sizeof(struct qb_ipc_request_header) : size;
-	if (bufsize > 0 && used > (size_t)bufsize)
-		used = bufsize;
-	if (bufsize > 0)
-		memset(data, 0, used);
-	return 0;
-}
-
-static int32_t connection_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
-{
-	struct control *ctl = qb_ipcs_connection_service_context_get(c);
-
-	if (uid == 0 || uid == geteuid())
-		return 0;
-	qb_log(LOG_WARNING, "control %s: refused a client with uid %u", ctl->name,
-	       (unsigned)uid);
-	return -EACCES;
 }
 
 int control__start_ops(struct control **out, const struct control_ops *ops,
 		       void *opaque, qb_loop_t *loop, const char *name)
 {
-	struct qb_ipcs_service_handlers handlers = {
-		.connection_accept = connection_accept,
-		.msg_process = msg_process,
+	static const struct pbipc_server_ops server_ops = {
+		.request = on_request,
 	};
-	struct qb_ipcs_poll_handlers poll_handlers = {
-		.job_add = job_add,
-		.dispatch_add = dispatch_add,
-		.dispatch_mod = dispatch_mod,
-		.dispatch_del = dispatch_del,
+	struct pbipc_server_conf conf = {
+		.name = name,
+		.what = "control",
+		.request = &vmm__control__request__descriptor,
+		.max_msg = CONTROL_MAX_MSG,
 	};
-	struct control *ctl, *prev;
+	struct control *ctl;
 	int rc;
 
 	*out = NULL;
 	if (!ops || !ops->pause || !ops->resume || !ops->quit || !ops->status ||
 	    !loop || !name || !name[0])
 		return -EINVAL;
-	if (strlen(name) > CONTROL_NAME_MAX)
-		return -ENAMETOOLONG;
 
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl)
 		return -ENOMEM;
 	ctl->ops = ops;
 	ctl->opaque = opaque;
-	ctl->loop = loop;
 	ctl->start_ns = now_ns();
 	ctl->name = strdup(name);
 	if (!ctl->name) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
-
-	errno = 0;
-	ctl->service = qb_ipcs_create(name, 0, QB_IPC_SOCKET, &handlers);
-	if (!ctl->service) {
-		rc = errno ? -errno : -ENOMEM;
-		goto err_name;
-	}
-	qb_ipcs_service_context_set(ctl->service, ctl);
-	qb_ipcs_poll_handlers_set(ctl->service, &poll_handlers);
-	qb_ipcs_enforce_buffer_size(ctl->service, CONTROL_RECV_BUFFER);
-
-	prev = enter(ctl);
-	rc = qb_ipcs_run(ctl->service);  /* destroys the service on failure */
-	leave(prev);
+	rc = pbipc_server__start(&ctl->srv, &conf, &server_ops, ctl, loop);
 	if (rc < 0)
-		goto err_loop;
-
-	qb_log(LOG_INFO, "control: serving '%s'", name);
+		goto err_name;
 	*out = ctl;
 	return 0;
 
-err_loop:
-	release_loop(ctl);
 err_name:
 	free(ctl->name);
 err_free:
@@ -609,20 +289,9 @@ err_free:
 
 void control__stop(struct control *ctl)
 {
-	struct control *prev;
-
 	if (!ctl)
 		return;
-	prev = enter(ctl);
-	qb_ipcs_destroy(ctl->service);
-	leave(prev);
-	/*
-	 * Clients still in the middle of the connection handshake keep fds in
-	 * the loop after qb_ipcs_destroy; unhook them so a late event cannot
-	 * reach freed memory.
-	 */
-	release_loop(ctl);
-	qb_log(LOG_INFO, "control: stopped serving '%s'", ctl->name);
+	pbipc_server__stop(ctl->srv);
 	free(ctl->name);
 	free(ctl);
 }

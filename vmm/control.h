@@ -24,17 +24,8 @@ struct Vmm__Control__DirtyRate;
 /* Biggest request or response, headers included. */
 #define CONTROL_MAX_MSG (64 * 1024)
 
-/*
- * What the server allocates per connection to receive into.  libqb 2.0's
- * socket transport receives as many bytes as the header claims, even past
- * its buffer, so a client that bypasses libqb could overrun a buffer the
- * size of CONTROL_MAX_MSG with a bigger datagram.  The kernel caps a
- * datagram at net.core.wmem_max (208 KiB by default): stay above that.
- */
-#define CONTROL_RECV_BUFFER (256 * 1024)
-
 /* qb_ipc_request_header.id of a Request, and of the Response to it. */
-#define CONTROL_MSG_REQUEST 1
+#define CONTROL_MSG_REQUEST 1  /* PBIPC_MSG_REQUEST */
 
 struct control_status {
 	const char *state;       /* static string, e.g. vm__state_name() */

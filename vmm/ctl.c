@@ -1,6 +1,7 @@
 /*
  * `vmm ctl`: the command-line client of the control server (control.c), and
- * the connection calls it is built on (ctl.h).
+ * the connection calls it is built on (ctl.h), which are pbipc_client.c's
+ * typed for vmm.control.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,19 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/uio.h>
-
-#include <qb/qbipcc.h>
 
 #include "vmm/control.h"
 #include "vmm/ctl.h"
+#include "vmm/pbipc_client.h"
 
 struct ctl_conn {
-	qb_ipcc_connection_t *c;
-	char *name;
-	bool broken;
-	/* Replies start with a struct qb_ipc_response_header: keep its alignment. */
-	uint8_t buf[CONTROL_MAX_MSG] __attribute__((aligned(8)));
+	struct pbipc_client *cl;
 };
 
 int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen)
@@ -31,140 +26,50 @@ int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errl
 
 	*out = NULL;
 	conn = calloc(1, sizeof(*conn));
-	if (!conn || !(conn->name = strdup(name))) {
-		rc = -ENOMEM;
+	if (!conn) {
 		snprintf(err, errlen, "cannot connect to vmm control '%s': %s",
-			 name, strerror(-rc));
-		goto err_free;
+			 name, strerror(ENOMEM));
+		return -ENOMEM;
 	}
-	errno = 0;
-	conn->c = qb_ipcc_connect(name, CONTROL_MAX_MSG);
-	if (!conn->c) {
-		/* Nobody listening on the abstract name gives ECONNREFUSED. */
-		rc = errno ? -errno : -ECONNREFUSED;
-		snprintf(err, errlen, "cannot connect to vmm control '%s': %s",
-			 name, strerror(-rc));
-		goto err_free;
+	rc = pbipc_client__connect(&conn->cl, name, "vmm control", CONTROL_MAX_MSG, err, errlen);
+	if (rc < 0) {
+		free(conn);
+		return rc;
 	}
 	*out = conn;
 	return 0;
-
-err_free:
-	if (conn)
-		free(conn->name);
-	free(conn);
-	return rc;
 }
 
 void ctl__disconnect(struct ctl_conn *conn)
 {
 	if (!conn)
 		return;
-	qb_ipcc_disconnect(conn->c);
-	free(conn->name);
+	pbipc_client__disconnect(conn->cl);
 	free(conn);
-}
-
-static int decode_reply(struct ctl_conn *conn, size_t len,
-			Vmm__Control__Response **resp, char *err, size_t errlen)
-{
-	const struct qb_ipc_response_header *rh = (const void *)conn->buf;
-	size_t body;
-
-	if (len < sizeof(*rh)) {
-		snprintf(err, errlen, "vmm control '%s' sent a short reply (%zu bytes)",
-			 conn->name, len);
-		return -EBADMSG;
-	}
-	if (rh->error < 0) {
-		snprintf(err, errlen, "vmm control '%s' failed the request: %s",
-			 conn->name, strerror(-rh->error));
-		return rh->error;
-	}
-	if (rh->id != CONTROL_MSG_REQUEST || rh->size < (int32_t)sizeof(*rh) ||
-	    (size_t)rh->size > len) {
-		snprintf(err, errlen, "vmm control '%s' sent a malformed reply (id %d, %d of %zu bytes)",
-			 conn->name, rh->id, rh->size, len);
-		return -EBADMSG;
-	}
-	body = rh->size - sizeof(*rh);
-	*resp = vmm__control__response__unpack(NULL, body, conn->buf + sizeof(*rh));
-	if (!*resp) {
-		snprintf(err, errlen, "vmm control '%s' sent a reply that does not decode",
-			 conn->name);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-static int call_iov(struct ctl_conn *conn, const struct iovec *iov, size_t n,
-		    Vmm__Control__Response **resp, char *err, size_t errlen)
-{
-	ssize_t rc;
-
-	*resp = NULL;
-	if (conn->broken) {
-		snprintf(err, errlen, "the connection to vmm control '%s' was lost earlier",
-			 conn->name);
-		return -ENOTCONN;
-	}
-	rc = qb_ipcc_sendv_recv(conn->c, iov, n, conn->buf, sizeof(conn->buf),
-				CTL_TIMEOUT_MS);
-	if (rc == -ETIMEDOUT || rc == -EAGAIN) {
-		conn->broken = true;
-		snprintf(err, errlen, "no reply from vmm control '%s' within %d ms",
-			 conn->name, CTL_TIMEOUT_MS);
-		return -ETIMEDOUT;
-	}
-	if (rc < 0) {
-		conn->broken = true;
-		snprintf(err, errlen, "lost the connection to vmm control '%s': %s",
-			 conn->name, strerror((int)-rc));
-		return (int)rc;
-	}
-	return decode_reply(conn, (size_t)rc, resp, err, errlen);
 }
 
 int ctl__call(struct ctl_conn *conn, const Vmm__Control__Request *req,
 	      Vmm__Control__Response **resp, char *err, size_t errlen)
 {
-	struct qb_ipc_request_header hdr;
-	struct iovec iov[2];
-	uint8_t *payload;
-	size_t len;
+	ProtobufCMessage *m;
 	int rc;
 
-	*resp = NULL;
-	len = vmm__control__request__get_packed_size(req);
-	if (sizeof(hdr) + len > CONTROL_MAX_MSG) {
-		snprintf(err, errlen, "request of %zu bytes is over the %d-byte limit",
-			 sizeof(hdr) + len, CONTROL_MAX_MSG);
-		return -EMSGSIZE;
-	}
-	payload = malloc(len ? len : 1);
-	if (!payload) {
-		snprintf(err, errlen, "%s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	vmm__control__request__pack(req, payload);
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.id = CONTROL_MSG_REQUEST;
-	hdr.size = sizeof(hdr) + len;
-	iov[0].iov_base = &hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = payload;
-	iov[1].iov_len = len;
-	rc = call_iov(conn, iov, 2, resp, err, errlen);
-	free(payload);
+	rc = pbipc_client__call(conn->cl, &req->base, &vmm__control__response__descriptor,
+				CTL_TIMEOUT_MS, &m, err, errlen);
+	*resp = (Vmm__Control__Response *)m;
 	return rc;
 }
 
 int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 		  Vmm__Control__Response **resp, char *err, size_t errlen)
 {
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	ProtobufCMessage *m;
+	int rc;
 
-	return call_iov(conn, &iov, 1, resp, err, errlen);
+	rc = pbipc_client__call_raw(conn->cl, msg, len, &vmm__control__response__descriptor,
+				    CTL_TIMEOUT_MS, &m, err, errlen);
+	*resp = (Vmm__Control__Response *)m;
+	return rc;
 }
 
 int ctl__request(const char *name, const Vmm__Control__Request *req,

@@ -1,0 +1,52 @@
+#!/bin/sh
+# hactl's command line without a daemon: usage errors exit 2 with a sentence
+# naming what is wrong, an unreachable hasvcd exits 1 with "cannot reach".
+# The commands against a (fake) daemon are in test_hactl_ipc.c.
+set -u
+HACTL="${top_builddir:-.}/hasvc/hactl"
+[ -x "$HACTL" ] || { echo "no $HACTL: build first"; exit 99; }
+# A name nobody serves, in this network namespace.
+export HASVC_SOCKET="hasvc-test-nobody-$$"
+fails=0 passes=0
+
+# expect STATUS WORDS ARGS...: hactl ARGS exits STATUS and says WORDS on stderr.
+expect() {
+	want=$1 words=$2
+	shift 2
+	err=$("$HACTL" "$@" 2>&1 >/dev/null)
+	rc=$?
+	if [ "$rc" -eq "$want" ] && { [ -z "$words" ] || printf '%s' "$err" | grep -qF -- "$words"; }; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: hactl $*: exit $rc (want $want), stderr: $err (want '$words')"
+		fails=$((fails + 1))
+	fi
+}
+
+expect 1 "hactl: cannot reach hasvcd on '$HASVC_SOCKET': is the daemon running? (Connection refused)" status
+expect 1 "cannot reach hasvcd on 'other'" -s other migrate web1 b
+expect 1 "cannot reach hasvcd" --socket=other reload
+expect 2 "hactl: unknown command 'frob'" frob
+expect 2 "hactl: migrate needs VM and NODE" migrate web1
+expect 2 "hactl: evacuate needs NODE" evacuate
+expect 2 "hactl: failover needs VM" failover
+expect 2 "hactl: status: unexpected argument 'now'" status now
+expect 2 "hactl: unprotect does not take --wait" unprotect web1 --wait
+expect 2 "hactl: reload does not take --wait" --wait reload
+expect 2 "hactl: missing COMMAND"
+expect 2 "hactl: unknown option '--frob'" --frob status
+expect 2 "hactl: --timeout needs seconds above 0, not '0'" --timeout 0 status
+expect 2 "hactl: --timeout needs a value" status --timeout
+expect 2 "usage: hactl" -x status
+expect 0 "" --help
+
+# --json: a transport failure is also a Response on stdout.
+out=$("$HACTL" --json status 2>/dev/null)
+case $out in
+'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":""}')
+	passes=$((passes + 1)) ;;
+*)	echo "FAIL: hactl --json status printed: $out"; fails=$((fails + 1)) ;;
+esac
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
