@@ -49,6 +49,8 @@ struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
 	bool pause_on_loss;           /* else degrade */
+	bool check_peer_generation;   /* the standby must be at peer_generation */
+	uint64_t peer_generation;
 };
 
 struct checkpoint_stats {
@@ -81,6 +83,7 @@ struct checkpoint {
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
 	/* standby */
+	struct mig_fence fence;       /* what a checkpoint's generation must be */
 	struct chan *sc;
 	bool activate_on_loss;
 	bool activated;
@@ -91,13 +94,18 @@ struct checkpoint {
 int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
 /* Main thread, at exit: stop the replication thread and wait for it. */
 void checkpoint__exit(struct checkpoint *ck);
+uint64_t checkpoint__generation(struct checkpoint *ck);
 
 /* Primary, main thread.  0, or -EBUSY / -EINVAL with a reason. */
 int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
 			size_t errlen);
 
-/* Standby, main thread, after vm__start (paused): read checkpoints from c. */
-int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss);
+/*
+ * Standby, main thread, after vm__start (paused): read checkpoints from c;
+ * each must carry a generation fence allows (fence->generation is ours).
+ */
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
+			      const struct mig_fence *fence, bool activate_on_loss);
 /* Standby, main thread: resume the guest from the last committed checkpoint. */
 int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen);
 

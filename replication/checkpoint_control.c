@@ -48,6 +48,11 @@ void checkpoint__exit(struct checkpoint *ck)
 	ck->stage = NULL;
 }
 
+uint64_t checkpoint__generation(struct checkpoint *ck)
+{
+	return ck->generation;
+}
+
 const char *checkpoint__state_name(enum checkpoint_state s)
 {
 	switch (s) {
@@ -99,6 +104,8 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	ck->m.p = p->mp;
 	ck->m.p.checkpoint = true;
 	ck->m.p.generation = ck->generation;
+	ck->m.p.check_peer_generation = p->check_peer_generation;
+	ck->m.p.peer_generation = p->peer_generation;
 	ck->m.p.force_on_timeout = true;   /* the sync always ends; epochs follow */
 	ck->m.p.max_rounds = 10;
 	atomic_store(&ck->m.cancel, false);
@@ -142,6 +149,7 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 	uint64_t n, p99 = 0, held, released;
 	enum checkpoint_state state;
 	char error[256];
+	long long peer;
 	bool standby;
 
 	st = malloc(sizeof(*st));
@@ -155,6 +163,9 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 	snprintf(error, sizeof(error), "%s", ck->error);
 	pthread_mutex_unlock(&ck->lock);
 	standby = state == CKPT_STANDBY || state == CKPT_LOST || state == CKPT_ACTIVATED;
+	/* The token this side checks the other's against; -1: none. */
+	peer = standby ? (ck->fence.check_peer ? (long long)ck->fence.peer_generation : -1) :
+	       (ck->p.check_peer_generation ? (long long)ck->p.peer_generation : -1);
 	n = st->epochs < CHECKPOINT_PAUSE_SAMPLES ? st->epochs : CHECKPOINT_PAUSE_SAMPLES;
 	if (n && !standby) {
 		memcpy(sorted, st->pause_samples, n * sizeof(uint64_t));
@@ -169,7 +180,7 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 #define US(x) ((double)(x) / 1000.0)
 	if (json)
 		snprintf(out, len, "{\"state\":\"%s\",\"role\":\"%s\",\"generation\":%llu,"
-			 "\"epochs\":%llu,\"committed_epoch\":%llu,\"refused\":%llu,"
+			 "\"peer_generation\":%lld,\"epochs\":%llu,\"committed_epoch\":%llu,\"refused\":%llu,"
 			 "\"pause_us_mean\":%.1f,\"pause_us_p99\":%.1f,\"pause_us_max\":%.1f,"
 			 "\"pages_per_epoch\":%.1f,\"bytes_per_epoch\":%.1f,"
 			 "\"pages_last\":%llu,\"bytes_last\":%llu,"
@@ -177,7 +188,7 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 			 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
 			 "\"error\":\"%s\"}\n",
 			 checkpoint__state_name(state), standby ? "standby" : "primary",
-			 (unsigned long long)ck->generation, (unsigned long long)st->epochs,
+			 (unsigned long long)ck->generation, peer, (unsigned long long)st->epochs,
 			 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
 			 st->epochs ? US(st->pause_ns_sum / st->epochs) : 0, US(p99),
 			 US(st->pause_ns_max),
@@ -189,7 +200,7 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 	else
 		snprintf(out, len,
 			 "state:            %s (%s)\n"
-			 "generation:       %llu\n"
+			 "generation:       %llu (peer %lld)\n"
 			 "epochs:           %llu (committed %llu, refused %llu)\n"
 			 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
 			 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
@@ -197,7 +208,7 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 			 "output:           %llu bytes held, %llu bytes released\n"
 			 "%s%s%s",
 			 checkpoint__state_name(state), standby ? "standby" : "primary",
-			 (unsigned long long)ck->generation, (unsigned long long)st->epochs,
+			 (unsigned long long)ck->generation, peer, (unsigned long long)st->epochs,
 			 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
 			 st->epochs ? US(st->pause_ns_sum / st->epochs) : 0, US(p99),
 			 US(st->pause_ns_max),
@@ -221,6 +232,21 @@ static int copy(char *dst, size_t len, const char *src, char *err, size_t errlen
 	return 0;
 }
 
+/* A generation: a decimal number, 0 to 2^64-1. */
+static int parse_generation(const char *opt, const char *v, uint64_t *out, char *err,
+			    size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || *end || !*v || *v == '-' || *v == '+' || *v == ' ') {
+		snprintf(err, errlen, "bad %s '%s': want a number", opt, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
 		       size_t errlen)
 {
@@ -229,7 +255,8 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	memset(&p, 0, sizeof(p));
 	if (argc < 2) {
 		snprintf(err, errlen, "usage: protect tcp:HOST:PORT [--interval MS] "
-			 "[--on-standby-loss degrade|pause] {TLS files | --tls-none}");
+			 "[--on-standby-loss degrade|pause] [--peer-generation P] "
+			 "{TLS files | --tls-none}");
 		return -EINVAL;
 	}
 	if (copy(p.mp.uri, sizeof(p.mp.uri), argv[1], err, errlen))
@@ -261,6 +288,10 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 				return -EINVAL;
 			}
 			p.pause_on_loss = !strcmp(v, "pause");
+		} else if (!strcmp(a, "--peer-generation")) {
+			if (parse_generation(a, v, &p.peer_generation, err, errlen))
+				return -EINVAL;
+			p.check_peer_generation = true;
 		} else if (!strcmp(a, "--tls-ca")) {
 			if (copy(p.mp.tls_ca, sizeof(p.mp.tls_ca), v, err, errlen))
 				return -EINVAL;

@@ -127,13 +127,19 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 			wire__frame_free(&f);
 		return -EPROTO;
 	}
+	ret = -EPROTO;
 	if (!f.msg->ack->ok)
 		snprintf(err, errlen, "the standby refused checkpoint %llu: %s",
 			 (unsigned long long)epoch, f.msg->ack->error);
 	else if (f.msg->ack->epoch != epoch)
 		snprintf(err, errlen, "the standby acked checkpoint %llu, not %llu",
 			 (unsigned long long)f.msg->ack->epoch, (unsigned long long)epoch);
-	ret = !f.msg->ack->ok || f.msg->ack->epoch != epoch ? -EPROTO : 0;
+	else if (ck->p.check_peer_generation && f.msg->ack->generation != ck->p.peer_generation)
+		snprintf(err, errlen, "standby has generation %llu, expected %llu",
+			 (unsigned long long)f.msg->ack->generation,
+			 (unsigned long long)ck->p.peer_generation);
+	else
+		ret = 0;
 	wire__frame_free(&f);
 	return ret;
 }

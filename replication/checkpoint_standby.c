@@ -47,6 +47,23 @@ static int mt_activate(void *arg)
 	return checkpoint__activate(arg, err, sizeof(err));
 }
 
+/* The checkpoint's generation against the fence: 0, or -EPERM and why. */
+static int check_generation(struct checkpoint *ck, uint64_t gen, char *err, size_t errlen)
+{
+	const struct mig_fence *fe = &ck->fence;
+
+	if (fe->check_peer && gen != fe->peer_generation)
+		snprintf(err, errlen, "refused: the checkpoint has generation %llu, this standby "
+			 "expects generation %llu", (unsigned long long)gen,
+			 (unsigned long long)fe->peer_generation);
+	else if (!fe->check_peer && gen < fe->generation)
+		snprintf(err, errlen, "refused: stale generation %llu (this standby is at %llu)",
+			 (unsigned long long)gen, (unsigned long long)fe->generation);
+	else
+		return 0;
+	return -EPERM;
+}
+
 static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, uint64_t gen)
 {
 	Replication__Message m = REPLICATION__MESSAGE__INIT;
@@ -119,10 +136,9 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	epoch = f.msg->checkpoint->epoch;
 	gen = f.msg->checkpoint->generation;
 	wire__frame_free(&f);
-	if (gen < ck->generation) {
-		snprintf(err, errlen, "refused: stale generation %llu (this standby is at %llu)",
-			 (unsigned long long)gen, (unsigned long long)ck->generation);
-		send_ack(ck->sc, false, err, epoch, ck->generation);
+	if (check_generation(ck, gen, err, errlen)) {
+		qb_log(LOG_ERR, "standby: checkpoint %llu %s", (unsigned long long)epoch, err);
+		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
 		return -EPERM;
 	}
 	ret = chan__read(ck->sc, hdr, sizeof(hdr));
@@ -148,7 +164,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->st.refused++;
 		pthread_mutex_unlock(&ck->lock);
 		qb_log(LOG_ERR, "standby: %s", err);
-		return send_ack(ck->sc, false, err, epoch, ck->generation) ?: 1;
+		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
 	}
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
@@ -166,7 +182,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	ck->st.pages_sum += npages;
 	ck->st.bytes_sum += slen;
 	pthread_mutex_unlock(&ck->lock);
-	ret = send_ack(ck->sc, true, "", epoch, ck->generation);
+	ret = send_ack(ck->sc, true, "", epoch, ck->fence.generation);
 	if (ret)
 		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
 			 (unsigned long long)epoch, chan__strerror(ret));
@@ -200,11 +216,13 @@ void *checkpoint__standby_main(void *arg)
 	return NULL;
 }
 
-int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss)
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
+			      const struct mig_fence *fence, bool activate_on_loss)
 {
 	int ret;
 
 	ck->sc = c;
+	ck->fence = *fence;
 	ck->activate_on_loss = activate_on_loss;
 	ck->stage_limit = (size_t)ck->vm->mem.size + (size_t)ck->vm->mem.size / 64 + (64u << 20);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,

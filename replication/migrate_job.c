@@ -96,6 +96,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	}
 	dirty_bitmap__clear(&m->bm);
 	m->p = *p;
+	m->p.generation = m->generation;
 	atomic_store(&m->cancel, false);
 	atomic_store(&m->downtime_ms, p->downtime_ms ? p->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS);
 	atomic_store(&m->throttle_pct, 0);

@@ -184,6 +184,18 @@ static int send_msg(struct migrate *m, Replication__Message *msg)
 	return ret ? ret : chan__flush(m->main);
 }
 
+/* Tell the destination why we give up (best effort: we close anyway). */
+static void send_abort(struct migrate *m, const char *why)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT;
+	Replication__Abort ab = REPLICATION__ABORT__INIT;
+
+	ab.error = (char *)why;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_ABORT;
+	msg.abort = &ab;
+	send_msg(m, &msg);
+}
+
 static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCase want,
 		    Replication__Message **out, struct job_err *e)
 {
@@ -246,6 +258,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.compress = m->p.compress;
 	hello.checkpoint = m->p.checkpoint;
 	hello.generation = m->p.generation;
+	hello.check_peer_generation = m->p.check_peer_generation;
+	hello.peer_generation = m->p.peer_generation;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(c);
@@ -260,6 +274,15 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		goto out;
 	if (!reply->hello_reply->ok) {
 		ret = fail(e, -EINVAL, "the destination refused: %s", reply->hello_reply->error);
+		goto out;
+	}
+	/* A destination that ignored the hello's peer_generation (older code). */
+	if (m->p.check_peer_generation && reply->hello_reply->generation != m->p.peer_generation) {
+		ret = fail(e, -EPERM, "%s has generation %llu, expected %llu",
+			   m->p.checkpoint ? "standby" : "destination",
+			   (unsigned long long)reply->hello_reply->generation,
+			   (unsigned long long)m->p.peer_generation);
+		send_abort(m, e->msg);
 		goto out;
 	}
 	for (unsigned i = 0; i < hello.nr_data; i++) {
@@ -490,6 +513,15 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ack->ack->ok)
 		ret = fail(e, -EPROTO, "the destination refused the final state: %s",
 			   ack->ack->error);
+	/*
+	 * A standby at another generation: checked for checkpointing only, as a
+	 * migration destination that acked already runs the guest.
+	 */
+	else if (m->p.checkpoint && m->p.check_peer_generation &&
+		 ack->ack->generation != m->p.peer_generation)
+		ret = fail(e, -EPERM, "standby has generation %llu, expected %llu",
+			   (unsigned long long)ack->ack->generation,
+			   (unsigned long long)m->p.peer_generation);
 	replication__message__free_unpacked(ack, NULL);
 	return ret;
 }

@@ -87,6 +87,9 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 		snprintf(err, errlen, "this vmm has no migration engine");
 		return -EOPNOTSUPP;
 	}
+	/* A migration's hello carries this VM's fencing token. */
+	if (cv->ckpt)
+		cv->mig->generation = checkpoint__generation(cv->ckpt);
 	return migrate__control(cv->mig, req, info, dr, err, errlen);
 }
 
