@@ -1,57 +1,13 @@
-/* The checkpoint object: start, stop, statistics, control commands (checkpoint.h). */
+/* Checkpointing's statistics and control commands (checkpoint.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "replication/checkpoint.h"
 #include "vmm/vm.h"
-
-int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation)
-{
-	int ret;
-
-	memset(ck, 0, sizeof(*ck));
-	ck->vm = vm;
-	ck->loop = loop;
-	ck->generation = generation;
-	pthread_mutex_init(&ck->lock, NULL);
-	atomic_init(&ck->stop, false);
-	ret = migrate__init(&ck->m, vm, loop);
-	ck->m_ready = !ret;
-	return ret;
-}
-
-void checkpoint__exit(struct checkpoint *ck)
-{
-	atomic_store(&ck->stop, true);
-	pthread_mutex_lock(&ck->m.lock);
-	chan__shutdown(ck->m.main);
-	for (unsigned i = 0; i < ck->m.nr_data; i++)
-		chan__shutdown(ck->m.data[i]);
-	pthread_mutex_unlock(&ck->m.lock);
-	chan__shutdown(ck->sc);
-	/* Pending main-thread calls fail from now on; the thread ends. */
-	mt__close(&ck->m.mt);
-	if (ck->thread_running)
-		pthread_join(ck->thread, NULL);
-	ck->thread_running = false;
-	if (ck->m_ready)
-		migrate__exit(&ck->m);
-	chan__close(ck->sc);
-	ck->sc = NULL;
-	if (ck->stage)
-		munmap(ck->stage, ck->stage_limit);
-	ck->stage = NULL;
-}
-
-uint64_t checkpoint__generation(struct checkpoint *ck)
-{
-	return ck->generation;
-}
 
 const char *checkpoint__state_name(enum checkpoint_state s)
 {
@@ -67,63 +23,6 @@ const char *checkpoint__state_name(enum checkpoint_state s)
 	case CKPT_ACTIVATED: return "activated";
 	}
 	return "unknown";
-}
-
-int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
-			size_t errlen)
-{
-	struct mig_tls tls = { p->mp.tls_ca[0] ? p->mp.tls_ca : NULL,
-			       p->mp.tls_cert[0] ? p->mp.tls_cert : NULL,
-			       p->mp.tls_key[0] ? p->mp.tls_key : NULL, p->mp.tls_none };
-	struct mig_uri u;
-	const char *why;
-	int ret;
-
-	if (mig_uri__parse(p->mp.uri, &u, &why) || mig_tls__check(&tls, &why)) {
-		snprintf(err, errlen, "%s", why);
-		return -EINVAL;
-	}
-	if (ck->state != CKPT_NONE && ck->state != CKPT_FAILED && ck->state != CKPT_ACTIVATED) {
-		snprintf(err, errlen, "already %s", checkpoint__state_name(ck->state));
-		return -EBUSY;
-	}
-	if (ck->vm->state != VM_STATE_RUNNING && ck->vm->state != VM_STATE_PAUSED) {
-		snprintf(err, errlen, "the VM is %s", vm__state_name(ck->vm->state));
-		return -EINVAL;
-	}
-	if (ck->thread_running) {
-		pthread_join(ck->thread, NULL);
-		ck->thread_running = false;
-	}
-	if (!ck->m.bm.bits && (ret = dirty_bitmap__init(&ck->m.bm, ck->vm->mem.size))) {
-		snprintf(err, errlen, "no memory for the dirty bitmap");
-		return ret;
-	}
-	dirty_bitmap__clear(&ck->m.bm);
-	ck->p = *p;
-	ck->m.p = p->mp;
-	ck->m.p.checkpoint = true;
-	ck->m.p.generation = ck->generation;
-	ck->m.p.check_peer_generation = p->check_peer_generation;
-	ck->m.p.peer_generation = p->peer_generation;
-	ck->m.p.force_on_timeout = true;   /* the sync always ends; epochs follow */
-	ck->m.p.max_rounds = 10;
-	atomic_store(&ck->m.cancel, false);
-	atomic_store(&ck->m.downtime_ms, 50);
-	pthread_mutex_lock(&ck->lock);
-	memset(&ck->st, 0, sizeof(ck->st));
-	ck->state = CKPT_SYNCING;
-	ck->error[0] = '\0';
-	pthread_mutex_unlock(&ck->lock);
-	atomic_store(&ck->stop, false);
-	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
-	if (ret) {
-		ck->state = CKPT_FAILED;
-		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
-		return -ret;
-	}
-	ck->thread_running = true;
-	return 0;
 }
 
 /* Called with ck->lock held. */
@@ -162,9 +61,9 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 	state = ck->state;
 	snprintf(error, sizeof(error), "%s", ck->error);
 	pthread_mutex_unlock(&ck->lock);
-	standby = state == CKPT_STANDBY || state == CKPT_LOST || state == CKPT_ACTIVATED;
+	standby = state == CKPT_STANDBY || state == CKPT_LOST;
 	/* The token this side checks the other's against; -1: none. */
-	peer = standby ? (ck->fence.check_peer ? (long long)ck->fence.peer_generation : -1) :
+	peer = standby || state == CKPT_ACTIVATED ? (ck->fence.check_peer ? (long long)ck->fence.peer_generation : -1) :
 	       (ck->p.check_peer_generation ? (long long)ck->p.peer_generation : -1);
 	n = st->epochs < CHECKPOINT_PAUSE_SAMPLES ? st->epochs : CHECKPOINT_PAUSE_SAMPLES;
 	if (n && !standby) {
@@ -309,16 +208,54 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	return checkpoint__protect(ck, &p, err, errlen);
 }
 
+/* activate [--generation N] [--json] */
+static int activate_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
+			size_t errlen)
+{
+	bool set_gen = false;
+	uint64_t gen = 0;
+
+	for (size_t i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			continue;
+		if (strcmp(argv[i], "--generation") || i + 1 >= argc) {
+			snprintf(err, errlen, "usage: activate [--generation N] [--json]");
+			return -EINVAL;
+		}
+		if (parse_generation(argv[i], argv[i + 1], &gen, err, errlen))
+			return -EINVAL;
+		set_gen = true;
+		i++;
+	}
+	return checkpoint__activate(ck, set_gen, gen, err, errlen);
+}
+
+/* A command without options but --json. */
+static int no_options(size_t argc, char **argv, char *err, size_t errlen)
+{
+	for (size_t i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json")) {
+			snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
 			size_t textlen, char *err, size_t errlen)
 {
-	int ret = 0;
+	int ret;
 
 	if (!strcmp(argv[0], "protect"))
 		ret = protect_cmd(ck, argc, argv, err, errlen);
 	else if (!strcmp(argv[0], "activate"))
-		ret = checkpoint__activate(ck, err, errlen);
-	else if (strcmp(argv[0], "protect-status")) {
+		ret = activate_cmd(ck, argc, argv, err, errlen);
+	else if (!strcmp(argv[0], "unprotect"))
+		ret = no_options(argc, argv, err, errlen) ?: checkpoint__unprotect(ck, err, errlen);
+	else if (!strcmp(argv[0], "protect-status"))
+		ret = no_options(argc, argv, err, errlen);
+	else {
 		snprintf(err, errlen, "unknown checkpoint command");
 		return -EINVAL;
 	}

@@ -43,8 +43,11 @@ static int mt_apply(void *arg)
 static int mt_activate(void *arg)
 {
 	char err[128];
+	int ret = checkpoint__activate(arg, false, 0, err, sizeof(err));
 
-	return checkpoint__activate(arg, err, sizeof(err));
+	if (ret)
+		qb_log(LOG_ERR, "standby: activation on stream loss failed: %s", err);
+	return ret;
 }
 
 /* The checkpoint's generation against the fence: 0, or -EPERM and why. */
@@ -205,14 +208,16 @@ void *checkpoint__standby_main(void *arg)
 		snprintf(ck->error, sizeof(ck->error), "%s", err);
 	}
 	pthread_mutex_unlock(&ck->lock);
-	if (atomic_load(&ck->stop) || ck->activated)
-		return NULL;
-	qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
-	       (unsigned long long)ck->st.committed_epoch);
-	if (ck->activate_on_loss) {
-		qb_log(LOG_NOTICE, "standby: activating on stream loss");
-		mt__call(&ck->m.mt, mt_activate, ck);
+	if (!atomic_load(&ck->stop) && !ck->activated) {
+		qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
+		       (unsigned long long)ck->st.committed_epoch);
+		if (ck->activate_on_loss) {
+			qb_log(LOG_NOTICE, "standby: activating on stream loss");
+			mt__call(&ck->m.mt, mt_activate, ck);
+		}
 	}
+	atomic_store(&ck->thread_done, true);
+	mt__wake(&ck->m.mt);
 	return NULL;
 }
 
@@ -240,40 +245,10 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 		serial__hold(ck->vm->serial, true);
 	}
 	ck->state = CKPT_STANDBY;
+	atomic_store(&ck->thread_done, false);
 	ret = pthread_create(&ck->thread, NULL, checkpoint__standby_main, ck);
 	if (ret)
 		return -ret;
 	ck->thread_running = true;
 	return 0;
-}
-
-int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen)
-{
-	int ret;
-
-	if (ck->state != CKPT_STANDBY && ck->state != CKPT_LOST) {
-		snprintf(err, errlen, "not a standby (state %s)", checkpoint__state_name(ck->state));
-		return -EINVAL;
-	}
-	ck->activated = true;
-	chan__shutdown(ck->sc);
-	/*
-	 * Output still in the UART buffer belongs to the last epoch: the old
-	 * primary may or may not have released it, so it is dropped rather
-	 * than sent twice (a client asks again, as TCP would retransmit).
-	 */
-	if (ck->vm->serial) {
-		serial__drop_output(ck->vm->serial);
-		serial__hold(ck->vm->serial, false);
-	}
-	ret = vm__resume(ck->vm);
-	pthread_mutex_lock(&ck->lock);
-	ck->generation++;
-	ck->state = CKPT_ACTIVATED;
-	pthread_mutex_unlock(&ck->lock);
-	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
-	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)ck->generation);
-	if (ret)
-		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
-	return ret;
 }
