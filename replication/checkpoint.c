@@ -1,6 +1,6 @@
 /*
  * The checkpoint object's life (checkpoint.h): protect, unprotect,
- * activate.  Everything here runs on the main
+ * activate, and the operator's pause.  Everything here runs on the main
  * thread; the replication thread it starts is stopped by setting ck->stop
  * and joined while its calls to the main thread are still served, so a
  * thread halfway through an epoch finishes the epoch's main-thread part.
@@ -173,11 +173,11 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	return 0;
 }
 
-/* Release what is held; resume a guest the policy paused. */
+/* Release what is held; resume a guest the policy (not the operator) paused. */
 static int release_and_run(struct checkpoint *ck)
 {
 	uint64_t held = outbuf__held(&ck->ob);
-	bool resume = ck->policy_paused;
+	bool resume = ck->policy_paused && !ck->m.user_paused;
 
 	outbuf__open(&ck->ob);
 	ck->policy_paused = false;
@@ -207,8 +207,8 @@ int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
 	ck->state = CKPT_NONE;
 	ck->error[0] = '\0';
 	pthread_mutex_unlock(&ck->lock);
-	qb_log(LOG_NOTICE, "protect: stopped (unprotect, was %s); the guest runs unprotected",
-	       checkpoint__state_name(was));
+	qb_log(LOG_NOTICE, "protect: stopped (unprotect, was %s); the guest runs unprotected%s",
+	       checkpoint__state_name(was), ck->m.user_paused ? " once resumed" : "");
 	if (ret)
 		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
 	return ret;
@@ -220,6 +220,8 @@ static void set_generation(struct checkpoint *ck, enum checkpoint_state s, uint6
 	ck->generation = gen;
 	ck->state = s;
 	pthread_mutex_unlock(&ck->lock);
+	/* A resume by activation is the operator's decision too. */
+	ck->m.user_paused = false;
 }
 
 static int activate_standby(struct checkpoint *ck, uint64_t gen)
@@ -298,4 +300,27 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 	if (ret)
 		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
 	return ret;
+}
+
+void checkpoint__note_pause(struct checkpoint *ck, bool paused)
+{
+	migrate__note_pause(&ck->m, paused);
+}
+
+bool checkpoint__user_paused(struct checkpoint *ck)
+{
+	return ck->m.user_paused;
+}
+
+int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)
+{
+	if (is_standby(ck->state))
+		snprintf(err, errlen, "this vmm is a standby: its guest runs only when activated "
+			 "(vmm ctl NAME activate)");
+	else if (ck->policy_paused)
+		snprintf(err, errlen, "the guest was paused by --on-standby-loss pause and its "
+			 "output is held: activate, protect or unprotect decide what runs");
+	else
+		return 0;
+	return -EPERM;
 }

@@ -137,6 +137,16 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char *err,
 			 size_t errlen);
 
+/*
+ * Main thread, for the control server's pause and resume: the operator's
+ * pause is never undone by checkpointing (nor by migration).  may_resume
+ * refuses (-EPERM, reason in err) a standby, and a primary the policy
+ * paused (its output is held: activate, protect or unprotect decide).
+ */
+void checkpoint__note_pause(struct checkpoint *ck, bool paused);
+bool checkpoint__user_paused(struct checkpoint *ck);
+int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen);
+
 const char *checkpoint__state_name(enum checkpoint_state s);
 /* protect-status as text or JSON. */
 void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len);

@@ -38,12 +38,13 @@ static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char
 /*
  * Main thread: the sync is acknowledged.  Hold output from here on (output
  * the policy held stays held until the first acknowledged checkpoint) and
- * resume the guest if the switch-over or the policy paused it.
+ * resume the guest if the switch-over or the policy paused it, never if
+ * the operator did.
  */
 static int mt_protect_start(void *arg)
 {
 	struct checkpoint *ck = arg;
-	bool resume = ck->m.paused_by_us || ck->policy_paused;
+	bool resume = (ck->m.paused_by_us || ck->policy_paused) && !ck->m.user_paused;
 
 	outbuf__start(&ck->ob, ck->vm->serial);
 	ck->m.paused_by_us = false;

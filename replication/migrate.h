@@ -115,6 +115,11 @@ struct migrate {
 	unsigned nr_data;
 	struct dirty_bitmap bm;
 	bool was_running, paused_by_us, tracking;
+	/*
+	 * Main thread: the operator paused the guest (vmm ctl pause) and has
+	 * not resumed it; the engine never resumes it then (migrate__note_pause).
+	 */
+	bool user_paused;
 	uint64_t generation;          /* this VM's fencing token for the hello */
 	/* The final state, captured on the main thread at switch-over. */
 	uint8_t *final_buf;
@@ -144,6 +149,8 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 int migrate__cancel(struct migrate *m);
 void migrate__set_downtime(struct migrate *m, uint32_t ms);
 void migrate__get_info(struct migrate *m, struct migrate_info *out);
+/* Main thread: the operator paused (true) or resumed (false) the guest. */
+void migrate__note_pause(struct migrate *m, bool paused);
 const char *migrate__state_name(enum migrate_state s);
 
 /* dirty-rate: start a measurement of `seconds`; then poll with get. */

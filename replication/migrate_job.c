@@ -141,6 +141,11 @@ int migrate__cancel(struct migrate *m)
 	return ret;
 }
 
+void migrate__note_pause(struct migrate *m, bool paused)
+{
+	m->user_paused = paused;
+}
+
 void migrate__set_downtime(struct migrate *m, uint32_t ms)
 {
 	atomic_store(&m->downtime_ms, ms);

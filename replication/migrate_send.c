@@ -64,11 +64,13 @@ static void throttle_tick(void *data)
 	if (!pct)
 		return;
 	if (m->throttle_paused) {
-		vm__resume(m->vm);
+		if (!m->user_paused)
+			vm__resume(m->vm);
 		m->throttle_paused = false;
 		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
 	} else {
-		m->throttle_paused = !vm__pause(m->vm);
+		/* A guest the operator paused stays so: not ours to resume. */
+		m->throttle_paused = m->vm->state == VM_STATE_RUNNING && !vm__pause(m->vm);
 		next = THROTTLE_PERIOD_MS * pct / 100;
 	}
 	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
@@ -89,7 +91,7 @@ static void throttle_stop(struct migrate *m)
 {
 	qb_loop_timer_del(m->loop, m->throttle_timer);
 	m->throttle_timer = 0;
-	if (m->throttle_paused)
+	if (m->throttle_paused && !m->user_paused)
 		vm__resume(m->vm);
 	m->throttle_paused = false;
 }
@@ -141,7 +143,8 @@ static int mt_recover(void *arg)
 	if (m->tracking)
 		dirty__stop(m->vm);
 	m->tracking = false;
-	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+	if (m->paused_by_us && m->was_running && !m->user_paused &&
+	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
 	m->paused_by_us = false;
 	return 0;
@@ -602,7 +605,8 @@ int migrate__mt_resume(void *arg)
 {
 	struct migrate *m = arg;
 
-	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+	if (m->paused_by_us && m->was_running && !m->user_paused &&
+	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
 	m->paused_by_us = false;
 	return 0;
