@@ -38,6 +38,8 @@
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
 #define CHECKPOINT_PAUSE_SAMPLES 4096
+/* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */
+#define CHECKPOINT_RATE_SAMPLES 2048
 
 enum checkpoint_state {
 	CKPT_NONE,        /* not protected (never, or unprotected), not a standby */
@@ -68,6 +70,8 @@ struct checkpoint_stats {
 	uint64_t ack_ns_sum, ack_ns_max;
 	uint64_t refused;             /* standby: checkpoints refused */
 	uint64_t committed_epoch;     /* last acknowledged (primary) / applied (standby) */
+	uint64_t last_commit_ns;      /* when it was (0: none yet); the sync counts */
+	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
 };
 
 struct checkpoint {
@@ -161,6 +165,8 @@ int checkpoint_cli__main(const char *name, int argc, char **argv);
 
 /* Internal (checkpoint_*.c). */
 void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns);
+/* With ck->lock held: a checkpoint was acknowledged (primary) or applied. */
+void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);
 /* Main thread: stop the replication thread and join it, serving its calls. */
 void checkpoint__stop_thread(struct checkpoint *ck);
 void *checkpoint__primary_main(void *arg);

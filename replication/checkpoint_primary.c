@@ -49,6 +49,9 @@ static int mt_protect_start(void *arg)
 	outbuf__start(&ck->ob, ck->vm->serial);
 	ck->m.paused_by_us = false;
 	ck->policy_paused = false;
+	pthread_mutex_lock(&ck->lock);
+	checkpoint__record_commit(ck, migrate__now_ns());
+	pthread_mutex_unlock(&ck->lock);
 	return resume ? vm__resume(ck->vm) : 0;
 }
 
@@ -230,10 +233,12 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		outbuf__commit(&ck->ob, ck->cap_mark);
-		now = migrate__now_ns() - t_send;
+		now = migrate__now_ns();
 		pthread_mutex_lock(&ck->lock);
 		ck->st.epochs = epoch;
 		ck->st.committed_epoch = epoch;
+		checkpoint__record_commit(ck, now);
+		now -= t_send;
 		ck->st.pages_last = ck->cap_pages;
 		ck->st.bytes_last = ck->cap_len;
 		ck->st.pages_sum += ck->cap_pages;

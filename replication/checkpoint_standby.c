@@ -180,6 +180,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	pthread_mutex_lock(&ck->lock);
 	ck->st.epochs++;
 	ck->st.committed_epoch = epoch;
+	checkpoint__record_commit(ck, migrate__now_ns());
 	ck->st.pages_last = npages;
 	ck->st.bytes_last = slen;
 	ck->st.pages_sum += npages;
@@ -245,6 +246,8 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 		serial__hold(ck->vm->serial, true);
 	}
 	ck->state = CKPT_STANDBY;
+	/* The initial sync was checkpoint 0. */
+	checkpoint__record_commit(ck, migrate__now_ns());
 	atomic_store(&ck->thread_done, false);
 	ret = pthread_create(&ck->thread, NULL, checkpoint__standby_main, ck);
 	if (ret)
