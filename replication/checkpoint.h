@@ -15,7 +15,13 @@
  * runs it; checkpoint__standby_start reads checkpoints, stages each whole,
  * verifies it (vm_state__parse: framing, SHA-256, records) and only then
  * applies it (on the main thread) and acks.  checkpoint__activate resumes
- * the guest from the last committed checkpoint and raises the generation.
+ * the guest from the last committed checkpoint under a new generation.
+ *
+ * Fencing: the cluster gives every copy of a VM its own generation (a
+ * token) and tells each side of a stream the other's; a side checks the
+ * other's token (--peer-generation) at the hello and on every checkpoint
+ * or ack.  checkpoint__activate also continues a primary the standby-loss
+ * policy paused, and checkpoint__unprotect ends protection on a primary.
  */
 #ifndef REPLICATION_CHECKPOINT_H
 #define REPLICATION_CHECKPOINT_H
@@ -32,9 +38,11 @@
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
 #define CHECKPOINT_PAUSE_SAMPLES 4096
+/* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */
+#define CHECKPOINT_RATE_SAMPLES 2048
 
 enum checkpoint_state {
-	CKPT_NONE,        /* not protected, not a standby */
+	CKPT_NONE,        /* not protected (never, or unprotected), not a standby */
 	CKPT_SYNCING,     /* primary: initial sync running */
 	CKPT_PROTECTED,   /* primary: epochs acknowledged */
 	CKPT_DEGRADED,    /* primary: standby lost, running unprotected */
@@ -42,13 +50,16 @@ enum checkpoint_state {
 	CKPT_FAILED,      /* primary: the initial sync failed */
 	CKPT_STANDBY,     /* standby: receiving checkpoints */
 	CKPT_LOST,        /* standby: the stream broke; last good state kept */
-	CKPT_ACTIVATED,   /* standby: the guest runs from the last commit */
+	CKPT_ACTIVATED,   /* activated: a standby (or a primary the policy paused)
+			     runs the guest under a new generation, unprotected */
 };
 
 struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
 	bool pause_on_loss;           /* else degrade */
+	bool check_peer_generation;   /* the standby must be at peer_generation */
+	uint64_t peer_generation;
 };
 
 struct checkpoint_stats {
@@ -59,6 +70,8 @@ struct checkpoint_stats {
 	uint64_t ack_ns_sum, ack_ns_max;
 	uint64_t refused;             /* standby: checkpoints refused */
 	uint64_t committed_epoch;     /* last acknowledged (primary) / applied (standby) */
+	uint64_t last_commit_ns;      /* when it was (0: none yet); the sync counts */
+	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
 };
 
 struct checkpoint {
@@ -67,20 +80,24 @@ struct checkpoint {
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
 	char error[256];
+	pthread_cond_t wake;          /* with lock: stop was set (ends an epoch's wait) */
 	atomic_bool stop;
-	uint64_t generation;          /* fencing token */
+	uint64_t generation;          /* fencing token (written on the main thread) */
 	struct checkpoint_stats st;
 	bool thread_running;
+	atomic_bool thread_done;      /* the thread is past its last main-thread call */
 	pthread_t thread;
 	/* primary */
 	struct migrate m;             /* the sync's engine and channel */
 	bool m_ready;
 	struct checkpoint_params p;
 	struct outbuf ob;
+	bool policy_paused;           /* main thread: paused by --on-standby-loss pause */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
 	/* standby */
+	struct mig_fence fence;       /* what a checkpoint's generation must be */
 	struct chan *sc;
 	bool activate_on_loss;
 	bool activated;
@@ -91,15 +108,48 @@ struct checkpoint {
 int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
 /* Main thread, at exit: stop the replication thread and wait for it. */
 void checkpoint__exit(struct checkpoint *ck);
+uint64_t checkpoint__generation(struct checkpoint *ck);
 
-/* Primary, main thread.  0, or -EBUSY / -EINVAL with a reason. */
+/*
+ * Primary, main thread: protect from state none, failed, degraded, paused
+ * (by the policy: the sync runs with the guest paused, the held output is
+ * released by the first acknowledged checkpoint) or activated.  0, or
+ * -EBUSY / -EINVAL with a reason.
+ */
 int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
 			size_t errlen);
+/*
+ * Primary, main thread: stop checkpointing (the thread is joined), release
+ * the held output, resume a guest the policy paused; state none.  -EINVAL
+ * on a standby.
+ */
+int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen);
 
-/* Standby, main thread, after vm__start (paused): read checkpoints from c. */
-int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss);
-/* Standby, main thread: resume the guest from the last committed checkpoint. */
-int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen);
+/*
+ * Standby, main thread, after vm__start (paused): read checkpoints from c;
+ * each must carry a generation fence allows (fence->generation is ours).
+ */
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
+			      const struct mig_fence *fence, bool activate_on_loss);
+/*
+ * Main thread: run this copy under generation gen (set_gen; else the
+ * current one + 1), which must be above the current one.  A standby
+ * resumes from its last committed checkpoint; a primary the standby-loss
+ * policy paused resumes and releases its held output; a merely paused VM
+ * (not protected) resumes.
+ */
+int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char *err,
+			 size_t errlen);
+
+/*
+ * Main thread, for the control server's pause and resume: the operator's
+ * pause is never undone by checkpointing (nor by migration).  may_resume
+ * refuses (-EPERM, reason in err) a standby, and a primary the policy
+ * paused (its output is held: activate, protect or unprotect decide).
+ */
+void checkpoint__note_pause(struct checkpoint *ck, bool paused);
+bool checkpoint__user_paused(struct checkpoint *ck);
+int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen);
 
 const char *checkpoint__state_name(enum checkpoint_state s);
 /* protect-status as text or JSON. */
@@ -109,12 +159,16 @@ void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size
 int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
 			size_t textlen, char *err, size_t errlen);
 
-/* `vmm ctl NAME protect|protect-status|activate ...` */
+/* `vmm ctl NAME protect|unprotect|protect-status|activate ...` */
 bool checkpoint_cli__is_command(const char *cmd);
 int checkpoint_cli__main(const char *name, int argc, char **argv);
 
 /* Internal (checkpoint_*.c). */
 void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns);
+/* With ck->lock held: a checkpoint was acknowledged (primary) or applied. */
+void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);
+/* Main thread: stop the replication thread and join it, serving its calls. */
+void checkpoint__stop_thread(struct checkpoint *ck);
 void *checkpoint__primary_main(void *arg);
 void *checkpoint__standby_main(void *arg);
 

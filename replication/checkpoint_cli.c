@@ -1,4 +1,4 @@
-/* `vmm ctl NAME protect|protect-status|activate ...` (checkpoint.h). */
+/* `vmm ctl NAME protect|unprotect|protect-status|activate ...` (checkpoint.h). */
 #include "config.h"
 
 #include <stdio.h>
@@ -10,8 +10,8 @@
 
 bool checkpoint_cli__is_command(const char *cmd)
 {
-	return !strcmp(cmd, "protect") || !strcmp(cmd, "protect-status") ||
-	       !strcmp(cmd, "activate");
+	return !strcmp(cmd, "protect") || !strcmp(cmd, "unprotect") ||
+	       !strcmp(cmd, "protect-status") || !strcmp(cmd, "activate");
 }
 
 int checkpoint_cli__main(const char *name, int argc, char **argv)
@@ -34,7 +34,8 @@ int checkpoint_cli__main(const char *name, int argc, char **argv)
 	rc = resp->ok ? 0 : 1;
 	if (!resp->ok)
 		fprintf(stderr, "vmm ctl: %s\n", resp->error);
-	else if (resp->text && strcmp(argv[0], "protect"))
+	/* protect and unprotect print nothing, as pause and resume. */
+	else if (resp->text && strcmp(argv[0], "protect") && strcmp(argv[0], "unprotect"))
 		fputs(resp->text, stdout);
 	vmm__control__response__free_unpacked(resp, NULL);
 	return rc;

@@ -1,215 +1,12 @@
-/* The checkpoint object: start, stop, statistics, control commands (checkpoint.h). */
+/* The control server's checkpoint commands: their words parsed (checkpoint.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "replication/checkpoint.h"
-#include "vmm/vm.h"
-
-int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation)
-{
-	int ret;
-
-	memset(ck, 0, sizeof(*ck));
-	ck->vm = vm;
-	ck->loop = loop;
-	ck->generation = generation;
-	pthread_mutex_init(&ck->lock, NULL);
-	atomic_init(&ck->stop, false);
-	ret = migrate__init(&ck->m, vm, loop);
-	ck->m_ready = !ret;
-	return ret;
-}
-
-void checkpoint__exit(struct checkpoint *ck)
-{
-	atomic_store(&ck->stop, true);
-	pthread_mutex_lock(&ck->m.lock);
-	chan__shutdown(ck->m.main);
-	for (unsigned i = 0; i < ck->m.nr_data; i++)
-		chan__shutdown(ck->m.data[i]);
-	pthread_mutex_unlock(&ck->m.lock);
-	chan__shutdown(ck->sc);
-	/* Pending main-thread calls fail from now on; the thread ends. */
-	mt__close(&ck->m.mt);
-	if (ck->thread_running)
-		pthread_join(ck->thread, NULL);
-	ck->thread_running = false;
-	if (ck->m_ready)
-		migrate__exit(&ck->m);
-	chan__close(ck->sc);
-	ck->sc = NULL;
-	if (ck->stage)
-		munmap(ck->stage, ck->stage_limit);
-	ck->stage = NULL;
-}
-
-const char *checkpoint__state_name(enum checkpoint_state s)
-{
-	switch (s) {
-	case CKPT_NONE: return "none";
-	case CKPT_SYNCING: return "syncing";
-	case CKPT_PROTECTED: return "protected";
-	case CKPT_DEGRADED: return "degraded";
-	case CKPT_PAUSED: return "paused";
-	case CKPT_FAILED: return "failed";
-	case CKPT_STANDBY: return "standby";
-	case CKPT_LOST: return "lost";
-	case CKPT_ACTIVATED: return "activated";
-	}
-	return "unknown";
-}
-
-int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
-			size_t errlen)
-{
-	struct mig_tls tls = { p->mp.tls_ca[0] ? p->mp.tls_ca : NULL,
-			       p->mp.tls_cert[0] ? p->mp.tls_cert : NULL,
-			       p->mp.tls_key[0] ? p->mp.tls_key : NULL, p->mp.tls_none };
-	struct mig_uri u;
-	const char *why;
-	int ret;
-
-	if (mig_uri__parse(p->mp.uri, &u, &why) || mig_tls__check(&tls, &why)) {
-		snprintf(err, errlen, "%s", why);
-		return -EINVAL;
-	}
-	if (ck->state != CKPT_NONE && ck->state != CKPT_FAILED && ck->state != CKPT_ACTIVATED) {
-		snprintf(err, errlen, "already %s", checkpoint__state_name(ck->state));
-		return -EBUSY;
-	}
-	if (ck->vm->state != VM_STATE_RUNNING && ck->vm->state != VM_STATE_PAUSED) {
-		snprintf(err, errlen, "the VM is %s", vm__state_name(ck->vm->state));
-		return -EINVAL;
-	}
-	if (ck->thread_running) {
-		pthread_join(ck->thread, NULL);
-		ck->thread_running = false;
-	}
-	if (!ck->m.bm.bits && (ret = dirty_bitmap__init(&ck->m.bm, ck->vm->mem.size))) {
-		snprintf(err, errlen, "no memory for the dirty bitmap");
-		return ret;
-	}
-	dirty_bitmap__clear(&ck->m.bm);
-	ck->p = *p;
-	ck->m.p = p->mp;
-	ck->m.p.checkpoint = true;
-	ck->m.p.generation = ck->generation;
-	ck->m.p.force_on_timeout = true;   /* the sync always ends; epochs follow */
-	ck->m.p.max_rounds = 10;
-	atomic_store(&ck->m.cancel, false);
-	atomic_store(&ck->m.downtime_ms, 50);
-	pthread_mutex_lock(&ck->lock);
-	memset(&ck->st, 0, sizeof(ck->st));
-	ck->state = CKPT_SYNCING;
-	ck->error[0] = '\0';
-	pthread_mutex_unlock(&ck->lock);
-	atomic_store(&ck->stop, false);
-	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
-	if (ret) {
-		ck->state = CKPT_FAILED;
-		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
-		return -ret;
-	}
-	ck->thread_running = true;
-	return 0;
-}
-
-/* Called with ck->lock held. */
-void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns)
-{
-	ck->st.pause_samples[(ck->st.epochs - 1) % CHECKPOINT_PAUSE_SAMPLES] = ns;
-	ck->st.pause_ns_sum += ns;
-	if (ns > ck->st.pause_ns_max)
-		ck->st.pause_ns_max = ns;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len)
-{
-	static uint64_t sorted[CHECKPOINT_PAUSE_SAMPLES];   /* main thread only */
-	struct checkpoint_stats *st;
-	uint64_t n, p99 = 0, held, released;
-	enum checkpoint_state state;
-	char error[256];
-	bool standby;
-
-	st = malloc(sizeof(*st));
-	if (!st) {
-		snprintf(out, len, "out of memory");
-		return;
-	}
-	pthread_mutex_lock(&ck->lock);
-	*st = ck->st;
-	state = ck->state;
-	snprintf(error, sizeof(error), "%s", ck->error);
-	pthread_mutex_unlock(&ck->lock);
-	standby = state == CKPT_STANDBY || state == CKPT_LOST || state == CKPT_ACTIVATED;
-	n = st->epochs < CHECKPOINT_PAUSE_SAMPLES ? st->epochs : CHECKPOINT_PAUSE_SAMPLES;
-	if (n && !standby) {
-		memcpy(sorted, st->pause_samples, n * sizeof(uint64_t));
-		qsort(sorted, n, sizeof(uint64_t), cmp_u64);
-		p99 = sorted[(n * 99 + 99) / 100 - 1];
-	}
-	held = outbuf__held(&ck->ob);
-	released = atomic_load(&ck->ob.released_bytes);
-	for (char *c = error; *c; c++)
-		if (*c == '"' || *c == '\\')
-			*c = '\'';
-#define US(x) ((double)(x) / 1000.0)
-	if (json)
-		snprintf(out, len, "{\"state\":\"%s\",\"role\":\"%s\",\"generation\":%llu,"
-			 "\"epochs\":%llu,\"committed_epoch\":%llu,\"refused\":%llu,"
-			 "\"pause_us_mean\":%.1f,\"pause_us_p99\":%.1f,\"pause_us_max\":%.1f,"
-			 "\"pages_per_epoch\":%.1f,\"bytes_per_epoch\":%.1f,"
-			 "\"pages_last\":%llu,\"bytes_last\":%llu,"
-			 "\"ack_us_mean\":%.1f,\"ack_us_max\":%.1f,"
-			 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
-			 "\"error\":\"%s\"}\n",
-			 checkpoint__state_name(state), standby ? "standby" : "primary",
-			 (unsigned long long)ck->generation, (unsigned long long)st->epochs,
-			 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
-			 st->epochs ? US(st->pause_ns_sum / st->epochs) : 0, US(p99),
-			 US(st->pause_ns_max),
-			 st->epochs ? (double)st->pages_sum / (double)st->epochs : 0,
-			 st->epochs ? (double)st->bytes_sum / (double)st->epochs : 0,
-			 (unsigned long long)st->pages_last, (unsigned long long)st->bytes_last,
-			 st->epochs ? US(st->ack_ns_sum / st->epochs) : 0, US(st->ack_ns_max),
-			 (unsigned long long)held, (unsigned long long)released, error);
-	else
-		snprintf(out, len,
-			 "state:            %s (%s)\n"
-			 "generation:       %llu\n"
-			 "epochs:           %llu (committed %llu, refused %llu)\n"
-			 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
-			 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
-			 "ack latency:      mean %.1f us, max %.1f us\n"
-			 "output:           %llu bytes held, %llu bytes released\n"
-			 "%s%s%s",
-			 checkpoint__state_name(state), standby ? "standby" : "primary",
-			 (unsigned long long)ck->generation, (unsigned long long)st->epochs,
-			 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
-			 st->epochs ? US(st->pause_ns_sum / st->epochs) : 0, US(p99),
-			 US(st->pause_ns_max),
-			 st->epochs ? (double)st->pages_sum / (double)st->epochs : 0,
-			 st->epochs ? (double)st->bytes_sum / (double)st->epochs : 0,
-			 (unsigned long long)st->pages_last, (unsigned long long)st->bytes_last,
-			 st->epochs ? US(st->ack_ns_sum / st->epochs) : 0, US(st->ack_ns_max),
-			 (unsigned long long)held, (unsigned long long)released,
-			 error[0] ? "error:            " : "", error, error[0] ? "\n" : "");
-#undef US
-	free(st);
-}
 
 static int copy(char *dst, size_t len, const char *src, char *err, size_t errlen)
 {
@@ -221,6 +18,21 @@ static int copy(char *dst, size_t len, const char *src, char *err, size_t errlen
 	return 0;
 }
 
+/* A generation: a decimal number, 0 to 2^64-1. */
+static int parse_generation(const char *opt, const char *v, uint64_t *out, char *err,
+			    size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || *end || !*v || *v == '-' || *v == '+' || *v == ' ') {
+		snprintf(err, errlen, "bad %s '%s': want a number", opt, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
 		       size_t errlen)
 {
@@ -229,7 +41,8 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	memset(&p, 0, sizeof(p));
 	if (argc < 2) {
 		snprintf(err, errlen, "usage: protect tcp:HOST:PORT [--interval MS] "
-			 "[--on-standby-loss degrade|pause] {TLS files | --tls-none}");
+			 "[--on-standby-loss degrade|pause] [--peer-generation P] "
+			 "{TLS files | --tls-none}");
 		return -EINVAL;
 	}
 	if (copy(p.mp.uri, sizeof(p.mp.uri), argv[1], err, errlen))
@@ -261,6 +74,10 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 				return -EINVAL;
 			}
 			p.pause_on_loss = !strcmp(v, "pause");
+		} else if (!strcmp(a, "--peer-generation")) {
+			if (parse_generation(a, v, &p.peer_generation, err, errlen))
+				return -EINVAL;
+			p.check_peer_generation = true;
 		} else if (!strcmp(a, "--tls-ca")) {
 			if (copy(p.mp.tls_ca, sizeof(p.mp.tls_ca), v, err, errlen))
 				return -EINVAL;
@@ -278,16 +95,54 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	return checkpoint__protect(ck, &p, err, errlen);
 }
 
+/* activate [--generation N] [--json] */
+static int activate_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
+			size_t errlen)
+{
+	bool set_gen = false;
+	uint64_t gen = 0;
+
+	for (size_t i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			continue;
+		if (strcmp(argv[i], "--generation") || i + 1 >= argc) {
+			snprintf(err, errlen, "usage: activate [--generation N] [--json]");
+			return -EINVAL;
+		}
+		if (parse_generation(argv[i], argv[i + 1], &gen, err, errlen))
+			return -EINVAL;
+		set_gen = true;
+		i++;
+	}
+	return checkpoint__activate(ck, set_gen, gen, err, errlen);
+}
+
+/* A command without options but --json. */
+static int no_options(size_t argc, char **argv, char *err, size_t errlen)
+{
+	for (size_t i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json")) {
+			snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
 			size_t textlen, char *err, size_t errlen)
 {
-	int ret = 0;
+	int ret;
 
 	if (!strcmp(argv[0], "protect"))
 		ret = protect_cmd(ck, argc, argv, err, errlen);
 	else if (!strcmp(argv[0], "activate"))
-		ret = checkpoint__activate(ck, err, errlen);
-	else if (strcmp(argv[0], "protect-status")) {
+		ret = activate_cmd(ck, argc, argv, err, errlen);
+	else if (!strcmp(argv[0], "unprotect"))
+		ret = no_options(argc, argv, err, errlen) ?: checkpoint__unprotect(ck, err, errlen);
+	else if (!strcmp(argv[0], "protect-status"))
+		ret = no_options(argc, argv, err, errlen);
+	else {
 		snprintf(err, errlen, "unknown checkpoint command");
 		return -EINVAL;
 	}

@@ -19,6 +19,13 @@
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
+static void set_error(struct checkpoint *ck, const char *error)
+{
+	pthread_mutex_lock(&ck->lock);
+	snprintf(ck->error, sizeof(ck->error), "%s", error);
+	pthread_mutex_unlock(&ck->lock);
+}
+
 static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char *error)
 {
 	pthread_mutex_lock(&ck->lock);
@@ -28,13 +35,24 @@ static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char
 	pthread_mutex_unlock(&ck->lock);
 }
 
-/* Main thread: the guest was paused by the sync's switch-over; hold output, resume. */
+/*
+ * Main thread: the sync is acknowledged.  Hold output from here on (output
+ * the policy held stays held until the first acknowledged checkpoint) and
+ * resume the guest if the switch-over or the policy paused it, never if
+ * the operator did.
+ */
 static int mt_protect_start(void *arg)
 {
 	struct checkpoint *ck = arg;
+	bool resume = (ck->m.paused_by_us || ck->policy_paused) && !ck->m.user_paused;
 
 	outbuf__start(&ck->ob, ck->vm->serial);
-	return migrate__mt_resume(&ck->m);
+	ck->m.paused_by_us = false;
+	ck->policy_paused = false;
+	pthread_mutex_lock(&ck->lock);
+	checkpoint__record_commit(ck, migrate__now_ns());
+	pthread_mutex_unlock(&ck->lock);
+	return resume ? vm__resume(ck->vm) : 0;
 }
 
 /* Main thread: the end of an epoch. */
@@ -66,7 +84,10 @@ static int mt_capture(void *arg)
 	return ret;
 }
 
-/* Main thread: the standby is gone; apply the policy. */
+/*
+ * Main thread: the standby is gone; apply the policy.  Dirty tracking
+ * stops either way: a later protect starts a new sync.
+ */
 static int mt_lost(void *arg)
 {
 	struct checkpoint *ck = arg;
@@ -74,11 +95,28 @@ static int mt_lost(void *arg)
 	if (ck->p.pause_on_loss) {
 		/* Output stays held: nothing uncommitted may leave. */
 		vm__pause(ck->vm);
+		ck->policy_paused = true;
+		migrate__mt_recover(&ck->m);
+		set_state(ck, CKPT_PAUSED, NULL);
 		return 0;
 	}
 	migrate__mt_recover(&ck->m);
 	outbuf__open(&ck->ob);
+	set_state(ck, CKPT_DEGRADED, NULL);
 	return 0;
+}
+
+/*
+ * Main thread: the initial sync failed.  A guest the policy had paused
+ * stays paused with its output held (still state paused); otherwise the
+ * guest runs on unprotected, as before the protect (state failed).
+ */
+static int mt_sync_failed(void *arg)
+{
+	struct checkpoint *ck = arg;
+
+	set_state(ck, ck->policy_paused ? CKPT_PAUSED : CKPT_FAILED, NULL);
+	return ck->policy_paused;
 }
 
 /* Test builds only: flip a byte of checkpoint N (tests/checkpoint/corrupt.sh). */
@@ -127,23 +165,32 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 			wire__frame_free(&f);
 		return -EPROTO;
 	}
+	ret = -EPROTO;
 	if (!f.msg->ack->ok)
 		snprintf(err, errlen, "the standby refused checkpoint %llu: %s",
 			 (unsigned long long)epoch, f.msg->ack->error);
 	else if (f.msg->ack->epoch != epoch)
 		snprintf(err, errlen, "the standby acked checkpoint %llu, not %llu",
 			 (unsigned long long)f.msg->ack->epoch, (unsigned long long)epoch);
-	ret = !f.msg->ack->ok || f.msg->ack->epoch != epoch ? -EPROTO : 0;
+	else if (ck->p.check_peer_generation && f.msg->ack->generation != ck->p.peer_generation)
+		snprintf(err, errlen, "standby has generation %llu, expected %llu",
+			 (unsigned long long)f.msg->ack->generation,
+			 (unsigned long long)ck->p.peer_generation);
+	else
+		ret = 0;
 	wire__frame_free(&f);
 	return ret;
 }
 
-static void sleep_until(uint64_t ns)
+/* Wait for the next epoch; unprotect (ck->stop) ends the wait at once. */
+static void wait_until(struct checkpoint *ck, uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
+	pthread_mutex_lock(&ck->lock);
+	while (!atomic_load(&ck->stop) && migrate__now_ns() < ns)
+		pthread_cond_timedwait(&ck->wake, &ck->lock, &ts);
+	pthread_mutex_unlock(&ck->lock);
 }
 
 static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
@@ -158,9 +205,11 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 
 		next += interval;
 		if (next > now)
-			sleep_until(next);
+			wait_until(ck, next);
 		else
 			next = now;
+		if (atomic_load(&ck->stop))
+			break;
 		ret = mt__call(&ck->m.mt, mt_capture, ck);
 		if (!ret)
 			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
@@ -184,10 +233,12 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		outbuf__commit(&ck->ob, ck->cap_mark);
-		now = migrate__now_ns() - t_send;
+		now = migrate__now_ns();
 		pthread_mutex_lock(&ck->lock);
 		ck->st.epochs = epoch;
 		ck->st.committed_epoch = epoch;
+		checkpoint__record_commit(ck, now);
+		now -= t_send;
 		ck->st.pages_last = ck->cap_pages;
 		ck->st.bytes_last = ck->cap_len;
 		ck->st.pages_sum += ck->cap_pages;
@@ -201,23 +252,26 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	return -ECANCELED;
 }
 
-void *checkpoint__primary_main(void *arg)
+static void sync_failed(struct checkpoint *ck, int ret, const char *err)
 {
-	struct checkpoint *ck = arg;
-	uint8_t *buf = malloc(WIRE_FRAME_MAX);
-	char err[256] = "";
-	int ret = buf ? 0 : -ENOMEM;
-
-	if (!ret)
-		ret = migrate__checkpoint_sync(&ck->m, err, sizeof(err));
-	if (ret) {
-		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest runs "
-		       "unprotected", err);
-		set_state(ck, CKPT_FAILED, err);
-		free(buf);
-		return NULL;
+	if (atomic_load(&ck->stop)) {
+		qb_log(LOG_NOTICE, "protect: stopped during the initial sync");
+		return;
 	}
-	ret = mt__call(&ck->m.mt, mt_protect_start, ck);
+	if (mt__call(&ck->m.mt, mt_sync_failed, ck) > 0)
+		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest stays paused, "
+		       "its output held (policy pause)", err[0] ? err : strerror(-ret));
+	else
+		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest runs "
+		       "unprotected", err[0] ? err : strerror(-ret));
+}
+
+/* After the sync: epochs until the standby is lost or protection stops. */
+static void protected(struct checkpoint *ck, uint8_t *buf)
+{
+	char err[256] = "";
+	int ret = mt__call(&ck->m.mt, mt_protect_start, ck);
+
 	if (!ret) {
 		set_state(ck, CKPT_PROTECTED, "");
 		qb_log(LOG_NOTICE, "protect: initial sync to %s done; checkpointing every %u ms "
@@ -231,15 +285,32 @@ void *checkpoint__primary_main(void *arg)
 	chan__close(ck->m.main);
 	ck->m.main = NULL;
 	pthread_mutex_unlock(&ck->m.lock);
-	if (ret == -ECANCELED && atomic_load(&ck->stop)) {
-		free(buf);
-		return NULL;
-	}
+	if (atomic_load(&ck->stop))
+		return;   /* unprotect or exit: the main thread takes it from here */
 	qb_log(LOG_ERR, "protect: %s; %s", err[0] ? err : strerror(-ret),
 	       ck->p.pause_on_loss ? "pausing the guest (policy pause)" :
 	       "running unprotected (degraded), held output released");
+	set_error(ck, err[0] ? err : strerror(-ret));
 	mt__call(&ck->m.mt, mt_lost, ck);
-	set_state(ck, ck->p.pause_on_loss ? CKPT_PAUSED : CKPT_DEGRADED, err);
+}
+
+void *checkpoint__primary_main(void *arg)
+{
+	struct checkpoint *ck = arg;
+	uint8_t *buf = malloc(WIRE_FRAME_MAX);
+	char err[256] = "";
+	int ret = buf ? 0 : -ENOMEM;
+
+	if (!ret)
+		ret = migrate__checkpoint_sync(&ck->m, err, sizeof(err));
+	if (ret) {
+		set_error(ck, err[0] ? err : strerror(-ret));
+		sync_failed(ck, ret, err);
+	} else {
+		protected(ck, buf);
+	}
 	free(buf);
+	atomic_store(&ck->thread_done, true);
+	mt__wake(&ck->m.mt);
 	return NULL;
 }

@@ -43,8 +43,28 @@ static int mt_apply(void *arg)
 static int mt_activate(void *arg)
 {
 	char err[128];
+	int ret = checkpoint__activate(arg, false, 0, err, sizeof(err));
 
-	return checkpoint__activate(arg, err, sizeof(err));
+	if (ret)
+		qb_log(LOG_ERR, "standby: activation on stream loss failed: %s", err);
+	return ret;
+}
+
+/* The checkpoint's generation against the fence: 0, or -EPERM and why. */
+static int check_generation(struct checkpoint *ck, uint64_t gen, char *err, size_t errlen)
+{
+	const struct mig_fence *fe = &ck->fence;
+
+	if (fe->check_peer && gen != fe->peer_generation)
+		snprintf(err, errlen, "refused: the checkpoint has generation %llu, this standby "
+			 "expects generation %llu", (unsigned long long)gen,
+			 (unsigned long long)fe->peer_generation);
+	else if (!fe->check_peer && gen < fe->generation)
+		snprintf(err, errlen, "refused: stale generation %llu (this standby is at %llu)",
+			 (unsigned long long)gen, (unsigned long long)fe->generation);
+	else
+		return 0;
+	return -EPERM;
 }
 
 static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, uint64_t gen)
@@ -119,10 +139,9 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	epoch = f.msg->checkpoint->epoch;
 	gen = f.msg->checkpoint->generation;
 	wire__frame_free(&f);
-	if (gen < ck->generation) {
-		snprintf(err, errlen, "refused: stale generation %llu (this standby is at %llu)",
-			 (unsigned long long)gen, (unsigned long long)ck->generation);
-		send_ack(ck->sc, false, err, epoch, ck->generation);
+	if (check_generation(ck, gen, err, errlen)) {
+		qb_log(LOG_ERR, "standby: checkpoint %llu %s", (unsigned long long)epoch, err);
+		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
 		return -EPERM;
 	}
 	ret = chan__read(ck->sc, hdr, sizeof(hdr));
@@ -148,7 +167,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->st.refused++;
 		pthread_mutex_unlock(&ck->lock);
 		qb_log(LOG_ERR, "standby: %s", err);
-		return send_ack(ck->sc, false, err, epoch, ck->generation) ?: 1;
+		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
 	}
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
@@ -161,12 +180,13 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	pthread_mutex_lock(&ck->lock);
 	ck->st.epochs++;
 	ck->st.committed_epoch = epoch;
+	checkpoint__record_commit(ck, migrate__now_ns());
 	ck->st.pages_last = npages;
 	ck->st.bytes_last = slen;
 	ck->st.pages_sum += npages;
 	ck->st.bytes_sum += slen;
 	pthread_mutex_unlock(&ck->lock);
-	ret = send_ack(ck->sc, true, "", epoch, ck->generation);
+	ret = send_ack(ck->sc, true, "", epoch, ck->fence.generation);
 	if (ret)
 		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
 			 (unsigned long long)epoch, chan__strerror(ret));
@@ -189,22 +209,26 @@ void *checkpoint__standby_main(void *arg)
 		snprintf(ck->error, sizeof(ck->error), "%s", err);
 	}
 	pthread_mutex_unlock(&ck->lock);
-	if (atomic_load(&ck->stop) || ck->activated)
-		return NULL;
-	qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
-	       (unsigned long long)ck->st.committed_epoch);
-	if (ck->activate_on_loss) {
-		qb_log(LOG_NOTICE, "standby: activating on stream loss");
-		mt__call(&ck->m.mt, mt_activate, ck);
+	if (!atomic_load(&ck->stop) && !ck->activated) {
+		qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
+		       (unsigned long long)ck->st.committed_epoch);
+		if (ck->activate_on_loss) {
+			qb_log(LOG_NOTICE, "standby: activating on stream loss");
+			mt__call(&ck->m.mt, mt_activate, ck);
+		}
 	}
+	atomic_store(&ck->thread_done, true);
+	mt__wake(&ck->m.mt);
 	return NULL;
 }
 
-int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activate_on_loss)
+int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
+			      const struct mig_fence *fence, bool activate_on_loss)
 {
 	int ret;
 
 	ck->sc = c;
+	ck->fence = *fence;
 	ck->activate_on_loss = activate_on_loss;
 	ck->stage_limit = (size_t)ck->vm->mem.size + (size_t)ck->vm->mem.size / 64 + (64u << 20);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
@@ -222,40 +246,12 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c, bool activa
 		serial__hold(ck->vm->serial, true);
 	}
 	ck->state = CKPT_STANDBY;
+	/* The initial sync was checkpoint 0. */
+	checkpoint__record_commit(ck, migrate__now_ns());
+	atomic_store(&ck->thread_done, false);
 	ret = pthread_create(&ck->thread, NULL, checkpoint__standby_main, ck);
 	if (ret)
 		return -ret;
 	ck->thread_running = true;
 	return 0;
-}
-
-int checkpoint__activate(struct checkpoint *ck, char *err, size_t errlen)
-{
-	int ret;
-
-	if (ck->state != CKPT_STANDBY && ck->state != CKPT_LOST) {
-		snprintf(err, errlen, "not a standby (state %s)", checkpoint__state_name(ck->state));
-		return -EINVAL;
-	}
-	ck->activated = true;
-	chan__shutdown(ck->sc);
-	/*
-	 * Output still in the UART buffer belongs to the last epoch: the old
-	 * primary may or may not have released it, so it is dropped rather
-	 * than sent twice (a client asks again, as TCP would retransmit).
-	 */
-	if (ck->vm->serial) {
-		serial__drop_output(ck->vm->serial);
-		serial__hold(ck->vm->serial, false);
-	}
-	ret = vm__resume(ck->vm);
-	pthread_mutex_lock(&ck->lock);
-	ck->generation++;
-	ck->state = CKPT_ACTIVATED;
-	pthread_mutex_unlock(&ck->lock);
-	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
-	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)ck->generation);
-	if (ret)
-		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
-	return ret;
 }

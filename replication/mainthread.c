@@ -8,6 +8,25 @@
 
 #include "replication/mainthread.h"
 
+/* With b->lock held: run the pending call, if any (without the lock). */
+static void run_pending(struct mt_bridge *b)
+{
+	int (*fn)(void *) = b->fn;
+	void *arg = b->arg;
+	int r;
+
+	if (!b->pending)
+		return;
+	/* fn runs without the lock: it may take the VM's own locks. */
+	pthread_mutex_unlock(&b->lock);
+	r = fn(arg);
+	pthread_mutex_lock(&b->lock);
+	b->result = r;
+	b->pending = false;
+	b->done = true;
+	pthread_cond_broadcast(&b->cond);
+}
+
 static int on_event(int fd, int revents, void *data)
 {
 	struct mt_bridge *b = data;
@@ -16,19 +35,7 @@ static int on_event(int fd, int revents, void *data)
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return 0;
 	pthread_mutex_lock(&b->lock);
-	if (b->pending) {
-		int (*fn)(void *) = b->fn;
-		void *arg = b->arg;
-
-		/* fn runs without the lock: it may take the VM's own locks. */
-		pthread_mutex_unlock(&b->lock);
-		int r = fn(arg);
-		pthread_mutex_lock(&b->lock);
-		b->result = r;
-		b->pending = false;
-		b->done = true;
-		pthread_cond_broadcast(&b->cond);
-	}
+	run_pending(b);
 	pthread_mutex_unlock(&b->lock);
 	return 0;
 }
@@ -69,6 +76,8 @@ int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 	b->arg = arg;
 	b->pending = true;
 	b->done = false;
+	/* The main thread may be in mt__serve_until rather than in its loop. */
+	pthread_cond_broadcast(&b->cond);
 	if (write(b->efd, &one, sizeof(one)) < 0) {
 		b->pending = false;
 		pthread_mutex_unlock(&b->lock);
@@ -95,4 +104,23 @@ void mt__close(struct mt_bridge *b)
 	qb_loop_poll_del(b->loop, b->efd);
 	close(b->efd);
 	b->efd = -1;
+}
+
+void mt__serve_until(struct mt_bridge *b, const atomic_bool *done)
+{
+	pthread_mutex_lock(&b->lock);
+	while (!atomic_load(done)) {
+		if (b->pending && !b->closed)
+			run_pending(b);
+		else
+			pthread_cond_wait(&b->cond, &b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+void mt__wake(struct mt_bridge *b)
+{
+	pthread_mutex_lock(&b->lock);
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
 }

@@ -11,6 +11,7 @@
 #define REPLICATION_MAINTHREAD_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <qb/qbloop.h>
 
@@ -30,5 +31,13 @@ int mt__init(struct mt_bridge *b, qb_loop_t *loop);
 int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg);
 /* Main thread: refuse further calls (and fail a pending one), leave the loop. */
 void mt__close(struct mt_bridge *b);
+/*
+ * Main thread: wait until *done is set (by another thread, which then calls
+ * mt__wake), running the calls other threads make meanwhile.  This is how
+ * the main thread joins a thread that may itself be waiting in mt__call.
+ */
+void mt__serve_until(struct mt_bridge *b, const atomic_bool *done);
+/* Any thread: wake a mt__serve_until to look at its flag again. */
+void mt__wake(struct mt_bridge *b);
 
 #endif

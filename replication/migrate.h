@@ -43,7 +43,23 @@ struct migrate_params {
 	bool auto_converge;
 	bool then_pause;            /* else the source quits after success */
 	bool checkpoint;            /* the sync of checkpointing (checkpoint.h) */
-	uint64_t generation;        /* checkpoint: fencing token sent in the hello */
+	uint64_t generation;        /* this VM's fencing token, sent in the hello */
+	bool check_peer_generation; /* the destination must be at peer_generation */
+	uint64_t peer_generation;
+};
+
+/*
+ * The fencing rule of an incoming stream (docs/checkpointing.md): with
+ * check_peer, the source's generation must be peer_generation exactly;
+ * without it, a standby refuses a generation older than its own and a
+ * migration destination takes any.  generation (ours) goes back in the
+ * replies, and a source that asks for a destination generation gets
+ * refused unless it is this one.
+ */
+struct mig_fence {
+	uint64_t generation;
+	bool check_peer;
+	uint64_t peer_generation;
 };
 
 enum migrate_state {
@@ -99,6 +115,12 @@ struct migrate {
 	unsigned nr_data;
 	struct dirty_bitmap bm;
 	bool was_running, paused_by_us, tracking;
+	/*
+	 * Main thread: the operator paused the guest (vmm ctl pause) and has
+	 * not resumed it; the engine never resumes it then (migrate__note_pause).
+	 */
+	bool user_paused;
+	uint64_t generation;          /* this VM's fencing token for the hello */
 	/* The final state, captured on the main thread at switch-over. */
 	uint8_t *final_buf;
 	size_t final_len;
@@ -127,6 +149,8 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 int migrate__cancel(struct migrate *m);
 void migrate__set_downtime(struct migrate *m, uint32_t ms);
 void migrate__get_info(struct migrate *m, struct migrate_info *out);
+/* Main thread: the operator paused (true) or resumed (false) the guest. */
+void migrate__note_pause(struct migrate *m, bool paused);
 const char *migrate__state_name(enum migrate_state s);
 
 /* dirty-rate: start a measurement of `seconds`; then poll with get. */
@@ -157,17 +181,20 @@ int migrate__mt_recover(void *arg);
 /*
  * Destination: listen on uri, receive one migration into vm (created, not
  * started), verify and apply it, and acknowledge.  0: start the VM now.
- * On failure the VM must not run; err says why.
+ * On failure the VM must not run; err says why.  A source the fence
+ * refuses is told so at its hello, and the next connection is awaited:
+ * a stale or wrong peer cannot take the place of the right one.
  */
 int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
-		      char *err, size_t errlen);
+		      const struct mig_fence *fence, char *err, size_t errlen);
 
 /*
  * A checkpointing standby: as migrate__incoming, but the hello must ask for
- * checkpointing with a generation >= generation, and on success the main
- * channel is handed over in *main (the checkpoints follow on it).
+ * checkpointing, and on success the main channel is handed over in *main
+ * (the checkpoints follow on it).
  */
 int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
-			      uint64_t generation, struct chan **main, char *err, size_t errlen);
+			      const struct mig_fence *fence, struct chan **main, char *err,
+			      size_t errlen);
 
 #endif

@@ -96,6 +96,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	}
 	dirty_bitmap__clear(&m->bm);
 	m->p = *p;
+	m->p.generation = m->generation;
 	atomic_store(&m->cancel, false);
 	atomic_store(&m->downtime_ms, p->downtime_ms ? p->downtime_ms : MIGRATE_DEFAULT_DOWNTIME_MS);
 	atomic_store(&m->throttle_pct, 0);
@@ -138,6 +139,11 @@ int migrate__cancel(struct migrate *m)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
+}
+
+void migrate__note_pause(struct migrate *m, bool paused)
+{
+	m->user_paused = paused;
 }
 
 void migrate__set_downtime(struct migrate *m, uint32_t ms)

@@ -117,7 +117,7 @@ static void *data_main(void *arg)
 	}
 }
 
-static int send_reply(struct chan *c, bool ok, const char *error, bool ack)
+static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint64_t gen)
 {
 	Replication__Message m = REPLICATION__MESSAGE__INIT;
 	Replication__HelloReply hr = REPLICATION__HELLO_REPLY__INIT;
@@ -127,11 +127,13 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack)
 	if (ack) {
 		a.ok = ok;
 		a.error = (char *)error;
+		a.generation = gen;
 		m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
 		m.ack = &a;
 	} else {
 		hr.ok = ok;
 		hr.error = (char *)error;
+		hr.generation = gen;
 		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 		m.hello_reply = &hr;
 	}
@@ -139,18 +141,42 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack)
 	return ret ? ret : chan__flush(c);
 }
 
-static int check_hello(const struct vm *vm, const Replication__Hello *h,
-		       const uint64_t *standby_gen, char *err, size_t errlen)
+/*
+ * The fencing tokens (mig_fence): -EPERM with both numbers when refused.
+ * Nothing of the stream has touched the VM yet, so the caller may wait
+ * for another source.
+ */
+static int check_fence(const Replication__Hello *h, bool standby, const struct mig_fence *fe,
+		       char *err, size_t errlen)
 {
-	if (!standby_gen && h->checkpoint)
+	const char *we = standby ? "standby" : "destination";
+
+	if (fe->check_peer && h->generation != fe->peer_generation)
+		snprintf(err, errlen, "the source has generation %llu, this %s expects "
+			 "generation %llu", (unsigned long long)h->generation, we,
+			 (unsigned long long)fe->peer_generation);
+	else if (!fe->check_peer && standby && h->generation < fe->generation)
+		snprintf(err, errlen, "stale generation %llu: this standby is at generation %llu",
+			 (unsigned long long)h->generation, (unsigned long long)fe->generation);
+	else if (h->check_peer_generation && h->peer_generation != fe->generation)
+		snprintf(err, errlen, "%s has generation %llu, expected %llu", we,
+			 (unsigned long long)fe->generation, (unsigned long long)h->peer_generation);
+	else
+		return 0;
+	return -EPERM;
+}
+
+static int check_hello(const struct vm *vm, const Replication__Hello *h, bool standby,
+		       const struct mig_fence *fence, char *err, size_t errlen)
+{
+	if (!standby && h->checkpoint)
 		snprintf(err, errlen, "this destination takes a migration, not a checkpoint "
 			 "stream (start it with --standby)");
-	else if (standby_gen && !h->checkpoint)
+	else if (standby && !h->checkpoint)
 		snprintf(err, errlen, "this is a standby: it takes a checkpoint stream "
 			 "(vmm ctl NAME protect), not a migration");
-	else if (standby_gen && h->generation < *standby_gen)
-		snprintf(err, errlen, "stale generation %llu: this standby is at generation %llu",
-			 (unsigned long long)h->generation, (unsigned long long)*standby_gen);
+	else if (check_fence(h, standby, fence, err, errlen))
+		return -EPERM;
 	else if (h->protocol != MIGRATION_PROTOCOL)
 		snprintf(err, errlen, "migration protocol %u is not ours (%u)", h->protocol,
 			 MIGRATION_PROTOCOL);
@@ -266,7 +292,8 @@ out:
 
 /* The main connection: hello, then rounds until the switch-over. */
 static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, int lfd,
-		    struct ssl_ctx_st *ctx, const uint64_t *standby_gen, char *err, size_t errlen)
+		    struct ssl_ctx_st *ctx, bool standby, const struct mig_fence *fence, char *err,
+		    size_t errlen)
 {
 	struct wire_frame f;
 	const char *why;
@@ -285,8 +312,8 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		snprintf(err, errlen, "refused: the stream does not start with a hello");
 		return -EPROTO;
 	}
-	ret = check_hello(m->vm, f.msg->hello, standby_gen, err, errlen);
-	send_reply(m->c, !ret, ret ? err : "", false);
+	ret = check_hello(m->vm, f.msg->hello, standby, fence, err, errlen);
+	send_reply(m->c, !ret, ret ? err : "", false, fence->generation);
 	if (!ret) {
 		*nr_data = f.msg->hello->nr_data;
 		ret = accept_data(rx, *nr_data, lfd, ctx, f.msg->hello->session, m->vm, err, errlen);
@@ -319,17 +346,42 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 }
 
 /*
- * With standby_gen (a checkpointing standby): the hello must ask for
- * checkpointing with a generation not older than *standby_gen, and on
- * success the main channel is handed over in *keep instead of closed.
+ * Accept connections until one gets past the hello's fencing check (or
+ * anything else fails): a refused source is told why and dropped, and
+ * nothing of its stream touched the VM.
  */
-static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
-		    const uint64_t *standby_gen, struct chan **keep, char *err, size_t errlen)
+static int accept_source(struct vm *vm, struct receiver *m, struct receiver *rx,
+			 unsigned *nr_data, int lfd, struct ssl_ctx_st *ctx, bool standby,
+			 const struct mig_fence *fence, char *err, size_t errlen)
+{
+	for (;;) {
+		struct chan *c = NULL;
+		int ret = chan__accept(&c, lfd, ctx, -1, RECV_TIMEOUT_MS, err, errlen);
+
+		if (ret)
+			return ret;
+		ret = rx_init(m, vm, c);
+		if (!ret)
+			ret = run_main(m, rx, nr_data, lfd, ctx, standby, fence, err, errlen);
+		if (ret != -EPERM)
+			return ret;
+		qb_log(LOG_ERR, "incoming %s: %s; waiting for another source",
+		       standby ? "checkpoint stream" : "migration", err);
+		rx_free(m);
+		memset(m, 0, sizeof(*m));
+	}
+}
+
+/*
+ * A checkpointing standby (standby): the hello must ask for checkpointing,
+ * and on success the main channel is handed over in *keep instead of closed.
+ */
+static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, bool standby,
+		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
 {
 	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
 	struct ssl_ctx_st *ctx = NULL;
 	unsigned nr_data = 0;
-	struct chan *c = NULL;
 	struct mig_uri u;
 	const char *why;
 	int lfd = -1, ret;
@@ -356,12 +408,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		goto out;
 	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", uri,
 	       tls->none ? "plaintext" : "TLS");
-	ret = chan__accept(&c, lfd, ctx, -1, RECV_TIMEOUT_MS, err, errlen);
-	if (ret)
-		goto out;
-	ret = rx_init(&m, vm, c);
-	if (!ret)
-		ret = run_main(&m, rx, &nr_data, lfd, ctx, standby_gen, err, errlen);
+	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, err, errlen);
 	for (unsigned i = 0; i < nr_data; i++) {
 		if (ret)
 			chan__shutdown(rx[i].c);
@@ -387,7 +434,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		ret = load_final(vm, m.c, err, errlen);
 	if (m.c) {
 		/* Tell the source, which then stops (ok) or resumes its guest. */
-		int sret = send_reply(m.c, !ret, ret ? err : "", true);
+		int sret = send_reply(m.c, !ret, ret ? err : "", true, fence->generation);
 
 		if (!ret && sret) {
 			snprintf(err, errlen, "the source went away before our ack: %s",
@@ -399,7 +446,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
 		       "zero pages before the switch-over); %s",
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
-		       standby_gen ? "standby: the guest stays paused until activated" :
+		       standby ? "standby: the guest stays paused until activated" :
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
 out:
@@ -410,25 +457,25 @@ out:
 		*keep = m.c;
 		m.c = NULL;
 		rx_free(&m);
-	} else if (m.c)
+	} else if (m.c) {
 		rx_free(&m);
-	else
-		chan__close(c);
+	}
 	if (lfd >= 0)
 		close(lfd);
 	tls__ctx_free(ctx);
 	return ret;
 }
 
-int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, char *err,
-		      size_t errlen)
+int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
+		      const struct mig_fence *fence, char *err, size_t errlen)
 {
-	return incoming(vm, uri, tls, NULL, NULL, err, errlen);
+	return incoming(vm, uri, tls, false, fence, NULL, err, errlen);
 }
 
 int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
-			      uint64_t generation, struct chan **main, char *err, size_t errlen)
+			      const struct mig_fence *fence, struct chan **main, char *err,
+			      size_t errlen)
 {
 	*main = NULL;
-	return incoming(vm, uri, tls, &generation, main, err, errlen);
+	return incoming(vm, uri, tls, true, fence, main, err, errlen);
 }

@@ -64,11 +64,13 @@ static void throttle_tick(void *data)
 	if (!pct)
 		return;
 	if (m->throttle_paused) {
-		vm__resume(m->vm);
+		if (!m->user_paused)
+			vm__resume(m->vm);
 		m->throttle_paused = false;
 		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
 	} else {
-		m->throttle_paused = !vm__pause(m->vm);
+		/* A guest the operator paused stays so: not ours to resume. */
+		m->throttle_paused = m->vm->state == VM_STATE_RUNNING && !vm__pause(m->vm);
 		next = THROTTLE_PERIOD_MS * pct / 100;
 	}
 	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
@@ -89,7 +91,7 @@ static void throttle_stop(struct migrate *m)
 {
 	qb_loop_timer_del(m->loop, m->throttle_timer);
 	m->throttle_timer = 0;
-	if (m->throttle_paused)
+	if (m->throttle_paused && !m->user_paused)
 		vm__resume(m->vm);
 	m->throttle_paused = false;
 }
@@ -141,7 +143,8 @@ static int mt_recover(void *arg)
 	if (m->tracking)
 		dirty__stop(m->vm);
 	m->tracking = false;
-	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+	if (m->paused_by_us && m->was_running && !m->user_paused &&
+	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
 	m->paused_by_us = false;
 	return 0;
@@ -182,6 +185,18 @@ static int send_msg(struct migrate *m, Replication__Message *msg)
 	int ret = wire__write_msg(m->main, msg);
 
 	return ret ? ret : chan__flush(m->main);
+}
+
+/* Tell the destination why we give up (best effort: we close anyway). */
+static void send_abort(struct migrate *m, const char *why)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT;
+	Replication__Abort ab = REPLICATION__ABORT__INIT;
+
+	ab.error = (char *)why;
+	msg.msg_case = REPLICATION__MESSAGE__MSG_ABORT;
+	msg.abort = &ab;
+	send_msg(m, &msg);
 }
 
 static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCase want,
@@ -246,6 +261,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.compress = m->p.compress;
 	hello.checkpoint = m->p.checkpoint;
 	hello.generation = m->p.generation;
+	hello.check_peer_generation = m->p.check_peer_generation;
+	hello.peer_generation = m->p.peer_generation;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(c);
@@ -260,6 +277,15 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		goto out;
 	if (!reply->hello_reply->ok) {
 		ret = fail(e, -EINVAL, "the destination refused: %s", reply->hello_reply->error);
+		goto out;
+	}
+	/* A destination that ignored the hello's peer_generation (older code). */
+	if (m->p.check_peer_generation && reply->hello_reply->generation != m->p.peer_generation) {
+		ret = fail(e, -EPERM, "%s has generation %llu, expected %llu",
+			   m->p.checkpoint ? "standby" : "destination",
+			   (unsigned long long)reply->hello_reply->generation,
+			   (unsigned long long)m->p.peer_generation);
+		send_abort(m, e->msg);
 		goto out;
 	}
 	for (unsigned i = 0; i < hello.nr_data; i++) {
@@ -490,6 +516,15 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ack->ack->ok)
 		ret = fail(e, -EPROTO, "the destination refused the final state: %s",
 			   ack->ack->error);
+	/*
+	 * A standby at another generation: checked for checkpointing only, as a
+	 * migration destination that acked already runs the guest.
+	 */
+	else if (m->p.checkpoint && m->p.check_peer_generation &&
+		 ack->ack->generation != m->p.peer_generation)
+		ret = fail(e, -EPERM, "standby has generation %llu, expected %llu",
+			   (unsigned long long)ack->ack->generation,
+			   (unsigned long long)m->p.peer_generation);
 	replication__message__free_unpacked(ack, NULL);
 	return ret;
 }
@@ -570,7 +605,8 @@ int migrate__mt_resume(void *arg)
 {
 	struct migrate *m = arg;
 
-	if (m->paused_by_us && m->was_running && m->vm->state == VM_STATE_PAUSED)
+	if (m->paused_by_us && m->was_running && !m->user_paused &&
+	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
 	m->paused_by_us = false;
 	return 0;

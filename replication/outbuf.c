@@ -6,6 +6,8 @@
 
 void outbuf__start(struct outbuf *ob, struct serial *serial)
 {
+	if (ob->holding)
+		return;
 	ob->serial = serial;
 	atomic_store(&ob->released_bytes, 0);
 	ob->released_mark = serial ? serial__tx_mark(serial) : 0;

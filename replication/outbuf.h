@@ -21,7 +21,11 @@ struct outbuf {
 	atomic_uint_fast64_t released_bytes;
 };
 
-/* Start holding: what is buffered now was produced unprotected and leaves. */
+/*
+ * Start holding: what is buffered now was produced unprotected and leaves.
+ * If still holding (protection lost with the guest paused by policy), what
+ * is held stays held: the next commit releases it.
+ */
 void outbuf__start(struct outbuf *ob, struct serial *serial);
 /* The end of an epoch (taken while the vCPUs are paused). */
 uint64_t outbuf__mark(struct outbuf *ob);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
 #include "replication/migrate_cli.h"
@@ -14,18 +15,44 @@
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
+/*
+ * The operator's pause holds until the operator's resume (or an
+ * activation): checkpoint epochs and the migration engines pause and
+ * resume the guest for their own needs, and must not resume this one.
+ */
+static void note_pause(struct control_vm *cv, bool paused)
+{
+	if (cv->ckpt)
+		checkpoint__note_pause(cv->ckpt, paused);
+	if (cv->mig)
+		migrate__note_pause(cv->mig, paused);
+}
+
 static int vm_pause(void *opaque)
 {
 	struct control_vm *cv = opaque;
+	int ret = vm__pause(cv->vm);
 
-	return vm__pause(cv->vm);
+	if (!ret)
+		note_pause(cv, true);
+	return ret;
 }
 
 static int vm_resume(void *opaque)
 {
 	struct control_vm *cv = opaque;
+	char why[256];
+	int ret;
 
-	return vm__resume(cv->vm);
+	/* A standby, or a primary paused by its standby-loss policy, must not run. */
+	if (cv->ckpt && (ret = checkpoint__may_resume(cv->ckpt, why, sizeof(why)))) {
+		qb_log(LOG_WARNING, "resume refused: %s", why);
+		return ret;
+	}
+	ret = vm__resume(cv->vm);
+	if (!ret)
+		note_pause(cv, false);
+	return ret;
 }
 
 static void vm_quit(void *opaque)
@@ -73,6 +100,8 @@ static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 			vm__resume(vm);
 	} else if (after == VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT) {
 		vm__request_stop(vm, VM_STOP_QUIT, 0, "saved to %s; quit as asked", path);
+	} else {
+		note_pause(opaque, true);   /* left paused, as asked */
 	}
 	return ret;
 }
@@ -87,6 +116,9 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 		snprintf(err, errlen, "this vmm has no migration engine");
 		return -EOPNOTSUPP;
 	}
+	/* A migration's hello carries this VM's fencing token. */
+	if (cv->ckpt)
+		cv->mig->generation = checkpoint__generation(cv->ckpt);
 	return migrate__control(cv->mig, req, info, dr, err, errlen);
 }
 
@@ -94,12 +126,17 @@ static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, siz
 			 char *err, size_t errlen)
 {
 	struct control_vm *cv = opaque;
+	int ret;
 
 	if (!cv->ckpt) {
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	return checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
+	ret = checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
+	/* activate ends an operator's pause: the migration engine learns it too. */
+	if (cv->mig)
+		migrate__note_pause(cv->mig, checkpoint__user_paused(cv->ckpt));
+	return ret;
 }
 
 static const struct control_ops vm_control_ops = {

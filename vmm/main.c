@@ -54,6 +54,10 @@ static const char usage_text[] =
 	"                        vmm ctl NAME activate (docs/checkpointing.md)\n"
 	"      --activate-on-loss  standby: activate when the checkpoint stream breaks\n"
 	"      --generation N    fencing token this vmm starts with (default 0)\n"
+	"      --peer-generation P  with --standby or --incoming: accept only a source\n"
+	"                        whose token is exactly P (without it a standby refuses\n"
+	"                        a token older than its own; a destination takes any);\n"
+	"                        a refused source is told why, and the next is awaited\n"
 	"  -P, --paused          start with every vCPU paused (vmm ctl NAME resume)\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
@@ -70,7 +74,7 @@ struct run_opts {
 	const char *incoming;
 	const char *standby;
 	bool activate_on_loss;
-	uint64_t generation;
+	struct mig_fence fence;       /* our generation, the peer's if given */
 	struct chan *standby_chan;
 	struct mig_tls tls;
 	int log_level;
@@ -127,6 +131,15 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	return 0;
 }
 
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno || *end || !*s || *s == '-' || *s == '+' || *s == ' ' ? -EINVAL : 0;
+}
+
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option longopts[] = {
@@ -147,6 +160,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "standby", required_argument, NULL, 5 },
 		{ "activate-on-loss", no_argument, NULL, 6 },
 		{ "generation", required_argument, NULL, 7 },
+		{ "peer-generation", required_argument, NULL, 8 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -174,15 +188,15 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 4: o->tls.none = true; break;
 		case 5: o->standby = optarg; o->incoming = optarg; o->cfg.restoring = true; break;
 		case 6: o->activate_on_loss = true; break;
-		case 7: {
-			char *end;
-
-			errno = 0;
-			o->generation = strtoull(optarg, &end, 10);
-			if (errno || *end || *optarg == '-' || !*optarg)
+		case 7:
+			if (parse_u64(optarg, &o->fence.generation))
 				return usage_error("bad --generation '%s'", optarg);
 			break;
-		}
+		case 8:
+			if (parse_u64(optarg, &o->fence.peer_generation))
+				return usage_error("bad --peer-generation '%s'", optarg);
+			o->fence.check_peer = true;
+			break;
 		case 'v': o->log_level = o->log_level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'q': o->log_level = LOG_ERR; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -211,6 +225,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		return usage_error("%s", "no --kernel (or --restore, --incoming) given");
 	if (o->restore && o->incoming)
 		return usage_error("%s", "--restore and --incoming exclude each other");
+	if (o->fence.check_peer && !o->incoming)
+		return usage_error("%s", "--peer-generation goes with --standby or --incoming");
 	if (o->incoming) {
 		struct mig_uri u;
 
@@ -273,7 +289,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
 	ret = migrate__init(&mig, vm, loop);
-	if (!ret && (ret = checkpoint__init(&ck, vm, loop, o->generation)))
+	if (!ret && (ret = checkpoint__init(&ck, vm, loop, o->fence.generation)))
 		migrate__exit(&mig);
 	if (ret) {
 		qb_loop_destroy(loop);
@@ -287,7 +303,8 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	if (!ret)
 		ret = vm__start(vm);
 	if (!ret && o->standby_chan) {
-		ret = checkpoint__standby_start(&ck, o->standby_chan, o->activate_on_loss);
+		ret = checkpoint__standby_start(&ck, o->standby_chan, &o->fence,
+						o->activate_on_loss);
 		if (ret)
 			chan__close(o->standby_chan);
 	}
@@ -326,14 +343,14 @@ static int incoming(struct vm *vm, struct run_opts *o)
 	int ret;
 
 	if (o->standby) {
-		ret = migrate__incoming_standby(vm, o->standby, &o->tls, o->generation,
+		ret = migrate__incoming_standby(vm, o->standby, &o->tls, &o->fence,
 						&o->standby_chan, err, sizeof(err));
 		/* A standby never runs until activated. */
 		vm->start_paused = true;
 		if (!ret)
 			qb_log(LOG_NOTICE, "standby: initial sync applied; waiting for checkpoints");
 	} else {
-		ret = migrate__incoming(vm, o->incoming, &o->tls, err, sizeof(err));
+		ret = migrate__incoming(vm, o->incoming, &o->tls, &o->fence, err, sizeof(err));
 	}
 
 	if (ret)

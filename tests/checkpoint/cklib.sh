@@ -29,13 +29,25 @@ wait_ctl() {
 	done
 }
 
-# protect ID PORT [ARGS...]: start protection, wait until the sync is done.
+# wait_for_count FILE REGEX N [SECS]: until N lines of FILE match REGEX
+# (polled, as wait_for_line).
+wait_for_count() {
+	_end=$(( $(date +%s) + ${4:-20} ))
+	until [ "$(grep -Ec -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
+		[ "$(date +%s)" -le "$_end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# protect ID PORT [ARGS...]: start protection, wait until the sync is done
+# (this protect's: ID may have been protected before).
 protect() {
 	_id=$1 _port=$2; shift 2
 	wait_ctl "$_id"
+	_syncs=$(grep -c "initial sync to .* done" "$T/$_id.err")
 	"$VMM" ctl "$_id-$$" protect "tcp:127.0.0.1:$_port" --tls-none "$@" \
 		>"$T/ctl.out" 2>&1 || fail "protect: $(cat "$T/ctl.out")"
-	wait_for_line "$T/$_id.err" "initial sync to .* done" 20 ||
+	wait_for_count "$T/$_id.err" "initial sync to .* done" $((_syncs + 1)) 20 ||
 		fail "$_id: not protected: $(cat "$T/$_id.err")"
 }
 
@@ -54,4 +66,42 @@ kill_vmm() {
 	kill -9 "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 0
+}
+
+# wait_status ID REGEX [SECS]: until ID's protect-status --json matches
+# REGEX (polled: the status is the event).
+wait_status() {
+	_end=$(( $(date +%s) + ${3:-20} ))
+	until ck_status "$1" 2>/dev/null | grep -Eq -- "$2"; do
+		[ "$(date +%s)" -le "$_end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# ck_field ID FIELD: a numeric field of ID's protect-status --json.
+ck_field() {
+	ck_status "$1" | sed -n "s/.*\"$2\":\(-\{0,1\}[0-9.]*\).*/\1/p"
+}
+
+# wait_epochs ID N [SECS]: until ID has counted N epochs.
+wait_epochs() {
+	_end=$(( $(date +%s) + ${3:-20} ))
+	until [ "$(ck_field "$1" epochs)" -ge "$2" ] 2>/dev/null; do
+		[ "$(date +%s)" -le "$_end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# vm_state ID: running, paused... from vmm ctl status.
+vm_state() {
+	"$VMM" ctl "$1-$$" status | sed -n 's/^state: //p'
+}
+
+# start_client ID LOG: the incrementing client on ID's serial socket; its
+# PID in $cl.
+start_client() {
+	: >"$2"
+	python3 "$CKCLIENT" inc "$T/$1.sock" "$2" >"$2.out" 2>&1 &
+	cl=$!
+	PIDS="$PIDS $cl"
 }

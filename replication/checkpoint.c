@@ -1,0 +1,326 @@
+/*
+ * The checkpoint object's life (checkpoint.h): protect, unprotect,
+ * activate, and the operator's pause.  Everything here runs on the main
+ * thread; the replication thread it starts is stopped by setting ck->stop
+ * and joined while its calls to the main thread are still served, so a
+ * thread halfway through an epoch finishes the epoch's main-thread part.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <qb/qblog.h>
+
+#include "replication/checkpoint.h"
+#include "vmm/serial.h"
+#include "vmm/vm.h"
+
+int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation)
+{
+	pthread_condattr_t ca;
+	int ret;
+
+	memset(ck, 0, sizeof(*ck));
+	ck->vm = vm;
+	ck->loop = loop;
+	ck->generation = generation;
+	pthread_mutex_init(&ck->lock, NULL);
+	/* The epoch timer's wait is on CLOCK_MONOTONIC, as migrate__now_ns. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ck->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&ck->stop, false);
+	atomic_init(&ck->thread_done, true);
+	ret = migrate__init(&ck->m, vm, loop);
+	ck->m_ready = !ret;
+	return ret;
+}
+
+static void wake_thread(struct checkpoint *ck)
+{
+	atomic_store(&ck->stop, true);
+	atomic_store(&ck->m.cancel, true);
+	pthread_mutex_lock(&ck->lock);
+	pthread_cond_broadcast(&ck->wake);
+	pthread_mutex_unlock(&ck->lock);
+	pthread_mutex_lock(&ck->m.lock);
+	chan__shutdown(ck->m.main);
+	for (unsigned i = 0; i < ck->m.nr_data; i++)
+		chan__shutdown(ck->m.data[i]);
+	pthread_mutex_unlock(&ck->m.lock);
+	chan__shutdown(ck->sc);
+}
+
+void checkpoint__exit(struct checkpoint *ck)
+{
+	wake_thread(ck);
+	/* Pending main-thread calls fail from now on; the thread ends. */
+	mt__close(&ck->m.mt);
+	if (ck->thread_running)
+		pthread_join(ck->thread, NULL);
+	ck->thread_running = false;
+	if (ck->m_ready)
+		migrate__exit(&ck->m);
+	chan__close(ck->sc);
+	ck->sc = NULL;
+	if (ck->stage)
+		munmap(ck->stage, ck->stage_limit);
+	ck->stage = NULL;
+	pthread_cond_destroy(&ck->wake);
+}
+
+void checkpoint__stop_thread(struct checkpoint *ck)
+{
+	if (!ck->thread_running)
+		return;
+	wake_thread(ck);
+	mt__serve_until(&ck->m.mt, &ck->thread_done);
+	pthread_join(ck->thread, NULL);
+	ck->thread_running = false;
+}
+
+uint64_t checkpoint__generation(struct checkpoint *ck)
+{
+	return ck->generation;
+}
+
+static bool is_standby(enum checkpoint_state s)
+{
+	return s == CKPT_STANDBY || s == CKPT_LOST;
+}
+
+/* The sync's engine set up for one protect. */
+static void setup_sync(struct checkpoint *ck, const struct checkpoint_params *p)
+{
+	ck->p = *p;
+	ck->m.p = p->mp;
+	ck->m.p.checkpoint = true;
+	ck->m.p.generation = ck->generation;
+	ck->m.p.check_peer_generation = p->check_peer_generation;
+	ck->m.p.peer_generation = p->peer_generation;
+	ck->m.p.force_on_timeout = true;   /* the sync always ends; epochs follow */
+	ck->m.p.max_rounds = 10;
+	atomic_store(&ck->m.cancel, false);
+	atomic_store(&ck->m.downtime_ms, 50);
+}
+
+static int check_protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
+			 size_t errlen)
+{
+	struct mig_tls tls = { p->mp.tls_ca[0] ? p->mp.tls_ca : NULL,
+			       p->mp.tls_cert[0] ? p->mp.tls_cert : NULL,
+			       p->mp.tls_key[0] ? p->mp.tls_key : NULL, p->mp.tls_none };
+	struct mig_uri u;
+	const char *why;
+
+	if (mig_uri__parse(p->mp.uri, &u, &why) || mig_tls__check(&tls, &why)) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	if (is_standby(ck->state)) {
+		snprintf(err, errlen, "this vmm is a standby (state %s): activate it first",
+			 checkpoint__state_name(ck->state));
+		return -EINVAL;
+	}
+	if (ck->state == CKPT_SYNCING || ck->state == CKPT_PROTECTED) {
+		snprintf(err, errlen, "already %s (unprotect first)",
+			 checkpoint__state_name(ck->state));
+		return -EBUSY;
+	}
+	if (ck->vm->state != VM_STATE_RUNNING && ck->vm->state != VM_STATE_PAUSED) {
+		snprintf(err, errlen, "the VM is %s", vm__state_name(ck->vm->state));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
+			size_t errlen)
+{
+	int ret = check_protect(ck, p, err, errlen);
+
+	if (ret)
+		return ret;
+	/* A thread that ended (sync failed, standby lost, activated) is joined. */
+	checkpoint__stop_thread(ck);
+	if (!ck->m.bm.bits && (ret = dirty_bitmap__init(&ck->m.bm, ck->vm->mem.size))) {
+		snprintf(err, errlen, "no memory for the dirty bitmap");
+		return ret;
+	}
+	dirty_bitmap__clear(&ck->m.bm);
+	setup_sync(ck, p);
+	pthread_mutex_lock(&ck->lock);
+	memset(&ck->st, 0, sizeof(ck->st));
+	ck->state = CKPT_SYNCING;
+	ck->error[0] = '\0';
+	pthread_mutex_unlock(&ck->lock);
+	atomic_store(&ck->stop, false);
+	atomic_store(&ck->thread_done, false);
+	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
+	if (ret) {
+		ck->state = ck->policy_paused ? CKPT_PAUSED : CKPT_FAILED;
+		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
+		return -ret;
+	}
+	ck->thread_running = true;
+	if (ck->policy_paused)
+		qb_log(LOG_NOTICE, "protect: syncing to %s with the guest paused (policy pause); "
+		       "its held output waits for the first acknowledged checkpoint", p->mp.uri);
+	return 0;
+}
+
+/* Release what is held; resume a guest the policy (not the operator) paused. */
+static int release_and_run(struct checkpoint *ck)
+{
+	uint64_t held = outbuf__held(&ck->ob);
+	bool resume = ck->policy_paused && !ck->m.user_paused;
+
+	outbuf__open(&ck->ob);
+	ck->policy_paused = false;
+	if (held)
+		qb_log(LOG_NOTICE, "protect: %llu bytes of held output released",
+		       (unsigned long long)held);
+	return resume ? vm__resume(ck->vm) : 0;
+}
+
+int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
+{
+	enum checkpoint_state was = ck->state;
+	int ret;
+
+	if (is_standby(was)) {
+		snprintf(err, errlen, "this vmm is a standby (state %s): unprotect is for a "
+			 "primary; activate or quit a standby", checkpoint__state_name(was));
+		return -EINVAL;
+	}
+	checkpoint__stop_thread(ck);
+	if (was == CKPT_NONE || was == CKPT_ACTIVATED)
+		return 0;   /* nothing to stop */
+	/* Tracking off (a sync that was stopped did it already). */
+	migrate__mt_recover(&ck->m);
+	ret = release_and_run(ck);
+	pthread_mutex_lock(&ck->lock);
+	ck->state = CKPT_NONE;
+	ck->error[0] = '\0';
+	pthread_mutex_unlock(&ck->lock);
+	qb_log(LOG_NOTICE, "protect: stopped (unprotect, was %s); the guest runs unprotected%s",
+	       checkpoint__state_name(was), ck->m.user_paused ? " once resumed" : "");
+	if (ret)
+		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
+	return ret;
+}
+
+static void set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64_t gen)
+{
+	pthread_mutex_lock(&ck->lock);
+	ck->generation = gen;
+	ck->state = s;
+	pthread_mutex_unlock(&ck->lock);
+	/* A resume by activation is the operator's decision too. */
+	ck->m.user_paused = false;
+}
+
+static int activate_standby(struct checkpoint *ck, uint64_t gen)
+{
+	ck->activated = true;
+	chan__shutdown(ck->sc);
+	/*
+	 * Output still in the UART buffer belongs to the last epoch: the old
+	 * primary may or may not have released it, so it is dropped rather
+	 * than sent twice (a client asks again, as TCP would retransmit).
+	 */
+	if (ck->vm->serial) {
+		serial__drop_output(ck->vm->serial);
+		serial__hold(ck->vm->serial, false);
+	}
+	set_generation(ck, CKPT_ACTIVATED, gen);
+	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
+	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)gen);
+	return vm__resume(ck->vm);
+}
+
+/*
+ * A primary the policy paused: the cluster decided this copy, the newest
+ * state, continues; the output of the epochs never acknowledged leaves.
+ */
+static int activate_paused_primary(struct checkpoint *ck, uint64_t gen)
+{
+	checkpoint__stop_thread(ck);
+	set_generation(ck, CKPT_ACTIVATED, gen);
+	qb_log(LOG_NOTICE, "protect: the primary paused by the standby-loss policy is "
+	       "activated; generation %llu; it runs unprotected", (unsigned long long)gen);
+	return release_and_run(ck);
+}
+
+static int activate_paused(struct checkpoint *ck, uint64_t gen, char *err, size_t errlen)
+{
+	if (ck->vm->state != VM_STATE_PAUSED) {
+		snprintf(err, errlen, "the guest is %s, not paused: nothing to activate "
+			 "(generation %llu)", vm__state_name(ck->vm->state),
+			 (unsigned long long)ck->generation);
+		return -EINVAL;
+	}
+	set_generation(ck, ck->state, gen);
+	qb_log(LOG_NOTICE, "activated: generation %llu; the guest resumes",
+	       (unsigned long long)gen);
+	return vm__resume(ck->vm);
+}
+
+int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char *err,
+			 size_t errlen)
+{
+	int ret;
+
+	if (set_gen && gen <= ck->generation) {
+		snprintf(err, errlen, "generation %llu is not above the current generation %llu",
+			 (unsigned long long)gen, (unsigned long long)ck->generation);
+		return -EINVAL;
+	}
+	if (!set_gen && ck->generation == UINT64_MAX) {
+		snprintf(err, errlen, "the generation cannot be raised further");
+		return -EOVERFLOW;
+	}
+	if (!set_gen)
+		gen = ck->generation + 1;
+	if (ck->state == CKPT_SYNCING || ck->state == CKPT_PROTECTED) {
+		snprintf(err, errlen, "%s to a standby: unprotect first",
+			 ck->state == CKPT_SYNCING ? "syncing" : "protected");
+		return -EBUSY;
+	}
+	if (is_standby(ck->state))
+		ret = activate_standby(ck, gen);
+	else if (ck->state == CKPT_PAUSED)
+		ret = activate_paused_primary(ck, gen);
+	else
+		return activate_paused(ck, gen, err, errlen);
+	if (ret)
+		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
+	return ret;
+}
+
+void checkpoint__note_pause(struct checkpoint *ck, bool paused)
+{
+	migrate__note_pause(&ck->m, paused);
+}
+
+bool checkpoint__user_paused(struct checkpoint *ck)
+{
+	return ck->m.user_paused;
+}
+
+int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)
+{
+	if (is_standby(ck->state))
+		snprintf(err, errlen, "this vmm is a standby: its guest runs only when activated "
+			 "(vmm ctl NAME activate)");
+	else if (ck->policy_paused)
+		snprintf(err, errlen, "the guest was paused by --on-standby-loss pause and its "
+			 "output is held: activate, protect or unprotect decide what runs");
+	else
+		return 0;
+	return -EPERM;
+}

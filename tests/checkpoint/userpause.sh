@@ -1,0 +1,53 @@
+#!/bin/sh
+# The operator's pause of a protected primary (what hasvcd does when its
+# node loses quorum) holds: every epoch pauses and resumes the guest for
+# its capture, but must not resume one the operator paused.
+#  - paused while protected: epochs go on, the guest stays paused and
+#    answers nothing; the output it had made is released by the epochs;
+#    resume lets it run and answer again
+#  - paused, then unprotect and protect to a new standby: still paused
+#    after the initial sync; resume works
+. "$(dirname "$0")/../vmm/lib.sh"
+. "$top_srcdir/tests/migration/mlib.sh"
+. "$top_srcdir/tests/checkpoint/cklib.sh"
+need_kvm
+
+start_standby sb1
+port1=$PORT
+start_standby sb2
+port2=$PORT
+start_primary pr
+protect pr "$port1" --interval 10
+log=$T/acked
+start_client pr "$log"
+wait_for_line "$log" '^20$' 20 || fail "no values acknowledged while protected"
+
+"$VMM" ctl "pr-$$" pause || fail "pause"
+e0=$(ck_field pr epochs)
+wait_epochs pr $((e0 + 30)) 30 || fail "epochs stopped: $(ck_status pr)"
+[ "$(vm_state pr)" = paused ] || fail "an epoch resumed the paused guest"
+# An answer made before the pause may still have come out since; none after.
+n1=$(wc -l <"$log")
+wait_epochs pr $((e0 + 60)) 30 || fail "epochs stopped: $(ck_status pr)"
+n2=$(wc -l <"$log")
+[ "$n1" = "$n2" ] || fail "the paused guest answered ($n1 -> $n2)"
+[ "$(vm_state pr)" = paused ] || fail "an epoch resumed the paused guest"
+ck_status pr | grep -q '"state":"protected".*"output_held_bytes":0' || fail "status: $(ck_status pr)"
+"$VMM" ctl "pr-$$" resume || fail "resume"
+wait_for_line "$log" "^$((n2 + 100))\$" 20 || fail "no answers after resume"
+pass "paused across $(( $(ck_field pr epochs) - e0 )) epochs, nothing answered meanwhile; resumed, answers flow"
+
+# Paused through unprotect and a new initial sync.
+"$VMM" ctl "pr-$$" pause || fail "pause"
+"$VMM" ctl "pr-$$" unprotect || fail "unprotect"
+[ "$(vm_state pr)" = paused ] || fail "unprotect resumed an operator-paused guest"
+kill_vmm "$sb1_pid"
+n1=$(wc -l <"$log")
+protect pr "$port2" --interval 10
+wait_epochs pr 20 || fail "no epochs: $(ck_status pr)"
+[ "$(vm_state pr)" = paused ] || fail "the initial sync resumed an operator-paused guest"
+[ "$(wc -l <"$log")" -le $((n1 + 1)) ] || fail "the paused guest answered"
+"$VMM" ctl "pr-$$" resume || fail "resume"
+wait_for_line "$log" "^$((n1 + 100))\$" 20 || fail "no answers after resume"
+ck_status pr | grep -q '"state":"protected"' || fail "status: $(ck_status pr)"
+pass "paused through unprotect and a protect to a new standby; resumed, answers flow"
