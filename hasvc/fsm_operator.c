@@ -16,6 +16,7 @@
  */
 void start_migration(struct step *st, int v, int target)
 {
+	struct fsm_action *a;
 	struct fsm_vm *vm = &st->f->vms[v];
 	uint64_t gen = ++vm->issued;
 
@@ -30,7 +31,9 @@ void start_migration(struct step *st, int v, int target)
 	emit_log(st, "vm %s: migrating from %s to %s (generation %llu)", vm->name,
 		 st->f->nodes[vm->primary].name, st->f->nodes[target].name,
 		 (unsigned long long)gen);
-	emit(st, FSM_ACT_START_INCOMING, target, v, vm->primary, gen);
+	a = emit(st, FSM_ACT_START_INCOMING, target, v, vm->primary, gen);
+	if (a)
+		a->peer_generation = vm->generation; /* accept only that source */
 	emit(st, FSM_ACT_MIGRATE, vm->primary, v, target, gen);
 }
 

@@ -1,0 +1,226 @@
+/*
+ * From the group to the state machine and back: memberships and messages
+ * (in CPG's agreed order) become events; of the actions, this node carries
+ * out those addressed to it and logs the LOG ones.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qblog.h>
+
+#include "hasvc/daemon.h"
+
+/*
+ * The decision view is quorate when it holds a strict majority of the
+ * declared nodes.  Unlike the local corosync's quorum flag, this is the same
+ * on every member at the same point of the message order, so every replica
+ * decides alike; and two disjoint views cannot both hold a majority.
+ */
+static bool majority(const struct hasvcd *d, const char *const *members, size_t n)
+{
+	size_t in = 0;
+
+	if (!d->conf)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		in += config__node(d->conf, members[i]) != NULL;
+	return in * 2 > d->conf->n_nodes;
+}
+
+static void dispatch(struct hasvcd *d, const struct fsm_action *a)
+{
+	char line[320];
+
+	if (a->type == FSM_ACT_LOG) {
+		qb_log(LOG_NOTICE, "cluster: %s", a->text);
+		return;
+	}
+	if (strcmp(a->node, d->node))
+		return;
+	fsm__format_action(a, line, sizeof(line));
+	qb_log(LOG_INFO, "action: %s", line);
+	switch (a->type) {
+	case FSM_ACT_FENCE:
+		fence__run(d, a->peer);
+		break;
+	case FSM_ACT_REJECT:
+		break; /* answered to hactl by apply_op() */
+	default:
+		local__act(d, a);
+	}
+}
+
+void apply__step(struct hasvcd *d, const struct fsm_event *ev)
+{
+	fsm__actions_clear(&d->acts);
+	if (fsm__step(d->fsm, ev, &d->acts)) {
+		/* This replica now differs from its peers: leave rather than act. */
+		qb_log(LOG_CRIT, "out of memory in the state machine: leaving the cluster");
+		local__self_fence(d);
+		d->stopping = true;
+		qb_loop_stop(d->loop);
+		return;
+	}
+	for (size_t i = 0; i < d->acts.n; i++)
+		dispatch(d, &d->acts.v[i]);
+}
+
+void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
+{
+	struct fsm_event ev = { .type = FSM_EV_MEMBERSHIP };
+
+	if (n > CPG_VIEW_MAX)
+		n = CPG_VIEW_MAX;
+	/* Kept: a configuration applied later re-applies the same view. */
+	if (members != (const char *const *)d->member_ptrs) {
+		for (size_t i = 0; i < n; i++)
+			snprintf(d->members[i], HASVC_NAME_MAX, "%s", members[i]);
+		d->n_members = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		d->member_ptrs[i] = d->members[i];
+	ev.membership.nodes = (const char *const *)d->member_ptrs;
+	ev.membership.n_nodes = n;
+	ev.membership.quorate = majority(d, members, n);
+	qb_log(LOG_NOTICE, "membership: %zu daemons, %s", n,
+	       ev.membership.quorate ? "quorate" : "NOT quorate");
+	apply__step(d, &ev);
+}
+
+static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	const Hasvc__Cluster__Report *r = m->report;
+	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
+	int v;
+
+	if (r->role > FSM_ROLE_STANDBY || r->state > FSM_VM_FAILED) {
+		qb_log(LOG_WARNING, "report from %s with role %u state %u: ignored", m->sender,
+		       r->role, r->state);
+		return;
+	}
+	ev.report.node = m->sender;
+	ev.report.vm = r->vm;
+	ev.report.role = (enum fsm_role)r->role;
+	ev.report.state = (enum fsm_vm_state)r->state;
+	ev.report.generation = r->generation;
+	ev.report.epoch = r->epoch;
+	apply__step(d, &ev);
+	v = fsm__vm_index(d->fsm, r->vm);
+	if (v >= 0 && r->role == FSM_ROLE_PRIMARY && d->fsm->vms[v].primary >= 0 &&
+	    !strcmp(d->fsm->nodes[d->fsm->vms[v].primary].name, m->sender)) {
+		d->figs[v].checkpoint_age_ms = r->checkpoint_age_ms;
+		d->figs[v].epochs_per_s = r->epochs_per_s;
+		d->figs[v].at_ms = hasvcd__now_ms();
+	}
+}
+
+static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	const Hasvc__Cluster__Operator *o = m->op;
+	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
+	const char *why = NULL;
+
+	if (o->op > FSM_OP_UNPROTECT) {
+		qb_log(LOG_WARNING, "operator command %u from %s: unknown, ignored", o->op, m->sender);
+		return;
+	}
+	ev.op.origin = m->sender;
+	ev.op.op = (enum fsm_op)o->op;
+	ev.op.vm = o->vm;
+	ev.op.node = o->node;
+	apply__step(d, &ev);
+	if (strcmp(m->sender, d->node) || !o->request)
+		return;
+	for (size_t i = 0; i < d->acts.n && !why; i++)
+		if (d->acts.v[i].type == FSM_ACT_REJECT && !strcmp(d->acts.v[i].node, d->node))
+			why = d->acts.v[i].text;
+	serve__done(d, o->request, !why, why ? why : "accepted");
+}
+
+static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	struct fsm_event ev = { .type = FSM_EV_CONFIG };
+	char err[CONFIG_ERR_MAX];
+	bool mine = !strcmp(m->sender, d->node) && m->config->request;
+	int n;
+
+	if (hasvcd__set_config(d, m->config->text, m->config->path, err, sizeof(err))) {
+		/* The sender checked it; a node that cannot parse it differs. */
+		qb_log(LOG_ERR, "configuration from %s refused here: %s", m->sender, err);
+		if (mine)
+			serve__done(d, m->config->request, false, err);
+		return;
+	}
+	ev.config.config = d->conf;
+	memcpy(ev.config.digest, d->conf_digest, sizeof(ev.config.digest));
+	qb_log(LOG_NOTICE, "configuration from %s applied (%zu nodes, %zu VMs)", m->sender,
+	       d->conf->n_nodes, d->conf->n_vms);
+	apply__step(d, &ev);
+	/* Nodes declared just now were not counted by the last view. */
+	apply__membership(d, (const char *const *)d->member_ptrs, d->n_members);
+	/* An inventory sent before this node was declared did not count. */
+	n = fsm__node_index(d->fsm, d->node);
+	if (n >= 0 && d->fsm->nodes[n].member && !d->fsm->nodes[n].ready)
+		local__inventory(d);
+	if (mine)
+		serve__done(d, m->config->request, true, "configuration applied");
+}
+
+void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	struct fsm_event ev = { 0 };
+
+	switch (m->body_case) {
+	case HASVC__CLUSTER__MSG__BODY_REPORT:
+		apply_report(d, m);
+		break;
+	case HASVC__CLUSTER__MSG__BODY_INVENTORY_DONE:
+		ev.type = FSM_EV_INVENTORY_DONE;
+		ev.inventory.node = m->sender;
+		apply__step(d, &ev);
+		break;
+	case HASVC__CLUSTER__MSG__BODY_OP:
+		apply_op(d, m);
+		break;
+	case HASVC__CLUSTER__MSG__BODY_FENCE:
+		ev.type = FSM_EV_FENCE_RESULT;
+		ev.fence.node = m->fence->node;
+		ev.fence.ok = m->fence->ok;
+		apply__step(d, &ev);
+		break;
+	case HASVC__CLUSTER__MSG__BODY_CONFIG:
+		apply_config(d, m);
+		break;
+	default:
+		qb_log(LOG_WARNING, "message of kind %d from %s: not known here, ignored",
+		       (int)m->body_case, m->sender);
+	}
+}
+
+/* The smallest member name: it offers its configuration to a fresh cluster. */
+static bool smallest_member(const struct hasvcd *d)
+{
+	for (size_t i = 0; i < d->n_members; i++)
+		if (strcmp(d->members[i], d->node) < 0)
+			return false;
+	return true;
+}
+
+void apply__after_sync(struct hasvcd *d)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__Config c = HASVC__CLUSTER__CONFIG__INIT;
+
+	local__inventory(d);
+	if (d->fsm->configured || !smallest_member(d) || !d->conf_text)
+		return;
+	c.text = d->conf_text;
+	c.path = d->conf->path;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_CONFIG;
+	m.config = &c;
+	qb_log(LOG_NOTICE, "the cluster has no configuration yet: offering %s", d->conf->path);
+	cluster__send(d, &m);
+}

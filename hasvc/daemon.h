@@ -1,0 +1,138 @@
+/*
+ * hasvcd, the cluster daemon (docs/hasvc-daemon.md): the context its
+ * modules share and the calls between them.
+ *
+ *   hasvcd.c   options, logging, the loop, start and stop
+ *   cluster.c  corosync: CPG (agreed-order messages and membership),
+ *              quorum, node names from cmap
+ *   sync.c     a joining replica adopts the newest state before it applies
+ *              anything (the state machine's replicas must stay equal)
+ *   apply.c    messages and memberships become state machine events; the
+ *              actions addressed to this node go to local.c and fence.c
+ *   local.c    the vmm processes of this node: start, stop, protect,
+ *              promote, migrate, report (local_*.c)
+ *   fence.c    fence commands
+ *   serve.c    hactl's requests
+ *
+ * One struct hasvcd per daemon, no globals: everything runs on the loop's
+ * thread.
+ */
+#ifndef HASVC_DAEMON_H
+#define HASVC_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <qb/qbloop.h>
+
+#include "hasvc/cluster.pb-c.h"
+#include "hasvc/cluster_config.h"
+#include "hasvc/fsm.h"
+
+#define CPG_VIEW_MAX 128
+
+/* The byte layout of struct fsm that State messages carry. */
+#define HASVCD_FSM_FORMAT (0x48410000u + (uint32_t)(sizeof(struct fsm) & 0xffff))
+
+struct cluster;
+struct sync;
+struct local;
+struct fence;
+struct hasvc_ipc;
+
+/* Figures of a VM's primary, from its reports, for hactl status. */
+struct vm_figures {
+	int64_t checkpoint_age_ms;
+	double epochs_per_s;
+	uint64_t at_ms;            /* when the report came, monotonic */
+};
+
+struct hasvcd {
+	qb_loop_t *loop;
+	char node[HASVC_NAME_MAX];   /* this node, as corosync names it */
+	const char *config_path;
+	const char *run_dir;         /* vmm sockets, logs and records */
+	const char *vmm_path;
+	const char *ipc_name;
+	bool stopping;
+
+	/* The configuration the cluster runs (the same text on every member). */
+	char *conf_text;
+	struct config *conf;
+	uint8_t conf_digest[HASVC_DIGEST_LEN];
+	uint8_t file_digest[HASVC_DIGEST_LEN]; /* this node's file, for status */
+
+	struct fsm *fsm;
+	struct fsm_actions acts;
+	bool votequorum_quorate;     /* what the local corosync says */
+	/* The last membership applied, as every replica saw it. */
+	char members[CPG_VIEW_MAX][HASVC_NAME_MAX];
+	size_t n_members;
+	char *member_ptrs[CPG_VIEW_MAX];
+
+	struct cluster *cl;
+	struct sync *sync;
+	struct local *loc;
+	struct fence *fence;
+	struct hasvc_ipc *ipc;
+	void *serve;                 /* serve.c's pending hactl commands */
+	struct vm_figures figs[HASVC_MAX_VMS];
+};
+
+/* hasvcd.c */
+uint64_t hasvcd__now_ms(void);
+/* SHA-256 of text, for configuration digests. */
+void hasvcd__digest(const char *text, uint8_t out[HASVC_DIGEST_LEN]);
+void hasvcd__hex(const uint8_t *b, size_t n, char *out, size_t outlen);
+/* Parse text as the cluster's configuration and make it the current one. */
+int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, char *err,
+		       size_t errlen);
+/* Read a whole file; NULL with errno set on failure. */
+char *hasvcd__read_file(const char *path);
+
+/* cluster.c */
+int cluster__start(struct hasvcd *d);
+void cluster__stop(struct hasvcd *d);
+/* Multicast in agreed order; the sender field is filled in.  0 or -errno. */
+int cluster__send(struct hasvcd *d, Hasvc__Cluster__Msg *m);
+
+/* sync.c: the cluster's CPG callbacks go through here. */
+int sync__new(struct hasvcd *d);
+void sync__free(struct hasvcd *d);
+/* A configuration change: names of the members (declared or not), joiners. */
+void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joiners);
+void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m);
+
+/* apply.c */
+void apply__membership(struct hasvcd *d, const char *const *members, size_t n);
+void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m);
+/* The view just became consistent: report what this node holds. */
+void apply__after_sync(struct hasvcd *d);
+/* Feed one event and carry out this node's actions. */
+void apply__step(struct hasvcd *d, const struct fsm_event *ev);
+
+/* local.c */
+int local__new(struct hasvcd *d);
+void local__free(struct hasvcd *d);
+void local__act(struct hasvcd *d, const struct fsm_action *a);
+/* Multicast a report of every local copy, then INVENTORY_DONE. */
+void local__inventory(struct hasvcd *d);
+/* Quorum is gone: pause every local primary now, drop incoming migrations. */
+void local__self_fence(struct hasvcd *d);
+/* A child exited (SIGCHLD); false if it was not a vmm of ours. */
+bool local__child_exited(struct hasvcd *d, pid_t pid, int status);
+
+/* fence.c */
+int fence__new(struct hasvcd *d);
+void fence__free(struct hasvcd *d);
+void fence__run(struct hasvcd *d, const char *node);
+bool fence__child_exited(struct hasvcd *d, pid_t pid, int status);
+
+/* serve.c */
+int serve__start(struct hasvcd *d);
+void serve__stop(struct hasvcd *d);
+/* The cluster answered a command this node sent: reply to its hactl. */
+void serve__done(struct hasvcd *d, uint64_t request, bool ok, const char *text);
+
+#endif

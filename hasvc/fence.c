@@ -1,0 +1,128 @@
+/*
+ * Fence commands: `fence_command` of a lost node, run by the member the
+ * state machine picked, through /bin/sh with HASVC_FENCE_NODE set.  Exit
+ * status 0 within the time limit means fenced; the result goes to every
+ * member as a FenceResult message.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <qb/qblog.h>
+
+#include "hasvc/daemon.h"
+
+#define FENCE_TIMEOUT_MS 60000
+
+struct fence_job {
+	pid_t pid;
+	char node[HASVC_NAME_MAX];
+	qb_loop_timer_handle timer;
+	struct hasvcd *d;
+};
+
+struct fence {
+	struct fence_job jobs[HASVC_MAX_NODES];
+};
+
+int fence__new(struct hasvcd *d)
+{
+	d->fence = calloc(1, sizeof(*d->fence));
+	return d->fence ? 0 : -ENOMEM;
+}
+
+void fence__free(struct hasvcd *d)
+{
+	free(d->fence);
+	d->fence = NULL;
+}
+
+static void send_result(struct hasvcd *d, const char *node, bool ok)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__FenceResult r = HASVC__CLUSTER__FENCE_RESULT__INIT;
+
+	r.node = (char *)node;
+	r.ok = ok;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_FENCE;
+	m.fence = &r;
+	cluster__send(d, &m);
+}
+
+static void on_timeout(void *data)
+{
+	struct fence_job *j = data;
+
+	qb_log(LOG_ERR, "fencing %s: the command did not finish in %d s: killed", j->node,
+	       FENCE_TIMEOUT_MS / 1000);
+	kill(j->pid, SIGKILL);
+}
+
+static struct fence_job *job_of(struct fence *f, const char *node)
+{
+	for (int i = 0; i < HASVC_MAX_NODES; i++)
+		if (f->jobs[i].pid && !strcmp(f->jobs[i].node, node))
+			return &f->jobs[i];
+	return NULL;
+}
+
+void fence__run(struct hasvcd *d, const char *node)
+{
+	const struct config_node *cn = d->conf ? config__node(d->conf, node) : NULL;
+	struct fence_job *j = NULL;
+	pid_t pid;
+
+	if (!cn || !cn->fence_command) {
+		qb_log(LOG_ERR, "asked to fence %s, which has no fence command here", node);
+		send_result(d, node, false);
+		return;
+	}
+	if (job_of(d->fence, node))
+		return; /* already running: its result will come */
+	for (int i = 0; i < HASVC_MAX_NODES && !j; i++)
+		if (!d->fence->jobs[i].pid)
+			j = &d->fence->jobs[i];
+	qb_log(LOG_NOTICE, "fencing %s: %s", node, cn->fence_command);
+	pid = fork();
+	if (pid == 0) {
+		setenv("HASVC_FENCE_NODE", node, 1);
+		execl("/bin/sh", "sh", "-c", cn->fence_command, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || !j) {
+		qb_log(LOG_ERR, "cannot run the fence command for %s: %s", node,
+		       pid < 0 ? strerror(errno) : "too many at once");
+		send_result(d, node, false);
+		return;
+	}
+	j->pid = pid;
+	j->d = d;
+	snprintf(j->node, sizeof(j->node), "%s", node);
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, FENCE_TIMEOUT_MS * 1000000ULL, j, on_timeout,
+			  &j->timer);
+}
+
+bool fence__child_exited(struct hasvcd *d, pid_t pid, int status)
+{
+	struct fence_job *j = NULL;
+	bool ok;
+
+	for (int i = 0; i < HASVC_MAX_NODES && !j; i++)
+		if (d->fence->jobs[i].pid == pid)
+			j = &d->fence->jobs[i];
+	if (!j)
+		return false;
+	qb_loop_timer_del(d->loop, j->timer);
+	ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	qb_log(ok ? LOG_NOTICE : LOG_ERR, "fencing %s: %s", j->node,
+	       ok ? "done" : "the fence command failed");
+	send_result(d, j->node, ok);
+	j->pid = 0;
+	return true;
+}

@@ -1,0 +1,316 @@
+/*
+ * hasvcd: one per cluster node.  Joins the corosync group, keeps a replica
+ * of the cluster state machine, runs this node's vmm processes, and serves
+ * hactl.  docs/hasvc-daemon.md describes it; daemon.h lists the modules.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <openssl/evp.h>
+#include <qb/qblog.h>
+
+#include "hasvc/daemon.h"
+
+static const char usage_text[] =
+	"usage: hasvcd -c FILE [options]\n"
+	"       hasvcd --check-config -c FILE\n"
+	"\n"
+	"The hasvc cluster daemon: runs in the foreground (systemd starts it).\n"
+	"\n"
+	"  -c, --config FILE   the cluster configuration (hasvc.conf)\n"
+	"  -n, --node NAME     this node's name (default: its corosync node name)\n"
+	"  -r, --run-dir DIR   vmm sockets, logs and records (default /run/hasvc)\n"
+	"      --vmm PATH      the vmm program (default: vmm from PATH)\n"
+	"  -s, --socket NAME   the IPC name hactl connects to (default hasvcd)\n"
+	"  -l, --log-file FILE log there as well as to stderr\n"
+	"      --check-config  check the configuration, print what is wrong, exit\n"
+	"  -v, --verbose       more log (twice: debug)\n"
+	"  -h, --help          this text\n";
+
+uint64_t hasvcd__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void hasvcd__digest(const char *text, uint8_t out[HASVC_DIGEST_LEN])
+{
+	unsigned int len = HASVC_DIGEST_LEN;
+
+	EVP_Digest(text, strlen(text), out, &len, EVP_sha256(), NULL);
+}
+
+void hasvcd__hex(const uint8_t *b, size_t n, char *out, size_t outlen)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k + 3 <= outlen; i++, k += 2)
+		snprintf(out + k, 3, "%02x", b[i]);
+	if (outlen)
+		out[k < outlen ? k : outlen - 1] = 0;
+}
+
+char *hasvcd__read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, got;
+
+	if (!f)
+		return NULL;
+	do {
+		if (len + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = cap ? 2 * cap : 8192);
+
+			if (!nb || cap > (16u << 20)) {
+				free(nb ? nb : buf);
+				fclose(f);
+				errno = nb ? EFBIG : ENOMEM;
+				return NULL;
+			}
+			buf = nb;
+		}
+		got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+	} while (got);
+	buf[len] = 0;
+	fclose(f);
+	return buf;
+}
+
+int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, char *err,
+		       size_t errlen)
+{
+	struct config *conf;
+	char *copy;
+	int ret;
+
+	ret = config__parse_string(text, path, &conf, err, errlen);
+	if (ret)
+		return ret;
+	copy = strdup(text);
+	if (!copy) {
+		config__free(conf);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	config__free(d->conf);
+	free(d->conf_text);
+	d->conf = conf;
+	d->conf_text = copy;
+	hasvcd__digest(text, d->conf_digest);
+	return 0;
+}
+
+struct opts {
+	const char *log_file;
+	bool check_only;
+	int level;
+};
+
+static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "vmm", required_argument, NULL, 1 },
+		{ "socket", required_argument, NULL, 's' },
+		{ "log-file", required_argument, NULL, 'l' },
+		{ "check-config", no_argument, NULL, 2 },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":c:n:r:s:l:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': d->config_path = optarg; break;
+		case 'n':
+			if (!*optarg || strlen(optarg) >= HASVC_NAME_MAX) {
+				fprintf(stderr, "hasvcd: bad --node '%s'\n", optarg);
+				return 2;
+			}
+			snprintf(d->node, sizeof(d->node), "%s", optarg);
+			break;
+		case 'r': d->run_dir = optarg; break;
+		case 1: d->vmm_path = optarg; break;
+		case 's': d->ipc_name = optarg; break;
+		case 'l': o->log_file = optarg; break;
+		case 2: o->check_only = true; break;
+		case 'v': o->level = o->level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case ':':
+			fprintf(stderr, "hasvcd: option '%s' needs an argument\n", argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "hasvcd: unknown option '%s' (see hasvcd --help)\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hasvcd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!d->config_path) {
+		fprintf(stderr, "hasvcd: no configuration given (-c FILE)\n");
+		return 2;
+	}
+	return 0;
+}
+
+static void log_setup(const struct opts *o)
+{
+	qb_log_init("hasvcd", LOG_DAEMON, LOG_INFO);
+	qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_FALSE);
+	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
+	qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", o->level);
+	qb_log_format_set(QB_LOG_STDERR, "%t hasvcd: %p: %b");
+	if (o->log_file) {
+		int32_t t = qb_log_file_open(o->log_file);
+
+		if (t >= 0) {
+			/* The file gets one level more than stderr, and libqb's debug only with -vv. */
+			qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
+					  o->level == LOG_NOTICE ? LOG_INFO : o->level);
+			qb_log_format_set(t, "%t %N[%P]: %p: %b");
+			qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
+		} else {
+			qb_log(LOG_ERR, "cannot open log file %s", o->log_file);
+		}
+	}
+}
+
+/* Read and check this node's file: the cluster may replace it later. */
+static int load_config(struct hasvcd *d)
+{
+	char err[CONFIG_ERR_MAX];
+	char *text = hasvcd__read_file(d->config_path);
+
+	if (!text) {
+		fprintf(stderr, "hasvcd: cannot read %s: %s\n", d->config_path, strerror(errno));
+		return -errno;
+	}
+	if (hasvcd__set_config(d, text, d->config_path, err, sizeof(err))) {
+		fprintf(stderr, "hasvcd: %s\n", err);
+		free(text);
+		return -EINVAL;
+	}
+	memcpy(d->file_digest, d->conf_digest, sizeof(d->file_digest));
+	free(text);
+	return 0;
+}
+
+static int on_stop_signal(int32_t sig, void *data)
+{
+	struct hasvcd *d = data;
+
+	qb_log(LOG_NOTICE, "signal %d: leaving the cluster (vmm processes run on)", sig);
+	d->stopping = true;
+	qb_loop_stop(d->loop);
+	return 0;
+}
+
+static int on_child(int32_t sig, void *data)
+{
+	struct hasvcd *d = data;
+	pid_t pid;
+	int status;
+
+	(void)sig;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (!local__child_exited(d, pid, status) && !fence__child_exited(d, pid, status))
+			qb_log(LOG_DEBUG, "child %d exited", (int)pid);
+	return 0;
+}
+
+static int start(struct hasvcd *d)
+{
+	int ret;
+
+	if (mkdir(d->run_dir, 0750) && errno != EEXIST) {
+		qb_log(LOG_ERR, "cannot make the run directory %s: %s", d->run_dir,
+		       strerror(errno));
+		return -errno;
+	}
+	d->fsm = fsm__new();
+	if (!d->fsm)
+		return -ENOMEM;
+	fsm__actions_init(&d->acts);
+	ret = sync__new(d);
+	if (!ret)
+		ret = fence__new(d);
+	if (!ret)
+		ret = local__new(d);
+	if (!ret)
+		ret = cluster__start(d);
+	if (!ret)
+		ret = serve__start(d);
+	return ret;
+}
+
+static void stop(struct hasvcd *d)
+{
+	serve__stop(d);
+	cluster__stop(d);
+	local__free(d);
+	fence__free(d);
+	sync__free(d);
+	fsm__actions_free(&d->acts);
+	fsm__free(d->fsm);
+	config__free(d->conf);
+	free(d->conf_text);
+}
+
+int main(int argc, char **argv)
+{
+	struct hasvcd d = { .run_dir = "/run/hasvc", .vmm_path = "vmm", .ipc_name = "hasvcd" };
+	struct opts o = { .level = LOG_NOTICE };
+	qb_loop_signal_handle sh[3];
+	int ret;
+
+	ret = parse_args(&d, &o, argc, argv);
+	if (ret)
+		return ret;
+	if (load_config(&d))
+		return 1;
+	if (o.check_only) {
+		printf("%s: ok (%zu nodes, %zu VMs)\n", d.config_path, d.conf->n_nodes,
+		       d.conf->n_vms);
+		config__free(d.conf);
+		free(d.conf_text);
+		return 0;
+	}
+	log_setup(&o);
+	signal(SIGPIPE, SIG_IGN);
+	d.loop = qb_loop_create();
+	if (!d.loop)
+		return 1;
+	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGTERM, &d, on_stop_signal, &sh[0]);
+	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGINT, &d, on_stop_signal, &sh[1]);
+	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGCHLD, &d, on_child, &sh[2]);
+	ret = start(&d);
+	if (!ret) {
+		qb_log(LOG_NOTICE, "node %s: started (configuration %s, run directory %s)", d.node,
+		       d.config_path, d.run_dir);
+		qb_loop_run(d.loop);
+	}
+	stop(&d);
+	qb_loop_destroy(d.loop);
+	qb_log_fini();
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,609 @@
+/*
+ * This node's copies of VMs: the actions the state machine addresses to
+ * this node, carried out on vmm processes, and the reports that tell the
+ * cluster what each copy is doing.
+ *
+ * Actions are turned into intents (protect this standby, migrate there,
+ * hand over) that a poll every POLL_MS carries out and retries until the
+ * vmm shows the result, or until the replicated state says the intent is
+ * no longer wanted (the standby or the destination was replaced).  Every
+ * poll also derives each copy's state from its vmm and reports changes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <qb/qblog.h>
+
+#include "hasvc/local.h"
+
+#define POLL_MS 200
+#define RETRY_MS 300
+#define STOP_GRACE_MS 3000
+#define EPOCH_REPORT_MS 1000
+
+static void poll_all(void *data);
+
+static void arm(struct local *l)
+{
+	qb_loop_timer_add(l->d->loop, QB_LOOP_MED, POLL_MS * 1000000ULL, l, poll_all, &l->timer);
+}
+
+int local__new(struct hasvcd *d)
+{
+	struct local *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->d = d;
+	d->loc = l;
+	lvmm__adopt_records(l);
+	arm(l);
+	return 0;
+}
+
+void local__free(struct hasvcd *d)
+{
+	if (!d->loc)
+		return;
+	qb_loop_timer_del(d->loop, d->loc->timer);
+	free(d->loc);
+	d->loc = NULL;
+}
+
+static struct copy *find(struct local *l, const char *vm, uint64_t gen)
+{
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (l->c[i].used && l->c[i].gen == gen && !strcmp(l->c[i].vm, vm))
+			return &l->c[i];
+	return NULL;
+}
+
+/* The newest live copy of vm with that role here. */
+static struct copy *find_role(struct local *l, const char *vm, uint8_t role, bool incoming)
+{
+	struct copy *best = NULL;
+
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++) {
+		struct copy *c = &l->c[i];
+
+		if (c->used && !c->exited && !c->stopping && c->role == role &&
+		    c->incoming == incoming && !strcmp(c->vm, vm) && (!best || c->gen > best->gen))
+			best = c;
+	}
+	return best;
+}
+
+static void send_report(struct hasvcd *d, const struct copy *c)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__Report r = HASVC__CLUSTER__REPORT__INIT;
+
+	r.vm = (char *)c->vm;
+	r.role = c->role;
+	r.state = c->state;
+	r.generation = c->gen;
+	r.epoch = c->view.committed_epoch;
+	r.checkpoint_age_ms = c->view.age_ms;
+	r.epochs_per_s = c->view.eps;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_REPORT;
+	m.report = &r;
+	cluster__send(d, &m);
+}
+
+/*
+ * RUN/VM.serial points at the serial socket of the VM's primary on this
+ * node, so clients on the node need not know its generation.
+ */
+static void link_serial(struct hasvcd *d, const struct copy *c, bool running)
+{
+	char link[PATH_MAX], target[PATH_MAX], now[PATH_MAX];
+	ssize_t len;
+
+	snprintf(link, sizeof(link), "%s/%s.serial", d->run_dir, c->vm);
+	snprintf(target, sizeof(target), "%s.serial", c->control);
+	len = readlink(link, now, sizeof(now) - 1);
+	now[len > 0 ? len : 0] = 0;
+	if (running && strcmp(now, target)) {
+		unlink(link);
+		if (symlink(target, link))
+			qb_log(LOG_WARNING, "cannot link %s: %s", link, strerror(errno));
+	} else if (!running && !strcmp(now, target)) {
+		unlink(link);
+	}
+}
+
+static void report(struct hasvcd *d, struct copy *c, bool force)
+{
+	uint64_t now = hasvcd__now_ms();
+	bool changed = !c->reported || c->rep_state != c->state || c->rep_role != c->role ||
+		       c->rep_gen != c->gen;
+
+	if (!force && !changed &&
+	    (c->rep_epoch == c->view.committed_epoch || now - c->rep_ms < EPOCH_REPORT_MS))
+		return;
+	if (changed)
+		link_serial(d, c, c->role == FSM_ROLE_PRIMARY &&
+			    (c->state == FSM_VM_RUNNING || c->state == FSM_VM_SYNCING ||
+			     c->state == FSM_VM_PROTECTED || c->state == FSM_VM_DEGRADED));
+	if (changed)
+		qb_log(LOG_INFO, "%s: %s %s generation %llu", c->vm,
+		       c->role == FSM_ROLE_STANDBY ? "standby" : "primary", fsm__state_name(c->state),
+		       (unsigned long long)c->gen);
+	send_report(d, c);
+	c->reported = true;
+	c->rep_state = c->state;
+	c->rep_role = c->role;
+	c->rep_gen = c->gen;
+	c->rep_epoch = c->view.committed_epoch;
+	c->rep_ms = now;
+}
+
+void local__inventory(struct hasvcd *d)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__InventoryDone inv = HASVC__CLUSTER__INVENTORY_DONE__INIT;
+
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (d->loc->c[i].used)
+			report(d, &d->loc->c[i], true);
+	m.body_case = HASVC__CLUSTER__MSG__BODY_INVENTORY_DONE;
+	m.inventory_done = &inv;
+	cluster__send(d, &m);
+}
+
+static int ctl(struct copy *c, const char *const *argv)
+{
+	char err[256];
+	int ret = lvmm__ctl(c->control, argv, NULL, 0, err, sizeof(err));
+
+	if (ret)
+		qb_log(LOG_WARNING, "%s: %s: %s", c->control, argv[0], err);
+	return ret;
+}
+
+static void stop_copy(struct copy *c)
+{
+	static const char *const quit[] = { "quit", NULL };
+
+	if (c->stopping)
+		return;
+	c->stopping = true;
+	c->want_protect = c->want_migrate = c->handover = false;
+	c->stop_deadline_ms = hasvcd__now_ms() + STOP_GRACE_MS;
+	if (ctl(c, quit))
+		kill(c->pid, SIGTERM);
+}
+
+/* ---- starting copies ---- */
+
+/* A number as the next argument; bufs keeps the text alive. */
+static void put_num(const char **args, size_t *n, char (*bufs)[64], size_t *nb,
+		    unsigned long long v, const char *suffix)
+{
+	snprintf(bufs[*nb], 64, "%llu%s", v, suffix);
+	args[(*n)++] = bufs[(*nb)++];
+}
+
+static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t role, bool incoming)
+{
+	const struct config_vm *cv = config__vm(d->conf, a->vm);
+	const char *args[48];
+	char bufs[6][64], uri[300], serial[PATH_MAX + 8];
+	size_t n = 0, nb = 0;
+	struct copy *c = NULL, *old;
+
+	if (!cv || find(d->loc, a->vm, a->generation))
+		return;
+	/* The port of a standby or destination is the VM's: free it. */
+	while ((old = role == FSM_ROLE_STANDBY || incoming ?
+		      find_role(d->loc, a->vm, role, incoming) : NULL)) {
+		qb_log(LOG_NOTICE, "%s: replaced by generation %llu: killed", old->control,
+		       (unsigned long long)a->generation);
+		kill(old->pid, SIGKILL);
+		old->stopping = true;
+	}
+	for (size_t i = 0; i < LOCAL_MAX_COPIES && !c; i++)
+		if (!d->loc->c[i].used)
+			c = &d->loc->c[i];
+	if (!c) {
+		qb_log(LOG_ERR, "%s: too many local copies", a->vm);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->used = true;
+	snprintf(c->vm, sizeof(c->vm), "%s", a->vm);
+	c->gen = a->generation;
+	c->role = role;
+	c->incoming = incoming;
+	c->state = FSM_VM_STARTING;
+	snprintf(c->control, sizeof(c->control), "hasvc.%s.%llu", a->vm,
+		 (unsigned long long)a->generation);
+	snprintf(serial, sizeof(serial), "unix:%s/%s.serial", d->run_dir, c->control);
+
+	args[n++] = "run";
+	if (role == FSM_ROLE_STANDBY || incoming) {
+		if (lvmm__peer_uri(d, d->node, a->vm, incoming, uri, sizeof(uri)))
+			goto fail;
+		args[n++] = incoming ? "--incoming" : "--standby";
+		args[n++] = uri;
+	} else {
+		args[n++] = "--kernel";
+		args[n++] = cv->kernel;
+		if (cv->cmdline) {
+			args[n++] = "--cmdline";
+			args[n++] = cv->cmdline;
+		}
+		if (cv->initrd) {
+			args[n++] = "--initrd";
+			args[n++] = cv->initrd;
+		}
+	}
+	args[n++] = "--memory";
+	put_num(args, &n, bufs, &nb, cv->memory >> 10, "K");
+	args[n++] = "--cpus";
+	put_num(args, &n, bufs, &nb, cv->vcpus, "");
+	args[n++] = "--serial";
+	args[n++] = serial;
+	args[n++] = "--control";
+	args[n++] = c->control;
+	args[n++] = "--generation";
+	put_num(args, &n, bufs, &nb, a->generation, "");
+	if (role == FSM_ROLE_STANDBY || (incoming && a->peer_generation)) {
+		args[n++] = "--peer-generation";
+		put_num(args, &n, bufs, &nb, a->peer_generation, "");
+	}
+	if (role == FSM_ROLE_STANDBY || incoming)
+		lvmm__tls_args(d, args, &n);
+	args[n] = NULL;
+	if (lvmm__spawn(d, c, args))
+		goto fail;
+	qb_log(LOG_NOTICE, "%s: started %s (pid %d)", c->control,
+	       incoming ? "a migration destination" :
+	       role == FSM_ROLE_STANDBY ? "a standby" : "a primary", (int)c->pid);
+	return;
+fail:
+	qb_log(LOG_ERR, "%s: cannot start its vmm", c->control);
+	c->state = FSM_VM_FAILED;
+	report(d, c, true);
+	c->used = false;
+}
+
+/* ---- actions ---- */
+
+static void want_protect(struct copy *c, const struct fsm_action *a)
+{
+	c->want_protect = true;
+	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
+	c->peer_gen = a->peer_generation;
+	c->retry_ms = 0;
+	c->protect_sent = false;
+}
+
+static void promote(struct hasvcd *d, const struct fsm_action *a)
+{
+	static const char *const unprotect[] = { "unprotect", NULL };
+	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_STANDBY, false);
+	char gen[32];
+	const char *activate[] = { "activate", "--generation", gen, NULL };
+
+	if (!c)
+		c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
+	if (!c) {
+		qb_log(LOG_ERR, "%s: asked to promote a copy this node does not hold", a->vm);
+		return;
+	}
+	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
+	/* A paused primary stops checkpointing to a standby of the old token. */
+	if (c->role == FSM_ROLE_PRIMARY)
+		ctl(c, unprotect);
+	if (ctl(c, activate))
+		return;
+	qb_log(LOG_NOTICE, "%s: promoted to primary, generation %llu", c->control,
+	       (unsigned long long)a->generation);
+	c->role = FSM_ROLE_PRIMARY;
+	c->gen = a->generation;
+	c->fenced = false;
+	c->want_protect = false;
+	lvmm__record(d, c);
+}
+
+static void migrate(struct hasvcd *d, const struct fsm_action *a)
+{
+	static const char *const unprotect[] = { "unprotect", NULL };
+	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
+
+	if (!c)
+		return;
+	/* Checkpointing and a migration cannot share the guest. */
+	c->want_protect = false;
+	if (strcmp(c->view.ck_state, "none"))
+		ctl(c, unprotect);
+	c->want_migrate = true;
+	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
+	c->peer_gen = a->generation;
+	c->retry_ms = 0;
+}
+
+static void handover(struct hasvcd *d, const struct fsm_action *a)
+{
+	static const char *const pause[] = { "pause", NULL };
+	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
+
+	if (!c || ctl(c, pause))
+		return;
+	/* The epoch after next was captured after the pause: it has it all. */
+	c->handover = true;
+	c->handover_epoch = c->view.committed_epoch;
+	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, a->peer,
+	       (unsigned long long)c->handover_epoch + 2);
+}
+
+void local__act(struct hasvcd *d, const struct fsm_action *a)
+{
+	struct copy *c;
+
+	switch (a->type) {
+	case FSM_ACT_START_PRIMARY:
+		start_copy(d, a, FSM_ROLE_PRIMARY, false);
+		if (a->peer[0] && (c = find(d->loc, a->vm, a->generation)))
+			want_protect(c, a);
+		break;
+	case FSM_ACT_START_STANDBY:
+		start_copy(d, a, FSM_ROLE_STANDBY, false);
+		break;
+	case FSM_ACT_START_INCOMING:
+		start_copy(d, a, FSM_ROLE_PRIMARY, true);
+		break;
+	case FSM_ACT_PROTECT:
+		if ((c = find(d->loc, a->vm, a->generation)))
+			want_protect(c, a);
+		break;
+	case FSM_ACT_PROMOTE:
+		promote(d, a);
+		break;
+	case FSM_ACT_STOP:
+		if ((c = find(d->loc, a->vm, a->generation)))
+			stop_copy(c);
+		break;
+	case FSM_ACT_PAUSE_ALL_PRIMARIES:
+		local__self_fence(d);
+		break;
+	case FSM_ACT_MIGRATE:
+		migrate(d, a);
+		break;
+	case FSM_ACT_HANDOVER:
+		handover(d, a);
+		break;
+	default:
+		break;
+	}
+}
+
+void local__self_fence(struct hasvcd *d)
+{
+	static const char *const pause[] = { "pause", NULL };
+	static const char *const cancel[] = { "migrate-cancel", NULL };
+
+	for (size_t i = 0; d->loc && i < LOCAL_MAX_COPIES; i++) {
+		struct copy *c = &d->loc->c[i];
+
+		if (!c->used || c->exited || c->stopping || c->role != FSM_ROLE_PRIMARY || c->fenced)
+			continue;
+		if (c->incoming) {
+			/* Its source is in some partition: it must not start the guest. */
+			kill(c->pid, SIGKILL);
+			c->stopping = true;
+			continue;
+		}
+		if (c->want_migrate)
+			ctl(c, cancel);
+		c->want_migrate = c->handover = false;
+		if (!ctl(c, pause)) {
+			c->fenced = true;
+			qb_log(LOG_WARNING, "%s: paused, quorum lost", c->control);
+		}
+	}
+}
+
+bool local__child_exited(struct hasvcd *d, pid_t pid, int status)
+{
+	for (size_t i = 0; d->loc && i < LOCAL_MAX_COPIES; i++) {
+		struct copy *c = &d->loc->c[i];
+
+		if (c->used && c->child && c->pid == pid && !c->exited) {
+			c->exited = true;
+			c->status = status;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the poll ---- */
+
+static uint8_t derive_state(struct copy *c)
+{
+	const struct vmm_view *v = &c->view;
+
+	if (!v->up)
+		return c->up ? c->state : FSM_VM_STARTING;
+	c->up = true;
+	if (c->role == FSM_ROLE_STANDBY) {
+		if (!strcmp(v->ck_state, "lost") && !v->committed_epoch)
+			return FSM_VM_FAILED;
+		return v->committed_epoch ? FSM_VM_PROTECTED : FSM_VM_SYNCING;
+	}
+	if (!strcmp(v->vm_state, "paused"))
+		return c->handover ? c->rep_state : FSM_VM_PAUSED;
+	if (!strcmp(v->vm_state, "stopped"))
+		return FSM_VM_STOPPED;
+	if (!strcmp(v->ck_state, "syncing"))
+		return FSM_VM_SYNCING;
+	if (!strcmp(v->ck_state, "protected"))
+		return FSM_VM_PROTECTED;
+	if (!strcmp(v->ck_state, "degraded"))
+		return FSM_VM_DEGRADED;
+	if (!strcmp(v->ck_state, "paused"))
+		return FSM_VM_PAUSED;
+	return FSM_VM_RUNNING;
+}
+
+/* Is the intent still what the replicated state wants? */
+static bool still_wanted(struct hasvcd *d, const struct copy *c)
+{
+	int v = fsm__vm_index(d->fsm, c->vm), p = fsm__node_index(d->fsm, c->peer);
+	const struct fsm_vm *vm;
+
+	if (v < 0 || p < 0)
+		return false;
+	vm = &d->fsm->vms[v];
+	if (c->want_migrate)
+		return vm->migrate_to == p && vm->copies[p].generation == c->peer_gen;
+	return vm->standby == p && vm->copies[p].generation == c->peer_gen;
+}
+
+static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const char *args[24];
+	char uri[300], interval[16], pgen[32], err[256];
+	size_t n = 0;
+
+	bool busy = !strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing");
+
+	if (!still_wanted(d, c)) {
+		c->want_protect = false;
+		return;
+	}
+	if (c->protect_sent) {
+		/* Sent: done once protected; a sync that failed is sent again. */
+		if (!strcmp(c->view.ck_state, "protected"))
+			c->want_protect = false;
+		if (busy)
+			return;
+	} else if (busy) {
+		/* Still checkpointing to the standby this one replaces. */
+		static const char *const unprotect[] = { "unprotect", NULL };
+
+		ctl(c, unprotect);
+	}
+	if (now < c->retry_ms || !cv ||
+	    lvmm__peer_uri(d, c->peer, c->vm, false, uri, sizeof(uri)))
+		return;
+	snprintf(interval, sizeof(interval), "%u", cv->checkpoint_interval_ms);
+	snprintf(pgen, sizeof(pgen), "%llu", (unsigned long long)c->peer_gen);
+	args[n++] = "protect";
+	args[n++] = uri;
+	args[n++] = "--interval";
+	args[n++] = interval;
+	/* The cluster, not the vmm, decides whether to run on unprotected. */
+	args[n++] = "--on-standby-loss";
+	args[n++] = "pause";
+	args[n++] = "--peer-generation";
+	args[n++] = pgen;
+	lvmm__tls_args(d, args, &n);
+	if (lvmm__ctl(c->control, args, NULL, 0, err, sizeof(err))) {
+		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
+		c->retry_ms = now + RETRY_MS;
+		return;
+	}
+	qb_log(LOG_NOTICE, "%s: protecting to %s (%s, generation %s)", c->control, c->peer, uri,
+	       pgen);
+	c->protect_sent = true;
+	c->retry_ms = now + RETRY_MS;
+}
+
+static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	static const char *const mstatus[] = { "migrate-status", NULL };
+	static const char *const cancel[] = { "migrate-cancel", NULL };
+	char state[32], err[256];
+
+	if (!still_wanted(d, c)) {
+		c->want_migrate = false;
+		ctl(c, cancel);
+		return;
+	}
+	if (lvmm__ctl(c->control, mstatus, state, sizeof(state), err, sizeof(err)) ||
+	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
+		return;
+	if (lvmm__migrate(d, c, err, sizeof(err))) {
+		qb_log(LOG_DEBUG, "%s: migrate to %s: %s (will retry)", c->control, c->peer, err);
+		c->retry_ms = now + RETRY_MS;
+		return;
+	}
+	qb_log(LOG_NOTICE, "%s: live-migrating to %s", c->control, c->peer);
+	c->retry_ms = now + RETRY_MS;
+}
+
+static void do_handover(struct copy *c)
+{
+	static const char *const resume[] = { "resume", NULL };
+
+	if (c->view.committed_epoch >= c->handover_epoch + 2) {
+		qb_log(LOG_NOTICE, "%s: checkpoint %llu committed with the guest paused: stopping",
+		       c->control, (unsigned long long)c->view.committed_epoch);
+		stop_copy(c);
+	} else if (strcmp(c->view.ck_state, "protected")) {
+		qb_log(LOG_ERR, "%s: the standby was lost during the handover: resuming",
+		       c->control);
+		c->handover = false;
+		ctl(c, resume);
+	}
+}
+
+static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	if (!c->exited && !c->child && kill(c->pid, 0) && errno == ESRCH) {
+		c->exited = true;
+		c->status = c->stopping ? 0 : 1 << 8;
+	}
+	if (c->stopping && !c->exited && now > c->stop_deadline_ms) {
+		kill(c->pid, SIGKILL);
+		c->stop_deadline_ms = now + STOP_GRACE_MS;
+	}
+	if (!c->exited)
+		return false;
+	c->state = c->stopping || (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) ?
+		   FSM_VM_STOPPED : FSM_VM_FAILED;
+	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm exited (%s)",
+	       c->control, c->state == FSM_VM_STOPPED ? "stopped" : "failed");
+	report(d, c, true);
+	lvmm__unrecord(d, c);
+	c->used = false;
+	return true;
+}
+
+static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	if (reap(d, c, now) || c->stopping)
+		return;
+	lvmm__view(c->control, &c->view);
+	c->state = derive_state(c);
+	if (c->want_protect && c->view.up)
+		do_protect(d, c, now);
+	if (c->want_migrate && c->view.up)
+		do_migrate(d, c, now);
+	if (c->handover && c->view.up)
+		do_handover(c);
+	report(d, c, false);
+}
+
+static void poll_all(void *data)
+{
+	struct local *l = data;
+	uint64_t now = hasvcd__now_ms();
+
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (l->c[i].used)
+			poll_copy(l->d, &l->c[i], now);
+	arm(l);
+}

@@ -1,0 +1,84 @@
+/*
+ * Private to local*.c: this node's copies of VMs (one vmm process each)
+ * and what hasvcd still wants from each.
+ */
+#ifndef HASVC_LOCAL_H
+#define HASVC_LOCAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hasvc/daemon.h"
+
+#define LOCAL_MAX_COPIES (2 * HASVC_MAX_VMS)
+#define LOCAL_CONTROL_MAX 96
+
+/* What the vmm's control service says, for one poll. */
+struct vmm_view {
+	bool up;                 /* the control service answered */
+	char vm_state[16];       /* running, paused, created, stopped */
+	char ck_state[16];       /* checkpoint state: none, syncing, protected, ... */
+	char mig_state[16];      /* migration job: none, active, completed, failed */
+	uint64_t committed_epoch;
+	int64_t age_ms;
+	double eps;
+};
+
+struct copy {
+	bool used;
+	char vm[HASVC_NAME_MAX];
+	uint64_t gen;
+	uint8_t role;            /* enum fsm_role */
+	bool incoming;           /* a live migration's destination */
+	char control[LOCAL_CONTROL_MAX];
+	pid_t pid;
+	bool child;              /* ours (SIGCHLD), else adopted after a restart */
+	bool exited;
+	int status;
+	bool up;                 /* its control service answered once */
+	struct vmm_view view;
+	uint8_t state;           /* enum fsm_vm_state, as derived */
+	/* The last report sent. */
+	bool reported;
+	uint8_t rep_state, rep_role;
+	uint64_t rep_gen, rep_epoch, rep_ms;
+	/* Intents, carried out (and retried) by the poll. */
+	bool want_protect;
+	bool protect_sent;        /* accepted by the vmm; retried if the sync fails */
+	bool want_migrate;
+	char peer[HASVC_NAME_MAX];
+	uint64_t peer_gen;
+	uint64_t retry_ms;
+	bool handover;
+	uint64_t handover_epoch;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	bool fenced;             /* paused because quorum was lost */
+};
+
+struct local {
+	struct hasvcd *d;
+	struct copy c[LOCAL_MAX_COPIES];
+	qb_loop_timer_handle timer;
+};
+
+/* local_vmm.c: processes and control calls. */
+int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
+/* One control command (argv as for `vmm ctl NAME`); reply text optional. */
+int lvmm__ctl(const char *control, const char *const *argv, char *text, size_t textlen,
+	      char *err, size_t errlen);
+void lvmm__view(const char *control, struct vmm_view *v);
+int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
+/* host:port of node's replication listener for vm (standby or incoming). */
+int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
+		   char *out, size_t len);
+/* TLS options of this node, for vmm run and vmm ctl; NULL-terminated. */
+void lvmm__tls_args(struct hasvcd *d, const char **args, size_t *n);
+void lvmm__record(struct hasvcd *d, const struct copy *c);
+void lvmm__unrecord(struct hasvcd *d, const struct copy *c);
+/* Copies left running by an earlier hasvcd, from the run directory. */
+void lvmm__adopt_records(struct local *l);
+
+#endif

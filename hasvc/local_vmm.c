@@ -1,0 +1,333 @@
+/*
+ * The vmm processes of this node as processes: starting them, their
+ * command lines, talking to their control service (vmm/ctl.h), and the
+ * records that let a restarted hasvcd find the ones still running.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+
+#include "hasvc/local.h"
+#include "vmm/ctl.h"
+
+/*
+ * Each VM has two ports on every node, from the node's replication port:
+ * base + 2 * slot for a standby, + 1 for a live migration's destination.
+ * The slot is the VM's index in the state machine, the same on every node.
+ */
+int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
+		   char *out, size_t len)
+{
+	const struct config_node *cn = d->conf ? config__node(d->conf, node) : NULL;
+	int v = fsm__vm_index(d->fsm, vm);
+	unsigned port;
+
+	if (!cn || v < 0)
+		return -ENOENT;
+	port = cn->replication_port + 2u * (unsigned)v + (incoming ? 1u : 0u);
+	if (port > 65535)
+		return -ERANGE;
+	snprintf(out, len, strchr(cn->replication_host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
+		 cn->replication_host, port);
+	return 0;
+}
+
+void lvmm__tls_args(struct hasvcd *d, const char **args, size_t *n)
+{
+	const struct config_node *me = config__node(d->conf, d->node);
+
+	if (me && me->tls_ca) {
+		args[(*n)++] = "--tls-ca";
+		args[(*n)++] = me->tls_ca;
+		args[(*n)++] = "--tls-cert";
+		args[(*n)++] = me->tls_cert;
+		args[(*n)++] = "--tls-key";
+		args[(*n)++] = me->tls_key;
+	} else {
+		args[(*n)++] = "--tls-none";
+	}
+	args[*n] = NULL;
+}
+
+static void child_exec(struct hasvcd *d, const struct copy *c, const char *const *args)
+{
+	char log[PATH_MAX];
+	const char *argv[64];
+	size_t n = 0;
+	int fd;
+
+	/* Its own session: the VM outlives a restart of hasvcd. */
+	setsid();
+	snprintf(log, sizeof(log), "%s/%s.log", d->run_dir, c->control);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0)
+		dup2(fd, 0);
+	argv[n++] = d->vmm_path;
+	for (size_t i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	signal(SIGPIPE, SIG_DFL);
+	execvp(d->vmm_path, (char *const *)argv);
+	fprintf(stderr, "hasvcd: cannot run %s: %s\n", d->vmm_path, strerror(errno));
+	_exit(127);
+}
+
+int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child_exec(d, c, args);
+	c->pid = pid;
+	c->child = true;
+	lvmm__record(d, c);
+	return 0;
+}
+
+int lvmm__ctl(const char *control, const char *const *argv, char *text, size_t textlen,
+	      char *err, size_t errlen)
+{
+	Vmm__Control__CheckpointRequest cr = VMM__CONTROL__CHECKPOINT_REQUEST__INIT;
+	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
+	Vmm__Control__Response *resp = NULL;
+	size_t n = 0;
+	int ret;
+
+	while (argv[n])
+		n++;
+	if (!strcmp(argv[0], "pause") || !strcmp(argv[0], "resume") ||
+	    !strcmp(argv[0], "quit") || !strcmp(argv[0], "status")) {
+		static Vmm__Control__PauseRequest pr = VMM__CONTROL__PAUSE_REQUEST__INIT;
+		static Vmm__Control__ResumeRequest rr = VMM__CONTROL__RESUME_REQUEST__INIT;
+		static Vmm__Control__QuitRequest qr = VMM__CONTROL__QUIT_REQUEST__INIT;
+		static Vmm__Control__StatusRequest sr = VMM__CONTROL__STATUS_REQUEST__INIT;
+
+		if (argv[0][0] == 'p') {
+			req.command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
+			req.pause = &pr;
+		} else if (argv[0][0] == 'r') {
+			req.command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
+			req.resume = &rr;
+		} else if (argv[0][0] == 'q') {
+			req.command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
+			req.quit = &qr;
+		} else {
+			req.command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
+			req.status = &sr;
+		}
+	} else if (!strcmp(argv[0], "migrate-status")) {
+		static Vmm__Control__MigrateStatusRequest ms =
+			VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
+
+		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
+		req.migrate_status = &ms;
+	} else {
+		cr.n_args = n;
+		cr.args = (char **)argv;
+		req.command_case = VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT;
+		req.checkpoint = &cr;
+	}
+	ret = ctl__request(control, &req, &resp, err, errlen);
+	if (ret)
+		return ret;
+	if (!resp->ok) {
+		snprintf(err, errlen, "%s", resp->error);
+		ret = resp->code ? -resp->code : -EINVAL;
+	} else if (text) {
+		const char *t = resp->text ? resp->text : "";
+
+		if (req.command_case == VMM__CONTROL__REQUEST__COMMAND_STATUS && resp->status)
+			t = resp->status->state;
+		else if (req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS &&
+			 resp->migration)
+			t = resp->migration->state;
+		snprintf(text, textlen, "%s", t);
+	}
+	vmm__control__response__free_unpacked(resp, NULL);
+	return ret;
+}
+
+/* The value after "key": in a flat JSON object, as text. */
+static bool json_field(const char *json, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t k = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	while (*p && *p != '"' && *p != ',' && *p != '}' && k + 1 < len)
+		out[k++] = *p++;
+	out[k] = 0;
+	return true;
+}
+
+void lvmm__view(const char *control, struct vmm_view *v)
+{
+	static const char *const status[] = { "status", NULL };
+	static const char *const pstatus[] = { "protect-status", "--json", NULL };
+	char text[4096], err[256], num[32];
+
+	memset(v, 0, sizeof(*v));
+	v->age_ms = -1;
+	if (lvmm__ctl(control, status, v->vm_state, sizeof(v->vm_state), err, sizeof(err)))
+		return;
+	v->up = true;
+	snprintf(v->ck_state, sizeof(v->ck_state), "none");
+	if (lvmm__ctl(control, pstatus, text, sizeof(text), err, sizeof(err)))
+		return;
+	json_field(text, "state", v->ck_state, sizeof(v->ck_state));
+	if (json_field(text, "committed_epoch", num, sizeof(num)))
+		v->committed_epoch = strtoull(num, NULL, 10);
+	if (json_field(text, "last_commit_age_ms", num, sizeof(num)))
+		v->age_ms = strtoll(num, NULL, 10);
+	if (json_field(text, "epochs_per_s", num, sizeof(num)))
+		v->eps = strtod(num, NULL);
+}
+
+int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
+{
+	Vmm__Control__MigrateRequest mr = VMM__CONTROL__MIGRATE_REQUEST__INIT;
+	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
+	Vmm__Control__Response *resp = NULL;
+	const struct config_node *me = config__node(d->conf, d->node);
+	char uri[300];
+	int ret;
+
+	ret = lvmm__peer_uri(d, c->peer, c->vm, true, uri, sizeof(uri));
+	if (ret) {
+		snprintf(err, errlen, "no replication address for %s", c->peer);
+		return ret;
+	}
+	mr.uri = uri;
+	if (me && me->tls_ca) {
+		mr.tls_ca = me->tls_ca;
+		mr.tls_cert = me->tls_cert;
+		mr.tls_key = me->tls_key;
+	} else {
+		mr.tls_none = true;
+	}
+	mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__QUIT;
+	mr.auto_converge = true;
+	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE;
+	req.migrate = &mr;
+	ret = ctl__request(c->control, &req, &resp, err, errlen);
+	if (ret)
+		return ret;
+	if (!resp->ok) {
+		snprintf(err, errlen, "%s", resp->error);
+		ret = -EINVAL;
+	}
+	vmm__control__response__free_unpacked(resp, NULL);
+	return ret;
+}
+
+/* ---- records: RUN/CONTROL.rec = "vm gen role incoming pid" ---- */
+
+static void record_path(struct hasvcd *d, const char *control, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s.rec", d->run_dir, control);
+}
+
+void lvmm__record(struct hasvcd *d, const struct copy *c)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	FILE *f;
+
+	record_path(d, c->control, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		goto fail;
+	fprintf(f, "%s %llu %u %d %d\n", c->vm, (unsigned long long)c->gen, c->role,
+		c->incoming, (int)c->pid);
+	if (fclose(f) || rename(tmp, path))
+		goto fail;
+	return;
+fail:
+	qb_log(LOG_WARNING, "cannot record %s in %s: %s", c->control, d->run_dir, strerror(errno));
+}
+
+void lvmm__unrecord(struct hasvcd *d, const struct copy *c)
+{
+	char path[PATH_MAX];
+
+	record_path(d, c->control, path, sizeof(path));
+	unlink(path);
+}
+
+static void adopt_one(struct local *l, const char *file)
+{
+	char path[PATH_MAX], vm[HASVC_NAME_MAX];
+	unsigned long long gen;
+	unsigned role;
+	int inc, pid;
+	struct copy *c = NULL;
+	FILE *f;
+	size_t len = strlen(file);
+
+	snprintf(path, sizeof(path), "%s/%s", l->d->run_dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%63s %llu %u %d %d", vm, &gen, &role, &inc, &pid) != 5 ||
+	    kill(pid, 0) || role > FSM_ROLE_STANDBY || len - 4 >= LOCAL_CONTROL_MAX) {
+		fclose(f);
+		unlink(path);
+		return;
+	}
+	fclose(f);
+	for (size_t i = 0; i < LOCAL_MAX_COPIES && !c; i++)
+		if (!l->c[i].used)
+			c = &l->c[i];
+	if (!c)
+		return;
+	memset(c, 0, sizeof(*c));
+	c->used = true;
+	snprintf(c->vm, sizeof(c->vm), "%s", vm);
+	memcpy(c->control, file, len - 4);
+	c->control[len - 4] = 0;
+	c->gen = gen;
+	c->role = (uint8_t)role;
+	c->incoming = inc;
+	c->pid = pid;
+	c->state = FSM_VM_STARTING;
+	qb_log(LOG_NOTICE, "found %s (pid %d) left by an earlier hasvcd: adopted", c->control, pid);
+}
+
+void lvmm__adopt_records(struct local *l)
+{
+	DIR *dir = opendir(l->d->run_dir);
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 4 && !strcmp(e->d_name + len - 4, ".rec"))
+			adopt_one(l, e->d_name);
+	}
+	closedir(dir);
+}

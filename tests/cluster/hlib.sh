@@ -1,0 +1,149 @@
+# Helpers for tests of hasvcd and hactl on a cluster made by clib.sh
+# (sourced after it).  The VMs are counter guests (tests/guests/counter.c):
+# small, and a client can check that no acknowledged update was lost.
+HASVCD="$top_builddir/hasvc/hasvcd"
+HACTL="$top_builddir/hasvc/hactl"
+HCLIENT="$top_srcdir/tests/cluster/hclient.py"
+HLIB_PORT=7400
+
+need_hasvc() {
+	need_kvm
+	[ -x "$HASVCD" ] && [ -x "$HACTL" ] || fail "hasvcd or hactl not built"
+	[ -f "$GUESTS/counter.elf" ] || fail "the counter guest is not built"
+	command -v openssl >/dev/null 2>&1 || skip "no openssl command (certificates)"
+	command -v python3 >/dev/null 2>&1 || skip "no python3 (the client)"
+}
+
+# write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
+# certificates from conf/make-certs.sh, and a protected counter guest per VM
+# argument ("web1" or "web1:a,b" for preferred nodes).
+write_hasvc_conf() {
+	# shellcheck disable=SC2086
+	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
+		>/dev/null 2>&1 || fail "make-certs.sh"
+	{
+		printf '[cluster]\nname = t%s\n' "$$"
+		for _n in $CL_NODES; do
+			printf '[node %s]\nreplication = %s:%s\n' "$_n" "$(_cl_get CL_ADDR "$_n")" \
+				"$HLIB_PORT"
+			printf 'tls_ca = %s\ntls_cert = %s\ntls_key = %s\n' "$T/pki/ca.pem" \
+				"$T/pki/$_n.pem" "$T/pki/$_n.key"
+			[ -z "${HLIB_FENCE:-}" ] || printf 'fence_command = %s\n' "$HLIB_FENCE"
+		done
+		for _v in "$@"; do
+			printf '[vm %s]\nmemory = 32M\nvcpus = 1\nkernel = %s\n' "${_v%%:*}" \
+				"$GUESTS/counter.elf"
+			printf 'checkpoint_interval_ms = %s\nprotected = %s\n' "${HLIB_INTERVAL:-25}" "${HLIB_PROTECT:-yes}"
+			case $_v in *:*) printf 'preferred_nodes = %s\n' "${_v#*:}" ;; esac
+		done
+	} >"$T/hasvc.conf" || fail "cannot write $T/hasvc.conf"
+}
+
+# start_hasvcd NODE: hasvcd in NODE (NODE_hasvcd_pid), log $T/NODE/hasvcd.log.
+start_hasvcd() {
+	node_bg "$1" hasvcd "$HASVCD" -c "$T/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
+		-l "$T/$1/hasvcd.log" -v
+}
+
+# start_cluster VM...: nodes with corosync and hasvcd, the configuration for
+# the VMs; returns when every node is in the group and quorate.
+start_cluster() {
+	write_hasvc_conf "$@"
+	for _n in $CL_NODES; do start_corosync "$_n"; done
+	# shellcheck disable=SC2086
+	wait_members "$CL_NODES" "$(echo $CL_NODES | wc -w)" 20
+	for _n in $CL_NODES; do start_hasvcd "$_n"; done
+}
+
+# hactl_on NODE ARGS...: hactl in NODE.
+hactl_on() {
+	_hn=$1; shift
+	node_exec "$_hn" "$HACTL" "$@"
+}
+
+# vm_get NODE VM EXPR: EXPR (Python, over the VM's dict `v` from hactl status
+# --json and the whole status `s`) evaluated on NODE; prints the value.
+vm_get() {
+	hactl_on "$1" --json status 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+v = next((x for x in s.get("vms", []) if x.get("name") == sys.argv[1]), {})
+print(eval(sys.argv[2]))' "$2" "$3"
+}
+
+# wait_vm NODE VM EXPR TIMEOUT: until vm_get prints True; fails with the
+# status after TIMEOUT seconds.  Polled: the status is all there is to watch.
+wait_vm() {
+	_end=$(( $(date +%s) + $4 ))
+	until [ "$(vm_get "$1" "$2" "$3" 2>/dev/null)" = True ]; do
+		if [ "$(date +%s)" -gt "$_end" ]; then
+			hactl_on "$1" status >&2 || true
+			fail "vm $2: not '$3' on $1 within $4 s"
+		fi
+		sleep 0.1
+	done
+}
+
+# wait_protected VM [TIMEOUT]: until some node reports VM protected with a
+# standby; prints "PRIMARY STANDBY".
+wait_protected() {
+	_end=$(( $(date +%s) + ${2:-60} ))
+	while :; do
+		for _n in $CL_NODES; do
+			_r=$(vm_get "$_n" "$1" 'v.get("state") == "protected" and v.get("standby") and \
+				v["primary"] + " " + v["standby"]' 2>/dev/null) || continue
+			case $_r in ''|False|None) ;; *) echo "$_r"; return 0 ;; esac
+		done
+		[ "$(date +%s)" -le "$_end" ] || fail "vm $1: not protected within ${2:-60} s"
+		sleep 0.1
+	done
+}
+
+# locate_script VM: writes $T/locate-VM.sh, which prints the serial socket of
+# VM's primary as seen by the first node that answers (for hclient.py).
+locate_script() {
+	cat >"$T/locate-$1.sh" <<EOF
+#!/bin/sh
+for n in $CL_NODES; do
+	h=\$(eval "echo \\\${CL_HOLDER_\$n}")
+	p=\$(nsenter -t "\$h" -m -n -- "$HACTL" --json status 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status", {})
+v = next((x for x in s.get("vms", []) if x.get("name") == sys.argv[1]), {})
+ok = v.get("state") in ("running", "syncing", "protected", "degraded", "unprotected")
+print(v.get("primary", "") if ok else "")' "$1") || continue
+	[ -n "\$p" ] && [ -S "$T/\$p/run/$1.serial" ] && { echo "$T/\$p/run/$1.serial"; exit 0; }
+done
+exit 1
+EOF
+	chmod +x "$T/locate-$1.sh"
+}
+
+# start_client VM: hclient.py following VM (ID client_VM, log $T/VM.acks).
+start_client() {
+	locate_script "$1"
+	python3 "$HCLIENT" "$T/locate-$1.sh" "$T/$1.acks" "$T/$1.stop" \
+		>"$T/client_$1.out" 2>&1 &
+	eval "client_$1_pid=$!"
+	PIDS="$PIDS $!"
+}
+
+# acks VM: acknowledged updates so far.
+acks() { grep -c '^[0-9]* [0-9]*$' "$T/$1.acks" 2>/dev/null || true; }
+
+# wait_acks VM N TIMEOUT: until the client has N more acknowledged updates.
+wait_acks() {
+	_goal=$(( $(acks "$1") + $2 )); _end=$(( $(date +%s) + $3 ))
+	until [ "$(acks "$1")" -ge "$_goal" ]; do
+		[ "$(date +%s)" -le "$_end" ] || fail "vm $1: the client got no $2 answers in $3 s: $(tail -3 "$T/client_$1.out" "$T/$1.acks" 2>/dev/null)"
+		sleep 0.05
+	done
+}
+
+# stop_client VM: ask the client to stop, wait for it, fail on a loss.
+stop_client() {
+	touch "$T/$1.stop"
+	_p=$(eval "echo \$client_$1_pid")
+	wait "$_p" || fail "vm $1: the client failed: $(cat "$T/client_$1.out")"
+	cat "$T/client_$1.out"
+}
