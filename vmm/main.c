@@ -400,6 +400,11 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * A peer that goes away mid-write (a TLS alert on a shut-down channel,
+	 * a serial client gone) is an EPIPE to handle, never a reason to die.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		return usage_error("%s", "no command given");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
