@@ -314,7 +314,8 @@ void on_report(struct step *st, const struct fsm_event *ev)
 	int v = fsm__vm_index(f, ev->report.vm);
 	uint64_t gen = ev->report.generation;
 	enum fsm_role role = ev->report.role;
-	bool dead = copy_dead_state(ev->report.state);
+	/* Paused is not running, but the process is there: it too is stopped. */
+	bool exists = ev->report.state != FSM_VM_STOPPED && ev->report.state != FSM_VM_FAILED;
 	struct fsm_vm *vm;
 	struct fsm_copy *c;
 
@@ -323,7 +324,7 @@ void on_report(struct step *st, const struct fsm_event *ev)
 		return;
 	}
 	if (v < 0) {
-		if (f->quorate && !dead)
+		if (f->quorate && exists)
 			emit_stop_named(st, n, ev->report.vm, gen);
 		return;
 	}
@@ -345,7 +346,7 @@ void on_report(struct step *st, const struct fsm_event *ev)
 	/* Sent before the node was given its newer copy: nothing to do. */
 	if (c->role != FSM_ROLE_NONE && c->generation >= gen)
 		return;
-	if (f->quorate && !dead) {
+	if (f->quorate && exists) {
 		emit_log(st, "vm %s: stale copy on %s (generation %llu, current %llu): stopping it",
 			 vm->name, f->nodes[n].name, (unsigned long long)gen,
 			 (unsigned long long)vm->generation);

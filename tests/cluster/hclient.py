@@ -45,7 +45,9 @@ def session(path, log, last, stopfile):
     """One connection: returns the last acknowledged value."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
-    lines = Lines(s, 10)
+    # A primary that stopped answering (paused, cut off) is left after 2 s
+    # and the primary looked up again, as a client with a short retry would.
+    lines = Lines(s, 2)
     s.sendall(b"get\n")
     v = int(answer(lines, "val ").split()[1])
     if v < last:

@@ -129,7 +129,10 @@ start_client() {
 }
 
 # acks VM: acknowledged updates so far.
-acks() { grep -c '^[0-9]* [0-9]*$' "$T/$1.acks" 2>/dev/null || true; }
+acks() {
+	_a=$(grep -c '^[0-9]* [0-9]*$' "$T/$1.acks" 2>/dev/null) || true
+	echo "${_a:-0}"
+}
 
 # wait_acks VM N TIMEOUT: until the client has N more acknowledged updates.
 wait_acks() {

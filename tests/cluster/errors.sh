@@ -1,0 +1,53 @@
+#!/bin/sh
+# Bad input to hasvcd and hactl gets a clear error and a non-zero exit, and
+# leaves the cluster running: a broken configuration (at start and on
+# reload), an unknown VM or node, bad usage, hactl with no daemon.
+. "$(dirname "$0")/clib.sh"
+. "$(dirname "$0")/hlib.sh"
+need_hasvc
+
+# expect CODE TEXT CMD...: CMD exits CODE and says TEXT.
+expect() {
+	_code=$1 _text=$2; shift 2
+	"$@" >"$T/out" 2>&1 && _rc=0 || _rc=$?
+	[ "$_rc" = "$_code" ] || fail "'$*' exited $_rc, not $_code: $(cat "$T/out")"
+	grep -q -- "$_text" "$T/out" || fail "'$*' did not say '$_text': $(cat "$T/out")"
+	echo "$* -> $_rc: $(head -1 "$T/out")"
+}
+
+cluster_setup 3
+HLIB_PROTECT=no start_cluster web1
+wait_vm a web1 'v["state"] == "unprotected"' 60
+
+# A broken file: hasvcd refuses it at start, naming the file and the line.
+cp "$T/hasvc.conf" "$T/broken.conf"
+printf '[vm web9]\nmemory = 12Q\n' >>"$T/broken.conf"
+line=$(( $(wc -l <"$T/broken.conf") ))
+expect 1 "broken.conf:$line: vm web9: memory '12Q'" "$HASVCD" --check-config -c "$T/broken.conf"
+expect 1 "broken.conf:$line" "$HASVCD" -c "$T/broken.conf"
+expect 2 "unknown option" "$HASVCD" --frobnicate
+
+# hactl: usage, unknown names, no daemon.
+expect 2 "" hactl_on a frob
+expect 2 "" hactl_on a migrate web1
+expect 1 "no VM nosuch" hactl_on a failover nosuch
+expect 1 "no node zzz" hactl_on a migrate web1 zzz
+expect 1 "cannot reach" hactl_on a -s nosuchdaemon status
+
+# reload: a broken file is refused and nothing changes; a good one applies.
+cp "$T/hasvc.conf" "$T/good.conf"
+cp "$T/broken.conf" "$T/hasvc.conf"
+expect 1 "hasvc.conf:$line" hactl_on b reload
+[ "$(vm_get a web1 'v["state"]')" = unprotected ] || fail "web1 changed after a refused reload"
+{ cat "$T/good.conf"; printf '[vm web2]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\n' \
+	"$GUESTS/counter.elf"; } >"$T/hasvc.conf"
+expect 0 "" hactl_on b reload
+wait_vm c web2 'v["state"] == "unprotected"' 60
+echo "web2 added by reload and started on $(vm_get c web2 'v["primary"]')"
+
+# A node whose hasvcd is gone: its hactl says so; the others carry on.
+kill "$c_hasvcd_pid"
+wait "$c_hasvcd_pid" 2>/dev/null || true
+expect 1 "cannot reach" hactl_on c status
+hactl_on a status >/dev/null || fail "hactl status on a failed after c's hasvcd stopped"
+echo "ok"
