@@ -140,13 +140,45 @@ static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	serve__done(d, o->request, !why, why ? why : "accepted");
 }
 
+/* "added web2; changed web1" for hactl reload, from the old to the new file. */
+static void describe_change(const struct config *old, const char *text, const char *path,
+			    char *out, size_t len)
+{
+	static const char *const what[] = { "added", "removed", "changed" };
+	struct config *conf = NULL;
+	struct config_diff diff;
+	char err[CONFIG_ERR_MAX];
+	size_t k = 0;
+
+	snprintf(out, len, "configuration applied");
+	if (!old || config__parse_string(text, path, &conf, err, sizeof(err)))
+		return;
+	if (!config__diff(old, conf, &diff)) {
+		char **lists[] = { diff.added, diff.removed, diff.changed };
+		size_t ns[] = { diff.n_added, diff.n_removed, diff.n_changed };
+
+		for (int i = 0; i < 3; i++) {
+			for (size_t j = 0; j < ns[i] && k < len; j++)
+				k += (size_t)snprintf(out + k, len - k, "%s%s %s", k ? "; " : "",
+						      what[i], lists[i][j]);
+		}
+		if (!k)
+			snprintf(out, len, "no VM changed");
+		config__diff_free(&diff);
+	}
+	config__free(conf);
+}
+
 static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 {
 	struct fsm_event ev = { .type = FSM_EV_CONFIG };
 	char err[CONFIG_ERR_MAX];
 	bool mine = !strcmp(m->sender, d->node) && m->config->request;
+	char change[512];
 	int n;
 
+	if (mine)
+		describe_change(d->conf, m->config->text, m->config->path, change, sizeof(change));
 	if (hasvcd__set_config(d, m->config->text, m->config->path, err, sizeof(err))) {
 		/* The sender checked it; a node that cannot parse it differs. */
 		qb_log(LOG_ERR, "configuration from %s refused here: %s", m->sender, err);
@@ -166,7 +198,7 @@ static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	if (n >= 0 && d->fsm->nodes[n].member && !d->fsm->nodes[n].ready)
 		local__inventory(d);
 	if (mine)
-		serve__done(d, m->config->request, true, "configuration applied");
+		serve__done(d, m->config->request, true, change);
 }
 
 void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)

@@ -30,6 +30,7 @@
 #define EPOCH_REPORT_MS 1000
 
 static void poll_all(void *data);
+static bool reap(struct hasvcd *d, struct copy *c, uint64_t now);
 
 static void arm(struct local *l)
 {
@@ -313,6 +314,9 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 	c->fenced = false;
 	c->want_protect = false;
 	lvmm__record(d, c);
+	/* Tell the cluster now rather than at the next poll. */
+	c->state = FSM_VM_RUNNING;
+	report(d, c, false);
 }
 
 static void migrate(struct hasvcd *d, const struct fsm_action *a)
@@ -421,6 +425,8 @@ bool local__child_exited(struct hasvcd *d, pid_t pid, int status)
 		if (c->used && c->child && c->pid == pid && !c->exited) {
 			c->exited = true;
 			c->status = status;
+			/* Report at once: a handover or a failover waits for it. */
+			reap(d, c, hasvcd__now_ms());
 			return true;
 		}
 	}

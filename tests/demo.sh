@@ -1,72 +1,46 @@
 #!/bin/sh
-# The demo: boot the counter guest in the vmm, talk to it over its serial
-# socket, pause and resume it through the control socket, live-migrate it to
-# a second vmm (the counter keeps its value), then stop it.
-set -eu
+# The demo: a three-node cluster on this machine (network namespaces, one
+# corosync, hasvcd and set of vmm processes per node), a protected VM (the
+# counter guest) with a client incrementing it, the node running its
+# primary killed with SIGKILL, and the VM carrying on from its standby with
+# every acknowledged update, protected again on the third node.
+# Needs root and /dev/kvm; everything it starts is stopped on exit.
+set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-VMM=$top/vmm/vmm
-GUEST=$top/tests/guests/counter.elf
-[ -c /dev/kvm ] || { echo "demo: /dev/kvm is missing: KVM is not available here"; exit 77; }
-
-d=$(mktemp -d /tmp/hasvc-demo.XXXXXX)
-pid="" pid2="" pid3=""
-cleanup() {
-	for p in $pid $pid2 $pid3; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	rm -rf "$d"
-}
-trap cleanup EXIT
-name=demo-$$
+top_srcdir=$top top_builddir=$top VMM=$top/vmm/vmm GUESTS=$top/tests/guests
+export top_srcdir top_builddir VMM GUESTS
+. "$top/tests/cluster/clib.sh"
+. "$top/tests/cluster/hlib.sh"
+need_hasvc
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+status() { hactl_on "$1" status | sed 's/^/   /'; }
 
-say "boot the counter guest: vmm run --memory 64M --cpus 1 --serial unix:$d/serial --control $name"
-"$VMM" run -v --memory 64M --kernel "$GUEST" --serial "unix:$d/serial" --control "$name" \
-	2>"$d/vmm.log" &
-pid=$!
-python3 "$top/tests/vmm/serial_client.py" "$d/serial" --expect 'counter ready' \
-	--send 'inc 5' --send 'inc 37' --send 'get' --send 'check'
+say "three nodes a, b, c in network namespaces, corosync 3 (knet) on each"
+cluster_setup 3
+say "hasvcd on every node; hasvc.conf declares one protected VM, web1 (preferred nodes a, b)"
+start_cluster web1:a,b
+set -- $(wait_protected web1 90)
+say "web1 runs on $1, its hot standby on $2 receives a checkpoint every 25 ms"
+status b
+say "a client increments web1's counter; output is held until each checkpoint is committed"
+start_client web1
+wait_acks web1 100 30
+echo "   the client has $(acks web1) acknowledged updates"
 
-say "vmm ctl $name status"
-"$VMM" ctl "$name" status
-say "vmm ctl $name pause   (the guest stops answering)"
-"$VMM" ctl "$name" pause
-"$VMM" ctl "$name" status | grep state
-say "vmm ctl $name resume"
-"$VMM" ctl "$name" resume
-python3 "$top/tests/vmm/serial_client.py" "$d/serial" --send 'inc 1' --send 'get'
-port=$(( 40000 + $$ % 20000 ))
-say "live migration to a second vmm: vmm run --incoming tcp:127.0.0.1:$port (plaintext on loopback)"
-"$VMM" run -v --incoming "tcp:127.0.0.1:$port" --tls-none --memory 64M \
-	--serial "unix:$d/serial2" --control "$name-b" 2>"$d/vmm2.log" &
-pid2=$!
-until grep -q "waiting for an incoming migration" "$d/vmm2.log" 2>/dev/null; do
-	kill -0 "$pid2" 2>/dev/null || { cat "$d/vmm2.log"; exit 1; }
-	sleep 0.05 # the destination is starting up
-done
-"$VMM" ctl "$name" migrate "tcp:127.0.0.1:$port" --tls-none --wait
-wait "$pid"; pid=""
-say "the counter on the destination still holds its value"
-python3 "$top/tests/vmm/serial_client.py" "$d/serial2" --send 'get' --send 'inc 1' --send 'check'
-port3=$((port + 1))
-say "protect it: a hot standby (vmm run --standby), checkpoints every 20 ms"
-"$VMM" run --standby "tcp:127.0.0.1:$port3" --tls-none --memory 64M \
-	--serial "unix:$d/serial3" --control "$name-c" 2>"$d/vmm3.log" &
-pid3=$!
-until grep -q "waiting for an incoming migration" "$d/vmm3.log" 2>/dev/null; do
-	kill -0 "$pid3" 2>/dev/null || { cat "$d/vmm3.log"; exit 1; }
-	sleep 0.05 # the standby is starting up
-done
-"$VMM" ctl "$name-b" protect "tcp:127.0.0.1:$port3" --tls-none --interval 20
-until grep -q "initial sync to .* done" "$d/vmm2.log"; do sleep 0.05; done
-python3 "$top/tests/vmm/serial_client.py" "$d/serial2" --send 'inc 100' --send 'get'
-"$VMM" ctl "$name-b" protect-status | head -n 6
-say "kill -9 the primary vmm (pid $pid2); activate the standby"
-kill -9 "$pid2"; wait "$pid2" 2>/dev/null || true; pid2=""
-"$VMM" ctl "$name-c" activate
-say "the client reconnects to the standby: every acknowledged update is there"
-python3 "$top/tests/vmm/serial_client.py" "$d/serial3" --send 'get' --send 'check'
-say "vmm ctl $name-c quit"
-"$VMM" ctl "$name-c" quit
-wait "$pid3"; rc=$?; pid3=""
-say "the standby exited with status $rc; the three logs:"
-cat "$d/vmm.log" "$d/vmm2.log" "$d/vmm3.log"
+say "kill -9 every process of node $1 (corosync, hasvcd, the vmm of web1)"
+victim=$1
+t0=$(now_ms)
+kill_node "$victim"
+wait_vm "$2" web1 'v["primary"] == "'"$2"'" and v["state"] in ("running", "syncing", "protected")' 30
+wait_acks web1 20 30
+t1=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
+echo "   web1 answered from $2 $(( ${t1:-$t0} - t0 )) ms after the kill"
+set -- $(wait_protected web1 90)
+say "web1 runs on $1 and is protected again, standby on $2"
+status "$1"
+wait_acks web1 50 30
+say "the client checks that no acknowledged update was lost"
+stop_client web1 >"$T/client.summary"
+sed 's/^/   /' "$T/client.summary"
+say "done: everything started is stopped"

@@ -41,7 +41,7 @@ expect 1 "hasvc.conf:$line" hactl_on b reload
 [ "$(vm_get a web1 'v["state"]')" = unprotected ] || fail "web1 changed after a refused reload"
 { cat "$T/good.conf"; printf '[vm web2]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\n' \
 	"$GUESTS/counter.elf"; } >"$T/hasvc.conf"
-expect 0 "" hactl_on b reload
+expect 0 "added web2" hactl_on b reload
 wait_vm c web2 'v["state"] == "unprotected"' 60
 echo "web2 added by reload and started on $(vm_get c web2 'v["primary"]')"
 
