@@ -302,9 +302,21 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 		return;
 	}
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
-	/* A paused primary stops checkpointing to a standby of the old token. */
-	if (c->role == FSM_ROLE_PRIMARY)
-		ctl(c, unprotect);
+	if (c->role == FSM_ROLE_PRIMARY) {
+		static const char *const pause[] = { "pause", NULL };
+
+		/*
+		 * Paused by quorum loss, it may still checkpoint to the standby of
+		 * the old token: stop that, keeping it paused (an operator pause
+		 * outlives unprotect), so activate finds it paused.  Paused by the
+		 * standby-loss policy, activate resumes it directly.
+		 */
+		lvmm__view(c->control, &c->view);
+		if (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing")) {
+			ctl(c, pause);
+			ctl(c, unprotect);
+		}
+	}
 	if (ctl(c, activate))
 		return;
 	qb_log(LOG_NOTICE, "%s: promoted to primary, generation %llu", c->control,

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Bad input to hasvcd and hactl gets a clear error and a non-zero exit, and
 # leaves the cluster running: a broken configuration (at start and on
-# reload), an unknown VM or node, bad usage, hactl with no daemon.
+# reload), an unknown VM or node, bad usage, hactl with no daemon.  With the
+# same cluster: protect and unprotect an unprotected VM, and live-migrate it
+# with hactl migrate.
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
@@ -44,6 +46,18 @@ expect 1 "hasvc.conf:$line" hactl_on b reload
 expect 0 "added web2" hactl_on b reload
 wait_vm c web2 'v["state"] == "unprotected"' 60
 echo "web2 added by reload and started on $(vm_get c web2 'v["primary"]')"
+
+# protect, unprotect and a live migration of web1 with hactl.
+expect 0 "" hactl_on a protect web1 --wait --timeout 60
+set -- $(wait_protected web1 30)
+echo "web1 protected: primary $1, standby $2"
+expect 0 "" hactl_on a unprotect web1
+wait_vm a web1 'v["state"] == "unprotected" and not v.get("standby")' 30
+from=$(vm_get a web1 'v["primary"]')
+to=$(for n in a b c; do [ "$n" = "$from" ] || { echo "$n"; break; }; done)
+expect 0 "" hactl_on a migrate web1 "$to" --wait --timeout 60
+wait_vm a web1 'v["primary"] == "'"$to"'" and v["state"] == "unprotected"' 30
+echo "web1 live-migrated from $from to $to"
 
 # A node whose hasvcd is gone: its hactl says so; the others carry on.
 kill "$c_hasvcd_pid"

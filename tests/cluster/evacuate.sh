@@ -30,6 +30,14 @@ for vm in web1 web2; do
 done
 [ "$(vm_get b web1 'sum(n.get("primaries", 0) + n.get("standbys", 0) for n in s["nodes"] if n["name"] == "a")')" = 0 ] ||
 	fail "node a still holds copies: $(hactl_on b status)"
+
+# hactl failover: the primary is stopped and its synced standby promoted.
+set -- $(wait_protected web1 30)
+hactl_on b failover web1 --wait --timeout 60 >"$T/failover.out" 2>&1 ||
+	fail "hactl failover web1: $(cat "$T/failover.out")"
+set -- $(wait_protected web1 90)
+echo "hactl failover web1: now primary $1, standby $2"
+wait_acks web1 20 20
 stop_client web1
 stop_client web2
 echo "ok"

@@ -25,7 +25,9 @@ until [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { pr
 	[ "$(date +%s)" -le "$end" ] || fail "a did not pause web1 within 10 s: $(node_exec a "$VMM" ctl "$old" status 2>&1)"
 	sleep 0.05
 done
-echo "a paused its copy of web1 ($(( $(now_ms) - EVENT_MS )) ms after the cut)"
+took=$(( $(now_ms) - EVENT_MS ))
+echo "a paused its copy of web1 $took ms after the cut (bound 3000 ms)"
+[ "$took" -le 3000 ] || fail "a took $took ms to pause web1 after losing quorum"
 wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 20
 wait_acks web1 20 20
 echo "the majority runs web1 on b"
