@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
@@ -138,11 +139,21 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 	st->vms = vp;
 }
 
+/* Replicas that applied the same messages are byte for byte the same. */
+static void replica_digest(const struct hasvcd *d, char *out, size_t len)
+{
+	uint8_t sd[HASVC_DIGEST_LEN];
+	unsigned int n = sizeof(sd);
+
+	EVP_Digest(d->fsm, sizeof(*d->fsm), sd, &n, EVP_sha256(), NULL);
+	hasvcd__hex(sd, sizeof(sd), out, len);
+}
+
 static void reply_status(struct hasvcd *d, struct hasvc_ipc_req *req)
 {
 	Hasvc__Ctl__Response r = HASVC__CTL__RESPONSE__INIT;
 	Hasvc__Ctl__Status st = HASVC__CTL__STATUS__INIT;
-	char digest[2][2 * HASVC_DIGEST_LEN + 1];
+	char digest[2][2 * HASVC_DIGEST_LEN + 1], state_digest[2 * HASVC_DIGEST_LEN + 1];
 	Hasvc__Ctl__Node *nodes = calloc(HASVC_MAX_NODES, sizeof(*nodes));
 	Hasvc__Ctl__Node **np = calloc(HASVC_MAX_NODES, sizeof(*np));
 	Hasvc__Ctl__Vm *vms = calloc(HASVC_MAX_VMS, sizeof(*vms));
@@ -159,6 +170,8 @@ static void reply_status(struct hasvcd *d, struct hasvc_ipc_req *req)
 	st.quorate = d->votequorum_quorate;
 	st.fsm_quorate = d->fsm->quorate;
 	st.config_digest = digest[1];
+	replica_digest(d, state_digest, sizeof(state_digest));
+	st.state_digest = state_digest;
 	fill_nodes(d, &st, nodes, np, digest);
 	fill_vms(d, &st, vms, vp);
 	r.ok = true;

@@ -12,7 +12,7 @@
  * and only one view at a time is quorate, so the largest count is the
  * newest authority.  Every member sees the same deliveries in the same
  * order, so every member adopts the same state at the same point.  A new
- * change during a round starts a new round.
+ * change during a round starts a new round, and drops what the old one held.
  */
 #include "config.h"
 
@@ -94,6 +94,20 @@ void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joi
 	if (!joiners && !s->syncing) {
 		apply__membership(d, members, n);
 		return;
+	}
+	if (s->syncing && s->n_held) {
+		/*
+		 * Messages held in the interrupted round were not delivered to
+		 * the members joining now: applying them would make the replicas
+		 * differ, so every member drops them.  What they said comes back:
+		 * every member reports its copies after a round, fencing is asked
+		 * again on every view change, a node offers its configuration when
+		 * the cluster has none; an operator command sent then gets no
+		 * answer and hactl says so.
+		 */
+		qb_log(LOG_NOTICE, "membership changed again during the state exchange: "
+		       "%zu held messages dropped", s->n_held);
+		drop_held(s);
 	}
 	if (n > MAX_MEMBERS)
 		n = MAX_MEMBERS;

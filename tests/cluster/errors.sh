@@ -64,4 +64,5 @@ kill "$c_hasvcd_pid"
 wait "$c_hasvcd_pid" 2>/dev/null || true
 expect 1 "cannot reach" hactl_on c status
 hactl_on a status >/dev/null || fail "hactl status on a failed after c's hasvcd stopped"
-echo "ok"
+replicas_agree 30
+echo "replicas agree; ok"

@@ -61,4 +61,5 @@ stop_client web1
 stop_client web2
 # The clients check that "get" never went below the last acknowledged value.
 [ "$(vm_get b web2 'v["primary"]')" = b ] || fail "web2 moved though its node lived"
-echo "ok"
+replicas_agree 30
+echo "replicas agree; ok"

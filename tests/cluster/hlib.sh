@@ -150,3 +150,27 @@ stop_client() {
 	wait "$_p" || fail "vm $1: the client failed: $(cat "$T/client_$1.out")"
 	cat "$T/client_$1.out"
 }
+
+# replicas_agree [TIMEOUT]: until every node whose hasvcd answers shows the
+# same state digest (the same replica of the state machine, byte for byte).
+# Reports flow all the time, so equal digests are waited for, not expected
+# at once; a replica that diverged never matches again.
+replicas_agree() {
+	_end=$(( $(date +%s) + ${1:-20} ))
+	while :; do
+		# All nodes at once, so that no report slips in between.
+		_qp=""
+		for _n in $CL_NODES; do
+			hactl_on "$_n" --json status >"$T/digest.$_n" 2>/dev/null &
+			_qp="$_qp $!"
+		done
+		for _p in $_qp; do wait "$_p"; done
+		_d=$(for _n in $CL_NODES; do python3 -c '
+import json, sys
+print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
+			"$T/digest.$_n" 2>/dev/null; done | sort -u | grep -v '^$')
+		[ "$(echo "$_d" | grep -c .)" = 1 ] && return 0
+		[ "$(date +%s)" -le "$_end" ] || fail "the nodes' replicas differ: $(echo $_d)"
+		sleep 0.2
+	done
+}
