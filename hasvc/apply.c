@@ -241,12 +241,11 @@ static bool smallest_member(const struct hasvcd *d)
 	return true;
 }
 
-void apply__after_sync(struct hasvcd *d)
+static void offer_config(struct hasvcd *d)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__Config c = HASVC__CLUSTER__CONFIG__INIT;
 
-	local__inventory(d);
 	if (d->fsm->configured || !smallest_member(d) || !d->conf_text)
 		return;
 	c.text = d->conf_text;
@@ -255,4 +254,47 @@ void apply__after_sync(struct hasvcd *d)
 	m.config = &c;
 	qb_log(LOG_NOTICE, "the cluster has no configuration yet: offering %s", d->conf->path);
 	cluster__send(d, &m);
+}
+
+static void on_formation_timeout(void *data)
+{
+	struct hasvcd *d = data;
+
+	d->formation_over = true;
+	offer_config(d);
+}
+
+/* Are all nodes of the configuration in the group? */
+static bool all_declared_here(const struct hasvcd *d)
+{
+	for (size_t k = 0; d->conf && k < d->conf->n_nodes; k++) {
+		bool in = false;
+
+		for (size_t i = 0; i < d->n_members && !in; i++)
+			in = !strcmp(d->members[i], d->conf->nodes[k].name);
+		if (!in)
+			return false;
+	}
+	return true;
+}
+
+void apply__after_sync(struct hasvcd *d)
+{
+	local__inventory(d);
+	if (d->fsm->configured || !smallest_member(d))
+		return;
+	/*
+	 * A fresh cluster waits a little for every declared node, as corosync's
+	 * wait_for_all does, so that the first placement is the one the
+	 * configuration asks for rather than whatever started first.
+	 */
+	if (all_declared_here(d) || d->formation_over) {
+		offer_config(d);
+	} else if (!d->formation_timer_armed) {
+		d->formation_timer_armed = true;
+		qb_log(LOG_NOTICE, "waiting up to %d s for every node before the first placement",
+		       HASVCD_FORMATION_WAIT_MS / 1000);
+		qb_loop_timer_add(d->loop, QB_LOOP_MED, HASVCD_FORMATION_WAIT_MS * 1000000ULL, d,
+				  on_formation_timeout, &d->formation_timer);
+	}
 }

@@ -31,6 +31,8 @@
 #include "hasvc/fsm.h"
 
 #define CPG_VIEW_MAX 128
+/* How long a fresh cluster waits for every declared node (apply.c). */
+#define HASVCD_FORMATION_WAIT_MS 10000
 
 /* The byte layout of struct fsm that State messages carry. */
 #define HASVCD_FSM_FORMAT (0x48410000u + (uint32_t)(sizeof(struct fsm) & 0xffff))
@@ -70,6 +72,8 @@ struct hasvcd {
 	char members[CPG_VIEW_MAX][HASVC_NAME_MAX];
 	size_t n_members;
 	char *member_ptrs[CPG_VIEW_MAX];
+	bool formation_over, formation_timer_armed;
+	qb_loop_timer_handle formation_timer;
 
 	struct cluster *cl;
 	struct sync *sync;

@@ -265,6 +265,8 @@ static int start(struct hasvcd *d)
 
 static void stop(struct hasvcd *d)
 {
+	if (d->formation_timer_armed && !d->formation_over)
+		qb_loop_timer_del(d->loop, d->formation_timer);
 	serve__stop(d);
 	cluster__stop(d);
 	local__free(d);
