@@ -12,6 +12,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/msg_event.h"
 
 /*
  * The decision view is quorate when it holds a strict majority of the
@@ -90,24 +91,13 @@ void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
 	apply__step(d, &ev);
 }
 
-static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m,
+			 const struct fsm_event *ev)
 {
 	const Hasvc__Cluster__Report *r = m->report;
-	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
 	int v;
 
-	if (r->role > FSM_ROLE_STANDBY || r->state > FSM_VM_FAILED) {
-		qb_log(LOG_WARNING, "report from %s with role %u state %u: ignored", m->sender,
-		       r->role, r->state);
-		return;
-	}
-	ev.report.node = m->sender;
-	ev.report.vm = r->vm;
-	ev.report.role = (enum fsm_role)r->role;
-	ev.report.state = (enum fsm_vm_state)r->state;
-	ev.report.generation = r->generation;
-	ev.report.epoch = r->epoch;
-	apply__step(d, &ev);
+	apply__step(d, ev);
 	v = fsm__vm_index(d->fsm, r->vm);
 	if (v >= 0 && r->role == FSM_ROLE_PRIMARY && d->fsm->vms[v].primary >= 0 &&
 	    !strcmp(d->fsm->nodes[d->fsm->vms[v].primary].name, m->sender)) {
@@ -117,27 +107,17 @@ static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	}
 }
 
-static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m, const struct fsm_event *ev)
 {
-	const Hasvc__Cluster__Operator *o = m->op;
-	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
 	const char *why = NULL;
 
-	if (o->op > FSM_OP_UNPROTECT) {
-		qb_log(LOG_WARNING, "operator command %u from %s: unknown, ignored", o->op, m->sender);
-		return;
-	}
-	ev.op.origin = m->sender;
-	ev.op.op = (enum fsm_op)o->op;
-	ev.op.vm = o->vm;
-	ev.op.node = o->node;
-	apply__step(d, &ev);
-	if (strcmp(m->sender, d->node) || !o->request)
+	apply__step(d, ev);
+	if (strcmp(m->sender, d->node) || !m->op->request)
 		return;
 	for (size_t i = 0; i < d->acts.n && !why; i++)
 		if (d->acts.v[i].type == FSM_ACT_REJECT && !strcmp(d->acts.v[i].node, d->node))
 			why = d->acts.v[i].text;
-	serve__done(d, o->request, !why, why ? why : "accepted");
+	serve__done(d, m->op->request, !why, why ? why : "accepted");
 }
 
 /* "added web2; changed web1" for hactl reload, from the old to the new file. */
@@ -203,33 +183,23 @@ static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 
 void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 {
-	struct fsm_event ev = { 0 };
+	struct fsm_event ev;
+	char why[128];
 
-	switch (m->body_case) {
-	case HASVC__CLUSTER__MSG__BODY_REPORT:
-		apply_report(d, m);
-		break;
-	case HASVC__CLUSTER__MSG__BODY_INVENTORY_DONE:
-		ev.type = FSM_EV_INVENTORY_DONE;
-		ev.inventory.node = m->sender;
-		apply__step(d, &ev);
-		break;
-	case HASVC__CLUSTER__MSG__BODY_OP:
-		apply_op(d, m);
-		break;
-	case HASVC__CLUSTER__MSG__BODY_FENCE:
-		ev.type = FSM_EV_FENCE_RESULT;
-		ev.fence.node = m->fence->node;
-		ev.fence.ok = m->fence->ok;
-		apply__step(d, &ev);
-		break;
-	case HASVC__CLUSTER__MSG__BODY_CONFIG:
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG) {
 		apply_config(d, m);
-		break;
-	default:
-		qb_log(LOG_WARNING, "message of kind %d from %s: not known here, ignored",
-		       (int)m->body_case, m->sender);
+		return;
 	}
+	if (msg_event__convert(m, &ev, why, sizeof(why))) {
+		qb_log(LOG_WARNING, "message from %s ignored: %s", m->sender, why);
+		return;
+	}
+	if (ev.type == FSM_EV_VM_REPORT)
+		apply_report(d, m, &ev);
+	else if (ev.type == FSM_EV_OPERATOR)
+		apply_op(d, m, &ev);
+	else
+		apply__step(d, &ev);
 }
 
 /* The smallest member name: it offers its configuration to a fresh cluster. */

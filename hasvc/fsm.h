@@ -213,6 +213,14 @@ int fsm__step(struct fsm *fsm, const struct fsm_event *ev, struct fsm_actions *o
 /* 0, or -EPROTO with a description of the first broken rule in why. */
 int fsm__check_invariants(const struct fsm *fsm, char *why, size_t len);
 
+/*
+ * A state that came from elsewhere (a peer's State message): every index,
+ * enum and string in range, then the invariants.  0 or -EPROTO with why.
+ * Only a state that passes may be adopted: the machine indexes arrays with
+ * what the state holds.
+ */
+int fsm__validate(const struct fsm *fsm, char *why, size_t len);
+
 void fsm__actions_init(struct fsm_actions *a);
 void fsm__actions_clear(struct fsm_actions *a);
 void fsm__actions_free(struct fsm_actions *a);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "hasvc/fsm_internal.h"
 
@@ -137,4 +138,72 @@ int fsm__check_invariants(const struct fsm *fsm, char *why, size_t len)
 		if (fsm->vms[v].used)
 			ret = check_vm(fsm, &fsm->vms[v], why, len);
 	return ret;
+}
+
+/* ---- a state from elsewhere (another replica, through the network) ---- */
+
+static bool name_ok(const char *s)
+{
+	return memchr(s, 0, HASVC_NAME_MAX) != NULL;
+}
+
+/* A bool read as a bool must hold 0 or 1: look at its byte instead. */
+#define BOOL_OK(b) (*(const unsigned char *)&(b) <= 1)
+
+static bool bools_ok(const struct fsm *f)
+{
+	bool ok = BOOL_OK(f->configured) && BOOL_OK(f->have_view) && BOOL_OK(f->quorate);
+
+	for (int i = 0; i < HASVC_MAX_NODES && ok; i++) {
+		const struct fsm_node *n = &f->nodes[i];
+
+		ok = BOOL_OK(n->declared) && BOOL_OK(n->has_fence) && BOOL_OK(n->member) &&
+		     BOOL_OK(n->ready) && BOOL_OK(n->gone) && BOOL_OK(n->evacuating);
+	}
+	for (int v = 0; v < HASVC_MAX_VMS && ok; v++) {
+		const struct fsm_vm *vm = &f->vms[v];
+
+		ok = BOOL_OK(vm->used) && BOOL_OK(vm->protect) && BOOL_OK(vm->conf_protect) &&
+		     BOOL_OK(vm->handover);
+		for (int i = 0; i < HASVC_MAX_NODES && ok; i++)
+			ok = BOOL_OK(vm->copies[i].live) && BOOL_OK(vm->copies[i].incoming) &&
+			     BOOL_OK(vm->copies[i].reported);
+	}
+	return ok;
+}
+
+static bool index_ok(int i)
+{
+	return i >= -1 && i < HASVC_MAX_NODES;
+}
+
+static int validate_vm(const struct fsm_vm *vm, int v, char *why, size_t len)
+{
+	if (!name_ok(vm->name))
+		return broken(why, len, "vm slot %d: name not terminated", v);
+	if (!index_ok(vm->primary) || !index_ok(vm->standby) || !index_ok(vm->migrate_to) ||
+	    !index_ok(vm->avoid) || vm->n_preferred > HASVC_MAX_NODES ||
+	    vm->waiting > FSM_WAIT_NO_EVACUATION_NODE)
+		return broken(why, len, "vm slot %d: field out of range", v);
+	for (int k = 0; k < vm->n_preferred; k++)
+		if (vm->preferred[k] < 0 || vm->preferred[k] >= HASVC_MAX_NODES)
+			return broken(why, len, "vm slot %d: preferred node out of range", v);
+	for (int i = 0; i < HASVC_MAX_NODES; i++)
+		if (vm->copies[i].role > FSM_ROLE_STANDBY || vm->copies[i].state > FSM_VM_FAILED)
+			return broken(why, len, "vm slot %d: copy %d out of range", v, i);
+	return 0;
+}
+
+int fsm__validate(const struct fsm *fsm, char *why, size_t len)
+{
+	int ret = 0;
+
+	if (!bools_ok(fsm))
+		return broken(why, len, "a flag holds neither 0 nor 1");
+	for (int i = 0; i < HASVC_MAX_NODES; i++)
+		if (!name_ok(fsm->nodes[i].name) || fsm->nodes[i].fence > FSM_FENCE_DONE)
+			return broken(why, len, "node slot %d out of range", i);
+	for (int v = 0; v < HASVC_MAX_VMS && !ret; v++)
+		ret = validate_vm(&fsm->vms[v], v, why, len);
+	return ret ? ret : fsm__check_invariants(fsm, why, len);
 }

@@ -135,6 +135,25 @@ static bool better(const struct sync *s, uint64_t events, const char *from)
 	return strcmp(from, s->best_from) < 0;
 }
 
+/* Every member checks the same bytes alike, so all skip the same states. */
+static bool valid_state(const uint8_t *bytes, const char *from)
+{
+	struct fsm *f = malloc(sizeof(*f));
+	char why[256];
+	bool ok;
+
+	if (!f) {
+		qb_log(LOG_CRIT, "out of memory while checking a state");
+		abort();
+	}
+	memcpy(f, bytes, sizeof(*f));
+	ok = !fsm__validate(f, why, sizeof(why));
+	if (!ok)
+		qb_log(LOG_ERR, "the state node %s sent is not valid (%s): not used", from, why);
+	free(f);
+	return ok;
+}
+
 static void take_state(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 {
 	struct sync *s = d->sync;
@@ -152,6 +171,8 @@ static void take_state(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 		       "its state is not used", m->sender, st->format, st->fsm.len);
 		return;
 	}
+	if (!valid_state(st->fsm.data, m->sender))
+		return;
 	if (!better(s, st->quorate_events, m->sender))
 		return;
 	free(s->best);

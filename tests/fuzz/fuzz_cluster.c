@@ -1,0 +1,112 @@
+/*
+ * libFuzzer target: what a hasvcd does with a message from the group
+ * (hasvc/cluster.proto), on arbitrary bytes.  The message is decoded; a
+ * Config's text goes through the configuration parser; a State's replica
+ * through fsm__validate (which must leave only states that keep the
+ * invariants); any other message through msg_event__convert into the
+ * state machine of a formed three-node cluster with two protected VMs,
+ * whose invariants must hold afterwards.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hasvc/cluster.pb-c.h"
+#include "hasvc/cluster_config.h"
+#include "hasvc/fsm.h"
+#include "hasvc/msg_event.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char conf_text[] =
+	"[cluster]\nname = fuzz\nallow_plaintext = yes\n"
+	"[node a]\nreplication = 10.0.0.1:7400\n"
+	"[node b]\nreplication = 10.0.0.2:7400\nfence_command = true\n"
+	"[node c]\nreplication = 10.0.0.3:7400\n"
+	"[vm web1]\nmemory = 32M\nvcpus = 1\nkernel = /k\npreferred_nodes = a, b\n"
+	"[vm web2]\nmemory = 32M\nvcpus = 1\nkernel = /k\n";
+
+static void step(struct fsm *f, struct fsm_actions *acts, const struct fsm_event *ev)
+{
+	char why[256];
+
+	fsm__actions_clear(acts);
+	if (fsm__step(f, ev, acts) == 0 && fsm__check_invariants(f, why, sizeof(why)))
+		abort(); /* an event broke a rule */
+}
+
+/* A formed cluster: configured, three members, all ready. */
+static void form(struct fsm *f, struct fsm_actions *acts, const struct config *conf)
+{
+	static const char *const members[] = { "a", "b", "c" };
+	struct fsm_event ev = { .type = FSM_EV_CONFIG };
+
+	fsm__init(f);
+	ev.config.config = conf;
+	step(f, acts, &ev);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = FSM_EV_MEMBERSHIP;
+	ev.membership.nodes = members;
+	ev.membership.n_nodes = 3;
+	ev.membership.quorate = true;
+	step(f, acts, &ev);
+	for (int i = 0; i < 3; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = FSM_EV_INVENTORY_DONE;
+		ev.inventory.node = members[i];
+		step(f, acts, &ev);
+	}
+}
+
+static void state(const Hasvc__Cluster__State *st)
+{
+	struct fsm *f;
+	char why[256];
+
+	if (st->fsm.len != sizeof(struct fsm))
+		return;
+	f = malloc(sizeof(*f));
+	if (!f)
+		return;
+	memcpy(f, st->fsm.data, sizeof(*f));
+	if (fsm__validate(f, why, sizeof(why)) == 0 && fsm__check_invariants(f, why, sizeof(why)))
+		abort();
+	free(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct config *conf;
+	static struct fsm *f;
+	static struct fsm_actions acts;
+	char err[CONFIG_ERR_MAX];
+	Hasvc__Cluster__Msg *m;
+	struct fsm_event ev;
+
+	if (!conf) {
+		if (config__parse_string(conf_text, "fuzz.conf", &conf, err, sizeof(err)))
+			abort();
+		f = fsm__new();
+		fsm__actions_init(&acts);
+	}
+	m = hasvc__cluster__msg__unpack(NULL, size, data);
+	if (!m)
+		return 0;
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG) {
+		struct config *c = NULL;
+
+		if (config__parse_string(m->config->text, "msg.conf", &c, err, sizeof(err)) == 0)
+			config__free(c);
+		else if (!err[0])
+			abort(); /* every refusal must say why */
+	} else if (m->body_case == HASVC__CLUSTER__MSG__BODY_STATE) {
+		state(m->state);
+	} else if (msg_event__convert(m, &ev, err, sizeof(err)) == 0) {
+		form(f, &acts, conf);
+		step(f, &acts, &ev);
+	}
+	hasvc__cluster__msg__free_unpacked(m, NULL);
+	return 0;
+}
