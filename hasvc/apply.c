@@ -61,7 +61,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 		/* This replica now differs from its peers: leave rather than act. */
 		qb_log(LOG_CRIT, "out of memory in the state machine: leaving the cluster");
 		local__self_fence(d);
-		d->stopping = true;
+		d->stopping = d->failed = true;
 		qb_loop_stop(d->loop);
 		return;
 	}

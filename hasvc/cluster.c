@@ -147,6 +147,7 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq,
 		qb_log(quorate ? LOG_NOTICE : LOG_WARNING, "corosync: %s (%u nodes in view)",
 		       quorate ? "quorate" : "quorum lost", n);
 	cl->d->votequorum_quorate = !!quorate;
+	cl->d->votequorum_known = true;
 	/* Self-fence at once, not after the group view catches up. */
 	if (!quorate)
 		local__self_fence(cl->d);
@@ -165,7 +166,7 @@ static int dispatch_cpg(int fd, int events, void *data)
 		qb_log(LOG_CRIT, "lost the connection to corosync (cpg: %d): self-fencing and exiting",
 		       e);
 		local__self_fence(cl->d);
-		cl->d->stopping = true;
+		cl->d->stopping = cl->d->failed = true;
 		qb_loop_stop(cl->d->loop);
 		return -1;
 	}

@@ -58,6 +58,7 @@ struct hasvcd {
 	const char *vmm_path;
 	const char *ipc_name;
 	bool stopping;
+	bool failed;                 /* stopping because of an error */
 
 	/* The configuration the cluster runs (the same text on every member). */
 	char *conf_text;
@@ -68,6 +69,7 @@ struct hasvcd {
 	struct fsm *fsm;
 	struct fsm_actions acts;
 	bool votequorum_quorate;     /* what the local corosync says */
+	bool votequorum_known;       /* ... once it has said it */
 	/* The last membership applied, as every replica saw it. */
 	char members[CPG_VIEW_MAX][HASVC_NAME_MAX];
 	size_t n_members;

@@ -19,6 +19,7 @@
 #include "hasvc/daemon.h"
 
 #define FENCE_TIMEOUT_MS 60000
+#define FENCE_RETRY_MS 5000
 
 struct fence_job {
 	pid_t pid;
@@ -27,8 +28,16 @@ struct fence_job {
 	struct hasvcd *d;
 };
 
+struct fence_retry {
+	struct hasvcd *d;
+	char node[HASVC_NAME_MAX];
+	bool armed;
+	qb_loop_timer_handle timer;
+};
+
 struct fence {
 	struct fence_job jobs[HASVC_MAX_NODES];
+	struct fence_retry retries[HASVC_MAX_NODES];
 };
 
 int fence__new(struct hasvcd *d)
@@ -39,6 +48,11 @@ int fence__new(struct hasvcd *d)
 
 void fence__free(struct hasvcd *d)
 {
+	if (!d->fence)
+		return;
+	for (int i = 0; i < HASVC_MAX_NODES; i++)
+		if (d->fence->retries[i].armed)
+			qb_loop_timer_del(d->loop, d->fence->retries[i].timer);
 	free(d->fence);
 	d->fence = NULL;
 }
@@ -91,6 +105,7 @@ void fence__run(struct hasvcd *d, const char *node)
 	qb_log(LOG_NOTICE, "fencing %s: %s", node, cn->fence_command);
 	pid = fork();
 	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
 		setenv("HASVC_FENCE_NODE", node, 1);
 		execl("/bin/sh", "sh", "-c", cn->fence_command, (char *)NULL);
 		_exit(127);
@@ -108,6 +123,35 @@ void fence__run(struct hasvcd *d, const char *node)
 			  &j->timer);
 }
 
+/* Still a lost node that is not fenced? Then its VMs still wait. */
+static void on_retry(void *data)
+{
+	struct fence_retry *r = data;
+	int n = fsm__node_index(r->d->fsm, r->node);
+
+	r->armed = false;
+	if (n >= 0 && r->d->fsm->nodes[n].gone && r->d->fsm->nodes[n].fence != FSM_FENCE_DONE) {
+		qb_log(LOG_NOTICE, "fencing %s again", r->node);
+		fence__run(r->d, r->node);
+	}
+}
+
+static void retry_later(struct hasvcd *d, const char *node)
+{
+	struct fence_retry *r = NULL;
+
+	for (int i = 0; i < HASVC_MAX_NODES && !r; i++)
+		if (!d->fence->retries[i].armed)
+			r = &d->fence->retries[i];
+	if (!r)
+		return;
+	r->d = d;
+	r->armed = true;
+	snprintf(r->node, sizeof(r->node), "%s", node);
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, FENCE_RETRY_MS * 1000000ULL, r, on_retry,
+			  &r->timer);
+}
+
 bool fence__child_exited(struct hasvcd *d, pid_t pid, int status)
 {
 	struct fence_job *j = NULL;
@@ -123,6 +167,9 @@ bool fence__child_exited(struct hasvcd *d, pid_t pid, int status)
 	qb_log(ok ? LOG_NOTICE : LOG_ERR, "fencing %s: %s", j->node,
 	       ok ? "done" : "the fence command failed");
 	send_result(d, j->node, ok);
+	/* A lost node's VMs wait for this: keep trying while it is not fenced. */
+	if (!ok)
+		retry_later(d, j->node);
 	j->pid = 0;
 	return true;
 }

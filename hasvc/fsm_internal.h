@@ -52,6 +52,7 @@ void copy_clear(struct fsm_copy *c);
 bool node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
 bool node_candidate(const struct fsm *f, int i);   /* may receive a new one */
 int place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2);
+void drop_copy(struct step *st, int v, int node);  /* STOP it if a member, forget it */
 void reconcile(struct step *st);
 
 /* fsm_events.c */

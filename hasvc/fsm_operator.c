@@ -20,9 +20,14 @@ void start_migration(struct step *st, int v, int target)
 	struct fsm_vm *vm = &st->f->vms[v];
 	uint64_t gen = ++vm->issued;
 
-	if (vm->standby == target) {
-		/* The incoming copy replaces the standby on that node. */
-		copy_clear(&vm->copies[target]);
+	/*
+	 * The source stops checkpointing for the migration and its output
+	 * flows unheld from then on: the standby falls behind what clients
+	 * see and must never be promoted.  It is stopped; the VM gets a new
+	 * standby once the migration ended, either way.
+	 */
+	if (vm->standby >= 0) {
+		drop_copy(st, v, vm->standby);
 		vm->standby = -1;
 	}
 	vm->migrate_to = (int8_t)target;

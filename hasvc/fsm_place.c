@@ -80,7 +80,7 @@ static int place_standby(const struct fsm *f, const struct fsm_vm *vm)
 }
 
 /* Forget a copy, stopping it if its node can still hear us. */
-static void drop_copy(struct step *st, int v, int node)
+void drop_copy(struct step *st, int v, int node)
 {
 	struct fsm_vm *vm = &st->f->vms[v];
 	struct fsm_copy *c = &vm->copies[node];

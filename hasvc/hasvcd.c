@@ -225,6 +225,14 @@ static int on_stop_signal(int32_t sig, void *data)
 	return 0;
 }
 
+static int on_hup(int32_t sig, void *data)
+{
+	(void)sig;
+	(void)data;
+	qb_log(LOG_NOTICE, "SIGHUP ignored: hactl reload applies a changed configuration");
+	return 0;
+}
+
 static int on_child(int32_t sig, void *data)
 {
 	struct hasvcd *d = data;
@@ -282,7 +290,7 @@ int main(int argc, char **argv)
 {
 	struct hasvcd d = { .run_dir = "/run/hasvc", .vmm_path = "vmm", .ipc_name = "hasvcd" };
 	struct opts o = { .level = LOG_NOTICE };
-	qb_loop_signal_handle sh[3];
+	qb_loop_signal_handle sh[4];
 	int ret;
 
 	ret = parse_args(&d, &o, argc, argv);
@@ -305,6 +313,7 @@ int main(int argc, char **argv)
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGTERM, &d, on_stop_signal, &sh[0]);
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGINT, &d, on_stop_signal, &sh[1]);
 	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGCHLD, &d, on_child, &sh[2]);
+	qb_loop_signal_add(d.loop, QB_LOOP_HIGH, SIGHUP, &d, on_hup, &sh[3]);
 	ret = start(&d);
 	if (!ret) {
 		qb_log(LOG_NOTICE, "node %s: started (configuration %s, run directory %s)", d.node,
@@ -314,5 +323,6 @@ int main(int argc, char **argv)
 	stop(&d);
 	qb_loop_destroy(d.loop);
 	qb_log_fini();
-	return ret ? 1 : 0;
+	/* Leaving because corosync went away is a failure: systemd restarts us. */
+	return ret || d.failed ? 1 : 0;
 }

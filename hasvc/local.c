@@ -355,7 +355,11 @@ static void handover(struct hasvcd *d, const struct fsm_action *a)
 
 	if (!c || ctl(c, pause))
 		return;
-	/* The epoch after next was captured after the pause: it has it all. */
+	/*
+	 * The epoch after next was captured after the pause: it has it all.
+	 * Counted from what the vmm says now, not from the last poll.
+	 */
+	lvmm__view(c->control, &c->view);
 	c->handover = true;
 	c->handover_epoch = c->view.committed_epoch;
 	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, a->peer,
@@ -413,7 +417,7 @@ void local__self_fence(struct hasvcd *d)
 
 		if (!c->used || c->exited || c->stopping || c->role != FSM_ROLE_PRIMARY || c->fenced)
 			continue;
-		if (c->incoming) {
+		if (c->incoming && strcmp(c->view.vm_state, "running")) {
 			/* Its source is in some partition: it must not start the guest. */
 			kill(c->pid, SIGKILL);
 			c->stopping = true;
@@ -600,12 +604,59 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 	return true;
 }
 
+/*
+ * What must hold whatever the actions were: without quorum no primary
+ * runs (a pause that failed when quorum went is tried again); the current
+ * primary of a protected VM checkpoints to the standby the cluster chose
+ * (after a migration that failed, after the vmm lost its standby...).
+ */
+static void keep_up(struct hasvcd *d, struct copy *c)
+{
+	static const char *const pause[] = { "pause", NULL };
+	int v = fsm__vm_index(d->fsm, c->vm), me = fsm__node_index(d->fsm, d->node);
+	const struct fsm_vm *vm;
+	struct fsm_action a;
+
+	if (c->role != FSM_ROLE_PRIMARY || c->incoming)
+		return;
+	/* Before the first view and quorum report, nothing is known yet. */
+	if (d->fsm->have_view && (!d->fsm->quorate || (d->votequorum_known &&
+						      !d->votequorum_quorate))) {
+		if (!strcmp(c->view.vm_state, "running") && !ctl(c, pause)) {
+			c->fenced = true;
+			qb_log(LOG_WARNING, "%s: paused, no quorum", c->control);
+		}
+		return;
+	}
+	if (v < 0 || me < 0)
+		return;
+	vm = &d->fsm->vms[v];
+	if (vm->primary != me || vm->generation != c->gen || vm->standby < 0 ||
+	    vm->migrate_to >= 0 || c->want_protect || c->want_migrate || c->handover ||
+	    !strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing") ||
+	    !strcmp(c->view.vm_state, "paused"))
+		return;
+	memset(&a, 0, sizeof(a));
+	snprintf(a.peer, sizeof(a.peer), "%s", d->fsm->nodes[vm->standby].name);
+	a.peer_generation = vm->copies[vm->standby].generation;
+	qb_log(LOG_NOTICE, "%s: not checkpointing to its standby on %s: protecting again",
+	       c->control, a.peer);
+	want_protect(c, &a);
+}
+
 static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	if (reap(d, c, now) || c->stopping)
 		return;
 	lvmm__view(c->control, &c->view);
 	c->state = derive_state(c);
+	if (c->incoming && c->view.up && !strcmp(c->view.vm_state, "running")) {
+		/* The migration is over: this is the primary now. */
+		c->incoming = false;
+		lvmm__record(d, c);
+	}
+	if (c->view.up)
+		keep_up(d, c);
 	if (c->want_protect && c->view.up)
 		do_protect(d, c, now);
 	if (c->want_migrate && c->view.up)

@@ -133,7 +133,7 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 			m->checkpoint_age_ms = d->figs[v].checkpoint_age_ms +
 					       (int64_t)(now - d->figs[v].at_ms);
 		m->epochs_per_s = d->figs[v].epochs_per_s;
-		m->waiting = (char *)(vm->primary < 0 || vm->standby < 0 ? wait_text(vm->waiting) : "");
+		m->waiting = (char *)wait_text(vm->waiting);
 		vp[st->n_vms++] = m;
 	}
 	st->vms = vp;

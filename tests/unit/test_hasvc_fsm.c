@@ -522,6 +522,7 @@ START_TEST(test_operator)
 {
 	struct t t;
 	const struct fsm_action *a;
+	char sb[HASVC_NAME_MAX];
 
 	setup(&t, base_conf);
 	form(&t);
@@ -536,23 +537,27 @@ START_TEST(test_operator)
 	op(&t, FSM_OP_MIGRATE, "web1", "c");
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_MIGRATE, "a", "web1"));
 	ck_assert_str_eq(a->peer, "c");
+	/* The source stops checkpointing: its standby would fall behind. */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
 	op(&t, FSM_OP_MIGRATE, "web1", "b");
 	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL)); /* already moving */
 	report(&t, "c", "web1", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 3, 0);
 	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "a", "web1"));
-	/* The old standby is restarted under a new token, for the new primary. */
-	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, "b", "web1"));
+	/* A new standby under a new token, for the new primary. */
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, NULL, "web1"));
 	ck_assert_uint_eq(a->generation, 4);
 	ck_assert_uint_eq(a->peer_generation, 3);
 	ck_assert_str_eq(a->peer, "c");
-	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 1);
+	ck_assert_str_ne(a->node, "c");
+	snprintf(sb, sizeof(sb), "%s", a->node);
+	report(&t, sb, "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 1);
 
 	/* Failover: stop the primary; its stop report promotes the standby. */
 	op(&t, FSM_OP_FAILOVER, "web1", NULL);
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "c", "web1"));
 	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
 	report(&t, "c", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 3, 0);
-	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, sb, "web1"));
 	ck_assert_uint_eq(a->generation, 5);
 
 	/* Unprotect stops the standby; protect brings one back. */
