@@ -235,17 +235,17 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 			goto fail;
 		args[n++] = incoming ? "--incoming" : "--standby";
 		args[n++] = uri;
-	} else {
-		args[n++] = "--kernel";
-		args[n++] = cv->kernel;
-		if (cv->cmdline) {
-			args[n++] = "--cmdline";
-			args[n++] = cv->cmdline;
-		}
-		if (cv->initrd) {
-			args[n++] = "--initrd";
-			args[n++] = cv->initrd;
-		}
+	}
+	/* Also for a receiver: a guest that reboots after taking over reloads it. */
+	args[n++] = "--kernel";
+	args[n++] = cv->kernel;
+	if (cv->cmdline) {
+		args[n++] = "--cmdline";
+		args[n++] = cv->cmdline;
+	}
+	if (cv->initrd) {
+		args[n++] = "--initrd";
+		args[n++] = cv->initrd;
 	}
 	args[n++] = "--memory";
 	put_num(args, &n, bufs, &nb, cv->memory >> 10, "K");
