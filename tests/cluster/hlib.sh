@@ -99,6 +99,16 @@ wait_protected() {
 	done
 }
 
+# wait_vmm_gone NODE CONTROL TIMEOUT: until no vmm answers on CONTROL in
+# NODE (polled: its control socket is all there is to watch).
+wait_vmm_gone() {
+	_end=$(( $(date +%s) + $3 ))
+	while node_exec "$1" "$VMM" ctl "$2" status >/dev/null 2>&1; do
+		[ "$(date +%s)" -le "$_end" ] || fail "$2 still runs on $1 after $3 s"
+		sleep 0.1
+	done
+}
+
 # locate_script VM: writes $T/locate-VM.sh, which prints the serial socket of
 # VM's primary as seen by the first node that answers (for hclient.py).
 locate_script() {

@@ -38,11 +38,7 @@ echo "the majority runs web1 on b"
 heal_link a
 wait_members "a b c" 3 20
 # The stale copy (generation $gen) goes away once a has rejoined.
-end=$(( $(date +%s) + 20 ))
-while node_exec a "$VMM" ctl "$old" status >/dev/null 2>&1; do
-	[ "$(date +%s)" -le "$end" ] || fail "a's stale copy of web1 still exists 20 s after the heal"
-	sleep 0.1
-done
+wait_vmm_gone a "$old" 20
 echo "a's stale copy (generation $gen) stopped after the heal"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"

@@ -39,11 +39,7 @@ wait_acks web1 20 20
 echo "a's hasvcd restarted: the standby on b took over"
 wait_for_line "$T/a/hasvcd.log" "$old \\(pid [0-9]*\\) left by an earlier hasvcd: adopted" 10 ||
 	fail "a's new hasvcd did not find $old: $(grep -v debug "$T/a/hasvcd.log" | tail -5)"
-end=$(( $(date +%s) + 20 ))
-while node_exec a "$VMM" ctl "$old" status >/dev/null 2>&1; do
-	[ "$(date +%s)" -le "$end" ] || fail "the old primary $old still runs on a"
-	sleep 0.1
-done
+wait_vmm_gone a "$old" 20
 echo "a's new hasvcd adopted $old and the cluster stopped it as stale"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 on $1, expected b"
