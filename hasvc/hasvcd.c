@@ -187,7 +187,7 @@ static void log_setup(const struct opts *o)
 			/* The file gets one level more than stderr, and libqb's debug only with -vv. */
 			qb_log_filter_ctl(t, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*",
 					  o->level == LOG_NOTICE ? LOG_INFO : o->level);
-			qb_log_format_set(t, "%t %N[%P]: %p: %b");
+			qb_log_format_set(t, "%T %N[%P]: %p: %b");
 			qb_log_ctl(t, QB_LOG_CONF_ENABLED, QB_TRUE);
 		} else {
 			qb_log(LOG_ERR, "cannot open log file %s", o->log_file);

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """A client of a protected counter guest that follows it across the cluster.
 
-hclient.py LOCATE LOG STOPFILE
+hclient.py PATTERN LOG STOPFILE
 
-LOCATE is a shell command that prints the path of the serial socket of the
-VM's current primary (or fails while there is none).  The client connects,
+PATTERN is a glob of the serial sockets the VM may have, one per node
+(hasvcd keeps RUN/VM.serial pointing at the primary's socket on the node
+that runs it, as a client would follow the VM's address).  The client tries
+them in turn, starting after the one that failed last, connects,
 asks "get" (which must not be below the last value it saw acknowledged:
 otherwise an acknowledged update was lost), then sends "inc 1" again and
 again, appending "MS VALUE" to LOG for every acknowledged value (MS: wall
@@ -14,8 +16,8 @@ acknowledged updates, reconnections and the longest time without an answer.
 Exit 0, or 1 when an acknowledged update was lost or the guest's log is not
 intact.
 """
+import glob
 import os
-import subprocess
 import sys
 import time
 
@@ -28,10 +30,13 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def locate(cmd):
-    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=20)
-    path = r.stdout.strip()
-    return path if r.returncode == 0 and path else None
+def candidates(pattern, after):
+    """The sockets matching pattern, the one after `after` first."""
+    paths = sorted(glob.glob(pattern))
+    if after in paths:
+        i = paths.index(after) + 1
+        paths = paths[i:] + paths[:i]
+    return paths
 
 
 def answer(lines, prefix):
@@ -86,22 +91,24 @@ def main():
     if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    cmd, logpath, stopfile = sys.argv[1:]
-    last, acked, reconnects, gap, t_last = 0, 0, -1, 0, None
+    pattern, logpath, stopfile = sys.argv[1:]
+    last, acked, reconnects, gap, t_last, failed = 0, 0, -1, 0, None, None
     with open(logpath, "a") as log:
         while not os.path.exists(stopfile):
-            path = locate(cmd)
-            if not path:
-                time.sleep(0.05)  # polling the cluster's status: no event to wait for
-                continue
-            reconnects += 1
-            try:
-                start = last
-                last = session(path, log, last, stopfile)
-                acked += last - start
-            except (OSError, EOFError, TimeoutError, ValueError) as e:
-                log.write("%d - lost %s: %s\n" % (now_ms(), path, e))
-                log.flush()
+            for path in candidates(pattern, failed):
+                if os.path.exists(stopfile):
+                    break
+                try:
+                    start = last
+                    last = session(path, log, last, stopfile)
+                    acked += last - start
+                except (ConnectionRefusedError, FileNotFoundError):
+                    failed = path  # no vmm behind it (any more)
+                except (OSError, EOFError, TimeoutError, ValueError) as e:
+                    failed = path
+                    log.write("%d - lost %s: %s\n" % (now_ms(), path, e))
+                    log.flush()
+            time.sleep(0.02)  # no primary answers yet: nothing to wait on
     # The longest silence, from the log: the client's view of downtime.
     with open(logpath) as f:
         for line in f:
@@ -110,6 +117,7 @@ def main():
                 gap = t - t_last
             if line.split()[1] != "-":
                 t_last = t
+            reconnects += len(line.split()) > 2 and line.split()[2] == "connected"
     print("client: %d acknowledged updates, last %d, %d reconnections, longest gap %d ms"
           % (acked, last, max(reconnects, 0), gap))
     return 0

@@ -109,30 +109,10 @@ wait_vmm_gone() {
 	done
 }
 
-# locate_script VM: writes $T/locate-VM.sh, which prints the serial socket of
-# VM's primary as seen by the first node that answers (for hclient.py).
-locate_script() {
-	cat >"$T/locate-$1.sh" <<EOF
-#!/bin/sh
-for n in $CL_NODES; do
-	h=\$(eval "echo \\\${CL_HOLDER_\$n}")
-	p=\$(nsenter -t "\$h" -m -n -- "$HACTL" --json status 2>/dev/null | python3 -c '
-import json, sys
-s = json.load(sys.stdin).get("status", {})
-v = next((x for x in s.get("vms", []) if x.get("name") == sys.argv[1]), {})
-ok = v.get("state") in ("running", "syncing", "protected", "degraded", "unprotected")
-print(v.get("primary", "") if ok else "")' "$1") || continue
-	[ -n "\$p" ] && [ -S "$T/\$p/run/$1.serial" ] && { echo "$T/\$p/run/$1.serial"; exit 0; }
-done
-exit 1
-EOF
-	chmod +x "$T/locate-$1.sh"
-}
-
-# start_client VM: hclient.py following VM (ID client_VM, log $T/VM.acks).
+# start_client VM: hclient.py following VM through the serial socket links
+# hasvcd keeps on the primary's node (ID client_VM, log $T/VM.acks).
 start_client() {
-	locate_script "$1"
-	python3 "$HCLIENT" "$T/locate-$1.sh" "$T/$1.acks" "$T/$1.stop" \
+	python3 "$HCLIENT" "$T/*/run/$1.serial" "$T/$1.acks" "$T/$1.stop" \
 		>"$T/client_$1.out" 2>&1 &
 	eval "client_$1_pid=$!"
 	PIDS="$PIDS $!"
