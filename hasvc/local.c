@@ -463,8 +463,15 @@ static uint8_t derive_state(struct copy *c)
 			return FSM_VM_FAILED;
 		return v->committed_epoch ? FSM_VM_PROTECTED : FSM_VM_SYNCING;
 	}
+	/*
+	 * Paused means "gone, resume me under a new token" to the cluster: only
+	 * for the standby-loss policy's pause and our own on quorum loss.  The
+	 * short pauses of a checkpoint, a sync or a handover are not reported.
+	 */
+	if (!strcmp(v->vm_state, "paused") && !c->fenced && strcmp(v->ck_state, "paused"))
+		return c->up && c->reported ? c->rep_state : FSM_VM_RUNNING;
 	if (!strcmp(v->vm_state, "paused"))
-		return c->handover ? c->rep_state : FSM_VM_PAUSED;
+		return FSM_VM_PAUSED;
 	if (!strcmp(v->vm_state, "stopped"))
 		return FSM_VM_STOPPED;
 	if (!strcmp(v->ck_state, "syncing"))
@@ -596,8 +603,10 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 		return false;
 	c->state = c->stopping || (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) ?
 		   FSM_VM_STOPPED : FSM_VM_FAILED;
-	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm exited (%s)",
-	       c->control, c->state == FSM_VM_STOPPED ? "stopped" : "failed");
+	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm %s %d (%s)",
+	       c->control, WIFSIGNALED(c->status) ? "killed by signal" : "exited with status",
+	       WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status),
+	       c->state == FSM_VM_STOPPED ? "stopped" : "failed");
 	report(d, c, true);
 	lvmm__unrecord(d, c);
 	c->used = false;
