@@ -254,10 +254,10 @@ trial_evac() {
 	corosync_timing b >"$RES.timing.$CL_TOKEN"
 	read -r load _ </proc/loadavg
 	K=$(now_ms)
-	hactl_on b evacuate a --wait --timeout 45 >"$T/evacuate.out" 2>&1
+	hactl_on b evacuate a --wait --timeout 30 >"$T/evacuate.out" 2>&1
 	bf_rc=$?
 	bf_ret=$(now_ms)
-	bf_e=$(( $(date +%s) + 60 ))
+	bf_e=$(( $(date +%s) + 30 ))
 	for bf_v in $bf_names; do
 		while [ "$(protected_at "$bf_v" a)" = - ] && [ "$(date +%s)" -le "$bf_e" ]; do
 			sleep 0.1
@@ -357,7 +357,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bench-failover.XXXXXX")
 res=$work/results
 : >"$res"
 if [ -n "${BENCH_KEEP:-}" ]; then
-	trap 'echo "kept $work (and the runs'"'"' directories named in $work/*.log)" >&2' EXIT
+	trap 'echo "kept $work (each run'"'"'s log and directory)" >&2' EXIT
 	export KEEP_T=1
 else
 	trap 'rm -rf "$work"' EXIT
@@ -371,7 +371,8 @@ n=0
 run() {
 	n=$((n + 1))
 	_log=$work/$n-$1-$2${3:+-$3}.log
-	CL_TOKEN=$2 sh "$self" --trial "$1" "$res" ${3:+"$3"} >"$_log" 2>&1
+	# Each run's $T (tests/vmm/lib.sh's mktemp) goes inside $work.
+	TMPDIR=$work CL_TOKEN=$2 sh "$self" --trial "$1" "$res" ${3:+"$3"} >"$_log" 2>&1
 	_rc=$?
 	if [ "$_rc" = 77 ]; then
 		skip77 "$(sed -n 's/^SKIP: //p' "$_log" | head -n 1)"
@@ -460,7 +461,7 @@ w("Command: `%s`, %s, on %s (%d cpus, nested KVM: the guests' ring 3 runs native
   "every exit goes through the outer hypervisor), %s s.  Three nodes on this one host, "
   "each a network namespace with its own corosync 3 (knet), hasvcd and vmm processes "
   "(tests/cluster/clib.sh, hlib.sh); a fresh cluster for every run.  1-minute load "
-  "average at the kills: %s (the machine is shared: other people's tests run beside "
+  "average at each kill or evacuate command: %s (the machine is shared: other people's tests run beside "
   "these).  Median (min–max), in ms.\n"
   % (cmd, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
      os.cpu_count(), took,
