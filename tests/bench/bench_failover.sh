@@ -114,6 +114,7 @@ s.sendall(b"check\n")
 print(v, answer("check ").replace(" ", "_"))
 EOF2
 ) || PC_WHY="no answer"
+	# shellcheck disable=SC2086  # split into the value and the check's answer
 	set -- $PC_WHY
 	PC=lost
 	case ${2:-} in
@@ -191,7 +192,9 @@ trial_failover() {
 	need_hasvc
 	cluster_setup 3
 	start_cluster web1:a,b
-	set -- $(wait_protected web1 90)
+	bf_w=$(wait_protected web1 90) || fail "setup: ${bf_w#FAIL: }"
+	# shellcheck disable=SC2086  # "PRIMARY STANDBY"
+	set -- $bf_w
 	[ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 	start_poller b
 	start_client web1
@@ -224,7 +227,13 @@ trial_failover() {
 	bf_q=$(log_ms b 'QUORUM.*Members\[2\]' "$K")
 	bf_l=$(link_ms b web1)
 	bf_p=$(protected_at web1 a)
-	echo "kind=failover token=$CL_TOKEN det=$(d "$K" "$bf_m") deliver=$(d "$bf_m" "$bf_q")" \
+	if [ "$bf_first" = - ]; then
+		echo "failover token $CL_TOKEN: web1 never answered from a new primary (30 s)" \
+			"and was not protected again (60 s); status: $(tail -n 1 "$T/status.log")" \
+			>>"$RES.notes"
+		bf_fail=" failed=1"
+	fi
+	echo "kind=failover${bf_fail:-} token=$CL_TOKEN det=$(d "$K" "$bf_m") deliver=$(d "$bf_m" "$bf_q")" \
 		"link=$(d "$bf_m" "$bf_l") answer=$(d "$bf_l" "$bf_first") promo=$(d "$bf_m" "$bf_first")" \
 		"total=$(d "$K" "$bf_first") gap=$(d "$bf_last" "$bf_first") reprot=$(d "$K" "$bf_p")" \
 		"client=$bf_c acks=$(acks web1) load=$load" >>"$RES"
@@ -243,7 +252,9 @@ trial_evac() {
 	# shellcheck disable=SC2086
 	start_cluster $bf_vms
 	for bf_v in $bf_names; do
-		set -- $(wait_protected "$bf_v" 90)
+		bf_w=$(wait_protected "$bf_v" 90) || fail "setup: ${bf_w#FAIL: }"
+		# shellcheck disable=SC2086  # "PRIMARY STANDBY"
+	set -- $bf_w
 		[ "$1" = a ] || fail "$bf_v: primary on $1, not a"
 	done
 	start_poller b
@@ -364,6 +375,7 @@ else
 fi
 trap 'exit 130' INT TERM
 started=$(date +%s)
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
 n=0
 
 # run KIND TOKEN [ARG]: one run in a child process; its output goes to a log
@@ -394,9 +406,9 @@ for i in $(seq "$runs_slow"); do run bare 1000; run failover 1000; done
 for i in $(seq "$runs_evac"); do run evac 300 1; run evac 300 2; run evac 300 3; done
 took=$(( $(date +%s) - started ))
 
-python3 - "$res" "$cmd" "$took" "$runs" "$record" "$srcdir/docs/performance.md" <<'EOF'
+python3 - "$res" "$cmd" "$took" "$runs" "$record" "$srcdir/docs/performance.md" "$when" <<'EOF'
 import os, statistics, sys, time
-resf, cmd, took, runs, record, doc = sys.argv[1:]
+resf, cmd, took, runs, record, doc, when = sys.argv[1:]
 rows = []
 with open(resf) as f:
     for line in f:
@@ -457,13 +469,13 @@ loads = vals(rows, "load")
 out = []
 w = out.append
 w("## Cluster failover and evacuation\n")
-w("Command: `%s`, %s, on %s (%d cpus, nested KVM: the guests' ring 3 runs natively, "
+w("Command: `%s`, started %s, on %s (%d cpus, nested KVM: the guests' ring 3 runs natively, "
   "every exit goes through the outer hypervisor), %s s.  Three nodes on this one host, "
   "each a network namespace with its own corosync 3 (knet), hasvcd and vmm processes "
   "(tests/cluster/clib.sh, hlib.sh); a fresh cluster for every run.  1-minute load "
   "average at each kill or evacuate command: %s (the machine is shared: other people's tests run beside "
   "these).  Median (min–max), in ms.\n"
-  % (cmd, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
+  % (cmd, when, os.uname().nodename,
      os.cpu_count(), took,
      ("%.1f–%.1f" % (min(loads), max(loads))) if loads else "?"))
 w("Totem settings (as the survivors' corosync reported them, `corosync_timing`):\n")
@@ -479,11 +491,11 @@ w("VMs: counter guests (tests/guests/counter.c), 32 MiB, 1 vCPU, checkpointed ev
 w("### Failover: SIGKILL of every process on the primary's node\n")
 w("| token ms | runs | bare corosync: kill → membership | kill → membership (detection) "
   "| membership → first answer (promotion) | kill → first answer (total) "
-  "| total / bare | client gap | kill → protected again | updates lost |")
+  "| total / bare | client gap | kill → protected again | acknowledged updates lost (counted runs) |")
 w("|---|---|---|---|---|---|---|---|---|---|")
 for tok in ("300", "1000"):
     fo = pick("failover", token=tok)
-    ok = [r for r in fo if not r.get("failed")]
+    ok = [r for r in fo if not r.get("failed") and num(r, "total") is not None]
     bare = [r for r in pick("bare", token=tok) if not r.get("failed")]
     if not fo and not bare:
         continue
@@ -504,7 +516,8 @@ w("Promotion split (medians, ms): membership formed → delivered to corosync's 
 w("| token ms | delivered | linked | first answer | of which the client's search |")
 w("|---|---|---|---|---|")
 for tok in ("300", "1000"):
-    ok = [r for r in pick("failover", token=tok) if not r.get("failed")]
+    ok = [r for r in pick("failover", token=tok)
+          if not r.get("failed") and num(r, "total") is not None]
     if not ok:
         continue
     dl, lk, an = (med(vals(ok, k)) for k in ("deliver", "link", "answer"))
@@ -525,7 +538,7 @@ w("Detection is taken from the standby's node's corosync log (timestamp: hires):
 w("### Evacuation: `hactl evacuate a --wait`, every primary on a\n")
 w("| VMs | runs | command → its return | command → every VM protected elsewhere "
   "| command → last handover (new primary linked) | command → last client answering "
-  "from the new primary | longest client gap | updates lost |")
+  "from the new primary | longest client gap | acknowledged updates lost (counted runs) |")
 w("|---|---|---|---|---|---|---|---|")
 for nv in ("1", "2", "3"):
     ev = pick("evac", vms=nv)
