@@ -14,6 +14,7 @@
 
 #define LOCAL_MAX_COPIES (2 * HASVC_MAX_VMS)
 #define LOCAL_CONTROL_MAX 96
+#define LVMM_POLL_TIMEOUT_MS 1000  /* status calls of the poll */
 
 /* What the vmm's control service says, for one poll. */
 struct vmm_view {

@@ -143,7 +143,14 @@ int lvmm__ctl(const char *control, const char *const *argv, char *text, size_t t
 		req.command_case = VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT;
 		req.checkpoint = &cr;
 	}
-	ret = ctl__request(control, &req, &resp, err, errlen);
+	/*
+	 * hasvcd's loop waits for the answer: a poll gives a hung vmm little
+	 * time, a command (activate, protect...) the usual limit.
+	 */
+	ret = ctl__request_within(control, &req, req.command_case ==
+				  VMM__CONTROL__REQUEST__COMMAND_STATUS || !strcmp(argv[0],
+				  "protect-status") ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS,
+				  &resp, err, errlen);
 	if (ret)
 		return ret;
 	if (!resp->ok) {

@@ -17,6 +17,7 @@
 
 struct ctl_conn {
 	struct pbipc_client *cl;
+	int timeout_ms;
 };
 
 int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen)
@@ -31,6 +32,7 @@ int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errl
 			 name, strerror(ENOMEM));
 		return -ENOMEM;
 	}
+	conn->timeout_ms = CTL_TIMEOUT_MS;
 	rc = pbipc_client__connect(&conn->cl, name, "vmm control", CONTROL_MAX_MSG, err, errlen);
 	if (rc < 0) {
 		free(conn);
@@ -55,7 +57,7 @@ int ctl__call(struct ctl_conn *conn, const Vmm__Control__Request *req,
 	int rc;
 
 	rc = pbipc_client__call(conn->cl, &req->base, &vmm__control__response__descriptor,
-				CTL_TIMEOUT_MS, &m, err, errlen);
+				conn->timeout_ms, &m, err, errlen);
 	*resp = (Vmm__Control__Response *)m;
 	return rc;
 }
@@ -75,6 +77,12 @@ int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen)
 {
+	return ctl__request_within(name, req, CTL_TIMEOUT_MS, resp, err, errlen);
+}
+
+int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
+			Vmm__Control__Response **resp, char *err, size_t errlen)
+{
 	struct ctl_conn *conn;
 	int rc;
 
@@ -82,6 +90,7 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 	rc = ctl__connect(&conn, name, err, errlen);
 	if (rc < 0)
 		return rc;
+	conn->timeout_ms = timeout_ms;
 	rc = ctl__call(conn, req, resp, err, errlen);
 	ctl__disconnect(conn);
 	return rc;

@@ -42,6 +42,9 @@ int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 /* Connect, call, disconnect. */
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen);
+/* The same with another limit than CTL_TIMEOUT_MS for the reply. */
+int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
+			Vmm__Control__Response **resp, char *err, size_t errlen);
 
 /*
  * `vmm ctl`: argv[0] is "ctl" (main passes its argv from the subcommand on).
