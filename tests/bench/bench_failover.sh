@@ -486,7 +486,7 @@ w("VMs: counter guests (tests/guests/counter.c), 32 MiB, 1 vCPU, checkpointed ev
   "25 ms to the standby over TLS; one client per VM (tests/cluster/hclient.py) sends "
   "`inc 1` after each answer, logs every acknowledged value with a millisecond "
   "timestamp, and when the connection ends finds the VM's primary again "
-  "(`hactl --json status` on each node in turn) and asks `get`, which must not be "
+  "(through RUN/VM.serial, which hasvcd links to the primary's serial socket on the node that runs it, trying each node in turn) and asks `get`, which must not be "
   "below the last value it saw acknowledged.\n")
 w("### Failover: SIGKILL of every process on the primary's node\n")
 w("| token ms | runs | bare corosync: kill → membership | kill → membership (detection) "
@@ -512,7 +512,7 @@ w("Promotion split (medians, ms): membership formed → delivered to corosync's 
   "(`[QUORUM] Members[2]`) → the survivor's hasvcd links RUN/VM.serial to the promoted "
   "copy (it has promoted the standby, the vmm activated it from its last committed "
   "checkpoint and reported it running; the symlink's mtime) → the client's first answer "
-  "(the client's own polling of `hactl status` to find the new primary, connect, `get`).\n")
+  "(the client's own search of the nodes' links, every 20 ms, connect, `get`).\n")
 w("| token ms | delivered | linked | first answer | of which the client's search |")
 w("|---|---|---|---|---|")
 for tok in ("300", "1000"):
@@ -534,7 +534,7 @@ w("Detection is taken from the standby's node's corosync log (timestamp: hires):
   "client gap runs from the last answer of the old primary to the first of the new "
   "one.  \"Protected again\" (a new standby synced on the third node) is polled from "
   "`hactl --json status` about every 50–150 ms, so it is late by up to one poll.  "
-  "hasvcd's own log has whole-second timestamps only and is not used for timing.\n")
+  "hasvcd's own log (millisecond timestamps) is not used: the corosync log and the link's mtime bracket it.\n")
 w("### Evacuation: `hactl evacuate a --wait`, every primary on a\n")
 w("| VMs | runs | command → its return | command → every VM protected elsewhere "
   "| command → last handover (new primary linked) | command → last client answering "
