@@ -19,6 +19,7 @@
 #include <corosync/cmap.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
+#include <qb/qblist.h>
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
@@ -30,6 +31,15 @@ struct node_name {
 	char name[HASVC_NAME_MAX];
 };
 
+/* A message corosync could not take yet. */
+struct queued {
+	struct qb_list_head list;
+	size_t len;
+	uint8_t buf[];
+};
+
+#define FLUSH_RETRY_NS (5 * 1000000ULL)
+
 struct cluster {
 	struct hasvcd *d;
 	cpg_handle_t cpg;
@@ -38,6 +48,9 @@ struct cluster {
 	struct cpg_name group;    /* "hasvc.CLUSTER": two clusters may share a ring */
 	struct node_name names[MAX_NAMES];
 	size_t n_names;
+	struct qb_list_head queue;    /* struct queued, oldest first */
+	bool flush_armed;
+	qb_loop_timer_handle flush_timer;
 };
 
 static int cs_errno(cs_error_t e)
@@ -258,6 +271,7 @@ int cluster__start(struct hasvcd *d)
 		return -ENOMEM;
 	cl->d = d;
 	d->cl = cl;
+	qb_list_init(&cl->queue);
 	snprintf(cl->group.value, sizeof(cl->group.value), "hasvc.%s",
 		 d->conf && d->conf->cluster_name ? d->conf->cluster_name : "default");
 	cl->group.length = (uint32_t)strlen(cl->group.value);
@@ -297,39 +311,86 @@ void cluster__stop(struct hasvcd *d)
 			qb_loop_poll_del(d->loop, fd);
 		quorum_finalize(cl->quorum);
 	}
+	if (cl->flush_armed)
+		qb_loop_timer_del(d->loop, cl->flush_timer);
+	while (!qb_list_empty(&cl->queue)) {
+		struct queued *q = qb_list_first_entry(&cl->queue, struct queued, list);
+
+		qb_list_del(&q->list);
+		free(q);
+	}
 	free(cl);
 	d->cl = NULL;
 }
 
-int cluster__send(struct hasvcd *d, Hasvc__Cluster__Msg *m)
+/* 0 sent, 1 corosync asks to try again, or -errno. */
+static int mcast(struct cluster *cl, const uint8_t *buf, size_t len)
 {
-	struct iovec iov;
-	size_t len;
-	uint8_t *buf;
-	cs_error_t e;
-	int tries = 0;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	cs_error_t e = cpg_mcast_joined(cl->cpg, CPG_TYPE_AGREED, &iov, 1);
 
-	if (!d->cl || !d->cl->cpg_up)
-		return -ENOTCONN;
-	m->sender = d->node;
-	len = hasvc__cluster__msg__get_packed_size(m);
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	hasvc__cluster__msg__pack(m, buf);
-	iov.iov_base = buf;
-	iov.iov_len = len;
-	/*
-	 * TRY_AGAIN is flow control: corosync's queue is full for a moment.
-	 * Dispatching here would re-enter the callbacks, so wait instead.
-	 */
-	while ((e = cpg_mcast_joined(d->cl->cpg, CPG_TYPE_AGREED, &iov, 1)) == CS_ERR_TRY_AGAIN &&
-	       ++tries < 1000)
-		usleep(1000);
-	free(buf);
+	if (e == CS_ERR_TRY_AGAIN)
+		return 1;
 	if (e != CS_OK) {
 		qb_log(LOG_ERR, "cannot multicast to the group: corosync error %d", e);
 		return cs_errno(e);
+	}
+	return 0;
+}
+
+static void flush(void *data)
+{
+	struct cluster *cl = data;
+	struct queued *q, *tmp;
+
+	cl->flush_armed = false;
+	qb_list_for_each_entry_safe(q, tmp, &cl->queue, list) {
+		int ret = mcast(cl, q->buf, q->len);
+
+		if (ret == 1) {
+			cl->flush_armed = true;
+			qb_loop_timer_add(cl->d->loop, QB_LOOP_HIGH, FLUSH_RETRY_NS, cl, flush,
+					  &cl->flush_timer);
+			return;
+		}
+		qb_list_del(&q->list);
+		free(q);
+	}
+}
+
+int cluster__send(struct hasvcd *d, Hasvc__Cluster__Msg *m)
+{
+	struct cluster *cl = d->cl;
+	struct queued *q;
+	size_t len;
+	int ret;
+
+	if (!cl || !cl->cpg_up)
+		return -ENOTCONN;
+	m->sender = d->node;
+	len = hasvc__cluster__msg__get_packed_size(m);
+	q = malloc(sizeof(*q) + (len ? len : 1));
+	if (!q)
+		return -ENOMEM;
+	q->len = len;
+	hasvc__cluster__msg__pack(m, q->buf);
+	/*
+	 * TRY_AGAIN is flow control: corosync's queue is full for a moment
+	 * (during a membership change, for one).  The message waits in order
+	 * behind the others and a timer tries again; the loop never blocks and
+	 * nothing is dropped.
+	 */
+	if (qb_list_empty(&cl->queue)) {
+		ret = mcast(cl, q->buf, q->len);
+		if (ret != 1) {
+			free(q);
+			return ret;
+		}
+	}
+	qb_list_add_tail(&q->list, &cl->queue);
+	if (!cl->flush_armed) {
+		cl->flush_armed = true;
+		qb_loop_timer_add(d->loop, QB_LOOP_HIGH, FLUSH_RETRY_NS, cl, flush, &cl->flush_timer);
 	}
 	return 0;
 }
