@@ -4,12 +4,15 @@
 # majority promotes the standby; a client following the VM loses no
 # acknowledged update; when the link returns, the cut-off node's stale copy
 # is recognised by its generation and stopped: the VM never runs twice.
+# The nodes have a fence command that fails the first time: the majority
+# promotes only after the retry (5 s later) succeeded.
 # Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
 
 cluster_setup 3
+HLIB_FENCE="if [ -e $T/fence-ok ]; then echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced; else touch $T/fence-ok; exit 1; fi"
 start_cluster web1:a,b
 set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get a web1 'v["generation"]')
@@ -28,9 +31,17 @@ done
 took=$(( $(now_ms) - EVENT_MS ))
 echo "a paused its copy of web1 $took ms after the cut (bound 3000 ms)"
 [ "$took" -le 3000 ] || fail "a took $took ms to pause web1 after losing quorum"
-wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 20
+wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 30
 wait_acks web1 20 20
-echo "the majority runs web1 on b"
+read -r fenced fenced_ns <"$T/fenced" || fail "nobody fenced a"
+[ "$fenced" = a ] || fail "fenced $fenced, not a"
+[ $(( fenced_ns / 1000000 - EVENT_MS )) -ge 5000 ] ||
+	fail "a was fenced $(( fenced_ns / 1000000 - EVENT_MS )) ms after the cut: the first attempt should have failed"
+# The client's first answer from b (after the cut) came after the fencing.
+first_b=$(awk '$1 > '"$EVENT_MS"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
+[ -n "$first_b" ] && [ "$first_b" -ge $(( fenced_ns / 1000000 )) ] ||
+	fail "web1 answered from b (${first_b:-never}) before a was fenced ($(( fenced_ns / 1000000 )))"
+echo "the fence command failed once, succeeded $(( fenced_ns / 1000000 - EVENT_MS )) ms after the cut; then the majority ran web1 on b"
 # Still paused over there: nothing it holds may run while cut off.
 [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { print $2 }')" = paused ] ||
 	fail "a's copy of web1 runs while a is cut off"
