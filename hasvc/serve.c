@@ -250,6 +250,31 @@ static void do_op(struct hasvcd *d, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 	send_for(d, req, &m, &o.request);
 }
 
+/*
+ * A running VM's standbys and migration destinations are started from the
+ * configuration: one with other memory or vCPUs than the primary could never
+ * take its state.  Such a change waits until the VM is not running.
+ */
+static int shape_changed(const struct hasvcd *d, const struct config *conf, char *err,
+			 size_t errlen)
+{
+	for (size_t k = 0; d->conf && k < conf->n_vms; k++) {
+		const struct config_vm *nv = &conf->vms[k], *ov = config__vm(d->conf, nv->name);
+		int v = fsm__vm_index(d->fsm, nv->name);
+
+		if (!ov || v < 0 || d->fsm->vms[v].primary < 0)
+			continue;
+		if (ov->memory != nv->memory || ov->vcpus != nv->vcpus) {
+			snprintf(err, errlen, "%s:%d: vm %s runs with %llu MiB and %u vCPUs: memory "
+				 "and vcpus cannot change while it runs (remove it, reload, add it "
+				 "back)", conf->path, nv->line, nv->name,
+				 (unsigned long long)(ov->memory >> 20), ov->vcpus);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
@@ -264,6 +289,12 @@ static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
 	}
 	if (config__parse_string(text, d->config_path, &conf, err, sizeof(err))) {
 		hasvc_ipc__fail(req, EINVAL, "%s", err);
+		free(text);
+		return;
+	}
+	if (shape_changed(d, conf, err, sizeof(err))) {
+		hasvc_ipc__fail(req, EINVAL, "%s", err);
+		config__free(conf);
 		free(text);
 		return;
 	}

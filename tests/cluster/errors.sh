@@ -47,6 +47,12 @@ expect 0 "added web2" hactl_on b reload
 wait_vm c web2 'v["state"] == "unprotected"' 60
 echo "web2 added by reload and started on $(vm_get c web2 'v["primary"]')"
 
+# A running VM's memory cannot change by a reload.
+cp "$T/hasvc.conf" "$T/good2.conf"
+sed 's/^memory = 32M$/memory = 64M/' "$T/good2.conf" >"$T/hasvc.conf"
+expect 1 "memory and vcpus cannot change while it runs" hactl_on b reload
+cp "$T/good2.conf" "$T/hasvc.conf"
+
 # protect, unprotect and a live migration of web1 with hactl.
 expect 0 "" hactl_on a protect web1 --wait --timeout 60
 set -- $(wait_protected web1 30)
