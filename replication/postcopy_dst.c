@@ -76,13 +76,19 @@ static void note_fault(struct pc_dst *d, uint64_t addr, uint64_t *req, size_t *n
 {
 	uint64_t pg = (addr - (uintptr_t)d->vm->mem.host) / WIRE_PAGE_SIZE;
 
-	if (pg >= d->nr_pages || have(d, pg) || d->asked[pg])
+	if (pg >= d->nr_pages || d->asked[pg])
 		return;
-	d->asked[pg] = 1;
-	req[(*n)++] = pg * WIRE_PAGE_SIZE;
+	/*
+	 * Under the lock, against placed(): either the page is there already,
+	 * or placed() finds this entry and times it from a later clock reading.
+	 */
 	pthread_mutex_lock(&d->lock);
-	if (d->nr_pending < PENDING_MAX)
-		d->pending[d->nr_pending++] = (struct pc_pending){ pg, migrate__now_ns() };
+	if (!have(d, pg)) {
+		d->asked[pg] = 1;
+		req[(*n)++] = pg * WIRE_PAGE_SIZE;
+		if (d->nr_pending < PENDING_MAX)
+			d->pending[d->nr_pending++] = (struct pc_pending){ pg, migrate__now_ns() };
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -135,11 +141,12 @@ static void *fault_main(void *arg)
 /* A page (or run) is in place: the faults waiting on it are over. */
 static void placed(struct pc_dst *d, uint64_t pg, uint32_t n)
 {
-	uint64_t now = migrate__now_ns();
+	uint64_t now;
 
 	for (uint64_t p = pg; p < pg + n; p++)
 		__atomic_fetch_or(&d->have[p / 64], 1ULL << (p % 64), __ATOMIC_RELEASE);
 	pthread_mutex_lock(&d->lock);
+	now = migrate__now_ns();
 	for (unsigned i = 0; i < d->nr_pending;) {
 		struct pc_pending *q = &d->pending[i];
 
