@@ -484,7 +484,7 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
 			  struct pc_dst **out, char *err, size_t errlen)
 {
 	struct pc_dst *d = calloc(1, sizeof(*d));
-	uint64_t pages = vm->mem.size / WIRE_PAGE_SIZE;
+	uint64_t pages = vm->mem.size / WIRE_PAGE_SIZE, t0 = migrate__now_ns(), dropped = 0;
 	int ret = -ENOMEM;
 
 	*out = NULL;
@@ -510,8 +510,11 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
 		if (n && (ret = mem__discard(&vm->mem, pg * WIRE_PAGE_SIZE, n * WIRE_PAGE_SIZE)))
 			goto fail;
 		pg += n;
+		dropped += n;
 	}
 	ret = mem__uffd_register(&vm->mem, &d->uffd);
+	qb_log(LOG_NOTICE, "post-copy: %llu stale pages dropped, memory registered in %llu ms",
+	       (unsigned long long)dropped, (unsigned long long)((migrate__now_ns() - t0) / 1000000));
 	if (ret) {
 		snprintf(err, errlen, "post-copy: userfaultfd on guest memory failed: %s",
 			 strerror(-ret));
