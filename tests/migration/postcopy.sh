@@ -39,7 +39,9 @@ finished() { # NAME
 		fail "$1: the destination did not report full residence"
 }
 
-RUN="$GUEST duration_ms=8000"
+# Long enough for the switch and the push under load (make -j2 check): a guest
+# that ends before every page is there leaves the source waiting (docs).
+RUN="$GUEST duration_ms=15000"
 
 # Switched by command once pre-copy has sent a round or two.
 start_dst dc 128M 1 --tls-none
@@ -75,7 +77,7 @@ pass "switched by --postcopy-after 1 ($(grep -o 'TLS)\|plaintext)' "$T/dt.err" |
 # Asked at once: round 1 (32 MiB at 10 MiB/s) is cut short, everything is
 # pulled or pushed (the push at 10 MiB/s too: the guest runs longer).
 start_dst de 128M 1 --tls-none
-start_src se 128M 1 "$GUEST duration_ms=15000"
+start_src se 128M 1 "$GUEST duration_ms=20000"
 LOG=$T/se.err
 "$VMM" ctl "se-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 10 --postcopy \
 	>/dev/null || fail "migrate --postcopy was refused"

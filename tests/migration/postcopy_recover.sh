@@ -31,7 +31,9 @@ if command -v openssl >/dev/null && sh "$top_srcdir/conf/make-certs.sh" "$T/pki"
 fi
 start_dst d 128M 1 $TLS_D
 DPORT=$PORT
-start_src s 128M 1 "mem_mib=32 rate_mib=0 hb_us=20000 verify_every=2 duration_ms=10000"
+# The guest's run outlasts the cut and the resume: a guest that ended at the
+# destination before every page was there would leave the source waiting.
+start_src s 128M 1 "mem_mib=32 rate_mib=0 hb_us=20000 verify_every=2 duration_ms=40000"
 start_proxy "$DPORT"
 LOG=$T/s.err
 # 4 MiB/s: the background push of 32 MiB takes about 8 s, time to cut it.
