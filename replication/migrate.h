@@ -46,6 +46,8 @@ struct migrate_params {
 	uint64_t generation;        /* this VM's fencing token, sent in the hello */
 	bool check_peer_generation; /* the destination must be at peer_generation */
 	uint64_t peer_generation;
+	bool postcopy;              /* may switch to post-copy (migrate__postcopy) */
+	uint32_t postcopy_after_s;  /* 0: only when asked; else switch after this long */
 };
 
 /*
@@ -68,6 +70,8 @@ enum migrate_state {
 	MIGRATE_COMPLETED,
 	MIGRATE_FAILED,
 	MIGRATE_CANCELLED,
+	/* Post-copy's link broke: waiting for migrate__resume (still running). */
+	MIGRATE_PC_PAUSED,
 };
 
 struct migrate_info {
@@ -86,6 +90,11 @@ struct migrate_info {
 	uint64_t downtime_ms;         /* source paused -> destination ack */
 	uint32_t throttle_pct;
 	uint32_t downtime_limit_ms;
+	/* Post-copy: set once the switch-over sent the guest to the destination. */
+	bool postcopy;
+	uint64_t pages_pulled, pages_pushed;  /* on demand / in the background */
+	uint64_t faults, fault_mean_us, fault_p99_us, fault_max_us;  /* destination's */
+	uint64_t residence_ms;                /* switch-over -> every page there */
 };
 
 struct dirtyrate_info {
@@ -106,6 +115,14 @@ struct migrate {
 	struct migrate_info info;
 	struct migrate_params p;
 	atomic_bool cancel;
+	atomic_bool pc_request;       /* switch to post-copy at the next chance */
+	atomic_uint_fast64_t a_pulled, a_pushed;
+	struct chan *pc_req;          /* post-copy: the destination's page requests */
+	bool pc_switch;               /* the switch-over is post-copy's */
+	bool pc_committed;            /* the destination runs: no way back */
+	bool round1_done;
+	uint64_t session;             /* of the first hello; a resume keeps it */
+	char resume_uri[512];         /* set by migrate__resume, under lock */
 	atomic_uint downtime_ms;
 	atomic_uint throttle_pct;
 	/* Progress the page senders report as they go (any thread). */
@@ -147,6 +164,10 @@ void migrate__exit(struct migrate *m);
 int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 		   size_t errlen);
 int migrate__cancel(struct migrate *m);
+/* Switch a migration started with postcopy to post-copy: 0, -ENOENT, -EINVAL. */
+int migrate__postcopy(struct migrate *m);
+/* Reconnect a post-copy whose link broke (MIGRATE_PC_PAUSED) to uri. */
+int migrate__resume(struct migrate *m, const char *uri, char *err, size_t errlen);
 void migrate__set_downtime(struct migrate *m, uint32_t ms);
 void migrate__get_info(struct migrate *m, struct migrate_info *out);
 /* Main thread: the operator paused (true) or resumed (false) the guest. */
@@ -161,6 +182,18 @@ void migrate__dirtyrate_get(struct migrate *m, struct dirtyrate_info *out);
 int migrate__send_round(struct migrate *m, const struct dirty_bitmap *bm, bool first,
 			uint64_t *pages, uint64_t *zero, uint64_t *bytes);
 uint64_t migrate__now_ns(void);
+/*
+ * Post-copy, after the destination acknowledged the state and runs the
+ * guest: answer its page requests and push every page of m->bm, nearest
+ * the last request first (replication/postcopy_src.c).
+ */
+int postcopy__source(struct migrate *m, uint8_t *buf, char *err, size_t errlen);
+/*
+ * Connect to m->p.uri: hello, data connections, post-copy's request
+ * connection.  After the switch (m->pc_committed) it is a resume: same
+ * session, no data connections.
+ */
+int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen);
 void *migrate__job_main(void *arg);
 
 /*

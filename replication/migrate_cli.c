@@ -22,9 +22,17 @@ static const char usage_text[] =
 	"usage: vmm ctl NAME migrate URI [--downtime MS] [--bandwidth MIBS] [--parallel N]\n"
 	"                  [--compress] [--tls-ca F --tls-cert F --tls-key F | --tls-none]\n"
 	"                  [--timeout S] [--max-rounds N] [--on-timeout abort|force]\n"
-	"                  [--auto-converge] [--paused] [--wait]\n"
+	"                  [--auto-converge] [--postcopy] [--postcopy-after S]\n"
+	"                  [--paused] [--wait]\n"
 	"       vmm ctl NAME migrate-status [--json]\n"
 	"       vmm ctl NAME migrate-cancel\n"
+	"       vmm ctl NAME migrate-postcopy\n"
+	"       vmm ctl NAME migrate-resume URI   (post-copy whose link broke)\n"
+	"  --postcopy: the migration may switch to post-copy (migrate-postcopy, or\n"
+	"  --postcopy-after S of pre-copy): the guest then runs on the destination\n"
+	"  while its missing pages follow.  From that moment the VM's memory is split\n"
+	"  between the two hosts: a crash of either host, or the end of the link,\n"
+	"  loses the VM.\n"
 	"       vmm ctl NAME migrate-set-downtime MS\n"
 	"       vmm ctl NAME dirty-rate [--seconds S] [--json]\n";
 
@@ -32,7 +40,8 @@ bool migrate_cli__is_command(const char *cmd)
 {
 	return !strcmp(cmd, "migrate") || !strcmp(cmd, "migrate-status") ||
 	       !strcmp(cmd, "migrate-cancel") || !strcmp(cmd, "migrate-set-downtime") ||
-	       !strcmp(cmd, "dirty-rate");
+	       !strcmp(cmd, "dirty-rate") || !strcmp(cmd, "migrate-postcopy") ||
+	       !strcmp(cmd, "migrate-resume");
 }
 
 static int usage(const char *what, const char *arg)
@@ -76,14 +85,21 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       "\"bytes_remaining\":%llu,\"pages_sent\":%llu,\"zero_pages\":%llu,"
 		       "\"pages_per_s\":%llu,\"dirty_pages_per_s\":%llu,\"bandwidth_bps\":%llu,"
 		       "\"round\":%u,\"expected_downtime_ms\":%llu,\"downtime_ms\":%llu,"
-		       "\"downtime_limit_ms\":%u,\"throttle_pct\":%u}\n",
+		       "\"downtime_limit_ms\":%u,\"throttle_pct\":%u,\"postcopy\":%s,"
+		       "\"pages_pulled\":%llu,\"pages_pushed\":%llu,\"faults\":%llu,"
+		       "\"fault_mean_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
+		       "\"residence_ms\":%llu}\n",
 		       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
 		       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
 		       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
 		       (unsigned long long)i->pages_per_s, (unsigned long long)i->dirty_pages_per_s,
 		       (unsigned long long)i->bandwidth_bps, i->round,
 		       (unsigned long long)i->expected_downtime_ms,
-		       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct);
+		       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct,
+		       i->postcopy ? "true" : "false", (unsigned long long)i->pages_pulled,
+		       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
+		       (unsigned long long)i->fault_mean_us, (unsigned long long)i->fault_p99_us,
+		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
 		return;
 	}
 	printf("state: %s\n", i->state);
@@ -99,6 +115,13 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 	       (unsigned long long)i->pages_per_s, (unsigned long long)i->dirty_pages_per_s,
 	       i->bandwidth_bps / 1048576.0, i->round, (unsigned long long)i->expected_downtime_ms,
 	       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct);
+	if (i->postcopy)
+		printf("postcopy: yes\npages_pulled: %llu\npages_pushed: %llu\nfaults: %llu\n"
+		       "fault_mean_us: %llu\nfault_p99_us: %llu\nfault_max_us: %llu\n"
+		       "residence_ms: %llu\n", (unsigned long long)i->pages_pulled,
+		       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
+		       (unsigned long long)i->fault_mean_us, (unsigned long long)i->fault_p99_us,
+		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
 }
 
 static int call(const char *name, Vmm__Control__Request *req, Vmm__Control__Response **resp)
@@ -144,7 +167,7 @@ static int wait_job(const char *name)
 		if (call(name, &req, &resp))
 			return 1;
 		i = resp->migration;
-		if (!i || strcmp(i->state, "active")) {
+		if (!i || (strcmp(i->state, "active") && strcmp(i->state, "postcopy-paused"))) {
 			rc = i && !strcmp(i->state, "completed") ? 0 : 1;
 			if (tty)
 				fputc('\n', stderr);
@@ -153,6 +176,15 @@ static int wait_job(const char *name)
 				       (unsigned long long)i->bytes_sent,
 				       (unsigned long long)i->elapsed_ms,
 				       (unsigned long long)i->downtime_ms);
+			if (i && !rc && i->postcopy)
+				printf("post-copy: %llu pages pulled, %llu pushed, %llu faults (mean %llu "
+				       "us, p99 %llu us, max %llu us), all pages there after %llu ms\n",
+				       (unsigned long long)i->pages_pulled,
+				       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
+				       (unsigned long long)i->fault_mean_us,
+				       (unsigned long long)i->fault_p99_us,
+				       (unsigned long long)i->fault_max_us,
+				       (unsigned long long)i->residence_ms);
 			else
 				fprintf(stderr, "vmm ctl: migration %s: %s\n", i ? i->state : "?",
 					i && i->error[0] ? i->error : "no reason given");
@@ -190,6 +222,8 @@ static int do_migrate(const char *name, int argc, char **argv)
 		{ "auto-converge", no_argument, NULL, 'a' },
 		{ "paused", no_argument, NULL, 'p' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "postcopy", no_argument, NULL, 'P' },
+		{ "postcopy-after", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Vmm__Control__MigrateRequest mr = VMM__CONTROL__MIGRATE_REQUEST__INIT;
@@ -203,7 +237,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		unsigned v = 0;
 
-		if (strchr("dbntr", c) && num(optarg, &v))
+		if (strchr("dbntrT", c) && num(optarg, &v))
 			return usage("bad number", optarg);
 		switch (c) {
 		case 'd': mr.downtime_ms = v; break;
@@ -219,6 +253,8 @@ static int do_migrate(const char *name, int argc, char **argv)
 		case 'a': mr.auto_converge = true; break;
 		case 'p': mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE; break;
 		case 'w': wait = true; break;
+		case 'P': mr.postcopy = true; break;
+		case 'T': mr.postcopy = true; mr.postcopy_after_s = v; break;
 		case 'o':
 			if (!strcmp(optarg, "abort"))
 				mr.on_timeout = VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__ABORT;
@@ -297,6 +333,8 @@ int migrate_cli__main(const char *name, int argc, char **argv)
 {
 	Vmm__Control__MigrateStatusRequest st = VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
 	Vmm__Control__MigrateCancelRequest ca = VMM__CONTROL__MIGRATE_CANCEL_REQUEST__INIT;
+	Vmm__Control__MigratePostcopyRequest pc = VMM__CONTROL__MIGRATE_POSTCOPY_REQUEST__INIT;
+	Vmm__Control__MigrateResumeRequest rs = VMM__CONTROL__MIGRATE_RESUME_REQUEST__INIT;
 	Vmm__Control__MigrateSetDowntimeRequest sd = VMM__CONTROL__MIGRATE_SET_DOWNTIME_REQUEST__INIT;
 	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp;
@@ -322,6 +360,17 @@ int migrate_cli__main(const char *name, int argc, char **argv)
 			return usage("unexpected argument", argv[1]);
 		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
 		req.migrate_status = &st;
+	} else if (!strcmp(cmd, "migrate-resume")) {
+		if (argc != 2)
+			return usage("migrate-resume wants the destination's URI", NULL);
+		rs.uri = argv[1];
+		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME;
+		req.migrate_resume = &rs;
+	} else if (!strcmp(cmd, "migrate-postcopy")) {
+		if (argc > 1)
+			return usage("unexpected argument", argv[1]);
+		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY;
+		req.migrate_postcopy = &pc;
 	} else if (!strcmp(cmd, "migrate-cancel")) {
 		if (argc > 1)
 			return usage("unexpected argument", argv[1]);

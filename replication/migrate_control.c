@@ -42,6 +42,8 @@ static int start(struct migrate *m, const Vmm__Control__MigrateRequest *r, char 
 	p.force_on_timeout = r->on_timeout == VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__FORCE;
 	p.auto_converge = r->auto_converge;
 	p.then_pause = r->then == VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE;
+	p.postcopy = r->postcopy;
+	p.postcopy_after_s = r->postcopy_after_s;
 	return migrate__start(m, &p, err, errlen);
 }
 
@@ -66,6 +68,14 @@ static void fill(struct migrate *m, Vmm__Control__MigrationInfo *o)
 	o->downtime_ms = i.downtime_ms;
 	o->downtime_limit_ms = i.downtime_limit_ms;
 	o->throttle_pct = i.throttle_pct;
+	o->postcopy = i.postcopy;
+	o->pages_pulled = i.pages_pulled;
+	o->pages_pushed = i.pages_pushed;
+	o->faults = i.faults;
+	o->fault_mean_us = i.fault_mean_us;
+	o->fault_p99_us = i.fault_p99_us;
+	o->fault_max_us = i.fault_max_us;
+	o->residence_ms = i.residence_ms;
 }
 
 int migrate__control(struct migrate *m, const Vmm__Control__Request *req,
@@ -82,7 +92,18 @@ int migrate__control(struct migrate *m, const Vmm__Control__Request *req,
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL:
 		ret = migrate__cancel(m);
 		if (ret)
-			snprintf(err, errlen, "no migration is running");
+			snprintf(err, errlen, ret == -EBUSY ? "the migration is in post-copy: the "
+				 "destination runs the guest, which cannot come back" :
+				 "no migration is running");
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY:
+		ret = migrate__postcopy(m);
+		if (ret)
+			snprintf(err, errlen, ret == -ENOENT ? "no migration is running" :
+				 "this migration was not started with --postcopy");
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME:
+		ret = migrate__resume(m, req->migrate_resume->uri, err, errlen);
 		break;
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME:
 		if (!req->migrate_set_downtime->downtime_ms) {

@@ -22,6 +22,8 @@ int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
 	return mt__init(&m->mt, loop);
 }
 
+static int cancel(struct migrate *m, bool even_postcopy);
+
 static void join_threads(struct migrate *m)
 {
 	if (m->thread_running) {
@@ -36,7 +38,8 @@ static void join_threads(struct migrate *m)
 
 void migrate__exit(struct migrate *m)
 {
-	migrate__cancel(m);
+	/* Even post-copy: the vmm is going, the pages with it. */
+	cancel(m, true);
 	pthread_mutex_lock(&m->lock);
 	m->dr.measuring = false;
 	pthread_cond_broadcast(&m->cond);
@@ -57,6 +60,7 @@ const char *migrate__state_name(enum migrate_state s)
 	case MIGRATE_COMPLETED: return "completed";
 	case MIGRATE_FAILED: return "failed";
 	case MIGRATE_CANCELLED: return "cancelled";
+	case MIGRATE_PC_PAUSED: return "postcopy-paused";
 	}
 	return "unknown";
 }
@@ -78,7 +82,8 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&m->lock);
-	ret = m->info.state == MIGRATE_ACTIVE ? -EBUSY : m->dr.measuring ? -EAGAIN : 0;
+	ret = m->info.state == MIGRATE_ACTIVE || m->info.state == MIGRATE_PC_PAUSED ? -EBUSY :
+	      m->dr.measuring ? -EAGAIN : 0;
 	pthread_mutex_unlock(&m->lock);
 	if (ret) {
 		snprintf(err, errlen, ret == -EBUSY ? "a migration is already running" :
@@ -104,6 +109,11 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	atomic_store(&m->a_pages, 0);
 	atomic_store(&m->a_zero, 0);
 	atomic_store(&m->a_remaining, 0);
+	atomic_store(&m->a_pulled, 0);
+	atomic_store(&m->a_pushed, 0);
+	atomic_store(&m->pc_request, false);
+	m->p.postcopy |= p->postcopy_after_s > 0;
+	m->pc_switch = m->pc_committed = m->round1_done = false;
 	pthread_mutex_lock(&m->lock);
 	memset(&m->info, 0, sizeof(m->info));
 	m->info.state = MIGRATE_ACTIVE;
@@ -123,13 +133,19 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	return 0;
 }
 
-int migrate__cancel(struct migrate *m)
+static int cancel(struct migrate *m, bool even_postcopy)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&m->lock);
-	if (m->info.state != MIGRATE_ACTIVE) {
+	if (m->info.state == MIGRATE_PC_PAUSED && even_postcopy) {
+		atomic_store(&m->cancel, true);
+		pthread_cond_broadcast(&m->cond);
+	} else if (m->info.state != MIGRATE_ACTIVE && m->info.state != MIGRATE_PC_PAUSED) {
 		ret = -ENOENT;
+	} else if (m->info.postcopy && !even_postcopy) {
+		/* The destination runs the guest: only the rest of its pages can follow. */
+		ret = -EBUSY;
 	} else {
 		atomic_store(&m->cancel, true);
 		/* Wake the thread from any blocked read or write at once. */
@@ -139,6 +155,49 @@ int migrate__cancel(struct migrate *m)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
+}
+
+int migrate__postcopy(struct migrate *m)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->info.state != MIGRATE_ACTIVE)
+		ret = -ENOENT;
+	else if (!m->p.postcopy)
+		ret = -EINVAL;
+	else
+		atomic_store(&m->pc_request, true);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int migrate__resume(struct migrate *m, const char *uri, char *err, size_t errlen)
+{
+	struct mig_uri u;
+	const char *why;
+	int ret = 0;
+
+	if (mig_uri__parse(uri, &u, &why) || strlen(uri) >= sizeof(m->resume_uri)) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (m->info.state != MIGRATE_PC_PAUSED) {
+		snprintf(err, errlen, "no post-copy migration waits to be resumed (state %s)",
+			 migrate__state_name(m->info.state));
+		ret = -ENOENT;
+	} else {
+		strcpy(m->resume_uri, uri);
+		pthread_cond_broadcast(&m->cond);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int migrate__cancel(struct migrate *m)
+{
+	return cancel(m, false);
 }
 
 void migrate__note_pause(struct migrate *m, bool paused)
@@ -156,12 +215,14 @@ void migrate__get_info(struct migrate *m, struct migrate_info *out)
 	pthread_mutex_lock(&m->lock);
 	*out = m->info;
 	pthread_mutex_unlock(&m->lock);
-	if (out->state == MIGRATE_ACTIVE) {
+	if (out->state == MIGRATE_ACTIVE || out->state == MIGRATE_PC_PAUSED) {
 		out->bytes_sent = atomic_load(&m->a_bytes);
 		out->pages_sent = atomic_load(&m->a_pages);
 		out->zero_pages = atomic_load(&m->a_zero);
 		out->bytes_remaining = atomic_load(&m->a_remaining);
 		out->end_ns = migrate__now_ns();
+		out->pages_pulled = atomic_load(&m->a_pulled);
+		out->pages_pushed = atomic_load(&m->a_pushed);
 	}
 	out->downtime_limit_ms = atomic_load(&m->downtime_ms);
 	out->throttle_pct = atomic_load(&m->throttle_pct);

@@ -160,6 +160,11 @@ static void *worker_main(void *arg)
 			w->ret = -ECANCELED;
 			break;
 		}
+		/* Post-copy asked for: the rest of the round goes after the switch. */
+		if (m->p.postcopy && atomic_load(&m->pc_request)) {
+			w->ret = -EINTR;
+			break;
+		}
 		if (chunk_empty(w->bm, k))
 			continue;
 		w->ret = send_chunk(w, k);

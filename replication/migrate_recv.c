@@ -19,6 +19,7 @@
 #include <qb/qblog.h>
 
 #include "replication/migrate.h"
+#include "replication/postcopy.h"
 #include "replication/wire.h"
 #include "vmm/stream.h"
 #include "vmm/vm.h"
@@ -27,6 +28,15 @@
 /* Idle time allowed on a connection: a whole round may pass on the others. */
 #define RECV_TIMEOUT_MS 60000
 #define ACCEPT_DATA_MS 10000
+
+/* Post-copy's part of an incoming migration. */
+struct pc_in {
+	bool allowed;               /* the hello said the source may switch */
+	bool postcopy;              /* it did: Switchover.postcopy */
+	struct dirty_bitmap discard;
+	struct chan *req;           /* the page-request connection */
+	uint64_t session;
+};
 
 struct receiver {
 	struct vm *vm;
@@ -199,10 +209,12 @@ static int check_hello(const struct vm *vm, const Replication__Hello *h, bool st
 	return -EINVAL;
 }
 
+/* The data connections, and post-copy's request connection (pc->allowed). */
 static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_st *ctx,
-		       uint64_t session, struct vm *vm, char *err, size_t errlen)
+		       uint64_t session, struct vm *vm, struct pc_in *pc, char *err,
+		       size_t errlen)
 {
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n + pc->allowed; i++) {
 		struct receiver tmp;
 		struct wire_frame f;
 		struct chan *c;
@@ -220,7 +232,8 @@ static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_
 		if (!ret && (f.type != WIRE_FRAME_MSG ||
 			     f.msg->msg_case != REPLICATION__MESSAGE__MSG_DATA_HELLO ||
 			     f.msg->data_hello->session != session ||
-			     f.msg->data_hello->index >= n || rx[f.msg->data_hello->index].c)) {
+			     (f.msg->data_hello->requests ? !pc->allowed || pc->req :
+			      f.msg->data_hello->index >= n || rx[f.msg->data_hello->index].c))) {
 			snprintf(tmp.err, sizeof(tmp.err), "a data connection does not belong to "
 				 "this migration");
 			ret = -EPROTO;
@@ -234,6 +247,14 @@ static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_
 			return ret;
 		}
 		idx = f.msg->data_hello->index;
+		if (f.msg->data_hello->requests) {
+			/* Only written to, after the switch-over. */
+			pc->req = tmp.c;
+			tmp.c = NULL;
+			wire__frame_free(&f);
+			rx_free(&tmp);
+			continue;
+		}
 		wire__frame_free(&f);
 		rx[idx] = tmp;
 	}
@@ -290,10 +311,17 @@ out:
 	return ret;
 }
 
+/* The decoder checked the range (wire.c). */
+static void memcpy_or(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		dst[i] |= src[i];
+}
+
 /* The main connection: hello, then rounds until the switch-over. */
 static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, int lfd,
-		    struct ssl_ctx_st *ctx, bool standby, const struct mig_fence *fence, char *err,
-		    size_t errlen)
+		    struct ssl_ctx_st *ctx, bool standby, const struct mig_fence *fence,
+		    struct pc_in *pc, char *err, size_t errlen)
 {
 	struct wire_frame f;
 	const char *why;
@@ -313,10 +341,23 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		return -EPROTO;
 	}
 	ret = check_hello(m->vm, f.msg->hello, standby, fence, err, errlen);
+	if (!ret && f.msg->hello->postcopy && standby) {
+		snprintf(err, errlen, "a standby takes no post-copy");
+		ret = -EINVAL;
+	}
+	if (!ret && f.msg->hello->resume) {
+		snprintf(err, errlen, "this destination has no post-copy to resume");
+		ret = -EINVAL;
+	}
+	pc->session = f.msg->hello->session;
+	pc->allowed = !ret && f.msg->hello->postcopy;
+	if (pc->allowed && (ret = dirty_bitmap__init(&pc->discard, m->vm->mem.size)))
+		snprintf(err, errlen, "no memory for post-copy's bitmap");
 	send_reply(m->c, !ret, ret ? err : "", false, fence->generation);
 	if (!ret) {
 		*nr_data = f.msg->hello->nr_data;
-		ret = accept_data(rx, *nr_data, lfd, ctx, f.msg->hello->session, m->vm, err, errlen);
+		ret = accept_data(rx, *nr_data, lfd, ctx, f.msg->hello->session, m->vm, pc, err,
+				  errlen);
 	}
 	wire__frame_free(&f);
 	for (unsigned i = 0; !ret && i < *nr_data; i++)
@@ -329,8 +370,14 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		if (apply_data(m, &f)) {
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
 			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
-		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER) {
+		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
+			   pc->allowed) {
+			memcpy_or((uint8_t *)pc->discard.bits + f.msg->discard->first_page / 8,
+				  f.msg->discard->bitmap.data, f.msg->discard->bitmap.len);
+		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER &&
+			   (pc->allowed || !f.msg->switchover->postcopy)) {
 			m->vm->start_paused = f.msg->switchover->paused;
+			pc->postcopy = f.msg->switchover->postcopy;
 			wire__frame_free(&f);
 			return 0;
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
@@ -352,7 +399,8 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
  */
 static int accept_source(struct vm *vm, struct receiver *m, struct receiver *rx,
 			 unsigned *nr_data, int lfd, struct ssl_ctx_st *ctx, bool standby,
-			 const struct mig_fence *fence, char *err, size_t errlen)
+			 const struct mig_fence *fence, struct pc_in *pc, char *err,
+			 size_t errlen)
 {
 	for (;;) {
 		struct chan *c = NULL;
@@ -362,13 +410,16 @@ static int accept_source(struct vm *vm, struct receiver *m, struct receiver *rx,
 			return ret;
 		ret = rx_init(m, vm, c);
 		if (!ret)
-			ret = run_main(m, rx, nr_data, lfd, ctx, standby, fence, err, errlen);
+			ret = run_main(m, rx, nr_data, lfd, ctx, standby, fence, pc, err, errlen);
 		if (ret != -EPERM)
 			return ret;
 		qb_log(LOG_ERR, "incoming %s: %s; waiting for another source",
 		       standby ? "checkpoint stream" : "migration", err);
 		rx_free(m);
 		memset(m, 0, sizeof(*m));
+		chan__close(pc->req);
+		dirty_bitmap__free(&pc->discard);
+		memset(pc, 0, sizeof(*pc));
 	}
 }
 
@@ -380,7 +431,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
 {
 	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
+	struct pc_dst *pcd = NULL;
 	struct ssl_ctx_st *ctx = NULL;
+	struct pc_in pc;
 	unsigned nr_data = 0;
 	struct mig_uri u;
 	const char *why;
@@ -388,6 +441,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 
 	memset(rx, 0, sizeof(rx));
 	memset(&m, 0, sizeof(m));
+	memset(&pc, 0, sizeof(pc));
 	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
 		snprintf(err, errlen, "%s", why);
 		return -EINVAL;
@@ -408,7 +462,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 		goto out;
 	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", uri,
 	       tls->none ? "plaintext" : "TLS");
-	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, err, errlen);
+	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, &pc, err, errlen);
 	for (unsigned i = 0; i < nr_data; i++) {
 		if (ret)
 			chan__shutdown(rx[i].c);
@@ -430,6 +484,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 			ret = ret ? ret : -EPROTO;
 		}
 	}
+	/* Every data connection is drained: no stale copy can land after this. */
+	if (!ret && pc.postcopy)
+		ret = postcopy__dst_prepare(vm, &pc.discard, &pcd, err, errlen);
 	if (!ret)
 		ret = load_final(vm, m.c, err, errlen);
 	if (m.c) {
@@ -442,7 +499,17 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 			ret = sret;
 		}
 	}
-	if (!ret)
+	if (!ret && pcd) {
+		qb_log(LOG_NOTICE, "incoming migration switched to post-copy (%llu pages before "
+		       "the switch-over); resuming the guest, the missing pages follow",
+		       (unsigned long long)m.pages);
+		ret = postcopy__dst_run(pcd, m.c, pc.req, uri, tls, pc.session);
+		pcd = NULL;
+		pc.req = NULL;
+		m.c = NULL;     /* the post-copy threads own it now */
+		if (ret)
+			snprintf(err, errlen, "cannot start post-copy's threads: %s", strerror(-ret));
+	} else if (!ret)
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
 		       "zero pages before the switch-over); %s",
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
@@ -450,6 +517,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
 out:
+	postcopy__dst_abort(pcd);
+	chan__close(pc.req);
+	dirty_bitmap__free(&pc.discard);
 	for (unsigned i = 0; i < nr_data; i++)
 		if (rx[i].c)
 			rx_free(&rx[i]);
@@ -457,7 +527,7 @@ out:
 		*keep = m.c;
 		m.c = NULL;
 		rx_free(&m);
-	} else if (m.c) {
+	} else if (m.buf) {
 		rx_free(&m);
 	}
 	if (lfd >= 0)

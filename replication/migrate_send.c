@@ -128,7 +128,8 @@ static int mt_switchover(void *arg)
 	if (ret)
 		return ret;
 	stream__init_mem(&s);
-	ret = vm_state__save_pages(m->vm, &s, &m->bm);
+	/* Post-copy: no pages in the state, the destination fetches them. */
+	ret = vm_state__save_pages(m->vm, &s, m->pc_switch ? NULL : &m->bm);
 	if (!ret)
 		m->final_buf = stream__mem_take(&s, &m->final_len);
 	stream__close(&s);
@@ -147,6 +148,16 @@ static int mt_recover(void *arg)
 	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
 	m->paused_by_us = false;
+	return 0;
+}
+
+static int mt_stop_tracking(void *arg)
+{
+	struct migrate *m = arg;
+
+	if (m->tracking)
+		dirty__stop(m->vm);
+	m->tracking = false;
 	return 0;
 }
 
@@ -238,8 +249,11 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	struct chan *c = NULL;
 	struct mig_uri u;
 	const char *why;
-	uint64_t session = migrate__now_ns() ^ ((uint64_t)getpid() << 32);
+	uint64_t session = m->pc_committed ? m->session :
+			   migrate__now_ns() ^ ((uint64_t)getpid() << 32);
 	int ret;
+
+	m->session = session;
 
 	if (mig_uri__parse(m->p.uri, &u, &why) || mig_tls__check(&tls, &why))
 		return fail(e, -EINVAL, "%s", why);
@@ -256,13 +270,16 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.nr_vcpus = m->vm->nr_vcpus;
 	hello.devices = devices;
 	hello.n_devices = m->vm->serial ? 1 : 0;
-	hello.nr_data = m->p.parallel > 1 ? m->p.parallel : 0;
+	/* A resume carries post-copy's pages on the main connection. */
+	hello.nr_data = m->p.parallel > 1 && !m->pc_committed ? m->p.parallel : 0;
+	hello.resume = m->pc_committed;
 	hello.session = session;
 	hello.compress = m->p.compress;
 	hello.checkpoint = m->p.checkpoint;
 	hello.generation = m->p.generation;
 	hello.check_peer_generation = m->p.check_peer_generation;
 	hello.peer_generation = m->p.peer_generation;
+	hello.postcopy = m->p.postcopy;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(c);
@@ -288,17 +305,22 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		send_abort(m, e->msg);
 		goto out;
 	}
-	for (unsigned i = 0; i < hello.nr_data; i++) {
+	/* The data connections, then post-copy's request connection. */
+	for (unsigned i = 0; i < hello.nr_data + hello.postcopy; i++) {
 		Replication__DataHello dh = REPLICATION__DATA_HELLO__INIT;
 
 		ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
 		if (ret)
 			goto out;
 		pthread_mutex_lock(&m->lock);
-		m->data[m->nr_data++] = c;
+		if (i < hello.nr_data)
+			m->data[m->nr_data++] = c;
+		else
+			m->pc_req = c;
 		pthread_mutex_unlock(&m->lock);
 		dh.session = session;
-		dh.index = i;
+		dh.index = i < hello.nr_data ? i : 0;
+		dh.requests = i >= hello.nr_data;
 		msg.msg_case = REPLICATION__MESSAGE__MSG_DATA_HELLO;
 		msg.data_hello = &dh;
 		ret = wire__write_prelude(c);
@@ -315,6 +337,16 @@ out:
 	if (reply)
 		replication__message__free_unpacked(reply, NULL);
 	tls__ctx_free(ctx);
+	return ret;
+}
+
+int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
+{
+	struct job_err e = { "" };
+	int ret = connect_all(m, buf, &e);
+
+	if (ret)
+		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-ret));
 	return ret;
 }
 
@@ -371,11 +403,32 @@ static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *b
 	*ns = migrate__now_ns() - t0;
 	if (ret == -ECANCELED || atomic_load(&m->cancel))
 		return fail(e, -ECANCELED, "cancelled");
+	if (ret == -EINTR)
+		return ret;
 	if (ret)
 		return fail(e, ret, "sending round %u failed: %s", round, chan__strerror(ret));
 	qb_log(LOG_INFO, "migration round %u: %llu pages, %llu zero, %llu bytes in %llu ms",
 	       round, (unsigned long long)pages, (unsigned long long)zero,
 	       (unsigned long long)*bytes, (unsigned long long)(*ns / 1000000));
+	return 0;
+}
+
+/* Asked to (migrate__postcopy), or --postcopy-after expired. */
+static bool want_postcopy(struct migrate *m, uint64_t start)
+{
+	if (m->p.postcopy_after_s &&
+	    migrate__now_ns() - start >= (uint64_t)m->p.postcopy_after_s * 1000000000ULL &&
+	    !atomic_exchange(&m->pc_request, true))
+		qb_log(LOG_NOTICE, "migration: pre-copy ran %u s: switching to post-copy",
+		       m->p.postcopy_after_s);
+	return m->p.postcopy && atomic_load(&m->pc_request);
+}
+
+static int switch_to_postcopy(struct migrate *m, uint32_t round)
+{
+	qb_log(LOG_NOTICE, "migration: switching to post-copy after %u round(s)%s", round,
+	       m->round1_done ? "" : " (round 1 was not complete)");
+	m->pc_switch = true;
 	return 0;
 }
 
@@ -393,8 +446,12 @@ static int precopy(struct migrate *m, struct job_err *e)
 	atomic_store(&m->a_remaining, dirty_bitmap__count(&m->bm) * WIRE_PAGE_SIZE);
 	last_harvest = migrate__now_ns();
 	ret = send_round(m, round, true, &bytes, &ns, e);
+	/* Round 1 cut short by a switch to post-copy: m->bm keeps all it had. */
+	if (ret == -EINTR || (!ret && want_postcopy(m, start)))
+		return switch_to_postcopy(m, round);
 	if (ret)
 		return ret;
+	m->round1_done = true;
 	for (;;) {
 		uint64_t now, dirty, dirty_pps, expected, limit;
 
@@ -423,6 +480,8 @@ static int precopy(struct migrate *m, struct job_err *e)
 		 */
 		if (expected <= limit && (expected <= limit / 8 || dirty * 4 > prev_dirty * 3))
 			return 0;
+		if (want_postcopy(m, start))
+			return switch_to_postcopy(m, round);
 		prev_dirty = dirty;
 		if (atomic_load(&m->cancel))
 			return fail(e, -ECANCELED, "cancelled");
@@ -450,6 +509,9 @@ static int precopy(struct migrate *m, struct job_err *e)
 			mt__call(&m->mt, mt_throttle_start, m);
 		}
 		ret = send_round(m, ++round, false, &bytes, &ns, e);
+		/* A round cut short: its pages stay in m->bm, all sent again later. */
+		if (ret == -EINTR)
+			return switch_to_postcopy(m, round);
 		if (ret)
 			return ret;
 	}
@@ -473,6 +535,45 @@ static void keep_zero_pages(struct migrate *m)
 	}
 }
 
+/*
+ * Post-copy: the pages whose copy at the destination is stale or missing
+ * (m->bm: dirtied since last sent, or never sent), as Discard bitmaps.
+ */
+static int send_discards(struct migrate *m)
+{
+	Replication__Message msg = REPLICATION__MESSAGE__INIT;
+	Replication__Discard d = REPLICATION__DISCARD__INIT;
+	uint64_t words = (m->bm.nr_pages + 63) / 64, per = WIRE_DISCARD_BYTES / 8;
+	int ret = 0;
+
+	msg.msg_case = REPLICATION__MESSAGE__MSG_DISCARD;
+	msg.discard = &d;
+	for (uint64_t w = 0; w < words && !ret; w += per) {
+		uint64_t n = words - w < per ? words - w : per, bytes = n * 8;
+		uint64_t limit = (m->bm.nr_pages + 7) / 8 - w * 8;
+
+		/* The bitmap's bytes, little-endian words: bit i of byte j is page 8j + i. */
+		d.first_page = w * 64;
+		d.bitmap.data = (uint8_t *)(m->bm.bits + w);
+		d.bitmap.len = bytes < limit ? bytes : limit;
+		ret = wire__write_msg(m->main, &msg);
+	}
+	return ret;
+}
+
+/* The destination resumed the guest: from now on there is no way back. */
+static void postcopy_committed(struct migrate *m)
+{
+	m->pc_committed = true;
+	pthread_mutex_lock(&m->lock);
+	m->info.postcopy = true;
+	m->info.downtime_ms = (migrate__now_ns() - m->pause_ns) / 1000000;
+	pthread_mutex_unlock(&m->lock);
+	qb_log(LOG_NOTICE, "post-copy: the destination runs the guest (downtime %llu ms); "
+	       "%llu pages to send", (unsigned long long)m->info.downtime_ms,
+	       (unsigned long long)dirty_bitmap__count(&m->bm));
+}
+
 static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 {
 	Replication__Message msg = REPLICATION__MESSAGE__INIT, *ack = NULL;
@@ -485,8 +586,13 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	ret = mt__call(&m->mt, mt_switchover, m);
 	if (ret)
 		return fail(e, ret, "cannot capture the final state: %s", strerror(-ret));
-	keep_zero_pages(m);
-	ret = migrate__send_round(m, &m->bm, false, &pages, &zero, &bytes);
+	if (m->pc_switch) {
+		pages = zero = bytes = 0;
+		ret = 0;
+	} else {
+		keep_zero_pages(m);
+		ret = migrate__send_round(m, &m->bm, false, &pages, &zero, &bytes);
+	}
 	dr.round = m->info.round + 1;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_DRAIN;
 	msg.drain = &dr;
@@ -495,8 +601,12 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 		if (!ret)
 			ret = chan__flush(m->data[i]);
 	}
+	/* After the drains: no older copy of a discarded page is still on its way. */
+	if (!ret && m->pc_switch)
+		ret = send_discards(m);
 	sw.round = dr.round;
 	sw.paused = !m->was_running; /* offline migration: it stays paused there */
+	sw.postcopy = m->pc_switch;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_SWITCHOVER;
 	msg.switchover = &sw;
 	if (!ret)
@@ -516,6 +626,8 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ack->ack->ok)
 		ret = fail(e, -EPROTO, "the destination refused the final state: %s",
 			   ack->ack->error);
+	else if (m->pc_switch)
+		postcopy_committed(m);
 	/*
 	 * A standby at another generation: checked for checkpointing only, as a
 	 * migration destination that acked already runs the guest.
@@ -534,6 +646,8 @@ static void close_chans(struct migrate *m)
 	pthread_mutex_lock(&m->lock);
 	chan__close(m->main);
 	m->main = NULL;
+	chan__close(m->pc_req);
+	m->pc_req = NULL;
 	for (unsigned i = 0; i < m->nr_data; i++)
 		chan__close(m->data[i]);
 	m->nr_data = 0;
@@ -551,6 +665,10 @@ static int sync_to_peer(struct migrate *m, uint8_t *buf, struct job_err *e)
 		ret = precopy(m, e);
 	if (!ret)
 		ret = switchover(m, buf, e);
+	if (!ret && m->pc_committed) {
+		mt__call(&m->mt, mt_stop_tracking, m);
+		ret = postcopy__source(m, buf, e->msg, sizeof(e->msg));
+	}
 	return ret;
 }
 
@@ -566,17 +684,29 @@ void *migrate__job_main(void *arg)
 	uint64_t end = migrate__now_ns();
 
 	close_chans(m);
-	/* Recover first: a "failed" status means the guest runs again. */
-	if (ret)
+	/*
+	 * Recover first: a "failed" status means the guest runs again - except
+	 * after post-copy's switch-over, when the destination ran the guest and
+	 * holds part of its memory: resuming here would fork it.
+	 */
+	if (ret && !m->pc_committed)
 		mt__call(&m->mt, mt_recover, m);
 	pthread_mutex_lock(&m->lock);
 	m->info.end_ns = end;
 	m->info.bytes_sent = atomic_load(&m->a_bytes);
 	m->info.pages_sent = atomic_load(&m->a_pages);
 	m->info.zero_pages = atomic_load(&m->a_zero);
-	if (!ret) {
+	m->info.pages_pulled = atomic_load(&m->a_pulled);
+	m->info.pages_pushed = atomic_load(&m->a_pushed);
+	if (ret && m->pc_committed) {
+		m->info.state = MIGRATE_FAILED;
+		snprintf(m->info.error, sizeof(m->info.error), "post-copy broke after the switch-over "
+			 "(%s): the guest's memory is split between the hosts; the source stays "
+			 "paused", e.msg[0] ? e.msg : strerror(-ret));
+	} else if (!ret) {
 		m->info.state = MIGRATE_COMPLETED;
-		m->info.downtime_ms = (end - m->pause_ns) / 1000000;
+		if (!m->pc_committed)
+			m->info.downtime_ms = (end - m->pause_ns) / 1000000;
 		m->info.bytes_remaining = 0;
 	} else {
 		m->info.state = atomic_load(&m->cancel) ? MIGRATE_CANCELLED : MIGRATE_FAILED;
@@ -590,6 +720,8 @@ void *migrate__job_main(void *arg)
 		qb_log(LOG_NOTICE, "migration to %s completed: %llu bytes, downtime %llu ms",
 		       m->p.uri, (unsigned long long)m->info.bytes_sent,
 		       (unsigned long long)m->info.downtime_ms);
+	else if (m->pc_committed)
+		qb_log(LOG_ERR, "migration to %s failed: %s", m->p.uri, m->info.error);
 	else
 		qb_log(LOG_ERR, "migration to %s failed: %s; the guest carries on here",
 		       m->p.uri, m->info.error);

@@ -159,26 +159,62 @@ int wire__read_frame(struct chan *c, uint8_t *buf, uint32_t *type, uint32_t *len
 	return ret;
 }
 
+/* Offsets of ZeroPages and PageRequest: page-aligned, inside RAM. */
+static bool offsets_ok(const uint64_t *o, size_t n, uint64_t mem_size)
+{
+	for (size_t i = 0; i < n; i++)
+		if (o[i] % WIRE_PAGE_SIZE || o[i] >= mem_size)
+			return false;
+	return true;
+}
+
+static const char *check_msg(const Replication__Message *m, uint64_t mem_size)
+{
+	uint64_t pages = (mem_size / WIRE_PAGE_SIZE + 7) / 8 * 8;
+	const Replication__Discard *d = m->discard;
+	const Replication__PostcopyHave *h = m->postcopy_have;
+
+	switch (m->msg_case) {
+	case REPLICATION__MESSAGE__MSG_ZERO:
+		if (!offsets_ok(m->zero->offsets, m->zero->n_offsets, mem_size))
+			return "refused: a zero-page offset lies outside guest RAM";
+		return NULL;
+	case REPLICATION__MESSAGE__MSG_PAGE_REQUEST:
+		if (m->page_request->n_offsets > WIRE_REQUEST_MAX)
+			return "refused: a page request asks for too many pages";
+		if (!offsets_ok(m->page_request->offsets, m->page_request->n_offsets, mem_size))
+			return "refused: a page request lies outside guest RAM";
+		return NULL;
+	case REPLICATION__MESSAGE__MSG_DISCARD:
+		if (d->bitmap.len > WIRE_DISCARD_BYTES || d->first_page % 8 ||
+		    d->first_page > pages || d->bitmap.len * 8 > pages - d->first_page)
+			return "refused: a discard bitmap lies outside guest RAM";
+		return NULL;
+	case REPLICATION__MESSAGE__MSG_POSTCOPY_HAVE:
+		if (h->bitmap.len > WIRE_DISCARD_BYTES || h->first_page % 8 ||
+		    h->first_page > pages || h->bitmap.len * 8 > pages - h->first_page)
+			return "refused: a post-copy bitmap lies outside guest RAM";
+		return NULL;
+	case REPLICATION__MESSAGE__MSG__NOT_SET:
+		return "refused: an empty or unknown migration control message";
+	default:
+		return NULL;
+	}
+}
+
 static int decode_msg(const uint8_t *body, size_t len, uint64_t mem_size,
 		      struct wire_frame *f, const char **err)
 {
 	Replication__Message *m = replication__message__unpack(NULL, len, body);
+	const char *why;
 
 	if (!m)
 		FAIL("refused: a migration control message does not decode");
-	if (m->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
-		for (size_t i = 0; i < m->zero->n_offsets; i++) {
-			uint64_t o = m->zero->offsets[i];
-
-			if (o % WIRE_PAGE_SIZE || o >= mem_size) {
-				replication__message__free_unpacked(m, NULL);
-				FAIL("refused: a zero-page offset lies outside guest RAM");
-			}
-		}
-	}
-	if (m->msg_case == REPLICATION__MESSAGE__MSG__NOT_SET) {
+	why = check_msg(m, mem_size);
+	if (why) {
 		replication__message__free_unpacked(m, NULL);
-		FAIL("refused: an empty or unknown migration control message");
+		*err = why;
+		return -EBADMSG;
 	}
 	f->msg = m;
 	return 0;

@@ -44,6 +44,10 @@ enum wire_frame_type {
 #define WIRE_FRAME_MAX (WIRE_HDR_LEN + WIRE_PAGES_MAX)
 /* Zero-page offsets per ZeroPages message (keeps a message far below MSG_MAX). */
 #define WIRE_ZERO_BATCH 16384
+/* Post-copy: bytes of one Discard bitmap (512 Ki pages, 2 GiB of RAM). */
+#define WIRE_DISCARD_BYTES 65536
+/* Post-copy: offsets in one PageRequest. */
+#define WIRE_REQUEST_MAX 1024
 
 /* --- writing (source) --- */
 int wire__write_prelude(struct chan *c);
@@ -80,8 +84,8 @@ struct wire_frame {
 /*
  * Pure: decode one frame body.  PAGES: the range must lie inside mem_size,
  * page-aligned; compressed data is inflated into out (WIRE_BATCH_PAGES
- * pages) and must give exactly npages pages.  MSG: ZeroPages offsets are
- * checked too.
+ * pages) and must give exactly npages pages.  MSG: ZeroPages and
+ * PageRequest offsets and Discard ranges are checked too.
  */
 int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_size,
 		 struct ZSTD_DCtx_s *dctx, uint8_t *out, struct wire_frame *f,

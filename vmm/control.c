@@ -75,6 +75,8 @@ static const char *command_name(Vmm__Control__Request__CommandCase cmd)
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS: return "migrate-status";
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL: return "migrate-cancel";
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME: return "migrate-set-downtime";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY: return "migrate-postcopy";
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME: return "migrate-resume";
 	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE: return "dirty-rate";
 	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT: return "checkpoint";
 	default: return "unknown";
@@ -178,6 +180,8 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS:
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL:
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME:
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY:
+	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME:
 	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE:
 		run_migration(ctl, req, r);
 		break;

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vmm/mem.h"
@@ -135,6 +137,47 @@ int mem__discard_all(struct vm_mem *mem)
 		      (off_t)mem->size) < 0)
 		return -errno;
 	return 0;
+}
+
+int mem__discard(struct vm_mem *mem, uint64_t offset, uint64_t len)
+{
+	if (offset > mem->size || len > mem->size - offset)
+		return -EINVAL;
+	if (fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
+		      (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+int mem__uffd_register(struct vm_mem *mem, int *out)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)mem->host, .len = mem->size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), ret;
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) < 0 || ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if (!(reg.ioctls & (1ULL << _UFFDIO_COPY))) {
+		close(fd);
+		return -EOPNOTSUPP;
+	}
+	*out = fd;
+	return 0;
+}
+
+int mem__uffd_unregister(struct vm_mem *mem, int uffd)
+{
+	struct uffdio_range r = { .start = (uintptr_t)mem->host, .len = mem->size };
+
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
 }
 
 unsigned mem__e820(const struct vm_mem *mem, struct mem_region *out, unsigned max)

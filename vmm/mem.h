@@ -57,6 +57,18 @@ int mem__read(const struct vm_mem *mem, uint64_t gpa, void *dst, uint64_t len);
 /* Give every page back (contents read as zero afterwards): used on reset. */
 int mem__discard_all(struct vm_mem *mem);
 
+/* Give back the pages of [offset, offset + len) of the memfd. */
+int mem__discard(struct vm_mem *mem, uint64_t offset, uint64_t len);
+
+/*
+ * Post-copy's destination: a userfaultfd (non-blocking) with the whole
+ * mapping registered for missing pages, so that every touch of a page the
+ * memfd lacks - by a vCPU through KVM or by the vmm - waits for it to be
+ * placed (UFFDIO_COPY).  Unregistering wakes every waiter.
+ */
+int mem__uffd_register(struct vm_mem *mem, int *uffd);
+int mem__uffd_unregister(struct vm_mem *mem, int uffd);
+
 /* Fill an e820-style map of RAM and the legacy hole; returns entries used. */
 struct mem_region {
 	uint64_t addr, size;

@@ -2,7 +2,9 @@
  * libFuzzer target: the migration stream's frame decoder (wire__decode:
  * pure, no I/O, no VM) on arbitrary bytes.  The first byte picks the frame
  * type (MSG, PAGES or something unknown); the rest is the frame body, as the
- * destination would hand it over after reading a frame of that length.
+ * destination would hand it over after reading a frame of that length.  The
+ * same decoder takes post-copy's page requests on the source, and the
+ * Discard bitmaps on the destination: both are checked against RAM here.
  */
 #include "config.h"
 
@@ -36,6 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.type == WIRE_FRAME_PAGES && f.npages)
 			sink = f.pages[(size_t)f.npages * WIRE_PAGE_SIZE - 1];
 		(void)sink;
+		/* Post-copy's requests and discards were checked against RAM. */
+		if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_PAGE_REQUEST)
+			for (size_t i = 0; i < f.msg->page_request->n_offsets; i++)
+				if (f.msg->page_request->offsets[i] % WIRE_PAGE_SIZE ||
+				    f.msg->page_request->offsets[i] >= FUZZ_MEM_SIZE)
+					abort();
+		if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
+		    f.msg->discard->first_page / 8 + f.msg->discard->bitmap.len >
+		    FUZZ_MEM_SIZE / WIRE_PAGE_SIZE / 8)
+			abort();
 	} else if (!err) {
 		abort(); /* every refusal must say why */
 	}

@@ -47,3 +47,22 @@ migrate() {
 	"$VMM" ctl "$_src-$$" migrate "tcp:127.0.0.1:$_port" --wait "$@" >"$T/ctl.out" 2>"$T/ctl.err"
 	rc=$?
 }
+
+# Post-copy needs userfaultfd(2) (x86-64 syscall 323): skip without it.
+need_userfaultfd() {
+	command -v python3 >/dev/null 2>&1 || skip "python3 is needed to probe userfaultfd"
+	python3 -c 'import ctypes, os, sys
+fd = ctypes.CDLL(None, use_errno=True).syscall(323, os.O_CLOEXEC)
+sys.exit(0 if fd >= 0 else 1)' || skip "userfaultfd is not available here"
+}
+
+# wait_status ID REGEX SECS: until `vmm ctl ID migrate-status` has a line
+# matching REGEX (the job's state is the event; polled, there is no other).
+wait_status() {
+	_end=$(( $(date +%s) + ${3:-20} ))
+	while [ "$(date +%s)" -le "$_end" ]; do
+		"$VMM" ctl "$1-$$" migrate-status 2>/dev/null | grep -Eq -- "$2" && return 0
+		sleep 0.05
+	done
+	return 1
+}
