@@ -21,7 +21,7 @@ struct stream;
 
 /* Stream format version (docs/state-format.md, "Versions"). */
 #define VM_STATE_MAJOR 1
-#define VM_STATE_MINOR 0
+#define VM_STATE_MINOR 1  /* 1: the "virtio_blk" record */
 
 /* Record versions this code writes and reads. */
 #define VM_STATE_HEADER_VERSION 1
