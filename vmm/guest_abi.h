@@ -30,6 +30,21 @@
 #define GUEST_ABI_RESET_PORT 0x0cf9
 #define GUEST_ABI_I8042_CMD_PORT 0x0064
 
+/*
+ * virtio-mmio devices (version 2, virtio 1.x; docs/virtio.md): device n's
+ * register window is GUEST_ABI_VIRTIO_MMIO_SIZE bytes at
+ * GUEST_ABI_VIRTIO_MMIO_BASE + n * GUEST_ABI_VIRTIO_MMIO_STRIDE, in the
+ * hole below 4 GiB where there is no RAM.  Slot 0 is virtio-blk (when
+ * `vmm run --disk` is given), level-triggered on IRQ/GSI
+ * GUEST_ABI_VIRTIO_BLK_IRQ.  A Linux guest would take
+ * virtio_mmio.device=4K@0xd0000000:5.  An absent device reads as all ones.
+ */
+#define GUEST_ABI_VIRTIO_MMIO_BASE 0xd0000000ULL
+#define GUEST_ABI_VIRTIO_MMIO_SIZE 0x1000
+#define GUEST_ABI_VIRTIO_MMIO_STRIDE 0x1000
+#define GUEST_ABI_VIRTIO_BLK_SLOT 0
+#define GUEST_ABI_VIRTIO_BLK_IRQ 5
+
 enum guest_ucall_cmd {
 	UCALL_NONE = 0,
 	UCALL_SYNC = 1,   /* args[0]: stage; the host logs "sync <stage>"        */

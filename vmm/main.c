@@ -38,6 +38,10 @@ static const char usage_text[] =
 	"                        default 256M; sparse, at most 1T\n"
 	"  -c, --cpus N          vCPUs, 1 to 64 (default 1)\n"
 	"  -s, --serial SPEC     COM1 backend: stdio (default), none, file:PATH, unix:PATH\n"
+	"  -d, --disk PATH[,readonly]  a raw disk image as virtio-blk (virtio-mmio at\n"
+	"                        0xd0000000, IRQ 5; docs/virtio.md); opened read-write\n"
+	"                        unless ',readonly'; a restored or migrated VM needs the\n"
+	"                        same image (its contents are not in the state)\n"
 	"  -C, --control NAME    serve the control protocol as libqb IPC service NAME\n"
 	"  -r, --restore FILE    start from a snapshot (vmm ctl NAME save FILE) instead of\n"
 	"                        booting; --memory and --cpus must match the snapshot's,\n"
@@ -152,6 +156,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 's' },
+		{ "disk", required_argument, NULL, 'd' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "restore", required_argument, NULL, 'r' },
 		{ "paused", no_argument, NULL, 'P' },
@@ -176,7 +181,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 					  .serial = { SERIAL_STDIO, NULL } },
 				.log_level = LOG_NOTICE };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:C:r:PI:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:d:C:r:PI:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->cfg.kernel_path = optarg; break;
 		case 'i': o->cfg.initrd_path = optarg; break;
@@ -215,6 +220,12 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 's':
 			if (serial__parse(optarg, &o->cfg.serial, &err))
 				return usage_error("bad --serial: %s", err);
+			break;
+		case 'd':
+			if (o->cfg.disk.path)
+				return usage_error("%s", "only one --disk is supported");
+			if (virtio_blk__parse(optarg, &o->cfg.disk, &err))
+				return usage_error("bad --disk: %s", err);
 			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);

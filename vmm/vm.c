@@ -21,6 +21,7 @@
 #include "vmm/serial.h"
 #include "vmm/sysdev.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 
 /* Where KVM on Intel keeps its real-mode TSS and identity map: just below 4 GiB. */
@@ -186,6 +187,8 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 		*err = "cannot register the platform ports";
 	if (!ret && (ret = serial__create(&vm->serial, vm, &cfg->serial)))
 		*err = "cannot open the serial backend";
+	if (!ret && cfg->disk.path)
+		ret = virtio_blk__create(&vm->blk, vm, &cfg->disk, err);
 	if (!ret && !cfg->restoring)
 		ret = load_and_reset(vm, err);
 	return ret;
@@ -200,6 +203,7 @@ void vm__destroy(struct vm *vm)
 			vcpu__destroy(&vm->vcpus[i]);
 	}
 	serial__destroy(vm->serial);
+	virtio_blk__destroy(vm->blk);
 	dirty__free(vm); /* after the joins: vCPU threads mark pages lock-free */
 	free(vm->vcpus);
 	free(vm->cpuid);
@@ -215,6 +219,7 @@ void vm__destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->lock);
 	vm->vcpus = NULL;
 	vm->serial = NULL;
+	vm->blk = NULL;
 }
 
 static bool all_parked(struct vm *vm)
@@ -345,6 +350,7 @@ static int do_reset(struct vm *vm)
 		return ret;
 	}
 	serial__reset(vm->serial);
+	virtio_blk__reset(vm->blk);
 	vm->nr_resets++;
 	qb_log(LOG_NOTICE, "the guest reset the machine (reset %llu)",
 	       (unsigned long long)vm->nr_resets);

@@ -14,6 +14,7 @@
 #include "vmm/iotrap.h"
 #include "vmm/mem.h"
 #include "vmm/serial.h"
+#include "vmm/virtio_blk.h"
 
 #define VM_MAX_VCPUS 64
 
@@ -47,6 +48,7 @@ struct vm_config {
 	const char *initrd_path;
 	const char *cmdline;
 	struct serial_cfg serial;
+	struct disk_cfg disk;  /* virtio-blk; path NULL: none */
 	bool restoring; /* state comes from a snapshot: the kernel is optional */
 };
 
@@ -62,6 +64,7 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
 	struct serial *serial;
+	struct virtio_blk *blk; /* NULL without --disk */
 	struct kvm_cpuid2 *cpuid;
 	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
 

@@ -1,6 +1,7 @@
 /*
  * Whole-VM save and load (docs/state-format.md).  Record order in a stream:
- * header, vcpu 0..N-1, irqchip, pit, clock, serial, RAM page frames, end.
+ * header, vcpu 0..N-1, irqchip, pit, clock, serial, virtio_blk, RAM page
+ * frames, end.
  *
  * Load reads the whole stream into a staging area, verifies all of it
  * (vm_state_parse.c) and checks it against the VM before the first change
@@ -23,6 +24,7 @@
 #include "vmm/stream.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -148,6 +150,21 @@ static int save_serial(struct vm *vm, struct stream *s)
 	return ret;
 }
 
+static int save_virtio_blk(struct vm *vm, struct stream *s)
+{
+	Vmm__State__VirtioBlkState m;
+	int ret;
+
+	if (!vm->blk)
+		return 0;
+	ret = virtio_blk__save(vm->blk, &m);
+	if (ret)
+		return ret;
+	ret = stream__write_record(s, "virtio_blk", VM_STATE_VIRTIO_BLK_VERSION, 0, &m.base);
+	virtio_blk__free_saved(&m);
+	return ret;
+}
+
 static bool page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
@@ -231,6 +248,8 @@ static int save_machine(struct vm *vm, struct stream *s)
 		ret = save_clock(vm, s);
 	if (!ret)
 		ret = save_serial(vm, s);
+	if (!ret)
+		ret = save_virtio_blk(vm, s);
 	return ret;
 }
 

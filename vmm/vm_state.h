@@ -21,7 +21,7 @@ struct stream;
 
 /* Stream format version (docs/state-format.md, "Versions"). */
 #define VM_STATE_MAJOR 1
-#define VM_STATE_MINOR 0
+#define VM_STATE_MINOR 1  /* 1: the "virtio_blk" record */
 
 /* Record versions this code writes and reads. */
 #define VM_STATE_HEADER_VERSION 1
@@ -29,6 +29,7 @@ struct stream;
 #define VM_STATE_PIT_VERSION 1
 #define VM_STATE_CLOCK_VERSION 1
 #define VM_STATE_SERIAL_VERSION 1
+#define VM_STATE_VIRTIO_BLK_VERSION 1
 
 /* Bounds the parser enforces (vm_state.c checks they match the VM's). */
 #define VM_STATE_MAX_VCPUS 64
@@ -36,6 +37,9 @@ struct stream;
 /* The most a serial record may carry: the UART's own buffers are this big. */
 #define VM_STATE_SERIAL_RX_MAX 4096
 #define VM_STATE_SERIAL_TX_MAX (64 * 1024)
+
+/* The largest virtqueue a record may describe (VIRTQ_MAX_SIZE, virtq.h). */
+#define VM_STATE_VIRTQ_MAX 256
 
 struct vm_state_pages {
 	uint64_t offset;      /* RAM offset (memfd offset), page-aligned */
@@ -51,6 +55,7 @@ struct vm_state_parsed {
 	Vmm__State__PitState *pit;
 	Vmm__State__ClockState *clock;
 	Vmm__State__SerialState *serial;
+	Vmm__State__VirtioBlkState *virtio_blk; /* NULL: the VM had no disk */
 	struct vm_state_pages *pages;
 	size_t nr_pages_frames, cap_pages_frames;
 	uint64_t nr_pages;               /* pages stored, over all frames */
@@ -87,6 +92,14 @@ int vm_state__check_prelude(const uint8_t *buf, size_t len, const char **err);
 /* Does the parsed stream fit this VM (memory size, vCPU count)? */
 int vm_state__check_config(const struct vm_state_parsed *p, uint64_t mem_size,
 			   unsigned nr_vcpus, const char **err);
+
+/*
+ * Does the parsed stream's device set fit this VM (a disk on both sides or
+ * on neither, of the same size)?  vm_state__apply and vm_state__apply_over
+ * check this before they change anything.
+ */
+int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p,
+			    const char **err);
 
 /* Apply a parsed, checked stream. */
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);

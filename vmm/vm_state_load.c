@@ -8,8 +8,8 @@
  * with each vCPU has the last word on pending interrupts; then the vCPUs;
  * then the clock (after the TSC MSRs: KVM_SET_CLOCK makes kvmclock read
  * the saved value now, and the pvclock updates it triggers use each vCPU's
- * restored TSC); the UART last, as it raises its IRQ line
- * into the restored irqchip.
+ * restored TSC); the UART and virtio-blk last, as they raise their IRQ
+ * lines into the restored irqchip.
  */
 #include "config.h"
 
@@ -26,6 +26,7 @@
 #include "vmm/stream.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -189,13 +190,29 @@ static int apply_machine(struct vm *vm, const struct vm_state_parsed *p, const c
 			return ret;
 		}
 	}
+	if (p->virtio_blk)
+		virtio_blk__load(vm->blk, p->virtio_blk);
 	return 0;
+}
+
+int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p,
+			    const char **err)
+{
+	if (!p->virtio_blk != !vm->blk) {
+		*err = vm->blk ? "the state stream was saved from a VM without a disk (--disk)"
+			       : "the state stream was saved from a VM with a disk: give --disk";
+		return -EINVAL;
+	}
+	return vm->blk ? virtio_blk__check_saved(vm->blk, p->virtio_blk, err) : 0;
 }
 
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
-	int ret = apply_ram(vm, p);
+	int ret = vm_state__check_devices(vm, p, err);
 
+	if (ret)
+		return ret;
+	ret = apply_ram(vm, p);
 	if (ret) {
 		*err = "cannot reset guest memory";
 		return ret;
@@ -245,6 +262,10 @@ int vm_state__load(struct vm *vm, struct stream *s, const char **err)
 
 int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
+	int ret = vm_state__check_devices(vm, p, err);
+
+	if (ret)
+		return ret;
 	copy_pages(vm, p);
 	return apply_machine(vm, p, err);
 }

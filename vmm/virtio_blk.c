@@ -1,0 +1,399 @@
+/*
+ * virtio-blk on a raw image (see virtio_blk.h).  A request is a chain:
+ * a 16-byte header the device reads {type le32, reserved le32, sector le64},
+ * the data buffers, and a final device-writable status byte.  Anything
+ * malformed fails that request with VIRTIO_BLK_S_IOERR when its status
+ * byte is usable; a broken ring makes the device need a reset.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <qb/qblog.h>
+
+#include "vmm/dirty.h"
+#include "vmm/guest_abi.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/virtio_mmio.h"
+#include "vmm/vm.h"
+
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_BLK_F_SEG_MAX (1ULL << 2)
+#define VIRTIO_BLK_F_RO (1ULL << 5)
+#define VIRTIO_BLK_F_BLK_SIZE (1ULL << 6)
+#define VIRTIO_BLK_F_FLUSH (1ULL << 9)
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define SECTOR 512
+#define ID_LEN 20
+#define HDR_LEN 16
+#define SEG_MAX (VIRTQ_MAX_SIZE - 2)  /* a chain less its header and status */
+
+/* The config space fields we offer (5.2.4), little-endian as laid out. */
+struct blk_config {
+	uint64_t capacity;
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint8_t geometry[4];
+	uint32_t blk_size;
+} __attribute__((packed));
+
+struct virtio_blk {
+	struct virtio_mmio t;
+	struct vm *vm;
+	int fd;
+	bool readonly;
+	bool unsynced;          /* written since the last fdatasync */
+	uint64_t capacity;      /* sectors */
+	char id[ID_LEN];
+	struct blk_config config;
+	struct virtq_chain chain; /* large: kept here, not on a vCPU stack */
+};
+
+int virtio_blk__parse(char *spec, struct disk_cfg *cfg, const char **err)
+{
+	char *comma = strrchr(spec, ',');
+
+	*cfg = (struct disk_cfg){ spec, false };
+	if (comma && !strcmp(comma + 1, "readonly")) {
+		*comma = 0;
+		cfg->readonly = true;
+	}
+	if (!*spec) {
+		*err = "want PATH or PATH,readonly";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_blk *b = dev;
+
+	memcpy(data, (uint8_t *)&b->config + off, len);
+}
+
+/* Copy len bytes at byte offset off of the chain's readable buffers. */
+static int chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
+{
+	uint8_t *d = dst;
+
+	for (unsigned i = 0; i < c->nr && len; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t n;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		if (s->write || !s->hva)
+			return -EINVAL;
+		n = s->len - off < len ? s->len - off : len;
+		memcpy(d, (uint8_t *)s->hva + off, n);
+		d += n;
+		len -= n;
+		off = 0;
+	}
+	return len ? -EINVAL : 0;
+}
+
+/*
+ * Move the data part, [HDR_LEN, total - 1) of the chain, to or from the
+ * image at pos.  Every buffer in it must go the right way and be in RAM.
+ */
+static int chain_io(struct virtio_blk *b, const struct virtq_chain *c, bool to_guest,
+		    uint64_t pos)
+{
+	uint64_t off = 0, end = c->total - 1;
+
+	for (unsigned i = 0; i < c->nr; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t from = off > HDR_LEN ? off : HDR_LEN;
+		uint64_t to = off + s->len < end ? off + s->len : end;
+
+		off += s->len;
+		if (from >= to)
+			continue;
+		if (!s->hva || s->write != to_guest)
+			return -EINVAL;
+		for (uint8_t *p = (uint8_t *)s->hva + (from - (off - s->len)); from < to;) {
+			ssize_t n = to_guest ? pread(b->fd, p, to - from, (off_t)pos)
+					     : pwrite(b->fd, p, to - from, (off_t)pos);
+
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			if (to_guest)
+				dirty__mark(b->vm, s->gpa + (uint64_t)(p - (uint8_t *)s->hva), n);
+			p += n;
+			from += n;
+			pos += n;
+		}
+	}
+	return 0;
+}
+
+static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, uint32_t type,
+		     uint64_t sector, uint32_t *written)
+{
+	uint64_t bytes = c->total - HDR_LEN - 1;
+
+	if (bytes % SECTOR || sector > b->capacity || bytes / SECTOR > b->capacity - sector)
+		return VIRTIO_BLK_S_IOERR;
+	if (type == VIRTIO_BLK_T_OUT && b->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (chain_io(b, c, type == VIRTIO_BLK_T_IN, sector * SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	if (type == VIRTIO_BLK_T_IN)
+		*written += (uint32_t)bytes;
+	else
+		b->unsynced = true;
+	return VIRTIO_BLK_S_OK;
+}
+
+/* The id goes into the first data buffer, which must be device-writable. */
+static uint8_t do_get_id(struct virtio_blk *b, const struct virtq_chain *c, uint32_t *written)
+{
+	uint64_t off = 0;
+
+	for (unsigned i = 0; i < c->nr; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t n;
+
+		off += s->len;
+		if (off <= HDR_LEN)
+			continue;
+		if (!s->write || !s->hva || off - s->len < HDR_LEN || i == c->nr - 1)
+			return VIRTIO_BLK_S_IOERR;
+		n = s->len < ID_LEN ? s->len : ID_LEN;
+		memcpy(s->hva, b->id, n);
+		dirty__mark(b->vm, s->gpa, n);
+		*written += (uint32_t)n;
+		return VIRTIO_BLK_S_OK;
+	}
+	return VIRTIO_BLK_S_IOERR;
+}
+
+static uint8_t do_request(struct virtio_blk *b, const struct virtq_chain *c, uint32_t *written)
+{
+	struct { uint32_t type, reserved; uint64_t sector; } hdr;
+
+	if (c->nr_bad || c->total < HDR_LEN + 1 || c->total > UINT32_MAX ||
+	    chain_read(c, 0, &hdr, sizeof(hdr)))
+		return VIRTIO_BLK_S_IOERR;
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		return do_rw(b, c, hdr.type, hdr.sector, written);
+	case VIRTIO_BLK_T_FLUSH:
+		if (b->unsynced && fdatasync(b->fd))
+			return VIRTIO_BLK_S_IOERR;
+		b->unsynced = false;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_GET_ID:
+		return do_get_id(b, c, written);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+/* The status byte: the last byte of the last buffer, which must be writable. */
+static struct virtq_seg *status_seg(struct virtq_chain *c)
+{
+	struct virtq_seg *s = c->nr ? &c->seg[c->nr - 1] : NULL;
+
+	return s && s->write && s->hva && s->len ? s : NULL;
+}
+
+static void complete(struct virtio_blk *b, struct virtq_chain *c, uint8_t status,
+		     uint32_t written)
+{
+	struct virtq_seg *s = status_seg(c);
+
+	if (s) {
+		((uint8_t *)s->hva)[s->len - 1] = status;
+		dirty__mark(b->vm, s->gpa + s->len - 1, 1);
+		written++;
+	}
+	if (virtq__push(&b->t.vq[0], &b->t.mem, c->head, written))
+		virtio_mmio__needs_reset(&b->t, "the used ring is not in RAM");
+}
+
+static void notify(void *dev, struct virtio_mmio *t, unsigned q)
+{
+	struct virtio_blk *b = dev;
+	struct virtq_chain *c = &b->chain;
+	bool done = false;
+	int r;
+
+	while (!(t->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	       (r = virtq__pop(&t->vq[q], &t->mem, c)) != 0) {
+		uint32_t written = 0;
+
+		if (r < 0) {
+			virtio_mmio__needs_reset(t, r == -EPROTO ? "the available ring is corrupt"
+						 : "a descriptor chain is malformed (index, loop, "
+						   "indirect)");
+			break;
+		}
+		if (!status_seg(c)) {
+			virtio_mmio__needs_reset(t, "a request has no writable status byte in RAM");
+			break;
+		}
+		complete(b, c, do_request(b, c, &written), written);
+		done = true;
+	}
+	if (done)
+		virtio_mmio__interrupt(t);
+}
+
+static const struct virtio_mmio_ops blk_ops = {
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = 1,
+	.config_len = sizeof(struct blk_config),
+	.config_read = config_read,
+	.notify = notify,
+};
+
+static int open_image(struct virtio_blk *b, const struct disk_cfg *cfg, const char **err)
+{
+	off_t size;
+	const char *base = strrchr(cfg->path, '/');
+
+	b->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		*err = "cannot open the disk image";
+		return -errno;
+	}
+	size = lseek(b->fd, 0, SEEK_END); /* works for block devices too */
+	if (size < SECTOR) {
+		*err = "the disk image is smaller than one 512-byte sector";
+		return size < 0 ? -errno : -EINVAL;
+	}
+	b->capacity = (uint64_t)size / SECTOR;
+	/* The id: the image's file name, cut to 20 bytes (not NUL-terminated then). */
+	base = base ? base + 1 : cfg->path;
+	memcpy(b->id, base, strnlen(base, ID_LEN));
+	return 0;
+}
+
+int virtio_blk__create(struct virtio_blk **out, struct vm *vm, const struct disk_cfg *cfg,
+		       const char **err)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	uint64_t features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH;
+	int ret;
+
+	*out = NULL;
+	if (!b)
+		return -ENOMEM;
+	b->vm = vm;
+	b->readonly = cfg->readonly;
+	ret = open_image(b, cfg, err);
+	if (ret)
+		goto fail;
+	b->config = (struct blk_config){ .capacity = b->capacity, .seg_max = SEG_MAX,
+					 .blk_size = SECTOR };
+	ret = virtio_mmio__init(&b->t, vm, &vm->mem, GUEST_ABI_VIRTIO_MMIO_BASE +
+				GUEST_ABI_VIRTIO_BLK_SLOT * GUEST_ABI_VIRTIO_MMIO_STRIDE,
+				GUEST_ABI_VIRTIO_BLK_IRQ, &blk_ops,
+				features | (cfg->readonly ? VIRTIO_BLK_F_RO : 0), b);
+	if (ret) {
+		*err = "cannot register the virtio-blk window";
+		goto fail_mmio;
+	}
+	*out = b;
+	return 0;
+fail_mmio:
+	virtio_mmio__exit(&b->t);
+fail:
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+	return ret;
+}
+
+void virtio_blk__destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	if (b->unsynced && fdatasync(b->fd))
+		qb_log(LOG_ERR, "virtio-blk: fdatasync of the image failed: %s", strerror(errno));
+	virtio_mmio__exit(&b->t);
+	close(b->fd);
+	free(b);
+}
+
+void virtio_blk__reset(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->t.lock);
+	virtio_mmio__reset(&b->t);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
+int virtio_blk__save(struct virtio_blk *b, Vmm__State__VirtioBlkState *st)
+{
+	int ret;
+
+	vmm__state__virtio_blk_state__init(st);
+	st->transport = malloc(sizeof(*st->transport));
+	if (!st->transport)
+		return -ENOMEM;
+	pthread_mutex_lock(&b->t.lock);
+	/* Whoever loads this state may open the image next: make it durable. */
+	ret = b->unsynced && fdatasync(b->fd) ? -errno : 0;
+	if (!ret) {
+		b->unsynced = false;
+		ret = virtio_mmio__save(&b->t, st->transport);
+	}
+	pthread_mutex_unlock(&b->t.lock);
+	if (ret) {
+		free(st->transport);
+		st->transport = NULL;
+		return ret;
+	}
+	st->capacity = b->capacity;
+	st->readonly = b->readonly;
+	return 0;
+}
+
+void virtio_blk__free_saved(Vmm__State__VirtioBlkState *st)
+{
+	if (!st->transport)
+		return;
+	virtio_mmio__free_saved(st->transport);
+	free(st->transport);
+	st->transport = NULL;
+}
+
+int virtio_blk__check_saved(const struct virtio_blk *b, const Vmm__State__VirtioBlkState *st,
+			    const char **err)
+{
+	if (st->capacity != b->capacity) {
+		*err = "the state stream was saved with a disk of another size";
+		return -EINVAL;
+	}
+	if (st->readonly != b->readonly) {
+		*err = "the state stream's disk differs in being read-only";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void virtio_blk__load(struct virtio_blk *b, const Vmm__State__VirtioBlkState *st)
+{
+	virtio_mmio__load(&b->t, st->transport);
+}
