@@ -514,6 +514,9 @@ def state_report(r, results, cmd):
 
 
 def record(path, text, section=SECTION):
+    """Replace `section` of docs/performance.md (from its heading to the next
+    '## ') with text, or append it; the rest of the file stays.  Every
+    benchmark records through this."""
     header = (
         "# Performance\n\n"
         "Figures measured on the project's test machines by the benchmarks in tests/bench/.\n"
@@ -533,8 +536,10 @@ def record(path, text, section=SECTION):
         doc = doc[:m.start()] + text + "\n" + doc[m.end():]
     else:
         doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    with open(path, "w") as f:
+    # Written aside and renamed: an interrupted run leaves the old file.
+    with open(path + ".tmp", "w") as f:
         f.write(doc.rstrip("\n") + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def main():

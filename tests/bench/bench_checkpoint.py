@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+import bench  # tests/bench/bench.py: record()
+
 HB = re.compile(rb"^hb (\d+) (\d+) ", re.M)
 
 
@@ -340,30 +342,9 @@ def main():
     text = "\n".join(out) + "\n"
     print(text)
     if a.record:
-        record(a.record, text)
+        bench.record(a.record, text, "## Checkpointing")
         print("recorded in %s" % a.record, file=sys.stderr)
     return 0
-
-
-def record(path, text):
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines(keepends=True)
-    except FileNotFoundError:
-        lines = []
-    start = next((i for i, l in enumerate(lines) if l.rstrip() == "## Checkpointing"), None)
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        lines.append(text)
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        tail = lines[end:]
-        lines[start:end] = [text + ("\n" if tail else "")]
-    with open(path + ".tmp", "w") as f:
-        f.write("".join(lines).rstrip("\n") + "\n")
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -18,33 +18,9 @@
 # the exit status is non-zero only when it could not build or run at all.
 set -eu
 
-srcdir=$(cd "$(dirname "$0")/../.." && pwd)
-builddir=${BUILDDIR:-$srcdir}
-cmd="tests/bench/bench_checkpoint.sh"
-args=""
-while [ $# -gt 0 ]; do
-	case $1 in
-	--record) args="$args --record $srcdir/docs/performance.md"; cmd="$cmd --record" ;;
-	--runs)
-		case ${2:-} in
-		''|*[!0-9]*) echo "bench_checkpoint.sh: --runs needs a number" >&2; exit 2 ;;
-		esac
-		args="$args --runs $2"; cmd="$cmd --runs $2"; shift ;;
-	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "bench_checkpoint.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-	esac
-	shift
-done
-
-if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "bench_checkpoint.sh: /dev/kvm is missing or not writable: nothing to measure" >&2
-	exit 1
-fi
-if [ ! -f "$builddir/Makefile" ]; then
-	echo "bench_checkpoint.sh: no Makefile in $builddir: run autoreconf -fi && ./configure first" >&2
-	exit 1
-fi
-# (cheap when up to date; so the vmm measured is the current source)
+. "$(dirname "$0")/blib.sh"
+bench_options bench_checkpoint.sh 18 "$@"
+bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/dirty.elf tests/guests/counter.elf >/dev/null
 
 cd "$srcdir"

@@ -585,24 +585,8 @@ text = "\n".join(out) + "\n"
 print(text)
 
 if record == "yes":
-    try:
-        with open(doc) as f:
-            lines = f.read().splitlines(keepends=True)
-    except FileNotFoundError:
-        lines = []
-    head = "## Cluster failover and evacuation"
-    start = next((i for i, l in enumerate(lines) if l.rstrip() == head), None)
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        lines.append(text)
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        tail = lines[end:]
-        lines[start:end] = [text + ("\n" if tail else "")]
-    with open(doc + ".tmp", "w") as f:
-        f.write("".join(lines).rstrip("\n") + "\n")
-    os.replace(doc + ".tmp", doc)
+    sys.path.insert(0, os.path.join(os.path.dirname(doc), "..", "tests", "bench"))
+    import bench  # tests/bench/bench.py: record()
+    bench.record(doc, text, "## Cluster failover and evacuation")
     print("recorded in %s" % doc, file=sys.stderr)
 EOF

@@ -32,6 +32,8 @@ import tempfile
 import threading
 import time
 
+import bench  # tests/bench/bench.py: record()
+
 MiB = 1 << 20
 GiB = 1 << 30
 HB_RE = re.compile(rb"^hb (\d+) (\d+) ([0-9a-f]+)$")
@@ -689,7 +691,7 @@ def main():
     print()
     print(report)
     if opt.record:
-        record(opt.record, report)
+        bench.record(opt.record, report, "## Live migration")
         print(f"recorded in {opt.record}")
     return 0 if any(r.get("ok") for v in results.values() for r in v) else 1
 
@@ -819,28 +821,6 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
     return "\n".join(L).rstrip() + "\n"
 
 
-def record(path, section):
-    """Replace the '## Live migration' section (up to the next '## ' heading)
-    or append it at the end; the rest of the file is left as it is."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ""
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == "## Live migration"), None)
-    if start is None:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        new = text + ("\n" if text else "") + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    tmpf = path + ".tmp-bench-migration"
-    with open(tmpf, "w") as f:
-        f.write(new)
-    os.replace(tmpf, path)
 
 
 if __name__ == "__main__":

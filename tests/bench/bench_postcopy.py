@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+import bench  # tests/bench/bench.py: record()
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_migration as bm  # noqa: E402
 
@@ -193,26 +195,6 @@ def report(opt, results, started, elapsed):
     return "\n".join(L)
 
 
-def record(path, section):
-    """Replace this benchmark's section (up to the next '## ') or append it."""
-    try:
-        with open(path) as f:
-            lines = f.read().splitlines(keepends=True)
-    except FileNotFoundError:
-        lines = []
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        text = "".join(lines)
-        if text and not text.endswith("\n"):
-            text += "\n"
-        new = text + ("\n" if text else "") + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    with open(path + ".tmp", "w") as f:
-        f.write(new)
-    os.replace(path + ".tmp", path)
 
 
 def main():
@@ -244,7 +226,7 @@ def main():
     text = report(opt, results, started, time.monotonic() - t0)
     print(text)
     if opt.record:
-        record(opt.record, text)
+        bench.record(opt.record, text, SECTION)
         print(f"recorded in {opt.record}")
     return 0
 
