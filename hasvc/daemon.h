@@ -88,8 +88,8 @@ struct hasvcd {
 
 /* hasvcd.c */
 uint64_t hasvcd__now_ms(void);
-/* SHA-256 of text, for configuration digests. */
-void hasvcd__digest(const char *text, uint8_t out[HASVC_DIGEST_LEN]);
+/* SHA-256: of a configuration's text, of a replica's bytes. */
+void hasvcd__digest(const void *data, size_t len, uint8_t out[HASVC_DIGEST_LEN]);
 void hasvcd__hex(const uint8_t *b, size_t n, char *out, size_t outlen);
 /* Parse text as the cluster's configuration and make it the current one. */
 int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, char *err,

@@ -106,6 +106,7 @@ void fence__run(struct hasvcd *d, const char *node)
 	pid = fork();
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);
+		close_range(3, ~0U, 0);
 		setenv("HASVC_FENCE_NODE", node, 1);
 		execl("/bin/sh", "sh", "-c", cn->fence_command, (char *)NULL);
 		_exit(127);

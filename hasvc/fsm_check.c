@@ -172,17 +172,12 @@ static bool bools_ok(const struct fsm *f)
 	return ok;
 }
 
-static bool index_ok(int i)
-{
-	return i >= -1 && i < HASVC_MAX_NODES;
-}
-
 static int validate_vm(const struct fsm_vm *vm, int v, char *why, size_t len)
 {
 	if (!name_ok(vm->name))
 		return broken(why, len, "vm slot %d: name not terminated", v);
-	if (!index_ok(vm->primary) || !index_ok(vm->standby) || !index_ok(vm->migrate_to) ||
-	    !index_ok(vm->avoid) || vm->n_preferred > HASVC_MAX_NODES ||
+	if (!in_range(vm->primary) || !in_range(vm->standby) || !in_range(vm->migrate_to) ||
+	    !in_range(vm->avoid) || vm->n_preferred > HASVC_MAX_NODES ||
 	    vm->waiting > FSM_WAIT_NO_EVACUATION_NODE)
 		return broken(why, len, "vm slot %d: field out of range", v);
 	for (int k = 0; k < vm->n_preferred; k++)

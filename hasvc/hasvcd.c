@@ -45,11 +45,11 @@ uint64_t hasvcd__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void hasvcd__digest(const char *text, uint8_t out[HASVC_DIGEST_LEN])
+void hasvcd__digest(const void *data, size_t len, uint8_t out[HASVC_DIGEST_LEN])
 {
-	unsigned int len = HASVC_DIGEST_LEN;
+	unsigned int n = HASVC_DIGEST_LEN;
 
-	EVP_Digest(text, strlen(text), out, &len, EVP_sha256(), NULL);
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
 void hasvcd__hex(const uint8_t *b, size_t n, char *out, size_t outlen)
@@ -110,7 +110,7 @@ int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, cha
 	free(d->conf_text);
 	d->conf = conf;
 	d->conf_text = copy;
-	hasvcd__digest(text, d->conf_digest);
+	hasvcd__digest(text, strlen(text), d->conf_digest);
 	return 0;
 }
 

@@ -55,6 +55,8 @@ void local__free(struct hasvcd *d)
 	if (!d->loc)
 		return;
 	qb_loop_timer_del(d->loop, d->loc->timer);
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		lvmm__close(&d->loc->c[i]);
 	free(d->loc);
 	d->loc = NULL;
 }
@@ -163,7 +165,7 @@ void local__inventory(struct hasvcd *d)
 static int ctl(struct copy *c, const char *const *argv)
 {
 	char err[256];
-	int ret = lvmm__ctl(c->control, argv, NULL, 0, err, sizeof(err));
+	int ret = lvmm__ctl(c, argv, NULL, 0, err, sizeof(err));
 
 	if (ret)
 		qb_log(LOG_WARNING, "%s: %s: %s", c->control, argv[0], err);
@@ -311,7 +313,7 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 		 * outlives unprotect), so activate finds it paused.  Paused by the
 		 * standby-loss policy, activate resumes it directly.
 		 */
-		lvmm__view(c->control, &c->view);
+		lvmm__view(c);
 		if (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing")) {
 			ctl(c, pause);
 			ctl(c, unprotect);
@@ -359,7 +361,7 @@ static void handover(struct hasvcd *d, const struct fsm_action *a)
 	 * The epoch after next was captured after the pause: it has it all.
 	 * Counted from what the vmm says now, not from the last poll.
 	 */
-	lvmm__view(c->control, &c->view);
+	lvmm__view(c);
 	c->handover = true;
 	c->handover_epoch = c->view.committed_epoch;
 	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, a->peer,
@@ -539,7 +541,7 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 	args[n++] = "--peer-generation";
 	args[n++] = pgen;
 	lvmm__tls_args(d, args, &n);
-	if (lvmm__ctl(c->control, args, NULL, 0, err, sizeof(err))) {
+	if (lvmm__ctl(c, args, NULL, 0, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
 		c->retry_ms = now + RETRY_MS;
 		return;
@@ -561,7 +563,7 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 		ctl(c, cancel);
 		return;
 	}
-	if (lvmm__ctl(c->control, mstatus, state, sizeof(state), err, sizeof(err)) ||
+	if (lvmm__ctl(c, mstatus, state, sizeof(state), err, sizeof(err)) ||
 	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
 	if (lvmm__migrate(d, c, err, sizeof(err))) {
@@ -609,6 +611,7 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 	       c->state == FSM_VM_STOPPED ? "stopped" : "failed");
 	report(d, c, true);
 	lvmm__unrecord(d, c);
+	lvmm__close(c);
 	c->used = false;
 	return true;
 }
@@ -657,7 +660,7 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	if (reap(d, c, now) || c->stopping)
 		return;
-	lvmm__view(c->control, &c->view);
+	lvmm__view(c);
 	c->state = derive_state(c);
 	if (c->incoming && c->view.up && !strcmp(c->view.vm_state, "running")) {
 		/* The migration is over: this is the primary now. */

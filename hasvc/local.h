@@ -12,6 +12,8 @@
 
 #include "hasvc/daemon.h"
 
+struct ctl_conn;
+
 #define LOCAL_MAX_COPIES (2 * HASVC_MAX_VMS)
 #define LOCAL_CONTROL_MAX 96
 #define LVMM_POLL_TIMEOUT_MS 1000  /* status calls of the poll */
@@ -34,6 +36,7 @@ struct copy {
 	uint8_t role;            /* enum fsm_role */
 	bool incoming;           /* a live migration's destination */
 	char control[LOCAL_CONTROL_MAX];
+	struct ctl_conn *conn;   /* to its control service, kept between calls */
 	pid_t pid;
 	bool child;              /* ours (SIGCHLD), else adopted after a restart */
 	bool exited;
@@ -68,9 +71,12 @@ struct local {
 /* local_vmm.c: processes and control calls. */
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
 /* One control command (argv as for `vmm ctl NAME`); reply text optional. */
-int lvmm__ctl(const char *control, const char *const *argv, char *text, size_t textlen,
+int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
 	      char *err, size_t errlen);
-void lvmm__view(const char *control, struct vmm_view *v);
+/* Read status and protect-status into c->view. */
+void lvmm__view(struct copy *c);
+/* Drop the copy's control connection (it went away, or is forgotten). */
+void lvmm__close(struct copy *c);
 int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
 /* host:port of node's replication listener for vm (standby or incoming). */
 int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,

@@ -76,6 +76,8 @@ static void child_exec(struct hasvcd *d, const struct copy *c, const char *const
 	fd = open("/dev/null", O_RDONLY);
 	if (fd >= 0)
 		dup2(fd, 0);
+	/* Not hasvcd's corosync, IPC or log descriptors: the VM outlives them. */
+	close_range(3, ~0U, 0);
 	argv[n++] = d->vmm_path;
 	for (size_t i = 0; args[i] && n < 63; i++)
 		argv[n++] = args[i];
@@ -100,57 +102,85 @@ int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
 	return 0;
 }
 
-int lvmm__ctl(const char *control, const char *const *argv, char *text, size_t textlen,
+/*
+ * One call on the copy's connection, opened on first use and kept: the
+ * poll talks to every vmm five times a second.  After a transport failure
+ * it is dropped (a late reply would be taken for the next one's).
+ */
+static int call(struct copy *c, const Vmm__Control__Request *req, int timeout_ms,
+		Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	int ret;
+
+	*resp = NULL;
+	if (!c->conn && (ret = ctl__connect(&c->conn, c->control, err, errlen)) < 0)
+		return ret;
+	ctl__set_timeout(c->conn, timeout_ms);
+	ret = ctl__call(c->conn, req, resp, err, errlen);
+	if (ret < 0)
+		lvmm__close(c);
+	return ret;
+}
+
+void lvmm__close(struct copy *c)
+{
+	ctl__disconnect(c->conn);
+	c->conn = NULL;
+}
+
+/* The request for argv, in storage that lives as long as argv. */
+static void build(const char *const *argv, Vmm__Control__Request *req,
+		  Vmm__Control__CheckpointRequest *cr)
+{
+	static Vmm__Control__PauseRequest pr = VMM__CONTROL__PAUSE_REQUEST__INIT;
+	static Vmm__Control__ResumeRequest rr = VMM__CONTROL__RESUME_REQUEST__INIT;
+	static Vmm__Control__QuitRequest qr = VMM__CONTROL__QUIT_REQUEST__INIT;
+	static Vmm__Control__StatusRequest sr = VMM__CONTROL__STATUS_REQUEST__INIT;
+	static Vmm__Control__MigrateStatusRequest ms = VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
+	size_t n = 0;
+
+	while (argv[n])
+		n++;
+	if (!strcmp(argv[0], "pause")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
+		req->pause = &pr;
+	} else if (!strcmp(argv[0], "resume")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
+		req->resume = &rr;
+	} else if (!strcmp(argv[0], "quit")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
+		req->quit = &qr;
+	} else if (!strcmp(argv[0], "status")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
+		req->status = &sr;
+	} else if (!strcmp(argv[0], "migrate-status")) {
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
+		req->migrate_status = &ms;
+	} else {
+		cr->n_args = n;
+		cr->args = (char **)argv;
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT;
+		req->checkpoint = cr;
+	}
+}
+
+int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
 	      char *err, size_t errlen)
 {
 	Vmm__Control__CheckpointRequest cr = VMM__CONTROL__CHECKPOINT_REQUEST__INIT;
 	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp = NULL;
-	size_t n = 0;
+	bool poll;
 	int ret;
 
-	while (argv[n])
-		n++;
-	if (!strcmp(argv[0], "pause") || !strcmp(argv[0], "resume") ||
-	    !strcmp(argv[0], "quit") || !strcmp(argv[0], "status")) {
-		static Vmm__Control__PauseRequest pr = VMM__CONTROL__PAUSE_REQUEST__INIT;
-		static Vmm__Control__ResumeRequest rr = VMM__CONTROL__RESUME_REQUEST__INIT;
-		static Vmm__Control__QuitRequest qr = VMM__CONTROL__QUIT_REQUEST__INIT;
-		static Vmm__Control__StatusRequest sr = VMM__CONTROL__STATUS_REQUEST__INIT;
-
-		if (argv[0][0] == 'p') {
-			req.command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
-			req.pause = &pr;
-		} else if (argv[0][0] == 'r') {
-			req.command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
-			req.resume = &rr;
-		} else if (argv[0][0] == 'q') {
-			req.command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
-			req.quit = &qr;
-		} else {
-			req.command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
-			req.status = &sr;
-		}
-	} else if (!strcmp(argv[0], "migrate-status")) {
-		static Vmm__Control__MigrateStatusRequest ms =
-			VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
-
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
-		req.migrate_status = &ms;
-	} else {
-		cr.n_args = n;
-		cr.args = (char **)argv;
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT;
-		req.checkpoint = &cr;
-	}
+	build(argv, &req, &cr);
 	/*
 	 * hasvcd's loop waits for the answer: a poll gives a hung vmm little
 	 * time, a command (activate, protect...) the usual limit.
 	 */
-	ret = ctl__request_within(control, &req, req.command_case ==
-				  VMM__CONTROL__REQUEST__COMMAND_STATUS || !strcmp(argv[0],
-				  "protect-status") ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS,
-				  &resp, err, errlen);
+	poll = req.command_case == VMM__CONTROL__REQUEST__COMMAND_STATUS ||
+	       !strcmp(argv[0], "protect-status");
+	ret = call(c, &req, poll ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS, &resp, err, errlen);
 	if (ret)
 		return ret;
 	if (!resp->ok) {
@@ -190,19 +220,20 @@ static bool json_field(const char *json, const char *key, char *out, size_t len)
 	return true;
 }
 
-void lvmm__view(const char *control, struct vmm_view *v)
+void lvmm__view(struct copy *c)
 {
+	struct vmm_view *v = &c->view;
 	static const char *const status[] = { "status", NULL };
 	static const char *const pstatus[] = { "protect-status", "--json", NULL };
 	char text[4096], err[256], num[32];
 
 	memset(v, 0, sizeof(*v));
 	v->age_ms = -1;
-	if (lvmm__ctl(control, status, v->vm_state, sizeof(v->vm_state), err, sizeof(err)))
+	if (lvmm__ctl(c, status, v->vm_state, sizeof(v->vm_state), err, sizeof(err)))
 		return;
 	v->up = true;
 	snprintf(v->ck_state, sizeof(v->ck_state), "none");
-	if (lvmm__ctl(control, pstatus, text, sizeof(text), err, sizeof(err)))
+	if (lvmm__ctl(c, pstatus, text, sizeof(text), err, sizeof(err)))
 		return;
 	json_field(text, "state", v->ck_state, sizeof(v->ck_state));
 	if (json_field(text, "committed_epoch", num, sizeof(num)))
@@ -239,7 +270,7 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 	mr.auto_converge = true;
 	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE;
 	req.migrate = &mr;
-	ret = ctl__request(c->control, &req, &resp, err, errlen);
+	ret = call(c, &req, CTL_TIMEOUT_MS, &resp, err, errlen);
 	if (ret)
 		return ret;
 	if (!resp->ok) {

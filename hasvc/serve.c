@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
@@ -143,9 +142,8 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 static void replica_digest(const struct hasvcd *d, char *out, size_t len)
 {
 	uint8_t sd[HASVC_DIGEST_LEN];
-	unsigned int n = sizeof(sd);
 
-	EVP_Digest(d->fsm, sizeof(*d->fsm), sd, &n, EVP_sha256(), NULL);
+	hasvcd__digest(d->fsm, sizeof(*d->fsm), sd);
 	hasvcd__hex(sd, sizeof(sd), out, len);
 }
 
@@ -303,7 +301,7 @@ static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
 	c.path = (char *)d->config_path;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_CONFIG;
 	m.config = &c;
-	hasvcd__digest(text, d->file_digest);
+	hasvcd__digest(text, strlen(text), d->file_digest);
 	send_for(d, req, &m, &c.request);
 	free(text);
 }

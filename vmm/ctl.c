@@ -74,14 +74,13 @@ int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 	return rc;
 }
 
-int ctl__request(const char *name, const Vmm__Control__Request *req,
-		 Vmm__Control__Response **resp, char *err, size_t errlen)
+void ctl__set_timeout(struct ctl_conn *conn, int timeout_ms)
 {
-	return ctl__request_within(name, req, CTL_TIMEOUT_MS, resp, err, errlen);
+	conn->timeout_ms = timeout_ms;
 }
 
-int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
-			Vmm__Control__Response **resp, char *err, size_t errlen)
+int ctl__request(const char *name, const Vmm__Control__Request *req,
+		 Vmm__Control__Response **resp, char *err, size_t errlen)
 {
 	struct ctl_conn *conn;
 	int rc;
@@ -90,7 +89,6 @@ int ctl__request_within(const char *name, const Vmm__Control__Request *req, int 
 	rc = ctl__connect(&conn, name, err, errlen);
 	if (rc < 0)
 		return rc;
-	conn->timeout_ms = timeout_ms;
 	rc = ctl__call(conn, req, resp, err, errlen);
 	ctl__disconnect(conn);
 	return rc;

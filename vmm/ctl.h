@@ -22,6 +22,8 @@ struct ctl_conn;
  */
 int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen);
 void ctl__disconnect(struct ctl_conn *conn);
+/* How long the calls on conn wait for a reply from now on (CTL_TIMEOUT_MS). */
+void ctl__set_timeout(struct ctl_conn *conn, int timeout_ms);
 
 /*
  * One request, one reply.  *resp is freed by the caller with
@@ -42,9 +44,7 @@ int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 /* Connect, call, disconnect. */
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen);
-/* The same with another limit than CTL_TIMEOUT_MS for the reply. */
-int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
-			Vmm__Control__Response **resp, char *err, size_t errlen);
+
 
 /*
  * `vmm ctl`: argv[0] is "ctl" (main passes its argv from the subcommand on).
