@@ -208,6 +208,8 @@ void config__free(struct config *conf)
 		free(v->kernel);
 		free(v->cmdline);
 		free(v->initrd);
+		free(v->disk);
+		free(v->bridge);
 		for (size_t j = 0; j < v->n_preferred; j++)
 			free(v->preferred_nodes[j]);
 		free(v->preferred_nodes);

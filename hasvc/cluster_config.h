@@ -29,6 +29,8 @@
 #define CONFIG_MAX_MEMORY (1ULL << 40)
 #define CONFIG_MIN_PRIORITY (-1000)
 #define CONFIG_MAX_PRIORITY 1000
+#define CONFIG_MIN_DISK 4096ULL
+#define CONFIG_MAX_DISK (1ULL << 46)
 
 struct config_node {
 	char *name;
@@ -52,6 +54,12 @@ struct config_vm {
 	size_t n_preferred;
 	int priority;           /* higher is placed first                */
 	bool protect;           /* keep a hot standby                    */
+	char *disk;             /* raw image path on every node, or NULL */
+	uint64_t disk_size;     /* bytes; required with disk             */
+	bool disk_shared;       /* the path is shared storage: never copied */
+	char *bridge;           /* host bridge of the guest's NIC, or NULL */
+	bool has_mac;
+	uint8_t mac[6];         /* with has_mac; else hasvcd derives one */
 	int line;               /* of the [vm NAME] header               */
 	int preferred_line;     /* of preferred_nodes, 0 when not given  */
 };
@@ -90,6 +98,8 @@ struct config_diff {
 	size_t n_changed;
 };
 
+/* The disk and network keys of two VMs are the same. */
+bool config__same_devices(const struct config_vm *a, const struct config_vm *b);
 int config__diff(const struct config *old, const struct config *new_conf,
 		 struct config_diff *diff);
 void config__diff_free(struct config_diff *diff);

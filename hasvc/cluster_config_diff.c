@@ -18,13 +18,21 @@ static bool same_str(const char *a, const char *b)
 	return !strcmp(a, b);
 }
 
+bool config__same_devices(const struct config_vm *a, const struct config_vm *b)
+{
+	return same_str(a->disk, b->disk) && a->disk_size == b->disk_size &&
+	       a->disk_shared == b->disk_shared && same_str(a->bridge, b->bridge) &&
+	       a->has_mac == b->has_mac && !memcmp(a->mac, b->mac, sizeof(a->mac));
+}
+
 static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 {
 	if (a->memory != b->memory || a->vcpus != b->vcpus ||
 	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
 	    a->priority != b->priority || a->protect != b->protect ||
 	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
-	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred)
+	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred ||
+	    !config__same_devices(a, b))
 		return false;
 	for (size_t i = 0; i < a->n_preferred; i++)
 		if (strcmp(a->preferred_nodes[i], b->preferred_nodes[i]))

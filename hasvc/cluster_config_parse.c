@@ -249,6 +249,44 @@ static int vm_preferred(struct config_parser *p, const char *v, int line)
 VM_STRING(vm_kernel, kernel, false)
 VM_STRING(vm_cmdline, cmdline, true)
 VM_STRING(vm_initrd, initrd, false)
+VM_STRING(vm_disk, disk, false)
+
+static int vm_disk_size(struct config_parser *p, const char *v, int line)
+{
+	uint64_t bytes;
+
+	if (config__parse_size(v, &bytes) < 0)
+		return fail_in(p, line, "disk_size '%s' is not a size like 512M or 20G", v);
+	if (bytes < CONFIG_MIN_DISK || bytes > CONFIG_MAX_DISK || bytes % 4096)
+		return fail_in(p, line, "disk_size %s is not a whole number of 4K blocks from "
+			       "4K to 64T", v);
+	cur_vm(p)->disk_size = bytes;
+	return 0;
+}
+
+static int vm_disk_shared(struct config_parser *p, const char *v, int line)
+{
+	if (config__parse_bool(v, &cur_vm(p)->disk_shared) < 0)
+		return fail_in(p, line, "disk_shared '%s' is not yes or no", v);
+	return 0;
+}
+
+static int vm_bridge(struct config_parser *p, const char *v, int line)
+{
+	if (!config__valid_ifname(v))
+		return fail_in(p, line, "bridge '%s' is not an interface name (1 to 15 of "
+			       "a-z A-Z 0-9 _ . -)", v);
+	return set_string(p, &cur_vm(p)->bridge, "bridge", v, line, false);
+}
+
+static int vm_mac(struct config_parser *p, const char *v, int line)
+{
+	if (config__parse_mac(v, cur_vm(p)->mac) < 0)
+		return fail_in(p, line, "mac '%s' is not a unicast MAC address like "
+			       "52:54:00:12:34:56", v);
+	cur_vm(p)->has_mac = true;
+	return 0;
+}
 
 static const struct key_rule vm_keys[] = {
 	{ "memory", vm_memory },
@@ -260,6 +298,11 @@ static const struct key_rule vm_keys[] = {
 	{ "preferred_nodes", vm_preferred },
 	{ "priority", vm_priority },
 	{ "protected", vm_protected },
+	{ "disk", vm_disk },
+	{ "disk_size", vm_disk_size },
+	{ "disk_shared", vm_disk_shared },
+	{ "bridge", vm_bridge },
+	{ "mac", vm_mac },
 	{ NULL, NULL },
 };
 
@@ -439,6 +482,27 @@ static void validate_node(struct config_parser *p, const struct config_node *n)
 	}
 }
 
+/* The disk and NIC keys that only make sense together. */
+static bool vm_devices_valid(struct config_parser *p, const struct config_vm *vm)
+{
+	const char *why = NULL;
+
+	if (vm->disk && !vm->disk_size)
+		why = "disk needs disk_size (a node without the image creates it at that size)";
+	else if (!vm->disk && (vm->disk_size || vm->disk_shared))
+		why = "disk_size and disk_shared need disk";
+	else if (vm->disk && vm->disk[0] != '/')
+		why = "disk must be an absolute path";
+	else if (vm->disk_shared && vm->protect)
+		why = "a protected VM's disk is replicated to its standby at every checkpoint: "
+		      "it cannot be on shared storage (disk_shared = yes needs protected = no)";
+	else if (vm->has_mac && !vm->bridge)
+		why = "mac needs bridge (the VM has no network interface without it)";
+	if (why)
+		parser__fail(p, vm->line, "vm %s: %s", vm->name, why);
+	return !why;
+}
+
 static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 {
 	if (!vm->memory) {
@@ -451,6 +515,8 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 			     vm->name);
 		return;
 	}
+	if (!vm_devices_valid(p, vm))
+		return;
 	for (size_t i = 0; i < vm->n_preferred; i++)
 		if (!config__node(p->conf, vm->preferred_nodes[i])) {
 			parser__fail(p, vm->preferred_line, "vm %s: preferred node '%s' "

@@ -20,4 +20,9 @@ int config__parse_bool(const char *s, bool *out);
 /* "host:port" or "[v6addr]:port"; host is written to a buffer of hostlen. */
 int config__parse_address(const char *s, char *host, size_t hostlen, uint16_t *port);
 
+/* A network interface name: 1 to 15 of [a-zA-Z0-9_.-] (IFNAMSIZ - 1). */
+bool config__valid_ifname(const char *s);
+/* "52:54:00:12:34:56": a unicast, non-zero MAC address. */
+int config__parse_mac(const char *s, uint8_t mac[6]);
+
 #endif

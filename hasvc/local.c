@@ -199,7 +199,7 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 {
 	const struct config_vm *cv = config__vm(d->conf, a->vm);
 	const char *args[48];
-	char bufs[6][64], uri[300], serial[PATH_MAX + 8];
+	char bufs[6][64], uri[300], serial[PATH_MAX + 8], net[128], err[PATH_MAX + 128];
 	size_t n = 0, nb = 0;
 	struct copy *c = NULL, *old;
 
@@ -253,6 +253,19 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 	put_num(args, &n, bufs, &nb, cv->memory >> 10, "K");
 	args[n++] = "--cpus";
 	put_num(args, &n, bufs, &nb, cv->vcpus, "");
+	if (cv->disk) {
+		if (ldev__disk_prepare(cv, err, sizeof(err))) {
+			qb_log(LOG_ERR, "%s: %s", c->control, err);
+			goto fail;
+		}
+		args[n++] = "--disk";
+		args[n++] = cv->disk;
+	}
+	if (cv->bridge) {
+		ldev__net_arg(d, cv, a->generation, net, sizeof(net));
+		args[n++] = "--net";
+		args[n++] = net;
+	}
 	args[n++] = "--serial";
 	args[n++] = serial;
 	args[n++] = "--control";

@@ -88,4 +88,14 @@ void lvmm__unrecord(struct hasvcd *d, const struct copy *c);
 /* Copies left running by an earlier hasvcd, from the run directory. */
 void lvmm__adopt_records(struct local *l);
 
+/* local_dev.c: a VM's disk and network interface. */
+struct config_vm;
+/* Create the image (sparse, disk_size) if missing; refuse another size. */
+int ldev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
+/* The configured mac, or the one derived from the cluster and VM names. */
+void ldev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
+/* The value of `vmm run --net` for generation gen. */
+void ldev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
+		   char *out, size_t len);
+
 #endif

@@ -262,10 +262,11 @@ static int shape_changed(const struct hasvcd *d, const struct config *conf, char
 
 		if (!ov || v < 0 || d->fsm->vms[v].primary < 0)
 			continue;
-		if (ov->memory != nv->memory || ov->vcpus != nv->vcpus) {
-			snprintf(err, errlen, "%s:%d: vm %s runs with %llu MiB and %u vCPUs: memory "
-				 "and vcpus cannot change while it runs (remove it, reload, add it "
-				 "back)", conf->path, nv->line, nv->name,
+		if (ov->memory != nv->memory || ov->vcpus != nv->vcpus ||
+		    !config__same_devices(ov, nv)) {
+			snprintf(err, errlen, "%s:%d: vm %s runs with %llu MiB and %u vCPUs: memory, "
+				 "vcpus, disk and network keys cannot change while it runs (remove it, "
+				 "reload, add it back)", conf->path, nv->line, nv->name,
 				 (unsigned long long)(ov->memory >> 20), ov->vcpus);
 			return -EINVAL;
 		}

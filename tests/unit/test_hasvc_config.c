@@ -45,9 +45,11 @@ static const char good[] =
 	"preferred_nodes = beta , alpha\n"                /* 23 */
 	"priority = -5\n"                                 /* 24 */
 	"protected = no\n"                                /* 25 */
-	"[vm db.1_x-y]\n"                                 /* 26 */
-	"memory = 512M\n"                                 /* 27 */
-	"kernel = /img/db\n";                             /* 28 */
+	"disk = /srv/web1.img\ndisk_size = 20G\ndisk_shared = yes\n" /* 26-28 */
+	"bridge = br0\nmac = 52:54:00:aa:bb:cc\n"         /* 29-30 */
+	"[vm db.1_x-y]\n"                                 /* 31 */
+	"memory = 512M\n"                                 /* 32 */
+	"kernel = /img/db\n";                             /* 33 */
 
 static struct config *parse_ok(const char *text)
 {
@@ -102,6 +104,12 @@ START_TEST(test_good_file)
 	ck_assert_int_eq(w->preferred_line, 23);
 	ck_assert_int_eq(w->priority, -5);
 	ck_assert(!w->protect);
+	ck_assert_str_eq(w->disk, "/srv/web1.img");
+	ck_assert_uint_eq(w->disk_size, 20ULL << 30);
+	ck_assert(w->disk_shared);
+	ck_assert_str_eq(w->bridge, "br0");
+	ck_assert(w->has_mac);
+	ck_assert_uint_eq(w->mac[5], 0xcc);
 
 	/* Defaults. */
 	d = config__vm(c, "db.1_x-y");
@@ -114,6 +122,9 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(d->n_preferred, 0);
 	ck_assert_int_eq(d->priority, 0);
 	ck_assert(d->protect);
+	ck_assert_ptr_null(d->disk);
+	ck_assert_ptr_null(d->bridge);
+	ck_assert(!d->has_mac && !d->disk_shared);
 	ck_assert_ptr_null(config__vm(c, "nope"));
 	config__free(c);
 }
@@ -218,6 +229,25 @@ static const struct {
 	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
 	{ PLAIN NODES "[vm]\nmemory = 1G\n",
 	  "hasvc.conf:9: [vm] needs a name: [vm NAME]" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d.img\n",
+	  "hasvc.conf:9: vm w: disk needs disk_size (a node without the image creates it at that size)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk_size = 1G\n",
+	  "hasvc.conf:9: vm w: disk_size and disk_shared need disk" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = d.img\ndisk_size = 1G\n",
+	  "hasvc.conf:9: vm w: disk must be an absolute path" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\ndisk_shared = yes\n",
+	  "hasvc.conf:9: vm w: a protected VM's disk is replicated to its standby at every checkpoint: "
+	  "it cannot be on shared storage (disk_shared = yes needs protected = no)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1001\n",
+	  "hasvc.conf:13: vm w: disk_size 1001 is not a whole number of 4K blocks from 4K to 64T" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = lots\n",
+	  "hasvc.conf:13: vm w: disk_size 'lots' is not a size like 512M or 20G" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nmac = 52:54:00:00:00:01\n",
+	  "hasvc.conf:9: vm w: mac needs bridge (the VM has no network interface without it)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = br0\nmac = 01:54:00:00:00:01\n",
+	  "hasvc.conf:13: vm w: mac '01:54:00:00:00:01' is not a unicast MAC address like 52:54:00:12:34:56" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = a-bridge-name-too-long\n",
+	  "hasvc.conf:12: vm w: bridge 'a-bridge-name-too-long' is not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)" },
 };
 
 START_TEST(test_bad_input)
@@ -305,6 +335,24 @@ START_TEST(test_values)
 	ck_assert(config__valid_name("a"));
 	ck_assert(!config__valid_name(""));
 	ck_assert(!config__valid_name("a b"));
+	{
+		uint8_t mac[6];
+
+		ck_assert_int_eq(config__parse_mac("52:54:00:aB:0c:ff", mac), 0);
+		ck_assert_uint_eq(mac[3], 0xab);
+		ck_assert_uint_eq(mac[5], 0xff);
+		ck_assert_int_eq(config__parse_mac("52:54:00:ab:0c:f", mac), -EINVAL);
+		ck_assert_int_eq(config__parse_mac("52:54:00:ab:0c:fff", mac), -EINVAL);
+		ck_assert_int_eq(config__parse_mac("52-54-00-ab-0c-ff", mac), -EINVAL);
+		ck_assert_int_eq(config__parse_mac(" 2:54:00:ab:0c:ff", mac), -EINVAL);
+		ck_assert_int_eq(config__parse_mac("00:00:00:00:00:00", mac), -EINVAL);
+		ck_assert_int_eq(config__parse_mac("ff:ff:ff:ff:ff:ff", mac), -EINVAL);
+	}
+	ck_assert(config__valid_ifname("br0"));
+	ck_assert(config__valid_ifname("123456789012345"));
+	ck_assert(!config__valid_ifname("1234567890123456"));
+	ck_assert(!config__valid_ifname("br 0"));
+	ck_assert(!config__valid_ifname(".."));
 }
 END_TEST
 
@@ -314,13 +362,15 @@ START_TEST(test_diff)
 		"[vm same]\nmemory=1G\nkernel=/k\n"
 		"[vm gone]\nmemory=1G\nkernel=/k\n"
 		"[vm moved]\nmemory=1G\nkernel=/k\npreferred_nodes=a,b\n"
-		"[vm bigger]\nmemory=1G\nkernel=/k\n");
+		"[vm bigger]\nmemory=1G\nkernel=/k\n"
+		"[vm nic]\nmemory=1G\nkernel=/k\nbridge=br0\n");
 	struct config *new_conf = parse_ok(PLAIN NODES
 		"[vm new2]\nmemory=1G\nkernel=/k\n"
 		"[vm bigger]\nmemory=2G\nkernel=/k\n"
 		"[vm moved]\nmemory=1G\nkernel=/k\npreferred_nodes=b,a\n"
 		"[vm same]\nkernel=/k\nmemory=1024M\n"
-		"[vm new1]\nmemory=1G\nkernel=/k\n");
+		"[vm new1]\nmemory=1G\nkernel=/k\n"
+		"[vm nic]\nmemory=1G\nkernel=/k\nbridge=br0\nmac=52:54:00:00:00:07\n");
 	struct config_diff d;
 
 	ck_assert_int_eq(config__diff(old, new_conf, &d), 0);
@@ -329,9 +379,10 @@ START_TEST(test_diff)
 	ck_assert_str_eq(d.added[1], "new2");
 	ck_assert_uint_eq(d.n_removed, 1);
 	ck_assert_str_eq(d.removed[0], "gone");
-	ck_assert_uint_eq(d.n_changed, 2);
+	ck_assert_uint_eq(d.n_changed, 3);
 	ck_assert_str_eq(d.changed[0], "bigger");
 	ck_assert_str_eq(d.changed[1], "moved");
+	ck_assert_str_eq(d.changed[2], "nic");
 	config__diff_free(&d);
 
 	ck_assert_int_eq(config__diff(old, old, &d), 0);
