@@ -194,7 +194,7 @@ _cl_start_holder() {
 # are killed by PID first.  Runs that are still alive are not touched (nor
 # is a stale run's $T: its name does not say whose it is).
 cluster_sweep_stale() {
-	for _sns in $(ip netns list 2>/dev/null | sed -n 's/^\(hasvc-[0-9][0-9]*-[a-p]\)\( .*\)\{0,1\}$/\1/p'); do
+	for _sns in $(ip netns list 2>/dev/null | sed -n 's/^\(hasvc-[0-9][0-9]*-[a-pz]\)\( .*\)\{0,1\}$/\1/p'); do
 		_spid=${_sns#hasvc-}
 		_spid=${_spid%-*}
 		kill -0 "$_spid" 2>/dev/null && continue
@@ -202,10 +202,11 @@ cluster_sweep_stale() {
 		ip netns del "$_sns" 2>/dev/null
 	done
 	for _sl in $(ip -o link show type bridge 2>/dev/null | sed -n 's/^[0-9]*: \(hcb[0-9][0-9]*\)[@:].*/\1/p') \
-		$(ip -o link show type veth 2>/dev/null | sed -n 's/^[0-9]*: \(hc[0-9][0-9]*[a-p]\)[@:].*/\1/p'); do
+		$(ip -o link show type veth 2>/dev/null | sed -n 's/^[0-9]*: \(hc[0-9][0-9]*[a-pz]g\{0,1\}\)[@:].*/\1/p'); do
 		_spid=${_sl#hc}
 		_spid=${_spid#b}
-		_spid=${_spid%[a-p]}
+		_spid=${_spid%g}
+		_spid=${_spid%[a-pz]}
 		kill -0 "$_spid" 2>/dev/null && continue
 		ip link del "$_sl" 2>/dev/null
 	done
@@ -275,7 +276,7 @@ _cl_teardown() {
 	done
 	_tleft=$(ip netns list 2>/dev/null | grep "^hasvc-$$-")
 	[ -n "$_tleft" ] && echo "cleanup: namespaces left: $_tleft"
-	_tleft=$(ip -o link show 2>/dev/null | grep -E "^[0-9]+: hcb?$$[a-p]?[@:]")
+	_tleft=$(ip -o link show 2>/dev/null | grep -E "^[0-9]+: hcb?$$([a-pz]g?)?[@:]")
 	[ -n "$_tleft" ] && echo "cleanup: links left: $_tleft"
 	CL_MADE_NS="" CL_MADE_LINKS="" CL_BRIDGE=""
 }
@@ -445,6 +446,45 @@ kill_node() {
 	[ "$_kr" = 0 ] ||
 		fail "node $1: processes survive SIGKILL: $(ip netns pids "$(_cl_get CL_NS "$1")")"
 	_cl_start_holder "$1"
+}
+
+# guest_lan_setup: a network for the guests' NICs, after cluster_setup.  In
+# every node a bridge gbr (the `bridge` of hasvc.conf) with a veth whose
+# other end (hc$$<node>g) is a port of the cluster's bridge, and a client
+# namespace GL_NS (hasvc-$$-z) with eth0 at GL_CLIENT_ADDR on that bridge
+# too.  The guests' addresses are in GL_NET.0/24 (GL_NET.10 and up).  As
+# on a real switch, the root bridge keeps sending a MAC to the port where
+# it last saw it, also after a node was killed: only the new copy's
+# announcement moves it.  Removed by cluster_teardown.
+guest_lan_setup() {
+	[ -n "$CL_NODES" ] || fail "guest_lan_setup: call cluster_setup first"
+	GL_NET=10.$((150 + $$ % 50)).$(( ($$ / 50) % 256 ))
+	for _gn in $CL_NODES; do
+		_gns=$(_cl_get CL_NS "$_gn")
+		_gv=hc$$${_gn}g
+		ip link add "$_gv" type veth peer name lan0 netns "$_gns" >"$T/ip.err" 2>&1 ||
+			fail "cannot make a veth pair for $_gn's guests: $(cat "$T/ip.err")"
+		CL_MADE_LINKS="$CL_MADE_LINKS $_gv"
+		_cl_no_ipv6 "$_gv"
+		ip link set "$_gv" master "$CL_BRIDGE" up &&
+			ip -n "$_gns" link add gbr type bridge &&
+			ip -n "$_gns" link set lan0 master gbr up &&
+			ip -n "$_gns" link set gbr up ||
+			fail "cannot make node $_gn's guest bridge"
+	done
+	GL_NS=hasvc-$$-z
+	ip netns add "$GL_NS" >"$T/ip.err" 2>&1 || fail "cannot make $GL_NS: $(cat "$T/ip.err")"
+	CL_MADE_NS="$CL_MADE_NS $GL_NS"
+	ip link add hc$$z type veth peer name eth0 netns "$GL_NS" >"$T/ip.err" 2>&1 ||
+		fail "cannot make the client's veth: $(cat "$T/ip.err")"
+	CL_MADE_LINKS="$CL_MADE_LINKS hc$$z"
+	_cl_no_ipv6 hc$$z
+	GL_CLIENT_ADDR=$GL_NET.2
+	ip link set hc$$z master "$CL_BRIDGE" up &&
+		ip -n "$GL_NS" link set lo up &&
+		ip -n "$GL_NS" addr add "$GL_CLIENT_ADDR/24" dev eth0 &&
+		ip -n "$GL_NS" link set eth0 up || fail "cannot configure the client's network"
+	export GL_NET GL_NS GL_CLIENT_ADDR
 }
 
 # cut_link NODE / heal_link NODE: sets NODE's veth down / up on the bridge

@@ -16,7 +16,9 @@ need_hasvc() {
 
 # write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
 # certificates from conf/make-certs.sh, and a protected counter guest per VM
-# argument ("web1" or "web1:a,b" for preferred nodes).
+# argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
+# shell word): HLIB_KERNEL_<vm> another guest; HLIB_EXTRA_<vm> more lines
+# of its section (cmdline, disk, bridge ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
@@ -31,12 +33,21 @@ write_hasvc_conf() {
 			[ -z "${HLIB_FENCE:-}" ] || printf 'fence_command = %s\n' "$HLIB_FENCE"
 		done
 		for _v in "$@"; do
-			printf '[vm %s]\nmemory = 32M\nvcpus = 1\nkernel = %s\n' "${_v%%:*}" \
-				"$GUESTS/counter.elf"
+			_vn=${_v%%:*}
+			printf '[vm %s]\nmemory = 32M\nvcpus = 1\nkernel = %s\n' "$_vn" \
+				"$(_hl_vm_get HLIB_KERNEL "$_vn" "$GUESTS/counter.elf")"
 			printf 'checkpoint_interval_ms = %s\nprotected = %s\n' "${HLIB_INTERVAL:-25}" "${HLIB_PROTECT:-yes}"
 			case $_v in *:*) printf 'preferred_nodes = %s\n' "${_v#*:}" ;; esac
+			_hl_vm_get HLIB_EXTRA "$_vn" ""
 		done
 	} >"$T/hasvc.conf" || fail "cannot write $T/hasvc.conf"
+}
+
+# _hl_vm_get VAR VM DEFAULT: prints VAR_VM (a newline after a non-empty
+# value), or DEFAULT.
+_hl_vm_get() {
+	_hv=$(eval "echo \"\${${1}_$2:-}\"")
+	if [ -n "$_hv" ]; then printf '%s\n' "$_hv"; else printf '%s' "$3"; fi
 }
 
 # start_hasvcd NODE: hasvcd in NODE (NODE_hasvcd_pid), log $T/NODE/hasvcd.log.

@@ -1,0 +1,62 @@
+#!/bin/sh
+# Guest I/O through the cluster (hasvc.conf disk and bridge): two protected
+# VMs with their primaries on a and standbys on b, the block guest on a
+# replicated disk (each node's copy in its private /run) and the network
+# guest on a NIC bridged to the guest LAN, where a client in its own
+# namespace sends counter updates over UDP.  Node a is killed:
+#  - the network guest answers from b with no acknowledged update lost or
+#    applied twice, and the LAN's bridge learned its MAC on b's port, which
+#    only b's announcement can have done (a's port is still up);
+#  - the block guest carries on from b's copy of the disk and verifies
+#    every record it wrote (so b's disk held every write of every committed
+#    checkpoint), and both VMs are protected again on c.
+. "$(dirname "$0")/clib.sh"
+. "$(dirname "$0")/hlib.sh"
+need_hasvc
+[ -f "$GUESTS/block.elf" ] && [ -f "$GUESTS/net.elf" ] || fail "the block or net guest is not built"
+[ -c /dev/net/tun ] || skip "no /dev/net/tun (taps)"
+command -v bridge >/dev/null 2>&1 || skip "no bridge command (iproute2)"
+UDPCLIENT="$top_srcdir/tests/virtio/udpclient.py"
+MAC=52:54:00:77:00:01
+
+cluster_setup 3
+guest_lan_setup
+HLIB_KERNEL_blk=$GUESTS/block.elf
+HLIB_EXTRA_blk="cmdline = mode=write sectors=32768 rq_sectors=8 pace_us=1500
+disk = /run/hasvc-test-blk.img
+disk_size = 16M"
+HLIB_KERNEL_net=$GUESTS/net.elf
+HLIB_EXTRA_net="cmdline = ip=$GL_NET.10 port=7777
+bridge = gbr
+mac = $MAC"
+start_cluster blk:a,b net:a,b
+set -- $(wait_protected blk 90); [ "$1 $2" = "a b" ] || fail "blk placed on $1/$2, not a/b"
+set -- $(wait_protected net 90); [ "$1 $2" = "a b" ] || fail "net placed on $1/$2, not a/b"
+echo "blk and net protected: primaries on a, standbys on b"
+
+python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/blk.serial" "$T/blk.out" \
+	"$T/blk.stop" >"$T/follow.err" 2>&1 &
+PIDS="$PIDS $!"
+start_udp_client
+wait_udp_acks 100 20
+wait_for_line "$T/blk.out" ' hb [0-9]' 30 || fail "the block guest prints nothing: $(tail -3 "$T/blk.out")"
+grep -q 'block ok' "$T/blk.out" && fail "the block guest finished before the kill: make it slower"
+
+kill_node a
+t0=$EVENT_MS
+echo "killed every process of node a"
+wait_udp_acks 50 30
+echo "net answers again after the kill"
+port=$(bridge -n "" fdb show br "$CL_BRIDGE" 2>/dev/null | awk -v m="$MAC" 'tolower($1) == m { print $3; exit }')
+[ "$port" = "hc$$bg" ] || fail "the LAN's bridge has $MAC on '$port', not on b's port hc$$bg"
+echo "the LAN learned $MAC on b's port"
+wait_for_line "$T/blk.out" 'block ok' 90 ||
+	fail "the block guest did not verify its disk after the failover: $(tail -5 "$T/blk.out")"
+grep -q 'block BAD' "$T/blk.out" && fail "the block guest found a bad record: $(grep 'block BAD' "$T/blk.out")"
+echo "blk carried on from b's disk and verified every record ($(( $(now_ms) - t0 )) ms after the kill)"
+set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
+wait_udp_acks 50 30
+stop_udp_client
+touch "$T/blk.stop"
+replicas_agree 30
+echo "ok"
