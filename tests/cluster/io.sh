@@ -19,6 +19,31 @@ command -v bridge >/dev/null 2>&1 || skip "no bridge command (iproute2)"
 UDPCLIENT="$top_srcdir/tests/virtio/udpclient.py"
 MAC=52:54:00:77:00:01
 
+# The UDP client in the client namespace, 100 requests a second, every
+# acknowledged update logged to $T/net.acks.
+start_udp_client() {
+	ip netns exec "$GL_NS" python3 "$UDPCLIENT" "$GL_NET.10" 7777 --rate 100 \
+		--duration 3600 --timeout 100 --log "$T/net.acks" >"$T/udp.out" 2>&1 &
+	udp_pid=$!
+	PIDS="$PIDS $udp_pid"
+}
+udp_acks() { _u=$(grep -c "^ack " "$T/net.acks" 2>/dev/null) || true; echo "${_u:-0}"; }
+wait_udp_acks() {
+	_goal=$(( $(udp_acks) + $1 )); _end=$(( $(date +%s) + $2 ))
+	until [ "$(udp_acks)" -ge "$_goal" ]; do
+		[ "$(date +%s)" -le "$_end" ] ||
+			fail "net: the client got no $1 answers in $2 s: $(tail -3 "$T/udp.out")"
+		sleep 0.05
+	done
+}
+# Ends the client (SIGTERM: it prints its summary); fails on a lost or
+# doubled update.
+stop_udp_client() {
+	kill -TERM "$udp_pid"
+	wait "$udp_pid" || fail "net: the client failed: $(tail -5 "$T/udp.out")"
+	tail -1 "$T/udp.out"
+}
+
 cluster_setup 3
 guest_lan_setup
 HLIB_KERNEL_blk=$GUESTS/block.elf
