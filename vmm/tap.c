@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -20,6 +22,22 @@ static int set_iff(struct ifreq *ifr, const char *name)
 		return -ENAMETOOLONG;
 	strcpy(ifr->ifr_name, name);
 	return 0;
+}
+
+/* Is the interface already a port of bridge? (a persistent tap stays in it) */
+static bool in_bridge(const char *name, const char *bridge)
+{
+	char path[64], target[256];
+	ssize_t n;
+	const char *base;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/master", name);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	return !strcmp(base ? base + 1 : target, bridge);
 }
 
 /* Up, then into the bridge: both through an ordinary socket's ioctls. */
@@ -56,10 +74,11 @@ static int join_bridge(const char *name, const char *bridge, const char **err)
 		goto out;
 	}
 	ifr.ifr_ifindex = idx;
-	if (ioctl(s, SIOCBRADDIF, &ifr) < 0) {
+	if (!in_bridge(name, bridge) && ioctl(s, SIOCBRADDIF, &ifr) < 0) {
 		ret = -errno;
 		*err = ret == -ENODEV ? "the bridge does not exist"
-		       : ret == -EINVAL ? "the bridge is not a bridge"
+		       : ret == -EINVAL || ret == -EOPNOTSUPP ? "the bridge is not a bridge"
+		       : ret == -EBUSY ? "the tap is a port of another bridge"
 		       : "cannot add the tap to the bridge";
 	}
 out:
