@@ -74,7 +74,8 @@ udp() { inc python3 "$UDPCLIENT" "$GUEST_IP" "$GPORT" "$@"; }
 # bg_udp LOG ARGS...: the client in the background; its PID in $ucl.
 bg_udp() {
 	_log=$1; shift
-	inc python3 "$UDPCLIENT" "$GUEST_IP" "$GPORT" "$@" >"$_log" 2>&1 &
+	# Not through inc: $! must be the client itself (ip netns exec execs it).
+	ip netns exec "$CNS" python3 "$UDPCLIENT" "$GUEST_IP" "$GPORT" "$@" >"$_log" 2>&1 &
 	ucl=$!
 	PIDS="$PIDS $ucl"
 }

@@ -16,6 +16,8 @@ Usage: udpclient.py HOST PORT [--rate HZ] [--duration S] [--timeout MS]
   --echo         RTT probes only (ECHO requests): no counter involved
   --json         print the summary as one JSON object instead
 
+SIGTERM or SIGINT ends the run early, with the summary printed.
+
 Counter mode sends seq 1, 2, ... one at a time and checks every answer:
 status ok and value - seq the same for all answers (0 on a fresh guest):
 an acknowledged update lost, or one applied twice, changes it.
@@ -30,6 +32,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -48,7 +51,16 @@ def percentile(sorted_vals, p):
     return sorted_vals[k]
 
 
+STOP = []
+
+
+def on_signal(signum, frame):
+    STOP.append(signum)
+
+
 def run(args):
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((args.host, args.port))
     magic = MAGIC_ECHO if args.echo else MAGIC_COUNT
@@ -64,7 +76,8 @@ def run(args):
     next_send = start
     while True:
         now = time.monotonic()
-        if now - start >= args.duration or (args.count and st["acked"] >= args.count):
+        if (now - start >= args.duration or STOP or
+                (args.count and st["acked"] >= args.count)):
             break
         if next_send > now:
             time.sleep(next_send - now)
@@ -82,6 +95,8 @@ def run(args):
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    break
+                if STOP:
                     break
                 r, _, _ = select.select([sock], [], [], left)
                 if not r:
@@ -116,7 +131,7 @@ def run(args):
                 break
             if not answered:
                 st["retries"] += 1
-                if time.monotonic() - start > args.duration + args.grace:
+                if time.monotonic() - start > args.duration + args.grace or STOP:
                     break
         if not answered:
             break
