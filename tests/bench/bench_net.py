@@ -9,23 +9,11 @@ docs/performance.md through bench.record().
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
 import bench  # tests/bench/bench.py: record()
-
-
-def mmm(xs, fmt="%.2f"):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return "–"
-    return (fmt + " (" + fmt + "–" + fmt + ")") % (statistics.median(xs), min(xs), max(xs))
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+from bench_checkpoint import med, mmm  # median (min–max) cells
 
 
 def main():
@@ -70,8 +58,8 @@ def main():
             p99 = med([r["rtt_p99_ms"] for r in rs])
             w("| %s, %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, label, mmm([r["acked"] / r["elapsed_s"] for r in rs], "%.0f"),
-                mmm([r["rtt_p50_ms"] for r in rs]), mmm([r["rtt_p90_ms"] for r in rs]),
-                mmm([r["rtt_p99_ms"] for r in rs]), mmm([r["rtt_max_ms"] for r in rs]),
+                mmm([r["rtt_p50_ms"] for r in rs], "%.2f"), mmm([r["rtt_p90_ms"] for r in rs], "%.2f"),
+                mmm([r["rtt_p99_ms"] for r in rs], "%.2f"), mmm([r["rtt_max_ms"] for r in rs], "%.2f"),
                 mmm([r["retries"] for r in rs], "%.0f"),
                 "%.1f" % (p50 / base50) if p50 and base50 else "–",
                 "%.1f" % (p99 / base99) if p99 and base99 else "–"))

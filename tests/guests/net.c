@@ -25,6 +25,7 @@
  * from outside (any broadcast, an ARP request does).
  */
 #include "guest.h"
+#include "virtio.h"
 
 #define MiB (1ULL << 20)
 #define QSIZE 16
@@ -36,45 +37,12 @@
 #define BIGBUF (18 * MiB)             /* mode=bad: an oversized frame */
 #define HDR 12
 
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEAT 0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT 0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_DESC 0x080
-#define R_AVAIL 0x090
-#define R_USED 0x0a0
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 64
-
-#define F_NEXT 1
-#define F_WRITE 2
-
 #define NET_F_MAC (1u << 5)
 #define NET_F_STATUS (1u << 16)
 
 #define NET_MAGIC_COUNT 0x544e4355u   /* "UCNT" */
 #define NET_MAGIC_ECHO 0x4f484345u    /* "ECHO" */
 #define NCLIENTS 8
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
 
 struct queue {
 	struct desc *d;
@@ -83,7 +51,6 @@ struct queue {
 	uint16_t avail_idx, used_seen;
 };
 
-static volatile uint32_t *regs;
 static struct queue rxq, txq;
 static uint8_t mac[6];
 static uint32_t my_ip;               /* host order */
@@ -93,15 +60,6 @@ static uint16_t my_port;
 static volatile uint64_t counter;
 static struct client { uint32_t id; uint64_t seq, value, used; } clients[NCLIENTS];
 static uint64_t nr_rx, nr_tx, nr_dropped, uses;
-
-static uint32_t rd(unsigned off) { return regs[off / 4]; }
-static void wr(unsigned off, uint32_t v) { regs[off / 4] = v; }
-
-static void wr64(unsigned off, uint64_t v)
-{
-	wr(off, (uint32_t)v);
-	wr(off + 4, (uint32_t)(v >> 32));
-}
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
@@ -152,19 +110,7 @@ static void rx_post(uint16_t i)
 /* Reset and bring the device up; fill_rx: every rx buffer posted. */
 static bool dev_init(bool fill_rx)
 {
-	wr(R_STATUS, 0);
-	wr(R_STATUS, S_ACK);
-	wr(R_STATUS, S_ACK | S_DRIVER);
-	wr(R_DEV_FEAT_SEL, 1);
-	if (!(rd(R_DEV_FEAT) & 1)) /* VIRTIO_F_VERSION_1 */
-		return false;
-	wr(R_DEV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT, rd(R_DEV_FEAT) & (NET_F_MAC | NET_F_STATUS));
-	wr(R_DRV_FEAT_SEL, 1);
-	wr(R_DRV_FEAT, 1);
-	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	if (!(rd(R_STATUS) & S_FEATURES_OK))
+	if (!vio_negotiate(NET_F_MAC | NET_F_STATUS))
 		return false;
 	wr(R_QUEUE_SEL, 0);
 	if (rd(R_QUEUE_NUM_MAX) < QSIZE)

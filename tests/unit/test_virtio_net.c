@@ -285,14 +285,21 @@ START_TEST(test_rx)
 }
 END_TEST
 
-START_TEST(test_rx_too_small)
+/* One frame of 100 bytes into one rx buffer of len bytes with flags. */
+static void rx_into(uint32_t len, uint16_t flags)
 {
 	uint8_t frame[100] = { 1 };
-	struct net_counters c;
 
 	ck_assert_int_eq(send(sv[1], frame, sizeof(frame), 0), 100);
-	rx_buffer(50, 2);
+	rx_buffer(len, flags);
 	virtio_net__rx_pump(vm.net);
+}
+
+START_TEST(test_rx_too_small)
+{
+	struct net_counters c;
+
+	rx_into(50, 2);
 	ck_assert_uint_eq(used_idx(RXR), 1);
 	ck_assert_uint_eq(used_len(RXR, 0), 0);
 	ck_assert_uint_eq(rd(0x070) & VIRTIO_STATUS_NEEDS_RESET, 0);
@@ -303,11 +310,7 @@ END_TEST
 
 START_TEST(test_rx_read_only_buffer)
 {
-	uint8_t frame[100] = { 1 };
-
-	ck_assert_int_eq(send(sv[1], frame, sizeof(frame), 0), 100);
-	rx_buffer(2048, 0);
-	virtio_net__rx_pump(vm.net);
+	rx_into(2048, 0);
 	ck_assert_uint_ne(rd(0x070) & VIRTIO_STATUS_NEEDS_RESET, 0);
 }
 END_TEST
@@ -379,14 +382,5 @@ static Suite *virtio_net_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (kvmtest__need_guest("test_virtio_net", "hello.elf", kernel, sizeof(kernel)))
-		return 77;
-	sr = srunner_create(virtio_net_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return kvmtest__main("test_virtio_net", "hello.elf", kernel, sizeof(kernel), virtio_net_suite);
 }
