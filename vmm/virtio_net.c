@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,34 +77,43 @@ struct virtio_net {
 	qb_loop_timer_handle announce_timer;
 };
 
+/* Exactly XX:XX:XX:XX:XX:XX, hex digits of either case. */
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 && p[2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)strtoul((char[3]){ p[0], p[1], 0 }, NULL, 16);
+	}
+	return 0;
+}
+
 int virtio_net__parse(char *spec, struct net_cfg *cfg, const char **err)
 {
 	static const uint8_t def_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	char *save = NULL;
 
 	*cfg = (struct net_cfg){ .fd = -1 };
-
 	memcpy(cfg->mac, def_mac, 6);
 	for (char *kv = strtok_r(spec, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		unsigned m[6];
-		char tail;
-
 		if (!strncmp(kv, "tap=", 4) && kv[4]) {
 			cfg->tap = kv + 4;
 		} else if (!strncmp(kv, "bridge=", 7) && kv[7]) {
 			cfg->bridge = kv + 7;
 		} else if (!strncmp(kv, "mac=", 4)) {
-			if (sscanf(kv + 4, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
-				   &m[4], &m[5], &tail) != 6 || strlen(kv + 4) != 17) {
+			if (parse_mac(kv + 4, cfg->mac)) {
 				*err = "bad mac: want XX:XX:XX:XX:XX:XX";
 				return -EINVAL;
 			}
-			if (m[0] & 1) {
+			if (cfg->mac[0] & 1) {
 				*err = "bad mac: a multicast address cannot be a NIC's";
 				return -EINVAL;
 			}
-			for (int i = 0; i < 6; i++)
-				cfg->mac[i] = (uint8_t)m[i];
 		} else {
 			*err = "want tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,bridge=BR]";
 			return -EINVAL;
