@@ -2,7 +2,8 @@
 # virtio-net on a tap in a bridge: the net guest answers ARP and the UDP
 # counter (new seq counted once, a retried seq answered again without
 # counting, a wrong seq refused); the device counters move; bad --net
-# options, a busy tap and a missing bridge are refused with clear errors;
+# options, a busy tap, a missing bridge and a missing /dev/net/tun are
+# refused with clear errors;
 # malformed tx chains and rx buffers are refused (DEVICE_NEEDS_RESET) and
 # the vmm survives them.  Topology: tests/virtio/netlib.sh.
 . "$(dirname "$0")/../vmm/lib.sh"
@@ -83,7 +84,15 @@ inh timeout -k 2 10 "$VMM" run --kernel "$GUESTS/net.elf" --net tap=ntap1,bridge
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "the bridge does not exist" "$T/err" ||
 	fail "a missing bridge: rc $rc, $(cat "$T/err")"
-pass "bad --net options, a busy tap and a missing bridge are refused with their reason"
+# No tun driver: /dev/net hidden under an empty tmpfs in a private mount namespace.
+if command -v unshare >/dev/null; then
+	unshare -m sh -c 'mount -t tmpfs none /dev/net && exec timeout -k 2 10 "$0" run \
+		--kernel "$1" --net tap=ntapx' "$VMM" "$GUESTS/net.elf" >"$T/out" 2>"$T/err"
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q "/dev/net/tun does not exist" "$T/err" ||
+		fail "no /dev/net/tun: rc $rc, $(cat "$T/err")"
+fi
+pass "bad --net options, a busy tap, a missing bridge and a missing /dev/net/tun are refused with their reason"
 
 run_vmm 20 run --kernel "$GUESTS/net.elf" --memory 64M --serial "file:$T/none.ser"
 [ "$rc" -eq 1 ] && grep -q "net BAD no virtio-net device (magic 0xffffffff)" "$T/none.ser" ||
