@@ -3,9 +3,8 @@
 # counter (new seq counted once, a retried seq answered again without
 # counting, a wrong seq refused); the device counters move; bad --net
 # options, a busy tap, a missing bridge and a missing /dev/net/tun are
-# refused with clear errors;
-# malformed tx chains and rx buffers are refused (DEVICE_NEEDS_RESET) and
-# the vmm survives them.  Topology: tests/virtio/netlib.sh.
+# refused with clear errors; malformed tx chains and rx buffers are refused
+# (DEVICE_NEEDS_RESET) and the vmm survives them.  Topology: tests/virtio/netlib.sh.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 need_kvm
