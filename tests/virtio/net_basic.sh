@@ -3,7 +3,8 @@
 # counter (new seq counted once, a retried seq answered again without
 # counting, a wrong seq refused); the device counters move; bad --net
 # options, a busy tap, a missing bridge and a missing /dev/net/tun are
-# refused with clear errors; malformed tx chains and rx buffers are refused
+# refused with clear errors; snapshots whose device set or MAC differs are
+# refused; malformed tx chains and rx buffers are refused
 # (DEVICE_NEEDS_RESET) and the vmm survives them.  Topology: tests/virtio/netlib.sh.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
@@ -92,6 +93,28 @@ if command -v unshare >/dev/null; then
 		fail "no /dev/net/tun: rc $rc, $(cat "$T/err")"
 fi
 pass "bad --net options, a busy tap, a missing bridge and a missing /dev/net/tun are refused with their reason"
+
+# Snapshots: a VM without a network device does not load into one with it,
+# nor the other way round, nor into one with another MAC.
+bg_nvmm nn run --kernel "$GUESTS/counter.elf" --memory 32M --serial none --control "nn-$$"
+wait_ctl() { _e=$(( $(date +%s) + 20 )); until nctl "$1-$$" status >/dev/null 2>&1; do
+	[ "$(date +%s)" -le "$_e" ] || fail "$1: no control service"; sleep 0.02; done; }
+wait_ctl nn
+nctl "nn-$$" save "$T/nonet.snap" --quit >"$T/ctl" 2>&1 || fail "save: $(cat "$T/ctl")"
+nctl "g-$$" save "$T/net.snap" >"$T/ctl" 2>&1 || fail "save with net: $(cat "$T/ctl")"
+inh timeout -k 2 10 "$VMM" run --restore "$T/nonet.snap" --memory 32M --net tap=ntap1 \
+	>"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "saved from a VM without a network device" "$T/err" ||
+	fail "restore without the record into --net: rc $rc, $(cat "$T/err")"
+run_vmm 10 run --restore "$T/net.snap" --memory 64M
+[ "$rc" -eq 1 ] && grep -q "with a network device: give --net" "$T/err" ||
+	fail "restore with the record without --net: rc $rc, $(cat "$T/err")"
+inh timeout -k 2 10 "$VMM" run --restore "$T/net.snap" --memory 64M \
+	--net tap=ntap1,mac=52:54:00:00:00:01 >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "another MAC" "$T/err" || fail "restore with another MAC: rc $rc"
+pass "a snapshot without / with virtio_net, or with another MAC, is refused before loading"
 
 run_vmm 20 run --kernel "$GUESTS/net.elf" --memory 64M --serial "file:$T/none.ser"
 [ "$rc" -eq 1 ] && grep -q "net BAD no virtio-net device (magic 0xffffffff)" "$T/none.ser" ||
