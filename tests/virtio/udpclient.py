@@ -2,7 +2,7 @@
 """UDP counter client for the net test guest (tests/guests/net.c).
 
 Usage: udpclient.py HOST PORT [--rate HZ] [--duration S] [--timeout MS]
-                    [--client ID] [--echo] [--count N] [--json]
+                    [--client ID] [--echo] [--count N] [--json] [--log FILE]
 
   HOST PORT      the guest's address and UDP port (its ip= and port=)
   --rate HZ      requests per second (default 100; 0: back to back, each
@@ -15,6 +15,9 @@ Usage: udpclient.py HOST PORT [--rate HZ] [--duration S] [--timeout MS]
   --client ID    client id (default: the pid)
   --echo         RTT probes only (ECHO requests): no counter involved
   --json         print the summary as one JSON object instead
+  --log FILE     append a line per answer as it comes, flushed at once:
+                 "ack SEQ VALUE RTT_MS" (or "err SEQ LAST_SEQ RTT_MS"), so a
+                 test can follow the progress of a long run (count the lines)
 
 SIGTERM or SIGINT ends the run early, with the summary printed.
 
@@ -66,6 +69,7 @@ def run(args):
     magic = MAGIC_ECHO if args.echo else MAGIC_COUNT
     timeout = args.timeout / 1000.0
     interval = 1.0 / args.rate if args.rate > 0 else 0.0
+    log = open(args.log, "a", buffering=1) if args.log else None
     st = dict(acked=0, sent=0, retries=0, errors=0, mismatches=0, stale=0)
     offset = None
     rtts = []
@@ -117,6 +121,9 @@ def run(args):
                 max_gap = max(max_gap, t - last_ack)
                 last_ack = t
                 st["acked"] += 1
+                if log:
+                    log.write("%s %d %d %.3f\n" % ("err" if status else "ack", seq, value,
+                                                  rtts[-1]))
                 if status != 0:
                     st["errors"] += 1
                     print("udpclient: seq %d answered with an error (last seq %d)"
@@ -168,6 +175,7 @@ def main():
     p.add_argument("--client", type=int, default=os.getpid() & 0xFFFFFFFF)
     p.add_argument("--echo", action="store_true")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--log")
     args = p.parse_args()
     if args.timeout <= 0 or args.duration <= 0 or args.rate < 0:
         p.error("--timeout and --duration must be positive, --rate not negative")
