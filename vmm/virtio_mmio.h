@@ -52,6 +52,8 @@ struct virtio_mmio_ops {
 	void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
 	/* Queue q was notified and is ready; the transport's lock is held. */
 	void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
+	/* Optional: the driver wrote Status (not a reset); the lock is held. */
+	void (*status)(void *dev, struct virtio_mmio *t);
 };
 
 struct virtio_mmio {

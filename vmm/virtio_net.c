@@ -271,12 +271,24 @@ static void notify(void *dev, struct virtio_mmio *t, unsigned q)
 		virtio_net__kick(n);  /* new rx buffers: the main loop fills them */
 }
 
+/*
+ * A driver may post rx buffers before DRIVER_OK, when it may not notify
+ * yet (older Linux did, and its notify was ignored): look at the rx queue
+ * once the driver is ready, as a notify would have made us.
+ */
+static void status_written(void *dev, struct virtio_mmio *t)
+{
+	if (t->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_net__kick(dev);
+}
+
 static const struct virtio_mmio_ops net_ops = {
 	.device_id = VIRTIO_ID_NET,
 	.nr_queues = 2,
 	.config_len = sizeof(struct net_config),
 	.config_read = config_read,
 	.notify = notify,
+	.status = status_written,
 };
 
 static void set_tap_poll(struct virtio_net *n, bool on);

@@ -117,11 +117,13 @@ static bool dev_init(bool fill_rx)
 		return false;
 	queue_setup(0, &rxq, RXQ_RINGS, QSIZE);
 	queue_setup(1, &txq, TXQ_RINGS, QSIZE);
-	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	/*
+	 * The rx buffers go in before DRIVER_OK, without a notify (one is not
+	 * allowed yet): the device must look at the queue once it is ready.
+	 */
 	for (uint16_t i = 0; fill_rx && i < QSIZE; i++)
 		rx_post(i);
-	if (fill_rx)
-		wr(R_QUEUE_NOTIFY, 0);
+	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	return !(rd(R_STATUS) & S_NEEDS_RESET);
 }
 
