@@ -176,14 +176,15 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 /* Release what is held; resume a guest the policy (not the operator) paused. */
 static int release_and_run(struct checkpoint *ck)
 {
-	uint64_t held = outbuf__held(&ck->ob);
+	uint64_t held = outbuf__held(&ck->ob, OUTBUF_SERIAL);
+	uint64_t frames = outbuf__held(&ck->ob, OUTBUF_NET);
 	bool resume = ck->policy_paused && !ck->m.user_paused;
 
 	outbuf__open(&ck->ob);
 	ck->policy_paused = false;
-	if (held)
-		qb_log(LOG_NOTICE, "protect: %llu bytes of held output released",
-		       (unsigned long long)held);
+	if (held || frames)
+		qb_log(LOG_NOTICE, "protect: held output released: %llu serial bytes, %llu frames",
+		       (unsigned long long)held, (unsigned long long)frames);
 	return resume ? vm__resume(ck->vm) : 0;
 }
 
@@ -237,9 +238,13 @@ static int activate_standby(struct checkpoint *ck, uint64_t gen)
 		serial__drop_output(ck->vm->serial);
 		serial__hold(ck->vm->serial, false);
 	}
+	virtio_net__drop_output(ck->vm->net);
+	virtio_net__hold(ck->vm->net, false);
 	set_generation(ck, CKPT_ACTIVATED, gen);
 	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
 	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)gen);
+	/* The guest's MAC is now behind this host's port. */
+	virtio_net__announce(ck->vm->net, "the activation");
 	return vm__resume(ck->vm);
 }
 

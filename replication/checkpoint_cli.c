@@ -11,7 +11,8 @@
 bool checkpoint_cli__is_command(const char *cmd)
 {
 	return !strcmp(cmd, "protect") || !strcmp(cmd, "unprotect") ||
-	       !strcmp(cmd, "protect-status") || !strcmp(cmd, "activate");
+	       !strcmp(cmd, "protect-status") || !strcmp(cmd, "activate") ||
+	       !strcmp(cmd, "net-status");
 }
 
 int checkpoint_cli__main(const char *name, int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "replication/checkpoint.h"
+#include "vmm/vm.h"
 
 static int copy(char *dst, size_t len, const char *src, char *err, size_t errlen)
 {
@@ -129,6 +130,22 @@ static int no_options(size_t argc, char **argv, char *err, size_t errlen)
 	return 0;
 }
 
+/* The network device's counters: not checkpointing, but served the same way. */
+static int net_status(struct checkpoint *ck, size_t argc, char **argv, char *text,
+		      size_t textlen, char *err, size_t errlen)
+{
+	int ret = no_options(argc, argv, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!ck->vm->net) {
+		snprintf(err, errlen, "this VM has no network device (vmm run --net)");
+		return -ENODEV;
+	}
+	virtio_net__format_status(ck->vm->net, argc > 1, text, textlen);
+	return 0;
+}
+
 int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
 			size_t textlen, char *err, size_t errlen)
 {
@@ -142,6 +159,8 @@ int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *t
 		ret = no_options(argc, argv, err, errlen) ?: checkpoint__unprotect(ck, err, errlen);
 	else if (!strcmp(argv[0], "protect-status"))
 		ret = no_options(argc, argv, err, errlen);
+	else if (!strcmp(argv[0], "net-status"))
+		return net_status(ck, argc, argv, text, textlen, err, errlen);
 	else {
 		snprintf(err, errlen, "unknown checkpoint command");
 		return -EINVAL;

@@ -46,7 +46,7 @@ static int mt_protect_start(void *arg)
 	struct checkpoint *ck = arg;
 	bool resume = (ck->m.paused_by_us || ck->policy_paused) && !ck->m.user_paused;
 
-	outbuf__start(&ck->ob, ck->vm->serial);
+	outbuf__start(&ck->ob, ck->vm);
 	ck->m.paused_by_us = false;
 	ck->policy_paused = false;
 	pthread_mutex_lock(&ck->lock);

@@ -245,6 +245,7 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 		serial__drop_output(ck->vm->serial);
 		serial__hold(ck->vm->serial, true);
 	}
+	virtio_net__hold(ck->vm->net, true);
 	ck->state = CKPT_STANDBY;
 	/* The initial sync was checkpoint 0. */
 	checkpoint__record_commit(ck, migrate__now_ns());

@@ -89,7 +89,8 @@ struct status_view {
 	struct checkpoint_stats *st;
 	enum checkpoint_state state;
 	char error[256];
-	uint64_t p99, held, released;
+	uint64_t p99, held, released, net_held, net_released;
+	struct net_counters net;
 	long long age_ms, peer;
 	double rate;
 	bool standby;
@@ -110,8 +111,13 @@ static int take_view(struct checkpoint *ck, struct status_view *v)
 	pthread_mutex_unlock(&ck->lock);
 	v->standby = v->state == CKPT_STANDBY || v->state == CKPT_LOST;
 	v->p99 = v->standby ? 0 : pause_p99(v->st);
-	v->held = outbuf__held(&ck->ob);
-	v->released = atomic_load(&ck->ob.released_bytes);
+	v->held = outbuf__held(&ck->ob, OUTBUF_SERIAL);
+	v->released = outbuf__released(&ck->ob, OUTBUF_SERIAL);
+	v->net_held = outbuf__held(&ck->ob, OUTBUF_NET);
+	v->net_released = outbuf__released(&ck->ob, OUTBUF_NET);
+	memset(&v->net, 0, sizeof(v->net));
+	if (ck->vm->net)
+		virtio_net__counters(ck->vm->net, &v->net);
 	v->age_ms = v->st->last_commit_ns ? (long long)((now - v->st->last_commit_ns) / 1000000) : -1;
 	v->rate = epochs_per_s(v->st, now);
 	/* The token this side checks the other's against; -1: none. */
@@ -140,6 +146,8 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 "\"pages_last\":%llu,\"bytes_last\":%llu,"
 		 "\"ack_us_mean\":%.1f,\"ack_us_max\":%.1f,"
 		 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
+		 "\"net_output_held_frames\":%llu,\"net_output_released_frames\":%llu,"
+		 "\"net_output_dropped_frames\":%llu,"
 		 "\"error\":\"%s\"}\n",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, v->peer, (unsigned long long)st->epochs,
@@ -149,7 +157,8 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
-		 v->error);
+		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
+		 (unsigned long long)v->net.hold_dropped, v->error);
 }
 
 static void format_text(struct checkpoint *ck, const struct status_view *v, char *out,
@@ -171,6 +180,7 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released\n"
+		 "net output:       %llu frames held, %llu released, %llu dropped\n"
 		 "%s%s%s",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, peer, (unsigned long long)st->epochs,
@@ -180,7 +190,8 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
-		 v->error[0] ? "error:            " : "", v->error, v->error[0] ? "\n" : "");
+		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
+		 (unsigned long long)v->net.hold_dropped, v->error[0] ? "error:            " : "", v->error, v->error[0] ? "\n" : "");
 }
 
 void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len)

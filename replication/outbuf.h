@@ -1,9 +1,17 @@
 /*
  * Output commit (docs/checkpointing.md): the guest's output produced in
  * epoch e is held in front of its backend and released only when the
- * standby acknowledged checkpoint e.  Today the one output path is the
- * UART (its transmit buffer is the hold buffer, vmm/serial.h); network
- * frames and disk writes will be held the same way, by epoch mark.
+ * standby acknowledged checkpoint e.  The output paths are sinks: the UART
+ * (its transmit buffer is the hold buffer, vmm/serial.h) and virtio-net
+ * (a bounded frame queue, vmm/virtio_net.h).  Each sink counts what the
+ * guest produced (its mark: bytes for the UART, frames for the network)
+ * and releases everything before a mark.
+ *
+ * The mark of an epoch is taken on the main thread with the vCPUs paused;
+ * commit may run on the replication thread (the sinks lock themselves).
+ * outbuf__mark returns a token naming every sink's mark at once; a token
+ * stays valid for OUTBUF_MARKS further marks, and a primary has one
+ * checkpoint in flight.
  */
 #ifndef REPLICATION_OUTBUF_H
 #define REPLICATION_OUTBUF_H
@@ -12,28 +20,47 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct serial;
+struct vm;
+
+enum outbuf_kind { OUTBUF_SERIAL, OUTBUF_NET, OUTBUF_NR_KINDS };
+
+#define OUTBUF_MARKS 8
+
+struct outbuf_sink_ops {
+	void (*hold)(void *dev, bool on);
+	uint64_t (*mark)(void *dev);
+	void (*release)(void *dev, uint64_t upto);
+};
+
+struct outbuf_sink {
+	const struct outbuf_sink_ops *ops;  /* NULL: the VM has no such device */
+	void *dev;
+	atomic_uint_fast64_t released_mark; /* everything before it may leave */
+	atomic_uint_fast64_t released;      /* bytes or frames released while holding */
+};
 
 struct outbuf {
-	struct serial *serial;        /* NULL: the VM has no output device */
+	struct outbuf_sink sink[OUTBUF_NR_KINDS];
 	bool holding;
-	atomic_uint_fast64_t released_mark; /* everything before it may leave */
-	atomic_uint_fast64_t released_bytes;
+	uint64_t tokens;                    /* marks taken */
+	uint64_t marks[OUTBUF_MARKS][OUTBUF_NR_KINDS];
 };
 
 /*
- * Start holding: what is buffered now was produced unprotected and leaves.
- * If still holding (protection lost with the guest paused by policy), what
- * is held stays held: the next commit releases it.
+ * Start holding the VM's output devices: what is buffered now was
+ * produced unprotected and leaves.  If still holding (protection lost with
+ * the guest paused by policy), what is held stays held: the next commit
+ * releases it.
  */
-void outbuf__start(struct outbuf *ob, struct serial *serial);
-/* The end of an epoch (taken while the vCPUs are paused). */
+void outbuf__start(struct outbuf *ob, struct vm *vm);
+/* The end of an epoch (taken while the vCPUs are paused): a token. */
 uint64_t outbuf__mark(struct outbuf *ob);
-/* Checkpoint acknowledged: release the output before its mark. */
-void outbuf__commit(struct outbuf *ob, uint64_t mark);
+/* Checkpoint acknowledged: release the output before the token's marks. */
+void outbuf__commit(struct outbuf *ob, uint64_t token);
 /* Stop holding (degraded, or protection stopped): release everything. */
 void outbuf__open(struct outbuf *ob);
-/* Bytes produced and not released yet. */
-uint64_t outbuf__held(struct outbuf *ob);
+/* Produced and not released yet; released while holding (bytes or frames). */
+uint64_t outbuf__held(struct outbuf *ob, enum outbuf_kind k);
+uint64_t outbuf__released(struct outbuf *ob, enum outbuf_kind k);
 
 #endif

@@ -104,7 +104,8 @@ static const char usage_line[] =
 	"                     migrate-postcopy | migrate-resume URI |\n"
 	"                     dirty-rate [--seconds S] [--json] |\n"
 	"                     protect URI [options] | unprotect |\n"
-	"                     protect-status [--json] | activate [--generation N]}\n"
+	"                     protect-status [--json] | activate [--generation N] |\n"
+	"                     net-status [--json]}\n"
 	"       vmm ctl --help\n";
 
 static void help(void)
@@ -142,6 +143,8 @@ static void help(void)
 	       "           checkpoint, a primary the policy paused (held output\n"
 	       "           released), or a paused VM\n"
 	       "           (docs/checkpointing.md; replication/checkpoint_cli.c)\n"
+	       "  net-status [--json]  the network device's MAC and counters (vmm run\n"
+	       "           --net; docs/virtio.md)\n"
 	       "\n"
 	       "  --json   print the result as one JSON object\n"
 	       "  --help   print this\n"

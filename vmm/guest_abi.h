@@ -36,14 +36,18 @@
  * GUEST_ABI_VIRTIO_MMIO_BASE + n * GUEST_ABI_VIRTIO_MMIO_STRIDE, in the
  * hole below 4 GiB where there is no RAM.  Slot 0 is virtio-blk (when
  * `vmm run --disk` is given), level-triggered on IRQ/GSI
- * GUEST_ABI_VIRTIO_BLK_IRQ.  A Linux guest would take
- * virtio_mmio.device=4K@0xd0000000:5.  An absent device reads as all ones.
+ * GUEST_ABI_VIRTIO_BLK_IRQ; slot 1 is virtio-net (when `vmm run --net` is
+ * given) on IRQ/GSI GUEST_ABI_VIRTIO_NET_IRQ.  A Linux guest would take
+ * virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6.
+ * An absent device reads as all ones.
  */
 #define GUEST_ABI_VIRTIO_MMIO_BASE 0xd0000000ULL
 #define GUEST_ABI_VIRTIO_MMIO_SIZE 0x1000
 #define GUEST_ABI_VIRTIO_MMIO_STRIDE 0x1000
 #define GUEST_ABI_VIRTIO_BLK_SLOT 0
 #define GUEST_ABI_VIRTIO_BLK_IRQ 5
+#define GUEST_ABI_VIRTIO_NET_SLOT 1
+#define GUEST_ABI_VIRTIO_NET_IRQ 6
 
 enum guest_ucall_cmd {
 	UCALL_NONE = 0,

@@ -42,6 +42,11 @@ static const char usage_text[] =
 	"                        0xd0000000, IRQ 5; docs/virtio.md); opened read-write\n"
 	"                        unless ',readonly'; a restored or migrated VM needs the\n"
 	"                        same image (its contents are not in the state)\n"
+	"  -n, --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,bridge=BR]\n"
+	"                        virtio-net (virtio-mmio at 0xd0001000, IRQ 6) on tap\n"
+	"                        NAME (an existing persistent tap or a new one); with\n"
+	"                        bridge=BR the tap is brought up and added to bridge BR;\n"
+	"                        default MAC 52:54:00:12:34:56 (vmm ctl NAME net-status)\n"
 	"  -C, --control NAME    serve the control protocol as libqb IPC service NAME\n"
 	"  -r, --restore FILE    start from a snapshot (vmm ctl NAME save FILE) instead of\n"
 	"                        booting; --memory and --cpus must match the snapshot's,\n"
@@ -157,6 +162,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "serial", required_argument, NULL, 's' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "net", required_argument, NULL, 'n' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "restore", required_argument, NULL, 'r' },
 		{ "paused", no_argument, NULL, 'P' },
@@ -181,7 +187,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 					  .serial = { SERIAL_STDIO, NULL } },
 				.log_level = LOG_NOTICE };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:d:C:r:PI:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:d:n:C:r:PI:vqh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->cfg.kernel_path = optarg; break;
 		case 'i': o->cfg.initrd_path = optarg; break;
@@ -226,6 +232,12 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 				return usage_error("%s", "only one --disk is supported");
 			if (virtio_blk__parse(optarg, &o->cfg.disk, &err))
 				return usage_error("bad --disk: %s", err);
+			break;
+		case 'n':
+			if (o->cfg.net.tap)
+				return usage_error("%s", "only one --net is supported");
+			if (virtio_net__parse(optarg, &o->cfg.net, &err))
+				return usage_error("bad --net: %s", err);
 			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -312,6 +324,11 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	ret = qb_loop_poll_add(loop, QB_LOOP_HIGH, vm->event_fd, POLLIN, ctx, vm_event);
 	if (!ret)
 		ret = serial__attach(vm->serial, loop);
+	if (!ret)
+		ret = virtio_net__attach(vm->net, loop);
+	/* Switches must learn the guest's MAC moved here. */
+	if (!ret && o->incoming && !o->standby)
+		virtio_net__announce(vm->net, "the incoming migration");
 	if (!ret && o->control && (ret = control__start(&ctl, &cv, loop, o->control)))
 		qb_log(LOG_ERR, "cannot serve control '%s': %s", o->control, strerror(-ret));
 	if (!ret)
@@ -335,6 +352,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 		control__stop(ctl);
 	qb_loop_poll_del(loop, vm->event_fd);
 	serial__detach(vm->serial);
+	virtio_net__detach(vm->net);
 	qb_loop_destroy(loop);
 	return ret;
 }

@@ -181,6 +181,8 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 	/* NEEDS_RESET is the device's to set, and only a reset clears it. */
 	t->status = (v & 0xff & ~VIRTIO_STATUS_NEEDS_RESET) |
 		    (t->status & VIRTIO_STATUS_NEEDS_RESET);
+	if (t->ops->status)
+		t->ops->status(t->dev, t);
 }
 
 static void set_half(uint64_t *v, bool high, uint32_t x)

@@ -5,11 +5,14 @@
  * the guest places, the notify register, interrupt status and ack, and the
  * device's config space from offset 0x100.
  *
- * The device (virtio_blk.c) supplies its id, features, config space and a
- * notify handler.  Notifications are handled synchronously on the vCPU
- * thread that wrote the notify register, under the transport's lock: when
- * every vCPU is paused no request is in flight, so the state below is the
- * whole device state.
+ * Each device (virtio_blk.c in slot 0, virtio_net.c in slot 1) has its own
+ * instance: window, IRQ, up to VIRTIO_MMIO_MAX_QUEUES queues; it supplies
+ * its id, features, config space and a notify handler.  Notifications are
+ * handled synchronously on the vCPU thread that wrote the notify register,
+ * under the transport's lock: when every vCPU is paused no request is in
+ * flight, so the state below is the whole device state.  (virtio-net's
+ * receive side runs on the main loop, under the same lock and only while
+ * the VM runs: virtio_net.h.)
  */
 #ifndef VMM_VIRTIO_MMIO_H
 #define VMM_VIRTIO_MMIO_H
@@ -49,6 +52,8 @@ struct virtio_mmio_ops {
 	void (*config_read)(void *dev, uint32_t off, uint8_t *data, uint32_t len);
 	/* Queue q was notified and is ready; the transport's lock is held. */
 	void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
+	/* Optional: the driver wrote Status (not a reset); the lock is held. */
+	void (*status)(void *dev, struct virtio_mmio *t);
 };
 
 struct virtio_mmio {

@@ -189,6 +189,8 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 		*err = "cannot open the serial backend";
 	if (!ret && cfg->disk.path)
 		ret = virtio_blk__create(&vm->blk, vm, &cfg->disk, err);
+	if (!ret && (cfg->net.tap || cfg->net.use_fd))
+		ret = virtio_net__create(&vm->net, vm, &cfg->net, err);
 	if (!ret && !cfg->restoring)
 		ret = load_and_reset(vm, err);
 	return ret;
@@ -204,6 +206,7 @@ void vm__destroy(struct vm *vm)
 	}
 	serial__destroy(vm->serial);
 	virtio_blk__destroy(vm->blk);
+	virtio_net__destroy(vm->net);
 	dirty__free(vm); /* after the joins: vCPU threads mark pages lock-free */
 	free(vm->vcpus);
 	free(vm->cpuid);
@@ -220,6 +223,7 @@ void vm__destroy(struct vm *vm)
 	vm->vcpus = NULL;
 	vm->serial = NULL;
 	vm->blk = NULL;
+	vm->net = NULL;
 }
 
 static bool all_parked(struct vm *vm)
@@ -287,6 +291,8 @@ int vm__resume(struct vm *vm)
 	vm->state = VM_STATE_RUNNING;
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+	/* Frames that arrived while paused wait in the tap: deliver them now. */
+	virtio_net__kick(vm->net);
 	return 0;
 }
 
@@ -351,6 +357,7 @@ static int do_reset(struct vm *vm)
 	}
 	serial__reset(vm->serial);
 	virtio_blk__reset(vm->blk);
+	virtio_net__reset(vm->net);
 	vm->nr_resets++;
 	qb_log(LOG_NOTICE, "the guest reset the machine (reset %llu)",
 	       (unsigned long long)vm->nr_resets);

@@ -15,6 +15,7 @@
 #include "vmm/mem.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
 
 #define VM_MAX_VCPUS 64
 
@@ -49,6 +50,7 @@ struct vm_config {
 	const char *cmdline;
 	struct serial_cfg serial;
 	struct disk_cfg disk;  /* virtio-blk; path NULL: none */
+	struct net_cfg net;    /* virtio-net; tap NULL and !use_fd: none */
 	bool restoring; /* state comes from a snapshot: the kernel is optional */
 };
 
@@ -65,6 +67,7 @@ struct vm {
 	struct vcpu *vcpus;
 	struct serial *serial;
 	struct virtio_blk *blk; /* NULL without --disk */
+	struct virtio_net *net; /* NULL without --net */
 	struct kvm_cpuid2 *cpuid;
 	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
 

@@ -1,6 +1,6 @@
 /*
  * Whole-VM save and load (docs/state-format.md).  Record order in a stream:
- * header, vcpu 0..N-1, irqchip, pit, clock, serial, virtio_blk, RAM page
+ * header, vcpu 0..N-1, irqchip, pit, clock, serial, virtio_blk, virtio_net, RAM page
  * frames, end.
  *
  * Load reads the whole stream into a staging area, verifies all of it
@@ -25,6 +25,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -165,6 +166,21 @@ static int save_virtio_blk(struct vm *vm, struct stream *s)
 	return ret;
 }
 
+static int save_virtio_net(struct vm *vm, struct stream *s)
+{
+	Vmm__State__VirtioNetState m;
+	int ret;
+
+	if (!vm->net)
+		return 0;
+	ret = virtio_net__save(vm->net, &m);
+	if (ret)
+		return ret;
+	ret = stream__write_record(s, "virtio_net", VM_STATE_VIRTIO_NET_VERSION, 0, &m.base);
+	virtio_net__free_saved(&m);
+	return ret;
+}
+
 static bool page_is_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
@@ -250,6 +266,8 @@ static int save_machine(struct vm *vm, struct stream *s)
 		ret = save_serial(vm, s);
 	if (!ret)
 		ret = save_virtio_blk(vm, s);
+	if (!ret)
+		ret = save_virtio_net(vm, s);
 	return ret;
 }
 

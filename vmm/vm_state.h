@@ -21,7 +21,7 @@ struct stream;
 
 /* Stream format version (docs/state-format.md, "Versions"). */
 #define VM_STATE_MAJOR 1
-#define VM_STATE_MINOR 1  /* 1: the "virtio_blk" record */
+#define VM_STATE_MINOR 2  /* 1: the "virtio_blk" record; 2: "virtio_net" */
 
 /* Record versions this code writes and reads. */
 #define VM_STATE_HEADER_VERSION 1
@@ -30,6 +30,7 @@ struct stream;
 #define VM_STATE_CLOCK_VERSION 1
 #define VM_STATE_SERIAL_VERSION 1
 #define VM_STATE_VIRTIO_BLK_VERSION 1
+#define VM_STATE_VIRTIO_NET_VERSION 1
 
 /* Bounds the parser enforces (vm_state.c checks they match the VM's). */
 #define VM_STATE_MAX_VCPUS 64
@@ -56,6 +57,7 @@ struct vm_state_parsed {
 	Vmm__State__ClockState *clock;
 	Vmm__State__SerialState *serial;
 	Vmm__State__VirtioBlkState *virtio_blk; /* NULL: the VM had no disk */
+	Vmm__State__VirtioNetState *virtio_net; /* NULL: the VM had no network device */
 	struct vm_state_pages *pages;
 	size_t nr_pages_frames, cap_pages_frames;
 	uint64_t nr_pages;               /* pages stored, over all frames */

@@ -27,6 +27,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -192,6 +193,8 @@ static int apply_machine(struct vm *vm, const struct vm_state_parsed *p, const c
 	}
 	if (p->virtio_blk)
 		virtio_blk__load(vm->blk, p->virtio_blk);
+	if (p->virtio_net)
+		virtio_net__load(vm->net, p->virtio_net);
 	return 0;
 }
 
@@ -203,7 +206,16 @@ int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p
 			       : "the state stream was saved from a VM with a disk: give --disk";
 		return -EINVAL;
 	}
-	return vm->blk ? virtio_blk__check_saved(vm->blk, p->virtio_blk, err) : 0;
+	if (vm->blk && virtio_blk__check_saved(vm->blk, p->virtio_blk, err))
+		return -EINVAL;
+	if (!p->virtio_net != !vm->net) {
+		*err = vm->net ? "the state stream was saved from a VM without a network device "
+				 "(--net)"
+			       : "the state stream was saved from a VM with a network device: "
+				 "give --net";
+		return -EINVAL;
+	}
+	return vm->net ? virtio_net__check_saved(vm->net, p->virtio_net, err) : 0;
 }
 
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)

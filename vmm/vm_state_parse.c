@@ -156,23 +156,35 @@ static int check_serial(const Vmm__State__SerialState *m, const char **err)
 	return 0;
 }
 
-static int check_virtio_blk(const Vmm__State__VirtioBlkState *m, const char **err)
+/* A virtio-mmio transport with exactly nr_queues queues, each possible. */
+static int check_transport(const Vmm__State__VirtioMmioState *t, size_t nr_queues,
+			   const char **err)
 {
-	const Vmm__State__VirtioMmioState *t = m->transport;
-
-	if (!t || t->n_queues != 1)
-		FAIL("the virtio_blk record lacks its transport or its one queue");
+	if (!t || t->n_queues != nr_queues)
+		FAIL("a virtio record lacks its transport or has the wrong number of queues");
 	if (t->status > 0xff || t->interrupt_status > 3)
-		FAIL("the virtio_blk record has an impossible status");
+		FAIL("a virtio record has an impossible status");
 	for (size_t i = 0; i < t->n_queues; i++) {
 		const Vmm__State__VirtqState *q = t->queues[i];
 
 		/* A ready queue's rings are checked against RAM when loaded. */
 		if (q->size > VM_STATE_VIRTQ_MAX || q->last_avail > 0xffff ||
 		    q->used_idx > 0xffff || (q->ready && (!q->size || (q->size & (q->size - 1)))))
-			FAIL("the virtio_blk record has an impossible queue");
+			FAIL("a virtio record has an impossible queue");
 	}
 	return 0;
+}
+
+static int check_virtio_blk(const Vmm__State__VirtioBlkState *m, const char **err)
+{
+	return check_transport(m->transport, 1, err);
+}
+
+static int check_virtio_net(const Vmm__State__VirtioNetState *m, const char **err)
+{
+	if (m->mac.len != 6)
+		FAIL("the virtio_net record's MAC is not 6 bytes");
+	return check_transport(m->transport, 2, err);
 }
 
 static int take_header(struct vm_state_parsed *p, const Vmm__State__Record *r,
@@ -256,6 +268,10 @@ static int take_record(struct vm_state_parsed *p, const Vmm__State__Record *r,
 		return take_once((void **)&p->virtio_blk, &vmm__state__virtio_blk_state__descriptor,
 				 r, VM_STATE_VIRTIO_BLK_VERSION, err) ?:
 		       check_virtio_blk(p->virtio_blk, err);
+	if (!strcmp(n, "virtio_net"))
+		return take_once((void **)&p->virtio_net, &vmm__state__virtio_net_state__descriptor,
+				 r, VM_STATE_VIRTIO_NET_VERSION, err) ?:
+		       check_virtio_net(p->virtio_net, err);
 	/* A newer minor version's record: ours to ignore (docs/state-format.md). */
 	p->nr_skipped++;
 	return 0;
@@ -384,6 +400,8 @@ void vm_state__free_parsed(struct vm_state_parsed *p)
 		vmm__state__serial_state__free_unpacked(p->serial, NULL);
 	if (p->virtio_blk)
 		vmm__state__virtio_blk_state__free_unpacked(p->virtio_blk, NULL);
+	if (p->virtio_net)
+		vmm__state__virtio_net_state__free_unpacked(p->virtio_net, NULL);
 	free(p->pages);
 	memset(p, 0, sizeof(*p));
 }

@@ -5,6 +5,9 @@
  * requests to take; the rest is copied over the descriptor table, the
  * available ring and the used ring, laid out back to back in a bare 2 MiB
  * struct vm_mem.  Every segment the walker accepts must lie in RAM.
+ * Every chain taken is also parsed as a virtio-net transmit chain and
+ * filled as a receive buffer (vmm/netchain.c): a frame taken from it is
+ * never longer than the limit, and a fill never writes outside RAM.
  */
 #include "config.h"
 
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include "vmm/mem.h"
+#include "vmm/netchain.h"
 #include "vmm/virtq.h"
 
 #define MEM_SIZE (2ULL << 20)
@@ -22,6 +26,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct vm_mem mem;
 static struct virtq_chain chain;
+static uint8_t frame[NETCHAIN_MAX_FRAME];
+
+/* The network parsers on the same chain: bounded, and only into RAM. */
+static void check_net(const struct virtq_chain *c, const struct virtq_mem *m)
+{
+	int len = netchain__tx(c, frame);
+	int w;
+
+	if (len > NETCHAIN_MAX_FRAME || (len >= 0 && (uint64_t)len + NETCHAIN_HDR_LEN != c->total))
+		abort();
+	w = netchain__rx(c, m, frame, len > 0 ? (size_t)len % 1600 : 60);
+	if (w > 0 && (uint64_t)w > c->total)
+		abort();
+}
 
 static void check_chain(const struct virtq *vq, const struct virtq_chain *c)
 {
@@ -62,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r <= 0)
 			break;
 		check_chain(&vq, &chain);
+		check_net(&chain, &m);
 		if (virtq__push(&vq, &m, chain.head, (uint32_t)chain.total))
 			abort();
 	}

@@ -23,6 +23,7 @@
  *   pace_us=P    (0)
  */
 #include "guest.h"
+#include "virtio.h"
 
 #define MiB (1ULL << 20)
 #define QSIZE 16
@@ -32,51 +33,16 @@
 #define MAX_RQ 64
 #define WINDOW (16 * MiB / 512)      /* sectors read before comparing  */
 
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEAT 0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT 0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_DESC 0x080
-#define R_AVAIL 0x090
-#define R_USED 0x0a0
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 64
-
-#define F_NEXT 1
-#define F_WRITE 2
-#define F_INDIRECT 4
-
 #define T_IN 0
 #define T_OUT 1
 #define T_FLUSH 4
 #define T_GET_ID 8
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
 
 struct hdr {
 	uint32_t type, reserved;
 	uint64_t sector;
 };
 
-static volatile uint32_t *regs;
 static struct desc *dtab;
 static volatile uint16_t *avail; /* flags, idx, ring[QSIZE] */
 static volatile uint16_t *used;  /* flags, idx, then {id, len} pairs as u32 */
@@ -86,38 +52,10 @@ static uint64_t capacity;
 /* Progress of mode=write: in RAM, so it travels with the guest's state. */
 static volatile uint64_t next_sector;
 
-static uint32_t rd(unsigned off)
-{
-	return regs[off / 4];
-}
-
-static void wr(unsigned off, uint32_t v)
-{
-	regs[off / 4] = v;
-}
-
-static void wr64(unsigned off, uint64_t v)
-{
-	wr(off, (uint32_t)v);
-	wr(off + 4, (uint32_t)(v >> 32));
-}
-
 /* Reset and bring the device up with one queue of qsize entries at rings. */
 static bool dev_init(uint32_t qsize, uint64_t rings)
 {
-	wr(R_STATUS, 0);
-	wr(R_STATUS, S_ACK);
-	wr(R_STATUS, S_ACK | S_DRIVER);
-	wr(R_DEV_FEAT_SEL, 1);
-	if (!(rd(R_DEV_FEAT) & 1)) /* VIRTIO_F_VERSION_1 */
-		return false;
-	wr(R_DEV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT, rd(R_DEV_FEAT) & (1u << 9)); /* VIRTIO_BLK_F_FLUSH */
-	wr(R_DRV_FEAT_SEL, 1);
-	wr(R_DRV_FEAT, 1);
-	wr(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	if (!(rd(R_STATUS) & S_FEATURES_OK))
+	if (!vio_negotiate(1u << 9)) /* VIRTIO_BLK_F_FLUSH */
 		return false;
 	wr(R_QUEUE_SEL, 0);
 	if (rd(R_QUEUE_NUM_MAX) < QSIZE)

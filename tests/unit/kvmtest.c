@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <check.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,4 +24,19 @@ int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t l
 		return 77;
 	}
 	return 0;
+}
+
+int kvmtest__main(const char *test, const char *guest, char *out, size_t len,
+		  Suite *(*suite)(void))
+{
+	SRunner *sr;
+	int failed;
+
+	if (kvmtest__need_guest(test, guest, out, len))
+		return 77;
+	sr = srunner_create(suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -11,4 +11,13 @@
  */
 int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t len);
 
+struct Suite;
+
+/*
+ * A test program's main: skip (77) like kvmtest__need_guest, else run the
+ * suite and return EXIT_SUCCESS or EXIT_FAILURE.
+ */
+int kvmtest__main(const char *test, const char *guest, char *out, size_t len,
+		  struct Suite *(*suite)(void));
+
 #endif

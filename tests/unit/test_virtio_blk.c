@@ -159,14 +159,5 @@ static Suite *virtio_blk_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (kvmtest__need_guest("test_virtio_blk", "hello.elf", kernel, sizeof(kernel)))
-		return 77;
-	sr = srunner_create(virtio_blk_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return kvmtest__main("test_virtio_blk", "hello.elf", kernel, sizeof(kernel), virtio_blk_suite);
 }

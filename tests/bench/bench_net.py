@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""virtio-net benchmark report (driven by tests/bench/bench_net.sh).
+
+Reads the client's JSON summaries, one per line prefixed with the mode
+(u: unprotected, p: protected) and the kind (rate: paced at 100 Hz, max:
+back to back), and prints the markdown section; --record writes it into
+docs/performance.md through bench.record().
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import bench  # tests/bench/bench.py: record()
+from bench_checkpoint import med, mmm  # median (min–max) cells
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--seconds", type=int, required=True)
+    ap.add_argument("--rate-s", type=int, required=True)
+    ap.add_argument("--max-s", type=int, required=True)
+    ap.add_argument("--record")
+    a = ap.parse_args()
+    res = {}
+    with open(a.results) as f:
+        for line in f:
+            mode, kind, js = line.split(" ", 2)
+            res.setdefault((mode, kind), []).append(json.loads(js))
+    out = []
+    w = out.append
+    w("## virtio-net\n")
+    w("Command: `%s`, %s, on %s (%d cpus, nested KVM), %d s.  Median of %d runs (min–max), "
+      "unprotected and protected interleaved run by run, a fresh guest each run.\n"
+      % (a.command, time.strftime("%Y-%m-%d"), os.uname().nodename, os.cpu_count(),
+         a.seconds, a.runs))
+    w("The net guest (tests/guests/net.c, 64 MiB, 1 vCPU, ring 3, polling) on a tap in a "
+      "bridge; the client (tests/virtio/udpclient.py) in another network namespace behind "
+      "a veth sends the counter request and waits for its answer (one request in flight, "
+      "100 ms retry), paced at 100 Hz for %d s, then back to back for %d s.  Protected: "
+      "25 ms epochs, the standby on this host over TLS 1.3 (loopback); an answer leaves "
+      "only when the checkpoint of its epoch is acknowledged.  The client waits for each "
+      "answer, so its next request arrives just after a commit and its answer leaves with "
+      "the next commit: one epoch later, whatever the checkpoint's own round trip (hence "
+      "p50 = the interval, and 40 answers a second even back to back).  Round trips in "
+      "ms.\n"
+      % (a.rate_s, a.max_s))
+    w("| run | answers/s | p50 | p90 | p99 | max | retries | p50 / unprotected | p99 / unprotected |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for kind, label in (("rate", "100 Hz"), ("max", "back to back")):
+        base50 = med([r["rtt_p50_ms"] for r in res.get(("u", kind), [])])
+        base99 = med([r["rtt_p99_ms"] for r in res.get(("u", kind), [])])
+        for mode, name in (("u", "unprotected"), ("p", "protected 25 ms")):
+            rs = res.get((mode, kind), [])
+            p50 = med([r["rtt_p50_ms"] for r in rs])
+            p99 = med([r["rtt_p99_ms"] for r in rs])
+            w("| %s, %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, label, mmm([r["acked"] / r["elapsed_s"] for r in rs], "%.0f"),
+                mmm([r["rtt_p50_ms"] for r in rs], "%.2f"), mmm([r["rtt_p90_ms"] for r in rs], "%.2f"),
+                mmm([r["rtt_p99_ms"] for r in rs], "%.2f"), mmm([r["rtt_max_ms"] for r in rs], "%.2f"),
+                mmm([r["retries"] for r in rs], "%.0f"),
+                "%.1f" % (p50 / base50) if p50 and base50 else "–",
+                "%.1f" % (p99 / base99) if p99 and base99 else "–"))
+    mism = sum(r["mismatches"] + r["errors"] for rs in res.values() for r in rs)
+    w("")
+    w("Every answer checked: %d lost or doubled updates over all runs." % mism)
+    text = "\n".join(out) + "\n"
+    print(text)
+    if a.record:
+        bench.record(a.record, text, "## virtio-net")
+        print("recorded in %s" % a.record, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

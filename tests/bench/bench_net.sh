@@ -1,0 +1,73 @@
+#!/bin/sh
+# virtio-net benchmark: UDP request round trip to the net guest
+# (tests/guests/net.c, 64 MiB, 1 vCPU) on a tap in a bridge, from a client
+# in another network namespace (tests/virtio/udpclient.py, the counter
+# request, closed loop: one request in flight, paced at 100 Hz at most),
+# unprotected and protected (25 ms epochs, standby on this host over TLS,
+# certificates from conf/make-certs.sh), interleaved run by run; plus a
+# max-rate run (requests back to back) of each.  About 2 minutes with 3 runs.
+#
+#   tests/bench/bench_net.sh [--record] [--runs N]
+#
+# Builds what it needs (make in $BUILDDIR, default the source tree), prints a
+# markdown report; --record replaces the "## virtio-net" section of
+# docs/performance.md (appended when missing).  Needs root, /dev/net/tun,
+# ip netns and openssl; exits 77 naming what is missing.  A benchmark never
+# fails because a number moved.
+set -eu
+
+. "$(dirname "$0")/blib.sh"
+bench_options bench_net.sh 17 "$@"
+bench_need_build
+make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
+command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77; }
+
+RUNS=3
+case $args in *--runs*) RUNS=$(echo "$args" | sed 's/.*--runs \([0-9]*\).*/\1/') ;; esac
+top_srcdir=$srcdir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
+export top_srcdir VMM GUESTS
+set +eu
+. "$srcdir/tests/vmm/lib.sh"
+. "$srcdir/tests/virtio/netlib.sh"
+. "$srcdir/tests/migration/mlib.sh"
+need_net
+"$srcdir/conf/make-certs.sh" "$T/certs" pr sb >/dev/null 2>&1 || fail "make-certs.sh failed"
+tls() { echo "--tls-ca $T/certs/ca.pem --tls-cert $T/certs/$1.pem --tls-key $T/certs/$1.key"; }
+
+RATE_S=10 MAX_S=5
+started=$(date +%s)
+: >"$T/results"
+# one MODE RUN: a fresh guest (and standby when protected), then both clients.
+one() {
+	_m=$1 _r=$2
+	bg_nvmm g$_r$_m run --kernel "$GUESTS/net.elf" --memory 64M --net tap=ntap0,bridge=nbr0 \
+		--serial "file:$T/g$_r$_m.ser" --control "g$_r$_m-$$" --cmdline "ip=$GUEST_IP port=$GPORT"
+	wait_for_line "$T/g$_r$_m.ser" "^net ready" 20 || fail "the guest did not start"
+	if [ "$_m" = p ]; then
+		free_port
+		# shellcheck disable=SC2046
+		bg_nvmm s$_r run --standby "tcp:127.0.0.1:$PORT" $(tls sb) --memory 64M \
+			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r.ser" --control "s$_r-$$"
+		wait_for_line "$T/s$_r.err" "waiting for an incoming migration" 20 || fail "no standby"
+		# shellcheck disable=SC2046
+		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr) --interval 25 >/dev/null ||
+			fail "protect"
+		wait_for_line "$T/g$_r$_m.err" "initial sync to .* done" 20 || fail "not protected"
+	fi
+	udp --count 20 --timeout 1000 --duration 20 >/dev/null || fail "no answer ($_m)"
+	udp --rate 100 --duration $RATE_S --json | sed "s/^/$_m rate /" >>"$T/results"
+	udp --rate 0 --duration $MAX_S --json | sed "s/^/$_m max /" >>"$T/results"
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	PIDS=""
+	echo "run $_r $_m: $(tail -n 2 "$T/results" | cut -c1-80 | tr '\n' ' ')" >&2
+}
+r=1
+while [ "$r" -le "$RUNS" ]; do
+	one u $r
+	one p $r
+	r=$((r + 1))
+done
+took=$(( $(date +%s) - started ))
+# shellcheck disable=SC2086
+python3 "$srcdir/tests/bench/bench_net.py" --results "$T/results" --command "$cmd" \
+	--runs "$RUNS" --seconds "$took" --rate-s $RATE_S --max-s $MAX_S $args

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""UDP counter client for the net test guest (tests/guests/net.c).
+
+Usage: udpclient.py HOST PORT [--rate HZ] [--duration S] [--timeout MS]
+                    [--client ID] [--echo] [--count N] [--json] [--log FILE]
+
+  HOST PORT      the guest's address and UDP port (its ip= and port=)
+  --rate HZ      requests per second (default 100; 0: back to back, each
+                 request sent as soon as the previous one is answered)
+  --duration S   stop starting new requests after S seconds (default 5)
+  --count N      or after N acknowledged requests (default: no limit)
+  --timeout MS   retry a request not answered within MS ms (default 100);
+                 a retry repeats the same seq, which the guest answers
+                 without counting it again
+  --client ID    client id (default: the pid)
+  --echo         RTT probes only (ECHO requests): no counter involved
+  --json         print the summary as one JSON object instead
+  --log FILE     append a line per answer as it comes, flushed at once:
+                 "ack SEQ VALUE RTT_MS" (or "err SEQ LAST_SEQ RTT_MS"), so a
+                 test can follow the progress of a long run (count the lines)
+
+SIGTERM or SIGINT ends the run early, with the summary printed.
+
+Counter mode sends seq 1, 2, ... one at a time and checks every answer:
+status ok and value - seq the same for all answers (0 on a fresh guest):
+an acknowledged update lost, or one applied twice, changes it.
+
+The last line of output is the summary, e.g.
+  udpclient: acked=500 sent=503 retries=3 errors=0 mismatches=0 offset=0
+  max_gap_ms=12.3 rtt_ms p50=0.41 p90=0.60 p99=1.90 max=8.20
+Exit status 0 when at least one request was acknowledged and there were no
+mismatches and no error answers, 1 otherwise, 2 on bad usage.
+"""
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+MAGIC_COUNT = 0x544E4355
+MAGIC_ECHO = 0x4F484345
+REQ = struct.Struct("<IIQ")
+REP = struct.Struct("<IIQQ")
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return 0.0
+    k = min(len(sorted_vals) - 1, int(round(p / 100.0 * (len(sorted_vals) - 1))))
+    return sorted_vals[k]
+
+
+STOP = []
+
+
+def on_signal(signum, frame):
+    STOP.append(signum)
+
+
+def run(args):
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((args.host, args.port))
+    magic = MAGIC_ECHO if args.echo else MAGIC_COUNT
+    timeout = args.timeout / 1000.0
+    interval = 1.0 / args.rate if args.rate > 0 else 0.0
+    log = open(args.log, "a", buffering=1) if args.log else None
+    st = dict(acked=0, sent=0, retries=0, errors=0, mismatches=0, stale=0)
+    offset = None
+    rtts = []
+    start = time.monotonic()
+    last_ack = start
+    max_gap = 0.0
+    seq = 0
+    next_send = start
+    while True:
+        now = time.monotonic()
+        if (now - start >= args.duration or STOP or
+                (args.count and st["acked"] >= args.count)):
+            break
+        if next_send > now:
+            time.sleep(next_send - now)
+        seq += 1
+        first = time.monotonic()
+        answered = False
+        while not answered:
+            sent_at = time.monotonic()
+            try:
+                sock.send(REQ.pack(magic, args.client, seq))
+            except OSError:
+                pass  # ICMP unreachable from an earlier datagram: retry
+            st["sent"] += 1
+            deadline = sent_at + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if STOP:
+                    break
+                r, _, _ = select.select([sock], [], [], left)
+                if not r:
+                    break
+                try:
+                    data = sock.recv(2048)
+                except OSError:
+                    continue
+                if len(data) != REP.size:
+                    continue
+                m, status, rseq, value = REP.unpack(data)
+                if m != magic or rseq != seq:
+                    st["stale"] += 1
+                    continue
+                answered = True
+                t = time.monotonic()
+                rtts.append((t - sent_at) * 1000.0)
+                max_gap = max(max_gap, t - last_ack)
+                last_ack = t
+                st["acked"] += 1
+                if log:
+                    log.write("%s %d %d %.3f\n" % ("err" if status else "ack", seq, value,
+                                                  rtts[-1]))
+                if status != 0:
+                    st["errors"] += 1
+                    print("udpclient: seq %d answered with an error (last seq %d)"
+                          % (seq, value), file=sys.stderr)
+                elif not args.echo:
+                    if offset is None:
+                        offset = value - seq
+                    elif value - seq != offset:
+                        st["mismatches"] += 1
+                        print("udpclient: seq %d got value %d (expected %d)"
+                              % (seq, value, seq + offset), file=sys.stderr)
+                break
+            if not answered:
+                st["retries"] += 1
+                if time.monotonic() - start > args.duration + args.grace or STOP:
+                    break
+        if not answered:
+            break
+        next_send = first + interval
+    rtts.sort()
+    summary = dict(st, offset=offset if offset is not None else 0,
+                   max_gap_ms=round(max_gap * 1000.0, 2),
+                   rtt_p50_ms=round(percentile(rtts, 50), 3),
+                   rtt_p90_ms=round(percentile(rtts, 90), 3),
+                   rtt_p99_ms=round(percentile(rtts, 99), 3),
+                   rtt_max_ms=round(rtts[-1], 3) if rtts else 0.0,
+                   elapsed_s=round(time.monotonic() - start, 3))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("udpclient: acked=%(acked)d sent=%(sent)d retries=%(retries)d "
+              "errors=%(errors)d mismatches=%(mismatches)d offset=%(offset)d "
+              "max_gap_ms=%(max_gap_ms).1f rtt_ms p50=%(rtt_p50_ms).2f "
+              "p90=%(rtt_p90_ms).2f p99=%(rtt_p99_ms).2f max=%(rtt_max_ms).2f" % summary)
+    ok = st["acked"] > 0 and not st["mismatches"] and not st["errors"]
+    return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description="UDP counter client for tests/guests/net.c")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("--rate", type=float, default=100.0)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--count", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=100.0)
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="how long past --duration a request may still be retried")
+    p.add_argument("--client", type=int, default=os.getpid() & 0xFFFFFFFF)
+    p.add_argument("--echo", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--log")
+    args = p.parse_args()
+    if args.timeout <= 0 or args.duration <= 0 or args.rate < 0:
+        p.error("--timeout and --duration must be positive, --rate not negative")
+    sys.exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
