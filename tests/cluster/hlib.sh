@@ -17,7 +17,7 @@ need_hasvc() {
 # write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
 # certificates from conf/make-certs.sh, and a protected counter guest per VM
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
-# shell word): HLIB_KERNEL_<vm> another guest; HLIB_EXTRA_<vm> more lines
+# shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M; HLIB_EXTRA_<vm> more lines
 # of its section (cmdline, disk, bridge ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
@@ -34,7 +34,8 @@ write_hasvc_conf() {
 		done
 		for _v in "$@"; do
 			_vn=${_v%%:*}
-			printf '[vm %s]\nmemory = 32M\nvcpus = 1\nkernel = %s\n' "$_vn" \
+			printf '[vm %s]\nmemory = %s\nvcpus = 1\nkernel = %s\n' "$_vn" \
+				"$(_hl_vm_get HLIB_MEMORY "$_vn" 32M)" \
 				"$(_hl_vm_get HLIB_KERNEL "$_vn" "$GUESTS/counter.elf")"
 			printf 'checkpoint_interval_ms = %s\nprotected = %s\n' "${HLIB_INTERVAL:-25}" "${HLIB_PROTECT:-yes}"
 			case $_v in *:*) printf 'preferred_nodes = %s\n' "${_v#*:}" ;; esac
