@@ -50,7 +50,7 @@ echo "web2 added by reload and started on $(vm_get c web2 'v["primary"]')"
 # A running VM's memory cannot change by a reload.
 cp "$T/hasvc.conf" "$T/good2.conf"
 sed 's/^memory = 32M$/memory = 64M/' "$T/good2.conf" >"$T/hasvc.conf"
-expect 1 "memory and vcpus cannot change while it runs" hactl_on b reload
+expect 1 "memory, vcpus, disk and network keys cannot change while it runs" hactl_on b reload
 cp "$T/good2.conf" "$T/hasvc.conf"
 
 # protect, unprotect and a live migration of web1 with hactl.
