@@ -93,6 +93,7 @@ struct status_view {
 	long long age_ms, peer;
 	double rate;
 	bool standby;
+	char digest[65];              /* hex; "" without --verify-disk */
 };
 
 /* Copy what the status shows, under the lock; 0, or -1 out of memory. */
@@ -114,6 +115,9 @@ static int take_view(struct checkpoint *ck, struct status_view *v)
 	v->released = atomic_load(&ck->ob.released_bytes);
 	v->age_ms = v->st->last_commit_ns ? (long long)((now - v->st->last_commit_ns) / 1000000) : -1;
 	v->rate = epochs_per_s(v->st, now);
+	v->digest[0] = '\0';
+	for (unsigned i = 0; v->st->disk_digest_valid && i < sizeof(v->st->disk_digest); i++)
+		snprintf(v->digest + 2 * i, 3, "%02x", v->st->disk_digest[i]);
 	/* The token this side checks the other's against; -1: none. */
 	v->peer = v->standby || v->state == CKPT_ACTIVATED ?
 		  (ck->fence.check_peer ? (long long)ck->fence.peer_generation : -1) :
@@ -140,7 +144,8 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 "\"pages_last\":%llu,\"bytes_last\":%llu,"
 		 "\"ack_us_mean\":%.1f,\"ack_us_max\":%.1f,"
 		 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
-		 "\"error\":\"%s\"}\n",
+		 "\"disk_blocks_last\":%llu,\"disk_bytes_per_epoch\":%.1f,"
+		 "\"disk_digest\":\"%s\",\"error\":\"%s\"}\n",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, v->peer, (unsigned long long)st->epochs,
 		 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
@@ -149,7 +154,8 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
-		 v->error);
+		 (unsigned long long)st->disk_blocks_last, MEAN(st->disk_bytes_sum, st->epochs),
+		 v->digest, v->error);
 }
 
 static void format_text(struct checkpoint *ck, const struct status_view *v, char *out,
@@ -171,6 +177,8 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released\n"
+		 "disk per epoch:   %.1f bytes (last %llu blocks)\n"
+		 "disk digest:      %s\n"
 		 "%s%s%s",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, peer, (unsigned long long)st->epochs,
@@ -180,6 +188,8 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
+		 MEAN(st->disk_bytes_sum, st->epochs), (unsigned long long)st->disk_blocks_last,
+		 v->digest[0] ? v->digest : "-",
 		 v->error[0] ? "error:            " : "", v->error, v->error[0] ? "\n" : "");
 }
 

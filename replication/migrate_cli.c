@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"                  [--compress] [--tls-ca F --tls-cert F --tls-key F | --tls-none]\n"
 	"                  [--timeout S] [--max-rounds N] [--on-timeout abort|force]\n"
 	"                  [--auto-converge] [--postcopy] [--postcopy-after S]\n"
-	"                  [--paused] [--wait]\n"
+	"                  [--copy-disk] [--paused] [--wait]\n"
 	"       vmm ctl NAME migrate-status [--json]\n"
 	"       vmm ctl NAME migrate-cancel\n"
 	"       vmm ctl NAME migrate-postcopy\n"
@@ -33,6 +33,8 @@ static const char usage_text[] =
 	"  while its missing pages follow.  From that moment the VM's memory is split\n"
 	"  between the two hosts: a crash of either host, or the end of the link,\n"
 	"  loses the VM.\n"
+	"  --copy-disk: copy the disk image too (local storage; not with post-copy):\n"
+	"  the destination's --disk must be a writable image of the same size.\n"
 	"       vmm ctl NAME migrate-set-downtime MS\n"
 	"       vmm ctl NAME dirty-rate [--seconds S] [--json]\n";
 
@@ -223,6 +225,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		{ "paused", no_argument, NULL, 'p' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "postcopy", no_argument, NULL, 'P' },
+		{ "copy-disk", no_argument, NULL, 'D' },
 		{ "postcopy-after", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -254,6 +257,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		case 'p': mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE; break;
 		case 'w': wait = true; break;
 		case 'P': mr.postcopy = true; break;
+		case 'D': mr.copy_disk = true; break;
 		case 'T': mr.postcopy = true; mr.postcopy_after_s = v; break;
 		case 'o':
 			if (!strcmp(optarg, "abort"))

@@ -44,6 +44,7 @@ static int start(struct migrate *m, const Vmm__Control__MigrateRequest *r, char 
 	p.then_pause = r->then == VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE;
 	p.postcopy = r->postcopy;
 	p.postcopy_after_s = r->postcopy_after_s;
+	p.copy_disk = r->copy_disk;
 	return migrate__start(m, &p, err, errlen);
 }
 
