@@ -317,6 +317,7 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 {
 	Replication__DiskBatch *b;
 	uint32_t hlen;
+	int ret = -EBADMSG;
 
 	memset(f, 0, sizeof(*f));
 	f->type = WIRE_FRAME_DISK;
@@ -339,9 +340,9 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 	else if (b->offset % 4096 || b->offset > disk_size || b->length > disk_size - b->offset)
 		*err = "refused: a disk frame lies outside the disk image";
 	else
-		hlen = 0;
+		ret = 0;
 	replication__disk_batch__free_unpacked(b, NULL);
-	return hlen ? -EBADMSG : 0;
+	return ret;
 }
 
 void wire__frame_free(struct wire_frame *f)
