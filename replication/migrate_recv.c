@@ -51,6 +51,7 @@ struct receiver {
 	uint64_t pages, zero;
 	uint64_t disk_size;         /* the hello's copy_disk: our image's size; else 0 */
 	uint64_t disk_bytes;
+	uint32_t rounds;            /* the last Round message seen */
 };
 
 static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
@@ -414,6 +415,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 				snprintf(err, errlen, "%s", m->err);
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
 			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
+			m->rounds = f.msg->round->round;
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
 			   pc->allowed) {
 			memcpy_or((uint8_t *)pc->discard.bits + f.msg->discard->first_page / 8,
@@ -555,8 +557,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 			snprintf(err, errlen, "cannot start post-copy's threads: %s", strerror(-ret));
 	} else if (!ret)
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
-		       "zero pages before the switch-over); %s",
+		       "zero pages, %llu disk bytes in %u rounds before the switch-over); %s",
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
+		       (unsigned long long)m.disk_bytes, m.rounds,
 		       standby ? "standby: the guest stays paused until activated" :
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");

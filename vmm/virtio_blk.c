@@ -462,66 +462,46 @@ static bool in_image(const struct virtio_blk *b, uint64_t off, size_t len)
 	return off <= virtio_blk__size(b) && len <= virtio_blk__size(b) - off;
 }
 
-int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len)
+/* All of len bytes at off, in as many calls as it takes; src NULL: zeros. */
+static int image_io(struct virtio_blk *b, uint64_t off, void *dst, const void *src,
+		    size_t len)
 {
-	uint8_t *p = buf;
+	static const uint8_t zero[VIRTIO_BLK_BLOCK];
 
-	if (!in_image(b, off, len))
-		return -EINVAL;
 	while (len) {
-		ssize_t n = pread(b->fd, p, len, (off_t)off);
+		size_t want = src || dst || len < sizeof(zero) ? len : sizeof(zero);
+		ssize_t n = dst ? pread(b->fd, dst, want, (off_t)off)
+				: pwrite(b->fd, src ? src : zero, want, (off_t)off);
 
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		p += n;
+		if (dst)
+			dst = (uint8_t *)dst + n;
+		if (src)
+			src = (const uint8_t *)src + n;
 		off += (uint64_t)n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
-static int write_zeros(struct virtio_blk *b, uint64_t off, size_t len)
+int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len)
 {
-	static const uint8_t zero[VIRTIO_BLK_BLOCK];
-
-	while (len) {
-		size_t n = len < sizeof(zero) ? len : sizeof(zero);
-		ssize_t w = pwrite(b->fd, zero, n, (off_t)off);
-
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		off += (uint64_t)w;
-		len -= (size_t)w;
-	}
-	return 0;
+	return in_image(b, off, len) ? image_io(b, off, buf, NULL, len) : -EINVAL;
 }
 
 int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-
 	if (b->readonly)
 		return -EROFS;
 	if (!in_image(b, off, len))
 		return -EINVAL;
 	b->unsynced = true;
-	if (!p) {
-		/* A hole keeps a sparse image sparse; a block device zeroes instead. */
-		if (!fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-			       (off_t)len))
-			return 0;
-		return write_zeros(b, off, len);
-	}
-	while (len) {
-		ssize_t n = pwrite(b->fd, p, len, (off_t)off);
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* A hole keeps a sparse image sparse; a block device gets zeros written. */
+	if (!data && !fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				(off_t)len))
+		return 0;
+	return image_io(b, off, NULL, data, len);
 }
 
 int virtio_blk__sync(struct virtio_blk *b)

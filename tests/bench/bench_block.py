@@ -13,13 +13,13 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 import bench  # tests/bench/bench.py: record(), host_line()
+from bench_checkpoint import free_port, read, wait_for
 
 LINE = re.compile(rb"^bench seq_write_kbs (\d+) seq_read_kbs (\d+) rand_write_iops (\d+) "
                   rb"rand_read_iops (\d+)", re.M)
@@ -27,32 +27,6 @@ IMAGE_MIB = 64
 INTERVAL = 25
 CONFIGS = [("unprotected", None), ("protected", []), ("protected --verify-disk",
                                                       ["--verify-disk"])]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_for(pred, secs, what):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise RuntimeError("timed out waiting for " + what)
-
-
-def read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 class Bench:
