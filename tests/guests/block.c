@@ -24,7 +24,9 @@
  *                (then FLUSH, counted), sequential read of it, then ops
  *                (default 4096) random 4 KiB writes, then as many random
  *                4 KiB reads; "bench seq_write_kbs W seq_read_kbs R
- *                rand_write_iops X rand_read_iops Y", then "block ok bench"
+ *                rand_write_iops X rand_read_iops Y", then "block ok bench";
+ *                then it waits linger_ms (default 0) before powering off, so
+ *                that a protected primary's held output is released first
  *   sectors=S    (default: the disk's capacity), rq_sectors=R (8, at most 64),
  *   pace_us=P    (0)
  */
@@ -345,6 +347,7 @@ static int do_bench(uint64_t sectors, uint64_t rq)
 	printf("bench seq_write_kbs %lu seq_read_kbs %lu rand_write_iops %lu rand_read_iops %lu\n",
 	       sw, sr, rw, rr);
 	printf("block ok bench\n");
+	delay_us(cmdline_get_u64("linger_ms", 0) * 1000);
 	return 0;
 bad:
 	printf("block BAD bench request failed\n");
