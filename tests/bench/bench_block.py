@@ -196,6 +196,18 @@ def main():
             row.append("%.2f" % (p / u) if p and u else "n/a")
         w("| %s | %s |" % (name, " | ".join(row)))
     w("")
+    w("What dominates the protected cost: the epoch's pause.  At the capture the primary "
+      "reads every 4 KiB block the guest wrote in the epoch from its image and copies it, "
+      "with the dirty pages and device state, into the checkpoint buffer while the vCPU is "
+      "stopped (see disk bytes/epoch: a guest writing at full speed fills several MB per "
+      "25 ms epoch, and the pause takes most of the epoch).  The transfer, SHA-256, TLS and "
+      "the standby's apply and fdatasync run while the guest runs, but on 2 cores they "
+      "compete with the spinning vCPU and the standby, which also slows reads (whose data "
+      "the device writes into guest RAM: those pages go with every checkpoint too).  With "
+      "--verify-disk the whole image is read and hashed in every pause (and again on the "
+      "standby before each ack), which dwarfs the rest: a test and audit option, not for "
+      "production.  On this nested host every request is also an exit through the outer "
+      "hypervisor, which caps the unprotected figures.\n")
     text = "\n".join(out) + "\n"
     print(text)
     if a.record:
