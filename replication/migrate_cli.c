@@ -90,7 +90,7 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       "\"downtime_limit_ms\":%u,\"throttle_pct\":%u,\"postcopy\":%s,"
 		       "\"pages_pulled\":%llu,\"pages_pushed\":%llu,\"faults\":%llu,"
 		       "\"fault_mean_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		       "\"residence_ms\":%llu}\n",
+		       "\"residence_ms\":%llu,\"disk_bytes_sent\":%llu}\n",
 		       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
 		       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
 		       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
@@ -101,7 +101,8 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       i->postcopy ? "true" : "false", (unsigned long long)i->pages_pulled,
 		       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
 		       (unsigned long long)i->fault_mean_us, (unsigned long long)i->fault_p99_us,
-		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
+		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms,
+		       (unsigned long long)i->disk_bytes_sent);
 		return;
 	}
 	printf("state: %s\n", i->state);
@@ -110,13 +111,14 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 	printf("elapsed_ms: %llu\nbytes_total: %llu\nbytes_sent: %llu\nbytes_remaining: %llu\n"
 	       "pages_sent: %llu\nzero_pages: %llu\npages_per_s: %llu\ndirty_pages_per_s: %llu\n"
 	       "bandwidth_mib_s: %.1f\nround: %u\nexpected_downtime_ms: %llu\ndowntime_ms: %llu\n"
-	       "downtime_limit_ms: %u\nthrottle_pct: %u\n",
+	       "downtime_limit_ms: %u\nthrottle_pct: %u\ndisk_bytes_sent: %llu\n",
 	       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
 	       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
 	       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
 	       (unsigned long long)i->pages_per_s, (unsigned long long)i->dirty_pages_per_s,
 	       i->bandwidth_bps / 1048576.0, i->round, (unsigned long long)i->expected_downtime_ms,
-	       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct);
+	       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct,
+	       (unsigned long long)i->disk_bytes_sent);
 	if (i->postcopy)
 		printf("postcopy: yes\npages_pulled: %llu\npages_pushed: %llu\nfaults: %llu\n"
 		       "fault_mean_us: %llu\nfault_p99_us: %llu\nfault_max_us: %llu\n"

@@ -77,6 +77,7 @@ static void fill(struct migrate *m, Vmm__Control__MigrationInfo *o)
 	o->fault_p99_us = i.fault_p99_us;
 	o->fault_max_us = i.fault_max_us;
 	o->residence_ms = i.residence_ms;
+	o->disk_bytes_sent = i.disk_bytes_sent;
 }
 
 int migrate__control(struct migrate *m, const Vmm__Control__Request *req,

@@ -235,6 +235,7 @@ void migrate__get_info(struct migrate *m, struct migrate_info *out)
 		out->end_ns = migrate__now_ns();
 		out->pages_pulled = atomic_load(&m->a_pulled);
 		out->pages_pushed = atomic_load(&m->a_pushed);
+		out->disk_bytes_sent = atomic_load(&m->a_disk);
 	}
 	out->downtime_limit_ms = atomic_load(&m->downtime_ms);
 	out->throttle_pct = atomic_load(&m->throttle_pct);
