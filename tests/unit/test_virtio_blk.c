@@ -95,31 +95,12 @@ static void teardown(void)
 	strcpy(image, "/tmp/test_virtio_blk.XXXXXX");
 }
 
-/* Read sector 1 into DATA; returns the status byte. */
-static uint8_t read_sector_1(void)
+/* One request of n sectors at sector from or into DATA; returns the status byte. */
+static uint8_t request(uint32_t type, uint64_t sector, uint32_t n)
 {
-	uint32_t hdr[4] = { 0, 0, 1, 0 };
+	uint32_t hdr[4] = { type, 0, (uint32_t)sector, (uint32_t)(sector >> 32) };
 	struct desc d[3] = {
-		{ HDR, 16, 1, 1 }, { DATA, 512, 3, 2 }, { HDR + 64, 1, 2, 0 },
-	};
-	uint16_t avail[3] = { 0, 1, 0 };
-	uint8_t st = 0xff;
-
-	mem__write(&vm.mem, HDR, hdr, sizeof(hdr));
-	mem__write(&vm.mem, HDR + 64, &st, 1);
-	mem__write(&vm.mem, RINGS, d, sizeof(d));
-	mem__write(&vm.mem, RINGS + 0x1000, avail, sizeof(avail));
-	wr(0x050, 0);
-	mem__read(&vm.mem, HDR + 64, &st, 1);
-	return st;
-}
-
-/* Write n sectors from DATA at sector; returns the status byte. */
-static uint8_t write_sectors(uint64_t sector, uint32_t n)
-{
-	uint32_t hdr[4] = { 1, 0, (uint32_t)sector, (uint32_t)(sector >> 32) };
-	struct desc d[3] = {
-		{ HDR, 16, 1, 1 }, { DATA, 512 * n, 1, 2 }, { HDR + 64, 1, 2, 0 },
+		{ HDR, 16, 1, 1 }, { DATA, 512 * n, type ? 1 : 3, 2 }, { HDR + 64, 1, 2, 0 },
 	};
 	static uint16_t idx;
 	uint16_t avail[3] = { 0, ++idx, 0 };
@@ -132,6 +113,16 @@ static uint8_t write_sectors(uint64_t sector, uint32_t n)
 	wr(0x050, 0);
 	mem__read(&vm.mem, HDR + 64, &st, 1);
 	return st;
+}
+
+static uint8_t read_sector_1(void)
+{
+	return request(0, 1, 1);
+}
+
+static uint8_t write_sectors(uint64_t sector, uint32_t n)
+{
+	return request(1, sector, n);
 }
 
 /*
