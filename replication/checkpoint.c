@@ -99,6 +99,7 @@ static void setup_sync(struct checkpoint *ck, const struct checkpoint_params *p)
 	ck->p = *p;
 	ck->m.p = p->mp;
 	ck->m.p.checkpoint = true;
+	ck->m.p.copy_disk = true;          /* a protected VM's disk is always replicated */
 	ck->m.p.generation = ck->generation;
 	ck->m.p.check_peer_generation = p->check_peer_generation;
 	ck->m.p.peer_generation = p->peer_generation;

@@ -60,6 +60,7 @@ struct checkpoint_params {
 	bool pause_on_loss;           /* else degrade */
 	bool check_peer_generation;   /* the standby must be at peer_generation */
 	uint64_t peer_generation;
+	bool verify_disk;             /* every checkpoint carries the image's SHA-256 */
 };
 
 struct checkpoint_stats {
@@ -72,6 +73,9 @@ struct checkpoint_stats {
 	uint64_t committed_epoch;     /* last acknowledged (primary) / applied (standby) */
 	uint64_t last_commit_ns;      /* when it was (0: none yet); the sync counts */
 	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
+	uint64_t disk_blocks_last, disk_bytes_sum;     /* image bytes in checkpoints */
+	bool disk_digest_valid;       /* --verify-disk: the image at the last commit */
+	uint8_t disk_digest[32];
 };
 
 struct checkpoint {
@@ -96,6 +100,8 @@ struct checkpoint {
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
+	uint64_t cap_disk_blocks;
+	uint8_t cap_digest[32];       /* verify_disk: the image at the capture */
 	/* standby */
 	struct mig_fence fence;       /* what a checkpoint's generation must be */
 	struct chan *sc;

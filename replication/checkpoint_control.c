@@ -42,7 +42,7 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	memset(&p, 0, sizeof(p));
 	if (argc < 2) {
 		snprintf(err, errlen, "usage: protect tcp:HOST:PORT [--interval MS] "
-			 "[--on-standby-loss degrade|pause] [--peer-generation P] "
+			 "[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
 			 "{TLS files | --tls-none}");
 		return -EINVAL;
 	}
@@ -54,6 +54,10 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 
 		if (!strcmp(a, "--tls-none")) {
 			p.mp.tls_none = true;
+			continue;
+		}
+		if (!strcmp(a, "--verify-disk")) {
+			p.verify_disk = true;
 			continue;
 		}
 		if (!v) {

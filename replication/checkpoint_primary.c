@@ -16,6 +16,7 @@
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
 #include "vmm/stream.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -68,12 +69,21 @@ static int mt_capture(void *arg)
 		return ret;
 	dirty_bitmap__clear(&ck->m.bm);
 	ret = dirty__harvest(ck->vm, &ck->m.bm);
+	/* No request is in flight: the image holds exactly the epoch's writes. */
+	if (!ret && ck->m.disk_tracking) {
+		dirty_bitmap__clear(&ck->m.dbm);
+		migrate__disk_harvest(&ck->m);
+		ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
+		if (ck->p.verify_disk)
+			ret = virtio_blk__digest(ck->vm->blk, ck->cap_digest);
+	}
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
 		stream__init_mem(&s);
 		s.seal_later = true; /* hashed after the guest runs again */
-		ret = vm_state__save_pages(ck->vm, &s, &ck->m.bm);
+		ret = vm_state__save_pages(ck->vm, &s, &ck->m.bm,
+					   ck->m.disk_tracking ? &ck->m.dbm : NULL);
 		if (!ret)
 			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
 		stream__close(&s);
@@ -135,6 +145,10 @@ static int send_checkpoint(struct checkpoint *ck, uint64_t epoch)
 
 	cp.epoch = epoch;
 	cp.generation = ck->generation;
+	if (ck->p.verify_disk && ck->m.disk_tracking) {
+		cp.disk_sha256.data = ck->cap_digest;
+		cp.disk_sha256.len = sizeof(ck->cap_digest);
+	}
 	msg.msg_case = REPLICATION__MESSAGE__MSG_CHECKPOINT;
 	msg.checkpoint = &cp;
 	ret = wire__write_msg(ck->m.main, &msg);
@@ -243,6 +257,10 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->st.bytes_last = ck->cap_len;
 		ck->st.pages_sum += ck->cap_pages;
 		ck->st.bytes_sum += ck->cap_len;
+		ck->st.disk_blocks_last = ck->cap_disk_blocks;
+		ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
+		ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
+		memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
 		ck->st.ack_ns_sum += now;
 		if (now > ck->st.ack_ns_max)
 			ck->st.ack_ns_max = now;

@@ -19,6 +19,7 @@
 #include "replication/wire.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -110,6 +111,47 @@ static int stage(struct checkpoint *ck, size_t *len)
 	return ret;
 }
 
+struct disk_check {
+	size_t len;          /* 0: the primary asked for no check */
+	uint8_t sha[32];
+};
+
+/*
+ * --verify-disk: the image, with the checkpoint applied, must hash as the
+ * primary's did at the capture.  A mismatch refuses the checkpoint (the
+ * primary then treats this standby as lost); a match is the new digest.
+ */
+static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_check *d,
+		       char *err, size_t errlen)
+{
+	uint8_t sha[32];
+	int ret = -EBADMSG;
+
+	if (!ck->vm->blk)
+		snprintf(err, errlen, "checkpoint %llu refused: it carries a disk digest but this "
+			 "standby has no disk", (unsigned long long)epoch);
+	else if (d->len != sizeof(sha))
+		snprintf(err, errlen, "checkpoint %llu refused: its disk digest is malformed",
+			 (unsigned long long)epoch);
+	else if ((ret = virtio_blk__digest(ck->vm->blk, sha)))
+		snprintf(err, errlen, "checkpoint %llu: cannot hash the disk image: %s",
+			 (unsigned long long)epoch, strerror(-ret));
+	else if (memcmp(sha, d->sha, sizeof(sha)) && (ret = -EBADMSG))
+		snprintf(err, errlen, "checkpoint %llu refused: the disk image differs from the "
+			 "primary's after applying it (SHA-256 mismatch)", (unsigned long long)epoch);
+	pthread_mutex_lock(&ck->lock);
+	if (ret) {
+		ck->st.refused++;
+	} else {
+		ck->st.disk_digest_valid = true;
+		memcpy(ck->st.disk_digest, sha, sizeof(sha));
+	}
+	pthread_mutex_unlock(&ck->lock);
+	if (ret)
+		qb_log(LOG_ERR, "standby: %s", err);
+	return ret;
+}
+
 /* One checkpoint: 0 applied and acked, 1 refused (stream intact), <0 stream lost. */
 static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
@@ -117,7 +159,8 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	struct apply_req a = { ck, &p, NULL };
 	struct wire_frame f;
 	const char *why = "";
-	uint64_t epoch, gen, npages;
+	uint64_t epoch, gen, npages, dbytes;
+	struct disk_check digest;
 	uint8_t hdr[WIRE_HDR_LEN];
 	uint32_t type, len;
 	size_t slen;
@@ -138,6 +181,9 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	}
 	epoch = f.msg->checkpoint->epoch;
 	gen = f.msg->checkpoint->generation;
+	digest.len = f.msg->checkpoint->disk_sha256.len;
+	if (digest.len == sizeof(digest.sha))
+		memcpy(digest.sha, f.msg->checkpoint->disk_sha256.data, sizeof(digest.sha));
 	wire__frame_free(&f);
 	if (check_generation(ck, gen, err, errlen)) {
 		qb_log(LOG_ERR, "standby: checkpoint %llu %s", (unsigned long long)epoch, err);
@@ -171,13 +217,18 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	}
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
+	dbytes = p.disk_bytes;
 	vm_state__free_parsed(&p);
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu not applied: %s", (unsigned long long)epoch,
 			 a.why ? a.why : strerror(-ret));
 		return ret;
 	}
+	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen)))
+		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
 	pthread_mutex_lock(&ck->lock);
+	ck->st.disk_blocks_last = (dbytes + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
+	ck->st.disk_bytes_sum += dbytes;
 	ck->st.epochs++;
 	ck->st.committed_epoch = epoch;
 	checkpoint__record_commit(ck, migrate__now_ns());
@@ -230,7 +281,7 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 	ck->sc = c;
 	ck->fence = *fence;
 	ck->activate_on_loss = activate_on_loss;
-	ck->stage_limit = (size_t)ck->vm->mem.size + (size_t)ck->vm->mem.size / 64 + (64u << 20);
+	ck->stage_limit = vm_state__staging_limit(ck->vm);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ck->stage == MAP_FAILED) {

@@ -94,6 +94,7 @@ struct status_view {
 	long long age_ms, peer;
 	double rate;
 	bool standby;
+	char digest[65];              /* hex; "" without --verify-disk */
 };
 
 /* Copy what the status shows, under the lock; 0, or -1 out of memory. */
@@ -120,6 +121,9 @@ static int take_view(struct checkpoint *ck, struct status_view *v)
 		virtio_net__counters(ck->vm->net, &v->net);
 	v->age_ms = v->st->last_commit_ns ? (long long)((now - v->st->last_commit_ns) / 1000000) : -1;
 	v->rate = epochs_per_s(v->st, now);
+	v->digest[0] = '\0';
+	for (unsigned i = 0; v->st->disk_digest_valid && i < sizeof(v->st->disk_digest); i++)
+		snprintf(v->digest + 2 * i, 3, "%02x", v->st->disk_digest[i]);
 	/* The token this side checks the other's against; -1: none. */
 	v->peer = v->standby || v->state == CKPT_ACTIVATED ?
 		  (ck->fence.check_peer ? (long long)ck->fence.peer_generation : -1) :
@@ -148,7 +152,8 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
 		 "\"net_output_held_frames\":%llu,\"net_output_released_frames\":%llu,"
 		 "\"net_output_dropped_frames\":%llu,"
-		 "\"error\":\"%s\"}\n",
+		 "\"disk_blocks_last\":%llu,\"disk_bytes_per_epoch\":%.1f,"
+		 "\"disk_digest\":\"%s\",\"error\":\"%s\"}\n",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, v->peer, (unsigned long long)st->epochs,
 		 (unsigned long long)st->committed_epoch, (unsigned long long)st->refused,
@@ -158,7 +163,9 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
 		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
-		 (unsigned long long)v->net.hold_dropped, v->error);
+		 (unsigned long long)v->net.hold_dropped,
+		 (unsigned long long)st->disk_blocks_last, MEAN(st->disk_bytes_sum, st->epochs),
+		 v->digest, v->error);
 }
 
 static void format_text(struct checkpoint *ck, const struct status_view *v, char *out,
@@ -181,6 +188,8 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released\n"
 		 "net output:       %llu frames held, %llu released, %llu dropped\n"
+		 "disk per epoch:   %.1f bytes (last %llu blocks)\n"
+		 "disk digest:      %s\n"
 		 "%s%s%s",
 		 checkpoint__state_name(v->state), v->standby ? "standby" : "primary",
 		 (unsigned long long)ck->generation, peer, (unsigned long long)st->epochs,
@@ -191,7 +200,10 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
 		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
-		 (unsigned long long)v->net.hold_dropped, v->error[0] ? "error:            " : "", v->error, v->error[0] ? "\n" : "");
+		 (unsigned long long)v->net.hold_dropped,
+		 MEAN(st->disk_bytes_sum, st->epochs), (unsigned long long)st->disk_blocks_last,
+		 v->digest[0] ? v->digest : "-",
+		 v->error[0] ? "error:            " : "", v->error, v->error[0] ? "\n" : "");
 }
 
 void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len)

@@ -48,6 +48,7 @@ struct migrate_params {
 	uint64_t peer_generation;
 	bool postcopy;              /* may switch to post-copy (migrate__postcopy) */
 	uint32_t postcopy_after_s;  /* 0: only when asked; else switch after this long */
+	bool copy_disk;             /* send the disk image too (local storage) */
 };
 
 /*
@@ -95,6 +96,7 @@ struct migrate_info {
 	uint64_t pages_pulled, pages_pushed;  /* on demand / in the background */
 	uint64_t faults, fault_mean_us, fault_p99_us, fault_max_us;  /* destination's */
 	uint64_t residence_ms;                /* switch-over -> every page there */
+	uint64_t disk_bytes_sent;             /* copy_disk: image bytes sent (zero ranges too) */
 };
 
 struct dirtyrate_info {
@@ -131,6 +133,10 @@ struct migrate {
 	struct chan *data[MIGRATE_MAX_CONNECTIONS];
 	unsigned nr_data;
 	struct dirty_bitmap bm;
+	/* copy_disk: blocks of the disk image to send (virtio_blk__harvest). */
+	struct dirty_bitmap dbm;
+	bool disk_tracking;
+	atomic_uint_fast64_t a_disk;  /* image bytes sent */
 	bool was_running, paused_by_us, tracking;
 	/*
 	 * Main thread: the operator paused the guest (vmm ctl pause) and has
@@ -182,6 +188,17 @@ void migrate__dirtyrate_get(struct migrate *m, struct dirtyrate_info *out);
 int migrate__send_round(struct migrate *m, const struct dirty_bitmap *bm, bool first,
 			uint64_t *pages, uint64_t *zero, uint64_t *bytes);
 uint64_t migrate__now_ns(void);
+/*
+ * copy_disk (replication/migrate_disk.c).  Main thread: track the image's
+ * writes (start: allocates m->dbm; stop).  Migration thread: send_disk
+ * sends the blocks set in m->dbm on the main connection (all of them with
+ * all set: round 1) and clears them; harvest adds the blocks written since.
+ */
+int migrate__disk_start(struct migrate *m);
+void migrate__disk_stop(struct migrate *m);
+void migrate__disk_harvest(struct migrate *m);
+int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes);
+uint64_t migrate__disk_dirty(const struct migrate *m);
 /*
  * Post-copy, after the destination acknowledged the state and runs the
  * guest: answer its page requests and push every page of m->bm, nearest

@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"                  [--compress] [--tls-ca F --tls-cert F --tls-key F | --tls-none]\n"
 	"                  [--timeout S] [--max-rounds N] [--on-timeout abort|force]\n"
 	"                  [--auto-converge] [--postcopy] [--postcopy-after S]\n"
-	"                  [--paused] [--wait]\n"
+	"                  [--copy-disk] [--paused] [--wait]\n"
 	"       vmm ctl NAME migrate-status [--json]\n"
 	"       vmm ctl NAME migrate-cancel\n"
 	"       vmm ctl NAME migrate-postcopy\n"
@@ -33,6 +33,8 @@ static const char usage_text[] =
 	"  while its missing pages follow.  From that moment the VM's memory is split\n"
 	"  between the two hosts: a crash of either host, or the end of the link,\n"
 	"  loses the VM.\n"
+	"  --copy-disk: copy the disk image too (local storage; not with post-copy):\n"
+	"  the destination's --disk must be a writable image of the same size.\n"
 	"       vmm ctl NAME migrate-set-downtime MS\n"
 	"       vmm ctl NAME dirty-rate [--seconds S] [--json]\n";
 
@@ -88,7 +90,7 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       "\"downtime_limit_ms\":%u,\"throttle_pct\":%u,\"postcopy\":%s,"
 		       "\"pages_pulled\":%llu,\"pages_pushed\":%llu,\"faults\":%llu,"
 		       "\"fault_mean_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		       "\"residence_ms\":%llu}\n",
+		       "\"residence_ms\":%llu,\"disk_bytes_sent\":%llu}\n",
 		       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
 		       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
 		       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
@@ -99,7 +101,8 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       i->postcopy ? "true" : "false", (unsigned long long)i->pages_pulled,
 		       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
 		       (unsigned long long)i->fault_mean_us, (unsigned long long)i->fault_p99_us,
-		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
+		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms,
+		       (unsigned long long)i->disk_bytes_sent);
 		return;
 	}
 	printf("state: %s\n", i->state);
@@ -108,13 +111,14 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 	printf("elapsed_ms: %llu\nbytes_total: %llu\nbytes_sent: %llu\nbytes_remaining: %llu\n"
 	       "pages_sent: %llu\nzero_pages: %llu\npages_per_s: %llu\ndirty_pages_per_s: %llu\n"
 	       "bandwidth_mib_s: %.1f\nround: %u\nexpected_downtime_ms: %llu\ndowntime_ms: %llu\n"
-	       "downtime_limit_ms: %u\nthrottle_pct: %u\n",
+	       "downtime_limit_ms: %u\nthrottle_pct: %u\ndisk_bytes_sent: %llu\n",
 	       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
 	       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
 	       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
 	       (unsigned long long)i->pages_per_s, (unsigned long long)i->dirty_pages_per_s,
 	       i->bandwidth_bps / 1048576.0, i->round, (unsigned long long)i->expected_downtime_ms,
-	       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct);
+	       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct,
+	       (unsigned long long)i->disk_bytes_sent);
 	if (i->postcopy)
 		printf("postcopy: yes\npages_pulled: %llu\npages_pushed: %llu\nfaults: %llu\n"
 		       "fault_mean_us: %llu\nfault_p99_us: %llu\nfault_max_us: %llu\n"
@@ -223,6 +227,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		{ "paused", no_argument, NULL, 'p' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "postcopy", no_argument, NULL, 'P' },
+		{ "copy-disk", no_argument, NULL, 'D' },
 		{ "postcopy-after", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -254,6 +259,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		case 'p': mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE; break;
 		case 'w': wait = true; break;
 		case 'P': mr.postcopy = true; break;
+		case 'D': mr.copy_disk = true; break;
 		case 'T': mr.postcopy = true; mr.postcopy_after_s = v; break;
 		case 'o':
 			if (!strcmp(optarg, "abort"))

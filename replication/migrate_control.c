@@ -44,6 +44,7 @@ static int start(struct migrate *m, const Vmm__Control__MigrateRequest *r, char 
 	p.then_pause = r->then == VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE;
 	p.postcopy = r->postcopy;
 	p.postcopy_after_s = r->postcopy_after_s;
+	p.copy_disk = r->copy_disk;
 	return migrate__start(m, &p, err, errlen);
 }
 
@@ -76,6 +77,7 @@ static void fill(struct migrate *m, Vmm__Control__MigrationInfo *o)
 	o->fault_p99_us = i.fault_p99_us;
 	o->fault_max_us = i.fault_max_us;
 	o->residence_ms = i.residence_ms;
+	o->disk_bytes_sent = i.disk_bytes_sent;
 }
 
 int migrate__control(struct migrate *m, const Vmm__Control__Request *req,

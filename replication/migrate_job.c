@@ -49,7 +49,9 @@ void migrate__exit(struct migrate *m)
 	join_threads(m);
 	if (m->tracking)
 		dirty__stop(m->vm);
+	migrate__disk_stop(m);
 	dirty_bitmap__free(&m->bm);
+	dirty_bitmap__free(&m->dbm);
 }
 
 const char *migrate__state_name(enum migrate_state s)
@@ -75,6 +77,15 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 
 	if (mig_uri__parse(p->uri, &u, &why) || mig_tls__check(&tls, &why)) {
 		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	if (p->copy_disk && (p->postcopy || p->postcopy_after_s)) {
+		snprintf(err, errlen, "--copy-disk does not work with post-copy (--postcopy): "
+			 "the image would be split between the hosts");
+		return -EINVAL;
+	}
+	if (p->copy_disk && !m->vm->blk) {
+		snprintf(err, errlen, "--copy-disk: this VM has no disk (--disk)");
 		return -EINVAL;
 	}
 	if (p->parallel > MIGRATE_MAX_CONNECTIONS) {
@@ -108,6 +119,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	atomic_store(&m->a_bytes, 0);
 	atomic_store(&m->a_pages, 0);
 	atomic_store(&m->a_zero, 0);
+	atomic_store(&m->a_disk, 0);
 	atomic_store(&m->a_remaining, 0);
 	atomic_store(&m->a_pulled, 0);
 	atomic_store(&m->a_pushed, 0);
@@ -223,6 +235,7 @@ void migrate__get_info(struct migrate *m, struct migrate_info *out)
 		out->end_ns = migrate__now_ns();
 		out->pages_pulled = atomic_load(&m->a_pulled);
 		out->pages_pushed = atomic_load(&m->a_pushed);
+		out->disk_bytes_sent = atomic_load(&m->a_disk);
 	}
 	out->downtime_limit_ms = atomic_load(&m->downtime_ms);
 	out->throttle_pct = atomic_load(&m->throttle_pct);

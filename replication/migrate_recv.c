@@ -22,6 +22,7 @@
 #include "replication/postcopy.h"
 #include "replication/wire.h"
 #include "vmm/stream.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -48,6 +49,9 @@ struct receiver {
 	int ret;
 	char err[256];
 	uint64_t pages, zero;
+	uint64_t disk_size;         /* the hello's copy_disk: our image's size; else 0 */
+	uint64_t disk_bytes;
+	uint32_t rounds;            /* the last Round message seen */
 };
 
 static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
@@ -76,7 +80,9 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 	uint32_t type, len;
 	int ret = wire__read_frame(r->c, r->buf, &type, &len, &why);
 
-	if (!ret)
+	if (!ret && type == WIRE_FRAME_DISK)
+		ret = wire__decode_disk(r->buf + WIRE_HDR_LEN, len, r->disk_size, f, &why);
+	else if (!ret)
 		ret = wire__decode(type, r->buf + WIRE_HDR_LEN, len, r->vm->mem.size, r->dctx,
 				   r->out, f, &why);
 	if (ret)
@@ -85,9 +91,21 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 	return ret;
 }
 
-/* Pages and zero lists go straight into RAM; true if f was one of them. */
+/*
+ * Pages and zero lists go straight into RAM, disk blocks into the image
+ * (scratch until the final state is applied); true if f was one of them.
+ * A write error on the image ends the migration (r->ret).
+ */
 static bool apply_data(struct receiver *r, const struct wire_frame *f)
 {
+	if (f->type == WIRE_FRAME_DISK) {
+		r->ret = virtio_blk__write(r->vm->blk, f->offset, f->pages, f->disk_len);
+		if (r->ret)
+			snprintf(r->err, sizeof(r->err), "cannot write the disk image: %s",
+				 strerror(-r->ret));
+		r->disk_bytes += f->disk_len;
+		return true;
+	}
 	if (f->type == WIRE_FRAME_PAGES) {
 		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * WIRE_PAGE_SIZE);
 		r->pages += f->npages;
@@ -176,6 +194,29 @@ static int check_fence(const Replication__Hello *h, bool standby, const struct m
 	return -EPERM;
 }
 
+/* A copied disk needs an image of ours, writable, of the same size. */
+static int check_disk(const struct vm *vm, const Replication__Hello *h, char *err,
+		      size_t errlen)
+{
+	if (!h->copy_disk)
+		return 0;
+	if (!vm->blk)
+		snprintf(err, errlen, "the source copies its disk image, but this destination "
+			 "has no disk (give --disk PATH of an image of %llu bytes)",
+			 (unsigned long long)h->disk_size);
+	else if (virtio_blk__readonly(vm->blk))
+		snprintf(err, errlen, "the source copies its disk image, but this destination's "
+			 "disk is read-only");
+	else if (virtio_blk__size(vm->blk) != h->disk_size)
+		snprintf(err, errlen, "disk image size differs: the source's is %llu bytes, this "
+			 "destination's %llu bytes (it must be the same size)",
+			 (unsigned long long)h->disk_size,
+			 (unsigned long long)virtio_blk__size(vm->blk));
+	else
+		return 0;
+	return -EINVAL;
+}
+
 static int check_hello(const struct vm *vm, const Replication__Hello *h, bool standby,
 		       const struct mig_fence *fence, char *err, size_t errlen)
 {
@@ -205,7 +246,7 @@ static int check_hello(const struct vm *vm, const Replication__Hello *h, bool st
 	else if (h->nr_data > MIGRATE_MAX_CONNECTIONS)
 		snprintf(err, errlen, "too many data connections (%u)", h->nr_data);
 	else
-		return 0;
+		return check_disk(vm, h, err, errlen);
 	return -EINVAL;
 }
 
@@ -264,7 +305,7 @@ static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_
 /* Stage the vm_state stream, verify it, check it, apply it over the RAM. */
 static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 {
-	size_t limit = (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20), len;
+	size_t limit = vm_state__staging_limit(vm), len;
 	struct vm_state_parsed p;
 	struct chan_stream cs;
 	const char *why = NULL;
@@ -350,6 +391,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		ret = -EINVAL;
 	}
 	pc->session = f.msg->hello->session;
+	m->disk_size = !ret && f.msg->hello->copy_disk ? f.msg->hello->disk_size : 0;
 	pc->allowed = !ret && f.msg->hello->postcopy;
 	if (pc->allowed && (ret = dirty_bitmap__init(&pc->discard, m->vm->mem.size)))
 		snprintf(err, errlen, "no memory for post-copy's bitmap");
@@ -368,8 +410,12 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 			break;
 		}
 		if (apply_data(m, &f)) {
+			ret = m->ret;
+			if (ret)
+				snprintf(err, errlen, "%s", m->err);
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
 			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
+			m->rounds = f.msg->round->round;
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
 			   pc->allowed) {
 			memcpy_or((uint8_t *)pc->discard.bits + f.msg->discard->first_page / 8,
@@ -511,8 +557,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 			snprintf(err, errlen, "cannot start post-copy's threads: %s", strerror(-ret));
 	} else if (!ret)
 		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
-		       "zero pages before the switch-over); %s",
+		       "zero pages, %llu disk bytes in %u rounds before the switch-over); %s",
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
+		       (unsigned long long)m.disk_bytes, m.rounds,
 		       standby ? "standby: the guest stays paused until activated" :
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");

@@ -27,6 +27,7 @@
 #include "replication/migrate.h"
 #include "replication/wire.h"
 #include "vmm/stream.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
@@ -107,7 +108,7 @@ static int mt_start(void *arg)
 	m->paused_by_us = false;
 	ret = dirty__start(m->vm);
 	m->tracking = !ret;
-	return ret;
+	return ret ? ret : migrate__disk_start(m);
 }
 
 static int mt_switchover(void *arg)
@@ -127,9 +128,11 @@ static int mt_switchover(void *arg)
 	ret = dirty__harvest(m->vm, &m->bm);
 	if (ret)
 		return ret;
+	migrate__disk_harvest(m);
 	stream__init_mem(&s);
 	/* Post-copy: no pages in the state, the destination fetches them. */
-	ret = vm_state__save_pages(m->vm, &s, m->pc_switch ? NULL : &m->bm);
+	ret = vm_state__save_pages(m->vm, &s, m->pc_switch ? NULL : &m->bm,
+				   m->disk_tracking ? &m->dbm : NULL);
 	if (!ret)
 		m->final_buf = stream__mem_take(&s, &m->final_len);
 	stream__close(&s);
@@ -144,6 +147,7 @@ static int mt_recover(void *arg)
 	if (m->tracking)
 		dirty__stop(m->vm);
 	m->tracking = false;
+	migrate__disk_stop(m);
 	if (m->paused_by_us && m->was_running && !m->user_paused &&
 	    m->vm->state == VM_STATE_PAUSED)
 		vm__resume(m->vm);
@@ -158,6 +162,7 @@ static int mt_stop_tracking(void *arg)
 	if (m->tracking)
 		dirty__stop(m->vm);
 	m->tracking = false;
+	migrate__disk_stop(m);
 	return 0;
 }
 
@@ -182,6 +187,7 @@ static int mt_finish(void *arg)
 	if (m->tracking)
 		dirty__stop(m->vm);
 	m->tracking = false;
+	migrate__disk_stop(m);
 	if (!m->p.then_pause &&
 	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
 			      &m->quit_timer))
@@ -280,6 +286,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.check_peer_generation = m->p.check_peer_generation;
 	hello.peer_generation = m->p.peer_generation;
 	hello.postcopy = m->p.postcopy;
+	hello.copy_disk = m->p.copy_disk && m->vm->blk;
+	hello.disk_size = hello.copy_disk ? virtio_blk__size(m->vm->blk) : 0;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(c);
@@ -391,7 +399,7 @@ static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *b
 {
 	Replication__Message msg = REPLICATION__MESSAGE__INIT;
 	Replication__Round r = REPLICATION__ROUND__INIT;
-	uint64_t t0 = migrate__now_ns(), pages, zero;
+	uint64_t t0 = migrate__now_ns(), pages, zero, dbytes = 0;
 	int ret;
 
 	r.round = round;
@@ -400,6 +408,10 @@ static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *b
 	ret = send_msg(m, &msg);
 	if (!ret)
 		ret = migrate__send_round(m, &m->bm, first, &pages, &zero, bytes);
+	if (!ret) {
+		ret = migrate__send_disk(m, first, &dbytes);
+		*bytes += dbytes;
+	}
 	*ns = migrate__now_ns() - t0;
 	if (ret == -ECANCELED || atomic_load(&m->cancel))
 		return fail(e, -ECANCELED, "cancelled");
@@ -461,8 +473,10 @@ static int precopy(struct migrate *m, struct job_err *e)
 		ret = dirty__harvest(m->vm, &m->bm);
 		if (ret)
 			return fail(e, ret, "harvesting the dirty log failed: %s", strerror(-ret));
+		migrate__disk_harvest(m);
 		now = migrate__now_ns();
-		dirty = dirty_bitmap__count(&m->bm);
+		/* Disk blocks are pages' size: the rest counts both. */
+		dirty = dirty_bitmap__count(&m->bm) + migrate__disk_dirty(m);
 		dirty_pps = dirty * 1000000000ULL / (now - last_harvest + 1);
 		last_harvest = now;
 		/*
@@ -696,6 +710,7 @@ void *migrate__job_main(void *arg)
 	m->info.bytes_sent = atomic_load(&m->a_bytes);
 	m->info.pages_sent = atomic_load(&m->a_pages);
 	m->info.zero_pages = atomic_load(&m->a_zero);
+	m->info.disk_bytes_sent = atomic_load(&m->a_disk);
 	m->info.pages_pulled = atomic_load(&m->a_pulled);
 	m->info.pages_pushed = atomic_load(&m->a_pushed);
 	if (ret && m->pc_committed) {

@@ -98,6 +98,33 @@ int wire__write_pages(struct chan *c, uint64_t offset, const void *data, uint32_
 	return ret;
 }
 
+int wire__write_disk(struct chan *c, uint64_t offset, const void *data, uint32_t len,
+		     uint64_t *wire_bytes)
+{
+	Replication__DiskBatch b = REPLICATION__DISK_BATCH__INIT;
+	uint8_t hdr[4 + WIRE_DISK_HDR_MAX];
+	uint32_t body = data ? len : 0;
+	size_t hlen;
+	int ret;
+
+	if (!len || len > WIRE_DISK_BATCH)
+		return -EINVAL;
+	b.offset = offset;
+	b.length = len;
+	b.zero = !data;
+	hlen = replication__disk_batch__get_packed_size(&b);
+	stream__put_le32(hdr, (uint32_t)hlen);
+	replication__disk_batch__pack(&b, hdr + 4);
+	ret = write_hdr(c, WIRE_FRAME_DISK, (uint32_t)(4 + hlen + body));
+	if (!ret)
+		ret = chan__write(c, hdr, 4 + hlen);
+	if (!ret && body)
+		ret = chan__write(c, data, body);
+	if (wire_bytes)
+		*wire_bytes += WIRE_HDR_LEN + 4 + hlen + body;
+	return ret;
+}
+
 int wire__write_state_start(struct chan *c)
 {
 	return write_hdr(c, WIRE_FRAME_STATE, 0);
@@ -134,6 +161,7 @@ static size_t frame_max(uint32_t type)
 	case WIRE_FRAME_MSG: return WIRE_MSG_MAX;
 	case WIRE_FRAME_PAGES: return WIRE_PAGES_MAX;
 	case WIRE_FRAME_STATE: return 0;
+	case WIRE_FRAME_DISK: return WIRE_DISK_MAX;
 	default: return (size_t)-1;
 	}
 }
@@ -282,6 +310,39 @@ int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_si
 	default:
 		FAIL("refused: the migration stream has a frame of unknown type");
 	}
+}
+
+int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
+		      struct wire_frame *f, const char **err)
+{
+	Replication__DiskBatch *b;
+	uint32_t hlen;
+	int ret = -EBADMSG;
+
+	memset(f, 0, sizeof(*f));
+	f->type = WIRE_FRAME_DISK;
+	if (!disk_size)
+		FAIL("refused: a disk frame, but no disk copy was agreed at the hello");
+	if (len < 4)
+		FAIL("refused: a disk frame is too short");
+	hlen = stream__get_le32(body);
+	if (hlen > WIRE_DISK_HDR_MAX || hlen > len - 4)
+		FAIL("refused: a disk frame has a bad header length");
+	b = replication__disk_batch__unpack(NULL, hlen, body + 4);
+	if (!b)
+		FAIL("refused: a disk frame header does not decode");
+	f->offset = b->offset;
+	f->disk_len = b->length;
+	f->pages = b->zero ? NULL : body + 4 + hlen;
+	if (!b->length || b->length > WIRE_DISK_BATCH || b->length % 512 ||
+	    len - 4 - hlen != (b->zero ? 0 : b->length))
+		*err = "refused: a disk frame's length is wrong";
+	else if (b->offset % 4096 || b->offset > disk_size || b->length > disk_size - b->offset)
+		*err = "refused: a disk frame lies outside the disk image";
+	else
+		ret = 0;
+	replication__disk_batch__free_unpacked(b, NULL);
+	return ret;
 }
 
 void wire__frame_free(struct wire_frame *f)

@@ -32,6 +32,7 @@ enum wire_frame_type {
 	WIRE_FRAME_MSG = 0x10,
 	WIRE_FRAME_PAGES = 0x11,
 	WIRE_FRAME_STATE = 0x12,
+	WIRE_FRAME_DISK = 0x13,   /* u32 H, a DiskBatch of H bytes, then the bytes */
 };
 
 #define WIRE_HDR_LEN 8
@@ -42,6 +43,9 @@ enum wire_frame_type {
 /* Room for a compressed batch that did not shrink much, and its header. */
 #define WIRE_PAGES_MAX (4 + WIRE_PAGES_HDR_MAX + WIRE_BATCH_PAGES * WIRE_PAGE_SIZE + 65536)
 #define WIRE_FRAME_MAX (WIRE_HDR_LEN + WIRE_PAGES_MAX)
+#define WIRE_DISK_HDR_MAX 64
+#define WIRE_DISK_BATCH (1u << 20)   /* bytes of image per disk frame at most */
+#define WIRE_DISK_MAX (4 + WIRE_DISK_HDR_MAX + WIRE_DISK_BATCH)
 /* Zero-page offsets per ZeroPages message (keeps a message far below MSG_MAX). */
 #define WIRE_ZERO_BATCH 16384
 /* Post-copy: bytes of one Discard bitmap (512 Ki pages, 2 GiB of RAM). */
@@ -61,6 +65,9 @@ int wire__write_pages(struct chan *c, uint64_t offset, const void *data, uint32_
 		      struct ZSTD_CCtx_s *cctx, void *scratch, size_t scratch_len,
 		      uint64_t *wire_bytes);
 int wire__write_state_start(struct chan *c);
+/* len bytes of the disk image at offset (data NULL: a zero range). */
+int wire__write_disk(struct chan *c, uint64_t offset, const void *data, uint32_t len,
+		     uint64_t *wire_bytes);
 size_t wire__scratch_len(void);
 
 /* --- reading (destination) --- */
@@ -78,7 +85,9 @@ struct wire_frame {
 	Replication__Message *msg;   /* MSG: free with wire__frame_free */
 	uint64_t offset;             /* PAGES: checked inside mem_size */
 	uint32_t npages;
-	const uint8_t *pages;        /* PAGES: npages * 4096 bytes (body or out) */
+	const uint8_t *pages;        /* PAGES: npages * 4096 bytes (body or out);
+					DISK: the bytes, NULL for a zero range */
+	uint32_t disk_len;           /* DISK: bytes at offset, inside disk_size */
 };
 
 /*
@@ -91,5 +100,11 @@ int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_si
 		 struct ZSTD_DCtx_s *dctx, uint8_t *out, struct wire_frame *f,
 		 const char **err);
 void wire__frame_free(struct wire_frame *f);
+/*
+ * Pure: decode a DISK frame body against an image of disk_size bytes (0:
+ * no copy was agreed, every disk frame is refused).
+ */
+int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
+		      struct wire_frame *f, const char **err);
 
 #endif

@@ -340,6 +340,25 @@ int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 	return stream__write(s, pages, data);
 }
 
+int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len)
+{
+	Vmm__State__DiskRange r = VMM__STATE__DISK_RANGE__INIT;
+	uint8_t hdr[4 + STREAM_DISK_HDR_MAX];
+	size_t hlen;
+
+	if (len == 0 || len > STREAM_DISK_MAX)
+		return -EINVAL;
+	r.offset = offset;
+	r.length = len;
+	r.zero = !data;
+	hlen = vmm__state__disk_range__get_packed_size(&r);
+	stream__put_le32(hdr, (uint32_t)hlen);
+	vmm__state__disk_range__pack(&r, hdr + 4);
+	stream__write_frame_hdr(s, STREAM_FRAME_DISK, (uint32_t)(4 + hlen + (data ? len : 0)));
+	stream__write(s, hdr, 4 + hlen);
+	return data ? stream__write(s, data, len) : s->error;
+}
+
 int stream__write_end(struct stream *s)
 {
 	uint8_t d[STREAM_DIGEST_LEN];
@@ -385,6 +404,8 @@ size_t stream__frame_max(uint32_t type)
 		return STREAM_PAGES_FRAME_MAX;
 	case STREAM_FRAME_END:
 		return STREAM_DIGEST_LEN;
+	case STREAM_FRAME_DISK:
+		return STREAM_DISK_FRAME_MAX;
 	default:
 		return 0;
 	}

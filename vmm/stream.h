@@ -32,7 +32,13 @@ enum stream_frame_type {
 	STREAM_FRAME_RECORD = 1,
 	STREAM_FRAME_PAGES = 2,
 	STREAM_FRAME_END = 3,
+	STREAM_FRAME_DISK = 4,        /* since minor version 2 */
 };
+
+/* A disk frame: u32 header length, DiskRange (small), then the bytes. */
+#define STREAM_DISK_HDR_MAX 64
+#define STREAM_DISK_MAX (1u << 20)   /* bytes of image per disk frame at most */
+#define STREAM_DISK_FRAME_MAX (4 + STREAM_DISK_HDR_MAX + STREAM_DISK_MAX)
 
 struct stream;
 
@@ -88,6 +94,8 @@ int stream__write_record(struct stream *s, const char *name, uint32_t version,
 /* npages (<= STREAM_BATCH_PAGES) raw pages for RAM offset `offset`. */
 int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 			uint32_t npages);
+/* len (<= STREAM_DISK_MAX) bytes of the disk image at offset; data NULL: zero. */
+int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len);
 /* The end frame, whose body is the SHA-256 of every byte before it. */
 int stream__write_end(struct stream *s);
 /* Append the end frame to a stream written with seal_later and taken with

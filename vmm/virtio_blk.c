@@ -9,10 +9,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <qb/qblog.h>
 
 #include "vmm/dirty.h"
@@ -60,6 +62,9 @@ struct virtio_blk {
 	char id[ID_LEN];
 	struct blk_config config;
 	struct virtq_chain chain; /* large: kept here, not on a vCPU stack */
+	/* Blocks written while tracking (atomic OR from vCPU threads). */
+	struct dirty_bitmap written;
+	atomic_bool tracking;
 };
 
 int virtio_blk__parse(char *spec, struct disk_cfg *cfg, const char **err)
@@ -144,6 +149,17 @@ static int chain_io(struct virtio_blk *b, const struct virtq_chain *c, bool to_g
 	return 0;
 }
 
+/* After the write (a harvest that sees the mark then reads the new data). */
+static void mark_written(struct virtio_blk *b, uint64_t pos, uint64_t bytes)
+{
+	b->unsynced = true;
+	if (!bytes || !atomic_load(&b->tracking))
+		return;
+	for (uint64_t blk = pos / VIRTIO_BLK_BLOCK; blk <= (pos + bytes - 1) / VIRTIO_BLK_BLOCK;
+	     blk++)
+		atomic_fetch_or((_Atomic uint64_t *)&b->written.bits[blk / 64], 1ULL << (blk % 64));
+}
+
 static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, uint32_t type,
 		     uint64_t sector, uint32_t *written)
 {
@@ -158,7 +174,7 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, uint32_t
 	if (type == VIRTIO_BLK_T_IN)
 		*written += (uint32_t)bytes;
 	else
-		b->unsynced = true;
+		mark_written(b, sector * SECTOR, bytes);
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -303,6 +319,9 @@ int virtio_blk__create(struct virtio_blk **out, struct vm *vm, const struct disk
 	ret = open_image(b, cfg, err);
 	if (ret)
 		goto fail;
+	ret = virtio_blk__bitmap_init(b, &b->written);
+	if (ret)
+		goto fail;
 	b->config = (struct blk_config){ .capacity = b->capacity, .seg_max = SEG_MAX,
 					 .blk_size = SECTOR };
 	ret = virtio_mmio__init(&b->t, vm, &vm->mem, GUEST_ABI_VIRTIO_MMIO_BASE +
@@ -320,6 +339,7 @@ fail_mmio:
 fail:
 	if (b->fd >= 0)
 		close(b->fd);
+	dirty_bitmap__free(&b->written);
 	free(b);
 	return ret;
 }
@@ -332,6 +352,7 @@ void virtio_blk__destroy(struct virtio_blk *b)
 		qb_log(LOG_ERR, "virtio-blk: fdatasync of the image failed: %s", strerror(errno));
 	virtio_mmio__exit(&b->t);
 	close(b->fd);
+	dirty_bitmap__free(&b->written);
 	free(b);
 }
 
@@ -396,4 +417,121 @@ int virtio_blk__check_saved(const struct virtio_blk *b, const Vmm__State__Virtio
 void virtio_blk__load(struct virtio_blk *b, const Vmm__State__VirtioBlkState *st)
 {
 	virtio_mmio__load(&b->t, st->transport);
+}
+
+/* --- the image's contents (replication, local-disk migration) --------- */
+
+uint64_t virtio_blk__size(const struct virtio_blk *b)
+{
+	return b->capacity * SECTOR;
+}
+
+uint64_t virtio_blk__nr_blocks(const struct virtio_blk *b)
+{
+	return (virtio_blk__size(b) + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
+}
+
+bool virtio_blk__readonly(const struct virtio_blk *b)
+{
+	return b->readonly;
+}
+
+int virtio_blk__bitmap_init(const struct virtio_blk *b, struct dirty_bitmap *bm)
+{
+	_Static_assert(VIRTIO_BLK_BLOCK == MEM_PAGE_SIZE, "a block bitmap is a page bitmap");
+	return dirty_bitmap__init(bm, virtio_blk__nr_blocks(b) * VIRTIO_BLK_BLOCK);
+}
+
+void virtio_blk__track(struct virtio_blk *b, bool on)
+{
+	if (on)
+		dirty_bitmap__clear(&b->written);
+	atomic_store(&b->tracking, on);
+}
+
+void virtio_blk__harvest(struct virtio_blk *b, struct dirty_bitmap *out)
+{
+	uint64_t words = (b->written.nr_pages + 63) / 64;
+
+	for (uint64_t i = 0; i < words && i * 64 < out->nr_pages; i++)
+		out->bits[i] |= atomic_exchange((_Atomic uint64_t *)&b->written.bits[i], 0);
+}
+
+static bool in_image(const struct virtio_blk *b, uint64_t off, size_t len)
+{
+	return off <= virtio_blk__size(b) && len <= virtio_blk__size(b) - off;
+}
+
+/* All of len bytes at off, in as many calls as it takes; src NULL: zeros. */
+static int image_io(struct virtio_blk *b, uint64_t off, void *dst, const void *src,
+		    size_t len)
+{
+	static const uint8_t zero[VIRTIO_BLK_BLOCK];
+
+	while (len) {
+		size_t want = src || dst || len < sizeof(zero) ? len : sizeof(zero);
+		ssize_t n = dst ? pread(b->fd, dst, want, (off_t)off)
+				: pwrite(b->fd, src ? src : zero, want, (off_t)off);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if (dst)
+			dst = (uint8_t *)dst + n;
+		if (src)
+			src = (const uint8_t *)src + n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len)
+{
+	return in_image(b, off, len) ? image_io(b, off, buf, NULL, len) : -EINVAL;
+}
+
+int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size_t len)
+{
+	if (b->readonly)
+		return -EROFS;
+	if (!in_image(b, off, len))
+		return -EINVAL;
+	b->unsynced = true;
+	/* A hole keeps a sparse image sparse; a block device gets zeros written. */
+	if (!data && !fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				(off_t)len))
+		return 0;
+	return image_io(b, off, NULL, data, len);
+}
+
+int virtio_blk__sync(struct virtio_blk *b)
+{
+	if (b->unsynced && fdatasync(b->fd))
+		return -errno;
+	b->unsynced = false;
+	return 0;
+}
+
+int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t off = 0, size = virtio_blk__size(b);
+	size_t chunk = 1u << 20;
+	uint8_t *buf = malloc(chunk);
+	unsigned n = 0;
+	int ret = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+
+	while (!ret && off < size) {
+		size_t len = size - off < chunk ? (size_t)(size - off) : chunk;
+
+		ret = virtio_blk__read(b, off, buf, len);
+		if (!ret && EVP_DigestUpdate(md, buf, len) != 1)
+			ret = -EIO;
+		off += len;
+	}
+	if (!ret && (EVP_DigestFinal_ex(md, out, &n) != 1 || n != 32))
+		ret = -EIO;
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return ret;
 }

@@ -13,6 +13,7 @@
 
 struct vm;
 struct virtio_blk;
+struct dirty_bitmap;
 
 struct disk_cfg {
 	const char *path;  /* NULL: no disk */
@@ -41,5 +42,31 @@ void virtio_blk__free_saved(Vmm__State__VirtioBlkState *st);
 int virtio_blk__check_saved(const struct virtio_blk *b, const Vmm__State__VirtioBlkState *st,
 			    const char **err);
 void virtio_blk__load(struct virtio_blk *b, const Vmm__State__VirtioBlkState *st);
+
+/*
+ * The image's contents, for replication and local-disk migration
+ * (docs/virtio.md, "Replication").  The image is cut in 4 KiB blocks; the
+ * last one may be shorter (the size is the capacity in bytes).  While
+ * tracking is on, every completed write marks the blocks it covered;
+ * harvest ORs them into out (indexed by block, out->nr_pages blocks) and
+ * clears them, like dirty__harvest does for RAM.
+ */
+#define VIRTIO_BLK_BLOCK 4096u
+
+uint64_t virtio_blk__size(const struct virtio_blk *b);   /* bytes */
+uint64_t virtio_blk__nr_blocks(const struct virtio_blk *b);
+bool virtio_blk__readonly(const struct virtio_blk *b);
+/* A bitmap with one bit per block of the image. */
+int virtio_blk__bitmap_init(const struct virtio_blk *b, struct dirty_bitmap *bm);
+void virtio_blk__track(struct virtio_blk *b, bool on);
+void virtio_blk__harvest(struct virtio_blk *b, struct dirty_bitmap *out);
+/* len bytes at byte offset off, inside the image. */
+int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len);
+/* The same the other way; data NULL: the range becomes zero (a hole if it can). */
+int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size_t len);
+/* fdatasync when anything was written since the last. */
+int virtio_blk__sync(struct virtio_blk *b);
+/* SHA-256 of the whole image (its capacity's bytes). */
+int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32]);
 
 #endif

@@ -310,10 +310,62 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 	return 0;
 }
 
-int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only)
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
+}
+
+/* Blocks [first, first + n) of the image as one disk frame (zero: no data). */
+static int save_disk_run(struct vm *vm, struct stream *s, uint8_t *buf, uint64_t first,
+			 uint64_t n)
+{
+	uint64_t off = first * VIRTIO_BLK_BLOCK, end = (first + n) * VIRTIO_BLK_BLOCK;
+	uint32_t len;
+	int ret;
+
+	if (end > virtio_blk__size(vm->blk))
+		end = virtio_blk__size(vm->blk);
+	len = (uint32_t)(end - off);
+	ret = virtio_blk__read(vm->blk, off, buf, len);
+	if (ret)
+		return ret;
+	return stream__write_disk(s, off, all_zero(buf, len) ? NULL : buf, len);
+}
+
+/* The image's blocks set in blocks, read now (the vCPUs are paused). */
+static int save_disk(struct vm *vm, struct stream *s, const struct dirty_bitmap *blocks)
+{
+	uint64_t nr = virtio_blk__nr_blocks(vm->blk), run = 0, n = 0;
+	uint8_t *buf = malloc(STREAM_DISK_MAX);
+	int ret = buf ? 0 : -ENOMEM;
+
+	for (uint64_t blk = 0; blk < nr && !ret; blk++) {
+		if (dirty_bitmap__test(blocks, blk) && n && run + n == blk &&
+		    n < STREAM_DISK_MAX / VIRTIO_BLK_BLOCK) {
+			n++;
+			continue;
+		}
+		if (n)
+			ret = save_disk_run(vm, s, buf, run, n);
+		n = 0;
+		if (dirty_bitmap__test(blocks, blk)) {
+			run = blk;
+			n = 1;
+		}
+	}
+	if (!ret && n)
+		ret = save_disk_run(vm, s, buf, run, n);
+	free(buf);
+	return ret;
+}
+
+int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
+			 const struct dirty_bitmap *blocks)
 {
 	int ret = save_machine(vm, s);
 
+	if (!ret && blocks && vm->blk)
+		ret = save_disk(vm, s, blocks);
 	if (!ret && only)
 		ret = save_ram_only(vm, s, only);
 	if (!ret)

@@ -21,7 +21,7 @@ struct stream;
 
 /* Stream format version (docs/state-format.md, "Versions"). */
 #define VM_STATE_MAJOR 1
-#define VM_STATE_MINOR 2  /* 1: the "virtio_blk" record; 2: "virtio_net" */
+#define VM_STATE_MINOR 2  /* 1: the "virtio_blk" record; 2: "virtio_net", disk frames */
 
 /* Record versions this code writes and reads. */
 #define VM_STATE_HEADER_VERSION 1
@@ -48,6 +48,12 @@ struct vm_state_pages {
 	const uint8_t *data;  /* points into the parsed buffer */
 };
 
+struct vm_state_disk {
+	uint64_t offset;      /* byte offset in the image, a multiple of 4096 */
+	uint32_t length;      /* bytes, a multiple of 512 */
+	const uint8_t *data;  /* into the parsed buffer; NULL: the range is zero */
+};
+
 struct vm_state_parsed {
 	uint16_t major, minor;
 	Vmm__State__Header *header;
@@ -61,6 +67,9 @@ struct vm_state_parsed {
 	struct vm_state_pages *pages;
 	size_t nr_pages_frames, cap_pages_frames;
 	uint64_t nr_pages;               /* pages stored, over all frames */
+	struct vm_state_disk *disk;      /* disk frames, ascending, not overlapping */
+	size_t nr_disk, cap_disk;
+	uint64_t disk_bytes;             /* bytes of image they cover */
 	unsigned nr_skipped;             /* records of unknown names */
 };
 
@@ -103,6 +112,9 @@ int vm_state__check_config(const struct vm_state_parsed *p, uint64_t mem_size,
 int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p,
 			    const char **err);
 
+/* How much a valid stream for this VM can take: the bound of a staging area. */
+size_t vm_state__staging_limit(const struct vm *vm);
+
 /* Apply a parsed, checked stream. */
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);
 
@@ -110,15 +122,20 @@ struct dirty_bitmap;
 
 /*
  * Migration: the same stream as vm_state__save, but with only the non-zero
- * pages among those set in only (NULL: no RAM at all).  The VM must be
- * paused.  A reader applies it with vm_state__apply_over onto RAM that
- * already holds every other page.
+ * pages among those set in only (NULL: no RAM at all), and the disk image's
+ * blocks set in blocks (NULL: none; a bitmap of 4 KiB blocks of the
+ * virtio-blk image) as disk frames.  The VM must be paused.  A reader
+ * applies it with vm_state__apply_over onto RAM (and an image) that
+ * already holds every other page (and block).
  */
-int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only);
+int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
+			 const struct dirty_bitmap *blocks);
 
 /*
  * Apply a parsed, checked stream over the RAM as it is: its pages overwrite,
- * every other page keeps its contents (vm_state__apply discards them).
+ * every other page keeps its contents (vm_state__apply discards them).  Its
+ * disk frames are written into the image first, and the image made durable
+ * (fdatasync) before it returns.
  */
 int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err);
 

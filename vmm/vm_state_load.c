@@ -33,11 +33,14 @@
 
 /*
  * The most a valid stream for this VM can hold: every page once, with the
- * per-frame overhead, plus records (bounded each, and few).
+ * per-frame overhead, plus records (bounded each, and few), plus every
+ * block of the disk image once.
  */
-static size_t staging_limit(const struct vm *vm)
+size_t vm_state__staging_limit(const struct vm *vm)
 {
-	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20);
+	size_t disk = vm->blk ? (size_t)virtio_blk__size(vm->blk) : 0;
+
+	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + disk + disk / 64 + (64u << 20);
 }
 
 static const char *read_error(int ret)
@@ -208,6 +211,10 @@ int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p
 	}
 	if (vm->blk && virtio_blk__check_saved(vm->blk, p->virtio_blk, err))
 		return -EINVAL;
+	if (p->nr_disk && vm->blk && virtio_blk__readonly(vm->blk)) {
+		*err = "the state stream carries disk blocks but this VM's disk is read-only";
+		return -EROFS;
+	}
 	if (!p->virtio_net != !vm->net) {
 		*err = vm->net ? "the state stream was saved from a VM without a network device "
 				 "(--net)"
@@ -218,10 +225,29 @@ int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p
 	return vm->net ? virtio_net__check_saved(vm->net, p->virtio_net, err) : 0;
 }
 
+/* The stream's disk frames into the image, then durable (before any ack). */
+static int apply_disk(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+{
+	int ret = 0;
+
+	if (!vm->blk)
+		return 0;
+	for (size_t i = 0; i < p->nr_disk && !ret; i++)
+		ret = virtio_blk__write(vm->blk, p->disk[i].offset, p->disk[i].data,
+					p->disk[i].length);
+	if (!ret)
+		ret = virtio_blk__sync(vm->blk);
+	if (ret)
+		*err = "cannot write the state stream's disk blocks into the image";
+	return ret;
+}
+
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
 	int ret = vm_state__check_devices(vm, p, err);
 
+	if (!ret)
+		ret = apply_disk(vm, p, err);
 	if (ret)
 		return ret;
 	ret = apply_ram(vm, p);
@@ -235,7 +261,7 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 int vm_state__load(struct vm *vm, struct stream *s, const char **err)
 {
 	struct vm_state_parsed p;
-	size_t limit = staging_limit(vm), len = 0;
+	size_t limit = vm_state__staging_limit(vm), len = 0;
 	uint8_t *buf;
 	int ret;
 
@@ -276,6 +302,8 @@ int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const c
 {
 	int ret = vm_state__check_devices(vm, p, err);
 
+	if (!ret)
+		ret = apply_disk(vm, p, err);
 	if (ret)
 		return ret;
 	copy_pages(vm, p);

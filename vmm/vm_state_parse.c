@@ -325,6 +325,58 @@ static int take_pages(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 	return 0;
 }
 
+/*
+ * A disk frame: inside the image the virtio_blk record describes (which
+ * comes first), block-aligned, a whole number of sectors, in ascending
+ * order without overlap.  The image itself must match that record
+ * (vm_state__check_devices) before any of it is written.
+ */
+static int take_disk(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
+		     const char **err)
+{
+	Vmm__State__DiskRange *r;
+	uint64_t size, offset, prev_end = 0;
+	uint32_t hlen, length;
+	bool zero;
+
+	if (!p->virtio_blk)
+		FAIL("the state stream has disk frames but no virtio_blk record before them");
+	if (flen < 4 || (hlen = stream__get_le32(f)) > STREAM_DISK_HDR_MAX || hlen > flen - 4)
+		FAIL("a disk frame of the state stream is malformed");
+	r = vmm__state__disk_range__unpack(NULL, hlen, f + 4);
+	if (!r)
+		FAIL("a disk frame header does not decode");
+	offset = r->offset;
+	length = r->length;
+	zero = r->zero;
+	vmm__state__disk_range__free_unpacked(r, NULL);
+	size = p->virtio_blk->capacity * 512;
+	if (!length || length > STREAM_DISK_MAX || length % 512 ||
+	    flen - 4 - hlen != (zero ? 0 : length))
+		FAIL("a disk frame's length does not match its range");
+	if (offset % STREAM_PAGE_SIZE || offset > size || length > size - offset)
+		FAIL("a disk frame lies outside the disk image");
+	if (p->nr_disk)
+		prev_end = p->disk[p->nr_disk - 1].offset + p->disk[p->nr_disk - 1].length;
+	if (p->nr_disk && offset < prev_end)
+		FAIL("the state stream's disk frames overlap or are out of order");
+	if (p->nr_disk == p->cap_disk) {
+		size_t cap = p->cap_disk ? p->cap_disk * 2 : 64;
+		struct vm_state_disk *nd = realloc(p->disk, cap * sizeof(*nd));
+
+		if (!nd) {
+			*err = "out of memory";
+			return -ENOMEM;
+		}
+		p->disk = nd;
+		p->cap_disk = cap;
+	}
+	p->disk[p->nr_disk++] = (struct vm_state_disk){
+		.offset = offset, .length = length, .data = zero ? NULL : f + 4 + hlen };
+	p->disk_bytes += length;
+	return 0;
+}
+
 /* Pass 3: framing and digest are known good; decode what the frames hold. */
 static int decode(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 		  const char **err)
@@ -343,6 +395,8 @@ static int decode(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 			break;
 		if (type == STREAM_FRAME_PAGES) {
 			ret = take_pages(p, f, flen, err);
+		} else if (type == STREAM_FRAME_DISK) {
+			ret = take_disk(p, f, flen, err);
 		} else {
 			r = vmm__state__record__unpack(NULL, flen, f);
 			if (!r)
@@ -403,6 +457,7 @@ void vm_state__free_parsed(struct vm_state_parsed *p)
 	if (p->virtio_net)
 		vmm__state__virtio_net_state__free_unpacked(p->virtio_net, NULL);
 	free(p->pages);
+	free(p->disk);
 	memset(p, 0, sizeof(*p));
 }
 

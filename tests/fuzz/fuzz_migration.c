@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: the migration stream's frame decoder (wire__decode:
  * pure, no I/O, no VM) on arbitrary bytes.  The first byte picks the frame
- * type (MSG, PAGES or something unknown); the rest is the frame body, as the
+ * type (MSG, PAGES, STATE, something unknown, or DISK through
+ * wire__decode_disk against an image of FUZZ_DISK_SIZE); the rest is the frame body, as the
  * destination would hand it over after reading a frame of that length.  The
  * same decoder takes post-copy's page requests on the source, and the
  * Discard bitmaps on the destination: both are checked against RAM here.
@@ -17,10 +18,31 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MEM_SIZE (64ULL << 20)
+#define FUZZ_DISK_SIZE ((8ULL << 20) + 1536)  /* the last block is partial */
+
+/* A disk frame: inside the image, its data readable to the last byte. */
+static void disk(const uint8_t *body, size_t len)
+{
+	struct wire_frame f;
+	const char *err = NULL;
+
+	if (wire__decode_disk(body, len, FUZZ_DISK_SIZE, &f, &err) == 0) {
+		volatile uint8_t sink = 0;
+
+		if (f.offset % 4096 || f.offset + f.disk_len > FUZZ_DISK_SIZE || !f.disk_len)
+			abort();
+		if (f.pages)
+			sink = f.pages[f.disk_len - 1];
+		(void)sink;
+	} else if (!err) {
+		abort();
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint32_t types[] = { WIRE_FRAME_MSG, WIRE_FRAME_PAGES, WIRE_FRAME_STATE, 0 };
+	static const uint32_t types[] = { WIRE_FRAME_MSG, WIRE_FRAME_PAGES, WIRE_FRAME_STATE, 0,
+					  WIRE_FRAME_DISK };
 	static uint8_t out[WIRE_BATCH_PAGES * WIRE_PAGE_SIZE];
 	static ZSTD_DCtx *dctx;
 	struct wire_frame f = { 0 };
@@ -30,7 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!dctx)
 		dctx = ZSTD_createDCtx();
-	if (wire__decode(types[data[0] % 4], data + 1, size - 1, FUZZ_MEM_SIZE, dctx, out, &f,
+	if (types[data[0] % 5] == WIRE_FRAME_DISK) {
+		disk(data + 1, size - 1);
+		return 0;
+	}
+	if (wire__decode(types[data[0] % 5], data + 1, size - 1, FUZZ_MEM_SIZE, dctx, out, &f,
 			 &err) == 0) {
 		/* A decoded batch must be readable to its last byte. */
 		volatile uint8_t sink = 0;

@@ -19,6 +19,14 @@
  *   mode=bad     malformed requests and rings, each must be refused (IOERR or
  *                DEVICE_NEEDS_RESET) and the device must work after a reset:
  *                "block ok bad <cases>"
+ *   mode=bench   measured in the guest with the TSC (tests/bench/bench_block.sh):
+ *                sequential write of [0, sectors) in rq_sectors requests
+ *                (then FLUSH, counted), sequential read of it, then ops
+ *                (default 4096) random 4 KiB writes, then as many random
+ *                4 KiB reads; "bench seq_write_kbs W seq_read_kbs R
+ *                rand_write_iops X rand_read_iops Y", then "block ok bench";
+ *                then it waits linger_ms (default 0) before powering off, so
+ *                that a protected primary's held output is released first
  *   sectors=S    (default: the disk's capacity), rq_sectors=R (8, at most 64),
  *   pace_us=P    (0)
  */
@@ -214,6 +222,76 @@ static int do_write(uint64_t sectors, uint64_t rq)
 	return 0;
 }
 
+/* --- mode=bench -------------------------------------------------------- */
+
+/* Bytes (or operations) per second from a TSC interval. */
+static uint64_t per_s(uint64_t n, uint64_t t0)
+{
+	uint64_t us = tsc_to_us(rdtsc() - t0);
+
+	return us ? n * 1000000 / us : 0;
+}
+
+static bool bench_seq(uint32_t type, uint64_t sectors, uint64_t rq)
+{
+	for (uint64_t s = 0; s < sectors; s += rq) {
+		uint64_t n = sectors - s < rq ? sectors - s : rq;
+
+		if (request(type, s, DATA, (uint32_t)(n * 512)))
+			return false;
+	}
+	return type == T_IN || !request(T_FLUSH, 0, DATA, 0);
+}
+
+static bool bench_rand(uint32_t type, uint64_t sectors, uint64_t ops)
+{
+	uint64_t x = 0x2545f4914f6cdd1dULL, blocks = sectors / 8;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (request(type, (x % blocks) * 8, DATA, 4096))
+			return false;
+	}
+	return true;
+}
+
+static int do_bench(uint64_t sectors, uint64_t rq)
+{
+	uint64_t ops = cmdline_get_u64("ops", 4096), t, sw, sr, rw, rr;
+
+	if (sectors < 8 || !ops) {
+		printf("block BAD bench parameters\n");
+		return 1;
+	}
+	memset((void *)(uintptr_t)DATA, 0x5a, MAX_RQ * 512);
+	t = rdtsc();
+	if (!bench_seq(T_OUT, sectors, rq))
+		goto bad;
+	sw = per_s(sectors * 512, t) / 1024;
+	t = rdtsc();
+	if (!bench_seq(T_IN, sectors, rq))
+		goto bad;
+	sr = per_s(sectors * 512, t) / 1024;
+	t = rdtsc();
+	if (!bench_rand(T_OUT, sectors, ops))
+		goto bad;
+	rw = per_s(ops, t);
+	t = rdtsc();
+	if (!bench_rand(T_IN, sectors, ops))
+		goto bad;
+	rr = per_s(ops, t);
+	printf("bench seq_write_kbs %lu seq_read_kbs %lu rand_write_iops %lu rand_read_iops %lu\n",
+	       sw, sr, rw, rr);
+	printf("block ok bench\n");
+	delay_us(cmdline_get_u64("linger_ms", 0) * 1000);
+	return 0;
+bad:
+	printf("block BAD bench request failed\n");
+	return 1;
+}
+
 /* --- mode=bad ---------------------------------------------------------- */
 
 #define NOWHERE 0x7f0000000000ULL /* not RAM, not a device */
@@ -352,6 +430,8 @@ int guest_main(const char *cmdline)
 	}
 	if (!strcmp(mode, "bad"))
 		return bad_cases();
+	if (!strcmp(mode, "bench"))
+		return do_bench(sectors, rq);
 	printf("block BAD unknown mode %s\n", mode);
 	return 2;
 }

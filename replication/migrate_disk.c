@@ -1,0 +1,134 @@
+/*
+ * Copying the disk image with a migration or checkpointing's initial sync
+ * (docs/migration.md, "Local disks"): round 1 sends every block of the
+ * image, later rounds the blocks written since the last harvest; the
+ * switch-over's state stream carries the rest (vm_state__save_pages).
+ * Blocks travel on the main connection, so the versions of a block arrive
+ * in order, and before the final state.  Runs of zero blocks go as zero
+ * ranges: a sparse image stays cheap on the wire and at the destination.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "replication/migrate.h"
+#include "replication/wire.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/vm.h"
+
+#define RUN_BLOCKS (WIRE_DISK_BATCH / VIRTIO_BLK_BLOCK)
+
+int migrate__disk_start(struct migrate *m)
+{
+	int ret;
+
+	if (!m->p.copy_disk || !m->vm->blk)
+		return 0;
+	if (!m->dbm.bits && (ret = virtio_blk__bitmap_init(m->vm->blk, &m->dbm)))
+		return ret;
+	dirty_bitmap__clear(&m->dbm);
+	virtio_blk__track(m->vm->blk, true);
+	m->disk_tracking = true;
+	return 0;
+}
+
+void migrate__disk_stop(struct migrate *m)
+{
+	if (m->disk_tracking)
+		virtio_blk__track(m->vm->blk, false);
+	m->disk_tracking = false;
+}
+
+void migrate__disk_harvest(struct migrate *m)
+{
+	if (m->disk_tracking)
+		virtio_blk__harvest(m->vm->blk, &m->dbm);
+}
+
+uint64_t migrate__disk_dirty(const struct migrate *m)
+{
+	return m->disk_tracking ? dirty_bitmap__count(&m->dbm) : 0;
+}
+
+static bool zero_bytes(const uint8_t *p, size_t len)
+{
+	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
+}
+
+/* Keep to --bandwidth: pacing, not waiting for an event. */
+static void pace(const struct migrate *m, uint64_t start_ns, uint64_t bytes)
+{
+	uint64_t bw = (uint64_t)m->p.bandwidth_mibs << 20, due, now;
+
+	if (!bw)
+		return;
+	due = start_ns + bytes * 1000000000ULL / bw;
+	now = migrate__now_ns();
+	if (due > now) {
+		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ULL),
+				       .tv_nsec = (long)((due - now) % 1000000000ULL) };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Blocks [first, first + n): read now, sent as data or as a zero range. */
+static int send_run(struct migrate *m, uint8_t *buf, uint64_t first, uint64_t n,
+		    uint64_t *bytes)
+{
+	uint64_t off = first * VIRTIO_BLK_BLOCK, end = (first + n) * VIRTIO_BLK_BLOCK;
+	uint64_t before = *bytes;
+	uint32_t len;
+	int ret;
+
+	if (end > virtio_blk__size(m->vm->blk))
+		end = virtio_blk__size(m->vm->blk);
+	len = (uint32_t)(end - off);
+	ret = virtio_blk__read(m->vm->blk, off, buf, len);
+	if (!ret)
+		ret = wire__write_disk(m->main, off, zero_bytes(buf, len) ? NULL : buf, len, bytes);
+	atomic_fetch_add(&m->a_bytes, *bytes - before);
+	atomic_fetch_add(&m->a_disk, len);
+	return ret;
+}
+
+int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
+{
+	uint64_t nr, run = 0, n = 0, start = migrate__now_ns(), sent = 0;
+	uint8_t *buf;
+	int ret = 0;
+
+	*bytes = 0;
+	if (!m->disk_tracking)
+		return 0;
+	nr = virtio_blk__nr_blocks(m->vm->blk);
+	buf = malloc(WIRE_DISK_BATCH);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t blk = 0; blk <= nr && !ret; blk++) {
+		bool take = blk < nr && (all || dirty_bitmap__test(&m->dbm, blk));
+
+		if (take && n && run + n == blk && n < RUN_BLOCKS) {
+			n++;
+			continue;
+		}
+		if (n) {
+			ret = send_run(m, buf, run, n, &sent);
+			pace(m, start, sent);
+			if (!ret && atomic_load(&m->cancel))
+				ret = -ECANCELED;
+		}
+		n = 0;
+		if (take) {
+			run = blk;
+			n = 1;
+		}
+	}
+	free(buf);
+	dirty_bitmap__clear(&m->dbm);
+	*bytes = sent;
+	return ret ? ret : chan__flush(m->main);
+}

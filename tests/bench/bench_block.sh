@@ -1,0 +1,35 @@
+#!/bin/sh
+# Block I/O benchmark (docs/virtio.md, docs/checkpointing.md "The disk"):
+# the block guest in mode=bench (tests/guests/block.c) measures, with its
+# own TSC, sequential write and read MB/s (64 MiB image, 32 KiB requests,
+# the write's FLUSH included) and random 4 KiB write and read IOPS (4096
+# each) on a virtio-blk image, unprotected and protected (25 ms epochs, a
+# standby on this host over TLS with its own image), and protected with
+# --verify-disk; interleaved run by run.  About 2 minutes with 3 runs.
+#
+#   tests/bench/bench_block.sh [--record] [--runs N]
+#
+# Builds what it needs (make in the build tree: $BUILDDIR, default the
+# source tree), makes throw-away certificates (conf/make-certs.sh), runs
+# tests/bench/bench_block.py and prints a markdown report; --record
+# replaces the "## Block I/O" section of docs/performance.md (appending it
+# when missing).  The exit status is non-zero only when it could not build
+# or run at all.
+set -eu
+
+. "$(dirname "$0")/blib.sh"
+bench_options bench_block.sh 17 "$@"
+bench_need_build
+make -C "$builddir" -j2 vmm/vmm tests/guests/block.elf >/dev/null
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-block.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+sh "$srcdir/conf/make-certs.sh" "$tmp/pki" pr sb >/dev/null 2>&1 ||
+	{ echo "bench_block.sh: conf/make-certs.sh failed (openssl?)" >&2; exit 1; }
+
+cd "$srcdir"
+# shellcheck disable=SC2086  # $args is a word list without spaces
+python3 "$srcdir/tests/bench/bench_block.py" --vmm "$builddir/vmm/vmm" \
+	--guest "$builddir/tests/guests/block.elf" --certs "$tmp/pki" --tmp "$tmp" \
+	--command "$cmd" $args
