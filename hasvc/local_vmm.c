@@ -250,6 +250,7 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp = NULL;
 	const struct config_node *me = config__node(d->conf, d->node);
+	const struct config_vm *cv = config__vm(d->conf, c->vm);
 	char uri[300];
 	int ret;
 
@@ -268,6 +269,8 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 	}
 	mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__QUIT;
 	mr.auto_converge = true;
+	/* Each node has its own copy of the image, unless it is shared storage. */
+	mr.copy_disk = cv && cv->disk && !cv->disk_shared;
 	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE;
 	req.migrate = &mr;
 	ret = call(c, &req, CTL_TIMEOUT_MS, &resp, err, errlen);
