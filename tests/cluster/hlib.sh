@@ -17,7 +17,8 @@ need_hasvc() {
 # write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
 # certificates from conf/make-certs.sh, and a protected counter guest per VM
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
-# shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M; HLIB_EXTRA_<vm> more lines
+# shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
+# HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
 # of its section (cmdline, disk, bridge ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
@@ -37,7 +38,8 @@ write_hasvc_conf() {
 			printf '[vm %s]\nmemory = %s\nvcpus = 1\nkernel = %s\n' "$_vn" \
 				"$(_hl_vm_get HLIB_MEMORY "$_vn" 32M)" \
 				"$(_hl_vm_get HLIB_KERNEL "$_vn" "$GUESTS/counter.elf")"
-			printf 'checkpoint_interval_ms = %s\nprotected = %s\n' "${HLIB_INTERVAL:-25}" "${HLIB_PROTECT:-yes}"
+			printf 'checkpoint_interval_ms = %s\nprotected = %s\n' "${HLIB_INTERVAL:-25}" \
+				"$(_hl_vm_get HLIB_PROTECT "$_vn" "${HLIB_PROTECT:-yes}")"
 			case $_v in *:*) printf 'preferred_nodes = %s\n' "${_v#*:}" ;; esac
 			_hl_vm_get HLIB_EXTRA "$_vn" ""
 		done

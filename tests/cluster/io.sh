@@ -10,8 +10,8 @@
 #  - the block guest carries on from b's copy of the disk and verifies
 #    every record it wrote (so b's disk held every write of every committed
 #    checkpoint), and both VMs are protected again on c.
-# Before that, an unprotected block guest on a local disk is live-migrated
-# through hactl: its image goes with it (migrate --copy-disk).
+# Then an unprotected block guest on a local disk is live-migrated from c
+# to b through hactl: its image goes with it (migrate --copy-disk).
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
@@ -50,21 +50,14 @@ cluster_setup 3
 guest_lan_setup
 HLIB_KERNEL_blk=$GUESTS/block.elf
 HLIB_MEMORY_blk=64M
-HLIB_EXTRA_blk="cmdline = mode=write sectors=32768 rq_sectors=8 pace_us=1500
+HLIB_EXTRA_blk="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=1500
 disk = /run/hasvc-test-blk.img
 disk_size = 16M"
 HLIB_KERNEL_net=$GUESTS/net.elf
 HLIB_EXTRA_net="cmdline = ip=$GL_NET.10 port=7777
 bridge = gbr
 mac = $MAC"
-# An unprotected VM on a local disk: a live migration copies its image.
-HLIB_KERNEL_loc=$GUESTS/block.elf
-HLIB_MEMORY_loc=64M
-HLIB_EXTRA_loc="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=1000
-disk = /run/hasvc-test-loc.img
-disk_size = 8M
-protected = no"
-start_cluster blk:a,b net:a,b loc:c
+start_cluster blk:a,b net:a,b
 set -- $(wait_protected blk 90); [ "$1 $2" = "a b" ] || fail "blk placed on $1/$2, not a/b"
 set -- $(wait_protected net 90); [ "$1 $2" = "a b" ] || fail "net placed on $1/$2, not a/b"
 echo "blk and net protected: primaries on a, standbys on b"
@@ -76,20 +69,6 @@ start_udp_client
 wait_udp_acks 100 20
 wait_for_line "$T/blk.out" ' hb [0-9]' 30 || fail "the block guest prints nothing: $(tail -3 "$T/blk.out")"
 grep -q 'block ok' "$T/blk.out" && fail "the block guest finished before the kill: make it slower"
-
-# The unprotected VM, mid-write, live-migrated from c to b: its disk goes
-# with it (each node's /run is its own), and it verifies every record.
-python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/loc.serial" "$T/loc.out" \
-	"$T/loc.stop" >"$T/follow_loc.err" 2>&1 &
-PIDS="$PIDS $!"
-wait_vm c loc 'v["primary"] == "c" and v["state"] == "running"' 60
-wait_for_line "$T/loc.out" ' hb [0-9]' 30 || fail "loc prints nothing: $(tail -3 "$T/loc.out")"
-hactl_on c migrate loc b --wait --timeout 60 || fail "hactl migrate loc b failed"
-grep -q 'block ok' "$T/loc.out" && fail "loc finished before its migration ended: make it slower"
-grep -q "[1-9][0-9]* disk bytes" "$T/b/run/hasvc.loc."*.log || fail "loc's destination logged no disk copy"
-wait_for_line "$T/loc.out" 'block ok' 60 ||
-	fail "loc did not verify its disk after the migration: $(tail -5 "$T/loc.out")"
-echo "loc live-migrated c -> b mid-write with its disk; every record verified on b"
 
 kill_node a
 t0=$EVENT_MS
@@ -105,11 +84,34 @@ wait_udp_acks 50 30
 port=$(bridge fdb show br "$CL_BRIDGE" 2>/dev/null | awk -v m="$MAC" 'tolower($1) == m { print $3; exit }')
 [ "$port" = "hc$$bg" ] || fail "the LAN's bridge has $MAC on '$port', not on b's port hc$$bg"
 echo "the LAN learned $MAC on b's port"
-wait_for_line "$T/blk.out" 'block ok' 90 ||
+wait_for_line "$T/blk.out" 'block ok' 120 ||
 	fail "the block guest did not verify its disk after the failover: $(tail -5 "$T/blk.out")"
 grep -q 'block BAD' "$T/blk.out" && fail "the block guest found a bad record: $(grep 'block BAD' "$T/blk.out")"
 echo "blk carried on from b's disk and verified every record ($(( $(now_ms) - t0 )) ms after the kill)"
 set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
+# An unprotected VM on a local disk, added by a reload, mid-write,
+# live-migrated from c to b: its disk goes with it (each node's /run is its
+# own), and it verifies every record.
+HLIB_KERNEL_loc=$GUESTS/block.elf
+HLIB_MEMORY_loc=64M
+HLIB_EXTRA_loc="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=3000
+disk = /run/hasvc-test-loc.img
+disk_size = 8M"
+HLIB_PROTECT_loc=no
+write_hasvc_conf blk:a,b net:a,b loc:c
+hactl_on b reload || fail "hactl reload (adding loc) failed"
+python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/loc.serial" "$T/loc.out" \
+	"$T/loc.stop" >"$T/follow_loc.err" 2>&1 &
+PIDS="$PIDS $!"
+wait_vm c loc 'v["primary"] == "c" and v["state"] == "unprotected"' 60
+wait_for_line "$T/loc.out" ' hb [0-9]' 30 || fail "loc prints nothing: $(tail -3 "$T/loc.out")"
+hactl_on c migrate loc b --wait --timeout 60 || fail "hactl migrate loc b failed"
+grep -q 'block ok' "$T/loc.out" && fail "loc finished before its migration ended: make it slower"
+grep -q "[1-9][0-9]* disk bytes" "$T/b/run/hasvc.loc."*.log || fail "loc's destination logged no disk copy"
+wait_for_line "$T/loc.out" 'block ok' 60 ||
+	fail "loc did not verify its disk after the migration: $(tail -5 "$T/loc.out")"
+echo "loc live-migrated c -> b mid-write with its disk; every record verified on b"
+
 wait_udp_acks 50 30
 stop_udp_client
 touch "$T/blk.stop" "$T/loc.stop"
