@@ -12,6 +12,7 @@
 # --copy-disk with --postcopy.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$(dirname "$0")/../migration/mlib.sh"
+. "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 PREFIX="python3 $top_srcdir/tests/virtio/check_prefix.py"
@@ -42,12 +43,7 @@ n=$($PREFIX "$T/ahead") || fail "the source's image: $n"
 tail -c 8M "$a" | cmp -s - "$T/tail" || fail "the source's image changed past the guest's records"
 tail -c 8M "$b" | cmp -s - "$T/tail" || fail "the destination's image lacks the source's second half"
 asha=$(sha "$a")
-wait "$d1_pid"; drc=$?
-LOG=$T/d1.err
-[ "$drc" -eq 0 ] && grep -qx "block ok 16384" "$T/d1.ser" ||
-	fail "the destination: rc $drc, $(grep -a block "$T/d1.ser")"
-grep -q "block start" "$T/d1.ser" && fail "the destination started over"
-$CHECK "$b" 16384 >"$T/chk" || fail "the destination's image: $(cat "$T/chk")"
+finished_verified d1 "$b" "the destination"
 [ "$(sha "$a")" = "$asha" ] || fail "the source's image changed after the migration"
 [ "$n" -lt 16384 ] || fail "the source wrote everything: the destination did not continue"
 pass "migrated mid-write with --copy-disk in $rounds rounds: B verified 16384 records, A holds the source's $n and nothing else"
