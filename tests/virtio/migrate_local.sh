@@ -61,13 +61,7 @@ refused() {
 	LOG=$T/sx$_n.err
 	wait_for_line "$T/sx$_n.ser" '^hb 1 ' 30 || fail "$3: the guest did not start"
 	migrate "sx$_n" "$PORT" --tls-none --copy-disk
-	[ "$rc" -ne 0 ] && grep -Eq "$2" "$T/ctl.err" ||
-		fail "$3: not refused as expected: rc $rc, $(cat "$T/ctl.err")"
-	eval "wait \$dx${_n}_pid"; drc=$?
-	[ "$drc" -ne 0 ] && [ ! -s "$T/dx$_n.ser" ] || fail "$3: the destination ran (rc $drc)"
-	eval "wait \$sx${_n}_pid"; src=$?
-	[ "$src" -eq 0 ] && grep -qx "block ok 4096" "$T/sx$_n.ser" ||
-		fail "$3: the source did not carry on: rc $src, $(grep -a block "$T/sx$_n.ser")"
+	refused_carried_on "dx$_n" "sx$_n" "$2" 4096 "$3"
 	$CHECK "$_img" 4096 >/dev/null || fail "$3: the source's image"
 	pass "$3: refused ($(grep -Eo "$2" "$T/ctl.err" | head -n 1)); the source carried on and verified"
 }

@@ -16,6 +16,20 @@ finished_verified() {
 		fail "$3: the image: $(cat "$T/chk")"
 }
 
+# refused_carried_on DST SRC REGEX RECORDS WHAT: the migration of the vmm SRC
+# to DST ("migrate": $rc, $T/ctl.err) must have failed with REGEX (ERE) said,
+# DST must exit non-zero without running the guest, and SRC's block guest
+# must finish with RECORDS records verified; else fail, naming WHAT.
+refused_carried_on() {
+	[ "$rc" -ne 0 ] && grep -Eq "$3" "$T/ctl.err" ||
+		fail "$5: not refused as expected: rc $rc, $(cat "$T/ctl.err")"
+	eval "wait \$${1}_pid"; _rc=$?
+	[ "$_rc" -ne 0 ] && [ ! -s "$T/$1.ser" ] || fail "$5: the destination ran (rc $_rc)"
+	eval "wait \$${2}_pid"; _rc=$?
+	[ "$_rc" -eq 0 ] && grep -qx "block ok $4" "$T/$2.ser" ||
+		fail "$5: the source did not carry on: rc $_rc, $(grep -a block "$T/$2.ser")"
+}
+
 # failover_verify IMAGE: the primary "pr" (still writing) is killed with
 # SIGKILL, the standby "sb" (serial in $T/sb.ser) is activated; its guest
 # must carry on from the last checkpoint, finish with every record verified
