@@ -334,13 +334,17 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 	f->offset = b->offset;
 	f->disk_len = b->length;
 	f->pages = b->zero ? NULL : body + 4 + hlen;
-	if (!b->length || b->length > WIRE_DISK_BATCH || b->length % 512 ||
-	    len - 4 - hlen != (b->zero ? 0 : b->length))
-		*err = "refused: a disk frame's length is wrong";
-	else if (b->offset % 4096 || b->offset > disk_size || b->length > disk_size - b->offset)
-		*err = "refused: a disk frame lies outside the disk image";
-	else
+	switch (stream__check_disk_range(b->offset, b->length, b->zero, len - 4 - hlen, disk_size,
+					 WIRE_DISK_BATCH)) {
+	case 0:
 		ret = 0;
+		break;
+	case -EMSGSIZE:
+		*err = "refused: a disk frame's length is wrong";
+		break;
+	default:
+		*err = "refused: a disk frame lies outside the disk image";
+	}
 	replication__disk_batch__free_unpacked(b, NULL);
 	return ret;
 }

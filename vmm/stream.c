@@ -359,6 +359,16 @@ int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint
 	return data ? stream__write(s, data, len) : s->error;
 }
 
+int stream__check_disk_range(uint64_t offset, uint32_t length, bool zero, uint64_t data_len,
+			     uint64_t size, uint32_t max)
+{
+	if (!length || length > max || length % 512 || data_len != (zero ? 0 : length))
+		return -EMSGSIZE;
+	if (offset % STREAM_PAGE_SIZE || offset > size || length > size - offset)
+		return -ERANGE;
+	return 0;
+}
+
 int stream__write_end(struct stream *s)
 {
 	uint8_t d[STREAM_DIGEST_LEN];

@@ -96,6 +96,15 @@ int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 			uint32_t npages);
 /* len (<= STREAM_DISK_MAX) bytes of the disk image at offset; data NULL: zero. */
 int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len);
+/*
+ * Does a received disk frame's range hold up: length a nonzero multiple of
+ * 512 of at most max, data_len bytes of data after the header (0 for a zero
+ * range), offset page-aligned and the range inside an image of size bytes?
+ * 0, -EMSGSIZE for a bad length, -ERANGE for a range outside the image.
+ * Shared with the replication wire's disk frames.
+ */
+int stream__check_disk_range(uint64_t offset, uint32_t length, bool zero, uint64_t data_len,
+			     uint64_t size, uint32_t max);
 /* The end frame, whose body is the SHA-256 of every byte before it. */
 int stream__write_end(struct stream *s);
 /* Append the end frame to a stream written with seal_later and taken with

@@ -90,28 +90,28 @@ static void config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len)
 	memcpy(data, (uint8_t *)&b->config + off, len);
 }
 
-/* Copy len bytes at byte offset off of the chain's readable buffers. */
-static int chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
+struct io_ctx {
+	struct virtio_blk *b;
+	bool to_guest;
+	uint64_t pos;           /* where in the image the next piece goes */
+};
+
+static int io_piece(void *opaque, uint8_t *p, uint64_t gpa, uint64_t len)
 {
-	uint8_t *d = dst;
+	struct io_ctx *io = opaque;
 
-	for (unsigned i = 0; i < c->nr && len; i++) {
-		const struct virtq_seg *s = &c->seg[i];
-		uint64_t n;
+	for (uint64_t done = 0; done < len;) {
+		ssize_t n = io->to_guest ? pread(io->b->fd, p + done, len - done, (off_t)io->pos)
+					 : pwrite(io->b->fd, p + done, len - done, (off_t)io->pos);
 
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		if (s->write || !s->hva)
-			return -EINVAL;
-		n = s->len - off < len ? s->len - off : len;
-		memcpy(d, (uint8_t *)s->hva + off, n);
-		d += n;
-		len -= n;
-		off = 0;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if (io->to_guest)
+			dirty__mark(io->b->vm, gpa + done, n);
+		done += n;
+		io->pos += n;
 	}
-	return len ? -EINVAL : 0;
+	return 0;
 }
 
 /*
@@ -121,32 +121,9 @@ static int chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint
 static int chain_io(struct virtio_blk *b, const struct virtq_chain *c, bool to_guest,
 		    uint64_t pos)
 {
-	uint64_t off = 0, end = c->total - 1;
+	struct io_ctx io = { b, to_guest, pos };
 
-	for (unsigned i = 0; i < c->nr; i++) {
-		const struct virtq_seg *s = &c->seg[i];
-		uint64_t from = off > HDR_LEN ? off : HDR_LEN;
-		uint64_t to = off + s->len < end ? off + s->len : end;
-
-		off += s->len;
-		if (from >= to)
-			continue;
-		if (!s->hva || s->write != to_guest)
-			return -EINVAL;
-		for (uint8_t *p = (uint8_t *)s->hva + (from - (off - s->len)); from < to;) {
-			ssize_t n = to_guest ? pread(b->fd, p, to - from, (off_t)pos)
-					     : pwrite(b->fd, p, to - from, (off_t)pos);
-
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			if (to_guest)
-				dirty__mark(b->vm, s->gpa + (uint64_t)(p - (uint8_t *)s->hva), n);
-			p += n;
-			from += n;
-			pos += n;
-		}
-	}
-	return 0;
+	return virtq__chain_walk(c, HDR_LEN, c->total - 1 - HDR_LEN, to_guest, io_piece, &io);
 }
 
 /* After the write (a harvest that sees the mark then reads the new data). */
@@ -206,7 +183,7 @@ static uint8_t do_request(struct virtio_blk *b, const struct virtq_chain *c, uin
 	struct { uint32_t type, reserved; uint64_t sector; } hdr;
 
 	if (c->nr_bad || c->total < HDR_LEN + 1 || c->total > UINT32_MAX ||
-	    chain_read(c, 0, &hdr, sizeof(hdr)))
+	    virtq__chain_read(c, 0, &hdr, sizeof(hdr)))
 		return VIRTIO_BLK_S_IOERR;
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:

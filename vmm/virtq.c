@@ -153,3 +153,68 @@ int virtq__push(struct virtq *vq, const struct virtq_mem *m, uint16_t head, uint
 	}
 	return 0;
 }
+
+int virtq__chain_walk(const struct virtq_chain *c, uint64_t off, uint64_t len, bool write,
+		      virtq_piece_fn *fn, void *opaque)
+{
+	for (unsigned i = 0; i < c->nr && len; i++) {
+		const struct virtq_seg *s = &c->seg[i];
+		uint64_t n;
+		int ret;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		if (s->write != write || !s->hva)
+			return -EINVAL;
+		n = s->len - off < len ? s->len - off : len;
+		ret = fn(opaque, (uint8_t *)s->hva + off, s->gpa + off, n);
+		if (ret)
+			return ret;
+		len -= n;
+		off = 0;
+	}
+	return len ? -EINVAL : 0;
+}
+
+static int read_piece(void *opaque, uint8_t *p, uint64_t gpa, uint64_t n)
+{
+	uint8_t **dst = opaque;
+
+	(void)gpa;
+	memcpy(*dst, p, n);
+	*dst += n;
+	return 0;
+}
+
+int virtq__chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len)
+{
+	uint8_t *d = dst;
+
+	return virtq__chain_walk(c, off, len, false, read_piece, &d);
+}
+
+struct write_ctx {
+	const struct virtq_mem *m;
+	const uint8_t *src;
+};
+
+static int write_piece(void *opaque, uint8_t *p, uint64_t gpa, uint64_t n)
+{
+	struct write_ctx *w = opaque;
+
+	memcpy(p, w->src, n);
+	if (w->m->dirty)
+		w->m->dirty(w->m->opaque, gpa, n);
+	w->src += n;
+	return 0;
+}
+
+int virtq__chain_write(const struct virtq_chain *c, const struct virtq_mem *m, uint64_t off,
+		       const void *src, uint64_t len)
+{
+	struct write_ctx w = { m, src };
+
+	return virtq__chain_walk(c, off, len, true, write_piece, &w);
+}

@@ -87,4 +87,30 @@ int virtq__push(struct virtq *vq, const struct virtq_mem *m, uint16_t head, uint
 /* Does the available ring hold requests we have not taken yet? */
 bool virtq__has_work(const struct virtq *vq, const struct vm_mem *mem);
 
+/*
+ * One piece of a chain's range: n bytes at host address p, guest address
+ * gpa, all in one segment.  0 goes on; a negative errno ends the walk.
+ */
+typedef int virtq_piece_fn(void *opaque, uint8_t *p, uint64_t gpa, uint64_t n);
+
+/*
+ * Walk bytes [off, off + len) of a taken chain, the buffers in order as one
+ * stream, calling fn on each segment's part of the range.  Every segment
+ * the range touches must be in RAM and go the way asked (write: device-
+ * writable), and the chain must hold the whole range: else -EINVAL, with
+ * fn maybe called on the pieces before.  Returns 0 or fn's error.
+ */
+int virtq__chain_walk(const struct virtq_chain *c, uint64_t off, uint64_t len, bool write,
+		      virtq_piece_fn *fn, void *opaque);
+
+/* Copy len bytes from byte off of the chain's device-readable buffers. */
+int virtq__chain_read(const struct virtq_chain *c, uint64_t off, void *dst, uint64_t len);
+
+/*
+ * Copy len bytes into the chain's device-writable buffers from byte off,
+ * reporting each range written to m->dirty.
+ */
+int virtq__chain_write(const struct virtq_chain *c, const struct virtq_mem *m, uint64_t off,
+		       const void *src, uint64_t len);
+
 #endif

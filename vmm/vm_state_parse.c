@@ -351,11 +351,13 @@ static int take_disk(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 	zero = r->zero;
 	vmm__state__disk_range__free_unpacked(r, NULL);
 	size = p->virtio_blk->capacity * 512;
-	if (!length || length > STREAM_DISK_MAX || length % 512 ||
-	    flen - 4 - hlen != (zero ? 0 : length))
+	switch (stream__check_disk_range(offset, length, zero, flen - 4 - hlen, size,
+					 STREAM_DISK_MAX)) {
+	case -EMSGSIZE:
 		FAIL("a disk frame's length does not match its range");
-	if (offset % STREAM_PAGE_SIZE || offset > size || length > size - offset)
+	case -ERANGE:
 		FAIL("a disk frame lies outside the disk image");
+	}
 	if (p->nr_disk)
 		prev_end = p->disk[p->nr_disk - 1].offset + p->disk[p->nr_disk - 1].length;
 	if (p->nr_disk && offset < prev_end)

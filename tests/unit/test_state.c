@@ -407,6 +407,28 @@ START_TEST(damaged_streams_refused)
 }
 END_TEST
 
+/* The disk-range check the state stream and the replication wire share. */
+START_TEST(disk_range_check)
+{
+	const uint64_t size = 1 << 20;
+
+	ck_assert_int_eq(stream__check_disk_range(4096, 1024, false, 1024, size, 65536), 0);
+	ck_assert_int_eq(stream__check_disk_range(4096, 1024, true, 0, size, 65536), 0);
+	ck_assert_int_eq(stream__check_disk_range(size - 512, 512, true, 0, size, 65536), -ERANGE);
+	ck_assert_int_eq(stream__check_disk_range(0, 0, true, 0, size, 65536), -EMSGSIZE);
+	ck_assert_int_eq(stream__check_disk_range(0, 1000, true, 0, size, 65536), -EMSGSIZE);
+	ck_assert_int_eq(stream__check_disk_range(0, 131072, true, 0, size, 65536), -EMSGSIZE);
+	ck_assert_int_eq(stream__check_disk_range(0, 1024, true, 1024, size, 65536), -EMSGSIZE);
+	ck_assert_int_eq(stream__check_disk_range(0, 1024, false, 1023, size, 65536), -EMSGSIZE);
+	ck_assert_int_eq(stream__check_disk_range(512, 1024, true, 0, size, 65536), -ERANGE);
+	ck_assert_int_eq(stream__check_disk_range(size - 4096, 8192, true, 0, size, 65536),
+			 -ERANGE);
+	ck_assert_int_eq(stream__check_disk_range(size - 4096, 4096, true, 0, size, 65536), 0);
+	ck_assert_int_eq(stream__check_disk_range(UINT64_MAX - 4095, 4096, true, 0, size, 65536),
+			 -ERANGE);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("state");
@@ -420,6 +442,7 @@ int main(void)
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, socket_and_file);
 	tcase_add_test(tc, damaged_streams_refused);
+	tcase_add_test(tc, disk_range_check);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

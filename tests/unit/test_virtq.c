@@ -227,6 +227,9 @@ START_TEST(test_buffer_outside_ram)
 	ck_assert_ptr_null(chain.seg[1].hva);
 	ck_assert_ptr_null(chain.seg[2].hva);
 	ck_assert_ptr_nonnull(chain.seg[3].hva);
+	/* Copies touching such a buffer are refused, the others not. */
+	ck_assert_int_eq(virtq__chain_write(&chain, &vm, 16 + 512 + 100, "a", 1), 0);
+	ck_assert_int_eq(virtq__chain_write(&chain, &vm, 16 + 511, "a", 1), -EINVAL);
 }
 END_TEST
 
@@ -254,6 +257,38 @@ START_TEST(test_push_marks_dirty)
 }
 END_TEST
 
+/* The chain as one byte stream: read and write across segments, refusals. */
+START_TEST(test_chain_copy)
+{
+	uint8_t in[16], out[7] = { 1, 2, 3, 4, 5, 6, 7 }, got[16];
+
+	for (int i = 0; i < 16; i++)
+		in[i] = (uint8_t)(100 + i);
+	mem__write(&mem, BUF, in, sizeof(in));
+	set_desc(3, BUF, 16, VIRTQ_DESC_F_NEXT, 5);
+	set_desc(5, BUF + 0x1000, 4096, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+	set_desc(1, BUF + 0x3000, 1, VIRTQ_DESC_F_WRITE, 0);
+	offer(3, 1);
+	ck_assert_int_eq(virtq__pop(&vq, &vm, &chain), 1);
+	ck_assert_int_eq(virtq__chain_read(&chain, 4, got, 12), 0);
+	ck_assert_mem_eq(got, in + 4, 12);
+	/* Into the device-writable part, or past the end: refused. */
+	ck_assert_int_eq(virtq__chain_read(&chain, 10, got, 10), -EINVAL);
+	ck_assert_int_eq(virtq__chain_write(&chain, &vm, 0, out, 1), -EINVAL);
+	ck_assert_int_eq(virtq__chain_write(&chain, &vm, 16 + 4090, out, 8), -EINVAL);
+	nr_marks = 0;
+	/* The last 6 bytes of the second buffer and the 1-byte third. */
+	ck_assert_int_eq(virtq__chain_write(&chain, &vm, 16 + 4090, out, 7), 0);
+	ck_assert_mem_eq(mem.host + BUF + 0x1000 + 4090, out, 6);
+	ck_assert_uint_eq(mem.host[BUF + 0x3000], 7);
+	ck_assert_uint_eq(nr_marks, 2);
+	ck_assert_uint_eq(mark_gpa[0], BUF + 0x1000 + 4090);
+	ck_assert_uint_eq(mark_len[0], 6);
+	ck_assert_uint_eq(mark_gpa[1], BUF + 0x3000);
+	ck_assert_uint_eq(mark_len[1], 1);
+}
+END_TEST
+
 static Suite *virtq_suite(void)
 {
 	Suite *s = suite_create("virtq");
@@ -273,6 +308,7 @@ static Suite *virtq_suite(void)
 	tcase_add_test(tc, test_avail_index_wraps);
 	tcase_add_test(tc, test_buffer_outside_ram);
 	tcase_add_test(tc, test_push_marks_dirty);
+	tcase_add_test(tc, test_chain_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }

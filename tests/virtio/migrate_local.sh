@@ -12,6 +12,7 @@
 # --copy-disk with --postcopy.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$(dirname "$0")/../migration/mlib.sh"
+. "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 PREFIX="python3 $top_srcdir/tests/virtio/check_prefix.py"
@@ -42,12 +43,7 @@ n=$($PREFIX "$T/ahead") || fail "the source's image: $n"
 tail -c 8M "$a" | cmp -s - "$T/tail" || fail "the source's image changed past the guest's records"
 tail -c 8M "$b" | cmp -s - "$T/tail" || fail "the destination's image lacks the source's second half"
 asha=$(sha "$a")
-wait "$d1_pid"; drc=$?
-LOG=$T/d1.err
-[ "$drc" -eq 0 ] && grep -qx "block ok 16384" "$T/d1.ser" ||
-	fail "the destination: rc $drc, $(grep -a block "$T/d1.ser")"
-grep -q "block start" "$T/d1.ser" && fail "the destination started over"
-$CHECK "$b" 16384 >"$T/chk" || fail "the destination's image: $(cat "$T/chk")"
+finished_verified d1 "$b" "the destination"
 [ "$(sha "$a")" = "$asha" ] || fail "the source's image changed after the migration"
 [ "$n" -lt 16384 ] || fail "the source wrote everything: the destination did not continue"
 pass "migrated mid-write with --copy-disk in $rounds rounds: B verified 16384 records, A holds the source's $n and nothing else"
@@ -65,13 +61,7 @@ refused() {
 	LOG=$T/sx$_n.err
 	wait_for_line "$T/sx$_n.ser" '^hb 1 ' 30 || fail "$3: the guest did not start"
 	migrate "sx$_n" "$PORT" --tls-none --copy-disk
-	[ "$rc" -ne 0 ] && grep -Eq "$2" "$T/ctl.err" ||
-		fail "$3: not refused as expected: rc $rc, $(cat "$T/ctl.err")"
-	eval "wait \$dx${_n}_pid"; drc=$?
-	[ "$drc" -ne 0 ] && [ ! -s "$T/dx$_n.ser" ] || fail "$3: the destination ran (rc $drc)"
-	eval "wait \$sx${_n}_pid"; src=$?
-	[ "$src" -eq 0 ] && grep -qx "block ok 4096" "$T/sx$_n.ser" ||
-		fail "$3: the source did not carry on: rc $src, $(grep -a block "$T/sx$_n.ser")"
+	refused_carried_on "dx$_n" "sx$_n" "$2" 4096 "$3"
 	$CHECK "$_img" 4096 >/dev/null || fail "$3: the source's image"
 	pass "$3: refused ($(grep -Eo "$2" "$T/ctl.err" | head -n 1)); the source carried on and verified"
 }
