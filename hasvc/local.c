@@ -84,6 +84,15 @@ static struct copy *find_role(struct local *l, const char *vm, uint8_t role, boo
 	return best;
 }
 
+/* vm's start held back by the back-off here, if any (at most one). */
+static struct copy *find_pending(struct local *l, const char *vm)
+{
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (l->c[i].used && l->c[i].pending && !strcmp(l->c[i].vm, vm))
+			return &l->c[i];
+	return NULL;
+}
+
 static void send_report(struct hasvcd *d, const struct copy *c)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
@@ -317,11 +326,8 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 	if (!config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
 		return;
 	/* A start still held back is for an older generation: it is replaced. */
-	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++) {
-		old = &d->loc->c[i];
-		if (old->used && old->pending && !strcmp(old->vm, a->vm))
-			drop_pending(d, old, "replaced by a newer generation");
-	}
+	if ((old = find_pending(d->loc, a->vm)))
+		drop_pending(d, old, "replaced by a newer generation");
 	/* The port of a standby or destination is the VM's: free it. */
 	while ((old = role == FSM_ROLE_STANDBY || incoming ?
 		      find_role(d->loc, a->vm, role, incoming) : NULL)) {
@@ -411,11 +417,12 @@ static void migrate(struct hasvcd *d, const struct fsm_action *a)
 	static const char *const unprotect[] = { "unprotect", NULL };
 	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
 
-	if (!c)
+	/* One held back by the back-off migrates once it has started. */
+	if (!c && !(c = find_pending(d->loc, a->vm)))
 		return;
 	/* Checkpointing and a migration cannot share the guest. */
 	c->want_protect = false;
-	if (strcmp(c->view.ck_state, "none"))
+	if (!c->pending && strcmp(c->view.ck_state, "none"))
 		ctl(c, unprotect);
 	c->want_migrate = true;
 	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
