@@ -77,11 +77,20 @@ static struct copy *find_role(struct local *l, const char *vm, uint8_t role, boo
 	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++) {
 		struct copy *c = &l->c[i];
 
-		if (c->used && !c->exited && !c->stopping && c->role == role &&
+		if (c->used && !c->exited && !c->stopping && !c->pending && c->role == role &&
 		    c->incoming == incoming && !strcmp(c->vm, vm) && (!best || c->gen > best->gen))
 			best = c;
 	}
 	return best;
+}
+
+/* vm's start held back by the back-off here, if any (at most one). */
+static struct copy *find_pending(struct local *l, const char *vm)
+{
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (l->c[i].used && l->c[i].pending && !strcmp(l->c[i].vm, vm))
+			return &l->c[i];
+	return NULL;
 }
 
 static void send_report(struct hasvcd *d, const struct copy *c)
@@ -172,10 +181,23 @@ static int ctl(struct copy *c, const char *const *argv)
 	return ret;
 }
 
-static void stop_copy(struct copy *c)
+/* A copy the back-off still holds back: forget it, it has no vmm (pid 0). */
+static void drop_pending(struct hasvcd *d, struct copy *c, const char *why)
+{
+	qb_log(LOG_NOTICE, "%s: %s: not started", c->control, why);
+	c->state = FSM_VM_STOPPED;
+	report(d, c, true);
+	c->used = false;
+}
+
+static void stop_copy(struct hasvcd *d, struct copy *c)
 {
 	static const char *const quit[] = { "quit", NULL };
 
+	if (c->pending) {
+		drop_pending(d, c, "stopped by the cluster before its delayed start");
+		return;
+	}
 	if (c->stopping)
 		return;
 	c->stopping = true;
@@ -195,45 +217,29 @@ static void put_num(const char **args, size_t *n, char (*bufs)[64], size_t *nb,
 	args[(*n)++] = bufs[(*nb)++];
 }
 
-static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t role, bool incoming)
+/*
+ * Spawn c's vmm, with the VM's configuration as it is now (a start the
+ * back-off delayed reads it when due).  peer_gen: the primary's token, for
+ * a standby or a destination.  If it cannot start, c is reported failed
+ * and freed.
+ */
+static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 {
-	const struct config_vm *cv = config__vm(d->conf, a->vm);
+	const struct config_vm *cv = config__vm(d->conf, c->vm);
 	const char *args[48];
 	char bufs[6][64], uri[300], serial[PATH_MAX + 8], net[128], err[PATH_MAX + 128];
 	size_t n = 0, nb = 0;
-	struct copy *c = NULL, *old;
+	uint8_t role = c->role;
+	bool incoming = c->incoming;
 
-	if (!cv || find(d->loc, a->vm, a->generation))
-		return;
-	/* The port of a standby or destination is the VM's: free it. */
-	while ((old = role == FSM_ROLE_STANDBY || incoming ?
-		      find_role(d->loc, a->vm, role, incoming) : NULL)) {
-		qb_log(LOG_NOTICE, "%s: replaced by generation %llu: killed", old->control,
-		       (unsigned long long)a->generation);
-		kill(old->pid, SIGKILL);
-		old->stopping = true;
-	}
-	for (size_t i = 0; i < LOCAL_MAX_COPIES && !c; i++)
-		if (!d->loc->c[i].used)
-			c = &d->loc->c[i];
-	if (!c) {
-		qb_log(LOG_ERR, "%s: too many local copies", a->vm);
-		return;
-	}
-	memset(c, 0, sizeof(*c));
-	c->used = true;
-	snprintf(c->vm, sizeof(c->vm), "%s", a->vm);
-	c->gen = a->generation;
-	c->role = role;
-	c->incoming = incoming;
-	c->state = FSM_VM_STARTING;
-	snprintf(c->control, sizeof(c->control), "hasvc.%s.%llu", a->vm,
-		 (unsigned long long)a->generation);
+	c->started_ms = hasvcd__now_ms();
+	if (!cv)
+		goto fail;
 	snprintf(serial, sizeof(serial), "unix:%s/%s.serial", d->run_dir, c->control);
 
 	args[n++] = "run";
 	if (role == FSM_ROLE_STANDBY || incoming) {
-		if (lvmm__peer_uri(d, d->node, a->vm, incoming, uri, sizeof(uri)))
+		if (lvmm__peer_uri(d, d->node, c->vm, incoming, uri, sizeof(uri)))
 			goto fail;
 		args[n++] = incoming ? "--incoming" : "--standby";
 		args[n++] = uri;
@@ -262,7 +268,7 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 		args[n++] = cv->disk;
 	}
 	if (cv->bridge) {
-		ldev__net_arg(d, cv, a->generation, net, sizeof(net));
+		ldev__net_arg(d, cv, c->gen, net, sizeof(net));
 		args[n++] = "--net";
 		args[n++] = net;
 	}
@@ -271,10 +277,10 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 	args[n++] = "--control";
 	args[n++] = c->control;
 	args[n++] = "--generation";
-	put_num(args, &n, bufs, &nb, a->generation, "");
-	if (role == FSM_ROLE_STANDBY || (incoming && a->peer_generation)) {
+	put_num(args, &n, bufs, &nb, c->gen, "");
+	if (role == FSM_ROLE_STANDBY || (incoming && peer_gen)) {
 		args[n++] = "--peer-generation";
-		put_num(args, &n, bufs, &nb, a->peer_generation, "");
+		put_num(args, &n, bufs, &nb, peer_gen, "");
 	}
 	if (role == FSM_ROLE_STANDBY || incoming)
 		lvmm__tls_args(d, args, &n);
@@ -288,8 +294,68 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 fail:
 	qb_log(LOG_ERR, "%s: cannot start its vmm", c->control);
 	c->state = FSM_VM_FAILED;
+	lbo__ended(d->loc, c, hasvcd__now_ms());
 	report(d, c, true);
 	c->used = false;
+}
+
+/*
+ * A fresh boot of a VM whose last ones failed soon after they started
+ * waits, 1 s after the first failure, doubling up to 60 s: a guest that
+ * cannot boot would otherwise be started (and leave a log) every few
+ * milliseconds.  The copy waits in its slot as starting, with no vmm.
+ */
+static bool hold_back(struct hasvcd *d, struct copy *c)
+{
+	unsigned fails;
+	uint64_t due = lbo__due_ms(d->loc, c->vm, &fails), now = hasvcd__now_ms();
+
+	if (due <= now)
+		return false;
+	c->pending = true;
+	c->due_ms = due;
+	qb_log(LOG_NOTICE, "%s: failed %u times in a row within 60 s of starting: "
+	       "starting again in %.1f s", c->control, fails, (double)(due - now) / 1000);
+	return true;
+}
+
+static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t role, bool incoming)
+{
+	struct copy *c = NULL, *old;
+
+	if (!config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
+		return;
+	/* A start still held back is for an older generation: it is replaced. */
+	if ((old = find_pending(d->loc, a->vm)))
+		drop_pending(d, old, "replaced by a newer generation");
+	/* The port of a standby or destination is the VM's: free it. */
+	while ((old = role == FSM_ROLE_STANDBY || incoming ?
+		      find_role(d->loc, a->vm, role, incoming) : NULL)) {
+		qb_log(LOG_NOTICE, "%s: replaced by generation %llu: killed", old->control,
+		       (unsigned long long)a->generation);
+		kill(old->pid, SIGKILL);
+		old->stopping = true;
+	}
+	for (size_t i = 0; i < LOCAL_MAX_COPIES && !c; i++)
+		if (!d->loc->c[i].used)
+			c = &d->loc->c[i];
+	if (!c) {
+		qb_log(LOG_ERR, "%s: too many local copies", a->vm);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->used = true;
+	snprintf(c->vm, sizeof(c->vm), "%s", a->vm);
+	c->gen = a->generation;
+	c->role = role;
+	c->incoming = incoming;
+	c->state = FSM_VM_STARTING;
+	snprintf(c->control, sizeof(c->control), "hasvc.%s.%llu", a->vm,
+		 (unsigned long long)a->generation);
+	c->fresh = role == FSM_ROLE_PRIMARY && !incoming;
+	if (c->fresh && hold_back(d, c))
+		return;
+	launch(d, c, a->peer_generation);
 }
 
 /* ---- actions ---- */
@@ -351,11 +417,12 @@ static void migrate(struct hasvcd *d, const struct fsm_action *a)
 	static const char *const unprotect[] = { "unprotect", NULL };
 	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
 
-	if (!c)
+	/* One held back by the back-off migrates once it has started. */
+	if (!c && !(c = find_pending(d->loc, a->vm)))
 		return;
 	/* Checkpointing and a migration cannot share the guest. */
 	c->want_protect = false;
-	if (strcmp(c->view.ck_state, "none"))
+	if (!c->pending && strcmp(c->view.ck_state, "none"))
 		ctl(c, unprotect);
 	c->want_migrate = true;
 	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
@@ -406,7 +473,7 @@ void local__act(struct hasvcd *d, const struct fsm_action *a)
 		break;
 	case FSM_ACT_STOP:
 		if ((c = find(d->loc, a->vm, a->generation)))
-			stop_copy(c);
+			stop_copy(d, c);
 		break;
 	case FSM_ACT_PAUSE_ALL_PRIMARIES:
 		local__self_fence(d);
@@ -430,7 +497,9 @@ void local__self_fence(struct hasvcd *d)
 	for (size_t i = 0; d->loc && i < LOCAL_MAX_COPIES; i++) {
 		struct copy *c = &d->loc->c[i];
 
-		if (!c->used || c->exited || c->stopping || c->role != FSM_ROLE_PRIMARY || c->fenced)
+		/* A delayed start waits for quorum in the poll. */
+		if (!c->used || c->exited || c->stopping || c->pending ||
+		    c->role != FSM_ROLE_PRIMARY || c->fenced)
 			continue;
 		if (c->incoming && strcmp(c->view.vm_state, "running")) {
 			/* Its source is in some partition: it must not start the guest. */
@@ -588,14 +657,14 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 	c->retry_ms = now + RETRY_MS;
 }
 
-static void do_handover(struct copy *c)
+static void do_handover(struct hasvcd *d, struct copy *c)
 {
 	static const char *const resume[] = { "resume", NULL };
 
 	if (c->view.committed_epoch >= c->handover_epoch + 2) {
 		qb_log(LOG_NOTICE, "%s: checkpoint %llu committed with the guest paused: stopping",
 		       c->control, (unsigned long long)c->view.committed_epoch);
-		stop_copy(c);
+		stop_copy(d, c);
 	} else if (strcmp(c->view.ck_state, "protected")) {
 		qb_log(LOG_ERR, "%s: the standby was lost during the handover: resuming",
 		       c->control);
@@ -622,11 +691,19 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 	       c->control, WIFSIGNALED(c->status) ? "killed by signal" : "exited with status",
 	       WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status),
 	       c->state == FSM_VM_STOPPED ? "stopped" : "failed");
+	lbo__ended(d->loc, c, now);
 	report(d, c, true);
 	lvmm__unrecord(d, c);
 	lvmm__close(c);
 	c->used = false;
 	return true;
+}
+
+/* Before the first view and quorum report, nothing is known yet. */
+static bool no_quorum(const struct hasvcd *d)
+{
+	return d->fsm->have_view && (!d->fsm->quorate || (d->votequorum_known &&
+							  !d->votequorum_quorate));
 }
 
 /*
@@ -644,9 +721,7 @@ static void keep_up(struct hasvcd *d, struct copy *c)
 
 	if (c->role != FSM_ROLE_PRIMARY || c->incoming)
 		return;
-	/* Before the first view and quorum report, nothing is known yet. */
-	if (d->fsm->have_view && (!d->fsm->quorate || (d->votequorum_known &&
-						      !d->votequorum_quorate))) {
+	if (no_quorum(d)) {
 		if (!strcmp(c->view.vm_state, "running") && !ctl(c, pause)) {
 			c->fenced = true;
 			qb_log(LOG_WARNING, "%s: paused, no quorum", c->control);
@@ -669,8 +744,34 @@ static void keep_up(struct hasvcd *d, struct copy *c)
 	want_protect(c, &a);
 }
 
+/*
+ * A start the back-off delayed: spawned when due, if the replicated state
+ * still has it as the VM's primary here (else the cluster moved on) and
+ * there is quorum.  Until then it is reported starting.
+ */
+static void poll_pending(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	int v = fsm__vm_index(d->fsm, c->vm), me = fsm__node_index(d->fsm, d->node);
+
+	if (v < 0 || me < 0 || d->fsm->vms[v].primary != me ||
+	    d->fsm->vms[v].generation != c->gen) {
+		drop_pending(d, c, "no longer this node's to start");
+		return;
+	}
+	if (now >= c->due_ms && !no_quorum(d)) {
+		c->pending = false;
+		launch(d, c, 0);
+		return;
+	}
+	report(d, c, false);
+}
+
 static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 {
+	if (c->pending) {
+		poll_pending(d, c, now);
+		return;
+	}
 	if (reap(d, c, now) || c->stopping)
 		return;
 	lvmm__view(c);
@@ -687,7 +788,7 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 	if (c->want_migrate && c->view.up)
 		do_migrate(d, c, now);
 	if (c->handover && c->view.up)
-		do_handover(c);
+		do_handover(d, c);
 	report(d, c, false);
 }
 

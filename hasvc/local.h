@@ -60,11 +60,24 @@ struct copy {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	bool fenced;             /* paused because quorum was lost */
+	/* The restart back-off (local_backoff.c). */
+	bool fresh;              /* a primary booted afresh by this hasvcd */
+	uint64_t started_ms;     /* when its vmm was spawned */
+	bool pending;            /* no vmm (no pid) yet: the poll spawns it at due_ms */
+	uint64_t due_ms;
+};
+
+/* Quick failures in a row of one VM's fresh boots on this node. */
+struct backoff {
+	char vm[HASVC_NAME_MAX];
+	unsigned fails;          /* 0: a free entry */
+	uint64_t last_ms;        /* when the last one ended */
 };
 
 struct local {
 	struct hasvcd *d;
 	struct copy c[LOCAL_MAX_COPIES];
+	struct backoff bo[HASVC_MAX_VMS];
 	qb_loop_timer_handle timer;
 };
 
@@ -87,6 +100,12 @@ void lvmm__record(struct hasvcd *d, const struct copy *c);
 void lvmm__unrecord(struct hasvcd *d, const struct copy *c);
 /* Copies left running by an earlier hasvcd, from the run directory. */
 void lvmm__adopt_records(struct local *l);
+
+/* local_backoff.c: the restart back-off of fresh boots. */
+/* When vm may boot afresh again (0: at once); fails: its quick failures. */
+uint64_t lbo__due_ms(struct local *l, const char *vm, unsigned *fails);
+/* c's vmm ended (or could not start) at now: count it, or start over. */
+void lbo__ended(struct local *l, const struct copy *c, uint64_t now);
 
 /* local_dev.c: a VM's disk and network interface. */
 struct config_vm;

@@ -53,6 +53,34 @@ sed 's/^memory = 32M$/memory = 64M/' "$T/good2.conf" >"$T/hasvc.conf"
 expect 1 "memory, vcpus, disk and network keys cannot change while it runs" hactl_on b reload
 cp "$T/good2.conf" "$T/hasvc.conf"
 
+# A guest that powers off with status 1 as soon as it boots: hasvcd starts
+# it again after 1, 2, 4 s (docs/hasvc-daemon.md, the restart back-off), not
+# every few milliseconds.  Its starts are its vmm logs in the run dirs.
+bad_starts() {
+	ls "$T/a/run" "$T/b/run" "$T/c/run" 2>/dev/null | grep -c '^hasvc\.bad\..*\.log$' || true
+}
+{ cat "$T/good2.conf"; printf '[vm bad]\nmemory = 32M\nvcpus = 1\nkernel = %s\n' \
+	"$GUESTS/fault.elf"; printf 'cmdline = mode=poweroff status=1\nprotected = no\n'; \
+	printf 'preferred_nodes = %s\n' "${BAD_NODES:-a}"; } >"$T/hasvc.conf"
+expect 0 "added bad" hactl_on b reload
+_end=$(( $(date +%s) + 20 ))
+until [ "$(bad_starts)" -ge 1 ]; do
+	[ "$(date +%s)" -le "$_end" ] || fail "vm bad never started"
+	sleep 0.1
+done
+sleep 8 # the window measured, not a synchronisation
+n=$(bad_starts)
+echo "bad: $n vmm starts in 8 s"
+grep -h "hasvc\.bad\..*failed .* times in a row" "$T"/*/hasvcd.log | sed 's/^.*hasvc\.bad/hasvc.bad/' | tail -3
+[ "$n" -le 6 ] || fail "vm bad started $n times in 8 s: no back-off"
+[ "$n" -ge 2 ] || fail "vm bad started $n times in 8 s: not retried"
+cp "$T/good2.conf" "$T/hasvc.conf"
+expect 0 "removed bad" hactl_on b reload
+wait_vm a bad '"name" not in v' 30
+n2=$(bad_starts)
+sleep 2
+[ "$(bad_starts)" = "$n2" ] || fail "vm bad still started after it was removed"
+
 # protect, unprotect and a live migration of web1 with hactl.
 expect 0 "" hactl_on a protect web1 --wait --timeout 60
 set -- $(wait_protected web1 30)
