@@ -24,7 +24,7 @@ from bench_checkpoint import free_port, read, wait_for
 
 LINE = re.compile(rb"^bench seq_write_kbs (\d+) seq_read_kbs (\d+) rand_write_iops (\d+) "
                   rb"rand_read_iops (\d+)", re.M)
-IMAGE_MIB = 64
+IMAGE_MIB = 256
 INTERVAL = 25
 CONFIGS = [("unprotected", None), ("protected", []), ("protected --verify-disk",
                                                       ["--verify-disk"])]
@@ -72,7 +72,7 @@ class Bench:
         try:
             self.spawn(pr, ["run", "--kernel", a.guest, "--memory", "64M", "--cpus", "1",
                             "--disk", self.image(pr + ".img"), "--cmdline",
-                            "mode=bench rq_sectors=64 linger_ms=2000", "--serial", "file:" + ser,
+                            "mode=bench rq_sectors=64 ops=16384 linger_ms=2000", "--serial", "file:" + ser,
                             "--control", pr, "--paused"])
             st = None
             if extra is not None:
@@ -156,10 +156,10 @@ def main():
     w("Command: `%s`, %s, %.0f s.  Median of %d runs (min–max), the configurations "
       "interleaved run by run.\n" % (a.command, time.strftime("%Y-%m-%d"), took, a.runs))
     w(bench.host_line())
-    w("- guest: tests/guests/block.elf `mode=bench rq_sectors=64 linger_ms=2000`, 64 MiB VM, 1 vCPU, a "
+    w("- guest: tests/guests/block.elf `mode=bench rq_sectors=64 ops=16384 linger_ms=2000`, 64 MiB VM, 1 vCPU, a "
       "%d MiB raw image (sparse file on the host's ext4 root); measured in the guest with "
       "its TSC: sequential write of the whole image in 32 KiB requests then FLUSH "
-      "(fdatasync), sequential read, then 4096 random 4 KiB writes and 4096 random 4 KiB "
+      "(fdatasync), sequential read, then 16384 random 4 KiB writes and 16384 random 4 KiB "
       "reads (one request in flight: the device serves requests synchronously on the vCPU "
       "thread)." % IMAGE_MIB)
     w("- protected: `protect --interval %d` to a standby on this host over TLS "
@@ -192,18 +192,23 @@ def main():
             row.append("%.2f" % (p / u) if p and u else "n/a")
         w("| %s | %s |" % (name, " | ".join(row)))
     w("")
+    pause = med([r and r["pause"] for r in res[CONFIGS[1][0]]])
+    disk = med([r and r["disk"] for r in res[CONFIGS[1][0]]])
+    vpause = med([r and r["pause"] for r in res[CONFIGS[2][0]]])
     w("What dominates the protected cost: the epoch's pause.  At the capture the primary "
       "reads every 4 KiB block the guest wrote in the epoch from its image and copies it, "
       "with the dirty pages and device state, into the checkpoint buffer while the vCPU is "
-      "stopped (see disk bytes/epoch: a guest writing at full speed fills several MB per "
-      "25 ms epoch, and the pause takes most of the epoch).  The transfer, SHA-256, TLS and "
+      "stopped: here %.1f MB of disk per epoch, and the guest stands still for %.1f ms of "
+      "every 25 ms epoch (median of the runs' means).  The transfer, SHA-256, TLS and "
       "the standby's apply and fdatasync run while the guest runs, but on 2 cores they "
       "compete with the spinning vCPU and the standby, which also slows reads (whose data "
       "the device writes into guest RAM: those pages go with every checkpoint too).  With "
-      "--verify-disk the whole image is read and hashed in every pause (and again on the "
-      "standby before each ack), which dwarfs the rest: a test and audit option, not for "
-      "production.  On this nested host every request is also an exit through the outer "
-      "hypervisor, which caps the unprotected figures.\n")
+      "--verify-disk the whole image is also read and hashed in every pause (and again on "
+      "the standby before each ack): pauses %.0f times longer, fewer and larger epochs; a "
+      "test and audit option, not for production.  On this nested host every request is "
+      "also an exit through the outer hypervisor, which caps the unprotected figures.\n"
+      % ((disk or 0) / 1e6, (pause or 0) / 1000.0,
+         (vpause or 0) / pause if pause else 0))
     text = "\n".join(out) + "\n"
     print(text)
     if a.record:

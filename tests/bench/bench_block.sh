@@ -1,7 +1,7 @@
 #!/bin/sh
 # Block I/O benchmark (docs/virtio.md, docs/checkpointing.md "The disk"):
 # the block guest in mode=bench (tests/guests/block.c) measures, with its
-# own TSC, sequential write and read MB/s (64 MiB image, 32 KiB requests,
+# own TSC, sequential write and read MB/s (256 MiB image, 32 KiB requests,
 # the write's FLUSH included) and random 4 KiB write and read IOPS (4096
 # each) on a virtio-blk image, unprotected and protected (25 ms epochs, a
 # standby on this host over TLS with its own image), and protected with
