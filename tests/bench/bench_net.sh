@@ -58,10 +58,14 @@ one() {
 	udp --count 20 --timeout 1000 --duration 20 >/dev/null || fail "no answer ($_m)"
 	udp --echo --open-loop --rate 100 --duration $RATE_S --timeout 1000 --json |
 		sed "s/^/$_m open /" >>"$T/results"
+	# the checkpoints' pause and ack times behind the protected round trips
+	[ "$_m" = p ] && nctl "g$_r$_m-$$" protect-status --json |
+		python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' |
+		sed "s/^/p status /" >>"$T/results"
 	udp --rate 0 --duration $MAX_S --json | sed "s/^/$_m max /" >>"$T/results"
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
-	echo "run $_r $_m: $(tail -n 2 "$T/results" | cut -c1-80 | tr '\n' ' ')" >&2
+	echo "run $_r $_m: $(grep -v ' status ' "$T/results" | tail -n 2 | cut -c1-80 | tr '\n' ' ')" >&2
 }
 r=1
 while [ "$r" -le "$RUNS" ]; do
