@@ -1,11 +1,12 @@
 #!/bin/sh
 # virtio-net benchmark: UDP request round trip to the net guest
 # (tests/guests/net.c, 64 MiB, 1 vCPU) on a tap in a bridge, from a client
-# in another network namespace (tests/virtio/udpclient.py, the counter
-# request, closed loop: one request in flight, paced at 100 Hz at most),
-# unprotected and protected (25 ms epochs, standby on this host over TLS,
-# certificates from conf/make-certs.sh), interleaved run by run; plus a
-# max-rate run (requests back to back) of each.  About 2 minutes with 3 runs.
+# in another network namespace (tests/virtio/udpclient.py): ECHO requests
+# open loop at 100 Hz (sent on schedule whatever the answers, several in
+# flight, lost after 1 s), unprotected and protected (25 ms epochs, standby
+# on this host over TLS, certificates from conf/make-certs.sh), interleaved
+# run by run; plus a closed-loop run of the counter request back to back
+# (one in flight, every answer checked) of each.  About 2 minutes, 3 runs.
 #
 #   tests/bench/bench_net.sh [--record] [--runs N]
 #
@@ -55,11 +56,16 @@ one() {
 		wait_for_line "$T/g$_r$_m.err" "initial sync to .* done" 20 || fail "not protected"
 	fi
 	udp --count 20 --timeout 1000 --duration 20 >/dev/null || fail "no answer ($_m)"
-	udp --rate 100 --duration $RATE_S --json | sed "s/^/$_m rate /" >>"$T/results"
+	udp --echo --open-loop --rate 100 --duration $RATE_S --timeout 1000 --json |
+		sed "s/^/$_m open /" >>"$T/results"
+	# the checkpoints' pause and ack times behind the protected round trips
+	[ "$_m" = p ] && nctl "g$_r$_m-$$" protect-status --json |
+		python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' |
+		sed "s/^/p status /" >>"$T/results"
 	udp --rate 0 --duration $MAX_S --json | sed "s/^/$_m max /" >>"$T/results"
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
-	echo "run $_r $_m: $(tail -n 2 "$T/results" | cut -c1-80 | tr '\n' ' ')" >&2
+	echo "run $_r $_m: $(grep -v ' status ' "$T/results" | tail -n 2 | cut -c1-80 | tr '\n' ' ')" >&2
 }
 r=1
 while [ "$r" -le "$RUNS" ]; do
