@@ -50,7 +50,7 @@ cluster_setup 3
 guest_lan_setup
 HLIB_KERNEL_blk=$GUESTS/block.elf
 HLIB_MEMORY_blk=64M
-HLIB_EXTRA_blk="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=1500
+HLIB_EXTRA_blk="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=3000 linger_ms=1000
 disk = /run/hasvc-test-blk.img
 disk_size = 16M"
 HLIB_KERNEL_net=$GUESTS/net.elf
@@ -84,7 +84,7 @@ wait_udp_acks 50 30
 port=$(bridge fdb show br "$CL_BRIDGE" 2>/dev/null | awk -v m="$MAC" 'tolower($1) == m { print $3; exit }')
 [ "$port" = "hc$$bg" ] || fail "the LAN's bridge has $MAC on '$port', not on b's port hc$$bg"
 echo "the LAN learned $MAC on b's port"
-wait_for_line "$T/blk.out" 'block ok' 120 ||
+wait_for_line "$T/blk.out" 'block ok' 180 ||
 	fail "the block guest did not verify its disk after the failover: $(tail -5 "$T/blk.out")"
 grep -q 'block BAD' "$T/blk.out" && fail "the block guest found a bad record: $(grep 'block BAD' "$T/blk.out")"
 echo "blk carried on from b's disk and verified every record ($(( $(now_ms) - t0 )) ms after the kill)"
@@ -94,7 +94,7 @@ set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the fail
 # own), and it verifies every record.
 HLIB_KERNEL_loc=$GUESTS/block.elf
 HLIB_MEMORY_loc=64M
-HLIB_EXTRA_loc="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=3000
+HLIB_EXTRA_loc="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=8000
 disk = /run/hasvc-test-loc.img
 disk_size = 8M"
 HLIB_PROTECT_loc=no

@@ -27,6 +27,7 @@
  *                rand_write_iops X rand_read_iops Y", then "block ok bench";
  *                then it waits linger_ms (default 0) before powering off, so
  *                that a protected primary's held output is released first
+ *                (mode=write takes linger_ms too)
  *   sectors=S    (default: the disk's capacity), rq_sectors=R (8, at most 64),
  *   pace_us=P    (0)
  */
@@ -417,8 +418,13 @@ int guest_main(const char *cmdline)
 		printf("block BAD device init (status 0x%x)\n", rd(R_STATUS));
 		return 1;
 	}
-	if (!strcmp(mode, "write"))
-		return do_write(sectors, rq);
+	if (!strcmp(mode, "write")) {
+		int rc = do_write(sectors, rq);
+
+		/* A protected primary's last epoch of output is lost at power-off. */
+		delay_us(cmdline_get_u64("linger_ms", 0) * 1000);
+		return rc;
+	}
 	if (!strcmp(mode, "verify")) {
 		uint64_t bad = verify(sectors, rq);
 
