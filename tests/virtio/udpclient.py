@@ -70,6 +70,15 @@ def percentile(sorted_vals, p):
 STOP = []
 
 
+def recv_reply(sock):
+    """One datagram from the guest, unpacked; None if unreadable or not a reply."""
+    try:
+        data = sock.recv(2048)
+    except OSError:
+        return None
+    return REP.unpack(data) if len(data) == REP.size else None
+
+
 def on_signal(signum, frame):
     STOP.append(signum)
 
@@ -125,13 +134,10 @@ def run_open_loop(args):
         r, _, _ = select.select([sock], [], [], max(0.0, min(waits)))
         if not r:
             continue
-        try:
-            data = sock.recv(2048)
-        except OSError:
+        rep = recv_reply(sock)
+        if rep is None:
             continue
-        if len(data) != REP.size:
-            continue
-        m, status, rseq, value = REP.unpack(data)
+        m, status, rseq, value = rep
         if m != MAGIC_ECHO or rseq not in pending:
             st["stale"] += 1
             continue
@@ -189,13 +195,10 @@ def run(args):
                 r, _, _ = select.select([sock], [], [], left)
                 if not r:
                     break
-                try:
-                    data = sock.recv(2048)
-                except OSError:
+                rep = recv_reply(sock)
+                if rep is None:
                     continue
-                if len(data) != REP.size:
-                    continue
-                m, status, rseq, value = REP.unpack(data)
+                m, status, rseq, value = rep
                 if m != magic or rseq != seq:
                     st["stale"] += 1
                     continue
