@@ -189,6 +189,11 @@ int migrate__send_round(struct migrate *m, const struct dirty_bitmap *bm, bool f
 			uint64_t *pages, uint64_t *zero, uint64_t *bytes);
 uint64_t migrate__now_ns(void);
 /*
+ * Keep to a bandwidth limit of bw_bps (0: none): sleep until bytes sent
+ * since start_ns are due.  Pacing, not waiting for an event.
+ */
+void migrate__pace(uint64_t start_ns, uint64_t bytes, uint64_t bw_bps);
+/*
  * copy_disk (replication/migrate_disk.c).  Main thread: track the image's
  * writes (start: allocates m->dbm; stop).  Migration thread: send_disk
  * sends the blocks set in m->dbm on the main connection (all of them with

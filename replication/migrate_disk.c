@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
@@ -58,23 +57,6 @@ static bool zero_bytes(const uint8_t *p, size_t len)
 	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
 }
 
-/* Keep to --bandwidth: pacing, not waiting for an event. */
-static void pace(const struct migrate *m, uint64_t start_ns, uint64_t bytes)
-{
-	uint64_t bw = (uint64_t)m->p.bandwidth_mibs << 20, due, now;
-
-	if (!bw)
-		return;
-	due = start_ns + bytes * 1000000000ULL / bw;
-	now = migrate__now_ns();
-	if (due > now) {
-		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ULL),
-				       .tv_nsec = (long)((due - now) % 1000000000ULL) };
-
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* Blocks [first, first + n): read now, sent as data or as a zero range. */
 static int send_run(struct migrate *m, uint8_t *buf, uint64_t first, uint64_t n,
 		    uint64_t *bytes)
@@ -117,7 +99,7 @@ int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
 		}
 		if (n) {
 			ret = send_run(m, buf, run, n, &sent);
-			pace(m, start, sent);
+			migrate__pace(start, sent, (uint64_t)m->p.bandwidth_mibs << 20);
 			if (!ret && atomic_load(&m->cancel))
 				ret = -ECANCELED;
 		}

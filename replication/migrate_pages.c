@@ -85,14 +85,13 @@ static int send_run(struct worker *w, uint64_t first_pg, uint32_t n)
 				 w->scratch_len, &w->bytes);
 }
 
-/* Keep to the bandwidth limit: sleeping here is pacing, not waiting for an event. */
-static void pace(struct worker *w)
+void migrate__pace(uint64_t start_ns, uint64_t bytes, uint64_t bw_bps)
 {
 	uint64_t due, now;
 
-	if (!w->bw_bps)
+	if (!bw_bps)
 		return;
-	due = w->start_ns + w->bytes * 1000000000ULL / w->bw_bps;
+	due = start_ns + bytes * 1000000000ULL / bw_bps;
 	now = migrate__now_ns();
 	if (due > now) {
 		struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ULL),
@@ -177,7 +176,7 @@ static void *worker_main(void *arg)
 
 			atomic_store(&m->a_remaining, rem > done ? rem - done : 0);
 		}
-		pace(w);
+		migrate__pace(w->start_ns, w->bytes, w->bw_bps);
 	}
 	if (!w->ret) {
 		uint64_t b0 = w->bytes;
