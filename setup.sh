@@ -34,6 +34,11 @@ demo)
 check)
 	rc=0
 	make -j"$(nproc)" check || rc=$?
+	# A failed test's own log, so a CI that keeps only the console can tell why.
+	for trs in $(find . -name '*.trs' -exec grep -l '^:test-result: \(FAIL\|ERROR\|XPASS\)' {} +); do
+		echo "==== ${trs%.trs}.log (last 60 lines)"
+		tail -n 60 "${trs%.trs}.log"
+	done
 	# One closing line any CI can read, from automake's per-test results.
 	tests/summary.sh
 	exit $rc ;;
