@@ -245,7 +245,19 @@ int chan__connect(struct chan **out, const struct mig_uri *u, SSL_CTX *ctx, int 
 	return 0;
 }
 
-int chan__listen(const struct mig_uri *u, int *lfd, char *err, size_t errlen)
+/* Port 0 asks the kernel for a free port: u->port becomes the one bound. */
+static void bound_port(int fd, struct mig_uri *u)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST];
+
+	if (!getsockname(fd, (struct sockaddr *)&ss, &len))
+		getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), u->port,
+			    sizeof(u->port), NI_NUMERICHOST | NI_NUMERICSERV);
+}
+
+int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
 	int fd, one = 1, ret;
@@ -262,6 +274,7 @@ int chan__listen(const struct mig_uri *u, int *lfd, char *err, size_t errlen)
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 16) < 0)
 		goto fail;
 	freeaddrinfo(res);
+	bound_port(fd, u);
 	*lfd = fd;
 	return 0;
 fail:

@@ -59,8 +59,11 @@ struct chan {
 int chan__connect(struct chan **out, const struct mig_uri *u, struct ssl_ctx_st *ctx,
 		  int timeout_ms, char *err, size_t errlen);
 
-/* Listen on u (SO_REUSEADDR); *lfd is the listening socket. */
-int chan__listen(const struct mig_uri *u, int *lfd, char *err, size_t errlen);
+/*
+ * Listen on u (SO_REUSEADDR); *lfd is the listening socket.  Port 0: the
+ * kernel picks a free one, written back to u->port.
+ */
+int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
 
 /*
  * Accept one connection on lfd, waiting at most wait_ms (-1: forever), and

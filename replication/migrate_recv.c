@@ -482,6 +482,7 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 	struct pc_in pc;
 	unsigned nr_data = 0;
 	struct mig_uri u;
+	char where[sizeof(u.host) + sizeof(u.port) + 8];
 	const char *why;
 	int lfd = -1, ret;
 
@@ -506,6 +507,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 	ret = chan__listen(&u, &lfd, err, errlen);
 	if (ret)
 		goto out;
+	/* With port 0 the log names the port taken (the tests read it there). */
+	snprintf(where, sizeof(where), "tcp:%s:%s", u.host, u.port);
+	uri = where;
 	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", uri,
 	       tls->none ? "plaintext" : "TLS");
 	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, &pc, err, errlen);

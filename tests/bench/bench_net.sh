@@ -45,11 +45,10 @@ one() {
 		--serial "file:$T/g$_r$_m.ser" --control "g$_r$_m-$$" --cmdline "ip=$GUEST_IP port=$GPORT"
 	wait_for_line "$T/g$_r$_m.ser" "^net ready" 20 || fail "the guest did not start"
 	if [ "$_m" = p ]; then
-		free_port
 		# shellcheck disable=SC2046
-		bg_nvmm s$_r run --standby "tcp:127.0.0.1:$PORT" $(tls sb) --memory 64M \
+		bg_nvmm s$_r run --standby "tcp:127.0.0.1:0" $(tls sb) --memory 64M \
 			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r.ser" --control "s$_r-$$"
-		wait_for_line "$T/s$_r.err" "waiting for an incoming migration" 20 || fail "no standby"
+		listening "s$_r" "no standby"
 		# shellcheck disable=SC2046
 		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr) --interval 25 >/dev/null ||
 			fail "protect"

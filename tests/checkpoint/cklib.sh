@@ -6,11 +6,9 @@ CKCLIENT="$top_srcdir/tests/checkpoint/ckclient.py"
 # $T/ID.sock; returns when it listens.
 start_standby() {
 	_id=$1; shift
-	free_port
-	bg_vmm "$_id" run --standby "tcp:127.0.0.1:$PORT" --tls-none --memory 32M --cpus 1 \
+	bg_vmm "$_id" run --standby "tcp:127.0.0.1:0" --tls-none --memory 32M --cpus 1 \
 		--serial "unix:$T/$_id.sock" --control "$_id-$$" "$@"
-	wait_for_line "$T/$_id.err" "waiting for an incoming migration" 20 ||
-		fail "$_id: the standby did not listen: $(cat "$T/$_id.err")"
+	listening "$_id" "the standby did not listen"
 }
 
 # start_primary ID [ARGS...]: the counter guest, serial on $T/ID.sock.

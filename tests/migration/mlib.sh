@@ -1,24 +1,22 @@
 # Helpers for the migration tests (sourced after tests/vmm/lib.sh).
-NEXT_PORT=$(( 20000 + ($$ * 7) % 30000 ))
-
-# A TCP port nobody listens on (ss may be missing: then trust the counter).
-free_port() {
-	while :; do
-		NEXT_PORT=$((NEXT_PORT + 1))
-		command -v ss >/dev/null 2>&1 || { PORT=$NEXT_PORT; return; }
-		ss -ltnH "sport = :$NEXT_PORT" 2>/dev/null | grep -q . || { PORT=$NEXT_PORT; return; }
-	done
+# listening ID WHAT: until ID's vmm, given port 0, listens for a migration;
+# the port the kernel gave it in $PORT.  A port chosen by the test could be
+# taken meanwhile by a test running in parallel; this one cannot.
+listening() {
+	wait_for_line "$T/$1.err" "waiting for an incoming migration" 20 ||
+		fail "$1: $2: $(cat "$T/$1.err")"
+	PORT=$(sed -n 's/.*waiting for an incoming migration on tcp:.*:\([0-9][0-9]*\) (.*/\1/p' \
+		"$T/$1.err" | tail -n 1)
+	[ -n "$PORT" ] || fail "$1: no port in its log: $(cat "$T/$1.err")"
 }
 
 # start_dst ID MEM CPUS [TLS ARGS...]: an incoming vmm on a fresh port ($PORT);
 # returns when it listens.
 start_dst() {
 	_id=$1 _mem=$2 _cpus=$3; shift 3
-	free_port
-	bg_vmm "$_id" run --incoming "tcp:127.0.0.1:$PORT" --memory "$_mem" --cpus "$_cpus" \
+	bg_vmm "$_id" run --incoming "tcp:127.0.0.1:0" --memory "$_mem" --cpus "$_cpus" \
 		--serial "file:$T/$_id.ser" --control "$_id-$$" "$@"
-	wait_for_line "$T/$_id.err" "waiting for an incoming migration" 20 ||
-		fail "$_id: the destination did not listen: $(cat "$T/$_id.err")"
+	listening "$_id" "the destination did not listen"
 }
 
 # start_src ID MEM CPUS CMDLINE: the dirty guest; returns after its 2nd heartbeat.

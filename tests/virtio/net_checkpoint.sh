@@ -21,11 +21,9 @@ GCMD="ip=$GUEST_IP port=$GPORT hb_ms=500"
 
 # standby ID TAP: a standby on TAP, listening on a fresh $PORT.
 standby() {
-	free_port
-	bg_nvmm "$1" run --standby "tcp:127.0.0.1:$PORT" --tls-none --memory 64M \
+	bg_nvmm "$1" run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M \
 		--net "tap=$2,bridge=nbr0" --serial "file:$T/$1.ser" --control "$1-$$"
-	wait_for_line "$T/$1.err" "waiting for an incoming migration" 20 ||
-		fail "$1: the standby did not listen: $(cat "$T/$1.err")"
+	listening "$1" "$1: the standby did not listen"
 }
 
 # nprotect ID: protect ID to the standby on $PORT; until its sync is done.

@@ -19,11 +19,9 @@ GCMD="ip=$GUEST_IP port=$GPORT hb_ms=500"
 # dst ID TAP [,mac=...]: an incoming vmm on TAP in the bridge, on a fresh $PORT.
 dst() {
 	_id=$1 _tap=$2 _opt=${3:-}
-	free_port
-	bg_nvmm "$_id" run --incoming "tcp:127.0.0.1:$PORT" --tls-none --memory 64M \
+	bg_nvmm "$_id" run --incoming "tcp:127.0.0.1:0" --tls-none --memory 64M \
 		--net "tap=$_tap,bridge=nbr0$_opt" --serial "file:$T/$_id.ser" --control "$_id-$$"
-	wait_for_line "$T/$_id.err" "waiting for an incoming migration" 20 ||
-		fail "$_id: the destination did not listen: $(cat "$T/$_id.err")"
+	listening "$_id" "the destination did not listen"
 }
 
 nmigrate() {
@@ -86,10 +84,9 @@ udp --count 20 --timeout 1000 --duration 10 >"$T/final" || fail "after: $(cat "$
 pass "migration under 100 Hz traffic: $(tail -n 1 "$T/c.log")"
 
 # A destination without a network device refuses the state.
-free_port
-bg_nvmm nn run --incoming "tcp:127.0.0.1:$PORT" --tls-none --memory 64M \
+bg_nvmm nn run --incoming "tcp:127.0.0.1:0" --tls-none --memory 64M \
 	--serial "file:$T/nn.ser" --control "nn-$$"
-wait_for_line "$T/nn.err" "waiting for an incoming migration" 20 || fail "nn did not listen"
+listening "nn" "nn did not listen"
 nmigrate d2 "$PORT"
 [ "$rc" -ne 0 ] && grep -q "with a network device: give --net" "$T/nn.err" ||
 	fail "a destination without --net took the guest: rc $rc, $(cat "$T/nn.err")"

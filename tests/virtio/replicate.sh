@@ -27,11 +27,9 @@ sha() {
 
 # standby_at ID FILE IMG: a standby on its own image, serial to FILE.
 standby_at() {
-	free_port
-	bg_vmm "$1" run --standby "tcp:127.0.0.1:$PORT" --tls-none --memory 64M --disk "$3" \
+	bg_vmm "$1" run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M --disk "$3" \
 		--serial "file:$2" --control "$1-$$"
-	wait_for_line "$T/$1.err" "waiting for an incoming migration" 20 ||
-		fail "$1: the standby did not listen: $(cat "$T/$1.err")"
+	listening "$1" "$1: the standby did not listen"
 }
 
 img=$T/pr.img
