@@ -34,6 +34,7 @@ int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint
 	pthread_cond_init(&ck->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&ck->stop, false);
+	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
 	ret = migrate__init(&ck->m, vm, loop);
 	ck->m_ready = !ret;
@@ -53,6 +54,25 @@ static void wake_thread(struct checkpoint *ck)
 		chan__shutdown(ck->m.data[i]);
 	pthread_mutex_unlock(&ck->m.lock);
 	chan__shutdown(ck->sc);
+}
+
+void checkpoint__finish(struct checkpoint *ck)
+{
+	bool protected;
+
+	pthread_mutex_lock(&ck->lock);
+	protected = ck->state == CKPT_PROTECTED;
+	pthread_mutex_unlock(&ck->lock);
+	if (!protected || !ck->thread_running || !vm__stopped_by_guest(ck->vm))
+		return;
+	atomic_store(&ck->final, true);
+	pthread_mutex_lock(&ck->lock);
+	pthread_cond_broadcast(&ck->wake);
+	pthread_mutex_unlock(&ck->lock);
+	/* The thread's capture runs here; a lost standby ends it as any epoch. */
+	mt__serve_until(&ck->m.mt, &ck->thread_done);
+	pthread_join(ck->thread, NULL);
+	ck->thread_running = false;
 }
 
 void checkpoint__exit(struct checkpoint *ck)
@@ -200,7 +220,7 @@ int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	checkpoint__stop_thread(ck);
-	if (was == CKPT_NONE || was == CKPT_ACTIVATED)
+	if (was == CKPT_NONE || was == CKPT_ACTIVATED || was == CKPT_ENDED)
 		return 0;   /* nothing to stop */
 	/* Tracking off (a sync that was stopped did it already). */
 	migrate__mt_recover(&ck->m);
@@ -292,6 +312,11 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 	}
 	if (!set_gen)
 		gen = ck->generation + 1;
+	if (ck->state == CKPT_ENDED || ck->vm->state == VM_STATE_STOPPED) {
+		snprintf(err, errlen, "the guest has stopped (%s): there is nothing to activate",
+			 ck->vm->stop_message[0] ? ck->vm->stop_message : "ended on the primary");
+		return -EINVAL;
+	}
 	if (ck->state == CKPT_SYNCING || ck->state == CKPT_PROTECTED) {
 		snprintf(err, errlen, "%s to a standby: unprotect first",
 			 ck->state == CKPT_SYNCING ? "syncing" : "protected");

@@ -52,6 +52,8 @@ enum checkpoint_state {
 	CKPT_LOST,        /* standby: the stream broke; last good state kept */
 	CKPT_ACTIVATED,   /* activated: a standby (or a primary the policy paused)
 			     runs the guest under a new generation, unprotected */
+	CKPT_ENDED,       /* either side: the guest stopped itself on the primary
+			     and the final checkpoint was committed */
 };
 
 struct checkpoint_params {
@@ -86,6 +88,7 @@ struct checkpoint {
 	char error[256];
 	pthread_cond_t wake;          /* with lock: stop was set (ends an epoch's wait) */
 	atomic_bool stop;
+	atomic_bool final;            /* primary: the guest stopped; one last epoch */
 	uint64_t generation;          /* fencing token (written on the main thread) */
 	struct checkpoint_stats st;
 	bool thread_running;
@@ -107,11 +110,20 @@ struct checkpoint {
 	struct chan *sc;
 	bool activate_on_loss;
 	bool activated;
+	bool ended;                   /* main thread: the final checkpoint is applied */
 	uint8_t *stage;
 	size_t stage_limit;
 };
 
 int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
+/*
+ * Primary, main thread, once the loop ends: if the guest stopped itself
+ * while protected, send the final checkpoint (its last epoch, with the
+ * stop), wait for the ack and release the output it held; the standby
+ * then ends too instead of being promoted to re-run the guest's end.
+ * Returns at once otherwise.
+ */
+void checkpoint__finish(struct checkpoint *ck);
 /* Main thread, at exit: stop the replication thread and wait for it. */
 void checkpoint__exit(struct checkpoint *ck);
 uint64_t checkpoint__generation(struct checkpoint *ck);

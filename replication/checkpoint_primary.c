@@ -67,6 +67,9 @@ static int mt_capture(void *arg)
 
 	if (was_running && (ret = vm__pause(ck->vm)))
 		return ret;
+	/* Stopped: its vCPU threads may still be leaving KVM_RUN. */
+	if (!was_running)
+		vm__quiesce(ck->vm);
 	dirty_bitmap__clear(&ck->m.bm);
 	ret = dirty__harvest(ck->vm, &ck->m.bm);
 	/* No request is in flight: the image holds exactly the epoch's writes. */
@@ -137,14 +140,22 @@ static uint64_t corrupt_epoch(void)
 	return v ? strtoull(v, NULL, 10) : 0;
 }
 
-static int send_checkpoint(struct checkpoint *ck, uint64_t epoch)
+/* last: the final checkpoint, which tells the standby how the guest stopped. */
+static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
 {
 	Replication__Message msg = REPLICATION__MESSAGE__INIT;
 	Replication__Checkpoint cp = REPLICATION__CHECKPOINT__INIT;
+	Replication__GuestStopped gs = REPLICATION__GUEST_STOPPED__INIT;
 	int ret;
 
 	cp.epoch = epoch;
 	cp.generation = ck->generation;
+	if (last) {
+		gs.reason = ck->vm->stop_reason;
+		gs.status = ck->vm->stop_status;
+		gs.message = ck->vm->stop_message;
+		cp.stopped = &gs;
+	}
 	if (ck->p.verify_disk && ck->m.disk_tracking) {
 		cp.disk_sha256.data = ck->cap_digest;
 		cp.disk_sha256.len = sizeof(ck->cap_digest);
@@ -196,17 +207,18 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 	return ret;
 }
 
-/* Wait for the next epoch; unprotect (ck->stop) ends the wait at once. */
+/* Wait for the next epoch; unprotect (stop) or the guest's stop (final) end it at once. */
 static void wait_until(struct checkpoint *ck, uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
 
 	pthread_mutex_lock(&ck->lock);
-	while (!atomic_load(&ck->stop) && migrate__now_ns() < ns)
+	while (!atomic_load(&ck->stop) && !atomic_load(&ck->final) && migrate__now_ns() < ns)
 		pthread_cond_timedwait(&ck->wake, &ck->lock, &ts);
 	pthread_mutex_unlock(&ck->lock);
 }
 
+/* 0 once the final checkpoint is acknowledged; else why the epochs ended. */
 static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	uint64_t interval = (uint64_t)(ck->p.interval_ms ? ck->p.interval_ms :
@@ -216,6 +228,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 
 	for (uint64_t epoch = 1; !atomic_load(&ck->stop); epoch++) {
 		uint64_t now = migrate__now_ns(), t_send;
+		bool last;
 
 		next += interval;
 		if (next > now)
@@ -224,6 +237,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			next = now;
 		if (atomic_load(&ck->stop))
 			break;
+		/* Set only once the VM has stopped: this capture is its end. */
+		last = atomic_load(&ck->final);
 		ret = mt__call(&ck->m.mt, mt_capture, ck);
 		if (!ret)
 			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
@@ -235,7 +250,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		if (epoch == corrupt && ck->cap_len > 64)
 			ck->cap_buf[ck->cap_len / 2] ^= 0x5a;
 		t_send = migrate__now_ns();
-		ret = send_checkpoint(ck, epoch);
+		ret = send_checkpoint(ck, epoch, last);
 		free(ck->cap_buf);
 		ck->cap_buf = NULL;
 		if (ret) {
@@ -266,6 +281,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			ck->st.ack_ns_max = now;
 		checkpoint__record_pause(ck, ck->cap_pause_ns);
 		pthread_mutex_unlock(&ck->lock);
+		if (last)
+			return 0;
 	}
 	return -ECANCELED;
 }
@@ -303,6 +320,13 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	chan__close(ck->m.main);
 	ck->m.main = NULL;
 	pthread_mutex_unlock(&ck->m.lock);
+	if (!ret) {
+		set_state(ck, CKPT_ENDED, "");
+		qb_log(LOG_NOTICE, "protect: the guest stopped (%s); final checkpoint %llu "
+		       "acknowledged, its output released; the standby ends with it",
+		       ck->vm->stop_message, (unsigned long long)ck->st.committed_epoch);
+		return;
+	}
 	if (atomic_load(&ck->stop))
 		return;   /* unprotect or exit: the main thread takes it from here */
 	qb_log(LOG_ERR, "protect: %s; %s", err[0] ? err : strerror(-ret),

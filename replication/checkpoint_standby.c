@@ -23,22 +23,73 @@
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
+/* How the guest stopped on the primary (the final checkpoint's GuestStopped). */
+struct guest_stop {
+	bool set;
+	uint32_t reason;
+	int32_t status;
+	char message[200];
+	uint64_t epoch;
+};
+
 struct apply_req {
 	struct checkpoint *ck;
 	struct vm_state_parsed *p;
+	const struct guest_stop *stop;
 	const char *why;
 };
 
-/* Main thread: apply a verified checkpoint, unless the guest was activated. */
+/*
+ * Main thread: apply a verified checkpoint, unless the guest was activated.
+ * The final one ends the standby: from here it can no longer be activated.
+ */
 static int mt_apply(void *arg)
 {
 	struct apply_req *a = arg;
+	int ret;
 
 	if (a->ck->activated) {
 		a->why = "the standby was activated";
 		return -ECANCELED;
 	}
-	return vm_state__apply_over(a->ck->vm, a->p, &a->why);
+	ret = vm_state__apply_over(a->ck->vm, a->p, &a->why);
+	if (!ret && a->stop->set) {
+		a->ck->ended = true;
+		pthread_mutex_lock(&a->ck->lock);
+		a->ck->state = CKPT_ENDED;
+		pthread_mutex_unlock(&a->ck->lock);
+	}
+	return ret;
+}
+
+/* Main thread: after the final checkpoint's ack, stop as the guest did. */
+static int mt_end(void *arg)
+{
+	const struct apply_req *a = arg;
+
+	qb_log(LOG_NOTICE, "standby: the guest stopped on the primary (%s); final checkpoint "
+	       "%llu applied: this standby ends with it", a->stop->message,
+	       (unsigned long long)a->stop->epoch);
+	vm__request_stop(a->ck->vm, (enum vm_stop_reason)a->stop->reason, a->stop->status,
+			 "the guest stopped on the primary: %s", a->stop->message);
+	return 0;
+}
+
+static void read_stop(struct guest_stop *gs, const Replication__Checkpoint *cp)
+{
+	const Replication__GuestStopped *m = cp->stopped;
+
+	gs->set = m != NULL;
+	if (!m)
+		return;
+	gs->reason = m->reason;
+	gs->status = m->status;
+	gs->epoch = cp->epoch;
+	snprintf(gs->message, sizeof(gs->message), "%s", m->message ? m->message : "");
+	/* Shown in logs and status: nothing but printable ASCII. */
+	for (char *c = gs->message; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 }
 
 static int mt_activate(void *arg)
@@ -152,11 +203,15 @@ static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_
 	return ret;
 }
 
-/* One checkpoint: 0 applied and acked, 1 refused (stream intact), <0 stream lost. */
+/*
+ * One checkpoint: 0 applied and acked, 1 refused (stream intact), 2 the
+ * final one applied and acked (the guest stopped), <0 stream lost.
+ */
 static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct vm_state_parsed p;
-	struct apply_req a = { ck, &p, NULL };
+	struct guest_stop gs;
+	struct apply_req a = { ck, &p, &gs, NULL };
 	struct wire_frame f;
 	const char *why = "";
 	uint64_t epoch, gen, npages, dbytes;
@@ -181,6 +236,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	}
 	epoch = f.msg->checkpoint->epoch;
 	gen = f.msg->checkpoint->generation;
+	read_stop(&gs, f.msg->checkpoint);
 	digest.len = f.msg->checkpoint->disk_sha256.len;
 	if (digest.len == sizeof(digest.sha))
 		memcpy(digest.sha, f.msg->checkpoint->disk_sha256.data, sizeof(digest.sha));
@@ -204,6 +260,10 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	ret = vm_state__parse(ck->stage, slen, &p, &why);
 	if (!ret)
 		ret = vm_state__check_config(&p, ck->vm->mem.size, ck->vm->nr_vcpus, &why);
+	if (!ret && gs.set && !vm__is_guest_stop(gs.reason)) {
+		why = "it ends the guest for a reason that is not the guest's own";
+		ret = -EINVAL;
+	}
 	if (ret) {
 		vm_state__free_parsed(&p);
 		snprintf(err, errlen, "checkpoint %llu refused: %s; keeping checkpoint %llu",
@@ -241,6 +301,12 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (ret)
 		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
 			 (unsigned long long)epoch, chan__strerror(ret));
+	/* Ended either way: the state is the guest's last, never to be run. */
+	if (gs.set) {
+		mt__call(&ck->m.mt, mt_end, &a);
+		snprintf(err, errlen, "the guest stopped on the primary");
+		return 2;
+	}
 	return ret;
 }
 
@@ -254,6 +320,8 @@ void *checkpoint__standby_main(void *arg)
 	while (!ret || ret == 1)
 		ret = one(ck, buf, err, sizeof(err));
 	free(buf);
+	if (ret == 2)
+		goto out;   /* the guest stopped: nothing was lost, nothing to activate */
 	pthread_mutex_lock(&ck->lock);
 	if (ck->state == CKPT_STANDBY) {
 		ck->state = CKPT_LOST;
@@ -268,6 +336,7 @@ void *checkpoint__standby_main(void *arg)
 			mt__call(&ck->m.mt, mt_activate, ck);
 		}
 	}
+out:
 	atomic_store(&ck->thread_done, true);
 	mt__wake(&ck->m.mt);
 	return NULL;

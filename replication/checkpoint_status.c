@@ -20,6 +20,7 @@ const char *checkpoint__state_name(enum checkpoint_state s)
 	case CKPT_STANDBY: return "standby";
 	case CKPT_LOST: return "lost";
 	case CKPT_ACTIVATED: return "activated";
+	case CKPT_ENDED: return "ended";
 	}
 	return "unknown";
 }

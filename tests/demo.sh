@@ -43,7 +43,7 @@ bridge = gbr
 mac = 52:54:00:00:00:01"
 HLIB_KERNEL_db1=$GUESTS/block.elf
 HLIB_MEMORY_db1=64M
-HLIB_EXTRA_db1="cmdline = mode=write sectors=32768 rq_sectors=8 pace_us=1500 linger_ms=1000
+HLIB_EXTRA_db1="cmdline = mode=write sectors=32768 rq_sectors=8 pace_us=1500
 disk = /run/db1.img
 disk_size = 16M"
 start_cluster web1:a,b db1:a,b

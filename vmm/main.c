@@ -343,6 +343,8 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 		qb_loop_run(loop);
 	else
 		vm__request_stop(vm, VM_STOP_ERROR, 0, "start-up failed");
+	/* A protected guest that stopped itself: its last epoch reaches the standby. */
+	checkpoint__finish(&ck);
 	/* A migration still running is cancelled; the guest is stopping anyway. */
 	checkpoint__exit(&ck);
 	migrate__exit(&mig);

@@ -278,6 +278,39 @@ int vm__pause(struct vm *vm)
 	return 0;
 }
 
+void vm__quiesce(struct vm *vm)
+{
+	/* vCPU threads that never started (a failed start) have nothing to leave. */
+	if (!vm->nr_vcpus || !vm->vcpus[0].thread_started)
+		return;
+	pthread_mutex_lock(&vm->lock);
+	while (vm->state != VM_STATE_RUNNING && !all_parked(vm))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm__quiescent(struct vm *vm)
+{
+	bool q;
+
+	pthread_mutex_lock(&vm->lock);
+	q = vm->state == VM_STATE_CREATED || vm->state == VM_STATE_PAUSED ||
+	    (vm->state == VM_STATE_STOPPED && all_parked(vm));
+	pthread_mutex_unlock(&vm->lock);
+	return q;
+}
+
+bool vm__is_guest_stop(unsigned reason)
+{
+	return reason == VM_STOP_POWEROFF || reason == VM_STOP_UCALL_DONE ||
+	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
+}
+
+bool vm__stopped_by_guest(const struct vm *vm)
+{
+	return vm->state == VM_STATE_STOPPED && vm__is_guest_stop(vm->stop_reason);
+}
+
 int vm__resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);

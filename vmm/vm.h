@@ -108,6 +108,17 @@ void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void vm__request_reset(struct vm *vm);
 
+/*
+ * Main thread, on a stopped (or paused) VM: wait until no vCPU thread is
+ * inside KVM_RUN, so that the vCPUs' state can be read (a final checkpoint).
+ */
+void vm__quiesce(struct vm *vm);
+/* No vCPU can run: created, paused, or stopped with every vCPU thread out. */
+bool vm__quiescent(struct vm *vm);
+/* The guest itself ended the run (power-off, crash, a test's verdict). */
+bool vm__stopped_by_guest(const struct vm *vm);
+bool vm__is_guest_stop(unsigned reason);
+
 /* Main thread, when event_fd is readable: carry out a pending reset. */
 int vm__handle_events(struct vm *vm);
 

@@ -32,11 +32,6 @@
 _Static_assert(VM_STATE_MAX_VCPUS == VM_MAX_VCPUS, "the parser's vCPU bound must be the VM's");
 _Static_assert(MEM_PAGE_SIZE == STREAM_PAGE_SIZE, "pages are pages");
 
-static bool quiescent(const struct vm *vm)
-{
-	return vm->state == VM_STATE_CREATED || vm->state == VM_STATE_PAUSED;
-}
-
 static int save_header(struct vm *vm, struct stream *s)
 {
 	Vmm__State__Header h = VMM__STATE__HEADER__INIT;
@@ -247,7 +242,7 @@ static int save_machine(struct vm *vm, struct stream *s)
 {
 	int ret;
 
-	if (!quiescent(vm))
+	if (!vm__quiescent(vm))
 		return -EBUSY;
 	ret = stream__digest_begin(s);
 	if (!ret)

@@ -7,6 +7,9 @@ ckclient.py inc PATH LOG     send "inc 1" until the connection ends; append
                              when the vmm goes away (that is the test's point)
 ckclient.py verify PATH MIN  connect (retrying), "get" must answer >= MIN and
                              "check" must answer "check ok"; prints both
+ckclient.py last PATH LINE.. send the lines at once, then print every line
+                             the guest answers until the vmm closes the
+                             connection (exit 1 if it does not within 30 s)
 """
 import os
 import sys
@@ -60,7 +63,23 @@ def verify(path, least):
     return 0
 
 
+def last(path, reqs):
+    s = connect(path)
+    lines = Lines(s, 30)
+    s.sendall("".join(r + "\n" for r in reqs).encode())
+    try:
+        while True:
+            print(lines.line())
+    except EOFError:
+        return 0
+    except TimeoutError:
+        print("the connection did not end")
+        return 1
+
+
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "last":
+        return last(sys.argv[2], sys.argv[3:])
     if len(sys.argv) == 4 and sys.argv[1] == "inc":
         return inc(sys.argv[2], sys.argv[3])
     if len(sys.argv) == 4 and sys.argv[1] == "verify":

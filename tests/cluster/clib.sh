@@ -230,19 +230,12 @@ _cl_kill_ns() {
 	return 1
 }
 
-# _cl_alive PID: true if PID is a process that has not exited (a zombie,
-# dead but not yet reaped, counts as exited).
-_cl_alive() {
-	_as=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$_as" ] && [ "${_as%% *}" != Z ]
-}
-
 # _cl_reap: collects the exit status of the processes started by this shell
 # that have died (killed ones would otherwise stay zombies until exit).
 _cl_reap() {
 	_left=""
 	for _rp in $CL_PIDS; do
-		if _cl_alive "$_rp"; then
+		if alive "$_rp"; then
 			_left="$_left $_rp"
 		else
 			wait "$_rp" 2>/dev/null
@@ -398,7 +391,7 @@ start_corosync() {
 	_send=$(( $(now_ms) + 10000 ))
 	while :; do
 		node_status "$1" && return 0
-		_cl_alive "$_sp" || { _cl_reap; _cl_fail "$1" "corosync exited at start"; }
+		alive "$_sp" || { _cl_reap; _cl_fail "$1" "corosync exited at start"; }
 		[ "$(now_ms)" -lt "$_send" ] || _cl_fail "$1" "corosync not answering on its IPC after 10 s"
 		sleep "$CL_POLL"
 	done
@@ -412,7 +405,7 @@ stop_corosync() {
 	[ -n "$_cp" ] || fail "stop_corosync $1: corosync was not started there"
 	kill -TERM "$_cp" 2>/dev/null
 	_cend=$(( $(now_ms) + 10000 ))
-	while _cl_alive "$_cp"; do
+	while alive "$_cp"; do
 		if [ "$(now_ms)" -ge "$_cend" ]; then
 			echo "node $1: corosync ignored SIGTERM for 10 s: SIGKILL"
 			kill -9 "$_cp" 2>/dev/null

@@ -50,7 +50,7 @@ cluster_setup 3
 guest_lan_setup
 HLIB_KERNEL_blk=$GUESTS/block.elf
 HLIB_MEMORY_blk=64M
-HLIB_EXTRA_blk="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=3000 linger_ms=1000
+HLIB_EXTRA_blk="cmdline = mode=write sectors=16384 rq_sectors=8 pace_us=3000
 disk = /run/hasvc-test-blk.img
 disk_size = 16M"
 HLIB_KERNEL_net=$GUESTS/net.elf

@@ -25,8 +25,7 @@
  *                (default 4096) random 4 KiB writes, then as many random
  *                4 KiB reads; "bench seq_write_kbs W seq_read_kbs R
  *                rand_write_iops X rand_read_iops Y", then "block ok bench";
- *                then it waits linger_ms (default 0) before powering off, so
- *                that a protected primary's held output is released first
+ *                then it waits linger_ms (default 0) before powering off
  *                (mode=write takes linger_ms too)
  *   sectors=S    (default: the disk's capacity), rq_sectors=R (8, at most 64),
  *   pace_us=P    (0)
@@ -421,7 +420,7 @@ int guest_main(const char *cmdline)
 	if (!strcmp(mode, "write")) {
 		int rc = do_write(sectors, rq);
 
-		/* A protected primary's last epoch of output is lost at power-off. */
+		/* For benchmarks and manual runs: time to read the figures. */
 		delay_us(cmdline_get_u64("linger_ms", 0) * 1000);
 		return rc;
 	}

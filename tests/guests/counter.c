@@ -5,7 +5,7 @@
  *   get      -> "val <n>"
  *   check    the log of changes sums to the counter -> "check ok <entries>"
  *            or "check BAD <reason>"
- *   quit     power off with status 0
+ *   quit [S] power off with status S (default 0), without an answer
  * Anything else -> "err <reason>".  Prints "counter ready" at start.
  * All state (the counter and an append-only log of every change) lives in
  * guest memory.
@@ -90,6 +90,11 @@ int guest_main(const char *cmdline)
 			do_check();
 		else if (!strcmp(line, "quit"))
 			return 0;
+		else if (!strncmp(line, "quit ", 5)) {
+			uint64_t status = 0;
+			parse_u64(line + 5, &status);
+			return (int)(status & 0xff);
+		}
 		else
 			printf("err unknown request\n");
 	}

@@ -35,6 +35,26 @@ bg_vmm() {
 	PIDS="$PIDS $!"
 }
 
+# alive PID: true if PID is a process that has not exited (a zombie, dead
+# but not yet reaped, counts as exited).
+alive() {
+	_as=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$_as" ] && [ "${_as%% *}" != Z ]
+}
+
+# wait_exit PID [SECS]: until the child PID exits (polled: a shell cannot
+# wait with a time limit), then its exit status in $rc; 1 if it runs on.
+wait_exit() {
+	_end=$(( $(date +%s) + ${2:-30} ))
+	while alive "$1"; do
+		[ "$(date +%s)" -le "$_end" ] || return 1
+		sleep 0.05
+	done
+	wait "$1"
+	rc=$?
+	return 0
+}
+
 # Wait until FILE contains a line matching REGEX, at most SECS seconds, by
 # polling the file (the event is a line being written; there is no other
 # signal to wait on from a shell).
