@@ -108,7 +108,7 @@ wait_for_line "$T/loc.out" ' hb [0-9]' 30 || fail "loc prints nothing: $(tail -3
 hactl_on c migrate loc b --wait --timeout 60 || fail "hactl migrate loc b failed"
 grep -q 'block ok' "$T/loc.out" && fail "loc finished before its migration ended: make it slower"
 grep -q "[1-9][0-9]* disk bytes" "$T/b/run/hasvc.loc."*.log || fail "loc's destination logged no disk copy"
-wait_for_line "$T/loc.out" 'block ok' 60 ||
+wait_for_line "$T/loc.out" 'block ok' 180 ||
 	fail "loc did not verify its disk after the migration: $(tail -5 "$T/loc.out")"
 echo "loc live-migrated c -> b mid-write with its disk; every record verified on b"
 
