@@ -110,7 +110,6 @@ struct checkpoint {
 	struct chan *sc;
 	bool activate_on_loss;
 	bool activated;
-	bool ended;                   /* main thread: the final checkpoint is applied */
 	uint8_t *stage;
 	size_t stage_limit;
 };

@@ -54,7 +54,6 @@ static int mt_apply(void *arg)
 	}
 	ret = vm_state__apply_over(a->ck->vm, a->p, &a->why);
 	if (!ret && a->stop->set) {
-		a->ck->ended = true;
 		pthread_mutex_lock(&a->ck->lock);
 		a->ck->state = CKPT_ENDED;
 		pthread_mutex_unlock(&a->ck->lock);

@@ -31,7 +31,14 @@ while [ $i -lt "$CYCLES" ]; do
 done
 # After the last restore the guest must verify itself twice more.
 last=$(last_hb "$T/serial.$i")
-wait_for_line "$T/serial.$i" "^hb $((last + 5)) " 30 || fail "no heartbeat after the last restore"
+wait_for_line "$T/serial.$i" "^hb $((last + 5)) " 30 || {
+	# Which vCPU threads still run guest code (state, CPU ticks 1 s apart)?
+	threads() { for t in /proc/"$vm_pid"/task/*; do
+		echo "$(cat "$t/comm") $(sed 's/.*) //' "$t/stat" | cut -d' ' -f1,12,13) $(cat "$t/wchan")"; done; }
+	echo "threads: $(threads | tr '\n' ';')"; sleep 1; echo "1 s later: $(threads | tr '\n' ';')"
+	echo "serial: $(tail -c 300 "$T/serial.$i")"
+	fail "no heartbeat after the last restore (hb $last was the last)"
+}
 "$VMM" ctl "$name" quit >/dev/null || fail "quit"
 wait "$vm_pid"
 cat "$T"/serial.* | grep "dirty BAD" && fail "the working set was corrupted"
