@@ -675,6 +675,8 @@ static void do_handover(struct hasvcd *d, struct copy *c)
 
 static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 {
+	char last[256];
+
 	if (!c->exited && !c->child && kill(c->pid, 0) && errno == ESRCH) {
 		c->exited = true;
 		c->status = c->stopping ? 0 : 1 << 8;
@@ -687,10 +689,11 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 		return false;
 	c->state = c->stopping || (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) ?
 		   FSM_VM_STOPPED : FSM_VM_FAILED;
-	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm %s %d (%s)",
+	lvmm__last_words(d, c, last, sizeof(last));
+	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm %s %d (%s)%s%s",
 	       c->control, WIFSIGNALED(c->status) ? "killed by signal" : "exited with status",
 	       WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status),
-	       c->state == FSM_VM_STOPPED ? "stopped" : "failed");
+	       c->state == FSM_VM_STOPPED ? "stopped" : "failed", last[0] ? ": " : "", last);
 	lbo__ended(d->loc, c, now);
 	report(d, c, true);
 	lvmm__unrecord(d, c);

@@ -83,6 +83,8 @@ struct local {
 
 /* local_vmm.c: processes and control calls. */
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
+/* The last line of the copy's vmm log (why it ended), for hasvcd's own log. */
+void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
 /* One control command (argv as for `vmm ctl NAME`); reply text optional. */
 int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
 	      char *err, size_t errlen);

@@ -88,6 +88,39 @@ static void child_exec(struct hasvcd *d, const struct copy *c, const char *const
 	_exit(127);
 }
 
+void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len)
+{
+	char path[PATH_MAX], buf[1024];
+	ssize_t n = -1;
+	char *end, *start;
+	off_t size;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s.log", d->run_dir, c->control);
+	out[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > 0)
+		n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
+			  size - (off_t)sizeof(buf) + 1 : 0);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* The last complete line: the vmm's account of why it ended. */
+	end = buf + n;
+	while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	start = strrchr(buf, '\n');
+	start = start ? start + 1 : buf;
+	snprintf(out, len, "%s", start);
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}
+
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
 {
 	pid_t pid = fork();

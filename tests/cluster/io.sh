@@ -88,6 +88,17 @@ wait_for_line "$T/blk.out" 'block ok' 180 ||
 	fail "the block guest did not verify its disk after the failover: $(tail -5 "$T/blk.out")"
 grep -q 'block BAD' "$T/blk.out" && fail "the block guest found a bad record: $(grep 'block BAD' "$T/blk.out")"
 echo "blk carried on from b's disk and verified every record ($(( $(now_ms) - t0 )) ms after the kill)"
+# Then it powers off: b's hasvcd says why its vmm ended; if the final
+# checkpoint reached the standby on c, that one ended with the guest.
+wait_for_line "$T/b/hasvcd.log" \
+	'hasvc\.blk\.[0-9]*: vmm exited with status 0 \(stopped\): .*the guest powered off with status 0' 60 ||
+	fail "b's hasvcd did not log blk's power-off: $(grep 'hasvc.blk' "$T/b/hasvcd.log" | tail -3)"
+if grep -q "final checkpoint [0-9]* acknowledged" "$T"/b/run/hasvc.blk.*.log; then
+	wait_for_line "$T/c/hasvcd.log" \
+		'hasvc\.blk\.[0-9]*: vmm exited with status 0 \(stopped\): .*the guest stopped on the primary' 60 ||
+		fail "blk's standby on c did not end with its guest: $(grep 'hasvc.blk' "$T/c/hasvcd.log" | tail -3)"
+	echo "blk powered off on b; its final checkpoint ended the standby on c too"
+fi
 set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
 # An unprotected VM on a local disk, added by a reload, mid-write,
 # live-migrated from c to b: its disk goes with it (each node's /run is its
