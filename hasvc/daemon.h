@@ -88,6 +88,11 @@ struct hasvcd {
 
 /* hasvcd.c */
 uint64_t hasvcd__now_ms(void);
+/*
+ * fork() for children that exec (vmm, fence commands): the child starts
+ * with every signal at its default action, none of the daemon's handlers.
+ */
+pid_t hasvcd__fork(void);
 /* SHA-256: of a configuration's text, of a replica's bytes. */
 void hasvcd__digest(const void *data, size_t len, uint8_t out[HASVC_DIGEST_LEN]);
 void hasvcd__hex(const uint8_t *b, size_t n, char *out, size_t outlen);

@@ -103,9 +103,8 @@ void fence__run(struct hasvcd *d, const char *node)
 		if (!d->fence->jobs[i].pid)
 			j = &d->fence->jobs[i];
 	qb_log(LOG_NOTICE, "fencing %s: %s", node, cn->fence_command);
-	pid = fork();
+	pid = hasvcd__fork();
 	if (pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
 		close_range(3, ~0U, 0);
 		setenv("HASVC_FENCE_NODE", node, 1);
 		execl("/bin/sh", "sh", "-c", cn->fence_command, (char *)NULL);

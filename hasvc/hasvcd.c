@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,28 @@ static const char usage_text[] =
 	"      --check-config  check the configuration, print what is wrong, exit\n"
 	"  -v, --verbose       more log (twice: debug)\n"
 	"  -h, --help          this text\n";
+
+pid_t hasvcd__fork(void)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		/*
+		 * libqb's handlers write to the daemon's signal pipe, which the
+		 * child shares until it execs: a SIGTERM meant for a vmm that has
+		 * not exec'd yet made hasvcd itself leave the cluster.  Defaults
+		 * first, then the signals blocked since before the fork arrive.
+		 */
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid;
+}
 
 uint64_t hasvcd__now_ms(void)
 {

@@ -82,7 +82,6 @@ static void child_exec(struct hasvcd *d, const struct copy *c, const char *const
 	for (size_t i = 0; args[i] && n < 63; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	signal(SIGPIPE, SIG_DFL);
 	execvp(d->vmm_path, (char *const *)argv);
 	fprintf(stderr, "hasvcd: cannot run %s: %s\n", d->vmm_path, strerror(errno));
 	_exit(127);
@@ -123,7 +122,7 @@ void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t 
 
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
 {
-	pid_t pid = fork();
+	pid_t pid = hasvcd__fork();
 
 	if (pid < 0)
 		return -errno;

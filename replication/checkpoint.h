@@ -103,6 +103,7 @@ struct checkpoint {
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
+	bool cap_last;                /* this capture is the final checkpoint's */
 	uint64_t cap_disk_blocks;
 	uint8_t cap_digest[32];       /* verify_disk: the image at the capture */
 	/* standby */

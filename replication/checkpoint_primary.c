@@ -67,9 +67,15 @@ static int mt_capture(void *arg)
 
 	if (was_running && (ret = vm__pause(ck->vm)))
 		return ret;
-	/* Stopped: its vCPU threads may still be leaving KVM_RUN. */
-	if (!was_running)
+	/*
+	 * Stopped: only the final checkpoint captures it (a guest's own stop;
+	 * the main loop asks for it), once every vCPU thread is out of KVM_RUN.
+	 */
+	if (ck->vm->state == VM_STATE_STOPPED) {
+		if (!ck->cap_last)
+			return -EAGAIN;
 		vm__quiesce(ck->vm);
+	}
 	dirty_bitmap__clear(&ck->m.bm);
 	ret = dirty__harvest(ck->vm, &ck->m.bm);
 	/* No request is in flight: the image holds exactly the epoch's writes. */
@@ -239,7 +245,12 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			break;
 		/* Set only once the VM has stopped: this capture is its end. */
 		last = atomic_load(&ck->final);
+		ck->cap_last = last;
 		ret = mt__call(&ck->m.mt, mt_capture, ck);
+		if (ret == -EAGAIN) {
+			epoch--;   /* stopped: wait for the final capture, or the end */
+			continue;
+		}
 		if (!ret)
 			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
 		if (ret) {

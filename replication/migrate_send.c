@@ -118,6 +118,9 @@ static int mt_switchover(void *arg)
 	int ret;
 
 	throttle_stop(m);
+	/* A guest that stopped itself is not moved: the destination would run it on. */
+	if (m->vm->state == VM_STATE_STOPPED)
+		return -ESHUTDOWN;
 	if (m->vm->state == VM_STATE_RUNNING) {
 		ret = vm__pause(m->vm);
 		if (ret)
