@@ -250,11 +250,10 @@ static void bound_port(int fd, struct mig_uri *u)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[NI_MAXHOST];
 
 	if (!getsockname(fd, (struct sockaddr *)&ss, &len))
-		getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), u->port,
-			    sizeof(u->port), NI_NUMERICHOST | NI_NUMERICSERV);
+		getnameinfo((struct sockaddr *)&ss, len, NULL, 0, u->port, sizeof(u->port),
+			    NI_NUMERICSERV);
 }
 
 int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen)

@@ -41,13 +41,27 @@ int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint
 	return ret;
 }
 
+/* End an epoch's wait (the thread then looks at stop and final). */
+static void wake_epoch_wait(struct checkpoint *ck)
+{
+	pthread_mutex_lock(&ck->lock);
+	pthread_cond_broadcast(&ck->wake);
+	pthread_mutex_unlock(&ck->lock);
+}
+
+/* Main thread: wait for the thread to end, serving its main-thread calls. */
+static void join_thread(struct checkpoint *ck)
+{
+	mt__serve_until(&ck->m.mt, &ck->thread_done);
+	pthread_join(ck->thread, NULL);
+	ck->thread_running = false;
+}
+
 static void wake_thread(struct checkpoint *ck)
 {
 	atomic_store(&ck->stop, true);
 	atomic_store(&ck->m.cancel, true);
-	pthread_mutex_lock(&ck->lock);
-	pthread_cond_broadcast(&ck->wake);
-	pthread_mutex_unlock(&ck->lock);
+	wake_epoch_wait(ck);
 	pthread_mutex_lock(&ck->m.lock);
 	chan__shutdown(ck->m.main);
 	for (unsigned i = 0; i < ck->m.nr_data; i++)
@@ -66,13 +80,9 @@ void checkpoint__finish(struct checkpoint *ck)
 	if (!protected || !ck->thread_running || !vm__stopped_by_guest(ck->vm))
 		return;
 	atomic_store(&ck->final, true);
-	pthread_mutex_lock(&ck->lock);
-	pthread_cond_broadcast(&ck->wake);
-	pthread_mutex_unlock(&ck->lock);
+	wake_epoch_wait(ck);
 	/* The thread's capture runs here; a lost standby ends it as any epoch. */
-	mt__serve_until(&ck->m.mt, &ck->thread_done);
-	pthread_join(ck->thread, NULL);
-	ck->thread_running = false;
+	join_thread(ck);
 }
 
 void checkpoint__exit(struct checkpoint *ck)
@@ -98,9 +108,7 @@ void checkpoint__stop_thread(struct checkpoint *ck)
 	if (!ck->thread_running)
 		return;
 	wake_thread(ck);
-	mt__serve_until(&ck->m.mt, &ck->thread_done);
-	pthread_join(ck->thread, NULL);
-	ck->thread_running = false;
+	join_thread(ck);
 }
 
 uint64_t checkpoint__generation(struct checkpoint *ck)
