@@ -26,7 +26,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 status() { hactl_on "$1" status | sed 's/^/   /'; }
 acked() { _a=$(grep -c '^ack ' "$T/web1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
 wait_acked() {
-	_goal=$(( $(acked) + $1 )); _end=$(( $(date +%s) + 30 ))
+	_goal=$(( $(acked) + $1 )); _end=$(deadline 30)
 	until [ "$(acked)" -ge "$_goal" ]; do
 		[ "$(date +%s)" -le "$_end" ] || fail "web1: no $1 answers in 30 s: $(tail -3 "$T/udp.out")"
 		sleep 0.05

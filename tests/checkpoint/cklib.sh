@@ -20,7 +20,7 @@ start_primary() {
 
 # wait_ctl ID: until ID's control service answers (polled: no other signal).
 wait_ctl() {
-	_end=$(( $(date +%s) + 20 ))
+	_end=$(deadline 20)
 	until "$VMM" ctl "$1-$$" status >/dev/null 2>&1; do
 		[ "$(date +%s)" -le "$_end" ] || fail "$1: the control service did not come up: $(cat "$T/$1.err")"
 		sleep 0.02
@@ -30,7 +30,7 @@ wait_ctl() {
 # wait_for_count FILE REGEX N [SECS]: until N lines of FILE match REGEX
 # (polled, as wait_for_line).
 wait_for_count() {
-	_end=$(( $(date +%s) + ${4:-20} ))
+	_end=$(deadline "${4:-20}")
 	until [ "$(grep -Ec -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
 		[ "$(date +%s)" -le "$_end" ] || return 1
 		sleep 0.05
@@ -69,7 +69,7 @@ kill_vmm() {
 # wait_status ID REGEX [SECS]: until ID's protect-status --json matches
 # REGEX (polled: the status is the event).
 wait_status() {
-	_end=$(( $(date +%s) + ${3:-20} ))
+	_end=$(deadline "${3:-20}")
 	until ck_status "$1" 2>/dev/null | grep -Eq -- "$2"; do
 		[ "$(date +%s)" -le "$_end" ] || return 1
 		sleep 0.05
@@ -83,7 +83,7 @@ ck_field() {
 
 # wait_epochs ID N [SECS]: until ID has counted N epochs.
 wait_epochs() {
-	_end=$(( $(date +%s) + ${3:-20} ))
+	_end=$(deadline "${3:-20}")
 	until [ "$(ck_field "$1" epochs)" -ge "$2" ] 2>/dev/null; do
 		[ "$(date +%s)" -le "$_end" ] || return 1
 		sleep 0.05

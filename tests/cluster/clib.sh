@@ -20,10 +20,10 @@
 # what such a run left behind (see cluster_sweep_stale).
 #
 # Settings read by cluster_setup / write_corosync_conf (set them before):
-#	CL_TOKEN		totem token, ms (300)
+#	CL_TOKEN		totem token, ms (300 x HASVC_TIME_SCALE)
 #	CL_TOKEN_COEFFICIENT	totem token_coefficient, ms (0)
-#	CL_PING_INTERVAL	knet_ping_interval, ms (200)
-#	CL_PING_TIMEOUT		knet_ping_timeout, ms (500)
+#	CL_PING_INTERVAL	knet_ping_interval, ms (200 x HASVC_TIME_SCALE)
+#	CL_PING_TIMEOUT		knet_ping_timeout, ms (500 x HASVC_TIME_SCALE)
 #	CL_CRYPTO		"no" (default): crypto_cipher/crypto_hash none;
 #				"yes": aes256/sha256 with a key made for this run
 #	CL_TOTEM_EXTRA		more lines for the totem section
@@ -35,13 +35,15 @@
 . "$top_srcdir/tests/vmm/lib.sh"
 
 PATH=$PATH:/usr/sbin:/sbin
-CL_TOKEN=${CL_TOKEN:-300}
+# Slower machines (HASVC_TIME_SCALE) get a proportionally slower corosync,
+# so that a scheduling hiccup is not taken for a node's death.
+CL_TOKEN=${CL_TOKEN:-$((300 * TIME_SCALE))}
 CL_TOKEN_COEFFICIENT=${CL_TOKEN_COEFFICIENT:-0}
-CL_PING_INTERVAL=${CL_PING_INTERVAL:-200}
-CL_PING_TIMEOUT=${CL_PING_TIMEOUT:-500}
+CL_PING_INTERVAL=${CL_PING_INTERVAL:-$((200 * TIME_SCALE))}
+CL_PING_TIMEOUT=${CL_PING_TIMEOUT:-$((500 * TIME_SCALE))}
 CL_CRYPTO=${CL_CRYPTO:-no}
 CL_POLL=${CL_POLL:-0.02}
-CL_EXEC_TIMEOUT=${CL_EXEC_TIMEOUT:-60}
+CL_EXEC_TIMEOUT=${CL_EXEC_TIMEOUT:-$((60 * TIME_SCALE))}
 
 CL_NODES=""		# the node names, "a b c"
 CL_BRIDGE=""		# set once the bridge exists
@@ -388,7 +390,7 @@ start_corosync() {
 	_cl_node "$1"
 	node_bg "$1" corosync corosync -f -c "$(_cl_get CL_DIR "$1")/corosync.conf"
 	_sp=$BG_PID
-	_send=$(( $(now_ms) + 10000 ))
+	_send=$(( $(now_ms) + 10000 * TIME_SCALE ))
 	while :; do
 		node_status "$1" && return 0
 		alive "$_sp" || { _cl_reap; _cl_fail "$1" "corosync exited at start"; }
@@ -404,7 +406,7 @@ stop_corosync() {
 	eval "_cp=\${${1}_corosync_pid:-}"
 	[ -n "$_cp" ] || fail "stop_corosync $1: corosync was not started there"
 	kill -TERM "$_cp" 2>/dev/null
-	_cend=$(( $(now_ms) + 10000 ))
+	_cend=$(( $(now_ms) + 10000 * TIME_SCALE ))
 	while alive "$_cp"; do
 		if [ "$(now_ms)" -ge "$_cend" ]; then
 			echo "node $1: corosync ignored SIGTERM for 10 s: SIGKILL"
@@ -537,7 +539,7 @@ _cl_wait() {
 	_what=$1 _wnodes=$2 _want=$3 _secs=${4:-10}
 	case $_secs in ''|*[!0-9]*) fail "wait: whole seconds, not '$_secs'" ;; esac
 	for _x in $_wnodes; do _cl_node "$_x"; done
-	_end=$(( $(now_ms) + _secs * 1000 ))
+	_end=$(( $(now_ms) + _secs * 1000 * TIME_SCALE ))
 	_pending=$_wnodes
 	SEEN_MS=0
 	while :; do

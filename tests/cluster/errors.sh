@@ -63,7 +63,7 @@ bad_starts() {
 	"$GUESTS/fault.elf"; printf 'cmdline = mode=poweroff status=1\nprotected = no\n'; \
 	printf 'preferred_nodes = %s\n' "${BAD_NODES:-a}"; } >"$T/hasvc.conf"
 expect 0 "added bad" hactl_on b reload
-_end=$(( $(date +%s) + 20 ))
+_end=$(deadline 20)
 until [ "$(bad_starts)" -ge 1 ]; do
 	[ "$(date +%s)" -le "$_end" ] || fail "vm bad never started"
 	sleep 0.1
@@ -82,14 +82,14 @@ sleep 2
 [ "$(bad_starts)" = "$n2" ] || fail "vm bad still started after it was removed"
 
 # protect, unprotect and a live migration of web1 with hactl.
-expect 0 "" hactl_on a protect web1 --wait --timeout 60
+expect 0 "" hactl_on a protect web1 --wait --timeout "$(secs 60)"
 set -- $(wait_protected web1 30)
 echo "web1 protected: primary $1, standby $2"
 expect 0 "" hactl_on a unprotect web1
 wait_vm a web1 'v["state"] == "unprotected" and not v.get("standby")' 30
 from=$(vm_get a web1 'v["primary"]')
 to=$(for n in a b c; do [ "$n" = "$from" ] || { echo "$n"; break; }; done)
-expect 0 "" hactl_on a migrate web1 "$to" --wait --timeout 60
+expect 0 "" hactl_on a migrate web1 "$to" --wait --timeout "$(secs 60)"
 wait_vm a web1 'v["primary"] == "'"$to"'" and v["state"] == "unprotected"' 30
 echo "web1 live-migrated from $from to $to"
 

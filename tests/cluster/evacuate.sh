@@ -19,7 +19,7 @@ wait_acks web1 50 20
 wait_acks web2 50 20
 
 t0=$(now_ms)
-hactl_on b evacuate a --wait --timeout 120 >"$T/evacuate.out" 2>&1 ||
+hactl_on b evacuate a --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
 	fail "hactl evacuate a: $(cat "$T/evacuate.out")"
 echo "evacuated a in $(( $(now_ms) - t0 )) ms"
 for vm in web1 web2; do
@@ -33,7 +33,7 @@ done
 
 # hactl failover: the primary is stopped and its synced standby promoted.
 set -- $(wait_protected web1 30)
-hactl_on b failover web1 --wait --timeout 60 >"$T/failover.out" 2>&1 ||
+hactl_on b failover web1 --wait --timeout "$(secs 60)" >"$T/failover.out" 2>&1 ||
 	fail "hactl failover web1: $(cat "$T/failover.out")"
 set -- $(wait_protected web1 90)
 echo "hactl failover web1: now primary $1, standby $2"

@@ -88,7 +88,7 @@ print(eval(sys.argv[2]))' "$2" "$3"
 # wait_vm NODE VM EXPR TIMEOUT: until vm_get prints True; fails with the
 # status after TIMEOUT seconds.  Polled: the status is all there is to watch.
 wait_vm() {
-	_end=$(( $(date +%s) + $4 ))
+	_end=$(deadline "$4")
 	until [ "$(vm_get "$1" "$2" "$3" 2>/dev/null)" = True ]; do
 		if [ "$(date +%s)" -gt "$_end" ]; then
 			hactl_on "$1" status >&2 || true
@@ -101,7 +101,7 @@ wait_vm() {
 # wait_protected VM [TIMEOUT]: until some node reports VM protected with a
 # standby; prints "PRIMARY STANDBY".
 wait_protected() {
-	_end=$(( $(date +%s) + ${2:-60} ))
+	_end=$(deadline "${2:-60}")
 	while :; do
 		for _n in $CL_NODES; do
 			_r=$(vm_get "$_n" "$1" 'v.get("state") == "protected" and v.get("standby") and \
@@ -116,7 +116,7 @@ wait_protected() {
 # wait_vmm_gone NODE CONTROL TIMEOUT: until no vmm answers on CONTROL in
 # NODE (polled: its control socket is all there is to watch).
 wait_vmm_gone() {
-	_end=$(( $(date +%s) + $3 ))
+	_end=$(deadline "$3")
 	while node_exec "$1" "$VMM" ctl "$2" status >/dev/null 2>&1; do
 		[ "$(date +%s)" -le "$_end" ] || fail "$2 still runs on $1 after $3 s"
 		sleep 0.1
@@ -140,7 +140,7 @@ acks() {
 
 # wait_acks VM N TIMEOUT: until the client has N more acknowledged updates.
 wait_acks() {
-	_goal=$(( $(acks "$1") + $2 )); _end=$(( $(date +%s) + $3 ))
+	_goal=$(( $(acks "$1") + $2 )); _end=$(deadline "$3")
 	until [ "$(acks "$1")" -ge "$_goal" ]; do
 		[ "$(date +%s)" -le "$_end" ] || fail "vm $1: the client got no $2 answers in $3 s: $(tail -3 "$T/client_$1.out" "$T/$1.acks" 2>/dev/null)"
 		sleep 0.05
@@ -160,7 +160,7 @@ stop_client() {
 # Reports flow all the time, so equal digests are waited for, not expected
 # at once; a replica that diverged never matches again.
 replicas_agree() {
-	_end=$(( $(date +%s) + ${1:-20} ))
+	_end=$(deadline "${1:-20}")
 	while :; do
 		# All nodes at once, so that no report slips in between.
 		_qp=""

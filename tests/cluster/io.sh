@@ -31,7 +31,7 @@ start_udp_client() {
 }
 udp_acks() { _u=$(grep -c "^ack " "$T/net.acks" 2>/dev/null) || true; echo "${_u:-0}"; }
 wait_udp_acks() {
-	_goal=$(( $(udp_acks) + $1 )); _end=$(( $(date +%s) + $2 ))
+	_goal=$(( $(udp_acks) + $1 )); _end=$(deadline "$2")
 	until [ "$(udp_acks)" -ge "$_goal" ]; do
 		[ "$(date +%s)" -le "$_end" ] ||
 			fail "net: the client got no $1 answers in $2 s: $(tail -3 "$T/udp.out")"
@@ -116,7 +116,7 @@ python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/loc.serial" "$T/l
 PIDS="$PIDS $!"
 wait_vm c loc 'v["primary"] == "c" and v["state"] == "unprotected"' 60
 wait_for_line "$T/loc.out" ' hb [0-9]' 30 || fail "loc prints nothing: $(tail -3 "$T/loc.out")"
-hactl_on c migrate loc b --wait --timeout 60 || fail "hactl migrate loc b failed"
+hactl_on c migrate loc b --wait --timeout "$(secs 60)" || fail "hactl migrate loc b failed"
 grep -q 'block ok' "$T/loc.out" && fail "loc finished before its migration ended: make it slower"
 grep -q "[1-9][0-9]* disk bytes" "$T/b/run/hasvc.loc."*.log || fail "loc's destination logged no disk copy"
 wait_for_line "$T/loc.out" 'block ok' 180 ||

@@ -23,7 +23,7 @@ wait_acks web1 50 20
 cut_link a
 echo "cut a off"
 # a's side: the primary is paused (a loses quorum about 0.7 s after the cut).
-end=$(( $(date +%s) + 10 ))
+end=$(deadline 10)
 until [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { print $2 }')" = paused ]; do
 	[ "$(date +%s)" -le "$end" ] || fail "a did not pause web1 within 10 s: $(node_exec a "$VMM" ctl "$old" status 2>&1)"
 	sleep 0.05

@@ -57,7 +57,7 @@ sys.exit(0 if fd >= 0 else 1)' || skip "userfaultfd is not available here"
 # wait_status ID REGEX SECS: until `vmm ctl ID migrate-status` has a line
 # matching REGEX (the job's state is the event; polled, there is no other).
 wait_status() {
-	_end=$(( $(date +%s) + ${3:-20} ))
+	_end=$(deadline "${3:-20}")
 	while [ "$(date +%s)" -le "$_end" ]; do
 		"$VMM" ctl "$1-$$" migrate-status 2>/dev/null | grep -Eq -- "$2" && return 0
 		sleep 0.05

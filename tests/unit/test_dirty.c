@@ -3,7 +3,7 @@
  * working set at 16 MiB; every page of it must be reported (never fewer),
  * pages far outside must not, a harvest clears (the next one sees only new
  * writes), and pages the VMM marks itself are reported.  Needs /dev/kvm
- * (exit 77 without) and tests/guests.
+ * (fails without) and tests/guests.
  */
 #include "config.h"
 
@@ -152,10 +152,11 @@ int main(void)
 	Suite *s = suite_create("dirty");
 	TCase *tc = tcase_create("kvm");
 	SRunner *sr;
-	int failed;
+	int failed, rc;
 
-	if (kvmtest__need_guest("test_dirty", "dirty.elf", kernel, sizeof(kernel)))
-		return 77;
+	rc = kvmtest__need_guest("test_dirty", "dirty.elf", kernel, sizeof(kernel));
+	if (rc)
+		return rc;
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, guest_writes_reported);
 	tcase_add_test(tc, vmm_writes_reported);

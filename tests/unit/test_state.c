@@ -2,7 +2,7 @@
  * Whole-VM state: save -> load into a second VM -> save again -> compare,
  * record by record; the restored guest then finishes its run and verifies
  * its own memory.  And every damaged stream is refused with the target VM
- * left as it was.  Needs /dev/kvm (exit 77 without) and tests/guests.
+ * left as it was.  Needs /dev/kvm (fails without) and tests/guests.
  */
 #include "config.h"
 
@@ -434,10 +434,11 @@ int main(void)
 	Suite *s = suite_create("state");
 	TCase *tc = tcase_create("kvm");
 	SRunner *sr;
-	int failed;
+	int failed, rc;
 
-	if (kvmtest__need_guest("test_state", "dirty.elf", kernel, sizeof(kernel)))
-		return 77;
+	rc = kvmtest__need_guest("test_state", "dirty.elf", kernel, sizeof(kernel));
+	if (rc)
+		return rc;
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, socket_and_file);

@@ -76,18 +76,18 @@ run_vmm 10 run --kernel "$GUESTS/net.elf" --net "mac=52:54:00:00:00:01"
 [ "$rc" -eq 2 ] && grep -q "tap=NAME is required" "$T/err" || fail "no tap=: rc $rc"
 run_vmm 10 run --kernel "$GUESTS/net.elf" --net "tap=x,speed=10"
 [ "$rc" -eq 2 ] && grep -q "want tap=NAME" "$T/err" || fail "an unknown key: rc $rc"
-inh timeout -k 2 10 "$VMM" run --kernel "$GUESTS/net.elf" --net tap=ntap0 >"$T/out" 2>"$T/err"
+inh timeout -k 2 "$(secs 10)" "$VMM" run --kernel "$GUESTS/net.elf" --net tap=ntap0 >"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "the tap is busy" "$T/err" || fail "a busy tap: rc $rc, $(cat "$T/err")"
-inh timeout -k 2 10 "$VMM" run --kernel "$GUESTS/net.elf" --net tap=ntap1,bridge=nosuch \
+inh timeout -k 2 "$(secs 10)" "$VMM" run --kernel "$GUESTS/net.elf" --net tap=ntap1,bridge=nosuch \
 	>"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "the bridge does not exist" "$T/err" ||
 	fail "a missing bridge: rc $rc, $(cat "$T/err")"
 # No tun driver: /dev/net hidden under an empty tmpfs in a private mount namespace.
 if command -v unshare >/dev/null; then
-	unshare -m sh -c 'mount -t tmpfs none /dev/net && exec timeout -k 2 10 "$0" run \
-		--kernel "$1" --net tap=ntapx' "$VMM" "$GUESTS/net.elf" >"$T/out" 2>"$T/err"
+	unshare -m sh -c 'mount -t tmpfs none /dev/net && exec timeout -k 2 "$2" "$0" run \
+		--kernel "$1" --net tap=ntapx' "$VMM" "$GUESTS/net.elf" "$(secs 10)" >"$T/out" 2>"$T/err"
 	rc=$?
 	[ "$rc" -eq 1 ] && grep -q "/dev/net/tun does not exist" "$T/err" ||
 		fail "no /dev/net/tun: rc $rc, $(cat "$T/err")"
@@ -97,12 +97,12 @@ pass "bad --net options, a busy tap, a missing bridge and a missing /dev/net/tun
 # Snapshots: a VM without a network device does not load into one with it,
 # nor the other way round, nor into one with another MAC.
 bg_nvmm nn run --kernel "$GUESTS/counter.elf" --memory 32M --serial none --control "nn-$$"
-wait_ctl() { _e=$(( $(date +%s) + 20 )); until nctl "$1-$$" status >/dev/null 2>&1; do
+wait_ctl() { _e=$(deadline 20); until nctl "$1-$$" status >/dev/null 2>&1; do
 	[ "$(date +%s)" -le "$_e" ] || fail "$1: no control service"; sleep 0.02; done; }
 wait_ctl nn
 nctl "nn-$$" save "$T/nonet.snap" --quit >"$T/ctl" 2>&1 || fail "save: $(cat "$T/ctl")"
 nctl "g-$$" save "$T/net.snap" >"$T/ctl" 2>&1 || fail "save with net: $(cat "$T/ctl")"
-inh timeout -k 2 10 "$VMM" run --restore "$T/nonet.snap" --memory 32M --net tap=ntap1 \
+inh timeout -k 2 "$(secs 10)" "$VMM" run --restore "$T/nonet.snap" --memory 32M --net tap=ntap1 \
 	>"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "saved from a VM without a network device" "$T/err" ||
@@ -110,7 +110,7 @@ rc=$?
 run_vmm 10 run --restore "$T/net.snap" --memory 64M
 [ "$rc" -eq 1 ] && grep -q "with a network device: give --net" "$T/err" ||
 	fail "restore with the record without --net: rc $rc, $(cat "$T/err")"
-inh timeout -k 2 10 "$VMM" run --restore "$T/net.snap" --memory 64M \
+inh timeout -k 2 "$(secs 10)" "$VMM" run --restore "$T/net.snap" --memory 64M \
 	--net tap=ntap1,mac=52:54:00:00:00:01 >"$T/out" 2>"$T/err"
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "another MAC" "$T/err" || fail "restore with another MAC: rc $rc"

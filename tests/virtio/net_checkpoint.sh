@@ -71,7 +71,7 @@ while [ "$i" -le "$TRIALS" ]; do
 	nctl "$sb-$$" activate >"$T/act" 2>&1 || fail "trial $i: activate: $(cat "$T/act")"
 	LOG=$T/$sb.err
 	wait_for_line "$T/$sb.err" "virtio-net: announcing $GMAC" 10 || fail "trial $i: no announce"
-	end=$(( $(date +%s) + 10 ))
+	end=$(deadline 10)
 	until [ "$(net_field "$sb" tx_frames)" -ge 20 ]; do
 		[ "$(date +%s)" -le "$end" ] || fail "trial $i: the activated $sb answers nothing"
 		sleep 0.05

@@ -52,7 +52,7 @@ nmigrate s "$PORT"
 wait "$s_pid" || fail "the source did not quit after the migration"
 LOG=$T/d1.err
 wait_for_line "$T/d1.err" "virtio-net: announcing $GMAC" 10 || fail "no announce logged"
-end=$(( $(date +%s) + 5 ))
+end=$(deadline 5)
 until [ "$(fdb_port)" = ntap1 ]; do
 	[ "$(date +%s)" -le "$end" ] || fail "the bridge has the guest on '$(fdb_port)', not ntap1"
 	sleep 0.05
@@ -74,7 +74,7 @@ LOG=$T/c.log
 [ "$crc" -eq 0 ] && grep -q "mismatches=0" "$T/c.log" || fail "client: rc $crc"
 acked=$(sed -n 's/.*acked=\([0-9]*\).*/\1/p' "$T/c.log")
 [ "$acked" -ge 400 ] || fail "only $acked answers in 8 s"
-end=$(( $(date +%s) + 5 ))
+end=$(deadline 5)
 until [ "$(fdb_port)" = ntap0 ]; do
 	[ "$(date +%s)" -le "$end" ] || fail "the bridge has the guest on '$(fdb_port)', not ntap0"
 	sleep 0.05

@@ -5,7 +5,7 @@
 
 expect() { # WANT_RC REGEX ARGS...
 	want=$1 re=$2; shift 2
-	timeout -k 2 30 "$VMM" "$@" >"$T/out" 2>"$T/err"
+	timeout -k 2 "$(secs 30)" "$VMM" "$@" >"$T/out" 2>"$T/err"
 	rc=$?
 	LOG=$T/err
 	[ "$rc" -eq "$want" ] || fail "vmm $*: exit status $rc, want $want"

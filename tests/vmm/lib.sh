@@ -4,6 +4,19 @@
 : "${VMM:?VMM is not set (run through make check)}"
 : "${GUESTS:?GUESTS is not set}"
 
+# HASVC_TIME_SCALE, a whole number (1; tests/nested/run.sh sets 4): every
+# time limit a test waits for is multiplied by it, so that a slow KVM (an
+# emulated one) gets more time for the same checks.  What a test asserts
+# does not change with it.
+TIME_SCALE=${HASVC_TIME_SCALE:-1}
+case $TIME_SCALE in ''|0|*[!0-9]*) echo "HASVC_TIME_SCALE is a whole number above 0, not '$TIME_SCALE'"; exit 99 ;; esac
+
+# secs N: the time limit of N (whole) seconds, scaled.
+secs() { echo $(( $1 * TIME_SCALE )); }
+
+# deadline N: the time (date +%s) at which a wait of N seconds ends, scaled.
+deadline() { echo $(deadline "$1 * TIME_SCALE"); }
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmmtest.XXXXXX")
 PIDS=""
 
@@ -22,9 +35,12 @@ skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [ -n "${LOG:-}" ] && [ -f "$LOG" ] && sed 's/^/  | /' "$LOG"; exit 1; }
 pass() { echo "ok: $*"; }
 
+# A KVM test that cannot run fails: a suite must never pass with the VMM
+# untested (setup.sh check runs these tests in a nested VM where the host
+# has no KVM).
 need_kvm() {
-	[ -c /dev/kvm ] || skip "/dev/kvm is missing: KVM is not available here"
-	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no read/write access to /dev/kvm"
+	[ -c /dev/kvm ] || fail "/dev/kvm is missing: this test needs KVM (setup.sh check runs it in a nested VM)"
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || fail "no read/write access to /dev/kvm"
 }
 
 # Start vmm in the background: bg_vmm ID ARGS...; its PID goes to ${ID}_pid, stdout to $T/NAME.out, stderr to $T/NAME.err.
@@ -45,7 +61,7 @@ alive() {
 # wait_exit PID [SECS]: until the child PID exits (polled: a shell cannot
 # wait with a time limit), then its exit status in $rc; 1 if it runs on.
 wait_exit() {
-	_end=$(( $(date +%s) + ${2:-30} ))
+	_end=$(deadline "${2:-30}")
 	while alive "$1"; do
 		[ "$(date +%s)" -le "$_end" ] || return 1
 		sleep 0.05
@@ -59,8 +75,8 @@ wait_exit() {
 # polling the file (the event is a line being written; there is no other
 # signal to wait on from a shell).
 wait_for_line() {
-	file=$1 regex=$2 secs=${3:-20}
-	end=$(( $(date +%s) + secs ))
+	file=$1 regex=$2
+	end=$(deadline "${3:-20}")
 	while [ "$(date +%s)" -le "$end" ]; do
 		grep -Eq -- "$regex" "$file" 2>/dev/null && return 0
 		sleep 0.05
@@ -82,7 +98,7 @@ last_hb() {
 # Run vmm in the foreground with a time limit; sets $rc.
 run_vmm() {
 	secs=$1; shift
-	timeout -k 2 "$secs" "$VMM" "$@" >"$T/out" 2>"$T/err"
+	timeout -k 2 "$(secs "$secs")" "$VMM" "$@" >"$T/out" 2>"$T/err"
 	rc=$?
 	LOG=$T/err
 }

@@ -1,0 +1,35 @@
+#!/bin/bash
+# Stage two of the nested VM (run.sh), run by the host's bash in the new
+# root: the rest of a Linux system that the tests expect (tmpfs /run and
+# /dev/shm, devpts, loopback up, KVM and the network modules), then the
+# command of RUNDIR/cmd.sh on the serial line; its exit status goes to
+# RUNDIR/rc, and the VM powers off.
+run=$1
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts
+# A tmpfs /tmp: the host's /tmp holds other runs' files.
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+hostname nested
+ip link set lo up
+rc=0
+for m in kvm_amd tun bridge veth; do
+	modprobe "$m" || { echo "nested: cannot load $m"; rc=1; }
+done
+if [ $rc -eq 0 ] && [ ! -c /dev/kvm ]; then
+	echo "nested: /dev/kvm did not appear (kvm_amd loaded, no SVM in the emulated CPU?)"
+	rc=1
+fi
+if [ $rc -eq 0 ]; then
+	# setsid -c: the serial line is the command's controlling terminal,
+	# so an interactive shell gets job control and ^C.
+	setsid -w -c bash "$run/cmd.sh" </dev/ttyS0 >/dev/ttyS0 2>&1
+	rc=$?
+fi
+echo "$rc" >"$run/rc"
+sync
+dmesg -n 1
+echo o >/proc/sysrq-trigger
+sleep 30

@@ -1,0 +1,105 @@
+#!/bin/bash
+# Run a command inside a nested VM that has a real KVM, on a machine whose
+# own kernel offers none:
+#	tests/nested/run.sh [COMMAND [ARG...]]
+# With no command, an interactive shell.  The command runs in the current
+# directory (which must be inside the project tree) with this environment
+# and HASVC_TIME_SCALE set (default 4: tests scale their time limits by it);
+# its output comes on stdout and its exit status is ours.
+#
+# The VM is QEMU's TCG emulator with -cpu max, which offers AMD SVM with
+# nested paging, booting Debian's own kernel (linux-image-amd64); its
+# kvm_amd gives /dev/kvm.  The host's / is the guest's root (read-only
+# under a tmpfs overlay) and the project tree is shared writable at its
+# own path, so a build made on the host runs as it is.  Nothing is
+# downloaded: qemu-system-x86, linux-image-amd64 and busybox-static are
+# Debian packages (setup.sh installs them).
+#
+# Settings: NESTED_MEM (guest memory, 8G), NESTED_CPUS (2),
+# NESTED_TIMEOUT (seconds before the VM is killed, 5400).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+mem=${NESTED_MEM:-8G}
+cpus=${NESTED_CPUS:-2}
+limit=${NESTED_TIMEOUT:-5400}
+
+die() { echo "nested: $*" >&2; exit 1; }
+
+case $top in *[[:space:]]*) die "the project path '$top' holds white space" ;; esac
+case $PWD/ in "$top"/*) ;; *) die "run from inside the project tree $top, not $PWD" ;; esac
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"
+[ -x /bin/busybox ] || die "/bin/busybox is missing (apt-get install busybox-static)"
+
+# The kernel that linux-image-amd64 stands for, else the newest installed.
+kver=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
+	sed -n 's/.*linux-image-\([0-9][^ ,]*\).*/\1/p')
+[ -n "$kver" ] || kver=$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)
+kernel=/boot/vmlinuz-$kver
+[ -n "$kver" ] && [ -r "$kernel" ] && [ -d "/lib/modules/$kver" ] ||
+	die "no Debian kernel with its modules (apt-get install linux-image-amd64)"
+
+run=$(mktemp -d "$top/.nested.XXXXXX") || die "cannot make a run directory in $top"
+qpid=""
+cleanup() {
+	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+	rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# The initramfs: busybox, the modules a 9p root on an overlay needs (in
+# load order), and stage one (init).
+mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+	netfs fscache 9pnet 9pnet_virtio 9p overlay"
+ird=$run/initrd.d
+mkdir -p "$ird/bin" "$ird/modules"
+cp /bin/busybox "$ird/bin/busybox"
+cp "$here/init" "$ird/init"
+for m in $mods; do
+	f=$(modinfo -k "$kver" -n "$m" 2>/dev/null) || die "module $m is not in kernel $kver"
+	case $f in
+	*.ko) cp "$f" "$ird/modules/$m.ko" ;;
+	*.ko.xz) xz -dc "$f" >"$ird/modules/$m.ko" ;;
+	*.ko.zst) zstd -qdc "$f" >"$ird/modules/$m.ko" ;;
+	*) echo "$m" | grep -q . && [ "$f" = "(builtin)" ] && continue
+	   die "module $m: unexpected file $f" ;;
+	esac
+	echo "$m" >>"$ird/modules.list"
+done
+(cd "$ird" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$run/initrd" ||
+	die "cannot make the initramfs"
+
+# The command, with this environment (less what belongs to this shell or a
+# parent make), in this directory.
+{
+	echo '#!/bin/bash'
+	declare -px | grep -Ev '^declare -[a-zA-Z]*r|^declare -x (BASH|SHLVL|PWD|OLDPWD|_|MAKEFLAGS|MFLAGS|MAKELEVEL|MAKE_TERMOUT|MAKE_TERMERR|TERM)='
+	echo "export HASVC_TIME_SCALE=${HASVC_TIME_SCALE:-4} HASVC_NESTED=1 TERM=${TERM:-dumb}"
+	printf 'cd %q || exit 1\n' "$PWD"
+	if [ $# -eq 0 ]; then
+		echo 'exec bash -i'
+	else
+		printf 'exec'; printf ' %q' "$@"; echo
+	fi
+} >"$run/cmd.sh"
+
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
+	-smp "$cpus" -m "$mem" -nodefaults -no-user-config -display none
+	-serial stdio -no-reboot
+	-kernel "$kernel" -initrd "$run/initrd"
+	-append "console=ttyS0 quiet panic=-1 rdinit=/init hasvc.work=$top hasvc.run=$run"
+	-virtfs "local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap,id=h0"
+	-virtfs "local,path=$top,mount_tag=work,security_model=passthrough,multidevs=remap,id=w0")
+if [ $# -eq 0 ] && [ -t 0 ]; then
+	timeout -k 5 "$limit" "${qemu[@]}" &
+else
+	timeout -k 5 "$limit" "${qemu[@]}" </dev/null &
+fi
+qpid=$!
+wait "$qpid"
+qrc=$?
+qpid=""
+[ "$qrc" -eq 124 ] && die "the nested VM ran past $limit s and was killed"
+[ -s "$run/rc" ] || die "the nested VM ended (QEMU status $qrc) without the command's status"
+exit "$(cat "$run/rc")"
