@@ -19,7 +19,12 @@
  *     time) are ordinary entries.  The wall-clock MSRs are left out: a host
  *     write to them makes KVM write the wall clock into guest memory at that
  *     address (address 0 when the guest never set it), clobbering restored
- *     RAM; the guest's copy of the wall clock is in RAM already.
+ *     RAM; the guest's copy of the wall clock is in RAM already.  Hyper-V's
+ *     synthetic MSRs are left out too: the vmm offers no Hyper-V interface
+ *     (CPUID 0x40000000 says KVM), so they are no guest state, and some of
+ *     them are clocks that a KVM lists on one host and not on another (SVM
+ *     KVM lists the reference time counter, 0x40000020, which moves by
+ *     itself, and refuses host writes to it).
  *  6. vCPU events last: pending/injected exceptions, interrupts and NMIs
  *     must not be overwritten by side effects of the loads above (SET_SREGS
  *     queues the interrupt in its bitmap; this supersedes it).
@@ -39,6 +44,8 @@
 
 #define MSR_KVM_WALL_CLOCK 0x11
 #define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
+#define MSR_HYPERV_FIRST 0x40000000
+#define MSR_HYPERV_LAST 0x400000ff
 
 static int vm_cap(struct vcpu *vcpu, long cap)
 {
@@ -49,6 +56,8 @@ static int vm_cap(struct vcpu *vcpu, long cap)
 
 static bool msr_saved(uint32_t index)
 {
+	if (index >= MSR_HYPERV_FIRST && index <= MSR_HYPERV_LAST)
+		return false;
 	return index != MSR_KVM_WALL_CLOCK && index != MSR_KVM_WALL_CLOCK_NEW;
 }
 

@@ -23,9 +23,15 @@ if [ $rc -eq 0 ] && [ ! -c /dev/kvm ]; then
 	rc=1
 fi
 if [ $rc -eq 0 ]; then
-	# setsid -c: the serial line is the command's controlling terminal,
-	# so an interactive shell gets job control and ^C.
-	setsid -w -c bash "$run/cmd.sh" </dev/ttyS0 >/dev/ttyS0 2>&1
+	if [ -e "$run/interactive" ]; then
+		# The serial line as the shell's controlling terminal: job
+		# control and ^C.
+		setsid -w -c bash "$run/cmd.sh" </dev/ttyS0 >/dev/ttyS0 2>&1
+	else
+		# No terminal, as under CI: a terminal would stop a background
+		# process that reads stdin (SIGTTIN).
+		setsid -w bash "$run/cmd.sh" </dev/null >/dev/ttyS0 2>&1
+	fi
 	rc=$?
 fi
 echo "$rc" >"$run/rc"

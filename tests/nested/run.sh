@@ -79,6 +79,7 @@ done
 	printf 'cd %q || exit 1\n' "$PWD"
 	if [ $# -eq 0 ]; then
 		echo 'exec bash -i'
+		touch "$run/interactive"
 	else
 		printf 'exec'; printf ' %q' "$@"; echo
 	fi
