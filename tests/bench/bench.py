@@ -513,10 +513,26 @@ def state_report(r, results, cmd):
     return "\n".join(out)
 
 
+def environment():
+    """The environment that runs this benchmark's KVM, as docs/performance.md
+    names them: the nested VM of tests/nested/run.sh sets HASVC_NESTED=1; a
+    paravirtual nested KVM shows as the kvm_pvm module; else the machine's own
+    KVM."""
+    if os.environ.get("HASVC_NESTED") == "1":
+        return "nested TCG"
+    if os.path.exists("/sys/module/kvm_pvm"):
+        return "nested PVM"
+    return "host KVM"
+
+
 def record(path, text, section=SECTION):
     """Replace `section` of docs/performance.md (from its heading to the next
-    '## ') with text, or append it; the rest of the file stays.  Every
-    benchmark records through this."""
+    '## ') with text, or append it; the rest of the file stays.  The line
+    after the heading names the environment.  Every benchmark records
+    through this."""
+    first, _, rest = text.partition("\n")
+    if first.startswith("## "):
+        text = "%s\n\nEnvironment: %s.\n%s" % (first, environment(), rest)
     header = (
         "# Performance\n\n"
         "Figures measured on the project's test machines by the benchmarks in tests/bench/.\n"

@@ -22,6 +22,10 @@ if [ $rc -eq 0 ] && [ ! -c /dev/kvm ]; then
 	echo "nested: /dev/kvm did not appear (kvm_amd loaded, no SVM in the emulated CPU?)"
 	rc=1
 fi
+if [ -e "$run/shell" ]; then
+	# NESTED_SHELL: a shell on the second serial port, again after each exit.
+	(while :; do setsid -w -c bash -i </dev/ttyS1 >/dev/ttyS1 2>&1; done) &
+fi
 if [ $rc -eq 0 ]; then
 	if [ -e "$run/interactive" ]; then
 		# The serial line as the shell's controlling terminal: job

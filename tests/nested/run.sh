@@ -16,7 +16,9 @@
 # Debian packages (setup.sh installs them).
 #
 # Settings: NESTED_MEM (guest memory, 8G), NESTED_CPUS (2),
-# NESTED_TIMEOUT (seconds before the VM is killed, 5400).
+# NESTED_TIMEOUT (seconds before the VM is killed, 5400), NESTED_SHELL (a
+# path: a second shell in the VM, on its second serial port, served on that
+# Unix socket, to look around while the command runs).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -92,6 +94,10 @@ qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
 	-append "console=ttyS0 quiet panic=-1 rdinit=/init hasvc.work=$top hasvc.run=$run"
 	-virtfs "local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap,id=h0"
 	-virtfs "local,path=$top,mount_tag=work,security_model=passthrough,multidevs=remap,id=w0")
+if [ -n "${NESTED_SHELL:-}" ]; then
+	qemu+=(-serial "unix:$NESTED_SHELL,server=on,wait=off")
+	touch "$run/shell"
+fi
 if [ $# -eq 0 ] && [ -t 0 ]; then
 	timeout -k 5 "$limit" "${qemu[@]}" &
 else

@@ -15,7 +15,7 @@ case $TIME_SCALE in ''|0|*[!0-9]*) echo "HASVC_TIME_SCALE is a whole number abov
 secs() { echo $(( $1 * TIME_SCALE )); }
 
 # deadline N: the time (date +%s) at which a wait of N seconds ends, scaled.
-deadline() { echo $(deadline "$1 * TIME_SCALE"); }
+deadline() { echo $(( $(date +%s) + $1 * TIME_SCALE )); }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmmtest.XXXXXX")
 PIDS=""
