@@ -18,7 +18,8 @@
 # Settings: NESTED_MEM (guest memory, 8G), NESTED_CPUS (2),
 # NESTED_TIMEOUT (seconds before the VM is killed, 5400), NESTED_SHELL (a
 # path: a second shell in the VM, on its second serial port, served on that
-# Unix socket, to look around while the command runs).
+# Unix socket, to look around while the command runs), NESTED_APPEND (more
+# arguments for the VM's kernel, e.g. loglevel=7).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -91,7 +92,7 @@ qemu=(qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
 	-smp "$cpus" -m "$mem" -nodefaults -no-user-config -display none
 	-serial stdio -no-reboot
 	-kernel "$kernel" -initrd "$run/initrd"
-	-append "console=ttyS0 quiet panic=-1 rdinit=/init hasvc.work=$top hasvc.run=$run"
+	-append "console=ttyS0 quiet panic=-1 rdinit=/init hasvc.work=$top hasvc.run=$run ${NESTED_APPEND:-}"
 	-virtfs "local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap,id=h0"
 	-virtfs "local,path=$top,mount_tag=work,security_model=passthrough,multidevs=remap,id=w0")
 if [ -n "${NESTED_SHELL:-}" ]; then
