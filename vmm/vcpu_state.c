@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <qb/qblog.h>
 
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
@@ -354,6 +355,22 @@ static int load_msrs(struct vcpu *vcpu, const Vmm__State__VcpuState *st, unsigne
 	return ret;
 }
 
+/* Where a loaded vCPU resumes and what it has pending (vmm -v): the first
+ * thing to know when a restored guest faults. */
+static void log_loaded(struct vcpu *vcpu, const struct kvm_regs *r,
+		       const struct kvm_vcpu_events *ev)
+{
+	qb_log(LOG_DEBUG, "vCPU %u loaded: rip 0x%llx rsp 0x%llx rflags 0x%llx; "
+	       "exception %s%s nr %u error %s0x%x; interrupt %s nr %u; nmi %s%s; shadow %u",
+	       vcpu->id, (unsigned long long)r->rip, (unsigned long long)r->rsp,
+	       (unsigned long long)r->rflags,
+	       ev->exception.injected ? "injected" : "-", ev->exception.pending ? " pending" : "",
+	       ev->exception.nr, ev->exception.has_error_code ? "" : "(none) ",
+	       ev->exception.error_code, ev->interrupt.injected ? "injected" : "-",
+	       ev->interrupt.nr, ev->nmi.injected ? "injected" : "-",
+	       ev->nmi.pending ? " pending" : "", ev->interrupt.shadow);
+}
+
 int vcpu_state__load(struct vcpu *vcpu, const Vmm__State__VcpuState *st,
 		     unsigned *nr_msrs_refused)
 {
@@ -393,6 +410,7 @@ int vcpu_state__load(struct vcpu *vcpu, const Vmm__State__VcpuState *st,
 		vcpu_pb__events_to_kvm(st->events, &ev);
 		if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 			return -errno;
+		log_loaded(vcpu, &regs, &ev);
 	}
 	return 0;
 }
