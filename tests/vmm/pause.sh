@@ -8,8 +8,10 @@ need_kvm
 name=pause-test-$$
 for cpus in 1 2; do
 	serial=$T/serial-$cpus
+	# The guest ends after duration_ms of its own clock, which runs on while
+	# it is paused: it must outlive the test's steps (scaled, as they are).
 	bg_vmm vm run --cpus $cpus --memory 128M --kernel "$GUESTS/dirty.elf" \
-		--cmdline "mem_mib=16 rate_mib=0 hb_us=20000 duration_ms=3000 cpus=$cpus" \
+		--cmdline "mem_mib=16 rate_mib=0 hb_us=20000 duration_ms=$((3000 * TIME_SCALE)) cpus=$cpus" \
 		--serial "file:$serial" --control "$name"
 	LOG=$T/vm.err
 	wait_for_line "$serial" '^hb 3 ' 30 || fail "no heartbeat from the dirty guest"

@@ -10,11 +10,15 @@ expected text does not come in time.
 import argparse
 import socket
 import sys
+import os
 import time
+
+# Time limits scale like the shell tests' (tests/vmm/lib.sh: HASVC_TIME_SCALE).
+SCALE = int(os.environ.get("HASVC_TIME_SCALE") or 1)
 
 
 def connect(path, timeout):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SCALE
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -29,7 +33,7 @@ def connect(path, timeout):
 
 class Lines:
     def __init__(self, sock, timeout):
-        self.sock, self.buf, self.timeout = sock, b"", timeout
+        self.sock, self.buf, self.timeout = sock, b"", timeout * SCALE
 
     def line(self):
         deadline = time.monotonic() + self.timeout
