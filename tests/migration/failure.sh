@@ -14,7 +14,12 @@ LOG=$T/s.err
 start_dst d1 256M 1 --tls-none
 "$VMM" ctl "s-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 8 >"$T/ctl.out" 2>&1 ||
 	fail "migrate: $(cat "$T/ctl.out")"
-wait_for_line "$T/d1.err" "round 1" 10 || true
+# Mid-migration: round 1 has started sending (at 8 MiB/s it lasts seconds).
+end=$(deadline 10)
+until "$VMM" ctl "s-$$" migrate-status --json | grep -q '"bytes_sent":[1-9]'; do
+	[ "$(date +%s)" -le "$end" ] || fail "round 1 sent nothing: $("$VMM" ctl "s-$$" migrate-status)"
+	sleep 0.05
+done
 "$VMM" ctl "s-$$" migrate-status | grep -q "state: active" || fail "not active"
 kill -9 "$d1_pid"
 wait "$d1_pid" 2>/dev/null

@@ -38,10 +38,12 @@ truncate -s 8M "$img"
 head -c 8M /dev/urandom >"$sbimg"
 standby_at sb "$T/sb.ser" "$sbimg"
 bg_vmm pr run --kernel "$GUESTS/block.elf" --memory 64M --disk "$img" \
-	--cmdline "mode=write pace_us=2000" --serial "file:$T/pr.ser" --control "pr-$$"
+	--cmdline "mode=write pace_us=$((2000 * TIME_SCALE))" --serial "file:$T/pr.ser" --control "pr-$$"
 LOG=$T/pr.err
 wait_for_line "$T/pr.ser" '^hb 1 ' 30 || fail "the block guest did not start"
 protect pr "$PORT" --interval 25 --verify-disk
+# The guest's pace scales with the time limits, so that it writes through
+# 40 epochs even where every pause is slow (emulated, --verify-disk).
 wait_epochs pr 40 30 || fail "few epochs: $(ck_status pr)"
 [ "$(ck_field sb refused)" = 0 ] && ck_status pr | grep -q '"state":"protected"' ||
 	fail "refusals: standby $(ck_status sb), primary $(ck_status pr)"
