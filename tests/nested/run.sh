@@ -21,7 +21,7 @@
 # guests triple-faulted now and then; with one thread neither happened
 # (docs/testing.md has the figures).
 #
-# Settings: NESTED_ACCEL (tcg,thread=single), NESTED_CPU (max), NESTED_MEM (guest memory, 8G), NESTED_CPUS (2),
+# Settings: NESTED_ACCEL (tcg,thread=single), NESTED_CPU (max), NESTED_MEM (guest memory, 6G), NESTED_CPUS (2),
 # NESTED_TIMEOUT (seconds before the VM is killed, 5400), NESTED_SHELL (a
 # path: a second shell in the VM, on its second serial port, served on that
 # Unix socket, to look around while the command runs), NESTED_APPEND (more
@@ -29,7 +29,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-mem=${NESTED_MEM:-8G}
+mem=${NESTED_MEM:-6G}
 cpus=${NESTED_CPUS:-2}
 limit=${NESTED_TIMEOUT:-5400}
 
