@@ -58,6 +58,13 @@ nctl "v1-$$" protect-status | grep -q "^net output: .* frames held, .* released"
 pass "protected: answers held for their epoch (p50 $(sed -n 's/.* p50=\([0-9.]*\) .*/\1/p' "$T/plain") ms unprotected, $p50 ms protected), $rel frames released after acks"
 
 bg_udp "$T/c.log" --rate 100 --duration 600 --timeout 100
+# The trials start once the client runs: the guest sends its answers (the
+# client's Python takes seconds to start on an emulated CPU).
+first=$(net_field v1 tx_frames) end=$(deadline 10)
+until [ "$(net_field v1 tx_frames)" -gt "$first" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "the background client got no answer: $(cat "$T/c.log")"
+	sleep 0.05
+done
 i=1
 while [ "$i" -le "$TRIALS" ]; do
 	cur=v$i sb=v$((i + 1))
