@@ -10,8 +10,6 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts
-# A tmpfs /tmp: the host's /tmp holds other runs' files.
-mount -t tmpfs -o mode=1777 tmpfs /tmp
 hostname nested
 ip link set lo up
 rc=0
