@@ -113,7 +113,7 @@ check)
 		tail -n 60 "${trs%.trs}.log"
 	done
 	# One closing line any CI can read, from automake's per-test results.
-	tests/summary.sh
+	tests/summary.sh $(make -s list-tests) || rc=1
 	exit $rc ;;
 *)
 	echo "usage: $0 demo|check" >&2
