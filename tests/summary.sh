@@ -6,7 +6,8 @@
 cd "$(dirname "$0")/.." || exit 1
 missing=0
 for t in "$@"; do
-	if [ ! -f "$t.trs" ]; then
+	# automake names a script's results without its extension (boot.sh: boot.trs).
+	if [ ! -f "${t%.sh}.trs" ]; then
 		echo "NOT RUN: $t"
 		missing=$((missing + 1))
 	fi
