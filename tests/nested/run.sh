@@ -71,8 +71,8 @@ for m in $mods; do
 	*.ko) cp "$f" "$ird/modules/$m.ko" ;;
 	*.ko.xz) xz -dc "$f" >"$ird/modules/$m.ko" ;;
 	*.ko.zst) zstd -qdc "$f" >"$ird/modules/$m.ko" ;;
-	*) echo "$m" | grep -q . && [ "$f" = "(builtin)" ] && continue
-	   die "module $m: unexpected file $f" ;;
+	"(builtin)") continue ;;
+	*) die "module $m: unexpected file $f" ;;
 	esac
 	echo "$m" >>"$ird/modules.list"
 done
