@@ -29,13 +29,6 @@
 
 static char kernel[512];
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -44,15 +37,32 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void make_vm(struct vm *vm)
+/* With a log: the guest's heartbeats say how far it has written. */
+static void make_vm(struct vm *vm, const char *log)
 {
 	struct vm_config cfg = {
 		.mem_size = 64 * MIB, .nr_vcpus = 1, .kernel_path = kernel,
-		.cmdline = "mem_mib=4 rate_mib=0 hb_us=0", .serial = { SERIAL_NONE, NULL },
+		.cmdline = "mem_mib=4 rate_mib=0 hb_us=20000",
+		.serial = { log ? SERIAL_FILE : SERIAL_NONE, log },
 	};
 	const char *err = NULL;
 
 	ck_assert_msg(vm__create(vm, &cfg, &err) == 0, "vm__create: %s", err);
+}
+
+/*
+ * Until the guest has written the whole working set since tracking started
+ * (its one writer goes round the 1024 pages in order).  The first heartbeat
+ * after the last one seen may have been counted before; the next was not.
+ */
+static void wait_full_pass(const char *log)
+{
+	struct kvmtest_hb hb;
+
+	kvmtest__last_hb(log, &hb);
+	ck_assert_msg(kvmtest__wait_hb(log, hb.n + 2, 0, &hb), "the guest's heartbeats stopped");
+	ck_assert_msg(kvmtest__wait_hb(log, 0, hb.writes + (WS_END - WS_FIRST), &hb),
+		      "the guest did not write its working set in time");
 }
 
 static void assert_working_set(const struct dirty_bitmap *b)
@@ -73,15 +83,20 @@ START_TEST(guest_writes_reported)
 {
 	struct vm vm;
 	struct dirty_bitmap b;
+	char log[] = "/tmp/test_dirty.XXXXXX";
+	int fd = mkstemp(log);
 	double t0;
 
-	make_vm(&vm);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	make_vm(&vm, log);
 	ck_assert_int_eq(dirty_bitmap__init(&b, vm.mem.size), 0);
 	ck_assert_int_eq(vm__start(&vm), 0);
-	sleep_ms(300); /* past the guest's initial fill */
+	/* Heartbeats start after the guest's initial fill. */
+	ck_assert_msg(kvmtest__wait_line(log, "hb "), "no heartbeat from the guest");
 	ck_assert_int_eq(dirty__start(&vm), 0);
 	ck_assert(dirty__active(&vm));
-	sleep_ms(300);
+	wait_full_pass(log);
 	ck_assert_int_eq(vm__pause(&vm), 0);
 	t0 = now_ms();
 	ck_assert_int_eq(dirty__harvest(&vm, &b), 0);
@@ -96,7 +111,7 @@ START_TEST(guest_writes_reported)
 
 	/* The guest again: the harvest re-protected what it reported. */
 	ck_assert_int_eq(vm__resume(&vm), 0);
-	sleep_ms(200);
+	wait_full_pass(log);
 	ck_assert_int_eq(vm__pause(&vm), 0);
 	ck_assert_int_eq(dirty__harvest(&vm, &b), 0);
 	assert_working_set(&b);
@@ -106,6 +121,7 @@ START_TEST(guest_writes_reported)
 	vm__request_stop(&vm, VM_STOP_QUIT, 0, "test done");
 	vm__destroy(&vm);
 	dirty_bitmap__free(&b);
+	unlink(log);
 }
 END_TEST
 
@@ -115,7 +131,7 @@ START_TEST(vmm_writes_reported)
 	struct dirty_bitmap b;
 	uint64_t gpa = 40 * MIB + 5, len = 10000;
 
-	make_vm(&vm); /* not started: only the VMM writes */
+	make_vm(&vm, NULL); /* not started: only the VMM writes */
 	ck_assert_int_eq(dirty_bitmap__init(&b, vm.mem.size), 0);
 	dirty__mark(&vm, gpa, len); /* tracking off: forgotten */
 	ck_assert_int_eq(dirty__start(&vm), 0);

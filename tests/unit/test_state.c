@@ -33,16 +33,36 @@
 
 static char kernel[512];
 
-static void make_vm(struct vm *vm, uint64_t mem, unsigned vcpus, const char *cmdline)
+static void make_vm_log(struct vm *vm, uint64_t mem, unsigned vcpus, const char *cmdline,
+			const char *log)
 {
 	struct vm_config cfg = {
 		.mem_size = mem, .nr_vcpus = vcpus, .kernel_path = kernel,
-		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
+		.cmdline = cmdline, .serial = { log ? SERIAL_FILE : SERIAL_NONE, log },
 	};
 	const char *err = NULL;
 	int ret = vm__create(vm, &cfg, &err);
 
 	ck_assert_msg(ret == 0, "vm__create: %s (%s)", err ? err : "?", strerror(-ret));
+}
+
+static void make_vm(struct vm *vm, uint64_t mem, unsigned vcpus, const char *cmdline)
+{
+	make_vm_log(vm, mem, vcpus, cmdline, NULL);
+}
+
+/* The dirty guest started and past its fill of the working set (its start line). */
+static void make_running_dirty_vm(struct vm *vm)
+{
+	char log[] = "/tmp/test_state_log.XXXXXX";
+	int fd = mkstemp(log);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	make_vm_log(vm, 64 * MIB, 2, DIRTY_CMDLINE, log);
+	ck_assert_int_eq(vm__start(vm), 0);
+	ck_assert_msg(kvmtest__wait_line(log, "dirty start"), "the dirty guest did not start");
+	unlink(log); /* the open log stays writable */
 }
 
 static void sleep_ms(unsigned ms)
@@ -92,9 +112,7 @@ static uint8_t *saved_stream(size_t *len)
 	struct vm a;
 	uint8_t *buf;
 
-	make_vm(&a, 64 * MIB, 2, DIRTY_CMDLINE);
-	ck_assert_int_eq(vm__start(&a), 0);
-	sleep_ms(400);
+	make_running_dirty_vm(&a);
 	ck_assert_int_eq(vm__pause(&a), 0);
 	ck_assert_int_eq(state_of(&a), VM_STATE_PAUSED);
 	buf = save_mem(&a, len);
@@ -248,9 +266,7 @@ START_TEST(socket_and_file)
 	size_t l1, l2;
 	uint8_t *b1, *b2;
 
-	make_vm(&a, 64 * MIB, 2, DIRTY_CMDLINE);
-	ck_assert_int_eq(vm__start(&a), 0);
-	sleep_ms(300);
+	make_running_dirty_vm(&a);
 	ck_assert_int_eq(vm__pause(&a), 0);
 	b1 = save_mem(&a, &l1);
 
