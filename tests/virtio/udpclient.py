@@ -21,6 +21,11 @@ Usage: udpclient.py HOST PORT [--rate HZ] [--duration S] [--timeout MS]
                  matched by seq; a request unanswered after --timeout counts
                  as lost (no retries); --count N stops after N requests sent
   --json         print the summary as one JSON object instead
+  --check        counter mode, at the end: ask the guest (the Linux guest's
+                 counterd, tests/guests/linux/counterd.c) to read its durable
+                 log back and confirm it holds updates 1..the last acknowledged
+                 seq of this client, each once, in order; "check=ok" or
+                 "check=bad@SEQ" in the summary; bad fails the run
   --log FILE     append a line per answer as it comes, flushed at once:
                  "ack SEQ VALUE RTT_MS" (or "err SEQ LAST_SEQ RTT_MS"), so a
                  test can follow the progress of a long run (count the lines)
@@ -56,6 +61,7 @@ import time
 
 MAGIC_COUNT = 0x544E4355
 MAGIC_ECHO = 0x4F484345
+MAGIC_CHECK = 0x4B454843
 REQ = struct.Struct("<IIQ")
 REP = struct.Struct("<IIQQ")
 
@@ -230,7 +236,26 @@ def run(args):
         if not answered:
             break
         next_send = first + interval
+    if args.check:
+        st["check"] = check_log(sock, args, seq if answered else seq - 1)
+        if st["check"] != "ok":
+            print("udpclient: the guest's log check: %s" % st["check"], file=sys.stderr)
     return finish(args, st, offset, rtts, max_gap, start)
+
+
+def check_log(sock, args, last_seq):
+    """The guest's answer to CHECK last_seq: "ok", "bad@SEQ", or "none"."""
+    end = time.monotonic() + args.grace
+    while time.monotonic() < end and len(STOP) < 2:
+        try:
+            sock.send(REQ.pack(MAGIC_CHECK, args.client, last_seq))
+        except OSError:
+            pass
+        r, _, _ = select.select([sock], [], [], args.timeout / 1000.0)
+        rep = recv_reply(sock) if r else None
+        if rep and rep[0] == MAGIC_CHECK and rep[2] == last_seq:
+            return "ok" if rep[1] == 0 else "bad@%d" % rep[3]
+    return "none"
 
 
 def finish(args, st, offset, rtts, max_gap, start):
@@ -251,8 +276,10 @@ def finish(args, st, offset, rtts, max_gap, start):
               "errors=%(errors)d mismatches=%(mismatches)d offset=%(offset)d "
               "max_gap_ms=%(max_gap_ms).1f rtt_ms p50=%(rtt_p50_ms).2f "
               "p90=%(rtt_p90_ms).2f p99=%(rtt_p99_ms).2f max=%(rtt_max_ms).2f" % summary
-              + (" lost=%(lost)d" % summary if args.open_loop else ""))
-    ok = st["acked"] > 0 and not st["mismatches"] and not st["errors"]
+              + (" lost=%(lost)d" % summary if args.open_loop else "")
+              + (" check=%(check)s" % summary if args.check else ""))
+    ok = (st["acked"] > 0 and not st["mismatches"] and not st["errors"] and
+          st.get("check", "ok") == "ok")
     return 0 if ok else 1
 
 
@@ -270,12 +297,15 @@ def main():
     p.add_argument("--echo", action="store_true")
     p.add_argument("--open-loop", action="store_true")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--check", action="store_true")
     p.add_argument("--log")
     args = p.parse_args()
     if args.timeout <= 0 or args.duration <= 0 or args.rate < 0:
         p.error("--timeout and --duration must be positive, --rate not negative")
     if args.open_loop and (not args.echo or args.rate <= 0):
         p.error("--open-loop needs --echo and a --rate above 0")
+    if args.check and args.echo:
+        p.error("--check needs counter mode (not --echo)")
     sys.exit(run_open_loop(args) if args.open_loop else run(args))
 
 
