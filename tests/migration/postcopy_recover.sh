@@ -26,8 +26,8 @@ start_proxy() {
 TLS_D=--tls-none TLS_S=--tls-none
 if command -v openssl >/dev/null && sh "$top_srcdir/conf/make-certs.sh" "$T/pki" src dst \
 	>/dev/null 2>&1; then
-	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key"
-	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key"
+	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key --tls-peer src"
+	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key --tls-peer dst"
 fi
 start_dst d 128M 1 $TLS_D
 DPORT=$PORT
