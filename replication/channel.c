@@ -155,9 +155,10 @@ static int tls_start(struct chan *c, SSL_CTX *ctx, bool server, char *err, size_
 		if (rc != 1 || ok != 1) {
 			unsigned long e = ERR_peek_error();
 
-			snprintf(err, errlen, "TLS handshake refused by the peer: %s",
+			snprintf(err, errlen, "TLS handshake refused by the peer: %s%s",
 				 e ? ERR_reason_error_string(e) :
-				 "it closed the connection (our certificate is not accepted there)");
+				 "it closed the connection (our certificate is not accepted there)",
+				 tls__alert_hint(e));
 			ERR_clear_error();
 			return -EPROTO;
 		}

@@ -57,6 +57,8 @@ void tls__ctx_free(struct ssl_ctx_st *ctx);
  * naming the node expected and the identity the certificate presented.
  */
 void tls__refusal(struct ssl_st *ssl, long vr, char *err, size_t errlen);
+/* For an alert refusing our certificate (ERR_peek_error), what to check. */
+const char *tls__alert_hint(unsigned long e);
 
 struct chan {
 	int fd;

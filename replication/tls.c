@@ -147,6 +147,23 @@ void tls__refusal(SSL *ssl, long vr, char *err, size_t errlen)
 			 " and CRL" : "", X509_verify_cert_error_string(vr));
 }
 
+const char *tls__alert_hint(unsigned long e)
+{
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return "";
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+		/* OpenSSL's alert for a host name mismatch, among others. */
+		return " (our certificate is refused there: is this the node its --tls-peer "
+		       "names? its log says)";
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+		return " (its CRL revokes our certificate)";
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		return " (our certificate does not chain to its CA)";
+	}
+	return "";
+}
+
 /* Every CRL of the file into the context's store; at least one. */
 static int load_crl(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
 {

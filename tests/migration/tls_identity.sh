@@ -40,7 +40,7 @@ start_dst d1 64M 1 $(as c a)
 migrate s1 "$PORT" $(as b c)
 [ "$rc" -ne 0 ] || fail "node b's certificate was accepted as node a's"
 refused_by d1 "the peer is not node a: .*CN=b, DNS:b" "receiver expecting a"
-grep -q "TLS" "$T/ctl.err" || fail "the client was not told: $(cat "$T/ctl.err")"
+grep -q "refused by the peer: .*--tls-peer" "$T/ctl.err" || fail "the client was not told: $(cat "$T/ctl.err")"
 pass "receiver expecting a refuses b: $(grep -o 'the peer is not node.*' "$T/d1.err" | head -n 1)"
 
 # A sender expecting node b reaches a receiver presenting node c's
@@ -62,6 +62,8 @@ start_dst d3 64M 1 $(as b c) $crl
 migrate s1 "$PORT" $(as c b)
 [ "$rc" -ne 0 ] || fail "a revoked client certificate was accepted"
 refused_by d3 "CN=c, DNS:c\) is revoked" "receiver with the CRL"
+grep -q "refused by the peer: .*revokes our certificate" "$T/ctl.err" ||
+	fail "the revoked client was not told: $(cat "$T/ctl.err")"
 pass "revoked client refused: $(grep -o 'the peer.s certificate.*revoked[^;]*' "$T/d3.err" | head -n 1)"
 
 start_dst d4 64M 1 $(as c a)
