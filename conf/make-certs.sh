@@ -15,7 +15,8 @@
 #                                   nodes' current certificates to it, --crl
 #                                   only issues it again (do so before it
 #                                   expires: an expired CRL refuses every peer)
-#   DIR/ca-index.txt, DIR/ca-crlnumber  the CA's record of revocations
+#   DIR/ca-index.txt, DIR/ca-crlnumber  the CA's record of revocations (openssl
+#                                   ca keeps .old and .attr copies beside them)
 # A NODE that looks like an IPv4 address also gets it as an IP SAN.  A node
 # whose certificate was revoked gets a new one by running this again.
 # Give each node ca.pem, crl.pem, its own NODE.pem and NODE.key:
