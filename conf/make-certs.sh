@@ -37,10 +37,10 @@ case ${1:-} in
 *) [ $# -ge 2 ] || usage ;;
 esac
 dir=$1; shift
+[ "$mode" = issue ] || [ -f "$dir/ca.pem" ] || { echo "$0: no CA in $dir" >&2; exit 1; }
 mkdir -p "$dir"
 umask 077
 if [ ! -f "$dir/ca.pem" ]; then
-	[ "$mode" = issue ] || { echo "$0: no CA in $dir" >&2; exit 1; }
 	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$dir/ca.key" -out "$dir/ca.pem" -days 3650 \
 		-subj "/CN=hasvc cluster CA" \
