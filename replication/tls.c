@@ -136,7 +136,7 @@ void tls__refusal(SSL *ssl, long vr, char *err, size_t errlen)
 		describe_cert(leaf, who, sizeof(who));
 	if (vr == X509_V_ERR_HOSTNAME_MISMATCH)
 		snprintf(err, errlen, "TLS handshake refused: the peer is not node %s: its "
-			 "certificate (signed by our CA) is for %s", want ? want : "?", who);
+			 "certificate is for %s", want ? want : "?", who);
 	else if (vr == X509_V_ERR_CERT_REVOKED)
 		snprintf(err, errlen, "TLS handshake refused: the peer's certificate (%s) is "
 			 "revoked by our CRL", who);
