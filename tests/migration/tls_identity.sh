@@ -3,7 +3,8 @@
 # CA's revocation list (--tls-crl).  Four nodes' certificates from one CA
 # (conf/make-certs.sh): a certificate of the right CA but of another node is
 # refused in both directions, on a migration and on a standby's channel; a
-# revoked certificate is refused in both directions; the right ones work.
+# revoked certificate is refused in both directions; a CRL of another CA or
+# past its next update is refused at start; the right ones work.
 # A refused receiver may end or wait on: this test only reads its account.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$(dirname "$0")/mlib.sh"
@@ -80,6 +81,18 @@ run_vmm 20 run --incoming tcp:127.0.0.1:0 --memory 64M $(as b a) --tls-crl "$T/o
 [ "$rc" -ne 0 ] && grep -q "own certificate does not verify with the CRL" "$T/err" ||
 	fail "a CRL of another CA: rc $rc, $(cat "$T/err")"
 pass "CRL of another CA refused: $(grep -o 'TLS: our own.*' "$T/err" | head -n 1)"
+
+# Our CA's CRL past its next update would refuse every peer: said at start.
+printf '[ca]\ndefault_ca = x\n[x]\ndatabase = %s\ncrlnumber = %s\ncertificate = %s\n' \
+	"$P/ca-index.txt" "$P/ca-crlnumber" "$P/ca.pem" >"$T/ca.cnf"
+printf 'private_key = %s\ndefault_md = sha256\n' "$P/ca.key" >>"$T/ca.cnf"
+openssl ca -config "$T/ca.cnf" -batch -gencrl -crl_lastupdate 20200101000000Z \
+	-crl_nextupdate 20200201000000Z -out "$T/expired.pem" >"$T/ca.out" 2>&1 ||
+	fail "openssl ca -gencrl: $(cat "$T/ca.out")"
+run_vmm 20 run --incoming tcp:127.0.0.1:0 --memory 64M $(as b a) --tls-crl "$T/expired.pem"
+[ "$rc" -ne 0 ] && grep -q "own certificate does not verify with the CRL .*: CRL has expired" "$T/err" ||
+	fail "an expired CRL: rc $rc, $(cat "$T/err")"
+pass "expired CRL refused: $(grep -o 'TLS: our own.*' "$T/err" | head -n 1)"
 
 # The right nodes, both with the CRL: the migration works.
 start_dst d5 64M 1 $(as b a) $crl
