@@ -39,6 +39,10 @@ for _n in $CL_NODES; do start_hasvcd "$_n"; done
 
 set -- $(wait_protected web1 90)
 [ "$1 $2" = "a c" ] || fail "web1 placed on $1/$2, not a/c"
+# c's standby of web1 got the node's tls_crl and the primary's name.
+pid=$(cat "$T/c/run/hasvc.web1".*.rec 2>/dev/null | awk '{ print $5 }' | tail -n 1)
+tr '\0' ' ' <"/proc/${pid:-0}/cmdline" 2>/dev/null | grep -q -- "--tls-peer a --tls-crl $T/pki/crl.pem" ||
+	fail "web1's standby on c: no --tls-peer a --tls-crl: $(tr '\0' ' ' <"/proc/${pid:-0}/cmdline" 2>&1)"
 echo "web1 protected from a to c (right certificates, with the CRL)"
 
 m=$(wait_vmm_log a web2 "the peer is not node b: [^;]*CN=a, DNS:a" 60)
