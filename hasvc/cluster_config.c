@@ -199,6 +199,7 @@ void config__free(struct config *conf)
 		free(n->tls_ca);
 		free(n->tls_cert);
 		free(n->tls_key);
+		free(n->tls_crl);
 		free(n->fence_command);
 	}
 	for (size_t i = 0; i < conf->n_vms; i++) {

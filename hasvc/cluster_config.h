@@ -38,6 +38,7 @@ struct config_node {
 	char *replication_host; /* without brackets for IPv6 literals    */
 	uint16_t replication_port;
 	char *tls_ca, *tls_cert, *tls_key; /* all three or none          */
+	char *tls_crl;          /* a CRL file (with TLS), or NULL        */
 	char *fence_command;    /* NULL: no fencing for this node        */
 	int line;               /* of the [node NAME] header             */
 };

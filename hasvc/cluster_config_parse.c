@@ -117,6 +117,7 @@ static int node_replication(struct config_parser *p, const char *v, int line)
 NODE_STRING(node_tls_ca, tls_ca, false)
 NODE_STRING(node_tls_cert, tls_cert, false)
 NODE_STRING(node_tls_key, tls_key, false)
+NODE_STRING(node_tls_crl, tls_crl, false)
 NODE_STRING(node_fence, fence_command, false)
 
 static const struct key_rule node_keys[] = {
@@ -124,6 +125,7 @@ static const struct key_rule node_keys[] = {
 	{ "tls_ca", node_tls_ca },
 	{ "tls_cert", node_tls_cert },
 	{ "tls_key", node_tls_key },
+	{ "tls_crl", node_tls_crl },
 	{ "fence_command", node_fence },
 	{ NULL, NULL },
 };
@@ -478,6 +480,11 @@ static void validate_node(struct config_parser *p, const struct config_node *n)
 		parser__fail(p, n->line, "node %s: %s is missing: give tls_ca, "
 			     "tls_cert and tls_key together", n->name,
 			     !n->tls_ca ? "tls_ca" : !n->tls_cert ? "tls_cert" : "tls_key");
+		return;
+	}
+	if (n->tls_crl && !tls) {
+		parser__fail(p, n->line, "node %s: tls_crl without tls_ca, tls_cert and "
+			     "tls_key: a CRL only applies to TLS", n->name);
 		return;
 	}
 }

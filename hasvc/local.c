@@ -283,7 +283,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 		put_num(args, &n, bufs, &nb, peer_gen, "");
 	}
 	if (role == FSM_ROLE_STANDBY || incoming)
-		lvmm__tls_args(d, args, &n);
+		lvmm__tls_args(d, c->peer, args, &n);
 	args[n] = NULL;
 	if (lvmm__spawn(d, c, args))
 		goto fail;
@@ -349,6 +349,8 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 	c->gen = a->generation;
 	c->role = role;
 	c->incoming = incoming;
+	/* The other end: a receiver's source, which TLS holds it to; a primary's standby. */
+	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
 	c->state = FSM_VM_STARTING;
 	snprintf(c->control, sizeof(c->control), "hasvc.%s.%llu", a->vm,
 		 (unsigned long long)a->generation);
@@ -622,7 +624,7 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 	args[n++] = "pause";
 	args[n++] = "--peer-generation";
 	args[n++] = pgen;
-	lvmm__tls_args(d, args, &n);
+	lvmm__tls_args(d, c->peer, args, &n);
 	if (lvmm__ctl(c, args, NULL, 0, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
 		c->retry_ms = now + RETRY_MS;

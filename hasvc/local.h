@@ -96,8 +96,11 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
 /* host:port of node's replication listener for vm (standby or incoming). */
 int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
 		   char *out, size_t len);
-/* TLS options of this node, for vmm run and vmm ctl; NULL-terminated. */
-void lvmm__tls_args(struct hasvcd *d, const char **args, size_t *n);
+/*
+ * TLS options of this node, for vmm run and vmm ctl, with peer the node the
+ * other end must be; NULL-terminated.
+ */
+void lvmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n);
 void lvmm__record(struct hasvcd *d, const struct copy *c);
 void lvmm__unrecord(struct hasvcd *d, const struct copy *c);
 /* Copies left running by an earlier hasvcd, from the run directory. */

@@ -41,7 +41,7 @@ int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool inco
 	return 0;
 }
 
-void lvmm__tls_args(struct hasvcd *d, const char **args, size_t *n)
+void lvmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n)
 {
 	const struct config_node *me = config__node(d->conf, d->node);
 
@@ -52,6 +52,13 @@ void lvmm__tls_args(struct hasvcd *d, const char **args, size_t *n)
 		args[(*n)++] = me->tls_cert;
 		args[(*n)++] = "--tls-key";
 		args[(*n)++] = me->tls_key;
+		/* Any node's certificate would do without it. */
+		args[(*n)++] = "--tls-peer";
+		args[(*n)++] = peer;
+		if (me->tls_crl) {
+			args[(*n)++] = "--tls-crl";
+			args[(*n)++] = me->tls_crl;
+		}
 	} else {
 		args[(*n)++] = "--tls-none";
 	}
@@ -296,6 +303,9 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 		mr.tls_ca = me->tls_ca;
 		mr.tls_cert = me->tls_cert;
 		mr.tls_key = me->tls_key;
+		mr.tls_peer = c->peer;
+		if (me->tls_crl)
+			mr.tls_crl = me->tls_crl;
 	} else {
 		mr.tls_none = true;
 	}

@@ -108,8 +108,7 @@ static void handshake_error(SSL *ssl, int rc, char *err, size_t errlen, bool ser
 	int se = SSL_get_error(ssl, rc);
 
 	if (vr != X509_V_OK)
-		snprintf(err, errlen, "TLS handshake refused: the peer's certificate does not "
-			 "verify against our CA: %s", X509_verify_cert_error_string(vr));
+		tls__refusal(ssl, vr, err, errlen);
 	else if (e)
 		snprintf(err, errlen, "TLS handshake refused: %s%s", ERR_reason_error_string(e),
 			 server && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ?
@@ -156,9 +155,10 @@ static int tls_start(struct chan *c, SSL_CTX *ctx, bool server, char *err, size_
 		if (rc != 1 || ok != 1) {
 			unsigned long e = ERR_peek_error();
 
-			snprintf(err, errlen, "TLS handshake refused by the peer: %s",
+			snprintf(err, errlen, "TLS handshake refused by the peer: %s%s",
 				 e ? ERR_reason_error_string(e) :
-				 "it closed the connection (our certificate is not accepted there)");
+				 "it closed the connection (our certificate is not accepted there)",
+				 tls__alert_hint(e));
 			ERR_clear_error();
 			return -EPROTO;
 		}

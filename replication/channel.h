@@ -17,13 +17,20 @@
 #include "vmm/stream.h"
 
 struct ssl_ctx_st;
+struct ssl_st;
 
-/* TLS settings: CA, certificate and key files, or none (plaintext). */
+/*
+ * TLS settings: CA, certificate and key files and the name of the node the
+ * peer must be (its certificate's DNS SAN, or CN when it has none), an
+ * optional CRL file; or none (plaintext).
+ */
 struct mig_tls {
 	const char *ca;
 	const char *cert;
 	const char *key;
 	bool none;          /* plaintext, only when asked for explicitly */
+	const char *peer;   /* the peer's node name: required with TLS */
+	const char *crl;    /* NULL: no revocation list */
 };
 
 /* "tcp:HOST:PORT" ("tcp:[v6addr]:PORT" for IPv6). */
@@ -35,8 +42,8 @@ struct mig_uri {
 int mig_uri__parse(const char *uri, struct mig_uri *u, const char **err);
 
 /*
- * Check the TLS settings: either none, or all three files.  err says what
- * is missing.
+ * Check the TLS settings: either none, or all three files and the peer's
+ * name (a CRL optional).  err says what is missing.
  */
 int mig_tls__check(const struct mig_tls *t, const char **err);
 
@@ -44,6 +51,14 @@ int mig_tls__check(const struct mig_tls *t, const char **err);
 int tls__ctx_new(struct ssl_ctx_st **out, const struct mig_tls *t, bool server,
 		 char *err, size_t errlen);
 void tls__ctx_free(struct ssl_ctx_st *ctx);
+
+/*
+ * Why the peer's certificate was refused (vr: SSL_get_verify_result),
+ * naming the node expected and the identity the certificate presented.
+ */
+void tls__refusal(struct ssl_st *ssl, long vr, char *err, size_t errlen);
+/* For an alert refusing our certificate (ERR_peek_error), what to check. */
+const char *tls__alert_hint(unsigned long e);
 
 struct chan {
 	int fd;

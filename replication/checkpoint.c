@@ -140,12 +140,11 @@ static void setup_sync(struct checkpoint *ck, const struct checkpoint_params *p)
 static int check_protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
 			 size_t errlen)
 {
-	struct mig_tls tls = { p->mp.tls_ca[0] ? p->mp.tls_ca : NULL,
-			       p->mp.tls_cert[0] ? p->mp.tls_cert : NULL,
-			       p->mp.tls_key[0] ? p->mp.tls_key : NULL, p->mp.tls_none };
+	struct mig_tls tls;
 	struct mig_uri u;
 	const char *why;
 
+	migrate__tls(&p->mp, &tls);
 	if (mig_uri__parse(p->mp.uri, &u, &why) || mig_tls__check(&tls, &why)) {
 		snprintf(err, errlen, "%s", why);
 		return -EINVAL;

@@ -43,7 +43,8 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 	if (argc < 2) {
 		snprintf(err, errlen, "usage: protect tcp:HOST:PORT [--interval MS] "
 			 "[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
-			 "{TLS files | --tls-none}");
+			 "{--tls-ca F --tls-cert F --tls-key F --tls-peer NODE [--tls-crl F] | "
+			 "--tls-none}");
 		return -EINVAL;
 	}
 	if (copy(p.mp.uri, sizeof(p.mp.uri), argv[1], err, errlen))
@@ -91,6 +92,12 @@ static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *er
 				return -EINVAL;
 		} else if (!strcmp(a, "--tls-key")) {
 			if (copy(p.mp.tls_key, sizeof(p.mp.tls_key), v, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(a, "--tls-peer")) {
+			if (copy(p.mp.tls_peer, sizeof(p.mp.tls_peer), v, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(a, "--tls-crl")) {
+			if (copy(p.mp.tls_crl, sizeof(p.mp.tls_crl), v, err, errlen))
 				return -EINVAL;
 		} else {
 			snprintf(err, errlen, "unknown option %s", a);

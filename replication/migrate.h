@@ -32,6 +32,8 @@ struct vm;
 struct migrate_params {
 	char uri[512];
 	char tls_ca[1024], tls_cert[1024], tls_key[1024];
+	char tls_peer[256];         /* the node the destination must be */
+	char tls_crl[1024];         /* "": no revocation list */
 	bool tls_none;
 	uint32_t downtime_ms;       /* 0: default */
 	uint32_t bandwidth_mibs;    /* 0: unlimited */
@@ -167,6 +169,8 @@ int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop);
 void migrate__exit(struct migrate *m);
 
 /* Main thread.  0, or -EBUSY (one already runs), -EINVAL (bad params). */
+/* p's TLS settings, pointing into p ("" fields are not given). */
+void migrate__tls(const struct migrate_params *p, struct mig_tls *t);
 int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 		   size_t errlen);
 int migrate__cancel(struct migrate *m);

@@ -20,7 +20,8 @@
 
 static const char usage_text[] =
 	"usage: vmm ctl NAME migrate URI [--downtime MS] [--bandwidth MIBS] [--parallel N]\n"
-	"                  [--compress] [--tls-ca F --tls-cert F --tls-key F | --tls-none]\n"
+	"                  [--compress] [--tls-ca F --tls-cert F --tls-key F --tls-peer NODE\n"
+	"                  [--tls-crl F] | --tls-none]\n"
 	"                  [--timeout S] [--max-rounds N] [--on-timeout abort|force]\n"
 	"                  [--auto-converge] [--postcopy] [--postcopy-after S]\n"
 	"                  [--copy-disk] [--paused] [--wait]\n"
@@ -35,6 +36,9 @@ static const char usage_text[] =
 	"  loses the VM.\n"
 	"  --copy-disk: copy the disk image too (local storage; not with post-copy):\n"
 	"  the destination's --disk must be a writable image of the same size.\n"
+	"  --tls-peer NODE: the destination's certificate must name NODE (a DNS\n"
+	"  subjectAltName, or the CN when it has none); --tls-crl F: refuse a peer\n"
+	"  whose certificate the CRL F (PEM) revokes.\n"
 	"       vmm ctl NAME migrate-set-downtime MS\n"
 	"       vmm ctl NAME dirty-rate [--seconds S] [--json]\n";
 
@@ -220,6 +224,8 @@ static int do_migrate(const char *name, int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "tls-none", no_argument, NULL, 'N' },
+		{ "tls-peer", required_argument, NULL, 'H' },
+		{ "tls-crl", required_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "on-timeout", required_argument, NULL, 'o' },
@@ -253,6 +259,8 @@ static int do_migrate(const char *name, int argc, char **argv)
 		case 'C': mr.tls_cert = absolute(optarg); break;
 		case 'K': mr.tls_key = absolute(optarg); break;
 		case 'N': mr.tls_none = true; break;
+		case 'H': mr.tls_peer = optarg; break;
+		case 'R': mr.tls_crl = absolute(optarg); break;
 		case 't': mr.timeout_s = v; break;
 		case 'r': mr.max_rounds = v; break;
 		case 'a': mr.auto_converge = true; break;
@@ -293,6 +301,8 @@ static int do_migrate(const char *name, int argc, char **argv)
 		free(mr.tls_cert);
 	if (mr.tls_key != protobuf_c_empty_string)
 		free(mr.tls_key);
+	if (mr.tls_crl != protobuf_c_empty_string)
+		free(mr.tls_crl);
 	return rc;
 }
 

@@ -30,7 +30,9 @@ static int start(struct migrate *m, const Vmm__Control__MigrateRequest *r, char 
 	if (copy(p.uri, sizeof(p.uri), r->uri, "the URI", err, errlen) ||
 	    copy(p.tls_ca, sizeof(p.tls_ca), r->tls_ca, "the CA path", err, errlen) ||
 	    copy(p.tls_cert, sizeof(p.tls_cert), r->tls_cert, "the certificate path", err, errlen) ||
-	    copy(p.tls_key, sizeof(p.tls_key), r->tls_key, "the key path", err, errlen))
+	    copy(p.tls_key, sizeof(p.tls_key), r->tls_key, "the key path", err, errlen) ||
+	    copy(p.tls_peer, sizeof(p.tls_peer), r->tls_peer, "the peer name", err, errlen) ||
+	    copy(p.tls_crl, sizeof(p.tls_crl), r->tls_crl, "the CRL path", err, errlen))
 		return -ENAMETOOLONG;
 	p.tls_none = r->tls_none;
 	p.downtime_ms = r->downtime_ms;

@@ -67,14 +67,26 @@ const char *migrate__state_name(enum migrate_state s)
 	return "unknown";
 }
 
+void migrate__tls(const struct migrate_params *p, struct mig_tls *t)
+{
+	*t = (struct mig_tls){
+		.ca = p->tls_ca[0] ? p->tls_ca : NULL,
+		.cert = p->tls_cert[0] ? p->tls_cert : NULL,
+		.key = p->tls_key[0] ? p->tls_key : NULL,
+		.none = p->tls_none,
+		.peer = p->tls_peer[0] ? p->tls_peer : NULL,
+		.crl = p->tls_crl[0] ? p->tls_crl : NULL,
+	};
+}
+
 int migrate__start(struct migrate *m, const struct migrate_params *p, char *err, size_t errlen)
 {
-	struct mig_tls tls = { p->tls_ca[0] ? p->tls_ca : NULL, p->tls_cert[0] ? p->tls_cert : NULL,
-			       p->tls_key[0] ? p->tls_key : NULL, p->tls_none };
+	struct mig_tls tls;
 	struct mig_uri u;
 	const char *why;
 	int ret;
 
+	migrate__tls(p, &tls);
 	if (mig_uri__parse(p->uri, &u, &why) || mig_tls__check(&tls, &why)) {
 		snprintf(err, errlen, "%s", why);
 		return -EINVAL;

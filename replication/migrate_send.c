@@ -248,9 +248,7 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 
 static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 {
-	struct mig_tls tls = { m->p.tls_ca[0] ? m->p.tls_ca : NULL,
-			       m->p.tls_cert[0] ? m->p.tls_cert : NULL,
-			       m->p.tls_key[0] ? m->p.tls_key : NULL, m->p.tls_none };
+	struct mig_tls tls;
 	Replication__Message msg = REPLICATION__MESSAGE__INIT, *reply = NULL;
 	Replication__Hello hello = REPLICATION__HELLO__INIT;
 	char *devices[] = { "serial" };
@@ -263,7 +261,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	int ret;
 
 	m->session = session;
-
+	migrate__tls(&m->p, &tls);
 	if (mig_uri__parse(m->p.uri, &u, &why) || mig_tls__check(&tls, &why))
 		return fail(e, -EINVAL, "%s", why);
 	if (!tls.none && (ret = tls__ctx_new(&ctx, &tls, false, e->msg, sizeof(e->msg))))

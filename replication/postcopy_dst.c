@@ -48,7 +48,7 @@ struct pc_dst {
 	struct vm *vm;
 	struct chan *main, *req;
 	pthread_mutex_t req_lock;  /* req: the fault thread writes, the receiver swaps */
-	char uri[512], ca[1024], cert[1024], key[1024];
+	char uri[512], ca[1024], cert[1024], key[1024], peer[256], crl[1024];
 	struct mig_tls tls;
 	uint64_t session;
 	int uffd, stop_fd;
@@ -543,8 +543,14 @@ int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, con
 	snprintf(d->ca, sizeof(d->ca), "%s", tls->ca ? tls->ca : "");
 	snprintf(d->cert, sizeof(d->cert), "%s", tls->cert ? tls->cert : "");
 	snprintf(d->key, sizeof(d->key), "%s", tls->key ? tls->key : "");
-	d->tls = (struct mig_tls){ d->ca[0] ? d->ca : NULL, d->cert[0] ? d->cert : NULL,
-				   d->key[0] ? d->key : NULL, tls->none };
+	snprintf(d->peer, sizeof(d->peer), "%s", tls->peer ? tls->peer : "");
+	snprintf(d->crl, sizeof(d->crl), "%s", tls->crl ? tls->crl : "");
+	/* The recovery connection is held to the same peer and CRL. */
+	d->tls = (struct mig_tls){ .ca = d->ca[0] ? d->ca : NULL,
+				   .cert = d->cert[0] ? d->cert : NULL,
+				   .key = d->key[0] ? d->key : NULL, .none = tls->none,
+				   .peer = d->peer[0] ? d->peer : NULL,
+				   .crl = d->crl[0] ? d->crl : NULL };
 	ret = -pthread_create(&d->fault_tid, NULL, fault_main, d);
 	d->fault_started = !ret;
 	if (!ret)

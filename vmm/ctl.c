@@ -137,6 +137,8 @@ static void help(void)
 	       "           replicated: the standby's --disk must be its own image of\n"
 	       "           the same size (overwritten by the sync).  --verify-disk:\n"
 	       "           every checkpoint carries the image's SHA-256 (costly)\n"
+	       "           TLS: --tls-ca F --tls-cert F --tls-key F --tls-peer NODE\n"
+	       "           [--tls-crl F]: the standby's certificate must name NODE\n"
 	       "  unprotect  (primary) stop checkpointing, release held output, resume\n"
 	       "           a guest the policy paused\n"
 	       "  protect-status [--json]  checkpointing state, generation, epochs,\n"

@@ -25,8 +25,8 @@
 static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
 	"       vmm run --restore FILE [options]\n"
-	"       vmm run --incoming tcp:ADDR:PORT {TLS files | --tls-none} [options]\n"
-	"       vmm run --standby tcp:ADDR:PORT {TLS files | --tls-none} [options]\n"
+	"       vmm run --incoming tcp:ADDR:PORT {TLS options | --tls-none} [options]\n"
+	"       vmm run --standby tcp:ADDR:PORT {TLS options | --tls-none} [options]\n"
 	"       vmm ctl NAME COMMAND       (vmm ctl --help)\n"
 	"       vmm --help | --version\n"
 	"\n"
@@ -60,6 +60,10 @@ static const char usage_text[] =
 	"      --tls-ca FILE     CA that signed the migration peers' certificates\n"
 	"      --tls-cert FILE   this node's certificate (PEM)\n"
 	"      --tls-key FILE    its private key (PEM)\n"
+	"      --tls-peer NODE   the node the source (a standby's primary) must be: its\n"
+	"                        certificate must name NODE (a DNS subjectAltName, or\n"
+	"                        the CN when it has none)\n"
+	"      --tls-crl FILE    refuse a peer whose certificate this CRL (PEM) revokes\n"
 	"      --tls-none        accept a plaintext migration (only when asked for)\n"
 	"      --standby URI     a checkpointing standby: receive the initial sync and\n"
 	"                        then checkpoints on tcp:ADDR:PORT; never runs until\n"
@@ -171,6 +175,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "tls-cert", required_argument, NULL, 2 },
 		{ "tls-key", required_argument, NULL, 3 },
 		{ "tls-none", no_argument, NULL, 4 },
+		{ "tls-peer", required_argument, NULL, 9 },
+		{ "tls-crl", required_argument, NULL, 10 },
 		{ "standby", required_argument, NULL, 5 },
 		{ "activate-on-loss", no_argument, NULL, 6 },
 		{ "generation", required_argument, NULL, 7 },
@@ -200,6 +206,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 2: o->tls.cert = optarg; break;
 		case 3: o->tls.key = optarg; break;
 		case 4: o->tls.none = true; break;
+		case 9: o->tls.peer = optarg; break;
+		case 10: o->tls.crl = optarg; break;
 		case 5: o->standby = optarg; o->incoming = optarg; o->cfg.restoring = true; break;
 		case 6: o->activate_on_loss = true; break;
 		case 7:

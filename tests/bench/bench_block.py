@@ -38,8 +38,9 @@ class Bench:
 
     def tls(self, node):
         c = self.a.certs
+        peer = "sb" if node == "pr" else "pr"
         return ["--tls-ca", c + "/ca.pem", "--tls-cert", "%s/%s.pem" % (c, node),
-                "--tls-key", "%s/%s.key" % (c, node)]
+                "--tls-key", "%s/%s.key" % (c, node), "--tls-peer", peer]
 
     def spawn(self, tag, args):
         err = open(os.path.join(self.a.tmp, tag + ".err"), "wb")

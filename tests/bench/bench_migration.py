@@ -239,7 +239,9 @@ class Ours:
 
     def tls(self, node):
         c = self.opt.certs
-        return ["--tls-ca", f"{c}/ca.pem", "--tls-cert", f"{c}/{node}.pem", "--tls-key", f"{c}/{node}.key"]
+        peer = "dst" if node == "src" else "src"
+        return ["--tls-ca", f"{c}/ca.pem", "--tls-cert", f"{c}/{node}.pem", "--tls-key", f"{c}/{node}.key",
+                "--tls-peer", peer]
 
     def run(self, cfg):
         o = self.opt

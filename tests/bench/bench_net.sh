@@ -33,7 +33,7 @@ set +eu
 . "$srcdir/tests/migration/mlib.sh"
 need_net
 "$srcdir/conf/make-certs.sh" "$T/certs" pr sb >/dev/null 2>&1 || fail "make-certs.sh failed"
-tls() { echo "--tls-ca $T/certs/ca.pem --tls-cert $T/certs/$1.pem --tls-key $T/certs/$1.key"; }
+tls() { echo "--tls-ca $T/certs/ca.pem --tls-cert $T/certs/$1.pem --tls-key $T/certs/$1.key --tls-peer $2"; }
 
 RATE_S=10 MAX_S=5
 started=$(date +%s)
@@ -46,11 +46,11 @@ one() {
 	wait_for_line "$T/g$_r$_m.ser" "^net ready" 20 || fail "the guest did not start"
 	if [ "$_m" = p ]; then
 		# shellcheck disable=SC2046
-		bg_nvmm s$_r run --standby "tcp:127.0.0.1:0" $(tls sb) --memory 64M \
+		bg_nvmm s$_r run --standby "tcp:127.0.0.1:0" $(tls sb pr) --memory 64M \
 			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r.ser" --control "s$_r-$$"
 		listening "s$_r" "no standby"
 		# shellcheck disable=SC2046
-		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr) --interval 25 >/dev/null ||
+		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr sb) --interval 25 >/dev/null ||
 			fail "protect"
 		wait_for_line "$T/g$_r$_m.err" "initial sync to .* done" 20 || fail "not protected"
 	fi

@@ -61,8 +61,8 @@ pass "switched by command: $(grep -a 'every page is at' "$T/sc.err" | sed 's/.*p
 TLS_D=--tls-none TLS_S=--tls-none
 if command -v openssl >/dev/null && sh "$top_srcdir/conf/make-certs.sh" "$T/pki" src dst \
 	>/dev/null 2>&1; then
-	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key"
-	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key"
+	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key --tls-peer src"
+	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key --tls-peer dst"
 fi
 start_dst dt 128M 1 $TLS_D
 start_src st 128M 1 "$RUN"

@@ -5,8 +5,9 @@
 # proxy, `migrate-resume` reconnects; the destination says which pages it
 # has, the rest follows, and the guest finishes its run verified.  Garbage
 # sent to the waiting destination instead of the source is refused, and it
-# keeps waiting.  Over TLS when the openssl CLI can make certificates (the
-# proxy forwards bytes), so the resume's handshakes are tested too.
+# keeps waiting, and so is (over TLS) another node's certificate.  Over TLS
+# when the openssl CLI can make certificates (the proxy forwards bytes), so
+# the resume's handshakes are tested too.
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
@@ -26,8 +27,8 @@ start_proxy() {
 TLS_D=--tls-none TLS_S=--tls-none
 if command -v openssl >/dev/null && sh "$top_srcdir/conf/make-certs.sh" "$T/pki" src dst \
 	>/dev/null 2>&1; then
-	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key"
-	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key"
+	TLS_D="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/dst.pem --tls-key $T/pki/dst.key --tls-peer src"
+	TLS_S="--tls-ca $T/pki/ca.pem --tls-cert $T/pki/src.pem --tls-key $T/pki/src.key --tls-peer dst"
 fi
 start_dst d 128M 1 $TLS_D
 DPORT=$PORT
@@ -71,6 +72,17 @@ except OSError:
 wait_for_line "$T/d.err" "resume attempt failed: " 10 ||
 	fail "garbage was not refused"
 pass "garbage instead of the source refused: $(grep -a 'resume attempt failed' "$T/d.err" | tail -n 1 | sed 's/.*: a resume/a resume/')"
+
+# Over TLS: another node of the same CA where the source (node src) should
+# reconnect is refused by name (--tls-peer holds the resume too).
+if [ "$TLS_D" != --tls-none ]; then
+	sh "$top_srcdir/conf/make-certs.sh" "$T/pki" x >/dev/null 2>&1 || fail "make-certs.sh x"
+	timeout 10 openssl s_client -connect "127.0.0.1:$DPORT" -CAfile "$T/pki/ca.pem" \
+		-cert "$T/pki/x.pem" -key "$T/pki/x.key" -tls1_3 </dev/null >"$T/sc.out" 2>&1
+	wait_for_line "$T/d.err" "resume attempt failed: .*the peer is not node src: .*CN=x" 10 ||
+		fail "node x was not refused as the source: $(tail -n 2 "$T/d.err")"
+	pass "node x refused as the resuming source: $(grep -ao 'the peer is not node src.*' "$T/d.err" | tail -n 1)"
+fi
 
 # Resume through a new link.
 start_proxy "$DPORT"

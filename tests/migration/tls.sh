@@ -10,8 +10,8 @@ command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"
 sh "$top_srcdir/conf/make-certs.sh" "$T/pki" src dst || fail "make-certs.sh"
 sh "$top_srcdir/conf/make-certs.sh" "$T/other" rogue || fail "make-certs.sh (other CA)"
 P=$T/pki
-good_dst="--tls-ca $P/ca.pem --tls-cert $P/dst.pem --tls-key $P/dst.key"
-good_src="--tls-ca $P/ca.pem --tls-cert $P/src.pem --tls-key $P/src.key"
+good_dst="--tls-ca $P/ca.pem --tls-cert $P/dst.pem --tls-key $P/dst.key --tls-peer src"
+good_src="--tls-ca $P/ca.pem --tls-cert $P/src.pem --tls-key $P/src.key --tls-peer dst"
 cmd="mem_mib=32 rate_mib=50 hb_us=20000 verify_every=2"
 
 # Good certificates.
@@ -34,7 +34,8 @@ pass "TLS with good certificates, 2 data connections"
 start_dst d2 128M 1 $good_dst
 start_src s2 128M 1 "$cmd"
 LOG=$T/s2.err
-migrate s2 "$PORT" --tls-ca "$P/ca.pem" --tls-cert "$T/other/rogue.pem" --tls-key "$T/other/rogue.key"
+migrate s2 "$PORT" --tls-ca "$P/ca.pem" --tls-cert "$T/other/rogue.pem" --tls-key "$T/other/rogue.key" \
+	--tls-peer dst
 [ "$rc" -ne 0 ] || fail "a certificate of another CA was accepted"
 grep -qi "TLS" "$T/ctl.err" || fail "no TLS reason: $(cat "$T/ctl.err")"
 wait "$d2_pid"; drc=$?
@@ -43,7 +44,8 @@ hb_continues "$T/s2.ser" "$T/s2.ser"
 pass "wrong CA refused: $(cat "$T/ctl.err") / $(grep -i error "$T/d2.err" | head -n 1)"
 
 # The destination trusts another CA: the source refuses it, and carries on.
-start_dst d3 128M 1 --tls-ca "$T/other/ca.pem" --tls-cert "$T/other/rogue.pem" --tls-key "$T/other/rogue.key"
+start_dst d3 128M 1 --tls-ca "$T/other/ca.pem" --tls-cert "$T/other/rogue.pem" --tls-key "$T/other/rogue.key" \
+	--tls-peer src
 migrate s2 "$PORT" $good_src
 [ "$rc" -ne 0 ] && grep -qi "certificate" "$T/ctl.err" || fail "a rogue destination was accepted: $(cat "$T/ctl.err")"
 hb_continues "$T/s2.ser" "$T/s2.ser"

@@ -149,6 +149,20 @@ START_TEST(test_defaults_and_long_lines)
 }
 END_TEST
 
+/* A CRL file is optional, per node, with TLS; without it, none. */
+START_TEST(test_tls_crl)
+{
+	struct config *c = parse_ok("[node a]\nreplication = h:1\ntls_ca = /ca\n"
+				    "tls_cert = /a.pem\ntls_key = /a.key\ntls_crl = /crl.pem\n"
+				    "[node b]\nreplication = h:2\ntls_ca = /ca\n"
+				    "tls_cert = /b.pem\ntls_key = /b.key\n");
+
+	ck_assert_str_eq(config__node(c, "a")->tls_crl, "/crl.pem");
+	ck_assert_ptr_null(config__node(c, "b")->tls_crl);
+	config__free(c);
+}
+END_TEST
+
 /* Each bad input: the whole message, so file, line and wording are pinned. */
 static const struct {
 	const char *text;
@@ -215,6 +229,10 @@ static const struct {
 	  "hasvc.conf:1: node a: tls_ca, tls_cert and tls_key are required (or allow_plaintext = yes in [cluster])" },
 	{ "[node a]\nreplication = h:1\ntls_ca = /ca\ntls_key = /k\n",
 	  "hasvc.conf:1: node a: tls_cert is missing: give tls_ca, tls_cert and tls_key together" },
+	{ PLAIN "[node a]\nreplication = h:1\ntls_crl = /crl.pem\n",
+	  "hasvc.conf:3: node a: tls_crl without tls_ca, tls_cert and tls_key: a CRL only applies to TLS" },
+	{ "[node a]\nreplication = h:1\ntls_ca = /ca\ntls_cert = /c\ntls_key = /k\ntls_crl =\n",
+	  "hasvc.conf:6: node a: tls_crl is empty" },
 	{ "memory = 1G\n" NODES,
 	  "hasvc.conf:1: key 'memory' is outside any section: put it under [cluster], [node NAME] or [vm NAME]" },
 	{ PLAIN NODES "[vm w\nmemory = 1G\n",
@@ -402,6 +420,7 @@ int main(void)
 
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults_and_long_lines);
+	tcase_add_test(tc, test_tls_crl);
 	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_example_file);
