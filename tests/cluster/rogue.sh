@@ -1,0 +1,106 @@
+#!/bin/sh
+# hasvcd believes the corosync node id a cluster message came from, not what
+# the message says about itself (docs/hasvc-daemon.md, "Who sent it").
+# tests/cluster/rogue_cpg joins the group and multicasts a State that would
+# win any state exchange (an empty replica with the largest event count)
+# and a configuration that adds a VM and a fence command, both claiming to
+# come from another node:
+#  1. from node a, where hasvcd runs: a second member from a's node id,
+#     ignored and logged while it stays in the group;
+#  2. from node d (a corosync node hasvc.conf does not declare), claiming
+#     to be c: the claim does not match d's node id, ignored and logged;
+#  3. from node d under its own name: d is not declared, so its state and
+#     its configuration are not used.
+# After each, every hasvcd runs the same configuration (digest) and VMs as
+# before, nobody ran the rogue's fence command, and a reload from b still
+# goes through (nothing waits for the rogue).
+. "$(dirname "$0")/clib.sh"
+. "$(dirname "$0")/hlib.sh"
+need_hasvc
+ROGUE="$top_builddir/tests/cluster/rogue_cpg"
+[ -x "$ROGUE" ] || fail "$ROGUE is not built (make check builds it)"
+
+cluster_setup 4
+# d is a corosync node only: hasvc.conf does not declare it.
+CL_NODES="a b c"
+HLIB_PROTECT=no write_hasvc_conf web1
+CL_NODES="a b c d"
+for n in a b c d; do start_corosync "$n"; done
+wait_members "a b c d" 4 20
+for n in a b c; do start_hasvcd "$n"; done
+wait_vm a web1 'v["state"] == "unprotected" and all(n.get("ready") for n in s["nodes"])' 60
+group="hasvc.t$$"
+
+# What every node's hasvcd runs: the configuration's digest and the VMs.
+view() {
+	vm_get "$1" web1 's.get("config_digest", "") + " " + ",".join(sorted(x["name"] for x in s.get("vms", [])))'
+}
+expect_view() {
+	for n in a b c; do
+		[ "$(view "$n")" = "$1" ] || fail "$2: $n runs '$(view "$n")', not '$1'"
+	done
+	[ ! -e "$T/pwned" ] || fail "$2: the rogue's fence command ran"
+}
+
+# The rogue's configuration: one more VM, a fence command on every node.
+sed "s|^\\[node \\(.*\\)\\]\$|[node \\1]\\nfence_command = touch $T/pwned|" "$T/hasvc.conf" \
+	>"$T/rogue.conf"
+printf '[vm evil]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\n' \
+	"$GUESTS/counter.elf" >>"$T/rogue.conf"
+"$HASVCD" --check-config -c "$T/rogue.conf" >/dev/null || fail "the rogue's file does not parse"
+
+# rogue NODE NAME TAG LOGREGEX: a rogue in NODE claiming NAME; waits until
+# its messages were delivered and every hasvcd logged LOGREGEX; leaves it
+# in the group (ROGUE_PID) so that the checks run while it is there.
+rogue() {
+	node_bg "$1" "$3" "$ROGUE" "$group" inject "$2" "$T/rogue.conf"
+	ROGUE_PID=$BG_PID
+	wait_for_line "$T/$1/$3.out" '^sent$' 20 ||
+		fail "$3: the rogue never got its messages back: $(cat "$T/$1/$3.err")"
+	for n in a b c; do
+		wait_for_line "$T/$n/hasvcd.log" "$4" 20 ||
+			fail "$3: $n's hasvcd did not log '$4': $(grep -v debug "$T/$n/hasvcd.log" | tail -8)"
+	done
+	echo "$3 ($1 claiming $2): $(grep -Eh -- "$4" "$T/a/hasvcd.log" | tail -1 | sed 's/^.*: \(message\|state\|config\)/\1/')"
+}
+
+stop_rogue() {
+	kill "$ROGUE_PID" && wait "$ROGUE_PID" || fail "the rogue did not stop cleanly"
+}
+
+# reload_adds VM: a reload from b adding VM applies everywhere.
+reload_adds() {
+	cat "$T/hasvc.conf" >"$T/next.conf"
+	printf '[vm %s]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\n' "$1" \
+		"$GUESTS/counter.elf" >>"$T/next.conf"
+	cp "$T/next.conf" "$T/hasvc.conf"
+	hactl_on b reload >"$T/reload.out" 2>&1 || fail "reload adding $1: $(cat "$T/reload.out")"
+	grep -q "added $1" "$T/reload.out" || fail "reload adding $1: $(cat "$T/reload.out")"
+	for n in a b c; do wait_vm "$n" "$1" '"name" in v' 30; done
+}
+
+before=$(view a)
+echo "before: $before"
+
+rogue a b rogue_a 'pid [0-9]+ on node id 1 \(a\), which is not that node.s hasvcd: ignored'
+expect_view "$before" "rogue from a's node id"
+reload_adds web2
+before=$(view a)
+stop_rogue
+echo "a rogue on a's node id: ignored; a reload from b applied ($before)"
+
+rogue d c rogue_d1 "from node id 4 \\(d\\) says it is from 'c': ignored"
+expect_view "$before" "rogue on d claiming to be c"
+stop_rogue
+
+rogue d d rogue_d2 'configuration from d, a node the configuration in force does not declare: ignored'
+for n in a b c; do
+	grep -q 'state from d (node id 4, pid [0-9]*), which the configuration does not declare: not used' \
+		"$T/$n/hasvcd.log" || fail "$n did not log that d's state was not used"
+done
+expect_view "$before" "rogue on d under its own name"
+reload_adds web3
+stop_rogue
+echo "rogues on undeclared d: ignored; a reload from b applied"
+replicas_agree 30
+echo "replicas agree; ok"

@@ -1,0 +1,54 @@
+#!/bin/sh
+# A member that joins the group and never answers the state exchange does
+# not stop the cluster (docs/hasvc-daemon.md, "The state exchange").  Five
+# corosync nodes, all declared; hasvcd runs on a, b, c and e.  In d,
+# tests/cluster/rogue_cpg joins the group and stays silent: after
+# [cluster] sync_timeout_ms (1.5 s, scaled) the exchange ends without it, d
+# is taken as gone, and the held messages are applied.  Then a reload goes
+# through and, when node a (web1's primary) dies, web1 fails over to b
+# (b, c and e are still a majority of the five declared nodes).
+. "$(dirname "$0")/clib.sh"
+. "$(dirname "$0")/hlib.sh"
+need_hasvc
+ROGUE="$top_builddir/tests/cluster/rogue_cpg"
+[ -x "$ROGUE" ] || fail "$ROGUE is not built (make check builds it)"
+SYNC_MS=$((1500 * TIME_SCALE))
+
+cluster_setup 5
+write_hasvc_conf web1:a,b
+sed -i "s/^\\[cluster\\]\$/[cluster]\\nsync_timeout_ms = $SYNC_MS/" "$T/hasvc.conf"
+for n in a b c d e; do start_corosync "$n"; done
+wait_members "a b c d e" 5 20
+for n in a b c e; do start_hasvcd "$n"; done
+# The first placement waits up to 10 s for d (HASVCD_FORMATION_WAIT_MS).
+set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+echo "web1 protected on a (standby b); d has no hasvcd"
+
+node_bg d rogue "$ROGUE" "hasvc.t$$" silent
+wait_for_line "$T/d/rogue.out" '^joined$' 20 || fail "the rogue did not join: $(cat "$T/d/rogue.err")"
+t0=$(now_ms)
+for n in a b c e; do
+	wait_for_line "$T/$n/hasvcd.log" \
+		'state exchange ended \(time limit\) without the state of d \(node id 4' 30 ||
+		fail "$n: the state exchange did not end without d: $(grep -v debug "$T/$n/hasvcd.log" | tail -8)"
+done
+echo "the exchange ended without the silent member after $(( $(now_ms) - t0 )) ms (limit $SYNC_MS ms)"
+
+# A configuration change goes through.
+cp "$T/hasvc.conf" "$T/next.conf"
+printf '[vm web2]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\npreferred_nodes = c\n' \
+	"$GUESTS/counter.elf" >>"$T/next.conf"
+cp "$T/next.conf" "$T/hasvc.conf"
+hactl_on b reload >"$T/reload.out" 2>&1 || fail "reload: $(cat "$T/reload.out")"
+grep -q "added web2" "$T/reload.out" || fail "reload: $(cat "$T/reload.out")"
+wait_vm b web2 'v["state"] == "unprotected" and v["primary"] == "c"' 60
+echo "a reload added web2 while the silent member is in the group"
+
+# A failover goes through.
+t0=$(now_ms)
+kill_node a
+wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 30
+echo "web1 failed over to b $(( $(now_ms) - t0 )) ms after node a died"
+kill "$d_rogue_pid" && wait "$d_rogue_pid" || fail "the rogue did not stop cleanly"
+replicas_agree 30
+echo "replicas agree; ok"
