@@ -51,6 +51,7 @@ struct node_name {
 struct refused {
 	uint32_t nodeid, pid;
 	unsigned long messages;
+	bool logged;
 };
 
 #define FLUSH_RETRY_NS (5 * 1000000ULL)
@@ -148,6 +149,19 @@ static struct refused *refused_member(struct cluster *cl, uint32_t nodeid, uint3
 	return NULL;
 }
 
+/*
+ * The member of nodeid this daemon only guessed is its hasvcd: the State of
+ * whichever of them is, counts as nodeid's answer (sync.c counts a guessed
+ * member's state but never adopts it).
+ */
+static struct group_member *guessed_member(struct cluster *cl, uint32_t nodeid)
+{
+	for (size_t i = 0; i < cl->n_bound; i++)
+		if (cl->bound[i].nodeid == nodeid && !cl->bound[i].certain)
+			return &cl->bound[i];
+	return NULL;
+}
+
 static void refused_message(struct cluster *cl, uint32_t nodeid, uint32_t pid,
 			    const Hasvc__Cluster__Msg *m)
 {
@@ -179,6 +193,8 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 		return;
 	}
 	from = bound_member(cl, nodeid, pid);
+	if (!from && m->body_case == HASVC__CLUSTER__MSG__BODY_STATE)
+		from = guessed_member(cl, nodeid);
 	if (!from) {
 		refused_message(cl, nodeid, pid, m);
 	} else if (!m->sender || strcmp(m->sender, from->name)) {
@@ -238,14 +254,16 @@ static void refuse_others(struct cluster *cl, const struct cpg_address *members,
 		r->nodeid = members[i].nodeid;
 		r->pid = members[i].pid;
 		r->messages = 0;
+		r->logged = false;
 		for (size_t k = 0; k < n_kept; k++)
 			if (kept[k].nodeid == r->nodeid && kept[k].pid == r->pid)
-				r->messages = kept[k].messages + 1;
-		if (!r->messages++)
-			qb_log(LOG_WARNING, "pid %u on node id %u (%s) joined the group, which "
-			       "already has that node's hasvcd%s%u: it is ignored while it stays",
-			       r->pid, r->nodeid, name_of(cl, r->nodeid, buf, sizeof(buf)),
-			       b ? " (pid " : "", b ? b->pid : 0);
+				*r = kept[k];
+		if (!r->logged)
+			qb_log(LOG_WARNING, "pid %u on node id %u (%s) is in the group, not as that "
+			       "node's hasvcd%s: it is ignored while it stays", r->pid, r->nodeid,
+			       name_of(cl, r->nodeid, buf, sizeof(buf)),
+			       b ? " (another process is)" : "");
+		r->logged = true;
 		cl->n_refused++;
 	}
 }
@@ -289,6 +307,36 @@ static bool bind_members(struct cluster *cl, const struct cpg_address *members, 
 	return joiners;
 }
 
+/*
+ * The members that were in the group before this daemon took it for this
+ * node's hasvcd; this daemon cannot prove otherwise, so it does not run
+ * beside one.  True when it is stopping.
+ */
+static bool squatted(struct cluster *cl, const struct cpg_address *members, size_t n,
+		     const struct cpg_address *joined, size_t n_joined)
+{
+	bool me_joined = false;
+
+	for (size_t i = 0; i < n_joined; i++)
+		me_joined = me_joined || (joined[i].nodeid == cl->local_id &&
+					  joined[i].pid == (uint32_t)getpid());
+	if (!me_joined)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (members[i].nodeid != cl->local_id || members[i].pid == (uint32_t)getpid())
+			continue;
+		qb_log(LOG_CRIT, "pid %u of this node was in the group '%s' before this daemon: "
+		       "the other members take it for this node's hasvcd.  Stop it (is another "
+		       "hasvcd running here?); self-fencing and exiting", members[i].pid,
+		       cl->group.value);
+		local__self_fence(cl->d);
+		cl->d->stopping = cl->d->failed = true;
+		qb_loop_stop(cl->d->loop);
+		return true;
+	}
+	return false;
+}
+
 static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 		       const struct cpg_address *members, size_t n_members,
 		       const struct cpg_address *left, size_t n_left,
@@ -300,8 +348,9 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 
 	(void)group;
 	(void)left;
-	(void)joined;
 	cpg_context_get(h, (void **)&cl);
+	if (squatted(cl, members, n_members, joined, n_joined))
+		return;
 	if (n_members > CPG_MEMBERS_MAX)
 		n_members = CPG_MEMBERS_MAX;
 	for (size_t i = 0; i < cl->n_all; i++)

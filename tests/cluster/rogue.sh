@@ -14,6 +14,11 @@
 # After each, every hasvcd runs the same configuration (digest) and VMs as
 # before, nobody ran the rogue's fence command, and a reload from b still
 # goes through (nothing waits for the rogue).
+#  4. A silent rogue on c that was in the group before c's hasvcd starts
+#     again: the others took it for c's hasvcd, so the new hasvcd refuses
+#     to run beside it (exits as a failure, saying why); the others cut the
+#     silent member off after sync_timeout_ms; once it is gone, c's hasvcd
+#     starts and joins as before.
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
@@ -25,6 +30,7 @@ cluster_setup 4
 CL_NODES="a b c"
 HLIB_PROTECT=no write_hasvc_conf web1
 CL_NODES="a b c d"
+sed -i "s/^\\[cluster\\]\$/[cluster]\\nsync_timeout_ms = $((2000 * TIME_SCALE))/" "$T/hasvc.conf"
 for n in a b c d; do start_corosync "$n"; done
 wait_members "a b c d" 4 20
 for n in a b c; do start_hasvcd "$n"; done
@@ -102,5 +108,22 @@ expect_view "$before" "rogue on d under its own name"
 reload_adds web3
 stop_rogue
 echo "rogues on undeclared d: ignored; a reload from b applied"
+
+kill "$c_hasvcd_pid" && wait "$c_hasvcd_pid" || fail "c's hasvcd did not stop cleanly"
+node_bg c squatter "$ROGUE" "$group" silent
+wait_for_line "$T/c/squatter.out" '^joined$' 20 || fail "the squatter did not join"
+for n in a b; do
+	wait_for_line "$T/$n/hasvcd.log" 'without the state of c \(node id 3' 30 ||
+		fail "$n did not cut the silent squatter off: $(grep -v debug "$T/$n/hasvcd.log" | tail -5)"
+done
+start_hasvcd c
+wait "$c_hasvcd_pid" && fail "c's hasvcd ran beside the squatter" || true
+grep -q "was in the group .* before this daemon: the other members take it for this node's hasvcd" \
+	"$T/c/hasvcd.log" || fail "c's hasvcd did not say why it stopped: $(tail -3 "$T/c/hasvcd.log")"
+echo "c's hasvcd refused to run beside a process already in the group from c"
+kill "$c_squatter_pid" && wait "$c_squatter_pid" || fail "the squatter did not stop cleanly"
+start_hasvcd c
+wait_vm a web1 'all(n.get("ready") for n in s["nodes"])' 30
+echo "with the squatter gone, c's hasvcd joined again"
 replicas_agree 30
 echo "replicas agree; ok"
