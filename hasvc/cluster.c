@@ -162,6 +162,16 @@ static struct group_member *guessed_member(struct cluster *cl, uint32_t nodeid)
 	return NULL;
 }
 
+/* "config", "state" ...: the body's field name in cluster.proto, for logs. */
+static const char *body_name(const Hasvc__Cluster__Msg *m)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field(&hasvc__cluster__msg__descriptor,
+							(unsigned)m->body_case);
+
+	return f && m->body_case ? f->name : "no body";
+}
+
 static void refused_message(struct cluster *cl, uint32_t nodeid, uint32_t pid,
 			    const Hasvc__Cluster__Msg *m)
 {
@@ -170,9 +180,9 @@ static void refused_message(struct cluster *cl, uint32_t nodeid, uint32_t pid,
 	char buf[24];
 
 	if (n <= REFUSED_LOG_MAX)
-		qb_log(LOG_WARNING, "message (body %d, says it is from '%.*s') from pid %u on "
+		qb_log(LOG_WARNING, "message (%s, says it is from '%.*s') from pid %u on "
 		       "node id %u (%s), which is not that node's hasvcd: ignored%s",
-		       m->body_case, HASVC_NAME_MAX, m->sender ? m->sender : "", pid, nodeid,
+		       body_name(m), HASVC_NAME_MAX, m->sender ? m->sender : "", pid, nodeid,
 		       name_of(cl, nodeid, buf, sizeof(buf)),
 		       n == REFUSED_LOG_MAX ? " (its next ones are not logged)" : "");
 }
@@ -198,8 +208,8 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	if (!from) {
 		refused_message(cl, nodeid, pid, m);
 	} else if (!m->sender || strcmp(m->sender, from->name)) {
-		qb_log(LOG_WARNING, "message (body %d) from node id %u (%s) says it is from "
-		       "'%.*s': ignored", m->body_case, nodeid, from->name, HASVC_NAME_MAX,
+		qb_log(LOG_WARNING, "message (%s) from node id %u (%s) says it is from "
+		       "'%.*s': ignored", body_name(m), nodeid, from->name, HASVC_NAME_MAX,
 		       m->sender ? m->sender : "");
 	} else {
 		sync__deliver(cl->d, m, from);

@@ -19,6 +19,11 @@
 #     to run beside it (exits as a failure, saying why); the others cut the
 #     silent member off after sync_timeout_ms; once it is gone, c's hasvcd
 #     starts and joins as before.
+#  5. A silent rogue on a, older than a's hasvcd (a lower pid) but joining
+#     after it, then c's hasvcd restarts: c cannot tell which of a's two
+#     members is hasvcd, guesses the lowest pid (the rogue), counts a's
+#     real State as a's answer and, once it adopts the cluster's state,
+#     takes the pid that state names; then a reload from a applies on c.
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
@@ -33,9 +38,12 @@ CL_NODES="a b c d"
 sed -i "s/^\\[cluster\\]\$/[cluster]\\nsync_timeout_ms = $((2000 * TIME_SCALE))/" "$T/hasvc.conf"
 for n in a b c d; do start_corosync "$n"; done
 wait_members "a b c d" 4 20
-for n in a b c; do start_hasvcd "$n"; done
-wait_vm a web1 'v["state"] == "unprotected" and all(n.get("ready") for n in s["nodes"])' 60
 group="hasvc.t$$"
+node_bg a late "$ROGUE" "$group" silent "$T/a/late.go"
+late_pid=$BG_PID
+for n in a b c; do start_hasvcd "$n"; done
+[ "$late_pid" -lt "$a_hasvcd_pid" ] || fail "pids: the late rogue ($late_pid) is not older than a's hasvcd"
+wait_vm a web1 'v["state"] == "unprotected" and all(n.get("ready") for n in s["nodes"])' 60
 
 # What every node's hasvcd runs: the configuration's digest and the VMs.
 view() {
@@ -125,5 +133,26 @@ kill "$c_squatter_pid" && wait "$c_squatter_pid" || fail "the squatter did not s
 start_hasvcd c
 wait_vm a web1 'all(n.get("ready") for n in s["nodes"])' 30
 echo "with the squatter gone, c's hasvcd joined again"
+
+touch "$T/a/late.go"
+wait_for_line "$T/a/late.out" '^joined$' 20 || fail "the late rogue did not join"
+for n in a b c; do
+	wait_for_line "$T/$n/hasvcd.log" "pid $late_pid on node id 1 \\(a\\) is in the group, not as that node's hasvcd" 20 ||
+		fail "$n did not refuse the late rogue: $(grep -v debug "$T/$n/hasvcd.log" | tail -5)"
+done
+kill "$c_hasvcd_pid" && wait "$c_hasvcd_pid" || fail "c's hasvcd did not stop cleanly"
+start_hasvcd c
+wait_for_line "$T/c/hasvcd.log" "node id 1 \\(a\\) has several members in the group: taking pid $late_pid as its hasvcd until" 20 ||
+	fail "c did not guess: $(grep -v debug "$T/c/hasvcd.log" | tail -5)"
+wait_for_line "$T/c/hasvcd.log" "node id 1 \\(a\\): pid $a_hasvcd_pid is its hasvcd, as the cluster's state says, not pid $late_pid" 30 ||
+	fail "c did not learn a's hasvcd from the state: $(grep -v debug "$T/c/hasvcd.log" | tail -8)"
+wait_vm c web1 'all(n.get("ready") for n in s["nodes"])' 30
+echo "c (restarted) guessed pid $late_pid for a, then took $a_hasvcd_pid from the cluster's state"
+cat "$T/hasvc.conf" >"$T/next.conf"
+printf '[vm web4]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\n' "$GUESTS/counter.elf" >>"$T/next.conf"
+cp "$T/next.conf" "$T/hasvc.conf"
+hactl_on a reload >"$T/reload.out" 2>&1 || fail "reload from a: $(cat "$T/reload.out")"
+wait_vm c web4 '"name" in v' 30
+echo "a reload from a's hasvcd applied on c"
 replicas_agree 30
 echo "replicas agree; ok"

@@ -2,9 +2,10 @@
  * A process that joins a hasvcd group without being hasvcd, for the tests
  * of what hasvcd believes (tests/cluster/rogue.sh, sync_timeout.sh):
  *
- *   rogue_cpg GROUP silent
+ *   rogue_cpg GROUP silent [FILE]
  *	joins and never sends anything: a member that never answers a
- *	state exchange.
+ *	state exchange.  With FILE: joins only once FILE exists (so that the
+ *	process can be older than one started after it, yet join later).
  *   rogue_cpg GROUP inject NAME CONFIG
  *	joins, then multicasts, each claiming to come from node NAME, a State
  *	that would win any exchange (an empty, unconfigured replica with the
@@ -173,8 +174,10 @@ int main(int argc, char **argv)
 	struct pollfd p = { .events = POLLIN };
 	cs_error_t e;
 
-	if (argc < 3 || (strcmp(argv[2], "silent") && (strcmp(argv[2], "inject") || argc != 5))) {
-		fprintf(stderr, "usage: rogue_cpg GROUP silent | rogue_cpg GROUP inject NAME CONFIG\n");
+	if (argc < 3 || ((strcmp(argv[2], "silent") || argc > 4) &&
+			  (strcmp(argv[2], "inject") || argc != 5))) {
+		fprintf(stderr, "usage: rogue_cpg GROUP silent [FILE] | "
+			"rogue_cpg GROUP inject NAME CONFIG\n");
 		return 2;
 	}
 	r.inject = !strcmp(argv[2], "inject");
@@ -191,6 +194,9 @@ int main(int argc, char **argv)
 	group.length = (uint32_t)strlen(group.value);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
+	/* Polled: the test makes the file whenever it likes; nothing to wait on. */
+	while (!r.inject && argc == 4 && access(argv[3], F_OK) && !stop)
+		usleep(20000);
 	e = cpg_model_initialize(&h, CPG_MODEL_V1, (cpg_model_data_t *)&model, &r);
 	if (e == CS_OK)
 		do
