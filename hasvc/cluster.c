@@ -289,7 +289,7 @@ static bool bind_members(struct cluster *cl, const struct cpg_address *members, 
 
 	for (size_t i = 0; i < n && n_next < CPG_MEMBERS_MAX; i++) {
 		struct group_member *g = &next[n_next];
-		bool seen = false, certain;
+		bool seen = false, certain, fresh;
 		int k;
 
 		for (size_t j = 0; j < n_next && !seen; j++)
@@ -302,9 +302,9 @@ static bool bind_members(struct cluster *cl, const struct cpg_address *members, 
 		g->self = g->nodeid == cl->local_id;
 		g->certain = certain;
 		snprintf(g->name, sizeof(g->name), "%s", name_of(cl, g->nodeid, buf, sizeof(buf)));
-		if (!bound_member(cl, g->nodeid, g->pid))
-			joiners = true;
-		if (!certain)
+		fresh = !bound_member(cl, g->nodeid, g->pid);
+		joiners = joiners || fresh;
+		if (!certain && fresh)
 			qb_log(LOG_WARNING, "node id %u (%s) has several members in the group: taking "
 			       "pid %u as its hasvcd until the cluster's state says which", g->nodeid,
 			       g->name, g->pid);
@@ -353,7 +353,7 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 		       const struct cpg_address *joined, size_t n_joined)
 {
 	struct cluster *cl = NULL;
-	size_t before = 0;
+	size_t before;
 	bool joiners, changed;
 
 	(void)group;
@@ -363,8 +363,7 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 		return;
 	if (n_members > CPG_MEMBERS_MAX)
 		n_members = CPG_MEMBERS_MAX;
-	for (size_t i = 0; i < cl->n_all; i++)
-		before += bound_member(cl, cl->all[i].nodeid, cl->all[i].pid) != NULL;
+	before = cl->n_bound;
 	memcpy(cl->all, members, n_members * sizeof(*members));
 	cl->n_all = n_members;
 	joiners = bind_members(cl, members, n_members);
