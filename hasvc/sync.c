@@ -397,6 +397,14 @@ static void adopt(struct hasvcd *d)
 	hasvc__cluster__msg__free_unpacked(m, NULL);
 }
 
+static bool cut_off(const struct sync *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->m[i].cut && !strcmp(s->m[i].id.name, name))
+			return true;
+	return false;
+}
+
 /*
  * Whether the protocol expects m from its sender.  A configuration runs
  * commands as root on every node (fence_command) and names their disks: it
@@ -426,7 +434,8 @@ static void finish(struct hasvcd *d)
 	while ((it = msgq__first(&s->held)) && !d->stopping) {
 		Hasvc__Cluster__Msg *m = hasvc__cluster__msg__unpack(NULL, it->len, it->buf);
 
-		if (m && expected(d, m))
+		/* A member cut off by this round is gone from before its first one. */
+		if (m && !cut_off(s, m->sender) && expected(d, m))
 			apply__message(d, m);
 		if (m)
 			hasvc__cluster__msg__free_unpacked(m, NULL);

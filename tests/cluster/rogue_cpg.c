@@ -6,6 +6,9 @@
  *	joins and never sends anything: a member that never answers a
  *	state exchange.  With FILE: joins only once FILE exists (so that the
  *	process can be older than one started after it, yet join later).
+ *   rogue_cpg GROUP flood NAME COUNT
+ *	joins, never answers a state exchange, and multicasts COUNT
+ *	InventoryDone messages claiming to come from node NAME.
  *   rogue_cpg GROUP inject NAME CONFIG
  *	joins, then multicasts, each claiming to come from node NAME, a State
  *	that would win any exchange (an empty, unconfigured replica with the
@@ -13,7 +16,7 @@
  *	with the text of the file CONFIG.
  *
  * Prints "joined" once corosync reports it in the group, and "sent" once
- * both messages came back in agreed order (so every member has them), then
+ * its messages came back in agreed order (so every member has them), then
  * stays in the group until SIGTERM or SIGINT.
  */
 #include "config.h"
@@ -35,7 +38,9 @@ struct rogue {
 	bool inject, joined, sent;
 	const char *name;
 	char *config;
-	unsigned mine;           /* own messages delivered back */
+	unsigned long flood;     /* InventoryDone messages to send */
+	unsigned long mine;      /* own messages delivered back */
+	unsigned long want;      /* ... before "sent" */
 	struct fsm *fsm;
 };
 
@@ -117,6 +122,25 @@ static int inject(cpg_handle_t h, struct rogue *r)
 	return send_msg(h, &m);
 }
 
+/* One InventoryDone claiming r->name: 0, 1 when corosync asks to try again, -EIO. */
+static int flood_one(cpg_handle_t h, const struct rogue *r)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__InventoryDone inv = HASVC__CLUSTER__INVENTORY_DONE__INIT;
+	uint8_t buf[128];
+	struct iovec iov = { .iov_base = buf };
+	cs_error_t e;
+
+	m.sender = (char *)r->name;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_INVENTORY_DONE;
+	m.inventory_done = &inv;
+	if (hasvc__cluster__msg__get_packed_size(&m) > sizeof(buf))
+		return -EIO;
+	iov.iov_len = hasvc__cluster__msg__pack(&m, buf);
+	e = cpg_mcast_joined(h, CPG_TYPE_AGREED, &iov, 1);
+	return e == CS_OK ? 0 : e == CS_ERR_TRY_AGAIN ? 1 : -EIO;
+}
+
 static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
 		       uint32_t pid, void *msg, size_t len)
 {
@@ -130,7 +154,7 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	cpg_local_get(h, &local);
 	if (nodeid != local || pid != (uint32_t)getpid())
 		return;
-	if (++r->mine == 2 && !r->sent) {
+	if (++r->mine == r->want && !r->sent) {
 		r->sent = true;
 		printf("sent\n");
 		fflush(stdout);
@@ -158,6 +182,7 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 		fflush(stdout);
 		if (r->inject && inject(h, r))
 			fprintf(stderr, "rogue_cpg: cannot multicast\n");
+
 	}
 }
 
@@ -172,16 +197,13 @@ int main(int argc, char **argv)
 	struct cpg_name group;
 	cpg_handle_t h;
 	struct pollfd p = { .events = POLLIN };
+	const char *wait_file = NULL;
+	unsigned long flooded = 0;
 	cs_error_t e;
 
-	if (argc < 3 || ((strcmp(argv[2], "silent") || argc > 4) &&
-			  (strcmp(argv[2], "inject") || argc != 5))) {
-		fprintf(stderr, "usage: rogue_cpg GROUP silent [FILE] | "
-			"rogue_cpg GROUP inject NAME CONFIG\n");
-		return 2;
-	}
-	r.inject = !strcmp(argv[2], "inject");
-	if (r.inject) {
+	if (argc == 5 && !strcmp(argv[2], "inject")) {
+		r.inject = true;
+		r.want = 2;
 		r.name = argv[3];
 		r.config = read_all(argv[4]);
 		r.fsm = fsm__new();
@@ -189,13 +211,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "rogue_cpg: cannot read %s\n", argv[4]);
 			return 1;
 		}
+	} else if (argc == 5 && !strcmp(argv[2], "flood")) {
+		r.name = argv[3];
+		r.want = r.flood = strtoul(argv[4], NULL, 10);
+	} else if ((argc == 3 || argc == 4) && !strcmp(argv[2], "silent")) {
+		wait_file = argc == 4 ? argv[3] : NULL;
+	} else {
+		fprintf(stderr, "usage: rogue_cpg GROUP silent [FILE] | rogue_cpg GROUP flood NAME COUNT"
+			" | rogue_cpg GROUP inject NAME CONFIG\n");
+		return 2;
 	}
 	snprintf(group.value, sizeof(group.value), "%s", argv[1]);
 	group.length = (uint32_t)strlen(group.value);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	/* Polled: the test makes the file whenever it likes; nothing to wait on. */
-	while (!r.inject && argc == 4 && access(argv[3], F_OK) && !stop)
+	while (wait_file && access(wait_file, F_OK) && !stop)
 		usleep(20000);
 	e = cpg_model_initialize(&h, CPG_MODEL_V1, (cpg_model_data_t *)&model, &r);
 	if (e == CS_OK)
@@ -209,7 +240,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	while (!stop) {
-		if (poll(&p, 1, 200) > 0 && cpg_dispatch(h, CS_DISPATCH_ALL) != CS_OK) {
+		bool more = r.joined && flooded < r.flood;
+		int ret = more ? flood_one(h, &r) : 1;
+
+		if (ret < 0) {
+			fprintf(stderr, "rogue_cpg: cannot multicast\n");
+			return 1;
+		}
+		flooded += more && !ret;
+		/* Own messages must be dispatched too, or corosync's queue stays full. */
+		if (poll(&p, 1, more ? (ret ? 5 : 0) : 200) > 0 && cpg_dispatch(h, CS_DISPATCH_ALL) != CS_OK) {
 			fprintf(stderr, "rogue_cpg: lost corosync\n");
 			return 1;
 		}

@@ -7,6 +7,10 @@
 # is taken as gone, and the held messages are applied.  Then a reload goes
 # through and, when node a (web1's primary) dies, web1 fails over to b
 # (b, c and e are still a majority of the five declared nodes).
+# The messages held during an exchange are bounded too: with the time limit
+# raised to 10 minutes, a rogue in d that floods the group with 9000
+# messages during the exchange its join opened fills the held queue (8192,
+# HASVCD_HELD_MAX), which ends the exchange at once without it.
 . "$(dirname "$0")/clib.sh"
 . "$(dirname "$0")/hlib.sh"
 need_hasvc
@@ -50,5 +54,21 @@ kill_node a
 wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 30
 echo "web1 failed over to b $(( $(now_ms) - t0 )) ms after node a died"
 kill "$d_rogue_pid" && wait "$d_rogue_pid" || fail "the rogue did not stop cleanly"
+
+sed -i "s/^sync_timeout_ms = .*/sync_timeout_ms = 600000/" "$T/hasvc.conf"
+hactl_on b reload >"$T/reload.out" 2>&1 || fail "reload: $(cat "$T/reload.out")"
+t0=$(now_ms)
+node_bg d flood "$ROGUE" "hasvc.t$$" flood d 9000
+wait_for_line "$T/d/flood.out" '^sent$' 60 || fail "the flood did not get through: $(cat "$T/d/flood.err")"
+for n in b c e; do
+	wait_for_line "$T/$n/hasvcd.log" \
+		'state exchange ended \(too many messages held\) without the state of d' 30 ||
+		fail "$n: the held messages did not end the exchange: $(grep -v debug "$T/$n/hasvcd.log" | tail -8)"
+	grep -q 'd (pid [0-9]*) was cut off from a state exchange: its messages are ignored' \
+		"$T/$n/hasvcd.log" || fail "$n did not ignore the rest of the flood"
+done
+echo "9000 messages from a member that never answered: the exchange ended at the held limit after $(( $(now_ms) - t0 )) ms ($(grep -h 'held during the state exchange' "$T/b/hasvcd.log" | sed 's/^.*error: //'))"
+hactl_on b reload >"$T/reload.out" 2>&1 || fail "reload after the flood: $(cat "$T/reload.out")"
+kill "$d_flood_pid" && wait "$d_flood_pid" || fail "the flooding rogue did not stop cleanly"
 replicas_agree 30
 echo "replicas agree; ok"
