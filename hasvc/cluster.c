@@ -22,6 +22,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,17 @@ static struct group_member *guessed_member(struct cluster *cl, uint32_t nodeid)
 	return NULL;
 }
 
+/* A name a message claims, fit for a log line: bounded, control bytes as '?'. */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s && s[i] && i + 1 < len; i++)
+		buf[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+	buf[i] = 0;
+	return buf;
+}
+
 /* "config", "state" ...: the body's field name in cluster.proto, for logs. */
 static const char *body_name(const Hasvc__Cluster__Msg *m)
 {
@@ -177,12 +189,13 @@ static void refused_message(struct cluster *cl, uint32_t nodeid, uint32_t pid,
 {
 	struct refused *r = refused_member(cl, nodeid, pid);
 	unsigned long n = r ? ++r->messages : 1;
-	char buf[24];
+	char buf[24], claim[HASVC_NAME_MAX];
 
 	if (n <= REFUSED_LOG_MAX)
-		qb_log(LOG_WARNING, "message (%s, says it is from '%.*s') from pid %u on "
+		qb_log(LOG_WARNING, "message (%s, says it is from '%s') from pid %u on "
 		       "node id %u (%s), which is not that node's hasvcd: ignored%s",
-		       body_name(m), HASVC_NAME_MAX, m->sender ? m->sender : "", pid, nodeid,
+		       m ? body_name(m) : "undecodable",
+		       printable(m ? m->sender : NULL, claim, sizeof(claim)), pid, nodeid,
 		       name_of(cl, nodeid, buf, sizeof(buf)),
 		       n == REFUSED_LOG_MAX ? " (its next ones are not logged)" : "");
 }
@@ -197,20 +210,25 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	(void)group;
 	cpg_context_get(h, (void **)&cl);
 	m = hasvc__cluster__msg__unpack(NULL, len, msg);
+	from = bound_member(cl, nodeid, pid);
 	if (!m) {
-		qb_log(LOG_WARNING, "undecodable message of %zu bytes from node id %u: ignored",
-		       len, nodeid);
+		if (from)
+			qb_log(LOG_WARNING, "undecodable message of %zu bytes from node id %u: "
+			       "ignored", len, nodeid);
+		else
+			refused_message(cl, nodeid, pid, NULL);
 		return;
 	}
-	from = bound_member(cl, nodeid, pid);
 	if (!from && m->body_case == HASVC__CLUSTER__MSG__BODY_STATE)
 		from = guessed_member(cl, nodeid);
 	if (!from) {
 		refused_message(cl, nodeid, pid, m);
 	} else if (!m->sender || strcmp(m->sender, from->name)) {
+		char claim[HASVC_NAME_MAX];
+
 		qb_log(LOG_WARNING, "message (%s) from node id %u (%s) says it is from "
-		       "'%.*s': ignored", body_name(m), nodeid, from->name, HASVC_NAME_MAX,
-		       m->sender ? m->sender : "");
+		       "'%s': ignored", body_name(m), nodeid, from->name,
+		       printable(m->sender, claim, sizeof(claim)));
 	} else {
 		sync__deliver(cl->d, m, from);
 	}
