@@ -140,6 +140,7 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 		snprintf(err, errlen, "%s: out of memory", p->name);
 		goto fail;
 	}
+	p->conf->sync_timeout_ms = CONFIG_DEFAULT_SYNC_TIMEOUT_MS;
 	line = ini_parse_stream(reader, p, handler, p);
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {

@@ -31,6 +31,10 @@
 #define CONFIG_MAX_PRIORITY 1000
 #define CONFIG_MIN_DISK 4096ULL
 #define CONFIG_MAX_DISK (1ULL << 46)
+/* [cluster] sync_timeout_ms: how long a state exchange waits (sync.c). */
+#define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
+#define CONFIG_MIN_SYNC_TIMEOUT_MS 100
+#define CONFIG_MAX_SYNC_TIMEOUT_MS 600000
 
 struct config_node {
 	char *name;
@@ -69,6 +73,7 @@ struct config {
 	char *path;             /* the name errors were reported against */
 	char *cluster_name;
 	bool allow_plaintext;   /* nodes without TLS files are accepted  */
+	unsigned sync_timeout_ms; /* a state exchange's time limit       */
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

@@ -88,9 +88,22 @@ static int cluster_plaintext(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
+static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS, &n) < 0)
+		return fail_in(p, line, "sync_timeout_ms '%s' is not a number of milliseconds "
+			       "from %d to %d", v, CONFIG_MIN_SYNC_TIMEOUT_MS,
+			       CONFIG_MAX_SYNC_TIMEOUT_MS);
+	p->conf->sync_timeout_ms = (unsigned)n;
+	return 0;
+}
+
 static const struct key_rule cluster_keys[] = {
 	{ "name", cluster_name },
 	{ "allow_plaintext", cluster_plaintext },
+	{ "sync_timeout_ms", cluster_sync_timeout },
 	{ NULL, NULL },
 };
 

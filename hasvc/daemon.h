@@ -31,11 +31,36 @@
 #include "hasvc/fsm.h"
 
 #define CPG_VIEW_MAX 128
+/*
+ * Limits of the queues the group fills: messages corosync has not taken yet
+ * (cluster.c), messages held during a state exchange (sync.c).
+ */
+#define HASVCD_SEND_QUEUE_MAX 4096
+#define HASVCD_SEND_QUEUE_BYTES (64u << 20)
+#define HASVCD_HELD_MAX 8192
+#define HASVCD_HELD_BYTES (64u << 20)
 /* How long a fresh cluster waits for every declared node (apply.c). */
 #define HASVCD_FORMATION_WAIT_MS 10000
 
 /* The byte layout of struct fsm that State messages carry. */
 #define HASVCD_FSM_FORMAT (0x48410000u + (uint32_t)(sizeof(struct fsm) & 0xffff))
+
+/*
+ * A hasvcd in the group, as corosync names it: a message is believed to come
+ * from the node corosync delivered it from, never from what it says.  One
+ * member per node id is taken as that node's hasvcd; any other process that
+ * joins the group from the same node id is ignored (cluster.c).
+ */
+struct group_member {
+	char name[HASVC_NAME_MAX];   /* corosync's name of nodeid, or "nodeid-N" */
+	uint32_t nodeid, pid;
+	bool self;                   /* this daemon */
+	/*
+	 * false: nodeid had several members when this daemon first saw it, and
+	 * this one is a guess until an adopted state names the right one.
+	 */
+	bool certain;
+};
 
 struct cluster;
 struct sync;
@@ -105,15 +130,29 @@ char *hasvcd__read_file(const char *path);
 /* cluster.c */
 int cluster__start(struct hasvcd *d);
 void cluster__stop(struct hasvcd *d);
-/* Multicast in agreed order; the sender field is filled in.  0 or -errno. */
+/*
+ * Multicast in agreed order; the sender field is filled in.  0 or -errno:
+ * -ENOBUFS when corosync has not taken the messages queued before for so
+ * long that the send queue is full (the message is not sent).
+ */
 int cluster__send(struct hasvcd *d, Hasvc__Cluster__Msg *m);
+/*
+ * Take pid, a member of the group from nodeid, as the hasvcd of nodeid
+ * instead of the guess (what an adopted state says).  0, or -ENOENT when
+ * no such member is in the group.
+ */
+int cluster__trust(struct hasvcd *d, uint32_t nodeid, uint32_t pid);
 
 /* sync.c: the cluster's CPG callbacks go through here. */
 int sync__new(struct hasvcd *d);
 void sync__free(struct hasvcd *d);
-/* A configuration change: names of the members (declared or not), joiners. */
-void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joiners);
-void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m);
+/*
+ * A configuration change: the hasvcd of every node id in the group
+ * (declared or not), and whether one of them is new.
+ */
+void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, bool joiners);
+/* m came from the member from (m->sender is from's name). */
+void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m, const struct group_member *from);
 
 /* apply.c */
 void apply__membership(struct hasvcd *d, const char *const *members, size_t n);

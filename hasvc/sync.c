@@ -13,6 +13,20 @@
  * newest authority.  Every member sees the same deliveries in the same
  * order, so every member adopts the same state at the same point.  A new
  * change during a round starts a new round, and drops what the old one held.
+ *
+ * Who takes part: the hasvcd of each node id (cluster.c) whose node the
+ * configuration declares.  A State counts only from such a member, under
+ * the name corosync gives its node id.
+ *
+ * A round has a time limit ([cluster] sync_timeout_ms).  A member whose
+ * limit passes multicasts a SyncCut naming the round; the first one
+ * delivered, from a member that has answered, ends the round at the same
+ * point on every member: those whose State had not come are taken as gone
+ * (left out of the membership, their messages ignored) for as long as they
+ * stay in the group.  The held-back messages are bounded too: when they
+ * fill, the round ends the same way at once.  A daemon that finds itself
+ * cut off has a replica the others no longer count: it leaves (self-fence,
+ * exit as a failure; its service manager starts it again).
  */
 #include "config.h"
 
@@ -23,57 +37,131 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/msgq.h"
 
-#define MAX_MEMBERS 128
+#define MAX_MEMBERS CPG_VIEW_MAX
 
-struct held {
-	uint8_t *buf;
-	size_t len;
+struct sync_member {
+	struct group_member id;
+	bool expected;           /* a State is waited for from it */
+	bool got;
+	bool cut;                /* taken as gone: ignored while it stays */
+	unsigned long ignored;   /* its messages ignored since */
 };
 
 struct sync {
+	struct hasvcd *d;
 	bool syncing;
-	char members[MAX_MEMBERS][HASVC_NAME_MAX];
-	bool got[MAX_MEMBERS];
+	struct sync_member m[MAX_MEMBERS];
 	size_t n;
 	/* The best State so far, packed; the sender's name. */
 	uint8_t *best;
 	size_t best_len;
 	char best_from[HASVC_NAME_MAX];
 	uint64_t best_events;
-	struct held *held;
-	size_t n_held, cap_held;
+	struct msgq held;
 	uint64_t started_ms;
+	bool timer_armed;
+	qb_loop_timer_handle timer;
 };
 
 int sync__new(struct hasvcd *d)
 {
 	d->sync = calloc(1, sizeof(*d->sync));
-	return d->sync ? 0 : -ENOMEM;
+	if (!d->sync)
+		return -ENOMEM;
+	d->sync->d = d;
+	msgq__init(&d->sync->held, HASVCD_HELD_MAX, HASVCD_HELD_BYTES);
+	return 0;
 }
 
-static void drop_held(struct sync *s)
+static void stop_timer(struct sync *s)
 {
-	for (size_t i = 0; i < s->n_held; i++)
-		free(s->held[i].buf);
-	s->n_held = 0;
+	if (s->timer_armed)
+		qb_loop_timer_del(s->d->loop, s->timer);
+	s->timer_armed = false;
 }
 
 void sync__free(struct hasvcd *d)
 {
 	if (!d->sync)
 		return;
-	drop_held(d->sync);
-	free(d->sync->held);
+	stop_timer(d->sync);
+	msgq__clear(&d->sync->held);
 	free(d->sync->best);
 	free(d->sync);
 	d->sync = NULL;
+}
+
+/* This replica can no longer follow the group: leave rather than act. */
+static void leave(struct hasvcd *d, const char *why)
+{
+	qb_log(LOG_CRIT, "%s: self-fencing and leaving the cluster", why);
+	local__self_fence(d);
+	d->stopping = d->failed = true;
+	qb_loop_stop(d->loop);
+}
+
+static unsigned timeout_ms(const struct hasvcd *d)
+{
+	return d->conf ? d->conf->sync_timeout_ms : CONFIG_DEFAULT_SYNC_TIMEOUT_MS;
+}
+
+static struct sync_member *member(struct sync *s, const struct group_member *g)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->m[i].id.nodeid == g->nodeid && s->m[i].id.pid == g->pid)
+			return &s->m[i];
+	return NULL;
+}
+
+static struct sync_member *self(struct sync *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->m[i].id.self)
+			return &s->m[i];
+	return NULL;
+}
+
+/* The members not cut off, by name, as the state machine sees them. */
+static size_t member_names(const struct sync *s, const char **names)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->m[i].cut)
+			names[k++] = s->m[i].id.name;
+	return k;
+}
+
+static void apply_view(struct hasvcd *d)
+{
+	const char *names[MAX_MEMBERS];
+	size_t n = member_names(d->sync, names);
+
+	apply__membership(d, names, n);
+}
+
+static void fill_members(const struct sync *s, Hasvc__Cluster__Member *v,
+			 Hasvc__Cluster__Member **p, size_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->m[i].cut || !s->m[i].id.certain)
+			continue;
+		hasvc__cluster__member__init(&v[*n]);
+		v[*n].nodeid = s->m[i].id.nodeid;
+		v[*n].pid = s->m[i].id.pid;
+		p[*n] = &v[*n];
+		(*n)++;
+	}
 }
 
 static void send_state(struct hasvcd *d)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__State st = HASVC__CLUSTER__STATE__INIT;
+	Hasvc__Cluster__Member v[MAX_MEMBERS], *p[MAX_MEMBERS];
 
 	st.quorate_events = d->fsm->quorate_events;
 	st.fsm.data = (uint8_t *)d->fsm;
@@ -81,21 +169,101 @@ static void send_state(struct hasvcd *d)
 	st.format = HASVCD_FSM_FORMAT;
 	st.config_text = d->conf_text ? d->conf_text : (char *)"";
 	st.config_path = d->conf ? d->conf->path : (char *)"";
+	fill_members(d->sync, v, p, &st.n_members);
+	st.members = p;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_STATE;
 	m.state = &st;
 	if (cluster__send(d, &m))
 		qb_log(LOG_ERR, "cannot send this replica's state to the group");
 }
 
-void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joiners)
+static void on_timeout(void *data);
+
+static void arm_timer(struct sync *s)
+{
+	stop_timer(s);
+	s->timer_armed = !qb_loop_timer_add(s->d->loop, QB_LOOP_HIGH,
+					    timeout_ms(s->d) * 1000000ULL, s, on_timeout,
+					    &s->timer);
+	if (!s->timer_armed)
+		qb_log(LOG_ERR, "cannot arm the state exchange's time limit");
+}
+
+/* The members a round waits for, as a SyncCut names them. */
+static size_t round_members(const struct sync *s, Hasvc__Cluster__Member *v,
+			    Hasvc__Cluster__Member **p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->m[i].expected)
+			continue;
+		hasvc__cluster__member__init(&v[n]);
+		v[n].nodeid = s->m[i].id.nodeid;
+		v[n].pid = s->m[i].id.pid;
+		p[n] = &v[n];
+		n++;
+	}
+	return n;
+}
+
+static void on_timeout(void *data)
+{
+	struct sync *s = data;
+	struct sync_member *me = self(s);
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__SyncCut cut = HASVC__CLUSTER__SYNC_CUT__INIT;
+	Hasvc__Cluster__Member v[MAX_MEMBERS], *p[MAX_MEMBERS];
+
+	s->timer_armed = false;
+	if (!s->syncing)
+		return;
+	/* Again later: the cut may be lost in a new view, or our State be late. */
+	arm_timer(s);
+	if (!me || !me->got)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->m[i].expected && !s->m[i].got)
+			qb_log(LOG_WARNING, "state exchange: no state from %s (node id %u, pid %u) "
+			       "after %u ms", s->m[i].id.name, s->m[i].id.nodeid, s->m[i].id.pid,
+			       timeout_ms(s->d));
+	cut.n_round = round_members(s, v, p);
+	cut.round = p;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_SYNC_CUT;
+	m.sync_cut = &cut;
+	if (cluster__send(s->d, &m))
+		qb_log(LOG_ERR, "cannot ask the group to end the state exchange");
+}
+
+static bool declared(const struct hasvcd *d, const char *name)
+{
+	return d->conf && config__node(d->conf, name);
+}
+
+void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, bool joiners)
 {
 	struct sync *s = d->sync;
+	struct sync_member next[MAX_MEMBERS];
 
+	if (n > MAX_MEMBERS)
+		n = MAX_MEMBERS;
+	/* A member cut off stays cut off while it stays in the group. */
+	for (size_t i = 0; i < n; i++) {
+		const struct sync_member *old = member(s, &members[i]);
+
+		memset(&next[i], 0, sizeof(next[i]));
+		next[i].id = members[i];
+		next[i].cut = old && old->cut;
+		next[i].ignored = old ? old->ignored : 0;
+		next[i].expected = !next[i].cut && declared(d, members[i].name);
+	}
+	memcpy(s->m, next, n * sizeof(*next));
+	s->n = n;
 	if (!joiners && !s->syncing) {
-		apply__membership(d, members, n);
+		apply_view(d);
 		return;
 	}
-	if (s->syncing && s->n_held) {
+	if (s->syncing && s->held.n) {
 		/*
 		 * Messages held in the interrupted round were not delivered to
 		 * the members joining now: applying them would make the replicas
@@ -106,16 +274,9 @@ void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joi
 		 * answer and hactl says so.
 		 */
 		qb_log(LOG_NOTICE, "membership changed again during the state exchange: "
-		       "%zu held messages dropped", s->n_held);
-		drop_held(s);
+		       "%zu held messages dropped", s->held.n);
+		msgq__clear(&s->held);
 	}
-	if (n > MAX_MEMBERS)
-		n = MAX_MEMBERS;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(s->members[i], HASVC_NAME_MAX, "%s", members[i]);
-		s->got[i] = false;
-	}
-	s->n = n;
 	free(s->best);
 	s->best = NULL;
 	s->best_len = 0;
@@ -123,6 +284,7 @@ void sync__view(struct hasvcd *d, const char *const *members, size_t n, bool joi
 	if (!s->syncing)
 		s->started_ms = hasvcd__now_ms();
 	s->syncing = true;
+	arm_timer(s);
 	send_state(d);
 }
 
@@ -136,55 +298,82 @@ static bool better(const struct sync *s, uint64_t events, const char *from)
 }
 
 /* Every member checks the same bytes alike, so all skip the same states. */
-static bool valid_state(const uint8_t *bytes, const char *from)
+static int valid_state(const uint8_t *bytes, const char *from)
 {
 	struct fsm *f = malloc(sizeof(*f));
 	char why[256];
-	bool ok;
+	int ret;
 
-	if (!f) {
-		qb_log(LOG_CRIT, "out of memory while checking a state");
-		abort();
-	}
+	if (!f)
+		return -ENOMEM;
 	memcpy(f, bytes, sizeof(*f));
-	ok = !fsm__validate(f, why, sizeof(why));
-	if (!ok)
+	ret = fsm__validate(f, why, sizeof(why));
+	if (ret)
 		qb_log(LOG_ERR, "the state node %s sent is not valid (%s): not used", from, why);
 	free(f);
-	return ok;
+	return ret ? -EINVAL : 0;
 }
 
-static void take_state(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cluster__Msg *m)
 {
 	struct sync *s = d->sync;
 	const Hasvc__Cluster__State *st = m->state;
-	size_t i;
+	int ret;
 
-	for (i = 0; i < s->n; i++)
-		if (!strcmp(s->members[i], m->sender))
-			break;
-	if (i == s->n || s->got[i])
+	if (!sm->expected) {
+		qb_log(LOG_WARNING, "state from %s (node id %u, pid %u), which %s: not used",
+		       sm->id.name, sm->id.nodeid, sm->id.pid,
+		       sm->cut ? "was cut off from an earlier state exchange" :
+		       "the configuration does not declare");
 		return;
-	s->got[i] = true;
+	}
+	if (sm->got)
+		return;
+	sm->got = true;
 	if (st->format != HASVCD_FSM_FORMAT || st->fsm.len != sizeof(struct fsm)) {
 		qb_log(LOG_ERR, "node %s runs a hasvcd with another state format (%#x, %zu bytes): "
 		       "its state is not used", m->sender, st->format, st->fsm.len);
 		return;
 	}
-	if (!valid_state(st->fsm.data, m->sender))
+	if (!sm->id.certain) {
+		qb_log(LOG_WARNING, "state from %s (pid %u): this daemon does not know yet "
+		       "whether it is that node's hasvcd: counted, not used", sm->id.name,
+		       sm->id.pid);
 		return;
-	if (!better(s, st->quorate_events, m->sender))
+	}
+	ret = valid_state(st->fsm.data, m->sender);
+	if (ret == -ENOMEM)
+		leave(d, "out of memory while checking a state");
+	if (ret || !better(s, st->quorate_events, m->sender))
 		return;
 	free(s->best);
 	s->best_len = hasvc__cluster__msg__get_packed_size(m);
 	s->best = malloc(s->best_len);
 	if (!s->best) {
-		qb_log(LOG_CRIT, "out of memory while adopting the cluster state");
-		abort();
+		leave(d, "out of memory while keeping the cluster's state");
+		return;
 	}
 	hasvc__cluster__msg__pack(m, s->best);
 	s->best_events = st->quorate_events;
 	snprintf(s->best_from, sizeof(s->best_from), "%s", m->sender);
+}
+
+/* The adopted state names the hasvcd of node ids this daemon had to guess. */
+static void trust(struct hasvcd *d, const Hasvc__Cluster__State *st)
+{
+	struct sync *s = d->sync;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->m[i].id.certain)
+			continue;
+		for (size_t k = 0; k < st->n_members; k++) {
+			if (st->members[k]->nodeid != s->m[i].id.nodeid ||
+			    cluster__trust(d, st->members[k]->nodeid, st->members[k]->pid))
+				continue;
+			s->m[i].id.pid = st->members[k]->pid;
+			s->m[i].id.certain = true;
+		}
+	}
 }
 
 static void adopt(struct hasvcd *d)
@@ -202,86 +391,153 @@ static void adopt(struct hasvcd *d)
 	if (m->state->config_text[0] &&
 	    hasvcd__set_config(d, m->state->config_text, m->state->config_path, err, sizeof(err)))
 		qb_log(LOG_ERR, "the cluster's configuration does not parse here: %s", err);
+	trust(d, m->state);
 	qb_log(LOG_INFO, "adopted the state of %s (%llu quorate events)", s->best_from,
 	       (unsigned long long)s->best_events);
 	hasvc__cluster__msg__free_unpacked(m, NULL);
 }
 
+static bool cut_off(const struct sync *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->m[i].cut && !strcmp(s->m[i].id.name, name))
+			return true;
+	return false;
+}
+
+/*
+ * Whether the protocol expects m from its sender.  A configuration runs
+ * commands as root on every node (fence_command) and names their disks: it
+ * is taken only from a node the configuration in force declares.
+ */
+static bool expected(const struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG && !declared(d, m->sender)) {
+		qb_log(LOG_WARNING, "configuration from %s, a node the configuration in force "
+		       "does not declare: ignored", m->sender);
+		return false;
+	}
+	return true;
+}
+
 static void finish(struct hasvcd *d)
 {
 	struct sync *s = d->sync;
-	const char *names[MAX_MEMBERS];
-	size_t n_held = s->n_held;
+	const struct msgq_item *it;
 
+	stop_timer(s);
 	adopt(d);
-	for (size_t i = 0; i < s->n; i++)
-		names[i] = s->members[i];
 	s->syncing = false;
 	qb_log(LOG_INFO, "group state agreed in %llu ms", (unsigned long long)
 	       (hasvcd__now_ms() - s->started_ms));
-	apply__membership(d, names, s->n);
-	for (size_t i = 0; i < n_held; i++) {
-		Hasvc__Cluster__Msg *m = hasvc__cluster__msg__unpack(NULL, s->held[i].len,
-								      s->held[i].buf);
+	apply_view(d);
+	while ((it = msgq__first(&s->held)) && !d->stopping) {
+		Hasvc__Cluster__Msg *m = hasvc__cluster__msg__unpack(NULL, it->len, it->buf);
 
-		if (m) {
+		/* A member cut off by this round is gone from before its first one. */
+		if (m && !cut_off(s, m->sender) && expected(d, m))
 			apply__message(d, m);
+		if (m)
 			hasvc__cluster__msg__free_unpacked(m, NULL);
-		}
+		msgq__drop_first(&s->held);
 	}
-	drop_held(s);
+	msgq__clear(&s->held);
 	apply__after_sync(d);
 }
 
-static void hold(struct sync *s, const Hasvc__Cluster__Msg *m)
-{
-	struct held *h;
-
-	if (s->n_held == s->cap_held) {
-		size_t cap = s->cap_held ? 2 * s->cap_held : 16;
-		struct held *nh = realloc(s->held, cap * sizeof(*nh));
-
-		if (!nh)
-			goto oom;
-		s->held = nh;
-		s->cap_held = cap;
-	}
-	h = &s->held[s->n_held];
-	h->len = hasvc__cluster__msg__get_packed_size(m);
-	h->buf = malloc(h->len ? h->len : 1);
-	if (!h->buf)
-		goto oom;
-	hasvc__cluster__msg__pack(m, h->buf);
-	s->n_held++;
-	return;
-oom:
-	/* Dropping a message would make this replica differ: give up. */
-	qb_log(LOG_CRIT, "out of memory while holding back messages");
-	abort();
-}
-
-void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m)
+/* End the round now: who has not answered is taken as gone. */
+static void cut(struct hasvcd *d, const char *why)
 {
 	struct sync *s = d->sync;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct sync_member *sm = &s->m[i];
+
+		if (!sm->expected || sm->got)
+			continue;
+		if (sm->id.self) {
+			leave(d, "this daemon's state did not reach the group in time");
+			return;
+		}
+		sm->cut = true;
+		sm->expected = false;
+		qb_log(LOG_WARNING, "state exchange ended (%s) without the state of %s (node id %u, "
+		       "pid %u): taken as gone while it stays in the group", why, sm->id.name,
+		       sm->id.nodeid, sm->id.pid);
+	}
+	finish(d);
+}
+
+/* A SyncCut for the round in progress, from a member that answered it? */
+static bool this_round(struct sync *s, const struct sync_member *from,
+		       const Hasvc__Cluster__SyncCut *c)
+{
+	size_t k = 0;
+
+	if (!s->syncing || !from->expected || !from->got)
+		return false;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->m[i].expected)
+			continue;
+		if (k >= c->n_round || c->round[k]->nodeid != s->m[i].id.nodeid ||
+		    c->round[k]->pid != s->m[i].id.pid)
+			return false;
+		k++;
+	}
+	return k == c->n_round;
+}
+
+static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	struct sync *s = d->sync;
+	int ret = msgq__push(&s->held, m);
+
+	if (ret == -ENOBUFS) {
+		/* Every member holds the same messages: all end the round here. */
+		qb_log(LOG_ERR, "%zu messages (%zu bytes) held during the state exchange: the "
+		       "limit; ending it now", s->held.n, s->held.bytes);
+		cut(d, "too many messages held");
+		if (!d->stopping && expected(d, m))
+			apply__message(d, m);
+	} else if (ret) {
+		/* Dropping a message would make this replica differ. */
+		leave(d, "out of memory while holding back messages");
+	}
+}
+
+void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m, const struct group_member *from)
+{
+	struct sync *s = d->sync;
+	struct sync_member *sm = member(s, from);
 	bool done = true;
 
-	if (!m->sender || !m->sender[0]) {
-		qb_log(LOG_WARNING, "message without a sender: ignored");
+	if (!sm)
+		return;
+	if (sm->cut) {
+		if (!sm->ignored++)
+			qb_log(LOG_WARNING, "%s (pid %u) was cut off from a state exchange: its "
+			       "messages are ignored while it stays in the group", sm->id.name,
+			       sm->id.pid);
+		return;
+	}
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_SYNC_CUT) {
+		if (this_round(s, sm, m->sync_cut))
+			cut(d, "time limit");
 		return;
 	}
 	if (m->body_case == HASVC__CLUSTER__MSG__BODY_STATE) {
 		/* States outside a round are answers to a round already closed. */
 		if (!s->syncing)
 			return;
-		take_state(d, m);
+		take_state(d, sm, m);
 		for (size_t i = 0; i < s->n; i++)
-			done = done && s->got[i];
-		if (done)
+			done = done && (!s->m[i].expected || s->m[i].got);
+		if (done && !d->stopping)
 			finish(d);
 		return;
 	}
 	if (s->syncing)
-		hold(s, m);
-	else
+		hold(d, m);
+	else if (expected(d, m))
 		apply__message(d, m);
 }

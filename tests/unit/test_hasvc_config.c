@@ -142,9 +142,13 @@ START_TEST(test_defaults_and_long_lines)
 	c = parse_ok(text);
 	ck_assert_str_eq(c->cluster_name, "hasvc");
 	ck_assert(c->allow_plaintext);
+	ck_assert_uint_eq(c->sync_timeout_ms, CONFIG_DEFAULT_SYNC_TIMEOUT_MS);
 	ck_assert_uint_eq(strlen(c->vms[0].cmdline), 1000);
 	config__free(c);
 	free(text);
+	c = parse_ok(PLAIN "sync_timeout_ms = 2500\n" NODES);
+	ck_assert_uint_eq(c->sync_timeout_ms, 2500);
+	config__free(c);
 	free(cmd);
 }
 END_TEST
@@ -243,6 +247,8 @@ static const struct {
 	  "hasvc.conf:3: [cluster] appears twice (first at line 1)" },
 	{ "[cluster]\nname = my cluster\n",
 	  "hasvc.conf:2: cluster: name 'my cluster' is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
+	{ PLAIN "sync_timeout_ms = 50\n" NODES,
+	  "hasvc.conf:3: cluster: sync_timeout_ms '50' is not a number of milliseconds from 100 to 600000" },
 	{ PLAIN "\n\n",
 	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
 	{ PLAIN NODES "[vm]\nmemory = 1G\n",
