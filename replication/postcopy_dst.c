@@ -373,35 +373,44 @@ static void ask_again(struct pc_dst *d)
 	pthread_mutex_unlock(&d->req_lock);
 }
 
-/* One source's attempt: hello (this session), request connection, our pages. */
+/*
+ * One source's attempt: hello (this session), request connection (known by
+ * the hello's nonce: strays before it are dropped), our pages.
+ */
 static int accept_resume(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx, char *err,
 			 size_t errlen)
 {
 	struct chan *c = NULL, *r = NULL;
 	struct wire_frame f = { 0 };
+	struct wire_data_hello dh;
+	uint8_t nonce[WIRE_NONCE_LEN];
 	const char *why = "";
-	int ret = chan__accept(&c, lfd, ctx, -1, RESUME_TIMEOUT_MS, err, errlen);
+	int ret = chan__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, errlen);
 
 	if (ret)
 		return ret;
 	ret = read_msg(d, c, REPLICATION__MESSAGE__MSG_HELLO, &f, &why);
 	if (!ret && (!f.msg->hello->resume || f.msg->hello->session != d->session ||
-		     f.msg->hello->mem_size != d->vm->mem.size)) {
+		     f.msg->hello->mem_size != d->vm->mem.size ||
+		     f.msg->hello->nonce.len != WIRE_NONCE_LEN)) {
 		why = "refused: not the source of this post-copy migration";
 		reply_hello(c, why);
 		ret = -EPERM;
 	}
+	if (!ret)
+		memcpy(nonce, f.msg->hello->nonce.data, WIRE_NONCE_LEN);
 	wire__frame_free(&f);
 	if (!ret)
 		ret = reply_hello(c, NULL);
-	if (!ret)
-		ret = chan__accept(&r, lfd, ctx, 10000, RESUME_TIMEOUT_MS, err, errlen);
-	if (!ret && !(ret = read_msg(d, r, REPLICATION__MESSAGE__MSG_DATA_HELLO, &f, &why)) &&
-	    (!f.msg->data_hello->requests || f.msg->data_hello->session != d->session)) {
+	if (!ret) {
+		chan__set_timeout(c, RESUME_TIMEOUT_MS);
+		ret = wire__accept_data(lfd, ctx, wire__now_ns() + 10000000000ULL, RESUME_TIMEOUT_MS,
+					nonce, d->buf, "post-copy resume", &r, &dh, err, errlen);
+	}
+	if (!ret && !dh.requests) {
 		why = "refused: not this migration's request connection";
 		ret = -EPROTO;
 	}
-	wire__frame_free(&f);
 	if (!ret)
 		ret = send_have(d, c);
 	if (ret) {
