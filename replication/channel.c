@@ -340,6 +340,12 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 	return 0;
 }
 
+int chan__wrap_fd(struct chan **out, int fd, int timeout_ms)
+{
+	*out = chan_new(fd, timeout_ms);
+	return *out ? 0 : -ENOMEM;
+}
+
 void chan__set_timeout(struct chan *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms;

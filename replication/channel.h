@@ -78,6 +78,12 @@ int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
 int chan__accept(struct chan **out, int lfd, struct ssl_ctx_st *ctx, int wait_ms,
 		 int timeout_ms, char *err, size_t errlen);
 
+/*
+ * A plaintext channel over a connected stream socket fd that the caller
+ * made (the fuzz targets' socket pairs); the channel owns fd from here.
+ */
+int chan__wrap_fd(struct chan **out, int fd, int timeout_ms);
+
 /* A new time limit for each read and write (e.g. once the peer is known). */
 void chan__set_timeout(struct chan *c, int timeout_ms);
 

@@ -20,25 +20,11 @@ Only the bytes the test needs are encoded here, by hand (no protobuf module).
 """
 import os
 import socket
-import struct
 import sys
 import threading
 
-MSG = 0x10
-
-
-def varint(v):
-    out = b""
-    while True:
-        b, v = v & 0x7F, v >> 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def field_bytes(field, data):
-    return bytes([(field << 3) | 2]) + varint(len(data)) + data
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wirepb import PRELUDE, b, msg, u  # noqa: E402
 
 
 def pump(src, dst):
@@ -88,12 +74,10 @@ def strays(port):
     except OSError:
         pass
     n += dropped(s)
-    prelude = b"HASVCMG\n" + struct.pack("<HHI", 1, 0, 0)
-    dh = bytes([0x08]) + varint(1) + bytes([0x10, 0x00]) + field_bytes(4, b"\x5a" * 16)
-    body = field_bytes(3, dh)
+    dh = u(1, 1) + u(2, 0) + b(4, b"\x5a" * 16)   # DataHello{session, index 0, nonce}
     s = socket.create_connection(("127.0.0.1", port))
     try:
-        s.sendall(prelude + struct.pack("<II", MSG, len(body)) + body)
+        s.sendall(PRELUDE + msg(3, dh))
     except OSError:
         pass
     n += dropped(s)
