@@ -34,9 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "replication/checkpoint.h"
 #include "replication/migrate.h"
@@ -50,8 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The state streams of tests/fuzz/corpus/state are for this VM. */
 #define FUZZ_MEM (2ULL << 20)
-#define FUZZ_CONNS 8
-#define FUZZ_SNDBUF (4 << 20)
 
 /* --- KVM-free stand-ins --------------------------------------------------- */
 
@@ -183,71 +178,6 @@ bool vm__is_guest_stop(unsigned reason)
 	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
 }
 
-/* --- the conversation ------------------------------------------------------ */
-
-struct conv {
-	int fd[FUZZ_CONNS];         /* our side of each connection, -1: not opened */
-	unsigned nr;
-};
-
-/* A listening socket with an address the kernel picks (abstract, autobind). */
-static int listen_local(struct sockaddr_un *sa, socklen_t *len)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	*len = sizeof(*sa);
-	if (bind(fd, (struct sockaddr *)sa, sizeof(sa_family_t)) || listen(fd, 64) ||
-	    getsockname(fd, (struct sockaddr *)sa, len)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int open_conn(const struct sockaddr_un *sa, socklen_t len)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = FUZZ_SNDBUF;
-
-	if (fd < 0)
-		return -1;
-	/* Everything is written before the receiver reads: room for all of it. */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	if (connect(fd, (const struct sockaddr *)sa, len)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void play(struct conv *cv, const struct sockaddr_un *sa, socklen_t salen,
-		 const uint8_t *data, size_t size)
-{
-	while (size >= 3) {
-		unsigned id = data[0] % FUZZ_CONNS;
-		size_t len = (size_t)data[1] | (size_t)data[2] << 8;
-
-		data += 3;
-		size -= 3;
-		len = len < size ? len : size;
-		if (cv->fd[id] < 0) {
-			cv->fd[id] = open_conn(sa, salen);
-			cv->nr++;
-		}
-		if (cv->fd[id] >= 0)
-			fuzz__send_all(cv->fd[id], data, len);
-		data += len;
-		size -= len;
-	}
-	for (unsigned i = 0; i < FUZZ_CONNS; i++)
-		if (cv->fd[i] >= 0)
-			shutdown(cv->fd[i], SHUT_WR);
-}
-
 /* The standby's checkpoint loop on the stream the sync left (its own thread). */
 static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence)
 {
@@ -279,15 +209,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t *ram;
 	struct mig_tls tls = { .none = true };
 	struct mig_fence fence = { .generation = 2 };
-	struct conv cv = { .nr = 0 };
 	struct chan *keep = NULL;
+	struct fuzz_conv cv;
 	struct fuzz_fds fds;
-	struct sockaddr_un sa;
-	socklen_t salen;
 	pthread_t drain;
 	char err[256];
 	bool sb;
-	int lfd, ret;
+	int ret;
 
 	if (size < 1)
 		return 0;
@@ -304,19 +232,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sb = data[0] & 1;
 	fence.check_peer = data[0] & 2;
 	fence.peer_generation = 1;
-	for (unsigned i = 0; i < FUZZ_CONNS; i++)
-		cv.fd[i] = -1;
-	lfd = listen_local(&sa, &salen);
-	if (lfd < 0)
+	if (fuzz__conv_play(&cv, data + 1, size - 1))
 		abort();
-	play(&cv, &sa, salen, data + 1, size - 1);
-	shutdown(lfd, SHUT_RDWR);
 	fds.n = FUZZ_CONNS;
 	memcpy(fds.fd, cv.fd, sizeof(cv.fd));
 	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
 		abort();
 	err[0] = 0;
-	ret = migrate__incoming_fd(&vm, lfd, NULL, "tcp:fuzz:0", &tls, sb, &fence,
+	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, "tcp:fuzz:0", &tls, sb, &fence,
 				   sb ? &keep : NULL, err, sizeof(err));
 	if (ret && !err[0])
 		abort(); /* every failure says why */
@@ -326,14 +249,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			!ret && keep ? " (checkpoints follow)" : "");
 	if (!ret && keep)
 		standby(&vm, keep, &fence);
-	close(lfd);
-	for (unsigned i = 0; i < FUZZ_CONNS; i++)
-		if (cv.fd[i] >= 0)
-			shutdown(cv.fd[i], SHUT_RDWR);
+	fuzz__conv_end(&cv);
 	pthread_join(drain, NULL);
-	for (unsigned i = 0; i < FUZZ_CONNS; i++)
-		if (cv.fd[i] >= 0)
-			close(cv.fd[i]);
+	fuzz__conv_close(&cv);
 	/* Pages written this run: back to zero for the next (round 1 skips zeros). */
 	madvise(ram, FUZZ_MEM, MADV_DONTNEED);
 	return 0;

@@ -8,6 +8,7 @@
 #define TESTS_FUZZ_FUZZSOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FUZZ_MAX_FDS 16
 
@@ -22,5 +23,26 @@ struct fuzz_fds {
 
 /* Thread main (arg: struct fuzz_fds): read and drop until each fd ends. */
 void *fuzz__drain_main(void *arg);
+
+/*
+ * A conversation on a listening socket: connections opened in the order
+ * they first appear in a list of chunks (u8 connection mod FUZZ_CONNS,
+ * u16 LE length, the bytes), each sent its bytes, then its sending side
+ * closed; the listening socket is then shut down, so that accepting past
+ * the last connection fails at once (-EINVAL from chan__accept).
+ */
+#define FUZZ_CONNS 8
+
+struct fuzz_conv {
+	int lfd;
+	int fd[FUZZ_CONNS];         /* our side of each connection, -1: not opened */
+};
+
+/* Listen (abstract AF_UNIX address, autobind) and play the chunks: 0, or -1. */
+int fuzz__conv_play(struct fuzz_conv *cv, const uint8_t *data, size_t size);
+/* Once the code under test returned: end every connection (a drain sees EOF). */
+void fuzz__conv_end(struct fuzz_conv *cv);
+/* Then close everything. */
+void fuzz__conv_close(struct fuzz_conv *cv);
 
 #endif

@@ -3,7 +3,8 @@
 
 mkseeds.py SRCDIR   writes SRCDIR/tests/fuzz/corpus/incoming/* (fuzz_incoming,
                     from the state streams in corpus/state/) and
-                    SRCDIR/tests/fuzz/corpus/postcopy/* (fuzz_postcopy).
+                    SRCDIR/tests/fuzz/corpus/postcopy/* (fuzz_postcopy) and
+                    SRCDIR/tests/fuzz/corpus/pcdst/* (fuzz_pcdst).
 
 An incoming seed is a conversation: byte 0 (bit 0 standby, bit 1 the fence
 expects peer generation 1), then chunks (u8 connection, u16 LE length,
@@ -19,12 +20,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from wirepb import MSG, PAGES, PRELUDE, STATE, b, msg, u, varint  # noqa: E402,F401
 
 NONCE = bytes(range(1, 17))
+NONCE2 = bytes(range(101, 117))   # a resume's hello has its own
 MEM = 2 << 20
 
 
-def hello(nr_data=0, checkpoint=0, generation=0, postcopy=0, nonce=NONCE):
-    h = (u(1, 1) + u(2, MEM) + u(3, 1) + u(5, nr_data) + u(6, 77) + u(8, checkpoint) +
-         u(9, generation) + u(12, postcopy) + (b(16, nonce) if nonce else b""))
+def hello(nr_data=0, checkpoint=0, generation=0, postcopy=0, nonce=NONCE, resume=0,
+          session=77):
+    h = (u(1, 1) + u(2, MEM) + u(3, 1) + u(5, nr_data) + u(6, session) + u(8, checkpoint) +
+         u(9, generation) + u(12, postcopy) + u(13, resume) + (b(16, nonce) if nonce else b""))
     return msg(1, h)
 
 
@@ -131,6 +134,7 @@ def main():
         with open(os.path.join(out, name), "wb") as f:
             f.write(bytes([flags]) + chunks(conv))
     postcopy(src)
+    pcdst(src)
 
 
 def link(flags, main, req):
@@ -163,6 +167,40 @@ def postcopy(src):
                          link(0, have(0, b"\x03", 0) + have(8, b"\xff") + ack_ok, b""),
     }
     out = os.path.join(src, "tests/fuzz/corpus/postcopy")
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+def pcdst(src):
+    done = msg(13, u(1, 5))
+    resume = PRELUDE + hello(resume=1, postcopy=1, nonce=NONCE2)
+    req = PRELUDE + data_hello(0, requests=1, nonce=NONCE2)
+
+    def seed(present, main, conv=()):
+        return present + struct.pack("<H", len(main)) + main + chunks(conv)
+
+    seeds = {
+        "done": seed(bytes(8), pages(0, 4, 1) + pages(40960, 1, 2) + done),
+        "done-some-present": seed(b"\xff" + bytes(7), pages(0, 2, 1) + done),
+        "unexpected-frame": seed(bytes(8), pages(0, 1, 1) + rnd(2)),
+        "pages-outside-ram": seed(bytes(8), pages(MEM, 1, 1) + done),
+        "resume": seed(bytes(8), pages(0, 1, 1),
+                       [(0, resume + pages(4096, 1, 3) + done), (1, req)]),
+        "resume-after-strays": seed(bytes(8), pages(0, 1, 1),
+                                    [(0, b""), (1, bytes(100)), (2, resume),
+                                     (3, PRELUDE + data_hello(0, requests=1)),
+                                     (4, b"\x16\x03\x01"), (5, req),
+                                     (2, pages(8192, 2, 4) + done)]),
+        "resume-other-session": seed(bytes(8), b"",
+                                     [(0, PRELUDE + hello(resume=1, session=78,
+                                                          nonce=NONCE2)),
+                                      (1, resume + done), (2, req)]),
+        "resume-not-requests": seed(bytes(8), b"",
+                                    [(0, resume), (1, PRELUDE + data_hello(0, nonce=NONCE2))]),
+    }
+    out = os.path.join(src, "tests/fuzz/corpus/pcdst")
     os.makedirs(out, exist_ok=True)
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
