@@ -331,10 +331,10 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 		return -ENOMEM;
 	}
 	peer_name(fd, c->peer, sizeof(c->peer));
-	if (ctx && tls_start(c, ctx, true, why, sizeof(why))) {
+	if (ctx && (ret = tls_start(c, ctx, true, why, sizeof(why)))) {
 		snprintf(err, errlen, "%s: %s", c->peer, why);
 		chan__close(c);
-		return -ECONNABORTED;
+		return ret == -ENOMEM ? ret : -ECONNABORTED;
 	}
 	*out = c;
 	return 0;
