@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,9 +286,27 @@ fail:
 	return ret;
 }
 
+/* The peer's address, numeric, for the log ("?": not an IP socket, or unknown). */
+static void peer_name(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	memset(&ss, 0, sizeof(ss));
+	snprintf(out, len, "?");
+	if (!getpeername(fd, (struct sockaddr *)&ss, &sl) &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+	    !getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			 NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(out, len, "%s%s%s:%s", ss.ss_family == AF_INET6 ? "[" : "", host,
+			 ss.ss_family == AF_INET6 ? "]" : "", port);
+}
+
 int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int timeout_ms,
 		 char *err, size_t errlen)
 {
+	char why[256];
 	struct chan *c;
 	int fd, ret;
 
@@ -299,8 +318,11 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
+		ret = -errno;
 		snprintf(err, errlen, "accept: %s", strerror(errno));
-		return -errno;
+		/* accept(2): the connection failed before we took it; the socket is fine. */
+		return ret == -ECONNABORTED || ret == -EPROTO || ret == -EPERM || ret == -EINTR ?
+		       -ECONNABORTED : ret;
 	}
 	c = chan_new(fd, timeout_ms);
 	if (!c) {
@@ -308,12 +330,26 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (ctx && (ret = tls_start(c, ctx, true, err, errlen))) {
+	peer_name(fd, c->peer, sizeof(c->peer));
+	if (ctx && (ret = tls_start(c, ctx, true, why, sizeof(why)))) {
+		snprintf(err, errlen, "%s: %s", c->peer, why);
 		chan__close(c);
-		return ret;
+		return ret == -ENOMEM ? ret : -ECONNABORTED;
 	}
 	*out = c;
 	return 0;
+}
+
+int chan__wrap_fd(struct chan **out, int fd, int timeout_ms)
+{
+	*out = chan_new(fd, timeout_ms);
+	return *out ? 0 : -ENOMEM;
+}
+
+void chan__set_timeout(struct chan *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+	set_timeouts(c->fd, timeout_ms);
 }
 
 static int io_error(struct chan *c, int rc, bool reading)

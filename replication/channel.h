@@ -68,6 +68,7 @@ struct chan {
 	size_t wlen, wcap;
 	uint64_t bytes_out, bytes_in;
 	int error;               /* first error, sticky */
+	char peer[64];           /* accepted: the peer's address, for the log */
 };
 
 /* Connect to u; ctx NULL means plaintext.  timeout_ms bounds every step. */
@@ -83,10 +84,23 @@ int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
 /*
  * Accept one connection on lfd, waiting at most wait_ms (-1: forever), and
  * run the TLS handshake (ctx NULL: plaintext).  timeout_ms is then the
- * channel's time limit for each read and write.
+ * channel's time limit for each read and write (the handshake's too).
+ * -ECONNABORTED: that one peer failed (it went away before it was taken,
+ * or its handshake failed; err is "ADDRESS: why"): the listening
+ * socket is fine, and the caller may take the next.  Any other error is
+ * the listening socket's.
  */
 int chan__accept(struct chan **out, int lfd, struct ssl_ctx_st *ctx, int wait_ms,
 		 int timeout_ms, char *err, size_t errlen);
+
+/*
+ * A plaintext channel over a connected stream socket fd that the caller
+ * made (the fuzz targets' socket pairs); the channel owns fd from here.
+ */
+int chan__wrap_fd(struct chan **out, int fd, int timeout_ms);
+
+/* A new time limit for each read and write (e.g. once the peer is known). */
+void chan__set_timeout(struct chan *c, int timeout_ms);
 
 int chan__write(struct chan *c, const void *buf, size_t len);
 int chan__flush(struct chan *c);

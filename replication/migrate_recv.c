@@ -52,6 +52,8 @@ struct receiver {
 	uint64_t disk_size;         /* the hello's copy_disk: our image's size; else 0 */
 	uint64_t disk_bytes;
 	uint32_t rounds;            /* the last Round message seen */
+	bool hello;                 /* main: its first frame was a hello */
+	bool fenced;                /* main: that hello was refused by the fence */
 };
 
 static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
@@ -245,59 +247,52 @@ static int check_hello(const struct vm *vm, const Replication__Hello *h, bool st
 			 h->n_devices ? h->devices[0] : "");
 	else if (h->nr_data > MIGRATE_MAX_CONNECTIONS)
 		snprintf(err, errlen, "too many data connections (%u)", h->nr_data);
+	else if (h->nonce.len != WIRE_NONCE_LEN)
+		snprintf(err, errlen, "the hello carries no session nonce of %u bytes (a source "
+			 "of an older version?)", WIRE_NONCE_LEN);
 	else
 		return check_disk(vm, h, err, errlen);
 	return -EINVAL;
 }
 
-/* The data connections, and post-copy's request connection (pc->allowed). */
+/*
+ * The data connections, and post-copy's request connection (pc->allowed),
+ * each known by the hello's nonce: a stray among them is dropped
+ * (wire__accept_data).  One of ours in a slot taken already, or out of
+ * range, is a broken source: refused.
+ */
 static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_st *ctx,
-		       uint64_t session, struct vm *vm, struct pc_in *pc, char *err,
+		       const uint8_t *nonce, struct receiver *m, struct pc_in *pc, char *err,
 		       size_t errlen)
 {
-	for (unsigned i = 0; i < n + pc->allowed; i++) {
-		struct receiver tmp;
-		struct wire_frame f;
-		struct chan *c;
-		const char *why;
-		unsigned idx;
-		int ret = chan__accept(&c, lfd, ctx, ACCEPT_DATA_MS, RECV_TIMEOUT_MS, err, errlen);
+	uint64_t end = wire__now_ns() + (uint64_t)ACCEPT_DATA_MS * 1000000 * (n + pc->allowed);
 
-		if (ret)
-			return ret;
-		ret = rx_init(&tmp, vm, c);
-		if (!ret && (ret = wire__read_prelude(c, &why)))
-			snprintf(tmp.err, sizeof(tmp.err), "%s", why);
-		if (!ret)
-			ret = rx_frame(&tmp, &f);
-		if (!ret && (f.type != WIRE_FRAME_MSG ||
-			     f.msg->msg_case != REPLICATION__MESSAGE__MSG_DATA_HELLO ||
-			     f.msg->data_hello->session != session ||
-			     (f.msg->data_hello->requests ? !pc->allowed || pc->req :
-			      f.msg->data_hello->index >= n || rx[f.msg->data_hello->index].c))) {
-			snprintf(tmp.err, sizeof(tmp.err), "a data connection does not belong to "
-				 "this migration");
-			ret = -EPROTO;
-		}
+	for (unsigned got = 0; got < n + pc->allowed; got++) {
+		struct wire_data_hello dh;
+		struct chan *c;
+		int ret = wire__accept_data(lfd, ctx, end, RECV_TIMEOUT_MS, nonce, m->buf,
+					    "incoming migration", &c, &dh, err, errlen);
+
 		if (ret) {
-			snprintf(err, errlen, "data connection: %s", tmp.err);
-			if (!tmp.err[0])
-				snprintf(err, errlen, "data connection: %s", strerror(-ret));
-			wire__frame_free(&f);
-			rx_free(&tmp);
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "data connection: %s", why);
 			return ret;
 		}
-		idx = f.msg->data_hello->index;
-		if (f.msg->data_hello->requests) {
-			/* Only written to, after the switch-over. */
-			pc->req = tmp.c;
-			tmp.c = NULL;
-			wire__frame_free(&f);
-			rx_free(&tmp);
-			continue;
+		if (dh.requests ? !pc->allowed || pc->req : dh.index >= n || rx[dh.index].c) {
+			chan__close(c);
+			snprintf(err, errlen, "refused: the source opened data connection %u%s twice "
+				 "or out of range", dh.index, dh.requests ? " (requests)" : "");
+			return -EPROTO;
 		}
-		wire__frame_free(&f);
-		rx[idx] = tmp;
+		if (dh.requests) {
+			/* Only written to, after the switch-over. */
+			pc->req = c;
+		} else if ((ret = rx_init(&rx[dh.index], m->vm, c))) {
+			snprintf(err, errlen, "out of memory for a data connection");
+			return ret;
+		}
 	}
 	return 0;
 }
@@ -364,6 +359,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		    struct ssl_ctx_st *ctx, bool standby, const struct mig_fence *fence,
 		    struct pc_in *pc, char *err, size_t errlen)
 {
+	uint8_t nonce[WIRE_NONCE_LEN];
 	struct wire_frame f;
 	const char *why;
 	int ret = wire__read_prelude(m->c, &why);
@@ -381,7 +377,10 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		snprintf(err, errlen, "refused: the stream does not start with a hello");
 		return -EPROTO;
 	}
+	m->hello = true;
 	ret = check_hello(m->vm, f.msg->hello, standby, fence, err, errlen);
+	if (ret == -EPERM)
+		m->fenced = true;
 	if (!ret && f.msg->hello->postcopy && standby) {
 		snprintf(err, errlen, "a standby takes no post-copy");
 		ret = -EINVAL;
@@ -397,11 +396,14 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		snprintf(err, errlen, "no memory for post-copy's bitmap");
 	send_reply(m->c, !ret, ret ? err : "", false, fence->generation);
 	if (!ret) {
+		/* The source is known: it has the time limit of a running migration. */
+		chan__set_timeout(m->c, RECV_TIMEOUT_MS);
+		memcpy(nonce, f.msg->hello->nonce.data, WIRE_NONCE_LEN);
 		*nr_data = f.msg->hello->nr_data;
-		ret = accept_data(rx, *nr_data, lfd, ctx, f.msg->hello->session, m->vm, pc, err,
-				  errlen);
 	}
 	wire__frame_free(&f);
+	if (!ret)
+		ret = accept_data(rx, *nr_data, lfd, ctx, nonce, m, pc, err, errlen);
 	for (unsigned i = 0; !ret && i < *nr_data; i++)
 		rx[i].started = !pthread_create(&rx[i].tid, NULL, data_main, &rx[i]);
 	while (!ret) {
@@ -439,79 +441,62 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 }
 
 /*
- * Accept connections until one gets past the hello's fencing check (or
- * anything else fails): a refused source is told why and dropped, and
- * nothing of its stream touched the VM.
+ * Accept connections until one gets past the hello.  Until its hello a
+ * connection that fails (a TLS handshake refused, a close, a stall,
+ * garbage, a first frame that is no hello) is logged and dropped, and so
+ * is a hello the fence refuses (the source is told why): nothing of its
+ * stream touched the VM, and neither a port scanner nor a stale peer can
+ * keep the right source out.  A hello refused for another reason (memory
+ * size, devices...) is a source that can never fit: that ends the wait,
+ * as does any failure after an accepted hello.
  */
 static int accept_source(struct vm *vm, struct receiver *m, struct receiver *rx,
 			 unsigned *nr_data, int lfd, struct ssl_ctx_st *ctx, bool standby,
 			 const struct mig_fence *fence, struct pc_in *pc, char *err,
 			 size_t errlen)
 {
+	const char *what = standby ? "incoming checkpoint stream" : "incoming migration";
+
 	for (;;) {
 		struct chan *c = NULL;
-		int ret = chan__accept(&c, lfd, ctx, -1, RECV_TIMEOUT_MS, err, errlen);
+		int ret = chan__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, errlen);
 
+		if (ret == -ECONNABORTED) {
+			qb_log(LOG_WARNING, "%s: a connection dropped, from %s; waiting for the source",
+			       what, err);
+			continue;
+		}
 		if (ret)
 			return ret;
 		ret = rx_init(m, vm, c);
 		if (!ret)
 			ret = run_main(m, rx, nr_data, lfd, ctx, standby, fence, pc, err, errlen);
-		if (ret != -EPERM)
+		if (!ret || (m->hello && !m->fenced) || ret == -ENOMEM)
 			return ret;
-		qb_log(LOG_ERR, "incoming %s: %s; waiting for another source",
-		       standby ? "checkpoint stream" : "migration", err);
+		qb_log(m->fenced ? LOG_ERR : LOG_WARNING, "%s: a connection dropped, from %s: %s; "
+		       "waiting for the source", what, c->peer, err);
 		rx_free(m);
 		memset(m, 0, sizeof(*m));
 		chan__close(pc->req);
 		dirty_bitmap__free(&pc->discard);
 		memset(pc, 0, sizeof(*pc));
+		*nr_data = 0;
 	}
 }
 
-/*
- * A checkpointing standby (standby): the hello must ask for checkpointing,
- * and on success the main channel is handed over in *keep instead of closed.
- */
-static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, bool standby,
-		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
+int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const char *uri,
+			 const struct mig_tls *tls, bool standby, const struct mig_fence *fence,
+			 struct chan **keep, char *err, size_t errlen)
 {
 	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
 	struct pc_dst *pcd = NULL;
-	struct ssl_ctx_st *ctx = NULL;
 	struct pc_in pc;
 	unsigned nr_data = 0;
-	struct mig_uri u;
-	char where[sizeof(u.host) + sizeof(u.port) + 8];
-	const char *why;
-	int lfd = -1, ret;
+	int ret;
 
 	memset(rx, 0, sizeof(rx));
 	memset(&m, 0, sizeof(m));
 	memset(&pc, 0, sizeof(pc));
-	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
-		snprintf(err, errlen, "%s", why);
-		return -EINVAL;
-	}
-	if (!tls->none && (ret = tls__ctx_new(&ctx, tls, true, err, errlen)))
-		return ret;
-	/*
-	 * Round 1 skips zero pages, so RAM must start all zero: creating the VM
-	 * may have written boot data into it.
-	 */
-	ret = mem__discard_all(&vm->mem);
-	if (ret) {
-		snprintf(err, errlen, "cannot clear guest memory: %s", strerror(-ret));
-		goto out;
-	}
-	ret = chan__listen(&u, &lfd, err, errlen);
-	if (ret)
-		goto out;
-	/* With port 0 the log names the port taken (the tests read it there). */
-	snprintf(where, sizeof(where), "tcp:%s:%s", u.host, u.port);
-	uri = where;
-	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", uri,
-	       tls->none ? "plaintext" : "TLS");
 	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, &pc, err, errlen);
 	for (unsigned i = 0; i < nr_data; i++) {
 		if (ret)
@@ -567,7 +552,6 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 		       standby ? "standby: the guest stays paused until activated" :
 		       vm->start_paused ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
-out:
 	postcopy__dst_abort(pcd);
 	chan__close(pc.req);
 	dirty_bitmap__free(&pc.discard);
@@ -581,6 +565,47 @@ out:
 	} else if (m.buf) {
 		rx_free(&m);
 	}
+	return ret;
+}
+
+
+/*
+ * A checkpointing standby (standby): the hello must ask for checkpointing,
+ * and on success the main channel is handed over in *keep instead of closed.
+ */
+static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, bool standby,
+		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
+{
+	struct ssl_ctx_st *ctx = NULL;
+	struct mig_uri u;
+	char where[sizeof(u.host) + sizeof(u.port) + 8];
+	const char *why;
+	int lfd = -1, ret;
+
+	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	if (!tls->none && (ret = tls__ctx_new(&ctx, tls, true, err, errlen)))
+		return ret;
+	/*
+	 * Round 1 skips zero pages, so RAM must start all zero: creating the VM
+	 * may have written boot data into it.
+	 */
+	ret = mem__discard_all(&vm->mem);
+	if (ret) {
+		snprintf(err, errlen, "cannot clear guest memory: %s", strerror(-ret));
+		goto out;
+	}
+	ret = chan__listen(&u, &lfd, err, errlen);
+	if (ret)
+		goto out;
+	/* With port 0 the log names the port taken (the tests read it there). */
+	snprintf(where, sizeof(where), "tcp:%s:%s", u.host, u.port);
+	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", where,
+	       tls->none ? "plaintext" : "TLS");
+	ret = migrate__incoming_fd(vm, lfd, ctx, where, tls, standby, fence, keep, err, errlen);
+out:
 	if (lfd >= 0)
 		close(lfd);
 	tls__ctx_free(ctx);

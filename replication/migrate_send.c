@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include <qb/qblog.h>
 
 #include "replication/migrate.h"
@@ -258,10 +259,13 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	const char *why;
 	uint64_t session = m->pc_committed ? m->session :
 			   migrate__now_ns() ^ ((uint64_t)getpid() << 32);
+	uint8_t nonce[WIRE_NONCE_LEN];
 	int ret;
 
 	m->session = session;
 	migrate__tls(&m->p, &tls);
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return fail(e, -EIO, "no random bytes for the session nonce");
 	if (mig_uri__parse(m->p.uri, &u, &why) || mig_tls__check(&tls, &why))
 		return fail(e, -EINVAL, "%s", why);
 	if (!tls.none && (ret = tls__ctx_new(&ctx, &tls, false, e->msg, sizeof(e->msg))))
@@ -281,6 +285,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.nr_data = m->p.parallel > 1 && !m->pc_committed ? m->p.parallel : 0;
 	hello.resume = m->pc_committed;
 	hello.session = session;
+	hello.nonce.data = nonce;
+	hello.nonce.len = sizeof(nonce);
 	hello.compress = m->p.compress;
 	hello.checkpoint = m->p.checkpoint;
 	hello.generation = m->p.generation;
@@ -328,6 +334,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 			m->pc_req = c;
 		pthread_mutex_unlock(&m->lock);
 		dh.session = session;
+		dh.nonce.data = nonce;
+		dh.nonce.len = sizeof(nonce);
 		dh.index = i < hello.nr_data ? i : 0;
 		dh.requests = i >= hello.nr_data;
 		msg.msg_case = REPLICATION__MESSAGE__MSG_DATA_HELLO;

@@ -29,6 +29,15 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
  */
 int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, const char *uri,
 		      const struct mig_tls *tls, uint64_t session);
+/*
+ * As postcopy__dst_run, but on the calling thread, with the resumes taken
+ * on lfd, a listening socket of the caller's (plaintext): 0 once every page
+ * is here and acknowledged, else the error that ended it (-EINVAL: lfd
+ * stopped listening).  d is freed.  The seam of the fuzz target
+ * tests/fuzz/fuzz_pcdst.c.
+ */
+int postcopy__dst_serve(struct pc_dst *d, struct chan *main, struct chan *req, int lfd,
+			uint64_t session);
 /* The switch-over failed before the VM ran: undo prepare. */
 void postcopy__dst_abort(struct pc_dst *d);
 

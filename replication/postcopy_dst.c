@@ -217,7 +217,9 @@ static int send_done_ack(struct pc_dst *d)
 	int ret;
 
 	pthread_mutex_lock(&d->lock);
-	qsort(d->lat_us, d->nr_lat, sizeof(*d->lat_us), cmp_u32);
+	/* No fault waited: lat_us is NULL, which qsort must not be given. */
+	if (d->nr_lat)
+		qsort(d->lat_us, d->nr_lat, sizeof(*d->lat_us), cmp_u32);
 	for (size_t i = 0; i < d->nr_lat; i++)
 		sum += d->lat_us[i];
 	a.ok = true;
@@ -373,35 +375,42 @@ static void ask_again(struct pc_dst *d)
 	pthread_mutex_unlock(&d->req_lock);
 }
 
-/* One source's attempt: hello (this session), request connection, our pages. */
-static int accept_resume(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx, char *err,
-			 size_t errlen)
+/*
+ * One source's attempt on c (accepted; ours from here): hello (this
+ * session), request connection (known by the hello's nonce: strays before
+ * it are dropped), our pages.
+ */
+static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_ctx_st *ctx,
+			 char *err, size_t errlen)
 {
-	struct chan *c = NULL, *r = NULL;
+	struct chan *r = NULL;
 	struct wire_frame f = { 0 };
+	struct wire_data_hello dh;
+	uint8_t nonce[WIRE_NONCE_LEN];
 	const char *why = "";
-	int ret = chan__accept(&c, lfd, ctx, -1, RESUME_TIMEOUT_MS, err, errlen);
+	int ret = read_msg(d, c, REPLICATION__MESSAGE__MSG_HELLO, &f, &why);
 
-	if (ret)
-		return ret;
-	ret = read_msg(d, c, REPLICATION__MESSAGE__MSG_HELLO, &f, &why);
 	if (!ret && (!f.msg->hello->resume || f.msg->hello->session != d->session ||
-		     f.msg->hello->mem_size != d->vm->mem.size)) {
+		     f.msg->hello->mem_size != d->vm->mem.size ||
+		     f.msg->hello->nonce.len != WIRE_NONCE_LEN)) {
 		why = "refused: not the source of this post-copy migration";
 		reply_hello(c, why);
 		ret = -EPERM;
 	}
+	if (!ret)
+		memcpy(nonce, f.msg->hello->nonce.data, WIRE_NONCE_LEN);
 	wire__frame_free(&f);
 	if (!ret)
 		ret = reply_hello(c, NULL);
-	if (!ret)
-		ret = chan__accept(&r, lfd, ctx, 10000, RESUME_TIMEOUT_MS, err, errlen);
-	if (!ret && !(ret = read_msg(d, r, REPLICATION__MESSAGE__MSG_DATA_HELLO, &f, &why)) &&
-	    (!f.msg->data_hello->requests || f.msg->data_hello->session != d->session)) {
+	if (!ret) {
+		chan__set_timeout(c, RESUME_TIMEOUT_MS);
+		ret = wire__accept_data(lfd, ctx, wire__now_ns() + 10000000000ULL, RESUME_TIMEOUT_MS,
+					nonce, d->buf, "post-copy resume", &r, &dh, err, errlen);
+	}
+	if (!ret && !dh.requests) {
 		why = "refused: not this migration's request connection";
 		ret = -EPROTO;
 	}
-	wire__frame_free(&f);
 	if (!ret)
 		ret = send_have(d, c);
 	if (ret) {
@@ -419,7 +428,46 @@ static int accept_resume(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx, char
 	return 0;
 }
 
-/* Drop the old link; listen on the incoming URI until the source is back. */
+/*
+ * Until the source is back on lfd (0), or lfd stops listening (-EINVAL).
+ * A stray, or a source that is not this migration's, is logged and dropped.
+ */
+static int wait_source(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx)
+{
+	char err[256];
+	int ret;
+
+	for (;;) {
+		struct chan *c;
+		bool peer;
+
+		ret = chan__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, sizeof(err));
+		peer = !ret || ret == -ECONNABORTED;
+		if (!ret && !(ret = accept_resume(d, c, lfd, ctx, err, sizeof(err))))
+			break;
+		qb_log(LOG_ERR, "post-copy: a resume attempt failed: %s", err);
+		if (ret == -EINVAL)
+			return ret;
+		/* The listening socket's own failure (no file descriptor left...): pause. */
+		if (!peer)
+			poll(NULL, 0, 1000);
+	}
+	qb_log(LOG_NOTICE, "post-copy: the source is back; %llu pages to go",
+	       (unsigned long long)(d->nr_pages - d->placed));
+	return 0;
+}
+
+static void drop_link(struct pc_dst *d)
+{
+	chan__close(d->main);
+	d->main = NULL;
+	pthread_mutex_lock(&d->req_lock);
+	chan__close(d->req);
+	d->req = NULL;
+	pthread_mutex_unlock(&d->req_lock);
+}
+
+/* Listen on the incoming URI until the source is back. */
 static int reconnect(struct pc_dst *d)
 {
 	struct ssl_ctx_st *ctx = NULL;
@@ -428,12 +476,6 @@ static int reconnect(struct pc_dst *d)
 	char err[256];
 	int lfd = -1, ret;
 
-	chan__close(d->main);
-	d->main = NULL;
-	pthread_mutex_lock(&d->req_lock);
-	chan__close(d->req);
-	d->req = NULL;
-	pthread_mutex_unlock(&d->req_lock);
 	if (mig_uri__parse(d->uri, &u, &why) ||
 	    (!d->tls.none && tls__ctx_new(&ctx, &d->tls, true, err, sizeof(err)))) {
 		qb_log(LOG_ERR, "post-copy: cannot listen again on %s: the VM is lost", d->uri);
@@ -443,18 +485,18 @@ static int reconnect(struct pc_dst *d)
 	while ((ret = chan__listen(&u, &lfd, err, sizeof(err))))
 		poll(NULL, 0, 1000);
 	qb_log(LOG_NOTICE, "post-copy: waiting for the source on %s", d->uri);
-	while ((ret = accept_resume(d, lfd, ctx, err, sizeof(err))))
-		qb_log(LOG_ERR, "post-copy: a resume attempt failed: %s", err);
-	qb_log(LOG_NOTICE, "post-copy: the source is back; %llu pages to go",
-	       (unsigned long long)(d->nr_pages - d->placed));
+	ret = wait_source(d, lfd, ctx);
 	close(lfd);
 	tls__ctx_free(ctx);
-	return 0;
+	return ret;
 }
 
-static void *receiver_main(void *arg)
+/*
+ * Pages until every one is here, then the Ack (0).  A broken link waits
+ * for the source to resume: on lfd, or (-1) on the incoming URI again.
+ */
+static int serve(struct pc_dst *d, int lfd)
 {
-	struct pc_dst *d = arg;
 	const char *why = "";
 	int ret;
 
@@ -466,8 +508,10 @@ static void *receiver_main(void *arg)
 		qb_log(LOG_ERR, "post-copy: the link to the source broke: %s (%s); the guest's "
 		       "vCPUs wait when they touch a missing page; waiting on %s for the "
 		       "source to resume", why, chan__strerror(ret), d->uri);
-		if (reconnect(d))
-			return NULL;
+		drop_link(d);
+		ret = lfd < 0 ? reconnect(d) : wait_source(d, lfd, NULL);
+		if (ret)
+			return ret;
 	}
 	ret = mem__uffd_unregister(&d->vm->mem, d->uffd);
 	if (ret)
@@ -476,7 +520,16 @@ static void *receiver_main(void *arg)
 	else if ((ret = send_done_ack(d)))
 		qb_log(LOG_ERR, "post-copy: the last ack did not reach the source: %s",
 		       chan__strerror(ret));
-	pc_free(d);
+	return ret;
+}
+
+static void *receiver_main(void *arg)
+{
+	struct pc_dst *d = arg;
+
+	/* Not freed when the VM is lost: its vCPUs may still wait on the userfaultfd. */
+	if (serve(d, -1) != -EINVAL)
+		pc_free(d);
 	return NULL;
 }
 
@@ -561,6 +614,24 @@ int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, con
 	}
 	pthread_detach(tid);
 	return 0;
+}
+
+int postcopy__dst_serve(struct pc_dst *d, struct chan *main, struct chan *req, int lfd,
+			uint64_t session)
+{
+	int ret;
+
+	d->main = main;
+	d->req = req;
+	d->session = session;
+	d->tls.none = true;
+	snprintf(d->uri, sizeof(d->uri), "(the caller's socket)");
+	ret = -pthread_create(&d->fault_tid, NULL, fault_main, d);
+	d->fault_started = !ret;
+	if (!ret)
+		ret = serve(d, lfd);
+	pc_free(d);
+	return ret;
 }
 
 void postcopy__dst_abort(struct pc_dst *d)

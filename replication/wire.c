@@ -2,9 +2,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
+#include <openssl/crypto.h>
+#include <qb/qblog.h>
 
 #include "replication/channel.h"
 #include "replication/wire.h"
@@ -354,4 +358,83 @@ void wire__frame_free(struct wire_frame *f)
 	if (f->msg)
 		replication__message__free_unpacked(f->msg, NULL);
 	f->msg = NULL;
+}
+
+/* --- data connections (destination) ------------------------------------- */
+
+uint64_t wire__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The prelude and a DataHello with this nonce: 0, or why not. */
+static int read_data_hello(struct chan *c, uint8_t *buf, const uint8_t *nonce,
+			   struct wire_data_hello *dh, const char **why)
+{
+	struct wire_frame f = { 0 };
+	const Replication__DataHello *h;
+	uint32_t type, len;
+	int ret = wire__read_prelude(c, why);
+
+	if (!ret)
+		ret = wire__read_frame(c, buf, &type, &len, why);
+	/* No RAM here: a frame that needs one is refused, as it should be. */
+	if (!ret)
+		ret = wire__decode(type, buf + WIRE_HDR_LEN, len, 0, NULL, NULL, &f, why);
+	if (ret)
+		return ret;
+	h = f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DATA_HELLO ?
+	    f.msg->data_hello : NULL;
+	if (!h) {
+		*why = "refused: it does not open with a data hello";
+		ret = -EPROTO;
+	} else if (h->nonce.len != WIRE_NONCE_LEN ||
+		   CRYPTO_memcmp(h->nonce.data, nonce, WIRE_NONCE_LEN)) {
+		*why = "refused: it belongs to another session (nonce)";
+		ret = -EPROTO;
+	} else {
+		dh->index = h->index;
+		dh->requests = h->requests;
+	}
+	wire__frame_free(&f);
+	return ret;
+}
+
+int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int timeout_ms,
+		      const uint8_t *nonce, uint8_t *buf, const char *what, struct chan **out,
+		      struct wire_data_hello *dh, char *err, size_t errlen)
+{
+	for (;;) {
+		uint64_t now = wire__now_ns();
+		int left = now < end_ns ? (int)((end_ns - now + 999999) / 1000000) : 0;
+		const char *why = "";
+		struct chan *c;
+		int ret;
+
+		if (!left) {
+			snprintf(err, errlen, "the source's connections did not all come in time");
+			return -ETIMEDOUT;
+		}
+		ret = chan__accept(&c, lfd, ctx, left, left < WIRE_PREAUTH_MS ? left :
+				   WIRE_PREAUTH_MS, err, errlen);
+		if (ret == -ECONNABORTED) {
+			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", what, err);
+			continue;
+		}
+		if (ret)
+			return ret;
+		ret = read_data_hello(c, buf, nonce, dh, &why);
+		if (!ret) {
+			chan__set_timeout(c, timeout_ms);
+			*out = c;
+			return 0;
+		}
+		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", what, c->peer, why,
+		       ret == -EBADMSG || ret == -EPROTO ? "" : ": ",
+		       ret == -EBADMSG || ret == -EPROTO ? "" : chan__strerror(ret));
+		chan__close(c);
+	}
 }

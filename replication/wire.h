@@ -13,12 +13,14 @@
 #ifndef REPLICATION_WIRE_H
 #define REPLICATION_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "replication/migration.pb-c.h"
 
 struct chan;
+struct ssl_ctx_st;
 struct ZSTD_CCtx_s;
 struct ZSTD_DCtx_s;
 
@@ -27,6 +29,15 @@ struct ZSTD_DCtx_s;
 #define WIRE_MAJOR 1
 #define WIRE_MINOR 0
 #define MIGRATION_PROTOCOL 1
+/* Hello.nonce: random bytes that tie the data connections to their hello. */
+#define WIRE_NONCE_LEN 16
+/*
+ * Time limit for a connection that has not yet said who it is (TLS
+ * handshake, prelude, first frame): below the source's connect limit
+ * (MIGRATE_DEFAULT_TIMEOUT_MS), so one silent stray cannot make the real
+ * source that waits behind it give up.
+ */
+#define WIRE_PREAUTH_MS 5000
 
 enum wire_frame_type {
 	WIRE_FRAME_MSG = 0x10,
@@ -106,5 +117,25 @@ void wire__frame_free(struct wire_frame *f);
  */
 int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 		      struct wire_frame *f, const char **err);
+
+/* --- data connections (destination) --- */
+struct wire_data_hello {
+	uint32_t index;
+	bool requests;
+};
+
+/*
+ * Accept connections on lfd until one opens with a prelude and a DataHello
+ * carrying nonce (WIRE_NONCE_LEN bytes), or until end_ns (CLOCK_MONOTONIC)
+ * passes (-ETIMEDOUT).  Any other connection (a failed TLS handshake,
+ * garbage, a close, another session's) is logged as a stray of `what`,
+ * closed and forgotten.  *out gets the time limit timeout_ms; buf is
+ * WIRE_FRAME_MAX bytes of scratch.  Other errors are the listening socket's.
+ */
+int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int timeout_ms,
+		      const uint8_t *nonce, uint8_t *buf, const char *what, struct chan **out,
+		      struct wire_data_hello *dh, char *err, size_t errlen);
+/* CLOCK_MONOTONIC in ns (the clock of wire__accept_data's end_ns). */
+uint64_t wire__now_ns(void);
 
 #endif

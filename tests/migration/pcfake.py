@@ -11,11 +11,15 @@ pcfake.py   listen on 127.0.0.1 (an ephemeral port), print "listening PORT",
 
 Only the bytes the test needs are encoded here, by hand (no protobuf module).
 """
+import os
 import socket
 import struct
 import sys
 
-MSG, STATE = 0x10, 0x12
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wirepb import msg, varint  # noqa: E402
+
+from wirepb import MSG, STATE  # noqa: E402
 STREAM_END = 3
 
 
@@ -32,22 +36,6 @@ def read_exact(s, n):
 def read_frame(s):
     t, n = struct.unpack("<II", read_exact(s, 8))
     return t, read_exact(s, n)
-
-
-def varint(v):
-    out = b""
-    while True:
-        b, v = v & 0x7F, v >> 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def msg(field, inner):
-    """A replication.Message with oneof field `field` set to `inner`."""
-    body = bytes([(field << 3) | 2]) + varint(len(inner)) + inner
-    return struct.pack("<II", MSG, len(body)) + body
 
 
 def main():

@@ -1,0 +1,258 @@
+/*
+ * libFuzzer target: the migration destination and the checkpointing
+ * standby as state machines, not one frame at a time.  The input is a
+ * whole conversation: which connections a peer opens, in what order, and
+ * every byte each of them sends (prelude, hello, data connections with
+ * their DataHello, rounds of pages, zero lists, discards, the switch-over,
+ * the final state; then, for a standby, checkpoints).  It is played into
+ * migrate__incoming_fd over a local listening socket; a standby that takes
+ * the sync then runs its checkpoint loop (checkpoint__standby_start) on the
+ * stream that follows.
+ *
+ * Input: byte 0, bit 0: a standby (else a migration destination); bit 1:
+ * the fence expects peer generation 1 exactly.  Then chunks of
+ *   u8 connection (mod FUZZ_CONNS), u16 length (LE), the bytes
+ * each appended to its connection; connections are opened in the order
+ * they first appear, all before the receiver starts, so the receiver
+ * takes them in that order (a stray, then the source, ...).  Every
+ * connection's sending side is closed after its bytes, and the listening
+ * socket is shut down: accepting beyond the last connection fails at once,
+ * which ends the receiver.  Nothing here waits on a clock.
+ *
+ * KVM-free stand-ins (below) take the place of what needs a hypervisor:
+ * guest RAM is a plain mapping of FUZZ_MEM bytes with no vCPU, applying a
+ * state copies its pages into that RAM (vCPU and device records are
+ * parsed and checked, not loaded), post-copy's userfaultfd side is a stub
+ * that closes its connections, and the standby's main-thread calls run on
+ * the calling thread.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "replication/checkpoint.h"
+#include "replication/migrate.h"
+#include "replication/postcopy.h"
+#include "replication/wire.h"
+#include "tests/fuzz/fuzzsock.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The state streams of tests/fuzz/corpus/state are for this VM. */
+#define FUZZ_MEM (2ULL << 20)
+
+/* --- KVM-free stand-ins --------------------------------------------------- */
+
+int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+{
+	if (p->virtio_blk || p->virtio_net || p->nr_disk) {
+		*err = "the state stream has devices this VM lacks";
+		return -EINVAL;
+	}
+	/* vm_state__check_config held the pages inside RAM: an overrun is a bug. */
+	for (size_t i = 0; i < p->nr_pages_frames; i++) {
+		if (p->pages[i].offset + (uint64_t)p->pages[i].npages * STREAM_PAGE_SIZE > vm->mem.size)
+			abort();
+		memcpy(vm->mem.host + p->pages[i].offset, p->pages[i].data,
+		       (size_t)p->pages[i].npages * STREAM_PAGE_SIZE);
+	}
+	return 0;
+}
+
+size_t vm_state__staging_limit(const struct vm *vm)
+{
+	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20);
+}
+
+/* Post-copy: no userfaultfd here; the switch-over is taken, its links closed. */
+static int pc_dummy;
+
+int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
+			  struct pc_dst **out, char *err, size_t errlen)
+{
+	(void)vm, (void)discard, (void)err, (void)errlen;
+	*out = (struct pc_dst *)&pc_dummy;
+	return 0;
+}
+
+int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, const char *uri,
+		      const struct mig_tls *tls, uint64_t session)
+{
+	(void)d, (void)uri, (void)tls, (void)session;
+	chan__close(main);
+	chan__close(req);
+	return 0;
+}
+
+void postcopy__dst_abort(struct pc_dst *d)
+{
+	(void)d;
+}
+
+/* The fuzz VM has no disk, network device or UART. */
+int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *p, uint64_t len)
+{
+	(void)b, (void)off, (void)p, (void)len;
+	abort();
+}
+
+bool virtio_blk__readonly(const struct virtio_blk *b)
+{
+	(void)b;
+	abort();
+}
+
+uint64_t virtio_blk__size(const struct virtio_blk *b)
+{
+	(void)b;
+	abort();
+}
+
+int virtio_blk__digest(struct virtio_blk *b, uint8_t sha[32])
+{
+	(void)b, (void)sha;
+	return -EIO;
+}
+
+void serial__drop_output(struct serial *s)
+{
+	(void)s;
+}
+
+void serial__hold(struct serial *s, bool on)
+{
+	(void)s, (void)on;
+}
+
+void virtio_net__hold(struct virtio_net *n, bool on)
+{
+	(void)n, (void)on;
+}
+
+/* The standby's main thread is the caller's. */
+int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
+{
+	(void)b;
+	return fn(arg);
+}
+
+void mt__wake(struct mt_bridge *b)
+{
+	(void)b;
+}
+
+int checkpoint__activate(struct checkpoint *ck, bool force, uint64_t generation, char *err,
+			 size_t errlen)
+{
+	(void)ck, (void)force, (void)generation, (void)err, (void)errlen;
+	abort(); /* activate_on_loss is off */
+}
+
+void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns)
+{
+	(void)ck, (void)now_ns;
+}
+
+uint64_t migrate__now_ns(void)
+{
+	return wire__now_ns();
+}
+
+void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status, const char *fmt, ...)
+{
+	(void)fmt;
+	vm->stop_reason = why;
+	vm->stop_status = status;
+}
+
+bool vm__is_guest_stop(unsigned reason)
+{
+	return reason == VM_STOP_POWEROFF || reason == VM_STOP_UCALL_DONE ||
+	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
+}
+
+/* The standby's checkpoint loop on the stream the sync left (its own thread). */
+static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence)
+{
+	static struct checkpoint ck;
+
+	memset(&ck, 0, sizeof(ck));
+	ck.vm = vm;
+	pthread_mutex_init(&ck.lock, NULL);
+	pthread_cond_init(&ck.wake, NULL);
+	if (checkpoint__standby_start(&ck, c, fence, false)) {
+		chan__close(c);
+	} else {
+		pthread_join(ck.thread, NULL);
+		chan__close(ck.sc);
+		if (getenv("FUZZ_VERBOSE"))
+			fprintf(stderr, "standby: committed %llu, refused %llu: %s\n",
+				(unsigned long long)ck.st.committed_epoch,
+				(unsigned long long)ck.st.refused, ck.error);
+	}
+	if (ck.stage)
+		munmap(ck.stage, ck.stage_limit);
+	pthread_cond_destroy(&ck.wake);
+	pthread_mutex_destroy(&ck.lock);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct vm vm;
+	static uint8_t *ram;
+	struct mig_tls tls = { .none = true };
+	struct mig_fence fence = { .generation = 2 };
+	struct chan *keep = NULL;
+	struct fuzz_conv cv;
+	struct fuzz_fds fds;
+	pthread_t drain;
+	char err[256];
+	bool sb;
+	int ret;
+
+	if (size < 1)
+		return 0;
+	if (!ram) {
+		ram = mmap(NULL, FUZZ_MEM, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (ram == MAP_FAILED)
+			abort();
+	}
+	memset(&vm, 0, sizeof(vm));
+	vm.mem.host = ram;
+	vm.mem.size = FUZZ_MEM;
+	vm.nr_vcpus = 1;
+	sb = data[0] & 1;
+	fence.check_peer = data[0] & 2;
+	fence.peer_generation = 1;
+	if (fuzz__conv_play(&cv, data + 1, size - 1))
+		abort();
+	fds.n = FUZZ_CONNS;
+	memcpy(fds.fd, cv.fd, sizeof(cv.fd));
+	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
+		abort();
+	err[0] = 0;
+	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, "tcp:fuzz:0", &tls, sb, &fence,
+				   sb ? &keep : NULL, err, sizeof(err));
+	if (ret && !err[0])
+		abort(); /* every failure says why */
+	/* To see where a seed ends: FUZZ_VERBOSE=1 tests/fuzz/fuzz_incoming_replay FILE */
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr, "%s: %d %s%s\n", sb ? "standby" : "incoming", ret, err,
+			!ret && keep ? " (checkpoints follow)" : "");
+	if (!ret && keep)
+		standby(&vm, keep, &fence);
+	fuzz__conv_end(&cv);
+	pthread_join(drain, NULL);
+	fuzz__conv_close(&cv);
+	/* Pages written this run: back to zero for the next (round 1 skips zeros). */
+	madvise(ram, FUZZ_MEM, MADV_DONTNEED);
+	return 0;
+}
