@@ -18,8 +18,8 @@ PROXY="$top_srcdir/tests/migration/strayproxy.py"
 cmd="mem_mib=32 rate_mib=50 hb_us=20000 verify_every=2"
 sh "$top_srcdir/conf/make-certs.sh" "$T/pki" src dst >/dev/null 2>&1 || fail "make-certs.sh"
 P=$T/pki
-good_dst="--tls-ca $P/ca.pem --tls-cert $P/dst.pem --tls-key $P/dst.key"
-good_src="--tls-ca $P/ca.pem --tls-cert $P/src.pem --tls-key $P/src.key"
+good_dst="--tls-ca $P/ca.pem --tls-cert $P/dst.pem --tls-key $P/dst.key --tls-peer src"
+good_src="--tls-ca $P/ca.pem --tls-cert $P/src.pem --tls-key $P/src.key --tls-peer dst"
 
 # connect_close PORT / garbage PORT: a client that closes at once, and one
 # that sends 64 KiB of random bytes (what the receiver answers is ignored).
