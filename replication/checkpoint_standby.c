@@ -37,28 +37,54 @@ struct apply_req {
 	struct vm_state_parsed *p;
 	const struct guest_stop *stop;
 	const char *why;
+	uint64_t epoch;
+	bool whole;          /* the VM holds a whole state: this one's or the last's */
 };
 
 /*
  * Main thread: apply a verified checkpoint, unless the guest was activated.
- * The final one ends the standby: from here it can no longer be activated.
+ * All of it or nothing (vm_state__apply_over_undoable); when a failure
+ * could not be undone either, the standby is marked unsafe, which refuses
+ * every later activation.  The final one ends the standby: from here it
+ * can no longer be activated.
  */
 static int mt_apply(void *arg)
 {
 	struct apply_req *a = arg;
+	struct checkpoint *ck = a->ck;
 	int ret;
 
-	if (a->ck->activated) {
+	a->whole = true;
+	if (ck->activated) {
 		a->why = "the standby was activated";
 		return -ECANCELED;
 	}
-	ret = vm_state__apply_over(a->ck->vm, a->p, &a->why);
+	ret = vm_state__apply_over_undoable(ck->vm, a->p, ck->undo, &a->whole, &a->why);
+	if (ret && !a->whole)
+		snprintf(ck->unsafe, sizeof(ck->unsafe), "checkpoint %llu failed halfway (%s: "
+			 "%s) and could not be undone: this standby holds neither it nor "
+			 "checkpoint %llu whole", (unsigned long long)a->epoch, a->why,
+			 strerror(-ret), (unsigned long long)ck->st.committed_epoch);
 	if (!ret && a->stop->set) {
 		pthread_mutex_lock(&a->ck->lock);
 		a->ck->state = CKPT_ENDED;
 		pthread_mutex_unlock(&a->ck->lock);
 	}
 	return ret;
+}
+
+struct unsafe_req {
+	struct checkpoint *ck;
+	const char *why;
+};
+
+/* Main thread: this standby must never run (ck->unsafe). */
+static int mt_unsafe(void *arg)
+{
+	const struct unsafe_req *r = arg;
+
+	snprintf(r->ck->unsafe, sizeof(r->ck->unsafe), "%s", r->why);
+	return 0;
 }
 
 /* Main thread: after the final checkpoint's ack, stop as the guest did. */
@@ -203,6 +229,32 @@ static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_
 }
 
 /*
+ * A verified checkpoint failed to apply.  Undone (the VM is as at the last
+ * commit): refused like a malformed one, the stream goes on.  Not undone:
+ * the stream ends and the standby refuses activation (ck->unsafe).
+ */
+static int not_applied(struct checkpoint *ck, const struct apply_req *a, int ret, char *err,
+		       size_t errlen)
+{
+	if (!a->whole || ret == -ECANCELED) {
+		if (a->whole)
+			snprintf(err, errlen, "checkpoint %llu not applied: %s",
+				 (unsigned long long)a->epoch, a->why ? a->why : strerror(-ret));
+		else
+			snprintf(err, errlen, "not activatable: %.200s", ck->unsafe);
+		return ret;
+	}
+	snprintf(err, errlen, "checkpoint %llu not applied (%s: %s); undone, keeping checkpoint "
+		 "%llu", (unsigned long long)a->epoch, a->why ? a->why : "error", strerror(-ret),
+		 (unsigned long long)ck->st.committed_epoch);
+	pthread_mutex_lock(&ck->lock);
+	ck->st.refused++;
+	pthread_mutex_unlock(&ck->lock);
+	qb_log(LOG_ERR, "standby: %s", err);
+	return send_ack(ck->sc, false, err, a->epoch, ck->fence.generation) ?: 1;
+}
+
+/*
  * One checkpoint: 0 applied and acked, 1 refused (stream intact), 2 the
  * final one applied and acked (the guest stopped), <0 stream lost.
  */
@@ -210,7 +262,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct vm_state_parsed p;
 	struct guest_stop gs;
-	struct apply_req a = { ck, &p, &gs, NULL };
+	struct apply_req a = { .ck = ck, .p = &p, .stop = &gs };
 	struct wire_frame f;
 	const char *why = "";
 	uint64_t epoch, gen, npages, dbytes;
@@ -274,17 +326,18 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		qb_log(LOG_ERR, "standby: %s", err);
 		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
 	}
+	a.epoch = epoch;
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
 	dbytes = p.disk_bytes;
 	vm_state__free_parsed(&p);
-	if (ret) {
-		snprintf(err, errlen, "checkpoint %llu not applied: %s", (unsigned long long)epoch,
-			 a.why ? a.why : strerror(-ret));
-		return ret;
-	}
-	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen)))
+	if (ret)
+		return not_applied(ck, &a, ret, err, errlen);
+	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen))) {
+		/* Applied, but its disk is not the primary's: nothing to run. */
+		mt__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
 		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
+	}
 	pthread_mutex_lock(&ck->lock);
 	ck->st.disk_blocks_last = (dbytes + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
 	ck->st.disk_bytes_sum += dbytes;
@@ -324,12 +377,20 @@ void *checkpoint__standby_main(void *arg)
 	pthread_mutex_lock(&ck->lock);
 	if (ck->state == CKPT_STANDBY) {
 		ck->state = CKPT_LOST;
-		snprintf(ck->error, sizeof(ck->error), "%s", err);
+		/* What status must say first: that this standby cannot be run. */
+		if (ck->unsafe[0])
+			snprintf(ck->error, sizeof(ck->error), "not activatable: %.200s", ck->unsafe);
+		else
+			snprintf(ck->error, sizeof(ck->error), "%s", err);
 	}
 	pthread_mutex_unlock(&ck->lock);
 	if (!atomic_load(&ck->stop) && !ck->activated) {
-		qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
-		       (unsigned long long)ck->st.committed_epoch);
+		if (ck->unsafe[0])
+			qb_log(LOG_ERR, "standby: %s; this standby is not activatable: %s", err,
+			       ck->unsafe);
+		else
+			qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept",
+			       err, (unsigned long long)ck->st.committed_epoch);
 		if (ck->activate_on_loss) {
 			qb_log(LOG_NOTICE, "standby: activating on stream loss");
 			mt__call(&ck->m.mt, mt_activate, ck);
@@ -349,6 +410,9 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 	ck->sc = c;
 	ck->fence = *fence;
 	ck->activate_on_loss = activate_on_loss;
+	ret = vm_state__undo_new(&ck->undo);
+	if (ret)
+		return ret;
 	ck->stage_limit = vm_state__staging_limit(ck->vm);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -305,7 +305,7 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
+bool vm_state__all_zero(const uint8_t *p, size_t len)
 {
 	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
 }
@@ -324,7 +324,7 @@ static int save_disk_run(struct vm *vm, struct stream *s, uint8_t *buf, uint64_t
 	ret = virtio_blk__read(vm->blk, off, buf, len);
 	if (ret)
 		return ret;
-	return stream__write_disk(s, off, all_zero(buf, len) ? NULL : buf, len);
+	return stream__write_disk(s, off, vm_state__all_zero(buf, len) ? NULL : buf, len);
 }
 
 /* The image's blocks set in blocks, read now (the vCPUs are paused). */

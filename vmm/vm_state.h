@@ -11,6 +11,7 @@
 #ifndef VMM_VM_STATE_H
 #define VMM_VM_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -138,5 +139,30 @@ int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bit
  * (fdatasync) before it returns.
  */
 int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+
+/*
+ * A standby's checkpoint as a transaction (vm_state_undo.c): everything
+ * vm_state__apply_over writes, or nothing.  Before the image is touched,
+ * the blocks the stream overwrites are copied into an undo log (an unnamed
+ * file beside the image, made durable first); the pages are swapped with
+ * the RAM they replace, so that p's buffer (which must be writable: the
+ * caller's staging area) then holds the previous pages; and the machine
+ * state (vCPUs, irqchip, PIT, clock, devices) is saved before it is loaded
+ * over.  On a failure everything is put back.  *whole says whether the VM
+ * is then exactly as before the call (true also on success); false only
+ * when putting it back failed too: the VM then holds no state of either
+ * checkpoint and must never run.
+ */
+struct vm_state_undo;
+
+int vm_state__undo_new(struct vm_state_undo **out);
+void vm_state__undo_free(struct vm_state_undo *u);
+int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
+				  struct vm_state_undo *u, bool *whole, const char **err);
+
+/* Internal (vm_state*.c): every record but RAM and disk, in KVM's order. */
+int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+/* Are len bytes at p all zero? */
+bool vm_state__all_zero(const uint8_t *p, size_t len);
 
 #endif

@@ -166,7 +166,7 @@ static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
 }
 
 /* Everything but RAM, in the order KVM needs (see the file comment). */
-static int apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
 	int ret = apply_irqchip_pit(vm, p);
 
@@ -255,7 +255,7 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 		*err = "cannot reset guest memory";
 		return ret;
 	}
-	return apply_machine(vm, p, err);
+	return vm_state__apply_machine(vm, p, err);
 }
 
 int vm_state__load(struct vm *vm, struct stream *s, const char **err)
@@ -307,5 +307,5 @@ int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const c
 	if (ret)
 		return ret;
 	copy_pages(vm, p);
-	return apply_machine(vm, p, err);
+	return vm_state__apply_machine(vm, p, err);
 }
