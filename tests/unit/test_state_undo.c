@@ -1,0 +1,194 @@
+/*
+ * A checkpoint applied as a transaction (vm_state__apply_over_undoable):
+ * when KVM refuses a vCPU state after the disk blocks, the RAM pages, the
+ * irqchip and the first vCPU were already loaded, everything is put back:
+ * RAM, every vCPU's registers and the disk image are as before, and the
+ * guest then runs on and verifies its own memory.  Needs /dev/kvm.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+#include <openssl/evp.h>
+
+#include "vmm/dirty.h"
+#include "vmm/stream.h"
+#include "vmm/vcpu.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/vm.h"
+#include "vmm/vm_state.h"
+#include "tests/unit/kvmtest.h"
+
+#define MIB (1ULL << 20)
+#define DIRTY_CMDLINE "mem_mib=4 rate_mib=0 hb_us=0 duration_ms=1500 cpus=2"
+#define CR0_PG 0x80000000ULL
+
+static char kernel[512];
+static char image[] = "/tmp/test_state_undo.XXXXXX";
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static enum vm_state state_of(struct vm *vm)
+{
+	enum vm_state s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+/* RAM, every vCPU's registers, the disk image. */
+static void fingerprint(struct vm *vm, uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t disk[32];
+	unsigned len;
+
+	ck_assert_int_eq(virtio_blk__digest(vm->blk, disk), 0);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, vm->mem.host, vm->mem.size);
+	EVP_DigestUpdate(md, disk, sizeof(disk));
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct kvm_regs r;
+		struct kvm_sregs sr;
+
+		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_REGS, &r), 0);
+		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &sr), 0);
+		EVP_DigestUpdate(md, &r, sizeof(r));
+		EVP_DigestUpdate(md, &sr, sizeof(sr));
+	}
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
+}
+
+static void fill_blocks(struct vm *vm, unsigned first, unsigned n, uint8_t byte)
+{
+	uint8_t buf[VIRTIO_BLK_BLOCK];
+
+	memset(buf, byte, sizeof(buf));
+	for (unsigned b = first; b < first + n; b++)
+		ck_assert_int_eq(virtio_blk__write(vm->blk, (uint64_t)b * sizeof(buf), buf,
+						   sizeof(buf)), 0);
+	ck_assert_int_eq(virtio_blk__sync(vm->blk), 0);
+}
+
+static void set_all(struct dirty_bitmap *b)
+{
+	memset(b->bits, 0xff, (b->nr_pages + 63) / 64 * sizeof(uint64_t));
+}
+
+/* A checkpoint of the VM as it is now: every page, every block. */
+static uint8_t *capture(struct vm *vm, size_t *len)
+{
+	struct dirty_bitmap pages, blocks;
+	struct stream s;
+	uint8_t *buf;
+
+	ck_assert_int_eq(dirty_bitmap__init(&pages, vm->mem.size), 0);
+	ck_assert_int_eq(virtio_blk__bitmap_init(vm->blk, &blocks), 0);
+	set_all(&pages);
+	set_all(&blocks);
+	stream__init_mem(&s);
+	ck_assert_int_eq(vm_state__save_pages(vm, &s, &pages, &blocks), 0);
+	buf = stream__mem_take(&s, len);
+	stream__close(&s);
+	dirty_bitmap__free(&pages);
+	dirty_bitmap__free(&blocks);
+	return buf;
+}
+
+START_TEST(kvm_refuses_a_vcpu)
+{
+	struct vm_config cfg = {
+		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
+		.cmdline = DIRTY_CMDLINE, .serial = { SERIAL_NONE, NULL },
+		.disk = { image, false },
+	};
+	struct vm_state_undo *u;
+	struct vm_state_parsed p;
+	uint8_t before[32], after[32], *ckpt;
+	const char *err = NULL;
+	struct vm vm;
+	bool whole = false;
+	size_t len;
+	int ret;
+
+	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
+	ck_assert_int_eq(vm_state__undo_new(&u), 0);
+	fill_blocks(&vm, 0, 4, 0xa1);
+	ck_assert_int_eq(vm__start(&vm), 0);
+	sleep_ms(300);
+	ck_assert_int_eq(vm__pause(&vm), 0);
+	/* Checkpoint "N+1": RAM now, blocks 0-3 0xa1, 4-7 zero. */
+	ckpt = capture(&vm, &len);
+	/* The standby's "N": other RAM (the guest ran on), other blocks. */
+	fill_blocks(&vm, 0, 8, 0xc3);
+	ck_assert_int_eq(vm__resume(&vm), 0);
+	sleep_ms(200);
+	ck_assert_int_eq(vm__pause(&vm), 0);
+	fingerprint(&vm, before);
+
+	ck_assert_msg(vm_state__parse(ckpt, len, &p, &err) == 0, "parse: %s", err);
+	ck_assert_uint_gt(p.nr_disk, 0);
+	ck_assert_uint_gt(p.nr_pages, 1024);
+	/* Paging without protected mode: KVM_SET_SREGS refuses it for vCPU 1. */
+	p.vcpus[1]->sregs->cr0 = CR0_PG;
+	ret = vm_state__apply_over_undoable(&vm, &p, u, &whole, &err);
+	ck_assert_msg(ret < 0, "KVM took an invalid CR0");
+	ck_assert_msg(err && strstr(err, "vCPU"), "error: %s", err ? err : "none");
+	ck_assert_msg(whole, "the undo failed");
+	fingerprint(&vm, after);
+	ck_assert_msg(!memcmp(before, after, 32), "the VM is not as before the failed apply");
+	vm_state__free_parsed(&p);
+
+	/* And it runs on from there: the dirty guest verifies its memory. */
+	ck_assert_int_eq(vm__resume(&vm), 0);
+	for (int i = 0; i < 300 && state_of(&vm) != VM_STATE_STOPPED; i++)
+		sleep_ms(50);
+	ck_assert_msg(state_of(&vm) == VM_STATE_STOPPED, "the guest did not finish");
+	ck_assert_msg(vm.stop_reason == VM_STOP_POWEROFF && vm.stop_status == 0,
+		      "the guest stopped badly: %s", vm.stop_message);
+	vm_state__undo_free(u);
+	vm__destroy(&vm);
+	free(ckpt);
+}
+END_TEST
+
+static Suite *undo_suite(void)
+{
+	Suite *s = suite_create("state_undo");
+	TCase *tc = tcase_create("kvm");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, kvm_refuses_a_vcpu);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	int fd = mkstemp(image), rc;
+
+	if (fd < 0 || ftruncate(fd, 1 << 20)) {
+		perror("test_state_undo: the image");
+		return 99;
+	}
+	close(fd);
+	rc = kvmtest__main("test_state_undo", "dirty.elf", kernel, sizeof(kernel), undo_suite);
+	unlink(image);
+	return rc;
+}
