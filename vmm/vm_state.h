@@ -147,8 +147,10 @@ int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const c
  * file beside the image, made durable first); the pages are swapped with
  * the RAM they replace, so that p's buffer (which must be writable: the
  * caller's staging area) then holds the previous pages; and the machine
- * state (vCPUs, irqchip, PIT, clock, devices) is saved before it is loaded
- * over.  On a failure everything is put back.  *whole says whether the VM
+ * state (vCPUs, irqchip, PIT, clock, devices) it replaces is kept: the
+ * records of the last stream applied through u (so every change to the
+ * VM's state must go through it), saved from KVM before the first one.
+ * On a failure everything is put back.  *whole says whether the VM
  * is then exactly as before the call (true also on success); false only
  * when putting it back failed too: the VM then holds no state of either
  * checkpoint and must never run.

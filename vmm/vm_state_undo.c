@@ -14,8 +14,10 @@
  *    changed, or while writing the image, with the log complete.
  *  - RAM: each page of the stream is swapped with the page it replaces, so
  *    the staging buffer holds the old pages: no second copy of the epoch.
- *  - the machine (vCPUs, irqchip, PIT, clock, devices): saved from KVM
- *    before it is loaded over, as a state stream without RAM.
+ *  - the machine (vCPUs, irqchip, PIT, clock, devices): the records of the
+ *    last checkpoint applied, kept from its parse (a pointer swap, nothing
+ *    copied); before the first checkpoint, whose predecessor came another
+ *    way (the initial sync), saved from KVM once.
  * Undo runs in the reverse order of apply: machine, RAM, disk.
  */
 #include "config.h"
@@ -44,9 +46,8 @@ struct vm_state_undo {
 	struct undo_extent *ext;
 	size_t nr_ext, cap_ext;
 	uint8_t *buf;                /* STREAM_DISK_MAX bytes of scratch */
-	uint8_t *machine_buf;        /* the machine state before, as a stream */
-	size_t machine_len;
-	struct vm_state_parsed machine;
+	bool have_machine;
+	struct vm_state_parsed machine; /* the records the VM's machine state is now */
 };
 
 int vm_state__undo_new(struct vm_state_undo **out)
@@ -71,7 +72,6 @@ void vm_state__undo_free(struct vm_state_undo *u)
 		close(u->log_fd);
 	free(u->ext);
 	free(u->buf);
-	free(u->machine_buf);
 	vm_state__free_parsed(&u->machine);
 	free(u);
 }
@@ -224,24 +224,51 @@ static void swap_pages(struct vm_state_undo *u, struct vm *vm, const struct vm_s
 static int save_machine(struct vm_state_undo *u, struct vm *vm, const char **err)
 {
 	struct stream s;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	int ret;
 
-	free(u->machine_buf);
-	u->machine_buf = NULL;
-	vm_state__free_parsed(&u->machine);
-	memset(&u->machine, 0, sizeof(u->machine));
 	stream__init_mem(&s);
 	ret = vm_state__save_pages(vm, &s, NULL, NULL);
-	if (!ret)
-		u->machine_buf = stream__mem_take(&s, &u->machine_len);
-	stream__close(&s);
-	if (!ret && !u->machine_buf)
+	if (!ret && !(buf = stream__mem_take(&s, &len)))
 		ret = -ENOMEM;
+	stream__close(&s);
+	/* Records only: nothing in u->machine points into buf. */
 	if (!ret)
-		ret = vm_state__parse(u->machine_buf, u->machine_len, &u->machine, err);
-	if (ret)
+		ret = vm_state__parse(buf, len, &u->machine, err);
+	free(buf);
+	if (ret) {
+		vm_state__free_parsed(&u->machine);
 		*err = "cannot save the standby's machine state before applying";
+	}
+	u->have_machine = !ret;
 	return ret;
+}
+
+#define SWAP(a, b) do { __typeof__(a) t_ = (a); (a) = (b); (b) = t_; } while (0)
+
+/*
+ * p applied: its records are now the machine state, u->machine's go to p
+ * (freed with it).  A record p lacks was not changed: the old one stays.
+ */
+static void keep_machine(struct vm_state_undo *u, struct vm_state_parsed *p)
+{
+	struct vm_state_parsed *m = &u->machine;
+
+	SWAP(m->header, p->header);
+	SWAP(m->vcpus, p->vcpus);
+	if (p->irqchip)
+		SWAP(m->irqchip, p->irqchip);
+	if (p->pit)
+		SWAP(m->pit, p->pit);
+	if (p->clock)
+		SWAP(m->clock, p->clock);
+	if (p->serial)
+		SWAP(m->serial, p->serial);
+	if (p->virtio_blk)
+		SWAP(m->virtio_blk, p->virtio_blk);
+	if (p->virtio_net)
+		SWAP(m->virtio_net, p->virtio_net);
 }
 
 /* Undo after the machine part failed: machine (RAM's first, see load), disk. */
@@ -273,7 +300,7 @@ int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 	int uret;
 
 	*whole = true;
-	if (!ret)
+	if (!ret && !u->have_machine)
 		ret = save_machine(u, vm, err);
 	if (!ret && vm->blk && (ret = log_disk(u, vm, p)))
 		*err = "cannot write the disk undo log (the image is untouched)";
@@ -292,6 +319,8 @@ int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 	ret = vm_state__apply_machine(vm, p, err);
 	if (ret)
 		*whole = undo_all(u, vm, p);
+	else
+		keep_machine(u, p);
 out:
 	/* The log's space is kept only while it is all that holds the old blocks. */
 	if (*whole)

@@ -111,6 +111,36 @@ static uint8_t *capture(struct vm *vm, size_t *len)
 	return buf;
 }
 
+/* Apply c with vCPU 1's CR0 made invalid: refused, the VM exactly as before. */
+static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *c, size_t len)
+{
+	struct vm_state_parsed p;
+	uint8_t before[32], after[32];
+	const char *err = NULL;
+	bool whole = false;
+	int ret;
+
+	fingerprint(vm, before);
+	ck_assert_msg(vm_state__parse(c, len, &p, &err) == 0, "parse: %s", err);
+	ck_assert_uint_gt(p.nr_disk, 0);
+	ck_assert_uint_gt(p.nr_pages, 1024);
+	/* Paging without protected mode: KVM_SET_SREGS refuses it for vCPU 1. */
+	p.vcpus[1]->sregs->cr0 = CR0_PG;
+	ret = vm_state__apply_over_undoable(vm, &p, u, &whole, &err);
+	ck_assert_msg(ret < 0, "KVM took an invalid CR0");
+	ck_assert_msg(err && strstr(err, "vCPU"), "error: %s", err ? err : "none");
+	ck_assert_msg(whole, "the undo failed");
+	fingerprint(vm, after);
+	ck_assert_msg(!memcmp(before, after, 32), "the VM is not as before the failed apply");
+	vm_state__free_parsed(&p);
+}
+
+/*
+ * Three states of one guest: checkpoints c1, c2 and the VM as it is (its
+ * RAM and disk elsewhere again).  c2 refused there (the machine state to
+ * put back is saved from KVM); c1 applied; c2 refused again (what is put
+ * back are c1's records, kept from its apply).  The guest then runs on.
+ */
 START_TEST(kvm_refuses_a_vcpu)
 {
 	struct vm_config cfg = {
@@ -120,12 +150,11 @@ START_TEST(kvm_refuses_a_vcpu)
 	};
 	struct vm_state_undo *u;
 	struct vm_state_parsed p;
-	uint8_t before[32], after[32], *ckpt;
+	uint8_t *c1, *c2;
 	const char *err = NULL;
 	struct vm vm;
 	bool whole = false;
-	size_t len;
-	int ret;
+	size_t l1, l2;
 
 	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
@@ -133,29 +162,24 @@ START_TEST(kvm_refuses_a_vcpu)
 	ck_assert_int_eq(vm__start(&vm), 0);
 	sleep_ms(300);
 	ck_assert_int_eq(vm__pause(&vm), 0);
-	/* Checkpoint "N+1": RAM now, blocks 0-3 0xa1, 4-7 zero. */
-	ckpt = capture(&vm, &len);
-	/* The standby's "N": other RAM (the guest ran on), other blocks. */
+	c1 = capture(&vm, &l1);
 	fill_blocks(&vm, 0, 8, 0xc3);
 	ck_assert_int_eq(vm__resume(&vm), 0);
-	sleep_ms(200);
+	sleep_ms(100);
 	ck_assert_int_eq(vm__pause(&vm), 0);
-	fingerprint(&vm, before);
+	c2 = capture(&vm, &l2);
+	fill_blocks(&vm, 2, 8, 0x5e);
+	ck_assert_int_eq(vm__resume(&vm), 0);
+	sleep_ms(100);
+	ck_assert_int_eq(vm__pause(&vm), 0);
 
-	ck_assert_msg(vm_state__parse(ckpt, len, &p, &err) == 0, "parse: %s", err);
-	ck_assert_uint_gt(p.nr_disk, 0);
-	ck_assert_uint_gt(p.nr_pages, 1024);
-	/* Paging without protected mode: KVM_SET_SREGS refuses it for vCPU 1. */
-	p.vcpus[1]->sregs->cr0 = CR0_PG;
-	ret = vm_state__apply_over_undoable(&vm, &p, u, &whole, &err);
-	ck_assert_msg(ret < 0, "KVM took an invalid CR0");
-	ck_assert_msg(err && strstr(err, "vCPU"), "error: %s", err ? err : "none");
-	ck_assert_msg(whole, "the undo failed");
-	fingerprint(&vm, after);
-	ck_assert_msg(!memcmp(before, after, 32), "the VM is not as before the failed apply");
+	refused_and_undone(&vm, u, c2, l2);
+	ck_assert_msg(vm_state__parse(c1, l1, &p, &err) == 0, "parse: %s", err);
+	ck_assert_msg(vm_state__apply_over_undoable(&vm, &p, u, &whole, &err) == 0, "c1: %s", err);
 	vm_state__free_parsed(&p);
+	refused_and_undone(&vm, u, c2, l2);
 
-	/* And it runs on from there: the dirty guest verifies its memory. */
+	/* And it runs on from c1: the dirty guest verifies its memory. */
 	ck_assert_int_eq(vm__resume(&vm), 0);
 	for (int i = 0; i < 300 && state_of(&vm) != VM_STATE_STOPPED; i++)
 		sleep_ms(50);
@@ -164,7 +188,8 @@ START_TEST(kvm_refuses_a_vcpu)
 		      "the guest stopped badly: %s", vm.stop_message);
 	vm_state__undo_free(u);
 	vm__destroy(&vm);
-	free(ckpt);
+	free(c1);
+	free(c2);
 }
 END_TEST
 
