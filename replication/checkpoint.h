@@ -115,6 +115,7 @@ struct checkpoint {
 	bool activated;
 	uint8_t *stage;
 	size_t stage_limit;
+	size_t stage_used;            /* bytes of stage written since the last release */
 	struct vm_state_undo *undo;   /* what a checkpoint overwrites, until it applied */
 	/*
 	 * Main thread: why this standby holds no whole state (a checkpoint

@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
 #include <sys/mman.h>
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
+#include "vmm/mem.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
@@ -160,31 +162,81 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 	return ret ? ret : chan__flush(c);
 }
 
-/* Read one whole state stream into ck->stage; *len its size. */
-static int stage(struct checkpoint *ck, size_t *len)
+/*
+ * Staging memory: the area is reserved for the largest checkpoint this VM
+ * can send (RAM + disk, vm_state__staging_limit) but backed only as it
+ * fills.  Up to STAGE_KEEP stays backed between checkpoints; the rest goes
+ * back to the host after each, so one large checkpoint does not hold its
+ * memory for ever.  Past STAGE_KEEP, staging checks that the host (and the
+ * vmm's memory cgroup) can give more and keeps STAGE_RESERVE free for it.
+ */
+#define STAGE_KEEP (8u << 20)
+#define STAGE_RESERVE (64u << 20)
+#define MIB(x) ((unsigned long long)(x) >> 20)
+
+/* Every STAGE checks less often the more room there is: log(room) reads. */
+static int stage_room(struct checkpoint *ck, size_t len, size_t *next, char *why,
+		      size_t whylen)
+{
+	uint64_t room = vm_state__memory_room();
+
+	if (room > STAGE_RESERVE + STREAM_PAGES_FRAME_MAX) {
+		*next = len + (size_t)MIN((room - STAGE_RESERVE) / 2, (uint64_t)ck->stage_limit);
+		return 0;
+	}
+	snprintf(why, whylen, "staging it needs more memory than this host has available "
+		 "(%llu MiB staged, %llu MiB available, %llu MiB kept for the host)", MIB(len),
+		 MIB(room), MIB(STAGE_RESERVE));
+	return -ENOMEM;
+}
+
+/* Read one whole state stream into ck->stage; *len its size, why on -ENOMEM. */
+static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 {
 	struct chan_stream cs;
-	const char *why;
+	size_t total, next = STAGE_KEEP;
+	const char *bad;
 	uint32_t type;
-	size_t total;
 	int ret;
 
 	chan__stream_init(&cs, ck->sc);
 	ret = stream__read(&cs.s, ck->stage, STREAM_PRELUDE_LEN);
 	if (!ret)
-		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &why);
+		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &bad);
 	*len = STREAM_PRELUDE_LEN;
 	while (!ret) {
+		if (*len >= next && (ret = stage_room(ck, *len, &next, why, whylen)))
+			break;
 		ret = stream__read_frame(&cs.s, ck->stage + *len, ck->stage_limit - *len, &type,
 					 &total);
-		if (ret)
+		if (ret) {
+			/* A frame cut short wrote up to its length: the largest one's. */
+			ck->stage_used = MIN(ck->stage_limit, *len + STREAM_FRAME_HDR_LEN +
+					     STREAM_RECORD_MAX);
 			break;
+		}
 		*len += total;
+		ck->stage_used = MAX(ck->stage_used, *len);
 		if (type == STREAM_FRAME_END)
 			break;
 	}
 	stream__close(&cs.s);
+	if (ret == -EFBIG) {
+		snprintf(why, whylen, "it is larger than any checkpoint of this VM can be (RAM "
+			 "and disk: at most %llu MiB)", MIB(ck->stage_limit));
+		ret = -ENOMEM;
+	}
 	return ret;
+}
+
+/* Staging memory past STAGE_KEEP back to the host (see above). */
+static void release_stage(struct checkpoint *ck)
+{
+	size_t end = (ck->stage_used + MEM_PAGE_SIZE - 1) & ~(size_t)(MEM_PAGE_SIZE - 1);
+
+	if (end > STAGE_KEEP && madvise(ck->stage + STAGE_KEEP, end - STAGE_KEEP, MADV_DONTNEED))
+		qb_log(LOG_WARNING, "standby: cannot release staging memory: %s", strerror(errno));
+	ck->stage_used = 0;
 }
 
 struct disk_check {
@@ -268,6 +320,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	uint64_t epoch, gen, npages, dbytes;
 	struct disk_check digest;
 	uint8_t hdr[WIRE_HDR_LEN];
+	char big[160] = "";
 	uint32_t type, len;
 	size_t slen;
 	int ret = wire__read_frame(ck->sc, buf, &type, &len, &why);
@@ -301,7 +354,18 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (!ret && (stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)))
 		ret = -EPROTO;
 	if (!ret)
-		ret = stage(ck, &slen);
+		ret = stage(ck, &slen, big, sizeof(big));
+	if (ret == -ENOMEM) {
+		snprintf(err, errlen, "checkpoint %llu refused (ENOMEM): %s",
+			 (unsigned long long)epoch, big);
+		/*
+		 * The rest of it is not read: the primary is told why and the
+		 * stream ends at once (not when its sender's time limit runs out).
+		 */
+		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
+		chan__shutdown(ck->sc);
+		return ret;
+	}
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
 			 (unsigned long long)epoch, chan__strerror(ret));
@@ -369,8 +433,10 @@ void *checkpoint__standby_main(void *arg)
 	char err[256] = "";
 	int ret = buf ? 0 : -ENOMEM;
 
-	while (!ret || ret == 1)
+	while (!ret || ret == 1) {
 		ret = one(ck, buf, err, sizeof(err));
+		release_stage(ck);
+	}
 	free(buf);
 	if (ret == 2)
 		goto out;   /* the guest stopped: nothing was lost, nothing to activate */

@@ -115,6 +115,14 @@ int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p
 
 /* How much a valid stream for this VM can take: the bound of a staging area. */
 size_t vm_state__staging_limit(const struct vm *vm);
+/*
+ * Bytes of memory this process can still take now: the host's MemAvailable,
+ * bounded by what its memory cgroup (v1 or v2) and their ancestors allow.
+ * A staging area that fills as a stream arrives checks it, so that a
+ * stream too large for the host is refused (ENOMEM) rather than left to the
+ * OOM killer.  UINT64_MAX when nothing says.
+ */
+uint64_t vm_state__memory_room(void);
 
 /* Apply a parsed, checked stream. */
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);
