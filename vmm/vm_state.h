@@ -130,8 +130,8 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 struct dirty_bitmap;
 
 /*
- * Migration: the same stream as vm_state__save, but with only the non-zero
- * pages among those set in only (NULL: no RAM at all), and the disk image's
+ * Migration: the same stream as vm_state__save, but with only the pages set
+ * in only, zero ones too (NULL: no RAM at all), and the disk image's
  * blocks set in blocks (NULL: none; a bitmap of 4 KiB blocks of the
  * virtio-blk image) as disk frames.  The VM must be paused.  A reader
  * applies it with vm_state__apply_over onto RAM (and an image) that

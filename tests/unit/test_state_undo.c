@@ -1,9 +1,14 @@
 /*
+ * Streams applied over a VM's state (a standby's checkpoints).
+ *
  * A checkpoint applied as a transaction (vm_state__apply_over_undoable):
  * when KVM refuses a vCPU state after the disk blocks, the RAM pages, the
  * irqchip and the first vCPU were already loaded, everything is put back:
  * RAM, every vCPU's registers and the disk image are as before, and the
- * guest then runs on and verifies its own memory.  Needs /dev/kvm.
+ * guest then runs on and verifies its own memory.
+ *
+ * And a page the guest dirtied to zero reaches the standby as zero.
+ * Needs /dev/kvm.
  */
 #include "config.h"
 
@@ -91,7 +96,15 @@ static void set_all(struct dirty_bitmap *b)
 	memset(b->bits, 0xff, (b->nr_pages + 63) / 64 * sizeof(uint64_t));
 }
 
-/* A checkpoint of the VM as it is now: every page, every block. */
+/* The pages of the VM that are not zero now. */
+static void set_nonzero(struct vm *vm, struct dirty_bitmap *b)
+{
+	for (uint64_t pg = 0; pg < b->nr_pages; pg++)
+		if (!vm_state__all_zero(vm->mem.host + pg * MEM_PAGE_SIZE, MEM_PAGE_SIZE))
+			b->bits[pg / 64] |= 1ULL << (pg % 64);
+}
+
+/* A checkpoint of the VM as it is now: every non-zero page, every block. */
 static uint8_t *capture(struct vm *vm, size_t *len)
 {
 	struct dirty_bitmap pages, blocks;
@@ -100,7 +113,7 @@ static uint8_t *capture(struct vm *vm, size_t *len)
 
 	ck_assert_int_eq(dirty_bitmap__init(&pages, vm->mem.size), 0);
 	ck_assert_int_eq(virtio_blk__bitmap_init(vm->blk, &blocks), 0);
-	set_all(&pages);
+	set_nonzero(vm, &pages);
 	set_all(&blocks);
 	stream__init_mem(&s);
 	ck_assert_int_eq(vm_state__save_pages(vm, &s, &pages, &blocks), 0);
@@ -193,6 +206,62 @@ START_TEST(kvm_refuses_a_vcpu)
 }
 END_TEST
 
+/* One page of a (never started) VM, dirtied and captured alone. */
+static uint8_t *capture_page(struct vm *vm, uint64_t off, size_t *len)
+{
+	struct dirty_bitmap only;
+	struct stream s;
+	uint8_t *buf;
+
+	ck_assert_int_eq(dirty_bitmap__init(&only, vm->mem.size), 0);
+	only.bits[off / MEM_PAGE_SIZE / 64] |= 1ULL << (off / MEM_PAGE_SIZE % 64);
+	stream__init_mem(&s);
+	ck_assert_int_eq(vm_state__save_pages(vm, &s, &only, NULL), 0);
+	buf = stream__mem_take(&s, len);
+	stream__close(&s);
+	dirty_bitmap__free(&only);
+	return buf;
+}
+
+/* Capture page off of a, apply it over b. */
+static void page_over(struct vm *a, struct vm *b, uint64_t off)
+{
+	struct vm_state_parsed p;
+	const char *err = NULL;
+	size_t len;
+	uint8_t *buf = capture_page(a, off, &len);
+
+	ck_assert_msg(vm_state__parse(buf, len, &p, &err) == 0, "parse: %s", err);
+	ck_assert_msg(vm_state__apply_over(b, &p, &err) == 0, "apply: %s", err);
+	vm_state__free_parsed(&p);
+	free(buf);
+}
+
+/* The primary writes a page, then zeroes it: the standby's copy follows. */
+START_TEST(dirty_zero_page)
+{
+	struct vm_config cfg = {
+		.mem_size = 64 * MIB, .nr_vcpus = 1, .kernel_path = kernel,
+		.cmdline = DIRTY_CMDLINE, .serial = { SERIAL_NONE, NULL },
+	};
+	const uint64_t off = 32 * MIB;
+	const char *err = NULL;
+	struct vm a, b;
+
+	ck_assert_int_eq(vm__create(&a, &cfg, &err), 0);
+	ck_assert_int_eq(vm__create(&b, &cfg, &err), 0);
+	memset(a.mem.host + off, 0xab, MEM_PAGE_SIZE);
+	page_over(&a, &b, off);
+	ck_assert_uint_eq(b.mem.host[off + 100], 0xab);
+	memset(a.mem.host + off, 0, MEM_PAGE_SIZE);
+	page_over(&a, &b, off);
+	ck_assert_msg(vm_state__all_zero(b.mem.host + off, MEM_PAGE_SIZE),
+		      "a page dirtied to zero kept its old contents on the standby");
+	vm__destroy(&a);
+	vm__destroy(&b);
+}
+END_TEST
+
 static Suite *undo_suite(void)
 {
 	Suite *s = suite_create("state_undo");
@@ -200,6 +269,7 @@ static Suite *undo_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, kvm_refuses_a_vcpu);
+	tcase_add_test(tc, dirty_zero_page);
 	suite_add_tcase(s, tc);
 	return s;
 }
