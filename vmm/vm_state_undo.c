@@ -76,28 +76,18 @@ void vm_state__undo_free(struct vm_state_undo *u)
 	free(u);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+/* All of len bytes at off of the log: read into dst, or written from src. */
+static int log_io(int fd, uint64_t off, uint8_t *dst, const uint8_t *src, size_t len)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		ssize_t n = dst ? pread(fd, dst, len, (off_t)off) : pwrite(fd, src, len, (off_t)off);
 
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
+		if (dst)
+			dst += n;
+		else
+			src += n;
 		len -= (size_t)n;
 		off += (uint64_t)n;
 	}
@@ -137,7 +127,7 @@ static int log_extent(struct vm_state_undo *u, struct virtio_blk *b,
 			u->log_fd = -1;
 			return ret;
 		}
-		ret = pwrite_all(u->log_fd, u->buf, d->length, *log_len);
+		ret = log_io(u->log_fd, *log_len, NULL, u->buf, d->length);
 		if (ret)
 			return ret;
 		*log_len += d->length;
@@ -168,7 +158,7 @@ static int undo_disk(struct vm_state_undo *u, struct vm *vm)
 		const struct undo_extent *e = &u->ext[i];
 
 		if (!e->zero)
-			ret = pread_all(u->log_fd, u->buf, e->length, e->log_off);
+			ret = log_io(u->log_fd, e->log_off, u->buf, NULL, e->length);
 		if (!ret)
 			ret = virtio_blk__write(vm->blk, e->offset, e->zero ? NULL : u->buf,
 						e->length);

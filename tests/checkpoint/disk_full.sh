@@ -24,14 +24,6 @@ fi
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 
-ck_digest() {
-	ck_status "$1" | sed -n 's/.*"disk_digest":"\([0-9a-f]*\)".*/\1/p'
-}
-
-sha() {
-	sha256sum "$1" | cut -d' ' -f1
-}
-
 MNT=$T/small
 mkdir "$MNT"
 mount -t tmpfs -o size=3M tmpfs "$MNT" || fail "cannot mount a tmpfs"
@@ -91,13 +83,14 @@ LOG=$T/s2.err
 printf 'bit rot' | dd of="$sb2" bs=1 seek=$((8 * 1024 * 1024 - 4096)) conv=notrunc 2>/dev/null
 wait_status s2 '"state":"lost"' 30 || fail "the changed image was not noticed: $(ck_status s2)"
 kill_vmm "$p2_pid"
-wait_for_line "$T/s2.err" "activation on stream loss failed: refused: this standby holds no whole state to run: checkpoint [0-9]+ refused: the disk image differs" 10 ||
+why="refused: this standby holds no whole state to run: checkpoint [0-9]* refused: the disk image differs"
+wait_for_line "$T/s2.err" "activation on stream loss failed: $why" 10 ||
 	fail "--activate-on-loss did not refuse"
 [ "$(vm_state s2)" = paused ] || fail "the standby's guest runs: $(vm_state s2)"
 if "$VMM" ctl "s2-$$" activate >"$T/act" 2>&1; then
 	fail "activate was accepted"
 fi
-grep -q "refused: this standby holds no whole state to run: checkpoint [0-9]* refused: the disk image differs" "$T/act" ||
+grep -q "$why" "$T/act" ||
 	fail "activate's refusal: $(cat "$T/act")"
 ck_status s2 | grep -q '"error":"not activatable: checkpoint [0-9]* refused: the disk image differs' ||
 	fail "status: $(ck_status s2)"

@@ -12,6 +12,17 @@
 int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t len);
 
 struct Suite;
+struct vm;
+
+/* Sleep ms milliseconds. */
+void kvmtest__sleep_ms(unsigned ms);
+/* The VM's state (enum vm_state), read under its lock. */
+int kvmtest__vm_state(struct vm *vm);
+/*
+ * SHA-256 of what a refused or undone load must leave as it was: RAM,
+ * every vCPU's registers and special registers, the disk image if any.
+ */
+void kvmtest__fingerprint(struct vm *vm, unsigned char out[32]);
 
 /*
  * A test program's main: skip (77) like kvmtest__need_guest, else run the

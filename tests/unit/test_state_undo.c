@@ -39,46 +39,6 @@
 static char kernel[512];
 static char image[] = "/tmp/test_state_undo.XXXXXX";
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static enum vm_state state_of(struct vm *vm)
-{
-	enum vm_state s;
-
-	pthread_mutex_lock(&vm->lock);
-	s = vm->state;
-	pthread_mutex_unlock(&vm->lock);
-	return s;
-}
-
-/* RAM, every vCPU's registers, the disk image. */
-static void fingerprint(struct vm *vm, uint8_t out[32])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	uint8_t disk[32];
-	unsigned len;
-
-	ck_assert_int_eq(virtio_blk__digest(vm->blk, disk), 0);
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	EVP_DigestUpdate(md, vm->mem.host, vm->mem.size);
-	EVP_DigestUpdate(md, disk, sizeof(disk));
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct kvm_regs r;
-		struct kvm_sregs sr;
-
-		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_REGS, &r), 0);
-		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &sr), 0);
-		EVP_DigestUpdate(md, &r, sizeof(r));
-		EVP_DigestUpdate(md, &sr, sizeof(sr));
-	}
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
-}
 
 static void fill_blocks(struct vm *vm, unsigned first, unsigned n, uint8_t byte)
 {
@@ -133,7 +93,7 @@ static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *
 	bool whole = false;
 	int ret;
 
-	fingerprint(vm, before);
+	kvmtest__fingerprint(vm, before);
 	ck_assert_msg(vm_state__parse(c, len, &p, &err) == 0, "parse: %s", err);
 	ck_assert_uint_gt(p.nr_disk, 0);
 	ck_assert_uint_gt(p.nr_pages, 1024);
@@ -143,7 +103,7 @@ static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *
 	ck_assert_msg(ret < 0, "KVM took an invalid CR0");
 	ck_assert_msg(err && strstr(err, "vCPU"), "error: %s", err ? err : "none");
 	ck_assert_msg(whole, "the undo failed");
-	fingerprint(vm, after);
+	kvmtest__fingerprint(vm, after);
 	ck_assert_msg(!memcmp(before, after, 32), "the VM is not as before the failed apply");
 	vm_state__free_parsed(&p);
 }
@@ -173,17 +133,17 @@ START_TEST(kvm_refuses_a_vcpu)
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
 	fill_blocks(&vm, 0, 4, 0xa1);
 	ck_assert_int_eq(vm__start(&vm), 0);
-	sleep_ms(300);
+	kvmtest__sleep_ms(300);
 	ck_assert_int_eq(vm__pause(&vm), 0);
 	c1 = capture(&vm, &l1);
 	fill_blocks(&vm, 0, 8, 0xc3);
 	ck_assert_int_eq(vm__resume(&vm), 0);
-	sleep_ms(100);
+	kvmtest__sleep_ms(100);
 	ck_assert_int_eq(vm__pause(&vm), 0);
 	c2 = capture(&vm, &l2);
 	fill_blocks(&vm, 2, 8, 0x5e);
 	ck_assert_int_eq(vm__resume(&vm), 0);
-	sleep_ms(100);
+	kvmtest__sleep_ms(100);
 	ck_assert_int_eq(vm__pause(&vm), 0);
 
 	refused_and_undone(&vm, u, c2, l2);
@@ -194,9 +154,9 @@ START_TEST(kvm_refuses_a_vcpu)
 
 	/* And it runs on from c1: the dirty guest verifies its memory. */
 	ck_assert_int_eq(vm__resume(&vm), 0);
-	for (int i = 0; i < 300 && state_of(&vm) != VM_STATE_STOPPED; i++)
-		sleep_ms(50);
-	ck_assert_msg(state_of(&vm) == VM_STATE_STOPPED, "the guest did not finish");
+	for (int i = 0; i < 300 && kvmtest__vm_state(&vm) != VM_STATE_STOPPED; i++)
+		kvmtest__sleep_ms(50);
+	ck_assert_msg(kvmtest__vm_state(&vm) == VM_STATE_STOPPED, "the guest did not finish");
 	ck_assert_msg(vm.stop_reason == VM_STOP_POWEROFF && vm.stop_status == 0,
 		      "the guest stopped badly: %s", vm.stop_message);
 	vm_state__undo_free(u);
