@@ -314,7 +314,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct vm_state_parsed p;
 	struct guest_stop gs;
-	struct apply_req a = { .ck = ck, .p = &p, .stop = &gs };
+	struct apply_req a = { .ck = ck, .p = &p, .stop = &gs, .whole = true };
 	struct wire_frame f;
 	const char *why = "";
 	uint64_t epoch, gen, npages, dbytes;
