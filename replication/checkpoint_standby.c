@@ -167,28 +167,11 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
  * can send (RAM + disk, vm_state__staging_limit) but backed only as it
  * fills.  Up to STAGE_KEEP stays backed between checkpoints; the rest goes
  * back to the host after each, so one large checkpoint does not hold its
- * memory for ever.  Past STAGE_KEEP, staging checks that the host (and the
- * vmm's memory cgroup) can give more and keeps STAGE_RESERVE free for it.
+ * memory for ever.  Past STAGE_KEEP, staging checks that the host can
+ * give more (vm_state__stage_room).
  */
 #define STAGE_KEEP (8u << 20)
-#define STAGE_RESERVE (64u << 20)
 #define MIB(x) ((unsigned long long)(x) >> 20)
-
-/* Every STAGE checks less often the more room there is: log(room) reads. */
-static int stage_room(struct checkpoint *ck, size_t len, size_t *next, char *why,
-		      size_t whylen)
-{
-	uint64_t room = vm_state__memory_room();
-
-	if (room > STAGE_RESERVE + STREAM_PAGES_FRAME_MAX) {
-		*next = len + (size_t)MIN((room - STAGE_RESERVE) / 2, (uint64_t)ck->stage_limit);
-		return 0;
-	}
-	snprintf(why, whylen, "staging it needs more memory than this host has available "
-		 "(%llu MiB staged, %llu MiB available, %llu MiB kept for the host)", MIB(len),
-		 MIB(room), MIB(STAGE_RESERVE));
-	return -ENOMEM;
-}
 
 /* Read one whole state stream into ck->stage; *len its size, why on -ENOMEM. */
 static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
@@ -205,7 +188,7 @@ static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &bad);
 	*len = STREAM_PRELUDE_LEN;
 	while (!ret) {
-		if (*len >= next && (ret = stage_room(ck, *len, &next, why, whylen)))
+		if (*len >= next && (ret = vm_state__stage_room(*len, &next, why, whylen)))
 			break;
 		ret = stream__read_frame(&cs.s, ck->stage + *len, ck->stage_limit - *len, &type,
 					 &total);

@@ -123,6 +123,14 @@ size_t vm_state__staging_limit(const struct vm *vm);
  * OOM killer.  UINT64_MAX when nothing says.
  */
 uint64_t vm_state__memory_room(void);
+/*
+ * For a staging area that has staged bytes: can the host still give it
+ * memory while keeping VM_STATE_STAGE_RESERVE for itself?  0, with *next
+ * the staged size at which to ask again; or -ENOMEM with the numbers in
+ * why.
+ */
+#define VM_STATE_STAGE_RESERVE (64ULL << 20)
+int vm_state__stage_room(size_t staged, size_t *next, char *why, size_t whylen);
 
 /* Apply a parsed, checked stream. */
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);

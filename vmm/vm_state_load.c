@@ -140,6 +140,24 @@ uint64_t vm_state__memory_room(void)
 	return MIN(meminfo("MemAvailable"), cgroup_room());
 }
 
+#define MIB(x) ((unsigned long long)(x) >> 20)
+
+/* Checked less often the more room there is: log(room) reads per stream. */
+int vm_state__stage_room(size_t staged, size_t *next, char *why, size_t whylen)
+{
+	uint64_t room = vm_state__memory_room();
+
+	if (room > VM_STATE_STAGE_RESERVE + STREAM_PAGES_FRAME_MAX) {
+		*next = staged + (size_t)MIN((room - VM_STATE_STAGE_RESERVE) / 2,
+					     (uint64_t)SIZE_MAX / 2);
+		return 0;
+	}
+	snprintf(why, whylen, "staging it needs more memory than this host has available "
+		 "(%llu MiB staged, %llu MiB available, %llu MiB kept for the host)", MIB(staged),
+		 MIB(room), MIB(VM_STATE_STAGE_RESERVE));
+	return -ENOMEM;
+}
+
 static const char *read_error(int ret)
 {
 	switch (ret) {
@@ -158,7 +176,8 @@ static const char *read_error(int ret)
 static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, size_t *len,
 		 const char **err)
 {
-	size_t total;
+	size_t total, next = 0;
+	char why[160];
 	uint32_t type;
 	int ret;
 
@@ -173,6 +192,11 @@ static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, si
 		return ret;
 	*len = STREAM_PRELUDE_LEN;
 	do {
+		if (*len >= next && (ret = vm_state__stage_room(*len, &next, why, sizeof(why)))) {
+			qb_log(LOG_ERR, "state stream refused: %s", why);
+			*err = "this host has not enough memory to stage the state stream";
+			return ret;
+		}
 		ret = stream__read_frame(s, buf + *len, limit - *len, &type, &total);
 		if (ret) {
 			*err = read_error(ret);
