@@ -17,6 +17,7 @@
 #include "replication/checkpoint.h"
 #include "vmm/serial.h"
 #include "vmm/vm.h"
+#include "vmm/vm_state.h"
 
 int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation)
 {
@@ -100,6 +101,8 @@ void checkpoint__exit(struct checkpoint *ck)
 	if (ck->stage)
 		munmap(ck->stage, ck->stage_limit);
 	ck->stage = NULL;
+	vm_state__undo_free(ck->undo);
+	ck->undo = NULL;
 	pthread_cond_destroy(&ck->wake);
 }
 
@@ -328,6 +331,12 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 		snprintf(err, errlen, "%s to a standby: unprotect first",
 			 ck->state == CKPT_SYNCING ? "syncing" : "protected");
 		return -EBUSY;
+	}
+	if (is_standby(ck->state) && ck->unsafe[0]) {
+		snprintf(err, errlen, "refused: this standby holds no whole state to run: %s",
+			 ck->unsafe);
+		qb_log(LOG_ERR, "standby: activation %s", err);
+		return -EIO;
 	}
 	if (is_standby(ck->state))
 		ret = activate_standby(ck, gen);

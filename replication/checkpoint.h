@@ -56,6 +56,8 @@ enum checkpoint_state {
 			     and the final checkpoint was committed */
 };
 
+struct vm_state_undo;
+
 struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
@@ -113,6 +115,14 @@ struct checkpoint {
 	bool activated;
 	uint8_t *stage;
 	size_t stage_limit;
+	size_t stage_used;            /* bytes of stage written since the last release */
+	struct vm_state_undo *undo;   /* what a checkpoint overwrites, until it applied */
+	/*
+	 * Main thread: why this standby holds no whole state (a checkpoint
+	 * failed halfway and could not be undone); "" while it does.  Such a
+	 * standby is never activated.
+	 */
+	char unsafe[256];
 };
 
 int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);

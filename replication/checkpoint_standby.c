@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/param.h>
 #include <sys/mman.h>
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
+#include "vmm/mem.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
@@ -37,28 +39,54 @@ struct apply_req {
 	struct vm_state_parsed *p;
 	const struct guest_stop *stop;
 	const char *why;
+	uint64_t epoch;
+	bool whole;          /* the VM holds a whole state: this one's or the last's */
 };
 
 /*
  * Main thread: apply a verified checkpoint, unless the guest was activated.
- * The final one ends the standby: from here it can no longer be activated.
+ * All of it or nothing (vm_state__apply_over_undoable); when a failure
+ * could not be undone either, the standby is marked unsafe, which refuses
+ * every later activation.  The final one ends the standby: from here it
+ * can no longer be activated.
  */
 static int mt_apply(void *arg)
 {
 	struct apply_req *a = arg;
+	struct checkpoint *ck = a->ck;
 	int ret;
 
-	if (a->ck->activated) {
+	a->whole = true;
+	if (ck->activated) {
 		a->why = "the standby was activated";
 		return -ECANCELED;
 	}
-	ret = vm_state__apply_over(a->ck->vm, a->p, &a->why);
+	ret = vm_state__apply_over_undoable(ck->vm, a->p, ck->undo, &a->whole, &a->why);
+	if (ret && !a->whole)
+		snprintf(ck->unsafe, sizeof(ck->unsafe), "checkpoint %llu failed halfway (%s: "
+			 "%s) and could not be undone: this standby holds neither it nor "
+			 "checkpoint %llu whole", (unsigned long long)a->epoch, a->why,
+			 strerror(-ret), (unsigned long long)ck->st.committed_epoch);
 	if (!ret && a->stop->set) {
 		pthread_mutex_lock(&a->ck->lock);
 		a->ck->state = CKPT_ENDED;
 		pthread_mutex_unlock(&a->ck->lock);
 	}
 	return ret;
+}
+
+struct unsafe_req {
+	struct checkpoint *ck;
+	const char *why;
+};
+
+/* Main thread: this standby must never run (ck->unsafe). */
+static int mt_unsafe(void *arg)
+{
+	const struct unsafe_req *r = arg;
+
+	snprintf(r->ck->unsafe, sizeof(r->ck->unsafe), "%s", r->why);
+	return 0;
 }
 
 /* Main thread: after the final checkpoint's ack, stop as the guest did. */
@@ -134,31 +162,64 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 	return ret ? ret : chan__flush(c);
 }
 
-/* Read one whole state stream into ck->stage; *len its size. */
-static int stage(struct checkpoint *ck, size_t *len)
+/*
+ * Staging memory: the area is reserved for the largest checkpoint this VM
+ * can send (RAM + disk, vm_state__staging_limit) but backed only as it
+ * fills.  Up to STAGE_KEEP stays backed between checkpoints; the rest goes
+ * back to the host after each, so one large checkpoint does not hold its
+ * memory for ever.  Past STAGE_KEEP, staging checks that the host can
+ * give more (vm_state__stage_room).
+ */
+#define STAGE_KEEP (8u << 20)
+#define MIB(x) ((unsigned long long)(x) >> 20)
+
+/* Read one whole state stream into ck->stage; *len its size, why on -ENOMEM. */
+static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 {
 	struct chan_stream cs;
-	const char *why;
+	size_t total, next = STAGE_KEEP;
+	const char *bad;
 	uint32_t type;
-	size_t total;
 	int ret;
 
 	chan__stream_init(&cs, ck->sc);
 	ret = stream__read(&cs.s, ck->stage, STREAM_PRELUDE_LEN);
 	if (!ret)
-		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &why);
+		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &bad);
 	*len = STREAM_PRELUDE_LEN;
 	while (!ret) {
+		if (*len >= next && (ret = vm_state__stage_room(*len, &next, why, whylen)))
+			break;
 		ret = stream__read_frame(&cs.s, ck->stage + *len, ck->stage_limit - *len, &type,
 					 &total);
-		if (ret)
+		if (ret) {
+			/* A frame cut short wrote up to its length: the largest one's. */
+			ck->stage_used = MIN(ck->stage_limit, *len + STREAM_FRAME_HDR_LEN +
+					     STREAM_RECORD_MAX);
 			break;
+		}
 		*len += total;
+		ck->stage_used = MAX(ck->stage_used, *len);
 		if (type == STREAM_FRAME_END)
 			break;
 	}
 	stream__close(&cs.s);
+	if (ret == -EFBIG) {
+		snprintf(why, whylen, "it is larger than any checkpoint of this VM can be (RAM "
+			 "and disk: at most %llu MiB)", MIB(ck->stage_limit));
+		ret = -ENOMEM;
+	}
 	return ret;
+}
+
+/* Staging memory past STAGE_KEEP back to the host (see above). */
+static void release_stage(struct checkpoint *ck)
+{
+	size_t end = (ck->stage_used + MEM_PAGE_SIZE - 1) & ~(size_t)(MEM_PAGE_SIZE - 1);
+
+	if (end > STAGE_KEEP && madvise(ck->stage + STAGE_KEEP, end - STAGE_KEEP, MADV_DONTNEED))
+		qb_log(LOG_WARNING, "standby: cannot release staging memory: %s", strerror(errno));
+	ck->stage_used = 0;
 }
 
 struct disk_check {
@@ -203,6 +264,32 @@ static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_
 }
 
 /*
+ * A verified checkpoint failed to apply.  Undone (the VM is as at the last
+ * commit): refused like a malformed one, the stream goes on.  Not undone:
+ * the stream ends and the standby refuses activation (ck->unsafe).
+ */
+static int not_applied(struct checkpoint *ck, const struct apply_req *a, int ret, char *err,
+		       size_t errlen)
+{
+	if (!a->whole || ret == -ECANCELED) {
+		if (a->whole)
+			snprintf(err, errlen, "checkpoint %llu not applied: %s",
+				 (unsigned long long)a->epoch, a->why ? a->why : strerror(-ret));
+		else
+			snprintf(err, errlen, "not activatable: %.200s", ck->unsafe);
+		return ret;
+	}
+	snprintf(err, errlen, "checkpoint %llu not applied (%s: %s); undone, keeping checkpoint "
+		 "%llu", (unsigned long long)a->epoch, a->why ? a->why : "error", strerror(-ret),
+		 (unsigned long long)ck->st.committed_epoch);
+	pthread_mutex_lock(&ck->lock);
+	ck->st.refused++;
+	pthread_mutex_unlock(&ck->lock);
+	qb_log(LOG_ERR, "standby: %s", err);
+	return send_ack(ck->sc, false, err, a->epoch, ck->fence.generation) ?: 1;
+}
+
+/*
  * One checkpoint: 0 applied and acked, 1 refused (stream intact), 2 the
  * final one applied and acked (the guest stopped), <0 stream lost.
  */
@@ -210,12 +297,13 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct vm_state_parsed p;
 	struct guest_stop gs;
-	struct apply_req a = { ck, &p, &gs, NULL };
+	struct apply_req a = { .ck = ck, .p = &p, .stop = &gs, .whole = true };
 	struct wire_frame f;
 	const char *why = "";
 	uint64_t epoch, gen, npages, dbytes;
 	struct disk_check digest;
 	uint8_t hdr[WIRE_HDR_LEN];
+	char big[160] = "";
 	uint32_t type, len;
 	size_t slen;
 	int ret = wire__read_frame(ck->sc, buf, &type, &len, &why);
@@ -249,7 +337,18 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (!ret && (stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)))
 		ret = -EPROTO;
 	if (!ret)
-		ret = stage(ck, &slen);
+		ret = stage(ck, &slen, big, sizeof(big));
+	if (ret == -ENOMEM) {
+		snprintf(err, errlen, "checkpoint %llu refused (ENOMEM): %s",
+			 (unsigned long long)epoch, big);
+		/*
+		 * The rest of it is not read: the primary is told why and the
+		 * stream ends at once (not when its sender's time limit runs out).
+		 */
+		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
+		chan__shutdown(ck->sc);
+		return ret;
+	}
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
 			 (unsigned long long)epoch, chan__strerror(ret));
@@ -274,17 +373,18 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		qb_log(LOG_ERR, "standby: %s", err);
 		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
 	}
+	a.epoch = epoch;
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
 	dbytes = p.disk_bytes;
 	vm_state__free_parsed(&p);
-	if (ret) {
-		snprintf(err, errlen, "checkpoint %llu not applied: %s", (unsigned long long)epoch,
-			 a.why ? a.why : strerror(-ret));
-		return ret;
-	}
-	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen)))
+	if (ret)
+		return not_applied(ck, &a, ret, err, errlen);
+	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen))) {
+		/* Applied, but its disk is not the primary's: nothing to run. */
+		mt__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
 		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
+	}
 	pthread_mutex_lock(&ck->lock);
 	ck->st.disk_blocks_last = (dbytes + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
 	ck->st.disk_bytes_sum += dbytes;
@@ -316,20 +416,30 @@ void *checkpoint__standby_main(void *arg)
 	char err[256] = "";
 	int ret = buf ? 0 : -ENOMEM;
 
-	while (!ret || ret == 1)
+	while (!ret || ret == 1) {
 		ret = one(ck, buf, err, sizeof(err));
+		release_stage(ck);
+	}
 	free(buf);
 	if (ret == 2)
 		goto out;   /* the guest stopped: nothing was lost, nothing to activate */
 	pthread_mutex_lock(&ck->lock);
 	if (ck->state == CKPT_STANDBY) {
 		ck->state = CKPT_LOST;
-		snprintf(ck->error, sizeof(ck->error), "%s", err);
+		/* What status must say first: that this standby cannot be run. */
+		if (ck->unsafe[0])
+			snprintf(ck->error, sizeof(ck->error), "not activatable: %.200s", ck->unsafe);
+		else
+			snprintf(ck->error, sizeof(ck->error), "%s", err);
 	}
 	pthread_mutex_unlock(&ck->lock);
 	if (!atomic_load(&ck->stop) && !ck->activated) {
-		qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept", err,
-		       (unsigned long long)ck->st.committed_epoch);
+		if (ck->unsafe[0])
+			qb_log(LOG_ERR, "standby: %s; this standby is not activatable: %s", err,
+			       ck->unsafe);
+		else
+			qb_log(LOG_ERR, "standby: %s; the last committed checkpoint (%llu) is kept",
+			       err, (unsigned long long)ck->st.committed_epoch);
 		if (ck->activate_on_loss) {
 			qb_log(LOG_NOTICE, "standby: activating on stream loss");
 			mt__call(&ck->m.mt, mt_activate, ck);
@@ -349,6 +459,9 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 	ck->sc = c;
 	ck->fence = *fence;
 	ck->activate_on_loss = activate_on_loss;
+	ret = vm_state__undo_new(&ck->undo);
+	if (ret)
+		return ret;
 	ck->stage_limit = vm_state__staging_limit(ck->vm);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

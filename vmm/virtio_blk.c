@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,7 @@ struct virtio_blk {
 	bool unsynced;          /* written since the last fdatasync */
 	uint64_t capacity;      /* sectors */
 	char id[ID_LEN];
+	char *dir;              /* where scratch files go: the image's file system */
 	struct blk_config config;
 	struct virtq_chain chain; /* large: kept here, not on a vCPU stack */
 	/* Blocks written while tracking (atomic OR from vCPU threads). */
@@ -259,6 +262,22 @@ static const struct virtio_mmio_ops blk_ops = {
 	.notify = notify,
 };
 
+/*
+ * The directory of a regular image, whose file system then also holds what
+ * replaces its blocks; a block device's scratch goes to /var/tmp.
+ */
+static char *scratch_dir(const char *path, int fd)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		return strdup("/var/tmp");
+	if (!slash)
+		return strdup(".");
+	return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+}
+
 static int open_image(struct virtio_blk *b, const struct disk_cfg *cfg, const char **err)
 {
 	off_t size;
@@ -275,6 +294,11 @@ static int open_image(struct virtio_blk *b, const struct disk_cfg *cfg, const ch
 		return size < 0 ? -errno : -EINVAL;
 	}
 	b->capacity = (uint64_t)size / SECTOR;
+	b->dir = scratch_dir(cfg->path, b->fd);
+	if (!b->dir) {
+		*err = "out of memory";
+		return -ENOMEM;
+	}
 	/* The id: the image's file name, cut to 20 bytes (not NUL-terminated then). */
 	base = base ? base + 1 : cfg->path;
 	memcpy(b->id, base, strnlen(base, ID_LEN));
@@ -317,6 +341,7 @@ fail:
 	if (b->fd >= 0)
 		close(b->fd);
 	dirty_bitmap__free(&b->written);
+	free(b->dir);
 	free(b);
 	return ret;
 }
@@ -330,6 +355,7 @@ void virtio_blk__destroy(struct virtio_blk *b)
 	virtio_mmio__exit(&b->t);
 	close(b->fd);
 	dirty_bitmap__free(&b->written);
+	free(b->dir);
 	free(b);
 }
 
@@ -511,4 +537,21 @@ int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32])
 	EVP_MD_CTX_free(md);
 	free(buf);
 	return ret;
+}
+
+int virtio_blk__scratch(const struct virtio_blk *b)
+{
+	char tmpl[PATH_MAX];
+	int fd = open(b->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : -errno;
+	/* A file system without O_TMPFILE: a named file, unlinked at once. */
+	if (snprintf(tmpl, sizeof(tmpl), "%s/.vmm-scratch-XXXXXX", b->dir) >= (int)sizeof(tmpl))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(tmpl);
+	return fd;
 }

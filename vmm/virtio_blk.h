@@ -68,5 +68,10 @@ int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size
 int virtio_blk__sync(struct virtio_blk *b);
 /* SHA-256 of the whole image (its capacity's bytes). */
 int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32]);
+/*
+ * An unnamed read-write file on the image's file system (gone when
+ * closed): a fd, or a negative errno.
+ */
+int virtio_blk__scratch(const struct virtio_blk *b);
 
 #endif

@@ -277,7 +277,11 @@ int vm_state__save(struct vm *vm, struct stream *s)
 	return ret;
 }
 
-/* Runs of non-zero pages among those set in only, in ascending order. */
+/*
+ * Runs of the pages set in only, in ascending order, zero ones included:
+ * the reader applies them over RAM that holds an older copy of each (a
+ * page the guest zeroed must reach it as zero).
+ */
 static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bitmap *only)
 {
 	uint64_t run = 0, n = 0, limit = vm->mem.size / MEM_PAGE_SIZE;
@@ -286,7 +290,7 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 		limit = only->nr_pages;
 	for (uint64_t pg = 0; pg < limit; pg++) {
 		uint64_t off = pg * MEM_PAGE_SIZE;
-		bool take = dirty_bitmap__test(only, pg) && !page_is_zero(vm->mem.host + off);
+		bool take = dirty_bitmap__test(only, pg);
 
 		if (take && n && run + n * MEM_PAGE_SIZE == off && n < STREAM_BATCH_PAGES) {
 			n++;
@@ -305,7 +309,7 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
+bool vm_state__all_zero(const uint8_t *p, size_t len)
 {
 	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
 }
@@ -324,7 +328,7 @@ static int save_disk_run(struct vm *vm, struct stream *s, uint8_t *buf, uint64_t
 	ret = virtio_blk__read(vm->blk, off, buf, len);
 	if (ret)
 		return ret;
-	return stream__write_disk(s, off, all_zero(buf, len) ? NULL : buf, len);
+	return stream__write_disk(s, off, vm_state__all_zero(buf, len) ? NULL : buf, len);
 }
 
 /* The image's blocks set in blocks, read now (the vCPUs are paused). */

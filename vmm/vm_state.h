@@ -11,6 +11,7 @@
 #ifndef VMM_VM_STATE_H
 #define VMM_VM_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,6 +115,22 @@ int vm_state__check_devices(const struct vm *vm, const struct vm_state_parsed *p
 
 /* How much a valid stream for this VM can take: the bound of a staging area. */
 size_t vm_state__staging_limit(const struct vm *vm);
+/*
+ * Bytes of memory this process can still take now: the host's MemAvailable,
+ * bounded by what its memory cgroup (v1 or v2) and their ancestors allow.
+ * A staging area that fills as a stream arrives checks it, so that a
+ * stream too large for the host is refused (ENOMEM) rather than left to the
+ * OOM killer.  UINT64_MAX when nothing says.
+ */
+uint64_t vm_state__memory_room(void);
+/*
+ * For a staging area that has staged bytes: can the host still give it
+ * memory while keeping VM_STATE_STAGE_RESERVE for itself?  0, with *next
+ * the staged size at which to ask again; or -ENOMEM with the numbers in
+ * why.
+ */
+#define VM_STATE_STAGE_RESERVE (64ULL << 20)
+int vm_state__stage_room(size_t staged, size_t *next, char *why, size_t whylen);
 
 /* Apply a parsed, checked stream. */
 int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char **err);
@@ -121,8 +138,8 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 struct dirty_bitmap;
 
 /*
- * Migration: the same stream as vm_state__save, but with only the non-zero
- * pages among those set in only (NULL: no RAM at all), and the disk image's
+ * Migration: the same stream as vm_state__save, but with only the pages set
+ * in only, zero ones too (NULL: no RAM at all), and the disk image's
  * blocks set in blocks (NULL: none; a bitmap of 4 KiB blocks of the
  * virtio-blk image) as disk frames.  The VM must be paused.  A reader
  * applies it with vm_state__apply_over onto RAM (and an image) that
@@ -138,5 +155,32 @@ int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bit
  * (fdatasync) before it returns.
  */
 int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+
+/*
+ * A standby's checkpoint as a transaction (vm_state_undo.c): everything
+ * vm_state__apply_over writes, or nothing.  Before the image is touched,
+ * the blocks the stream overwrites are copied into an undo log (an unnamed
+ * file beside the image, made durable first); the pages are swapped with
+ * the RAM they replace, so that p's buffer (which must be writable: the
+ * caller's staging area) then holds the previous pages; and the machine
+ * state (vCPUs, irqchip, PIT, clock, devices) it replaces is kept: the
+ * records of the last stream applied through u (so every change to the
+ * VM's state must go through it), saved from KVM before the first one.
+ * On a failure everything is put back.  *whole says whether the VM
+ * is then exactly as before the call (true also on success); false only
+ * when putting it back failed too: the VM then holds no state of either
+ * checkpoint and must never run.
+ */
+struct vm_state_undo;
+
+int vm_state__undo_new(struct vm_state_undo **out);
+void vm_state__undo_free(struct vm_state_undo *u);
+int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
+				  struct vm_state_undo *u, bool *whole, const char **err);
+
+/* Internal (vm_state*.c): every record but RAM and disk, in KVM's order. */
+int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err);
+/* Are len bytes at p all zero? */
+bool vm_state__all_zero(const uint8_t *p, size_t len);
 
 #endif

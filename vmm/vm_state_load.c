@@ -14,6 +14,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
 /*
  * The most a valid stream for this VM can hold: every page once, with the
  * per-frame overhead, plus records (bounded each, and few), plus every
@@ -41,6 +45,117 @@ size_t vm_state__staging_limit(const struct vm *vm)
 	size_t disk = vm->blk ? (size_t)virtio_blk__size(vm->blk) : 0;
 
 	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + disk + disk / 64 + (64u << 20);
+}
+
+/* A "key value kB" line of /proc/meminfo, in bytes; UINT64_MAX if absent. */
+static uint64_t meminfo(const char *key)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "re");
+	uint64_t v = UINT64_MAX;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':' &&
+		    sscanf(line + n + 1, "%llu", &kb) == 1) {
+			v = (uint64_t)kb * 1024;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* One number from a cgroup file; UINT64_MAX for "max", absent or unreadable. */
+static uint64_t cg_value(const char *dir, const char *file)
+{
+	unsigned long long v;
+	char path[PATH_MAX];
+	FILE *f;
+	int ok;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path) ||
+	    !(f = fopen(path, "re")))
+		return UINT64_MAX;
+	ok = fscanf(f, "%llu", &v) == 1;
+	fclose(f);
+	return ok ? (uint64_t)v : UINT64_MAX;
+}
+
+/* max - current of the cgroup at root + path and of each ancestor, the least. */
+static uint64_t walk_room(const char *root, const char *path, bool v2)
+{
+	char dir[PATH_MAX];
+	uint64_t room = UINT64_MAX;
+	size_t top = strlen(root);
+
+	if (snprintf(dir, sizeof(dir), "%s%s", root, path) >= (int)sizeof(dir))
+		return UINT64_MAX;
+	for (;;) {
+		uint64_t max = cg_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+		uint64_t cur = cg_value(dir, v2 ? "memory.current" : "memory.usage_in_bytes");
+		char *slash = strrchr(dir, '/');
+
+		if (max != UINT64_MAX && cur != UINT64_MAX)
+			room = MIN(room, max > cur ? max - cur : 0);
+		if (!slash || (size_t)(slash - dir) < top)
+			return room;
+		*slash = '\0';
+	}
+}
+
+/*
+ * What the memory cgroup of this process and its ancestors still allow:
+ * "0::PATH" (v2) or "N:...memory...:PATH" (v1) in /proc/self/cgroup.
+ */
+static uint64_t cgroup_room(void)
+{
+	char line[PATH_MAX];
+	uint64_t room = UINT64_MAX;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+		bool v2;
+
+		if (!path)
+			continue;
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		ctl++;
+		v2 = !*ctl;
+		if (v2)
+			room = MIN(room, walk_room("/sys/fs/cgroup", path, true));
+		else if (strstr(ctl, "memory"))
+			room = MIN(room, walk_room("/sys/fs/cgroup/memory", path, false));
+	}
+	if (f)
+		fclose(f);
+	return room;
+}
+
+uint64_t vm_state__memory_room(void)
+{
+	return MIN(meminfo("MemAvailable"), cgroup_room());
+}
+
+#define MIB(x) ((unsigned long long)(x) >> 20)
+
+/* Checked less often the more room there is: log(room) reads per stream. */
+int vm_state__stage_room(size_t staged, size_t *next, char *why, size_t whylen)
+{
+	uint64_t room = vm_state__memory_room();
+
+	if (room > VM_STATE_STAGE_RESERVE + STREAM_PAGES_FRAME_MAX) {
+		*next = staged + (size_t)MIN((room - VM_STATE_STAGE_RESERVE) / 2,
+					     (uint64_t)SIZE_MAX / 2);
+		return 0;
+	}
+	snprintf(why, whylen, "staging it needs more memory than this host has available "
+		 "(%llu MiB staged, %llu MiB available, %llu MiB kept for the host)", MIB(staged),
+		 MIB(room), MIB(VM_STATE_STAGE_RESERVE));
+	return -ENOMEM;
 }
 
 static const char *read_error(int ret)
@@ -61,7 +176,8 @@ static const char *read_error(int ret)
 static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, size_t *len,
 		 const char **err)
 {
-	size_t total;
+	size_t total, next = 0;
+	char why[160];
 	uint32_t type;
 	int ret;
 
@@ -76,6 +192,11 @@ static int stage(struct vm *vm, struct stream *s, uint8_t *buf, size_t limit, si
 		return ret;
 	*len = STREAM_PRELUDE_LEN;
 	do {
+		if (*len >= next && (ret = vm_state__stage_room(*len, &next, why, sizeof(why)))) {
+			qb_log(LOG_ERR, "state stream refused: %s", why);
+			*err = "this host has not enough memory to stage the state stream";
+			return ret;
+		}
 		ret = stream__read_frame(s, buf + *len, limit - *len, &type, &total);
 		if (ret) {
 			*err = read_error(ret);
@@ -166,7 +287,7 @@ static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
 }
 
 /* Everything but RAM, in the order KVM needs (see the file comment). */
-static int apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
+int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
 	int ret = apply_irqchip_pit(vm, p);
 
@@ -255,7 +376,7 @@ int vm_state__apply(struct vm *vm, const struct vm_state_parsed *p, const char *
 		*err = "cannot reset guest memory";
 		return ret;
 	}
-	return apply_machine(vm, p, err);
+	return vm_state__apply_machine(vm, p, err);
 }
 
 int vm_state__load(struct vm *vm, struct stream *s, const char **err)
@@ -307,5 +428,5 @@ int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const c
 	if (ret)
 		return ret;
 	copy_pages(vm, p);
-	return apply_machine(vm, p, err);
+	return vm_state__apply_machine(vm, p, err);
 }

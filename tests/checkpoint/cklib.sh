@@ -76,6 +76,16 @@ wait_status() {
 	done
 }
 
+# ck_digest ID: the disk_digest of ID's protect-status --json.
+ck_digest() {
+	ck_status "$1" | sed -n 's/.*"disk_digest":"\([0-9a-f]*\)".*/\1/p'
+}
+
+# sha FILE: its SHA-256 in hex.
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
 # ck_field ID FIELD: a numeric field of ID's protect-status --json.
 ck_field() {
 	ck_status "$1" | sed -n "s/.*\"$2\":\(-\{0,1\}[0-9.]*\).*/\1/p"

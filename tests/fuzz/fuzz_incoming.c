@@ -71,6 +71,36 @@ size_t vm_state__staging_limit(const struct vm *vm)
 	return (size_t)vm->mem.size + (size_t)vm->mem.size / 64 + (64u << 20);
 }
 
+/* The host's free memory is not the fuzzer's business: always room. */
+int vm_state__stage_room(size_t staged, size_t *next, char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	*next = staged + (64u << 20);
+	return 0;
+}
+
+/* The standby's undoable apply: the stand-in above, which cannot fail halfway. */
+static int undo_dummy;
+
+int vm_state__undo_new(struct vm_state_undo **out)
+{
+	*out = (struct vm_state_undo *)&undo_dummy;
+	return 0;
+}
+
+void vm_state__undo_free(struct vm_state_undo *u)
+{
+	(void)u;
+}
+
+int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
+				  struct vm_state_undo *u, bool *whole, const char **err)
+{
+	(void)u;
+	*whole = true;
+	return vm_state__apply_over(vm, p, err);
+}
+
 /* Post-copy: no userfaultfd here; the switch-over is taken, its links closed. */
 static int pc_dummy;
 

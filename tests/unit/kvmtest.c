@@ -2,16 +2,23 @@
 
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
-#include <sys/inotify.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tests/unit/kvmtest.h"
+#include "vmm/vcpu.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/vm.h"
 
 int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t len)
 {
@@ -170,4 +177,46 @@ bool kvmtest__wait_hb(const char *path, uint64_t n, uint64_t writes, struct kvmt
 	} while (!hit && watch_next(&w));
 	close(w.fd);
 	return hit;
+}
+
+void kvmtest__sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int kvmtest__vm_state(struct vm *vm)
+{
+	enum vm_state s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return (int)s;
+}
+
+void kvmtest__fingerprint(struct vm *vm, unsigned char out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t disk[32];
+	unsigned len;
+
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, vm->mem.host, vm->mem.size);
+	if (vm->blk) {
+		ck_assert_int_eq(virtio_blk__digest(vm->blk, disk), 0);
+		EVP_DigestUpdate(md, disk, sizeof(disk));
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct kvm_regs r;
+		struct kvm_sregs sr;
+
+		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_REGS, &r), 0);
+		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &sr), 0);
+		EVP_DigestUpdate(md, &r, sizeof(r));
+		EVP_DigestUpdate(md, &sr, sizeof(sr));
+	}
+	EVP_DigestFinal_ex(md, out, &len);
+	EVP_MD_CTX_free(md);
 }

@@ -33,6 +33,17 @@ void kvmtest__last_hb(const char *path, struct kvmtest_hb *hb);
 bool kvmtest__wait_hb(const char *path, uint64_t n, uint64_t writes, struct kvmtest_hb *hb);
 
 struct Suite;
+struct vm;
+
+/* Sleep ms milliseconds. */
+void kvmtest__sleep_ms(unsigned ms);
+/* The VM's state (enum vm_state), read under its lock. */
+int kvmtest__vm_state(struct vm *vm);
+/*
+ * SHA-256 of what a refused or undone load must leave as it was: RAM,
+ * every vCPU's registers and special registers, the disk image if any.
+ */
+void kvmtest__fingerprint(struct vm *vm, unsigned char out[32]);
 
 /*
  * A test program's main: skip (77) like kvmtest__need_guest, else run the

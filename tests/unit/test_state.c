@@ -65,23 +65,6 @@ static void make_running_dirty_vm(struct vm *vm)
 	unlink(log); /* the open log stays writable */
 }
 
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static enum vm_state state_of(struct vm *vm)
-{
-	enum vm_state s;
-
-	pthread_mutex_lock(&vm->lock);
-	s = vm->state;
-	pthread_mutex_unlock(&vm->lock);
-	return s;
-}
-
 static uint8_t *save_mem(struct vm *vm, size_t *len)
 {
 	struct stream s;
@@ -114,7 +97,7 @@ static uint8_t *saved_stream(size_t *len)
 
 	make_running_dirty_vm(&a);
 	ck_assert_int_eq(vm__pause(&a), 0);
-	ck_assert_int_eq(state_of(&a), VM_STATE_PAUSED);
+	ck_assert_int_eq(kvmtest__vm_state(&a), VM_STATE_PAUSED);
 	buf = save_mem(&a, len);
 	vm__request_stop(&a, VM_STOP_QUIT, 0, "test done");
 	vm__destroy(&a);
@@ -208,9 +191,9 @@ static void assert_same_state(const uint8_t *b1, size_t l1, const uint8_t *b2, s
 /* Wait for the guest to power off; the dirty guest verifies memory first. */
 static void assert_guest_finishes_ok(struct vm *vm)
 {
-	for (int i = 0; i < 300 && state_of(vm) != VM_STATE_STOPPED; i++)
-		sleep_ms(50);
-	ck_assert_msg(state_of(vm) == VM_STATE_STOPPED, "the restored guest did not finish");
+	for (int i = 0; i < 300 && kvmtest__vm_state(vm) != VM_STATE_STOPPED; i++)
+		kvmtest__sleep_ms(50);
+	ck_assert_msg(kvmtest__vm_state(vm) == VM_STATE_STOPPED, "the restored guest did not finish");
 	ck_assert_msg(vm->stop_reason == VM_STOP_POWEROFF && vm->stop_status == 0,
 		      "the restored guest stopped badly: reason %d status %d: %s",
 		      vm->stop_reason, vm->stop_status, vm->stop_message);
@@ -307,27 +290,6 @@ START_TEST(socket_and_file)
 }
 END_TEST
 
-/* What must not change when a load is refused: RAM and vCPU registers. */
-static void fingerprint(struct vm *vm, uint8_t out[32])
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned len;
-
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	EVP_DigestUpdate(md, vm->mem.host, vm->mem.size);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct kvm_regs r;
-		struct kvm_sregs sr;
-
-		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_REGS, &r), 0);
-		ck_assert_int_eq(ioctl(vm->vcpus[i].fd, KVM_GET_SREGS, &sr), 0);
-		EVP_DigestUpdate(md, &r, sizeof(r));
-		EVP_DigestUpdate(md, &sr, sizeof(sr));
-	}
-	EVP_DigestFinal_ex(md, out, &len);
-	EVP_MD_CTX_free(md);
-}
-
 static void assert_refused(struct vm *vm, const uint8_t *buf, size_t len, const char *expect,
 			   const char *what)
 {
@@ -360,7 +322,7 @@ START_TEST(damaged_streams_refused)
 
 	srand(12345);
 	make_vm(&c, 64 * MIB, 2, DIRTY_CMDLINE);
-	fingerprint(&c, before);
+	kvmtest__fingerprint(&c, before);
 
 	/* Cut at every frame boundary, and inside frames. */
 	assert_refused(&c, good, STREAM_PRELUDE_LEN, "truncated", "prelude only");
@@ -413,7 +375,7 @@ START_TEST(damaged_streams_refused)
 	vm__destroy(&one);
 
 	/* Not one of those touched the target. */
-	fingerprint(&c, after);
+	kvmtest__fingerprint(&c, after);
 	ck_assert_msg(!memcmp(before, after, 32), "a refused load changed the VM");
 	/* And the good stream still loads into it. */
 	ck_assert_msg(load_mem(&c, good, len, &err) == 0, "good stream: %s", err);

@@ -16,15 +16,6 @@
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 
-# ck_digest ID: the disk_digest of ID's protect-status --json.
-ck_digest() {
-	ck_status "$1" | sed -n 's/.*"disk_digest":"\([0-9a-f]*\)".*/\1/p'
-}
-
-sha() {
-	sha256sum "$1" | cut -d' ' -f1
-}
-
 # standby_at ID FILE IMG: a standby on its own image, serial to FILE.
 standby_at() {
 	bg_vmm "$1" run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M --disk "$3" \
