@@ -32,6 +32,8 @@
 #include "vmm/vm_state.h"
 
 #define DEFAULT_MAX_ROUNDS 30
+/* The longest cause quoted after the fixed text of a post-copy failure. */
+#define JOB_CAUSE_MAX 128
 
 struct job_err {
 	char msg[256];
@@ -718,9 +720,13 @@ void *migrate__job_main(void *arg)
 	m->info.pages_pushed = atomic_load(&m->a_pushed);
 	if (ret && m->pc_committed) {
 		m->info.state = MIGRATE_FAILED;
-		snprintf(m->info.error, sizeof(m->info.error), "post-copy broke after the switch-over "
-			 "(%s): the guest's memory is split between the hosts; the source stays "
-			 "paused", e.msg[0] ? e.msg : strerror(-ret));
+		/*
+		 * What the operator must know comes first; the cause is cut to
+		 * what is left of the field (JOB_CAUSE_MAX) rather than the end.
+		 */
+		snprintf(m->info.error, sizeof(m->info.error), "post-copy broke after the "
+			 "switch-over: the guest's memory is split between the hosts; the source "
+			 "stays paused (%.*s)", JOB_CAUSE_MAX, e.msg[0] ? e.msg : strerror(-ret));
 	} else if (!ret) {
 		m->info.state = MIGRATE_COMPLETED;
 		if (!m->pc_committed)
