@@ -138,13 +138,24 @@ static int mt_sync_failed(void *arg)
 	return ck->policy_paused;
 }
 
-/* Test builds only: flip a byte of checkpoint N (tests/checkpoint/corrupt.sh). */
+/*
+ * Flip a byte of checkpoint N (tests/checkpoint/corrupt.sh); 0: none.  Only
+ * in builds configured with --enable-fault-injection: a production vmm has
+ * no hook that damages what it sends.
+ */
+#ifdef HASVC_FAULT_INJECTION
 static uint64_t corrupt_epoch(void)
 {
 	const char *v = getenv("VMM_TEST_CORRUPT_CHECKPOINT");
 
 	return v ? strtoull(v, NULL, 10) : 0;
 }
+#else
+static uint64_t corrupt_epoch(void)
+{
+	return 0;
+}
+#endif
 
 /* last: the final checkpoint, which tells the standby how the guest stopped. */
 static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)

@@ -447,6 +447,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("vmm (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+#ifdef HASVC_FAULT_INJECTION
+		/* So that nobody mistakes a test build for a production one. */
+		printf("test build: fault injection compiled in (--enable-fault-injection)\n");
+#endif
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))
