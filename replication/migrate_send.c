@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
+#include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
@@ -236,7 +238,10 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 	if (ret || type != WIRE_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
 	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
-		ret = fail(e, -ECONNABORTED, "the destination gave up: %s", f.msg->abort->error);
+		char peer[LOGTEXT_PEER_MAX];
+
+		ret = fail(e, -ECONNABORTED, "the destination gave up: %s",
+			   logtext__clean(peer, sizeof(peer), f.msg->abort->error, SIZE_MAX));
 		wire__frame_free(&f);
 		return ret;
 	}
@@ -306,7 +311,10 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (ret)
 		goto out;
 	if (!reply->hello_reply->ok) {
-		ret = fail(e, -EINVAL, "the destination refused: %s", reply->hello_reply->error);
+		char peer[LOGTEXT_PEER_MAX];
+
+		ret = fail(e, -EINVAL, "the destination refused: %s",
+			   logtext__clean(peer, sizeof(peer), reply->hello_reply->error, SIZE_MAX));
 		goto out;
 	}
 	/* A destination that ignored the hello's peer_generation (older code). */

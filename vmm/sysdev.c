@@ -10,6 +10,7 @@
 #include <qb/qblog.h>
 
 #include "vmm/guest_abi.h"
+#include "vmm/logtext.h"
 #include "vmm/sysdev.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -46,17 +47,6 @@ static void reset_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t l
 		vm__request_reset(vcpu->vm);
 }
 
-static void ucall_text(const struct guest_ucall *uc, char *out, size_t size)
-{
-	size_t n = strnlen(uc->text, sizeof(uc->text));
-
-	if (n >= size)
-		n = size - 1;
-	for (size_t i = 0; i < n; i++) /* the guest's bytes reach our log: keep them printable */
-		out[i] = (uc->text[i] >= 0x20 && uc->text[i] < 0x7f) ? uc->text[i] : '?';
-	out[n] = 0;
-}
-
 static void ucall_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len,
 		     bool is_write, void *opaque)
 {
@@ -74,7 +64,8 @@ static void ucall_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t l
 				 vcpu->id, le32(data, len));
 		return;
 	}
-	ucall_text(&uc, text, sizeof(text));
+	/* The guest's bytes reach our log: keep them printable. */
+	logtext__clean(text, sizeof(text), uc.text, sizeof(uc.text));
 	switch (uc.cmd) {
 	case UCALL_SYNC:
 		qb_log(LOG_NOTICE, "guest vCPU %u: sync %" PRIu64, vcpu->id, uc.args[0]);
