@@ -1,7 +1,8 @@
 /*
  * The platform's small ports.  Power-off and the ucall port are this
  * project's (see vmm/guest_abi.h); reset uses the PC's two classic ways so
- * that Linux's reboot works unchanged.
+ * that Linux's reboot works unchanged.  The ucall (test-call) port exists
+ * only with vm_config.test_port; its log lines are rate-limited.
  */
 #include "config.h"
 
@@ -68,11 +69,12 @@ static void ucall_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t l
 	logtext__clean(text, sizeof(text), uc.text, sizeof(uc.text));
 	switch (uc.cmd) {
 	case UCALL_SYNC:
-		qb_log(LOG_NOTICE, "guest vCPU %u: sync %" PRIu64, vcpu->id, uc.args[0]);
+		ratelimit_log(&vm->log_ucall, LOG_NOTICE, "guest vCPU %u: sync %" PRIu64, vcpu->id,
+			      uc.args[0]);
 		break;
 	case UCALL_REPORT:
-		qb_log(LOG_NOTICE, "guest vCPU %u: report %s=%" PRIu64, vcpu->id, text,
-		       uc.args[0]);
+		ratelimit_log(&vm->log_ucall, LOG_NOTICE, "guest vCPU %u: report %s=%" PRIu64,
+			      vcpu->id, text, uc.args[0]);
 		break;
 	case UCALL_ASSERT:
 		vm__request_stop(vm, VM_STOP_ASSERT, 0,
@@ -94,7 +96,11 @@ int sysdev__register(struct vm *vm)
 	int ret;
 
 	ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_POWEROFF_PORT, 4, poweroff_io, NULL);
-	if (!ret)
+	/*
+	 * The test-call port only when asked for (vmm run --test-port): in
+	 * production the port does not exist, and an `out` to it does nothing.
+	 */
+	if (!ret && vm->cfg.test_port)
 		ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_UCALL_PORT, 4, ucall_io, NULL);
 	if (!ret)
 		ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_RESET_PORT, 1, reset_io, NULL);
