@@ -8,34 +8,16 @@ refusefake.py   listen on 127.0.0.1 (an ephemeral port), print "listening
                 0x7f, then 4000 bytes.  Print "refused" and wait for the
                 source to close.
 
-Only the bytes the test needs are encoded here, by hand (no protobuf module).
+Only the bytes the test needs are encoded here, by hand (no protobuf module),
+with pcfake.py's helpers.
 """
 import socket
 import struct
 import sys
 
-MSG = 0x10
+from pcfake import MSG, read_exact, varint  # the same framing
+
 TEXT = (b"\x1b[2Jwiped\nvmm[1]: notice: FORGED LINE \xff" + b"A" * 4000)
-
-
-def read_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        d = s.recv(n - len(buf))
-        if not d:
-            raise EOFError("the source closed the connection")
-        buf += d
-    return buf
-
-
-def varint(v):
-    out = b""
-    while True:
-        b, v = v & 0x7F, v >> 7
-        if v:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
 
 
 def main():
