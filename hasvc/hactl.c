@@ -89,11 +89,12 @@ int hactl__call(struct hactl *h, const Hasvc__Ctl__Request *req, int timeout_ms,
 	if (!h->cl) {
 		rc = pbipc_client__connect(&h->cl, h->socket, "hasvcd", HASVC_IPC_MAX_MSG, err,
 					   errlen);
-		if (rc < 0) {
+		/* A refused server (EPERM) is running: pbipc_client's sentence says why. */
+		if (rc < 0 && rc != -EPERM)
 			snprintf(err, errlen, "cannot reach hasvcd on '%s': is the daemon running? (%s)",
 				 h->socket, strerror(-rc));
+		if (rc < 0)
 			return rc;
-		}
 	}
 	rc = pbipc_client__call(h->cl, &req->base, &hasvc__ctl__response__descriptor, timeout_ms,
 				&m, err, errlen);

@@ -701,6 +701,7 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 	lvmm__unrecord(d, c);
 	lvmm__close(c);
 	c->used = false;
+	lvmm__prune_logs(d->loc, c->vm);
 	return true;
 }
 
@@ -777,7 +778,10 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 		poll_pending(d, c, now);
 		return;
 	}
-	if (reap(d, c, now) || c->stopping)
+	if (reap(d, c, now))
+		return;
+	lvmm__bound_log(d, c);
+	if (c->stopping)
 		return;
 	lvmm__view(c);
 	c->state = derive_state(c);

@@ -85,6 +85,10 @@ struct local {
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
 /* The last line of the copy's vmm log (why it ended), for hasvcd's own log. */
 void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
+/* Bound the copy's log (hasvc/vmmlog.h); each poll, while it runs. */
+void lvmm__bound_log(struct hasvcd *d, const struct copy *c);
+/* After a copy of vm ended: only the newest ended copies keep their logs. */
+void lvmm__prune_logs(struct local *l, const char *vm);
 /* One control command (argv as for `vmm ctl NAME`); reply text optional. */
 int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
 	      char *err, size_t errlen);

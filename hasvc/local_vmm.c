@@ -17,6 +17,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/local.h"
+#include "hasvc/vmmlog.h"
 #include "vmm/ctl.h"
 
 /*
@@ -125,6 +126,51 @@ void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t 
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 			*p = '?';
+}
+
+void lvmm__bound_log(struct hasvcd *d, const struct copy *c)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s.log", d->run_dir, c->control);
+	ret = vmmlog__bound(path, VMMLOG_MAX_BYTES);
+	if (ret > 0)
+		qb_log(LOG_NOTICE, "%s: its log passed %d bytes: moved to %s.1", c->control,
+		       VMMLOG_MAX_BYTES, path);
+	else if (ret < 0)
+		qb_log(LOG_WARNING, "%s: cannot bound its log %s: %s", c->control, path,
+		       strerror(-ret));
+}
+
+struct live_ctx {
+	struct local *l;
+	const char *vm;
+};
+
+static bool copy_live(uint64_t token, void *opaque)
+{
+	const struct live_ctx *x = opaque;
+
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++) {
+		const struct copy *c = &x->l->c[i];
+
+		if (c->used && c->gen == token && !strcmp(c->vm, x->vm))
+			return true;
+	}
+	return false;
+}
+
+void lvmm__prune_logs(struct local *l, const char *vm)
+{
+	struct live_ctx x = { l, vm };
+	int ret = vmmlog__prune(l->d->run_dir, vm, VMMLOG_KEEP_ENDED, copy_live, &x);
+
+	if (ret > 0)
+		qb_log(LOG_INFO, "%s: removed %d old vmm log files (the newest %d ended "
+		       "copies keep theirs)", vm, ret, VMMLOG_KEEP_ENDED);
+	else if (ret < 0)
+		qb_log(LOG_WARNING, "%s: cannot prune its old vmm logs: %s", vm, strerror(-ret));
 }
 
 int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
+#include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
@@ -138,13 +140,24 @@ static int mt_sync_failed(void *arg)
 	return ck->policy_paused;
 }
 
-/* Test builds only: flip a byte of checkpoint N (tests/checkpoint/corrupt.sh). */
+/*
+ * Flip a byte of checkpoint N (tests/checkpoint/corrupt.sh); 0: none.  Only
+ * in builds configured with --enable-fault-injection: a production vmm has
+ * no hook that damages what it sends.
+ */
+#ifdef HASVC_FAULT_INJECTION
 static uint64_t corrupt_epoch(void)
 {
 	const char *v = getenv("VMM_TEST_CORRUPT_CHECKPOINT");
 
 	return v ? strtoull(v, NULL, 10) : 0;
 }
+#else
+static uint64_t corrupt_epoch(void)
+{
+	return 0;
+}
+#endif
 
 /* last: the final checkpoint, which tells the standby how the guest stopped. */
 static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
@@ -181,6 +194,7 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 {
 	struct wire_frame f;
 	const char *why = "";
+	char peer[LOGTEXT_PEER_MAX];
 	uint32_t type, len;
 	int ret = wire__read_frame(ck->m.main, buf, &type, &len, &why);
 
@@ -199,7 +213,8 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 	ret = -EPROTO;
 	if (!f.msg->ack->ok)
 		snprintf(err, errlen, "the standby refused checkpoint %llu: %s",
-			 (unsigned long long)epoch, f.msg->ack->error);
+			 (unsigned long long)epoch,
+			 logtext__clean(peer, sizeof(peer), f.msg->ack->error, SIZE_MAX));
 	else if (f.msg->ack->epoch != epoch)
 		snprintf(err, errlen, "the standby acked checkpoint %llu, not %llu",
 			 (unsigned long long)f.msg->ack->epoch, (unsigned long long)epoch);

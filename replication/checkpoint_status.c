@@ -90,7 +90,7 @@ struct status_view {
 	struct checkpoint_stats *st;
 	enum checkpoint_state state;
 	char error[256];
-	uint64_t p99, held, released, net_held, net_released;
+	uint64_t p99, held, released, dropped, net_held, net_released;
 	struct net_counters net;
 	long long age_ms, peer;
 	double rate;
@@ -115,6 +115,7 @@ static int take_view(struct checkpoint *ck, struct status_view *v)
 	v->p99 = v->standby ? 0 : pause_p99(v->st);
 	v->held = outbuf__held(&ck->ob, OUTBUF_SERIAL);
 	v->released = outbuf__released(&ck->ob, OUTBUF_SERIAL);
+	v->dropped = ck->vm->serial ? serial__held_dropped(ck->vm->serial) : 0;
 	v->net_held = outbuf__held(&ck->ob, OUTBUF_NET);
 	v->net_released = outbuf__released(&ck->ob, OUTBUF_NET);
 	memset(&v->net, 0, sizeof(v->net));
@@ -151,6 +152,7 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 "\"pages_last\":%llu,\"bytes_last\":%llu,"
 		 "\"ack_us_mean\":%.1f,\"ack_us_max\":%.1f,"
 		 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
+		 "\"output_dropped_bytes\":%llu,"
 		 "\"net_output_held_frames\":%llu,\"net_output_released_frames\":%llu,"
 		 "\"net_output_dropped_frames\":%llu,"
 		 "\"disk_blocks_last\":%llu,\"disk_bytes_per_epoch\":%.1f,"
@@ -163,6 +165,7 @@ static void format_json(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
+		 (unsigned long long)v->dropped,
 		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
 		 (unsigned long long)v->net.hold_dropped,
 		 (unsigned long long)st->disk_blocks_last, MEAN(st->disk_bytes_sum, st->epochs),
@@ -187,7 +190,7 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
 		 "ack latency:      mean %.1f us, max %.1f us\n"
-		 "output:           %llu bytes held, %llu bytes released\n"
+		 "output:           %llu bytes held, %llu bytes released, %llu held bytes dropped (buffer full)\n"
 		 "net output:       %llu frames held, %llu released, %llu dropped\n"
 		 "disk per epoch:   %.1f bytes (last %llu blocks)\n"
 		 "disk digest:      %s\n"
@@ -200,6 +203,7 @@ static void format_text(struct checkpoint *ck, const struct status_view *v, char
 		 MEAN(st->bytes_sum, st->epochs), (unsigned long long)st->pages_last,
 		 (unsigned long long)st->bytes_last, US(MEAN(st->ack_ns_sum, st->epochs)),
 		 US(st->ack_ns_max), (unsigned long long)v->held, (unsigned long long)v->released,
+		 (unsigned long long)v->dropped,
 		 (unsigned long long)v->net_held, (unsigned long long)v->net_released,
 		 (unsigned long long)v->net.hold_dropped,
 		 MEAN(st->disk_bytes_sum, st->epochs), (unsigned long long)st->disk_blocks_last,

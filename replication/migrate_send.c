@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,15 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
+#include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
 #define DEFAULT_MAX_ROUNDS 30
+/* The longest cause quoted after the fixed text of a post-copy failure. */
+#define JOB_CAUSE_MAX 128
 
 struct job_err {
 	char msg[256];
@@ -235,7 +239,10 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 	if (ret || type != WIRE_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
 	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
-		ret = fail(e, -ECONNABORTED, "the destination gave up: %s", f.msg->abort->error);
+		char peer[LOGTEXT_PEER_MAX];
+
+		ret = fail(e, -ECONNABORTED, "the destination gave up: %s",
+			   logtext__clean(peer, sizeof(peer), f.msg->abort->error, SIZE_MAX));
 		wire__frame_free(&f);
 		return ret;
 	}
@@ -308,7 +315,10 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (ret)
 		goto out;
 	if (!reply->hello_reply->ok) {
-		ret = fail(e, -EINVAL, "the destination refused: %s", reply->hello_reply->error);
+		char peer[LOGTEXT_PEER_MAX];
+
+		ret = fail(e, -EINVAL, "the destination refused: %s",
+			   logtext__clean(peer, sizeof(peer), reply->hello_reply->error, SIZE_MAX));
 		goto out;
 	}
 	/* A destination that ignored the hello's peer_generation (older code). */
@@ -724,9 +734,13 @@ void *migrate__job_main(void *arg)
 	m->info.pages_pushed = atomic_load(&m->a_pushed);
 	if (ret && m->pc_committed) {
 		m->info.state = MIGRATE_FAILED;
-		snprintf(m->info.error, sizeof(m->info.error), "post-copy broke after the switch-over "
-			 "(%s): the guest's memory is split between the hosts; the source stays "
-			 "paused", e.msg[0] ? e.msg : strerror(-ret));
+		/*
+		 * What the operator must know comes first; the cause is cut to
+		 * what is left of the field (JOB_CAUSE_MAX) rather than the end.
+		 */
+		snprintf(m->info.error, sizeof(m->info.error), "post-copy broke after the "
+			 "switch-over: the guest's memory is split between the hosts; the source "
+			 "stays paused (%.*s)", JOB_CAUSE_MAX, e.msg[0] ? e.msg : strerror(-ret));
 	} else if (!ret) {
 		m->info.state = MIGRATE_COMPLETED;
 		if (!m->pc_committed)

@@ -75,11 +75,14 @@ static const char usage_text[] =
 	"                        a token older than its own; a destination takes any);\n"
 	"                        a refused source is told why, and the next is awaited\n"
 	"  -P, --paused          start with every vCPU paused (vmm ctl NAME resume)\n"
+	"      --test-port       the project's test guests' test-call port (0x500:\n"
+	"                        sync, report, assert, done; tests/guests); off by\n"
+	"                        default, when an `out` to it does nothing\n"
 	"  -v, --verbose         more log output (repeat for debug)\n"
 	"  -q, --quiet           only errors\n"
 	"\n"
 	"Exit status: the guest's power-off status; 0 after a quit request or a test\n"
-	"guest's success; 1 vmm error; 2 bad usage; 3 guest test assertion failed;\n"
+	"guest's success (--test-port); 1 vmm error; 2 bad usage; 3 guest test assertion failed;\n"
 	"4 guest crashed (triple fault, or an instruction the host KVM cannot emulate).\n";
 
 struct run_opts {
@@ -181,6 +184,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "activate-on-loss", no_argument, NULL, 6 },
 		{ "generation", required_argument, NULL, 7 },
 		{ "peer-generation", required_argument, NULL, 8 },
+		{ "test-port", no_argument, NULL, 30 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -210,6 +214,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		case 10: o->tls.crl = optarg; break;
 		case 5: o->standby = optarg; o->incoming = optarg; o->cfg.restoring = true; break;
 		case 6: o->activate_on_loss = true; break;
+		case 30: o->cfg.test_port = true; break;
 		case 7:
 			if (parse_u64(optarg, &o->fence.generation))
 				return usage_error("bad --generation '%s'", optarg);
@@ -455,6 +460,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("vmm (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+#ifdef HASVC_FAULT_INJECTION
+		/* So that nobody mistakes a test build for a production one. */
+		printf("test build: fault injection compiled in (--enable-fault-injection)\n");
+#endif
 		return 0;
 	}
 	if (!strcmp(argv[1], "run"))

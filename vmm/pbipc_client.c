@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <qb/qbipc_common.h>
 #include <qb/qbipcc.h>
@@ -36,6 +37,34 @@ static void free_client(struct pbipc_client *cl)
 	free(cl);
 }
 
+/*
+ * The IPC name is an abstract socket anyone may bind first: a local user
+ * who takes a vmm's or hasvcd's name before it starts would receive our
+ * requests.  So the server must prove (SO_PASSCRED, which the kernel fills
+ * in: libqb hands it over) that it runs as root or as us.  No credentials
+ * (pid 0) is no proof.
+ */
+static int check_server(struct pbipc_client *cl, char *err, size_t errlen)
+{
+	pid_t pid = 0;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	uid_t me = geteuid();
+
+	if (qb_ipcc_auth_get(cl->c, &pid, &uid, &gid) < 0 || pid <= 0) {
+		snprintf(err, errlen, "refusing %s '%s': its server did not show its credentials",
+			 cl->what, cl->name);
+		return -EPERM;
+	}
+	if (uid != 0 && uid != me) {
+		snprintf(err, errlen, "refusing %s '%s': its server (pid %ld) runs as uid %lu, "
+			 "neither root nor our uid %lu: another user may have taken the name",
+			 cl->what, cl->name, (long)pid, (unsigned long)uid, (unsigned long)me);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int pbipc_client__connect(struct pbipc_client **out, const char *name, const char *what,
 			  size_t max_msg, char *err, size_t errlen)
 {
@@ -56,6 +85,11 @@ int pbipc_client__connect(struct pbipc_client **out, const char *name, const cha
 		/* Nobody listening on the abstract name gives ECONNREFUSED. */
 		rc = errno ? -errno : -ECONNREFUSED;
 		goto err_free;
+	}
+	rc = check_server(cl, err, errlen);
+	if (rc < 0) {
+		pbipc_client__disconnect(cl);
+		return rc;
 	}
 	*out = cl;
 	return 0;

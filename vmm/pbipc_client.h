@@ -17,6 +17,9 @@ struct pbipc_client;
  * for the operator into err (errlen bytes) that names the service with
  * `what`, e.g. "cannot connect to vmm control 'vm1': Connection refused".
  * A reply that says no is still a success here: the server answered.
+ *
+ * connect refuses (-EPERM, before any request) a server that does not run
+ * as root or as our effective uid: anyone may bind an IPC name first.
  */
 int pbipc_client__connect(struct pbipc_client **out, const char *name, const char *what,
 			  size_t max_msg, char *err, size_t errlen);

@@ -23,6 +23,7 @@
 #include <qb/qblog.h>
 
 #include "vmm/guest_abi.h"
+#include "vmm/ratelimit.h"
 #include "vmm/serial.h"
 #include "vmm/vm.h"
 
@@ -71,6 +72,9 @@ struct serial {
 	 */
 	bool hold;
 	uint64_t tx_seq, released_seq;
+	/* Held bytes (never released) lost to a full buffer: in protect-status. */
+	uint64_t held_dropped;
+	struct ratelimit log;
 };
 
 int serial__parse(const char *spec, struct serial_cfg *cfg, const char **err)
@@ -147,6 +151,12 @@ static void tx_byte(struct serial *s, uint8_t b)
 	}
 	if (s->tx_len == TX_SIZE) {
 		/* Nobody connected to the socket: keep the newest output. */
+		if (s->hold && s->tx_seq - s->tx_len >= s->released_seq) {
+			s->held_dropped++;
+			ratelimit_log(&s->log, LOG_WARNING, "serial: held output dropped: the "
+				      "%u-byte buffer is full (%llu bytes so far)", TX_SIZE,
+				      (unsigned long long)s->held_dropped);
+		}
 		memmove(s->tx, s->tx + 1, TX_SIZE - 1);
 		s->tx_len--;
 		s->tx_dropped++;
@@ -164,6 +174,16 @@ void serial__hold(struct serial *s, bool on)
 	s->released_seq = s->tx_seq;
 	tx_drain(s);
 	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t serial__held_dropped(struct serial *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->held_dropped;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 void serial__drop_output(struct serial *s)
@@ -373,6 +393,7 @@ int serial__create(struct serial **out, struct vm *vm, const struct serial_cfg *
 	s->cfg = *cfg;
 	s->in_fd = s->out_fd = s->listen_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	ratelimit__init(&s->log, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
 	ret = open_backend(s);
 	if (ret)
 		goto err;
@@ -544,6 +565,7 @@ void serial__destroy(struct serial *s)
 		unlink(s->cfg.path);
 	}
 	pthread_mutex_destroy(&s->lock);
+	ratelimit__destroy(&s->log);
 	free(s);
 }
 

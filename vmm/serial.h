@@ -53,6 +53,12 @@ int serial__load(struct serial *s, const Vmm__State__SerialState *st);
 void serial__hold(struct serial *s, bool on);
 uint64_t serial__tx_mark(struct serial *s);
 void serial__release(struct serial *s, uint64_t upto);
+/*
+ * Held bytes lost because the buffer was full (the guest wrote more than it
+ * holds in one epoch with no reader, or ignored a full transmitter): output
+ * that never left.  Counted since the vmm started.
+ */
+uint64_t serial__held_dropped(struct serial *s);
 /* Forget the output not written yet (a standby's, at activation). */
 void serial__drop_output(struct serial *s);
 

@@ -1,7 +1,8 @@
 /*
  * The platform's small ports.  Power-off and the ucall port are this
  * project's (see vmm/guest_abi.h); reset uses the PC's two classic ways so
- * that Linux's reboot works unchanged.
+ * that Linux's reboot works unchanged.  The ucall (test-call) port exists
+ * only with vm_config.test_port; its log lines are rate-limited.
  */
 #include "config.h"
 
@@ -10,6 +11,7 @@
 #include <qb/qblog.h>
 
 #include "vmm/guest_abi.h"
+#include "vmm/logtext.h"
 #include "vmm/sysdev.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -46,17 +48,6 @@ static void reset_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t l
 		vm__request_reset(vcpu->vm);
 }
 
-static void ucall_text(const struct guest_ucall *uc, char *out, size_t size)
-{
-	size_t n = strnlen(uc->text, sizeof(uc->text));
-
-	if (n >= size)
-		n = size - 1;
-	for (size_t i = 0; i < n; i++) /* the guest's bytes reach our log: keep them printable */
-		out[i] = (uc->text[i] >= 0x20 && uc->text[i] < 0x7f) ? uc->text[i] : '?';
-	out[n] = 0;
-}
-
 static void ucall_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len,
 		     bool is_write, void *opaque)
 {
@@ -74,14 +65,16 @@ static void ucall_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t l
 				 vcpu->id, le32(data, len));
 		return;
 	}
-	ucall_text(&uc, text, sizeof(text));
+	/* The guest's bytes reach our log: keep them printable. */
+	logtext__clean(text, sizeof(text), uc.text, sizeof(uc.text));
 	switch (uc.cmd) {
 	case UCALL_SYNC:
-		qb_log(LOG_NOTICE, "guest vCPU %u: sync %" PRIu64, vcpu->id, uc.args[0]);
+		ratelimit_log(&vm->log_ucall, LOG_NOTICE, "guest vCPU %u: sync %" PRIu64, vcpu->id,
+			      uc.args[0]);
 		break;
 	case UCALL_REPORT:
-		qb_log(LOG_NOTICE, "guest vCPU %u: report %s=%" PRIu64, vcpu->id, text,
-		       uc.args[0]);
+		ratelimit_log(&vm->log_ucall, LOG_NOTICE, "guest vCPU %u: report %s=%" PRIu64,
+			      vcpu->id, text, uc.args[0]);
 		break;
 	case UCALL_ASSERT:
 		vm__request_stop(vm, VM_STOP_ASSERT, 0,
@@ -103,7 +96,11 @@ int sysdev__register(struct vm *vm)
 	int ret;
 
 	ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_POWEROFF_PORT, 4, poweroff_io, NULL);
-	if (!ret)
+	/*
+	 * The test-call port only when asked for (vmm run --test-port): in
+	 * production the port does not exist, and an `out` to it does nothing.
+	 */
+	if (!ret && vm->cfg.test_port)
 		ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_UCALL_PORT, 4, ucall_io, NULL);
 	if (!ret)
 		ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_RESET_PORT, 1, reset_io, NULL);

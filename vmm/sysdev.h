@@ -1,4 +1,7 @@
-/* Platform ports: power-off, reset, and the test-call ("ucall") port. */
+/*
+ * Platform ports: power-off, reset, and (with vm->cfg.test_port only) the
+ * test-call ("ucall") port.
+ */
 #ifndef VMM_SYSDEV_H
 #define VMM_SYSDEV_H
 

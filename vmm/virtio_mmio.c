@@ -68,9 +68,10 @@ void virtio_mmio__interrupt(struct virtio_mmio *t)
 
 void virtio_mmio__needs_reset(struct virtio_mmio *t, const char *why)
 {
+	/* Once per reset of the device, and a guest may reset it in a loop. */
 	if (!(t->status & VIRTIO_STATUS_NEEDS_RESET))
-		qb_log(LOG_WARNING, "virtio device %u at 0x%llx needs a reset: %s",
-		       t->ops->device_id, (unsigned long long)t->base, why);
+		ratelimit_log(&t->log, LOG_WARNING, "virtio device %u at 0x%llx needs a reset: %s",
+			      t->ops->device_id, (unsigned long long)t->base, why);
 	t->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK) {
 		t->isr |= VIRTIO_MMIO_INT_CONFIG;
@@ -132,6 +133,7 @@ int virtio_mmio__init(struct virtio_mmio *t, struct vm *vm, struct vm_mem *mem,
 	t->features = features | VIRTIO_F_VERSION_1;
 	t->irq_level = -1;
 	pthread_mutex_init(&t->lock, NULL);
+	ratelimit__init(&t->log, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
 	if (!vm)
 		return 0;
 	return iotrap__register(&vm->io, IOTRAP_MMIO, base, GUEST_ABI_VIRTIO_MMIO_SIZE, mmio_io,
@@ -141,6 +143,7 @@ int virtio_mmio__init(struct virtio_mmio *t, struct vm *vm, struct vm_mem *mem,
 void virtio_mmio__exit(struct virtio_mmio *t)
 {
 	pthread_mutex_destroy(&t->lock);
+	ratelimit__destroy(&t->log);
 }
 
 static struct virtq *cur_queue(struct virtio_mmio *t)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/ratelimit.h"
 #include "vmm/state.pb-c.h"
 #include "vmm/virtq.h"
 
@@ -73,6 +74,7 @@ struct virtio_mmio {
 	uint32_t config_gen;
 	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 	int irq_level;           /* what the line was last set to; -1 unknown */
+	struct ratelimit log;    /* "needs a reset": a broken driver repeats it */
 };
 
 /* Register the window at base and wire the IRQ; vm may be NULL (tests). */

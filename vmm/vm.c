@@ -163,6 +163,8 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 	vm->nr_vcpus = cfg->nr_vcpus;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	ratelimit__init(&vm->log_ucall, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
+	ratelimit__init(&vm->log_reset, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS) {
 		*err = "the number of vCPUs must be between 1 and 64";
 		return -EINVAL;
@@ -220,6 +222,8 @@ void vm__destroy(struct vm *vm)
 		close(vm->event_fd);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
+	ratelimit__destroy(&vm->log_ucall);
+	ratelimit__destroy(&vm->log_reset);
 	vm->vcpus = NULL;
 	vm->serial = NULL;
 	vm->blk = NULL;
@@ -392,8 +396,8 @@ static int do_reset(struct vm *vm)
 	virtio_blk__reset(vm->blk);
 	virtio_net__reset(vm->net);
 	vm->nr_resets++;
-	qb_log(LOG_NOTICE, "the guest reset the machine (reset %llu)",
-	       (unsigned long long)vm->nr_resets);
+	ratelimit_log(&vm->log_reset, LOG_NOTICE, "the guest reset the machine (reset %llu)",
+		      (unsigned long long)vm->nr_resets);
 	return vm__resume(vm);
 }
 

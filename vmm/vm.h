@@ -13,6 +13,7 @@
 #include "vmm/image.h"
 #include "vmm/iotrap.h"
 #include "vmm/mem.h"
+#include "vmm/ratelimit.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
@@ -52,6 +53,7 @@ struct vm_config {
 	struct disk_cfg disk;  /* virtio-blk; path NULL: none */
 	struct net_cfg net;    /* virtio-net; tap NULL and !use_fd: none */
 	bool restoring; /* state comes from a snapshot: the kernel is optional */
+	bool test_port; /* the test guests' test-call port (guest_abi.h): tests only */
 };
 
 struct vm {
@@ -86,6 +88,10 @@ struct vm {
 	char stop_message[256];
 	bool reset_requested;
 	uint64_t nr_resets;
+
+	/* The guest can trigger these log lines at will: rate-limited. */
+	struct ratelimit log_ucall;
+	struct ratelimit log_reset;
 };
 
 /* Create the VM: KVM fds, RAM, irqchip, PIT, vCPUs, devices, boot image. */

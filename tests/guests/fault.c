@@ -8,6 +8,12 @@
  *   mode=reset         reset the machine through port 0xcf9 (boots again)
  *   mode=emulfail      lock cmpxchg16b in ring 0, which the nested KVM of
  *                      the test machines cannot emulate
+ *   mode=flood         count=N (default 100000) sync test calls as fast as
+ *                      it can (a guest flooding the host's log), then
+ *                      "fault: flood done N" and power off with 0
+ *   mode=spew          write to the UART forever as fast as it can, never
+ *                      looking whether the transmitter is free: `rep outsb`
+ *                      of 4 KiB (lines of 63 'x'), a few exits per buffer
  * Without a mode it prints "fault: no mode" and powers off with 2.
  */
 #include "guest.h"
@@ -35,6 +41,27 @@ int guest_main(const char *cmdline)
 			cpu_relax(); /* the vmm resets us */
 	} else if (!strcmp(mode, "emulfail")) {
 		ring0_cmpxchg16b();
+	} else if (!strcmp(mode, "flood")) {
+		uint64_t n = cmdline_get_u64("count", 100000);
+
+		for (uint64_t i = 0; i < n; i++)
+			GUEST_SYNC(i);
+		printf("fault: flood done %lu\n", n);
+		return 0;
+	} else if (!strcmp(mode, "spew")) {
+		static char buf[4096];
+
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			buf[i] = (i + 1) % 64 ? 'x' : '\n';
+		for (;;) {
+			const char *p = buf;
+			uint64_t n = sizeof(buf);
+
+			__asm__ volatile("rep outsb"
+					 : "+S"(p), "+c"(n)
+					 : "d"((uint16_t)GUEST_ABI_COM1_PORT)
+					 : "memory");
+		}
 	} else if (!strcmp(mode, "poweroff")) {
 		power_off((unsigned)cmdline_get_u64("status", 0));
 	}

@@ -1,12 +1,13 @@
 #!/bin/sh
 # The Linux boot path: the bootparams guest is a real bzImage; it checks the
-# boot_params, e820 map, command line and initrd it was handed and reports.
+# boot_params, e820 map, command line and initrd it was handed and reports
+# (through the test-call port: --test-port).
 . "$(dirname "$0")/lib.sh"
 need_kvm
 
 printf 'INITRD-MAGIC and some more bytes\n' >"$T/initrd"
 for mem in 256M 5G; do
-	run_vmm 60 run -v --cpus 2 --memory $mem --kernel "$GUESTS/bootparams.bzimage" \
+	run_vmm 60 run -v --test-port --cpus 2 --memory $mem --kernel "$GUESTS/bootparams.bzimage" \
 		--initrd "$T/initrd" --cmdline "bootparams expect=hello-linux want-initrd=1"
 	[ "$rc" -eq 0 ] || fail "bootparams guest ($mem): exit status $rc"
 	grep -q "bootparams: ok expect=hello-linux" "$T/out" || fail "no ok line ($mem)"
@@ -16,7 +17,7 @@ for mem in 256M 5G; do
 done
 
 # Without the initrd it promised, the guest's own check fails: exit 3.
-run_vmm 60 run --memory 256M --kernel "$GUESTS/bootparams.bzimage" \
+run_vmm 60 run --test-port --memory 256M --kernel "$GUESTS/bootparams.bzimage" \
 	--cmdline "bootparams expect=x want-initrd=1"
 [ "$rc" -eq 3 ] || fail "missing initrd not detected by the guest (rc $rc)"
 pass "the guest's checks can fail"
