@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,12 @@
 #define PM1_CNT_SLP_TYP_MASK (7u << PM1_CNT_SLP_TYP_SHIFT)
 #define PM1_CNT_SLP_EN (1u << 13)
 #define PM1_CNT_WRITABLE PM1_CNT_SLP_TYP_MASK
+/* The event and control blocks are adjacent: one trap serves both. */
+#define PM1_STS_OFF 0
+#define PM1_EN_OFF 2
+#define PM1_TOTAL_LEN (ACPI_PM1_EVT_LEN + ACPI_PM1_CNT_LEN)
+_Static_assert(ACPI_PM1A_CNT_PORT == ACPI_PM1A_EVT_PORT + ACPI_PM1_EVT_LEN,
+	       "PM1 control follows the event block");
 
 /* Called with the lock held. */
 static void update_sci(struct acpi_pm *pm)
@@ -33,66 +40,77 @@ static void update_sci(struct acpi_pm *pm)
 	if (level == pm->sci_level)
 		return;
 	pm->sci_level = level;
-	if (ioctl(pm->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+	if (pm->vm && ioctl(pm->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		qb_log(LOG_WARNING, "cannot set the SCI line: %s", strerror(errno));
 }
 
-static uint16_t *reg(struct acpi_pm *pm, uint64_t off)
+/*
+ * One byte at off from ACPI_PM1A_EVT_PORT: status (0-1), enable (2-3),
+ * control (4-5).  Returns true when the write enters S5.
+ */
+static bool write_byte(struct acpi_pm *pm, unsigned off, uint8_t v)
 {
-	switch (off) {
-	case 0:
-		return &pm->sts;
-	case 2:
-		return &pm->en;
+	unsigned shift = 8 * (off & 1);
+	uint16_t val = (uint16_t)(v << shift), mask = (uint16_t)(0xff << shift);
+
+	switch (off & ~1u) {
+	case PM1_STS_OFF:
+		pm->sts &= (uint16_t)~val;
+		return false;
+	case PM1_EN_OFF:
+		pm->en = (uint16_t)((pm->en & ~mask) | val);
+		return false;
 	default:
-		return &pm->cnt;
+		pm->cnt = (uint16_t)((pm->cnt & ~mask) | (val & PM1_CNT_WRITABLE));
+		return (val & PM1_CNT_SLP_EN) &&
+		       ((pm->cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) == ACPI_S5_SLP_TYP;
 	}
 }
 
-/* One byte of a 16-bit register at off (even) + hi. */
-static void write_byte(struct vcpu *vcpu, struct acpi_pm *pm, uint64_t off, unsigned hi,
-		       uint8_t v)
+static uint8_t read_byte(struct acpi_pm *pm, unsigned off)
 {
-	uint16_t val = (uint16_t)(v << (8 * hi)), mask = (uint16_t)(0xff << (8 * hi));
+	uint16_t r;
 
-	if (off == 0) {
-		pm->sts &= (uint16_t)~(val & mask);
-	} else if (off == 2) {
-		pm->en = (uint16_t)((pm->en & ~mask) | val);
-	} else {
-		pm->cnt = (uint16_t)((pm->cnt & ~mask) | (val & PM1_CNT_WRITABLE));
-		if ((val & PM1_CNT_SLP_EN) &&
-		    ((pm->cnt & PM1_CNT_SLP_TYP_MASK) >> PM1_CNT_SLP_TYP_SHIFT) == ACPI_S5_SLP_TYP)
-			vm__request_stop(vcpu->vm, VM_STOP_POWEROFF, 0,
-					 "the guest powered off (ACPI S5)");
+	switch (off & ~1u) {
+	case PM1_STS_OFF:
+		r = pm->sts;
+		break;
+	case PM1_EN_OFF:
+		r = pm->en;
+		break;
+	default:
+		r = pm->cnt | PM1_CNT_SCI_EN;
 	}
+	return (uint8_t)(r >> (8 * (off & 1)));
+}
+
+bool acpi_pm__io(struct acpi_pm *pm, uint16_t port, uint8_t *data, unsigned len, bool is_write)
+{
+	bool s5 = false;
+
+	pthread_mutex_lock(&pm->lock);
+	for (unsigned i = 0; i < len; i++) {
+		unsigned off = (unsigned)(port - ACPI_PM1A_EVT_PORT) + i;
+
+		if (off >= PM1_TOTAL_LEN) {
+			if (!is_write)
+				data[i] = 0xff;
+		} else if (is_write) {
+			s5 |= write_byte(pm, off, data[i]);
+		} else {
+			data[i] = read_byte(pm, off);
+		}
+	}
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return s5;
 }
 
 static void pm_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len,
 		  bool is_write, void *opaque)
 {
-	struct acpi_pm *pm = opaque;
-	uint64_t base = addr >= ACPI_PM1A_CNT_PORT ? ACPI_PM1A_CNT_PORT : ACPI_PM1A_EVT_PORT;
-
-	pthread_mutex_lock(&pm->lock);
-	for (uint32_t i = 0; i < len; i++) {
-		uint64_t off = addr - base + i;
-		uint64_t end = base == ACPI_PM1A_CNT_PORT ? ACPI_PM1_CNT_LEN : ACPI_PM1_EVT_LEN;
-
-		if (off >= end) {
-			if (!is_write)
-				data[i] = 0xff;
-			continue;
-		}
-		if (is_write)
-			write_byte(vcpu, pm, off & ~1ULL, off & 1, data[i]);
-		else
-			data[i] = (uint8_t)((*reg(pm, off & ~1ULL) |
-					     (base == ACPI_PM1A_CNT_PORT ? PM1_CNT_SCI_EN : 0)) >>
-					    (8 * (off & 1)));
-	}
-	update_sci(pm);
-	pthread_mutex_unlock(&pm->lock);
+	if (acpi_pm__io(opaque, (uint16_t)addr, data, len, is_write))
+		vm__request_stop(vcpu->vm, VM_STOP_POWEROFF, 0, "the guest powered off (ACPI S5)");
 }
 
 int acpi_pm__create(struct acpi_pm **out, struct vm *vm)
@@ -104,10 +122,8 @@ int acpi_pm__create(struct acpi_pm **out, struct vm *vm)
 		return -ENOMEM;
 	pm->vm = vm;
 	pthread_mutex_init(&pm->lock, NULL);
-	ret = iotrap__register(&vm->io, IOTRAP_PIO, ACPI_PM1A_EVT_PORT, ACPI_PM1_EVT_LEN, pm_io, pm);
-	if (!ret)
-		ret = iotrap__register(&vm->io, IOTRAP_PIO, ACPI_PM1A_CNT_PORT, ACPI_PM1_CNT_LEN,
-				       pm_io, pm);
+	ret = vm ? iotrap__register(&vm->io, IOTRAP_PIO, ACPI_PM1A_EVT_PORT, PM1_TOTAL_LEN,
+				    pm_io, pm) : 0;
 	if (ret) {
 		acpi_pm__destroy(pm);
 		return ret;
