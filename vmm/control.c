@@ -70,6 +70,7 @@ static const char *command_name(Vmm__Control__Request__CommandCase cmd)
 	case VMM__CONTROL__REQUEST__COMMAND_PAUSE: return "pause";
 	case VMM__CONTROL__REQUEST__COMMAND_RESUME: return "resume";
 	case VMM__CONTROL__REQUEST__COMMAND_QUIT: return "quit";
+	case VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN: return "shutdown";
 	case VMM__CONTROL__REQUEST__COMMAND_SAVE: return "save";
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE: return "migrate";
 	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS: return "migrate-status";
@@ -152,6 +153,24 @@ static void run_checkpoint(struct control *ctl, const Vmm__Control__CheckpointRe
 		r->resp.text = r->text;
 }
 
+#define SHUTDOWN_DEFAULT_TIMEOUT_S 60
+
+static void run_shutdown(struct control *ctl, const Vmm__Control__ShutdownRequest *sd,
+			 struct reply *r)
+{
+	char err[256] = "";
+	int rc;
+
+	if (!ctl->ops->shutdown) {
+		fail(r, EOPNOTSUPP, "this vmm cannot shut its guest down");
+		return;
+	}
+	rc = ctl->ops->shutdown(ctl->opaque, sd->timeout_s ? sd->timeout_s : SHUTDOWN_DEFAULT_TIMEOUT_S,
+				err, sizeof(err));
+	if (rc < 0)
+		fail(r, -rc, "shutdown: %s", err[0] ? err : strerror(-rc));
+}
+
 static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 			struct reply *r)
 {
@@ -187,6 +206,9 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 		break;
 	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT:
 		run_checkpoint(ctl, req->checkpoint, r);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN:
+		run_shutdown(ctl, req->shutdown, r);
 		break;
 	default:
 		/* A newer client's command arrives as an unknown field. */

@@ -10,6 +10,7 @@
 #ifndef VMM_CONTROL_H
 #define VMM_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,11 @@ struct control_ops {
 	 */
 	int (*checkpoint)(void *opaque, size_t argc, char **argv, char *text, size_t textlen,
 			  char *err, size_t errlen);
+	/*
+	 * Optional.  Press the power button, then quit after timeout_s seconds
+	 * unless the guest powered off first.  0 or -errno with a reason in err.
+	 */
+	int (*shutdown)(void *opaque, unsigned timeout_s, char *err, size_t errlen);
 };
 
 /* What control__start serves: the VM and its migration job. */
@@ -77,6 +83,9 @@ struct control_vm {
 	struct vm *vm;
 	struct migrate *mig;
 	struct checkpoint *ckpt;   /* NULL: no checkpointing */
+	qb_loop_t *loop;           /* set by control__start */
+	qb_loop_timer_handle shutdown_timer;
+	bool shutdown_pending;     /* the power button was pressed, the timer runs */
 };
 
 /*

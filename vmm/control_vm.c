@@ -10,6 +10,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/migrate_cli.h"
+#include "vmm/acpi_pm.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
 #include "vmm/snapshot.h"
@@ -139,6 +140,41 @@ static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, siz
 	return ret;
 }
 
+static void shutdown_timeout(void *data)
+{
+	struct control_vm *cv = data;
+
+	cv->shutdown_pending = false;
+	vm__request_stop(cv->vm, VM_STOP_QUIT, 0,
+			 "the guest did not power off after the power button: quit");
+}
+
+static int vm_shutdown(void *opaque, unsigned timeout_s, char *err, size_t errlen)
+{
+	struct control_vm *cv = opaque;
+	int ret;
+
+	if (vm__stopped_by_guest(cv->vm) || cv->vm->state == VM_STATE_STOPPED) {
+		snprintf(err, errlen, "the VM is already stopped");
+		return -EINVAL;
+	}
+	acpi_pm__press_power_button(cv->vm->pm);
+	/* A second request restarts the count from now. */
+	if (cv->shutdown_pending)
+		qb_loop_timer_del(cv->loop, cv->shutdown_timer);
+	ret = qb_loop_timer_add(cv->loop, QB_LOOP_HIGH, (uint64_t)timeout_s * 1000000000ULL, cv,
+				shutdown_timeout, &cv->shutdown_timer);
+	if (ret) {
+		snprintf(err, errlen, "cannot start the shutdown timer");
+		cv->shutdown_pending = false;
+		return ret < 0 ? ret : -EIO;
+	}
+	cv->shutdown_pending = true;
+	qb_log(LOG_NOTICE, "shutdown: power button pressed, quitting in %u s unless the guest "
+	       "powers off first", timeout_s);
+	return 0;
+}
+
 static const struct control_ops vm_control_ops = {
 	.pause = vm_pause,
 	.resume = vm_resume,
@@ -147,10 +183,12 @@ static const struct control_ops vm_control_ops = {
 	.save = vm_save,
 	.migration = vm_migration,
 	.checkpoint = vm_checkpoint,
+	.shutdown = vm_shutdown,
 };
 
 int control__start(struct control **out, struct control_vm *cv, qb_loop_t *loop,
 		   const char *name)
 {
+	cv->loop = loop;
 	return control__start_ops(out, &vm_control_ops, cv, loop, name);
 }

@@ -98,6 +98,7 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 
 static const char usage_line[] =
 	"usage: vmm ctl NAME {status [--json] | pause | resume | quit |\n"
+	"                     shutdown [--timeout S] |\n"
 	"                     save FILE [--quit | --paused] |\n"
 	"                     migrate URI [options] | migrate-status [--json] |\n"
 	"                     migrate-cancel | migrate-set-downtime MS |\n"
@@ -117,6 +118,10 @@ static void help(void)
 	       "  pause    stop every vCPU (returns once they all stopped)\n"
 	       "  resume   start them again\n"
 	       "  quit     stop the VM and make the vmm exit\n"
+	       "  shutdown [--timeout S]  press the ACPI power button (a Linux guest\n"
+	       "           shuts down cleanly and powers off: the vmm exits 0), and\n"
+	       "           quit anyway after S seconds (default 60) if it has not\n"
+	       "           powered off by then\n"
 	       "  save FILE  pause, write the whole VM to FILE, then resume it\n"
 	       "           (--quit: then stop the vmm; --paused: leave it paused);\n"
 	       "           restore with vmm run --restore FILE\n"
@@ -213,9 +218,10 @@ static void print_status(const Vmm__Control__Status *st, bool json)
 }
 
 /* Fill the oneof of *req from a command name; false if there is no such command. */
-static bool build_request(const char *cmd, const char *arg, int after,
+static bool build_request(const char *cmd, const char *arg, int after, unsigned timeout_s,
 			  Vmm__Control__Request *req)
 {
+	static Vmm__Control__ShutdownRequest shutdown = VMM__CONTROL__SHUTDOWN_REQUEST__INIT;
 	static Vmm__Control__SaveRequest save = VMM__CONTROL__SAVE_REQUEST__INIT;
 	static Vmm__Control__StatusRequest status = VMM__CONTROL__STATUS_REQUEST__INIT;
 	static Vmm__Control__PauseRequest pause = VMM__CONTROL__PAUSE_REQUEST__INIT;
@@ -234,6 +240,10 @@ static bool build_request(const char *cmd, const char *arg, int after,
 	} else if (!strcmp(cmd, "quit")) {
 		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
 		req->quit = &quit;
+	} else if (!strcmp(cmd, "shutdown")) {
+		shutdown.timeout_s = timeout_s;
+		req->command_case = VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN;
+		req->shutdown = &shutdown;
 	} else if (!strcmp(cmd, "save") && arg) {
 		save.path = (char *)arg;
 		save.after = after;
@@ -272,6 +282,7 @@ int ctl__main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "quit", no_argument, NULL, 'Q' },
 		{ "paused", no_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -282,6 +293,9 @@ int ctl__main(int argc, char **argv)
 	bool json = false;
 	int after = VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME;
 	int opt, rc, want;
+	unsigned timeout_s = 0;
+	bool timeout_given = false;
+	char *end;
 
 	optind = 0;  /* main may have run getopt already: start over */
 	opterr = 0;
@@ -295,6 +309,14 @@ int ctl__main(int argc, char **argv)
 			break;
 		case 'P':
 			after = VMM__CONTROL__SAVE_REQUEST__AFTER__PAUSE;
+			break;
+		case 'T':
+			errno = 0;
+			timeout_s = (unsigned)strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || timeout_s == 0 ||
+			    timeout_s > 86400)
+				return bad_usage("--timeout takes whole seconds from 1 to 86400, not", optarg);
+			timeout_given = true;
 			break;
 		case 'h':
 			help();
@@ -328,7 +350,9 @@ int ctl__main(int argc, char **argv)
 			return bad_usage("path too long", argv[optind + 2]);
 		argv[optind + 2] = path;
 	}
-	if (!build_request(cmd, want == 3 ? argv[optind + 2] : NULL, after, &req))
+	if (timeout_given && strcmp(cmd, "shutdown"))
+		return bad_usage("--timeout goes with shutdown, not", cmd);
+	if (!build_request(cmd, want == 3 ? argv[optind + 2] : NULL, after, timeout_s, &req))
 		return bad_usage("unknown command", cmd);
 
 	rc = ctl__request(name, &req, &resp, err, sizeof(err));

@@ -317,7 +317,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	struct control *ctl = NULL;
 	struct migrate mig;
 	struct checkpoint ck;
-	struct control_vm cv = { vm, &mig, &ck };
+	struct control_vm cv = { .vm = vm, .mig = &mig, .ckpt = &ck };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
 	int ret;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vmm/bytes.h"
 #include "vmm/mptable.h"
 
 #define MPF_SIZE 16        /* floating pointer structure          */
@@ -49,28 +50,6 @@ struct mp_buf {
 	unsigned nr_entries;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-/* The byte that makes the sum of [p, p + len) zero, checksum byte included. */
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	while (len--)
-		sum = (uint8_t)(sum + *p++);
-	return (uint8_t)-sum;
-}
-
 static uint8_t *add_entry(struct mp_buf *b, size_t size, enum mpc_entry_type type)
 {
 	uint8_t *e = b->p + b->len;
@@ -88,8 +67,8 @@ static void add_cpu(struct mp_buf *b, unsigned id)
 	e[1] = (uint8_t)id;
 	e[2] = LAPIC_VERSION;
 	e[3] = CPU_ENABLED | (id == 0 ? CPU_BSP : 0);
-	put32(e + 4, CPU_SIGNATURE);
-	put32(e + 8, CPU_FEATURES);
+	bytes__put32(e + 4, CPU_SIGNATURE);
+	bytes__put32(e + 8, CPU_FEATURES);
 }
 
 /* I/O (to an IOAPIC pin) or local (to a LAPIC LINT pin) interrupt entry. */
@@ -99,7 +78,7 @@ static void add_irq(struct mp_buf *b, enum mpc_entry_type type, enum mp_irq_type
 	uint8_t *e = add_entry(b, MPC_SHORT_SIZE, type);
 
 	e[1] = (uint8_t)irq_type;
-	put16(e + 2, 0); /* polarity and trigger conform to the bus (ISA: edge, high) */
+	bytes__put16(e + 2, 0); /* polarity and trigger conform to the bus (ISA: edge, high) */
 	e[4] = ISA_BUS_ID;
 	e[5] = (uint8_t)src_irq;
 	e[6] = (uint8_t)dst_id;
@@ -123,7 +102,7 @@ static void build_config_table(struct mp_buf *b, unsigned nr_vcpus)
 	e[1] = (uint8_t)ioapic_id;
 	e[2] = IOAPIC_VERSION;
 	e[3] = IOAPIC_ENABLED;
-	put32(e + 4, MPTABLE_IOAPIC_ADDR);
+	bytes__put32(e + 4, MPTABLE_IOAPIC_ADDR);
 
 	for (unsigned irq = 0; irq < ISA_IRQS; irq++) {
 		if (irq == PIC_CASCADE_IRQ)
@@ -135,23 +114,23 @@ static void build_config_table(struct mp_buf *b, unsigned nr_vcpus)
 	add_irq(b, MPC_LOCALINT, MP_NMI, 0, ALL_LAPICS, 1);
 
 	memcpy(h, "PCMP", 4);
-	put16(h + 4, (uint16_t)b->len);
+	bytes__put16(h + 4, (uint16_t)b->len);
 	h[6] = MP_SPEC_REV;
 	memcpy(h + 8, "HASVC   ", 8);
 	memcpy(h + 16, "HASVC VMM   ", 12);
-	put16(h + 34, (uint16_t)b->nr_entries);
-	put32(h + 36, MPTABLE_LAPIC_ADDR);
-	h[7] = checksum(h, b->len);
+	bytes__put16(h + 34, (uint16_t)b->nr_entries);
+	bytes__put32(h + 36, MPTABLE_LAPIC_ADDR);
+	h[7] = bytes__checksum(h, b->len);
 }
 
 static void build_floating_pointer(uint8_t *f, uint32_t config_addr)
 {
 	memcpy(f, "_MP_", 4);
-	put32(f + 4, config_addr);
+	bytes__put32(f + 4, config_addr);
 	f[8] = 1; /* length in 16-byte paragraphs */
 	f[9] = MP_SPEC_REV;
 	/* Feature bytes stay 0: a configuration table is present, no IMCR. */
-	f[10] = checksum(f, MPF_SIZE);
+	f[10] = bytes__checksum(f, MPF_SIZE);
 }
 
 int mptable__write(struct vm_mem *mem, unsigned nr_vcpus)

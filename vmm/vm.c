@@ -14,10 +14,13 @@
 #include <unistd.h>
 #include <qb/qblog.h>
 
+#include "vmm/acpi.h"
+#include "vmm/acpi_pm.h"
 #include "vmm/dirty.h"
 #include "vmm/guest_abi.h"
 #include "vmm/image.h"
 #include "vmm/mptable.h"
+#include "vmm/rtc.h"
 #include "vmm/serial.h"
 #include "vmm/sysdev.h"
 #include "vmm/vcpu.h"
@@ -125,6 +128,25 @@ static int create_vcpus(struct vm *vm, const char **err)
 	return 0;
 }
 
+/* The ACPI tables describe the devices this VM has. */
+static int write_acpi(struct vm *vm)
+{
+	struct acpi_cfg cfg = { .nr_vcpus = vm->nr_vcpus };
+	const struct { bool present; unsigned slot, irq; } virtio[] = {
+		{ vm->blk != NULL, GUEST_ABI_VIRTIO_BLK_SLOT, GUEST_ABI_VIRTIO_BLK_IRQ },
+		{ vm->net != NULL, GUEST_ABI_VIRTIO_NET_SLOT, GUEST_ABI_VIRTIO_NET_IRQ },
+	};
+
+	for (unsigned i = 0; i < sizeof(virtio) / sizeof(virtio[0]); i++) {
+		if (!virtio[i].present)
+			continue;
+		cfg.virtio[cfg.nr_virtio++] = (struct acpi_virtio){
+			.base = GUEST_ABI_VIRTIO_MMIO_BASE + virtio[i].slot * GUEST_ABI_VIRTIO_MMIO_STRIDE,
+			.size = GUEST_ABI_VIRTIO_MMIO_SIZE, .irq = virtio[i].irq };
+	}
+	return acpi__write(&vm->mem, &cfg);
+}
+
 /* Load the kernel (and initrd) into RAM and reset every vCPU for the entry. */
 static int load_and_reset(struct vm *vm, const char **err)
 {
@@ -140,6 +162,11 @@ static int load_and_reset(struct vm *vm, const char **err)
 	ret = mptable__write(&vm->mem, vm->nr_vcpus);
 	if (ret) {
 		*err = "cannot write the MP table";
+		return ret;
+	}
+	ret = write_acpi(vm);
+	if (ret) {
+		*err = "cannot write the ACPI tables";
 		return ret;
 	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
@@ -187,6 +214,10 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 		ret = create_vcpus(vm, err);
 	if (!ret && (ret = sysdev__register(vm)))
 		*err = "cannot register the platform ports";
+	if (!ret && (ret = acpi_pm__create(&vm->pm, vm)))
+		*err = "cannot register the ACPI PM registers";
+	if (!ret && (ret = rtc__create(&vm->rtc, vm)))
+		*err = "cannot register the RTC";
 	if (!ret && (ret = serial__create(&vm->serial, vm, &cfg->serial)))
 		*err = "cannot open the serial backend";
 	if (!ret && cfg->disk.path)
@@ -207,6 +238,8 @@ void vm__destroy(struct vm *vm)
 			vcpu__destroy(&vm->vcpus[i]);
 	}
 	serial__destroy(vm->serial);
+	acpi_pm__destroy(vm->pm);
+	rtc__destroy(vm->rtc);
 	virtio_blk__destroy(vm->blk);
 	virtio_net__destroy(vm->net);
 	dirty__free(vm); /* after the joins: vCPU threads mark pages lock-free */
@@ -226,6 +259,8 @@ void vm__destroy(struct vm *vm)
 	ratelimit__destroy(&vm->log_reset);
 	vm->vcpus = NULL;
 	vm->serial = NULL;
+	vm->pm = NULL;
+	vm->rtc = NULL;
 	vm->blk = NULL;
 	vm->net = NULL;
 }
@@ -393,6 +428,8 @@ static int do_reset(struct vm *vm)
 		return ret;
 	}
 	serial__reset(vm->serial);
+	acpi_pm__reset(vm->pm);
+	rtc__reset(vm->rtc);
 	virtio_blk__reset(vm->blk);
 	virtio_net__reset(vm->net);
 	vm->nr_resets++;

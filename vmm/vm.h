@@ -23,6 +23,8 @@
 struct vcpu;
 struct serial;
 struct dirty;
+struct acpi_pm;
+struct rtc;
 struct qb_loop;
 
 enum vm_state {
@@ -70,6 +72,8 @@ struct vm {
 	struct serial *serial;
 	struct virtio_blk *blk; /* NULL without --disk */
 	struct virtio_net *net; /* NULL without --net */
+	struct acpi_pm *pm;     /* PM1 registers: power button, S5 */
+	struct rtc *rtc;        /* CMOS RTC */
 	struct kvm_cpuid2 *cpuid;
 	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
 

@@ -1,0 +1,53 @@
+# Helpers for the tests that boot Debian's own Linux kernel (sourced after
+# tests/vmm/lib.sh).  Everything is made at test time from Debian packages:
+# the kernel and modules from linux-image-amd64, the userland from
+# busybox-static, the disk with mkfs.ext4 -d.
+
+LINUX_DIR=${LINUX_DIR:-$(cd "$(dirname "$0")" && pwd)}
+
+# linux_kernel: sets KVER and KERNEL (linux-image-amd64's kernel, else the
+# newest installed), or fails.
+linux_kernel() {
+	KVER=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
+		sed -n 's/.*linux-image-\([0-9][^ ,]*\).*/\1/p')
+	[ -n "$KVER" ] || KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)
+	KERNEL=/boot/vmlinuz-$KVER
+	[ -n "$KVER" ] && [ -r "$KERNEL" ] && [ -d "/lib/modules/$KVER" ] ||
+		fail "no Debian kernel with its modules (apt-get install linux-image-amd64)"
+}
+
+# The modules the init loads, in load order.
+LINUX_MODULES="virtio_ring virtio virtio_mmio virtio_blk crc16 mbcache jbd2 crc32c_generic ext4
+	button evdev"
+
+# make_initramfs FILE: busybox, the modules and tests/linux/init.
+make_initramfs() {
+	_d=$T/initrd.d
+	mkdir -p "$_d/bin" "$_d/modules" || fail "cannot make $_d"
+	[ -x /bin/busybox ] || fail "/bin/busybox is missing (apt-get install busybox-static)"
+	cp /bin/busybox "$_d/bin/busybox" && cp "$LINUX_DIR/init" "$_d/init" || fail "cannot copy busybox or init"
+	: >"$_d/modules.list"
+	for _m in $LINUX_MODULES; do
+		_f=$(modinfo -k "$KVER" -n "$_m" 2>/dev/null) || fail "module $_m is not in kernel $KVER"
+		case $_f in
+		*.ko) cp "$_f" "$_d/modules/$_m.ko" ;;
+		*.ko.xz) xz -dc "$_f" >"$_d/modules/$_m.ko" ;;
+		*.ko.zst) zstd -qdc "$_f" >"$_d/modules/$_m.ko" ;;
+		"(builtin)") continue ;;
+		*) fail "module $_m: unexpected file $_f" ;;
+		esac || fail "cannot copy module $_m"
+		echo "$_m" >>"$_d/modules.list"
+	done
+	(cd "$_d" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$1" ||
+		fail "cannot make the initramfs"
+}
+
+# make_disk FILE ACTION: a 16 MiB ext4 image holding /hello and /action.
+make_disk() {
+	_s=$T/disk.d
+	rm -rf "$_s" && mkdir -p "$_s" || fail "cannot make $_s"
+	echo "hello from ext4" >"$_s/hello"
+	echo "$2" >"$_s/action"
+	rm -f "$1"
+	mkfs.ext4 -q -F -d "$_s" "$1" 16M >/dev/null 2>&1 || fail "mkfs.ext4 -d failed"
+}
