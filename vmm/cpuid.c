@@ -22,7 +22,7 @@ struct kvm_cpuid2 *cpuid__supported(int kvm_fd)
 	if (!c)
 		return NULL;
 	c->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0 || cpuid__fix_xsave(kvm_fd, c) < 0) {
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
 		free(c);
 		return NULL;
 	}

@@ -38,19 +38,4 @@ struct kvm_cpuid2 *cpuid__supported(int kvm_fd);
 int cpuid__apply(const struct kvm_cpuid2 *base, int vcpu_fd, unsigned id,
 		 unsigned nr_vcpus, uint32_t tsc_khz);
 
-/*
- * XSAVE only where the KVM follows the guest's XSETBV (vmm/cpuid_xsave.c):
- * otherwise take XSAVE, leaf 0xD and every feature that needs XCR0 out of c.
- * Called by cpuid__supported; negative errno when the probe cannot run.
- */
-int cpuid__fix_xsave(int kvm_fd, struct kvm_cpuid2 *c);
-
-/*
- * Run one XSETBV(xcr0) in a throwaway real-mode vCPU with this CPUID: the
- * guest's CPUID(0xD, 0).EBX afterwards in *guest_ebx (0 if the XSETBV
- * faulted) and KVM's idea of the guest's XCR0 in *kvm_xcr0.
- */
-int cpuid__xsetbv_probe(int kvm_fd, const struct kvm_cpuid2 *cpuid, uint64_t xcr0,
-			uint32_t *guest_ebx, uint64_t *kvm_xcr0);
-
 #endif
