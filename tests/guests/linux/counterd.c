@@ -12,6 +12,8 @@
  *          and synced first); seq == last answers the value given then; any
  *          other seq gets status 1 (value = the client's last seq).
  *   ECHO:  answered at once with value 0.
+ *   TIME:  value = the guest's wall clock (CLOCK_REALTIME) in ms, so that a
+ *          test sees the clock moved on across a save, migration or failover.
  *   CHECK: the log is read back from the file system; status 0 when it
  *          holds this client's updates 1..seq, each once, in order, with
  *          values rising, value = how many; else status 2 and value = the
@@ -33,11 +35,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC_COUNT 0x544e4355u /* "UCNT" */
 #define MAGIC_ECHO 0x4f484345u  /* "ECHO" */
 #define MAGIC_CHECK 0x4b454843u /* "CHEK" */
+#define MAGIC_TIME 0x454d4954u  /* "TIME" */
 #define NCLIENTS 16
 
 struct client {
@@ -161,6 +165,14 @@ static uint32_t count(struct counterd *d, uint32_t id, uint64_t seq, uint64_t *v
 	return 0;
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* The reply to a request; false: not one of ours. */
 static bool serve(struct counterd *d, const uint8_t *q, uint8_t *a)
 {
@@ -174,6 +186,8 @@ static bool serve(struct counterd *d, const uint8_t *q, uint8_t *a)
 		status = count(d, id, seq, &value);
 	else if (magic == MAGIC_CHECK)
 		status = check(d, id, seq, &value);
+	else if (magic == MAGIC_TIME)
+		value = wall_ms();
 	else if (magic != MAGIC_ECHO)
 		return false;
 	memcpy(a, &magic, 4);

@@ -1,0 +1,114 @@
+# Helpers for the Linux guest tests (sourced after tests/vmm/lib.sh,
+# tests/migration/mlib.sh, tests/checkpoint/cklib.sh and
+# tests/virtio/netlib.sh).
+#
+# The guest is a Debian server as a user would protect: Debian's own kernel
+# and initramfs from /boot (linux-image-amd64, installed by setup.sh), booted
+# with "console=ttyS0 root=/dev/vda" only, finding its virtio disk and NIC
+# through the vmm's ACPI tables; an ext4 root made at test time by
+# tests/guests/linux/mkroot.sh, whose counterd serves the counter on
+# UDP $GUEST_IP:$GPORT and fsyncs every update to its log before answering.
+LINUX_MEM=${LINUX_MEM:-256M}
+LINUX_CMDLINE="console=ttyS0 root=/dev/vda"
+
+# need_linux: Debian's kernel and its initramfs ($LK, $LI).  A Linux test
+# that cannot run fails, as every KVM test does.
+need_linux() {
+	LK=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$LK" ] || fail "no /boot/vmlinuz-*: apt-get install linux-image-amd64"
+	LI=/boot/initrd.img-${LK#/boot/vmlinuz-}
+	[ -r "$LI" ] || fail "$LI is missing: linux-image-amd64's initramfs was not made"
+	command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null ||
+		fail "mkfs.ext4/e2fsck are missing: apt-get install e2fsprogs"
+}
+
+# linux_root IMG: a fresh root file system image for the guest.
+linux_root() {
+	LINUX_GUEST_BUILD="$top_builddir/tests/guests/linux" \
+		"$top_srcdir/tests/guests/linux/mkroot.sh" "$1" "$GUEST_IP" "$GPORT" \
+		>"$T/mkroot.out" 2>&1 || fail "mkroot.sh: $(cat "$T/mkroot.out")"
+}
+
+# bg_linux ID IMG TAP [ARGS...]: boot the guest on IMG and TAP in the host
+# namespace; serial to $T/ID.ser, control service ID-$$.
+bg_linux() {
+	_id=$1 _img=$2 _tap=$3; shift 3
+	bg_nvmm "$_id" run --kernel "$LK" --initrd "$LI" --cmdline "$LINUX_CMDLINE" \
+		--memory "$LINUX_MEM" --disk "$_img" --net "tap=$_tap,bridge=nbr0" \
+		--serial "file:$T/$_id.ser" --control "$_id-$$" "$@"
+}
+
+# bg_linux_standby ID IMG TAP: a standby for the guest on its own image.
+bg_linux_standby() {
+	bg_nvmm "$1" run --standby "tcp:127.0.0.1:0" --tls-none --memory "$LINUX_MEM" \
+		--disk "$2" --net "tap=$3,bridge=nbr0" --serial "file:$T/$1.ser" \
+		--control "$1-$$"
+	listening "$1" "$1: the standby did not listen"
+}
+
+# linux_ready ID: until counterd serves (its start line on the console).
+linux_ready() {
+	LOG=$T/$1.ser
+	wait_for_line "$T/$1.ser" "^counterd ready" 90 || fail "$1: the Linux guest did not come up"
+}
+
+# linux_clean ID: the guest's console has no kernel warning, oops or
+# clocksource or soft-lockup complaint.
+linux_clean() {
+	LOG=$T/$1.ser
+	! grep -Eq "WARNING:|BUG:|Oops|soft lockup|clocksource.*unstable|ACPI BIOS Error|Call Trace" \
+		"$T/$1.ser" || fail "$1: the kernel complained"
+}
+
+# fsck_clean IMG: e2fsck finds no error in the image.  On a copy: the
+# journal of a guest stopped by kill -9 is replayed first (what a mount
+# does), then the full check, which repairs nothing and fails on any error.
+fsck_clean() {
+	cp --sparse=always "$1" "$T/fsck.img"
+	e2fsck -y -E journal_only "$T/fsck.img" >"$T/fsck.out" 2>&1
+	e2fsck -fn "$T/fsck.img" >>"$T/fsck.out" 2>&1 ||
+		{ LOG=$T/fsck.out; fail "e2fsck found errors in $1"; }
+	rm -f "$T/fsck.img"
+}
+
+# lprotect ID: protect ID (disk included) to the standby on $PORT at 25 ms
+# epochs; until this protect's initial sync is done.
+lprotect() {
+	_syncs=$(grep -c "initial sync to .* done" "$T/$1.err")
+	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 >"$T/ctl.out" 2>&1 ||
+		fail "protect $1: $(cat "$T/ctl.out")"
+	wait_for_count "$T/$1.err" "initial sync to .* done" $((_syncs + 1)) 30 ||
+		fail "$1: not protected: $(cat "$T/$1.err")"
+}
+
+# answering ID N WHAT: until ID's NIC has sent N more frames than now (the
+# guest answers its client), else fail with WHAT.
+answering() {
+	_first=$(net_field "$1" tx_frames 2>/dev/null) _end=$(deadline 20)
+	while _now=$(net_field "$1" tx_frames 2>/dev/null); [ "${_now:-0}" -lt "$(( ${_first:-0} + $2 ))" ]; do
+		[ "$(date +%s)" -le "$_end" ] || fail "$3"
+		sleep 0.05
+	done
+}
+
+# clock_right WHAT: the guest's wall clock (counterd's TIME answer) is
+# within a second of the host's: it moved on while the guest was stopped.
+clock_right() {
+	inc python3 - "$GUEST_IP" "$GPORT" >"$T/clock" 2>&1 <<'PY' || fail "$1: $(cat "$T/clock")"
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.connect((sys.argv[1], int(sys.argv[2])))
+for _ in range(10):
+    s.send(struct.pack("<IIQ", 0x454D4954, 1, 1))
+    try:
+        magic, status, seq, guest = struct.unpack("<IIQQ", s.recv(64))
+    except (socket.timeout, struct.error):
+        continue
+    off = guest / 1000.0 - time.time()
+    print("guest clock %+.3f s from the host's" % off)
+    sys.exit(0 if abs(off) < 1.0 else 1)
+print("no answer to TIME")
+sys.exit(1)
+PY
+}

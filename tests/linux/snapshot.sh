@@ -1,0 +1,55 @@
+#!/bin/sh
+# A Debian Linux server saved and restored again and again under load: the
+# guest (tests/linux/llib.sh) on an ext4 image, its client sending 100
+# counter updates a second.  Twenty times, at a random moment: `save FILE
+# --quit`, then a new vmm restores FILE on the same image and tap and the
+# guest answers again, without a reboot.  At the end no answer broke
+# value - seq, counterd reads back from its disk every update the client
+# got an answer for, the kernel logged no warning (no soft lockup or
+# clocksource complaint after the gaps), and e2fsck finds the image clean.
+. "$(dirname "$0")/../vmm/lib.sh"
+. "$top_srcdir/tests/migration/mlib.sh"
+. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/virtio/netlib.sh"
+. "$top_srcdir/tests/linux/llib.sh"
+need_kvm
+need_net
+need_linux
+
+N=${LINUX_SNAPSHOTS:-20}
+img=$T/g.img
+
+linux_root "$img"
+bg_linux s0 "$img" ntap0
+linux_ready s0
+udp --count 5 --timeout 1000 --duration "$(secs 20)" >"$T/warm" || fail "no answer: $(cat "$T/warm")"
+bg_udp "$T/c.log" --rate 100 --duration 3600 --timeout 100 --check
+answering s0 10 "the client got no answer"
+
+i=1
+while [ "$i" -le "$N" ]; do
+	cur=s$((i - 1)) new=s$i
+	# A random moment of the guest's work (not a synchronisation).
+	sleep "0.$(printf %03d "$(rand_ms 1000)")"
+	nctl "$cur-$$" save "$T/snap" --quit >"$T/ctl.out" 2>&1 ||
+		{ LOG=$T/$cur.err; fail "save $i: $(cat "$T/ctl.out")"; }
+	eval "wait \$${cur}_pid" || { LOG=$T/$cur.err; fail "save $i: the vmm did not end well"; }
+	bg_nvmm "$new" run --restore "$T/snap" --memory "$LINUX_MEM" --disk "$img" \
+		--net "tap=ntap0,bridge=nbr0" --serial "file:$T/$new.ser" --control "$new-$$"
+	answering "$new" 10 "restore $i: the guest answers nothing"
+	clock_right "restore $i"
+	LOG=$T/$new.ser
+	grep -q "Linux version" "$T/$new.ser" && fail "restore $i: the guest booted afresh"
+	i=$((i + 1))
+done
+kill -TERM "$ucl"
+wait "$ucl"; crc=$?
+LOG=$T/c.log
+[ "$crc" -eq 0 ] && grep -q "mismatches=0 .*check=ok" "$T/c.log" || fail "client: rc $crc"
+for s in "$T"/s*.ser; do
+	id=${s##*/}
+	linux_clean "${id%.ser}"
+done
+eval "kill_vmm \$s${N}_pid"
+fsck_clean "$img"
+pass "$N saves and restores of a Debian guest under 100 Hz, every acknowledged update on its disk, e2fsck clean: $(tail -n 1 "$T/c.log")"
