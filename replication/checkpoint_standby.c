@@ -18,6 +18,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
+#include "vmm/logtext.h"
 #include "vmm/mem.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
@@ -112,11 +113,8 @@ static void read_stop(struct guest_stop *gs, const Replication__Checkpoint *cp)
 	gs->reason = m->reason;
 	gs->status = m->status;
 	gs->epoch = cp->epoch;
-	snprintf(gs->message, sizeof(gs->message), "%s", m->message ? m->message : "");
-	/* Shown in logs and status: nothing but printable ASCII. */
-	for (char *c = gs->message; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			*c = '?';
+	/* Shown in logs and status: the peer's text made printable and bounded. */
+	logtext__clean(gs->message, sizeof(gs->message), m->message, SIZE_MAX);
 }
 
 static int mt_activate(void *arg)

@@ -21,6 +21,7 @@
 #include "replication/migrate.h"
 #include "replication/postcopy.h"
 #include "replication/wire.h"
+#include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
@@ -429,7 +430,10 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 			wire__frame_free(&f);
 			return 0;
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
-			snprintf(err, errlen, "the source gave up: %s", f.msg->abort->error);
+			char peer[LOGTEXT_PEER_MAX];
+
+			snprintf(err, errlen, "the source gave up: %s",
+				 logtext__clean(peer, sizeof(peer), f.msg->abort->error, SIZE_MAX));
 			ret = -ECONNABORTED;
 		} else {
 			snprintf(err, errlen, "refused: unexpected frame in the migration stream");
