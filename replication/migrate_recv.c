@@ -301,10 +301,11 @@ static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_
 /* Stage the vm_state stream, verify it, check it, apply it over the RAM. */
 static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 {
-	size_t limit = vm_state__staging_limit(vm), len;
+	size_t limit = vm_state__staging_limit(vm), len, next = 0;
 	struct vm_state_parsed p;
 	struct chan_stream cs;
 	const char *why = NULL;
+	char room[200];
 	uint32_t type;
 	size_t total;
 	uint8_t *buf;
@@ -323,6 +324,11 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 		goto out;
 	len = STREAM_PRELUDE_LEN;
 	while (!ret) {
+		/* What the host can give, as the standby checks (vm_state__stage_room). */
+		if (len >= next && (ret = vm_state__stage_room(len, &next, room, sizeof(room)))) {
+			why = room;
+			goto out;
+		}
 		ret = stream__read_frame(&cs.s, buf + len, limit - len, &type, &total);
 		if (ret)
 			break;
