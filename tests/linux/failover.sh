@@ -29,7 +29,7 @@ bg_linux_standby v2 "$T/v2.img" ntap1
 bg_linux v1 "$T/v1.img" ntap0
 linux_ready v1
 udp --count 5 --timeout 1000 --duration "$(secs 20)" >"$T/warm" || fail "no answer: $(cat "$T/warm")"
-lprotect v1
+nprotect v1 30
 pass "a Debian guest booted, answers, protected with its disk"
 
 bg_udp "$T/c.log" --rate 100 --duration 3600 --timeout 100 --check
@@ -61,7 +61,7 @@ while [ "$i" -le "$TRIALS" ]; do
 	if [ "$i" -lt "$TRIALS" ]; then
 		blank "v$((i + 2))"
 		bg_linux_standby "v$((i + 2))" "$T/v$((i + 2)).img" "$curtap"
-		lprotect "$sb"
+		nprotect "$sb" 30
 	fi
 	i=$((i + 1))
 done

@@ -71,16 +71,6 @@ fsck_clean() {
 	rm -f "$T/fsck.img"
 }
 
-# lprotect ID: protect ID (disk included) to the standby on $PORT at 25 ms
-# epochs; until this protect's initial sync is done.
-lprotect() {
-	_syncs=$(grep -c "initial sync to .* done" "$T/$1.err")
-	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 >"$T/ctl.out" 2>&1 ||
-		fail "protect $1: $(cat "$T/ctl.out")"
-	wait_for_count "$T/$1.err" "initial sync to .* done" $((_syncs + 1)) 30 ||
-		fail "$1: not protected: $(cat "$T/$1.err")"
-}
-
 # answering ID N WHAT: until ID's NIC has sent N more frames than now (the
 # guest answers its client), else fail with WHAT.
 answering() {

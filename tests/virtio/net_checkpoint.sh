@@ -26,15 +26,6 @@ standby() {
 	listening "$1" "$1: the standby did not listen"
 }
 
-# nprotect ID: protect ID to the standby on $PORT; until its sync is done.
-nprotect() {
-	_syncs=$(grep -c "initial sync to .* done" "$T/$1.err")
-	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 >"$T/ctl.out" 2>&1 ||
-		fail "protect $1: $(cat "$T/ctl.out")"
-	wait_for_count "$T/$1.err" "initial sync to .* done" $((_syncs + 1)) 20 ||
-		fail "$1: not protected: $(cat "$T/$1.err")"
-}
-
 nck_field() {
 	nctl "$1-$$" protect-status --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
 }
