@@ -12,10 +12,10 @@ Only the bytes the test needs are encoded here, by hand (no protobuf module),
 with pcfake.py's helpers.
 """
 import socket
-import struct
 import sys
 
-from pcfake import MSG, read_exact, varint  # the same framing
+from pcfake import read_exact, read_frame  # the same framing
+from wirepb import b, msg
 
 TEXT = (b"\x1b[2Jwiped\nvmm[1]: notice: FORGED LINE \xff" + b"A" * 4000)
 
@@ -28,11 +28,8 @@ def main():
     print("listening %d" % ls.getsockname()[1], flush=True)
     c, _ = ls.accept()
     read_exact(c, 16)                                   # prelude
-    _, n = struct.unpack("<II", read_exact(c, 8))       # Hello
-    read_exact(c, n)
-    reply = b"\x12" + varint(len(TEXT)) + TEXT          # HelloReply.error; ok absent: false
-    body = b"\x12" + varint(len(reply)) + reply         # Message.hello_reply
-    c.sendall(struct.pack("<II", MSG, len(body)) + body)
+    read_frame(c)                                       # Hello
+    c.sendall(msg(2, b(2, TEXT)))  # HelloReply{error: TEXT}, ok absent: false
     print("refused", flush=True)
     try:
         while c.recv(4096):

@@ -61,27 +61,43 @@ proxy() {
 	PPORT=$(sed -n 's/^listening //p' "$T/$1.out")
 }
 
+# via_strays DST SRC PROXY WHAT SRC-TLS-ARGS...: a real 2-connection
+# migration of a new source SRC to DST through PROXY, which injects 3
+# strays into the data phase.
+via_strays() {
+	_d=$1 _s=$2 _p=$3 _what=$4
+	shift 4
+	proxy "$_p" "$PORT"
+	start_src "$_s" 128M 1 "$cmd"
+	LOG=$T/$_s.err
+	migrate "$_s" "$PPORT" "$@" --parallel 2 --timeout "$(secs 15)" --on-timeout force
+	[ "$rc" -eq 0 ] ||
+		fail "the ${_what}migration after strays failed: $(cat "$T/ctl.err"); $_d: $(cat "$T/$_d.err")"
+	grep -q "^strays dropped 3" "$T/$_p.out" || fail "relay: $(cat "$T/$_p.out")"
+}
+
+# carried_on DST SRC PROXY: the source ended, the guest runs on at DST;
+# then DST and PROXY are stopped and DST's drops shown.
+carried_on() {
+	eval "wait \$${2}_pid"
+	LOG=$T/$1.err
+	hb_continues "$T/$1.ser" "$T/$2.ser"
+	"$VMM" ctl "$1-$$" quit >/dev/null
+	eval "kill_vmm \$${3}_pid"
+	grep "dropped" "$T/$1.err" | sed "s/^/  $1: /"
+}
+
 # --- plaintext migration ----------------------------------------------------
 start_dst d1 128M 1 --tls-none
 connect_close "$PORT"
 garbage "$PORT"
 dropped d1 2
 grep -q "not a migration stream" "$T/d1.err" || fail "garbage: $(cat "$T/d1.err")"
-proxy p1 "$PORT"
-start_src s1 128M 1 "$cmd"
-LOG=$T/s1.err
-migrate s1 "$PPORT" --tls-none --parallel 2 --timeout "$(secs 15)" --on-timeout force
-[ "$rc" -eq 0 ] || fail "the migration after strays failed: $(cat "$T/ctl.err"); d1: $(cat "$T/d1.err")"
-grep -q "^strays dropped 3" "$T/p1.out" || fail "relay: $(cat "$T/p1.out")"
+via_strays d1 s1 p1 "" --tls-none
 grep -q "belongs to another session" "$T/d1.err" ||
 	fail "the DataHello of another session was not named: $(cat "$T/d1.err")"
 dropped d1 5
-wait "$s1_pid"
-LOG=$T/d1.err
-hb_continues "$T/d1.ser" "$T/s1.ser"
-"$VMM" ctl "d1-$$" quit >/dev/null
-kill_vmm "$p1_pid"
-grep "dropped" "$T/d1.err" | sed 's/^/  d1: /' 
+carried_on d1 s1 p1
 pass "plaintext: connect/close, garbage, and 3 strays in the data phase dropped; the migration succeeded"
 
 # --- TLS migration ----------------------------------------------------------
@@ -92,19 +108,9 @@ no_cert "$PORT"
 dropped d2 3
 grep -qi "no certificate\|did not return a certificate" "$T/d2.err" ||
 	fail "the client without a certificate is not named: $(cat "$T/d2.err")"
-proxy p2 "$PORT"
-start_src s2 128M 1 "$cmd"
-LOG=$T/s2.err
-migrate s2 "$PPORT" $good_src --parallel 2 --timeout "$(secs 15)" --on-timeout force
-[ "$rc" -eq 0 ] || fail "the TLS migration after strays failed: $(cat "$T/ctl.err"); d2: $(cat "$T/d2.err")"
-grep -q "^strays dropped 3" "$T/p2.out" || fail "relay: $(cat "$T/p2.out")"
+via_strays d2 s2 p2 "TLS " $good_src
 dropped d2 6
-wait "$s2_pid"
-LOG=$T/d2.err
-hb_continues "$T/d2.ser" "$T/s2.ser"
-"$VMM" ctl "d2-$$" quit >/dev/null
-kill_vmm "$p2_pid"
-grep "dropped" "$T/d2.err" | sed 's/^/  d2: /' 
+carried_on d2 s2 p2
 pass "TLS: connect/close, garbage, no client certificate, 3 strays in the data phase dropped; the migration succeeded"
 
 # --- TLS standby ------------------------------------------------------------
