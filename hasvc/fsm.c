@@ -39,21 +39,21 @@ int fsm__step(struct fsm *fsm, const struct fsm_event *ev, struct fsm_actions *o
 	struct step st = { .f = fsm, .out = out };
 
 	switch (ev->type) {
-	case FSM_EV_CONFIG: on_config(&st, ev); break;
-	case FSM_EV_MEMBERSHIP: on_membership(&st, ev); break;
-	case FSM_EV_QUORUM: on_quorum(&st, ev); break;
-	case FSM_EV_VM_REPORT: on_report(&st, ev); break;
-	case FSM_EV_INVENTORY_DONE: on_inventory(&st, ev); break;
-	case FSM_EV_OPERATOR: on_operator(&st, ev); break;
-	case FSM_EV_FENCE_RESULT: on_fence(&st, ev); break;
+	case FSM_EV_CONFIG: fsm__on_config(&st, ev); break;
+	case FSM_EV_MEMBERSHIP: fsm__on_membership(&st, ev); break;
+	case FSM_EV_QUORUM: fsm__on_quorum(&st, ev); break;
+	case FSM_EV_VM_REPORT: fsm__on_report(&st, ev); break;
+	case FSM_EV_INVENTORY_DONE: fsm__on_inventory(&st, ev); break;
+	case FSM_EV_OPERATOR: fsm__on_operator(&st, ev); break;
+	case FSM_EV_FENCE_RESULT: fsm__on_fence(&st, ev); break;
 	default:
-		emit_log(&st, "unknown event type %d ignored", (int)ev->type);
+		fsm__emit_log(&st, "unknown event type %d ignored", (int)ev->type);
 	}
 	/* Only a quorate view may decide anything beyond pausing. */
 	if (fsm->quorate) {
 		fsm->quorate_events++;
-		record_losses(&st);
-		reconcile(&st);
+		fsm__record_losses(&st);
+		fsm__reconcile(&st);
 	}
 	return st.err;
 }
@@ -103,8 +103,8 @@ static void copy_name(char *dst, const char *src)
 	snprintf(dst, HASVC_NAME_MAX, "%s", src);
 }
 
-struct fsm_action *emit(struct step *st, enum fsm_action_type type, int node, int vm,
-			int peer, uint64_t generation)
+struct fsm_action *fsm__emit(struct step *st, enum fsm_action_type type, int node, int vm,
+			     int peer, uint64_t generation)
 {
 	struct fsm_action *a = push(st, type);
 
@@ -121,7 +121,7 @@ struct fsm_action *emit(struct step *st, enum fsm_action_type type, int node, in
 }
 
 /* For copies of VMs the configuration no longer has. */
-void emit_stop_named(struct step *st, int node, const char *vm, uint64_t generation)
+void fsm__emit_stop_named(struct step *st, int node, const char *vm, uint64_t generation)
 {
 	struct fsm_action *a = push(st, FSM_ACT_STOP);
 
@@ -132,7 +132,7 @@ void emit_stop_named(struct step *st, int node, const char *vm, uint64_t generat
 	a->generation = generation;
 }
 
-void emit_log(struct step *st, const char *fmt, ...)
+void fsm__emit_log(struct step *st, const char *fmt, ...)
 {
 	struct fsm_action *a = push(st, FSM_ACT_LOG);
 	va_list ap;
@@ -144,7 +144,7 @@ void emit_log(struct step *st, const char *fmt, ...)
 	va_end(ap);
 }
 
-void emit_reject(struct step *st, const char *origin, const char *fmt, ...)
+void fsm__emit_reject(struct step *st, const char *origin, const char *fmt, ...)
 {
 	struct fsm_action *a = push(st, FSM_ACT_REJECT);
 	va_list ap;
@@ -157,7 +157,7 @@ void emit_reject(struct step *st, const char *origin, const char *fmt, ...)
 	va_end(ap);
 }
 
-void wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char *fmt, ...)
+void fsm__wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char *fmt, ...)
 {
 	struct fsm_action *a;
 	va_list ap;
@@ -172,7 +172,7 @@ void wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char 
 	va_end(ap);
 }
 
-void copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming)
+void fsm__copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming)
 {
 	memset(c, 0, sizeof(*c));
 	c->role = (uint8_t)role;
@@ -184,7 +184,7 @@ void copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool 
 	c->generation = generation;
 }
 
-void copy_clear(struct fsm_copy *c)
+void fsm__copy_clear(struct fsm_copy *c)
 {
 	memset(c, 0, sizeof(*c));
 }

@@ -1,7 +1,7 @@
 /*
  * What each event records.  Handlers here change the machine's knowledge
  * (configuration, membership, what each node holds); apart from pausing on
- * quorum loss, decisions are left to reconcile(), which runs afterwards
+ * quorum loss, decisions are left to fsm__reconcile(), which runs afterwards
  * only while the view is quorate.
  */
 #include "config.h"
@@ -47,8 +47,8 @@ static void config_nodes(struct step *st, const struct config *c)
 		struct fsm_node *n;
 
 		if (i < 0) {
-			emit_log(st, "node %s: no room (at most %d nodes)", c->nodes[k].name,
-				 HASVC_MAX_NODES);
+			fsm__emit_log(st, "node %s: no room (at most %d nodes)", c->nodes[k].name,
+				      HASVC_MAX_NODES);
 			continue;
 		}
 		n = &f->nodes[i];
@@ -65,11 +65,11 @@ static void remove_vm(struct step *st, int v)
 {
 	struct fsm_vm *vm = &st->f->vms[v];
 
-	emit_log(st, "vm %s: removed from the configuration", vm->name);
+	fsm__emit_log(st, "vm %s: removed from the configuration", vm->name);
 	for (int i = 0; i < HASVC_MAX_NODES; i++)
 		if (vm->copies[i].role != FSM_ROLE_NONE && st->f->nodes[i].member &&
 		    st->f->quorate)
-			emit(st, FSM_ACT_STOP, i, v, -1, vm->copies[i].generation);
+			fsm__emit(st, FSM_ACT_STOP, i, v, -1, vm->copies[i].generation);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -94,7 +94,7 @@ static void config_vm(struct step *st, const struct config_vm *cv)
 	struct fsm_vm *vm;
 
 	if (v < 0) {
-		emit_log(st, "vm %s: no room (at most %d VMs)", cv->name, HASVC_MAX_VMS);
+		fsm__emit_log(st, "vm %s: no room (at most %d VMs)", cv->name, HASVC_MAX_VMS);
 		return;
 	}
 	vm = &f->vms[v];
@@ -118,7 +118,7 @@ static void config_vm(struct step *st, const struct config_vm *cv)
 	}
 }
 
-void on_config(struct step *st, const struct fsm_event *ev)
+void fsm__on_config(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	const struct config *c = ev->config.config;
@@ -139,10 +139,10 @@ static void pause_members(struct step *st, const bool *only)
 {
 	for (int i = 0; i < HASVC_MAX_NODES; i++)
 		if (st->f->nodes[i].member && (!only || only[i]))
-			emit(st, FSM_ACT_PAUSE_ALL_PRIMARIES, i, -1, -1, 0);
+			fsm__emit(st, FSM_ACT_PAUSE_ALL_PRIMARIES, i, -1, -1, 0);
 }
 
-void on_membership(struct step *st, const struct fsm_event *ev)
+void fsm__on_membership(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	bool in[HASVC_MAX_NODES] = { false }, joined[HASVC_MAX_NODES] = { false };
@@ -152,8 +152,8 @@ void on_membership(struct step *st, const struct fsm_event *ev)
 		int i = fsm__node_index(f, ev->membership.nodes[k]);
 
 		if (i < 0 || !f->nodes[i].declared)
-			emit_log(st, "node %s is in the group but not in the configuration",
-				 ev->membership.nodes[k]);
+			fsm__emit_log(st, "node %s is in the group but not in the configuration",
+				      ev->membership.nodes[k]);
 		else
 			in[i] = true;
 	}
@@ -176,24 +176,24 @@ void on_membership(struct step *st, const struct fsm_event *ev)
 	f->quorate = ev->membership.quorate;
 	st->view_changed = true;
 	if (was && !f->quorate) {
-		emit_log(st, "quorum lost: pausing every primary in this partition");
+		fsm__emit_log(st, "quorum lost: pausing every primary in this partition");
 		pause_members(st, NULL);
 	} else if (!f->quorate) {
 		pause_members(st, joined);
 	}
 }
 
-void on_quorum(struct step *st, const struct fsm_event *ev)
+void fsm__on_quorum(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	bool was = f->quorate;
 
 	f->quorate = ev->quorum.quorate && f->have_view;
 	if (was && !f->quorate) {
-		emit_log(st, "quorum lost: pausing every primary in this partition");
+		fsm__emit_log(st, "quorum lost: pausing every primary in this partition");
 		pause_members(st, NULL);
 	} else if (!was && f->quorate) {
-		emit_log(st, "quorum regained");
+		fsm__emit_log(st, "quorum regained");
 		/* The fencer chosen before may have left while we could not act. */
 		st->view_changed = true;
 	}
@@ -204,7 +204,7 @@ void on_quorum(struct step *st, const struct fsm_event *ev)
  * there may still be running until fencing says otherwise; a standby never
  * releases output, so it is written off at once.
  */
-void record_losses(struct step *st)
+void fsm__record_losses(struct step *st)
 {
 	struct fsm *f = st->f;
 	int fencer = -1;
@@ -225,7 +225,7 @@ void record_losses(struct step *st)
 			if (st->view_changed && n->fence != FSM_FENCE_NONE &&
 			    n->fence != FSM_FENCE_DONE) {
 				n->fence = FSM_FENCE_PENDING;
-				emit(st, FSM_ACT_FENCE, fencer, -1, i, 0);
+				fsm__emit(st, FSM_ACT_FENCE, fencer, -1, i, 0);
 			}
 			continue;
 		}
@@ -243,10 +243,10 @@ void record_losses(struct step *st)
 		}
 		if (needs_fence) {
 			n->fence = FSM_FENCE_PENDING;
-			emit_log(st, "node %s lost: fencing it before its VMs move", n->name);
-			emit(st, FSM_ACT_FENCE, fencer, -1, i, 0);
+			fsm__emit_log(st, "node %s lost: fencing it before its VMs move", n->name);
+			fsm__emit(st, FSM_ACT_FENCE, fencer, -1, i, 0);
 		} else if (n->declared) {
-			emit_log(st, "node %s is not in the cluster", n->name);
+			fsm__emit_log(st, "node %s is not in the cluster", n->name);
 		}
 	}
 }
@@ -271,8 +271,8 @@ static void forget(struct step *st, int v, int node)
 	struct fsm_copy *c = &st->f->vms[v].copies[node];
 
 	if (c->role != FSM_ROLE_NONE && st->f->nodes[node].member && st->f->quorate)
-		emit(st, FSM_ACT_STOP, node, v, -1, c->generation);
-	copy_clear(c);
+		fsm__emit(st, FSM_ACT_STOP, node, v, -1, c->generation);
+	fsm__copy_clear(c);
 }
 
 static void adopt(struct step *st, int v, int n, const struct fsm_event *ev)
@@ -280,8 +280,8 @@ static void adopt(struct step *st, int v, int n, const struct fsm_event *ev)
 	struct fsm_vm *vm = &st->f->vms[v];
 	uint64_t gen = ev->report.generation;
 
-	emit_log(st, "vm %s: adopting the running primary of generation %llu on %s",
-		 vm->name, (unsigned long long)gen, st->f->nodes[n].name);
+	fsm__emit_log(st, "vm %s: adopting the running primary of generation %llu on %s",
+		      vm->name, (unsigned long long)gen, st->f->nodes[n].name);
 	if (vm->primary >= 0 && vm->primary != n)
 		forget(st, v, vm->primary);
 	/* A standby follows one activation; a new one is chosen for this one. */
@@ -293,7 +293,7 @@ static void adopt(struct step *st, int v, int n, const struct fsm_event *ev)
 	vm->generation = gen;
 	if (gen > vm->issued)
 		vm->issued = gen;
-	copy_set(&vm->copies[n], FSM_ROLE_PRIMARY, gen, false);
+	fsm__copy_set(&vm->copies[n], FSM_ROLE_PRIMARY, gen, false);
 	vm->copies[n].state = (uint8_t)ev->report.state;
 	vm->copies[n].epoch = ev->report.epoch;
 }
@@ -307,7 +307,7 @@ static void update(struct fsm_copy *c, const struct fsm_event *ev)
 	c->live = !copy_dead_state(ev->report.state);
 }
 
-void on_report(struct step *st, const struct fsm_event *ev)
+void fsm__on_report(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	int n = fsm__node_index(f, ev->report.node);
@@ -320,12 +320,12 @@ void on_report(struct step *st, const struct fsm_event *ev)
 	struct fsm_copy *c;
 
 	if (n < 0 || !f->nodes[n].member) {
-		emit_log(st, "report from %s, not a member: ignored", ev->report.node);
+		fsm__emit_log(st, "report from %s, not a member: ignored", ev->report.node);
 		return;
 	}
 	if (v < 0) {
 		if (f->quorate && exists)
-			emit_stop_named(st, n, ev->report.vm, gen);
+			fsm__emit_stop_named(st, n, ev->report.vm, gen);
 		return;
 	}
 	vm = &f->vms[v];
@@ -347,14 +347,14 @@ void on_report(struct step *st, const struct fsm_event *ev)
 	if (c->role != FSM_ROLE_NONE && c->generation >= gen)
 		return;
 	if (f->quorate && exists) {
-		emit_log(st, "vm %s: stale copy on %s (generation %llu, current %llu): stopping it",
-			 vm->name, f->nodes[n].name, (unsigned long long)gen,
-			 (unsigned long long)vm->generation);
-		emit(st, FSM_ACT_STOP, n, v, -1, gen);
+		fsm__emit_log(st, "vm %s: stale copy on %s (generation %llu, current %llu): "
+			      "stopping it", vm->name, f->nodes[n].name, (unsigned long long)gen,
+			      (unsigned long long)vm->generation);
+		fsm__emit(st, FSM_ACT_STOP, n, v, -1, gen);
 	}
 }
 
-void on_inventory(struct step *st, const struct fsm_event *ev)
+void fsm__on_inventory(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	int n = fsm__node_index(f, ev->inventory.node);
@@ -375,7 +375,7 @@ void on_inventory(struct step *st, const struct fsm_event *ev)
 
 /* ---- FENCE_RESULT ---- */
 
-void on_fence(struct step *st, const struct fsm_event *ev)
+void fsm__on_fence(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	int n = fsm__node_index(f, ev->fence.node);
@@ -383,18 +383,18 @@ void on_fence(struct step *st, const struct fsm_event *ev)
 
 	if (n < 0 || !f->nodes[n].gone ||
 	    (f->nodes[n].fence != FSM_FENCE_PENDING && f->nodes[n].fence != FSM_FENCE_FAILED)) {
-		emit_log(st, "fence result for %s not awaited: ignored", ev->fence.node);
+		fsm__emit_log(st, "fence result for %s not awaited: ignored", ev->fence.node);
 		return;
 	}
 	node = &f->nodes[n];
 	if (!ev->fence.ok) {
 		node->fence = FSM_FENCE_FAILED;
-		emit_log(st, "fencing %s failed: its VMs stay where they are until "
-			 "fencing succeeds or it rejoins", node->name);
+		fsm__emit_log(st, "fencing %s failed: its VMs stay where they are until "
+			      "fencing succeeds or it rejoins", node->name);
 		return;
 	}
 	node->fence = FSM_FENCE_DONE;
-	emit_log(st, "node %s fenced", node->name);
+	fsm__emit_log(st, "node %s fenced", node->name);
 	for (int v = 0; v < HASVC_MAX_VMS; v++)
 		if (f->vms[v].used)
 			f->vms[v].copies[n].live = false;

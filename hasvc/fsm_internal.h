@@ -16,15 +16,15 @@ struct step {
 
 /* Actions; node/peer are indexes or -1, vm an index or -1. */
 /* The action, for extra fields, or NULL when out of memory. */
-struct fsm_action *emit(struct step *st, enum fsm_action_type type, int node, int vm,
-			int peer, uint64_t generation);
-void emit_stop_named(struct step *st, int node, const char *vm, uint64_t generation);
-void emit_log(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void emit_reject(struct step *st, const char *origin, const char *fmt, ...)
+struct fsm_action *fsm__emit(struct step *st, enum fsm_action_type type, int node, int vm,
+			     int peer, uint64_t generation);
+void fsm__emit_stop_named(struct step *st, int node, const char *vm, uint64_t generation);
+void fsm__emit_log(struct step *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fsm__emit_reject(struct step *st, const char *origin, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Log a reason for waiting once, not at every event. */
-void wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char *fmt, ...)
+void fsm__wait_for(struct step *st, struct fsm_vm *vm, enum fsm_wait why, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static inline bool copy_dead_state(uint8_t state)
@@ -45,28 +45,28 @@ static inline bool copy_synced(const struct fsm_copy *c)
 	       (c->state == FSM_VM_PROTECTED || c->epoch > 0);
 }
 
-void copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming);
-void copy_clear(struct fsm_copy *c);
+void fsm__copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming);
+void fsm__copy_clear(struct fsm_copy *c);
 
 /* fsm_place.c */
-bool node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
-bool node_candidate(const struct fsm *f, int i);   /* may receive a new one */
-int place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2);
-void drop_copy(struct step *st, int v, int node);  /* STOP it if a member, forget it */
-void reconcile(struct step *st);
+bool fsm__node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
+bool fsm__node_candidate(const struct fsm *f, int i);   /* may receive a new one */
+int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2);
+void fsm__drop_copy(struct step *st, int v, int node);  /* STOP it if a member, forget it */
+void fsm__reconcile(struct step *st);
 
 /* fsm_events.c */
-void on_config(struct step *st, const struct fsm_event *ev);
-void on_membership(struct step *st, const struct fsm_event *ev);
-void on_quorum(struct step *st, const struct fsm_event *ev);
-void on_report(struct step *st, const struct fsm_event *ev);
-void on_inventory(struct step *st, const struct fsm_event *ev);
-void on_fence(struct step *st, const struct fsm_event *ev);
-void record_losses(struct step *st);
+void fsm__on_config(struct step *st, const struct fsm_event *ev);
+void fsm__on_membership(struct step *st, const struct fsm_event *ev);
+void fsm__on_quorum(struct step *st, const struct fsm_event *ev);
+void fsm__on_report(struct step *st, const struct fsm_event *ev);
+void fsm__on_inventory(struct step *st, const struct fsm_event *ev);
+void fsm__on_fence(struct step *st, const struct fsm_event *ev);
+void fsm__record_losses(struct step *st);
 
 /* fsm_operator.c */
-void on_operator(struct step *st, const struct fsm_event *ev);
-void start_migration(struct step *st, int v, int target);
-void start_handover(struct step *st, int v);
+void fsm__on_operator(struct step *st, const struct fsm_event *ev);
+void fsm__start_migration(struct step *st, int v, int target);
+void fsm__start_handover(struct step *st, int v);
 
 #endif

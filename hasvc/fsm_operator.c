@@ -14,7 +14,7 @@
  * destination reports that it runs: the vmm hands over only after the
  * source has stopped, so the two never run together.
  */
-void start_migration(struct step *st, int v, int target)
+void fsm__start_migration(struct step *st, int v, int target)
 {
 	struct fsm_action *a;
 	struct fsm_vm *vm = &st->f->vms[v];
@@ -27,19 +27,19 @@ void start_migration(struct step *st, int v, int target)
 	 * standby once the migration ended, either way.
 	 */
 	if (vm->standby >= 0) {
-		drop_copy(st, v, vm->standby);
+		fsm__drop_copy(st, v, vm->standby);
 		vm->standby = -1;
 	}
 	vm->migrate_to = (int8_t)target;
 	vm->migrate_gen = gen;
-	copy_set(&vm->copies[target], FSM_ROLE_PRIMARY, gen, true);
-	emit_log(st, "vm %s: migrating from %s to %s (generation %llu)", vm->name,
-		 st->f->nodes[vm->primary].name, st->f->nodes[target].name,
-		 (unsigned long long)gen);
-	a = emit(st, FSM_ACT_START_INCOMING, target, v, vm->primary, gen);
+	fsm__copy_set(&vm->copies[target], FSM_ROLE_PRIMARY, gen, true);
+	fsm__emit_log(st, "vm %s: migrating from %s to %s (generation %llu)", vm->name,
+		      st->f->nodes[vm->primary].name, st->f->nodes[target].name,
+		      (unsigned long long)gen);
+	a = fsm__emit(st, FSM_ACT_START_INCOMING, target, v, vm->primary, gen);
 	if (a)
 		a->peer_generation = vm->generation; /* accept only that source */
-	emit(st, FSM_ACT_MIGRATE, vm->primary, v, target, gen);
+	fsm__emit(st, FSM_ACT_MIGRATE, vm->primary, v, target, gen);
 }
 
 /*
@@ -48,14 +48,14 @@ void start_migration(struct step *st, int v, int target)
  * ordinary path of a primary that is gone, which promotes the standby: the
  * standby holds everything anyone saw, so nothing is lost.
  */
-void start_handover(struct step *st, int v)
+void fsm__start_handover(struct step *st, int v)
 {
 	struct fsm_vm *vm = &st->f->vms[v];
 
 	vm->handover = true;
-	emit_log(st, "vm %s: handing over from %s to its standby on %s", vm->name,
-		 st->f->nodes[vm->primary].name, st->f->nodes[vm->standby].name);
-	emit(st, FSM_ACT_HANDOVER, vm->primary, v, vm->standby, vm->generation);
+	fsm__emit_log(st, "vm %s: handing over from %s to its standby on %s", vm->name,
+		      st->f->nodes[vm->primary].name, st->f->nodes[vm->standby].name);
+	fsm__emit(st, FSM_ACT_HANDOVER, vm->primary, v, vm->standby, vm->generation);
 }
 
 static bool primary_running(const struct fsm_vm *vm)
@@ -66,7 +66,7 @@ static bool primary_running(const struct fsm_vm *vm)
 static bool standby_synced(const struct fsm *f, const struct fsm_vm *vm)
 {
 	return vm->standby >= 0 && copy_synced(&vm->copies[vm->standby]) &&
-	       node_usable(f, vm->standby);
+	       fsm__node_usable(f, vm->standby);
 }
 
 static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
@@ -77,32 +77,32 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 	const char *origin = ev->op.origin;
 
 	if (n < 0 || !f->nodes[n].declared) {
-		emit_reject(st, origin, "no node %s in the configuration",
-			    ev->op.node ? ev->op.node : "");
+		fsm__emit_reject(st, origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
 		return;
 	}
-	if (!node_candidate(f, n)) {
-		emit_reject(st, origin, "node %s cannot take VMs now (down, "
-			    "joining or evacuating)", f->nodes[n].name);
+	if (!fsm__node_candidate(f, n)) {
+		fsm__emit_reject(st, origin, "node %s cannot take VMs now (down, "
+				 "joining or evacuating)", f->nodes[n].name);
 		return;
 	}
 	if (!primary_running(vm)) {
-		emit_reject(st, origin, "vm %s is not running", vm->name);
+		fsm__emit_reject(st, origin, "vm %s is not running", vm->name);
 		return;
 	}
 	if (vm->migrate_to >= 0 || vm->handover) {
-		emit_reject(st, origin, "vm %s is already moving", vm->name);
+		fsm__emit_reject(st, origin, "vm %s is already moving", vm->name);
 		return;
 	}
 	if (n == vm->primary) {
-		emit_reject(st, origin, "vm %s already runs on %s", vm->name,
-			    f->nodes[n].name);
+		fsm__emit_reject(st, origin, "vm %s already runs on %s", vm->name,
+				 f->nodes[n].name);
 		return;
 	}
 	if (vm->protect && n == vm->standby && standby_synced(f, vm))
-		start_handover(st, v);
+		fsm__start_handover(st, v);
 	else
-		start_migration(st, v, n);
+		fsm__start_migration(st, v, n);
 }
 
 static void op_evacuate(struct step *st, const struct fsm_event *ev)
@@ -111,23 +111,23 @@ static void op_evacuate(struct step *st, const struct fsm_event *ev)
 	int n = fsm__node_index(f, ev->op.node);
 
 	if (n < 0 || !f->nodes[n].declared) {
-		emit_reject(st, ev->op.origin, "no node %s in the configuration",
-			    ev->op.node ? ev->op.node : "");
+		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
 		return;
 	}
 	if (!f->nodes[n].member) {
-		emit_reject(st, ev->op.origin, "node %s is not in the cluster",
-			    f->nodes[n].name);
+		fsm__emit_reject(st, ev->op.origin, "node %s is not in the cluster",
+				 f->nodes[n].name);
 		return;
 	}
 	if (f->nodes[n].evacuating) {
-		emit_reject(st, ev->op.origin, "node %s is already being evacuated",
-			    f->nodes[n].name);
+		fsm__emit_reject(st, ev->op.origin, "node %s is already being evacuated",
+				 f->nodes[n].name);
 		return;
 	}
 	/* Until it leaves the group, nothing new is placed there. */
 	f->nodes[n].evacuating = true;
-	emit_log(st, "evacuating node %s", f->nodes[n].name);
+	fsm__emit_log(st, "evacuating node %s", f->nodes[n].name);
 }
 
 static void op_failover(struct step *st, const struct fsm_event *ev, int v)
@@ -135,37 +135,37 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 	struct fsm_vm *vm = &st->f->vms[v];
 
 	if (!primary_running(vm)) {
-		emit_reject(st, ev->op.origin, "vm %s is not running", vm->name);
+		fsm__emit_reject(st, ev->op.origin, "vm %s is not running", vm->name);
 		return;
 	}
 	if (vm->migrate_to >= 0 || vm->handover) {
-		emit_reject(st, ev->op.origin, "vm %s is moving", vm->name);
+		fsm__emit_reject(st, ev->op.origin, "vm %s is moving", vm->name);
 		return;
 	}
 	if (!vm->protect || !standby_synced(st->f, vm)) {
-		emit_reject(st, ev->op.origin, "vm %s has no synced standby", vm->name);
+		fsm__emit_reject(st, ev->op.origin, "vm %s has no synced standby", vm->name);
 		return;
 	}
 	/* Like a crash: the stop report leads to the promotion of the standby. */
-	emit_log(st, "vm %s: failover requested: stopping the primary on %s", vm->name,
-		 st->f->nodes[vm->primary].name);
-	emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);
+	fsm__emit_log(st, "vm %s: failover requested: stopping the primary on %s", vm->name,
+		      st->f->nodes[vm->primary].name);
+	fsm__emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);
 }
 
-void on_operator(struct step *st, const struct fsm_event *ev)
+void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
 	int v = -1;
 
 	if (!f->quorate) {
-		emit_reject(st, ev->op.origin, "the cluster is not quorate");
+		fsm__emit_reject(st, ev->op.origin, "the cluster is not quorate");
 		return;
 	}
 	if (ev->op.op != FSM_OP_EVACUATE) {
 		v = fsm__vm_index(f, ev->op.vm);
 		if (v < 0) {
-			emit_reject(st, ev->op.origin, "no vm %s in the configuration",
-				    ev->op.vm ? ev->op.vm : "");
+			fsm__emit_reject(st, ev->op.origin, "no vm %s in the configuration",
+					 ev->op.vm ? ev->op.vm : "");
 			return;
 		}
 	}
@@ -181,21 +181,21 @@ void on_operator(struct step *st, const struct fsm_event *ev)
 		break;
 	case FSM_OP_PROTECT:
 		if (f->vms[v].protect) {
-			emit_reject(st, ev->op.origin, "vm %s is protected already",
-				    f->vms[v].name);
+			fsm__emit_reject(st, ev->op.origin, "vm %s is protected already",
+					 f->vms[v].name);
 			return;
 		}
 		f->vms[v].protect = true;
 		break;
 	case FSM_OP_UNPROTECT:
 		if (!f->vms[v].protect) {
-			emit_reject(st, ev->op.origin, "vm %s is not protected",
-				    f->vms[v].name);
+			fsm__emit_reject(st, ev->op.origin, "vm %s is not protected",
+					 f->vms[v].name);
 			return;
 		}
 		f->vms[v].protect = false;
 		break;
 	default:
-		emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);
+		fsm__emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);
 	}
 }

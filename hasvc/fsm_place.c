@@ -15,16 +15,16 @@
 
 #include "hasvc/fsm_internal.h"
 
-bool node_usable(const struct fsm *f, int i)
+bool fsm__node_usable(const struct fsm *f, int i)
 {
 	const struct fsm_node *n = &f->nodes[i];
 
 	return i >= 0 && n->declared && n->member && n->ready && !n->gone;
 }
 
-bool node_candidate(const struct fsm *f, int i)
+bool fsm__node_candidate(const struct fsm *f, int i)
 {
-	return node_usable(f, i) && !f->nodes[i].evacuating;
+	return fsm__node_usable(f, i) && !f->nodes[i].evacuating;
 }
 
 static int load(const struct fsm *f, int i)
@@ -44,20 +44,20 @@ static int load(const struct fsm *f, int i)
  * The first preferred node that can take a copy, else the least loaded one;
  * ties go to the smaller name so that every replica picks the same node.
  */
-int place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2)
+int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2)
 {
 	int best = -1, best_load = 0;
 
 	for (int k = 0; k < vm->n_preferred; k++) {
 		int i = vm->preferred[k];
 
-		if (i != exclude1 && i != exclude2 && node_candidate(f, i))
+		if (i != exclude1 && i != exclude2 && fsm__node_candidate(f, i))
 			return i;
 	}
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		int l;
 
-		if (i == exclude1 || i == exclude2 || !node_candidate(f, i))
+		if (i == exclude1 || i == exclude2 || !fsm__node_candidate(f, i))
 			continue;
 		l = load(f, i);
 		if (best < 0 || l < best_load ||
@@ -75,19 +75,19 @@ static int place_standby(const struct fsm *f, const struct fsm_vm *vm)
 
 	/* Not again on the node whose standby just failed, if there is a choice. */
 	if (vm->avoid >= 0 && vm->avoid != vm->primary)
-		s = place(f, vm, vm->primary, vm->avoid);
-	return s >= 0 ? s : place(f, vm, vm->primary, -1);
+		s = fsm__place(f, vm, vm->primary, vm->avoid);
+	return s >= 0 ? s : fsm__place(f, vm, vm->primary, -1);
 }
 
 /* Forget a copy, stopping it if its node can still hear us. */
-void drop_copy(struct step *st, int v, int node)
+void fsm__drop_copy(struct step *st, int v, int node)
 {
 	struct fsm_vm *vm = &st->f->vms[v];
 	struct fsm_copy *c = &vm->copies[node];
 
 	if (c->role != FSM_ROLE_NONE && st->f->nodes[node].member)
-		emit(st, FSM_ACT_STOP, node, v, -1, c->generation);
-	copy_clear(c);
+		fsm__emit(st, FSM_ACT_STOP, node, v, -1, c->generation);
+	fsm__copy_clear(c);
 }
 
 /*
@@ -102,8 +102,8 @@ static uint64_t new_standby(struct step *st, int v, int s)
 	struct fsm_action *a;
 
 	vm->standby = (int8_t)s;
-	copy_set(&vm->copies[s], FSM_ROLE_STANDBY, token, false);
-	if ((a = emit(st, FSM_ACT_START_STANDBY, s, v, vm->primary, token)))
+	fsm__copy_set(&vm->copies[s], FSM_ROLE_STANDBY, token, false);
+	if ((a = fsm__emit(st, FSM_ACT_START_STANDBY, s, v, vm->primary, token)))
 		a->peer_generation = vm->generation;
 	return token;
 }
@@ -112,7 +112,7 @@ static void start_standby(struct step *st, int v, int s)
 {
 	struct fsm_vm *vm = &st->f->vms[v];
 	uint64_t token = new_standby(st, v, s);
-	struct fsm_action *a = emit(st, FSM_ACT_PROTECT, vm->primary, v, s, vm->generation);
+	struct fsm_action *a = fsm__emit(st, FSM_ACT_PROTECT, vm->primary, v, s, vm->generation);
 
 	if (a)
 		a->peer_generation = token;
@@ -124,14 +124,14 @@ static void manage_standby(struct step *st, int v)
 	struct fsm_vm *vm = &f->vms[v];
 	int s = vm->standby;
 
-	if (s >= 0 && (!vm->protect || !vm->copies[s].live || !node_usable(f, s) ||
+	if (s >= 0 && (!vm->protect || !vm->copies[s].live || !fsm__node_usable(f, s) ||
 		       f->nodes[s].evacuating || s == vm->primary)) {
 		if (vm->protect)
-			emit_log(st, "vm %s: standby on %s lost; the primary on %s runs "
-				 "unprotected until a new standby is synced", vm->name,
-				 f->nodes[s].name, f->nodes[vm->primary].name);
+			fsm__emit_log(st, "vm %s: standby on %s lost; the primary on %s runs "
+				      "unprotected until a new standby is synced", vm->name,
+				      f->nodes[s].name, f->nodes[vm->primary].name);
 		if (s != vm->primary)
-			drop_copy(st, v, s);
+			fsm__drop_copy(st, v, s);
 		vm->standby = -1;
 		vm->handover = false;
 	}
@@ -139,8 +139,8 @@ static void manage_standby(struct step *st, int v)
 		return;
 	s = place_standby(f, vm);
 	if (s < 0) {
-		wait_for(st, vm, FSM_WAIT_NO_STANDBY_NODE,
-			 "vm %s: no node for a standby; running unprotected", vm->name);
+		fsm__wait_for(st, vm, FSM_WAIT_NO_STANDBY_NODE,
+			      "vm %s: no node for a standby; running unprotected", vm->name);
 		return;
 	}
 	vm->waiting = FSM_WAIT_NONE;
@@ -157,7 +157,7 @@ static void reprotect(struct step *st, int v)
 	struct fsm_vm *vm = &st->f->vms[v];
 	int s = vm->standby;
 
-	if (s >= 0 && vm->protect && vm->copies[s].live && node_candidate(st->f, s) &&
+	if (s >= 0 && vm->protect && vm->copies[s].live && fsm__node_candidate(st->f, s) &&
 	    s != vm->primary) {
 		start_standby(st, v, s);
 		return;
@@ -177,53 +177,53 @@ static void activate(struct step *st, int v)
 	vm->handover = false;
 	/* A primary paused by a quorum loss holds the newest state: resume it. */
 	if (old >= 0 && vm->copies[old].state == FSM_VM_PAUSED &&
-	    vm->copies[old].reported && node_candidate(f, old)) {
+	    vm->copies[old].reported && fsm__node_candidate(f, old)) {
 		gen = ++vm->issued;
 		vm->generation = gen;
-		copy_set(&vm->copies[old], FSM_ROLE_PRIMARY, gen, false);
-		emit_log(st, "vm %s: resuming the paused primary on %s (generation %llu)",
-			 vm->name, f->nodes[old].name, (unsigned long long)gen);
-		emit(st, FSM_ACT_PROMOTE, old, v, -1, gen);
+		fsm__copy_set(&vm->copies[old], FSM_ROLE_PRIMARY, gen, false);
+		fsm__emit_log(st, "vm %s: resuming the paused primary on %s (generation %llu)",
+			      vm->name, f->nodes[old].name, (unsigned long long)gen);
+		fsm__emit(st, FSM_ACT_PROMOTE, old, v, -1, gen);
 		vm->waiting = FSM_WAIT_NONE;
 		reprotect(st, v);
 		return;
 	}
-	if (s >= 0 && copy_synced(&vm->copies[s]) && node_usable(f, s)) {
+	if (s >= 0 && copy_synced(&vm->copies[s]) && fsm__node_usable(f, s)) {
 		gen = ++vm->issued;
 		if (old >= 0)
-			drop_copy(st, v, old);
+			fsm__drop_copy(st, v, old);
 		vm->generation = gen;
 		vm->primary = (int8_t)s;
 		vm->standby = -1;
-		copy_set(&vm->copies[s], FSM_ROLE_PRIMARY, gen, false);
-		emit_log(st, "vm %s: promoting the standby on %s (generation %llu)", vm->name,
-			 f->nodes[s].name, (unsigned long long)gen);
-		emit(st, FSM_ACT_PROMOTE, s, v, -1, gen);
+		fsm__copy_set(&vm->copies[s], FSM_ROLE_PRIMARY, gen, false);
+		fsm__emit_log(st, "vm %s: promoting the standby on %s (generation %llu)", vm->name,
+			      f->nodes[s].name, (unsigned long long)gen);
+		fsm__emit(st, FSM_ACT_PROMOTE, s, v, -1, gen);
 		vm->waiting = FSM_WAIT_NONE;
 		manage_standby(st, v);
 		return;
 	}
-	t = place(f, vm, -1, -1);
+	t = fsm__place(f, vm, -1, -1);
 	if (t < 0) {
-		wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
 		return;
 	}
 	if (old >= 0)
-		drop_copy(st, v, old);
+		fsm__drop_copy(st, v, old);
 	if (s >= 0)
-		drop_copy(st, v, s);
+		fsm__drop_copy(st, v, s);
 	if (vm->generation > 0)
-		emit_log(st, "vm %s: no synced standby: booting it afresh on %s; its "
-			 "memory state is lost", vm->name, f->nodes[t].name);
+		fsm__emit_log(st, "vm %s: no synced standby: booting it afresh on %s; its "
+			      "memory state is lost", vm->name, f->nodes[t].name);
 	gen = ++vm->issued;
 	vm->generation = gen;
 	vm->primary = (int8_t)t;
 	vm->standby = -1;
 	vm->waiting = FSM_WAIT_NONE;
-	copy_set(&vm->copies[t], FSM_ROLE_PRIMARY, gen, false);
+	fsm__copy_set(&vm->copies[t], FSM_ROLE_PRIMARY, gen, false);
 	s = vm->protect ? place_standby(f, vm) : -1;
 	/* The standby target travels with the start: no PROTECT needed. */
-	a = emit(st, FSM_ACT_START_PRIMARY, t, v, s, gen);
+	a = fsm__emit(st, FSM_ACT_START_PRIMARY, t, v, s, gen);
 	if (s >= 0) {
 		uint64_t token = new_standby(st, v, s);
 
@@ -240,22 +240,22 @@ static bool check_migration(struct step *st, int v)
 	int t = vm->migrate_to, p = vm->primary;
 	struct fsm_copy *ct = &vm->copies[t];
 
-	if (ct->live && copy_running_state(ct->state) && node_usable(f, t)) {
+	if (ct->live && copy_running_state(ct->state) && fsm__node_usable(f, t)) {
 		/* The destination only resumes once the source has stopped. */
-		drop_copy(st, v, p);
+		fsm__drop_copy(st, v, p);
 		vm->generation = vm->migrate_gen;
 		vm->primary = (int8_t)t;
 		vm->migrate_to = -1;
 		ct->incoming = false;
-		emit_log(st, "vm %s: now runs on %s (generation %llu)", vm->name,
-			 f->nodes[t].name, (unsigned long long)vm->generation);
+		fsm__emit_log(st, "vm %s: now runs on %s (generation %llu)", vm->name,
+			      f->nodes[t].name, (unsigned long long)vm->generation);
 		reprotect(st, v);
 		return true;
 	}
 	if (!ct->live) {
-		emit_log(st, "vm %s: migration to %s failed; it stays on %s", vm->name,
-			 f->nodes[t].name, f->nodes[p].name);
-		drop_copy(st, v, t);
+		fsm__emit_log(st, "vm %s: migration to %s failed; it stays on %s", vm->name,
+			      f->nodes[t].name, f->nodes[p].name);
+		fsm__drop_copy(st, v, t);
 		vm->migrate_to = -1;
 		return true;
 	}
@@ -270,20 +270,20 @@ static void evacuate_primary(struct step *st, int v)
 	struct fsm_vm *vm = &f->vms[v];
 	int s = vm->standby, t;
 
-	if (vm->protect && s >= 0 && copy_synced(&vm->copies[s]) && node_candidate(f, s)) {
-		start_handover(st, v);
+	if (vm->protect && s >= 0 && copy_synced(&vm->copies[s]) && fsm__node_candidate(f, s)) {
+		fsm__start_handover(st, v);
 		return;
 	}
-	t = place(f, vm, vm->primary, s);
+	t = fsm__place(f, vm, vm->primary, s);
 	if (t < 0)
-		t = place(f, vm, vm->primary, -1);
+		t = fsm__place(f, vm, vm->primary, -1);
 	if (t < 0) {
-		wait_for(st, vm, FSM_WAIT_NO_EVACUATION_NODE,
-			 "vm %s: no node to evacuate it to", vm->name);
+		fsm__wait_for(st, vm, FSM_WAIT_NO_EVACUATION_NODE,
+			      "vm %s: no node to evacuate it to", vm->name);
 		return;
 	}
 	vm->waiting = FSM_WAIT_NONE;
-	start_migration(st, v, t);
+	fsm__start_migration(st, v, t);
 }
 
 static void reconcile_vm(struct step *st, int v)
@@ -297,8 +297,8 @@ static void reconcile_vm(struct step *st, int v)
 	p = vm->primary;
 	if (p >= 0 && vm->copies[p].live) {
 		if (f->nodes[p].gone) {
-			wait_for(st, vm, FSM_WAIT_FENCE, "vm %s: waiting for %s to be "
-				 "fenced before promoting", vm->name, f->nodes[p].name);
+			fsm__wait_for(st, vm, FSM_WAIT_FENCE, "vm %s: waiting for %s to be "
+				      "fenced before promoting", vm->name, f->nodes[p].name);
 			return;
 		}
 		if (vm->handover && vm->standby >= 0 && copy_synced(&vm->copies[vm->standby]))
@@ -314,7 +314,7 @@ static void reconcile_vm(struct step *st, int v)
 	activate(st, v);
 }
 
-void reconcile(struct step *st)
+void fsm__reconcile(struct step *st)
 {
 	struct fsm *f = st->f;
 	int order[HASVC_MAX_VMS], n = 0;
