@@ -98,5 +98,5 @@ kill "$c_hasvcd_pid"
 wait "$c_hasvcd_pid" 2>/dev/null || true
 expect 1 "cannot reach" hactl_on c status
 hactl_on a status >/dev/null || fail "hactl status on a failed after c's hasvcd stopped"
-replicas_agree 30
+replicas_agree 2 30
 echo "replicas agree; ok"

@@ -40,5 +40,5 @@ echo "hactl failover web1: now primary $1, standby $2"
 wait_acks web1 20 20
 stop_client web1
 stop_client web2
-replicas_agree 30
+replicas_agree 3 30
 echo "replicas agree; ok"

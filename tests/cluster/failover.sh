@@ -61,5 +61,5 @@ stop_client web1
 stop_client web2
 # The clients check that "get" never went below the last acknowledged value.
 [ "$(vm_get b web2 'v["primary"]')" = b ] || fail "web2 moved though its node lived"
-replicas_agree 30
+replicas_agree 2 30
 echo "replicas agree; ok"

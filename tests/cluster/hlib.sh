@@ -155,12 +155,16 @@ stop_client() {
 	cat "$T/client_$1.out"
 }
 
-# replicas_agree [TIMEOUT]: until every node whose hasvcd answers shows the
-# same state digest (the same replica of the state machine, byte for byte).
-# Reports flow all the time, so equal digests are waited for, not expected
-# at once; a replica that diverged never matches again.
+# replicas_agree COUNT [TIMEOUT]: until COUNT nodes' hasvcd answer and all
+# show the same state digest (the same replica of the state machine: the
+# digest is over its encoding, docs/hasvc-daemon.md).  COUNT is how many
+# hasvcd the test expects to run, so that a daemon that does not answer (or
+# a test that lost one) is not taken for agreement.  Reports flow all the
+# time, so equal digests are waited for, not expected at once; a replica
+# that diverged never matches again.
 replicas_agree() {
-	_end=$(deadline "${1:-20}")
+	_want=$1
+	_end=$(deadline "${2:-20}")
 	while :; do
 		# All nodes at once, so that no report slips in between.
 		_qp=""
@@ -169,12 +173,15 @@ replicas_agree() {
 			_qp="$_qp $!"
 		done
 		for _p in $_qp; do wait "$_p"; done
-		_d=$(for _n in $CL_NODES; do python3 -c '
+		_all=$(for _n in $CL_NODES; do python3 -c '
 import json, sys
 print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
-			"$T/digest.$_n" 2>/dev/null; done | sort -u | grep -v '^$')
-		[ "$(echo "$_d" | grep -c .)" = 1 ] && return 0
-		[ "$(date +%s)" -le "$_end" ] || fail "the nodes' replicas differ: $(echo $_d)"
+			"$T/digest.$_n" 2>/dev/null; done | grep -v '^$')
+		_got=$(echo "$_all" | grep -c .)
+		_d=$(echo "$_all" | sort -u)
+		[ "$_got" = "$_want" ] && [ "$(echo "$_d" | grep -c .)" = 1 ] && return 0
+		[ "$(date +%s)" -le "$_end" ] ||
+			fail "the replicas do not agree: $_got of $_want hasvcd answered, digests: $(echo $_d)"
 		sleep 0.2
 	done
 }

@@ -126,5 +126,5 @@ echo "loc live-migrated c -> b mid-write with its disk; every record verified on
 wait_udp_acks 50 30
 stop_udp_client
 touch "$T/blk.stop" "$T/loc.stop"
-replicas_agree 30
+replicas_agree 2 30
 echo "ok"

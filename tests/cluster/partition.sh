@@ -55,5 +55,5 @@ set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
 wait_acks web1 20 20
 stop_client web1
-replicas_agree 30
+replicas_agree 3 30
 echo "replicas agree; ok"

@@ -45,5 +45,5 @@ set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 on $1, expected b"
 wait_acks web1 20 20
 stop_client web1
-replicas_agree 30
+replicas_agree 3 30
 echo "replicas agree; ok"

@@ -158,5 +158,5 @@ cp "$T/next.conf" "$T/hasvc.conf"
 hactl_on a reload >"$T/reload.out" 2>&1 || fail "reload from a: $(cat "$T/reload.out")"
 wait_vm c web4 '"name" in v' 30
 echo "a reload from a's hasvcd applied on c"
-replicas_agree 30
+replicas_agree 3 30
 echo "replicas agree; ok"
