@@ -42,9 +42,6 @@
 /* How long a fresh cluster waits for every declared node (apply.c). */
 #define HASVCD_FORMATION_WAIT_MS 10000
 
-/* The byte layout of struct fsm that State messages carry. */
-#define HASVCD_FSM_FORMAT (0x48410000u + (uint32_t)(sizeof(struct fsm) & 0xffff))
-
 /*
  * A hasvcd in the group, as corosync names it: a message is believed to come
  * from the node corosync delivered it from, never from what it says.  One

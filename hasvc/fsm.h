@@ -7,9 +7,9 @@
  * out only the actions addressed to itself.  docs/hasvc-state-machine.md has
  * the rules and a failover sequence.
  *
- * The state is plain data (fixed arrays, node and VM indexes) so that a
- * joining node can be handed a copy of it, and so that tests can compare
- * replicas byte for byte.
+ * The state is plain data (fixed arrays, node and VM indexes) so that tests
+ * can compare replicas byte for byte.  A joining node is handed a copy as
+ * a Replica message, field by field (hasvc/fsm_codec.h), never these bytes.
  */
 #ifndef HASVC_FSM_H
 #define HASVC_FSM_H
@@ -212,14 +212,6 @@ int fsm__step(struct fsm *fsm, const struct fsm_event *ev, struct fsm_actions *o
 
 /* 0, or -EPROTO with a description of the first broken rule in why. */
 int fsm__check_invariants(const struct fsm *fsm, char *why, size_t len);
-
-/*
- * A state that came from elsewhere (a peer's State message): every index,
- * enum and string in range, then the invariants.  0 or -EPROTO with why.
- * Only a state that passes may be adopted: the machine indexes arrays with
- * what the state holds.
- */
-int fsm__validate(const struct fsm *fsm, char *why, size_t len);
 
 void fsm__actions_init(struct fsm_actions *a);
 void fsm__actions_clear(struct fsm_actions *a);

@@ -14,9 +14,7 @@
 
 #include "hasvc/fsm_internal.h"
 
-static int broken(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int broken(char *why, size_t len, const char *fmt, ...)
+int fsm__broken(char *why, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -39,13 +37,14 @@ static int check_nodes(const struct fsm *f, char *why, size_t len)
 		const struct fsm_node *n = &f->nodes[i];
 
 		if (n->ready && !n->member)
-			return broken(why, len, "node %s ready but not a member", n->name);
+			return fsm__broken(why, len, "node %s ready but not a member", n->name);
 		if (n->gone && n->member)
-			return broken(why, len, "node %s both gone and a member", n->name);
+			return fsm__broken(why, len, "node %s both gone and a member", n->name);
 		if (n->evacuating && !n->member)
-			return broken(why, len, "node %s evacuating but not a member", n->name);
+			return fsm__broken(why, len, "node %s evacuating but not a member",
+					   n->name);
 		if (n->fence != FSM_FENCE_NONE && !n->gone)
-			return broken(why, len, "node %s fenced but not gone", n->name);
+			return fsm__broken(why, len, "node %s fenced but not gone", n->name);
 	}
 	return 0;
 }
@@ -64,68 +63,69 @@ static int check_copies(const struct fsm *f, const struct fsm_vm *vm, char *why,
 		const struct fsm_copy *c = &vm->copies[i];
 
 		if (c->generation > vm->issued)
-			return broken(why, len, "vm %s: copy on %s has generation %llu above "
-				      "the highest issued %llu", vm->name, f->nodes[i].name,
-				      (unsigned long long)c->generation,
-				      (unsigned long long)vm->issued);
+			return fsm__broken(why, len, "vm %s: copy on %s has generation %llu above "
+					   "the highest issued %llu", vm->name, f->nodes[i].name,
+					   (unsigned long long)c->generation,
+					   (unsigned long long)vm->issued);
 		if (c->role == FSM_ROLE_NONE || !c->live)
 			continue;
 		if (surely_dead_node(&f->nodes[i]))
-			return broken(why, len, "vm %s: live copy on lost node %s", vm->name,
-				      f->nodes[i].name);
+			return fsm__broken(why, len, "vm %s: live copy on lost node %s", vm->name,
+					   f->nodes[i].name);
 		if (c->role != FSM_ROLE_PRIMARY)
 			continue;
 		if (c->incoming) {
 			if (i != vm->migrate_to || c->generation != vm->migrate_gen)
-				return broken(why, len, "vm %s: stray incoming copy on %s",
-					      vm->name, f->nodes[i].name);
+				return fsm__broken(why, len, "vm %s: stray incoming copy on %s",
+						   vm->name, f->nodes[i].name);
 			continue;
 		}
 		live_primaries++;
 		if (i != vm->primary || c->generation != vm->generation)
-			return broken(why, len, "vm %s: live primary on %s (generation %llu) "
-				      "is not the current one", vm->name, f->nodes[i].name,
-				      (unsigned long long)c->generation);
+			return fsm__broken(why, len, "vm %s: live primary on %s (generation %llu) "
+					   "is not the current one", vm->name, f->nodes[i].name,
+					   (unsigned long long)c->generation);
 	}
 	if (live_primaries > 1)
-		return broken(why, len, "vm %s: %d live primaries", vm->name, live_primaries);
+		return fsm__broken(why, len, "vm %s: %d live primaries", vm->name, live_primaries);
 	return 0;
 }
 
 static int check_vm(const struct fsm *f, const struct fsm_vm *vm, char *why, size_t len)
 {
 	if (!in_range(vm->primary) || !in_range(vm->standby) || !in_range(vm->migrate_to))
-		return broken(why, len, "vm %s: node index out of range", vm->name);
+		return fsm__broken(why, len, "vm %s: node index out of range", vm->name);
 	if (vm->generation > vm->issued || vm->migrate_gen > vm->issued)
-		return broken(why, len, "vm %s: generation above the highest issued", vm->name);
+		return fsm__broken(why, len, "vm %s: generation above the highest issued",
+				   vm->name);
 	if (vm->primary >= 0 && vm->primary == vm->standby)
-		return broken(why, len, "vm %s: primary and standby both on %s", vm->name,
-			      f->nodes[vm->primary].name);
+		return fsm__broken(why, len, "vm %s: primary and standby both on %s", vm->name,
+				   f->nodes[vm->primary].name);
 	if (vm->primary >= 0) {
 		const struct fsm_copy *c = &vm->copies[vm->primary];
 
 		if (c->role != FSM_ROLE_PRIMARY || c->generation != vm->generation)
-			return broken(why, len, "vm %s: primary on %s holds no copy of "
-				      "generation %llu", vm->name, f->nodes[vm->primary].name,
-				      (unsigned long long)vm->generation);
+			return fsm__broken(why, len, "vm %s: primary on %s holds no copy of "
+					   "generation %llu", vm->name, f->nodes[vm->primary].name,
+					   (unsigned long long)vm->generation);
 	}
 	if (vm->standby >= 0) {
 		const struct fsm_copy *c = &vm->copies[vm->standby];
 
 		if (c->role != FSM_ROLE_STANDBY || c->generation < vm->generation)
-			return broken(why, len, "vm %s: standby on %s holds no standby of "
-				      "generation %llu", vm->name, f->nodes[vm->standby].name,
-				      (unsigned long long)vm->generation);
+			return fsm__broken(why, len, "vm %s: standby on %s holds no standby of "
+					   "generation %llu", vm->name, f->nodes[vm->standby].name,
+					   (unsigned long long)vm->generation);
 	}
 	if (vm->migrate_to >= 0) {
 		if (vm->primary < 0 || vm->migrate_to == vm->primary ||
 		    vm->migrate_to == vm->standby)
-			return broken(why, len, "vm %s: migration to %s from %s", vm->name,
-				      f->nodes[vm->migrate_to].name,
-				      vm->primary >= 0 ? f->nodes[vm->primary].name : "nowhere");
+			return fsm__broken(why, len, "vm %s: migration to %s from %s", vm->name,
+					   f->nodes[vm->migrate_to].name,
+					   vm->primary >= 0 ? f->nodes[vm->primary].name : "nowhere");
 		if (vm->migrate_gen <= vm->generation)
-			return broken(why, len, "vm %s: migration under an old generation",
-				      vm->name);
+			return fsm__broken(why, len, "vm %s: migration under an old generation",
+					   vm->name);
 	}
 	return check_copies(f, vm, why, len);
 }
@@ -138,67 +138,4 @@ int fsm__check_invariants(const struct fsm *fsm, char *why, size_t len)
 		if (fsm->vms[v].used)
 			ret = check_vm(fsm, &fsm->vms[v], why, len);
 	return ret;
-}
-
-/* ---- a state from elsewhere (another replica, through the network) ---- */
-
-static bool name_ok(const char *s)
-{
-	return memchr(s, 0, HASVC_NAME_MAX) != NULL;
-}
-
-/* A bool read as a bool must hold 0 or 1: look at its byte instead. */
-#define BOOL_OK(b) (*(const unsigned char *)&(b) <= 1)
-
-static bool bools_ok(const struct fsm *f)
-{
-	bool ok = BOOL_OK(f->configured) && BOOL_OK(f->have_view) && BOOL_OK(f->quorate);
-
-	for (int i = 0; i < HASVC_MAX_NODES && ok; i++) {
-		const struct fsm_node *n = &f->nodes[i];
-
-		ok = BOOL_OK(n->declared) && BOOL_OK(n->has_fence) && BOOL_OK(n->member) &&
-		     BOOL_OK(n->ready) && BOOL_OK(n->gone) && BOOL_OK(n->evacuating);
-	}
-	for (int v = 0; v < HASVC_MAX_VMS && ok; v++) {
-		const struct fsm_vm *vm = &f->vms[v];
-
-		ok = BOOL_OK(vm->used) && BOOL_OK(vm->protect) && BOOL_OK(vm->conf_protect) &&
-		     BOOL_OK(vm->handover);
-		for (int i = 0; i < HASVC_MAX_NODES && ok; i++)
-			ok = BOOL_OK(vm->copies[i].live) && BOOL_OK(vm->copies[i].incoming) &&
-			     BOOL_OK(vm->copies[i].reported);
-	}
-	return ok;
-}
-
-static int validate_vm(const struct fsm_vm *vm, int v, char *why, size_t len)
-{
-	if (!name_ok(vm->name))
-		return broken(why, len, "vm slot %d: name not terminated", v);
-	if (!in_range(vm->primary) || !in_range(vm->standby) || !in_range(vm->migrate_to) ||
-	    !in_range(vm->avoid) || vm->n_preferred > HASVC_MAX_NODES ||
-	    vm->waiting > FSM_WAIT_NO_EVACUATION_NODE)
-		return broken(why, len, "vm slot %d: field out of range", v);
-	for (int k = 0; k < vm->n_preferred; k++)
-		if (vm->preferred[k] < 0 || vm->preferred[k] >= HASVC_MAX_NODES)
-			return broken(why, len, "vm slot %d: preferred node out of range", v);
-	for (int i = 0; i < HASVC_MAX_NODES; i++)
-		if (vm->copies[i].role > FSM_ROLE_STANDBY || vm->copies[i].state > FSM_VM_FAILED)
-			return broken(why, len, "vm slot %d: copy %d out of range", v, i);
-	return 0;
-}
-
-int fsm__validate(const struct fsm *fsm, char *why, size_t len)
-{
-	int ret = 0;
-
-	if (!bools_ok(fsm))
-		return broken(why, len, "a flag holds neither 0 nor 1");
-	for (int i = 0; i < HASVC_MAX_NODES; i++)
-		if (!name_ok(fsm->nodes[i].name) || fsm->nodes[i].fence > FSM_FENCE_DONE)
-			return broken(why, len, "node slot %d out of range", i);
-	for (int v = 0; v < HASVC_MAX_VMS && !ret; v++)
-		ret = validate_vm(&fsm->vms[v], v, why, len);
-	return ret ? ret : fsm__check_invariants(fsm, why, len);
 }

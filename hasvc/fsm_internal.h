@@ -48,6 +48,9 @@ static inline bool copy_synced(const struct fsm_copy *c)
 void fsm__copy_set(struct fsm_copy *c, enum fsm_role role, uint64_t generation, bool incoming);
 void fsm__copy_clear(struct fsm_copy *c);
 
+/* fsm_check.c: -EPROTO, with the text in why (when why and len). */
+int fsm__broken(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* fsm_place.c */
 bool fsm__node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
 bool fsm__node_candidate(const struct fsm *f, int i);   /* may receive a new one */

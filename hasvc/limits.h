@@ -1,8 +1,8 @@
 /*
  * Sizes shared by the configuration and the state machine.  The state
  * machine keeps fixed arrays so that its whole state is plain data: it can be
- * copied, compared and shipped to a joining node without a serializer for
- * pointers.
+ * copied and compared, and encoded (hasvc/fsm_codec.c) without pointers to
+ * follow.
  */
 #ifndef HASVC_LIMITS_H
 #define HASVC_LIMITS_H

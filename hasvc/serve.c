@@ -15,6 +15,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/fsm_codec.h"
 #include "hasvc/ipc.h"
 
 #define MAX_PENDING 64
@@ -138,12 +139,21 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 	st->vms = vp;
 }
 
-/* Replicas that applied the same messages are byte for byte the same. */
+/*
+ * Replicas that applied the same messages have the same encoding: the
+ * digest is over it, not over struct fsm (docs/hasvc-daemon.md, "Versions").
+ * "" when out of memory.
+ */
 static void replica_digest(const struct hasvcd *d, char *out, size_t len)
 {
-	uint8_t sd[HASVC_DIGEST_LEN];
+	uint8_t sd[HASVC_DIGEST_LEN], *buf;
+	size_t n;
 
-	hasvcd__digest(d->fsm, sizeof(*d->fsm), sd);
+	out[0] = 0;
+	if (fsm_codec__pack(d->fsm, &buf, &n))
+		return;
+	hasvcd__digest(buf, n, sd);
+	free(buf);
 	hasvcd__hex(sd, sizeof(sd), out, len);
 }
 

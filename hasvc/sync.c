@@ -37,6 +37,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/fsm_codec.h"
 #include "hasvc/msgq.h"
 
 #define MAX_MEMBERS CPG_VIEW_MAX
@@ -157,16 +158,55 @@ static void fill_members(const struct sync *s, Hasvc__Cluster__Member *v,
 	}
 }
 
+#ifdef HASVC_FAULT_INJECTION
+/*
+ * HASVCD_TEST_STATE_EXTRA_FIELD=N (tests/cluster/upgrade.sh): this daemon's
+ * State carries field N, which no version knows, in its Replica and in each
+ * of its VMs, as a newer hasvcd's would.  Only in builds configured with
+ * --enable-fault-injection.
+ */
+static void add_test_field(Hasvc__Cluster__Replica *r, ProtobufCMessageUnknownField *u)
+{
+	/* A length-prefixed field: its data holds the length, then the bytes. */
+	static const char data[] = "\x0cnext version";
+	const char *v = getenv("HASVCD_TEST_STATE_EXTRA_FIELD");
+
+	if (!v)
+		return;
+	u->tag = (uint32_t)strtoul(v, NULL, 10);
+	u->wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+	u->len = sizeof(data) - 1;
+	u->data = (uint8_t *)data;
+	r->base.n_unknown_fields = 1;
+	r->base.unknown_fields = u;
+	for (size_t k = 0; k < r->n_vms; k++) {
+		r->vms[k]->base.n_unknown_fields = 1;
+		r->vms[k]->base.unknown_fields = u;
+	}
+}
+#else
+static void add_test_field(Hasvc__Cluster__Replica *r, ProtobufCMessageUnknownField *u)
+{
+	(void)r;
+	(void)u;
+}
+#endif
+
 static void send_state(struct hasvcd *d)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__State st = HASVC__CLUSTER__STATE__INIT;
 	Hasvc__Cluster__Member v[MAX_MEMBERS], *p[MAX_MEMBERS];
+	ProtobufCMessageUnknownField extra;
 
+	st.replica = fsm_codec__encode(d->fsm);
+	if (!st.replica) {
+		leave(d, "out of memory while encoding this replica's state");
+		return;
+	}
+	add_test_field(st.replica, &extra);
 	st.quorate_events = d->fsm->quorate_events;
-	st.fsm.data = (uint8_t *)d->fsm;
-	st.fsm.len = sizeof(*d->fsm);
-	st.format = HASVCD_FSM_FORMAT;
+	st.format = FSM_CODEC_FORMAT;
 	st.config_text = d->conf_text ? d->conf_text : (char *)"";
 	st.config_path = d->conf ? d->conf->path : (char *)"";
 	fill_members(d->sync, v, p, &st.n_members);
@@ -175,6 +215,7 @@ static void send_state(struct hasvcd *d)
 	m.state = &st;
 	if (cluster__send(d, &m))
 		qb_log(LOG_ERR, "cannot send this replica's state to the group");
+	fsm_codec__free(st.replica);
 }
 
 static void on_timeout(void *data);
@@ -297,21 +338,49 @@ static bool better(const struct sync *s, uint64_t events, const char *from)
 	return strcmp(from, s->best_from) < 0;
 }
 
-/* Every member checks the same bytes alike, so all skip the same states. */
-static int valid_state(const uint8_t *bytes, const char *from)
+/* The replica a State carries, decoded into f: 0 or -EINVAL with why. */
+static int decode_state(const Hasvc__Cluster__State *st, struct fsm *f, char *why, size_t len)
+{
+	if (!st->replica) {
+		snprintf(why, len, "State.replica missing");
+		return -EINVAL;
+	}
+	if (fsm_codec__decode(st->replica, f, why, len))
+		return -EINVAL;
+	if (f->quorate_events != st->quorate_events) {
+		snprintf(why, len, "State.quorate_events %llu but Replica.quorate_events %llu",
+			 (unsigned long long)st->quorate_events,
+			 (unsigned long long)f->quorate_events);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Every member checks the same bytes alike, so all skip the same states.
+ * Fields a newer hasvcd added are dropped, and said so (docs/hasvc-daemon.md,
+ * "Versions").
+ */
+static int valid_state(const Hasvc__Cluster__State *st, const char *from)
 {
 	struct fsm *f = malloc(sizeof(*f));
 	char why[256];
+	size_t unknown;
 	int ret;
 
 	if (!f)
 		return -ENOMEM;
-	memcpy(f, bytes, sizeof(*f));
-	ret = fsm__validate(f, why, sizeof(why));
-	if (ret)
-		qb_log(LOG_ERR, "the state node %s sent is not valid (%s): not used", from, why);
+	ret = decode_state(st, f, why, sizeof(why));
 	free(f);
-	return ret ? -EINVAL : 0;
+	if (ret) {
+		qb_log(LOG_ERR, "the state node %s sent is not valid (%s): not used", from, why);
+		return ret;
+	}
+	unknown = fsm_codec__unknown(st->replica);
+	if (unknown)
+		qb_log(LOG_NOTICE, "the state node %s sent has %zu fields this hasvcd does not "
+		       "know (a newer hasvcd's): ignored", from, unknown);
+	return 0;
 }
 
 static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cluster__Msg *m)
@@ -330,9 +399,10 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 	if (sm->got)
 		return;
 	sm->got = true;
-	if (st->format != HASVCD_FSM_FORMAT || st->fsm.len != sizeof(struct fsm)) {
-		qb_log(LOG_ERR, "node %s runs a hasvcd with another state format (%#x, %zu bytes): "
-		       "its state is not used", m->sender, st->format, st->fsm.len);
+	if (st->format != FSM_CODEC_FORMAT) {
+		qb_log(LOG_ERR, "node %s runs a hasvcd with another state format (%#x, this one "
+		       "reads %#x): its state is not used", m->sender, st->format,
+		       FSM_CODEC_FORMAT);
 		return;
 	}
 	if (!sm->id.certain) {
@@ -341,7 +411,7 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 		       sm->id.pid);
 		return;
 	}
-	ret = valid_state(st->fsm.data, m->sender);
+	ret = valid_state(st, m->sender);
 	if (ret == -ENOMEM)
 		leave(d, "out of memory while checking a state");
 	if (ret || !better(s, st->quorate_events, m->sender))
@@ -387,7 +457,12 @@ static void adopt(struct hasvcd *d)
 	m = hasvc__cluster__msg__unpack(NULL, s->best_len, s->best);
 	if (!m)
 		return;
-	memcpy(d->fsm, m->state->fsm.data, sizeof(*d->fsm));
+	/* take_state decoded the same bytes without an error. */
+	if (fsm_codec__decode(m->state->replica, d->fsm, err, sizeof(err))) {
+		hasvc__cluster__msg__free_unpacked(m, NULL);
+		leave(d, "the state kept from the exchange no longer decodes");
+		return;
+	}
 	if (m->state->config_text[0] &&
 	    hasvcd__set_config(d, m->state->config_text, m->state->config_path, err, sizeof(err)))
 		qb_log(LOG_ERR, "the cluster's configuration does not parse here: %s", err);

@@ -33,6 +33,7 @@
 #include <corosync/cpg.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/fsm_codec.h"
 
 struct rogue {
 	bool inject, joined, sent;
@@ -103,17 +104,23 @@ static int inject(cpg_handle_t h, struct rogue *r)
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__State st = HASVC__CLUSTER__STATE__INIT;
 	Hasvc__Cluster__Config c = HASVC__CLUSTER__CONFIG__INIT;
+	int ret;
 
 	m.sender = (char *)r->name;
-	st.quorate_events = UINT64_MAX / 2;
-	st.fsm.data = (uint8_t *)r->fsm;
-	st.fsm.len = sizeof(*r->fsm);
-	st.format = HASVCD_FSM_FORMAT;
+	/* The state every member would adopt, were it believed. */
+	r->fsm->quorate_events = UINT64_MAX / 2;
+	st.quorate_events = r->fsm->quorate_events;
+	st.replica = fsm_codec__encode(r->fsm);
+	if (!st.replica)
+		return -ENOMEM;
+	st.format = FSM_CODEC_FORMAT;
 	st.config_text = r->config;
 	st.config_path = (char *)"rogue.conf";
 	m.body_case = HASVC__CLUSTER__MSG__BODY_STATE;
 	m.state = &st;
-	if (send_msg(h, &m))
+	ret = send_msg(h, &m);
+	fsm_codec__free(st.replica);
+	if (ret)
 		return -EIO;
 	c.text = r->config;
 	c.path = (char *)"rogue.conf";

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/fsm_codec.h"
 #include "hasvc/msgq.h"
 
 /* ---- what the stubs saw ---- */
@@ -188,9 +189,9 @@ static void state_from(const char *from, uint64_t events)
 	ck_assert_ptr_nonnull(f);
 	f->quorate_events = events;
 	st.quorate_events = events;
-	st.fsm.data = (uint8_t *)f;
-	st.fsm.len = sizeof(*f);
-	st.format = HASVCD_FSM_FORMAT;
+	st.replica = fsm_codec__encode(f);
+	ck_assert_ptr_nonnull(st.replica);
+	st.format = FSM_CODEC_FORMAT;
 	st.config_text = (char *)CONF;
 	st.config_path = (char *)"hasvc.conf";
 	/* Says that node b's hasvcd is pid 202. */
@@ -201,6 +202,7 @@ static void state_from(const char *from, uint64_t events)
 	m.body_case = HASVC__CLUSTER__MSG__BODY_STATE;
 	m.state = &st;
 	deliver(&m, from);
+	fsm_codec__free(st.replica);
 	fsm__free(f);
 }
 
