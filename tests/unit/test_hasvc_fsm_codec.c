@@ -50,6 +50,16 @@ static void report(struct fsm *f, const char *node, const char *vm, enum fsm_rol
 	step(f, &ev);
 }
 
+static void view(struct fsm *f, const char *const *nodes, size_t n)
+{
+	struct fsm_event ev = { .type = FSM_EV_MEMBERSHIP };
+
+	ev.membership.nodes = nodes;
+	ev.membership.n_nodes = n;
+	ev.membership.quorate = true;
+	step(f, &ev);
+}
+
 /*
  * A formed cluster with most fields away from their defaults: both VMs
  * placed and protected (copies with epochs, preferred nodes), then b lost
@@ -69,12 +79,7 @@ static struct fsm *formed(void)
 	ev.config.config = conf;
 	memset(ev.config.digest, 0x5a, sizeof(ev.config.digest));
 	step(f, &ev);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = FSM_EV_MEMBERSHIP;
-	ev.membership.nodes = all;
-	ev.membership.n_nodes = 3;
-	ev.membership.quorate = true;
-	step(f, &ev);
+	view(f, all, 3);
 	for (int i = 0; i < 3; i++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.type = FSM_EV_INVENTORY_DONE;
@@ -85,12 +90,7 @@ static struct fsm *formed(void)
 	report(f, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 7);
 	report(f, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 3);
 	report(f, "c", "db1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 3);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = FSM_EV_MEMBERSHIP;
-	ev.membership.nodes = two;
-	ev.membership.n_nodes = 2;
-	ev.membership.quorate = true;
-	step(f, &ev);
+	view(f, two, 2);
 	config__free(conf);
 	ck_assert_int_eq(f->nodes[fsm__node_index(f, "b")].fence, FSM_FENCE_PENDING);
 	return f;
