@@ -121,8 +121,8 @@ static int check_vm(const struct fsm *f, const struct fsm_vm *vm, char *why, siz
 		if (vm->primary < 0 || vm->migrate_to == vm->primary ||
 		    vm->migrate_to == vm->standby)
 			return fsm__broken(why, len, "vm %s: migration to %s from %s", vm->name,
-					   f->nodes[vm->migrate_to].name,
-					   vm->primary >= 0 ? f->nodes[vm->primary].name : "nowhere");
+					   f->nodes[vm->migrate_to].name, vm->primary >= 0 ?
+					   f->nodes[vm->primary].name : "nowhere");
 		if (vm->migrate_gen <= vm->generation)
 			return fsm__broken(why, len, "vm %s: migration under an old generation",
 					   vm->name);
