@@ -9,7 +9,9 @@
  * ignored; the held messages' limit ends the round; a State of a guessed
  * member counts but is not adopted, and the adopted state's members are
  * trusted; configurations only from declared nodes; a daemon cut off
- * itself leaves.
+ * itself leaves; a State with fields of a newer version is adopted, one
+ * that does not decode, of another format or with a wrong event count is
+ * not.
  */
 #include "config.h"
 
@@ -179,7 +181,23 @@ static int deliver_sent(void)
 	return body;
 }
 
-static void state_from(const char *from, uint64_t events)
+/* How a State differs from what this version sends. */
+enum state_kind {
+	STATE_PLAIN,
+	STATE_NEWER,         /* fields this version does not know          */
+	STATE_BAD_SLOT,      /* web1's primary is no node slot              */
+	STATE_OTHER_FORMAT,  /* another major version                       */
+	STATE_EVENTS_DIFFER, /* State.quorate_events is not the replica's   */
+};
+
+/* A field number no version uses, length-prefixed: length, then bytes. */
+static ProtobufCMessageUnknownField newer = {
+	.tag = 99, .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, .len = 5,
+	.data = (uint8_t *)"\x04next",
+};
+
+/* A State from `from` whose replica has `events` and an unplaced web1. */
+static void state_of(const char *from, uint64_t events, enum state_kind kind)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__State st = HASVC__CLUSTER__STATE__INIT;
@@ -188,10 +206,21 @@ static void state_from(const char *from, uint64_t events)
 
 	ck_assert_ptr_nonnull(f);
 	f->quorate_events = events;
-	st.quorate_events = events;
+	f->vms[0].used = true;
+	snprintf(f->vms[0].name, sizeof(f->vms[0].name), "web1");
+	f->vms[0].primary = f->vms[0].standby = f->vms[0].migrate_to = f->vms[0].avoid = -1;
+	st.quorate_events = kind == STATE_EVENTS_DIFFER ? events + 1 : events;
 	st.replica = fsm_codec__encode(f);
 	ck_assert_ptr_nonnull(st.replica);
-	st.format = FSM_CODEC_FORMAT;
+	if (kind == STATE_NEWER) {
+		st.replica->base.n_unknown_fields = 1;
+		st.replica->base.unknown_fields = &newer;
+		st.replica->vms[0]->base.n_unknown_fields = 1;
+		st.replica->vms[0]->base.unknown_fields = &newer;
+	}
+	if (kind == STATE_BAD_SLOT)
+		st.replica->vms[0]->primary = HASVC_MAX_NODES;
+	st.format = kind == STATE_OTHER_FORMAT ? FSM_CODEC_FORMAT + 1 : FSM_CODEC_FORMAT;
 	st.config_text = (char *)CONF;
 	st.config_path = (char *)"hasvc.conf";
 	/* Says that node b's hasvcd is pid 202. */
@@ -201,9 +230,33 @@ static void state_from(const char *from, uint64_t events)
 	st.n_members = 1;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_STATE;
 	m.state = &st;
-	deliver(&m, from);
+	if (kind == STATE_NEWER) {
+		/* Through the wire, as protobuf-c keeps what it does not know. */
+		size_t len;
+		uint8_t *buf;
+		Hasvc__Cluster__Msg *got;
+
+		m.sender = (char *)from;
+		len = hasvc__cluster__msg__get_packed_size(&m);
+		buf = malloc(len);
+		ck_assert_ptr_nonnull(buf);
+		hasvc__cluster__msg__pack(&m, buf);
+		got = hasvc__cluster__msg__unpack(NULL, len, buf);
+		ck_assert_ptr_nonnull(got);
+		ck_assert_uint_eq(fsm_codec__unknown(got->state->replica), 2);
+		sync__deliver(&d, got, who(from)); /* its sender is from already */
+		hasvc__cluster__msg__free_unpacked(got, NULL);
+		free(buf);
+	} else {
+		deliver(&m, from);
+	}
 	fsm_codec__free(st.replica);
 	fsm__free(f);
+}
+
+static void state_from(const char *from, uint64_t events)
+{
+	state_of(from, events, STATE_PLAIN);
 }
 
 static void op_from(const char *from, uint64_t request)
@@ -412,6 +465,38 @@ START_TEST(test_guessed_member)
 }
 END_TEST
 
+/*
+ * A State with fields of a newer version is used like any other; one whose
+ * replica does not decode, of another format, or whose event count is not
+ * its replica's is not, however many events it claims.
+ */
+START_TEST(test_state_versions)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	add("d", true);
+	sync__view(&d, view, n_view, true);
+	ck_assert_int_eq(deliver_sent(), HASVC__CLUSTER__MSG__BODY_STATE);
+	state_of("b", 1000, STATE_BAD_SLOT);
+	state_of("c", 1000, STATE_OTHER_FORMAT);
+	state_of("d", 1000, STATE_EVENTS_DIFFER);
+	ck_assert_uint_eq(seen.memberships, 1); /* every member answered */
+	ck_assert_uint_eq(d.fsm->quorate_events, 0);
+	ck_assert_int_eq(fsm__vm_index(d.fsm, "web1"), -1);
+	add("e", true); /* not declared: a new round all the same */
+	sync__view(&d, view, n_view, true);
+	ck_assert_int_eq(deliver_sent(), HASVC__CLUSTER__MSG__BODY_STATE);
+	state_of("b", 9, STATE_NEWER);
+	state_from("c", 3);
+	state_from("d", 3);
+	ck_assert_uint_eq(seen.memberships, 2);
+	ck_assert_uint_eq(d.fsm->quorate_events, 9);
+	ck_assert_int_eq(fsm__vm_index(d.fsm, "web1"), 0);
+	ck_assert_int_eq(d.fsm->vms[0].primary, -1);
+}
+END_TEST
+
 START_TEST(test_config_only_from_declared_nodes)
 {
 	add("a", true);
@@ -440,6 +525,7 @@ int main(void)
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
 	tcase_add_test(tc, test_config_only_from_declared_nodes);
+	tcase_add_test(tc, test_state_versions);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
