@@ -160,7 +160,7 @@ static void fill_members(const struct sync *s, Hasvc__Cluster__Member *v,
 
 #ifdef HASVC_FAULT_INJECTION
 /*
- * HASVCD_TEST_STATE_EXTRA_FIELD=N (tests/cluster/upgrade.sh): this daemon's
+ * HASVCD_TEST_STATE_EXTRA_FIELD=N (tests/cluster/newer_state.sh): this daemon's
  * State carries field N, which no version knows, in its Replica and in each
  * of its VMs, as a newer hasvcd's would.  Only in builds configured with
  * --enable-fault-injection.
