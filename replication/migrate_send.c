@@ -186,6 +186,9 @@ static int mt_finish(void *arg)
 		dirty__stop(m->vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
+	/* Left paused as asked: the operator's to resume, as after save --paused. */
+	if (m->p.then_pause && !vm__hold(m->vm, VM_HOLD_OPERATOR))
+		vm__release(m->vm, m->holder);
 	if (!m->p.then_pause &&
 	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
 			      &m->quit_timer))

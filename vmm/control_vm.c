@@ -37,7 +37,13 @@ static int vm_resume(void *opaque)
 		qb_log(LOG_WARNING, "resume refused: %s", why);
 		return ret;
 	}
-	return vm__release(cv->vm, VM_HOLD_OPERATOR);
+	ret = vm__release(cv->vm, VM_HOLD_OPERATOR);
+	/* Not the operator's to end: a switch-over in progress, a post-copy source. */
+	if (!ret && vm__holders(cv->vm)) {
+		vm_hold__format(vm__holders(cv->vm), why, sizeof(why));
+		qb_log(LOG_NOTICE, "resume: the guest stays paused while held by %s", why);
+	}
+	return ret;
 }
 
 static void vm_quit(void *opaque)
