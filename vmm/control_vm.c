@@ -67,6 +67,8 @@ static void vm_status(void *opaque, struct control_status *st)
 		snprintf(st->stop_message, sizeof(st->stop_message), "%s",
 			 vm->stop_message);
 	st->nr_resets = vm->nr_resets;
+	if (vm->state == VM_STATE_PAUSED)
+		vm_hold__format(vm__holders(vm), st->held_by, sizeof(st->held_by));
 	pthread_mutex_unlock(&vm->lock);
 	st->nr_vcpus = vm->nr_vcpus;
 	st->mem_bytes = vm->mem.size;

@@ -66,9 +66,12 @@ protect pr "$port3" --interval 10 --on-standby-loss pause
 kill_vmm "$sb3_pid"
 wait_for_line "$T/pr.err" "pausing the guest" 20 || fail "policy pause: $(cat "$T/pr.err")"
 ck_status pr | grep -q '"state":"paused"' || fail "status: $(ck_status pr)"
+"$VMM" ctl "pr-$$" status --json | grep -q '"held_by":"operator,policy"' ||
+	fail "status: $("$VMM" ctl "pr-$$" status --json)"
 "$VMM" ctl "pr-$$" resume 2>/dev/null && fail "resume of a guest the policy holds was accepted"
 "$VMM" ctl "pr-$$" unprotect || fail "unprotect"
 [ "$(vm_state pr)" = paused ] || fail "unprotect resumed a guest the operator paused too"
+"$VMM" ctl "pr-$$" status | grep -q "^held by: operator$" || fail "status: $("$VMM" ctl "pr-$$" status)"
 n1=$(wc -l <"$log")
 "$VMM" ctl "pr-$$" resume || fail "resume"
 wait_for_line "$log" "^$((n1 + 100))\$" 20 || fail "no answers after resume"
