@@ -26,6 +26,23 @@ wait_sending() {
 	done
 }
 
+# SRC ARGS...: start SRC's migration to $PORT (8 MiB/s), and pause SRC's
+# guest once it has sent something.
+pause_while_sending() {
+	_src=$1; shift
+	"$VMM" ctl "$_src-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 8 "$@" \
+		>"$T/ctl.out" 2>&1 || fail "migrate: $(cat "$T/ctl.out")"
+	wait_sending "$_src"
+	"$VMM" ctl "$_src-$$" pause >/dev/null || fail "pause"
+}
+
+# ID FROM: resume ID; its guest runs on from serial file FROM's last heartbeat.
+resume_runs() {
+	"$VMM" ctl "$1-$$" resume >/dev/null || fail "$1: resume"
+	hb_continues "$T/$1.ser" "$2"
+	"$VMM" ctl "$1-$$" quit >/dev/null
+}
+
 # ID's guest is paused: its status says so and no heartbeat comes out.
 stays_paused() {
 	"$VMM" ctl "$1-$$" status >"$T/st" || fail "$1: status"
@@ -39,34 +56,24 @@ stays_paused() {
 start_dst d1 256M 1 --tls-none
 start_src s1 256M 1 "$cmd"
 LOG=$T/s1.err
-"$VMM" ctl "s1-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 8 >"$T/ctl.out" 2>&1 ||
-	fail "migrate: $(cat "$T/ctl.out")"
-wait_sending s1
-"$VMM" ctl "s1-$$" pause >/dev/null || fail "pause"
+pause_while_sending s1
 wait_exit "$s1_pid" 60 || fail "the source did not finish its migration"
 [ "$rc" -eq 0 ] || fail "the source exited with $rc"
 LOG=$T/d1.err
 stays_paused d1 "the destination runs a guest paused during its migration"
-"$VMM" ctl "d1-$$" resume >/dev/null || fail "resume"
-hb_continues "$T/d1.ser" "$T/s1.ser"
-"$VMM" ctl "d1-$$" quit >/dev/null
+resume_runs d1 "$T/s1.ser"
 wait "$d1_pid"
 pass "paused during a live migration: arrived paused, runs on when resumed"
 
 start_dst d2 256M 1 --tls-none
 start_src s2 256M 1 "$cmd"
 LOG=$T/s2.err
-"$VMM" ctl "s2-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 8 --auto-converge \
-	>"$T/ctl.out" 2>&1 || fail "migrate: $(cat "$T/ctl.out")"
-wait_sending s2
-"$VMM" ctl "s2-$$" pause >/dev/null || fail "pause"
+pause_while_sending s2 --auto-converge
 kill -9 "$d2_pid"
 wait "$d2_pid" 2>/dev/null
 wait_status s2 "state: failed" 20 || fail "after the kill: $("$VMM" ctl "s2-$$" migrate-status)"
 stays_paused s2 "the failed migration resumed the guest its operator paused"
-"$VMM" ctl "s2-$$" resume >/dev/null || fail "resume"
-hb_continues "$T/s2.ser" "$T/s2.ser"
-"$VMM" ctl "s2-$$" quit >/dev/null
+resume_runs s2 "$T/s2.ser"
 wait "$s2_pid"
 pass "paused during a migration that failed: stays paused, runs on when resumed"
 
@@ -80,8 +87,6 @@ migrate s3 "$PORT" --tls-none --paused
 "$VMM" ctl "d3-$$" quit >/dev/null
 wait "$d3_pid"
 stays_paused s3 "migrate --paused did not leave the source paused"
-"$VMM" ctl "s3-$$" resume >/dev/null || fail "resume"
-hb_continues "$T/s3.ser" "$T/s3.ser"
-"$VMM" ctl "s3-$$" quit >/dev/null
+resume_runs s3 "$T/s3.ser"
 wait "$s3_pid"
 pass "migrate --paused: the source stays paused, and runs on when resumed"
