@@ -38,6 +38,7 @@ int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint
 	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
 	ret = migrate__init(&ck->m, vm, loop);
+	ck->m.holder = VM_HOLD_SYNC;
 	ck->m_ready = !ret;
 	return ret;
 }
@@ -193,30 +194,28 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	atomic_store(&ck->thread_done, false);
 	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
 	if (ret) {
-		ck->state = ck->policy_paused ? CKPT_PAUSED : CKPT_FAILED;
+		ck->state = checkpoint__policy_paused(ck) ? CKPT_PAUSED : CKPT_FAILED;
 		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
 		return -ret;
 	}
 	ck->thread_running = true;
-	if (ck->policy_paused)
+	if (checkpoint__policy_paused(ck))
 		qb_log(LOG_NOTICE, "protect: syncing to %s with the guest paused (policy pause); "
 		       "its held output waits for the first acknowledged checkpoint", p->mp.uri);
 	return 0;
 }
 
-/* Release what is held; resume a guest the policy (not the operator) paused. */
+/* Release held output and the policy's hold (the operator's, if any, stays). */
 static int release_and_run(struct checkpoint *ck)
 {
 	uint64_t held = outbuf__held(&ck->ob, OUTBUF_SERIAL);
 	uint64_t frames = outbuf__held(&ck->ob, OUTBUF_NET);
-	bool resume = ck->policy_paused && !ck->m.user_paused;
 
 	outbuf__open(&ck->ob);
-	ck->policy_paused = false;
 	if (held || frames)
 		qb_log(LOG_NOTICE, "protect: held output released: %llu serial bytes, %llu frames",
 		       (unsigned long long)held, (unsigned long long)frames);
-	return resume ? vm__resume(ck->vm) : 0;
+	return vm__release(ck->vm, VM_HOLD_POLICY);
 }
 
 int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
@@ -240,20 +239,21 @@ int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
 	ck->error[0] = '\0';
 	pthread_mutex_unlock(&ck->lock);
 	qb_log(LOG_NOTICE, "protect: stopped (unprotect, was %s); the guest runs unprotected%s",
-	       checkpoint__state_name(was), ck->m.user_paused ? " once resumed" : "");
+	       checkpoint__state_name(was),
+	       vm__holders(ck->vm) & VM_HOLD_OPERATOR ? " once resumed" : "");
 	if (ret)
 		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
 	return ret;
 }
 
-static void set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64_t gen)
+static int set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64_t gen)
 {
 	pthread_mutex_lock(&ck->lock);
 	ck->generation = gen;
 	ck->state = s;
 	pthread_mutex_unlock(&ck->lock);
 	/* A resume by activation is the operator's decision too. */
-	ck->m.user_paused = false;
+	return vm__release(ck->vm, VM_HOLD_OPERATOR);
 }
 
 static int activate_standby(struct checkpoint *ck, uint64_t gen)
@@ -276,7 +276,7 @@ static int activate_standby(struct checkpoint *ck, uint64_t gen)
 	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)gen);
 	/* The guest's MAC is now behind this host's port. */
 	virtio_net__announce(ck->vm->net, "the activation");
-	return vm__resume(ck->vm);
+	return vm__release(ck->vm, VM_HOLD_STANDBY);
 }
 
 /*
@@ -300,10 +300,9 @@ static int activate_paused(struct checkpoint *ck, uint64_t gen, char *err, size_
 			 (unsigned long long)ck->generation);
 		return -EINVAL;
 	}
-	set_generation(ck, ck->state, gen);
 	qb_log(LOG_NOTICE, "activated: generation %llu; the guest resumes",
 	       (unsigned long long)gen);
-	return vm__resume(ck->vm);
+	return set_generation(ck, ck->state, gen);
 }
 
 int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char *err,
@@ -349,14 +348,9 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 	return ret;
 }
 
-void checkpoint__note_pause(struct checkpoint *ck, bool paused)
+bool checkpoint__policy_paused(const struct checkpoint *ck)
 {
-	migrate__note_pause(&ck->m, paused);
-}
-
-bool checkpoint__user_paused(struct checkpoint *ck)
-{
-	return ck->m.user_paused;
+	return vm__holders(ck->vm) & VM_HOLD_POLICY;
 }
 
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)
@@ -364,7 +358,7 @@ int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)
 	if (is_standby(ck->state))
 		snprintf(err, errlen, "this vmm is a standby: its guest runs only when activated "
 			 "(vmm ctl NAME activate)");
-	else if (ck->policy_paused)
+	else if (checkpoint__policy_paused(ck))
 		snprintf(err, errlen, "the guest was paused by --on-standby-loss pause and its "
 			 "output is held: activate, protect or unprotect decide what runs");
 	else

@@ -101,7 +101,6 @@ struct checkpoint {
 	bool m_ready;
 	struct checkpoint_params p;
 	struct outbuf ob;
-	bool policy_paused;           /* main thread: paused by --on-standby-loss pause */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
@@ -170,13 +169,11 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 			 size_t errlen);
 
 /*
- * Main thread, for the control server's pause and resume: the operator's
- * pause is never undone by checkpointing (nor by migration).  may_resume
- * refuses (-EPERM, reason in err) a standby, and a primary the policy
- * paused (its output is held: activate, protect or unprotect decide).
+ * Main thread, for the control server's resume: refuses (-EPERM, reason in
+ * err) a standby, and a primary the policy paused (its output is held:
+ * activate, protect or unprotect decide).  The operator's hold itself is
+ * never ended by checkpointing (nor by migration): vm_hold.h.
  */
-void checkpoint__note_pause(struct checkpoint *ck, bool paused);
-bool checkpoint__user_paused(struct checkpoint *ck);
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen);
 
 const char *checkpoint__state_name(enum checkpoint_state s);
@@ -192,6 +189,8 @@ bool checkpoint_cli__is_command(const char *cmd);
 int checkpoint_cli__main(const char *name, int argc, char **argv);
 
 /* Internal (checkpoint_*.c). */
+/* Main thread: --on-standby-loss pause holds the guest (VM_HOLD_POLICY). */
+bool checkpoint__policy_paused(const struct checkpoint *ck);
 void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns);
 /* With ck->lock held: a checkpoint was acknowledged (primary) or applied. */
 void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);

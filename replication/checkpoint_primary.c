@@ -41,21 +41,17 @@ static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char
 /*
  * Main thread: the sync is acknowledged.  Hold output from here on (output
  * the policy held stays held until the first acknowledged checkpoint) and
- * resume the guest if the switch-over or the policy paused it, never if
- * the operator did.
+ * release the switch-over's and the policy's holds (the operator's stays).
  */
 static int mt_protect_start(void *arg)
 {
 	struct checkpoint *ck = arg;
-	bool resume = (ck->m.paused_by_us || ck->policy_paused) && !ck->m.user_paused;
 
 	outbuf__start(&ck->ob, ck->vm);
-	ck->m.paused_by_us = false;
-	ck->policy_paused = false;
 	pthread_mutex_lock(&ck->lock);
 	checkpoint__record_commit(ck, migrate__now_ns());
 	pthread_mutex_unlock(&ck->lock);
-	return resume ? vm__resume(ck->vm) : 0;
+	return vm__release(ck->vm, ck->m.holder | VM_HOLD_POLICY);
 }
 
 /* Main thread: the end of an epoch. */
@@ -63,19 +59,22 @@ static int mt_capture(void *arg)
 {
 	struct checkpoint *ck = arg;
 	uint64_t t0 = migrate__now_ns();
-	bool was_running = ck->vm->state == VM_STATE_RUNNING;
 	struct stream s;
 	int ret;
 
-	if (was_running && (ret = vm__pause(ck->vm)))
+	/* A stopped VM cannot be held (nor run): the final checkpoint reads it. */
+	ret = vm__hold(ck->vm, VM_HOLD_EPOCH);
+	if (ret && ck->vm->state != VM_STATE_STOPPED)
 		return ret;
 	/*
 	 * Stopped: only the final checkpoint captures it (a guest's own stop;
 	 * the main loop asks for it), once every vCPU thread is out of KVM_RUN.
 	 */
 	if (ck->vm->state == VM_STATE_STOPPED) {
-		if (!ck->cap_last)
+		if (!ck->cap_last) {
+			vm__release(ck->vm, VM_HOLD_EPOCH);
 			return -EAGAIN;
+		}
 		vm__quiesce(ck->vm);
 	}
 	dirty_bitmap__clear(&ck->m.bm);
@@ -99,8 +98,7 @@ static int mt_capture(void *arg)
 			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
 		stream__close(&s);
 	}
-	if (was_running)
-		vm__resume(ck->vm);
+	vm__release(ck->vm, VM_HOLD_EPOCH);
 	ck->cap_pause_ns = migrate__now_ns() - t0;
 	return ret;
 }
@@ -115,8 +113,7 @@ static int mt_lost(void *arg)
 
 	if (ck->p.pause_on_loss) {
 		/* Output stays held: nothing uncommitted may leave. */
-		vm__pause(ck->vm);
-		ck->policy_paused = true;
+		vm__hold(ck->vm, VM_HOLD_POLICY);
 		migrate__mt_recover(&ck->m);
 		set_state(ck, CKPT_PAUSED, NULL);
 		return 0;
@@ -136,8 +133,8 @@ static int mt_sync_failed(void *arg)
 {
 	struct checkpoint *ck = arg;
 
-	set_state(ck, ck->policy_paused ? CKPT_PAUSED : CKPT_FAILED, NULL);
-	return ck->policy_paused;
+	set_state(ck, checkpoint__policy_paused(ck) ? CKPT_PAUSED : CKPT_FAILED, NULL);
+	return checkpoint__policy_paused(ck);
 }
 
 /*

@@ -261,13 +261,27 @@ static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_
 	return ret;
 }
 
+/* What one checkpoint came to (one()); the reason, when not applied, in its err. */
+enum standby_outcome {
+	STANDBY_APPLIED,  /* applied and acknowledged */
+	STANDBY_REFUSED,  /* refused and so acknowledged: the stream is intact */
+	STANDBY_ENDED,    /* the final one applied and acknowledged: the guest stopped */
+	STANDBY_LOST,     /* the stream is lost (broken, cut, or ended on purpose) */
+};
+
+/* A refusal was sent back (ack_ret 0): the stream goes on; else it is lost. */
+static enum standby_outcome refused(int ack_ret)
+{
+	return ack_ret ? STANDBY_LOST : STANDBY_REFUSED;
+}
+
 /*
  * A verified checkpoint failed to apply.  Undone (the VM is as at the last
  * commit): refused like a malformed one, the stream goes on.  Not undone:
  * the stream ends and the standby refuses activation (ck->unsafe).
  */
-static int not_applied(struct checkpoint *ck, const struct apply_req *a, int ret, char *err,
-		       size_t errlen)
+static enum standby_outcome not_applied(struct checkpoint *ck, const struct apply_req *a,
+				       int ret, char *err, size_t errlen)
 {
 	if (!a->whole || ret == -ECANCELED) {
 		if (a->whole)
@@ -275,7 +289,7 @@ static int not_applied(struct checkpoint *ck, const struct apply_req *a, int ret
 				 (unsigned long long)a->epoch, a->why ? a->why : strerror(-ret));
 		else
 			snprintf(err, errlen, "not activatable: %.200s", ck->unsafe);
-		return ret;
+		return STANDBY_LOST;
 	}
 	snprintf(err, errlen, "checkpoint %llu not applied (%s: %s); undone, keeping checkpoint "
 		 "%llu", (unsigned long long)a->epoch, a->why ? a->why : "error", strerror(-ret),
@@ -284,14 +298,11 @@ static int not_applied(struct checkpoint *ck, const struct apply_req *a, int ret
 	ck->st.refused++;
 	pthread_mutex_unlock(&ck->lock);
 	qb_log(LOG_ERR, "standby: %s", err);
-	return send_ack(ck->sc, false, err, a->epoch, ck->fence.generation) ?: 1;
+	return refused(send_ack(ck->sc, false, err, a->epoch, ck->fence.generation));
 }
 
-/*
- * One checkpoint: 0 applied and acked, 1 refused (stream intact), 2 the
- * final one applied and acked (the guest stopped), <0 stream lost.
- */
-static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
+/* One checkpoint, read, checked, applied and acknowledged (or refused). */
+static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct vm_state_parsed p;
 	struct guest_stop gs;
@@ -312,12 +323,12 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (ret) {
 		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
 			 why[0] ? ": " : "", chan__strerror(ret));
-		return ret;
+		return STANDBY_LOST;
 	}
 	if (type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
 		snprintf(err, errlen, "unexpected frame in the checkpoint stream");
 		wire__frame_free(&f);
-		return -EPROTO;
+		return STANDBY_LOST;
 	}
 	epoch = f.msg->checkpoint->epoch;
 	gen = f.msg->checkpoint->generation;
@@ -329,7 +340,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (check_generation(ck, gen, err, errlen)) {
 		qb_log(LOG_ERR, "standby: checkpoint %llu %s", (unsigned long long)epoch, err);
 		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
-		return -EPERM;
+		return STANDBY_LOST;
 	}
 	ret = chan__read(ck->sc, hdr, sizeof(hdr));
 	if (!ret && (stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)))
@@ -345,12 +356,12 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		 */
 		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
 		chan__shutdown(ck->sc);
-		return ret;
+		return STANDBY_LOST;
 	}
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
 			 (unsigned long long)epoch, chan__strerror(ret));
-		return ret;
+		return STANDBY_LOST;
 	}
 	memset(&p, 0, sizeof(p));
 	ret = vm_state__parse(ck->stage, slen, &p, &why);
@@ -369,7 +380,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->st.refused++;
 		pthread_mutex_unlock(&ck->lock);
 		qb_log(LOG_ERR, "standby: %s", err);
-		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
+		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	a.epoch = epoch;
 	ret = mt__call(&ck->m.mt, mt_apply, &a);
@@ -381,7 +392,7 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen))) {
 		/* Applied, but its disk is not the primary's: nothing to run. */
 		mt__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
-		return send_ack(ck->sc, false, err, epoch, ck->fence.generation) ?: 1;
+		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	pthread_mutex_lock(&ck->lock);
 	ck->st.disk_blocks_last = (dbytes + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
@@ -402,9 +413,9 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	if (gs.set) {
 		mt__call(&ck->m.mt, mt_end, &a);
 		snprintf(err, errlen, "the guest stopped on the primary");
-		return 2;
+		return STANDBY_ENDED;
 	}
-	return ret;
+	return ret ? STANDBY_LOST : STANDBY_APPLIED;
 }
 
 void *checkpoint__standby_main(void *arg)
@@ -412,14 +423,16 @@ void *checkpoint__standby_main(void *arg)
 	struct checkpoint *ck = arg;
 	uint8_t *buf = malloc(WIRE_FRAME_MAX);
 	char err[256] = "";
-	int ret = buf ? 0 : -ENOMEM;
+	enum standby_outcome o = buf ? STANDBY_APPLIED : STANDBY_LOST;
 
-	while (!ret || ret == 1) {
-		ret = one(ck, buf, err, sizeof(err));
+	if (!buf)
+		snprintf(err, sizeof(err), "no memory for the checkpoint stream's buffer");
+	while (o == STANDBY_APPLIED || o == STANDBY_REFUSED) {
+		o = one(ck, buf, err, sizeof(err));
 		release_stage(ck);
 	}
 	free(buf);
-	if (ret == 2)
+	if (o == STANDBY_ENDED)
 		goto out;   /* the guest stopped: nothing was lost, nothing to activate */
 	pthread_mutex_lock(&ck->lock);
 	if (ck->state == CKPT_STANDBY) {

@@ -2,7 +2,7 @@
  * Running a function on the vmm main thread (the qb_loop thread) from
  * another thread, and waiting for its result.
  *
- * Why: vm__pause, vm__resume, dirty__start and dirty__stop are main-thread
+ * Why: vm__hold, vm__release, dirty__start and dirty__stop are main-thread
  * only, and the UART is served from the main loop, so the migration thread
  * asks the main thread to pause, capture the final state and resume, instead
  * of adding locks to the VM.  The request wakes the loop through an eventfd.

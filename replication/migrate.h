@@ -139,12 +139,11 @@ struct migrate {
 	struct dirty_bitmap dbm;
 	bool disk_tracking;
 	atomic_uint_fast64_t a_disk;  /* image bytes sent */
-	bool was_running, paused_by_us, tracking;
-	/*
-	 * Main thread: the operator paused the guest (vmm ctl pause) and has
-	 * not resumed it; the engine never resumes it then (migrate__note_pause).
-	 */
-	bool user_paused;
+	/* No one held the guest paused at the switch-over: it runs there. */
+	bool was_running;
+	bool tracking;
+	/* The hold the switch-over takes (vm_hold.h), released only on failure. */
+	unsigned holder;
 	uint64_t generation;          /* this VM's fencing token for the hello */
 	/* The final state, captured on the main thread at switch-over. */
 	uint8_t *final_buf;
@@ -159,7 +158,6 @@ struct migrate {
 	pthread_t dr_tid;
 	/* auto-converge */
 	qb_loop_timer_handle throttle_timer;
-	bool throttle_paused;
 	qb_loop_timer_handle quit_timer;
 	qb_loop_t *loop;
 };
@@ -180,8 +178,6 @@ int migrate__postcopy(struct migrate *m);
 int migrate__resume(struct migrate *m, const char *uri, char *err, size_t errlen);
 void migrate__set_downtime(struct migrate *m, uint32_t ms);
 void migrate__get_info(struct migrate *m, struct migrate_info *out);
-/* Main thread: the operator paused (true) or resumed (false) the guest. */
-void migrate__note_pause(struct migrate *m, bool paused);
 const char *migrate__state_name(enum migrate_state s);
 
 /* dirty-rate: start a measurement of `seconds`; then poll with get. */
@@ -228,13 +224,11 @@ void *migrate__job_main(void *arg);
  * connect, hello (checkpoint, m->p.generation), pre-copy rounds, then the
  * switch-over's whole state, acknowledged by the standby.  On success the
  * main channel stays open (m->main), dirty tracking stays on, and the guest
- * is left paused (m->paused_by_us, m->was_running): the caller resumes it.
+ * is left held (m->holder): the caller releases it.
  * On failure everything is undone as for a failed migration.
  */
 int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen);
-/* Main thread: resume the guest after migrate__checkpoint_sync. */
-int migrate__mt_resume(void *arg);
-/* Main thread: tracking off, guest resumed if we paused it (as on failure). */
+/* Main thread: tracking off, our hold on the guest released (as on failure). */
 int migrate__mt_recover(void *arg);
 
 /*

@@ -14,6 +14,7 @@ int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
 	memset(m, 0, sizeof(*m));
 	m->vm = vm;
 	m->loop = loop;
+	m->holder = VM_HOLD_MIGRATION;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	atomic_init(&m->cancel, false);
@@ -222,11 +223,6 @@ int migrate__resume(struct migrate *m, const char *uri, char *err, size_t errlen
 int migrate__cancel(struct migrate *m)
 {
 	return cancel(m, false);
-}
-
-void migrate__note_pause(struct migrate *m, bool paused)
-{
-	m->user_paused = paused;
 }
 
 void migrate__set_downtime(struct migrate *m, uint32_t ms)

@@ -431,7 +431,9 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 				  f.msg->discard->bitmap.data, f.msg->discard->bitmap.len);
 		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER &&
 			   (pc->allowed || !f.msg->switchover->postcopy)) {
-			m->vm->start_paused = f.msg->switchover->paused;
+			/* Paused on the source by its operator: so it stays here. */
+			if (f.msg->switchover->paused)
+				vm__hold(m->vm, VM_HOLD_OPERATOR);
 			pc->postcopy = f.msg->switchover->postcopy;
 			wire__frame_free(&f);
 			return 0;
@@ -560,7 +562,7 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const c
 		       (unsigned long long)m.pages, (unsigned long long)m.zero,
 		       (unsigned long long)m.disk_bytes, m.rounds,
 		       standby ? "standby: the guest stays paused until activated" :
-		       vm->start_paused ? "the guest stays paused, as it was on the source" :
+		       vm__holders(vm) ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
 	postcopy__dst_abort(pcd);
 	chan__close(pc.req);

@@ -69,14 +69,12 @@ static void throttle_tick(void *data)
 
 	if (!pct)
 		return;
-	if (m->throttle_paused) {
-		if (!m->user_paused)
-			vm__resume(m->vm);
-		m->throttle_paused = false;
+	/* Only the throttle's own hold ends: a guest another holds stays paused. */
+	if (vm__holders(m->vm) & VM_HOLD_THROTTLE) {
+		vm__release(m->vm, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
 	} else {
-		/* A guest the operator paused stays so: not ours to resume. */
-		m->throttle_paused = m->vm->state == VM_STATE_RUNNING && !vm__pause(m->vm);
+		vm__hold(m->vm, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * pct / 100;
 	}
 	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
@@ -97,9 +95,7 @@ static void throttle_stop(struct migrate *m)
 {
 	qb_loop_timer_del(m->loop, m->throttle_timer);
 	m->throttle_timer = 0;
-	if (m->throttle_paused && !m->user_paused)
-		vm__resume(m->vm);
-	m->throttle_paused = false;
+	vm__release(m->vm, VM_HOLD_THROTTLE);
 }
 
 /* --- main-thread steps --------------------------------------------------- */
@@ -109,8 +105,6 @@ static int mt_start(void *arg)
 	struct migrate *m = arg;
 	int ret;
 
-	m->was_running = m->vm->state == VM_STATE_RUNNING;
-	m->paused_by_us = false;
 	ret = dirty__start(m->vm);
 	m->tracking = !ret;
 	return ret ? ret : migrate__disk_start(m);
@@ -126,12 +120,11 @@ static int mt_switchover(void *arg)
 	/* A guest that stopped itself is not moved: the destination would run it on. */
 	if (m->vm->state == VM_STATE_STOPPED)
 		return -ESHUTDOWN;
-	if (m->vm->state == VM_STATE_RUNNING) {
-		ret = vm__pause(m->vm);
-		if (ret)
-			return ret;
-		m->paused_by_us = true;
-	}
+	/* Held by another (the operator): the destination keeps it paused. */
+	m->was_running = !vm__holders(m->vm);
+	ret = vm__hold(m->vm, m->holder);
+	if (ret)
+		return ret;
 	m->pause_ns = migrate__now_ns();
 	ret = dirty__harvest(m->vm, &m->bm);
 	if (ret)
@@ -156,10 +149,7 @@ static int mt_recover(void *arg)
 		dirty__stop(m->vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
-	if (m->paused_by_us && m->was_running && !m->user_paused &&
-	    m->vm->state == VM_STATE_PAUSED)
-		vm__resume(m->vm);
-	m->paused_by_us = false;
+	vm__release(m->vm, m->holder);
 	return 0;
 }
 
@@ -196,6 +186,9 @@ static int mt_finish(void *arg)
 		dirty__stop(m->vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
+	/* Left paused as asked: the operator's to resume, as after save --paused. */
+	if (m->p.then_pause && !vm__hold(m->vm, VM_HOLD_OPERATOR))
+		vm__release(m->vm, m->holder);
 	if (!m->p.then_pause &&
 	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
 			      &m->quit_timer))
@@ -770,17 +763,6 @@ void *migrate__job_main(void *arg)
 }
 
 /* --- checkpointing's initial sync (migrate.h) ---------------------------- */
-
-int migrate__mt_resume(void *arg)
-{
-	struct migrate *m = arg;
-
-	if (m->paused_by_us && m->was_running && !m->user_paused &&
-	    m->vm->state == VM_STATE_PAUSED)
-		vm__resume(m->vm);
-	m->paused_by_us = false;
-	return 0;
-}
 
 int migrate__mt_recover(void *arg)
 {

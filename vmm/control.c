@@ -230,6 +230,7 @@ static void fill_status(struct control *ctl, struct reply *r)
 	if (!r->st.state)
 		r->st.state = "unknown";
 	r->st.stop_message[sizeof(r->st.stop_message) - 1] = '\0';
+	r->st.held_by[sizeof(r->st.held_by) - 1] = '\0';
 
 	r->status.state = (char *)r->st.state;
 	r->status.vcpus = r->st.nr_vcpus;
@@ -238,6 +239,7 @@ static void fill_status(struct control *ctl, struct reply *r)
 	r->status.uptime_ms = r->st.uptime_ms;
 	r->status.pid = getpid();
 	r->status.stop_message = r->st.stop_message;
+	r->status.held_by = r->st.held_by;
 	r->resp.status = &r->status;
 }
 

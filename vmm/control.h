@@ -35,6 +35,7 @@ struct control_status {
 	uint64_t nr_resets;
 	uint64_t uptime_ms;      /* pre-filled: time since control__start */
 	char stop_message[256];  /* empty unless the VM stopped */
+	char held_by[128];       /* who holds it paused (vm_hold.h); empty unless paused */
 };
 
 /*

@@ -17,26 +17,13 @@
 #include "vmm/vm.h"
 
 /*
- * The operator's pause holds until the operator's resume (or an
- * activation): checkpoint epochs and the migration engines pause and
- * resume the guest for their own needs, and must not resume this one.
+ * The operator's pause is a hold of its own (vm_hold.h): it lasts until the
+ * operator's resume (or an activation), whatever the engines hold and
+ * release meanwhile for their own needs.
  */
-static void note_pause(struct control_vm *cv, bool paused)
-{
-	if (cv->ckpt)
-		checkpoint__note_pause(cv->ckpt, paused);
-	if (cv->mig)
-		migrate__note_pause(cv->mig, paused);
-}
-
 static int vm_pause(void *opaque)
 {
-	struct control_vm *cv = opaque;
-	int ret = vm__pause(cv->vm);
-
-	if (!ret)
-		note_pause(cv, true);
-	return ret;
+	return vm__hold(((struct control_vm *)opaque)->vm, VM_HOLD_OPERATOR);
 }
 
 static int vm_resume(void *opaque)
@@ -50,9 +37,12 @@ static int vm_resume(void *opaque)
 		qb_log(LOG_WARNING, "resume refused: %s", why);
 		return ret;
 	}
-	ret = vm__resume(cv->vm);
-	if (!ret)
-		note_pause(cv, false);
+	ret = vm__release(cv->vm, VM_HOLD_OPERATOR);
+	/* Not the operator's to end: a switch-over in progress, a post-copy source. */
+	if (!ret && vm__holders(cv->vm)) {
+		vm_hold__format(vm__holders(cv->vm), why, sizeof(why));
+		qb_log(LOG_NOTICE, "resume: the guest stays paused while held by %s", why);
+	}
 	return ret;
 }
 
@@ -77,6 +67,8 @@ static void vm_status(void *opaque, struct control_status *st)
 		snprintf(st->stop_message, sizeof(st->stop_message), "%s",
 			 vm->stop_message);
 	st->nr_resets = vm->nr_resets;
+	if (vm->state == VM_STATE_PAUSED)
+		vm_hold__format(vm__holders(vm), st->held_by, sizeof(st->held_by));
 	pthread_mutex_unlock(&vm->lock);
 	st->nr_vcpus = vm->nr_vcpus;
 	st->mem_bytes = vm->mem.size;
@@ -86,8 +78,7 @@ static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 		   char *err, size_t errlen)
 {
 	struct vm *vm = ((struct control_vm *)opaque)->vm;
-	bool was_running = vm->state == VM_STATE_RUNNING;
-	int ret = vm__pause(vm);
+	int ret = vm__hold(vm, VM_HOLD_SAVE);
 
 	if (ret) {
 		snprintf(err, errlen, "the VM cannot be paused (state %s)",
@@ -96,14 +87,11 @@ static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 	}
 	ret = snapshot__save_file(vm, path, bytes, err, errlen);
 	/* A failed save changes nothing: a running VM runs on. */
-	if (ret || after == VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME) {
-		if (was_running)
-			vm__resume(vm);
-	} else if (after == VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT) {
+	if (!ret && after == VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT)
 		vm__request_stop(vm, VM_STOP_QUIT, 0, "saved to %s; quit as asked", path);
-	} else {
-		note_pause(opaque, true);   /* left paused, as asked */
-	}
+	else if (!ret && after != VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME)
+		vm__hold(vm, VM_HOLD_OPERATOR);   /* left paused, as asked */
+	vm__release(vm, VM_HOLD_SAVE);
 	return ret;
 }
 
@@ -127,17 +115,12 @@ static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, siz
 			 char *err, size_t errlen)
 {
 	struct control_vm *cv = opaque;
-	int ret;
 
 	if (!cv->ckpt) {
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	ret = checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
-	/* activate ends an operator's pause: the migration engine learns it too. */
-	if (cv->mig)
-		migrate__note_pause(cv->mig, checkpoint__user_paused(cv->ckpt));
-	return ret;
+	return checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
 }
 
 static void shutdown_timeout(void *data)

@@ -206,6 +206,8 @@ static void print_status(const Vmm__Control__Status *st, bool json)
 		       (unsigned long long)st->resets,
 		       (unsigned long long)st->uptime_ms, st->pid);
 		json_string(st->stop_message);
+		fputs(",\"held_by\":", stdout);
+		json_string(st->held_by);
 		fputs("}\n", stdout);
 		return;
 	}
@@ -215,6 +217,8 @@ static void print_status(const Vmm__Control__Status *st, bool json)
 	       st->pid);
 	if (st->stop_message && st->stop_message[0])
 		printf("stop: %s\n", st->stop_message);
+	if (st->held_by && st->held_by[0])
+		printf("held by: %s\n", st->held_by);
 }
 
 /* Fill the oneof of *req from a command name; false if there is no such command. */

@@ -393,7 +393,7 @@ static int incoming(struct vm *vm, struct run_opts *o)
 		ret = migrate__incoming_standby(vm, o->standby, &o->tls, &o->fence,
 						&o->standby_chan, err, sizeof(err));
 		/* A standby never runs until activated. */
-		vm->start_paused = true;
+		vm__hold(vm, VM_HOLD_STANDBY);
 		if (!ret)
 			qb_log(LOG_NOTICE, "standby: initial sync applied; waiting for checkpoints");
 	} else {
@@ -436,7 +436,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	qb_log(LOG_INFO, "VM: %" PRIu64 " MiB, %u vCPU(s), kernel %s", o.cfg.mem_size >> 20,
 	       o.cfg.nr_vcpus, o.cfg.kernel_path);
-	vm.start_paused |= o.paused;
+	if (o.paused)
+		vm__hold(&vm, VM_HOLD_OPERATOR);
 	ret = run_loop(&vm, &o);
 	report_stop(&vm);
 	status = ret ? VMM_EXIT_ERROR : vm__exit_status(&vm);

@@ -179,6 +179,47 @@ static int load_and_reset(struct vm *vm, const char **err)
 	return 0;
 }
 
+/* A VM not started yet has no vCPU to stop or run: vm__start reads the holds. */
+static int hold_stop(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return vm->state == VM_STATE_CREATED ? 0 : vm__pause(vm);
+}
+
+static int hold_start(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return vm->state == VM_STATE_CREATED ? 0 : vm__resume(vm);
+}
+
+static const struct vm_hold_ops vm_hold_ops = {
+	.stop = hold_stop,
+	.start = hold_start,
+};
+
+int vm__hold(struct vm *vm, unsigned holders)
+{
+	enum vm_state state;
+
+	pthread_mutex_lock(&vm->lock);
+	state = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	/* As vm__pause: a stopped VM cannot be paused, whoever holds it already. */
+	return state == VM_STATE_STOPPED ? -EINVAL : vm_hold__take(&vm->hold, holders);
+}
+
+int vm__release(struct vm *vm, unsigned holders)
+{
+	return vm_hold__drop(&vm->hold, holders);
+}
+
+unsigned vm__holders(const struct vm *vm)
+{
+	return vm_hold__held(&vm->hold);
+}
+
 int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 {
 	int ret;
@@ -190,6 +231,7 @@ int vm__create(struct vm *vm, const struct vm_config *cfg, const char **err)
 	vm->nr_vcpus = cfg->nr_vcpus;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	vm_hold__init(&vm->hold, &vm_hold_ops, vm);
 	ratelimit__init(&vm->log_ucall, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
 	ratelimit__init(&vm->log_reset, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > VM_MAX_VCPUS) {
@@ -272,24 +314,26 @@ static bool all_parked(struct vm *vm)
 
 int vm__start(struct vm *vm)
 {
+	bool start_paused = vm__holders(vm) != 0;
 	int ret;
 
 	/*
-	 * Starting paused (a paused VM migrated or restored): with immediate_exit
-	 * set, each vCPU's first KVM_RUN returns before running a single guest
-	 * instruction, and the thread parks.
+	 * Starting paused (a paused VM migrated or restored, a standby, run
+	 * --paused: someone holds it): with immediate_exit set, each vCPU's first
+	 * KVM_RUN returns before running a single guest instruction, and the
+	 * thread parks.
 	 */
-	vm->state = vm->start_paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
-	vm->pause_requested = vm->start_paused;
+	vm->state = start_paused ? VM_STATE_PAUSED : VM_STATE_RUNNING;
+	vm->pause_requested = start_paused;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->start_paused)
+		if (start_paused)
 			vm->vcpus[i].run->immediate_exit = 1;
 		ret = vcpu__start(&vm->vcpus[i]);
 		if (ret)
 			return ret;
 	}
 	pthread_mutex_lock(&vm->lock);
-	while (vm->start_paused && !all_parked(vm))
+	while (start_paused && !all_parked(vm))
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	pthread_mutex_unlock(&vm->lock);
 	return 0;
@@ -414,7 +458,8 @@ static int do_reset(struct vm *vm)
 	const char *err = NULL;
 	int ret;
 
-	ret = vm__pause(vm);
+	/* Its own hold: a guest the operator paused meanwhile stays paused after. */
+	ret = vm__hold(vm, VM_HOLD_RESET);
 	if (ret)
 		return ret;
 	ret = mem__discard_all(&vm->mem);
@@ -425,6 +470,7 @@ static int do_reset(struct vm *vm)
 	if (ret) {
 		vm__request_stop(vm, VM_STOP_ERROR, 0, "reset failed: %s",
 				 err ? err : strerror(-ret));
+		vm__release(vm, VM_HOLD_RESET);
 		return ret;
 	}
 	serial__reset(vm->serial);
@@ -435,7 +481,7 @@ static int do_reset(struct vm *vm)
 	vm->nr_resets++;
 	ratelimit_log(&vm->log_reset, LOG_NOTICE, "the guest reset the machine (reset %llu)",
 		      (unsigned long long)vm->nr_resets);
-	return vm__resume(vm);
+	return vm__release(vm, VM_HOLD_RESET);
 }
 
 int vm__handle_events(struct vm *vm)

@@ -17,6 +17,7 @@
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
+#include "vmm/vm_hold.h"
 
 #define VM_MAX_VCPUS 64
 
@@ -83,7 +84,8 @@ struct vm {
 	bool pause_requested;
 	unsigned nr_parked;
 	enum vm_state state;
-	bool start_paused;     /* vm__start parks every vCPU before its first run */
+	/* Who holds the guest paused (vm_hold.h); held at vm__start: it starts paused. */
+	struct vm_hold hold;
 
 	/* Stop and reset requests from vCPU threads reach the main loop here. */
 	int event_fd;
@@ -112,6 +114,18 @@ int vm__start(struct vm *vm);
  */
 int vm__pause(struct vm *vm);
 int vm__resume(struct vm *vm);
+
+/*
+ * Main thread: take or release holds (enum vm_holder bits) on the guest's
+ * pause; the vCPUs run only when no holder remains.  Engines use these, never
+ * vm__pause/vm__resume, so that none resumes a guest another still holds
+ * (vm_hold.h says what each holder is).  Before vm__start a hold only makes
+ * it start paused.  vm__hold fails as vm__pause does (a stopped VM) and then
+ * records nothing.
+ */
+int vm__hold(struct vm *vm, unsigned holders);
+int vm__release(struct vm *vm, unsigned holders);
+unsigned vm__holders(const struct vm *vm);
 
 /* From any thread: stop the VM (the first reason wins) and wake the main loop. */
 void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status,

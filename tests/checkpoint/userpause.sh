@@ -7,6 +7,8 @@
 #    resume lets it run and answer again
 #  - paused, then unprotect and protect to a new standby: still paused
 #    after the initial sync; resume works
+#  - paused, and paused by --on-standby-loss pause too: unprotect ends
+#    only the policy's hold; resume runs it
 . "$(dirname "$0")/../vmm/lib.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
@@ -51,3 +53,26 @@ wait_epochs pr 20 || fail "no epochs: $(ck_status pr)"
 wait_for_line "$log" "^$((n1 + 100))\$" 20 || fail "no answers after resume"
 ck_status pr | grep -q '"state":"protected"' || fail "status: $(ck_status pr)"
 pass "paused through unprotect and a protect to a new standby; resumed, answers flow"
+
+# Held by the operator and by the standby-loss policy: the operator's
+# resume is refused while the policy holds; unprotect ends the policy's
+# hold only; then the operator's resume runs it.
+start_standby sb3
+port3=$PORT
+"$VMM" ctl "pr-$$" unprotect || fail "unprotect"
+kill_vmm "$sb2_pid"
+protect pr "$port3" --interval 10 --on-standby-loss pause
+"$VMM" ctl "pr-$$" pause || fail "pause"
+kill_vmm "$sb3_pid"
+wait_for_line "$T/pr.err" "pausing the guest" 20 || fail "policy pause: $(cat "$T/pr.err")"
+ck_status pr | grep -q '"state":"paused"' || fail "status: $(ck_status pr)"
+"$VMM" ctl "pr-$$" status --json | grep -q '"held_by":"operator,policy"' ||
+	fail "status: $("$VMM" ctl "pr-$$" status --json)"
+"$VMM" ctl "pr-$$" resume 2>/dev/null && fail "resume of a guest the policy holds was accepted"
+"$VMM" ctl "pr-$$" unprotect || fail "unprotect"
+[ "$(vm_state pr)" = paused ] || fail "unprotect resumed a guest the operator paused too"
+"$VMM" ctl "pr-$$" status | grep -q "^held by: operator$" || fail "status: $("$VMM" ctl "pr-$$" status)"
+n1=$(wc -l <"$log")
+"$VMM" ctl "pr-$$" resume || fail "resume"
+wait_for_line "$log" "^$((n1 + 100))\$" 20 || fail "no answers after resume"
+pass "paused by the operator and the policy: unprotect leaves it paused; resume runs it"

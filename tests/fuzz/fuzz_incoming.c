@@ -202,6 +202,18 @@ void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status, const 
 	vm->stop_status = status;
 }
 
+/* The receiver only takes holds on a VM that is not started: nothing to stop. */
+int vm__hold(struct vm *vm, unsigned holders)
+{
+	vm->hold.held |= holders;
+	return 0;
+}
+
+unsigned vm__holders(const struct vm *vm)
+{
+	return vm->hold.held;
+}
+
 bool vm__is_guest_stop(unsigned reason)
 {
 	return reason == VM_STOP_POWEROFF || reason == VM_STOP_UCALL_DONE ||

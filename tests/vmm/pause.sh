@@ -16,7 +16,9 @@ for cpus in 1 2; do
 	LOG=$T/vm.err
 	wait_for_line "$serial" '^hb 3 ' 30 || fail "no heartbeat from the dirty guest"
 	"$VMM" ctl "$name" pause >"$T/ctl" 2>&1 || fail "pause: $(cat "$T/ctl")"
-	"$VMM" ctl "$name" status | grep -q "paused" || fail "status does not say paused"
+	"$VMM" ctl "$name" status >"$T/st" || fail "status"
+	grep -q "^state: paused$" "$T/st" && grep -q "^held by: operator$" "$T/st" ||
+		fail "status does not say paused by the operator: $(cat "$T/st")"
 	before=$(wc -c <"$serial")
 	# Checking that nothing happens needs some time to pass; nothing to wait on.
 	sleep 0.5
