@@ -18,6 +18,7 @@
 
 #include "vmm/control.h"
 #include "vmm/ctl.h"
+#include "vmm/ctl_cli.h"
 
 struct fake_vm {
 	unsigned vcpus;
@@ -359,19 +360,19 @@ START_TEST(test_ctl_main)
 	char *pause[] = { "ctl", srv.name[0], "pause", NULL };
 	char *nobody[] = { "ctl", "vmm-test-control-nobody", "status", NULL };
 
-	ck_assert_int_eq(ctl__main(1, no_args), 2);
-	ck_assert_int_eq(ctl__main(2, no_cmd), 2);
-	ck_assert_int_eq(ctl__main(3, bogus), 2);
-	ck_assert_int_eq(ctl__main(4, extra), 2);
-	ck_assert_int_eq(ctl__main(4, bad_opt), 2);
-	ck_assert_int_eq(ctl__main(2, help), 0);
-	ck_assert_int_eq(ctl__main(3, status), 0);
-	ck_assert_int_eq(ctl__main(4, json), 0);
-	ck_assert_int_eq(ctl__main(3, pause), 0);
+	ck_assert_int_eq(ctl_cli__main(1, no_args), 2);
+	ck_assert_int_eq(ctl_cli__main(2, no_cmd), 2);
+	ck_assert_int_eq(ctl_cli__main(3, bogus), 2);
+	ck_assert_int_eq(ctl_cli__main(4, extra), 2);
+	ck_assert_int_eq(ctl_cli__main(4, bad_opt), 2);
+	ck_assert_int_eq(ctl_cli__main(2, help), 0);
+	ck_assert_int_eq(ctl_cli__main(3, status), 0);
+	ck_assert_int_eq(ctl_cli__main(4, json), 0);
+	ck_assert_int_eq(ctl_cli__main(3, pause), 0);
 	ck_assert_int_eq(LOAD(srv.vm[0].pauses), 1);
 	STORE(srv.vm[0].pause_errno, EIO);
-	ck_assert_int_eq(ctl__main(3, pause), 1);
-	ck_assert_int_eq(ctl__main(3, nobody), 1);
+	ck_assert_int_eq(ctl_cli__main(3, pause), 1);
+	ck_assert_int_eq(ctl_cli__main(3, nobody), 1);
 	fflush(stdout);
 }
 END_TEST
