@@ -1,6 +1,6 @@
 /*
- * The control server: a libqb IPC service per VM through which `vmm ctl` (and
- * later hasvcd) asks for status, pause, resume and quit.  Messages are the
+ * The control server: a libqb IPC service per VM through which `vmm ctl` and
+ * hasvcd command the VM (status, pause, protect, migrate...).  Messages are the
  * protobuf-c Request/Response of vmm/control.proto behind the usual libqb
  * request/response headers; the protocol is described in docs/control.md.
  *
