@@ -226,15 +226,7 @@ static int run(struct copy *c, const struct ctl_req *r, Vmm__Control__Response *
 		    cmd == VMM__CONTROL__REQUEST__COMMAND_PROTECT_STATUS;
 	int ret = call(c, &r->req, poll ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS, resp, err, errlen);
 
-	if (ret)
-		return ret;
-	if (!(*resp)->ok) {
-		snprintf(err, errlen, "%s", (*resp)->error);
-		ret = (*resp)->code ? -(*resp)->code : -EINVAL;
-		vmm__control__response__free_unpacked(*resp, NULL);
-		*resp = NULL;
-	}
-	return ret;
+	return ret ? ret : ctl__check_reply(resp, err, errlen);
 }
 
 /* run, for a request whose reply only says done or not. */

@@ -161,19 +161,23 @@ int ctl__req_init(struct ctl_req *r, Vmm__Control__Request__CommandCase cmd)
 	return 0;
 }
 
+int ctl__check_reply(Vmm__Control__Response **resp, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((*resp)->ok)
+		return 0;
+	snprintf(err, errlen, "%s", (*resp)->error[0] ? (*resp)->error : "refused without a reason");
+	rc = (*resp)->code > 0 ? -(*resp)->code : -EINVAL;
+	vmm__control__response__free_unpacked(*resp, NULL);
+	*resp = NULL;
+	return rc;
+}
+
 int ctl__run(struct ctl_conn *conn, const struct ctl_req *r, Vmm__Control__Response **resp,
 	     char *err, size_t errlen)
 {
 	int rc = ctl__call(conn, &r->req, resp, err, errlen);
 
-	if (rc < 0)
-		return rc;
-	if (!(*resp)->ok) {
-		snprintf(err, errlen, "%s", (*resp)->error[0] ? (*resp)->error :
-			 "refused without a reason");
-		rc = (*resp)->code > 0 ? -(*resp)->code : -EINVAL;
-		vmm__control__response__free_unpacked(*resp, NULL);
-		*resp = NULL;
-	}
-	return rc;
+	return rc < 0 ? rc : ctl__check_reply(resp, err, errlen);
 }

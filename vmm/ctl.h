@@ -91,5 +91,7 @@ Vmm__Control__Request__CommandCase ctl__command_by_name(const char *name);
  */
 int ctl__run(struct ctl_conn *conn, const struct ctl_req *r, Vmm__Control__Response **resp,
 	     char *err, size_t errlen);
+/* The refusal half of ctl__run, for a reply *resp got otherwise. */
+int ctl__check_reply(Vmm__Control__Response **resp, char *err, size_t errlen);
 
 #endif
