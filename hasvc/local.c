@@ -23,6 +23,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/local.h"
+#include "vmm/ctl.h"
 
 #define POLL_MS 200
 #define RETRY_MS 300
@@ -171,13 +172,13 @@ void local__inventory(struct hasvcd *d)
 	cluster__send(d, &m);
 }
 
-static int ctl(struct copy *c, const char *const *argv)
+static int ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd)
 {
 	char err[256];
-	int ret = lvmm__ctl(c, argv, NULL, 0, err, sizeof(err));
+	int ret = lvmm__ctl(c, cmd, err, sizeof(err));
 
 	if (ret)
-		qb_log(LOG_WARNING, "%s: %s: %s", c->control, argv[0], err);
+		qb_log(LOG_WARNING, "%s: %s: %s", c->control, ctl__command_name(cmd), err);
 	return ret;
 }
 
@@ -192,8 +193,6 @@ static void drop_pending(struct hasvcd *d, struct copy *c, const char *why)
 
 static void stop_copy(struct hasvcd *d, struct copy *c)
 {
-	static const char *const quit[] = { "quit", NULL };
-
 	if (c->pending) {
 		drop_pending(d, c, "stopped by the cluster before its delayed start");
 		return;
@@ -203,7 +202,7 @@ static void stop_copy(struct hasvcd *d, struct copy *c)
 	c->stopping = true;
 	c->want_protect = c->want_migrate = c->handover = false;
 	c->stop_deadline_ms = hasvcd__now_ms() + STOP_GRACE_MS;
-	if (ctl(c, quit))
+	if (ctl(c, VMM__CONTROL__REQUEST__COMMAND_QUIT))
 		kill(c->pid, SIGTERM);
 }
 
@@ -373,10 +372,8 @@ static void want_protect(struct copy *c, const struct fsm_action *a)
 
 static void promote(struct hasvcd *d, const struct fsm_action *a)
 {
-	static const char *const unprotect[] = { "unprotect", NULL };
 	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_STANDBY, false);
-	char gen[32];
-	const char *activate[] = { "activate", "--generation", gen, NULL };
+	char err[256];
 
 	if (!c)
 		c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
@@ -384,10 +381,7 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 		qb_log(LOG_ERR, "%s: asked to promote a copy this node does not hold", a->vm);
 		return;
 	}
-	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)a->generation);
 	if (c->role == FSM_ROLE_PRIMARY) {
-		static const char *const pause[] = { "pause", NULL };
-
 		/*
 		 * Paused by quorum loss, it may still checkpoint to the standby of
 		 * the old token: stop that, keeping it paused (an operator pause
@@ -396,12 +390,14 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 		 */
 		lvmm__view(c);
 		if (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing")) {
-			ctl(c, pause);
-			ctl(c, unprotect);
+			ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE);
+			ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
 		}
 	}
-	if (ctl(c, activate))
+	if (lvmm__activate(c, a->generation, err, sizeof(err))) {
+		qb_log(LOG_WARNING, "%s: activate: %s", c->control, err);
 		return;
+	}
 	qb_log(LOG_NOTICE, "%s: promoted to primary, generation %llu", c->control,
 	       (unsigned long long)a->generation);
 	c->role = FSM_ROLE_PRIMARY;
@@ -416,7 +412,6 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 
 static void migrate(struct hasvcd *d, const struct fsm_action *a)
 {
-	static const char *const unprotect[] = { "unprotect", NULL };
 	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
 
 	/* One held back by the back-off migrates once it has started. */
@@ -425,7 +420,7 @@ static void migrate(struct hasvcd *d, const struct fsm_action *a)
 	/* Checkpointing and a migration cannot share the guest. */
 	c->want_protect = false;
 	if (!c->pending && strcmp(c->view.ck_state, "none"))
-		ctl(c, unprotect);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
 	c->want_migrate = true;
 	snprintf(c->peer, sizeof(c->peer), "%s", a->peer);
 	c->peer_gen = a->generation;
@@ -434,10 +429,9 @@ static void migrate(struct hasvcd *d, const struct fsm_action *a)
 
 static void handover(struct hasvcd *d, const struct fsm_action *a)
 {
-	static const char *const pause[] = { "pause", NULL };
 	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
 
-	if (!c || ctl(c, pause))
+	if (!c || ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE))
 		return;
 	/*
 	 * The epoch after next was captured after the pause: it has it all.
@@ -493,9 +487,6 @@ void local__act(struct hasvcd *d, const struct fsm_action *a)
 
 void local__self_fence(struct hasvcd *d)
 {
-	static const char *const pause[] = { "pause", NULL };
-	static const char *const cancel[] = { "migrate-cancel", NULL };
-
 	for (size_t i = 0; d->loc && i < LOCAL_MAX_COPIES; i++) {
 		struct copy *c = &d->loc->c[i];
 
@@ -510,9 +501,9 @@ void local__self_fence(struct hasvcd *d)
 			continue;
 		}
 		if (c->want_migrate)
-			ctl(c, cancel);
+			ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		c->want_migrate = c->handover = false;
-		if (!ctl(c, pause)) {
+		if (!ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE)) {
 			c->fenced = true;
 			qb_log(LOG_WARNING, "%s: paused, quorum lost", c->control);
 		}
@@ -588,10 +579,7 @@ static bool still_wanted(struct hasvcd *d, const struct copy *c)
 static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	const struct config_vm *cv = config__vm(d->conf, c->vm);
-	const char *args[24];
-	char uri[300], interval[16], pgen[32], err[256];
-	size_t n = 0;
-
+	char uri[300], err[256];
 	bool busy = !strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing");
 
 	if (!still_wanted(d, c)) {
@@ -606,48 +594,32 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 			return;
 	} else if (busy) {
 		/* Still checkpointing to the standby this one replaces. */
-		static const char *const unprotect[] = { "unprotect", NULL };
-
-		ctl(c, unprotect);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
 	}
 	if (now < c->retry_ms || !cv ||
 	    lvmm__peer_uri(d, c->peer, c->vm, false, uri, sizeof(uri)))
 		return;
-	snprintf(interval, sizeof(interval), "%u", cv->checkpoint_interval_ms);
-	snprintf(pgen, sizeof(pgen), "%llu", (unsigned long long)c->peer_gen);
-	args[n++] = "protect";
-	args[n++] = uri;
-	args[n++] = "--interval";
-	args[n++] = interval;
-	/* The cluster, not the vmm, decides whether to run on unprotected. */
-	args[n++] = "--on-standby-loss";
-	args[n++] = "pause";
-	args[n++] = "--peer-generation";
-	args[n++] = pgen;
-	lvmm__tls_args(d, c->peer, args, &n);
-	if (lvmm__ctl(c, args, NULL, 0, err, sizeof(err))) {
+	if (lvmm__protect(d, c, uri, cv->checkpoint_interval_ms, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
 		c->retry_ms = now + RETRY_MS;
 		return;
 	}
-	qb_log(LOG_NOTICE, "%s: protecting to %s (%s, generation %s)", c->control, c->peer, uri,
-	       pgen);
+	qb_log(LOG_NOTICE, "%s: protecting to %s (%s, generation %llu)", c->control, c->peer, uri,
+	       (unsigned long long)c->peer_gen);
 	c->protect_sent = true;
 	c->retry_ms = now + RETRY_MS;
 }
 
 static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 {
-	static const char *const mstatus[] = { "migrate-status", NULL };
-	static const char *const cancel[] = { "migrate-cancel", NULL };
 	char state[32], err[256];
 
 	if (!still_wanted(d, c)) {
 		c->want_migrate = false;
-		ctl(c, cancel);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		return;
 	}
-	if (lvmm__ctl(c, mstatus, state, sizeof(state), err, sizeof(err)) ||
+	if (lvmm__migration_state(c, state, sizeof(state), err, sizeof(err)) ||
 	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
 	if (lvmm__migrate(d, c, err, sizeof(err))) {
@@ -661,8 +633,6 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 
 static void do_handover(struct hasvcd *d, struct copy *c)
 {
-	static const char *const resume[] = { "resume", NULL };
-
 	if (c->view.committed_epoch >= c->handover_epoch + 2) {
 		qb_log(LOG_NOTICE, "%s: checkpoint %llu committed with the guest paused: stopping",
 		       c->control, (unsigned long long)c->view.committed_epoch);
@@ -671,7 +641,7 @@ static void do_handover(struct hasvcd *d, struct copy *c)
 		qb_log(LOG_ERR, "%s: the standby was lost during the handover: resuming",
 		       c->control);
 		c->handover = false;
-		ctl(c, resume);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_RESUME);
 	}
 }
 
@@ -720,7 +690,6 @@ static bool no_quorum(const struct hasvcd *d)
  */
 static void keep_up(struct hasvcd *d, struct copy *c)
 {
-	static const char *const pause[] = { "pause", NULL };
 	int v = fsm__vm_index(d->fsm, c->vm), me = fsm__node_index(d->fsm, d->node);
 	const struct fsm_vm *vm;
 	struct fsm_action a;
@@ -728,7 +697,7 @@ static void keep_up(struct hasvcd *d, struct copy *c)
 	if (c->role != FSM_ROLE_PRIMARY || c->incoming)
 		return;
 	if (no_quorum(d)) {
-		if (!strcmp(c->view.vm_state, "running") && !ctl(c, pause)) {
+		if (!strcmp(c->view.vm_state, "running") && !ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE)) {
 			c->fenced = true;
 			qb_log(LOG_WARNING, "%s: paused, no quorum", c->control);
 		}

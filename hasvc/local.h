@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "hasvc/daemon.h"
+#include "vmm/control.pb-c.h"
 
 struct ctl_conn;
 
@@ -89,9 +90,20 @@ void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t 
 void lvmm__bound_log(struct hasvcd *d, const struct copy *c);
 /* After a copy of vm ended: only the newest ended copies keep their logs. */
 void lvmm__prune_logs(struct local *l, const char *vm);
-/* One control command (argv as for `vmm ctl NAME`); reply text optional. */
-int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
-	      char *err, size_t errlen);
+/*
+ * Control commands through the typed requests of vmm/ctl.h: 0, or -errno
+ * with the reason (the vmm's refusal, or the transport's) in err.
+ * lvmm__ctl: a command without fields (pause, resume, quit, unprotect,
+ * migrate-cancel...).
+ */
+int lvmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err, size_t errlen);
+/* Run the copy under generation gen. */
+int lvmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
+/* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */
+int lvmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
+		  char *err, size_t errlen);
+/* The migration job's state (none, active, completed, failed...) into out. */
+int lvmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen);
 /* Read status and protect-status into c->view. */
 void lvmm__view(struct copy *c);
 /* Drop the copy's control connection (it went away, or is forgotten). */
@@ -101,8 +113,8 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
 int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
 		   char *out, size_t len);
 /*
- * TLS options of this node, for vmm run and vmm ctl, with peer the node the
- * other end must be; NULL-terminated.
+ * TLS options of this node, for vmm run, with peer the node the other end
+ * must be; NULL-terminated.
  */
 void lvmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n);
 void lvmm__record(struct hasvcd *d, const struct copy *c);

@@ -213,129 +213,145 @@ void lvmm__close(struct copy *c)
 	c->conn = NULL;
 }
 
-/* The request for argv, in storage that lives as long as argv. */
-static void build(const char *const *argv, Vmm__Control__Request *req,
-		  Vmm__Control__CheckpointRequest *cr)
+/*
+ * One typed request and its checked reply.  hasvcd's loop waits for the
+ * answer: a poll gives a hung vmm little time, a command (activate,
+ * protect...) the usual limit.  On success the caller frees *resp.
+ */
+static int run(struct copy *c, const struct ctl_req *r, Vmm__Control__Response **resp,
+	       char *err, size_t errlen)
 {
-	static Vmm__Control__PauseRequest pr = VMM__CONTROL__PAUSE_REQUEST__INIT;
-	static Vmm__Control__ResumeRequest rr = VMM__CONTROL__RESUME_REQUEST__INIT;
-	static Vmm__Control__QuitRequest qr = VMM__CONTROL__QUIT_REQUEST__INIT;
-	static Vmm__Control__StatusRequest sr = VMM__CONTROL__STATUS_REQUEST__INIT;
-	static Vmm__Control__MigrateStatusRequest ms = VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
-	size_t n = 0;
+	Vmm__Control__Request__CommandCase cmd = r->req.command_case;
+	bool poll = cmd == VMM__CONTROL__REQUEST__COMMAND_STATUS ||
+		    cmd == VMM__CONTROL__REQUEST__COMMAND_PROTECT_STATUS;
+	int ret = call(c, &r->req, poll ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS, resp, err, errlen);
 
-	while (argv[n])
-		n++;
-	if (!strcmp(argv[0], "pause")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
-		req->pause = &pr;
-	} else if (!strcmp(argv[0], "resume")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
-		req->resume = &rr;
-	} else if (!strcmp(argv[0], "quit")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
-		req->quit = &qr;
-	} else if (!strcmp(argv[0], "status")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
-		req->status = &sr;
-	} else if (!strcmp(argv[0], "migrate-status")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
-		req->migrate_status = &ms;
-	} else {
-		cr->n_args = n;
-		cr->args = (char **)argv;
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT;
-		req->checkpoint = cr;
-	}
+	return ret ? ret : ctl__check_reply(resp, err, errlen);
 }
 
-int lvmm__ctl(struct copy *c, const char *const *argv, char *text, size_t textlen,
-	      char *err, size_t errlen)
+/* run, for a request whose reply only says done or not. */
+static int run_done(struct copy *c, const struct ctl_req *r, char *err, size_t errlen)
 {
-	Vmm__Control__CheckpointRequest cr = VMM__CONTROL__CHECKPOINT_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
-	Vmm__Control__Response *resp = NULL;
-	bool poll;
-	int ret;
+	Vmm__Control__Response *resp;
+	int ret = run(c, r, &resp, err, errlen);
 
-	build(argv, &req, &cr);
-	/*
-	 * hasvcd's loop waits for the answer: a poll gives a hung vmm little
-	 * time, a command (activate, protect...) the usual limit.
-	 */
-	poll = req.command_case == VMM__CONTROL__REQUEST__COMMAND_STATUS ||
-	       !strcmp(argv[0], "protect-status");
-	ret = call(c, &req, poll ? LVMM_POLL_TIMEOUT_MS : CTL_TIMEOUT_MS, &resp, err, errlen);
-	if (ret)
-		return ret;
-	if (!resp->ok) {
-		snprintf(err, errlen, "%s", resp->error);
-		ret = resp->code ? -resp->code : -EINVAL;
-	} else if (text) {
-		const char *t = resp->text ? resp->text : "";
-
-		if (req.command_case == VMM__CONTROL__REQUEST__COMMAND_STATUS && resp->status)
-			t = resp->status->state;
-		else if (req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS &&
-			 resp->migration)
-			t = resp->migration->state;
-		snprintf(text, textlen, "%s", t);
-	}
-	vmm__control__response__free_unpacked(resp, NULL);
+	if (!ret)
+		vmm__control__response__free_unpacked(resp, NULL);
 	return ret;
 }
 
-/* The value after "key": in a flat JSON object, as text. */
-static bool json_field(const char *json, const char *key, char *out, size_t len)
+int lvmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err, size_t errlen)
 {
-	char pat[64];
-	const char *p;
-	size_t k = 0;
+	struct ctl_req r;
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (!p)
-		return false;
-	p += strlen(pat);
-	if (*p == '"')
-		p++;
-	while (*p && *p != '"' && *p != ',' && *p != '}' && k + 1 < len)
-		out[k++] = *p++;
-	out[k] = 0;
-	return true;
+	if (ctl__req_init(&r, cmd)) {
+		snprintf(err, errlen, "no such command");
+		return -EINVAL;
+	}
+	return run_done(c, &r, err, errlen);
+}
+
+int lvmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
+{
+	struct ctl_req r;
+
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_ACTIVATE);
+	r.u.activate.set_generation = true;
+	r.u.activate.generation = gen;
+	return run_done(c, &r, err, errlen);
+}
+
+/* This node's TLS files, and the node the other end must be: the request's fields. */
+static void tls_fields(struct hasvcd *d, const char *peer, char **ca, char **cert, char **key,
+		       char **tls_peer, char **crl, protobuf_c_boolean *none)
+{
+	const struct config_node *me = config__node(d->conf, d->node);
+
+	if (!me || !me->tls_ca) {
+		*none = true;
+		return;
+	}
+	*ca = me->tls_ca;
+	*cert = me->tls_cert;
+	*key = me->tls_key;
+	/* Any node's certificate would do without it. */
+	*tls_peer = (char *)peer;
+	if (me->tls_crl)
+		*crl = me->tls_crl;
+}
+
+int lvmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
+		  char *err, size_t errlen)
+{
+	struct ctl_req r;
+	Vmm__Control__ProtectRequest *pr = &r.u.protect;
+
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_PROTECT);
+	pr->uri = (char *)uri;
+	pr->interval_ms = interval_ms;
+	/* The cluster, not the vmm, decides whether to run on unprotected. */
+	pr->on_standby_loss = VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
+	pr->check_peer_generation = true;
+	pr->peer_generation = c->peer_gen;
+	tls_fields(d, c->peer, &pr->tls_ca, &pr->tls_cert, &pr->tls_key, &pr->tls_peer,
+		   &pr->tls_crl, &pr->tls_none);
+	return run_done(c, &r, err, errlen);
+}
+
+int lvmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen)
+{
+	Vmm__Control__Response *resp;
+	struct ctl_req r;
+	int ret;
+
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS);
+	ret = run(c, &r, &resp, err, errlen);
+	if (ret)
+		return ret;
+	snprintf(out, len, "%s", resp->migration ? resp->migration->state : "");
+	vmm__control__response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* The figures of protect-status the poll uses. */
+static void view_protection(struct vmm_view *v, const Vmm__Control__ProtectStatus *ps)
+{
+	snprintf(v->ck_state, sizeof(v->ck_state), "%s", ps->state);
+	v->committed_epoch = ps->committed_epoch;
+	v->age_ms = ps->last_commit_age_ms;
+	v->eps = ps->epochs_per_s;
 }
 
 void lvmm__view(struct copy *c)
 {
 	struct vmm_view *v = &c->view;
-	static const char *const status[] = { "status", NULL };
-	static const char *const pstatus[] = { "protect-status", "--json", NULL };
-	char text[4096], err[256], num[32];
+	Vmm__Control__Response *resp;
+	struct ctl_req r;
+	char err[256];
 
 	memset(v, 0, sizeof(*v));
 	v->age_ms = -1;
-	if (lvmm__ctl(c, status, v->vm_state, sizeof(v->vm_state), err, sizeof(err)))
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_STATUS);
+	if (run(c, &r, &resp, err, sizeof(err)))
 		return;
+	if (resp->status)
+		snprintf(v->vm_state, sizeof(v->vm_state), "%s", resp->status->state);
+	vmm__control__response__free_unpacked(resp, NULL);
 	v->up = true;
 	snprintf(v->ck_state, sizeof(v->ck_state), "none");
-	if (lvmm__ctl(c, pstatus, text, sizeof(text), err, sizeof(err)))
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_PROTECT_STATUS);
+	if (run(c, &r, &resp, err, sizeof(err)))
 		return;
-	json_field(text, "state", v->ck_state, sizeof(v->ck_state));
-	if (json_field(text, "committed_epoch", num, sizeof(num)))
-		v->committed_epoch = strtoull(num, NULL, 10);
-	if (json_field(text, "last_commit_age_ms", num, sizeof(num)))
-		v->age_ms = strtoll(num, NULL, 10);
-	if (json_field(text, "epochs_per_s", num, sizeof(num)))
-		v->eps = strtod(num, NULL);
+	if (resp->protect_status)
+		view_protection(v, resp->protect_status);
+	vmm__control__response__free_unpacked(resp, NULL);
 }
 
 int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 {
-	Vmm__Control__MigrateRequest mr = VMM__CONTROL__MIGRATE_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
-	Vmm__Control__Response *resp = NULL;
-	const struct config_node *me = config__node(d->conf, d->node);
 	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	struct ctl_req r;
+	Vmm__Control__MigrateRequest *mr = &r.u.migrate;
 	char uri[300];
 	int ret;
 
@@ -344,32 +360,15 @@ int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 		snprintf(err, errlen, "no replication address for %s", c->peer);
 		return ret;
 	}
-	mr.uri = uri;
-	if (me && me->tls_ca) {
-		mr.tls_ca = me->tls_ca;
-		mr.tls_cert = me->tls_cert;
-		mr.tls_key = me->tls_key;
-		mr.tls_peer = c->peer;
-		if (me->tls_crl)
-			mr.tls_crl = me->tls_crl;
-	} else {
-		mr.tls_none = true;
-	}
-	mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__QUIT;
-	mr.auto_converge = true;
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_MIGRATE);
+	mr->uri = uri;
+	tls_fields(d, c->peer, &mr->tls_ca, &mr->tls_cert, &mr->tls_key, &mr->tls_peer,
+		   &mr->tls_crl, &mr->tls_none);
+	mr->then = VMM__CONTROL__MIGRATE_REQUEST__THEN__QUIT;
+	mr->auto_converge = true;
 	/* Each node has its own copy of the image, unless it is shared storage. */
-	mr.copy_disk = cv && cv->disk && !cv->disk_shared;
-	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE;
-	req.migrate = &mr;
-	ret = call(c, &req, CTL_TIMEOUT_MS, &resp, err, errlen);
-	if (ret)
-		return ret;
-	if (!resp->ok) {
-		snprintf(err, errlen, "%s", resp->error);
-		ret = -EINVAL;
-	}
-	vmm__control__response__free_unpacked(resp, NULL);
-	return ret;
+	mr->copy_disk = cv && cv->disk && !cv->disk_shared;
+	return run_done(c, &r, err, errlen);
 }
 
 /* ---- records: RUN/CONTROL.rec = "vm gen role incoming pid" ---- */

@@ -35,6 +35,7 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
+#include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
 #define CHECKPOINT_PAUSE_SAMPLES 4096
@@ -177,16 +178,30 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen);
 
 const char *checkpoint__state_name(enum checkpoint_state s);
-/* protect-status as text or JSON. */
-void checkpoint__format_status(struct checkpoint *ck, bool json, char *out, size_t len);
+/*
+ * protect-status as a message: ps->error and ps->disk_digest point at
+ * buffers of CONTROL_CK_ERROR_LEN and CONTROL_CK_DIGEST_LEN bytes
+ * (vmm/control.h); the other strings are static.
+ */
+void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps);
 
-/* The control server's checkpoint commands (vmm/control.h). */
-int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
-			size_t textlen, char *err, size_t errlen);
+/*
+ * The control server's checkpointing commands and net-status (the
+ * checkpoint op of vmm/control.h): ps (net-status: ns) filled on success.
+ */
+int checkpoint__control(struct checkpoint *ck, const Vmm__Control__Request *req,
+			Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
+			char *err, size_t errlen);
 
-/* `vmm ctl NAME protect|unprotect|protect-status|activate ...` */
-bool checkpoint_cli__is_command(const char *cmd);
-int checkpoint_cli__main(const char *name, int argc, char **argv);
+/*
+ * checkpoint_request.c, pure: the checks of a typed request from another
+ * process, into what the engine takes.  0, or -errno with a reason in err
+ * that names the field.
+ */
+int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
+				struct checkpoint_params *p, char *err, size_t errlen);
+int checkpoint_request__activate(const Vmm__Control__ActivateRequest *r, bool *set_gen,
+				 uint64_t *gen, char *err, size_t errlen);
 
 /* Internal (checkpoint_*.c). */
 /* Main thread: --on-standby-loss pause holds the guest (VM_HOLD_POLICY). */

@@ -1,183 +1,91 @@
-/* The control server's checkpoint commands: their words parsed (checkpoint.h). */
+/*
+ * The control server's checkpointing commands (checkpoint.h): typed
+ * requests, checked by checkpoint_request.c, answered with the status as a
+ * message.
+ */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "replication/checkpoint.h"
+#include "vmm/control.h"
 #include "vmm/vm.h"
 
-static int copy(char *dst, size_t len, const char *src, char *err, size_t errlen)
-{
-	if (strlen(src) >= len) {
-		snprintf(err, errlen, "'%s' is too long", src);
-		return -ENAMETOOLONG;
-	}
-	strcpy(dst, src);
-	return 0;
-}
-
-/* A generation: a decimal number, 0 to 2^64-1. */
-static int parse_generation(const char *opt, const char *v, uint64_t *out, char *err,
-			    size_t errlen)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (errno || *end || !*v || *v == '-' || *v == '+' || *v == ' ') {
-		snprintf(err, errlen, "bad %s '%s': want a number", opt, v);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int protect_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
-		       size_t errlen)
+static int protect(struct checkpoint *ck, const Vmm__Control__ProtectRequest *r, char *err,
+		   size_t errlen)
 {
 	struct checkpoint_params p;
+	int ret = checkpoint_request__protect(r, &p, err, errlen);
 
-	memset(&p, 0, sizeof(p));
-	if (argc < 2) {
-		snprintf(err, errlen, "usage: protect tcp:HOST:PORT [--interval MS] "
-			 "[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
-			 "{--tls-ca F --tls-cert F --tls-key F --tls-peer NODE [--tls-crl F] | "
-			 "--tls-none}");
-		return -EINVAL;
-	}
-	if (copy(p.mp.uri, sizeof(p.mp.uri), argv[1], err, errlen))
-		return -EINVAL;
-	for (size_t i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end;
-
-		if (!strcmp(a, "--tls-none")) {
-			p.mp.tls_none = true;
-			continue;
-		}
-		if (!strcmp(a, "--verify-disk")) {
-			p.verify_disk = true;
-			continue;
-		}
-		if (!v) {
-			snprintf(err, errlen, "option %s needs a value, or is unknown", a);
-			return -EINVAL;
-		}
-		i++;
-		if (!strcmp(a, "--interval")) {
-			unsigned long ms = strtoul(v, &end, 10);
-
-			if (*end || !ms || ms > 60000) {
-				snprintf(err, errlen, "bad --interval '%s': 1 to 60000 ms", v);
-				return -EINVAL;
-			}
-			p.interval_ms = (uint32_t)ms;
-		} else if (!strcmp(a, "--on-standby-loss")) {
-			if (strcmp(v, "degrade") && strcmp(v, "pause")) {
-				snprintf(err, errlen, "--on-standby-loss wants degrade or pause");
-				return -EINVAL;
-			}
-			p.pause_on_loss = !strcmp(v, "pause");
-		} else if (!strcmp(a, "--peer-generation")) {
-			if (parse_generation(a, v, &p.peer_generation, err, errlen))
-				return -EINVAL;
-			p.check_peer_generation = true;
-		} else if (!strcmp(a, "--tls-ca")) {
-			if (copy(p.mp.tls_ca, sizeof(p.mp.tls_ca), v, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(a, "--tls-cert")) {
-			if (copy(p.mp.tls_cert, sizeof(p.mp.tls_cert), v, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(a, "--tls-key")) {
-			if (copy(p.mp.tls_key, sizeof(p.mp.tls_key), v, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(a, "--tls-peer")) {
-			if (copy(p.mp.tls_peer, sizeof(p.mp.tls_peer), v, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(a, "--tls-crl")) {
-			if (copy(p.mp.tls_crl, sizeof(p.mp.tls_crl), v, err, errlen))
-				return -EINVAL;
-		} else {
-			snprintf(err, errlen, "unknown option %s", a);
-			return -EINVAL;
-		}
-	}
-	return checkpoint__protect(ck, &p, err, errlen);
+	return ret ? ret : checkpoint__protect(ck, &p, err, errlen);
 }
 
-/* activate [--generation N] [--json] */
-static int activate_cmd(struct checkpoint *ck, size_t argc, char **argv, char *err,
-			size_t errlen)
+static int activate(struct checkpoint *ck, const Vmm__Control__ActivateRequest *r, char *err,
+		    size_t errlen)
 {
-	bool set_gen = false;
-	uint64_t gen = 0;
+	bool set_gen;
+	uint64_t gen;
+	int ret = checkpoint_request__activate(r, &set_gen, &gen, err, errlen);
 
-	for (size_t i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			continue;
-		if (strcmp(argv[i], "--generation") || i + 1 >= argc) {
-			snprintf(err, errlen, "usage: activate [--generation N] [--json]");
-			return -EINVAL;
-		}
-		if (parse_generation(argv[i], argv[i + 1], &gen, err, errlen))
-			return -EINVAL;
-		set_gen = true;
-		i++;
-	}
-	return checkpoint__activate(ck, set_gen, gen, err, errlen);
-}
-
-/* A command without options but --json. */
-static int no_options(size_t argc, char **argv, char *err, size_t errlen)
-{
-	for (size_t i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json")) {
-			snprintf(err, errlen, "unexpected argument '%s'", argv[i]);
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return ret ? ret : checkpoint__activate(ck, set_gen, gen, err, errlen);
 }
 
 /* The network device's counters: not checkpointing, but served the same way. */
-static int net_status(struct checkpoint *ck, size_t argc, char **argv, char *text,
-		      size_t textlen, char *err, size_t errlen)
+static int net_status(struct checkpoint *ck, Vmm__Control__NetStatus *ns, char *err,
+		      size_t errlen)
 {
-	int ret = no_options(argc, argv, err, errlen);
+	struct net_counters c;
+	const uint8_t *m;
 
-	if (ret)
-		return ret;
 	if (!ck->vm->net) {
 		snprintf(err, errlen, "this VM has no network device (vmm run --net)");
 		return -ENODEV;
 	}
-	virtio_net__format_status(ck->vm->net, argc > 1, text, textlen);
+	virtio_net__counters(ck->vm->net, &c);
+	m = virtio_net__mac(ck->vm->net);
+	snprintf(ns->mac, CONTROL_MAC_LEN, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+		 m[3], m[4], m[5]);
+	ns->rx_frames = c.rx_frames;
+	ns->rx_bytes = c.rx_bytes;
+	ns->tx_frames = c.tx_frames;
+	ns->tx_bytes = c.tx_bytes;
+	ns->rx_dropped = c.rx_dropped;
+	ns->tx_dropped = c.tx_dropped;
+	ns->held_frames = c.held_frames;
+	ns->released_frames = c.released_frames;
+	ns->hold_dropped = c.hold_dropped;
+	ns->announces = c.announces;
 	return 0;
 }
 
-int checkpoint__control(struct checkpoint *ck, size_t argc, char **argv, char *text,
-			size_t textlen, char *err, size_t errlen)
+int checkpoint__control(struct checkpoint *ck, const Vmm__Control__Request *req,
+			Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
+			char *err, size_t errlen)
 {
 	int ret;
 
-	if (!strcmp(argv[0], "protect"))
-		ret = protect_cmd(ck, argc, argv, err, errlen);
-	else if (!strcmp(argv[0], "activate"))
-		ret = activate_cmd(ck, argc, argv, err, errlen);
-	else if (!strcmp(argv[0], "unprotect"))
-		ret = no_options(argc, argv, err, errlen) ?: checkpoint__unprotect(ck, err, errlen);
-	else if (!strcmp(argv[0], "protect-status"))
-		ret = no_options(argc, argv, err, errlen);
-	else if (!strcmp(argv[0], "net-status"))
-		return net_status(ck, argc, argv, text, textlen, err, errlen);
-	else {
-		snprintf(err, errlen, "unknown checkpoint command");
+	switch (req->command_case) {
+	case VMM__CONTROL__REQUEST__COMMAND_PROTECT:
+		ret = protect(ck, req->protect, err, errlen);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_ACTIVATE:
+		ret = activate(ck, req->activate, err, errlen);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_UNPROTECT:
+		ret = checkpoint__unprotect(ck, err, errlen);
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_PROTECT_STATUS:
+		ret = 0;
+		break;
+	case VMM__CONTROL__REQUEST__COMMAND_NET_STATUS:
+		return net_status(ck, ns, err, errlen);
+	default:
+		snprintf(err, errlen, "not a checkpointing command");
 		return -EINVAL;
 	}
 	if (!ret)
-		checkpoint__format_status(ck, argc > 1 && !strcmp(argv[argc - 1], "--json"), text,
-					  textlen);
+		checkpoint__fill_status(ck, ps);
 	return ret;
 }

@@ -132,10 +132,10 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
 }
 
-static int call(const char *name, Vmm__Control__Request *req, Vmm__Control__Response **resp)
+static int call(const char *name, const struct ctl_req *r, Vmm__Control__Response **resp)
 {
 	char err[256];
-	int rc = ctl__request(name, req, resp, err, sizeof(err));
+	int rc = ctl__request(name, &r->req, resp, err, sizeof(err));
 
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
@@ -160,13 +160,11 @@ static void sleep_ms(unsigned ms)
 /* Poll the job and draw a progress line until it ends. */
 static int wait_job(const char *name)
 {
-	Vmm__Control__MigrateStatusRequest st = VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	bool tty = isatty(STDERR_FILENO);
+	struct ctl_req req;
 	unsigned n = 0;
 
-	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
-	req.migrate_status = &st;
+	ctl__req_init(&req, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS);
 	for (;;) {
 		Vmm__Control__Response *resp;
 		const Vmm__Control__MigrationInfo *i;
@@ -237,12 +235,14 @@ static int do_migrate(const char *name, int argc, char **argv)
 		{ "postcopy-after", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Vmm__Control__MigrateRequest mr = VMM__CONTROL__MIGRATE_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp;
+	Vmm__Control__MigrateRequest *mr;
+	struct ctl_req req;
 	bool wait = false;
 	int c, rc;
 
+	ctl__req_init(&req, VMM__CONTROL__REQUEST__COMMAND_MIGRATE);
+	mr = &req.u.migrate;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -251,29 +251,29 @@ static int do_migrate(const char *name, int argc, char **argv)
 		if (strchr("dbntrT", c) && num(optarg, &v))
 			return usage("bad number", optarg);
 		switch (c) {
-		case 'd': mr.downtime_ms = v; break;
-		case 'b': mr.bandwidth_mibs = v; break;
-		case 'n': mr.parallel = v; break;
-		case 'z': mr.compress = true; break;
-		case 'A': mr.tls_ca = absolute(optarg); break;
-		case 'C': mr.tls_cert = absolute(optarg); break;
-		case 'K': mr.tls_key = absolute(optarg); break;
-		case 'N': mr.tls_none = true; break;
-		case 'H': mr.tls_peer = optarg; break;
-		case 'R': mr.tls_crl = absolute(optarg); break;
-		case 't': mr.timeout_s = v; break;
-		case 'r': mr.max_rounds = v; break;
-		case 'a': mr.auto_converge = true; break;
-		case 'p': mr.then = VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE; break;
+		case 'd': mr->downtime_ms = v; break;
+		case 'b': mr->bandwidth_mibs = v; break;
+		case 'n': mr->parallel = v; break;
+		case 'z': mr->compress = true; break;
+		case 'A': mr->tls_ca = absolute(optarg); break;
+		case 'C': mr->tls_cert = absolute(optarg); break;
+		case 'K': mr->tls_key = absolute(optarg); break;
+		case 'N': mr->tls_none = true; break;
+		case 'H': mr->tls_peer = optarg; break;
+		case 'R': mr->tls_crl = absolute(optarg); break;
+		case 't': mr->timeout_s = v; break;
+		case 'r': mr->max_rounds = v; break;
+		case 'a': mr->auto_converge = true; break;
+		case 'p': mr->then = VMM__CONTROL__MIGRATE_REQUEST__THEN__PAUSE; break;
 		case 'w': wait = true; break;
-		case 'P': mr.postcopy = true; break;
-		case 'D': mr.copy_disk = true; break;
-		case 'T': mr.postcopy = true; mr.postcopy_after_s = v; break;
+		case 'P': mr->postcopy = true; break;
+		case 'D': mr->copy_disk = true; break;
+		case 'T': mr->postcopy = true; mr->postcopy_after_s = v; break;
 		case 'o':
 			if (!strcmp(optarg, "abort"))
-				mr.on_timeout = VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__ABORT;
+				mr->on_timeout = VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__ABORT;
 			else if (!strcmp(optarg, "force"))
-				mr.on_timeout = VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__FORCE;
+				mr->on_timeout = VMM__CONTROL__MIGRATE_REQUEST__ON_TIMEOUT__FORCE;
 			else
 				return usage("--on-timeout wants abort or force, not", optarg);
 			break;
@@ -284,44 +284,40 @@ static int do_migrate(const char *name, int argc, char **argv)
 	if (argc - optind != 1)
 		return usage(argc - optind ? "unexpected argument" : "missing URI",
 			     argc - optind ? argv[optind + 1] : NULL);
-	mr.uri = argv[optind];
-	req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE;
-	req.migrate = &mr;
+	mr->uri = argv[optind];
 	rc = call(name, &req, &resp);
 	if (!rc) {
 		vmm__control__response__free_unpacked(resp, NULL);
 		if (wait)
 			rc = wait_job(name);
 		else
-			printf("migration to %s started\n", mr.uri);
+			printf("migration to %s started\n", mr->uri);
 	}
-	if (mr.tls_ca != protobuf_c_empty_string)
-		free(mr.tls_ca);
-	if (mr.tls_cert != protobuf_c_empty_string)
-		free(mr.tls_cert);
-	if (mr.tls_key != protobuf_c_empty_string)
-		free(mr.tls_key);
-	if (mr.tls_crl != protobuf_c_empty_string)
-		free(mr.tls_crl);
+	if (mr->tls_ca != protobuf_c_empty_string)
+		free(mr->tls_ca);
+	if (mr->tls_cert != protobuf_c_empty_string)
+		free(mr->tls_cert);
+	if (mr->tls_key != protobuf_c_empty_string)
+		free(mr->tls_key);
+	if (mr->tls_crl != protobuf_c_empty_string)
+		free(mr->tls_crl);
 	return rc;
 }
 
 static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 {
-	Vmm__Control__DirtyRateRequest d = VMM__CONTROL__DIRTY_RATE_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp;
+	struct ctl_req req;
 
-	d.seconds = seconds;
-	d.start = true;
-	req.command_case = VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE;
-	req.dirty_rate = &d;
+	ctl__req_init(&req, VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE);
+	req.u.dirty_rate.seconds = seconds;
+	req.u.dirty_rate.start = true;
 	for (;;) {
 		const Vmm__Control__DirtyRate *r;
 
 		if (call(name, &req, &resp))
 			return 1;
-		d.start = false;
+		req.u.dirty_rate.start = false;
 		r = resp->dirty_rate;
 		if (r && !r->measuring) {
 			int rc = r->error[0] ? 1 : 0;
@@ -347,15 +343,10 @@ static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 
 int migrate_cli__main(const char *name, int argc, char **argv)
 {
-	Vmm__Control__MigrateStatusRequest st = VMM__CONTROL__MIGRATE_STATUS_REQUEST__INIT;
-	Vmm__Control__MigrateCancelRequest ca = VMM__CONTROL__MIGRATE_CANCEL_REQUEST__INIT;
-	Vmm__Control__MigratePostcopyRequest pc = VMM__CONTROL__MIGRATE_POSTCOPY_REQUEST__INIT;
-	Vmm__Control__MigrateResumeRequest rs = VMM__CONTROL__MIGRATE_RESUME_REQUEST__INIT;
-	Vmm__Control__MigrateSetDowntimeRequest sd = VMM__CONTROL__MIGRATE_SET_DOWNTIME_REQUEST__INIT;
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
 	Vmm__Control__Response *resp;
 	const char *cmd = argv[0];
 	bool json = argc == 2 && !strcmp(argv[1], "--json");
+	struct ctl_req req;
 	unsigned v = 1;
 
 	if (!strcmp(cmd, "migrate"))
@@ -371,37 +362,25 @@ int migrate_cli__main(const char *name, int argc, char **argv)
 		}
 		return do_dirty_rate(name, v, json);
 	}
+	ctl__req_init(&req, ctl__command_by_name(cmd));
 	if (!strcmp(cmd, "migrate-status")) {
 		if (argc > 1 && !json)
 			return usage("unexpected argument", argv[1]);
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS;
-		req.migrate_status = &st;
 	} else if (!strcmp(cmd, "migrate-resume")) {
 		if (argc != 2)
 			return usage("migrate-resume wants the destination's URI", NULL);
-		rs.uri = argv[1];
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME;
-		req.migrate_resume = &rs;
-	} else if (!strcmp(cmd, "migrate-postcopy")) {
+		req.u.migrate_resume.uri = argv[1];
+	} else if (!strcmp(cmd, "migrate-postcopy") || !strcmp(cmd, "migrate-cancel")) {
 		if (argc > 1)
 			return usage("unexpected argument", argv[1]);
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY;
-		req.migrate_postcopy = &pc;
-	} else if (!strcmp(cmd, "migrate-cancel")) {
-		if (argc > 1)
-			return usage("unexpected argument", argv[1]);
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL;
-		req.migrate_cancel = &ca;
 	} else {
 		if (argc != 2 || num(argv[1], &v) || !v)
 			return usage("migrate-set-downtime wants a number of milliseconds", NULL);
-		sd.downtime_ms = v;
-		req.command_case = VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME;
-		req.migrate_set_downtime = &sd;
+		req.u.migrate_set_downtime.downtime_ms = v;
 	}
 	if (call(name, &req, &resp))
 		return 1;
-	if (req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS && resp->migration)
+	if (req.req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS && resp->migration)
 		print_info(resp->migration, json);
 	vmm__control__response__free_unpacked(resp, NULL);
 	return 0;

@@ -19,6 +19,7 @@
 
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
+#include "vmm/ctl.h"
 #include "vmm/pbipc_server.h"
 
 struct control {
@@ -47,7 +48,11 @@ struct reply {
 	Vmm__Control__MigrationInfo mig;
 	Vmm__Control__DirtyRate dr;
 	char mig_error[256];
-	char text[8192];
+	Vmm__Control__ProtectStatus ps;
+	Vmm__Control__NetStatus ns;
+	char ck_error[CONTROL_CK_ERROR_LEN];
+	char ck_digest[CONTROL_CK_DIGEST_LEN];
+	char mac[CONTROL_MAC_LEN];
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -61,27 +66,6 @@ fail(struct reply *r, int code, const char *fmt, ...)
 	r->resp.ok = false;
 	r->resp.code = code;
 	r->resp.error = r->error;
-}
-
-static const char *command_name(Vmm__Control__Request__CommandCase cmd)
-{
-	switch (cmd) {
-	case VMM__CONTROL__REQUEST__COMMAND_STATUS: return "status";
-	case VMM__CONTROL__REQUEST__COMMAND_PAUSE: return "pause";
-	case VMM__CONTROL__REQUEST__COMMAND_RESUME: return "resume";
-	case VMM__CONTROL__REQUEST__COMMAND_QUIT: return "quit";
-	case VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN: return "shutdown";
-	case VMM__CONTROL__REQUEST__COMMAND_SAVE: return "save";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE: return "migrate";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS: return "migrate-status";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL: return "migrate-cancel";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_SET_DOWNTIME: return "migrate-set-downtime";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_POSTCOPY: return "migrate-postcopy";
-	case VMM__CONTROL__REQUEST__COMMAND_MIGRATE_RESUME: return "migrate-resume";
-	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE: return "dirty-rate";
-	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT: return "checkpoint";
-	default: return "unknown";
-	}
 }
 
 static void run_save(struct control *ctl, const Vmm__Control__SaveRequest *save,
@@ -122,7 +106,7 @@ static void run_migration(struct control *ctl, const Vmm__Control__Request *req,
 	r->mig.error = r->mig_error;
 	rc = ctl->ops->migration(ctl->opaque, req, &r->mig, &r->dr, err, sizeof(err));
 	if (rc < 0)
-		fail(r, -rc, "%s: %s", command_name(req->command_case),
+		fail(r, -rc, "%s: %s", ctl__command_name(req->command_case),
 		     err[0] ? err : strerror(-rc));
 	if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE)
 		r->resp.dirty_rate = &r->dr;
@@ -130,7 +114,7 @@ static void run_migration(struct control *ctl, const Vmm__Control__Request *req,
 		r->resp.migration = &r->mig;
 }
 
-static void run_checkpoint(struct control *ctl, const Vmm__Control__CheckpointRequest *c,
+static void run_checkpoint(struct control *ctl, const Vmm__Control__Request *req,
 			   struct reply *r)
 {
 	char err[256] = "";
@@ -140,17 +124,20 @@ static void run_checkpoint(struct control *ctl, const Vmm__Control__CheckpointRe
 		fail(r, EOPNOTSUPP, "checkpointing is not supported by this server");
 		return;
 	}
-	if (!c->n_args) {
-		fail(r, EINVAL, "checkpoint: no command given");
-		return;
-	}
-	r->text[0] = '\0';
-	rc = ctl->ops->checkpoint(ctl->opaque, c->n_args, c->args, r->text, sizeof(r->text),
-				  err, sizeof(err));
+	vmm__control__protect_status__init(&r->ps);
+	vmm__control__net_status__init(&r->ns);
+	r->ck_error[0] = r->ck_digest[0] = r->mac[0] = '\0';
+	r->ps.error = r->ck_error;
+	r->ps.disk_digest = r->ck_digest;
+	r->ns.mac = r->mac;
+	rc = ctl->ops->checkpoint(ctl->opaque, req, &r->ps, &r->ns, err, sizeof(err));
 	if (rc < 0)
-		fail(r, -rc, "%s: %s", c->args[0], err[0] ? err : strerror(-rc));
+		fail(r, -rc, "%s: %s", ctl__command_name(req->command_case),
+		     err[0] ? err : strerror(-rc));
+	else if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_NET_STATUS)
+		r->resp.net_status = &r->ns;
 	else
-		r->resp.text = r->text;
+		r->resp.protect_status = &r->ps;
 }
 
 #define SHUTDOWN_DEFAULT_TIMEOUT_S 60
@@ -204,8 +191,12 @@ static void run_command(struct control *ctl, const Vmm__Control__Request *req,
 	case VMM__CONTROL__REQUEST__COMMAND_DIRTY_RATE:
 		run_migration(ctl, req, r);
 		break;
-	case VMM__CONTROL__REQUEST__COMMAND_CHECKPOINT:
-		run_checkpoint(ctl, req->checkpoint, r);
+	case VMM__CONTROL__REQUEST__COMMAND_PROTECT:
+	case VMM__CONTROL__REQUEST__COMMAND_UNPROTECT:
+	case VMM__CONTROL__REQUEST__COMMAND_PROTECT_STATUS:
+	case VMM__CONTROL__REQUEST__COMMAND_ACTIVATE:
+	case VMM__CONTROL__REQUEST__COMMAND_NET_STATUS:
+		run_checkpoint(ctl, req, r);
 		break;
 	case VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN:
 		run_shutdown(ctl, req->shutdown, r);
@@ -261,7 +252,7 @@ static void on_request(void *opaque, qb_ipcs_connection_t *c, const ProtobufCMes
 		fail(r, code, "%s", why);
 	} else {
 		qb_log(LOG_INFO, "control %s: %s from pid %d", ctl->name,
-		       command_name(req->command_case), pbipc_server__client_pid(c));
+		       ctl__command_name(req->command_case), pbipc_server__client_pid(c));
 		run_command(ctl, req, r);
 		if (!r->resp.ok)
 			qb_log(LOG_WARNING, "control %s: %s", ctl->name, r->error);

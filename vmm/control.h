@@ -1,6 +1,6 @@
 /*
- * The control server: a libqb IPC service per VM through which `vmm ctl` (and
- * later hasvcd) asks for status, pause, resume and quit.  Messages are the
+ * The control server: a libqb IPC service per VM through which `vmm ctl` and
+ * hasvcd command the VM (status, pause, protect, migrate...).  Messages are the
  * protobuf-c Request/Response of vmm/control.proto behind the usual libqb
  * request/response headers; the protocol is described in docs/control.md.
  *
@@ -21,9 +21,16 @@ struct control;
 struct Vmm__Control__Request;
 struct Vmm__Control__MigrationInfo;
 struct Vmm__Control__DirtyRate;
+struct Vmm__Control__ProtectStatus;
+struct Vmm__Control__NetStatus;
 
 /* Biggest request or response, headers included. */
 #define CONTROL_MAX_MSG (64 * 1024)
+
+/* The string buffers of the checkpoint op's replies. */
+#define CONTROL_CK_ERROR_LEN 256
+#define CONTROL_CK_DIGEST_LEN 65   /* SHA-256 in hex */
+#define CONTROL_MAC_LEN 18         /* xx:xx:xx:xx:xx:xx */
 
 /* qb_ipc_request_header.id of a Request, and of the Response to it. */
 #define CONTROL_MSG_REQUEST 1  /* PBIPC_MSG_REQUEST */
@@ -64,12 +71,16 @@ struct control_ops {
 			 struct Vmm__Control__MigrationInfo *info,
 			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);
 	/*
-	 * Optional.  The checkpointing commands (protect, protect-status,
-	 * protect-stop, activate): argv as given to `vmm ctl NAME`; what to
-	 * print goes to text (textlen bytes).  0 or -errno with a reason in err.
+	 * Optional.  The checkpointing commands (protect, unprotect,
+	 * protect-status, activate) and net-status: req is the request; ps
+	 * (net-status: ns) is filled for the reply.  ps->error and
+	 * ps->disk_digest point at buffers of CONTROL_CK_ERROR_LEN and
+	 * CONTROL_CK_DIGEST_LEN bytes, ns->mac at CONTROL_MAC_LEN.  0 or -errno
+	 * with a reason in err that names the field it refuses.
 	 */
-	int (*checkpoint)(void *opaque, size_t argc, char **argv, char *text, size_t textlen,
-			  char *err, size_t errlen);
+	int (*checkpoint)(void *opaque, const struct Vmm__Control__Request *req,
+			  struct Vmm__Control__ProtectStatus *ps,
+			  struct Vmm__Control__NetStatus *ns, char *err, size_t errlen);
 	/*
 	 * Optional.  Press the power button, then quit after timeout_s seconds
 	 * unless the guest powered off first.  0 or -errno with a reason in err.

@@ -111,7 +111,8 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 	return migrate__control(cv->mig, req, info, dr, err, errlen);
 }
 
-static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, size_t textlen,
+static int vm_checkpoint(void *opaque, const Vmm__Control__Request *req,
+			 Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
 			 char *err, size_t errlen)
 {
 	struct control_vm *cv = opaque;
@@ -120,7 +121,7 @@ static int vm_checkpoint(void *opaque, size_t argc, char **argv, char *text, siz
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	return checkpoint__control(cv->ckpt, argc, argv, text, textlen, err, errlen);
+	return checkpoint__control(cv->ckpt, req, ps, ns, err, errlen);
 }
 
 static void shutdown_timeout(void *data)

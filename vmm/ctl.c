@@ -1,15 +1,14 @@
 /*
- * `vmm ctl`: the command-line client of the control server (control.c), and
- * the connection calls it is built on (ctl.h), which are pbipc_client.c's
- * typed for vmm.control.
+ * The control client API (ctl.h): typed requests of vmm.control, one per
+ * command, and the connection calls that send them (pbipc_client.c's typed
+ * for vmm.control).  `vmm ctl` (ctl_cli.c, checkpoint_cli.c, migrate_cli.c)
+ * and hasvcd (hasvc/local_vmm.c) both build their requests here.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "vmm/control.h"
 #include "vmm/ctl.h"
@@ -94,277 +93,91 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 	return rc;
 }
 
-/* --- vmm ctl ------------------------------------------------------------- */
+/* --- typed requests ------------------------------------------------------ */
 
-static const char usage_line[] =
-	"usage: vmm ctl NAME {status [--json] | pause | resume | quit |\n"
-	"                     shutdown [--timeout S] |\n"
-	"                     save FILE [--quit | --paused] |\n"
-	"                     migrate URI [options] | migrate-status [--json] |\n"
-	"                     migrate-cancel | migrate-set-downtime MS |\n"
-	"                     migrate-postcopy | migrate-resume URI |\n"
-	"                     dirty-rate [--seconds S] [--json] |\n"
-	"                     protect URI [options] | unprotect |\n"
-	"                     protect-status [--json] | activate [--generation N] |\n"
-	"                     net-status [--json]}\n"
-	"       vmm ctl --help\n";
+#define CMD(c, n, d) { VMM__CONTROL__REQUEST__COMMAND_##c, n, &vmm__control__##d##__descriptor }
 
-static void help(void)
+static const struct command {
+	Vmm__Control__Request__CommandCase cmd;
+	const char *name;                     /* as `vmm ctl NAME` spells it */
+	const ProtobufCMessageDescriptor *body;
+} commands[] = {
+	CMD(STATUS, "status", status_request),
+	CMD(PAUSE, "pause", pause_request),
+	CMD(RESUME, "resume", resume_request),
+	CMD(QUIT, "quit", quit_request),
+	CMD(SHUTDOWN, "shutdown", shutdown_request),
+	CMD(SAVE, "save", save_request),
+	CMD(MIGRATE, "migrate", migrate_request),
+	CMD(MIGRATE_STATUS, "migrate-status", migrate_status_request),
+	CMD(MIGRATE_CANCEL, "migrate-cancel", migrate_cancel_request),
+	CMD(MIGRATE_SET_DOWNTIME, "migrate-set-downtime", migrate_set_downtime_request),
+	CMD(MIGRATE_POSTCOPY, "migrate-postcopy", migrate_postcopy_request),
+	CMD(MIGRATE_RESUME, "migrate-resume", migrate_resume_request),
+	CMD(DIRTY_RATE, "dirty-rate", dirty_rate_request),
+	CMD(PROTECT, "protect", protect_request),
+	CMD(UNPROTECT, "unprotect", unprotect_request),
+	CMD(PROTECT_STATUS, "protect-status", protect_status_request),
+	CMD(ACTIVATE, "activate", activate_request),
+	CMD(NET_STATUS, "net-status", net_status_request),
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find(Vmm__Control__Request__CommandCase cmd)
 {
-	printf("%s\n"
-	       "Command the vmm serving the control name NAME (vmm run --control NAME).\n"
-	       "\n"
-	       "  status   print the VM's state, vCPUs, memory, resets, uptime and pid\n"
-	       "  pause    stop every vCPU (returns once they all stopped)\n"
-	       "  resume   start them again\n"
-	       "  quit     stop the VM and make the vmm exit\n"
-	       "  shutdown [--timeout S]  press the ACPI power button (a Linux guest\n"
-	       "           shuts down cleanly and powers off: the vmm exits 0), and\n"
-	       "           quit anyway after S seconds (default 60) if it has not\n"
-	       "           powered off by then\n"
-	       "  save FILE  pause, write the whole VM to FILE, then resume it\n"
-	       "           (--quit: then stop the vmm; --paused: leave it paused);\n"
-	       "           restore with vmm run --restore FILE\n"
-	       "  migrate URI  live-migrate to vmm run --incoming URI (options:\n"
-	       "           docs/migration.md; handled by replication/migrate_cli.c)\n"
-	       "  migrate-status, migrate-cancel, migrate-set-downtime MS\n"
-	       "  migrate-postcopy  switch a migration started with --postcopy to\n"
-	       "           post-copy: the guest runs on the destination at once, its\n"
-	       "           missing pages follow; until they all have, the VM's memory\n"
-	       "           is split between the hosts and a crash of either loses it\n"
-	       "  migrate-resume URI  reconnect a post-copy whose link broke\n"
-	       "  dirty-rate [--seconds S]  measure how fast the guest dirties memory\n"
-	       "  protect URI [--interval MS] [--on-standby-loss degrade|pause]\n"
-	       "           [--peer-generation P] [--verify-disk] {TLS | --tls-none}\n"
-	       "           checkpoint continuously to vmm run --standby URI (whose\n"
-	       "           token must be P); accepted unprotected, failed, degraded\n"
-	       "           or paused by the policy.  The disk image is always\n"
-	       "           replicated: the standby's --disk must be its own image of\n"
-	       "           the same size (overwritten by the sync).  --verify-disk:\n"
-	       "           every checkpoint carries the image's SHA-256 (costly)\n"
-	       "           TLS: --tls-ca F --tls-cert F --tls-key F --tls-peer NODE\n"
-	       "           [--tls-crl F]: the standby's certificate must name NODE\n"
-	       "  unprotect  (primary) stop checkpointing, release held output, resume\n"
-	       "           a guest the policy paused\n"
-	       "  protect-status [--json]  checkpointing state, generation, epochs,\n"
-	       "           last_commit_age_ms, epochs_per_s and more\n"
-	       "  activate [--generation N]  run this copy under token N (above the\n"
-	       "           current one; default current + 1): a standby from its last\n"
-	       "           checkpoint, a primary the policy paused (held output\n"
-	       "           released), or a paused VM\n"
-	       "           (docs/checkpointing.md; replication/checkpoint_cli.c)\n"
-	       "  net-status [--json]  the network device's MAC and counters (vmm run\n"
-	       "           --net; docs/virtio.md)\n"
-	       "\n"
-	       "  --json   print the result as one JSON object\n"
-	       "  --help   print this\n"
-	       "\n"
-	       "Exit status: 0 done, 1 failed (the reason is on stderr), 2 bad usage.\n",
-	       usage_line);
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (commands[i].cmd == cmd)
+			return &commands[i];
+	return NULL;
 }
 
-/* Prints "vmm ctl: WHAT 'ARG'" (or just WHAT) and the usage line. */
-static int bad_usage(const char *what, const char *arg)
+const char *ctl__command_name(Vmm__Control__Request__CommandCase cmd)
 {
-	if (what && arg)
-		fprintf(stderr, "vmm ctl: %s '%s'\n", what, arg);
-	else if (what)
-		fprintf(stderr, "vmm ctl: %s\n", what);
-	fputs(usage_line, stderr);
-	return 2;
+	const struct command *c = find(cmd);
+
+	return c ? c->name : "unknown";
 }
 
-static void json_string(const char *s)
+Vmm__Control__Request__CommandCase ctl__command_by_name(const char *name)
 {
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return commands[i].cmd;
+	return VMM__CONTROL__REQUEST__COMMAND__NOT_SET;
 }
 
-static void print_status(const Vmm__Control__Status *st, bool json)
+int ctl__req_init(struct ctl_req *r, Vmm__Control__Request__CommandCase cmd)
 {
-	static const Vmm__Control__Status none = VMM__CONTROL__STATUS__INIT;
+	const struct command *c = find(cmd);
 
-	if (!st)
-		st = &none;
-	if (json) {
-		fputs("{\"state\":", stdout);
-		json_string(st->state);
-		printf(",\"vcpus\":%u,\"memory\":%llu,\"resets\":%llu,\"uptime_ms\":%llu,\"pid\":%d,\"stop_message\":",
-		       st->vcpus, (unsigned long long)st->memory_bytes,
-		       (unsigned long long)st->resets,
-		       (unsigned long long)st->uptime_ms, st->pid);
-		json_string(st->stop_message);
-		fputs(",\"held_by\":", stdout);
-		json_string(st->held_by);
-		fputs("}\n", stdout);
-		return;
-	}
-	printf("state: %s\nvcpus: %u\nmemory: %llu\nresets: %llu\nuptime_ms: %llu\npid: %d\n",
-	       st->state, st->vcpus, (unsigned long long)st->memory_bytes,
-	       (unsigned long long)st->resets, (unsigned long long)st->uptime_ms,
-	       st->pid);
-	if (st->stop_message && st->stop_message[0])
-		printf("stop: %s\n", st->stop_message);
-	if (st->held_by && st->held_by[0])
-		printf("held by: %s\n", st->held_by);
-}
-
-/* Fill the oneof of *req from a command name; false if there is no such command. */
-static bool build_request(const char *cmd, const char *arg, int after, unsigned timeout_s,
-			  Vmm__Control__Request *req)
-{
-	static Vmm__Control__ShutdownRequest shutdown = VMM__CONTROL__SHUTDOWN_REQUEST__INIT;
-	static Vmm__Control__SaveRequest save = VMM__CONTROL__SAVE_REQUEST__INIT;
-	static Vmm__Control__StatusRequest status = VMM__CONTROL__STATUS_REQUEST__INIT;
-	static Vmm__Control__PauseRequest pause = VMM__CONTROL__PAUSE_REQUEST__INIT;
-	static Vmm__Control__ResumeRequest resume = VMM__CONTROL__RESUME_REQUEST__INIT;
-	static Vmm__Control__QuitRequest quit = VMM__CONTROL__QUIT_REQUEST__INIT;
-
-	if (!strcmp(cmd, "status")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_STATUS;
-		req->status = &status;
-	} else if (!strcmp(cmd, "pause")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_PAUSE;
-		req->pause = &pause;
-	} else if (!strcmp(cmd, "resume")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_RESUME;
-		req->resume = &resume;
-	} else if (!strcmp(cmd, "quit")) {
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_QUIT;
-		req->quit = &quit;
-	} else if (!strcmp(cmd, "shutdown")) {
-		shutdown.timeout_s = timeout_s;
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN;
-		req->shutdown = &shutdown;
-	} else if (!strcmp(cmd, "save") && arg) {
-		save.path = (char *)arg;
-		save.after = after;
-		req->command_case = VMM__CONTROL__REQUEST__COMMAND_SAVE;
-		req->save = &save;
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static int report(const char *cmd, const Vmm__Control__Response *resp, bool json)
-{
-	if (!resp->ok) {
-		fprintf(stderr, "vmm ctl: %s: %s\n", cmd,
-			resp->error[0] ? resp->error : "failed without a reason");
-		if (json) {
-			fputs("{\"ok\":false,\"error\":", stdout);
-			json_string(resp->error);
-			printf(",\"code\":%d}\n", resp->code);
-		}
-		return 1;
-	}
-	if (!strcmp(cmd, "status"))
-		print_status(resp->status, json);
-	else if (!strcmp(cmd, "save") && !json)
-		printf("saved %llu bytes\n", (unsigned long long)resp->saved_bytes);
-	else if (json)
-		puts("{\"ok\":true}");
+	vmm__control__request__init(&r->req);
+	if (!c)
+		return -EINVAL;
+	protobuf_c_message_init(c->body, &r->u);
+	r->req.command_case = cmd;
+	/* The oneof's pointers share one slot: any member's name sets it. */
+	r->req.status = &r->u.status;
 	return 0;
 }
 
-int ctl__main(int argc, char **argv)
+int ctl__check_reply(Vmm__Control__Response **resp, char *err, size_t errlen)
 {
-	static const struct option options[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "quit", no_argument, NULL, 'Q' },
-		{ "paused", no_argument, NULL, 'P' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	Vmm__Control__Request req = VMM__CONTROL__REQUEST__INIT;
-	Vmm__Control__Response *resp;
-	const char *name, *cmd;
-	char err[256], path[4096];
-	bool json = false;
-	int after = VMM__CONTROL__SAVE_REQUEST__AFTER__RESUME;
-	int opt, rc, want;
-	unsigned timeout_s = 0;
-	bool timeout_given = false;
-	char *end;
+	int rc;
 
-	optind = 0;  /* main may have run getopt already: start over */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json = true;
-			break;
-		case 'Q':
-			after = VMM__CONTROL__SAVE_REQUEST__AFTER__QUIT;
-			break;
-		case 'P':
-			after = VMM__CONTROL__SAVE_REQUEST__AFTER__PAUSE;
-			break;
-		case 'T':
-			errno = 0;
-			timeout_s = (unsigned)strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || timeout_s == 0 ||
-			    timeout_s > 86400)
-				return bad_usage("--timeout takes whole seconds from 1 to 86400, not", optarg);
-			timeout_given = true;
-			break;
-		case 'h':
-			help();
-			return 0;
-		default:
-			/* optopt names a bad short option; a bad long one was just passed. */
-			if (optopt) {
-				snprintf(err, sizeof(err), "-%c", optopt);
-				return bad_usage("unknown option", err);
-			}
-			return bad_usage("unknown option", argv[optind - 1]);
-		}
-	}
-	if (argc - optind == 0)
-		return bad_usage("missing NAME and command", NULL);
-	if (argc - optind == 1)
-		return bad_usage("missing command after", argv[optind]);
-	name = argv[optind];
-	cmd = argv[optind + 1];
-	want = !strcmp(cmd, "save") ? 3 : 2;
-	if (argc - optind < want)
-		return bad_usage("missing FILE after", cmd);
-	if (argc - optind > want)
-		return bad_usage("unexpected argument", argv[optind + want]);
-	if (want == 3 && argv[optind + 2][0] != '/') {
-		/* The vmm runs elsewhere: hand it an absolute path. */
-		char cwd[2048];
-
-		if (!getcwd(cwd, sizeof(cwd)) ||
-		    snprintf(path, sizeof(path), "%s/%s", cwd, argv[optind + 2]) >= (int)sizeof(path))
-			return bad_usage("path too long", argv[optind + 2]);
-		argv[optind + 2] = path;
-	}
-	if (timeout_given && strcmp(cmd, "shutdown"))
-		return bad_usage("--timeout goes with shutdown, not", cmd);
-	if (!build_request(cmd, want == 3 ? argv[optind + 2] : NULL, after, timeout_s, &req))
-		return bad_usage("unknown command", cmd);
-
-	rc = ctl__request(name, &req, &resp, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "vmm ctl: %s\n", err);
-		return 1;
-	}
-	rc = report(cmd, resp, json);
-	vmm__control__response__free_unpacked(resp, NULL);
+	if ((*resp)->ok)
+		return 0;
+	snprintf(err, errlen, "%s", (*resp)->error[0] ? (*resp)->error : "refused without a reason");
+	rc = (*resp)->code > 0 ? -(*resp)->code : -EINVAL;
+	vmm__control__response__free_unpacked(*resp, NULL);
+	*resp = NULL;
 	return rc;
+}
+
+int ctl__run(struct ctl_conn *conn, const struct ctl_req *r, Vmm__Control__Response **resp,
+	     char *err, size_t errlen)
+{
+	int rc = ctl__call(conn, &r->req, resp, err, errlen);
+
+	return rc < 0 ? rc : ctl__check_reply(resp, err, errlen);
 }

@@ -1,6 +1,8 @@
 /*
- * The control client: `vmm ctl NAME COMMAND`, and the calls under it for
- * tests, benchmarks and (later) hasvcd.  See docs/control.md.
+ * The control client API: one typed request per command (vmm/control.proto),
+ * the calls that send them, the typed replies.  `vmm ctl` (ctl_cli.c) and
+ * hasvcd build their requests here; tests and benchmarks call it too.  See
+ * docs/control.md.
  */
 #ifndef VMM_CTL_H
 #define VMM_CTL_H
@@ -45,11 +47,51 @@ int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen);
 
+/*
+ * One command's request in storage of its own: ctl__req_init sets the
+ * oneof to cmd with an empty body (the defaults), which the caller may then
+ * fill through r->u (r->u.protect.uri = ...).  Strings the caller sets must
+ * live as long as r.
+ */
+struct ctl_req {
+	Vmm__Control__Request req;
+	union {
+		Vmm__Control__StatusRequest status;
+		Vmm__Control__PauseRequest pause;
+		Vmm__Control__ResumeRequest resume;
+		Vmm__Control__QuitRequest quit;
+		Vmm__Control__ShutdownRequest shutdown;
+		Vmm__Control__SaveRequest save;
+		Vmm__Control__MigrateRequest migrate;
+		Vmm__Control__MigrateStatusRequest migrate_status;
+		Vmm__Control__MigrateCancelRequest migrate_cancel;
+		Vmm__Control__MigrateSetDowntimeRequest migrate_set_downtime;
+		Vmm__Control__MigratePostcopyRequest migrate_postcopy;
+		Vmm__Control__MigrateResumeRequest migrate_resume;
+		Vmm__Control__DirtyRateRequest dirty_rate;
+		Vmm__Control__ProtectRequest protect;
+		Vmm__Control__UnprotectRequest unprotect;
+		Vmm__Control__ProtectStatusRequest protect_status;
+		Vmm__Control__ActivateRequest activate;
+		Vmm__Control__NetStatusRequest net_status;
+	} u;
+};
+
+/* 0, or -EINVAL for a command this client does not know (r is then empty). */
+int ctl__req_init(struct ctl_req *r, Vmm__Control__Request__CommandCase cmd);
+/* "protect-status" for ..._PROTECT_STATUS ("unknown" for none), and back. */
+const char *ctl__command_name(Vmm__Control__Request__CommandCase cmd);
+Vmm__Control__Request__CommandCase ctl__command_by_name(const char *name);
 
 /*
- * `vmm ctl`: argv[0] is "ctl" (main passes its argv from the subcommand on).
- * Returns the exit status: 0 done, 1 failed, 2 bad usage.
+ * ctl__call, with a refusal as a failure: when the vmm answers ok = false,
+ * returns -code with its reason in err and frees the reply (*resp NULL).
+ * On success the caller frees *resp, whose typed result (status,
+ * protect_status, net_status, migration...) is the command's.
  */
-int ctl__main(int argc, char **argv);
+int ctl__run(struct ctl_conn *conn, const struct ctl_req *r, Vmm__Control__Response **resp,
+	     char *err, size_t errlen);
+/* The refusal half of ctl__run, for a reply *resp got otherwise. */
+int ctl__check_reply(Vmm__Control__Response **resp, char *err, size_t errlen);
 
 #endif

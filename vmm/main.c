@@ -14,10 +14,11 @@
 #include <qb/qbloop.h>
 
 #include "replication/checkpoint.h"
+#include "replication/checkpoint_cli.h"
 #include "replication/migrate.h"
 #include "replication/migrate_cli.h"
 #include "vmm/control.h"
-#include "vmm/ctl.h"
+#include "vmm/ctl_cli.h"
 #include "vmm/guest_abi.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
@@ -477,6 +478,6 @@ int main(int argc, char **argv)
 	    checkpoint_cli__is_command(argv[3]))
 		return checkpoint_cli__main(argv[2], argc - 3, argv + 3);
 	if (!strcmp(argv[1], "ctl"))
-		return ctl__main(argc - 1, argv + 1);
+		return ctl_cli__main(argc - 1, argv + 1);
 	return usage_error("unknown command '%s' (want run or ctl)", argv[1]);
 }

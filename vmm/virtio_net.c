@@ -559,29 +559,9 @@ void virtio_net__counters(struct virtio_net *n, struct net_counters *c)
 	pthread_mutex_unlock(&n->qlock);
 }
 
-void virtio_net__format_status(struct virtio_net *n, bool json, char *buf, size_t len)
+const uint8_t *virtio_net__mac(const struct virtio_net *n)
 {
-	struct net_counters c;
-	const uint8_t *m = n->config.mac;
-
-	virtio_net__counters(n, &c);
-	snprintf(buf, len, json ?
-		 "{\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\",\"rx_frames\":%llu,"
-		 "\"rx_bytes\":%llu,\"tx_frames\":%llu,\"tx_bytes\":%llu,\"rx_dropped\":%llu,"
-		 "\"tx_dropped\":%llu,\"held_frames\":%llu,\"released_frames\":%llu,"
-		 "\"hold_dropped\":%llu,\"announces\":%llu}\n" :
-		 "mac:             %02x:%02x:%02x:%02x:%02x:%02x\n"
-		 "rx (tap->guest): %llu frames, %llu bytes\n"
-		 "tx (guest->tap): %llu frames, %llu bytes\n"
-		 "dropped:         %llu rx, %llu tx\n"
-		 "output commit:   %llu frames held, %llu released, %llu dropped\n"
-		 "announces:       %llu RARP frames\n",
-		 m[0], m[1], m[2], m[3], m[4], m[5], (unsigned long long)c.rx_frames,
-		 (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_frames,
-		 (unsigned long long)c.tx_bytes, (unsigned long long)c.rx_dropped,
-		 (unsigned long long)c.tx_dropped, (unsigned long long)c.held_frames,
-		 (unsigned long long)c.released_frames, (unsigned long long)c.hold_dropped,
-		 (unsigned long long)c.announces);
+	return n->config.mac;
 }
 
 int virtio_net__save(struct virtio_net *n, Vmm__State__VirtioNetState *st)

@@ -76,8 +76,8 @@ void virtio_net__release(struct virtio_net *n, uint64_t upto);
 void virtio_net__drop_output(struct virtio_net *n);
 
 void virtio_net__counters(struct virtio_net *n, struct net_counters *c);
-/* The counters as text, or as one JSON object. */
-void virtio_net__format_status(struct virtio_net *n, bool json, char *buf, size_t len);
+/* Its MAC address (6 bytes), for net-status. */
+const uint8_t *virtio_net__mac(const struct virtio_net *n);
 
 /* State: the transport, both queues and the MAC (which must match). */
 int virtio_net__save(struct virtio_net *n, Vmm__State__VirtioNetState *st);

@@ -16,8 +16,10 @@
 #include <qb/qbipc_common.h>
 #include <qb/qbloop.h>
 
+#include "replication/checkpoint.h"
 #include "vmm/control.h"
 #include "vmm/ctl.h"
+#include "vmm/ctl_cli.h"
 
 struct fake_vm {
 	unsigned vcpus;
@@ -84,11 +86,44 @@ static void fake_status(void *opaque, struct control_status *st)
 	st->nr_resets = 3;
 }
 
+/*
+ * The checkpointing commands: the real checks of the typed requests
+ * (checkpoint_request.c) in front of a fake engine that is "protected".
+ */
+static int fake_checkpoint(void *opaque, const Vmm__Control__Request *req,
+			   Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
+			   char *err, size_t errlen)
+{
+	struct checkpoint_params p;
+	uint64_t gen = 0;
+	bool set_gen;
+	int ret = 0;
+
+	(void)opaque;
+	(void)ns;
+	if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_NET_STATUS) {
+		snprintf(err, errlen, "this VM has no network device (vmm run --net)");
+		return -ENODEV;
+	}
+	if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_PROTECT)
+		ret = checkpoint_request__protect(req->protect, &p, err, errlen);
+	else if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_ACTIVATE)
+		ret = checkpoint_request__activate(req->activate, &set_gen, &gen, err, errlen);
+	if (ret)
+		return ret;
+	ps->state = (char *)"protected";
+	ps->role = (char *)"primary";
+	ps->generation = gen;
+	ps->peer_generation = -1;
+	return 0;
+}
+
 static const struct control_ops fake_ops = {
 	.pause = fake_pause,
 	.resume = fake_resume,
 	.quit = fake_quit,
 	.status = fake_status,
+	.checkpoint = fake_checkpoint,
 };
 
 /* Runs on the loop thread: the servers are stopped where they run. */
@@ -324,6 +359,91 @@ START_TEST(test_bad_frames)
 }
 END_TEST
 
+/*
+ * Bad checkpointing requests as raw bytes, as another process could send
+ * them: each is refused with its field named, nothing crashes, the
+ * connection serves on; the old argv request (field 12) is an unknown one.
+ */
+START_TEST(test_checkpoint_replays)
+{
+	/* Request{protect{uri "x", on_standby_loss 5}} */
+	static const uint8_t bad_enum[] = { 0x82, 0x01, 0x05, 0x0a, 0x01, 'x', 0x18, 0x05 };
+	/* Request{protect{interval_ms 60001}}: no uri either; interval checked after */
+	static const uint8_t no_uri[] = { 0x82, 0x01, 0x04, 0x10, 0xe1, 0xd4, 0x03 };
+	/* Request{protect{uri "x", interval_ms 60001}} */
+	static const uint8_t long_interval[] = { 0x82, 0x01, 0x07, 0x0a, 0x01, 'x',
+						 0x10, 0xe1, 0xd4, 0x03 };
+	/* Request{protect{uri "x", peer_generation 3}}: without check_peer_generation */
+	static const uint8_t peer_alone[] = { 0x82, 0x01, 0x05, 0x0a, 0x01, 'x', 0x28, 0x03 };
+	/* Request{activate{generation 5}}: without set_generation */
+	static const uint8_t gen_alone[] = { 0x9a, 0x01, 0x02, 0x10, 0x05 };
+	/* Request{12: CheckpointRequest{args "protect"}}: the removed argv form */
+	static const uint8_t argv_form[] = { 0x62, 0x09, 0x0a, 0x07, 'p', 'r', 'o', 't', 'e',
+					     'c', 't' };
+	/* Request{protect{uri: 3 bytes claimed, 1 there}}: does not decode */
+	static const uint8_t cut[] = { 0x82, 0x01, 0x03, 0x0a, 0x03, 'x' };
+	const int32_t h = sizeof(struct qb_ipc_request_header);
+	struct ctl_conn *conn;
+	char err[256];
+
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+#define REPLAY(b, code, words) \
+	assert_refused(raw(conn, CONTROL_MSG_REQUEST, h + sizeof(b), b, sizeof(b)), code, words)
+	REPLAY(bad_enum, EINVAL, "protect: on_standby_loss 5 is neither DEGRADE (0) nor PAUSE (1)");
+	REPLAY(no_uri, EINVAL, "protect: uri is empty");
+	REPLAY(long_interval, EINVAL, "protect: interval_ms 60001 is out of range");
+	REPLAY(peer_alone, EINVAL, "protect: peer_generation 3 is given without "
+	       "check_peer_generation");
+	REPLAY(gen_alone, EINVAL, "activate: generation 5 is given without set_generation");
+	REPLAY(argv_form, EOPNOTSUPP, "unknown command (field 12)");
+	REPLAY(cut, EBADMSG, "do not decode");
+	REPLAY(cut, EBADMSG, "do not decode");
+#undef REPLAY
+	assert_status_works(conn);
+	ctl__disconnect(conn);
+}
+END_TEST
+
+/* The typed requests of the client API, through the server, and their replies. */
+START_TEST(test_checkpoint_typed)
+{
+	Vmm__Control__Response *resp;
+	struct ctl_conn *conn;
+	struct ctl_req r;
+	char err[256], uri[600];
+
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_PROTECT), 0);
+	r.u.protect.uri = (char *)"tcp:127.0.0.1:7000";
+	r.u.protect.tls_none = true;
+	ck_assert_msg(ctl__run(conn, &r, &resp, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(resp->protect_status);
+	ck_assert_str_eq(resp->protect_status->state, "protected");
+	ck_assert_ptr_null(resp->net_status);
+	vmm__control__response__free_unpacked(resp, NULL);
+
+	/* A URI longer than the engine holds: refused by name, not cut. */
+	memset(uri, 'a', sizeof(uri) - 1);
+	uri[sizeof(uri) - 1] = '\0';
+	r.u.protect.uri = uri;
+	ck_assert_int_eq(ctl__run(conn, &r, &resp, err, sizeof(err)), -ENAMETOOLONG);
+	ck_assert_ptr_null(resp);
+	ck_assert_msg(strstr(err, "protect: uri is too long (599 bytes, at most 511)"), "%s", err);
+
+	ck_assert_int_eq(ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_ACTIVATE), 0);
+	r.u.activate.set_generation = true;
+	r.u.activate.generation = 12;
+	ck_assert_msg(ctl__run(conn, &r, &resp, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(resp->protect_status->generation, 12);
+	vmm__control__response__free_unpacked(resp, NULL);
+
+	ck_assert_int_eq(ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_NET_STATUS), 0);
+	ck_assert_int_eq(ctl__run(conn, &r, &resp, err, sizeof(err)), -ENODEV);
+	ck_assert_str_eq(err, "net-status: this VM has no network device (vmm run --net)");
+	ctl__disconnect(conn);
+}
+END_TEST
+
 /* A datagram shorter than its header claims must not borrow earlier bytes. */
 START_TEST(test_short_datagram)
 {
@@ -359,19 +479,19 @@ START_TEST(test_ctl_main)
 	char *pause[] = { "ctl", srv.name[0], "pause", NULL };
 	char *nobody[] = { "ctl", "vmm-test-control-nobody", "status", NULL };
 
-	ck_assert_int_eq(ctl__main(1, no_args), 2);
-	ck_assert_int_eq(ctl__main(2, no_cmd), 2);
-	ck_assert_int_eq(ctl__main(3, bogus), 2);
-	ck_assert_int_eq(ctl__main(4, extra), 2);
-	ck_assert_int_eq(ctl__main(4, bad_opt), 2);
-	ck_assert_int_eq(ctl__main(2, help), 0);
-	ck_assert_int_eq(ctl__main(3, status), 0);
-	ck_assert_int_eq(ctl__main(4, json), 0);
-	ck_assert_int_eq(ctl__main(3, pause), 0);
+	ck_assert_int_eq(ctl_cli__main(1, no_args), 2);
+	ck_assert_int_eq(ctl_cli__main(2, no_cmd), 2);
+	ck_assert_int_eq(ctl_cli__main(3, bogus), 2);
+	ck_assert_int_eq(ctl_cli__main(4, extra), 2);
+	ck_assert_int_eq(ctl_cli__main(4, bad_opt), 2);
+	ck_assert_int_eq(ctl_cli__main(2, help), 0);
+	ck_assert_int_eq(ctl_cli__main(3, status), 0);
+	ck_assert_int_eq(ctl_cli__main(4, json), 0);
+	ck_assert_int_eq(ctl_cli__main(3, pause), 0);
 	ck_assert_int_eq(LOAD(srv.vm[0].pauses), 1);
 	STORE(srv.vm[0].pause_errno, EIO);
-	ck_assert_int_eq(ctl__main(3, pause), 1);
-	ck_assert_int_eq(ctl__main(3, nobody), 1);
+	ck_assert_int_eq(ctl_cli__main(3, pause), 1);
+	ck_assert_int_eq(ctl_cli__main(3, nobody), 1);
 	fflush(stdout);
 }
 END_TEST
@@ -410,6 +530,8 @@ static Suite *control_suite(void)
 	tcase_add_test(tc, test_connect_error);
 	tcase_add_test(tc, test_bad_frames);
 	tcase_add_test(tc, test_short_datagram);
+	tcase_add_test(tc, test_checkpoint_replays);
+	tcase_add_test(tc, test_checkpoint_typed);
 	tcase_add_test(tc, test_ctl_main);
 	suite_add_tcase(s, tc);
 

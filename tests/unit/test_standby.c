@@ -35,6 +35,7 @@
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
 
+#include "vmm/control.h"
 #include "vmm/dirty.h"
 #include "vmm/stream.h"
 #include "vmm/vcpu.h"
@@ -295,8 +296,11 @@ START_TEST(oversized_checkpoint_refused)
 	const char *why = "";
 	uint32_t type, len;
 	struct vm vm;
-	char status[4096];
+	Vmm__Control__ProtectStatus ps = VMM__CONTROL__PROTECT_STATUS__INIT;
+	char error[CONTROL_CK_ERROR_LEN], digest[CONTROL_CK_DIGEST_LEN];
 
+	ps.error = error;
+	ps.disk_digest = digest;
 	ck_assert_int_eq(vm__create(&vm, &cfg, &why), 0);
 	ck_assert_int_eq(checkpoint__init(ck, &vm, loop, 0), 0);
 	loopback(&srv, &cli);
@@ -307,11 +311,11 @@ START_TEST(oversized_checkpoint_refused)
 	for (int i = 0; i < 200 && !atomic_load(&ck->thread_done); i++)
 		kvmtest__sleep_ms(50);
 	ck_assert_msg(atomic_load(&ck->thread_done), "the standby is still reading");
-	checkpoint__format_status(ck, true, status, sizeof(status));
-	ck_assert_msg(strstr(status, "\"state\":\"lost\"") &&
-		      strstr(status, "\"error\":\"checkpoint 1 refused (ENOMEM): it is larger "
-			     "than any checkpoint of this VM can be (RAM and disk: at most 96 MiB)"),
-		      "status: %s", status);
+	checkpoint__fill_status(ck, &ps);
+	ck_assert_str_eq(ps.state, "lost");
+	ck_assert_msg(strstr(ps.error, "checkpoint 1 refused (ENOMEM): it is larger "
+			     "than any checkpoint of this VM can be (RAM and disk: at most 96 MiB)") ==
+		      ps.error, "error: %s", ps.error);
 	/*
 	 * The stream was ended at once: the negative Ack sent before may be
 	 * lost to the reset that the unread rest of the stream causes.

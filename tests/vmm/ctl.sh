@@ -10,6 +10,14 @@ pass "no server: clear error"
 "$VMM" ctl "$name" frobnicate >"$T/out" 2>&1; rc=$?
 [ "$rc" -eq 2 ] || fail "unknown ctl command: rc $rc"
 pass "unknown command: usage error"
+# Bad words of a checkpointing command are refused before any vmm is asked.
+"$VMM" ctl "nobody-$$" protect tcp:127.0.0.1:1 --tls-none --interval 0 >"$T/out" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "vmm ctl: protect: bad --interval '0': 1 to 60000 ms" "$T/out" ||
+	fail "protect --interval 0: rc $rc, $(cat "$T/out")"
+"$VMM" ctl "nobody-$$" activate --generation >"$T/out" 2>&1; rc=$?
+[ "$rc" -eq 2 ] && grep -q "usage: activate \[--generation N\]" "$T/out" ||
+	fail "activate --generation: rc $rc, $(cat "$T/out")"
+pass "bad checkpointing words: usage error without a vmm"
 
 bg_vmm vm run --cpus 2 --memory 96M --kernel "$GUESTS/counter.elf" --serial "unix:$T/s" \
 	--control "$name"

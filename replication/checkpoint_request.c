@@ -1,0 +1,92 @@
+/*
+ * The checks of the typed checkpointing requests (checkpoint.h): pure, so
+ * that a unit test and a replay of bad messages run them without KVM.  The
+ * request comes from another process: every refusal names the field.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "replication/checkpoint.h"
+
+#define INTERVAL_MAX_MS 60000
+
+static int copy(char *dst, size_t len, const char *src, const char *field, char *err,
+		size_t errlen)
+{
+	if (!src)
+		src = "";
+	if (strlen(src) >= len) {
+		snprintf(err, errlen, "%s is too long (%zu bytes, at most %zu)", field,
+			 strlen(src), len - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(dst, src);
+	return 0;
+}
+
+static int copy_strings(const Vmm__Control__ProtectRequest *r, struct migrate_params *mp,
+			char *err, size_t errlen)
+{
+	return copy(mp->uri, sizeof(mp->uri), r->uri, "uri", err, errlen) ?:
+	       copy(mp->tls_ca, sizeof(mp->tls_ca), r->tls_ca, "tls_ca", err, errlen) ?:
+	       copy(mp->tls_cert, sizeof(mp->tls_cert), r->tls_cert, "tls_cert", err, errlen) ?:
+	       copy(mp->tls_key, sizeof(mp->tls_key), r->tls_key, "tls_key", err, errlen) ?:
+	       copy(mp->tls_peer, sizeof(mp->tls_peer), r->tls_peer, "tls_peer", err, errlen) ?:
+	       copy(mp->tls_crl, sizeof(mp->tls_crl), r->tls_crl, "tls_crl", err, errlen);
+}
+
+int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
+				struct checkpoint_params *p, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	ret = copy_strings(r, &p->mp, err, errlen);
+	if (ret)
+		return ret;
+	if (!p->mp.uri[0]) {
+		snprintf(err, errlen, "uri is empty: want the standby's tcp:HOST:PORT");
+		return -EINVAL;
+	}
+	if (r->interval_ms > INTERVAL_MAX_MS) {
+		snprintf(err, errlen, "interval_ms %u is out of range: 1 to %u ms (0: %u)",
+			 r->interval_ms, INTERVAL_MAX_MS, CHECKPOINT_DEFAULT_INTERVAL_MS);
+		return -EINVAL;
+	}
+	/* protobuf-c keeps an enum value it does not know: refuse it here. */
+	if (r->on_standby_loss != VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__DEGRADE &&
+	    r->on_standby_loss != VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE) {
+		snprintf(err, errlen, "on_standby_loss %d is neither DEGRADE (0) nor PAUSE (1)",
+			 (int)r->on_standby_loss);
+		return -EINVAL;
+	}
+	if (!r->check_peer_generation && r->peer_generation) {
+		snprintf(err, errlen, "peer_generation %llu is given without check_peer_generation",
+			 (unsigned long long)r->peer_generation);
+		return -EINVAL;
+	}
+	p->mp.tls_none = r->tls_none;
+	p->interval_ms = r->interval_ms;
+	p->pause_on_loss = r->on_standby_loss ==
+			   VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
+	p->check_peer_generation = r->check_peer_generation;
+	p->peer_generation = r->peer_generation;
+	p->verify_disk = r->verify_disk;
+	return 0;
+}
+
+int checkpoint_request__activate(const Vmm__Control__ActivateRequest *r, bool *set_gen,
+				 uint64_t *gen, char *err, size_t errlen)
+{
+	if (!r->set_generation && r->generation) {
+		snprintf(err, errlen, "generation %llu is given without set_generation",
+			 (unsigned long long)r->generation);
+		return -EINVAL;
+	}
+	*set_gen = r->set_generation;
+	*gen = r->generation;
+	return 0;
+}
