@@ -3,21 +3,22 @@
 # tests/virtio/netlib.sh).
 #
 # The guest is a Debian server as a user would protect: Debian's own kernel
-# and initramfs from /boot (linux-image-amd64, installed by setup.sh), booted
-# with "console=ttyS0 root=/dev/vda" only, finding its virtio disk and NIC
+# and drivers (linux-image-amd64, installed by setup.sh) with a busybox
+# initramfs (lib.sh), booted with "console=ttyS0 root=/dev/vda" only, finding its virtio disk and NIC
 # through the vmm's ACPI tables; an ext4 root made at test time by
 # tests/guests/linux/mkroot.sh, whose counterd serves the counter on
 # UDP $GUEST_IP:$GPORT and fsyncs every update to its log before answering.
 LINUX_MEM=${LINUX_MEM:-256M}
 LINUX_CMDLINE="console=ttyS0 root=/dev/vda"
 
-# need_linux: Debian's kernel and its initramfs ($LK, $LI).  A Linux test
-# that cannot run fails, as every KVM test does.
+# need_linux: Debian's kernel ($LK) and the test initramfs ($LI, lib.sh:
+# busybox and Debian's modules; its init mounts root= and runs the root's
+# /sbin/init).  A Linux test that cannot run fails, as every KVM test does.
 need_linux() {
-	LK=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$LK" ] || fail "no /boot/vmlinuz-*: apt-get install linux-image-amd64"
-	LI=/boot/initrd.img-${LK#/boot/vmlinuz-}
-	[ -r "$LI" ] || fail "$LI is missing: linux-image-amd64's initramfs was not made"
+	. "$top_srcdir/tests/linux/lib.sh"
+	linux_kernel
+	make_initramfs "$T/initrd"
+	LK=$KERNEL LI=$T/initrd
 	command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null ||
 		fail "mkfs.ext4/e2fsck are missing: apt-get install e2fsprogs"
 }
@@ -53,11 +54,10 @@ linux_ready() {
 }
 
 # linux_clean ID: the guest's console has no kernel warning, oops or
-# clocksource or soft-lockup complaint.
+# clocksource or soft-lockup complaint (lib.sh: linux_complaints).
 linux_clean() {
 	LOG=$T/$1.ser
-	! grep -Eq "WARNING:|BUG:|Oops|soft lockup|clocksource.*unstable|ACPI BIOS Error|Call Trace" \
-		"$T/$1.ser" || fail "$1: the kernel complained"
+	! linux_complaints "$T/$1.ser" || fail "$1: the kernel complained"
 }
 
 # fsck_clean IMG: e2fsck finds no error in the image.  On a copy: the
