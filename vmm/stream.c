@@ -1,6 +1,6 @@
 /*
- * The state serializer: one set of framing helpers over three backends
- * (file, socket, memory).  Errors are sticky: after the first failure every
+ * The serializer: one set of framing helpers over the backends here (file,
+ * socket, memory) and the migration channel's (replication/channel.c).  Errors are sticky: after the first failure every
  * call returns it, so callers may check once at the end of a sequence.
  */
 #include "config.h"
@@ -263,9 +263,15 @@ int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN])
 
 int stream__write_prelude(struct stream *s, uint16_t major, uint16_t minor)
 {
+	return stream__write_prelude_magic(s, STREAM_MAGIC, major, minor);
+}
+
+int stream__write_prelude_magic(struct stream *s, const char *magic, uint16_t major,
+				uint16_t minor)
+{
 	uint8_t p[STREAM_PRELUDE_LEN] = { 0 };
 
-	memcpy(p, STREAM_MAGIC, STREAM_MAGIC_LEN);
+	memcpy(p, magic, STREAM_MAGIC_LEN);
 	p[8] = (uint8_t)major;
 	p[9] = (uint8_t)(major >> 8);
 	p[10] = (uint8_t)minor;
@@ -278,9 +284,18 @@ int stream__write_frame_hdr(struct stream *s, uint32_t type, uint32_t len)
 {
 	uint8_t h[STREAM_FRAME_HDR_LEN];
 
-	stream__put_le32(h, type);
-	stream__put_le32(h + 4, len);
+	stream__put_frame_hdr(h, type, len);
 	return stream__write(s, h, sizeof(h));
+}
+
+int stream__read_frame_hdr(struct stream *s, uint8_t hdr[STREAM_FRAME_HDR_LEN], uint32_t *type,
+			   uint32_t *len)
+{
+	int ret = stream__read(s, hdr, STREAM_FRAME_HDR_LEN);
+
+	if (!ret)
+		stream__get_frame_hdr(hdr, type, len);
+	return ret;
 }
 
 /* Packs msg (a sub-message) then the envelope around it. */
@@ -395,8 +410,7 @@ int stream__seal_mem(uint8_t **buf, size_t *len)
 	if (!b)
 		return -ENOMEM;
 	*buf = b;
-	stream__put_le32(b + *len, STREAM_FRAME_END);
-	stream__put_le32(b + *len + 4, STREAM_DIGEST_LEN);
+	stream__put_frame_hdr(b + *len, STREAM_FRAME_END, STREAM_DIGEST_LEN);
 	*len += STREAM_FRAME_HDR_LEN;
 	/* The digest covers every byte before it, the end frame's header too. */
 	if (EVP_Digest(b, *len, b + *len, &n, EVP_sha256(), NULL) != 1 || n != STREAM_DIGEST_LEN)
@@ -405,20 +419,36 @@ int stream__seal_mem(uint8_t **buf, size_t *len)
 	return 0;
 }
 
+/* The one table of frame types and their limits, for both kinds of stream. */
+static const struct {
+	uint32_t type;
+	enum stream_kind kind;
+	uint32_t max;
+} frames[] = {
+	{ STREAM_FRAME_RECORD, STREAM_KIND_STATE, STREAM_RECORD_MAX },
+	{ STREAM_FRAME_PAGES, STREAM_KIND_STATE, STREAM_PAGES_FRAME_MAX },
+	{ STREAM_FRAME_END, STREAM_KIND_STATE, STREAM_DIGEST_LEN },
+	{ STREAM_FRAME_DISK, STREAM_KIND_STATE, STREAM_DISK_FRAME_MAX },
+	{ STREAM_FRAME_MSG, STREAM_KIND_MIGRATION, STREAM_MSG_MAX },
+	{ STREAM_FRAME_BATCH, STREAM_KIND_MIGRATION, STREAM_BATCH_FRAME_MAX },
+	{ STREAM_FRAME_STATE, STREAM_KIND_MIGRATION, 0 },
+	{ STREAM_FRAME_DISK_BATCH, STREAM_KIND_MIGRATION, STREAM_DISK_FRAME_MAX },
+};
+
+int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len)
+{
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++)
+		if (frames[i].type == type && frames[i].kind == kind)
+			return len > frames[i].max ? -EMSGSIZE : 0;
+	return -ENOMSG;
+}
+
 size_t stream__frame_max(uint32_t type)
 {
-	switch (type) {
-	case STREAM_FRAME_RECORD:
-		return STREAM_RECORD_MAX;
-	case STREAM_FRAME_PAGES:
-		return STREAM_PAGES_FRAME_MAX;
-	case STREAM_FRAME_END:
-		return STREAM_DIGEST_LEN;
-	case STREAM_FRAME_DISK:
-		return STREAM_DISK_FRAME_MAX;
-	default:
-		return 0;
-	}
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++)
+		if (frames[i].type == type && frames[i].kind == STREAM_KIND_STATE)
+			return frames[i].max;
+	return 0;
 }
 
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
@@ -429,12 +459,10 @@ int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *ty
 
 	if (room < STREAM_FRAME_HDR_LEN)
 		return -EFBIG;
-	ret = stream__read(s, dst, STREAM_FRAME_HDR_LEN);
+	ret = stream__read_frame_hdr(s, dst, type, &len);
 	if (ret)
 		return ret;
-	*type = stream__get_le32(dst);
-	len = stream__get_le32(dst + 4);
-	if (len > stream__frame_max(*type) ||
+	if (stream__check_frame(STREAM_KIND_STATE, *type, len) ||
 	    (*type == STREAM_FRAME_END && len != STREAM_DIGEST_LEN))
 		return -EBADMSG;
 	if (len > room - STREAM_FRAME_HDR_LEN)

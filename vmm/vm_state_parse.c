@@ -58,12 +58,15 @@ static int check_framing(const uint8_t *buf, size_t len, const char **err)
 
 		if (len - off < STREAM_FRAME_HDR_LEN)
 			FAIL("the state stream is truncated (no end frame)");
-		type = stream__get_le32(buf + off);
-		flen = stream__get_le32(buf + off + 4);
-		if (!stream__frame_max(type))
+		stream__get_frame_hdr(buf + off, &type, &flen);
+		switch (stream__check_frame(STREAM_KIND_STATE, type, flen)) {
+		case 0:
+			break;
+		case -ENOMSG:
 			FAIL("the state stream has a frame of unknown type");
-		if (flen > stream__frame_max(type))
+		default:
 			FAIL("the state stream has a frame longer than its type allows");
+		}
 		if (flen > len - off - STREAM_FRAME_HDR_LEN)
 			FAIL("the state stream is truncated (inside a frame)");
 		off += STREAM_FRAME_HDR_LEN + flen;
@@ -386,12 +389,12 @@ static int decode(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 	size_t off = STREAM_PRELUDE_LEN;
 
 	for (;;) {
-		uint32_t type = stream__get_le32(buf + off);
-		uint32_t flen = stream__get_le32(buf + off + 4);
 		const uint8_t *f = buf + off + STREAM_FRAME_HDR_LEN;
+		uint32_t type, flen;
 		Vmm__State__Record *r;
 		int ret;
 
+		stream__get_frame_hdr(buf + off, &type, &flen);
 		off += STREAM_FRAME_HDR_LEN + flen;
 		if (type == STREAM_FRAME_END)
 			break;
