@@ -63,7 +63,7 @@ static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
 	r->vm = vm;
 	r->c = c;
 	r->buf = malloc(WIRE_FRAME_MAX);
-	r->out = malloc(WIRE_BATCH_PAGES * WIRE_PAGE_SIZE);
+	r->out = malloc(STREAM_BATCH_PAGES * STREAM_PAGE_SIZE);
 	r->dctx = ZSTD_createDCtx();
 	return r->buf && r->out && r->dctx ? 0 : -ENOMEM;
 }
@@ -81,12 +81,12 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 {
 	const char *why = "";
 	uint32_t type, len;
-	int ret = wire__read_frame(r->c, r->buf, &type, &len, &why);
+	int ret = wire__read_frame(&r->c->s, r->buf, &type, &len, &why);
 
-	if (!ret && type == WIRE_FRAME_DISK)
-		ret = wire__decode_disk(r->buf + WIRE_HDR_LEN, len, r->disk_size, f, &why);
+	if (!ret && type == STREAM_FRAME_DISK_BATCH)
+		ret = wire__decode_disk(r->buf + STREAM_FRAME_HDR_LEN, len, r->disk_size, f, &why);
 	else if (!ret)
-		ret = wire__decode(type, r->buf + WIRE_HDR_LEN, len, r->vm->mem.size, r->dctx,
+		ret = wire__decode(type, r->buf + STREAM_FRAME_HDR_LEN, len, r->vm->mem.size, r->dctx,
 				   r->out, f, &why);
 	if (ret)
 		snprintf(r->err, sizeof(r->err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
@@ -101,7 +101,7 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
  */
 static bool apply_data(struct receiver *r, const struct wire_frame *f)
 {
-	if (f->type == WIRE_FRAME_DISK) {
+	if (f->type == STREAM_FRAME_DISK_BATCH) {
 		r->ret = virtio_blk__write(r->vm->blk, f->offset, f->pages, f->disk_len);
 		if (r->ret)
 			snprintf(r->err, sizeof(r->err), "cannot write the disk image: %s",
@@ -109,14 +109,14 @@ static bool apply_data(struct receiver *r, const struct wire_frame *f)
 		r->disk_bytes += f->disk_len;
 		return true;
 	}
-	if (f->type == WIRE_FRAME_PAGES) {
-		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * WIRE_PAGE_SIZE);
+	if (f->type == STREAM_FRAME_BATCH) {
+		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * STREAM_PAGE_SIZE);
 		r->pages += f->npages;
 		return true;
 	}
-	if (f->type == WIRE_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
+	if (f->type == STREAM_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
 		for (size_t i = 0; i < f->msg->zero->n_offsets; i++)
-			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, WIRE_PAGE_SIZE);
+			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, STREAM_PAGE_SIZE);
 		r->zero += f->msg->zero->n_offsets;
 		return true;
 	}
@@ -134,7 +134,7 @@ static void *data_main(void *arg)
 		if (r->ret)
 			return NULL;
 		if (!apply_data(r, &f)) {
-			bool drain = f.type == WIRE_FRAME_MSG &&
+			bool drain = f.type == STREAM_FRAME_MSG &&
 				     f.msg->msg_case == REPLICATION__MESSAGE__MSG_DRAIN;
 
 			wire__frame_free(&f);
@@ -168,7 +168,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 		m.hello_reply = &hr;
 	}
-	ret = wire__write_msg(c, &m);
+	ret = wire__write_msg(&c->s, &m);
 	return ret ? ret : chan__flush(c);
 }
 
@@ -303,7 +303,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 {
 	size_t limit = vm_state__staging_limit(vm), len, next = 0;
 	struct vm_state_parsed p;
-	struct chan_stream cs;
+	struct stream *s = &c->s;
 	const char *why = NULL;
 	char room[200];
 	uint32_t type;
@@ -318,8 +318,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot reserve memory to stage the final state");
 		return -ENOMEM;
 	}
-	chan__stream_init(&cs, c);
-	ret = stream__read(&cs.s, buf, STREAM_PRELUDE_LEN);
+	ret = stream__read(s, buf, STREAM_PRELUDE_LEN);
 	if (!ret && (ret = vm_state__check_prelude(buf, STREAM_PRELUDE_LEN, &why)))
 		goto out;
 	len = STREAM_PRELUDE_LEN;
@@ -329,7 +328,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 			why = room;
 			goto out;
 		}
-		ret = stream__read_frame(&cs.s, buf + len, limit - len, &type, &total);
+		ret = stream__read_frame(s, buf + len, limit - len, &type, &total);
 		if (ret)
 			break;
 		len += total;
@@ -349,7 +348,6 @@ out:
 	if (ret)
 		snprintf(err, errlen, "final state refused: %s", why ? why : chan__strerror(ret));
 	vm_state__free_parsed(&p);
-	stream__close(&cs.s);
 	munmap(buf, limit);
 	return ret;
 }
@@ -369,7 +367,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 	uint8_t nonce[WIRE_NONCE_LEN];
 	struct wire_frame f;
 	const char *why;
-	int ret = wire__read_prelude(m->c, &why);
+	int ret = wire__read_prelude(&m->c->s, &why);
 
 	if (ret) {
 		snprintf(err, errlen, "%s", why);
@@ -379,7 +377,7 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
 		snprintf(err, errlen, "%s", m->err);
 		return ret;
 	}
-	if (f.type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_HELLO) {
+	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_HELLO) {
 		wire__frame_free(&f);
 		snprintf(err, errlen, "refused: the stream does not start with a hello");
 		return -EPROTO;
@@ -521,13 +519,9 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const c
 		m.zero += rx[i].zero;
 	}
 	if (!ret) {
-		uint8_t hdr[WIRE_HDR_LEN];
-
-		ret = chan__read(m.c, hdr, sizeof(hdr));
-		if (ret || stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)) {
+		ret = wire__read_state_start(&m.c->s);
+		if (ret)
 			snprintf(err, errlen, "refused: no final state after the switch-over");
-			ret = ret ? ret : -EPROTO;
-		}
 	}
 	/* Every data connection is drained: no stale copy can land after this. */
 	if (!ret && pc.postcopy)

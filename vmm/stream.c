@@ -1,7 +1,8 @@
 /*
  * The serializer: one set of framing helpers over the backends here (file,
- * socket, memory) and the migration channel's (replication/channel.c).  Errors are sticky: after the first failure every
- * call returns it, so callers may check once at the end of a sequence.
+ * socket, memory) and the migration channel's (replication/channel.c).
+ * Errors are sticky: after the first failure every call returns it, so
+ * callers may check once at the end of a sequence.
  */
 #include "config.h"
 
