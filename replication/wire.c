@@ -55,8 +55,8 @@ int wire__write_pages(struct stream *s, uint64_t offset, const void *data, uint3
 		      ZSTD_CCtx *cctx, void *scratch, size_t scratch_len, uint64_t *wire_bytes)
 {
 	Replication__PageBatch b = REPLICATION__PAGE_BATCH__INIT;
-	size_t raw = (size_t)npages * STREAM_PAGE_SIZE, hlen;
-	uint8_t hdr[4 + STREAM_PAGES_HDR_MAX];
+	size_t raw = (size_t)npages * STREAM_PAGE_SIZE;
+	uint64_t before = s->bytes;
 	const void *body = data;
 	int ret;
 
@@ -75,16 +75,11 @@ int wire__write_pages(struct stream *s, uint64_t offset, const void *data, uint3
 			body = scratch;
 		}
 	}
-	hlen = replication__page_batch__get_packed_size(&b);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	replication__page_batch__pack(&b, hdr + 4);
-	ret = stream__write_frame_hdr(s, STREAM_FRAME_BATCH, (uint32_t)(4 + hlen + b.data_len));
-	if (!ret)
-		ret = stream__write(s, hdr, 4 + hlen);
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_BATCH, &b.base, b.data_len);
 	if (!ret)
 		ret = stream__write(s, body, b.data_len);
 	if (wire_bytes)
-		*wire_bytes += STREAM_FRAME_HDR_LEN + 4 + hlen + b.data_len;
+		*wire_bytes += s->bytes - before;
 	return ret;
 }
 
@@ -92,9 +87,8 @@ int wire__write_disk(struct stream *s, uint64_t offset, const void *data, uint32
 		     uint64_t *wire_bytes)
 {
 	Replication__DiskBatch b = REPLICATION__DISK_BATCH__INIT;
-	uint8_t hdr[4 + STREAM_DISK_HDR_MAX];
 	uint32_t body = data ? len : 0;
-	size_t hlen;
+	uint64_t before = s->bytes;
 	int ret;
 
 	if (!len || len > STREAM_DISK_MAX)
@@ -102,16 +96,11 @@ int wire__write_disk(struct stream *s, uint64_t offset, const void *data, uint32
 	b.offset = offset;
 	b.length = len;
 	b.zero = !data;
-	hlen = replication__disk_batch__get_packed_size(&b);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	replication__disk_batch__pack(&b, hdr + 4);
-	ret = stream__write_frame_hdr(s, STREAM_FRAME_DISK_BATCH, (uint32_t)(4 + hlen + body));
-	if (!ret)
-		ret = stream__write(s, hdr, 4 + hlen);
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_DISK_BATCH, &b.base, body);
 	if (!ret && body)
 		ret = stream__write(s, data, body);
 	if (wire_bytes)
-		*wire_bytes += STREAM_FRAME_HDR_LEN + 4 + hlen + body;
+		*wire_bytes += s->bytes - before;
 	return ret;
 }
 
@@ -246,11 +235,14 @@ static int decode_pages(const uint8_t *body, size_t len, uint64_t mem_size, ZSTD
 	size_t raw;
 	int ret = -EBADMSG;
 
-	if (len < 4)
+	switch (stream__batch_split(body, len, STREAM_BATCH_HDR_MAX, &hlen)) {
+	case 0:
+		break;
+	case -ENODATA:
 		FAIL("refused: a page frame is too short");
-	hlen = stream__get_le32(body);
-	if (hlen > STREAM_PAGES_HDR_MAX || hlen > len - 4)
+	default:
 		FAIL("refused: a page frame has a bad header length");
+	}
 	b = replication__page_batch__unpack(NULL, hlen, body + 4);
 	if (!b)
 		FAIL("refused: a page frame header does not decode");
@@ -313,11 +305,14 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 	f->type = STREAM_FRAME_DISK_BATCH;
 	if (!disk_size)
 		FAIL("refused: a disk frame, but no disk copy was agreed at the hello");
-	if (len < 4)
+	switch (stream__batch_split(body, len, STREAM_BATCH_HDR_MAX, &hlen)) {
+	case 0:
+		break;
+	case -ENODATA:
 		FAIL("refused: a disk frame is too short");
-	hlen = stream__get_le32(body);
-	if (hlen > STREAM_DISK_HDR_MAX || hlen > len - 4)
+	default:
 		FAIL("refused: a disk frame has a bad header length");
+	}
 	b = replication__disk_batch__unpack(NULL, hlen, body + 4);
 	if (!b)
 		FAIL("refused: a disk frame header does not decode");

@@ -337,42 +337,56 @@ out:
 	return ret;
 }
 
+int stream__write_batch_hdr(struct stream *s, uint32_t type, const ProtobufCMessage *hdr,
+			    size_t data_len)
+{
+	uint8_t h[4 + STREAM_BATCH_HDR_MAX];
+	size_t hlen = protobuf_c_message_get_packed_size(hdr);
+
+	if (s->error)
+		return s->error;
+	if (hlen > STREAM_BATCH_HDR_MAX)
+		return s->error = -EMSGSIZE;
+	stream__put_le32(h, (uint32_t)hlen);
+	protobuf_c_message_pack(hdr, h + 4);
+	stream__write_frame_hdr(s, type, (uint32_t)(4 + hlen + data_len));
+	return stream__write(s, h, 4 + hlen);
+}
+
+int stream__batch_split(const uint8_t *body, size_t len, uint32_t max, uint32_t *hlen)
+{
+	if (len < 4)
+		return -ENODATA;
+	*hlen = stream__get_le32(body);
+	return *hlen > max || *hlen > len - 4 ? -EMSGSIZE : 0;
+}
+
 int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 			uint32_t npages)
 {
 	Vmm__State__PageRange r = VMM__STATE__PAGE_RANGE__INIT;
-	uint8_t hdr[4 + STREAM_PAGES_HDR_MAX];
-	size_t hlen, data = (size_t)npages * STREAM_PAGE_SIZE;
+	size_t data = (size_t)npages * STREAM_PAGE_SIZE;
 
 	if (npages == 0 || npages > STREAM_BATCH_PAGES)
 		return -EINVAL;
 	r.offset = offset;
 	r.npages = npages;
-	hlen = vmm__state__page_range__get_packed_size(&r);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	vmm__state__page_range__pack(&r, hdr + 4);
-	stream__write_frame_hdr(s, STREAM_FRAME_PAGES, (uint32_t)(4 + hlen + data));
-	stream__write(s, hdr, 4 + hlen);
+	stream__write_batch_hdr(s, STREAM_FRAME_PAGES, &r.base, data);
 	return stream__write(s, pages, data);
 }
 
 int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len)
 {
 	Vmm__State__DiskRange r = VMM__STATE__DISK_RANGE__INIT;
-	uint8_t hdr[4 + STREAM_DISK_HDR_MAX];
-	size_t hlen;
+	int ret;
 
 	if (len == 0 || len > STREAM_DISK_MAX)
 		return -EINVAL;
 	r.offset = offset;
 	r.length = len;
 	r.zero = !data;
-	hlen = vmm__state__disk_range__get_packed_size(&r);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	vmm__state__disk_range__pack(&r, hdr + 4);
-	stream__write_frame_hdr(s, STREAM_FRAME_DISK, (uint32_t)(4 + hlen + (data ? len : 0)));
-	stream__write(s, hdr, 4 + hlen);
-	return data ? stream__write(s, data, len) : s->error;
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_DISK, &r.base, data ? len : 0);
+	return data && !ret ? stream__write(s, data, len) : ret;
 }
 
 int stream__check_disk_range(uint64_t offset, uint32_t length, bool zero, uint64_t data_len,

@@ -30,9 +30,12 @@
 #define STREAM_RECORD_MAX (16u << 20)  /* bound on any record frame         */
 #define STREAM_BATCH_PAGES 256         /* pages per page frame at most      */
 #define STREAM_PAGE_SIZE 4096u
-/* A page frame: u32 header length, PageRange (small), then the pages. */
-#define STREAM_PAGES_HDR_MAX 64
-#define STREAM_PAGES_FRAME_MAX (4 + STREAM_PAGES_HDR_MAX + STREAM_BATCH_PAGES * STREAM_PAGE_SIZE)
+/*
+ * A batch frame (pages or disk bytes): u32 header length, a small header
+ * message (PageRange, DiskRange; PageBatch, DiskBatch), then the data.
+ */
+#define STREAM_BATCH_HDR_MAX 64
+#define STREAM_PAGES_FRAME_MAX (4 + STREAM_BATCH_HDR_MAX + STREAM_BATCH_PAGES * STREAM_PAGE_SIZE)
 
 /*
  * Every frame type, of both kinds of stream: one number space, so that a
@@ -57,10 +60,9 @@ enum stream_kind {
 	STREAM_KIND_MIGRATION = 2,
 };
 
-/* A disk frame: u32 header length, DiskRange (small), then the bytes. */
-#define STREAM_DISK_HDR_MAX 64
-#define STREAM_DISK_MAX (1u << 20)   /* bytes of image per disk frame at most */
-#define STREAM_DISK_FRAME_MAX (4 + STREAM_DISK_HDR_MAX + STREAM_DISK_MAX)
+/* A disk frame: a batch frame of at most this many bytes of the image. */
+#define STREAM_DISK_MAX (1u << 20)
+#define STREAM_DISK_FRAME_MAX (4 + STREAM_BATCH_HDR_MAX + STREAM_DISK_MAX)
 /* A migration control message (replication.Message) at most. */
 #define STREAM_MSG_MAX (1u << 20)
 /* A migration page batch: a page frame's room, and some for a compressed
@@ -129,6 +131,20 @@ int stream__read_frame_hdr(struct stream *s, uint8_t hdr[STREAM_FRAME_HDR_LEN], 
  * than the type allows.  The one table of frame limits, for both kinds.
  */
 int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len);
+/*
+ * The head of a batch frame (pages or disk bytes, of either stream): the
+ * frame header, u32 H, the header message hdr packed in H bytes (at most
+ * STREAM_BATCH_HDR_MAX); data_len bytes of data, which the caller writes
+ * next, complete the frame.
+ */
+int stream__write_batch_hdr(struct stream *s, uint32_t type, const ProtobufCMessage *hdr,
+			    size_t data_len);
+/*
+ * Split a batch frame's body: *hlen bytes of header message at body + 4,
+ * the data after them.  0; -ENODATA when the body is shorter than its u32;
+ * -EMSGSIZE when H is above max or runs past the body.
+ */
+int stream__batch_split(const uint8_t *body, size_t len, uint32_t max, uint32_t *hlen);
 /* A Record envelope {name, version, instance, msg} as one record frame. */
 int stream__write_record(struct stream *s, const char *name, uint32_t version,
 			 uint32_t instance, const ProtobufCMessage *msg);

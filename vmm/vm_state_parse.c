@@ -290,7 +290,7 @@ static int take_pages(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 
 	if (!p->header)
 		FAIL("the state stream has pages before its header record");
-	if (flen < 4 || (hlen = stream__get_le32(f)) > STREAM_PAGES_HDR_MAX || hlen > flen - 4)
+	if (stream__batch_split(f, flen, STREAM_BATCH_HDR_MAX, &hlen))
 		FAIL("a page frame of the state stream is malformed");
 	r = vmm__state__page_range__unpack(NULL, hlen, f + 4);
 	if (!r)
@@ -344,7 +344,7 @@ static int take_disk(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 
 	if (!p->virtio_blk)
 		FAIL("the state stream has disk frames but no virtio_blk record before them");
-	if (flen < 4 || (hlen = stream__get_le32(f)) > STREAM_DISK_HDR_MAX || hlen > flen - 4)
+	if (stream__batch_split(f, flen, STREAM_BATCH_HDR_MAX, &hlen))
 		FAIL("a disk frame of the state stream is malformed");
 	r = vmm__state__disk_range__unpack(NULL, hlen, f + 4);
 	if (!r)
