@@ -291,13 +291,15 @@ static int accept_data(struct incoming *in)
 	unsigned n = in->nr_data;
 	char *err = in->err;
 	size_t errlen = in->errlen;
-	uint64_t end = wire__now_ns() + (uint64_t)ACCEPT_DATA_MS * 1000000 * (n + pc->allowed);
+	struct wire_accept a = { .lfd = in->lfd, .ctx = in->ctx, .timeout_ms = RECV_TIMEOUT_MS,
+				 .end_ns = wire__now_ns() +
+					   (uint64_t)ACCEPT_DATA_MS * 1000000 * (n + pc->allowed),
+				 .nonce = in->nonce, .buf = in->m.buf, .what = "incoming migration" };
 
 	for (unsigned got = 0; got < n + pc->allowed; got++) {
 		struct wire_data_hello dh;
 		struct chan *c;
-		int ret = wire__accept_data(in->lfd, in->ctx, end, RECV_TIMEOUT_MS, in->nonce,
-					    in->m.buf, "incoming migration", &c, &dh, err, errlen);
+		int ret = wire__accept_data(&a, &c, &dh, err, errlen);
 
 		if (ret) {
 			char why[200];

@@ -404,8 +404,11 @@ static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_c
 		ret = reply_hello(c, NULL);
 	if (!ret) {
 		chan__set_timeout(c, RESUME_TIMEOUT_MS);
-		ret = wire__accept_data(lfd, ctx, wire__now_ns() + 10000000000ULL, RESUME_TIMEOUT_MS,
-					nonce, d->buf, "post-copy resume", &r, &dh, err, errlen);
+		struct wire_accept a = { .lfd = lfd, .ctx = ctx, .timeout_ms = RESUME_TIMEOUT_MS,
+					 .end_ns = wire__now_ns() + 10000000000ULL, .nonce = nonce,
+					 .buf = d->buf, .what = "post-copy resume" };
+
+		ret = wire__accept_data(&a, &r, &dh, err, errlen);
 	}
 	if (!ret && !dh.requests) {
 		why = "refused: not this migration's request connection";

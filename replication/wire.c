@@ -258,7 +258,8 @@ static int decode_pages(const uint8_t *body, size_t len, uint64_t mem_size, ZSTD
 	else
 		ret = 0;
 	if (!ret && b->compressed) {
-		size_t n = dctx ? ZSTD_decompressDCtx(dctx, out, STREAM_BATCH_PAGES * STREAM_PAGE_SIZE,
+		size_t raw_max = STREAM_BATCH_PAGES * STREAM_PAGE_SIZE;
+		size_t n = dctx ? ZSTD_decompressDCtx(dctx, out, raw_max,
 						      body + 4 + hlen, b->data_len) : 0;
 
 		if (!dctx || ZSTD_isError(n) || n != raw) {
@@ -384,13 +385,12 @@ static int read_data_hello(struct chan *c, uint8_t *buf, const uint8_t *nonce,
 	return ret;
 }
 
-int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int timeout_ms,
-		      const uint8_t *nonce, uint8_t *buf, const char *what, struct chan **out,
+int wire__accept_data(const struct wire_accept *a, struct chan **out,
 		      struct wire_data_hello *dh, char *err, size_t errlen)
 {
 	for (;;) {
 		uint64_t now = wire__now_ns();
-		int left = now < end_ns ? (int)((end_ns - now + 999999) / 1000000) : 0;
+		int left = now < a->end_ns ? (int)((a->end_ns - now + 999999) / 1000000) : 0;
 		const char *why = "";
 		struct chan *c;
 		int ret;
@@ -399,21 +399,22 @@ int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int time
 			snprintf(err, errlen, "the source's connections did not all come in time");
 			return -ETIMEDOUT;
 		}
-		ret = chan__accept(&c, lfd, ctx, left, left < WIRE_PREAUTH_MS ? left :
+		ret = chan__accept(&c, a->lfd, a->ctx, left, left < WIRE_PREAUTH_MS ? left :
 				   WIRE_PREAUTH_MS, err, errlen);
 		if (ret == -ECONNABORTED) {
-			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", what, err);
+			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", a->what, err);
 			continue;
 		}
 		if (ret)
 			return ret;
-		ret = read_data_hello(c, buf, nonce, dh, &why);
+		ret = read_data_hello(c, a->buf, a->nonce, dh, &why);
 		if (!ret) {
-			chan__set_timeout(c, timeout_ms);
+			chan__set_timeout(c, a->timeout_ms);
 			*out = c;
 			return 0;
 		}
-		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", what, c->peer, why,
+		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", a->what, c->peer,
+		       why,
 		       ret == -EBADMSG || ret == -EPROTO ? "" : ": ",
 		       ret == -EBADMSG || ret == -EPROTO ? "" : chan__strerror(ret));
 		chan__close(c);

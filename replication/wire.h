@@ -113,16 +113,25 @@ struct wire_data_hello {
 	bool requests;
 };
 
+/* Where and how a receiver waits for its session's data connections. */
+struct wire_accept {
+	int lfd;                    /* the listening socket */
+	struct ssl_ctx_st *ctx;     /* NULL: plaintext */
+	uint64_t end_ns;            /* CLOCK_MONOTONIC (wire__now_ns) */
+	int timeout_ms;             /* each accepted channel's time limit */
+	const uint8_t *nonce;       /* WIRE_NONCE_LEN bytes: the session's */
+	uint8_t *buf;               /* WIRE_FRAME_MAX bytes of scratch */
+	const char *what;           /* for the log: "incoming migration", ... */
+};
+
 /*
- * Accept connections on lfd until one opens with a prelude and a DataHello
- * carrying nonce (WIRE_NONCE_LEN bytes), or until end_ns (CLOCK_MONOTONIC)
- * passes (-ETIMEDOUT).  Any other connection (a failed TLS handshake,
- * garbage, a close, another session's) is logged as a stray of `what`,
- * closed and forgotten.  *out gets the time limit timeout_ms; buf is
- * WIRE_FRAME_MAX bytes of scratch.  Other errors are the listening socket's.
+ * Accept connections on a->lfd until one opens with a prelude and a
+ * DataHello carrying a->nonce, or until a->end_ns passes (-ETIMEDOUT).  Any
+ * other connection (a failed TLS handshake, garbage, a close, another
+ * session's) is logged as a stray of a->what, closed and forgotten.  Other
+ * errors are the listening socket's.
  */
-int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int timeout_ms,
-		      const uint8_t *nonce, uint8_t *buf, const char *what, struct chan **out,
+int wire__accept_data(const struct wire_accept *a, struct chan **out,
 		      struct wire_data_hello *dh, char *err, size_t errlen);
 /* CLOCK_MONOTONIC in ns (the clock of wire__accept_data's end_ns). */
 uint64_t wire__now_ns(void);
