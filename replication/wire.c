@@ -46,6 +46,15 @@ int wire__write_msg(struct stream *s, const Replication__Message *m)
 	return ret;
 }
 
+/*
+ * A batch frame's size on the wire.  Not the stream's byte count: another
+ * thread may read the same channel meanwhile.
+ */
+static uint64_t batch_bytes(const ProtobufCMessage *hdr, size_t data_len)
+{
+	return STREAM_FRAME_HDR_LEN + 4 + protobuf_c_message_get_packed_size(hdr) + data_len;
+}
+
 size_t wire__scratch_len(void)
 {
 	return ZSTD_compressBound(STREAM_BATCH_PAGES * STREAM_PAGE_SIZE);
@@ -56,7 +65,6 @@ int wire__write_pages(struct stream *s, uint64_t offset, const void *data, uint3
 {
 	Replication__PageBatch b = REPLICATION__PAGE_BATCH__INIT;
 	size_t raw = (size_t)npages * STREAM_PAGE_SIZE;
-	uint64_t before = s->bytes;
 	const void *body = data;
 	int ret;
 
@@ -79,7 +87,7 @@ int wire__write_pages(struct stream *s, uint64_t offset, const void *data, uint3
 	if (!ret)
 		ret = stream__write(s, body, b.data_len);
 	if (wire_bytes)
-		*wire_bytes += s->bytes - before;
+		*wire_bytes += batch_bytes(&b.base, b.data_len);
 	return ret;
 }
 
@@ -88,7 +96,6 @@ int wire__write_disk(struct stream *s, uint64_t offset, const void *data, uint32
 {
 	Replication__DiskBatch b = REPLICATION__DISK_BATCH__INIT;
 	uint32_t body = data ? len : 0;
-	uint64_t before = s->bytes;
 	int ret;
 
 	if (!len || len > STREAM_DISK_MAX)
@@ -100,7 +107,7 @@ int wire__write_disk(struct stream *s, uint64_t offset, const void *data, uint32
 	if (!ret && body)
 		ret = stream__write(s, data, body);
 	if (wire_bytes)
-		*wire_bytes += s->bytes - before;
+		*wire_bytes += batch_bytes(&b.base, body);
 	return ret;
 }
 
