@@ -458,14 +458,6 @@ int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len)
 	return -ENOMSG;
 }
 
-size_t stream__frame_max(uint32_t type)
-{
-	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++)
-		if (frames[i].type == type && frames[i].kind == STREAM_KIND_STATE)
-			return frames[i].max;
-	return 0;
-}
-
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total)
 {

@@ -169,16 +169,14 @@ int stream__write_end(struct stream *s);
 int stream__seal_mem(uint8_t **buf, size_t *len);
 
 /*
- * Read one whole frame (header and body) into dst, which has room bytes.
- * The length is checked before anything is read past the header: at most
- * STREAM_RECORD_MAX for records, STREAM_PAGES_FRAME_MAX for pages, exactly
- * STREAM_DIGEST_LEN for the end frame; -EFBIG when it does not fit in room,
+ * Read one whole frame of a state stream (header and body) into dst, which
+ * has room bytes.  The length is checked before anything is read past the
+ * header (stream__check_frame; exactly STREAM_DIGEST_LEN for the end
+ * frame); -EFBIG when it does not fit in room,
  * -EBADMSG for an unknown type or a bad length.  Sets *type and *total.
  */
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total);
-/* The largest body a state stream's frame of this type may have (0: unknown). */
-size_t stream__frame_max(uint32_t type);
 
 static inline void stream__put_le32(uint8_t *p, uint32_t v)
 {
