@@ -298,19 +298,15 @@ static int one(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 	uint64_t epoch, gen, npages, dbytes;
 	struct disk_check digest;
 	char big[160] = "";
-	uint32_t type, len;
 	size_t slen;
-	int ret = wire__read_frame(&ck->sc->s, buf, &type, &len, &why);
+	int ret = wire__next_frame(&ck->sc->s, buf, ck->vm->mem.size, &f, &why);
 
-	if (!ret)
-		ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, ck->vm->mem.size, NULL, NULL,
-				   &f, &why);
 	if (ret) {
 		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
 			 why[0] ? ": " : "", chan__strerror(ret));
 		return ret;
 	}
-	if (type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
+	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
 		snprintf(err, errlen, "unexpected frame in the checkpoint stream");
 		wire__frame_free(&f);
 		return -EPROTO;

@@ -247,12 +247,8 @@ static int receive(struct pc_dst *d, const char **why)
 {
 	for (;;) {
 		struct wire_frame f;
-		uint32_t type, len;
-		int ret = wire__read_frame(&d->main->s, d->buf, &type, &len, why);
+		int ret = wire__next_frame(&d->main->s, d->buf, d->vm->mem.size, &f, why);
 
-		if (!ret)
-			ret = wire__decode(type, d->buf + STREAM_FRAME_HDR_LEN, len, d->vm->mem.size, NULL,
-					   NULL, &f, why);
 		if (ret)
 			return ret;
 		if (f.type == STREAM_FRAME_BATCH) {
@@ -318,14 +314,11 @@ static int reply_hello(struct chan *c, const char *error)
 static int read_msg(struct pc_dst *d, struct chan *c, Replication__Message__MsgCase want,
 		    struct wire_frame *f, const char **why)
 {
-	uint32_t type, len;
 	int ret = wire__read_prelude(&c->s, why);
 
+	memset(f, 0, sizeof(*f));
 	if (!ret)
-		ret = wire__read_frame(&c->s, d->buf, &type, &len, why);
-	if (!ret)
-		ret = wire__decode(type, d->buf + STREAM_FRAME_HDR_LEN, len, d->vm->mem.size, NULL, NULL,
-				   f, why);
+		ret = wire__next_frame(&c->s, d->buf, d->vm->mem.size, f, why);
 	if (!ret && (!f->msg || f->msg->msg_case != want)) {
 		wire__frame_free(f);
 		*why = "refused: not what a post-copy resume starts with";

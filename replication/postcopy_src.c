@@ -60,13 +60,9 @@ static void *reader_main(void *arg)
 	int ret;
 
 	for (;;) {
-		struct wire_frame f = { 0 };
-		uint32_t type = 0, len;
+		struct wire_frame f;
 
-		ret = wire__read_frame(&m->pc_req->s, s->rbuf, &type, &len, &why);
-		if (!ret)
-			ret = wire__decode(type, s->rbuf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL,
-					   NULL, &f, &why);
+		ret = wire__next_frame(&m->pc_req->s, s->rbuf, m->vm->mem.size, &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_PAGE_REQUEST)) {
 			why = "refused: not a page request on the request connection";
 			ret = -EPROTO;
@@ -176,7 +172,6 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	Replication__PostcopyDone d = REPLICATION__POSTCOPY_DONE__INIT;
 	struct wire_frame f = { 0 };
 	const char *why = "";
-	uint32_t type, len;
 	int ret;
 
 	d.pages = sent;
@@ -186,10 +181,7 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	if (!ret)
 		ret = chan__flush(m->main);
 	if (!ret)
-		ret = wire__read_frame(&m->main->s, buf, &type, &len, &why);
-	if (!ret)
-		ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f,
-				   &why);
+		ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
 	if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK ||
 		     !f.msg->ack->ok)) {
 		why = "the destination did not acknowledge the last pages";
@@ -323,15 +315,11 @@ static int read_have(struct pc_src *s, uint8_t *buf, char *err, size_t errlen)
 
 	memcpy(m->bm.bits, s->owed.bits, words * 8);
 	for (;;) {
-		struct wire_frame f = { 0 };
+		struct wire_frame f;
 		const char *why = "";
-		uint32_t type, len;
 		bool last;
-		int ret = wire__read_frame(&m->main->s, buf, &type, &len, &why);
+		int ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
 
-		if (!ret)
-			ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL,
-					   NULL, &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_POSTCOPY_HAVE)) {
 			why = "the destination did not say which pages it has";
 			ret = -EPROTO;

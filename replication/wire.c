@@ -349,6 +349,19 @@ void wire__frame_free(struct wire_frame *f)
 	f->msg = NULL;
 }
 
+int wire__next_frame(struct stream *s, uint8_t *buf, uint64_t mem_size, struct wire_frame *f,
+		     const char **err)
+{
+	uint32_t type, len;
+	int ret = wire__read_frame(s, buf, &type, &len, err);
+
+	memset(f, 0, sizeof(*f));
+	if (!ret)
+		ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, mem_size, NULL, NULL, f,
+				   err);
+	return ret;
+}
+
 /* --- data connections (destination) ------------------------------------- */
 
 uint64_t wire__now_ns(void)
@@ -365,14 +378,11 @@ static int read_data_hello(struct chan *c, uint8_t *buf, const uint8_t *nonce,
 {
 	struct wire_frame f = { 0 };
 	const Replication__DataHello *h;
-	uint32_t type, len;
 	int ret = wire__read_prelude(&c->s, why);
 
-	if (!ret)
-		ret = wire__read_frame(&c->s, buf, &type, &len, why);
 	/* No RAM here: a frame that needs one is refused, as it should be. */
 	if (!ret)
-		ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, 0, NULL, NULL, &f, why);
+		ret = wire__next_frame(&c->s, buf, 0, &f, why);
 	if (ret)
 		return ret;
 	h = f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DATA_HELLO ?

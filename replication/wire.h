@@ -101,6 +101,13 @@ int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_si
 		 const char **err);
 void wire__frame_free(struct wire_frame *f);
 /*
+ * wire__read_frame into buf, then wire__decode of it against mem_size, for
+ * a reader that takes no compressed pages: f is safe to wire__frame_free
+ * whatever the result.
+ */
+int wire__next_frame(struct stream *s, uint8_t *buf, uint64_t mem_size, struct wire_frame *f,
+		     const char **err);
+/*
  * Pure: decode a DISK_BATCH frame body against an image of disk_size bytes (0:
  * no copy was agreed, every disk frame is refused).
  */
