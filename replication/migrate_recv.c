@@ -662,16 +662,17 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
  * A checkpointing standby (standby): the hello must ask for checkpointing,
  * and on success the main channel is handed over in *keep instead of closed.
  */
-static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, bool standby,
-		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
+static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep, char *err,
+		    size_t errlen)
 {
+	const struct mig_tls *tls = how->tls;
 	struct ssl_ctx_st *ctx = NULL;
 	struct mig_uri u;
 	char where[sizeof(u.host) + sizeof(u.port) + 8];
 	const char *why;
 	int lfd = -1, ret;
 
-	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
+	if (mig_uri__parse(how->uri, &u, &why) || mig_tls__check(tls, &why)) {
 		snprintf(err, errlen, "%s", why);
 		return -EINVAL;
 	}
@@ -693,8 +694,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 	snprintf(where, sizeof(where), "tcp:%s:%s", u.host, u.port);
 	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", where,
 	       tls->none ? "plaintext" : "TLS");
-	ret = migrate__incoming_fd(vm, lfd, ctx, &(struct mig_incoming){ .uri = where, .tls = tls,
-				   .standby = standby, .fence = fence }, keep, err, errlen);
+	/* Post-copy listens there again: the port the kernel gave, if 0 was asked. */
+	how->uri = where;
+	ret = migrate__incoming_fd(vm, lfd, ctx, how, keep, err, errlen);
 out:
 	if (lfd >= 0)
 		close(lfd);
@@ -705,13 +707,17 @@ out:
 int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		      const struct mig_fence *fence, char *err, size_t errlen)
 {
-	return incoming(vm, uri, tls, false, fence, NULL, err, errlen);
+	struct mig_incoming how = { .uri = uri, .tls = tls, .fence = fence };
+
+	return incoming(vm, &how, NULL, err, errlen);
 }
 
 int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
 			      const struct mig_fence *fence, struct chan **main, char *err,
 			      size_t errlen)
 {
+	struct mig_incoming how = { .uri = uri, .tls = tls, .standby = true, .fence = fence };
+
 	*main = NULL;
-	return incoming(vm, uri, tls, true, fence, main, err, errlen);
+	return incoming(vm, &how, main, err, errlen);
 }
