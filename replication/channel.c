@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -83,6 +84,8 @@ static void set_timeouts(int fd, int ms)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+static const struct stream_ops chan_ops;
+
 static struct chan *chan_new(int fd, int timeout_ms)
 {
 	struct chan *c = calloc(1, sizeof(*c));
@@ -95,6 +98,8 @@ static struct chan *chan_new(int fd, int timeout_ms)
 		return NULL;
 	}
 	c->wcap = CHAN_WBUF;
+	c->s.ops = &chan_ops;
+	c->s.fd = -1;
 	c->fd = fd;
 	c->timeout_ms = timeout_ms;
 	set_timeouts(fd, timeout_ms);
@@ -396,38 +401,49 @@ static int raw_write(struct chan *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int chan__flush(struct chan *c)
+/* --- the stream backend (stream.h: exact reads and writes) ---------------- */
+
+_Static_assert(offsetof(struct chan, s) == 0, "the stream is the channel's first member");
+
+static struct chan *of(struct stream *s)
 {
-	if (!c->error && c->wlen)
-		c->error = raw_write(c, c->wbuf, c->wlen);
-	c->wlen = 0;
-	return c->error;
+	return (struct chan *)s;
 }
 
-int chan__write(struct chan *c, const void *buf, size_t len)
+static int cs_flush(struct stream *s)
 {
-	if (c->error)
-		return c->error;
+	struct chan *c = of(s);
+	int ret = c->wlen ? raw_write(c, c->wbuf, c->wlen) : 0;
+
+	c->wlen = 0;
+	return ret;
+}
+
+static int cs_write(struct stream *s, const void *buf, size_t len)
+{
+	struct chan *c = of(s);
+	int ret;
+
 	if (c->wlen + len <= c->wcap) {
 		memcpy(c->wbuf + c->wlen, buf, len);
 		c->wlen += len;
 		return 0;
 	}
-	if (chan__flush(c))
-		return c->error;
+	ret = cs_flush(s);
+	if (ret)
+		return ret;
 	if (len >= c->wcap / 2)
-		return c->error = raw_write(c, buf, len);
+		return raw_write(c, buf, len);
 	memcpy(c->wbuf, buf, len);
 	c->wlen = len;
 	return 0;
 }
 
-int chan__read(struct chan *c, void *buf, size_t len)
+static int cs_read(struct stream *s, void *buf, size_t len)
 {
+	struct chan *c = of(s);
 	uint8_t *p = buf;
 
-	if (c->error)
-		return c->error;
 	while (len) {
 		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
 		ssize_t n;
@@ -439,13 +455,30 @@ int chan__read(struct chan *c, void *buf, size_t len)
 		if (n <= 0) {
 			if (!c->ssl && n < 0 && errno == EINTR)
 				continue;
-			return c->error = io_error(c, (int)n, true);
+			return io_error(c, (int)n, true);
 		}
 		p += n;
 		len -= (size_t)n;
 		c->bytes_in += (uint64_t)n;
 	}
 	return 0;
+}
+
+static const struct stream_ops chan_ops = { cs_write, cs_read, cs_flush };
+
+int chan__flush(struct chan *c)
+{
+	return stream__flush(&c->s);
+}
+
+int chan__write(struct chan *c, const void *buf, size_t len)
+{
+	return stream__write(&c->s, buf, len);
+}
+
+int chan__read(struct chan *c, void *buf, size_t len)
+{
+	return stream__read(&c->s, buf, len);
 }
 
 void chan__shutdown(struct chan *c)
@@ -460,43 +493,13 @@ void chan__close(struct chan *c)
 		return;
 	if (c->ssl) {
 		/* A clean close_notify only when nothing failed: never block on it. */
-		if (!c->error)
+		if (!c->s.error)
 			SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
 	close(c->fd);
+	stream__close(&c->s);
 	free(c->wbuf);
 	free(c);
 }
 
-/* --- struct stream over a channel ---------------------------------------- */
-
-static struct chan *stream_chan(struct stream *s)
-{
-	return ((struct chan_stream *)s)->ch;
-}
-
-static int cs_write(struct stream *s, const void *buf, size_t len)
-{
-	return chan__write(stream_chan(s), buf, len);
-}
-
-static int cs_read(struct stream *s, void *buf, size_t len)
-{
-	return chan__read(stream_chan(s), buf, len);
-}
-
-static int cs_flush(struct stream *s)
-{
-	return chan__flush(stream_chan(s));
-}
-
-static const struct stream_ops chan_stream_ops = { cs_write, cs_read, cs_flush };
-
-void chan__stream_init(struct chan_stream *cs, struct chan *ch)
-{
-	memset(cs, 0, sizeof(*cs));
-	cs->s.ops = &chan_stream_ops;
-	cs->s.fd = -1;
-	cs->ch = ch;
-}

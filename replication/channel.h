@@ -60,14 +60,19 @@ void tls__refusal(struct ssl_st *ssl, long vr, char *err, size_t errlen);
 /* For an alert refusing our certificate (ERR_peek_error), what to check. */
 const char *tls__alert_hint(unsigned long e);
 
+/*
+ * A channel is a backend of struct stream (vmm/stream.h): the migration's
+ * frames and a whole state stream are written and read through c->s with
+ * the same framing helpers as a file or a memory buffer.
+ */
 struct chan {
+	struct stream s;         /* first: the stream ops find the channel from it */
 	int fd;
 	struct ssl_st *ssl;      /* NULL: plaintext */
 	int timeout_ms;
 	uint8_t *wbuf;
 	size_t wlen, wcap;
 	uint64_t bytes_out, bytes_in;
-	int error;               /* first error, sticky */
 	char peer[64];           /* accepted: the peer's address, for the log */
 };
 
@@ -102,6 +107,7 @@ int chan__wrap_fd(struct chan **out, int fd, int timeout_ms);
 /* A new time limit for each read and write (e.g. once the peer is known). */
 void chan__set_timeout(struct chan *c, int timeout_ms);
 
+/* stream__write/flush/read on c->s: errors are sticky (the stream's). */
 int chan__write(struct chan *c, const void *buf, size_t len);
 int chan__flush(struct chan *c);
 int chan__read(struct chan *c, void *buf, size_t len);
@@ -109,13 +115,6 @@ int chan__read(struct chan *c, void *buf, size_t len);
 /* From any thread: make every blocked or later read/write fail at once. */
 void chan__shutdown(struct chan *c);
 void chan__close(struct chan *c);
-
-/* A struct stream over a channel, so vm_state framing runs over TLS too. */
-struct chan_stream {
-	struct stream s;
-	struct chan *ch;
-};
-void chan__stream_init(struct chan_stream *cs, struct chan *ch);
 
 /* A sentence for an error of this module. */
 const char *chan__strerror(int err);

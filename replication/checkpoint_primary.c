@@ -178,9 +178,9 @@ static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
 	}
 	msg.msg_case = REPLICATION__MESSAGE__MSG_CHECKPOINT;
 	msg.checkpoint = &cp;
-	ret = wire__write_msg(ck->m.main, &msg);
+	ret = wire__write_msg(&ck->m.main->s, &msg);
 	if (!ret)
-		ret = wire__write_state_start(ck->m.main);
+		ret = wire__write_state_start(&ck->m.main->s);
 	if (!ret)
 		ret = chan__write(ck->m.main, ck->cap_buf, ck->cap_len);
 	return ret ? ret : chan__flush(ck->m.main);
@@ -193,15 +193,15 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 	const char *why = "";
 	char peer[LOGTEXT_PEER_MAX];
 	uint32_t type, len;
-	int ret = wire__read_frame(ck->m.main, buf, &type, &len, &why);
+	int ret = wire__read_frame(&ck->m.main->s, buf, &type, &len, &why);
 
 	if (ret) {
 		snprintf(err, errlen, "standby lost: no ack for checkpoint %llu: %s%s%s",
 			 (unsigned long long)epoch, why, why[0] ? ": " : "", chan__strerror(ret));
 		return ret;
 	}
-	ret = wire__decode(type, buf + WIRE_HDR_LEN, len, ck->vm->mem.size, NULL, NULL, &f, &why);
-	if (ret || type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK) {
+	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, ck->vm->mem.size, NULL, NULL, &f, &why);
+	if (ret || type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK) {
 		snprintf(err, errlen, "the standby sent a bad message: %s", why);
 		if (!ret)
 			wire__frame_free(&f);

@@ -156,7 +156,7 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 	a.generation = gen;
 	m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
 	m.ack = &a;
-	ret = wire__write_msg(c, &m);
+	ret = wire__write_msg(&c->s, &m);
 	return ret ? ret : chan__flush(c);
 }
 
@@ -174,22 +174,20 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 /* Read one whole state stream into ck->stage; *len its size, why on -ENOMEM. */
 static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 {
-	struct chan_stream cs;
+	struct stream *s = &ck->sc->s;
 	size_t total, next = STAGE_KEEP;
 	const char *bad;
 	uint32_t type;
 	int ret;
 
-	chan__stream_init(&cs, ck->sc);
-	ret = stream__read(&cs.s, ck->stage, STREAM_PRELUDE_LEN);
+	ret = stream__read(s, ck->stage, STREAM_PRELUDE_LEN);
 	if (!ret)
 		ret = vm_state__check_prelude(ck->stage, STREAM_PRELUDE_LEN, &bad);
 	*len = STREAM_PRELUDE_LEN;
 	while (!ret) {
 		if (*len >= next && (ret = vm_state__stage_room(*len, &next, why, whylen)))
 			break;
-		ret = stream__read_frame(&cs.s, ck->stage + *len, ck->stage_limit - *len, &type,
-					 &total);
+		ret = stream__read_frame(s, ck->stage + *len, ck->stage_limit - *len, &type, &total);
 		if (ret) {
 			/* A frame cut short wrote up to its length: the largest one's. */
 			ck->stage_used = MIN(ck->stage_limit, *len + STREAM_FRAME_HDR_LEN +
@@ -201,7 +199,6 @@ static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 		if (type == STREAM_FRAME_END)
 			break;
 	}
-	stream__close(&cs.s);
 	if (ret == -EFBIG) {
 		snprintf(why, whylen, "it is larger than any checkpoint of this VM can be (RAM "
 			 "and disk: at most %llu MiB)", MIB(ck->stage_limit));
@@ -311,21 +308,16 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 	const char *why = "";
 	uint64_t epoch, gen, npages, dbytes;
 	struct disk_check digest;
-	uint8_t hdr[WIRE_HDR_LEN];
 	char big[160] = "";
-	uint32_t type, len;
 	size_t slen;
-	int ret = wire__read_frame(ck->sc, buf, &type, &len, &why);
+	int ret = wire__next_frame(&ck->sc->s, buf, ck->vm->mem.size, &f, &why);
 
-	if (!ret)
-		ret = wire__decode(type, buf + WIRE_HDR_LEN, len, ck->vm->mem.size, NULL, NULL,
-				   &f, &why);
 	if (ret) {
 		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
 			 why[0] ? ": " : "", chan__strerror(ret));
 		return STANDBY_LOST;
 	}
-	if (type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
+	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
 		snprintf(err, errlen, "unexpected frame in the checkpoint stream");
 		wire__frame_free(&f);
 		return STANDBY_LOST;
@@ -342,9 +334,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
 		return STANDBY_LOST;
 	}
-	ret = chan__read(ck->sc, hdr, sizeof(hdr));
-	if (!ret && (stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)))
-		ret = -EPROTO;
+	ret = wire__read_state_start(&ck->sc->s);
 	if (!ret)
 		ret = stage(ck, &slen, big, sizeof(big));
 	if (ret == -ENOMEM) {

@@ -243,14 +243,22 @@ int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 
 /*
  * The receiver of migrate__incoming(_standby) on a listening socket that
- * the caller made and owns (ctx: TLS, NULL for plaintext; uri and tls:
- * where post-copy listens again if its link breaks; keep: NULL, or the
- * standby's main channel).  RAM must be all zero.  The seam of the fuzz
+ * the caller made and owns (ctx: TLS, NULL for plaintext; how->uri and
+ * how->tls: where post-copy listens again if its link breaks; keep: NULL,
+ * or the standby's main channel).  RAM must be all zero.  The seam of the fuzz
  * target tests/fuzz/fuzz_incoming.c, which feeds it over a local socket.
  */
-int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const char *uri,
-			 const struct mig_tls *tls, bool standby, const struct mig_fence *fence,
-			 struct chan **keep, char *err, size_t errlen);
+/* What a receiver takes: a migration, or a standby's checkpoint stream. */
+struct mig_incoming {
+	const char *uri;                /* where post-copy listens again */
+	const struct mig_tls *tls;
+	bool standby;                   /* the hello must ask for checkpointing */
+	const struct mig_fence *fence;
+};
+
+int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
+			 const struct mig_incoming *how, struct chan **keep, char *err,
+			 size_t errlen);
 
 /*
  * A checkpointing standby: as migrate__incoming, but the hello must ask for

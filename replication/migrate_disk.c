@@ -18,7 +18,7 @@
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 
-#define RUN_BLOCKS (WIRE_DISK_BATCH / VIRTIO_BLK_BLOCK)
+#define RUN_BLOCKS (STREAM_DISK_MAX / VIRTIO_BLK_BLOCK)
 
 int migrate__disk_start(struct migrate *m)
 {
@@ -71,7 +71,8 @@ static int send_run(struct migrate *m, uint8_t *buf, uint64_t first, uint64_t n,
 	len = (uint32_t)(end - off);
 	ret = virtio_blk__read(m->vm->blk, off, buf, len);
 	if (!ret)
-		ret = wire__write_disk(m->main, off, zero_bytes(buf, len) ? NULL : buf, len, bytes);
+		ret = wire__write_disk(&m->main->s, off, zero_bytes(buf, len) ? NULL : buf, len,
+				       bytes);
 	atomic_fetch_add(&m->a_bytes, *bytes - before);
 	atomic_fetch_add(&m->a_disk, len);
 	return ret;
@@ -87,7 +88,7 @@ int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
 	if (!m->disk_tracking)
 		return 0;
 	nr = virtio_blk__nr_blocks(m->vm->blk);
-	buf = malloc(WIRE_DISK_BATCH);
+	buf = malloc(STREAM_DISK_MAX);
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t blk = 0; blk <= nr && !ret; blk++) {

@@ -20,7 +20,7 @@
 #include "replication/wire.h"
 #include "vmm/vm.h"
 
-#define CHUNK_PAGES WIRE_BATCH_PAGES
+#define CHUNK_PAGES STREAM_BATCH_PAGES
 
 struct worker {
 	struct migrate *m;
@@ -51,7 +51,7 @@ static bool page_zero(const uint8_t *p)
 {
 	const uint64_t *w = (const uint64_t *)p;
 
-	for (unsigned i = 0; i < WIRE_PAGE_SIZE / 8; i += 8)
+	for (unsigned i = 0; i < STREAM_PAGE_SIZE / 8; i += 8)
 		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
 			return false;
 	return true;
@@ -70,7 +70,7 @@ static int flush_zero(struct worker *w)
 	z.n_offsets = w->nz;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_ZERO;
 	msg.zero = &z;
-	ret = wire__write_msg(w->c, &msg);
+	ret = wire__write_msg(&w->c->s, &msg);
 	w->bytes += w->c->bytes_out + w->c->wlen - before;
 	w->nz = 0;
 	return ret;
@@ -78,10 +78,10 @@ static int flush_zero(struct worker *w)
 
 static int send_run(struct worker *w, uint64_t first_pg, uint32_t n)
 {
-	uint64_t off = first_pg * WIRE_PAGE_SIZE;
+	uint64_t off = first_pg * STREAM_PAGE_SIZE;
 
 	w->pages += n;
-	return wire__write_pages(w->c, off, w->m->vm->mem.host + off, n, w->cctx, w->scratch,
+	return wire__write_pages(&w->c->s, off, w->m->vm->mem.host + off, n, w->cctx, w->scratch,
 				 w->scratch_len, &w->bytes);
 }
 
@@ -111,7 +111,7 @@ static int send_chunk(struct worker *w, uint64_t chunk)
 	if (end > bm->nr_pages)
 		end = bm->nr_pages;
 	for (; pg < end; pg++) {
-		const uint8_t *p = w->m->vm->mem.host + pg * WIRE_PAGE_SIZE;
+		const uint8_t *p = w->m->vm->mem.host + pg * STREAM_PAGE_SIZE;
 
 		if (dirty_bitmap__test(bm, pg) && !page_zero(p)) {
 			if (!n)
@@ -124,7 +124,7 @@ static int send_chunk(struct worker *w, uint64_t chunk)
 		n = 0;
 		if (dirty_bitmap__test(bm, pg) && !w->first) {
 			w->zero++;
-			w->zlist[w->nz++] = pg * WIRE_PAGE_SIZE;
+			w->zlist[w->nz++] = pg * STREAM_PAGE_SIZE;
 			if (w->nz == WIRE_ZERO_BATCH && (ret = flush_zero(w)))
 				return ret;
 		}
@@ -171,7 +171,7 @@ static void *worker_main(void *arg)
 		atomic_fetch_add(&m->a_zero, w->zero - z0);
 		atomic_fetch_add(&m->a_bytes, w->bytes - b0);
 		{
-			uint64_t done = (w->pages - p0 + w->zero - z0) * WIRE_PAGE_SIZE;
+			uint64_t done = (w->pages - p0 + w->zero - z0) * STREAM_PAGE_SIZE;
 			uint64_t rem = atomic_load(&m->a_remaining);
 
 			atomic_store(&m->a_remaining, rem > done ? rem - done : 0);

@@ -57,13 +57,28 @@ struct receiver {
 	bool fenced;                /* main: that hello was refused by the fence */
 };
 
+/* One incoming migration or standby start: what every step of it needs. */
+struct incoming {
+	struct vm *vm;
+	int lfd;                    /* listening: the source and its data connections */
+	struct ssl_ctx_st *ctx;     /* NULL: plaintext */
+	const struct mig_incoming *how;
+	struct receiver m;          /* the main connection */
+	struct receiver rx[MIGRATE_MAX_CONNECTIONS];
+	unsigned nr_data;           /* the hello's, once accepted */
+	struct pc_in pc;
+	uint8_t nonce[WIRE_NONCE_LEN];
+	char *err;
+	size_t errlen;
+};
+
 static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
 {
 	memset(r, 0, sizeof(*r));
 	r->vm = vm;
 	r->c = c;
 	r->buf = malloc(WIRE_FRAME_MAX);
-	r->out = malloc(WIRE_BATCH_PAGES * WIRE_PAGE_SIZE);
+	r->out = malloc(STREAM_BATCH_PAGES * STREAM_PAGE_SIZE);
 	r->dctx = ZSTD_createDCtx();
 	return r->buf && r->out && r->dctx ? 0 : -ENOMEM;
 }
@@ -81,12 +96,12 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 {
 	const char *why = "";
 	uint32_t type, len;
-	int ret = wire__read_frame(r->c, r->buf, &type, &len, &why);
+	int ret = wire__read_frame(&r->c->s, r->buf, &type, &len, &why);
 
-	if (!ret && type == WIRE_FRAME_DISK)
-		ret = wire__decode_disk(r->buf + WIRE_HDR_LEN, len, r->disk_size, f, &why);
+	if (!ret && type == STREAM_FRAME_DISK_BATCH)
+		ret = wire__decode_disk(r->buf + STREAM_FRAME_HDR_LEN, len, r->disk_size, f, &why);
 	else if (!ret)
-		ret = wire__decode(type, r->buf + WIRE_HDR_LEN, len, r->vm->mem.size, r->dctx,
+		ret = wire__decode(type, r->buf + STREAM_FRAME_HDR_LEN, len, r->vm->mem.size, r->dctx,
 				   r->out, f, &why);
 	if (ret)
 		snprintf(r->err, sizeof(r->err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
@@ -101,7 +116,7 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
  */
 static bool apply_data(struct receiver *r, const struct wire_frame *f)
 {
-	if (f->type == WIRE_FRAME_DISK) {
+	if (f->type == STREAM_FRAME_DISK_BATCH) {
 		r->ret = virtio_blk__write(r->vm->blk, f->offset, f->pages, f->disk_len);
 		if (r->ret)
 			snprintf(r->err, sizeof(r->err), "cannot write the disk image: %s",
@@ -109,14 +124,14 @@ static bool apply_data(struct receiver *r, const struct wire_frame *f)
 		r->disk_bytes += f->disk_len;
 		return true;
 	}
-	if (f->type == WIRE_FRAME_PAGES) {
-		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * WIRE_PAGE_SIZE);
+	if (f->type == STREAM_FRAME_BATCH) {
+		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * STREAM_PAGE_SIZE);
 		r->pages += f->npages;
 		return true;
 	}
-	if (f->type == WIRE_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
+	if (f->type == STREAM_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
 		for (size_t i = 0; i < f->msg->zero->n_offsets; i++)
-			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, WIRE_PAGE_SIZE);
+			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, STREAM_PAGE_SIZE);
 		r->zero += f->msg->zero->n_offsets;
 		return true;
 	}
@@ -134,7 +149,7 @@ static void *data_main(void *arg)
 		if (r->ret)
 			return NULL;
 		if (!apply_data(r, &f)) {
-			bool drain = f.type == WIRE_FRAME_MSG &&
+			bool drain = f.type == STREAM_FRAME_MSG &&
 				     f.msg->msg_case == REPLICATION__MESSAGE__MSG_DRAIN;
 
 			wire__frame_free(&f);
@@ -168,7 +183,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 		m.hello_reply = &hr;
 	}
-	ret = wire__write_msg(c, &m);
+	ret = wire__write_msg(&c->s, &m);
 	return ret ? ret : chan__flush(c);
 }
 
@@ -177,10 +192,13 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
  * Nothing of the stream has touched the VM yet, so the caller may wait
  * for another source.
  */
-static int check_fence(const Replication__Hello *h, bool standby, const struct mig_fence *fe,
-		       char *err, size_t errlen)
+static int check_fence(const struct incoming *in, const Replication__Hello *h)
 {
+	const struct mig_fence *fe = in->how->fence;
+	bool standby = in->how->standby;
 	const char *we = standby ? "standby" : "destination";
+	char *err = in->err;
+	size_t errlen = in->errlen;
 
 	if (fe->check_peer && h->generation != fe->peer_generation)
 		snprintf(err, errlen, "the source has generation %llu, this %s expects "
@@ -220,16 +238,20 @@ static int check_disk(const struct vm *vm, const Replication__Hello *h, char *er
 	return -EINVAL;
 }
 
-static int check_hello(const struct vm *vm, const Replication__Hello *h, bool standby,
-		       const struct mig_fence *fence, char *err, size_t errlen)
+static int check_hello(const struct incoming *in, const Replication__Hello *h)
 {
+	const struct vm *vm = in->vm;
+	bool standby = in->how->standby;
+	char *err = in->err;
+	size_t errlen = in->errlen;
+
 	if (!standby && h->checkpoint)
 		snprintf(err, errlen, "this destination takes a migration, not a checkpoint "
 			 "stream (start it with --standby)");
 	else if (standby && !h->checkpoint)
 		snprintf(err, errlen, "this is a standby: it takes a checkpoint stream "
 			 "(vmm ctl NAME protect), not a migration");
-	else if (check_fence(h, standby, fence, err, errlen))
+	else if (check_fence(in, h))
 		return -EPERM;
 	else if (h->protocol != MIGRATION_PROTOCOL)
 		snprintf(err, errlen, "migration protocol %u is not ours (%u)", h->protocol,
@@ -262,17 +284,22 @@ static int check_hello(const struct vm *vm, const Replication__Hello *h, bool st
  * (wire__accept_data).  One of ours in a slot taken already, or out of
  * range, is a broken source: refused.
  */
-static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_st *ctx,
-		       const uint8_t *nonce, struct receiver *m, struct pc_in *pc, char *err,
-		       size_t errlen)
+static int accept_data(struct incoming *in)
 {
-	uint64_t end = wire__now_ns() + (uint64_t)ACCEPT_DATA_MS * 1000000 * (n + pc->allowed);
+	struct pc_in *pc = &in->pc;
+	struct receiver *rx = in->rx;
+	unsigned n = in->nr_data;
+	char *err = in->err;
+	size_t errlen = in->errlen;
+	struct wire_accept a = { .lfd = in->lfd, .ctx = in->ctx, .timeout_ms = RECV_TIMEOUT_MS,
+				 .end_ns = wire__now_ns() +
+					   (uint64_t)ACCEPT_DATA_MS * 1000000 * (n + pc->allowed),
+				 .nonce = in->nonce, .buf = in->m.buf, .what = "incoming migration" };
 
 	for (unsigned got = 0; got < n + pc->allowed; got++) {
 		struct wire_data_hello dh;
 		struct chan *c;
-		int ret = wire__accept_data(lfd, ctx, end, RECV_TIMEOUT_MS, nonce, m->buf,
-					    "incoming migration", &c, &dh, err, errlen);
+		int ret = wire__accept_data(&a, &c, &dh, err, errlen);
 
 		if (ret) {
 			char why[200];
@@ -290,7 +317,7 @@ static int accept_data(struct receiver *rx, unsigned n, int lfd, struct ssl_ctx_
 		if (dh.requests) {
 			/* Only written to, after the switch-over. */
 			pc->req = c;
-		} else if ((ret = rx_init(&rx[dh.index], m->vm, c))) {
+		} else if ((ret = rx_init(&rx[dh.index], in->vm, c))) {
 			snprintf(err, errlen, "out of memory for a data connection");
 			return ret;
 		}
@@ -303,7 +330,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 {
 	size_t limit = vm_state__staging_limit(vm), len, next = 0;
 	struct vm_state_parsed p;
-	struct chan_stream cs;
+	struct stream *s = &c->s;
 	const char *why = NULL;
 	char room[200];
 	uint32_t type;
@@ -318,8 +345,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot reserve memory to stage the final state");
 		return -ENOMEM;
 	}
-	chan__stream_init(&cs, c);
-	ret = stream__read(&cs.s, buf, STREAM_PRELUDE_LEN);
+	ret = stream__read(s, buf, STREAM_PRELUDE_LEN);
 	if (!ret && (ret = vm_state__check_prelude(buf, STREAM_PRELUDE_LEN, &why)))
 		goto out;
 	len = STREAM_PRELUDE_LEN;
@@ -329,7 +355,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 			why = room;
 			goto out;
 		}
-		ret = stream__read_frame(&cs.s, buf + len, limit - len, &type, &total);
+		ret = stream__read_frame(s, buf + len, limit - len, &type, &total);
 		if (ret)
 			break;
 		len += total;
@@ -349,7 +375,6 @@ out:
 	if (ret)
 		snprintf(err, errlen, "final state refused: %s", why ? why : chan__strerror(ret));
 	vm_state__free_parsed(&p);
-	stream__close(&cs.s);
 	munmap(buf, limit);
 	return ret;
 }
@@ -361,93 +386,114 @@ static void memcpy_or(uint8_t *dst, const uint8_t *src, size_t len)
 		dst[i] |= src[i];
 }
 
-/* The main connection: hello, then rounds until the switch-over. */
-static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, int lfd,
-		    struct ssl_ctx_st *ctx, bool standby, const struct mig_fence *fence,
-		    struct pc_in *pc, char *err, size_t errlen)
+/* The prelude and the hello on the main connection, answered. */
+static int take_hello(struct incoming *in)
 {
-	uint8_t nonce[WIRE_NONCE_LEN];
+	struct receiver *m = &in->m;
+	const Replication__Hello *h;
 	struct wire_frame f;
 	const char *why;
-	int ret = wire__read_prelude(m->c, &why);
+	int ret = wire__read_prelude(&m->c->s, &why);
 
 	if (ret) {
-		snprintf(err, errlen, "%s", why);
+		snprintf(in->err, in->errlen, "%s", why);
 		return ret;
 	}
 	if ((ret = rx_frame(m, &f))) {
-		snprintf(err, errlen, "%s", m->err);
+		snprintf(in->err, in->errlen, "%s", m->err);
 		return ret;
 	}
-	if (f.type != WIRE_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_HELLO) {
+	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_HELLO) {
 		wire__frame_free(&f);
-		snprintf(err, errlen, "refused: the stream does not start with a hello");
+		snprintf(in->err, in->errlen, "refused: the stream does not start with a hello");
 		return -EPROTO;
 	}
+	h = f.msg->hello;
 	m->hello = true;
-	ret = check_hello(m->vm, f.msg->hello, standby, fence, err, errlen);
+	ret = check_hello(in, h);
 	if (ret == -EPERM)
 		m->fenced = true;
-	if (!ret && f.msg->hello->postcopy && standby) {
-		snprintf(err, errlen, "a standby takes no post-copy");
+	if (!ret && h->postcopy && in->how->standby) {
+		snprintf(in->err, in->errlen, "a standby takes no post-copy");
 		ret = -EINVAL;
 	}
-	if (!ret && f.msg->hello->resume) {
-		snprintf(err, errlen, "this destination has no post-copy to resume");
+	if (!ret && h->resume) {
+		snprintf(in->err, in->errlen, "this destination has no post-copy to resume");
 		ret = -EINVAL;
 	}
-	pc->session = f.msg->hello->session;
-	m->disk_size = !ret && f.msg->hello->copy_disk ? f.msg->hello->disk_size : 0;
-	pc->allowed = !ret && f.msg->hello->postcopy;
-	if (pc->allowed && (ret = dirty_bitmap__init(&pc->discard, m->vm->mem.size)))
-		snprintf(err, errlen, "no memory for post-copy's bitmap");
-	send_reply(m->c, !ret, ret ? err : "", false, fence->generation);
+	in->pc.session = h->session;
+	m->disk_size = !ret && h->copy_disk ? h->disk_size : 0;
+	in->pc.allowed = !ret && h->postcopy;
+	if (in->pc.allowed && (ret = dirty_bitmap__init(&in->pc.discard, in->vm->mem.size)))
+		snprintf(in->err, in->errlen, "no memory for post-copy's bitmap");
+	send_reply(m->c, !ret, ret ? in->err : "", false, in->how->fence->generation);
 	if (!ret) {
 		/* The source is known: it has the time limit of a running migration. */
 		chan__set_timeout(m->c, RECV_TIMEOUT_MS);
-		memcpy(nonce, f.msg->hello->nonce.data, WIRE_NONCE_LEN);
-		*nr_data = f.msg->hello->nr_data;
+		memcpy(in->nonce, h->nonce.data, WIRE_NONCE_LEN);
+		in->nr_data = h->nr_data;
 	}
 	wire__frame_free(&f);
+	return ret;
+}
+
+/* A control message of the rounds: 1 at the switch-over, 0 to go on. */
+static int round_msg(struct incoming *in, const Replication__Message *msg)
+{
+	struct pc_in *pc = &in->pc;
+
+	if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
+		qb_log(LOG_INFO, "incoming migration: round %u", msg->round->round);
+		in->m.rounds = msg->round->round;
+	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD && pc->allowed) {
+		memcpy_or((uint8_t *)pc->discard.bits + msg->discard->first_page / 8,
+			  msg->discard->bitmap.data, msg->discard->bitmap.len);
+	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER &&
+		   (pc->allowed || !msg->switchover->postcopy)) {
+		/* Paused on the source by its operator: so it stays here. */
+		if (msg->switchover->paused)
+			vm__hold(in->vm, VM_HOLD_OPERATOR);
+		pc->postcopy = msg->switchover->postcopy;
+		return 1;
+	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
+		char peer[LOGTEXT_PEER_MAX];
+
+		snprintf(in->err, in->errlen, "the source gave up: %s",
+			 logtext__clean(peer, sizeof(peer), msg->abort->error, SIZE_MAX));
+		return -ECONNABORTED;
+	} else {
+		snprintf(in->err, in->errlen, "refused: unexpected frame in the migration stream");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* The main connection: hello, then rounds until the switch-over. */
+static int run_main(struct incoming *in)
+{
+	struct receiver *m = &in->m;
+	struct wire_frame f;
+	int ret = take_hello(in);
+
 	if (!ret)
-		ret = accept_data(rx, *nr_data, lfd, ctx, nonce, m, pc, err, errlen);
-	for (unsigned i = 0; !ret && i < *nr_data; i++)
-		rx[i].started = !pthread_create(&rx[i].tid, NULL, data_main, &rx[i]);
+		ret = accept_data(in);
+	for (unsigned i = 0; !ret && i < in->nr_data; i++)
+		in->rx[i].started = !pthread_create(&in->rx[i].tid, NULL, data_main, &in->rx[i]);
 	while (!ret) {
 		if ((ret = rx_frame(m, &f))) {
-			snprintf(err, errlen, "%s", m->err);
+			snprintf(in->err, in->errlen, "%s", m->err);
 			break;
 		}
 		if (apply_data(m, &f)) {
 			ret = m->ret;
 			if (ret)
-				snprintf(err, errlen, "%s", m->err);
-		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
-			qb_log(LOG_INFO, "incoming migration: round %u", f.msg->round->round);
-			m->rounds = f.msg->round->round;
-		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
-			   pc->allowed) {
-			memcpy_or((uint8_t *)pc->discard.bits + f.msg->discard->first_page / 8,
-				  f.msg->discard->bitmap.data, f.msg->discard->bitmap.len);
-		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_SWITCHOVER &&
-			   (pc->allowed || !f.msg->switchover->postcopy)) {
-			/* Paused on the source by its operator: so it stays here. */
-			if (f.msg->switchover->paused)
-				vm__hold(m->vm, VM_HOLD_OPERATOR);
-			pc->postcopy = f.msg->switchover->postcopy;
-			wire__frame_free(&f);
-			return 0;
-		} else if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
-			char peer[LOGTEXT_PEER_MAX];
-
-			snprintf(err, errlen, "the source gave up: %s",
-				 logtext__clean(peer, sizeof(peer), f.msg->abort->error, SIZE_MAX));
-			ret = -ECONNABORTED;
+				snprintf(in->err, in->errlen, "%s", m->err);
 		} else {
-			snprintf(err, errlen, "refused: unexpected frame in the migration stream");
-			ret = -EPROTO;
+			ret = round_msg(in, f.msg);
 		}
 		wire__frame_free(&f);
+		if (ret == 1)
+			return 0;
 	}
 	return ret;
 }
@@ -462,83 +508,141 @@ static int run_main(struct receiver *m, struct receiver *rx, unsigned *nr_data, 
  * size, devices...) is a source that can never fit: that ends the wait,
  * as does any failure after an accepted hello.
  */
-static int accept_source(struct vm *vm, struct receiver *m, struct receiver *rx,
-			 unsigned *nr_data, int lfd, struct ssl_ctx_st *ctx, bool standby,
-			 const struct mig_fence *fence, struct pc_in *pc, char *err,
-			 size_t errlen)
+static int accept_source(struct incoming *in)
 {
-	const char *what = standby ? "incoming checkpoint stream" : "incoming migration";
+	const char *what = in->how->standby ? "incoming checkpoint stream" : "incoming migration";
+	struct receiver *m = &in->m;
 
 	for (;;) {
 		struct chan *c = NULL;
-		int ret = chan__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, errlen);
+		int ret = chan__accept(&c, in->lfd, in->ctx, -1, WIRE_PREAUTH_MS, in->err,
+				       in->errlen);
 
 		if (ret == -ECONNABORTED) {
 			qb_log(LOG_WARNING, "%s: a connection dropped, from %s; waiting for the source",
-			       what, err);
+			       what, in->err);
 			continue;
 		}
 		if (ret)
 			return ret;
-		ret = rx_init(m, vm, c);
+		ret = rx_init(m, in->vm, c);
 		if (!ret)
-			ret = run_main(m, rx, nr_data, lfd, ctx, standby, fence, pc, err, errlen);
+			ret = run_main(in);
 		if (!ret || (m->hello && !m->fenced) || ret == -ENOMEM)
 			return ret;
 		qb_log(m->fenced ? LOG_ERR : LOG_WARNING, "%s: a connection dropped, from %s: %s; "
-		       "waiting for the source", what, c->peer, err);
+		       "waiting for the source", what, c->peer, in->err);
 		rx_free(m);
 		memset(m, 0, sizeof(*m));
-		chan__close(pc->req);
-		dirty_bitmap__free(&pc->discard);
-		memset(pc, 0, sizeof(*pc));
-		*nr_data = 0;
+		chan__close(in->pc.req);
+		dirty_bitmap__free(&in->pc.discard);
+		memset(&in->pc, 0, sizeof(in->pc));
+		in->nr_data = 0;
 	}
 }
 
-int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const char *uri,
-			 const struct mig_tls *tls, bool standby, const struct mig_fence *fence,
-			 struct chan **keep, char *err, size_t errlen)
+/* Wait for the data connections (cut after a failure, ret); their error else. */
+static int join_data(struct incoming *in, int ret)
 {
-	struct receiver m, rx[MIGRATE_MAX_CONNECTIONS];
-	struct pc_dst *pcd = NULL;
-	struct pc_in pc;
-	unsigned nr_data = 0;
-	int ret;
+	for (unsigned i = 0; i < in->nr_data; i++) {
+		struct receiver *r = &in->rx[i];
 
-	memset(rx, 0, sizeof(rx));
-	memset(&m, 0, sizeof(m));
-	memset(&pc, 0, sizeof(pc));
-	ret = accept_source(vm, &m, rx, &nr_data, lfd, ctx, standby, fence, &pc, err, errlen);
-	for (unsigned i = 0; i < nr_data; i++) {
 		if (ret)
-			chan__shutdown(rx[i].c);
-		if (rx[i].started)
-			pthread_join(rx[i].tid, NULL);
-		if (!ret && rx[i].ret) {
-			snprintf(err, errlen, "data connection %u: %s", i, rx[i].err);
-			ret = rx[i].ret;
+			chan__shutdown(r->c);
+		if (r->started)
+			pthread_join(r->tid, NULL);
+		if (!ret && r->ret) {
+			snprintf(in->err, in->errlen, "data connection %u: %s", i, r->err);
+			ret = r->ret;
 		}
-		m.pages += rx[i].pages;
-		m.zero += rx[i].zero;
+		in->m.pages += r->pages;
+		in->m.zero += r->zero;
 	}
-	if (!ret) {
-		uint8_t hdr[WIRE_HDR_LEN];
+	return ret;
+}
 
-		ret = chan__read(m.c, hdr, sizeof(hdr));
-		if (ret || stream__get_le32(hdr) != WIRE_FRAME_STATE || stream__get_le32(hdr + 4)) {
-			snprintf(err, errlen, "refused: no final state after the switch-over");
-			ret = ret ? ret : -EPROTO;
-		}
+/* After the switch-over: the final state, staged, verified and applied. */
+static int final_state(struct incoming *in, struct pc_dst **pcd)
+{
+	int ret = wire__read_state_start(&in->m.c->s);
+
+	if (ret) {
+		snprintf(in->err, in->errlen, "refused: no final state after the switch-over");
+		return ret;
 	}
 	/* Every data connection is drained: no stale copy can land after this. */
-	if (!ret && pc.postcopy)
-		ret = postcopy__dst_prepare(vm, &pc.discard, &pcd, err, errlen);
+	if (in->pc.postcopy &&
+	    (ret = postcopy__dst_prepare(in->vm, &in->pc.discard, pcd, in->err, in->errlen)))
+		return ret;
+	return load_final(in->vm, in->m.c, in->err, in->errlen);
+}
+
+/* Post-copy's threads take the connections over, or the migration is done. */
+static int start(struct incoming *in, struct pc_dst *pcd)
+{
+	const struct receiver *m = &in->m;
+	int ret;
+
+	if (!pcd) {
+		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
+		       "zero pages, %llu disk bytes in %u rounds before the switch-over); %s",
+		       (unsigned long long)m->pages, (unsigned long long)m->zero,
+		       (unsigned long long)m->disk_bytes, m->rounds,
+		       in->how->standby ? "standby: the guest stays paused until activated" :
+		       vm__holders(in->vm) ? "the guest stays paused, as it was on the source" :
+		       "resuming the guest");
+		return 0;
+	}
+	qb_log(LOG_NOTICE, "incoming migration switched to post-copy (%llu pages before "
+	       "the switch-over); resuming the guest, the missing pages follow",
+	       (unsigned long long)m->pages);
+	ret = postcopy__dst_run(pcd, m->c, in->pc.req, in->how->uri, in->how->tls,
+				in->pc.session);
+	in->pc.req = NULL;
+	in->m.c = NULL;     /* the post-copy threads own it now */
+	if (ret)
+		snprintf(in->err, in->errlen, "cannot start post-copy's threads: %s",
+			 strerror(-ret));
+	return ret;
+}
+
+static void incoming_free(struct incoming *in, int ret, struct chan **keep)
+{
+	chan__close(in->pc.req);
+	dirty_bitmap__free(&in->pc.discard);
+	for (unsigned i = 0; i < in->nr_data; i++)
+		if (in->rx[i].c)
+			rx_free(&in->rx[i]);
+	if (in->m.c && !ret && keep) {
+		*keep = in->m.c;
+		in->m.c = NULL;
+		rx_free(&in->m);
+	} else if (in->m.buf) {
+		rx_free(&in->m);
+	}
+	free(in);
+}
+
+int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
+			 const struct mig_incoming *how, struct chan **keep, char *err,
+			 size_t errlen)
+{
+	struct incoming *in = calloc(1, sizeof(*in));
+	struct pc_dst *pcd = NULL;
+	int ret;
+
+	if (!in) {
+		snprintf(err, errlen, "out of memory for an incoming migration");
+		return -ENOMEM;
+	}
+	*in = (struct incoming){ .vm = vm, .lfd = lfd, .ctx = ctx, .how = how, .err = err,
+				 .errlen = errlen };
+	ret = join_data(in, accept_source(in));
 	if (!ret)
-		ret = load_final(vm, m.c, err, errlen);
-	if (m.c) {
+		ret = final_state(in, &pcd);
+	if (in->m.c) {
 		/* Tell the source, which then stops (ok) or resumes its guest. */
-		int sret = send_reply(m.c, !ret, ret ? err : "", true, fence->generation);
+		int sret = send_reply(in->m.c, !ret, ret ? err : "", true, how->fence->generation);
 
 		if (!ret && sret) {
 			snprintf(err, errlen, "the source went away before our ack: %s",
@@ -546,37 +650,12 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const c
 			ret = sret;
 		}
 	}
-	if (!ret && pcd) {
-		qb_log(LOG_NOTICE, "incoming migration switched to post-copy (%llu pages before "
-		       "the switch-over); resuming the guest, the missing pages follow",
-		       (unsigned long long)m.pages);
-		ret = postcopy__dst_run(pcd, m.c, pc.req, uri, tls, pc.session);
+	if (!ret) {
+		ret = start(in, pcd);
 		pcd = NULL;
-		pc.req = NULL;
-		m.c = NULL;     /* the post-copy threads own it now */
-		if (ret)
-			snprintf(err, errlen, "cannot start post-copy's threads: %s", strerror(-ret));
-	} else if (!ret)
-		qb_log(LOG_NOTICE, "incoming migration verified and applied (%llu pages, %llu "
-		       "zero pages, %llu disk bytes in %u rounds before the switch-over); %s",
-		       (unsigned long long)m.pages, (unsigned long long)m.zero,
-		       (unsigned long long)m.disk_bytes, m.rounds,
-		       standby ? "standby: the guest stays paused until activated" :
-		       vm__holders(vm) ? "the guest stays paused, as it was on the source" :
-		       "resuming the guest");
-	postcopy__dst_abort(pcd);
-	chan__close(pc.req);
-	dirty_bitmap__free(&pc.discard);
-	for (unsigned i = 0; i < nr_data; i++)
-		if (rx[i].c)
-			rx_free(&rx[i]);
-	if (m.c && !ret && keep) {
-		*keep = m.c;
-		m.c = NULL;
-		rx_free(&m);
-	} else if (m.buf) {
-		rx_free(&m);
 	}
+	postcopy__dst_abort(pcd);
+	incoming_free(in, ret, keep);
 	return ret;
 }
 
@@ -585,16 +664,17 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx, const c
  * A checkpointing standby (standby): the hello must ask for checkpointing,
  * and on success the main channel is handed over in *keep instead of closed.
  */
-static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, bool standby,
-		    const struct mig_fence *fence, struct chan **keep, char *err, size_t errlen)
+static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep, char *err,
+		    size_t errlen)
 {
+	const struct mig_tls *tls = how->tls;
 	struct ssl_ctx_st *ctx = NULL;
 	struct mig_uri u;
 	char where[sizeof(u.host) + sizeof(u.port) + 8];
 	const char *why;
 	int lfd = -1, ret;
 
-	if (mig_uri__parse(uri, &u, &why) || mig_tls__check(tls, &why)) {
+	if (mig_uri__parse(how->uri, &u, &why) || mig_tls__check(tls, &why)) {
 		snprintf(err, errlen, "%s", why);
 		return -EINVAL;
 	}
@@ -616,7 +696,9 @@ static int incoming(struct vm *vm, const char *uri, const struct mig_tls *tls, b
 	snprintf(where, sizeof(where), "tcp:%s:%s", u.host, u.port);
 	qb_log(LOG_NOTICE, "waiting for an incoming migration on %s (%s)", where,
 	       tls->none ? "plaintext" : "TLS");
-	ret = migrate__incoming_fd(vm, lfd, ctx, where, tls, standby, fence, keep, err, errlen);
+	/* Post-copy listens there again: the port the kernel gave, if 0 was asked. */
+	how->uri = where;
+	ret = migrate__incoming_fd(vm, lfd, ctx, how, keep, err, errlen);
 out:
 	if (lfd >= 0)
 		close(lfd);
@@ -627,13 +709,17 @@ out:
 int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
 		      const struct mig_fence *fence, char *err, size_t errlen)
 {
-	return incoming(vm, uri, tls, false, fence, NULL, err, errlen);
+	struct mig_incoming how = { .uri = uri, .tls = tls, .fence = fence };
+
+	return incoming(vm, &how, NULL, err, errlen);
 }
 
 int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
 			      const struct mig_fence *fence, struct chan **main, char *err,
 			      size_t errlen)
 {
+	struct mig_incoming how = { .uri = uri, .tls = tls, .standby = true, .fence = fence };
+
 	*main = NULL;
-	return incoming(vm, uri, tls, true, fence, main, err, errlen);
+	return incoming(vm, &how, main, err, errlen);
 }

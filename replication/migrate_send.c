@@ -200,7 +200,7 @@ static int mt_finish(void *arg)
 
 static int send_msg(struct migrate *m, Replication__Message *msg)
 {
-	int ret = wire__write_msg(m->main, msg);
+	int ret = wire__write_msg(&m->main->s, msg);
 
 	return ret ? ret : chan__flush(m->main);
 }
@@ -223,13 +223,13 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 	struct wire_frame f;
 	const char *why = "";
 	uint32_t type, len;
-	int ret = wire__read_frame(m->main, buf, &type, &len, &why);
+	int ret = wire__read_frame(&m->main->s, buf, &type, &len, &why);
 
 	if (ret)
 		return fail(e, ret, "no answer from the destination: %s (%s)", why,
 			    chan__strerror(ret));
-	ret = wire__decode(type, buf + WIRE_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
-	if (ret || type != WIRE_FRAME_MSG)
+	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
+	if (ret || type != STREAM_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
 	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
 		char peer[LOGTEXT_PEER_MAX];
@@ -297,7 +297,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.disk_size = hello.copy_disk ? virtio_blk__size(m->vm->blk) : 0;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
-	ret = wire__write_prelude(c);
+	ret = wire__write_prelude(&c->s);
 	if (!ret)
 		ret = send_msg(m, &msg);
 	if (ret) {
@@ -343,9 +343,9 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		dh.requests = i >= hello.nr_data;
 		msg.msg_case = REPLICATION__MESSAGE__MSG_DATA_HELLO;
 		msg.data_hello = &dh;
-		ret = wire__write_prelude(c);
+		ret = wire__write_prelude(&c->s);
 		if (!ret)
-			ret = wire__write_msg(c, &msg);
+			ret = wire__write_msg(&c->s, &msg);
 		if (!ret)
 			ret = chan__flush(c);
 		if (ret) {
@@ -382,8 +382,8 @@ static void mark_allocated(struct migrate *m)
 		hole = lseek(m->vm->mem.memfd, data, SEEK_HOLE);
 		if (hole < 0 || hole > size)
 			hole = size;
-		for (uint64_t pg = (uint64_t)data / WIRE_PAGE_SIZE;
-		     pg < ((uint64_t)hole + WIRE_PAGE_SIZE - 1) / WIRE_PAGE_SIZE; pg++)
+		for (uint64_t pg = (uint64_t)data / STREAM_PAGE_SIZE;
+		     pg < ((uint64_t)hole + STREAM_PAGE_SIZE - 1) / STREAM_PAGE_SIZE; pg++)
 			m->bm.bits[pg / 64] |= 1ULL << (pg % 64);
 		if (hole >= size)
 			return;
@@ -397,13 +397,13 @@ static void publish(struct migrate *m, uint32_t round, uint64_t remaining_pages,
 {
 	pthread_mutex_lock(&m->lock);
 	m->info.round = round;
-	m->info.bytes_remaining = remaining_pages * WIRE_PAGE_SIZE;
+	m->info.bytes_remaining = remaining_pages * STREAM_PAGE_SIZE;
 	m->info.expected_downtime_ms = expected_ms;
 	m->info.pages_per_s = pps;
 	m->info.dirty_pages_per_s = dirty_pps;
 	m->info.bandwidth_bps = bw;
 	pthread_mutex_unlock(&m->lock);
-	atomic_store(&m->a_remaining, remaining_pages * WIRE_PAGE_SIZE);
+	atomic_store(&m->a_remaining, remaining_pages * STREAM_PAGE_SIZE);
 }
 
 static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *bytes,
@@ -467,7 +467,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 	int ret;
 
 	mark_allocated(m);
-	atomic_store(&m->a_remaining, dirty_bitmap__count(&m->bm) * WIRE_PAGE_SIZE);
+	atomic_store(&m->a_remaining, dirty_bitmap__count(&m->bm) * STREAM_PAGE_SIZE);
 	last_harvest = migrate__now_ns();
 	ret = send_round(m, round, true, &bytes, &ns, e);
 	/* Round 1 cut short by a switch to post-copy: m->bm keeps all it had. */
@@ -496,9 +496,9 @@ static int precopy(struct migrate *m, struct job_err *e)
 		 * last pages cost more than a round's: they are captured, hashed,
 		 * staged, verified and applied before the guest runs again.
 		 */
-		expected = FINAL_COST * dirty * WIRE_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ULL);
+		expected = FINAL_COST * dirty * STREAM_PAGE_SIZE * 1000 / (bw ? bw : 1000000000ULL);
 		limit = atomic_load(&m->downtime_ms);
-		publish(m, round, dirty, expected, ns ? bytes / WIRE_PAGE_SIZE * 1000000000ULL / ns : 0,
+		publish(m, round, dirty, expected, ns ? bytes / STREAM_PAGE_SIZE * 1000000000ULL / ns : 0,
 			dirty_pps, bw);
 		/*
 		 * Fitting the limit is not enough: while a round still shrinks the
@@ -524,7 +524,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 				    (unsigned long long)dirty, (unsigned long long)expected,
 				    (unsigned long long)limit);
 		}
-		if (m->p.auto_converge && round >= 2 && dirty * WIRE_PAGE_SIZE > bytes / 2) {
+		if (m->p.auto_converge && round >= 2 && dirty * STREAM_PAGE_SIZE > bytes / 2) {
 			unsigned pct = atomic_load(&m->throttle_pct);
 
 			pct = pct ? pct + 10 : 20;
@@ -552,8 +552,8 @@ static void keep_zero_pages(struct migrate *m)
 
 		if (!(*w >> (pg % 64) & 1))
 			continue;
-		p = (const uint64_t *)(m->vm->mem.host + pg * WIRE_PAGE_SIZE);
-		for (unsigned i = 0; i < WIRE_PAGE_SIZE / 8; i++)
+		p = (const uint64_t *)(m->vm->mem.host + pg * STREAM_PAGE_SIZE);
+		for (unsigned i = 0; i < STREAM_PAGE_SIZE / 8; i++)
 			if (p[i]) {
 				*w &= ~(1ULL << (pg % 64));
 				break;
@@ -582,7 +582,7 @@ static int send_discards(struct migrate *m)
 		d.first_page = w * 64;
 		d.bitmap.data = (uint8_t *)(m->bm.bits + w);
 		d.bitmap.len = bytes < limit ? bytes : limit;
-		ret = wire__write_msg(m->main, &msg);
+		ret = wire__write_msg(&m->main->s, &msg);
 	}
 	return ret;
 }
@@ -623,7 +623,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	msg.msg_case = REPLICATION__MESSAGE__MSG_DRAIN;
 	msg.drain = &dr;
 	for (unsigned i = 0; i < m->nr_data && !ret; i++) {
-		ret = wire__write_msg(m->data[i], &msg);
+		ret = wire__write_msg(&m->data[i]->s, &msg);
 		if (!ret)
 			ret = chan__flush(m->data[i]);
 	}
@@ -636,9 +636,9 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	msg.msg_case = REPLICATION__MESSAGE__MSG_SWITCHOVER;
 	msg.switchover = &sw;
 	if (!ret)
-		ret = wire__write_msg(m->main, &msg);
+		ret = wire__write_msg(&m->main->s, &msg);
 	if (!ret)
-		ret = wire__write_state_start(m->main);
+		ret = wire__write_state_start(&m->main->s);
 	if (!ret)
 		ret = chan__write(m->main, m->final_buf, m->final_len);
 	if (!ret)

@@ -74,7 +74,7 @@ static bool have(const struct pc_dst *d, uint64_t pg)
 /* One fault: ask for its page unless asked already (others wait on it too). */
 static void note_fault(struct pc_dst *d, uint64_t addr, uint64_t *req, size_t *n)
 {
-	uint64_t pg = (addr - (uintptr_t)d->vm->mem.host) / WIRE_PAGE_SIZE;
+	uint64_t pg = (addr - (uintptr_t)d->vm->mem.host) / STREAM_PAGE_SIZE;
 
 	if (pg >= d->nr_pages || d->asked[pg])
 		return;
@@ -85,7 +85,7 @@ static void note_fault(struct pc_dst *d, uint64_t addr, uint64_t *req, size_t *n
 	pthread_mutex_lock(&d->lock);
 	if (!have(d, pg)) {
 		d->asked[pg] = 1;
-		req[(*n)++] = pg * WIRE_PAGE_SIZE;
+		req[(*n)++] = pg * STREAM_PAGE_SIZE;
 		if (d->nr_pending < PENDING_MAX)
 			d->pending[d->nr_pending++] = (struct pc_pending){ pg, migrate__now_ns() };
 	}
@@ -102,7 +102,7 @@ static int send_requests(struct pc_dst *d, uint64_t *req, size_t n)
 	pr.n_offsets = n;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_PAGE_REQUEST;
 	msg.page_request = &pr;
-	ret = wire__write_msg(d->req, &msg);
+	ret = wire__write_msg(&d->req->s, &msg);
 	return ret ? ret : chan__flush(d->req);
 }
 
@@ -178,22 +178,22 @@ static int place(struct pc_dst *d, uint64_t off, const uint8_t *data, uint32_t n
 
 	while (i < n) {
 		struct uffdio_copy c = {
-			.dst = (uintptr_t)d->vm->mem.host + off + (uint64_t)i * WIRE_PAGE_SIZE,
-			.src = (uintptr_t)data + (uint64_t)i * WIRE_PAGE_SIZE,
-			.len = (uint64_t)(n - i) * WIRE_PAGE_SIZE,
+			.dst = (uintptr_t)d->vm->mem.host + off + (uint64_t)i * STREAM_PAGE_SIZE,
+			.src = (uintptr_t)data + (uint64_t)i * STREAM_PAGE_SIZE,
+			.len = (uint64_t)(n - i) * STREAM_PAGE_SIZE,
 		};
 
 		if (!ioctl(d->uffd, UFFDIO_COPY, &c)) {
-			placed(d, off / WIRE_PAGE_SIZE + i, n - i);
+			placed(d, off / STREAM_PAGE_SIZE + i, n - i);
 			return 0;
 		}
 		if (c.copy > 0) {
-			uint32_t done = (uint32_t)(c.copy / WIRE_PAGE_SIZE);
+			uint32_t done = (uint32_t)(c.copy / STREAM_PAGE_SIZE);
 
-			placed(d, off / WIRE_PAGE_SIZE + i, done);
+			placed(d, off / STREAM_PAGE_SIZE + i, done);
 			i += done;
 		} else if (errno == EEXIST) {
-			placed(d, off / WIRE_PAGE_SIZE + i, 1);
+			placed(d, off / STREAM_PAGE_SIZE + i, 1);
 			i++;
 		} else if (errno != EAGAIN) {
 			return -errno;
@@ -232,7 +232,7 @@ static int send_done_ack(struct pc_dst *d)
 	pthread_mutex_unlock(&d->lock);
 	msg.msg_case = REPLICATION__MESSAGE__MSG_ACK;
 	msg.ack = &a;
-	ret = wire__write_msg(d->main, &msg);
+	ret = wire__write_msg(&d->main->s, &msg);
 	if (!ret)
 		ret = chan__flush(d->main);
 	qb_log(LOG_NOTICE, "post-copy: every page is here (%llu placed); %llu faults waited "
@@ -247,15 +247,11 @@ static int receive(struct pc_dst *d, const char **why)
 {
 	for (;;) {
 		struct wire_frame f;
-		uint32_t type, len;
-		int ret = wire__read_frame(d->main, d->buf, &type, &len, why);
+		int ret = wire__next_frame(&d->main->s, d->buf, d->vm->mem.size, &f, why);
 
-		if (!ret)
-			ret = wire__decode(type, d->buf + WIRE_HDR_LEN, len, d->vm->mem.size, NULL,
-					   NULL, &f, why);
 		if (ret)
 			return ret;
-		if (f.type == WIRE_FRAME_PAGES) {
+		if (f.type == STREAM_FRAME_BATCH) {
 			ret = place(d, f.offset, f.pages, f.npages);
 			if (ret)
 				*why = "placing a page failed (UFFDIO_COPY)";
@@ -310,7 +306,7 @@ static int reply_hello(struct chan *c, const char *error)
 	hr.error = (char *)(error ? error : "");
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 	msg.hello_reply = &hr;
-	ret = wire__write_msg(c, &msg);
+	ret = wire__write_msg(&c->s, &msg);
 	return ret ? ret : chan__flush(c);
 }
 
@@ -318,14 +314,11 @@ static int reply_hello(struct chan *c, const char *error)
 static int read_msg(struct pc_dst *d, struct chan *c, Replication__Message__MsgCase want,
 		    struct wire_frame *f, const char **why)
 {
-	uint32_t type, len;
-	int ret = wire__read_prelude(c, why);
+	int ret = wire__read_prelude(&c->s, why);
 
+	memset(f, 0, sizeof(*f));
 	if (!ret)
-		ret = wire__read_frame(c, d->buf, &type, &len, why);
-	if (!ret)
-		ret = wire__decode(type, d->buf + WIRE_HDR_LEN, len, d->vm->mem.size, NULL, NULL,
-				   f, why);
+		ret = wire__next_frame(&c->s, d->buf, d->vm->mem.size, f, why);
 	if (!ret && (!f->msg || f->msg->msg_case != want)) {
 		wire__frame_free(f);
 		*why = "refused: not what a post-copy resume starts with";
@@ -354,7 +347,7 @@ static int send_have(struct pc_dst *d, struct chan *c)
 		h.bitmap.data = (uint8_t *)chunk;
 		h.bitmap.len = n * 8 < limit ? n * 8 : limit;
 		h.last = w + n >= words;
-		ret = wire__write_msg(c, &msg);
+		ret = wire__write_msg(&c->s, &msg);
 	}
 	return ret ? ret : chan__flush(c);
 }
@@ -367,7 +360,7 @@ static void ask_again(struct pc_dst *d)
 
 	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; i < d->nr_pending; i++)
-		req[n++] = d->pending[i].pg * WIRE_PAGE_SIZE;
+		req[n++] = d->pending[i].pg * STREAM_PAGE_SIZE;
 	pthread_mutex_unlock(&d->lock);
 	pthread_mutex_lock(&d->req_lock);
 	if (n && d->req)
@@ -404,8 +397,11 @@ static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_c
 		ret = reply_hello(c, NULL);
 	if (!ret) {
 		chan__set_timeout(c, RESUME_TIMEOUT_MS);
-		ret = wire__accept_data(lfd, ctx, wire__now_ns() + 10000000000ULL, RESUME_TIMEOUT_MS,
-					nonce, d->buf, "post-copy resume", &r, &dh, err, errlen);
+		struct wire_accept a = { .lfd = lfd, .ctx = ctx, .timeout_ms = RESUME_TIMEOUT_MS,
+					 .end_ns = wire__now_ns() + 10000000000ULL, .nonce = nonce,
+					 .buf = d->buf, .what = "post-copy resume" };
+
+		ret = wire__accept_data(&a, &r, &dh, err, errlen);
 	}
 	if (!ret && !dh.requests) {
 		why = "refused: not this migration's request connection";
@@ -537,7 +533,7 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
 			  struct pc_dst **out, char *err, size_t errlen)
 {
 	struct pc_dst *d = calloc(1, sizeof(*d));
-	uint64_t pages = vm->mem.size / WIRE_PAGE_SIZE, t0 = migrate__now_ns(), dropped = 0;
+	uint64_t pages = vm->mem.size / STREAM_PAGE_SIZE, t0 = migrate__now_ns(), dropped = 0;
 	int ret = -ENOMEM;
 
 	*out = NULL;
@@ -560,7 +556,7 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
 
 		while (pg + n < pages && dirty_bitmap__test(discard, pg + n))
 			n++;
-		if (n && (ret = mem__discard(&vm->mem, pg * WIRE_PAGE_SIZE, n * WIRE_PAGE_SIZE)))
+		if (n && (ret = mem__discard(&vm->mem, pg * STREAM_PAGE_SIZE, n * STREAM_PAGE_SIZE)))
 			goto fail;
 		pg += n;
 		dropped += n;

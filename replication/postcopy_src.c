@@ -60,13 +60,9 @@ static void *reader_main(void *arg)
 	int ret;
 
 	for (;;) {
-		struct wire_frame f = { 0 };
-		uint32_t type = 0, len;
+		struct wire_frame f;
 
-		ret = wire__read_frame(m->pc_req, s->rbuf, &type, &len, &why);
-		if (!ret)
-			ret = wire__decode(type, s->rbuf + WIRE_HDR_LEN, len, m->vm->mem.size, NULL,
-					   NULL, &f, &why);
+		ret = wire__next_frame(&m->pc_req->s, s->rbuf, m->vm->mem.size, &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_PAGE_REQUEST)) {
 			why = "refused: not a page request on the request connection";
 			ret = -EPROTO;
@@ -102,8 +98,9 @@ static bool need_test_clear(struct dirty_bitmap *bm, uint64_t pg)
 
 static int send_pages(struct migrate *m, uint64_t pg, uint32_t n)
 {
-	uint64_t bytes = 0, off = pg * WIRE_PAGE_SIZE;
-	int ret = wire__write_pages(m->main, off, m->vm->mem.host + off, n, NULL, NULL, 0, &bytes);
+	uint64_t bytes = 0, off = pg * STREAM_PAGE_SIZE;
+	int ret = wire__write_pages(&m->main->s, off, m->vm->mem.host + off, n, NULL, NULL, 0,
+				    &bytes);
 
 	atomic_fetch_add(&m->a_bytes, bytes);
 	atomic_fetch_add(&m->a_pages, n);
@@ -128,7 +125,7 @@ static int serve_requests(struct pc_src *s, uint64_t *left, uint64_t *cursor)
 		ret = s->reader_ret ? s->reader_ret : -ENODATA;
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned i = 0; i < n && !ret; i++) {
-		uint64_t pg = batch[i] / WIRE_PAGE_SIZE;
+		uint64_t pg = batch[i] / STREAM_PAGE_SIZE;
 
 		/* Already pushed: it is on its way, or there. */
 		if (!need_test_clear(&m->bm, pg))
@@ -175,20 +172,16 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	Replication__PostcopyDone d = REPLICATION__POSTCOPY_DONE__INIT;
 	struct wire_frame f = { 0 };
 	const char *why = "";
-	uint32_t type, len;
 	int ret;
 
 	d.pages = sent;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_POSTCOPY_DONE;
 	msg.postcopy_done = &d;
-	ret = wire__write_msg(m->main, &msg);
+	ret = wire__write_msg(&m->main->s, &msg);
 	if (!ret)
 		ret = chan__flush(m->main);
 	if (!ret)
-		ret = wire__read_frame(m->main, buf, &type, &len, &why);
-	if (!ret)
-		ret = wire__decode(type, buf + WIRE_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f,
-				   &why);
+		ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
 	if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK ||
 		     !f.msg->ack->ok)) {
 		why = "the destination did not acknowledge the last pages";
@@ -235,7 +228,7 @@ static int push_all(struct pc_src *s, uint64_t *sent)
 			uint64_t before = left;
 
 			ret = push_run(m, &left, &cursor);
-			s->push_bytes += (before - left) * WIRE_PAGE_SIZE;
+			s->push_bytes += (before - left) * STREAM_PAGE_SIZE;
 			moved = migrate__now_ns();
 		} else if (!ret && left && over_budget(s)) {
 			poll(NULL, 0, 1);
@@ -245,7 +238,7 @@ static int push_all(struct pc_src *s, uint64_t *sent)
 			/* Nothing drained from the socket for that long: a dead link. */
 			ret = -ETIMEDOUT;
 		}
-		atomic_store(&m->a_remaining, left * WIRE_PAGE_SIZE);
+		atomic_store(&m->a_remaining, left * STREAM_PAGE_SIZE);
 	}
 	return ret;
 }
@@ -322,15 +315,11 @@ static int read_have(struct pc_src *s, uint8_t *buf, char *err, size_t errlen)
 
 	memcpy(m->bm.bits, s->owed.bits, words * 8);
 	for (;;) {
-		struct wire_frame f = { 0 };
+		struct wire_frame f;
 		const char *why = "";
-		uint32_t type, len;
 		bool last;
-		int ret = wire__read_frame(m->main, buf, &type, &len, &why);
+		int ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
 
-		if (!ret)
-			ret = wire__decode(type, buf + WIRE_HDR_LEN, len, m->vm->mem.size, NULL,
-					   NULL, &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_POSTCOPY_HAVE)) {
 			why = "the destination did not say which pages it has";
 			ret = -EPROTO;

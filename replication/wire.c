@@ -20,26 +20,12 @@
 		return -EBADMSG;       \
 	} while (0)
 
-static int write_hdr(struct chan *c, uint32_t type, uint32_t len)
+int wire__write_prelude(struct stream *s)
 {
-	uint8_t h[WIRE_HDR_LEN];
-
-	stream__put_le32(h, type);
-	stream__put_le32(h + 4, len);
-	return chan__write(c, h, sizeof(h));
+	return stream__write_prelude_magic(s, WIRE_MAGIC, WIRE_MAJOR, WIRE_MINOR);
 }
 
-int wire__write_prelude(struct chan *c)
-{
-	uint8_t p[WIRE_PRELUDE_LEN] = { 0 };
-
-	memcpy(p, WIRE_MAGIC, 8);
-	p[8] = WIRE_MAJOR;
-	p[10] = WIRE_MINOR;
-	return chan__write(c, p, sizeof(p));
-}
-
-int wire__write_msg(struct chan *c, const Replication__Message *m)
+int wire__write_msg(struct stream *s, const Replication__Message *m)
 {
 	size_t len = replication__message__get_packed_size(m);
 	uint8_t stackbuf[256], *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
@@ -47,34 +33,42 @@ int wire__write_msg(struct chan *c, const Replication__Message *m)
 
 	if (!buf)
 		return -ENOMEM;
-	if (len > WIRE_MSG_MAX)
+	if (len > STREAM_MSG_MAX)
 		ret = -EMSGSIZE;
 	else {
 		replication__message__pack(m, buf);
-		ret = write_hdr(c, WIRE_FRAME_MSG, (uint32_t)len);
+		ret = stream__write_frame_hdr(s, STREAM_FRAME_MSG, (uint32_t)len);
 		if (!ret)
-			ret = chan__write(c, buf, len);
+			ret = stream__write(s, buf, len);
 	}
 	if (buf != stackbuf)
 		free(buf);
 	return ret;
 }
 
-size_t wire__scratch_len(void)
+/*
+ * A batch frame's size on the wire.  Not the stream's byte count: another
+ * thread may read the same channel meanwhile.
+ */
+static uint64_t batch_bytes(const ProtobufCMessage *hdr, size_t data_len)
 {
-	return ZSTD_compressBound(WIRE_BATCH_PAGES * WIRE_PAGE_SIZE);
+	return STREAM_FRAME_HDR_LEN + 4 + protobuf_c_message_get_packed_size(hdr) + data_len;
 }
 
-int wire__write_pages(struct chan *c, uint64_t offset, const void *data, uint32_t npages,
+size_t wire__scratch_len(void)
+{
+	return ZSTD_compressBound(STREAM_BATCH_PAGES * STREAM_PAGE_SIZE);
+}
+
+int wire__write_pages(struct stream *s, uint64_t offset, const void *data, uint32_t npages,
 		      ZSTD_CCtx *cctx, void *scratch, size_t scratch_len, uint64_t *wire_bytes)
 {
 	Replication__PageBatch b = REPLICATION__PAGE_BATCH__INIT;
-	size_t raw = (size_t)npages * WIRE_PAGE_SIZE, hlen;
-	uint8_t hdr[4 + WIRE_PAGES_HDR_MAX];
+	size_t raw = (size_t)npages * STREAM_PAGE_SIZE;
 	const void *body = data;
 	int ret;
 
-	if (!npages || npages > WIRE_BATCH_PAGES)
+	if (!npages || npages > STREAM_BATCH_PAGES)
 		return -EINVAL;
 	b.offset = offset;
 	b.npages = npages;
@@ -89,65 +83,62 @@ int wire__write_pages(struct chan *c, uint64_t offset, const void *data, uint32_
 			body = scratch;
 		}
 	}
-	hlen = replication__page_batch__get_packed_size(&b);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	replication__page_batch__pack(&b, hdr + 4);
-	ret = write_hdr(c, WIRE_FRAME_PAGES, (uint32_t)(4 + hlen + b.data_len));
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_BATCH, &b.base, b.data_len);
 	if (!ret)
-		ret = chan__write(c, hdr, 4 + hlen);
-	if (!ret)
-		ret = chan__write(c, body, b.data_len);
+		ret = stream__write(s, body, b.data_len);
 	if (wire_bytes)
-		*wire_bytes += WIRE_HDR_LEN + 4 + hlen + b.data_len;
+		*wire_bytes += batch_bytes(&b.base, b.data_len);
 	return ret;
 }
 
-int wire__write_disk(struct chan *c, uint64_t offset, const void *data, uint32_t len,
+int wire__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len,
 		     uint64_t *wire_bytes)
 {
 	Replication__DiskBatch b = REPLICATION__DISK_BATCH__INIT;
-	uint8_t hdr[4 + WIRE_DISK_HDR_MAX];
 	uint32_t body = data ? len : 0;
-	size_t hlen;
 	int ret;
 
-	if (!len || len > WIRE_DISK_BATCH)
+	if (!len || len > STREAM_DISK_MAX)
 		return -EINVAL;
 	b.offset = offset;
 	b.length = len;
 	b.zero = !data;
-	hlen = replication__disk_batch__get_packed_size(&b);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	replication__disk_batch__pack(&b, hdr + 4);
-	ret = write_hdr(c, WIRE_FRAME_DISK, (uint32_t)(4 + hlen + body));
-	if (!ret)
-		ret = chan__write(c, hdr, 4 + hlen);
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_DISK_BATCH, &b.base, body);
 	if (!ret && body)
-		ret = chan__write(c, data, body);
+		ret = stream__write(s, data, body);
 	if (wire_bytes)
-		*wire_bytes += WIRE_HDR_LEN + 4 + hlen + body;
+		*wire_bytes += batch_bytes(&b.base, body);
 	return ret;
 }
 
-int wire__write_state_start(struct chan *c)
+int wire__write_state_start(struct stream *s)
 {
-	return write_hdr(c, WIRE_FRAME_STATE, 0);
+	return stream__write_frame_hdr(s, STREAM_FRAME_STATE, 0);
 }
 
-int wire__read_prelude(struct chan *c, const char **err)
+int wire__read_state_start(struct stream *s)
 {
-	uint8_t p[WIRE_PRELUDE_LEN];
-	int ret = chan__read(c, p, 8);
+	uint8_t hdr[STREAM_FRAME_HDR_LEN];
+	uint32_t type, len;
+	int ret = stream__read_frame_hdr(s, hdr, &type, &len);
+
+	return ret ? ret : type != STREAM_FRAME_STATE || len ? -EPROTO : 0;
+}
+
+int wire__read_prelude(struct stream *s, const char **err)
+{
+	uint8_t p[STREAM_PRELUDE_LEN];
+	int ret = stream__read(s, p, STREAM_MAGIC_LEN);
 
 	if (ret) {
 		*err = "the connection ended before a migration stream began";
 		return ret;
 	}
-	if (memcmp(p, WIRE_MAGIC, 8)) {
+	if (memcmp(p, WIRE_MAGIC, STREAM_MAGIC_LEN)) {
 		*err = "refused: not a migration stream (bad magic; garbage or another protocol)";
 		return -EBADMSG;
 	}
-	ret = chan__read(c, p + 8, WIRE_PRELUDE_LEN - 8);
+	ret = stream__read(s, p + STREAM_MAGIC_LEN, STREAM_PRELUDE_LEN - STREAM_MAGIC_LEN);
 	if (ret) {
 		*err = "the migration stream is truncated (in its prelude)";
 		return ret;
@@ -159,33 +150,24 @@ int wire__read_prelude(struct chan *c, const char **err)
 	return 0;
 }
 
-static size_t frame_max(uint32_t type)
-{
-	switch (type) {
-	case WIRE_FRAME_MSG: return WIRE_MSG_MAX;
-	case WIRE_FRAME_PAGES: return WIRE_PAGES_MAX;
-	case WIRE_FRAME_STATE: return 0;
-	case WIRE_FRAME_DISK: return WIRE_DISK_MAX;
-	default: return (size_t)-1;
-	}
-}
-
-int wire__read_frame(struct chan *c, uint8_t *buf, uint32_t *type, uint32_t *len,
+int wire__read_frame(struct stream *s, uint8_t *buf, uint32_t *type, uint32_t *len,
 		     const char **err)
 {
-	int ret = chan__read(c, buf, WIRE_HDR_LEN);
+	int ret = stream__read_frame_hdr(s, buf, type, len);
 
 	if (ret) {
 		*err = "the migration stream ended or stalled between frames";
 		return ret;
 	}
-	*type = stream__get_le32(buf);
-	*len = stream__get_le32(buf + 4);
-	if (frame_max(*type) == (size_t)-1)
+	switch (stream__check_frame(STREAM_KIND_MIGRATION, *type, *len)) {
+	case 0:
+		break;
+	case -ENOMSG:
 		FAIL("refused: the migration stream has a frame of unknown type");
-	if (*len > frame_max(*type))
+	default:
 		FAIL("refused: a migration frame is longer than its type allows");
-	ret = chan__read(c, buf + WIRE_HDR_LEN, *len);
+	}
+	ret = stream__read(s, buf + STREAM_FRAME_HDR_LEN, *len);
 	if (ret)
 		*err = "the migration stream ended or stalled inside a frame";
 	return ret;
@@ -195,14 +177,14 @@ int wire__read_frame(struct chan *c, uint8_t *buf, uint32_t *type, uint32_t *len
 static bool offsets_ok(const uint64_t *o, size_t n, uint64_t mem_size)
 {
 	for (size_t i = 0; i < n; i++)
-		if (o[i] % WIRE_PAGE_SIZE || o[i] >= mem_size)
+		if (o[i] % STREAM_PAGE_SIZE || o[i] >= mem_size)
 			return false;
 	return true;
 }
 
 static const char *check_msg(const Replication__Message *m, uint64_t mem_size)
 {
-	uint64_t pages = (mem_size / WIRE_PAGE_SIZE + 7) / 8 * 8;
+	uint64_t pages = (mem_size / STREAM_PAGE_SIZE + 7) / 8 * 8;
 	const Replication__Discard *d = m->discard;
 	const Replication__PostcopyHave *h = m->postcopy_have;
 
@@ -260,18 +242,21 @@ static int decode_pages(const uint8_t *body, size_t len, uint64_t mem_size, ZSTD
 	size_t raw;
 	int ret = -EBADMSG;
 
-	if (len < 4)
+	switch (stream__batch_split(body, len, STREAM_BATCH_HDR_MAX, &hlen)) {
+	case 0:
+		break;
+	case -ENODATA:
 		FAIL("refused: a page frame is too short");
-	hlen = stream__get_le32(body);
-	if (hlen > WIRE_PAGES_HDR_MAX || hlen > len - 4)
+	default:
 		FAIL("refused: a page frame has a bad header length");
+	}
 	b = replication__page_batch__unpack(NULL, hlen, body + 4);
 	if (!b)
 		FAIL("refused: a page frame header does not decode");
-	raw = (size_t)b->npages * WIRE_PAGE_SIZE;
-	if (!b->npages || b->npages > WIRE_BATCH_PAGES)
+	raw = (size_t)b->npages * STREAM_PAGE_SIZE;
+	if (!b->npages || b->npages > STREAM_BATCH_PAGES)
 		*err = "refused: a page frame has a bad page count";
-	else if (b->offset % WIRE_PAGE_SIZE || b->offset > mem_size || raw > mem_size - b->offset)
+	else if (b->offset % STREAM_PAGE_SIZE || b->offset > mem_size || raw > mem_size - b->offset)
 		*err = "refused: a page frame lies outside guest RAM";
 	else if (b->data_len != len - 4 - hlen)
 		*err = "refused: a page frame's data length is wrong";
@@ -280,7 +265,8 @@ static int decode_pages(const uint8_t *body, size_t len, uint64_t mem_size, ZSTD
 	else
 		ret = 0;
 	if (!ret && b->compressed) {
-		size_t n = dctx ? ZSTD_decompressDCtx(dctx, out, WIRE_BATCH_PAGES * WIRE_PAGE_SIZE,
+		size_t raw_max = STREAM_BATCH_PAGES * STREAM_PAGE_SIZE;
+		size_t n = dctx ? ZSTD_decompressDCtx(dctx, out, raw_max,
 						      body + 4 + hlen, b->data_len) : 0;
 
 		if (!dctx || ZSTD_isError(n) || n != raw) {
@@ -303,11 +289,11 @@ int wire__decode(uint32_t type, const uint8_t *body, size_t len, uint64_t mem_si
 	memset(f, 0, sizeof(*f));
 	f->type = type;
 	switch (type) {
-	case WIRE_FRAME_MSG:
+	case STREAM_FRAME_MSG:
 		return decode_msg(body, len, mem_size, f, err);
-	case WIRE_FRAME_PAGES:
+	case STREAM_FRAME_BATCH:
 		return decode_pages(body, len, mem_size, dctx, out, f, err);
-	case WIRE_FRAME_STATE:
+	case STREAM_FRAME_STATE:
 		if (len)
 			FAIL("refused: a state frame must be empty");
 		return 0;
@@ -324,14 +310,17 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 	int ret = -EBADMSG;
 
 	memset(f, 0, sizeof(*f));
-	f->type = WIRE_FRAME_DISK;
+	f->type = STREAM_FRAME_DISK_BATCH;
 	if (!disk_size)
 		FAIL("refused: a disk frame, but no disk copy was agreed at the hello");
-	if (len < 4)
+	switch (stream__batch_split(body, len, STREAM_BATCH_HDR_MAX, &hlen)) {
+	case 0:
+		break;
+	case -ENODATA:
 		FAIL("refused: a disk frame is too short");
-	hlen = stream__get_le32(body);
-	if (hlen > WIRE_DISK_HDR_MAX || hlen > len - 4)
+	default:
 		FAIL("refused: a disk frame has a bad header length");
+	}
 	b = replication__disk_batch__unpack(NULL, hlen, body + 4);
 	if (!b)
 		FAIL("refused: a disk frame header does not decode");
@@ -339,7 +328,7 @@ int wire__decode_disk(const uint8_t *body, size_t len, uint64_t disk_size,
 	f->disk_len = b->length;
 	f->pages = b->zero ? NULL : body + 4 + hlen;
 	switch (stream__check_disk_range(b->offset, b->length, b->zero, len - 4 - hlen, disk_size,
-					 WIRE_DISK_BATCH)) {
+					 STREAM_DISK_MAX)) {
 	case 0:
 		ret = 0;
 		break;
@@ -360,6 +349,19 @@ void wire__frame_free(struct wire_frame *f)
 	f->msg = NULL;
 }
 
+int wire__next_frame(struct stream *s, uint8_t *buf, uint64_t mem_size, struct wire_frame *f,
+		     const char **err)
+{
+	uint32_t type, len;
+	int ret = wire__read_frame(s, buf, &type, &len, err);
+
+	memset(f, 0, sizeof(*f));
+	if (!ret)
+		ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, mem_size, NULL, NULL, f,
+				   err);
+	return ret;
+}
+
 /* --- data connections (destination) ------------------------------------- */
 
 uint64_t wire__now_ns(void)
@@ -376,14 +378,11 @@ static int read_data_hello(struct chan *c, uint8_t *buf, const uint8_t *nonce,
 {
 	struct wire_frame f = { 0 };
 	const Replication__DataHello *h;
-	uint32_t type, len;
-	int ret = wire__read_prelude(c, why);
+	int ret = wire__read_prelude(&c->s, why);
 
-	if (!ret)
-		ret = wire__read_frame(c, buf, &type, &len, why);
 	/* No RAM here: a frame that needs one is refused, as it should be. */
 	if (!ret)
-		ret = wire__decode(type, buf + WIRE_HDR_LEN, len, 0, NULL, NULL, &f, why);
+		ret = wire__next_frame(&c->s, buf, 0, &f, why);
 	if (ret)
 		return ret;
 	h = f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DATA_HELLO ?
@@ -403,13 +402,12 @@ static int read_data_hello(struct chan *c, uint8_t *buf, const uint8_t *nonce,
 	return ret;
 }
 
-int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int timeout_ms,
-		      const uint8_t *nonce, uint8_t *buf, const char *what, struct chan **out,
+int wire__accept_data(const struct wire_accept *a, struct chan **out,
 		      struct wire_data_hello *dh, char *err, size_t errlen)
 {
 	for (;;) {
 		uint64_t now = wire__now_ns();
-		int left = now < end_ns ? (int)((end_ns - now + 999999) / 1000000) : 0;
+		int left = now < a->end_ns ? (int)((a->end_ns - now + 999999) / 1000000) : 0;
 		const char *why = "";
 		struct chan *c;
 		int ret;
@@ -418,21 +416,22 @@ int wire__accept_data(int lfd, struct ssl_ctx_st *ctx, uint64_t end_ns, int time
 			snprintf(err, errlen, "the source's connections did not all come in time");
 			return -ETIMEDOUT;
 		}
-		ret = chan__accept(&c, lfd, ctx, left, left < WIRE_PREAUTH_MS ? left :
+		ret = chan__accept(&c, a->lfd, a->ctx, left, left < WIRE_PREAUTH_MS ? left :
 				   WIRE_PREAUTH_MS, err, errlen);
 		if (ret == -ECONNABORTED) {
-			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", what, err);
+			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", a->what, err);
 			continue;
 		}
 		if (ret)
 			return ret;
-		ret = read_data_hello(c, buf, nonce, dh, &why);
+		ret = read_data_hello(c, a->buf, a->nonce, dh, &why);
 		if (!ret) {
-			chan__set_timeout(c, timeout_ms);
+			chan__set_timeout(c, a->timeout_ms);
 			*out = c;
 			return 0;
 		}
-		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", what, c->peer, why,
+		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", a->what, c->peer,
+		       why,
 		       ret == -EBADMSG || ret == -EPROTO ? "" : ": ",
 		       ret == -EBADMSG || ret == -EPROTO ? "" : chan__strerror(ret));
 		chan__close(c);

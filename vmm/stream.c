@@ -1,7 +1,8 @@
 /*
- * The state serializer: one set of framing helpers over three backends
- * (file, socket, memory).  Errors are sticky: after the first failure every
- * call returns it, so callers may check once at the end of a sequence.
+ * The serializer: one set of framing helpers over the backends here (file,
+ * socket, memory) and the migration channel's (replication/channel.c).
+ * Errors are sticky: after the first failure every call returns it, so
+ * callers may check once at the end of a sequence.
  */
 #include "config.h"
 
@@ -263,9 +264,15 @@ int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN])
 
 int stream__write_prelude(struct stream *s, uint16_t major, uint16_t minor)
 {
+	return stream__write_prelude_magic(s, STREAM_MAGIC, major, minor);
+}
+
+int stream__write_prelude_magic(struct stream *s, const char *magic, uint16_t major,
+				uint16_t minor)
+{
 	uint8_t p[STREAM_PRELUDE_LEN] = { 0 };
 
-	memcpy(p, STREAM_MAGIC, STREAM_MAGIC_LEN);
+	memcpy(p, magic, STREAM_MAGIC_LEN);
 	p[8] = (uint8_t)major;
 	p[9] = (uint8_t)(major >> 8);
 	p[10] = (uint8_t)minor;
@@ -278,9 +285,18 @@ int stream__write_frame_hdr(struct stream *s, uint32_t type, uint32_t len)
 {
 	uint8_t h[STREAM_FRAME_HDR_LEN];
 
-	stream__put_le32(h, type);
-	stream__put_le32(h + 4, len);
+	stream__put_frame_hdr(h, type, len);
 	return stream__write(s, h, sizeof(h));
+}
+
+int stream__read_frame_hdr(struct stream *s, uint8_t hdr[STREAM_FRAME_HDR_LEN], uint32_t *type,
+			   uint32_t *len)
+{
+	int ret = stream__read(s, hdr, STREAM_FRAME_HDR_LEN);
+
+	if (!ret)
+		stream__get_frame_hdr(hdr, type, len);
+	return ret;
 }
 
 /* Packs msg (a sub-message) then the envelope around it. */
@@ -321,42 +337,56 @@ out:
 	return ret;
 }
 
+int stream__write_batch_hdr(struct stream *s, uint32_t type, const ProtobufCMessage *hdr,
+			    size_t data_len)
+{
+	uint8_t h[4 + STREAM_BATCH_HDR_MAX];
+	size_t hlen = protobuf_c_message_get_packed_size(hdr);
+
+	if (s->error)
+		return s->error;
+	if (hlen > STREAM_BATCH_HDR_MAX)
+		return s->error = -EMSGSIZE;
+	stream__put_le32(h, (uint32_t)hlen);
+	protobuf_c_message_pack(hdr, h + 4);
+	stream__write_frame_hdr(s, type, (uint32_t)(4 + hlen + data_len));
+	return stream__write(s, h, 4 + hlen);
+}
+
+int stream__batch_split(const uint8_t *body, size_t len, uint32_t max, uint32_t *hlen)
+{
+	if (len < 4)
+		return -ENODATA;
+	*hlen = stream__get_le32(body);
+	return *hlen > max || *hlen > len - 4 ? -EMSGSIZE : 0;
+}
+
 int stream__write_pages(struct stream *s, uint64_t offset, const void *pages,
 			uint32_t npages)
 {
 	Vmm__State__PageRange r = VMM__STATE__PAGE_RANGE__INIT;
-	uint8_t hdr[4 + STREAM_PAGES_HDR_MAX];
-	size_t hlen, data = (size_t)npages * STREAM_PAGE_SIZE;
+	size_t data = (size_t)npages * STREAM_PAGE_SIZE;
 
 	if (npages == 0 || npages > STREAM_BATCH_PAGES)
 		return -EINVAL;
 	r.offset = offset;
 	r.npages = npages;
-	hlen = vmm__state__page_range__get_packed_size(&r);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	vmm__state__page_range__pack(&r, hdr + 4);
-	stream__write_frame_hdr(s, STREAM_FRAME_PAGES, (uint32_t)(4 + hlen + data));
-	stream__write(s, hdr, 4 + hlen);
+	stream__write_batch_hdr(s, STREAM_FRAME_PAGES, &r.base, data);
 	return stream__write(s, pages, data);
 }
 
 int stream__write_disk(struct stream *s, uint64_t offset, const void *data, uint32_t len)
 {
 	Vmm__State__DiskRange r = VMM__STATE__DISK_RANGE__INIT;
-	uint8_t hdr[4 + STREAM_DISK_HDR_MAX];
-	size_t hlen;
+	int ret;
 
 	if (len == 0 || len > STREAM_DISK_MAX)
 		return -EINVAL;
 	r.offset = offset;
 	r.length = len;
 	r.zero = !data;
-	hlen = vmm__state__disk_range__get_packed_size(&r);
-	stream__put_le32(hdr, (uint32_t)hlen);
-	vmm__state__disk_range__pack(&r, hdr + 4);
-	stream__write_frame_hdr(s, STREAM_FRAME_DISK, (uint32_t)(4 + hlen + (data ? len : 0)));
-	stream__write(s, hdr, 4 + hlen);
-	return data ? stream__write(s, data, len) : s->error;
+	ret = stream__write_batch_hdr(s, STREAM_FRAME_DISK, &r.base, data ? len : 0);
+	return data && !ret ? stream__write(s, data, len) : ret;
 }
 
 int stream__check_disk_range(uint64_t offset, uint32_t length, bool zero, uint64_t data_len,
@@ -395,8 +425,7 @@ int stream__seal_mem(uint8_t **buf, size_t *len)
 	if (!b)
 		return -ENOMEM;
 	*buf = b;
-	stream__put_le32(b + *len, STREAM_FRAME_END);
-	stream__put_le32(b + *len + 4, STREAM_DIGEST_LEN);
+	stream__put_frame_hdr(b + *len, STREAM_FRAME_END, STREAM_DIGEST_LEN);
 	*len += STREAM_FRAME_HDR_LEN;
 	/* The digest covers every byte before it, the end frame's header too. */
 	if (EVP_Digest(b, *len, b + *len, &n, EVP_sha256(), NULL) != 1 || n != STREAM_DIGEST_LEN)
@@ -405,20 +434,28 @@ int stream__seal_mem(uint8_t **buf, size_t *len)
 	return 0;
 }
 
-size_t stream__frame_max(uint32_t type)
+/* The one table of frame types and their limits, for both kinds of stream. */
+static const struct {
+	uint32_t type;
+	enum stream_kind kind;
+	uint32_t max;
+} frames[] = {
+	{ STREAM_FRAME_RECORD, STREAM_KIND_STATE, STREAM_RECORD_MAX },
+	{ STREAM_FRAME_PAGES, STREAM_KIND_STATE, STREAM_PAGES_FRAME_MAX },
+	{ STREAM_FRAME_END, STREAM_KIND_STATE, STREAM_DIGEST_LEN },
+	{ STREAM_FRAME_DISK, STREAM_KIND_STATE, STREAM_DISK_FRAME_MAX },
+	{ STREAM_FRAME_MSG, STREAM_KIND_MIGRATION, STREAM_MSG_MAX },
+	{ STREAM_FRAME_BATCH, STREAM_KIND_MIGRATION, STREAM_BATCH_FRAME_MAX },
+	{ STREAM_FRAME_STATE, STREAM_KIND_MIGRATION, 0 },
+	{ STREAM_FRAME_DISK_BATCH, STREAM_KIND_MIGRATION, STREAM_DISK_FRAME_MAX },
+};
+
+int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len)
 {
-	switch (type) {
-	case STREAM_FRAME_RECORD:
-		return STREAM_RECORD_MAX;
-	case STREAM_FRAME_PAGES:
-		return STREAM_PAGES_FRAME_MAX;
-	case STREAM_FRAME_END:
-		return STREAM_DIGEST_LEN;
-	case STREAM_FRAME_DISK:
-		return STREAM_DISK_FRAME_MAX;
-	default:
-		return 0;
-	}
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++)
+		if (frames[i].type == type && frames[i].kind == kind)
+			return len > frames[i].max ? -EMSGSIZE : 0;
+	return -ENOMSG;
 }
 
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
@@ -429,12 +466,10 @@ int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *ty
 
 	if (room < STREAM_FRAME_HDR_LEN)
 		return -EFBIG;
-	ret = stream__read(s, dst, STREAM_FRAME_HDR_LEN);
+	ret = stream__read_frame_hdr(s, dst, type, &len);
 	if (ret)
 		return ret;
-	*type = stream__get_le32(dst);
-	len = stream__get_le32(dst + 4);
-	if (len > stream__frame_max(*type) ||
+	if (stream__check_frame(STREAM_KIND_STATE, *type, len) ||
 	    (*type == STREAM_FRAME_END && len != STREAM_DIGEST_LEN))
 		return -EBADMSG;
 	if (len > room - STREAM_FRAME_HDR_LEN)

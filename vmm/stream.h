@@ -1,11 +1,17 @@
 /*
- * One serializer for saved state, writing to (or reading from) a file, a
- * socket or a growable memory buffer, in the manner of Redis's rio: "save to
- * a file" and "replicate to a peer" share every line above this layer.
+ * One serializer for saved state and for the migration stream, writing to
+ * (or reading from) a file, a socket, a growable memory buffer or a
+ * migration channel (TCP or TLS, replication/channel.c), in the manner of
+ * Redis's rio: one vtable (struct stream_ops), several backends, and one
+ * checksum hook above them.  "Save to a file" and "replicate to a peer"
+ * share every line above this layer.
  *
- * A running SHA-256 covers every byte that passes while it is on.  The
- * framing helpers (records, page batches, the end frame) follow
- * docs/state-format.md.
+ * The checksum hook: a running SHA-256 covers every byte that passes, on
+ * any backend, while it is on (stream__digest_begin/end).  The framing
+ * helpers (records, page batches, the end frame) follow
+ * docs/state-format.md; the migration's frames (replication/wire.h) have
+ * the same header, are read and written by the same helpers and are
+ * bounded by the same limits (one table, stream__check_frame).
  */
 #ifndef VMM_STREAM_H
 #define VMM_STREAM_H
@@ -24,21 +30,44 @@
 #define STREAM_RECORD_MAX (16u << 20)  /* bound on any record frame         */
 #define STREAM_BATCH_PAGES 256         /* pages per page frame at most      */
 #define STREAM_PAGE_SIZE 4096u
-/* A page frame: u32 header length, PageRange (small), then the pages. */
-#define STREAM_PAGES_HDR_MAX 64
-#define STREAM_PAGES_FRAME_MAX (4 + STREAM_PAGES_HDR_MAX + STREAM_BATCH_PAGES * STREAM_PAGE_SIZE)
+/*
+ * A batch frame (pages or disk bytes): u32 header length, a small header
+ * message (PageRange, DiskRange; PageBatch, DiskBatch), then the data.
+ */
+#define STREAM_BATCH_HDR_MAX 64
+#define STREAM_PAGES_FRAME_MAX (4 + STREAM_BATCH_HDR_MAX + STREAM_BATCH_PAGES * STREAM_PAGE_SIZE)
 
+/*
+ * Every frame type, of both kinds of stream: one number space, so that a
+ * frame of one kind in a stream of the other is an unknown type there.
+ */
 enum stream_frame_type {
+	/* The state stream (docs/state-format.md). */
 	STREAM_FRAME_RECORD = 1,
 	STREAM_FRAME_PAGES = 2,
 	STREAM_FRAME_END = 3,
 	STREAM_FRAME_DISK = 4,        /* since minor version 2 */
+	/* The migration stream (replication/wire.h, docs/migration.md). */
+	STREAM_FRAME_MSG = 0x10,      /* a replication.Message */
+	STREAM_FRAME_BATCH = 0x11,    /* u32 H, a PageBatch of H bytes, the pages (maybe zstd) */
+	STREAM_FRAME_STATE = 0x12,    /* empty: a whole state stream follows */
+	STREAM_FRAME_DISK_BATCH = 0x13, /* u32 H, a DiskBatch of H bytes, then the bytes */
 };
 
-/* A disk frame: u32 header length, DiskRange (small), then the bytes. */
-#define STREAM_DISK_HDR_MAX 64
-#define STREAM_DISK_MAX (1u << 20)   /* bytes of image per disk frame at most */
-#define STREAM_DISK_FRAME_MAX (4 + STREAM_DISK_HDR_MAX + STREAM_DISK_MAX)
+/* Which stream a frame type belongs to (stream__check_frame). */
+enum stream_kind {
+	STREAM_KIND_STATE = 1,
+	STREAM_KIND_MIGRATION = 2,
+};
+
+/* A disk frame: a batch frame of at most this many bytes of the image. */
+#define STREAM_DISK_MAX (1u << 20)
+#define STREAM_DISK_FRAME_MAX (4 + STREAM_BATCH_HDR_MAX + STREAM_DISK_MAX)
+/* A migration control message (replication.Message) at most. */
+#define STREAM_MSG_MAX (1u << 20)
+/* A migration page batch: a page frame's room, and some for a compressed
+ * batch that did not shrink much. */
+#define STREAM_BATCH_FRAME_MAX (STREAM_PAGES_FRAME_MAX + 65536)
 
 struct stream;
 
@@ -86,8 +115,36 @@ int stream__digest_begin(struct stream *s);
 int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN]);
 
 /* --- framing (docs/state-format.md) ---------------------------------- */
+/* The state stream's prelude (STREAM_MAGIC). */
 int stream__write_prelude(struct stream *s, uint16_t major, uint16_t minor);
+/* A prelude with another stream's magic (8 bytes): the migration's. */
+int stream__write_prelude_magic(struct stream *s, const char *magic, uint16_t major,
+				uint16_t minor);
+/* The one frame header: u32 type, u32 length, little-endian. */
 int stream__write_frame_hdr(struct stream *s, uint32_t type, uint32_t len);
+/* Read a frame header into hdr and decode it (no check: stream__check_frame). */
+int stream__read_frame_hdr(struct stream *s, uint8_t hdr[STREAM_FRAME_HDR_LEN], uint32_t *type,
+			   uint32_t *len);
+/*
+ * Does a frame of this type and body length belong in a stream of this
+ * kind?  0; -ENOMSG for a type unknown there; -EMSGSIZE for a body longer
+ * than the type allows.  The one table of frame limits, for both kinds.
+ */
+int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len);
+/*
+ * The head of a batch frame (pages or disk bytes, of either stream): the
+ * frame header, u32 H, the header message hdr packed in H bytes (at most
+ * STREAM_BATCH_HDR_MAX); data_len bytes of data, which the caller writes
+ * next, complete the frame.
+ */
+int stream__write_batch_hdr(struct stream *s, uint32_t type, const ProtobufCMessage *hdr,
+			    size_t data_len);
+/*
+ * Split a batch frame's body: *hlen bytes of header message at body + 4,
+ * the data after them.  0; -ENODATA when the body is shorter than its u32;
+ * -EMSGSIZE when H is above max or runs past the body.
+ */
+int stream__batch_split(const uint8_t *body, size_t len, uint32_t max, uint32_t *hlen);
 /* A Record envelope {name, version, instance, msg} as one record frame. */
 int stream__write_record(struct stream *s, const char *name, uint32_t version,
 			 uint32_t instance, const ProtobufCMessage *msg);
@@ -112,16 +169,14 @@ int stream__write_end(struct stream *s);
 int stream__seal_mem(uint8_t **buf, size_t *len);
 
 /*
- * Read one whole frame (header and body) into dst, which has room bytes.
- * The length is checked before anything is read past the header: at most
- * STREAM_RECORD_MAX for records, STREAM_PAGES_FRAME_MAX for pages, exactly
- * STREAM_DIGEST_LEN for the end frame; -EFBIG when it does not fit in room,
+ * Read one whole frame of a state stream (header and body) into dst, which
+ * has room bytes.  The length is checked before anything is read past the
+ * header (stream__check_frame; exactly STREAM_DIGEST_LEN for the end
+ * frame); -EFBIG when it does not fit in room,
  * -EBADMSG for an unknown type or a bad length.  Sets *type and *total.
  */
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total);
-/* The largest body a frame of this type may have (0: unknown type). */
-size_t stream__frame_max(uint32_t type);
 
 static inline void stream__put_le32(uint8_t *p, uint32_t v)
 {
@@ -131,6 +186,18 @@ static inline void stream__put_le32(uint8_t *p, uint32_t v)
 static inline uint32_t stream__get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void stream__put_frame_hdr(uint8_t *h, uint32_t type, uint32_t len)
+{
+	stream__put_le32(h, type);
+	stream__put_le32(h + 4, len);
+}
+
+static inline void stream__get_frame_hdr(const uint8_t *h, uint32_t *type, uint32_t *len)
+{
+	*type = stream__get_le32(h);
+	*len = stream__get_le32(h + 4);
 }
 
 static inline uint16_t stream__get_le16(const uint8_t *p)

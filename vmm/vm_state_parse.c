@@ -58,12 +58,15 @@ static int check_framing(const uint8_t *buf, size_t len, const char **err)
 
 		if (len - off < STREAM_FRAME_HDR_LEN)
 			FAIL("the state stream is truncated (no end frame)");
-		type = stream__get_le32(buf + off);
-		flen = stream__get_le32(buf + off + 4);
-		if (!stream__frame_max(type))
+		stream__get_frame_hdr(buf + off, &type, &flen);
+		switch (stream__check_frame(STREAM_KIND_STATE, type, flen)) {
+		case 0:
+			break;
+		case -ENOMSG:
 			FAIL("the state stream has a frame of unknown type");
-		if (flen > stream__frame_max(type))
+		default:
 			FAIL("the state stream has a frame longer than its type allows");
+		}
 		if (flen > len - off - STREAM_FRAME_HDR_LEN)
 			FAIL("the state stream is truncated (inside a frame)");
 		off += STREAM_FRAME_HDR_LEN + flen;
@@ -287,7 +290,7 @@ static int take_pages(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 
 	if (!p->header)
 		FAIL("the state stream has pages before its header record");
-	if (flen < 4 || (hlen = stream__get_le32(f)) > STREAM_PAGES_HDR_MAX || hlen > flen - 4)
+	if (stream__batch_split(f, flen, STREAM_BATCH_HDR_MAX, &hlen))
 		FAIL("a page frame of the state stream is malformed");
 	r = vmm__state__page_range__unpack(NULL, hlen, f + 4);
 	if (!r)
@@ -341,7 +344,7 @@ static int take_disk(struct vm_state_parsed *p, const uint8_t *f, size_t flen,
 
 	if (!p->virtio_blk)
 		FAIL("the state stream has disk frames but no virtio_blk record before them");
-	if (flen < 4 || (hlen = stream__get_le32(f)) > STREAM_DISK_HDR_MAX || hlen > flen - 4)
+	if (stream__batch_split(f, flen, STREAM_BATCH_HDR_MAX, &hlen))
 		FAIL("a disk frame of the state stream is malformed");
 	r = vmm__state__disk_range__unpack(NULL, hlen, f + 4);
 	if (!r)
@@ -386,12 +389,12 @@ static int decode(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 	size_t off = STREAM_PRELUDE_LEN;
 
 	for (;;) {
-		uint32_t type = stream__get_le32(buf + off);
-		uint32_t flen = stream__get_le32(buf + off + 4);
 		const uint8_t *f = buf + off + STREAM_FRAME_HDR_LEN;
+		uint32_t type, flen;
 		Vmm__State__Record *r;
 		int ret;
 
+		stream__get_frame_hdr(buf + off, &type, &flen);
 		off += STREAM_FRAME_HDR_LEN + flen;
 		if (type == STREAM_FRAME_END)
 			break;

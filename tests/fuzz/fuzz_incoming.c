@@ -281,7 +281,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
 		abort();
 	err[0] = 0;
-	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, "tcp:fuzz:0", &tls, sb, &fence,
+	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, &(struct mig_incoming){ .uri = "tcp:fuzz:0",
+				   .tls = &tls, .standby = sb, .fence = &fence },
 				   sb ? &keep : NULL, err, sizeof(err));
 	if (ret && !err[0])
 		abort(); /* every failure says why */

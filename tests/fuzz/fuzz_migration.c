@@ -41,9 +41,9 @@ static void disk(const uint8_t *body, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint32_t types[] = { WIRE_FRAME_MSG, WIRE_FRAME_PAGES, WIRE_FRAME_STATE, 0,
-					  WIRE_FRAME_DISK };
-	static uint8_t out[WIRE_BATCH_PAGES * WIRE_PAGE_SIZE];
+	static const uint32_t types[] = { STREAM_FRAME_MSG, STREAM_FRAME_BATCH, STREAM_FRAME_STATE, 0,
+					  STREAM_FRAME_DISK_BATCH };
+	static uint8_t out[STREAM_BATCH_PAGES * STREAM_PAGE_SIZE];
 	static ZSTD_DCtx *dctx;
 	struct wire_frame f = { 0 };
 	const char *err = NULL;
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!dctx)
 		dctx = ZSTD_createDCtx();
-	if (types[data[0] % 5] == WIRE_FRAME_DISK) {
+	if (types[data[0] % 5] == STREAM_FRAME_DISK_BATCH) {
 		disk(data + 1, size - 1);
 		return 0;
 	}
@@ -61,18 +61,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A decoded batch must be readable to its last byte. */
 		volatile uint8_t sink = 0;
 
-		if (f.type == WIRE_FRAME_PAGES && f.npages)
-			sink = f.pages[(size_t)f.npages * WIRE_PAGE_SIZE - 1];
+		if (f.type == STREAM_FRAME_BATCH && f.npages)
+			sink = f.pages[(size_t)f.npages * STREAM_PAGE_SIZE - 1];
 		(void)sink;
 		/* Post-copy's requests and discards were checked against RAM. */
 		if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_PAGE_REQUEST)
 			for (size_t i = 0; i < f.msg->page_request->n_offsets; i++)
-				if (f.msg->page_request->offsets[i] % WIRE_PAGE_SIZE ||
+				if (f.msg->page_request->offsets[i] % STREAM_PAGE_SIZE ||
 				    f.msg->page_request->offsets[i] >= FUZZ_MEM_SIZE)
 					abort();
 		if (f.msg && f.msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD &&
 		    f.msg->discard->first_page / 8 + f.msg->discard->bitmap.len >
-		    FUZZ_MEM_SIZE / WIRE_PAGE_SIZE / 8)
+		    FUZZ_MEM_SIZE / STREAM_PAGE_SIZE / 8)
 			abort();
 	} else if (!err) {
 		abort(); /* every refusal must say why */

@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (unsigned pg = 0; pg < 64; pg++)
 		if (data[pg / 8] >> (pg % 8) & 1)
-			memset(vm.mem.host + (size_t)pg * WIRE_PAGE_SIZE, 0x5a, WIRE_PAGE_SIZE);
+			memset(vm.mem.host + (size_t)pg * STREAM_PAGE_SIZE, 0x5a, STREAM_PAGE_SIZE);
 	ret = postcopy__dst_prepare(&vm, &discard, &d, err, sizeof(err));
 	dirty_bitmap__free(&discard);
 	if (ret == -EPERM || ret == -ENOSYS || ret == -EOPNOTSUPP) {

@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!ram) {
 		log_init();
-		ram = calloc(FUZZ_PAGES, WIRE_PAGE_SIZE);
+		ram = calloc(FUZZ_PAGES, STREAM_PAGE_SIZE);
 		buf = malloc(WIRE_FRAME_MAX);
 		if (!ram || !buf)
 			abort();
@@ -186,7 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&h, 0, sizeof(h));
 	memset(&vm, 0, sizeof(vm));
 	vm.mem.host = ram;
-	vm.mem.size = FUZZ_PAGES * WIRE_PAGE_SIZE;
+	vm.mem.size = FUZZ_PAGES * STREAM_PAGE_SIZE;
 	h.m.vm = &vm;
 	pthread_mutex_init(&h.m.lock, NULL);
 	pthread_cond_init(&h.m.cond, NULL);

@@ -262,8 +262,8 @@ static void send_oversized(struct chan *c, size_t frames)
 	cp.epoch = 1;
 	m.msg_case = REPLICATION__MESSAGE__MSG_CHECKPOINT;
 	m.checkpoint = &cp;
-	ck_assert_int_eq(wire__write_msg(c, &m), 0);
-	stream__put_le32(hdr, WIRE_FRAME_STATE);
+	ck_assert_int_eq(wire__write_msg(&c->s, &m), 0);
+	stream__put_le32(hdr, STREAM_FRAME_STATE);
 	stream__put_le32(hdr + 4, 0);
 	ck_assert_int_eq(chan__write(c, hdr, 8), 0);
 	memcpy(hdr, STREAM_MAGIC, STREAM_MAGIC_LEN);
@@ -320,8 +320,8 @@ START_TEST(oversized_checkpoint_refused)
 	 * The stream was ended at once: the negative Ack sent before may be
 	 * lost to the reset that the unread rest of the stream causes.
 	 */
-	ck_assert_int_ne(wire__read_frame(cli, buf, &type, &len, &why) ||
-			 wire__read_frame(cli, buf, &type, &len, &why), 0);
+	ck_assert_int_ne(wire__read_frame(&cli->s, buf, &type, &len, &why) ||
+			 wire__read_frame(&cli->s, buf, &type, &len, &why), 0);
 	checkpoint__exit(ck);
 	chan__close(cli);
 	vm__destroy(&vm);
