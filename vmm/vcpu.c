@@ -334,6 +334,16 @@ void vcpu__kick(struct vcpu *vcpu)
 		pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }
 
+void vcpu__note_stopped(struct vcpu *vcpu)
+{
+	/*
+	 * EINVAL: the guest has not turned kvmclock on (it has no watchdog
+	 * that reads the flag); an older KVM without the ioctl: nothing to do.
+	 */
+	if (ioctl(vcpu->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL && errno != ENOTTY)
+		qb_log(LOG_DEBUG, "vCPU %u: KVM_KVMCLOCK_CTRL: %s", vcpu->id, strerror(errno));
+}
+
 void vcpu__join(struct vcpu *vcpu)
 {
 	if (vcpu->thread_started)

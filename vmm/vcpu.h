@@ -31,6 +31,12 @@ int vcpu__reset(struct vcpu *vcpu);
 int vcpu__start(struct vcpu *vcpu);
 /* Ask the thread to leave KVM_RUN (it then checks for pause or stop). */
 void vcpu__kick(struct vcpu *vcpu);
+/*
+ * Tells a parked vCPU's guest that it was stopped (kvmclock's "guest
+ * stopped" flag): Linux's soft-lockup watchdog then takes the time jump
+ * for what it is instead of reporting a lockup.
+ */
+void vcpu__note_stopped(struct vcpu *vcpu);
 void vcpu__join(struct vcpu *vcpu);
 
 /* CPUID from KVM_GET_SUPPORTED_CPUID with a consistent topology per vCPU. */

@@ -358,7 +358,34 @@ int vm__pause(struct vm *vm)
 	if (vm->state == VM_STATE_RUNNING)
 		vm->state = VM_STATE_PAUSED;
 	pthread_mutex_unlock(&vm->lock);
+	clock_gettime(CLOCK_MONOTONIC, &vm->paused_at);
 	return 0;
+}
+
+/*
+ * A pause long enough to look like a lockup to the guest (Linux warns after
+ * 20 s by default, well above this) is told to it; shorter ones, a
+ * checkpoint epoch's, are not, so that a real lockup of a protected guest
+ * is still reported.
+ */
+#define VM_PAUSE_NOTE_NS 1000000000ull
+
+static void note_long_pause(struct vm *vm)
+{
+	struct timespec now;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (uint64_t)(now.tv_sec - vm->paused_at.tv_sec) * 1000000000ull +
+	     (uint64_t)now.tv_nsec - (uint64_t)vm->paused_at.tv_nsec;
+	if (ns >= VM_PAUSE_NOTE_NS)
+		vm__note_stopped(vm);
+}
+
+void vm__note_stopped(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu__note_stopped(&vm->vcpus[i]);
 }
 
 void vm__quiesce(struct vm *vm)
@@ -403,6 +430,9 @@ int vm__resume(struct vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return ret;
 	}
+	pthread_mutex_unlock(&vm->lock);
+	note_long_pause(vm);
+	pthread_mutex_lock(&vm->lock);
 	vm->pause_requested = false;
 	vm->state = VM_STATE_RUNNING;
 	pthread_cond_broadcast(&vm->cond);

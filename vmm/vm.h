@@ -83,6 +83,7 @@ struct vm {
 	pthread_cond_t cond;
 	bool pause_requested;
 	unsigned nr_parked;
+	struct timespec paused_at; /* CLOCK_MONOTONIC, when the vCPUs last stopped */
 	enum vm_state state;
 	/* Who holds the guest paused (vm_hold.h); held at vm__start: it starts paused. */
 	struct vm_hold hold;
@@ -114,6 +115,8 @@ int vm__start(struct vm *vm);
  */
 int vm__pause(struct vm *vm);
 int vm__resume(struct vm *vm);
+/* Tells every vCPU's guest it was stopped (vcpu__note_stopped); vCPUs parked. */
+void vm__note_stopped(struct vm *vm);
 
 /*
  * Main thread: take or release holds (enum vm_holder bits) on the guest's

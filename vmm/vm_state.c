@@ -128,6 +128,18 @@ static int save_clock(struct vm *vm, struct stream *s)
 	m.flags = c.flags;
 	m.realtime = c.realtime;
 	m.host_tsc = c.host_tsc;
+	/*
+	 * KVM gives the host's real time with the clock only where the host's
+	 * clocksource is the TSC: elsewhere it is read here, a few microseconds
+	 * later.  A restore moves the guest's clock on by the time since.
+	 */
+	if (!(c.flags & KVM_CLOCK_REALTIME)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		m.realtime = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+		m.flags |= KVM_CLOCK_REALTIME;
+	}
 	return stream__write_record(s, "clock", VM_STATE_CLOCK_VERSION, 0, &m.base);
 }
 

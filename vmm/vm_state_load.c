@@ -287,6 +287,26 @@ static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
 }
 
 /* Everything but RAM, in the order KVM needs (see the file comment). */
+/*
+ * The saved kvmclock moved on by the host's real time since the save: a
+ * restored, migrated or activated guest's clock has gone on while it was
+ * stopped, as a paused guest's does.  By hand rather than with KVM's own
+ * KVM_CLOCK_REALTIME, which older KVMs refuse.  A record without the real
+ * time (saved by an older vmm), or a real time ahead of this host's (clocks
+ * of two hosts), leaves the clock where it was.
+ */
+static uint64_t clock_now(const Vmm__State__ClockState *saved)
+{
+	struct timespec now;
+	uint64_t real;
+
+	if (!(saved->flags & KVM_CLOCK_REALTIME) || !saved->realtime)
+		return saved->clock;
+	clock_gettime(CLOCK_REALTIME, &now);
+	real = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	return real > saved->realtime ? saved->clock + (real - saved->realtime) : saved->clock;
+}
+
 int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err)
 {
 	int ret = apply_irqchip_pit(vm, p);
@@ -301,12 +321,14 @@ int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, cons
 		return ret;
 	}
 	if (p->clock) {
-		struct kvm_clock_data c = { .clock = p->clock->clock };
+		struct kvm_clock_data c = { .clock = clock_now(p->clock) };
 
 		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
 			*err = "KVM refused the saved clock";
 			return -errno;
 		}
+		/* However long it was stopped, the guest's watchdog is told. */
+		vm__note_stopped(vm);
 	}
 	if (p->serial && vm->serial) {
 		ret = serial__load(vm->serial, p->serial);
