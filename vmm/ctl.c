@@ -81,6 +81,12 @@ void ctl__set_timeout(struct ctl_conn *conn, int timeout_ms)
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen)
 {
+	return ctl__request_within(name, req, 0, resp, err, errlen);
+}
+
+int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
+			Vmm__Control__Response **resp, char *err, size_t errlen)
+{
 	struct ctl_conn *conn;
 	int rc;
 
@@ -88,6 +94,10 @@ int ctl__request(const char *name, const Vmm__Control__Request *req,
 	rc = ctl__connect(&conn, name, err, errlen);
 	if (rc < 0)
 		return rc;
+	if (timeout_ms > 0)
+		ctl__set_timeout(conn, timeout_ms);
+	else if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_SAVE)
+		ctl__set_timeout(conn, CTL_SAVE_TIMEOUT_MS);
 	rc = ctl__call(conn, req, resp, err, errlen);
 	ctl__disconnect(conn);
 	return rc;

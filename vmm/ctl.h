@@ -13,6 +13,11 @@
 
 /* How long a call waits for the vmm's reply. */
 #define CTL_TIMEOUT_MS 5000
+/*
+ * A save replies once the whole VM is written: its time grows with the
+ * guest's memory and the disk's speed (gigabytes), so it waits longer.
+ */
+#define CTL_SAVE_TIMEOUT_MS 600000
 
 struct ctl_conn;
 
@@ -43,9 +48,14 @@ int ctl__call(struct ctl_conn *conn, const Vmm__Control__Request *req,
 int ctl__call_raw(struct ctl_conn *conn, const void *msg, size_t len,
 		  Vmm__Control__Response **resp, char *err, size_t errlen);
 
-/* Connect, call, disconnect. */
+/*
+ * Connect, call, disconnect.  The reply limit is CTL_TIMEOUT_MS, a save's
+ * CTL_SAVE_TIMEOUT_MS; ctl__request_within's timeout_ms above 0 replaces it.
+ */
 int ctl__request(const char *name, const Vmm__Control__Request *req,
 		 Vmm__Control__Response **resp, char *err, size_t errlen);
+int ctl__request_within(const char *name, const Vmm__Control__Request *req, int timeout_ms,
+			Vmm__Control__Response **resp, char *err, size_t errlen);
 
 /*
  * One command's request in storage of its own: ctl__req_init sets the

@@ -18,7 +18,7 @@
 static const char usage_line[] =
 	"usage: vmm ctl NAME {status [--json] | pause | resume | quit |\n"
 	"                     shutdown [--timeout S] |\n"
-	"                     save FILE [--quit | --paused] |\n"
+	"                     save FILE [--quit | --paused] [--timeout S] |\n"
 	"                     migrate URI [options] | migrate-status [--json] |\n"
 	"                     migrate-cancel | migrate-set-downtime MS |\n"
 	"                     migrate-postcopy | migrate-resume URI |\n"
@@ -41,8 +41,9 @@ static void help(void)
 	       "           shuts down cleanly and powers off: the vmm exits 0), and\n"
 	       "           quit anyway after S seconds (default 60) if it has not\n"
 	       "           powered off by then\n"
-	       "  save FILE  pause, write the whole VM to FILE, then resume it\n"
-	       "           (--quit: then stop the vmm; --paused: leave it paused);\n"
+	       "  save FILE [--timeout S]  pause, write the whole VM to FILE, then\n"
+	       "           resume it (--quit: then stop the vmm; --paused: leave it\n"
+	       "           paused); waits S seconds for it at most (default 600)\n"
 	       "           restore with vmm run --restore FILE\n"
 	       "  migrate URI  live-migrate to vmm run --incoming URI (options:\n"
 	       "           docs/migration.md; handled by replication/migrate_cli.c)\n"
@@ -264,12 +265,15 @@ int ctl_cli__main(int argc, char **argv)
 			return bad_usage("path too long", argv[optind + 2]);
 		argv[optind + 2] = path;
 	}
-	if (timeout_given && strcmp(cmd, "shutdown"))
-		return bad_usage("--timeout goes with shutdown, not", cmd);
+	if (timeout_given && strcmp(cmd, "shutdown") && strcmp(cmd, "save"))
+		return bad_usage("--timeout goes with shutdown or save, not", cmd);
 	if (!build_request(cmd, want == 3 ? argv[optind + 2] : NULL, after, timeout_s, &req))
 		return bad_usage("unknown command", cmd);
 
-	rc = ctl__request(name, &req.req, &resp, err, sizeof(err));
+	/* save --timeout: how long to wait for the save (shutdown's goes to the vmm). */
+	rc = ctl__request_within(name, &req.req,
+				 want == 3 && timeout_given ? (int)(timeout_s * 1000) : 0,
+				 &resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
 		return 1;
