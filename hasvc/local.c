@@ -259,7 +259,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 	args[n++] = "--cpus";
 	put_num(args, &n, bufs, &nb, cv->vcpus, "");
 	if (cv->disk) {
-		if (ldev__disk_prepare(cv, err, sizeof(err))) {
+		if (local_dev__disk_prepare(cv, err, sizeof(err))) {
 			qb_log(LOG_ERR, "%s: %s", c->control, err);
 			goto fail;
 		}
@@ -267,7 +267,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 		args[n++] = cv->disk;
 	}
 	if (cv->bridge) {
-		ldev__net_arg(d, cv, c->gen, net, sizeof(net));
+		local_dev__net_arg(d, cv, c->gen, net, sizeof(net));
 		args[n++] = "--net";
 		args[n++] = net;
 	}

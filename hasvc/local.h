@@ -132,11 +132,11 @@ void lbo__ended(struct local *l, const struct copy *c, uint64_t now);
 /* local_dev.c: a VM's disk and network interface. */
 struct config_vm;
 /* Create the image (sparse, disk_size) if missing; refuse another size. */
-int ldev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
+int local_dev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
 /* The configured mac, or the one derived from the cluster and VM names. */
-void ldev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
+void local_dev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
 /* The value of `vmm run --net` for generation gen. */
-void ldev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
-		   char *out, size_t len);
+void local_dev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
+			char *out, size_t len);
 
 #endif
