@@ -293,7 +293,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 fail:
 	qb_log(LOG_ERR, "%s: cannot start its vmm", c->control);
 	c->state = FSM_VM_FAILED;
-	lbo__ended(d->loc, c, hasvcd__now_ms());
+	local_backoff__ended(d->loc, c, hasvcd__now_ms());
 	report(d, c, true);
 	c->used = false;
 }
@@ -307,7 +307,7 @@ fail:
 static bool hold_back(struct hasvcd *d, struct copy *c)
 {
 	unsigned fails;
-	uint64_t due = lbo__due_ms(d->loc, c->vm, &fails), now = hasvcd__now_ms();
+	uint64_t due = local_backoff__due_ms(d->loc, c->vm, &fails), now = hasvcd__now_ms();
 
 	if (due <= now)
 		return false;
@@ -666,7 +666,7 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 	       c->control, WIFSIGNALED(c->status) ? "killed by signal" : "exited with status",
 	       WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status),
 	       c->state == FSM_VM_STOPPED ? "stopped" : "failed", last[0] ? ": " : "", last);
-	lbo__ended(d->loc, c, now);
+	local_backoff__ended(d->loc, c, now);
 	report(d, c, true);
 	local_vmm__unrecord(d, c);
 	local_vmm__close(c);

@@ -125,9 +125,9 @@ void local_vmm__adopt_records(struct local *l);
 
 /* local_backoff.c: the restart back-off of fresh boots. */
 /* When vm may boot afresh again (0: at once); fails: its quick failures. */
-uint64_t lbo__due_ms(struct local *l, const char *vm, unsigned *fails);
+uint64_t local_backoff__due_ms(struct local *l, const char *vm, unsigned *fails);
 /* c's vmm ended (or could not start) at now: count it, or start over. */
-void lbo__ended(struct local *l, const struct copy *c, uint64_t now);
+void local_backoff__ended(struct local *l, const struct copy *c, uint64_t now);
 
 /* local_dev.c: a VM's disk and network interface. */
 struct config_vm;
