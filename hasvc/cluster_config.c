@@ -157,12 +157,12 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	*out = p->conf;
 	return 0;
 fail:
-	config__free(p->conf);
+	cluster_config__free(p->conf);
 	*out = NULL;
 	return ret;
 }
 
-int config__load(const char *path, struct config **out, char *err, size_t errlen)
+int cluster_config__load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	struct config_parser p = { .name = path };
 	int ret;
@@ -179,15 +179,15 @@ int config__load(const char *path, struct config **out, char *err, size_t errlen
 	return ret;
 }
 
-int config__parse_string(const char *text, const char *name, struct config **out,
-			 char *err, size_t errlen)
+int cluster_config__parse_string(const char *text, const char *name, struct config **out,
+				 char *err, size_t errlen)
 {
 	struct config_parser p = { .name = name, .text = text };
 
 	return run(&p, out, err, errlen);
 }
 
-void config__free(struct config *conf)
+void cluster_config__free(struct config *conf)
 {
 	if (!conf)
 		return;
@@ -223,7 +223,7 @@ void config__free(struct config *conf)
 	free(conf);
 }
 
-const struct config_node *config__node(const struct config *conf, const char *name)
+const struct config_node *cluster_config__node(const struct config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->n_nodes; i++)
 		if (!strcmp(conf->nodes[i].name, name))
@@ -231,7 +231,7 @@ const struct config_node *config__node(const struct config *conf, const char *na
 	return NULL;
 }
 
-const struct config_vm *config__vm(const struct config *conf, const char *name)
+const struct config_vm *cluster_config__vm(const struct config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (!strcmp(conf->vms[i].name, name))

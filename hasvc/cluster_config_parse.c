@@ -76,14 +76,14 @@ static int set_string(struct config_parser *p, char **dst, const char *key,
 
 static int cluster_name(struct config_parser *p, const char *v, int line)
 {
-	if (!config__valid_name(v))
+	if (!cluster_config__valid_name(v))
 		return fail_in(p, line, "name '%s' is not valid: " NAME_RULE, v);
 	return set_string(p, &p->conf->cluster_name, "name", v, line, false);
 }
 
 static int cluster_plaintext(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &p->conf->allow_plaintext) < 0)
+	if (cluster_config__parse_bool(v, &p->conf->allow_plaintext) < 0)
 		return fail_in(p, line, "allow_plaintext '%s' is not yes or no", v);
 	return 0;
 }
@@ -92,7 +92,8 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS,
+				      &n) < 0)
 		return fail_in(p, line, "sync_timeout_ms '%s' is not a number of milliseconds "
 			       "from %d to %d", v, CONFIG_MIN_SYNC_TIMEOUT_MS,
 			       CONFIG_MAX_SYNC_TIMEOUT_MS);
@@ -114,7 +115,7 @@ static int node_replication(struct config_parser *p, const char *v, int line)
 	struct config_node *n = cur_node(p);
 	char host[256];
 
-	if (config__parse_address(v, host, sizeof(host), &n->replication_port) < 0)
+	if (cluster_config__parse_address(v, host, sizeof(host), &n->replication_port) < 0)
 		return fail_in(p, line, "replication '%s' is not an address like "
 			       "10.0.0.1:7400 or [fd00::1]:7400", v);
 	if (set_string(p, &n->replication_host, "replication", host, line, false) < 0)
@@ -149,7 +150,7 @@ static int vm_memory(struct config_parser *p, const char *v, int line)
 {
 	uint64_t bytes;
 
-	if (config__parse_size(v, &bytes) < 0)
+	if (cluster_config__parse_size(v, &bytes) < 0)
 		return fail_in(p, line, "memory '%s' is not a size like 512M or 2G", v);
 	if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
 		return fail_in(p, line, "memory %s is outside 1M..1T", v);
@@ -163,7 +164,7 @@ static int vm_vcpus(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, 1, CONFIG_MAX_VCPUS, &n) < 0)
+	if (cluster_config__parse_int(v, 1, CONFIG_MAX_VCPUS, &n) < 0)
 		return fail_in(p, line, "vcpus '%s' is not a number from 1 to %d", v,
 			       CONFIG_MAX_VCPUS);
 	cur_vm(p)->vcpus = (unsigned)n;
@@ -174,7 +175,7 @@ static int vm_interval(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS, &n) < 0)
 		return fail_in(p, line, "checkpoint_interval_ms '%s' is not a number "
 			       "of milliseconds from %d to %d", v,
 			       CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS);
@@ -186,7 +187,7 @@ static int vm_priority(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY, &n) < 0)
 		return fail_in(p, line, "priority '%s' is not a number from %d to %d", v,
 			       CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY);
 	cur_vm(p)->priority = (int)n;
@@ -195,7 +196,7 @@ static int vm_priority(struct config_parser *p, const char *v, int line)
 
 static int vm_protected(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &cur_vm(p)->protect) < 0)
+	if (cluster_config__parse_bool(v, &cur_vm(p)->protect) < 0)
 		return fail_in(p, line, "protected '%s' is not yes or no", v);
 	return 0;
 }
@@ -207,7 +208,7 @@ static int add_preferred(struct config_parser *p, const char *name, int line)
 
 	if (!*name)
 		return fail_in(p, line, "preferred_nodes has an empty entry");
-	if (!config__valid_name(name))
+	if (!cluster_config__valid_name(name))
 		return fail_in(p, line, "preferred node '%s' is not a valid node name", name);
 	for (size_t i = 0; i < vm->n_preferred; i++)
 		if (!strcmp(vm->preferred_nodes[i], name))
@@ -270,7 +271,7 @@ static int vm_disk_size(struct config_parser *p, const char *v, int line)
 {
 	uint64_t bytes;
 
-	if (config__parse_size(v, &bytes) < 0)
+	if (cluster_config__parse_size(v, &bytes) < 0)
 		return fail_in(p, line, "disk_size '%s' is not a size like 512M or 20G", v);
 	if (bytes < CONFIG_MIN_DISK || bytes > CONFIG_MAX_DISK || bytes % 4096)
 		return fail_in(p, line, "disk_size %s is not a whole number of 4K blocks from "
@@ -281,14 +282,14 @@ static int vm_disk_size(struct config_parser *p, const char *v, int line)
 
 static int vm_disk_shared(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &cur_vm(p)->disk_shared) < 0)
+	if (cluster_config__parse_bool(v, &cur_vm(p)->disk_shared) < 0)
 		return fail_in(p, line, "disk_shared '%s' is not yes or no", v);
 	return 0;
 }
 
 static int vm_bridge(struct config_parser *p, const char *v, int line)
 {
-	if (!config__valid_ifname(v))
+	if (!cluster_config__valid_ifname(v))
 		return fail_in(p, line, "bridge '%s' is not an interface name (1 to 15 of "
 			       "a-z A-Z 0-9 _ . -)", v);
 	return set_string(p, &cur_vm(p)->bridge, "bridge", v, line, false);
@@ -296,7 +297,7 @@ static int vm_bridge(struct config_parser *p, const char *v, int line)
 
 static int vm_mac(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_mac(v, cur_vm(p)->mac) < 0)
+	if (cluster_config__parse_mac(v, cur_vm(p)->mac) < 0)
 		return fail_in(p, line, "mac '%s' is not a unicast MAC address like "
 			       "52:54:00:12:34:56", v);
 	cur_vm(p)->has_mac = true;
@@ -437,7 +438,7 @@ void parser__begin_section(struct config_parser *p, const char *s, int line)
 		parser__fail(p, line, "[%s] needs a name: [%s NAME]", word, word);
 		return;
 	}
-	if (!config__valid_name(arg)) {
+	if (!cluster_config__valid_name(arg)) {
 		parser__fail(p, line, "%s name '%s' is not valid: " NAME_RULE, word, arg);
 		return;
 	}
@@ -538,7 +539,7 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 	if (!vm_devices_valid(p, vm))
 		return;
 	for (size_t i = 0; i < vm->n_preferred; i++)
-		if (!config__node(p->conf, vm->preferred_nodes[i])) {
+		if (!cluster_config__node(p->conf, vm->preferred_nodes[i])) {
 			parser__fail(p, vm->preferred_line, "vm %s: preferred node '%s' "
 				     "is not declared by a [node %s] section", vm->name,
 				     vm->preferred_nodes[i], vm->preferred_nodes[i]);

@@ -224,7 +224,7 @@ static void put_num(const char **args, size_t *n, char (*bufs)[64], size_t *nb,
  */
 static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	const char *args[48];
 	char bufs[6][64], uri[300], serial[PATH_MAX + 8], net[128], err[PATH_MAX + 128];
 	size_t n = 0, nb = 0;
@@ -322,7 +322,7 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 {
 	struct copy *c = NULL, *old;
 
-	if (!config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
+	if (!cluster_config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
 		return;
 	/* A start still held back is for an older generation: it is replaced. */
 	if ((old = find_pending(d->loc, a->vm)))
@@ -578,7 +578,7 @@ static bool still_wanted(struct hasvcd *d, const struct copy *c)
 
 static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	char uri[300], err[256];
 	bool busy = !strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing");
 

@@ -28,7 +28,7 @@
 int local_vmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
 			char *out, size_t len)
 {
-	const struct config_node *cn = d->conf ? config__node(d->conf, node) : NULL;
+	const struct config_node *cn = d->conf ? cluster_config__node(d->conf, node) : NULL;
 	int v = fsm__vm_index(d->fsm, vm);
 	unsigned port;
 
@@ -44,7 +44,7 @@ int local_vmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool
 
 void local_vmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n)
 {
-	const struct config_node *me = config__node(d->conf, d->node);
+	const struct config_node *me = cluster_config__node(d->conf, d->node);
 
 	if (me && me->tls_ca) {
 		args[(*n)++] = "--tls-ca";
@@ -265,7 +265,7 @@ int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
 static void tls_fields(struct hasvcd *d, const char *peer, char **ca, char **cert, char **key,
 		       char **tls_peer, char **crl, protobuf_c_boolean *none)
 {
-	const struct config_node *me = config__node(d->conf, d->node);
+	const struct config_node *me = cluster_config__node(d->conf, d->node);
 
 	if (!me || !me->tls_ca) {
 		*none = true;
@@ -349,7 +349,7 @@ void local_vmm__view(struct copy *c)
 
 int local_vmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	struct ctl_req r;
 	Vmm__Control__MigrateRequest *mr = &r.u.migrate;
 	char uri[300];
