@@ -27,7 +27,7 @@ static bool majority(const struct hasvcd *d, const char *const *members, size_t 
 	if (!d->conf)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		in += config__node(d->conf, members[i]) != NULL;
+		in += cluster_config__node(d->conf, members[i]) != NULL;
 	return in * 2 > d->conf->n_nodes;
 }
 
@@ -131,9 +131,9 @@ static void describe_change(const struct config *old, const char *text, const ch
 	size_t k = 0;
 
 	snprintf(out, len, "configuration applied");
-	if (!old || config__parse_string(text, path, &conf, err, sizeof(err)))
+	if (!old || cluster_config__parse_string(text, path, &conf, err, sizeof(err)))
 		return;
-	if (!config__diff(old, conf, &diff)) {
+	if (!cluster_config__diff(old, conf, &diff)) {
 		char **lists[] = { diff.added, diff.removed, diff.changed };
 		size_t ns[] = { diff.n_added, diff.n_removed, diff.n_changed };
 
@@ -144,9 +144,9 @@ static void describe_change(const struct config *old, const char *text, const ch
 		}
 		if (!k)
 			snprintf(out, len, "no VM changed");
-		config__diff_free(&diff);
+		cluster_config__diff_free(&diff);
 	}
-	config__free(conf);
+	cluster_config__free(conf);
 }
 
 static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)

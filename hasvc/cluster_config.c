@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +77,7 @@ static char *reader(char *buf, int num, void *stream)
 		return NULL;
 	p->lines++;
 	if (n == num - 1 && buf[n - 1] != '\n') {
-		parser__fail(p, p->lines, "line is longer than %d bytes", num - 2);
+		cluster_config_parse__fail(p, p->lines, "line is longer than %d bytes", num - 2);
 		reader_skip_line(p);
 	}
 	start = buf;
@@ -89,7 +88,7 @@ static char *reader(char *buf, int num, void *stream)
 	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
 		return buf;
 	if (*s == '[')
-		parser__begin_section(p, s, p->lines);
+		cluster_config_parse__begin_section(p, s, p->lines);
 	return buf;
 }
 
@@ -97,27 +96,7 @@ static int handler(void *user, const char *section, const char *name,
 		   const char *value, int lineno)
 {
 	(void)section; /* followed by the reader, see above */
-	return parser__key(user, name, value, lineno);
-}
-
-void parser__fail(struct config_parser *p, int line, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (p->err_line)
-		return;
-	p->err_line = line > 0 ? line : 1;
-	n = snprintf(p->err, sizeof(p->err), "%s:%d: ", p->name, p->err_line);
-	va_start(ap, fmt);
-	vsnprintf(p->err + n, sizeof(p->err) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
-void parser__nomem(struct config_parser *p)
-{
-	p->nomem = true;
-	parser__fail(p, p->lines, "out of memory");
+	return cluster_config_parse__key(user, name, value, lineno);
 }
 
 static int run(struct config_parser *p, struct config **out, char *err, size_t errlen)
@@ -145,10 +124,11 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {
 		p->err_line = 0;
-		parser__fail(p, line, "syntax error: expected '[section]' or 'key = value'");
+		cluster_config_parse__fail(p, line,
+					   "syntax error: expected '[section]' or 'key = value'");
 	}
 	if (!p->err_line)
-		parser__validate(p);
+		cluster_config_parse__validate(p);
 	if (p->err_line) {
 		ret = p->nomem ? -ENOMEM : -EINVAL;
 		snprintf(err, errlen, "%s", p->err);
@@ -157,12 +137,12 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	*out = p->conf;
 	return 0;
 fail:
-	config__free(p->conf);
+	cluster_config__free(p->conf);
 	*out = NULL;
 	return ret;
 }
 
-int config__load(const char *path, struct config **out, char *err, size_t errlen)
+int cluster_config__load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	struct config_parser p = { .name = path };
 	int ret;
@@ -179,15 +159,15 @@ int config__load(const char *path, struct config **out, char *err, size_t errlen
 	return ret;
 }
 
-int config__parse_string(const char *text, const char *name, struct config **out,
-			 char *err, size_t errlen)
+int cluster_config__parse_string(const char *text, const char *name, struct config **out,
+				 char *err, size_t errlen)
 {
 	struct config_parser p = { .name = name, .text = text };
 
 	return run(&p, out, err, errlen);
 }
 
-void config__free(struct config *conf)
+void cluster_config__free(struct config *conf)
 {
 	if (!conf)
 		return;
@@ -223,7 +203,7 @@ void config__free(struct config *conf)
 	free(conf);
 }
 
-const struct config_node *config__node(const struct config *conf, const char *name)
+const struct config_node *cluster_config__node(const struct config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->n_nodes; i++)
 		if (!strcmp(conf->nodes[i].name, name))
@@ -231,7 +211,7 @@ const struct config_node *config__node(const struct config *conf, const char *na
 	return NULL;
 }
 
-const struct config_vm *config__vm(const struct config *conf, const char *name)
+const struct config_vm *cluster_config__vm(const struct config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->n_vms; i++)
 		if (!strcmp(conf->vms[i].name, name))

@@ -4,7 +4,7 @@
  * Parsed by libinih; every error names the file, the line and the problem,
  * the way a compiler does ("hasvc.conf:12: vm web1: memory '12Q' is not a
  * size like 512M or 2G").  The result is plain data: arrays with counts and
- * strings owned by the struct, released by config__free().
+ * strings owned by the struct, released by cluster_config__free().
  *
  * The header is not called config.h on purpose: every .c file starts with
  * #include "config.h" (autoconf's), and a hasvc/config.h would shadow it for
@@ -85,14 +85,14 @@ struct config {
  * message in err (-ENOENT/-EACCES: the file could not be opened, -EINVAL: it
  * is not a valid configuration, -ENOMEM).
  */
-int config__load(const char *path, struct config **out, char *err, size_t errlen);
+int cluster_config__load(const char *path, struct config **out, char *err, size_t errlen);
 /* The same for text in memory; name is what errors call the file. */
-int config__parse_string(const char *text, const char *name, struct config **out,
-			 char *err, size_t errlen);
-void config__free(struct config *conf);
+int cluster_config__parse_string(const char *text, const char *name, struct config **out,
+				 char *err, size_t errlen);
+void cluster_config__free(struct config *conf);
 
-const struct config_node *config__node(const struct config *conf, const char *name);
-const struct config_vm *config__vm(const struct config *conf, const char *name);
+const struct config_node *cluster_config__node(const struct config *conf, const char *name);
+const struct config_vm *cluster_config__vm(const struct config *conf, const char *name);
 
 /* What `hactl reload` reports: VM names, each list sorted. */
 struct config_diff {
@@ -105,9 +105,9 @@ struct config_diff {
 };
 
 /* The disk and network keys of two VMs are the same. */
-bool config__same_devices(const struct config_vm *a, const struct config_vm *b);
-int config__diff(const struct config *old, const struct config *new_conf,
-		 struct config_diff *diff);
-void config__diff_free(struct config_diff *diff);
+bool cluster_config__same_devices(const struct config_vm *a, const struct config_vm *b);
+int cluster_config__diff(const struct config *old, const struct config *new_conf,
+			 struct config_diff *diff);
+void cluster_config__diff_free(struct config_diff *diff);
 
 #endif

@@ -18,7 +18,7 @@ static bool same_str(const char *a, const char *b)
 	return !strcmp(a, b);
 }
 
-bool config__same_devices(const struct config_vm *a, const struct config_vm *b)
+bool cluster_config__same_devices(const struct config_vm *a, const struct config_vm *b)
 {
 	return same_str(a->disk, b->disk) && a->disk_size == b->disk_size &&
 	       a->disk_shared == b->disk_shared && same_str(a->bridge, b->bridge) &&
@@ -32,7 +32,7 @@ static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 	    a->priority != b->priority || a->protect != b->protect ||
 	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
 	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred ||
-	    !config__same_devices(a, b))
+	    !cluster_config__same_devices(a, b))
 		return false;
 	for (size_t i = 0; i < a->n_preferred; i++)
 		if (strcmp(a->preferred_nodes[i], b->preferred_nodes[i]))
@@ -64,15 +64,15 @@ static void sort(char **list, size_t n)
 		qsort(list, n, sizeof(*list), by_name);
 }
 
-int config__diff(const struct config *old, const struct config *new_conf,
-		 struct config_diff *diff)
+int cluster_config__diff(const struct config *old, const struct config *new_conf,
+			 struct config_diff *diff)
 {
 	int ret = 0;
 
 	memset(diff, 0, sizeof(*diff));
 	for (size_t i = 0; i < new_conf->n_vms && !ret; i++) {
 		const struct config_vm *vm = &new_conf->vms[i];
-		const struct config_vm *was = config__vm(old, vm->name);
+		const struct config_vm *was = cluster_config__vm(old, vm->name);
 
 		if (!was)
 			ret = push(&diff->added, &diff->n_added, vm->name);
@@ -80,10 +80,10 @@ int config__diff(const struct config *old, const struct config *new_conf,
 			ret = push(&diff->changed, &diff->n_changed, vm->name);
 	}
 	for (size_t i = 0; i < old->n_vms && !ret; i++)
-		if (!config__vm(new_conf, old->vms[i].name))
+		if (!cluster_config__vm(new_conf, old->vms[i].name))
 			ret = push(&diff->removed, &diff->n_removed, old->vms[i].name);
 	if (ret) {
-		config__diff_free(diff);
+		cluster_config__diff_free(diff);
 		return ret;
 	}
 	sort(diff->added, diff->n_added);
@@ -99,7 +99,7 @@ static void free_list(char **list, size_t n)
 	free(list);
 }
 
-void config__diff_free(struct config_diff *diff)
+void cluster_config__diff_free(struct config_diff *diff)
 {
 	free_list(diff->added, diff->n_added);
 	free_list(diff->removed, diff->n_removed);

@@ -31,6 +31,27 @@ static struct config_vm *cur_vm(struct config_parser *p)
 	return &p->conf->vms[p->index];
 }
 
+/* Only the first error is kept: later ones are usually its consequences. */
+void cluster_config_parse__fail(struct config_parser *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->err_line)
+		return;
+	p->err_line = line > 0 ? line : 1;
+	n = snprintf(p->err, sizeof(p->err), "%s:%d: ", p->name, p->err_line);
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, sizeof(p->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+void cluster_config_parse__nomem(struct config_parser *p)
+{
+	p->nomem = true;
+	cluster_config_parse__fail(p, p->lines, "out of memory");
+}
+
 /* Prefix the message with the section it is about: "vm web1: ...". */
 static int fail_in(struct config_parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -44,16 +65,16 @@ static int fail_in(struct config_parser *p, int line, const char *fmt, ...)
 	va_end(ap);
 	switch (p->kind) {
 	case SECTION_NODE:
-		parser__fail(p, line, "node %s: %s", cur_node(p)->name, msg);
+		cluster_config_parse__fail(p, line, "node %s: %s", cur_node(p)->name, msg);
 		break;
 	case SECTION_VM:
-		parser__fail(p, line, "vm %s: %s", cur_vm(p)->name, msg);
+		cluster_config_parse__fail(p, line, "vm %s: %s", cur_vm(p)->name, msg);
 		break;
 	case SECTION_CLUSTER:
-		parser__fail(p, line, "cluster: %s", msg);
+		cluster_config_parse__fail(p, line, "cluster: %s", msg);
 		break;
 	default:
-		parser__fail(p, line, "%s", msg);
+		cluster_config_parse__fail(p, line, "%s", msg);
 	}
 	return -EINVAL;
 }
@@ -66,7 +87,7 @@ static int set_string(struct config_parser *p, char **dst, const char *key,
 	free(*dst);
 	*dst = strdup(value);
 	if (!*dst) {
-		parser__nomem(p);
+		cluster_config_parse__nomem(p);
 		return -ENOMEM;
 	}
 	return 0;
@@ -76,14 +97,14 @@ static int set_string(struct config_parser *p, char **dst, const char *key,
 
 static int cluster_name(struct config_parser *p, const char *v, int line)
 {
-	if (!config__valid_name(v))
+	if (!cluster_config__valid_name(v))
 		return fail_in(p, line, "name '%s' is not valid: " NAME_RULE, v);
 	return set_string(p, &p->conf->cluster_name, "name", v, line, false);
 }
 
 static int cluster_plaintext(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &p->conf->allow_plaintext) < 0)
+	if (cluster_config__parse_bool(v, &p->conf->allow_plaintext) < 0)
 		return fail_in(p, line, "allow_plaintext '%s' is not yes or no", v);
 	return 0;
 }
@@ -92,7 +113,8 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS,
+				      &n) < 0)
 		return fail_in(p, line, "sync_timeout_ms '%s' is not a number of milliseconds "
 			       "from %d to %d", v, CONFIG_MIN_SYNC_TIMEOUT_MS,
 			       CONFIG_MAX_SYNC_TIMEOUT_MS);
@@ -114,7 +136,7 @@ static int node_replication(struct config_parser *p, const char *v, int line)
 	struct config_node *n = cur_node(p);
 	char host[256];
 
-	if (config__parse_address(v, host, sizeof(host), &n->replication_port) < 0)
+	if (cluster_config__parse_address(v, host, sizeof(host), &n->replication_port) < 0)
 		return fail_in(p, line, "replication '%s' is not an address like "
 			       "10.0.0.1:7400 or [fd00::1]:7400", v);
 	if (set_string(p, &n->replication_host, "replication", host, line, false) < 0)
@@ -149,7 +171,7 @@ static int vm_memory(struct config_parser *p, const char *v, int line)
 {
 	uint64_t bytes;
 
-	if (config__parse_size(v, &bytes) < 0)
+	if (cluster_config__parse_size(v, &bytes) < 0)
 		return fail_in(p, line, "memory '%s' is not a size like 512M or 2G", v);
 	if (bytes < CONFIG_MIN_MEMORY || bytes > CONFIG_MAX_MEMORY)
 		return fail_in(p, line, "memory %s is outside 1M..1T", v);
@@ -163,7 +185,7 @@ static int vm_vcpus(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, 1, CONFIG_MAX_VCPUS, &n) < 0)
+	if (cluster_config__parse_int(v, 1, CONFIG_MAX_VCPUS, &n) < 0)
 		return fail_in(p, line, "vcpus '%s' is not a number from 1 to %d", v,
 			       CONFIG_MAX_VCPUS);
 	cur_vm(p)->vcpus = (unsigned)n;
@@ -174,7 +196,7 @@ static int vm_interval(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS, &n) < 0)
 		return fail_in(p, line, "checkpoint_interval_ms '%s' is not a number "
 			       "of milliseconds from %d to %d", v,
 			       CONFIG_MIN_INTERVAL_MS, CONFIG_MAX_INTERVAL_MS);
@@ -186,7 +208,7 @@ static int vm_priority(struct config_parser *p, const char *v, int line)
 {
 	long n;
 
-	if (config__parse_int(v, CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY, &n) < 0)
+	if (cluster_config__parse_int(v, CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY, &n) < 0)
 		return fail_in(p, line, "priority '%s' is not a number from %d to %d", v,
 			       CONFIG_MIN_PRIORITY, CONFIG_MAX_PRIORITY);
 	cur_vm(p)->priority = (int)n;
@@ -195,7 +217,7 @@ static int vm_priority(struct config_parser *p, const char *v, int line)
 
 static int vm_protected(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &cur_vm(p)->protect) < 0)
+	if (cluster_config__parse_bool(v, &cur_vm(p)->protect) < 0)
 		return fail_in(p, line, "protected '%s' is not yes or no", v);
 	return 0;
 }
@@ -207,7 +229,7 @@ static int add_preferred(struct config_parser *p, const char *name, int line)
 
 	if (!*name)
 		return fail_in(p, line, "preferred_nodes has an empty entry");
-	if (!config__valid_name(name))
+	if (!cluster_config__valid_name(name))
 		return fail_in(p, line, "preferred node '%s' is not a valid node name", name);
 	for (size_t i = 0; i < vm->n_preferred; i++)
 		if (!strcmp(vm->preferred_nodes[i], name))
@@ -224,7 +246,7 @@ static int add_preferred(struct config_parser *p, const char *name, int line)
 	vm->n_preferred++;
 	return 0;
 nomem:
-	parser__nomem(p);
+	cluster_config_parse__nomem(p);
 	return -ENOMEM;
 }
 
@@ -270,7 +292,7 @@ static int vm_disk_size(struct config_parser *p, const char *v, int line)
 {
 	uint64_t bytes;
 
-	if (config__parse_size(v, &bytes) < 0)
+	if (cluster_config__parse_size(v, &bytes) < 0)
 		return fail_in(p, line, "disk_size '%s' is not a size like 512M or 20G", v);
 	if (bytes < CONFIG_MIN_DISK || bytes > CONFIG_MAX_DISK || bytes % 4096)
 		return fail_in(p, line, "disk_size %s is not a whole number of 4K blocks from "
@@ -281,14 +303,14 @@ static int vm_disk_size(struct config_parser *p, const char *v, int line)
 
 static int vm_disk_shared(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_bool(v, &cur_vm(p)->disk_shared) < 0)
+	if (cluster_config__parse_bool(v, &cur_vm(p)->disk_shared) < 0)
 		return fail_in(p, line, "disk_shared '%s' is not yes or no", v);
 	return 0;
 }
 
 static int vm_bridge(struct config_parser *p, const char *v, int line)
 {
-	if (!config__valid_ifname(v))
+	if (!cluster_config__valid_ifname(v))
 		return fail_in(p, line, "bridge '%s' is not an interface name (1 to 15 of "
 			       "a-z A-Z 0-9 _ . -)", v);
 	return set_string(p, &cur_vm(p)->bridge, "bridge", v, line, false);
@@ -296,7 +318,7 @@ static int vm_bridge(struct config_parser *p, const char *v, int line)
 
 static int vm_mac(struct config_parser *p, const char *v, int line)
 {
-	if (config__parse_mac(v, cur_vm(p)->mac) < 0)
+	if (cluster_config__parse_mac(v, cur_vm(p)->mac) < 0)
 		return fail_in(p, line, "mac '%s' is not a unicast MAC address like "
 			       "52:54:00:12:34:56", v);
 	cur_vm(p)->has_mac = true;
@@ -330,13 +352,14 @@ static int add_node(struct config_parser *p, const char *name, int line)
 
 	for (size_t i = 0; i < c->n_nodes; i++)
 		if (!strcmp(c->nodes[i].name, name)) {
-			parser__fail(p, line, "node %s is declared twice (first at line %d)",
-				     name, c->nodes[i].line);
+			cluster_config_parse__fail(p, line,
+						   "node %s is declared twice (first at line %d)",
+						   name, c->nodes[i].line);
 			return -EINVAL;
 		}
 	if (c->n_nodes >= HASVC_MAX_NODES) {
-		parser__fail(p, line, "node %s: more than %d nodes", name,
-			     HASVC_MAX_NODES);
+		cluster_config_parse__fail(p, line, "node %s: more than %d nodes", name,
+					   HASVC_MAX_NODES);
 		return -EINVAL;
 	}
 	grown = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*grown));
@@ -350,7 +373,7 @@ static int add_node(struct config_parser *p, const char *name, int line)
 	p->index = c->n_nodes++;
 	return 0;
 nomem:
-	parser__nomem(p);
+	cluster_config_parse__nomem(p);
 	return -ENOMEM;
 }
 
@@ -361,13 +384,14 @@ static int add_vm(struct config_parser *p, const char *name, int line)
 
 	for (size_t i = 0; i < c->n_vms; i++)
 		if (!strcmp(c->vms[i].name, name)) {
-			parser__fail(p, line, "vm %s is declared twice (first at line %d)",
-				     name, c->vms[i].line);
+			cluster_config_parse__fail(p, line,
+						   "vm %s is declared twice (first at line %d)",
+						   name, c->vms[i].line);
 			return -EINVAL;
 		}
 	if (c->n_vms >= HASVC_MAX_VMS) {
-		parser__fail(p, line, "vm %s: more than %d VMs", name,
-			     HASVC_MAX_VMS);
+		cluster_config_parse__fail(p, line, "vm %s: more than %d VMs", name,
+					   HASVC_MAX_VMS);
 		return -EINVAL;
 	}
 	grown = realloc(c->vms, (c->n_vms + 1) * sizeof(*grown));
@@ -385,11 +409,11 @@ static int add_vm(struct config_parser *p, const char *name, int line)
 	p->index = c->n_vms++;
 	return 0;
 nomem:
-	parser__nomem(p);
+	cluster_config_parse__nomem(p);
 	return -ENOMEM;
 }
 
-void parser__begin_section(struct config_parser *p, const char *s, int line)
+void cluster_config_parse__begin_section(struct config_parser *p, const char *s, int line)
 {
 	char text[256], orig[256], *word, *arg, *end;
 	const char *close = strchr(s, ']');
@@ -401,7 +425,7 @@ void parser__begin_section(struct config_parser *p, const char *s, int line)
 		return; /* inih reports the broken header */
 	len = (size_t)(close - s - 1);
 	if (len >= sizeof(text)) {
-		parser__fail(p, line, "section header is too long");
+		cluster_config_parse__fail(p, line, "section header is too long");
 		return;
 	}
 	memcpy(text, s + 1, len);
@@ -420,8 +444,9 @@ void parser__begin_section(struct config_parser *p, const char *s, int line)
 
 	if (!strcmp(word, "cluster") && !*arg) {
 		if (p->cluster_line) {
-			parser__fail(p, line, "[cluster] appears twice (first at line %d)",
-				     p->cluster_line);
+			cluster_config_parse__fail(p, line,
+						   "[cluster] appears twice (first at line %d)",
+						   p->cluster_line);
 			return;
 		}
 		p->cluster_line = line;
@@ -429,23 +454,24 @@ void parser__begin_section(struct config_parser *p, const char *s, int line)
 		return;
 	}
 	if (strcmp(word, "node") && strcmp(word, "vm")) {
-		parser__fail(p, line, "unknown section [%s]: expected [cluster], "
-			     "[node NAME] or [vm NAME]", orig);
+		cluster_config_parse__fail(p, line, "unknown section [%s]: expected [cluster], "
+					   "[node NAME] or [vm NAME]", orig);
 		return;
 	}
 	if (!*arg) {
-		parser__fail(p, line, "[%s] needs a name: [%s NAME]", word, word);
+		cluster_config_parse__fail(p, line, "[%s] needs a name: [%s NAME]", word, word);
 		return;
 	}
-	if (!config__valid_name(arg)) {
-		parser__fail(p, line, "%s name '%s' is not valid: " NAME_RULE, word, arg);
+	if (!cluster_config__valid_name(arg)) {
+		cluster_config_parse__fail(p, line, "%s name '%s' is not valid: " NAME_RULE, word,
+					   arg);
 		return;
 	}
 	if (!strcmp(word, "node") ? add_node(p, arg, line) == 0 : add_vm(p, arg, line) == 0)
 		p->kind = !strcmp(word, "node") ? SECTION_NODE : SECTION_VM;
 }
 
-int parser__key(struct config_parser *p, const char *key, const char *value, int line)
+int cluster_config_parse__key(struct config_parser *p, const char *key, const char *value, int line)
 {
 	const struct key_rule *rules;
 
@@ -453,8 +479,8 @@ int parser__key(struct config_parser *p, const char *key, const char *value, int
 	case SECTION_BAD:
 		return 1; /* the header was reported already */
 	case SECTION_NONE:
-		parser__fail(p, line, "key '%s' is outside any section: put it under "
-			     "[cluster], [node NAME] or [vm NAME]", key);
+		cluster_config_parse__fail(p, line, "key '%s' is outside any section: put it under "
+					   "[cluster], [node NAME] or [vm NAME]", key);
 		return 0;
 	case SECTION_CLUSTER: rules = cluster_keys; break;
 	case SECTION_NODE: rules = node_keys; break;
@@ -480,24 +506,26 @@ static void validate_node(struct config_parser *p, const struct config_node *n)
 	int tls = !!n->tls_ca + !!n->tls_cert + !!n->tls_key;
 
 	if (!n->replication) {
-		parser__fail(p, n->line, "node %s: missing required key 'replication'",
-			     n->name);
+		cluster_config_parse__fail(p, n->line,
+					   "node %s: missing required key 'replication'", n->name);
 		return;
 	}
 	if (tls == 0 && !p->conf->allow_plaintext) {
-		parser__fail(p, n->line, "node %s: tls_ca, tls_cert and tls_key are "
-			     "required (or allow_plaintext = yes in [cluster])", n->name);
+		cluster_config_parse__fail(p, n->line, "node %s: tls_ca, tls_cert and tls_key "
+					   "are required (or allow_plaintext = yes in [cluster])",
+					   n->name);
 		return;
 	}
 	if (tls != 0 && tls != 3) {
-		parser__fail(p, n->line, "node %s: %s is missing: give tls_ca, "
-			     "tls_cert and tls_key together", n->name,
-			     !n->tls_ca ? "tls_ca" : !n->tls_cert ? "tls_cert" : "tls_key");
+		cluster_config_parse__fail(p, n->line, "node %s: %s is missing: give tls_ca, "
+					   "tls_cert and tls_key together", n->name,
+					   !n->tls_ca ? "tls_ca" :
+					   !n->tls_cert ? "tls_cert" : "tls_key");
 		return;
 	}
 	if (n->tls_crl && !tls) {
-		parser__fail(p, n->line, "node %s: tls_crl without tls_ca, tls_cert and "
-			     "tls_key: a CRL only applies to TLS", n->name);
+		cluster_config_parse__fail(p, n->line, "node %s: tls_crl without tls_ca, tls_cert "
+					   "and tls_key: a CRL only applies to TLS", n->name);
 		return;
 	}
 }
@@ -519,40 +547,41 @@ static bool vm_devices_valid(struct config_parser *p, const struct config_vm *vm
 	else if (vm->has_mac && !vm->bridge)
 		why = "mac needs bridge (the VM has no network interface without it)";
 	if (why)
-		parser__fail(p, vm->line, "vm %s: %s", vm->name, why);
+		cluster_config_parse__fail(p, vm->line, "vm %s: %s", vm->name, why);
 	return !why;
 }
 
 static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 {
 	if (!vm->memory) {
-		parser__fail(p, vm->line, "vm %s: missing required key 'memory'",
-			     vm->name);
+		cluster_config_parse__fail(p, vm->line, "vm %s: missing required key 'memory'",
+					   vm->name);
 		return;
 	}
 	if (!vm->kernel) {
-		parser__fail(p, vm->line, "vm %s: missing required key 'kernel'",
-			     vm->name);
+		cluster_config_parse__fail(p, vm->line, "vm %s: missing required key 'kernel'",
+					   vm->name);
 		return;
 	}
 	if (!vm_devices_valid(p, vm))
 		return;
 	for (size_t i = 0; i < vm->n_preferred; i++)
-		if (!config__node(p->conf, vm->preferred_nodes[i])) {
-			parser__fail(p, vm->preferred_line, "vm %s: preferred node '%s' "
-				     "is not declared by a [node %s] section", vm->name,
-				     vm->preferred_nodes[i], vm->preferred_nodes[i]);
+		if (!cluster_config__node(p->conf, vm->preferred_nodes[i])) {
+			cluster_config_parse__fail(p, vm->preferred_line,
+						   "vm %s: preferred node '%s' is not declared "
+						   "by a [node %s] section", vm->name,
+						   vm->preferred_nodes[i], vm->preferred_nodes[i]);
 			return;
 		}
 }
 
-void parser__validate(struct config_parser *p)
+void cluster_config_parse__validate(struct config_parser *p)
 {
 	struct config *c = p->conf;
 
 	if (c->n_nodes == 0) {
-		parser__fail(p, p->lines, "no [node NAME] section: declare every "
-			     "node of the cluster");
+		cluster_config_parse__fail(p, p->lines, "no [node NAME] section: declare every "
+					   "node of the cluster");
 		return;
 	}
 	for (size_t i = 0; i < c->n_nodes && !p->err_line; i++)
@@ -560,5 +589,5 @@ void parser__validate(struct config_parser *p)
 	for (size_t i = 0; i < c->n_vms && !p->err_line; i++)
 		validate_vm(p, &c->vms[i]);
 	if (!p->err_line && !c->cluster_name && !(c->cluster_name = strdup("hasvc")))
-		parser__nomem(p);
+		cluster_config_parse__nomem(p);
 }

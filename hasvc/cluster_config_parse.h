@@ -37,15 +37,16 @@ struct config_parser {
 	bool nomem;
 };
 
-void parser__fail(struct config_parser *p, int line, const char *fmt, ...)
+void cluster_config_parse__fail(struct config_parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void parser__nomem(struct config_parser *p);
+void cluster_config_parse__nomem(struct config_parser *p);
 
 /* s points at the '[' of a header line. */
-void parser__begin_section(struct config_parser *p, const char *s, int line);
+void cluster_config_parse__begin_section(struct config_parser *p, const char *s, int line);
 /* inih's handler: 1 to go on, 0 when the pair was rejected. */
-int parser__key(struct config_parser *p, const char *key, const char *value, int line);
+int cluster_config_parse__key(struct config_parser *p, const char *key, const char *value,
+			      int line);
 /* Rules that need the whole file: required keys, references between sections. */
-void parser__validate(struct config_parser *p);
+void cluster_config_parse__validate(struct config_parser *p);
 
 #endif

@@ -15,7 +15,7 @@
 #include "hasvc/cluster_config_value.h"
 #include "hasvc/limits.h"
 
-bool config__valid_name(const char *s)
+bool cluster_config__valid_name(const char *s)
 {
 	size_t n = 0;
 
@@ -47,7 +47,7 @@ static int parse_u64(const char *s, const char **end, uint64_t *out)
 	return 0;
 }
 
-int config__parse_size(const char *s, uint64_t *out)
+int cluster_config__parse_size(const char *s, uint64_t *out)
 {
 	const char *end;
 	uint64_t v;
@@ -75,7 +75,7 @@ int config__parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int config__parse_int(const char *s, long min, long max, long *out)
+int cluster_config__parse_int(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v;
@@ -90,7 +90,7 @@ int config__parse_int(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-int config__parse_bool(const char *s, bool *out)
+int cluster_config__parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
@@ -108,7 +108,7 @@ int config__parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
-int config__parse_address(const char *s, char *host, size_t hostlen, uint16_t *port)
+int cluster_config__parse_address(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
 	const char *h = s, *colon;
 	size_t hl;
@@ -136,7 +136,7 @@ int config__parse_address(const char *s, char *host, size_t hostlen, uint16_t *p
 	for (size_t i = 0; i < hl; i++)
 		if (isspace((unsigned char)h[i]) || h[i] == '[' || h[i] == ']')
 			return -EINVAL;
-	if (config__parse_int(colon + 1, 1, 65535, &p) < 0)
+	if (cluster_config__parse_int(colon + 1, 1, 65535, &p) < 0)
 		return -EINVAL;
 	memcpy(host, h, hl);
 	host[hl] = '\0';
@@ -144,7 +144,7 @@ int config__parse_address(const char *s, char *host, size_t hostlen, uint16_t *p
 	return 0;
 }
 
-bool config__valid_ifname(const char *s)
+bool cluster_config__valid_ifname(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -153,7 +153,7 @@ bool config__valid_ifname(const char *s)
 	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
-int config__parse_mac(const char *s, uint8_t mac[6])
+int cluster_config__parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned b[6];
 	char end;

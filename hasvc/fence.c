@@ -88,7 +88,7 @@ static struct fence_job *job_of(struct fence *f, const char *node)
 
 void fence__run(struct hasvcd *d, const char *node)
 {
-	const struct config_node *cn = d->conf ? config__node(d->conf, node) : NULL;
+	const struct config_node *cn = d->conf ? cluster_config__node(d->conf, node) : NULL;
 	struct fence_job *j = NULL;
 	pid_t pid;
 

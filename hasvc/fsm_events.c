@@ -127,7 +127,7 @@ void fsm__on_config(struct step *st, const struct fsm_event *ev)
 	f->configured = true;
 	config_nodes(st, c);
 	for (int v = 0; v < HASVC_MAX_VMS; v++)
-		if (f->vms[v].used && !config__vm(c, f->vms[v].name))
+		if (f->vms[v].used && !cluster_config__vm(c, f->vms[v].name))
 			remove_vm(st, v);
 	for (size_t k = 0; k < c->n_vms; k++)
 		config_vm(st, &c->vms[k]);

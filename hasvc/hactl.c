@@ -12,7 +12,7 @@
 
 #include "hasvc/hactl.h"
 #include "hasvc/ipc.h"
-#include "vmm/pbipc_client.h"
+#include "ipc/pbipc_client.h"
 
 #define HACTL_DEFAULT_SOCKET "hasvcd"
 

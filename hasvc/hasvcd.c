@@ -120,16 +120,16 @@ int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, cha
 	char *copy;
 	int ret;
 
-	ret = config__parse_string(text, path, &conf, err, errlen);
+	ret = cluster_config__parse_string(text, path, &conf, err, errlen);
 	if (ret)
 		return ret;
 	copy = strdup(text);
 	if (!copy) {
-		config__free(conf);
+		cluster_config__free(conf);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	config__free(d->conf);
+	cluster_config__free(d->conf);
 	free(d->conf_text);
 	d->conf = conf;
 	d->conf_text = copy;
@@ -305,7 +305,7 @@ static void stop(struct hasvcd *d)
 	sync__free(d);
 	fsm__actions_free(&d->acts);
 	fsm__free(d->fsm);
-	config__free(d->conf);
+	cluster_config__free(d->conf);
 	free(d->conf_text);
 }
 
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 	if (o.check_only) {
 		printf("%s: ok (%zu nodes, %zu VMs)\n", d.config_path, d.conf->n_nodes,
 		       d.conf->n_vms);
-		config__free(d.conf);
+		cluster_config__free(d.conf);
 		free(d.conf_text);
 		return 0;
 	}

@@ -22,7 +22,7 @@
 
 #include "hasvc/ipc.h"
 #include "hasvc/limits.h"
-#include "vmm/pbipc_server.h"
+#include "ipc/pbipc_server.h"
 
 struct hasvc_ipc_req {
 	struct hasvc_ipc_req *next;

@@ -2,7 +2,7 @@
  * hasvcd's hactl server: the libqb IPC service through which hactl asks for
  * the cluster's status and sends operator commands.  Messages are the
  * hasvc.ctl Request/Response of hasvc/hactl.proto behind the framing of
- * vmm/pbipc_server.h; docs/hactl.md describes the protocol.
+ * ipc/pbipc_server.h; docs/hactl.md describes the protocol.
  *
  * The server knows nothing of the daemon: it checks and decodes requests,
  * hands the well-formed ones to ops->request, and sends what the daemon

@@ -46,7 +46,7 @@ int local__new(struct hasvcd *d)
 		return -ENOMEM;
 	l->d = d;
 	d->loc = l;
-	lvmm__adopt_records(l);
+	local_vmm__adopt_records(l);
 	arm(l);
 	return 0;
 }
@@ -57,7 +57,7 @@ void local__free(struct hasvcd *d)
 		return;
 	qb_loop_timer_del(d->loop, d->loc->timer);
 	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
-		lvmm__close(&d->loc->c[i]);
+		local_vmm__close(&d->loc->c[i]);
 	free(d->loc);
 	d->loc = NULL;
 }
@@ -175,7 +175,7 @@ void local__inventory(struct hasvcd *d)
 static int ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd)
 {
 	char err[256];
-	int ret = lvmm__ctl(c, cmd, err, sizeof(err));
+	int ret = local_vmm__ctl(c, cmd, err, sizeof(err));
 
 	if (ret)
 		qb_log(LOG_WARNING, "%s: %s: %s", c->control, ctl__command_name(cmd), err);
@@ -224,7 +224,7 @@ static void put_num(const char **args, size_t *n, char (*bufs)[64], size_t *nb,
  */
 static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	const char *args[48];
 	char bufs[6][64], uri[300], serial[PATH_MAX + 8], net[128], err[PATH_MAX + 128];
 	size_t n = 0, nb = 0;
@@ -238,7 +238,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 
 	args[n++] = "run";
 	if (role == FSM_ROLE_STANDBY || incoming) {
-		if (lvmm__peer_uri(d, d->node, c->vm, incoming, uri, sizeof(uri)))
+		if (local_vmm__peer_uri(d, d->node, c->vm, incoming, uri, sizeof(uri)))
 			goto fail;
 		args[n++] = incoming ? "--incoming" : "--standby";
 		args[n++] = uri;
@@ -259,7 +259,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 	args[n++] = "--cpus";
 	put_num(args, &n, bufs, &nb, cv->vcpus, "");
 	if (cv->disk) {
-		if (ldev__disk_prepare(cv, err, sizeof(err))) {
+		if (local_dev__disk_prepare(cv, err, sizeof(err))) {
 			qb_log(LOG_ERR, "%s: %s", c->control, err);
 			goto fail;
 		}
@@ -267,7 +267,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 		args[n++] = cv->disk;
 	}
 	if (cv->bridge) {
-		ldev__net_arg(d, cv, c->gen, net, sizeof(net));
+		local_dev__net_arg(d, cv, c->gen, net, sizeof(net));
 		args[n++] = "--net";
 		args[n++] = net;
 	}
@@ -282,9 +282,9 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 		put_num(args, &n, bufs, &nb, peer_gen, "");
 	}
 	if (role == FSM_ROLE_STANDBY || incoming)
-		lvmm__tls_args(d, c->peer, args, &n);
+		local_vmm__tls_args(d, c->peer, args, &n);
 	args[n] = NULL;
-	if (lvmm__spawn(d, c, args))
+	if (local_vmm__spawn(d, c, args))
 		goto fail;
 	qb_log(LOG_NOTICE, "%s: started %s (pid %d)", c->control,
 	       incoming ? "a migration destination" :
@@ -293,7 +293,7 @@ static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 fail:
 	qb_log(LOG_ERR, "%s: cannot start its vmm", c->control);
 	c->state = FSM_VM_FAILED;
-	lbo__ended(d->loc, c, hasvcd__now_ms());
+	local_backoff__ended(d->loc, c, hasvcd__now_ms());
 	report(d, c, true);
 	c->used = false;
 }
@@ -307,7 +307,7 @@ fail:
 static bool hold_back(struct hasvcd *d, struct copy *c)
 {
 	unsigned fails;
-	uint64_t due = lbo__due_ms(d->loc, c->vm, &fails), now = hasvcd__now_ms();
+	uint64_t due = local_backoff__due_ms(d->loc, c->vm, &fails), now = hasvcd__now_ms();
 
 	if (due <= now)
 		return false;
@@ -322,7 +322,7 @@ static void start_copy(struct hasvcd *d, const struct fsm_action *a, uint8_t rol
 {
 	struct copy *c = NULL, *old;
 
-	if (!config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
+	if (!cluster_config__vm(d->conf, a->vm) || find(d->loc, a->vm, a->generation))
 		return;
 	/* A start still held back is for an older generation: it is replaced. */
 	if ((old = find_pending(d->loc, a->vm)))
@@ -388,13 +388,13 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 		 * outlives unprotect), so activate finds it paused.  Paused by the
 		 * standby-loss policy, activate resumes it directly.
 		 */
-		lvmm__view(c);
+		local_vmm__view(c);
 		if (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing")) {
 			ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE);
 			ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
 		}
 	}
-	if (lvmm__activate(c, a->generation, err, sizeof(err))) {
+	if (local_vmm__activate(c, a->generation, err, sizeof(err))) {
 		qb_log(LOG_WARNING, "%s: activate: %s", c->control, err);
 		return;
 	}
@@ -404,7 +404,7 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 	c->gen = a->generation;
 	c->fenced = false;
 	c->want_protect = false;
-	lvmm__record(d, c);
+	local_vmm__record(d, c);
 	/* Tell the cluster now rather than at the next poll. */
 	c->state = FSM_VM_RUNNING;
 	report(d, c, false);
@@ -437,7 +437,7 @@ static void handover(struct hasvcd *d, const struct fsm_action *a)
 	 * The epoch after next was captured after the pause: it has it all.
 	 * Counted from what the vmm says now, not from the last poll.
 	 */
-	lvmm__view(c);
+	local_vmm__view(c);
 	c->handover = true;
 	c->handover_epoch = c->view.committed_epoch;
 	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, a->peer,
@@ -578,7 +578,7 @@ static bool still_wanted(struct hasvcd *d, const struct copy *c)
 
 static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	char uri[300], err[256];
 	bool busy = !strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing");
 
@@ -597,9 +597,9 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 		ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
 	}
 	if (now < c->retry_ms || !cv ||
-	    lvmm__peer_uri(d, c->peer, c->vm, false, uri, sizeof(uri)))
+	    local_vmm__peer_uri(d, c->peer, c->vm, false, uri, sizeof(uri)))
 		return;
-	if (lvmm__protect(d, c, uri, cv->checkpoint_interval_ms, err, sizeof(err))) {
+	if (local_vmm__protect(d, c, uri, cv->checkpoint_interval_ms, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
 		c->retry_ms = now + RETRY_MS;
 		return;
@@ -619,10 +619,10 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 		ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		return;
 	}
-	if (lvmm__migration_state(c, state, sizeof(state), err, sizeof(err)) ||
+	if (local_vmm__migration_state(c, state, sizeof(state), err, sizeof(err)) ||
 	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
-	if (lvmm__migrate(d, c, err, sizeof(err))) {
+	if (local_vmm__migrate(d, c, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: migrate to %s: %s (will retry)", c->control, c->peer, err);
 		c->retry_ms = now + RETRY_MS;
 		return;
@@ -661,17 +661,17 @@ static bool reap(struct hasvcd *d, struct copy *c, uint64_t now)
 		return false;
 	c->state = c->stopping || (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0) ?
 		   FSM_VM_STOPPED : FSM_VM_FAILED;
-	lvmm__last_words(d, c, last, sizeof(last));
+	local_vmm__last_words(d, c, last, sizeof(last));
 	qb_log(c->state == FSM_VM_STOPPED ? LOG_NOTICE : LOG_ERR, "%s: vmm %s %d (%s)%s%s",
 	       c->control, WIFSIGNALED(c->status) ? "killed by signal" : "exited with status",
 	       WIFSIGNALED(c->status) ? WTERMSIG(c->status) : WEXITSTATUS(c->status),
 	       c->state == FSM_VM_STOPPED ? "stopped" : "failed", last[0] ? ": " : "", last);
-	lbo__ended(d->loc, c, now);
+	local_backoff__ended(d->loc, c, now);
 	report(d, c, true);
-	lvmm__unrecord(d, c);
-	lvmm__close(c);
+	local_vmm__unrecord(d, c);
+	local_vmm__close(c);
 	c->used = false;
-	lvmm__prune_logs(d->loc, c->vm);
+	local_vmm__prune_logs(d->loc, c->vm);
 	return true;
 }
 
@@ -749,15 +749,15 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 	}
 	if (reap(d, c, now))
 		return;
-	lvmm__bound_log(d, c);
+	local_vmm__bound_log(d, c);
 	if (c->stopping)
 		return;
-	lvmm__view(c);
+	local_vmm__view(c);
 	c->state = derive_state(c);
 	if (c->incoming && c->view.up && !strcmp(c->view.vm_state, "running")) {
 		/* The migration is over: this is the primary now. */
 		c->incoming = false;
-		lvmm__record(d, c);
+		local_vmm__record(d, c);
 	}
 	if (c->view.up)
 		keep_up(d, c);

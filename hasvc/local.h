@@ -83,59 +83,60 @@ struct local {
 };
 
 /* local_vmm.c: processes and control calls. */
-int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
+int local_vmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
 /* The last line of the copy's vmm log (why it ended), for hasvcd's own log. */
-void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
+void local_vmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
 /* Bound the copy's log (hasvc/vmmlog.h); each poll, while it runs. */
-void lvmm__bound_log(struct hasvcd *d, const struct copy *c);
+void local_vmm__bound_log(struct hasvcd *d, const struct copy *c);
 /* After a copy of vm ended: only the newest ended copies keep their logs. */
-void lvmm__prune_logs(struct local *l, const char *vm);
+void local_vmm__prune_logs(struct local *l, const char *vm);
 /*
  * Control commands through the typed requests of vmm/ctl.h: 0, or -errno
  * with the reason (the vmm's refusal, or the transport's) in err.
- * lvmm__ctl: a command without fields (pause, resume, quit, unprotect,
+ * local_vmm__ctl: a command without fields (pause, resume, quit, unprotect,
  * migrate-cancel...).
  */
-int lvmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err, size_t errlen);
+int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err,
+		   size_t errlen);
 /* Run the copy under generation gen. */
-int lvmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
+int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
 /* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */
-int lvmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
-		  char *err, size_t errlen);
+int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
+		       char *err, size_t errlen);
 /* The migration job's state (none, active, completed, failed...) into out. */
-int lvmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen);
+int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen);
 /* Read status and protect-status into c->view. */
-void lvmm__view(struct copy *c);
+void local_vmm__view(struct copy *c);
 /* Drop the copy's control connection (it went away, or is forgotten). */
-void lvmm__close(struct copy *c);
-int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
+void local_vmm__close(struct copy *c);
+int local_vmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen);
 /* host:port of node's replication listener for vm (standby or incoming). */
-int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
-		   char *out, size_t len);
+int local_vmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
+			char *out, size_t len);
 /*
  * TLS options of this node, for vmm run, with peer the node the other end
  * must be; NULL-terminated.
  */
-void lvmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n);
-void lvmm__record(struct hasvcd *d, const struct copy *c);
-void lvmm__unrecord(struct hasvcd *d, const struct copy *c);
+void local_vmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n);
+void local_vmm__record(struct hasvcd *d, const struct copy *c);
+void local_vmm__unrecord(struct hasvcd *d, const struct copy *c);
 /* Copies left running by an earlier hasvcd, from the run directory. */
-void lvmm__adopt_records(struct local *l);
+void local_vmm__adopt_records(struct local *l);
 
 /* local_backoff.c: the restart back-off of fresh boots. */
 /* When vm may boot afresh again (0: at once); fails: its quick failures. */
-uint64_t lbo__due_ms(struct local *l, const char *vm, unsigned *fails);
+uint64_t local_backoff__due_ms(struct local *l, const char *vm, unsigned *fails);
 /* c's vmm ended (or could not start) at now: count it, or start over. */
-void lbo__ended(struct local *l, const struct copy *c, uint64_t now);
+void local_backoff__ended(struct local *l, const struct copy *c, uint64_t now);
 
 /* local_dev.c: a VM's disk and network interface. */
 struct config_vm;
 /* Create the image (sparse, disk_size) if missing; refuse another size. */
-int ldev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
+int local_dev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
 /* The configured mac, or the one derived from the cluster and VM names. */
-void ldev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
+void local_dev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
 /* The value of `vmm run --net` for generation gen. */
-void ldev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
-		   char *out, size_t len);
+void local_dev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
+			char *out, size_t len);
 
 #endif

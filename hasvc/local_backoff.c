@@ -39,7 +39,7 @@ static struct backoff *lookup(struct local *l, const char *vm, bool add)
 	return free_one;
 }
 
-uint64_t lbo__due_ms(struct local *l, const char *vm, unsigned *fails)
+uint64_t local_backoff__due_ms(struct local *l, const char *vm, unsigned *fails)
 {
 	const struct backoff *b = lookup(l, vm, false);
 	unsigned shift;
@@ -51,7 +51,7 @@ uint64_t lbo__due_ms(struct local *l, const char *vm, unsigned *fails)
 	return b->last_ms + (1000ULL << shift < MAX_DELAY_MS ? 1000ULL << shift : MAX_DELAY_MS);
 }
 
-void lbo__ended(struct local *l, const struct copy *c, uint64_t now)
+void local_backoff__ended(struct local *l, const struct copy *c, uint64_t now)
 {
 	struct backoff *b;
 	bool quick = now - c->started_ms < QUICK_MS;

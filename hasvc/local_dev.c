@@ -25,7 +25,7 @@
 #include "hasvc/daemon.h"
 #include "hasvc/local.h"
 
-int ldev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen)
+int local_dev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd;
@@ -59,7 +59,7 @@ fail:
 	return -errno;
 }
 
-void ldev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6])
+void local_dev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6])
 {
 	uint8_t h[HASVC_DIGEST_LEN];
 	char id[2 * HASVC_NAME_MAX + 2];
@@ -74,12 +74,12 @@ void ldev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6
 	memcpy(mac + 3, h, 3);
 }
 
-void ldev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
-		   char *out, size_t len)
+void local_dev__net_arg(const struct hasvcd *d, const struct config_vm *cv, uint64_t gen,
+			char *out, size_t len)
 {
 	uint8_t mac[6], h[HASVC_DIGEST_LEN];
 
-	ldev__mac(d, cv, mac);
+	local_dev__mac(d, cv, mac);
 	hasvcd__digest(cv->name, strlen(cv->name), h);
 	/* "hv" + 6 + "." + 5 digits: 14 characters, under IFNAMSIZ. */
 	snprintf(out, len, "tap=hv%02x%02x%02x.%llu,bridge=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x",

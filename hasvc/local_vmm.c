@@ -25,10 +25,10 @@
  * base + 2 * slot for a standby, + 1 for a live migration's destination.
  * The slot is the VM's index in the state machine, the same on every node.
  */
-int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
-		   char *out, size_t len)
+int local_vmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool incoming,
+			char *out, size_t len)
 {
-	const struct config_node *cn = d->conf ? config__node(d->conf, node) : NULL;
+	const struct config_node *cn = d->conf ? cluster_config__node(d->conf, node) : NULL;
 	int v = fsm__vm_index(d->fsm, vm);
 	unsigned port;
 
@@ -42,9 +42,9 @@ int lvmm__peer_uri(struct hasvcd *d, const char *node, const char *vm, bool inco
 	return 0;
 }
 
-void lvmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n)
+void local_vmm__tls_args(struct hasvcd *d, const char *peer, const char **args, size_t *n)
 {
-	const struct config_node *me = config__node(d->conf, d->node);
+	const struct config_node *me = cluster_config__node(d->conf, d->node);
 
 	if (me && me->tls_ca) {
 		args[(*n)++] = "--tls-ca";
@@ -95,7 +95,7 @@ static void child_exec(struct hasvcd *d, const struct copy *c, const char *const
 	_exit(127);
 }
 
-void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len)
+void local_vmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len)
 {
 	char path[PATH_MAX], buf[1024];
 	ssize_t n = -1;
@@ -128,7 +128,7 @@ void lvmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t 
 			*p = '?';
 }
 
-void lvmm__bound_log(struct hasvcd *d, const struct copy *c)
+void local_vmm__bound_log(struct hasvcd *d, const struct copy *c)
 {
 	char path[PATH_MAX];
 	int ret;
@@ -161,7 +161,7 @@ static bool copy_live(uint64_t token, void *opaque)
 	return false;
 }
 
-void lvmm__prune_logs(struct local *l, const char *vm)
+void local_vmm__prune_logs(struct local *l, const char *vm)
 {
 	struct live_ctx x = { l, vm };
 	int ret = vmmlog__prune(l->d->run_dir, vm, VMMLOG_KEEP_ENDED, copy_live, &x);
@@ -173,7 +173,7 @@ void lvmm__prune_logs(struct local *l, const char *vm)
 		qb_log(LOG_WARNING, "%s: cannot prune its old vmm logs: %s", vm, strerror(-ret));
 }
 
-int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
+int local_vmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
 {
 	pid_t pid = hasvcd__fork();
 
@@ -183,7 +183,7 @@ int lvmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)
 		child_exec(d, c, args);
 	c->pid = pid;
 	c->child = true;
-	lvmm__record(d, c);
+	local_vmm__record(d, c);
 	return 0;
 }
 
@@ -203,11 +203,11 @@ static int call(struct copy *c, const Vmm__Control__Request *req, int timeout_ms
 	ctl__set_timeout(c->conn, timeout_ms);
 	ret = ctl__call(c->conn, req, resp, err, errlen);
 	if (ret < 0)
-		lvmm__close(c);
+		local_vmm__close(c);
 	return ret;
 }
 
-void lvmm__close(struct copy *c)
+void local_vmm__close(struct copy *c)
 {
 	ctl__disconnect(c->conn);
 	c->conn = NULL;
@@ -240,7 +240,7 @@ static int run_done(struct copy *c, const struct ctl_req *r, char *err, size_t e
 	return ret;
 }
 
-int lvmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err, size_t errlen)
+int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err, size_t errlen)
 {
 	struct ctl_req r;
 
@@ -251,7 +251,7 @@ int lvmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err,
 	return run_done(c, &r, err, errlen);
 }
 
-int lvmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
+int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
 {
 	struct ctl_req r;
 
@@ -265,7 +265,7 @@ int lvmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
 static void tls_fields(struct hasvcd *d, const char *peer, char **ca, char **cert, char **key,
 		       char **tls_peer, char **crl, protobuf_c_boolean *none)
 {
-	const struct config_node *me = config__node(d->conf, d->node);
+	const struct config_node *me = cluster_config__node(d->conf, d->node);
 
 	if (!me || !me->tls_ca) {
 		*none = true;
@@ -280,8 +280,8 @@ static void tls_fields(struct hasvcd *d, const char *peer, char **ca, char **cer
 		*crl = me->tls_crl;
 }
 
-int lvmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
-		  char *err, size_t errlen)
+int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
+		       char *err, size_t errlen)
 {
 	struct ctl_req r;
 	Vmm__Control__ProtectRequest *pr = &r.u.protect;
@@ -298,7 +298,7 @@ int lvmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t in
 	return run_done(c, &r, err, errlen);
 }
 
-int lvmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen)
+int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen)
 {
 	Vmm__Control__Response *resp;
 	struct ctl_req r;
@@ -322,7 +322,7 @@ static void view_protection(struct vmm_view *v, const Vmm__Control__ProtectStatu
 	v->eps = ps->epochs_per_s;
 }
 
-void lvmm__view(struct copy *c)
+void local_vmm__view(struct copy *c)
 {
 	struct vmm_view *v = &c->view;
 	Vmm__Control__Response *resp;
@@ -347,15 +347,15 @@ void lvmm__view(struct copy *c)
 	vmm__control__response__free_unpacked(resp, NULL);
 }
 
-int lvmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
+int local_vmm__migrate(struct hasvcd *d, struct copy *c, char *err, size_t errlen)
 {
-	const struct config_vm *cv = config__vm(d->conf, c->vm);
+	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
 	struct ctl_req r;
 	Vmm__Control__MigrateRequest *mr = &r.u.migrate;
 	char uri[300];
 	int ret;
 
-	ret = lvmm__peer_uri(d, c->peer, c->vm, true, uri, sizeof(uri));
+	ret = local_vmm__peer_uri(d, c->peer, c->vm, true, uri, sizeof(uri));
 	if (ret) {
 		snprintf(err, errlen, "no replication address for %s", c->peer);
 		return ret;
@@ -378,7 +378,7 @@ static void record_path(struct hasvcd *d, const char *control, char *out, size_t
 	snprintf(out, len, "%s/%s.rec", d->run_dir, control);
 }
 
-void lvmm__record(struct hasvcd *d, const struct copy *c)
+void local_vmm__record(struct hasvcd *d, const struct copy *c)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	FILE *f;
@@ -397,7 +397,7 @@ fail:
 	qb_log(LOG_WARNING, "cannot record %s in %s: %s", c->control, d->run_dir, strerror(errno));
 }
 
-void lvmm__unrecord(struct hasvcd *d, const struct copy *c)
+void local_vmm__unrecord(struct hasvcd *d, const struct copy *c)
 {
 	char path[PATH_MAX];
 
@@ -444,7 +444,7 @@ static void adopt_one(struct local *l, const char *file)
 	qb_log(LOG_NOTICE, "found %s (pid %d) left by an earlier hasvcd: adopted", c->control, pid);
 }
 
-void lvmm__adopt_records(struct local *l)
+void local_vmm__adopt_records(struct local *l)
 {
 	DIR *dir = opendir(l->d->run_dir);
 	struct dirent *e;

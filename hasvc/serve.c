@@ -267,13 +267,14 @@ static int shape_changed(const struct hasvcd *d, const struct config *conf, char
 			 size_t errlen)
 {
 	for (size_t k = 0; d->conf && k < conf->n_vms; k++) {
-		const struct config_vm *nv = &conf->vms[k], *ov = config__vm(d->conf, nv->name);
+		const struct config_vm *nv = &conf->vms[k];
+		const struct config_vm *ov = cluster_config__vm(d->conf, nv->name);
 		int v = fsm__vm_index(d->fsm, nv->name);
 
 		if (!ov || v < 0 || d->fsm->vms[v].primary < 0)
 			continue;
 		if (ov->memory != nv->memory || ov->vcpus != nv->vcpus ||
-		    !config__same_devices(ov, nv)) {
+		    !cluster_config__same_devices(ov, nv)) {
 			snprintf(err, errlen, "%s:%d: vm %s runs with %llu MiB and %u vCPUs: memory, "
 				 "vcpus, disk and network keys cannot change while it runs (remove it, "
 				 "reload, add it back)", conf->path, nv->line, nv->name,
@@ -296,18 +297,18 @@ static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
 		hasvc_ipc__fail(req, errno, "cannot read %s: %s", d->config_path, strerror(errno));
 		return;
 	}
-	if (config__parse_string(text, d->config_path, &conf, err, sizeof(err))) {
+	if (cluster_config__parse_string(text, d->config_path, &conf, err, sizeof(err))) {
 		hasvc_ipc__fail(req, EINVAL, "%s", err);
 		free(text);
 		return;
 	}
 	if (shape_changed(d, conf, err, sizeof(err))) {
 		hasvc_ipc__fail(req, EINVAL, "%s", err);
-		config__free(conf);
+		cluster_config__free(conf);
 		free(text);
 		return;
 	}
-	config__free(conf);
+	cluster_config__free(conf);
 	c.text = text;
 	c.path = (char *)d->config_path;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_CONFIG;

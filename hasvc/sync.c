@@ -278,7 +278,7 @@ static void on_timeout(void *data)
 
 static bool declared(const struct hasvcd *d, const char *name)
 {
-	return d->conf && config__node(d->conf, name);
+	return d->conf && cluster_config__node(d->conf, name);
 }
 
 void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, bool joiners)

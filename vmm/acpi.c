@@ -204,33 +204,33 @@ static long add_madt(struct tables *t, unsigned nr_vcpus)
 static void device_header(struct aml *a, const char *name, const char *eisa_hid,
 			  const char *str_hid, unsigned uid)
 {
-	aml__device(a, name);
-	aml__name(a, "_HID");
+	acpi_aml__device(a, name);
+	acpi_aml__name(a, "_HID");
 	if (eisa_hid)
-		aml__eisa_id(a, eisa_hid);
+		acpi_aml__eisa_id(a, eisa_hid);
 	else
-		aml__string(a, str_hid);
-	aml__name(a, "_UID");
-	aml__integer(a, uid);
-	aml__name(a, "_CRS");
-	aml__buffer(a);
+		acpi_aml__string(a, str_hid);
+	acpi_aml__name(a, "_UID");
+	acpi_aml__integer(a, uid);
+	acpi_aml__name(a, "_CRS");
+	acpi_aml__buffer(a);
 }
 
 static void dsdt_body(struct aml *a, const struct acpi_cfg *cfg)
 {
 	char name[5];
 
-	aml__scope(a, "\\_SB_");
+	acpi_aml__scope(a, "\\_SB_");
 	device_header(a, "COM1", "PNP0501", NULL, 1);
-	aml__res_io(a, GUEST_ABI_COM1_PORT, 8);
-	aml__res_irq_noflags(a, GUEST_ABI_COM1_IRQ);
-	aml__end_resources(a);
-	aml__end(a);
+	acpi_aml__res_io(a, GUEST_ABI_COM1_PORT, 8);
+	acpi_aml__res_irq_noflags(a, GUEST_ABI_COM1_IRQ);
+	acpi_aml__end_resources(a);
+	acpi_aml__end(a);
 	device_header(a, "RTC_", "PNP0B00", NULL, 0);
-	aml__res_io(a, 0x70, 2);
-	aml__res_irq_noflags(a, 8);
-	aml__end_resources(a);
-	aml__end(a);
+	acpi_aml__res_io(a, 0x70, 2);
+	acpi_aml__res_irq_noflags(a, 8);
+	acpi_aml__end_resources(a);
+	acpi_aml__end(a);
 	/* Linux's virtio_mmio binds LNRO0005 (the only way in, without a device tree). */
 	for (unsigned i = 0; i < cfg->nr_virtio; i++) {
 		name[0] = 'V';
@@ -239,20 +239,20 @@ static void dsdt_body(struct aml *a, const struct acpi_cfg *cfg)
 		name[3] = (char)('0' + i % 10);
 		name[4] = 0;
 		device_header(a, name, NULL, "LNRO0005", i);
-		aml__res_mem32_fixed(a, (uint32_t)cfg->virtio[i].base, cfg->virtio[i].size);
-		aml__res_interrupt_level_high(a, cfg->virtio[i].irq);
-		aml__end_resources(a);
-		aml__end(a);
+		acpi_aml__res_mem32_fixed(a, (uint32_t)cfg->virtio[i].base, cfg->virtio[i].size);
+		acpi_aml__res_interrupt_level_high(a, cfg->virtio[i].irq);
+		acpi_aml__end_resources(a);
+		acpi_aml__end(a);
 	}
-	aml__end(a);
+	acpi_aml__end(a);
 	/* \_S5: SLP_TYPa, SLP_TYPb, two reserved. */
-	aml__name(a, "\\_S5_");
-	aml__package(a, 4);
-	aml__integer(a, ACPI_S5_SLP_TYP);
-	aml__integer(a, ACPI_S5_SLP_TYP);
-	aml__integer(a, 0);
-	aml__integer(a, 0);
-	aml__end(a);
+	acpi_aml__name(a, "\\_S5_");
+	acpi_aml__package(a, 4);
+	acpi_aml__integer(a, ACPI_S5_SLP_TYP);
+	acpi_aml__integer(a, ACPI_S5_SLP_TYP);
+	acpi_aml__integer(a, 0);
+	acpi_aml__integer(a, 0);
+	acpi_aml__end(a);
 }
 
 static long add_dsdt(struct tables *t, const struct acpi_cfg *cfg)
@@ -261,16 +261,16 @@ static long add_dsdt(struct tables *t, const struct acpi_cfg *cfg)
 	long off;
 	int ret;
 
-	aml__init(&a);
+	acpi_aml__init(&a);
 	dsdt_body(&a, cfg);
-	ret = aml__finish(&a);
+	ret = acpi_aml__finish(&a);
 	off = ret ? ret : place(t, HDR_LEN + a.len, 16);
 	if (off >= 0) {
 		header(t->buf + off, "DSDT", (uint32_t)(HDR_LEN + a.len), DSDT_REVISION);
 		memcpy(t->buf + off + HDR_LEN, a.buf, a.len);
 		finish(t->buf + off);
 	}
-	aml__free(&a);
+	acpi_aml__free(&a);
 	return off;
 }
 

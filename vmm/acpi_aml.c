@@ -1,8 +1,8 @@
 /*
  * The AML writer (vmm/acpi_aml.h).  Open terms (Scope, Device, Package,
- * Buffer) remember where their contents start; aml__end measures them and
- * inserts the PkgLength, whose own size (1 to 4 bytes) depends on the total
- * (ACPI 6.4, 20.2.4 "Package Length Encoding").
+ * Buffer) remember where their contents start; acpi_aml__end measures them
+ * and inserts the PkgLength, whose own size (1 to 4 bytes) depends on the
+ * total (ACPI 6.4, 20.2.4 "Package Length Encoding").
  */
 #include "config.h"
 
@@ -35,18 +35,18 @@
 #define RES_MEM32_FIXED 0x86
 #define RES_EXT_IRQ 0x89
 
-void aml__init(struct aml *a)
+void acpi_aml__init(struct aml *a)
 {
 	memset(a, 0, sizeof(*a));
 }
 
-void aml__free(struct aml *a)
+void acpi_aml__free(struct aml *a)
 {
 	free(a->buf);
-	aml__init(a);
+	acpi_aml__init(a);
 }
 
-int aml__finish(struct aml *a)
+int acpi_aml__finish(struct aml *a)
 {
 	if (!a->err && a->depth)
 		a->err = -EINVAL;
@@ -75,7 +75,7 @@ static uint8_t *reserve(struct aml *a, size_t n)
 	return a->buf + a->len - n;
 }
 
-void aml__bytes(struct aml *a, const void *p, size_t n)
+void acpi_aml__bytes(struct aml *a, const void *p, size_t n)
 {
 	uint8_t *d = reserve(a, n);
 
@@ -85,7 +85,7 @@ void aml__bytes(struct aml *a, const void *p, size_t n)
 
 static void byte(struct aml *a, uint8_t b)
 {
-	aml__bytes(a, &b, 1);
+	acpi_aml__bytes(a, &b, 1);
 }
 
 static void le(struct aml *a, uint64_t v, unsigned n)
@@ -114,11 +114,11 @@ static const char *name_seg(struct aml *a, const char *s)
 		}
 		seg[n] = *s;
 	}
-	aml__bytes(a, seg, 4);
+	acpi_aml__bytes(a, seg, 4);
 	return *s == '.' ? s + 1 : s;
 }
 
-void aml__name_string(struct aml *a, const char *path)
+void acpi_aml__name_string(struct aml *a, const char *path)
 {
 	unsigned segs = 1;
 
@@ -138,7 +138,7 @@ void aml__name_string(struct aml *a, const char *path)
 		path = name_seg(a, path);
 }
 
-void aml__integer(struct aml *a, uint64_t v)
+void acpi_aml__integer(struct aml *a, uint64_t v)
 {
 	if (v == 0)
 		byte(a, AML_ZERO);
@@ -159,10 +159,10 @@ void aml__integer(struct aml *a, uint64_t v)
 	}
 }
 
-void aml__string(struct aml *a, const char *s)
+void acpi_aml__string(struct aml *a, const char *s)
 {
 	byte(a, AML_STRING);
-	aml__bytes(a, s, strlen(s) + 1);
+	acpi_aml__bytes(a, s, strlen(s) + 1);
 }
 
 static unsigned hexval(char c)
@@ -170,7 +170,7 @@ static unsigned hexval(char c)
 	return c >= '0' && c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'A' + 10);
 }
 
-void aml__eisa_id(struct aml *a, const char *id)
+void acpi_aml__eisa_id(struct aml *a, const char *id)
 {
 	uint32_t v;
 
@@ -186,10 +186,10 @@ void aml__eisa_id(struct aml *a, const char *id)
 	le(a, __builtin_bswap32(v), 4);
 }
 
-void aml__name(struct aml *a, const char *name)
+void acpi_aml__name(struct aml *a, const char *name)
 {
 	byte(a, AML_NAME);
-	aml__name_string(a, name);
+	acpi_aml__name_string(a, name);
 }
 
 static void open_pkg(struct aml *a)
@@ -201,38 +201,38 @@ static void open_pkg(struct aml *a)
 	a->open[a->depth++] = a->len;
 }
 
-void aml__scope(struct aml *a, const char *path)
+void acpi_aml__scope(struct aml *a, const char *path)
 {
 	byte(a, AML_SCOPE);
 	open_pkg(a);
-	aml__name_string(a, path);
+	acpi_aml__name_string(a, path);
 }
 
-void aml__device(struct aml *a, const char *name)
+void acpi_aml__device(struct aml *a, const char *name)
 {
 	byte(a, AML_EXT);
 	byte(a, AML_DEVICE);
 	open_pkg(a);
-	aml__name_string(a, name);
+	acpi_aml__name_string(a, name);
 }
 
-void aml__package(struct aml *a, uint8_t nr_elements)
+void acpi_aml__package(struct aml *a, uint8_t nr_elements)
 {
 	byte(a, AML_PACKAGE);
 	open_pkg(a);
 	byte(a, nr_elements);
 }
 
-void aml__buffer(struct aml *a)
+void acpi_aml__buffer(struct aml *a)
 {
 	byte(a, AML_BUFFER);
 	open_pkg(a);
-	/* The BufferSize is patched in by aml__end_resources. */
+	/* The BufferSize is patched in by acpi_aml__end_resources. */
 	byte(a, AML_DWORD);
 	le(a, 0, 4);
 }
 
-void aml__end(struct aml *a)
+void acpi_aml__end(struct aml *a)
 {
 	size_t start, body, total;
 	unsigned n;
@@ -266,7 +266,7 @@ void aml__end(struct aml *a)
 	memcpy(a->buf + start, enc, n);
 }
 
-size_t aml__pkg_length_decode(const uint8_t *p, size_t n, size_t *value)
+size_t acpi_aml__pkg_length_decode(const uint8_t *p, size_t n, size_t *value)
 {
 	unsigned follow;
 	size_t v;
@@ -287,7 +287,7 @@ size_t aml__pkg_length_decode(const uint8_t *p, size_t n, size_t *value)
 	return 1 + follow;
 }
 
-void aml__res_io(struct aml *a, uint16_t port, uint8_t len)
+void acpi_aml__res_io(struct aml *a, uint16_t port, uint8_t len)
 {
 	byte(a, RES_IO);
 	byte(a, 1); /* 16-bit decode */
@@ -297,7 +297,7 @@ void aml__res_io(struct aml *a, uint16_t port, uint8_t len)
 	byte(a, len);
 }
 
-void aml__res_irq_noflags(struct aml *a, unsigned irq)
+void acpi_aml__res_irq_noflags(struct aml *a, unsigned irq)
 {
 	byte(a, RES_IRQ_NOFLAGS);
 	le(a, irq < 16 ? 1u << irq : 0, 2);
@@ -305,7 +305,7 @@ void aml__res_irq_noflags(struct aml *a, unsigned irq)
 		a->err = a->err ? a->err : -EINVAL;
 }
 
-void aml__res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
+void acpi_aml__res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
 {
 	byte(a, RES_MEM32_FIXED);
 	le(a, 9, 2);
@@ -314,7 +314,7 @@ void aml__res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len)
 	le(a, len, 4);
 }
 
-void aml__res_interrupt_level_high(struct aml *a, uint32_t gsi)
+void acpi_aml__res_interrupt_level_high(struct aml *a, uint32_t gsi)
 {
 	byte(a, RES_EXT_IRQ);
 	le(a, 6, 2);
@@ -323,7 +323,7 @@ void aml__res_interrupt_level_high(struct aml *a, uint32_t gsi)
 	le(a, gsi, 4);
 }
 
-void aml__end_resources(struct aml *a)
+void acpi_aml__end_resources(struct aml *a)
 {
 	size_t size_at;
 
@@ -335,5 +335,5 @@ void aml__end_resources(struct aml *a)
 	size_at = a->open[a->depth - 1] + 1;
 	for (unsigned i = 0; i < 4; i++)
 		a->buf[size_at + i] = (uint8_t)((a->len - size_at - 4) >> (8 * i));
-	aml__end(a);
+	acpi_aml__end(a);
 }

@@ -17,10 +17,10 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
+#include "ipc/pbipc_server.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
 #include "vmm/ctl.h"
-#include "vmm/pbipc_server.h"
 
 struct control {
 	const struct control_ops *ops;

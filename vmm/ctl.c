@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc/pbipc_client.h"
 #include "vmm/control.h"
 #include "vmm/ctl.h"
-#include "vmm/pbipc_client.h"
 
 struct ctl_conn {
 	struct pbipc_client *cl;

@@ -136,7 +136,7 @@ static int save_msrs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 	if (bad)
 		ret = msrs_each(vcpu->fd, KVM_GET_MSRS, m, bad, &nbad);
 	if (!ret)
-		ret = vcpu_pb__msrs(m, bad, nbad, st);
+		ret = vcpu_state_pb__msrs(m, bad, nbad, st);
 	free(bad);
 	free(m);
 	return ret;
@@ -158,13 +158,13 @@ static int save_fpu(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 		/* XSAVE2 fills the whole size; XSAVE the first 4096 bytes. */
 		ret = ioctl(vcpu->fd, vm_cap(vcpu, KVM_CAP_XSAVE2) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
 			    buf);
-		ret = ret < 0 ? -errno : vcpu_pb__bytes(&st->xsave, buf, (size_t)size);
+		ret = ret < 0 ? -errno : vcpu_state_pb__bytes(&st->xsave, buf, (size_t)size);
 		free(buf);
 		return ret;
 	}
 	if (ioctl(vcpu->fd, KVM_GET_FPU, &fpu) < 0)
 		return -errno;
-	return vcpu_pb__bytes(&st->fpu, &fpu, sizeof(fpu));
+	return vcpu_state_pb__bytes(&st->fpu, &fpu, sizeof(fpu));
 }
 
 static int save_sregs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
@@ -174,13 +174,13 @@ static int save_sregs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 
 		if (ioctl(vcpu->fd, KVM_GET_SREGS2, &s2) < 0)
 			return -errno;
-		st->sregs = vcpu_pb__sregs2(&s2);
+		st->sregs = vcpu_state_pb__sregs2(&s2);
 	} else {
 		struct kvm_sregs s;
 
 		if (ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0)
 			return -errno;
-		st->sregs = vcpu_pb__sregs(&s);
+		st->sregs = vcpu_state_pb__sregs(&s);
 	}
 	return st->sregs ? 0 : -ENOMEM;
 }
@@ -196,20 +196,20 @@ static int save_extras(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 	if (vm_cap(vcpu, KVM_CAP_XCRS)) {
 		if (ioctl(vcpu->fd, KVM_GET_XCRS, &xcrs) < 0)
 			return -errno;
-		ret = vcpu_pb__xcrs(&xcrs, st);
+		ret = vcpu_state_pb__xcrs(&xcrs, st);
 		if (ret)
 			return ret;
 	}
 	if (vm_cap(vcpu, KVM_CAP_DEBUGREGS)) {
 		if (ioctl(vcpu->fd, KVM_GET_DEBUGREGS, &dbg) < 0)
 			return -errno;
-		st->debugregs = vcpu_pb__debugregs(&dbg);
+		st->debugregs = vcpu_state_pb__debugregs(&dbg);
 		if (!st->debugregs)
 			return -ENOMEM;
 	}
 	/* No in-kernel LAPIC (no irqchip): nothing to save. */
 	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) == 0) {
-		ret = vcpu_pb__bytes(&st->lapic, &lapic, sizeof(lapic));
+		ret = vcpu_state_pb__bytes(&st->lapic, &lapic, sizeof(lapic));
 		if (ret)
 			return ret;
 	} else if (errno != ENXIO && errno != EINVAL) {
@@ -238,7 +238,7 @@ int vcpu_state__save(struct vcpu *vcpu, Vmm__State__VcpuState **out)
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
 		goto err_errno;
 	ret = -ENOMEM;
-	st->regs = vcpu_pb__regs(&regs);
+	st->regs = vcpu_state_pb__regs(&regs);
 	if (!st->regs)
 		goto err;
 	ret = save_sregs(vcpu, st);
@@ -259,7 +259,7 @@ int vcpu_state__save(struct vcpu *vcpu, Vmm__State__VcpuState **out)
 		if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 			goto err_errno;
 		ret = -ENOMEM;
-		st->events = vcpu_pb__events(&ev);
+		st->events = vcpu_state_pb__events(&ev);
 		if (!st->events)
 			goto err;
 	}
@@ -277,12 +277,12 @@ static int load_sregs(struct vcpu *vcpu, const Vmm__State__Sregs *m)
 	if (m->pdptrs_valid && vm_cap(vcpu, KVM_CAP_SREGS2)) {
 		struct kvm_sregs2 s2;
 
-		vcpu_pb__sregs2_to_kvm(m, &s2);
+		vcpu_state_pb__sregs2_to_kvm(m, &s2);
 		return ioctl(vcpu->fd, KVM_SET_SREGS2, &s2) < 0 ? -errno : 0;
 	} else {
 		struct kvm_sregs s;
 
-		vcpu_pb__sregs_to_kvm(m, &s);
+		vcpu_state_pb__sregs_to_kvm(m, &s);
 		return ioctl(vcpu->fd, KVM_SET_SREGS, &s) < 0 ? -errno : 0;
 	}
 }
@@ -318,12 +318,12 @@ static int load_extras(struct vcpu *vcpu, const Vmm__State__VcpuState *st)
 	struct kvm_debugregs dbg;
 
 	if (st->n_xcrs) {
-		vcpu_pb__xcrs_to_kvm(st, &xcrs);
+		vcpu_state_pb__xcrs_to_kvm(st, &xcrs);
 		if (ioctl(vcpu->fd, KVM_SET_XCRS, &xcrs) < 0)
 			return -errno;
 	}
 	if (st->debugregs) {
-		vcpu_pb__debugregs_to_kvm(st->debugregs, &dbg);
+		vcpu_state_pb__debugregs_to_kvm(st->debugregs, &dbg);
 		if (ioctl(vcpu->fd, KVM_SET_DEBUGREGS, &dbg) < 0)
 			return -errno;
 	}
@@ -385,7 +385,7 @@ int vcpu_state__load(struct vcpu *vcpu, const Vmm__State__VcpuState *st,
 	if (ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp) < 0)
 		return -errno;
 	/* 2. */
-	vcpu_pb__regs_to_kvm(st->regs, &regs);
+	vcpu_state_pb__regs_to_kvm(st->regs, &regs);
 	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;
 	ret = load_sregs(vcpu, st->sregs);
@@ -407,7 +407,7 @@ int vcpu_state__load(struct vcpu *vcpu, const Vmm__State__VcpuState *st,
 		return ret;
 	/* 6. */
 	if (st->events) {
-		vcpu_pb__events_to_kvm(st->events, &ev);
+		vcpu_state_pb__events_to_kvm(st->events, &ev);
 		if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 			return -errno;
 		log_loaded(vcpu, &regs, &ev);

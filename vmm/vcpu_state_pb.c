@@ -21,7 +21,7 @@
 		m_;                                 \
 	})
 
-Vmm__State__Regs *vcpu_pb__regs(const struct kvm_regs *k)
+Vmm__State__Regs *vcpu_state_pb__regs(const struct kvm_regs *k)
 {
 	Vmm__State__Regs *m = PB_NEW(Vmm__State__Regs, vmm__state__regs__init);
 
@@ -35,7 +35,7 @@ Vmm__State__Regs *vcpu_pb__regs(const struct kvm_regs *k)
 	return m;
 }
 
-void vcpu_pb__regs_to_kvm(const Vmm__State__Regs *m, struct kvm_regs *k)
+void vcpu_state_pb__regs_to_kvm(const Vmm__State__Regs *m, struct kvm_regs *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->rax = m->rax; k->rbx = m->rbx; k->rcx = m->rcx; k->rdx = m->rdx;
@@ -142,7 +142,7 @@ static bool sregs_complete(const Vmm__State__Sregs *m)
 	       m->gdt && m->idt;
 }
 
-Vmm__State__Sregs *vcpu_pb__sregs(const struct kvm_sregs *k)
+Vmm__State__Sregs *vcpu_state_pb__sregs(const struct kvm_sregs *k)
 {
 	Vmm__State__Sregs *m = PB_NEW(Vmm__State__Sregs, vmm__state__sregs__init);
 
@@ -158,7 +158,7 @@ Vmm__State__Sregs *vcpu_pb__sregs(const struct kvm_sregs *k)
 	return m;
 }
 
-Vmm__State__Sregs *vcpu_pb__sregs2(const struct kvm_sregs2 *k)
+Vmm__State__Sregs *vcpu_state_pb__sregs2(const struct kvm_sregs2 *k)
 {
 	Vmm__State__Sregs *m = PB_NEW(Vmm__State__Sregs, vmm__state__sregs__init);
 
@@ -177,7 +177,7 @@ Vmm__State__Sregs *vcpu_pb__sregs2(const struct kvm_sregs2 *k)
 	return m;
 }
 
-void vcpu_pb__sregs_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs *k)
+void vcpu_state_pb__sregs_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs *k)
 {
 	memset(k, 0, sizeof(*k));
 	SREGS_TO_KVM(m, k);
@@ -185,7 +185,7 @@ void vcpu_pb__sregs_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs *k)
 		k->interrupt_bitmap[i] = m->interrupt_bitmap[i];
 }
 
-void vcpu_pb__sregs2_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs2 *k)
+void vcpu_state_pb__sregs2_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs2 *k)
 {
 	memset(k, 0, sizeof(*k));
 	SREGS_TO_KVM(m, k);
@@ -195,7 +195,7 @@ void vcpu_pb__sregs2_to_kvm(const Vmm__State__Sregs *m, struct kvm_sregs2 *k)
 	}
 }
 
-Vmm__State__VcpuEvents *vcpu_pb__events(const struct kvm_vcpu_events *k)
+Vmm__State__VcpuEvents *vcpu_state_pb__events(const struct kvm_vcpu_events *k)
 {
 	Vmm__State__VcpuEvents *m = PB_NEW(Vmm__State__VcpuEvents,
 					   vmm__state__vcpu_events__init);
@@ -226,7 +226,7 @@ Vmm__State__VcpuEvents *vcpu_pb__events(const struct kvm_vcpu_events *k)
 	return m;
 }
 
-void vcpu_pb__events_to_kvm(const Vmm__State__VcpuEvents *m, struct kvm_vcpu_events *k)
+void vcpu_state_pb__events_to_kvm(const Vmm__State__VcpuEvents *m, struct kvm_vcpu_events *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->flags = m->flags;
@@ -252,7 +252,7 @@ void vcpu_pb__events_to_kvm(const Vmm__State__VcpuEvents *m, struct kvm_vcpu_eve
 	k->triple_fault.pending = m->triple_fault_pending;
 }
 
-Vmm__State__DebugRegs *vcpu_pb__debugregs(const struct kvm_debugregs *k)
+Vmm__State__DebugRegs *vcpu_state_pb__debugregs(const struct kvm_debugregs *k)
 {
 	Vmm__State__DebugRegs *m = PB_NEW(Vmm__State__DebugRegs,
 					  vmm__state__debug_regs__init);
@@ -271,7 +271,7 @@ Vmm__State__DebugRegs *vcpu_pb__debugregs(const struct kvm_debugregs *k)
 	return m;
 }
 
-void vcpu_pb__debugregs_to_kvm(const Vmm__State__DebugRegs *m, struct kvm_debugregs *k)
+void vcpu_state_pb__debugregs_to_kvm(const Vmm__State__DebugRegs *m, struct kvm_debugregs *k)
 {
 	memset(k, 0, sizeof(*k));
 	for (size_t i = 0; i < m->n_db && i < 4; i++)
@@ -281,7 +281,7 @@ void vcpu_pb__debugregs_to_kvm(const Vmm__State__DebugRegs *m, struct kvm_debugr
 	k->flags = m->flags;
 }
 
-int vcpu_pb__xcrs(const struct kvm_xcrs *k, Vmm__State__VcpuState *st)
+int vcpu_state_pb__xcrs(const struct kvm_xcrs *k, Vmm__State__VcpuState *st)
 {
 	uint32_t n = k->nr_xcrs < KVM_MAX_XCRS ? k->nr_xcrs : KVM_MAX_XCRS;
 
@@ -300,7 +300,7 @@ int vcpu_pb__xcrs(const struct kvm_xcrs *k, Vmm__State__VcpuState *st)
 	return 0;
 }
 
-void vcpu_pb__xcrs_to_kvm(const Vmm__State__VcpuState *st, struct kvm_xcrs *k)
+void vcpu_state_pb__xcrs_to_kvm(const Vmm__State__VcpuState *st, struct kvm_xcrs *k)
 {
 	memset(k, 0, sizeof(*k));
 	for (size_t i = 0; i < st->n_xcrs && i < KVM_MAX_XCRS; i++) {
@@ -310,7 +310,7 @@ void vcpu_pb__xcrs_to_kvm(const Vmm__State__VcpuState *st, struct kvm_xcrs *k)
 	}
 }
 
-int vcpu_pb__bytes(ProtobufCBinaryData *b, const void *src, size_t len)
+int vcpu_state_pb__bytes(ProtobufCBinaryData *b, const void *src, size_t len)
 {
 	b->data = malloc(len ? len : 1);
 	if (!b->data)
@@ -320,8 +320,8 @@ int vcpu_pb__bytes(ProtobufCBinaryData *b, const void *src, size_t len)
 	return 0;
 }
 
-int vcpu_pb__msrs(const struct kvm_msrs *k, const uint32_t *unreadable, size_t n_unreadable,
-		  Vmm__State__VcpuState *st)
+int vcpu_state_pb__msrs(const struct kvm_msrs *k, const uint32_t *unreadable, size_t n_unreadable,
+			Vmm__State__VcpuState *st)
 {
 	st->msrs = calloc(k->nmsrs ? k->nmsrs : 1, sizeof(*st->msrs));
 	st->msrs_unreadable = calloc(n_unreadable ? n_unreadable : 1, sizeof(uint32_t));

@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fsm_event ev;
 
 	if (!conf) {
-		if (config__parse_string(conf_text, "fuzz.conf", &conf, err, sizeof(err)))
+		if (cluster_config__parse_string(conf_text, "fuzz.conf", &conf, err, sizeof(err)))
 			abort();
 		f = fsm__new();
 		fsm__actions_init(&acts);
@@ -119,8 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG) {
 		struct config *c = NULL;
 
-		if (config__parse_string(m->config->text, "msg.conf", &c, err, sizeof(err)) == 0)
-			config__free(c);
+		if (cluster_config__parse_string(m->config->text, "msg.conf", &c, err,
+						  sizeof(err)) == 0)
+			cluster_config__free(c);
 		else if (!err[0])
 			abort(); /* every refusal must say why */
 	} else if (m->body_case == HASVC__CLUSTER__MSG__BODY_STATE) {

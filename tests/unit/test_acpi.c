@@ -226,7 +226,7 @@ static size_t term(const uint8_t *p, size_t n, struct found *f);
 /* A PkgLength-framed term: its end must fall inside n; contents walked by fn. */
 static size_t framed(const uint8_t *p, size_t n, size_t op_len, struct found *f, int kind)
 {
-	size_t len, pl = aml__pkg_length_decode(p + op_len, n - op_len, &len), i;
+	size_t len, pl = acpi_aml__pkg_length_decode(p + op_len, n - op_len, &len), i;
 
 	ck_assert_msg(pl && op_len + len <= n, "package length past its parent");
 	i = op_len + pl;
@@ -348,16 +348,16 @@ START_TEST(test_pkg_length_sizes)
 		size_t len, pl;
 		uint8_t *filler = calloc(1, sizes[s]);
 
-		aml__init(&a);
-		aml__scope(&a, "\\_SB_");
-		aml__bytes(&a, filler, sizes[s]);
-		aml__end(&a);
-		ck_assert_int_eq(aml__finish(&a), 0);
-		pl = aml__pkg_length_decode(a.buf + 1, a.len - 1, &len);
+		acpi_aml__init(&a);
+		acpi_aml__scope(&a, "\\_SB_");
+		acpi_aml__bytes(&a, filler, sizes[s]);
+		acpi_aml__end(&a);
+		ck_assert_int_eq(acpi_aml__finish(&a), 0);
+		pl = acpi_aml__pkg_length_decode(a.buf + 1, a.len - 1, &len);
 		ck_assert_msg(pl > 0, "size %zu: undecodable", sizes[s]);
 		ck_assert_uint_eq(1 + len, a.len); /* the PkgLength counts itself, not the opcode */
 		ck_assert_uint_eq(len, pl + 5 + sizes[s]);
-		aml__free(&a);
+		acpi_aml__free(&a);
 		free(filler);
 	}
 }
@@ -374,14 +374,14 @@ START_TEST(test_bad_input)
 	cfg.nr_virtio = 1;
 	cfg.virtio[0] = (struct acpi_virtio){ 0xfffff000, 0x2000, 5 };
 	ck_assert_int_lt(acpi__build(&cfg, BASE, buf, sizeof(buf)), 0);
-	aml__init(&a);
-	aml__name(&a, "lower"); /* not a valid NameSeg */
-	ck_assert_int_lt(aml__finish(&a), 0);
-	aml__free(&a);
-	aml__init(&a);
-	aml__scope(&a, "\\_SB_"); /* never closed */
-	ck_assert_int_lt(aml__finish(&a), 0);
-	aml__free(&a);
+	acpi_aml__init(&a);
+	acpi_aml__name(&a, "lower"); /* not a valid NameSeg */
+	ck_assert_int_lt(acpi_aml__finish(&a), 0);
+	acpi_aml__free(&a);
+	acpi_aml__init(&a);
+	acpi_aml__scope(&a, "\\_SB_"); /* never closed */
+	ck_assert_int_lt(acpi_aml__finish(&a), 0);
+	acpi_aml__free(&a);
 }
 END_TEST
 

@@ -24,8 +24,8 @@
 
 #include "hasvc/hactl.h"
 #include "hasvc/ipc.h"
-#include "vmm/pbipc_client.h"
-#include "vmm/pbipc_server.h"
+#include "ipc/pbipc_client.h"
+#include "ipc/pbipc_server.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)

@@ -35,12 +35,12 @@ static void end(const char *vm, bool fresh, bool stopping, uint64_t started, uin
 	c.fresh = fresh;
 	c.stopping = stopping;
 	c.started_ms = started;
-	lbo__ended(l, &c, now);
+	local_backoff__ended(l, &c, now);
 }
 
 static uint64_t due(const char *vm, unsigned *fails)
 {
-	return lbo__due_ms(l, vm, fails);
+	return local_backoff__due_ms(l, vm, fails);
 }
 
 START_TEST(test_doubling)

@@ -55,7 +55,7 @@ static struct config *parse_ok(const char *text)
 {
 	struct config *c = NULL;
 	char err[CONFIG_ERR_MAX] = "";
-	int ret = config__parse_string(text, "hasvc.conf", &c, err, sizeof(err));
+	int ret = cluster_config__parse_string(text, "hasvc.conf", &c, err, sizeof(err));
 
 	ck_assert_msg(ret == 0, "unexpected error %d: %s", ret, err);
 	return c;
@@ -73,7 +73,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(c->n_nodes, 2);
 	ck_assert_uint_eq(c->n_vms, 2);
 
-	a = config__node(c, "alpha");
+	a = cluster_config__node(c, "alpha");
 	ck_assert_ptr_nonnull(a);
 	ck_assert_int_eq(a->line, 5);
 	ck_assert_str_eq(a->replication, "10.0.0.1:7400");
@@ -84,13 +84,13 @@ START_TEST(test_good_file)
 	ck_assert_str_eq(a->tls_key, "/etc/hasvc/alpha.key");
 	ck_assert_str_eq(a->fence_command, "fence_ipmilan --ip=10.0.1.1 -o off");
 
-	b = config__node(c, "beta");
+	b = cluster_config__node(c, "beta");
 	ck_assert_str_eq(b->replication_host, "fd00::2");
 	ck_assert_uint_eq(b->replication_port, 7401);
 	ck_assert_str_eq(b->tls_key, "/b.key");
 	ck_assert_ptr_null(b->fence_command);
 
-	w = config__vm(c, "web1");
+	w = cluster_config__vm(c, "web1");
 	ck_assert_int_eq(w->line, 16);
 	ck_assert_uint_eq(w->memory, 2ULL << 30);
 	ck_assert_uint_eq(w->vcpus, 2);
@@ -112,7 +112,7 @@ START_TEST(test_good_file)
 	ck_assert_uint_eq(w->mac[5], 0xcc);
 
 	/* Defaults. */
-	d = config__vm(c, "db.1_x-y");
+	d = cluster_config__vm(c, "db.1_x-y");
 	ck_assert_ptr_nonnull(d);
 	ck_assert_uint_eq(d->memory, 512ULL << 20);
 	ck_assert_uint_eq(d->vcpus, 1);
@@ -125,8 +125,8 @@ START_TEST(test_good_file)
 	ck_assert_ptr_null(d->disk);
 	ck_assert_ptr_null(d->bridge);
 	ck_assert(!d->has_mac && !d->disk_shared);
-	ck_assert_ptr_null(config__vm(c, "nope"));
-	config__free(c);
+	ck_assert_ptr_null(cluster_config__vm(c, "nope"));
+	cluster_config__free(c);
 }
 END_TEST
 
@@ -144,11 +144,11 @@ START_TEST(test_defaults_and_long_lines)
 	ck_assert(c->allow_plaintext);
 	ck_assert_uint_eq(c->sync_timeout_ms, CONFIG_DEFAULT_SYNC_TIMEOUT_MS);
 	ck_assert_uint_eq(strlen(c->vms[0].cmdline), 1000);
-	config__free(c);
+	cluster_config__free(c);
 	free(text);
 	c = parse_ok(PLAIN "sync_timeout_ms = 2500\n" NODES);
 	ck_assert_uint_eq(c->sync_timeout_ms, 2500);
-	config__free(c);
+	cluster_config__free(c);
 	free(cmd);
 }
 END_TEST
@@ -161,9 +161,9 @@ START_TEST(test_tls_crl)
 				    "[node b]\nreplication = h:2\ntls_ca = /ca\n"
 				    "tls_cert = /b.pem\ntls_key = /b.key\n");
 
-	ck_assert_str_eq(config__node(c, "a")->tls_crl, "/crl.pem");
-	ck_assert_ptr_null(config__node(c, "b")->tls_crl);
-	config__free(c);
+	ck_assert_str_eq(cluster_config__node(c, "a")->tls_crl, "/crl.pem");
+	ck_assert_ptr_null(cluster_config__node(c, "b")->tls_crl);
+	cluster_config__free(c);
 }
 END_TEST
 
@@ -278,7 +278,7 @@ START_TEST(test_bad_input)
 {
 	struct config *c = (void *)1;
 	char err[CONFIG_ERR_MAX] = "";
-	int ret = config__parse_string(bad[_i].text, "hasvc.conf", &c, err, sizeof(err));
+	int ret = cluster_config__parse_string(bad[_i].text, "hasvc.conf", &c, err, sizeof(err));
 
 	ck_assert_int_eq(ret, -EINVAL);
 	ck_assert_ptr_null(c);
@@ -298,12 +298,12 @@ START_TEST(test_file_errors)
 	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
 	fputs(PLAIN NODES "[vm web1]\nkernel = /k\nmemory = 12Q\n", f);
 	fclose(f);
-	ck_assert_int_eq(config__load(path, &c, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(cluster_config__load(path, &c, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:11: vm web1: memory '12Q' is not a size like 512M or 2G", path);
 	ck_assert_str_eq(err, want);
 	unlink(path);
 
-	ck_assert_int_eq(config__load(path, &c, err, sizeof(err)), -ENOENT);
+	ck_assert_int_eq(cluster_config__load(path, &c, err, sizeof(err)), -ENOENT);
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
 	ck_assert_str_eq(err, want);
 	ck_assert_ptr_null(c);
@@ -317,12 +317,12 @@ START_TEST(test_example_file)
 	struct config *c;
 
 	snprintf(path, sizeof(path), "%s/conf/hasvc.conf", top ? top : ".");
-	ck_assert_msg(config__load(path, &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(cluster_config__load(path, &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(c->n_nodes, 3);
 	ck_assert_uint_eq(c->n_vms, 2);
 	for (size_t i = 0; i < c->n_vms; i++)
 		ck_assert(c->vms[i].protect);
-	config__free(c);
+	cluster_config__free(c);
 }
 END_TEST
 
@@ -334,49 +334,51 @@ START_TEST(test_values)
 	char host[64];
 	uint16_t port;
 
-	ck_assert_int_eq(config__parse_size("4k", &sz), 0);
+	ck_assert_int_eq(cluster_config__parse_size("4k", &sz), 0);
 	ck_assert_uint_eq(sz, 4096);
-	ck_assert_int_eq(config__parse_size("2GiB", &sz), 0);
+	ck_assert_int_eq(cluster_config__parse_size("2GiB", &sz), 0);
 	ck_assert_uint_eq(sz, 2ULL << 30);
-	ck_assert_int_eq(config__parse_size("1T", &sz), 0);
-	ck_assert_int_eq(config__parse_size("", &sz), -EINVAL);
-	ck_assert_int_eq(config__parse_size("-1M", &sz), -EINVAL);
-	ck_assert_int_eq(config__parse_size("1MM", &sz), -EINVAL);
-	ck_assert_int_eq(config__parse_size("99999999999999999999", &sz), -EINVAL);
-	ck_assert_int_eq(config__parse_size("17179869184G", &sz), -EINVAL);
-	ck_assert_int_eq(config__parse_int(" 5", 0, 9, &n), -EINVAL);
-	ck_assert_int_eq(config__parse_int("-3", -5, 9, &n), 0);
+	ck_assert_int_eq(cluster_config__parse_size("1T", &sz), 0);
+	ck_assert_int_eq(cluster_config__parse_size("", &sz), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_size("-1M", &sz), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_size("1MM", &sz), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_size("99999999999999999999", &sz), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_size("17179869184G", &sz), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_int(" 5", 0, 9, &n), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_int("-3", -5, 9, &n), 0);
 	ck_assert_int_eq(n, -3);
-	ck_assert_int_eq(config__parse_bool("On", &b), 0);
+	ck_assert_int_eq(cluster_config__parse_bool("On", &b), 0);
 	ck_assert(b);
-	ck_assert_int_eq(config__parse_bool("0", &b), 0);
+	ck_assert_int_eq(cluster_config__parse_bool("0", &b), 0);
 	ck_assert(!b);
-	ck_assert_int_eq(config__parse_address("[::1]:80", host, sizeof(host), &port), 0);
+	ck_assert_int_eq(cluster_config__parse_address("[::1]:80", host, sizeof(host), &port), 0);
 	ck_assert_str_eq(host, "::1");
-	ck_assert_int_eq(config__parse_address("[::1]80", host, sizeof(host), &port), -EINVAL);
-	ck_assert_int_eq(config__parse_address(":80", host, sizeof(host), &port), -EINVAL);
-	ck_assert_int_eq(config__parse_address("h:65536", host, sizeof(host), &port), -EINVAL);
-	ck_assert(config__valid_name("a"));
-	ck_assert(!config__valid_name(""));
-	ck_assert(!config__valid_name("a b"));
+	ck_assert_int_eq(cluster_config__parse_address("[::1]80", host, sizeof(host), &port),
+			 -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_address(":80", host, sizeof(host), &port), -EINVAL);
+	ck_assert_int_eq(cluster_config__parse_address("h:65536", host, sizeof(host), &port),
+			 -EINVAL);
+	ck_assert(cluster_config__valid_name("a"));
+	ck_assert(!cluster_config__valid_name(""));
+	ck_assert(!cluster_config__valid_name("a b"));
 	{
 		uint8_t mac[6];
 
-		ck_assert_int_eq(config__parse_mac("52:54:00:aB:0c:ff", mac), 0);
+		ck_assert_int_eq(cluster_config__parse_mac("52:54:00:aB:0c:ff", mac), 0);
 		ck_assert_uint_eq(mac[3], 0xab);
 		ck_assert_uint_eq(mac[5], 0xff);
-		ck_assert_int_eq(config__parse_mac("52:54:00:ab:0c:f", mac), -EINVAL);
-		ck_assert_int_eq(config__parse_mac("52:54:00:ab:0c:fff", mac), -EINVAL);
-		ck_assert_int_eq(config__parse_mac("52-54-00-ab-0c-ff", mac), -EINVAL);
-		ck_assert_int_eq(config__parse_mac(" 2:54:00:ab:0c:ff", mac), -EINVAL);
-		ck_assert_int_eq(config__parse_mac("00:00:00:00:00:00", mac), -EINVAL);
-		ck_assert_int_eq(config__parse_mac("ff:ff:ff:ff:ff:ff", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac("52:54:00:ab:0c:f", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac("52:54:00:ab:0c:fff", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac("52-54-00-ab-0c-ff", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac(" 2:54:00:ab:0c:ff", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac("00:00:00:00:00:00", mac), -EINVAL);
+		ck_assert_int_eq(cluster_config__parse_mac("ff:ff:ff:ff:ff:ff", mac), -EINVAL);
 	}
-	ck_assert(config__valid_ifname("br0"));
-	ck_assert(config__valid_ifname("123456789012345"));
-	ck_assert(!config__valid_ifname("1234567890123456"));
-	ck_assert(!config__valid_ifname("br 0"));
-	ck_assert(!config__valid_ifname(".."));
+	ck_assert(cluster_config__valid_ifname("br0"));
+	ck_assert(cluster_config__valid_ifname("123456789012345"));
+	ck_assert(!cluster_config__valid_ifname("1234567890123456"));
+	ck_assert(!cluster_config__valid_ifname("br 0"));
+	ck_assert(!cluster_config__valid_ifname(".."));
 }
 END_TEST
 
@@ -397,7 +399,7 @@ START_TEST(test_diff)
 		"[vm nic]\nmemory=1G\nkernel=/k\nbridge=br0\nmac=52:54:00:00:00:07\n");
 	struct config_diff d;
 
-	ck_assert_int_eq(config__diff(old, new_conf, &d), 0);
+	ck_assert_int_eq(cluster_config__diff(old, new_conf, &d), 0);
 	ck_assert_uint_eq(d.n_added, 2);
 	ck_assert_str_eq(d.added[0], "new1");
 	ck_assert_str_eq(d.added[1], "new2");
@@ -407,13 +409,13 @@ START_TEST(test_diff)
 	ck_assert_str_eq(d.changed[0], "bigger");
 	ck_assert_str_eq(d.changed[1], "moved");
 	ck_assert_str_eq(d.changed[2], "nic");
-	config__diff_free(&d);
+	cluster_config__diff_free(&d);
 
-	ck_assert_int_eq(config__diff(old, old, &d), 0);
+	ck_assert_int_eq(cluster_config__diff(old, old, &d), 0);
 	ck_assert_uint_eq(d.n_added + d.n_removed + d.n_changed, 0);
-	config__diff_free(&d);
-	config__free(old);
-	config__free(new_conf);
+	cluster_config__diff_free(&d);
+	cluster_config__free(old);
+	cluster_config__free(new_conf);
 }
 END_TEST
 

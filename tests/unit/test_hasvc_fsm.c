@@ -45,7 +45,8 @@ static void setup(struct t *t, const char *text)
 	struct fsm_event ev = { .type = FSM_EV_CONFIG };
 
 	memset(t, 0, sizeof(*t));
-	ck_assert_msg(config__parse_string(text, "test.conf", &t->conf, err, sizeof(err)) == 0,
+	ck_assert_msg(cluster_config__parse_string(text, "test.conf", &t->conf, err,
+						  sizeof(err)) == 0,
 		      "%s", err);
 	t->f = fsm__new();
 	ck_assert_ptr_nonnull(t->f);
@@ -62,7 +63,7 @@ static void teardown(struct t *t)
 	free(t->trace_buf);
 	fsm__actions_free(&t->acts);
 	fsm__free(t->f);
-	config__free(t->conf);
+	cluster_config__free(t->conf);
 }
 
 static void feed(struct t *t, const struct fsm_event *ev)
@@ -659,11 +660,12 @@ START_TEST(test_reload)
 
 	setup(&t, base_conf);
 	form(&t);
-	ck_assert_int_eq(config__parse_string("[cluster]\nallow_plaintext = yes\n"
-					      NODE("a", "") NODE("b", "") NODE("c", "")
-					      VM("web1", "preferred_nodes = a, b\n")
-					      VM("new1", "preferred_nodes = c\nprotected = no\n"),
-					      "t2.conf", &c2, err, sizeof(err)), 0);
+	ck_assert_int_eq(cluster_config__parse_string(
+				 "[cluster]\nallow_plaintext = yes\n"
+				 NODE("a", "") NODE("b", "") NODE("c", "")
+				 VM("web1", "preferred_nodes = a, b\n")
+				 VM("new1", "preferred_nodes = c\nprotected = no\n"),
+				 "t2.conf", &c2, err, sizeof(err)), 0);
 	ev.config.config = c2;
 	feed(&t, &ev);
 	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "db1"));
@@ -672,7 +674,7 @@ START_TEST(test_reload)
 	ck_assert_str_eq(find(&t, FSM_ACT_START_PRIMARY, "c", "new1")->peer, "");
 	ck_assert_int_lt(fsm__vm_index(t.f, "db1"), 0);
 	ck_assert_str_eq(primary_of(&t, "web1"), "a");
-	config__free(c2);
+	cluster_config__free(c2);
 	teardown(&t);
 }
 END_TEST

@@ -74,7 +74,8 @@ static struct fsm *formed(void)
 	struct fsm_event ev = { .type = FSM_EV_CONFIG };
 
 	ck_assert_ptr_nonnull(f);
-	ck_assert_msg(config__parse_string(conf_text, "t.conf", &conf, err, sizeof(err)) == 0,
+	ck_assert_msg(cluster_config__parse_string(conf_text, "t.conf", &conf, err,
+						  sizeof(err)) == 0,
 		      "%s", err);
 	ev.config.config = conf;
 	memset(ev.config.digest, 0x5a, sizeof(ev.config.digest));
@@ -91,7 +92,7 @@ static struct fsm *formed(void)
 	report(f, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 3);
 	report(f, "c", "db1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 3);
 	view(f, two, 2);
-	config__free(conf);
+	cluster_config__free(conf);
 	ck_assert_int_eq(f->nodes[fsm__node_index(f, "b")].fence, FSM_FENCE_PENDING);
 	return f;
 }

@@ -482,7 +482,8 @@ static void configure(struct sim *s)
 						"preferred_nodes = n%d, n%d\n", a, b);
 		}
 	}
-	ck_assert_msg(config__parse_string(text, "random.conf", &s->conf, err, sizeof(err)) == 0,
+	ck_assert_msg(cluster_config__parse_string(text, "random.conf", &s->conf, err,
+						  sizeof(err)) == 0,
 		      "%s", err);
 	ev.config.config = s->conf;
 	feed(s, &ev);
@@ -566,7 +567,7 @@ static void run_one(struct sim *s, uint64_t seed)
 		deliver(s);
 	}
 	wire_round_trip(s);
-	config__free(s->conf);
+	cluster_config__free(s->conf);
 	s->conf = NULL;
 }
 

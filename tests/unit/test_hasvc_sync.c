@@ -122,7 +122,8 @@ static void setup(void)
 	ck_assert_ptr_nonnull(d.loop);
 	d.fsm = fsm__new();
 	ck_assert_ptr_nonnull(d.fsm);
-	ck_assert_int_eq(config__parse_string(CONF, "hasvc.conf", &d.conf, err, sizeof(err)), 0);
+	ck_assert_int_eq(cluster_config__parse_string(CONF, "hasvc.conf", &d.conf, err,
+						     sizeof(err)), 0);
 	ck_assert_int_eq(sync__new(&d), 0);
 	n_view = 0;
 }
@@ -130,7 +131,7 @@ static void setup(void)
 static void teardown(void)
 {
 	sync__free(&d);
-	config__free(d.conf);
+	cluster_config__free(d.conf);
 	fsm__free(d.fsm);
 	qb_loop_destroy(d.loop);
 	msgq__clear(&seen.sent);

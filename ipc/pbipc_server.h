@@ -8,8 +8,8 @@
  * Every call below, and every callback, runs on the thread that runs the
  * loop.
  */
-#ifndef VMM_PBIPC_SERVER_H
-#define VMM_PBIPC_SERVER_H
+#ifndef IPC_PBIPC_SERVER_H
+#define IPC_PBIPC_SERVER_H
 
 #include <stddef.h>
 #include <stdint.h>

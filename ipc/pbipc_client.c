@@ -14,8 +14,8 @@
 #include <qb/qbipc_common.h>
 #include <qb/qbipcc.h>
 
-#include "vmm/pbipc_client.h"
-#include "vmm/pbipc_server.h"
+#include "ipc/pbipc_client.h"
+#include "ipc/pbipc_server.h"
 
 struct pbipc_client {
 	qb_ipcc_connection_t *c;

@@ -18,7 +18,7 @@
 #include <qb/qblog.h>
 #include <qb/qbloop.h>
 
-#include "vmm/pbipc_server.h"
+#include "ipc/pbipc_server.h"
 
 #define PBIPC_NAME_MAX 100  /* an abstract sun_path has 107 usable bytes */
 

@@ -3,8 +3,8 @@
  * libqb IPC, send one request, wait for its reply.  `vmm ctl` (vmm/ctl.c)
  * and hactl are built on it.
  */
-#ifndef VMM_PBIPC_CLIENT_H
-#define VMM_PBIPC_CLIENT_H
+#ifndef IPC_PBIPC_CLIENT_H
+#define IPC_PBIPC_CLIENT_H
 
 #include <stddef.h>
 
