@@ -570,11 +570,19 @@ static int final_state(struct incoming *in, struct pc_dst **pcd)
 		snprintf(in->err, in->errlen, "refused: no final state after the switch-over");
 		return ret;
 	}
+	/*
+	 * The final state goes in before post-copy registers the memory: loading
+	 * it can touch guest pages (KVM maps a Linux guest's kvmclock, steal-time
+	 * and PV EOI pages when their MSRs are set), and a missing page would
+	 * wait for a source that is itself waiting for our ack.  The stale pages
+	 * dropped next are mapped again, through their faults, once post-copy
+	 * serves them.
+	 */
+	ret = load_final(in->vm, in->m.c, in->err, in->errlen);
 	/* Every data connection is drained: no stale copy can land after this. */
-	if (in->pc.postcopy &&
-	    (ret = postcopy__dst_prepare(in->vm, &in->pc.discard, pcd, in->err, in->errlen)))
-		return ret;
-	return load_final(in->vm, in->m.c, in->err, in->errlen);
+	if (!ret && in->pc.postcopy)
+		ret = postcopy__dst_prepare(in->vm, &in->pc.discard, pcd, in->err, in->errlen);
+	return ret;
 }
 
 /* Post-copy's threads take the connections over, or the migration is done. */
