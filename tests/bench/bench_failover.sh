@@ -383,7 +383,7 @@ n=0
 run() {
 	n=$((n + 1))
 	_log=$work/$n-$1-$2${3:+-$3}.log
-	# Each run's $T (tests/vmm/lib.sh's mktemp) goes inside $work.
+	# Each run's $T (tests/common.sh's mktemp) goes inside $work.
 	TMPDIR=$work CL_TOKEN=$2 sh "$self" --trial "$1" "$res" ${3:+"$3"} >"$_log" 2>&1
 	_rc=$?
 	if [ "$_rc" = 77 ]; then

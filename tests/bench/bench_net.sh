@@ -28,7 +28,7 @@ case $args in *--runs*) RUNS=$(echo "$args" | sed 's/.*--runs \([0-9]*\).*/\1/')
 top_srcdir=$srcdir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
 export top_srcdir VMM GUESTS
 set +eu
-. "$srcdir/tests/vmm/lib.sh"
+. "$srcdir/tests/common.sh"
 . "$srcdir/tests/virtio/netlib.sh"
 . "$srcdir/tests/migration/mlib.sh"
 need_net

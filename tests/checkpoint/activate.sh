@@ -7,7 +7,7 @@
 #  - a primary paused by --on-standby-loss pause: resume is refused (its
 #    output is held); activate resumes it under the new generation and
 #    releases the held output: the client is answered again
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

@@ -1,4 +1,4 @@
-# Helpers for the checkpointing tests (sourced after tests/vmm/lib.sh and
+# Helpers for the checkpointing tests (sourced after tests/common.sh and
 # tests/migration/mlib.sh).
 CKCLIENT="$top_srcdir/tests/checkpoint/ckclient.py"
 

@@ -4,7 +4,7 @@
 # VMM_TEST_CORRUPT_CHECKPOINT=N flips one byte in the middle of checkpoint
 # N after it was captured) sends a damaged stream; the standby's SHA-256
 # check refuses it, keeps checkpoint N-1, and can still be activated from it.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

@@ -5,7 +5,7 @@
 # kills land mid-epoch or mid-checkpoint); the standby is activated (by
 # command, or by --activate-on-loss every third trial) and must hold every
 # value the client saw: counter >= last acknowledged, the guest's log intact.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

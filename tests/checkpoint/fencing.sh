@@ -8,7 +8,7 @@
 #  - protect --peer-generation refuses a standby with another token
 #  - vmm run --incoming --peer-generation: a migration destination takes
 #    only a source with that token
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

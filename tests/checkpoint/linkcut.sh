@@ -11,7 +11,7 @@
 # holds every value acknowledged before the cut (values acknowledged after
 # the degrade are legitimately not there: the primary ran unprotected).
 # With --on-standby-loss pause the guest pauses and its output stays held.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

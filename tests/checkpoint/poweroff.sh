@@ -10,7 +10,7 @@
 #  - the block guest on a disk, epochs of 10 s: every write after the sync
 #    is in the final checkpoint; its "block ok" reaches the primary's
 #    serial file and the two images are identical when both have exited.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

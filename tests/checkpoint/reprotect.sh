@@ -6,7 +6,7 @@
 #    guest when protection starts, and the held output leaves with the
 #    first acknowledged checkpoint; every value acknowledged to the client
 #    survives a kill -9 failover to the new standby
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

@@ -9,7 +9,7 @@
 # loaded one, or a KVM that takes every byte of `rep outsb` as an exit of
 # its own (kvm-pvm), at about 1 ms an exit, needs most of it: the guest
 # writes on both of its vCPUs.)
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

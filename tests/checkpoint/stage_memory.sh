@@ -6,7 +6,7 @@
 # become small.  Once two of those committed, the standby's anonymous
 # memory (RssAnon: the staging area, not guest RAM, which is a memfd) is
 # far below the large checkpoint's size.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

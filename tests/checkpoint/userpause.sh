@@ -9,7 +9,7 @@
 #    after the initial sync; resume works
 #  - paused, and paused by --on-standby-loss pause too: unprotect ends
 #    only the policy's hold; resume runs it
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

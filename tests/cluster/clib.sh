@@ -32,7 +32,7 @@
 #	CL_EXEC_TIMEOUT		time limit of a node_exec command, s (60)
 
 : "${top_srcdir:?top_srcdir is not set (run through make check)}"
-. "$top_srcdir/tests/vmm/lib.sh"
+. "$top_srcdir/tests/common.sh"
 
 PATH=$PATH:/usr/sbin:/sbin
 # Slower machines (HASVC_TIME_SCALE) get a proportionally slower corosync,
@@ -51,7 +51,7 @@ CL_MADE_NS=""		# namespaces this run created
 CL_MADE_LINKS=""	# root-side veths this run created
 CL_PIDS=""		# every process started (holders, node_bg), by PID
 
-# Teardown first, then lib.sh's cleanup (its PIDS, then $T unless KEEP_T=1).
+# Teardown first, then common.sh's cleanup (its PIDS, then $T unless KEEP_T=1).
 trap 'cluster_teardown; cleanup' EXIT
 trap 'exit 1' HUP INT TERM
 

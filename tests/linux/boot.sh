@@ -7,7 +7,7 @@
 # ctl shutdown presses the power button: the init shuts down cleanly.
 # Reports the time to the init's ready line and the idle CPU of the booted
 # guest (figures, not checks: in a nested VM they mean little).
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/lib.sh"
 need_kvm
 linux_kernel

@@ -9,7 +9,7 @@
 # (no acknowledged update lost or applied twice), counterd reads back from
 # its disk every update the client got an answer for, the kernel logged no
 # warning, and e2fsck finds the last primary's image clean.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"

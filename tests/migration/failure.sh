@@ -2,7 +2,7 @@
 # Failures: the destination killed mid-migration, a cancel, and garbage
 # bytes sent to the incoming port.  The source guest always carries on;
 # the destination never runs a partial state.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
 

@@ -2,7 +2,7 @@
 # Offline migration: a paused VM moves and stays paused on the destination
 # (not one guest instruction runs there) until it is resumed; then its
 # heartbeat carries on and its working set verifies.  Also `vmm run --paused`.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
 

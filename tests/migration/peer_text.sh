@@ -4,7 +4,7 @@
 # followed by a forged log line, a byte above 0x7f and 4000 more bytes.  The
 # source's log and migrate-status show it as one line of printable ASCII,
 # cut to a bounded length ("...").
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # 20 live migrations back and forth between two vmm processes; the dirty
 # guest verifies its working set all along.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
 

@@ -7,7 +7,7 @@
 # migration's only if it carries the hello's nonce, so strays that come
 # before the source's own data connections are dropped too.  Each time a
 # real migration (or protect) to the same port then succeeds.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 need_kvm

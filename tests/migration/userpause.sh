@@ -10,7 +10,7 @@
 #  - paused while a migration sends, which then fails (its destination
 #    killed): the source stays paused; resume runs it on.
 #  - migrate --paused: the source stays paused after success; resume runs it.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/mlib.sh"
 need_kvm
 

@@ -5,7 +5,7 @@
 # guest RAM must reach the destination: dirty__mark); each destination
 # finishes with every record verified.  A destination whose disk
 # configuration differs refuses the final state and the source carries on.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/../migration/mlib.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm

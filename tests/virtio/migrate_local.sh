@@ -10,7 +10,7 @@
 # was; unchanged while the destination runs).  Refused, with the source running on: a destination
 # disk of another size (left untouched), a read-only one, no disk, and
 # --copy-disk with --postcopy.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/../migration/mlib.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm

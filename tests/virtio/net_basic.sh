@@ -6,7 +6,7 @@
 # refused with clear errors; snapshots whose device set or MAC differs are
 # refused; malformed tx chains and rx buffers are refused
 # (DEVICE_NEEDS_RESET) and the vmm survives them.  Topology: tests/virtio/netlib.sh.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 need_kvm
 need_net

@@ -8,7 +8,7 @@
 # acknowledged update lost, none applied twice) and the client carries on
 # behind the new port.  A destination without --net, or with another MAC,
 # refuses the state and the source carries on.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 need_kvm

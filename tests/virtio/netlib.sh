@@ -1,4 +1,4 @@
-# Helpers for the virtio-net tests (sourced after tests/vmm/lib.sh).
+# Helpers for the virtio-net tests (sourced after tests/common.sh).
 #
 # Topology, made fresh by every test and removed on exit (also on failure):
 # namespace $HNS holds bridge nbr0 and the persistent taps ntap0 (the

@@ -10,7 +10,7 @@
 # check_image.py.  Then a checkpoint corrupted on the way
 # (VMM_TEST_CORRUPT_CHECKPOINT) is refused and nothing of it reaches the
 # standby's image: its hash is still its last committed disk_digest.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/mlib.sh"
 . "$top_srcdir/tests/checkpoint/cklib.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"

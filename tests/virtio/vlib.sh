@@ -1,5 +1,5 @@
 # Helpers for the virtio checkpointing and migration tests (sourced after
-# tests/vmm/lib.sh and tests/migration/mlib.sh; failover_verify also wants
+# tests/common.sh and tests/migration/mlib.sh; failover_verify also wants
 # tests/checkpoint/cklib.sh).
 
 # finished_verified NAME IMAGE WHAT: the vmm NAME (PID in $NAME_pid, serial

@@ -2,7 +2,7 @@
 # A build has the fault-injection hooks exactly when configure was asked for
 # them (--enable-fault-injection): a default build carries no code that
 # damages a replication stream on request, and says it is no test build.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 
 hooks=$(grep -ac 'VMM_TEST_' "$VMM")
 "$VMM" --version >"$T/version" || fail "vmm --version failed"

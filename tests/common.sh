@@ -1,5 +1,7 @@
-# Shared helpers for the vmm integration tests (sourced, POSIX sh).
-# Every process a test starts is recorded and killed by PID on exit.
+# The base of every shell test (sourced first, POSIX sh): the build it
+# tests ($VMM, $GUESTS), time limits (secs, deadline), skip/fail/pass,
+# a temporary directory $T, and every process a test starts, recorded and
+# killed by PID on exit.
 
 : "${VMM:?VMM is not set (run through make check)}"
 : "${GUESTS:?GUESTS is not set}"
