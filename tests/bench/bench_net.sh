@@ -30,7 +30,7 @@ export top_srcdir VMM GUESTS
 set +eu
 . "$srcdir/tests/common.sh"
 . "$srcdir/tests/virtio/netlib.sh"
-. "$srcdir/tests/migration/mlib.sh"
+. "$srcdir/tests/migration/migration_helpers.sh"
 need_net
 "$srcdir/conf/make-certs.sh" "$T/certs" pr sb >/dev/null 2>&1 || fail "make-certs.sh failed"
 tls() { echo "--tls-ca $T/certs/ca.pem --tls-cert $T/certs/$1.pem --tls-key $T/certs/$1.key --tls-peer $2"; }

@@ -8,8 +8,8 @@
 #    output is held); activate resumes it under the new generation and
 #    releases the held output: the client is answered again
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # refused CMD... EXPECT: the ctl command must fail with EXPECT on stderr.

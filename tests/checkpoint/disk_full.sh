@@ -19,8 +19,8 @@ if [ -z "${DISK_FULL_NS:-}" ]; then
 	DISK_FULL_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 

@@ -9,8 +9,8 @@
 #  - vmm run --incoming --peer-generation: a migration destination takes
 #    only a source with that token
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- the standby checks the primary's token -------------------------------

@@ -7,8 +7,8 @@
 #    first acknowledged checkpoint; every value acknowledged to the client
 #    survives a kill -9 failover to the new standby
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- degraded ------------------------------------------------------------------

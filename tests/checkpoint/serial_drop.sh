@@ -10,8 +10,8 @@
 # its own (kvm-pvm), at about 1 ms an exit, needs most of it: the guest
 # writes on both of its vCPUs.)
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb --cpus 2

@@ -7,8 +7,8 @@
 # memory (RssAnon: the staging area, not guest RAM, which is a memfd) is
 # far below the large checkpoint's size.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # rss_anon PID: the process's anonymous resident memory, in KiB.

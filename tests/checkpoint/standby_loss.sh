@@ -4,8 +4,8 @@
 # new output flowing at once; with pause it pauses the guest.  And fencing:
 # a standby at a newer generation refuses a protect stream of an older one.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- degrade -------------------------------------------------------------

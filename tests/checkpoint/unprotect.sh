@@ -7,8 +7,8 @@
 #  - protect to a new standby then works, and every value acknowledged to
 #    the client survives a kill -9 failover to that second standby
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb1

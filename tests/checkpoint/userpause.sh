@@ -10,8 +10,8 @@
 #  - paused, and paused by --on-standby-loss pause too: unprotect ends
 #    only the policy's hold; resume runs it
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb1

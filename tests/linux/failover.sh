@@ -10,8 +10,8 @@
 # its disk every update the client got an answer for, the kernel logged no
 # warning, and e2fsck finds the last primary's image clean.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 . "$top_srcdir/tests/linux/llib.sh"
 need_kvm

@@ -8,8 +8,8 @@
 # got an answer for, the kernel logged no warning (no soft lockup or
 # clocksource complaint after the gaps), and e2fsck finds the image clean.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 . "$top_srcdir/tests/linux/llib.sh"
 need_kvm

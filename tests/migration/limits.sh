@@ -5,7 +5,7 @@
 # downtime limit.  The source stays paused afterwards (--paused) so that its
 # job figures can be read.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 json_field() { # FILE FIELD

@@ -3,7 +3,7 @@
 # (not one guest instruction runs there) until it is resumed; then its
 # heartbeat carries on and its working set verifies.  Also `vmm run --paused`.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 start_dst dst 128M 1 --tls-none

@@ -6,7 +6,7 @@
 # time the guest finishes its run on the destination and verifies its whole
 # working set ("dirty ok"), and the source reports the post-copy figures.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 need_userfaultfd
 

@@ -3,7 +3,7 @@
 # another CA, and a peer without a certificate, are refused, and the source
 # guest carries on.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"
 

@@ -7,7 +7,7 @@
 # past its next update is refused at start; the right ones work.
 # A refused receiver may end or wait on: this test only reads its account.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"
 

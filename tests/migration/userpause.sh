@@ -11,7 +11,7 @@
 #    killed): the source stays paused; resume runs it on.
 #  - migrate --paused: the source stays paused after success; resume runs it.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 cmd="mem_mib=32 rate_mib=50 hb_us=20000 verify_every=2"

@@ -7,8 +7,8 @@
 # record.  A standby without a disk refuses the initial sync.
 # (tests/virtio/replicate.sh checks the standby's image byte for byte.)
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 

@@ -6,7 +6,7 @@
 # finishes with every record verified.  A destination whose disk
 # configuration differs refuses the final state and the source carries on.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/../migration/mlib.sh"
+. "$(dirname "$0")/../migration/migration_helpers.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 

@@ -11,7 +11,7 @@
 # disk of another size (left untouched), a read-only one, no disk, and
 # --copy-disk with --postcopy.
 . "$(dirname "$0")/../common.sh"
-. "$(dirname "$0")/../migration/mlib.sh"
+. "$(dirname "$0")/../migration/migration_helpers.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"

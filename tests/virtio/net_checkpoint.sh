@@ -10,8 +10,8 @@
 # vmm is protected again.  Every answer keeps value - seq constant: no
 # acknowledged update lost, none applied twice.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 need_kvm
 need_net

@@ -9,7 +9,7 @@
 # behind the new port.  A destination without --net, or with another MAC,
 # refuses the state and the source carries on.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/virtio/netlib.sh"
 need_kvm
 need_net

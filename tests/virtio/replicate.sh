@@ -11,8 +11,8 @@
 # (VMM_TEST_CORRUPT_CHECKPOINT) is refused and nothing of it reaches the
 # standby's image: its hash is still its last committed disk_digest.
 . "$(dirname "$0")/../common.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/vlib.sh"
 need_kvm
 
