@@ -29,7 +29,7 @@ top_srcdir=$srcdir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
 export top_srcdir VMM GUESTS
 set +eu
 . "$srcdir/tests/common.sh"
-. "$srcdir/tests/virtio/netlib.sh"
+. "$srcdir/tests/virtio/net_topology.sh"
 . "$srcdir/tests/migration/migration_helpers.sh"
 need_net
 "$srcdir/conf/make-certs.sh" "$T/certs" pr sb >/dev/null 2>&1 || fail "make-certs.sh failed"

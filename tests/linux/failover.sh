@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
 . "$top_srcdir/tests/linux/llib.sh"
 need_kvm
 need_net

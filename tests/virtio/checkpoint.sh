@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 img=$T/disk.img

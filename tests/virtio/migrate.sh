@@ -7,7 +7,7 @@
 # configuration differs refuses the final state and the source carries on.
 . "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/../migration/migration_helpers.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 img=$T/disk.img

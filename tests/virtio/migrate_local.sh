@@ -12,7 +12,7 @@
 # --copy-disk with --postcopy.
 . "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/../migration/migration_helpers.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 PREFIX="python3 $top_srcdir/tests/virtio/check_prefix.py"

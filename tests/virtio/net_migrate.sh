@@ -10,7 +10,7 @@
 # refuses the state and the source carries on.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
 need_kvm
 need_net
 
