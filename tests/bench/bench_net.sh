@@ -17,7 +17,7 @@
 # fails because a number moved.
 set -eu
 
-. "$(dirname "$0")/blib.sh"
+. "$(dirname "$0")/bench_options.sh"
 bench_options bench_net.sh 17 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
