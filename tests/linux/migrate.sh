@@ -12,7 +12,7 @@
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 . "$top_srcdir/tests/virtio/net_topology.sh"
-. "$top_srcdir/tests/linux/llib.sh"
+. "$top_srcdir/tests/linux/linux_guest.sh"
 need_kvm
 need_net
 need_linux
