@@ -31,8 +31,8 @@
 #	CL_POLL			seconds between status polls (0.02)
 #	CL_EXEC_TIMEOUT		time limit of a node_exec command, s (60)
 
-: "${top_srcdir:?top_srcdir is not set (run through make check)}"
-. "$top_srcdir/tests/common.sh"
+# The cluster tests are in tests/cluster; demo.sh and the benchmarks set top_srcdir.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/common.sh"
 
 PATH=$PATH:/usr/sbin:/sbin
 # Slower machines (HASVC_TIME_SCALE) get a proportionally slower corosync,

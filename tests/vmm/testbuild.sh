@@ -17,5 +17,5 @@ yes)
 		fail "a test build does not say so: $(cat "$T/version")"
 	pass "test build: the hooks are there and vmm --version says so" ;;
 *)
-	fail "FAULT_INJECTION is '${FAULT_INJECTION:-}' (run through make check)" ;;
+	fail "FAULT_INJECTION is '${FAULT_INJECTION:-}', neither yes nor no (make check or the build's Makefile sets it)" ;;
 esac
