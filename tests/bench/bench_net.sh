@@ -25,8 +25,8 @@ command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77;
 
 RUNS=3
 case $args in *--runs*) RUNS=$(echo "$args" | sed 's/.*--runs \([0-9]*\).*/\1/') ;; esac
-top_srcdir=$srcdir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
-export top_srcdir VMM GUESTS
+top_srcdir=$srcdir top_builddir=$builddir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
+export top_srcdir top_builddir VMM GUESTS
 set +eu
 . "$srcdir/tests/common.sh"
 . "$srcdir/tests/virtio/net_topology.sh"
