@@ -17,8 +17,8 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 top_srcdir=$top top_builddir=$top VMM=$top/vmm/vmm GUESTS=$top/tests/guests
 export top_srcdir top_builddir VMM GUESTS
-. "$top/tests/cluster/clib.sh"
-. "$top/tests/cluster/hlib.sh"
+. "$top/tests/cluster/cluster_nodes.sh"
+. "$top/tests/cluster/hasvc_cluster.sh"
 need_hasvc
 [ -c /dev/net/tun ] || skip "no /dev/net/tun (the VM's network interface needs a tap)"
 

@@ -17,7 +17,7 @@
 # or run at all.
 set -eu
 
-. "$(dirname "$0")/blib.sh"
+. "$(dirname "$0")/bench_options.sh"
 bench_options bench_block.sh 17 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/block.elf >/dev/null

@@ -18,7 +18,7 @@
 # the exit status is non-zero only when it could not build or run at all.
 set -eu
 
-. "$(dirname "$0")/blib.sh"
+. "$(dirname "$0")/bench_options.sh"
 bench_options bench_checkpoint.sh 18 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/dirty.elf tests/guests/counter.elf >/dev/null

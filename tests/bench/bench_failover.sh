@@ -1,6 +1,6 @@
 #!/bin/sh
 # Cluster failover and evacuation benchmark (hasvcd, three corosync nodes in
-# network namespaces, tests/cluster/clib.sh and hlib.sh; counter guests of
+# network namespaces, tests/cluster/cluster_nodes.sh and hasvc_cluster.sh; counter guests of
 # 32 MiB checkpointed every 25 ms, with a client, tests/cluster/hclient.py,
 # doing `inc 1` continuously and following the VM to its new primary).
 #
@@ -322,8 +322,8 @@ if [ "${1:-}" = --trial ]; then
 	kind=$2 RES=$3
 	shift 3
 	set +u	# the harness is written for sh without -u
-	. "$top_srcdir/tests/cluster/clib.sh"
-	. "$top_srcdir/tests/cluster/hlib.sh"
+	. "$top_srcdir/tests/cluster/cluster_nodes.sh"
+	. "$top_srcdir/tests/cluster/hasvc_cluster.sh"
 	case $kind in
 	bare) trial_bare ;;
 	failover) trial_failover ;;
@@ -383,7 +383,7 @@ n=0
 run() {
 	n=$((n + 1))
 	_log=$work/$n-$1-$2${3:+-$3}.log
-	# Each run's $T (tests/vmm/lib.sh's mktemp) goes inside $work.
+	# Each run's $T (tests/common.sh's mktemp) goes inside $work.
 	TMPDIR=$work CL_TOKEN=$2 sh "$self" --trial "$1" "$res" ${3:+"$3"} >"$_log" 2>&1
 	_rc=$?
 	if [ "$_rc" = 77 ]; then
@@ -472,7 +472,7 @@ w("## Cluster failover and evacuation\n")
 w("Command: `%s`, started %s, on %s (%d cpus, nested KVM: the guests' ring 3 runs natively, "
   "every exit goes through the outer hypervisor), %s s.  Three nodes on this one host, "
   "each a network namespace with its own corosync 3 (knet), hasvcd and vmm processes "
-  "(tests/cluster/clib.sh, hlib.sh); a fresh cluster for every run.  1-minute load "
+  "(tests/cluster/cluster_nodes.sh, hasvc_cluster.sh); a fresh cluster for every run.  1-minute load "
   "average at each kill or evacuate command: %s (the machine is shared: other people's tests run beside "
   "these).  Median (min–max), in ms.\n"
   % (cmd, when, os.uname().nodename,

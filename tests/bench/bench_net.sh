@@ -17,7 +17,7 @@
 # fails because a number moved.
 set -eu
 
-. "$(dirname "$0")/blib.sh"
+. "$(dirname "$0")/bench_options.sh"
 bench_options bench_net.sh 17 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
@@ -25,12 +25,12 @@ command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77;
 
 RUNS=3
 case $args in *--runs*) RUNS=$(echo "$args" | sed 's/.*--runs \([0-9]*\).*/\1/') ;; esac
-top_srcdir=$srcdir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
-export top_srcdir VMM GUESTS
+top_srcdir=$srcdir top_builddir=$builddir VMM=$builddir/vmm/vmm GUESTS=$builddir/tests/guests
+export top_srcdir top_builddir VMM GUESTS
 set +eu
-. "$srcdir/tests/vmm/lib.sh"
-. "$srcdir/tests/virtio/netlib.sh"
-. "$srcdir/tests/migration/mlib.sh"
+. "$srcdir/tests/common.sh"
+. "$srcdir/tests/virtio/net_topology.sh"
+. "$srcdir/tests/migration/migration_helpers.sh"
 need_net
 "$srcdir/conf/make-certs.sh" "$T/certs" pr sb >/dev/null 2>&1 || fail "make-certs.sh failed"
 tls() { echo "--tls-ca $T/certs/ca.pem --tls-cert $T/certs/$1.pem --tls-key $T/certs/$1.key --tls-peer $2"; }

@@ -15,7 +15,7 @@
 # measured.
 set -eu
 
-. "$(dirname "$0")/blib.sh"
+. "$(dirname "$0")/bench_options.sh"
 bench_options bench_postcopy.sh 15 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/dirty.elf >/dev/null ||

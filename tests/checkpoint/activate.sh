@@ -7,9 +7,9 @@
 #  - a primary paused by --on-standby-loss pause: resume is refused (its
 #    output is held); activate resumes it under the new generation and
 #    releases the held output: the client is answered again
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # refused CMD... EXPECT: the ctl command must fail with EXPECT on stderr.

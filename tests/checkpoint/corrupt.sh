@@ -4,9 +4,9 @@
 # VMM_TEST_CORRUPT_CHECKPOINT=N flips one byte in the middle of checkpoint
 # N after it was captured) sends a damaged stream; the standby's SHA-256
 # check refuses it, keeps checkpoint N-1, and can still be activated from it.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 # The hook exists only in a build configured with --enable-fault-injection
 # (setup.sh and so CI build that way; a default build leaves it out).  Without

@@ -18,10 +18,10 @@ if [ -z "${DISK_FULL_NS:-}" ]; then
 	command -v unshare >/dev/null || { echo "SKIP: needs unshare"; exit 77; }
 	DISK_FULL_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 MNT=$T/small

@@ -5,9 +5,9 @@
 # kills land mid-epoch or mid-checkpoint); the standby is activated (by
 # command, or by --activate-on-loss every third trial) and must hold every
 # value the client saw: counter >= last acknowledged, the guest's log intact.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 TRIALS=${CK_TRIALS:-30}

@@ -8,9 +8,9 @@
 #  - protect --peer-generation refuses a standby with another token
 #  - vmm run --incoming --peer-generation: a migration destination takes
 #    only a source with that token
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- the standby checks the primary's token -------------------------------

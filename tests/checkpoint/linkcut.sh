@@ -11,9 +11,9 @@
 # holds every value acknowledged before the cut (values acknowledged after
 # the degrade are legitimately not there: the primary ran unprotected).
 # With --on-standby-loss pause the guest pauses and its output stays held.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 DETECT_MAX=15000   # ms

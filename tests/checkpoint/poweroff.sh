@@ -10,9 +10,9 @@
 #  - the block guest on a disk, epochs of 10 s: every write after the sync
 #    is in the final checkpoint; its "block ok" reaches the primary's
 #    serial file and the two images are identical when both have exited.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # ended ID STATUS: ID's vmm exits with STATUS.

@@ -6,9 +6,9 @@
 #    guest when protection starts, and the held output leaves with the
 #    first acknowledged checkpoint; every value acknowledged to the client
 #    survives a kill -9 failover to the new standby
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- degraded ------------------------------------------------------------------

@@ -9,9 +9,9 @@
 # loaded one, or a KVM that takes every byte of `rep outsb` as an exit of
 # its own (kvm-pvm), at about 1 ms an exit, needs most of it: the guest
 # writes on both of its vCPUs.)
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb --cpus 2

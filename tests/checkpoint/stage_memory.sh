@@ -6,9 +6,9 @@
 # become small.  Once two of those committed, the standby's anonymous
 # memory (RssAnon: the staging area, not guest RAM, which is a memfd) is
 # far below the large checkpoint's size.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # rss_anon PID: the process's anonymous resident memory, in KiB.

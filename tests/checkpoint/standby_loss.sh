@@ -3,9 +3,9 @@
 # default) the primary carries on unprotected, its held output released and
 # new output flowing at once; with pause it pauses the guest.  And fencing:
 # a standby at a newer generation refuses a protect stream of an older one.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 # --- degrade -------------------------------------------------------------

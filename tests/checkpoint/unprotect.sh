@@ -6,9 +6,9 @@
 #    on), and the guest runs unprotected
 #  - protect to a new standby then works, and every value acknowledged to
 #    the client survives a kill -9 failover to that second standby
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb1

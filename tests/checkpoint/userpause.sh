@@ -9,9 +9,9 @@
 #    after the initial sync; resume works
 #  - paused, and paused by --on-standby-loss pause too: unprotect ends
 #    only the policy's hold; resume runs it
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
 start_standby sb1

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Three corosync nodes on this machine (tests/cluster/clib.sh: a network
+# Three corosync nodes on this machine (tests/cluster/cluster_nodes.sh: a network
 # namespace, a private /run and /dev/shm per node, a bridge between them)
 # with the test totem settings (token 300 ms, token_coefficient 0,
 # knet_ping_interval 200 ms, knet_ping_timeout 500 ms):
@@ -14,7 +14,7 @@
 # Times are printed from each node's corosync log (the moment its quorum
 # service delivered the new membership, to the ms) and, in brackets, from
 # polling corosync-quorumtool (coarser: one poll round later at most).
-. "$(dirname "$0")/clib.sh"
+. "$(dirname "$0")/cluster_nodes.sh"
 
 cluster_setup 3
 for n in $CL_NODES; do start_corosync "$n"; done

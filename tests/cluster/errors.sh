@@ -4,8 +4,8 @@
 # reload), an unknown VM or node, bad usage, hactl with no daemon.  With the
 # same cluster: protect and unprotect an unprotected VM, and live-migrate it
 # with hactl migrate.
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 # expect CODE TEXT CMD...: CMD exits CODE and says TEXT.

@@ -2,9 +2,9 @@
 # hactl evacuate NODE under client traffic: every VM leaves NODE (a handover
 # to its synced standby), is protected again elsewhere, no client loses an
 # acknowledged update, and NODE holds nothing afterwards.
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 cluster_setup 3

@@ -8,9 +8,9 @@
 # promoted only after a was fenced.  Then a comes back empty, and c, which
 # holds both standbys, is killed: the primaries run on and get new standbys
 # on a.
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 BOUND_MS=${BOUND_MS:-5000}
 

@@ -12,8 +12,8 @@
 #    checkpoint), and both VMs are protected again on c.
 # Then an unprotected block guest on a local disk is live-migrated from c
 # to b through hactl: its image goes with it (migrate --copy-disk).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 [ -f "$GUESTS/block.elf" ] && [ -f "$GUESTS/net.elf" ] || fail "the block or net guest is not built"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun (taps)"

@@ -10,9 +10,9 @@
 # on all three, and the three state digests agree after each.  A receiver
 # that refused the state, or kept the unknown field in its replica, fails
 # the test (the grep of "adopted the state of a", replicas_agree 3).
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 # Without the hook node a would send a plain state and the test would prove
 # nothing: it fails, saying so, rather than skip (as checkpoint/corrupt.sh).

@@ -6,9 +6,9 @@
 # is recognised by its generation and stopped: the VM never runs twice.
 # The nodes have a fence command that fails the first time: the majority
 # promotes only after the retry (5 s later) succeeded.
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 cluster_setup 3

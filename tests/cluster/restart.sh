@@ -6,9 +6,9 @@
 # acknowledged update, and the restarted hasvcd finds its old vmm from the
 # record in its run directory and reports it, so the cluster stops it as a
 # stale copy: web1 never runs twice.  Replicas agree at the end.
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 restart_hasvcd() {

@@ -24,8 +24,8 @@
 #     members is hasvcd, guesses the lowest pid (the rogue), counts a's
 #     real State as a's answer and, once it adopts the cluster's state,
 #     takes the pid that state names; then a reload from a applies on c.
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 ROGUE="$top_builddir/tests/cluster/rogue_cpg"
 [ -x "$ROGUE" ] || fail "$ROGUE is not built (make check builds it)"

@@ -11,8 +11,8 @@
 # raised to 10 minutes, a rogue in d that floods the group with 9000
 # messages during the exchange its join opened fills the held queue (8192,
 # HASVCD_HELD_MAX), which ends the exchange at once without it.
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 ROGUE="$top_builddir/tests/cluster/rogue_cpg"
 [ -x "$ROGUE" ] || fail "$ROGUE is not built (make check builds it)"

@@ -7,9 +7,9 @@
 # a); web1 between a and c, the right certificates, is protected.  Every
 # node has tls_crl (the CA's CRL, revoking an unused certificate d), which
 # hasvcd passes on and the vmm loads.
-# Totem: token 300 ms, token_coefficient 0 (clib.sh's defaults).
-. "$(dirname "$0")/clib.sh"
-. "$(dirname "$0")/hlib.sh"
+# Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 # wait_vmm_log NODE VM REGEX SECS: until one of NODE's vmm logs of VM has a

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	int ret = 0;
 
 	if (argc < 2) {
-		snprintf(corpus, sizeof(corpus), "%s/tests/fuzz/corpus/%s", top ? top : ".",
+		snprintf(corpus, sizeof(corpus), "%s/tests/fuzz/corpus/%s", top ? top : HASVC_TEST_SRCDIR,
 			 FUZZ_CORPUS_NAME);
 		ret = replay_path(corpus, &count);
 	}

@@ -7,8 +7,8 @@
 # ctl shutdown presses the power button: the init shuts down cleanly.
 # Reports the time to the init's ready line and the idle CPU of the booted
 # guest (figures, not checks: in a nested VM they mean little).
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/linux_kernel.sh"
 need_kvm
 linux_kernel
 make_initramfs "$T/initrd"

@@ -8,11 +8,11 @@
 # value - seq, counterd reads back from its disk every update the client
 # got an answer for, the kernel logged no warning, and e2fsck finds the
 # image clean once the guest is stopped.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
-. "$top_srcdir/tests/linux/llib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
+. "$top_srcdir/tests/linux/linux_guest.sh"
 need_kvm
 need_net
 need_linux

@@ -2,8 +2,8 @@
 # Live migration of the dirty guest over loopback: idle, moderate and heavy
 # dirtying; 2 vCPUs; several connections with compression; a destination
 # whose configuration differs is refused before anything runs.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 one() { # NAME CPUS CMDLINE MIGRATE-ARGS...

@@ -2,8 +2,8 @@
 # Failures: the destination killed mid-migration, a cancel, and garbage
 # bytes sent to the incoming port.  The source guest always carries on;
 # the destination never runs a partial state.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 cmd="mem_mib=64 rate_mib=50 hb_us=20000 verify_every=2"

@@ -4,8 +4,8 @@
 # dirties memory faster than it can be sent until the rest fits a tight
 # downtime limit.  The source stays paused afterwards (--paused) so that its
 # job figures can be read.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 json_field() { # FILE FIELD

@@ -2,8 +2,8 @@
 # Offline migration: a paused VM moves and stays paused on the destination
 # (not one guest instruction runs there) until it is resumed; then its
 # heartbeat carries on and its working set verifies.  Also `vmm run --paused`.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 start_dst dst 128M 1 --tls-none

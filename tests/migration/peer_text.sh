@@ -4,8 +4,8 @@
 # followed by a forged log line, a byte above 0x7f and 4000 more bytes.  The
 # source's log and migrate-status show it as one line of printable ASCII,
 # cut to a bounded length ("...").
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 python3 "$(dirname "$0")/refusefake.py" >"$T/fake.out" 2>&1 &

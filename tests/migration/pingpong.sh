@@ -1,8 +1,8 @@
 #!/bin/sh
 # 20 live migrations back and forth between two vmm processes; the dirty
 # guest verifies its working set all along.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 N=${PINGPONG:-20}

@@ -5,8 +5,8 @@
 # runs, by the --postcopy-after timeout, and before round 1 sent much; each
 # time the guest finishes its run on the destination and verifies its whole
 # working set ("dirty ok"), and the source reports the post-copy figures.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 need_userfaultfd
 

@@ -4,8 +4,8 @@
 # guest RAM.  The source refuses the request, goes postcopy-paused with the
 # reason, keeps its guest paused (the destination is deemed to run it) and
 # sends nothing for it; `vmm ctl quit` still ends the source.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 command -v python3 >/dev/null 2>&1 || skip "python3 is needed for the fake destination"
 

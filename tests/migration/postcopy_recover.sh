@@ -8,8 +8,8 @@
 # keeps waiting, and so is (over TLS) another node's certificate.  Over TLS
 # when the openssl CLI can make certificates (the proxy forwards bytes), so
 # the resume's handshakes are tested too.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 need_userfaultfd
 command -v python3 >/dev/null 2>&1 || skip "python3 is needed for the proxy"

@@ -7,9 +7,9 @@
 # migration's only if it carries the hello's nonce, so strays that come
 # before the source's own data connections are dropped too.  Each time a
 # real migration (or protect) to the same port then succeeds.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 command -v python3 >/dev/null || skip "python3 is needed for the stray clients"
 command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"

@@ -2,8 +2,8 @@
 # TLS 1.3 with mutual certificates: good certificates work; a peer signed by
 # another CA, and a peer without a certificate, are refused, and the source
 # guest carries on.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"
 

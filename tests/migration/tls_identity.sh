@@ -6,8 +6,8 @@
 # revoked certificate is refused in both directions; a CRL of another CA or
 # past its next update is refused at start; the right ones work.
 # A refused receiver may end or wait on: this test only reads its account.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 command -v openssl >/dev/null || skip "no openssl CLI to make test certificates"
 

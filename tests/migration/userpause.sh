@@ -10,8 +10,8 @@
 #  - paused while a migration sends, which then fails (its destination
 #    killed): the source stays paused; resume runs it on.
 #  - migrate --paused: the source stays paused after success; resume runs it.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/mlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
 cmd="mem_mib=32 rate_mib=50 hb_us=20000 verify_every=2"

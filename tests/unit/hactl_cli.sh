@@ -3,7 +3,8 @@
 # naming what is wrong, an unreachable hasvcd exits 1 with "cannot reach".
 # The commands against a (fake) daemon are in test_hactl_ipc.c.
 set -u
-HACTL="${top_builddir:-.}/hasvc/hactl"
+# Run directly, the tree the script is in, built in place.
+HACTL="${top_builddir:-$(dirname "$0")/../..}/hasvc/hactl"
 [ -x "$HACTL" ] || { echo "no $HACTL: build first"; exit 99; }
 # A name nobody serves, in this network namespace.
 export HASVC_SOCKET="hasvc-test-nobody-$$"

@@ -31,7 +31,7 @@ int kvmtest__need_guest(const char *test, const char *guest, char *out, size_t l
 		return 99;
 	}
 	close(fd);
-	snprintf(out, len, "%s/%s", dir ? dir : "tests/guests", guest);
+	snprintf(out, len, "%s/%s", dir ? dir : HASVC_TEST_BUILDDIR "/tests/guests", guest);
 	if (access(out, R_OK)) {
 		fprintf(stderr, "%s: %s not found\n", test, out);
 		return 99;

@@ -316,7 +316,7 @@ START_TEST(test_example_file)
 	char path[4096], err[CONFIG_ERR_MAX];
 	struct config *c;
 
-	snprintf(path, sizeof(path), "%s/conf/hasvc.conf", top ? top : ".");
+	snprintf(path, sizeof(path), "%s/conf/hasvc.conf", top ? top : HASVC_TEST_SRCDIR);
 	ck_assert_msg(cluster_config__load(path, &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(c->n_nodes, 3);
 	ck_assert_uint_eq(c->n_vms, 2);

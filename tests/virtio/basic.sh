@@ -4,7 +4,7 @@
 # fresh guest verifies them; a read-only disk refuses writes; malformed
 # requests and rings are refused and the vmm survives them; disk options
 # are checked.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 

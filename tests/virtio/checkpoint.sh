@@ -6,10 +6,10 @@
 # last checkpoint, device state and disk included, and verifies every
 # record.  A standby without a disk refuses the initial sync.
 # (tests/virtio/replicate.sh checks the standby's image byte for byte.)
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 img=$T/disk.img

@@ -5,9 +5,9 @@
 # guest RAM must reach the destination: dirty__mark); each destination
 # finishes with every record verified.  A destination whose disk
 # configuration differs refuses the final state and the source carries on.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/../migration/mlib.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/../migration/migration_helpers.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 img=$T/disk.img

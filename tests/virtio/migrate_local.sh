@@ -10,9 +10,9 @@
 # was; unchanged while the destination runs).  Refused, with the source running on: a destination
 # disk of another size (left untouched), a read-only one, no disk, and
 # --copy-disk with --postcopy.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$(dirname "$0")/../migration/mlib.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$(dirname "$0")/../migration/migration_helpers.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 PREFIX="python3 $top_srcdir/tests/virtio/check_prefix.py"

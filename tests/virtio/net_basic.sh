@@ -5,9 +5,9 @@
 # options, a busy tap, a missing bridge and a missing /dev/net/tun are
 # refused with clear errors; snapshots whose device set or MAC differs are
 # refused; malformed tx chains and rx buffers are refused
-# (DEVICE_NEEDS_RESET) and the vmm survives them.  Topology: tests/virtio/netlib.sh.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
+# (DEVICE_NEEDS_RESET) and the vmm survives them.  Topology: tests/virtio/net_topology.sh.
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
 need_kvm
 need_net
 

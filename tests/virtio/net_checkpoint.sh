@@ -9,10 +9,10 @@
 # answers; a new standby takes the dead primary's tap and the activated
 # vmm is protected again.  Every answer keeps value - seq constant: no
 # acknowledged update lost, none applied twice.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
 need_kvm
 need_net
 

@@ -8,9 +8,9 @@
 # acknowledged update lost, none applied twice) and the client carries on
 # behind the new port.  A destination without --net, or with another MAC,
 # refuses the state and the source carries on.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/virtio/netlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/virtio/net_topology.sh"
 need_kvm
 need_net
 

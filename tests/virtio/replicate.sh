@@ -10,10 +10,10 @@
 # check_image.py.  Then a checkpoint corrupted on the way
 # (VMM_TEST_CORRUPT_CHECKPOINT) is refused and nothing of it reaches the
 # standby's image: its hash is still its last committed disk_digest.
-. "$(dirname "$0")/../vmm/lib.sh"
-. "$top_srcdir/tests/migration/mlib.sh"
-. "$top_srcdir/tests/checkpoint/cklib.sh"
-. "$top_srcdir/tests/virtio/vlib.sh"
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/migration/migration_helpers.sh"
+. "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
+. "$top_srcdir/tests/virtio/block_checks.sh"
 need_kvm
 
 # standby_at ID FILE IMG: a standby on its own image, serial to FILE.

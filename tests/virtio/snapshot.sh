@@ -4,7 +4,7 @@
 # (a new vmm on the same image) carries on where it was, without a reboot,
 # and ends with every record verified; the image holds them.  A snapshot
 # whose disk configuration differs from the VM's is refused.
-. "$(dirname "$0")/../vmm/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 CHECK="python3 $top_srcdir/tests/virtio/check_image.py"
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Boot the hello guest: its line, its command line, its exit status; with
 # several vCPU counts and memory sizes (64 GiB is sparse and costs nothing).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 for spec in "1 64M" "2 256M" "4 1G" "8 64G"; do

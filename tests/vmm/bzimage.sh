@@ -2,7 +2,7 @@
 # The Linux boot path: the bootparams guest is a real bzImage; it checks the
 # boot_params, e820 map, command line and initrd it was handed and reports
 # (through the test-call port: --test-port).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 printf 'INITRD-MAGIC and some more bytes\n' >"$T/initrd"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The counter guest as a service on a Unix-socket serial port.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 bg_vmm vm run --memory 64M --kernel "$GUESTS/counter.elf" --serial "unix:$T/serial"

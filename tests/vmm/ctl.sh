@@ -1,6 +1,6 @@
 #!/bin/sh
 # vmm ctl: status fields, bad usage, and no server.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 name=ctl-test-$$

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Bad command lines and bad images: a message naming the problem, a non-zero
 # exit, never a crash (a signal death would give a status above 128).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 
 expect() { # WANT_RC REGEX ARGS...
 	want=$1 re=$2; shift 2

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Guests that fail: a clear message and the documented exit status, no crash.
 # Their test calls (assertions) go through the test-call port: --test-port.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 check() { # MODE WANT_RC REGEX

@@ -4,7 +4,7 @@
 # the vmm logs a burst (20), then at most 5 a second, and the line after a
 # gap says how many were suppressed.  Without --test-port the port does not
 # exist: not one line, and the guest runs on to its end.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 N=20000

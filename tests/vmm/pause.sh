@@ -2,7 +2,7 @@
 # Pause and resume under load: the dirty guest's heartbeat stops while the
 # VM is paused and carries on afterwards, and its final self-check (every
 # page holds what the guest wrote) passes.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 name=pause-test-$$

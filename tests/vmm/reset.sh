@@ -1,7 +1,7 @@
 #!/bin/sh
 # A guest reset (0xcf9, as Linux's reboot does) reloads the kernel and boots
 # the guest again, in the same vmm process.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 name=reset-test-$$

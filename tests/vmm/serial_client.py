@@ -13,7 +13,7 @@ import sys
 import os
 import time
 
-# Time limits scale like the shell tests' (tests/vmm/lib.sh: HASVC_TIME_SCALE).
+# Time limits scale like the shell tests' (tests/common.sh: HASVC_TIME_SCALE).
 SCALE = int(os.environ.get("HASVC_TIME_SCALE") or 1)
 
 

@@ -3,7 +3,7 @@
 # not power off (the counter test guest has no ACPI) is quit after the
 # timeout, with exit status 0 and the reason in the log; bad --timeout
 # values are usage errors.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 name=shutdown-test-$$

@@ -2,7 +2,7 @@
 # Every vCPU comes up: the smp guest starts its APs by INIT-SIPI-SIPI through
 # the in-kernel LAPIC and waits until each has checked in from ring 3.
 # --test-port: a failed check of the guest's is reported with its reason.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 for n in 1 2 4; do

@@ -5,7 +5,7 @@
 #   counts (every lost or stale page would show as "dirty BAD");
 # - the counter guest keeps every acknowledged update across restores;
 # - a snapshot that does not fit the VM is refused before anything runs.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 
 CYCLES=${SNAPSHOT_CYCLES:-100}

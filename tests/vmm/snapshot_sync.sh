@@ -3,7 +3,7 @@
 # into place, the directory that holds the new name is fsync'ed too (else a
 # crash soon after could lose the rename).  Seen from the vmm's system calls
 # (strace): rename to FILE, then an fsync of FILE's directory.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 command -v strace >/dev/null || fail "strace is missing (setup.sh installs it)"
 

@@ -3,7 +3,7 @@
 # anyone may bind first.  A vmm run as nobody takes a name; root's `vmm ctl`
 # and hactl refuse to talk to it, naming the server's uid, and send it no
 # request.  The same server is fine for a client of its own uid.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 need_kvm
 command -v setpriv >/dev/null || fail "setpriv (util-linux) is missing"
 [ "$(id -u)" -eq 0 ] || skip "needs root (to run a server as nobody)"

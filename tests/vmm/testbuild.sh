@@ -2,7 +2,7 @@
 # A build has the fault-injection hooks exactly when configure was asked for
 # them (--enable-fault-injection): a default build carries no code that
 # damages a replication stream on request, and says it is no test build.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../common.sh"
 
 hooks=$(grep -ac 'VMM_TEST_' "$VMM")
 "$VMM" --version >"$T/version" || fail "vmm --version failed"
@@ -17,5 +17,5 @@ yes)
 		fail "a test build does not say so: $(cat "$T/version")"
 	pass "test build: the hooks are there and vmm --version says so" ;;
 *)
-	fail "FAULT_INJECTION is '${FAULT_INJECTION:-}' (run through make check)" ;;
+	fail "FAULT_INJECTION is '${FAULT_INJECTION:-}', neither yes nor no (make check or the build's Makefile sets it)" ;;
 esac

@@ -1,8 +1,34 @@
-# Shared helpers for the vmm integration tests (sourced, POSIX sh).
-# Every process a test starts is recorded and killed by PID on exit.
+# The base of every shell test (sourced first, POSIX sh): the build it
+# tests ($VMM, $GUESTS), time limits (secs, deadline), skip/fail/pass,
+# a temporary directory $T, and every process a test starts, recorded and
+# killed by PID on exit.
 
-: "${VMM:?VMM is not set (run through make check)}"
-: "${GUESTS:?GUESTS is not set}"
+# make check gives every test its environment (Makefile.am,
+# AM_TESTS_ENVIRONMENT).  A test run directly (sudo tests/vmm/boot.sh, from
+# any directory) finds what is not set the same way from the tree the
+# script is in, built in place (or from $top_builddir when set), and says
+# so in one line on stderr.
+direct_run_env() {
+	_top=$(cd "$(dirname "$0")" && while [ ! -f tests/common.sh ] && [ "$PWD" != / ]; do cd ..; done && pwd)
+	[ -f "$_top/tests/common.sh" ] || { echo "$0: no source tree holding tests/common.sh above it" >&2; exit 99; }
+	top_srcdir=${top_srcdir:-$_top}
+	top_builddir=${top_builddir:-$top_srcdir}
+	[ -f "$top_builddir/Makefile" ] || {
+		echo "$0: $top_builddir is not configured: build it (./configure && make), or set top_builddir to the build tree" >&2
+		exit 99
+	}
+	VMM=${VMM:-$top_builddir/vmm/vmm}
+	GUESTS=${GUESTS:-$top_builddir/tests/guests}
+	[ -x "$VMM" ] || { echo "$0: $VMM is not built: run make in $top_builddir" >&2; exit 99; }
+	[ -n "${FAULT_INJECTION+set}" ] ||
+		FAULT_INJECTION=$(sed -n 's/^FAULT_INJECTION = //p' "$top_builddir/Makefile")
+	CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-${HASVC_TIME_SCALE:-1}}
+	export top_srcdir top_builddir VMM GUESTS FAULT_INJECTION CK_TIMEOUT_MULTIPLIER
+	echo "${0##*/}: not under make check: testing the build in $top_builddir" \
+		"(VMM=$VMM, FAULT_INJECTION=$FAULT_INJECTION, HASVC_TIME_SCALE=${HASVC_TIME_SCALE:-1})" >&2
+}
+[ -n "${VMM:-}" ] && [ -n "${GUESTS:-}" ] && [ -n "${top_srcdir:-}" ] && [ -n "${top_builddir:-}" ] ||
+	direct_run_env
 
 # HASVC_TIME_SCALE, a whole number (1; tests/nested/run.sh sets 4): every
 # time limit a test waits for is multiplied by it, so that a slow KVM (an

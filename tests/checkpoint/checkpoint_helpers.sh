@@ -1,5 +1,5 @@
-# Helpers for the checkpointing tests (sourced after tests/vmm/lib.sh and
-# tests/migration/mlib.sh).
+# Helpers for the checkpointing tests (sourced after tests/common.sh and
+# tests/migration/migration_helpers.sh).
 CKCLIENT="$top_srcdir/tests/checkpoint/ckclient.py"
 
 # start_standby ID [ARGS...]: a standby on a fresh port ($PORT), serial on

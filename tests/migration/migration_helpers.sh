@@ -1,4 +1,4 @@
-# Helpers for the migration tests (sourced after tests/vmm/lib.sh).
+# Helpers for the migration tests (sourced after tests/common.sh).
 # listening ID WHAT: until ID's vmm, given port 0, listens for a migration;
 # the port the kernel gave it in $PORT.  A port chosen by the test could be
 # taken meanwhile by a test running in parallel; this one cannot.

@@ -15,7 +15,7 @@ LINUX_CMDLINE="console=ttyS0 root=/dev/vda"
 # busybox and Debian's modules; its init mounts root= and runs the root's
 # /sbin/init).  A Linux test that cannot run fails, as every KVM test does.
 need_linux() {
-	. "$top_srcdir/tests/linux/lib.sh"
+	. "$top_srcdir/tests/linux/linux_kernel.sh"
 	linux_kernel
 	make_initramfs "$T/initrd"
 	LK=$KERNEL LI=$T/initrd

@@ -1,4 +1,4 @@
-# Helpers for tests of hasvcd and hactl on a cluster made by clib.sh
+# Helpers for tests of hasvcd and hactl on a cluster made by cluster_nodes.sh
 # (sourced after it).  The VMs are counter guests (tests/guests/counter.c):
 # small, and a client can check that no acknowledged update was lost.
 HASVCD="$top_builddir/hasvc/hasvcd"

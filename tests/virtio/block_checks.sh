@@ -1,6 +1,6 @@
 # Helpers for the virtio checkpointing and migration tests (sourced after
-# tests/vmm/lib.sh and tests/migration/mlib.sh; failover_verify also wants
-# tests/checkpoint/cklib.sh).
+# tests/common.sh and tests/migration/migration_helpers.sh; failover_verify also wants
+# tests/checkpoint/checkpoint_helpers.sh).
 
 # finished_verified NAME IMAGE WHAT: the vmm NAME (PID in $NAME_pid, serial
 # in $T/NAME.ser) must exit 0 with its block guest done, all 16384 records

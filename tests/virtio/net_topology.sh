@@ -1,4 +1,4 @@
-# Helpers for the virtio-net tests (sourced after tests/vmm/lib.sh).
+# Helpers for the virtio-net tests (sourced after tests/common.sh).
 #
 # Topology, made fresh by every test and removed on exit (also on failure):
 # namespace $HNS holds bridge nbr0 and the persistent taps ntap0 (the
@@ -87,7 +87,7 @@ fdb_port() {
 
 # nprotect ID [SECS]: protect ID (its disk too, if it has one) to the
 # standby on $PORT at 25 ms epochs; until this protect's initial sync is
-# done (at most SECS, 20 by default; needs tests/checkpoint/cklib.sh).
+# done (at most SECS, 20 by default; needs tests/checkpoint/checkpoint_helpers.sh).
 nprotect() {
 	_syncs=$(grep -c "initial sync to .* done" "$T/$1.err")
 	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 >"$T/ctl.out" 2>&1 ||
