@@ -1,6 +1,6 @@
 #!/bin/sh
 # A Debian Linux server protected, its primary killed again and again: the
-# guest (tests/linux/llib.sh) on an ext4 root, protected at 25 ms epochs
+# guest (tests/linux/linux_guest.sh) on an ext4 root, protected at 25 ms epochs
 # with its disk replicated; one client sends 100 counter updates a second,
 # each fsync'd by counterd before its answer.  Each trial kills the primary
 # with SIGKILL at a random moment, activates the standby (which announces

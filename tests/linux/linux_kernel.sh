@@ -64,7 +64,7 @@ make_disk() {
 #   and drops the TSC, kvm-clock staying the clocksource: the nested KVM
 #   scales kvm-clock by its own TSC calibration, made on the emulator.
 #   What the check is there for (the guest's time right after a stop) is
-#   checked by the wall clock instead (llib.sh: clock_right).
+#   checked by the wall clock instead (linux_guest.sh: clock_right).
 # Any other complaint, or these with another signature, still counts.
 linux_complaints() {
 	_skip='^$'

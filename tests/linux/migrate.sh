@@ -1,6 +1,6 @@
 #!/bin/sh
 # A Debian Linux server live-migrated back and forth under load: the guest
-# (tests/linux/llib.sh) on an ext4 image both hosts see (shared storage),
+# (tests/linux/linux_guest.sh) on an ext4 image both hosts see (shared storage),
 # its client sending 100 counter updates a second.  Nine pre-copy
 # migrations, each to a new vmm on the other tap, then one post-copy
 # (switched by command at once, the pages following on demand).  After

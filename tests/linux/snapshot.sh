@@ -1,6 +1,6 @@
 #!/bin/sh
 # A Debian Linux server saved and restored again and again under load: the
-# guest (tests/linux/llib.sh) on an ext4 image, its client sending 100
+# guest (tests/linux/linux_guest.sh) on an ext4 image, its client sending 100
 # counter updates a second.  Twenty times, at a random moment: `save FILE
 # --quit`, then a new vmm restores FILE on the same image and tap and the
 # guest answers again, without a reboot.  At the end no answer broke
