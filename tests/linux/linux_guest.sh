@@ -1,6 +1,6 @@
-# Helpers for the Linux guest tests (sourced after tests/vmm/lib.sh,
-# tests/migration/mlib.sh, tests/checkpoint/cklib.sh and
-# tests/virtio/netlib.sh).
+# Helpers for the Linux guest tests (sourced after tests/common.sh,
+# tests/migration/migration_helpers.sh, tests/checkpoint/checkpoint_helpers.sh and
+# tests/virtio/net_topology.sh).
 #
 # The guest is a Debian server as a user would protect: Debian's own kernel
 # and drivers (linux-image-amd64, installed by setup.sh) with a busybox
