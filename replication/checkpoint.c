@@ -54,7 +54,7 @@ static void wake_epoch_wait(struct checkpoint *ck)
 /* Main thread: wait for the thread to end, serving its main-thread calls. */
 static void join_thread(struct checkpoint *ck)
 {
-	mt__serve_until(&ck->m.mt, &ck->thread_done);
+	mainthread__serve_until(&ck->m.mt, &ck->thread_done);
 	pthread_join(ck->thread, NULL);
 	ck->thread_running = false;
 }
@@ -65,11 +65,11 @@ static void wake_thread(struct checkpoint *ck)
 	atomic_store(&ck->m.cancel, true);
 	wake_epoch_wait(ck);
 	pthread_mutex_lock(&ck->m.lock);
-	chan__shutdown(ck->m.main);
+	channel__shutdown(ck->m.main);
 	for (unsigned i = 0; i < ck->m.nr_data; i++)
-		chan__shutdown(ck->m.data[i]);
+		channel__shutdown(ck->m.data[i]);
 	pthread_mutex_unlock(&ck->m.lock);
-	chan__shutdown(ck->sc);
+	channel__shutdown(ck->sc);
 }
 
 void checkpoint__finish(struct checkpoint *ck)
@@ -91,13 +91,13 @@ void checkpoint__exit(struct checkpoint *ck)
 {
 	wake_thread(ck);
 	/* Pending main-thread calls fail from now on; the thread ends. */
-	mt__close(&ck->m.mt);
+	mainthread__close(&ck->m.mt);
 	if (ck->thread_running)
 		pthread_join(ck->thread, NULL);
 	ck->thread_running = false;
 	if (ck->m_ready)
 		migrate__exit(&ck->m);
-	chan__close(ck->sc);
+	channel__close(ck->sc);
 	ck->sc = NULL;
 	if (ck->stage)
 		munmap(ck->stage, ck->stage_limit);
@@ -259,7 +259,7 @@ static int set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64
 static int activate_standby(struct checkpoint *ck, uint64_t gen)
 {
 	ck->activated = true;
-	chan__shutdown(ck->sc);
+	channel__shutdown(ck->sc);
 	/*
 	 * Output still in the UART buffer belongs to the last epoch: the old
 	 * primary may or may not have released it, so it is dropped rather

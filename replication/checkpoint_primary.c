@@ -182,8 +182,8 @@ static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
 	if (!ret)
 		ret = wire__write_state_start(&ck->m.main->s);
 	if (!ret)
-		ret = chan__write(ck->m.main, ck->cap_buf, ck->cap_len);
-	return ret ? ret : chan__flush(ck->m.main);
+		ret = channel__write(ck->m.main, ck->cap_buf, ck->cap_len);
+	return ret ? ret : channel__flush(ck->m.main);
 }
 
 static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *err,
@@ -197,7 +197,7 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 
 	if (ret) {
 		snprintf(err, errlen, "standby lost: no ack for checkpoint %llu: %s%s%s",
-			 (unsigned long long)epoch, why, why[0] ? ": " : "", chan__strerror(ret));
+			 (unsigned long long)epoch, why, why[0] ? ": " : "", channel__strerror(ret));
 		return ret;
 	}
 	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, ck->vm->mem.size, NULL, NULL, &f, &why);
@@ -258,7 +258,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		/* Set only once the VM has stopped: this capture is its end. */
 		last = atomic_load(&ck->final);
 		ck->cap_last = last;
-		ret = mt__call(&ck->m.mt, mt_capture, ck);
+		ret = mainthread__call(&ck->m.mt, mt_capture, ck);
 		if (ret == -EAGAIN) {
 			epoch--;   /* stopped: wait for the final capture, or the end */
 			continue;
@@ -278,7 +278,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->cap_buf = NULL;
 		if (ret) {
 			snprintf(err, errlen, "standby lost: sending checkpoint %llu failed: %s",
-				 (unsigned long long)epoch, chan__strerror(ret));
+				 (unsigned long long)epoch, channel__strerror(ret));
 			return ret;
 		}
 		ret = read_ack(ck, buf, epoch, err, errlen);
@@ -316,7 +316,7 @@ static void sync_failed(struct checkpoint *ck, int ret, const char *err)
 		qb_log(LOG_NOTICE, "protect: stopped during the initial sync");
 		return;
 	}
-	if (mt__call(&ck->m.mt, mt_sync_failed, ck) > 0)
+	if (mainthread__call(&ck->m.mt, mt_sync_failed, ck) > 0)
 		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest stays paused, "
 		       "its output held (policy pause)", err[0] ? err : strerror(-ret));
 	else
@@ -328,7 +328,7 @@ static void sync_failed(struct checkpoint *ck, int ret, const char *err)
 static void protected(struct checkpoint *ck, uint8_t *buf)
 {
 	char err[256] = "";
-	int ret = mt__call(&ck->m.mt, mt_protect_start, ck);
+	int ret = mainthread__call(&ck->m.mt, mt_protect_start, ck);
 
 	if (!ret) {
 		set_state(ck, CKPT_PROTECTED, "");
@@ -340,7 +340,7 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	free(ck->cap_buf);
 	ck->cap_buf = NULL;
 	pthread_mutex_lock(&ck->m.lock);
-	chan__close(ck->m.main);
+	channel__close(ck->m.main);
 	ck->m.main = NULL;
 	pthread_mutex_unlock(&ck->m.lock);
 	if (!ret) {
@@ -356,7 +356,7 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	       ck->p.pause_on_loss ? "pausing the guest (policy pause)" :
 	       "running unprotected (degraded), held output released");
 	set_error(ck, err[0] ? err : strerror(-ret));
-	mt__call(&ck->m.mt, mt_lost, ck);
+	mainthread__call(&ck->m.mt, mt_lost, ck);
 }
 
 void *checkpoint__primary_main(void *arg)
@@ -376,6 +376,6 @@ void *checkpoint__primary_main(void *arg)
 	}
 	free(buf);
 	atomic_store(&ck->thread_done, true);
-	mt__wake(&ck->m.mt);
+	mainthread__wake(&ck->m.mt);
 	return NULL;
 }

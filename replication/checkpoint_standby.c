@@ -157,7 +157,7 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 	m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
 	m.ack = &a;
 	ret = wire__write_msg(&c->s, &m);
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /*
@@ -314,7 +314,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 
 	if (ret) {
 		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
-			 why[0] ? ": " : "", chan__strerror(ret));
+			 why[0] ? ": " : "", channel__strerror(ret));
 		return STANDBY_LOST;
 	}
 	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
@@ -345,12 +345,12 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		 * stream ends at once (not when its sender's time limit runs out).
 		 */
 		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
-		chan__shutdown(ck->sc);
+		channel__shutdown(ck->sc);
 		return STANDBY_LOST;
 	}
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
-			 (unsigned long long)epoch, chan__strerror(ret));
+			 (unsigned long long)epoch, channel__strerror(ret));
 		return STANDBY_LOST;
 	}
 	memset(&p, 0, sizeof(p));
@@ -373,7 +373,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	a.epoch = epoch;
-	ret = mt__call(&ck->m.mt, mt_apply, &a);
+	ret = mainthread__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
 	dbytes = p.disk_bytes;
 	vm_state__free_parsed(&p);
@@ -381,7 +381,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		return not_applied(ck, &a, ret, err, errlen);
 	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen))) {
 		/* Applied, but its disk is not the primary's: nothing to run. */
-		mt__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
+		mainthread__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
 		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	pthread_mutex_lock(&ck->lock);
@@ -398,10 +398,10 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 	ret = send_ack(ck->sc, true, "", epoch, ck->fence.generation);
 	if (ret)
 		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
-			 (unsigned long long)epoch, chan__strerror(ret));
+			 (unsigned long long)epoch, channel__strerror(ret));
 	/* Ended either way: the state is the guest's last, never to be run. */
 	if (gs.set) {
-		mt__call(&ck->m.mt, mt_end, &a);
+		mainthread__call(&ck->m.mt, mt_end, &a);
 		snprintf(err, errlen, "the guest stopped on the primary");
 		return STANDBY_ENDED;
 	}
@@ -443,12 +443,12 @@ void *checkpoint__standby_main(void *arg)
 			       err, (unsigned long long)ck->st.committed_epoch);
 		if (ck->activate_on_loss) {
 			qb_log(LOG_NOTICE, "standby: activating on stream loss");
-			mt__call(&ck->m.mt, mt_activate, ck);
+			mainthread__call(&ck->m.mt, mt_activate, ck);
 		}
 	}
 out:
 	atomic_store(&ck->thread_done, true);
-	mt__wake(&ck->m.mt);
+	mainthread__wake(&ck->m.mt);
 	return NULL;
 }
 

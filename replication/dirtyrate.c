@@ -38,7 +38,7 @@ static void *measure(void *arg)
 	struct migrate *m = arg;
 	uint64_t t0, t1, pages = 0;
 	struct timespec until;
-	int ret = mt__call(&m->mt, mt_dirty_start, m);
+	int ret = mainthread__call(&m->mt, mt_dirty_start, m);
 
 	t0 = migrate__now_ns();
 	if (!ret) {
@@ -52,7 +52,7 @@ static void *measure(void *arg)
 		pthread_mutex_unlock(&m->lock);
 		ret = dirty__harvest(m->vm, &m->bm);
 		pages = dirty_bitmap__count(&m->bm);
-		mt__call(&m->mt, mt_dirty_stop, m);
+		mainthread__call(&m->mt, mt_dirty_stop, m);
 	}
 	t1 = migrate__now_ns();
 	pthread_mutex_lock(&m->lock);

@@ -113,5 +113,5 @@ int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
 	free(buf);
 	dirty_bitmap__clear(&m->dbm);
 	*bytes = sent;
-	return ret ? ret : chan__flush(m->main);
+	return ret ? ret : channel__flush(m->main);
 }

@@ -20,7 +20,7 @@ int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
 	atomic_init(&m->cancel, false);
 	atomic_init(&m->downtime_ms, MIGRATE_DEFAULT_DOWNTIME_MS);
 	atomic_init(&m->throttle_pct, 0);
-	return mt__init(&m->mt, loop);
+	return mainthread__init(&m->mt, loop);
 }
 
 static int cancel(struct migrate *m, bool even_postcopy);
@@ -46,7 +46,7 @@ void migrate__exit(struct migrate *m)
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	/* The threads' main-thread calls fail from now on: the loop is ending. */
-	mt__close(&m->mt);
+	mainthread__close(&m->mt);
 	join_threads(m);
 	if (m->tracking)
 		dirty__stop(m->vm);
@@ -174,9 +174,9 @@ static int cancel(struct migrate *m, bool even_postcopy)
 	} else {
 		atomic_store(&m->cancel, true);
 		/* Wake the thread from any blocked read or write at once. */
-		chan__shutdown(m->main);
+		channel__shutdown(m->main);
 		for (unsigned i = 0; i < m->nr_data; i++)
-			chan__shutdown(m->data[i]);
+			channel__shutdown(m->data[i]);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;

@@ -185,7 +185,7 @@ static void *worker_main(void *arg)
 		atomic_fetch_add(&m->a_bytes, w->bytes - b0);
 	}
 	if (!w->ret)
-		w->ret = chan__flush(w->c);
+		w->ret = channel__flush(w->c);
 	return NULL;
 }
 

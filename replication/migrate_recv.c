@@ -88,7 +88,7 @@ static void rx_free(struct receiver *r)
 	free(r->buf);
 	free(r->out);
 	ZSTD_freeDCtx(r->dctx);
-	chan__close(r->c);
+	channel__close(r->c);
 }
 
 /* One frame from r->c, decoded (pure) into f. */
@@ -105,7 +105,7 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 				   r->out, f, &why);
 	if (ret)
 		snprintf(r->err, sizeof(r->err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
-			 ret == -EBADMSG ? "" : chan__strerror(ret));
+			 ret == -EBADMSG ? "" : channel__strerror(ret));
 	return ret;
 }
 
@@ -184,7 +184,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		m.hello_reply = &hr;
 	}
 	ret = wire__write_msg(&c->s, &m);
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /*
@@ -309,7 +309,7 @@ static int accept_data(struct incoming *in)
 			return ret;
 		}
 		if (dh.requests ? !pc->allowed || pc->req : dh.index >= n || rx[dh.index].c) {
-			chan__close(c);
+			channel__close(c);
 			snprintf(err, errlen, "refused: the source opened data connection %u%s twice "
 				 "or out of range", dh.index, dh.requests ? " (requests)" : "");
 			return -EPROTO;
@@ -373,7 +373,7 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 		ret = vm_state__apply_over(vm, &p, &why);
 out:
 	if (ret)
-		snprintf(err, errlen, "final state refused: %s", why ? why : chan__strerror(ret));
+		snprintf(err, errlen, "final state refused: %s", why ? why : channel__strerror(ret));
 	vm_state__free_parsed(&p);
 	munmap(buf, limit);
 	return ret;
@@ -429,7 +429,7 @@ static int take_hello(struct incoming *in)
 	send_reply(m->c, !ret, ret ? in->err : "", false, in->how->fence->generation);
 	if (!ret) {
 		/* The source is known: it has the time limit of a running migration. */
-		chan__set_timeout(m->c, RECV_TIMEOUT_MS);
+		channel__set_timeout(m->c, RECV_TIMEOUT_MS);
 		memcpy(in->nonce, h->nonce.data, WIRE_NONCE_LEN);
 		in->nr_data = h->nr_data;
 	}
@@ -515,7 +515,7 @@ static int accept_source(struct incoming *in)
 
 	for (;;) {
 		struct chan *c = NULL;
-		int ret = chan__accept(&c, in->lfd, in->ctx, -1, WIRE_PREAUTH_MS, in->err,
+		int ret = channel__accept(&c, in->lfd, in->ctx, -1, WIRE_PREAUTH_MS, in->err,
 				       in->errlen);
 
 		if (ret == -ECONNABORTED) {
@@ -534,7 +534,7 @@ static int accept_source(struct incoming *in)
 		       "waiting for the source", what, c->peer, in->err);
 		rx_free(m);
 		memset(m, 0, sizeof(*m));
-		chan__close(in->pc.req);
+		channel__close(in->pc.req);
 		dirty_bitmap__free(&in->pc.discard);
 		memset(&in->pc, 0, sizeof(in->pc));
 		in->nr_data = 0;
@@ -548,7 +548,7 @@ static int join_data(struct incoming *in, int ret)
 		struct receiver *r = &in->rx[i];
 
 		if (ret)
-			chan__shutdown(r->c);
+			channel__shutdown(r->c);
 		if (r->started)
 			pthread_join(r->tid, NULL);
 		if (!ret && r->ret) {
@@ -608,7 +608,7 @@ static int start(struct incoming *in, struct pc_dst *pcd)
 
 static void incoming_free(struct incoming *in, int ret, struct chan **keep)
 {
-	chan__close(in->pc.req);
+	channel__close(in->pc.req);
 	dirty_bitmap__free(&in->pc.discard);
 	for (unsigned i = 0; i < in->nr_data; i++)
 		if (in->rx[i].c)
@@ -646,7 +646,7 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
 
 		if (!ret && sret) {
 			snprintf(err, errlen, "the source went away before our ack: %s",
-				 chan__strerror(sret));
+				 channel__strerror(sret));
 			ret = sret;
 		}
 	}
@@ -689,7 +689,7 @@ static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep,
 		snprintf(err, errlen, "cannot clear guest memory: %s", strerror(-ret));
 		goto out;
 	}
-	ret = chan__listen(&u, &lfd, err, errlen);
+	ret = channel__listen(&u, &lfd, err, errlen);
 	if (ret)
 		goto out;
 	/* With port 0 the log names the port taken (the tests read it there). */

@@ -202,7 +202,7 @@ static int send_msg(struct migrate *m, Replication__Message *msg)
 {
 	int ret = wire__write_msg(&m->main->s, msg);
 
-	return ret ? ret : chan__flush(m->main);
+	return ret ? ret : channel__flush(m->main);
 }
 
 /* Tell the destination why we give up (best effort: we close anyway). */
@@ -227,7 +227,7 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 
 	if (ret)
 		return fail(e, ret, "no answer from the destination: %s (%s)", why,
-			    chan__strerror(ret));
+			    channel__strerror(ret));
 	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
 	if (ret || type != STREAM_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
@@ -270,7 +270,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		return fail(e, -EINVAL, "%s", why);
 	if (!tls.none && (ret = tls__ctx_new(&ctx, &tls, false, e->msg, sizeof(e->msg))))
 		return ret;
-	ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+	ret = channel__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&m->lock);
@@ -301,7 +301,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ret)
 		ret = send_msg(m, &msg);
 	if (ret) {
-		fail(e, ret, "cannot send to the destination: %s", chan__strerror(ret));
+		fail(e, ret, "cannot send to the destination: %s", channel__strerror(ret));
 		goto out;
 	}
 	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_HELLO_REPLY, &reply, e);
@@ -327,7 +327,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	for (unsigned i = 0; i < hello.nr_data + hello.postcopy; i++) {
 		Replication__DataHello dh = REPLICATION__DATA_HELLO__INIT;
 
-		ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+		ret = channel__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
 		if (ret)
 			goto out;
 		pthread_mutex_lock(&m->lock);
@@ -347,9 +347,9 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		if (!ret)
 			ret = wire__write_msg(&c->s, &msg);
 		if (!ret)
-			ret = chan__flush(c);
+			ret = channel__flush(c);
 		if (ret) {
-			fail(e, ret, "data connection %u: %s", i, chan__strerror(ret));
+			fail(e, ret, "data connection %u: %s", i, channel__strerror(ret));
 			goto out;
 		}
 	}
@@ -430,7 +430,7 @@ static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *b
 	if (ret == -EINTR)
 		return ret;
 	if (ret)
-		return fail(e, ret, "sending round %u failed: %s", round, chan__strerror(ret));
+		return fail(e, ret, "sending round %u failed: %s", round, channel__strerror(ret));
 	qb_log(LOG_INFO, "migration round %u: %llu pages, %llu zero, %llu bytes in %llu ms",
 	       round, (unsigned long long)pages, (unsigned long long)zero,
 	       (unsigned long long)*bytes, (unsigned long long)(*ns / 1000000));
@@ -532,7 +532,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 			pthread_mutex_lock(&m->lock);
 			m->info.throttle_pct = atomic_load(&m->throttle_pct);
 			pthread_mutex_unlock(&m->lock);
-			mt__call(&m->mt, mt_throttle_start, m);
+			mainthread__call(&m->mt, mt_throttle_start, m);
 		}
 		ret = send_round(m, ++round, false, &bytes, &ns, e);
 		/* A round cut short: its pages stay in m->bm, all sent again later. */
@@ -609,7 +609,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	int ret;
 
 	/* m->bm still holds the pages of the last harvest: the final one adds to them. */
-	ret = mt__call(&m->mt, mt_switchover, m);
+	ret = mainthread__call(&m->mt, mt_switchover, m);
 	if (ret)
 		return fail(e, ret, "cannot capture the final state: %s", strerror(-ret));
 	if (m->pc_switch) {
@@ -625,7 +625,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	for (unsigned i = 0; i < m->nr_data && !ret; i++) {
 		ret = wire__write_msg(&m->data[i]->s, &msg);
 		if (!ret)
-			ret = chan__flush(m->data[i]);
+			ret = channel__flush(m->data[i]);
 	}
 	/* After the drains: no older copy of a discarded page is still on its way. */
 	if (!ret && m->pc_switch)
@@ -640,12 +640,12 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ret)
 		ret = wire__write_state_start(&m->main->s);
 	if (!ret)
-		ret = chan__write(m->main, m->final_buf, m->final_len);
+		ret = channel__write(m->main, m->final_buf, m->final_len);
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	atomic_fetch_add(&m->a_bytes, m->final_len + bytes);
 	if (ret)
-		return fail(e, ret, "sending the final state failed: %s", chan__strerror(ret));
+		return fail(e, ret, "sending the final state failed: %s", channel__strerror(ret));
 	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_ACK, &ack, e);
 	if (ret)
 		return ret;
@@ -670,12 +670,12 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 static void close_chans(struct migrate *m)
 {
 	pthread_mutex_lock(&m->lock);
-	chan__close(m->main);
+	channel__close(m->main);
 	m->main = NULL;
-	chan__close(m->pc_req);
+	channel__close(m->pc_req);
 	m->pc_req = NULL;
 	for (unsigned i = 0; i < m->nr_data; i++)
-		chan__close(m->data[i]);
+		channel__close(m->data[i]);
 	m->nr_data = 0;
 	pthread_mutex_unlock(&m->lock);
 }
@@ -685,14 +685,14 @@ static int sync_to_peer(struct migrate *m, uint8_t *buf, struct job_err *e)
 {
 	int ret = connect_all(m, buf, e);
 
-	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
+	if (!ret && (ret = mainthread__call(&m->mt, mt_start, m)))
 		fail(e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
 	if (!ret)
 		ret = precopy(m, e);
 	if (!ret)
 		ret = switchover(m, buf, e);
 	if (!ret && m->pc_committed) {
-		mt__call(&m->mt, mt_stop_tracking, m);
+		mainthread__call(&m->mt, mt_stop_tracking, m);
 		ret = postcopy__source(m, buf, e->msg, sizeof(e->msg));
 	}
 	return ret;
@@ -716,7 +716,7 @@ void *migrate__job_main(void *arg)
 	 * holds part of its memory: resuming here would fork it.
 	 */
 	if (ret && !m->pc_committed)
-		mt__call(&m->mt, mt_recover, m);
+		mainthread__call(&m->mt, mt_recover, m);
 	pthread_mutex_lock(&m->lock);
 	m->info.end_ns = end;
 	m->info.bytes_sent = atomic_load(&m->a_bytes);
@@ -746,7 +746,7 @@ void *migrate__job_main(void *arg)
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!ret)
-		mt__call(&m->mt, mt_finish, m);
+		mainthread__call(&m->mt, mt_finish, m);
 	if (!ret)
 		qb_log(LOG_NOTICE, "migration to %s completed: %llu bytes, downtime %llu ms",
 		       m->p.uri, (unsigned long long)m->info.bytes_sent,
@@ -782,7 +782,7 @@ int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen)
 	free(buf);
 	if (ret) {
 		close_chans(m);
-		mt__call(&m->mt, mt_recover, m);
+		mainthread__call(&m->mt, mt_recover, m);
 		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-ret));
 	}
 	return ret;

@@ -81,7 +81,7 @@ static void *reader_main(void *arg)
 	s->reader_done = true;
 	s->reader_ret = ret;
 	snprintf(s->reader_err, sizeof(s->reader_err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
-		 ret == -EBADMSG ? "" : chan__strerror(ret));
+		 ret == -EBADMSG ? "" : channel__strerror(ret));
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
@@ -136,7 +136,7 @@ static int serve_requests(struct pc_src *s, uint64_t *left, uint64_t *cursor)
 		*cursor = pg + 1;
 	}
 	if (!ret && n)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	return ret;
 }
 
@@ -162,7 +162,7 @@ static int push_run(struct migrate *m, uint64_t *left, uint64_t *cursor)
 	*left -= n;
 	*cursor = pg + n;
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	return ret;
 }
 
@@ -179,7 +179,7 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	msg.postcopy_done = &d;
 	ret = wire__write_msg(&m->main->s, &msg);
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	if (!ret)
 		ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
 	if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK ||
@@ -265,10 +265,10 @@ static int run_link(struct pc_src *s, uint8_t *buf, uint64_t *sent, char *err, s
 	ret = push_all(s, sent);
 	if (ret)
 		snprintf(err, errlen, "post-copy: %s", ret == -ECANCELED ? "cancelled" :
-			 s->reader_done && s->reader_err[0] ? s->reader_err : chan__strerror(ret));
+			 s->reader_done && s->reader_err[0] ? s->reader_err : channel__strerror(ret));
 	else
 		ret = finish(m, buf, *sent, err, errlen);
-	chan__shutdown(m->pc_req);
+	channel__shutdown(m->pc_req);
 	pthread_join(tid, NULL);
 	return ret;
 }
@@ -276,8 +276,8 @@ static int run_link(struct pc_src *s, uint8_t *buf, uint64_t *sent, char *err, s
 static void close_link(struct migrate *m)
 {
 	pthread_mutex_lock(&m->lock);
-	chan__close(m->main);
-	chan__close(m->pc_req);
+	channel__close(m->main);
+	channel__close(m->pc_req);
 	m->main = m->pc_req = NULL;
 	pthread_mutex_unlock(&m->lock);
 }

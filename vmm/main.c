@@ -351,7 +351,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 		ret = checkpoint__standby_start(&ck, o->standby_chan, &o->fence,
 						o->activate_on_loss);
 		if (ret)
-			chan__close(o->standby_chan);
+			channel__close(o->standby_chan);
 	}
 	if (!ret)
 		qb_loop_run(loop);

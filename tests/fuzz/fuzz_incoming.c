@@ -116,8 +116,8 @@ int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, con
 		      const struct mig_tls *tls, uint64_t session)
 {
 	(void)d, (void)uri, (void)tls, (void)session;
-	chan__close(main);
-	chan__close(req);
+	channel__close(main);
+	channel__close(req);
 	return 0;
 }
 
@@ -167,13 +167,13 @@ void virtio_net__hold(struct virtio_net *n, bool on)
 }
 
 /* The standby's main thread is the caller's. */
-int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
+int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 {
 	(void)b;
 	return fn(arg);
 }
 
-void mt__wake(struct mt_bridge *b)
+void mainthread__wake(struct mt_bridge *b)
 {
 	(void)b;
 }
@@ -230,10 +230,10 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 	pthread_mutex_init(&ck.lock, NULL);
 	pthread_cond_init(&ck.wake, NULL);
 	if (checkpoint__standby_start(&ck, c, fence, false)) {
-		chan__close(c);
+		channel__close(c);
 	} else {
 		pthread_join(ck.thread, NULL);
-		chan__close(ck.sc);
+		channel__close(ck.sc);
 		if (getenv("FUZZ_VERBOSE"))
 			fprintf(stderr, "standby: committed %llu, refused %llu: %s\n",
 				(unsigned long long)ck.st.committed_epoch,
