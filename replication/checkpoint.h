@@ -35,6 +35,7 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
+#include "replication/vm_port.h"
 #include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
@@ -84,7 +85,8 @@ struct checkpoint_stats {
 };
 
 struct checkpoint {
-	struct vm *vm;
+	struct vm_port port;          /* the VM, as the engine sees it */
+	struct vm *vm;                /* the initial sync's (migrate.h); NULL in unit tests */
 	qb_loop_t *loop;
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
@@ -125,7 +127,13 @@ struct checkpoint {
 	char unsafe[256];
 };
 
-int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
+/*
+ * port: the VM the epochs capture and apply (vm_port.h); vm: the same VM
+ * for the initial sync's engine (migrate.h), which does not use the port
+ * yet.
+ */
+int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, struct vm *vm,
+		     qb_loop_t *loop, uint64_t generation);
 /*
  * Primary, main thread, once the loop ends: if the guest stopped itself
  * while protected, send the final checkpoint (its last epoch, with the

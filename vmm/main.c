@@ -22,6 +22,7 @@
 #include "vmm/guest_abi.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 
 static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
@@ -318,6 +319,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	struct control *ctl = NULL;
 	struct migrate mig;
 	struct checkpoint ck;
+	struct vm_port port;
 	struct control_vm cv = { .vm = vm, .mig = &mig, .ckpt = &ck };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
@@ -328,8 +330,9 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGTERM, vm, on_signal, &sh[0]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
+	vm_port__init(&port, vm);
 	ret = migrate__init(&mig, vm, loop);
-	if (!ret && (ret = checkpoint__init(&ck, vm, loop, o->fence.generation)))
+	if (!ret && (ret = checkpoint__init(&ck, &port, vm, loop, o->fence.generation)))
 		migrate__exit(&mig);
 	if (ret) {
 		qb_loop_destroy(loop);

@@ -145,27 +145,6 @@ uint64_t virtio_blk__size(const struct virtio_blk *b)
 	abort();
 }
 
-int virtio_blk__digest(struct virtio_blk *b, uint8_t sha[32])
-{
-	(void)b, (void)sha;
-	return -EIO;
-}
-
-void serial__drop_output(struct serial *s)
-{
-	(void)s;
-}
-
-void serial__hold(struct serial *s, bool on)
-{
-	(void)s, (void)on;
-}
-
-void virtio_net__hold(struct virtio_net *n, bool on)
-{
-	(void)n, (void)on;
-}
-
 /* The standby's main thread is the caller's. */
 int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 {
@@ -220,6 +199,71 @@ bool vm__is_guest_stop(unsigned reason)
 	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
 }
 
+/* The standby's checkpoint loop sees the same VM through its port (vm_port.h). */
+static uint64_t port_mem_size(void *vm)
+{
+	return ((struct vm *)vm)->mem.size;
+}
+
+static unsigned port_nr_vcpus(void *vm)
+{
+	return ((struct vm *)vm)->nr_vcpus;
+}
+
+static bool port_is_guest_stop(void *vm, uint32_t reason)
+{
+	(void)vm;
+	return vm__is_guest_stop(reason);
+}
+
+static void port_request_stop(void *vm, uint32_t reason, int32_t status, const char *message)
+{
+	vm__request_stop(vm, (enum vm_stop_reason)reason, status, "%s", message);
+}
+
+static size_t port_staging_limit(void *vm)
+{
+	return vm_state__staging_limit(vm);
+}
+
+static int port_apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
+			       bool *whole, const char **why)
+{
+	return vm_state__apply_over_undoable(vm, p, undo, whole, why);
+}
+
+/* No disk, no output device. */
+static int port_disk_digest(void *vm, uint8_t sha[32])
+{
+	(void)vm, (void)sha;
+	return -ENODEV;
+}
+
+static void port_sink(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
+		      void **dev)
+{
+	(void)vm, (void)k;
+	*ops = NULL;
+	*dev = NULL;
+}
+
+static void port_drop_output(void *vm, enum outbuf_kind k)
+{
+	(void)vm, (void)k;
+}
+
+static const struct vm_port_ops port_ops = {
+	.mem_size = port_mem_size,
+	.nr_vcpus = port_nr_vcpus,
+	.is_guest_stop = port_is_guest_stop,
+	.request_stop = port_request_stop,
+	.staging_limit = port_staging_limit,
+	.apply_undoable = port_apply_undoable,
+	.disk_digest = port_disk_digest,
+	.sink = port_sink,
+	.drop_output = port_drop_output,
+};
+
 /* The standby's checkpoint loop on the stream the sync left (its own thread). */
 static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence)
 {
@@ -227,6 +271,7 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 
 	memset(&ck, 0, sizeof(ck));
 	ck.vm = vm;
+	ck.port = (struct vm_port){ &port_ops, vm };
 	pthread_mutex_init(&ck.lock, NULL);
 	pthread_cond_init(&ck.wake, NULL);
 	if (checkpoint__standby_start(&ck, c, fence, false)) {

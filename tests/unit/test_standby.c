@@ -41,6 +41,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 #include "vmm/vm_state.h"
 #include "tests/unit/kvmtest.h"
 
@@ -296,13 +297,15 @@ START_TEST(oversized_checkpoint_refused)
 	const char *why = "";
 	uint32_t type, len;
 	struct vm vm;
+	struct vm_port port;
 	Vmm__Control__ProtectStatus ps = VMM__CONTROL__PROTECT_STATUS__INIT;
 	char error[CONTROL_CK_ERROR_LEN], digest[CONTROL_CK_DIGEST_LEN];
 
 	ps.error = error;
 	ps.disk_digest = digest;
 	ck_assert_int_eq(vm__create(&vm, &cfg, &why), 0);
-	ck_assert_int_eq(checkpoint__init(ck, &vm, loop, 0), 0);
+	vm_port__init(&port, &vm);
+	ck_assert_int_eq(checkpoint__init(ck, &port, &vm, loop, 0), 0);
 	loopback(&srv, &cli);
 	ck_assert_int_eq(checkpoint__standby_start(ck, srv, &fence, false), 0);
 	/* Over the staging limit (RAM, 1/64 of it, 64 MiB: 96.5 MiB) by 24 MiB. */

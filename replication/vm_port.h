@@ -1,0 +1,125 @@
+/*
+ * What the replication engine needs from a VM, and nothing more: its
+ * shape, its run state, the pause holders (vmm/vm_hold.h), the dirty log,
+ * capture and apply of its state stream (docs/state-format.md), its disk
+ * digest and its output sinks (outbuf.h).  The engine calls these instead
+ * of reading `struct vm`, so it builds as its own library and runs over a
+ * KVM-free VM in the unit tests (tests/unit/fakevm.c); vmm/vm_port.c is
+ * the real VM's.  The shape follows Cloud Hypervisor's Migratable traits
+ * (pausable, snapshottable, dirty-logging), and outbuf.h's sink ops.
+ *
+ * Threads: every op runs on the VM's main thread (through mainthread.h
+ * from the replication threads), except mem_size, nr_vcpus and the sinks'
+ * own ops, which any thread may call.
+ */
+#ifndef REPLICATION_VM_PORT_H
+#define REPLICATION_VM_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replication/outbuf.h"
+
+struct dirty_bitmap;
+struct stream;
+struct vm_state_parsed;
+struct vm_state_undo;
+
+/* The run states the engine tells apart (vmm/vm.h has more). */
+enum vm_port_run {
+	VM_PORT_OTHER,    /* created, not started, or being torn down */
+	VM_PORT_RUNNING,
+	VM_PORT_PAUSED,
+	VM_PORT_STOPPED,
+};
+
+/* How the guest stopped (vmm/vm.h enum vm_stop_reason, exit status, text). */
+struct vm_port_stop {
+	uint32_t reason;
+	int32_t status;
+	const char *message;   /* the VM's own buffer: valid while it lives */
+};
+
+struct vm_port_ops {
+	/* Shape. */
+	uint64_t (*mem_size)(void *vm);
+	unsigned (*nr_vcpus)(void *vm);
+
+	/* Run state. */
+	enum vm_port_run (*run_state)(void *vm);
+	const char *(*run_state_name)(void *vm);
+	void (*stop_info)(void *vm, struct vm_port_stop *out);
+	/* The guest stopped itself (not the operator nor an error). */
+	bool (*stopped_by_guest)(void *vm);
+	/* Is reason one of the guest's own (a checkpoint may carry only those)? */
+	bool (*is_guest_stop)(void *vm, uint32_t reason);
+	void (*request_stop)(void *vm, uint32_t reason, int32_t status, const char *message);
+
+	/* Pause holders: the vCPUs run only while none is held (vm_hold.h). */
+	int (*hold)(void *vm, unsigned holders);
+	int (*release)(void *vm, unsigned holders);
+	unsigned (*holders)(void *vm);
+	/* Stopped: wait until no vCPU thread is inside the guest. */
+	void (*quiesce)(void *vm);
+
+	/* Dirty log: the pages written since the last harvest, or-ed into bm. */
+	int (*dirty_harvest)(void *vm, struct dirty_bitmap *bm);
+
+	/*
+	 * State: write a whole state stream with the pages of `pages` (and the
+	 * disk blocks of `blocks`, or none) to s; the VM is held.  apply puts
+	 * a parsed stream over the VM, all or nothing (vm_state.h
+	 * vm_state__apply_over_undoable: *whole false when a failure could
+	 * not be undone).
+	 */
+	int (*save_pages)(void *vm, struct stream *s, const struct dirty_bitmap *pages,
+			  const struct dirty_bitmap *blocks);
+	size_t (*staging_limit)(void *vm);
+	int (*apply_undoable)(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
+			      bool *whole, const char **why);
+
+	/* The disk image's SHA-256; -ENODEV when the VM has no disk. */
+	int (*disk_digest)(void *vm, uint8_t sha[32]);
+
+	/* Output: a sink of kind k (*ops NULL: no such device). */
+	void (*sink)(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
+		     void **dev);
+	/* Drop what the sink of kind k buffered (another copy's output). */
+	void (*drop_output)(void *vm, enum outbuf_kind k);
+	/* The network's peers learn where the guest now runs (after activation). */
+	void (*announce)(void *vm, const char *why);
+};
+
+struct vm_port {
+	const struct vm_port_ops *ops;
+	void *vm;
+};
+
+/* The calls the engine makes most, spelled short. */
+static inline uint64_t vm_port__mem_size(const struct vm_port *p)
+{
+	return p->ops->mem_size(p->vm);
+}
+
+static inline enum vm_port_run vm_port__run_state(const struct vm_port *p)
+{
+	return p->ops->run_state(p->vm);
+}
+
+static inline int vm_port__hold(const struct vm_port *p, unsigned holders)
+{
+	return p->ops->hold(p->vm, holders);
+}
+
+static inline int vm_port__release(const struct vm_port *p, unsigned holders)
+{
+	return p->ops->release(p->vm, holders);
+}
+
+static inline unsigned vm_port__holders(const struct vm_port *p)
+{
+	return p->ops->holders(p->vm);
+}
+
+#endif

@@ -1,0 +1,176 @@
+/* The replication engine's view of a real VM (replication/vm_port.h). */
+#include "config.h"
+
+#include <errno.h>
+
+#include "replication/vm_port.h"
+#include "vmm/dirty.h"
+#include "vmm/serial.h"
+#include "vmm/virtio_blk.h"
+#include "vmm/virtio_net.h"
+#include "vmm/vm.h"
+#include "vmm/vm_port.h"
+#include "vmm/vm_state.h"
+
+static uint64_t mem_size(void *vm)
+{
+	return ((struct vm *)vm)->mem.size;
+}
+
+static unsigned nr_vcpus(void *vm)
+{
+	return ((struct vm *)vm)->nr_vcpus;
+}
+
+static enum vm_port_run run_state(void *opaque)
+{
+	switch (((struct vm *)opaque)->state) {
+	case VM_STATE_RUNNING: return VM_PORT_RUNNING;
+	case VM_STATE_PAUSED: return VM_PORT_PAUSED;
+	case VM_STATE_STOPPED: return VM_PORT_STOPPED;
+	default: return VM_PORT_OTHER;
+	}
+}
+
+static const char *run_state_name(void *vm)
+{
+	return vm__state_name(((struct vm *)vm)->state);
+}
+
+static void stop_info(void *opaque, struct vm_port_stop *out)
+{
+	struct vm *vm = opaque;
+
+	out->reason = vm->stop_reason;
+	out->status = vm->stop_status;
+	out->message = vm->stop_message;
+}
+
+static bool stopped_by_guest(void *vm)
+{
+	return vm__stopped_by_guest(vm);
+}
+
+static bool is_guest_stop(void *vm, uint32_t reason)
+{
+	(void)vm;
+	return vm__is_guest_stop(reason);
+}
+
+static void request_stop(void *vm, uint32_t reason, int32_t status, const char *message)
+{
+	vm__request_stop(vm, (enum vm_stop_reason)reason, status, "%s", message);
+}
+
+static int hold(void *vm, unsigned holders)
+{
+	return vm__hold(vm, holders);
+}
+
+static int release(void *vm, unsigned holders)
+{
+	return vm__release(vm, holders);
+}
+
+static unsigned holders(void *vm)
+{
+	return vm__holders(vm);
+}
+
+static void quiesce(void *vm)
+{
+	vm__quiesce(vm);
+}
+
+static int dirty_harvest(void *vm, struct dirty_bitmap *bm)
+{
+	return dirty__harvest(vm, bm);
+}
+
+static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pages,
+		      const struct dirty_bitmap *blocks)
+{
+	return vm_state__save_pages(vm, s, pages, blocks);
+}
+
+static size_t staging_limit(void *vm)
+{
+	return vm_state__staging_limit(vm);
+}
+
+static int apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
+			  bool *whole, const char **why)
+{
+	return vm_state__apply_over_undoable(vm, p, undo, whole, why);
+}
+
+static int disk_digest(void *opaque, uint8_t sha[32])
+{
+	struct vm *vm = opaque;
+
+	return vm->blk ? virtio_blk__digest(vm->blk, sha) : -ENODEV;
+}
+
+static void serial_hold(void *dev, bool on) { serial__hold(dev, on); }
+static uint64_t serial_mark(void *dev) { return serial__tx_mark(dev); }
+static void serial_release(void *dev, uint64_t upto) { serial__release(dev, upto); }
+
+static void net_hold(void *dev, bool on) { virtio_net__hold(dev, on); }
+static uint64_t net_mark(void *dev) { return virtio_net__tx_mark(dev); }
+static void net_release(void *dev, uint64_t upto) { virtio_net__release(dev, upto); }
+
+static const struct outbuf_sink_ops serial_ops = { serial_hold, serial_mark, serial_release };
+static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release };
+
+static void sink(void *opaque, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
+		 void **dev)
+{
+	struct vm *vm = opaque;
+
+	*dev = k == OUTBUF_SERIAL ? (void *)vm->serial : (void *)vm->net;
+	*ops = !*dev ? NULL : k == OUTBUF_SERIAL ? &serial_ops : &net_ops;
+}
+
+static void drop_output(void *opaque, enum outbuf_kind k)
+{
+	struct vm *vm = opaque;
+
+	if (k == OUTBUF_SERIAL && vm->serial)
+		serial__drop_output(vm->serial);
+	else if (k == OUTBUF_NET)
+		virtio_net__drop_output(vm->net);
+}
+
+static void announce(void *vm, const char *why)
+{
+	virtio_net__announce(((struct vm *)vm)->net, why);
+}
+
+static const struct vm_port_ops ops = {
+	.mem_size = mem_size,
+	.nr_vcpus = nr_vcpus,
+	.run_state = run_state,
+	.run_state_name = run_state_name,
+	.stop_info = stop_info,
+	.stopped_by_guest = stopped_by_guest,
+	.is_guest_stop = is_guest_stop,
+	.request_stop = request_stop,
+	.hold = hold,
+	.release = release,
+	.holders = holders,
+	.quiesce = quiesce,
+	.dirty_harvest = dirty_harvest,
+	.save_pages = save_pages,
+	.staging_limit = staging_limit,
+	.apply_undoable = apply_undoable,
+	.disk_digest = disk_digest,
+	.sink = sink,
+	.drop_output = drop_output,
+	.announce = announce,
+};
+
+void vm_port__init(struct vm_port *port, struct vm *vm)
+{
+	port->ops = &ops;
+	port->vm = vm;
+}
