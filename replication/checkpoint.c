@@ -38,7 +38,7 @@ int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, struct v
 	atomic_init(&ck->stop, false);
 	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
-	ret = migrate__init(&ck->m, vm, loop);
+	ret = migrate__init(&ck->m, port, vm, loop);
 	ck->m.holder = VM_HOLD_SYNC;
 	ck->m_ready = !ret;
 	return ret;

@@ -21,6 +21,7 @@
 
 #include "replication/channel.h"
 #include "replication/mainthread.h"
+#include "replication/vm_port.h"
 #include "vmm/dirty.h"
 
 struct vm;
@@ -110,7 +111,8 @@ struct dirtyrate_info {
 };
 
 struct migrate {
-	struct vm *vm;
+	struct vm_port port;  /* the VM, as the engine sees it (vm_port.h) */
+	struct vm *vm;        /* the same VM, for the paths not yet behind the port */
 	struct mt_bridge mt;
 	pthread_t thread;
 	bool thread_running;
@@ -162,7 +164,8 @@ struct migrate {
 	qb_loop_t *loop;
 };
 
-int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop);
+int migrate__init(struct migrate *m, const struct vm_port *port, struct vm *vm,
+		  qb_loop_t *loop);
 /* Main thread, at exit: cancel a running migration and wait for it. */
 void migrate__exit(struct migrate *m);
 

@@ -9,9 +9,11 @@
 #include "replication/migrate.h"
 #include "vmm/vm.h"
 
-int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
+int migrate__init(struct migrate *m, const struct vm_port *port, struct vm *vm,
+		  qb_loop_t *loop)
 {
 	memset(m, 0, sizeof(*m));
+	m->port = *port;
 	m->vm = vm;
 	m->loop = loop;
 	m->holder = VM_HOLD_MIGRATION;
@@ -49,7 +51,7 @@ void migrate__exit(struct migrate *m)
 	mainthread__close(&m->mt);
 	join_threads(m);
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	migrate__disk_stop(m);
 	dirty_bitmap__free(&m->bm);
 	dirty_bitmap__free(&m->dbm);
@@ -119,7 +121,8 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 		return -EINVAL;
 	}
 	join_threads(m);
-	if (!m->bm.bits && (ret = dirty_bitmap__init(&m->bm, m->vm->mem.size))) {
+	if (!m->bm.bits &&
+	    (ret = dirty_bitmap__init(&m->bm, vm_port__mem_size(&m->port)))) {
 		snprintf(err, errlen, "no memory for the dirty bitmap");
 		return ret;
 	}
@@ -143,7 +146,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	memset(&m->info, 0, sizeof(m->info));
 	m->info.state = MIGRATE_ACTIVE;
 	m->info.start_ns = migrate__now_ns();
-	m->info.bytes_total = m->vm->mem.size;
+	m->info.bytes_total = vm_port__mem_size(&m->port);
 	pthread_mutex_unlock(&m->lock);
 	ret = pthread_create(&m->thread, NULL, migrate__job_main, m);
 	if (ret) {

@@ -70,11 +70,11 @@ static void throttle_tick(void *data)
 	if (!pct)
 		return;
 	/* Only the throttle's own hold ends: a guest another holds stays paused. */
-	if (vm__holders(m->vm) & VM_HOLD_THROTTLE) {
-		vm__release(m->vm, VM_HOLD_THROTTLE);
+	if (vm_port__holders(&m->port) & VM_HOLD_THROTTLE) {
+		vm_port__release(&m->port, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
 	} else {
-		vm__hold(m->vm, VM_HOLD_THROTTLE);
+		vm_port__hold(&m->port, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * pct / 100;
 	}
 	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
@@ -95,7 +95,7 @@ static void throttle_stop(struct migrate *m)
 {
 	qb_loop_timer_del(m->loop, m->throttle_timer);
 	m->throttle_timer = 0;
-	vm__release(m->vm, VM_HOLD_THROTTLE);
+	vm_port__release(&m->port, VM_HOLD_THROTTLE);
 }
 
 /* --- main-thread steps --------------------------------------------------- */
@@ -105,7 +105,7 @@ static int mt_start(void *arg)
 	struct migrate *m = arg;
 	int ret;
 
-	ret = dirty__start(m->vm);
+	ret = m->port.ops->dirty_start(m->port.vm);
 	m->tracking = !ret;
 	return ret ? ret : migrate__disk_start(m);
 }
@@ -118,21 +118,21 @@ static int mt_switchover(void *arg)
 
 	throttle_stop(m);
 	/* A guest that stopped itself is not moved: the destination would run it on. */
-	if (m->vm->state == VM_STATE_STOPPED)
+	if (vm_port__run_state(&m->port) == VM_PORT_STOPPED)
 		return -ESHUTDOWN;
 	/* Held by another (the operator): the destination keeps it paused. */
-	m->was_running = !vm__holders(m->vm);
-	ret = vm__hold(m->vm, m->holder);
+	m->was_running = !vm_port__holders(&m->port);
+	ret = vm_port__hold(&m->port, m->holder);
 	if (ret)
 		return ret;
 	m->pause_ns = migrate__now_ns();
-	ret = dirty__harvest(m->vm, &m->bm);
+	ret = m->port.ops->dirty_harvest(m->port.vm, &m->bm);
 	if (ret)
 		return ret;
 	migrate__disk_harvest(m);
 	stream__init_mem(&s);
 	/* Post-copy: no pages in the state, the destination fetches them. */
-	ret = vm_state__save_pages(m->vm, &s, m->pc_switch ? NULL : &m->bm,
+	ret = m->port.ops->save_pages(m->port.vm, &s, m->pc_switch ? NULL : &m->bm,
 				   m->disk_tracking ? &m->dbm : NULL);
 	if (!ret)
 		m->final_buf = stream__mem_take(&s, &m->final_len);
@@ -146,10 +146,10 @@ static int mt_recover(void *arg)
 
 	throttle_stop(m);
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
-	vm__release(m->vm, m->holder);
+	vm_port__release(&m->port, m->holder);
 	return 0;
 }
 
@@ -158,7 +158,7 @@ static int mt_stop_tracking(void *arg)
 	struct migrate *m = arg;
 
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
 	return 0;
@@ -183,12 +183,12 @@ static int mt_finish(void *arg)
 	struct migrate *m = arg;
 
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
 	/* Left paused as asked: the operator's to resume, as after save --paused. */
-	if (m->p.then_pause && !vm__hold(m->vm, VM_HOLD_OPERATOR))
-		vm__release(m->vm, m->holder);
+	if (m->p.then_pause && !vm_port__hold(&m->port, VM_HOLD_OPERATOR))
+		vm_port__release(&m->port, m->holder);
 	if (!m->p.then_pause &&
 	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
 			      &m->quit_timer))
@@ -228,7 +228,8 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 	if (ret)
 		return fail(e, ret, "no answer from the destination: %s (%s)", why,
 			    channel__strerror(ret));
-	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
+	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, vm_port__mem_size(&m->port), NULL,
+			   NULL, &f, &why);
 	if (ret || type != STREAM_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
 	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
@@ -277,8 +278,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	m->main = c;
 	pthread_mutex_unlock(&m->lock);
 	hello.protocol = MIGRATION_PROTOCOL;
-	hello.mem_size = m->vm->mem.size;
-	hello.nr_vcpus = m->vm->nr_vcpus;
+	hello.mem_size = vm_port__mem_size(&m->port);
+	hello.nr_vcpus = m->port.ops->nr_vcpus(m->port.vm);
 	hello.devices = devices;
 	hello.n_devices = m->vm->serial ? 1 : 0;
 	/* A resume carries post-copy's pages on the main connection. */
@@ -373,7 +374,7 @@ int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 /* Round 1's set: every page the memfd holds (holes were never written). */
 static void mark_allocated(struct migrate *m)
 {
-	off_t size = (off_t)m->vm->mem.size, data = 0, hole;
+	off_t size = (off_t)vm_port__mem_size(&m->port), data = 0, hole;
 
 	for (;;) {
 		data = lseek(m->vm->mem.memfd, data, SEEK_DATA);
@@ -482,7 +483,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 		if (ns > 1000000)
 			bw = bytes * 1000000000ULL / ns;
 		dirty_bitmap__clear(&m->bm);
-		ret = dirty__harvest(m->vm, &m->bm);
+		ret = m->port.ops->dirty_harvest(m->port.vm, &m->bm);
 		if (ret)
 			return fail(e, ret, "harvesting the dirty log failed: %s", strerror(-ret));
 		migrate__disk_harvest(m);
@@ -552,7 +553,7 @@ static void keep_zero_pages(struct migrate *m)
 
 		if (!(*w >> (pg % 64) & 1))
 			continue;
-		p = (const uint64_t *)(m->vm->mem.host + pg * STREAM_PAGE_SIZE);
+		p = (const uint64_t *)(vm_port__mem_host(&m->port) + pg * STREAM_PAGE_SIZE);
 		for (unsigned i = 0; i < STREAM_PAGE_SIZE / 8; i++)
 			if (p[i]) {
 				*w &= ~(1ULL << (pg % 64));

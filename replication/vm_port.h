@@ -9,8 +9,9 @@
  * (pausable, snapshottable, dirty-logging), and outbuf.h's sink ops.
  *
  * Threads: every op runs on the VM's main thread (through mainthread.h
- * from the replication threads), except mem_size, nr_vcpus and the sinks'
- * own ops, which any thread may call.
+ * from the replication threads), except mem_size, nr_vcpus, mem_host, the
+ * sinks' own ops, and stop_info once the VM has stopped, which any thread
+ * may call.
  */
 #ifndef REPLICATION_VM_PORT_H
 #define REPLICATION_VM_PORT_H
@@ -45,6 +46,8 @@ struct vm_port_ops {
 	/* Shape. */
 	uint64_t (*mem_size)(void *vm);
 	unsigned (*nr_vcpus)(void *vm);
+	/* Guest RAM, mem_size bytes, mapped in this process for the engine's reads. */
+	uint8_t *(*mem_host)(void *vm);
 
 	/* Run state. */
 	enum vm_port_run (*run_state)(void *vm);
@@ -63,8 +66,13 @@ struct vm_port_ops {
 	/* Stopped: wait until no vCPU thread is inside the guest. */
 	void (*quiesce)(void *vm);
 
-	/* Dirty log: the pages written since the last harvest, or-ed into bm. */
+	/*
+	 * Dirty log: start logging, harvest the pages written since the last
+	 * harvest (or start) into bm, stop.
+	 */
+	int (*dirty_start)(void *vm);
 	int (*dirty_harvest)(void *vm, struct dirty_bitmap *bm);
+	void (*dirty_stop)(void *vm);
 
 	/*
 	 * State: write a whole state stream with the pages of `pages` (and the
@@ -100,6 +108,11 @@ struct vm_port {
 static inline uint64_t vm_port__mem_size(const struct vm_port *p)
 {
 	return p->ops->mem_size(p->vm);
+}
+
+static inline uint8_t *vm_port__mem_host(const struct vm_port *p)
+{
+	return p->ops->mem_host(p->vm);
 }
 
 static inline enum vm_port_run vm_port__run_state(const struct vm_port *p)

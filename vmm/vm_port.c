@@ -22,6 +22,11 @@ static unsigned nr_vcpus(void *vm)
 	return ((struct vm *)vm)->nr_vcpus;
 }
 
+static uint8_t *mem_host(void *vm)
+{
+	return ((struct vm *)vm)->mem.host;
+}
+
 static enum vm_port_run run_state(void *opaque)
 {
 	switch (((struct vm *)opaque)->state) {
@@ -82,9 +87,19 @@ static void quiesce(void *vm)
 	vm__quiesce(vm);
 }
 
+static int dirty_start(void *vm)
+{
+	return dirty__start(vm);
+}
+
 static int dirty_harvest(void *vm, struct dirty_bitmap *bm)
 {
 	return dirty__harvest(vm, bm);
+}
+
+static void dirty_stop(void *vm)
+{
+	dirty__stop(vm);
 }
 
 static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pages,
@@ -149,6 +164,7 @@ static void announce(void *vm, const char *why)
 static const struct vm_port_ops ops = {
 	.mem_size = mem_size,
 	.nr_vcpus = nr_vcpus,
+	.mem_host = mem_host,
 	.run_state = run_state,
 	.run_state_name = run_state_name,
 	.stop_info = stop_info,
@@ -159,7 +175,9 @@ static const struct vm_port_ops ops = {
 	.release = release,
 	.holders = holders,
 	.quiesce = quiesce,
+	.dirty_start = dirty_start,
 	.dirty_harvest = dirty_harvest,
+	.dirty_stop = dirty_stop,
 	.save_pages = save_pages,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
