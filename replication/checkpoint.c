@@ -172,13 +172,12 @@ static int check_protect(struct checkpoint *ck, const struct checkpoint_params *
 	return 0;
 }
 
-int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
-			size_t errlen)
+/* The replication thread, running main (the sync first, or epochs at once). */
+static int start_primary(struct checkpoint *ck, const struct checkpoint_params *p,
+			 void *(*main)(void *), char *err, size_t errlen)
 {
-	int ret = check_protect(ck, p, err, errlen);
+	int ret;
 
-	if (ret)
-		return ret;
 	/* A thread that ended (sync failed, standby lost, activated) is joined. */
 	checkpoint__stop_thread(ck);
 	if (!ck->m.bm.bits &&
@@ -195,7 +194,7 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	pthread_mutex_unlock(&ck->lock);
 	atomic_store(&ck->stop, false);
 	atomic_store(&ck->thread_done, false);
-	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
+	ret = pthread_create(&ck->thread, NULL, main, ck);
 	if (ret) {
 		ck->state = checkpoint__policy_paused(ck) ? CKPT_PAUSED : CKPT_FAILED;
 		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
@@ -206,6 +205,27 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 		qb_log(LOG_NOTICE, "protect: syncing to %s with the guest paused (policy pause); "
 		       "its held output waits for the first acknowledged checkpoint", p->mp.uri);
 	return 0;
+}
+
+int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
+			size_t errlen)
+{
+	int ret = check_protect(ck, p, err, errlen);
+
+	return ret ? ret : start_primary(ck, p, checkpoint__primary_main, err, errlen);
+}
+
+int checkpoint__protect_synced(struct checkpoint *ck, const struct checkpoint_params *p,
+			       struct chan *c, char *err, size_t errlen)
+{
+	int ret = check_protect(ck, p, err, errlen);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&ck->m.lock);
+	ck->m.main = c;
+	pthread_mutex_unlock(&ck->m.lock);
+	return start_primary(ck, p, checkpoint__synced_main, err, errlen);
 }
 
 /* Release held output and the policy's hold (the operator's, if any, stays). */

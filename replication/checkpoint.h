@@ -155,6 +155,14 @@ uint64_t checkpoint__generation(struct checkpoint *ck);
 int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
 			size_t errlen);
 /*
+ * Primary, main thread: as checkpoint__protect, over channel c to a
+ * standby that already holds this VM's state (its initial sync was made
+ * otherwise): epochs start at once.  The unit tests' entry (no sync
+ * engine); c is the checkpoint's from here on.
+ */
+int checkpoint__protect_synced(struct checkpoint *ck, const struct checkpoint_params *p,
+			       struct chan *c, char *err, size_t errlen);
+/*
  * Primary, main thread: stop checkpointing (the thread is joined), release
  * the held output, resume a guest the policy paused; state none.  -EINVAL
  * on a standby.
@@ -220,6 +228,7 @@ void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);
 /* Main thread: stop the replication thread and join it, serving its calls. */
 void checkpoint__stop_thread(struct checkpoint *ck);
 void *checkpoint__primary_main(void *arg);
+void *checkpoint__synced_main(void *arg);
 void *checkpoint__standby_main(void *arg);
 
 #endif

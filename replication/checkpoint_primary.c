@@ -363,14 +363,14 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	mainthread__call(&ck->m.mt, mt_lost, ck);
 }
 
-void *checkpoint__primary_main(void *arg)
+/* sync: the initial sync first; else the peer holds the VM's state already. */
+static void *primary_run(struct checkpoint *ck, bool sync)
 {
-	struct checkpoint *ck = arg;
 	uint8_t *buf = malloc(WIRE_FRAME_MAX);
 	char err[256] = "";
 	int ret = buf ? 0 : -ENOMEM;
 
-	if (!ret)
+	if (!ret && sync)
 		ret = migrate__checkpoint_sync(&ck->m, err, sizeof(err));
 	if (ret) {
 		set_error(ck, err[0] ? err : strerror(-ret));
@@ -382,4 +382,14 @@ void *checkpoint__primary_main(void *arg)
 	atomic_store(&ck->thread_done, true);
 	mainthread__wake(&ck->m.mt);
 	return NULL;
+}
+
+void *checkpoint__primary_main(void *arg)
+{
+	return primary_run(arg, true);
+}
+
+void *checkpoint__synced_main(void *arg)
+{
+	return primary_run(arg, false);
 }
