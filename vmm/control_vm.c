@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <qb/qblog.h>
 
-#include "replication/checkpoint.h"
-#include "replication/migrate_cli.h"
 #include "vmm/acpi_pm.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
@@ -33,7 +31,7 @@ static int vm_resume(void *opaque)
 	int ret;
 
 	/* A standby, or a primary paused by its standby-loss policy, must not run. */
-	if (cv->ckpt && (ret = checkpoint__may_resume(cv->ckpt, why, sizeof(why)))) {
+	if (cv->engine && (ret = cv->engine->may_resume(cv->engine_opaque, why, sizeof(why)))) {
 		qb_log(LOG_WARNING, "resume refused: %s", why);
 		return ret;
 	}
@@ -101,14 +99,11 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 {
 	struct control_vm *cv = opaque;
 
-	if (!cv->mig) {
+	if (!cv->engine) {
 		snprintf(err, errlen, "this vmm has no migration engine");
 		return -EOPNOTSUPP;
 	}
-	/* A migration's hello carries this VM's fencing token. */
-	if (cv->ckpt)
-		cv->mig->generation = checkpoint__generation(cv->ckpt);
-	return migrate__control(cv->mig, req, info, dr, err, errlen);
+	return cv->engine->migration(cv->engine_opaque, req, info, dr, err, errlen);
 }
 
 static int vm_checkpoint(void *opaque, const Vmm__Control__Request *req,
@@ -117,11 +112,11 @@ static int vm_checkpoint(void *opaque, const Vmm__Control__Request *req,
 {
 	struct control_vm *cv = opaque;
 
-	if (!cv->ckpt) {
+	if (!cv->engine) {
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	return checkpoint__control(cv->ckpt, req, ps, ns, err, errlen);
+	return cv->engine->checkpoint(cv->engine_opaque, req, ps, ns, err, errlen);
 }
 
 static void shutdown_timeout(void *data)

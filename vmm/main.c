@@ -15,6 +15,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/checkpoint_cli.h"
+#include "replication/engine.h"
 #include "replication/migrate.h"
 #include "replication/migrate_cli.h"
 #include "vmm/control.h"
@@ -320,7 +321,8 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	struct migrate mig;
 	struct checkpoint ck;
 	struct vm_port port;
-	struct control_vm cv = { .vm = vm, .mig = &mig, .ckpt = &ck };
+	struct engine eng = { .mig = &mig, .ckpt = &ck };
+	struct control_vm cv = { .vm = vm, .engine = engine__control_ops(), .engine_opaque = &eng };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
 	int ret;
