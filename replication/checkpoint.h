@@ -202,12 +202,12 @@ const char *checkpoint__state_name(enum checkpoint_state s);
 void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps);
 
 /*
- * The control server's checkpointing commands and net-status (the
- * checkpoint op of vmm/control.h): ps (net-status: ns) filled on success.
+ * The control server's checkpointing commands (the checkpoint op of
+ * vmm/control.h but net-status, which vmm/control_vm.c serves): ps filled
+ * on success.
  */
 int checkpoint__control(struct checkpoint *ck, const Vmm__Control__Request *req,
-			Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
-			char *err, size_t errlen);
+			Vmm__Control__ProtectStatus *ps, char *err, size_t errlen);
 
 /*
  * checkpoint_request.c, pure: the checks of a typed request from another

@@ -30,8 +30,7 @@ static int migration(void *opaque, const Vmm__Control__Request *req,
 }
 
 static int checkpoint(void *opaque, const Vmm__Control__Request *req,
-		      Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
-		      char *err, size_t errlen)
+		      Vmm__Control__ProtectStatus *ps, char *err, size_t errlen)
 {
 	struct engine *e = opaque;
 
@@ -39,7 +38,7 @@ static int checkpoint(void *opaque, const Vmm__Control__Request *req,
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	return checkpoint__control(e->ckpt, req, ps, ns, err, errlen);
+	return checkpoint__control(e->ckpt, req, ps, err, errlen);
 }
 
 static const struct control_engine_ops ops = {

@@ -40,6 +40,15 @@ void outbuf__hold_sinks(const struct vm_port *port, bool on)
 	}
 }
 
+uint64_t outbuf__dropped(const struct vm_port *port, enum outbuf_kind k)
+{
+	const struct outbuf_sink_ops *ops;
+	void *dev;
+
+	port->ops->sink(port->vm, k, &ops, &dev);
+	return ops && ops->dropped ? ops->dropped(dev) : 0;
+}
+
 uint64_t outbuf__mark(struct outbuf *ob)
 {
 	uint64_t t = ++ob->tokens;

@@ -32,6 +32,8 @@ struct outbuf_sink_ops {
 	void (*hold)(void *dev, bool on);
 	uint64_t (*mark)(void *dev);
 	void (*release)(void *dev, uint64_t upto);
+	/* Optional: what the device dropped while holding (its buffer was full). */
+	uint64_t (*dropped)(void *dev);
 };
 
 struct outbuf_sink {
@@ -60,6 +62,8 @@ void outbuf__start(struct outbuf *ob, const struct vm_port *port);
  * an outbuf: a standby's, which emit nothing until activation.
  */
 void outbuf__hold_sinks(const struct vm_port *port, bool on);
+/* What the port's sink of kind k dropped while holding (0: none, or no such sink). */
+uint64_t outbuf__dropped(const struct vm_port *port, enum outbuf_kind k);
 /* The end of an epoch (taken while the vCPUs are paused): a token. */
 uint64_t outbuf__mark(struct outbuf *ob);
 /* Checkpoint acknowledged: release the output before the token's marks. */

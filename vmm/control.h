@@ -100,8 +100,7 @@ struct control_engine_ops {
 			 struct Vmm__Control__MigrationInfo *info,
 			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);
 	int (*checkpoint)(void *opaque, const struct Vmm__Control__Request *req,
-			  struct Vmm__Control__ProtectStatus *ps,
-			  struct Vmm__Control__NetStatus *ns, char *err, size_t errlen);
+			  struct Vmm__Control__ProtectStatus *ps, char *err, size_t errlen);
 };
 
 /* What control__start serves: the VM and the replication engine's ops. */

@@ -134,8 +134,20 @@ static void net_hold(void *dev, bool on) { virtio_net__hold(dev, on); }
 static uint64_t net_mark(void *dev) { return virtio_net__tx_mark(dev); }
 static void net_release(void *dev, uint64_t upto) { virtio_net__release(dev, upto); }
 
-static const struct outbuf_sink_ops serial_ops = { serial_hold, serial_mark, serial_release };
-static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release };
+static uint64_t serial_dropped(void *dev) { return serial__held_dropped(dev); }
+
+static uint64_t net_dropped(void *dev)
+{
+	struct net_counters c;
+
+	virtio_net__counters(dev, &c);
+	return c.hold_dropped;
+}
+
+static const struct outbuf_sink_ops serial_ops = {
+	serial_hold, serial_mark, serial_release, serial_dropped
+};
+static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release, net_dropped };
 
 static void sink(void *opaque, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
 		 void **dev)
