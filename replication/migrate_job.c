@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "replication/migrate.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 
 int migrate__init(struct migrate *m, const struct vm_port *port, struct vm *vm,
 		  qb_loop_t *loop)
@@ -84,6 +84,7 @@ void migrate__tls(const struct migrate_params *p, struct mig_tls *t)
 
 int migrate__start(struct migrate *m, const struct migrate_params *p, char *err, size_t errlen)
 {
+	const struct vm_disk_ops *dops;
 	struct mig_tls tls;
 	struct mig_uri u;
 	const char *why;
@@ -99,7 +100,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 			 "the image would be split between the hosts");
 		return -EINVAL;
 	}
-	if (p->copy_disk && !m->vm->blk) {
+	if (p->copy_disk && !vm_port__disk(&m->port, &dops)) {
 		snprintf(err, errlen, "--copy-disk: this VM has no disk (--disk)");
 		return -EINVAL;
 	}
@@ -116,8 +117,9 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 			 "a dirty-rate measurement is running");
 		return ret;
 	}
-	if (m->vm->state != VM_STATE_RUNNING && m->vm->state != VM_STATE_PAUSED) {
-		snprintf(err, errlen, "the VM is %s", vm__state_name(m->vm->state));
+	if (vm_port__run_state(&m->port) != VM_PORT_RUNNING &&
+	    vm_port__run_state(&m->port) != VM_PORT_PAUSED) {
+		snprintf(err, errlen, "the VM is %s", m->port.ops->run_state_name(m->port.vm));
 		return -EINVAL;
 	}
 	join_threads(m);

@@ -31,7 +31,7 @@
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
 #define DEFAULT_MAX_ROUNDS 30
@@ -167,9 +167,11 @@ static int mt_stop_tracking(void *arg)
 static void quit_now(void *data)
 {
 	struct migrate *m = data;
+	char msg[sizeof(m->p.uri) + 80];
 
-	vm__request_stop(m->vm, VM_STOP_QUIT, 0, "migrated to %s; the destination "
-			 "verified the state and runs the guest", m->p.uri);
+	snprintf(msg, sizeof(msg), "migrated to %s; the destination verified the state and runs "
+		 "the guest", m->p.uri);
+	m->port.ops->quit(m->port.vm, msg);
 }
 
 /*
@@ -256,6 +258,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	char *devices[] = { "serial" };
 	struct ssl_ctx_st *ctx = NULL;
 	struct chan *c = NULL;
+	const struct vm_disk_ops *dops;
+	void *disk;
 	struct mig_uri u;
 	const char *why;
 	uint64_t session = m->pc_committed ? m->session :
@@ -281,7 +285,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.mem_size = vm_port__mem_size(&m->port);
 	hello.nr_vcpus = m->port.ops->nr_vcpus(m->port.vm);
 	hello.devices = devices;
-	hello.n_devices = m->vm->serial ? 1 : 0;
+	hello.n_devices = m->port.ops->nr_devices(m->port.vm);
 	/* A resume carries post-copy's pages on the main connection. */
 	hello.nr_data = m->p.parallel > 1 && !m->pc_committed ? m->p.parallel : 0;
 	hello.resume = m->pc_committed;
@@ -294,8 +298,9 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.check_peer_generation = m->p.check_peer_generation;
 	hello.peer_generation = m->p.peer_generation;
 	hello.postcopy = m->p.postcopy;
-	hello.copy_disk = m->p.copy_disk && m->vm->blk;
-	hello.disk_size = hello.copy_disk ? virtio_blk__size(m->vm->blk) : 0;
+	disk = vm_port__disk(&m->port, &dops);
+	hello.copy_disk = m->p.copy_disk && disk;
+	hello.disk_size = hello.copy_disk ? dops->size(disk) : 0;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(&c->s);
@@ -374,17 +379,14 @@ int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 /* Round 1's set: every page the memfd holds (holes were never written). */
 static void mark_allocated(struct migrate *m)
 {
-	off_t size = (off_t)vm_port__mem_size(&m->port), data = 0, hole;
+	uint64_t size = vm_port__mem_size(&m->port), data = 0, hole;
 
 	for (;;) {
-		data = lseek(m->vm->mem.memfd, data, SEEK_DATA);
-		if (data < 0)
+		m->port.ops->mem_extent(m->port.vm, data, &data, &hole);
+		if (data >= size)
 			return;
-		hole = lseek(m->vm->mem.memfd, data, SEEK_HOLE);
-		if (hole < 0 || hole > size)
-			hole = size;
-		for (uint64_t pg = (uint64_t)data / STREAM_PAGE_SIZE;
-		     pg < ((uint64_t)hole + STREAM_PAGE_SIZE - 1) / STREAM_PAGE_SIZE; pg++)
+		for (uint64_t pg = data / STREAM_PAGE_SIZE;
+		     pg < (hole + STREAM_PAGE_SIZE - 1) / STREAM_PAGE_SIZE; pg++)
 			m->bm.bits[pg / 64] |= 1ULL << (pg % 64);
 		if (hole >= size)
 			return;

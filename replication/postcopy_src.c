@@ -29,7 +29,7 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 
 #define QUEUE_LEN 4096      /* requests waiting; more are served by the push */
 #define PUSH_RUN 64         /* pages per background frame */
@@ -62,7 +62,7 @@ static void *reader_main(void *arg)
 	for (;;) {
 		struct wire_frame f;
 
-		ret = wire__next_frame(&m->pc_req->s, s->rbuf, m->vm->mem.size, &f, &why);
+		ret = wire__next_frame(&m->pc_req->s, s->rbuf, vm_port__mem_size(&m->port), &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_PAGE_REQUEST)) {
 			why = "refused: not a page request on the request connection";
 			ret = -EPROTO;
@@ -99,8 +99,8 @@ static bool need_test_clear(struct dirty_bitmap *bm, uint64_t pg)
 static int send_pages(struct migrate *m, uint64_t pg, uint32_t n)
 {
 	uint64_t bytes = 0, off = pg * STREAM_PAGE_SIZE;
-	int ret = wire__write_pages(&m->main->s, off, m->vm->mem.host + off, n, NULL, NULL, 0,
-				    &bytes);
+	int ret = wire__write_pages(&m->main->s, off, vm_port__mem_host(&m->port) + off, n, NULL,
+				    NULL, 0, &bytes);
 
 	atomic_fetch_add(&m->a_bytes, bytes);
 	atomic_fetch_add(&m->a_pages, n);
@@ -181,7 +181,7 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	if (!ret)
 		ret = channel__flush(m->main);
 	if (!ret)
-		ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
+		ret = wire__next_frame(&m->main->s, buf, vm_port__mem_size(&m->port), &f, &why);
 	if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK ||
 		     !f.msg->ack->ok)) {
 		why = "the destination did not acknowledge the last pages";
@@ -318,7 +318,7 @@ static int read_have(struct pc_src *s, uint8_t *buf, char *err, size_t errlen)
 		struct wire_frame f;
 		const char *why = "";
 		bool last;
-		int ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
+		int ret = wire__next_frame(&m->main->s, buf, vm_port__mem_size(&m->port), &f, &why);
 
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_POSTCOPY_HAVE)) {
 			why = "the destination did not say which pages it has";
@@ -347,7 +347,7 @@ int postcopy__source(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 	int ret = -ENOMEM;
 
 	if (!s || !(s->rbuf = malloc(WIRE_FRAME_MAX)) ||
-	    dirty_bitmap__init(&s->owed, m->vm->mem.size)) {
+	    dirty_bitmap__init(&s->owed, vm_port__mem_size(&m->port))) {
 		snprintf(err, errlen, "post-copy: out of memory");
 		goto out;
 	}

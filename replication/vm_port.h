@@ -42,12 +42,35 @@ struct vm_port_stop {
 	const char *message;   /* the VM's own buffer: valid while it lives */
 };
 
+/*
+ * The VM's disk image (virtio-blk), for copying it with a migration or a
+ * checkpoint: its size, reads and writes of the image, and the log of the
+ * 4 KiB blocks the guest wrote (a dirty_bitmap of blocks).
+ */
+struct vm_disk_ops {
+	uint64_t (*size)(void *disk);
+	bool (*readonly)(void *disk);
+	int (*bitmap_init)(void *disk, struct dirty_bitmap *bm);
+	void (*track)(void *disk, bool on);
+	void (*harvest)(void *disk, struct dirty_bitmap *bm);
+	int (*read)(void *disk, uint64_t off, void *buf, size_t len);
+	int (*write)(void *disk, uint64_t off, const void *data, size_t len);
+};
+
 struct vm_port_ops {
 	/* Shape. */
 	uint64_t (*mem_size)(void *vm);
 	unsigned (*nr_vcpus)(void *vm);
 	/* Guest RAM, mem_size bytes, mapped in this process for the engine's reads. */
 	uint8_t *(*mem_host)(void *vm);
+	/*
+	 * The first extent of RAM at or after off that may hold data, as
+	 * [*data, *hole); *data == mem_size: none.  (A sparse RAM's holes are
+	 * zero: round 1 of a migration skips them.)
+	 */
+	void (*mem_extent)(void *vm, uint64_t off, uint64_t *data, uint64_t *hole);
+	/* The devices a migration's hello counts (the UART: 1, or 0). */
+	unsigned (*nr_devices)(void *vm);
 
 	/* Run state. */
 	enum vm_port_run (*run_state)(void *vm);
@@ -58,6 +81,8 @@ struct vm_port_ops {
 	/* Is reason one of the guest's own (a checkpoint may carry only those)? */
 	bool (*is_guest_stop)(void *vm, uint32_t reason);
 	void (*request_stop)(void *vm, uint32_t reason, int32_t status, const char *message);
+	/* The engine ends this copy (a migration's source after success): the vmm quits. */
+	void (*quit)(void *vm, const char *message);
 
 	/* Pause holders: the vCPUs run only while none is held (vm_hold.h). */
 	int (*hold)(void *vm, unsigned holders);
@@ -89,6 +114,8 @@ struct vm_port_ops {
 
 	/* The disk image's SHA-256; -ENODEV when the VM has no disk. */
 	int (*disk_digest)(void *vm, uint8_t sha[32]);
+	/* The disk image: *ops NULL when the VM has none. */
+	void (*disk)(void *vm, const struct vm_disk_ops **ops, void **disk);
 
 	/* Output: a sink of kind k (*ops NULL: no such device). */
 	void (*sink)(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
@@ -113,6 +140,15 @@ static inline uint64_t vm_port__mem_size(const struct vm_port *p)
 static inline uint8_t *vm_port__mem_host(const struct vm_port *p)
 {
 	return p->ops->mem_host(p->vm);
+}
+
+/* The VM's disk, or NULL (then *ops is NULL too). */
+static inline void *vm_port__disk(const struct vm_port *p, const struct vm_disk_ops **ops)
+{
+	void *disk;
+
+	p->ops->disk(p->vm, ops, &disk);
+	return *ops ? disk : NULL;
 }
 
 static inline enum vm_port_run vm_port__run_state(const struct vm_port *p)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #include "replication/vm_port.h"
 #include "vmm/dirty.h"
@@ -25,6 +26,25 @@ static unsigned nr_vcpus(void *vm)
 static uint8_t *mem_host(void *vm)
 {
 	return ((struct vm *)vm)->mem.host;
+}
+
+static void mem_extent(void *opaque, uint64_t off, uint64_t *data, uint64_t *hole)
+{
+	struct vm *vm = opaque;
+	off_t d = lseek(vm->mem.memfd, (off_t)off, SEEK_DATA), h;
+
+	if (d < 0) {
+		*data = *hole = vm->mem.size;
+		return;
+	}
+	h = lseek(vm->mem.memfd, d, SEEK_HOLE);
+	*data = (uint64_t)d;
+	*hole = h < 0 || (uint64_t)h > vm->mem.size ? vm->mem.size : (uint64_t)h;
+}
+
+static unsigned nr_devices(void *vm)
+{
+	return ((struct vm *)vm)->serial ? 1 : 0;
 }
 
 static enum vm_port_run run_state(void *opaque)
@@ -65,6 +85,11 @@ static bool is_guest_stop(void *vm, uint32_t reason)
 static void request_stop(void *vm, uint32_t reason, int32_t status, const char *message)
 {
 	vm__request_stop(vm, (enum vm_stop_reason)reason, status, "%s", message);
+}
+
+static void quit(void *vm, const char *message)
+{
+	vm__request_stop(vm, VM_STOP_QUIT, 0, "%s", message);
 }
 
 static int hold(void *vm, unsigned holders)
@@ -126,6 +151,49 @@ static int disk_digest(void *opaque, uint8_t sha[32])
 	return vm->blk ? virtio_blk__digest(vm->blk, sha) : -ENODEV;
 }
 
+static uint64_t disk_size(void *disk) { return virtio_blk__size(disk); }
+static bool disk_readonly(void *disk) { return virtio_blk__readonly(disk); }
+
+static int disk_bitmap_init(void *disk, struct dirty_bitmap *bm)
+{
+	return virtio_blk__bitmap_init(disk, bm);
+}
+
+static void disk_track(void *disk, bool on) { virtio_blk__track(disk, on); }
+
+static void disk_harvest(void *disk, struct dirty_bitmap *bm)
+{
+	virtio_blk__harvest(disk, bm);
+}
+
+static int disk_read(void *disk, uint64_t off, void *buf, size_t len)
+{
+	return virtio_blk__read(disk, off, buf, len);
+}
+
+static int disk_write(void *disk, uint64_t off, const void *data, size_t len)
+{
+	return virtio_blk__write(disk, off, data, len);
+}
+
+static const struct vm_disk_ops disk_ops = {
+	.size = disk_size,
+	.readonly = disk_readonly,
+	.bitmap_init = disk_bitmap_init,
+	.track = disk_track,
+	.harvest = disk_harvest,
+	.read = disk_read,
+	.write = disk_write,
+};
+
+static void disk(void *opaque, const struct vm_disk_ops **ops, void **dev)
+{
+	struct vm *vm = opaque;
+
+	*dev = vm->blk;
+	*ops = vm->blk ? &disk_ops : NULL;
+}
+
 static void serial_hold(void *dev, bool on) { serial__hold(dev, on); }
 static uint64_t serial_mark(void *dev) { return serial__tx_mark(dev); }
 static void serial_release(void *dev, uint64_t upto) { serial__release(dev, upto); }
@@ -177,12 +245,15 @@ static const struct vm_port_ops ops = {
 	.mem_size = mem_size,
 	.nr_vcpus = nr_vcpus,
 	.mem_host = mem_host,
+	.mem_extent = mem_extent,
+	.nr_devices = nr_devices,
 	.run_state = run_state,
 	.run_state_name = run_state_name,
 	.stop_info = stop_info,
 	.stopped_by_guest = stopped_by_guest,
 	.is_guest_stop = is_guest_stop,
 	.request_stop = request_stop,
+	.quit = quit,
 	.hold = hold,
 	.release = release,
 	.holders = holders,
@@ -194,6 +265,7 @@ static const struct vm_port_ops ops = {
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
 	.disk_digest = disk_digest,
+	.disk = disk,
 	.sink = sink,
 	.drop_output = drop_output,
 	.announce = announce,

@@ -164,6 +164,22 @@ static void make_links(struct harness *h, const uint8_t *data, size_t size)
 	}
 }
 
+/* The source's view of the RAM through its port (replication/vm_port.h). */
+static uint64_t port_mem_size(void *vm)
+{
+	return ((struct vm *)vm)->mem.size;
+}
+
+static uint8_t *port_mem_host(void *vm)
+{
+	return ((struct vm *)vm)->mem.host;
+}
+
+static const struct vm_port_ops port_ops = {
+	.mem_size = port_mem_size,
+	.mem_host = port_mem_host,
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct harness h;
@@ -188,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vm.mem.host = ram;
 	vm.mem.size = FUZZ_PAGES * STREAM_PAGE_SIZE;
 	h.m.vm = &vm;
+	h.m.port = (struct vm_port){ &port_ops, &vm };
 	pthread_mutex_init(&h.m.lock, NULL);
 	pthread_cond_init(&h.m.cond, NULL);
 	if (dirty_bitmap__init(&h.m.bm, vm.mem.size))

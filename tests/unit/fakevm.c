@@ -36,6 +36,19 @@ static uint8_t *mem_host(void *vm)
 	return FAKE(vm)->mem;
 }
 
+/* All of RAM may hold data (a malloc'd buffer has no holes to skip). */
+static void mem_extent(void *vm, uint64_t off, uint64_t *data, uint64_t *hole)
+{
+	*data = off;
+	*hole = FAKE(vm)->mem_size;
+}
+
+static unsigned nr_devices(void *vm)
+{
+	(void)vm;
+	return 1;   /* its one output sink stands for the UART */
+}
+
 static enum vm_port_run run_state(void *vm)
 {
 	return FAKE(vm)->run;
@@ -76,6 +89,11 @@ static void request_stop(void *vm, uint32_t reason, int32_t status, const char *
 	f->stop_status = status;
 	snprintf(f->stop_message, sizeof(f->stop_message), "%s", message);
 	pthread_mutex_unlock(&f->lock);
+}
+
+static void quit(void *vm, const char *message)
+{
+	request_stop(vm, 0, 0, message);
 }
 
 /* A stopped VM cannot be held, as vm__hold refuses it. */
@@ -255,6 +273,13 @@ static void sink(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **op
 	*dev = k == OUTBUF_SERIAL ? vm : NULL;
 }
 
+static void disk(void *vm, const struct vm_disk_ops **ops, void **dev)
+{
+	(void)vm;
+	*ops = NULL;
+	*dev = NULL;
+}
+
 static void drop_output(void *vm, enum outbuf_kind k)
 {
 	struct fakevm *f = vm;
@@ -274,12 +299,15 @@ static const struct vm_port_ops ops = {
 	.mem_size = mem_size,
 	.nr_vcpus = nr_vcpus,
 	.mem_host = mem_host,
+	.mem_extent = mem_extent,
+	.nr_devices = nr_devices,
 	.run_state = run_state,
 	.run_state_name = run_state_name,
 	.stop_info = stop_info,
 	.stopped_by_guest = stopped_by_guest,
 	.is_guest_stop = is_guest_stop,
 	.request_stop = request_stop,
+	.quit = quit,
 	.hold = hold,
 	.release = release,
 	.holders = holders,
@@ -291,6 +319,7 @@ static const struct vm_port_ops ops = {
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
 	.disk_digest = disk_digest,
+	.disk = disk,
 	.sink = sink,
 	.drop_output = drop_output,
 	.announce = announce,

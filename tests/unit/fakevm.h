@@ -1,7 +1,7 @@
 /*
  * A VM without KVM behind the replication engine's port
  * (replication/vm_port.h), for the unit tests: RAM is a malloc'd buffer,
- * the dirty log a bitmap the test sets by writing (fakevm__write), the
+ * the dirty log a bitmap the test sets by writing (fakevm__write_locked), the
  * device state an opaque blob (carried as the vCPU record's FPU area, so
  * the stream is one vm_state__parse accepts), and one output sink that
  * counts what the guest emitted and what was let out.
