@@ -144,6 +144,16 @@ static int apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_u
 	return vm_state__apply_over_undoable(vm, p, undo, whole, why);
 }
 
+static int apply(void *vm, const struct vm_state_parsed *p, const char **why)
+{
+	return vm_state__apply_over(vm, p, why);
+}
+
+static int mem_discard(void *vm)
+{
+	return mem__discard_all(&((struct vm *)vm)->mem);
+}
+
 static int disk_digest(void *opaque, uint8_t sha[32])
 {
 	struct vm *vm = opaque;
@@ -264,6 +274,8 @@ static const struct vm_port_ops ops = {
 	.save_pages = save_pages,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
+	.apply = apply,
+	.mem_discard = mem_discard,
 	.disk_digest = disk_digest,
 	.disk = disk,
 	.sink = sink,

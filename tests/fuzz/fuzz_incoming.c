@@ -126,25 +126,6 @@ void postcopy__dst_abort(struct pc_dst *d)
 	(void)d;
 }
 
-/* The fuzz VM has no disk, network device or UART. */
-int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *p, uint64_t len)
-{
-	(void)b, (void)off, (void)p, (void)len;
-	abort();
-}
-
-bool virtio_blk__readonly(const struct virtio_blk *b)
-{
-	(void)b;
-	abort();
-}
-
-uint64_t virtio_blk__size(const struct virtio_blk *b)
-{
-	(void)b;
-	abort();
-}
-
 /* The standby's main thread is the caller's. */
 int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 {
@@ -181,25 +162,16 @@ void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status, const 
 	vm->stop_status = status;
 }
 
-/* The receiver only takes holds on a VM that is not started: nothing to stop. */
-int vm__hold(struct vm *vm, unsigned holders)
-{
-	vm->hold.held |= holders;
-	return 0;
-}
-
-unsigned vm__holders(const struct vm *vm)
-{
-	return vm->hold.held;
-}
-
 bool vm__is_guest_stop(unsigned reason)
 {
 	return reason == VM_STOP_POWEROFF || reason == VM_STOP_UCALL_DONE ||
 	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
 }
 
-/* The standby's checkpoint loop sees the same VM through its port (vm_port.h). */
+/*
+ * The receiver and the standby's checkpoint loop see the VM through its
+ * port (vm_port.h); it has no disk, network device or UART.
+ */
 static uint64_t port_mem_size(void *vm)
 {
 	return ((struct vm *)vm)->mem.size;
@@ -208,6 +180,41 @@ static uint64_t port_mem_size(void *vm)
 static unsigned port_nr_vcpus(void *vm)
 {
 	return ((struct vm *)vm)->nr_vcpus;
+}
+
+static uint8_t *port_mem_host(void *vm)
+{
+	return ((struct vm *)vm)->mem.host;
+}
+
+static unsigned port_nr_devices(void *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+/* The receiver only takes holds on a VM that is not started: nothing to stop. */
+static int port_hold(void *vm, unsigned holders)
+{
+	((struct vm *)vm)->hold.held |= holders;
+	return 0;
+}
+
+static unsigned port_holders(void *vm)
+{
+	return ((struct vm *)vm)->hold.held;
+}
+
+static int port_apply(void *vm, const struct vm_state_parsed *p, const char **why)
+{
+	return vm_state__apply_over(vm, p, why);
+}
+
+static void port_disk(void *vm, const struct vm_disk_ops **ops, void **disk)
+{
+	(void)vm;
+	*ops = NULL;
+	*disk = NULL;
 }
 
 static bool port_is_guest_stop(void *vm, uint32_t reason)
@@ -255,6 +262,12 @@ static void port_drop_output(void *vm, enum outbuf_kind k)
 static const struct vm_port_ops port_ops = {
 	.mem_size = port_mem_size,
 	.nr_vcpus = port_nr_vcpus,
+	.mem_host = port_mem_host,
+	.nr_devices = port_nr_devices,
+	.hold = port_hold,
+	.holders = port_holders,
+	.apply = port_apply,
+	.disk = port_disk,
 	.is_guest_stop = port_is_guest_stop,
 	.request_stop = port_request_stop,
 	.staging_limit = port_staging_limit,
@@ -326,8 +339,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
 		abort();
 	err[0] = 0;
-	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, &(struct mig_incoming){ .uri = "tcp:fuzz:0",
-				   .tls = &tls, .standby = sb, .fence = &fence },
+	ret = migrate__incoming_fd(&(struct vm_port){ &port_ops, &vm }, &vm, cv.lfd, NULL,
+				   &(struct mig_incoming){ .uri = "tcp:fuzz:0", .tls = &tls,
+							   .standby = sb, .fence = &fence },
 				   sb ? &keep : NULL, err, sizeof(err));
 	if (ret && !err[0])
 		abort(); /* every failure says why */

@@ -88,6 +88,7 @@ static void request_stop(void *vm, uint32_t reason, int32_t status, const char *
 	f->stop_reason = reason;
 	f->stop_status = status;
 	snprintf(f->stop_message, sizeof(f->stop_message), "%s", message);
+	changed(f, "stop");
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -148,6 +149,8 @@ static int dirty_harvest(void *vm, struct dirty_bitmap *bm)
 	struct fakevm *f = vm;
 
 	pthread_mutex_lock(&f->lock);
+	/* The hook is the guest's run up to now: its writes are in this harvest. */
+	changed(f, "harvest");
 	for (uint64_t i = 0; i < (f->dirty.nr_pages + 63) / 64; i++)
 		bm->bits[i] |= f->dirty.bits[i];
 	dirty_bitmap__clear(&f->dirty);
@@ -227,6 +230,23 @@ static int apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_u
 	memcpy(f->blob, p->vcpus[0]->fpu.data, sizeof(f->blob));
 	f->applies++;
 	changed(f, "apply");
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static int apply(void *vm, const struct vm_state_parsed *p, const char **why)
+{
+	bool whole;
+
+	return apply_undoable(vm, (struct vm_state_parsed *)p, NULL, &whole, why);
+}
+
+static int mem_discard(void *vm)
+{
+	struct fakevm *f = vm;
+
+	pthread_mutex_lock(&f->lock);
+	memset(f->mem, 0, f->mem_size);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -318,6 +338,8 @@ static const struct vm_port_ops ops = {
 	.save_pages = save_pages,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
+	.apply = apply,
+	.mem_discard = mem_discard,
 	.disk_digest = disk_digest,
 	.disk = disk,
 	.sink = sink,

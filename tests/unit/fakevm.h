@@ -38,8 +38,8 @@ struct fakevm {
 	uint64_t emitted, released;
 	unsigned applies;                /* states applied over this VM */
 	/*
-	 * Called with the lock held after every change the engine makes on
-	 * the loop thread (hold, release, apply), and after every release of
+	 * Called with the lock held after every change the engine makes
+	 * (hold, release, harvest, apply, stop), and after every release of
 	 * output: the test's hook (to run the guest, check an invariant, or
 	 * end its loop).
 	 */
