@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "replication/migrate.h"
-#include "vmm/vm.h"
 
 static int mt_dirty_start(void *arg)
 {

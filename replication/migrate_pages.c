@@ -18,7 +18,6 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
-#include "vmm/vm.h"
 
 #define CHUNK_PAGES STREAM_BATCH_PAGES
 

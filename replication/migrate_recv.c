@@ -23,8 +23,7 @@
 #include "replication/wire.h"
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
-#include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
 /* Idle time allowed on a connection: a whole round may pass on the others. */

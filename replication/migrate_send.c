@@ -30,7 +30,6 @@
 #include "replication/wire.h"
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
-#include "vmm/virtio_blk.h"
 #include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
