@@ -35,7 +35,7 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
-#include "replication/vm_port.h"
+#include "vmm/vm_port.h"
 #include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25

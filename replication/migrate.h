@@ -21,7 +21,7 @@
 
 #include "replication/channel.h"
 #include "replication/mainthread.h"
-#include "replication/vm_port.h"
+#include "vmm/vm_port.h"
 #include "vmm/dirty.h"
 
 struct vm;

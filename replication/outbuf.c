@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "replication/outbuf.h"
-#include "replication/vm_port.h"
+#include "vmm/vm_port.h"
 
 static void set_sink(struct outbuf_sink *s, const struct outbuf_sink_ops *ops, void *dev)
 {

@@ -22,19 +22,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm_port;
+#include "vmm/vm_port.h"
 
-enum outbuf_kind { OUTBUF_SERIAL, OUTBUF_NET, OUTBUF_NR_KINDS };
 
 #define OUTBUF_MARKS 8
-
-struct outbuf_sink_ops {
-	void (*hold)(void *dev, bool on);
-	uint64_t (*mark)(void *dev);
-	void (*release)(void *dev, uint64_t upto);
-	/* Optional: what the device dropped while holding (its buffer was full). */
-	uint64_t (*dropped)(void *dev);
-};
 
 struct outbuf_sink {
 	const struct outbuf_sink_ops *ops;  /* NULL: the VM has no such device */

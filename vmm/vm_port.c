@@ -1,10 +1,9 @@
-/* The replication engine's view of a real VM (replication/vm_port.h). */
+/* The replication engine's view of a real VM (vm_port.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <unistd.h>
 
-#include "replication/vm_port.h"
 #include "vmm/dirty.h"
 #include "vmm/serial.h"
 #include "vmm/virtio_blk.h"

@@ -164,7 +164,7 @@ static void make_links(struct harness *h, const uint8_t *data, size_t size)
 	}
 }
 
-/* The source's view of the RAM through its port (replication/vm_port.h). */
+/* The source's view of the RAM through its port (vmm/vm_port.h). */
 static uint64_t port_mem_size(void *vm)
 {
 	return ((struct vm *)vm)->mem.size;

@@ -1,6 +1,6 @@
 /*
  * A VM without KVM behind the replication engine's port
- * (replication/vm_port.h), for the unit tests: RAM is a malloc'd buffer,
+ * (vmm/vm_port.h), for the unit tests: RAM is a malloc'd buffer,
  * the dirty log a bitmap the test sets by writing (fakevm__write_locked), the
  * device state an opaque blob (carried as the vCPU record's FPU area, so
  * the stream is one vm_state__parse accepts), and one output sink that
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "replication/vm_port.h"
+#include "vmm/vm_port.h"
 #include "vmm/dirty.h"
 
 #define FAKEVM_BLOB_LEN 416   /* sizeof(struct kvm_fpu): the vCPU record's FPU area */
