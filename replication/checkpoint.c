@@ -18,15 +18,14 @@
 #include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
-int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, struct vm *vm,
-		     qb_loop_t *loop, uint64_t generation)
+int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_t *loop,
+		     uint64_t generation)
 {
 	pthread_condattr_t ca;
 	int ret;
 
 	memset(ck, 0, sizeof(*ck));
 	ck->port = *port;
-	ck->vm = vm;
 	ck->loop = loop;
 	ck->generation = generation;
 	pthread_mutex_init(&ck->lock, NULL);
@@ -38,7 +37,7 @@ int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, struct v
 	atomic_init(&ck->stop, false);
 	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
-	ret = migrate__init(&ck->m, port, vm, loop);
+	ret = migrate__init(&ck->m, port, loop);
 	ck->m.holder = VM_HOLD_SYNC;
 	ck->m_ready = !ret;
 	return ret;

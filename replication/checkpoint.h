@@ -86,7 +86,6 @@ struct checkpoint_stats {
 
 struct checkpoint {
 	struct vm_port port;          /* the VM, as the engine sees it */
-	struct vm *vm;                /* the initial sync's (migrate.h); NULL in unit tests */
 	qb_loop_t *loop;
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
@@ -127,13 +126,9 @@ struct checkpoint {
 	char unsafe[256];
 };
 
-/*
- * port: the VM the epochs capture and apply (vm_port.h); vm: the same VM
- * for the initial sync's engine (migrate.h), which does not use the port
- * yet.
- */
-int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, struct vm *vm,
-		     qb_loop_t *loop, uint64_t generation);
+/* port: the VM the sync and the epochs capture and apply (vm_port.h). */
+int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_t *loop,
+		     uint64_t generation);
 /*
  * Primary, main thread, once the loop ends: if the guest stopped itself
  * while protected, send the final checkpoint (its last epoch, with the

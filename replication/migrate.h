@@ -112,7 +112,6 @@ struct dirtyrate_info {
 
 struct migrate {
 	struct vm_port port;  /* the VM, as the engine sees it (vm_port.h) */
-	struct vm *vm;        /* the same VM, for the paths not yet behind the port */
 	struct mt_bridge mt;
 	pthread_t thread;
 	bool thread_running;
@@ -164,8 +163,7 @@ struct migrate {
 	qb_loop_t *loop;
 };
 
-int migrate__init(struct migrate *m, const struct vm_port *port, struct vm *vm,
-		  qb_loop_t *loop);
+int migrate__init(struct migrate *m, const struct vm_port *port, qb_loop_t *loop);
 /* Main thread, at exit: cancel a running migration and wait for it. */
 void migrate__exit(struct migrate *m);
 

@@ -9,12 +9,10 @@
 #include "replication/migrate.h"
 #include "vmm/vm_hold.h"
 
-int migrate__init(struct migrate *m, const struct vm_port *port, struct vm *vm,
-		  qb_loop_t *loop)
+int migrate__init(struct migrate *m, const struct vm_port *port, qb_loop_t *loop)
 {
 	memset(m, 0, sizeof(*m));
 	m->port = *port;
-	m->vm = vm;
 	m->loop = loop;
 	m->holder = VM_HOLD_MIGRATION;
 	pthread_mutex_init(&m->lock, NULL);

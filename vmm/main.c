@@ -333,8 +333,8 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
 	vm_port__init(&port, vm);
-	ret = migrate__init(&mig, &port, vm, loop);
-	if (!ret && (ret = checkpoint__init(&ck, &port, vm, loop, o->fence.generation)))
+	ret = migrate__init(&mig, &port, loop);
+	if (!ret && (ret = checkpoint__init(&ck, &port, loop, o->fence.generation)))
 		migrate__exit(&mig);
 	if (ret) {
 		qb_loop_destroy(loop);

@@ -283,7 +283,6 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 	static struct checkpoint ck;
 
 	memset(&ck, 0, sizeof(ck));
-	ck.vm = vm;
 	ck.port = (struct vm_port){ &port_ops, vm };
 	pthread_mutex_init(&ck.lock, NULL);
 	pthread_cond_init(&ck.wake, NULL);

@@ -203,7 +203,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&vm, 0, sizeof(vm));
 	vm.mem.host = ram;
 	vm.mem.size = FUZZ_PAGES * STREAM_PAGE_SIZE;
-	h.m.vm = &vm;
 	h.m.port = (struct vm_port){ &port_ops, &vm };
 	pthread_mutex_init(&h.m.lock, NULL);
 	pthread_cond_init(&h.m.cond, NULL);

@@ -122,10 +122,10 @@ static void run_pair(struct pair *t, uint64_t pgen, const struct mig_fence *fenc
 	ck_assert_int_eq(channel__wrap_fd(&pc, sv[0], 10000), 0);
 	ck_assert_int_eq(channel__wrap_fd(&sc, sv[1], 10000), 0);
 	fakevm__port(&t->sv, &port);
-	ck_assert_int_eq(checkpoint__init(&t->s, &port, NULL, t->loop, fence->generation), 0);
+	ck_assert_int_eq(checkpoint__init(&t->s, &port, t->loop, fence->generation), 0);
 	ck_assert_int_eq(checkpoint__standby_start(&t->s, sc, fence, false), 0);
 	fakevm__port(&t->pv, &port);
-	ck_assert_int_eq(checkpoint__init(&t->p, &port, NULL, t->loop, pgen), 0);
+	ck_assert_int_eq(checkpoint__init(&t->p, &port, t->loop, pgen), 0);
 	ck_assert_int_eq(checkpoint__protect_synced(&t->p, pp, pc, err, sizeof(err)), 0);
 	ck_assert_int_eq(qb_loop_timer_add(t->loop, QB_LOOP_LOW, LIMIT_MS * 1000000ULL, t,
 					   time_limit, &th), 0);

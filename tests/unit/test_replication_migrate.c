@@ -126,7 +126,7 @@ static void trip_run(struct trip *t, const char *uri)
 
 	snprintf(p.uri, sizeof(p.uri), "%s", uri);
 	fakevm__port(&t->src, &port);
-	ck_assert_int_eq(migrate__init(&t->m, &port, NULL, t->loop), 0);
+	ck_assert_int_eq(migrate__init(&t->m, &port, t->loop), 0);
 	ck_assert_int_eq(pthread_create(&rt, NULL, receiver, t), 0);
 	ck_assert_msg(!migrate__start(&t->m, &p, err, sizeof(err)), "start: %s", err);
 	ck_assert_int_eq(qb_loop_timer_add(t->loop, QB_LOOP_LOW, LIMIT_MS * 1000000ULL, t,

@@ -305,7 +305,7 @@ START_TEST(oversized_checkpoint_refused)
 	ps.disk_digest = digest;
 	ck_assert_int_eq(vm__create(&vm, &cfg, &why), 0);
 	vm_port__init(&port, &vm);
-	ck_assert_int_eq(checkpoint__init(ck, &port, &vm, loop, 0), 0);
+	ck_assert_int_eq(checkpoint__init(ck, &port, loop, 0), 0);
 	loopback(&srv, &cli);
 	ck_assert_int_eq(checkpoint__standby_start(ck, srv, &fence, false), 0);
 	/* Over the staging limit (RAM, 1/64 of it, 64 MiB: 96.5 MiB) by 24 MiB. */
