@@ -63,7 +63,7 @@ int mig_uri__parse(const char *uri, struct mig_uri *u, const char **err)
 	return 0;
 }
 
-const char *chan__strerror(int err)
+const char *channel__strerror(int err)
 {
 	switch (err) {
 	case -ETIMEDOUT: return "the peer stalled (time limit reached)";
@@ -80,7 +80,7 @@ static void set_timeouts(int fd, int ms)
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* Writes are batched by chan__write; control messages must go at once. */
+	/* Writes are batched by channel__write; control messages must go at once. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
@@ -213,7 +213,7 @@ fail:
 	return ret;
 }
 
-int chan__connect(struct chan **out, const struct mig_uri *u, SSL_CTX *ctx, int timeout_ms,
+int channel__connect(struct chan **out, const struct mig_uri *u, SSL_CTX *ctx, int timeout_ms,
 		  char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
@@ -244,7 +244,7 @@ int chan__connect(struct chan **out, const struct mig_uri *u, SSL_CTX *ctx, int 
 		return -ENOMEM;
 	}
 	if (ctx && (ret = tls_start(c, ctx, false, err, errlen))) {
-		chan__close(c);
+		channel__close(c);
 		return ret;
 	}
 	*out = c;
@@ -262,7 +262,7 @@ static void bound_port(int fd, struct mig_uri *u)
 			    NI_NUMERICSERV);
 }
 
-int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen)
+int channel__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
 	int fd, one = 1, ret;
@@ -308,7 +308,7 @@ static void peer_name(int fd, char *out, size_t len)
 			 ss.ss_family == AF_INET6 ? "]" : "", port);
 }
 
-int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int timeout_ms,
+int channel__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int timeout_ms,
 		 char *err, size_t errlen)
 {
 	char why[256];
@@ -318,7 +318,7 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 	*out = NULL;
 	ret = wait_fd(lfd, POLLIN, wait_ms);
 	if (ret) {
-		snprintf(err, errlen, "no connection came: %s", chan__strerror(ret));
+		snprintf(err, errlen, "no connection came: %s", channel__strerror(ret));
 		return ret;
 	}
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -338,20 +338,20 @@ int chan__accept(struct chan **out, int lfd, SSL_CTX *ctx, int wait_ms, int time
 	peer_name(fd, c->peer, sizeof(c->peer));
 	if (ctx && (ret = tls_start(c, ctx, true, why, sizeof(why)))) {
 		snprintf(err, errlen, "%s: %s", c->peer, why);
-		chan__close(c);
+		channel__close(c);
 		return ret == -ENOMEM ? ret : -ECONNABORTED;
 	}
 	*out = c;
 	return 0;
 }
 
-int chan__wrap_fd(struct chan **out, int fd, int timeout_ms)
+int channel__wrap_fd(struct chan **out, int fd, int timeout_ms)
 {
 	*out = chan_new(fd, timeout_ms);
 	return *out ? 0 : -ENOMEM;
 }
 
-void chan__set_timeout(struct chan *c, int timeout_ms)
+void channel__set_timeout(struct chan *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms;
 	set_timeouts(c->fd, timeout_ms);
@@ -466,28 +466,28 @@ static int cs_read(struct stream *s, void *buf, size_t len)
 
 static const struct stream_ops chan_ops = { cs_write, cs_read, cs_flush };
 
-int chan__flush(struct chan *c)
+int channel__flush(struct chan *c)
 {
 	return stream__flush(&c->s);
 }
 
-int chan__write(struct chan *c, const void *buf, size_t len)
+int channel__write(struct chan *c, const void *buf, size_t len)
 {
 	return stream__write(&c->s, buf, len);
 }
 
-int chan__read(struct chan *c, void *buf, size_t len)
+int channel__read(struct chan *c, void *buf, size_t len)
 {
 	return stream__read(&c->s, buf, len);
 }
 
-void chan__shutdown(struct chan *c)
+void channel__shutdown(struct chan *c)
 {
 	if (c)
 		shutdown(c->fd, SHUT_RDWR);
 }
 
-void chan__close(struct chan *c)
+void channel__close(struct chan *c)
 {
 	if (!c)
 		return;

@@ -3,7 +3,7 @@
  * certificate authentication, with a time limit on every blocking read and
  * write so that a stalled peer is found and never hangs the caller.
  *
- * Writes are buffered (chan__flush sends); reads are exact.  Errors are
+ * Writes are buffered (channel__flush sends); reads are exact.  Errors are
  * negative errno: -ETIMEDOUT for a stalled peer, -ECONNRESET / -EPIPE /
  * -ENODATA for a peer that went away, -EPROTO for a TLS failure.
  */
@@ -77,14 +77,14 @@ struct chan {
 };
 
 /* Connect to u; ctx NULL means plaintext.  timeout_ms bounds every step. */
-int chan__connect(struct chan **out, const struct mig_uri *u, struct ssl_ctx_st *ctx,
+int channel__connect(struct chan **out, const struct mig_uri *u, struct ssl_ctx_st *ctx,
 		  int timeout_ms, char *err, size_t errlen);
 
 /*
  * Listen on u (SO_REUSEADDR); *lfd is the listening socket.  Port 0: the
  * kernel picks a free one, written back to u->port.
  */
-int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
+int channel__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
 
 /*
  * Accept one connection on lfd, waiting at most wait_ms (-1: forever), and
@@ -95,28 +95,28 @@ int chan__listen(struct mig_uri *u, int *lfd, char *err, size_t errlen);
  * socket is fine, and the caller may take the next.  Any other error is
  * the listening socket's.
  */
-int chan__accept(struct chan **out, int lfd, struct ssl_ctx_st *ctx, int wait_ms,
+int channel__accept(struct chan **out, int lfd, struct ssl_ctx_st *ctx, int wait_ms,
 		 int timeout_ms, char *err, size_t errlen);
 
 /*
  * A plaintext channel over a connected stream socket fd that the caller
  * made (the fuzz targets' socket pairs); the channel owns fd from here.
  */
-int chan__wrap_fd(struct chan **out, int fd, int timeout_ms);
+int channel__wrap_fd(struct chan **out, int fd, int timeout_ms);
 
 /* A new time limit for each read and write (e.g. once the peer is known). */
-void chan__set_timeout(struct chan *c, int timeout_ms);
+void channel__set_timeout(struct chan *c, int timeout_ms);
 
 /* stream__write/flush/read on c->s: errors are sticky (the stream's). */
-int chan__write(struct chan *c, const void *buf, size_t len);
-int chan__flush(struct chan *c);
-int chan__read(struct chan *c, void *buf, size_t len);
+int channel__write(struct chan *c, const void *buf, size_t len);
+int channel__flush(struct chan *c);
+int channel__read(struct chan *c, void *buf, size_t len);
 
 /* From any thread: make every blocked or later read/write fail at once. */
-void chan__shutdown(struct chan *c);
-void chan__close(struct chan *c);
+void channel__shutdown(struct chan *c);
+void channel__close(struct chan *c);
 
 /* A sentence for an error of this module. */
-const char *chan__strerror(int err);
+const char *channel__strerror(int err);
 
 #endif

@@ -15,17 +15,17 @@
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
-#include "vmm/serial.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
-int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation)
+int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_t *loop,
+		     uint64_t generation)
 {
 	pthread_condattr_t ca;
 	int ret;
 
 	memset(ck, 0, sizeof(*ck));
-	ck->vm = vm;
+	ck->port = *port;
 	ck->loop = loop;
 	ck->generation = generation;
 	pthread_mutex_init(&ck->lock, NULL);
@@ -37,7 +37,7 @@ int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint
 	atomic_init(&ck->stop, false);
 	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
-	ret = migrate__init(&ck->m, vm, loop);
+	ret = migrate__init(&ck->m, port, loop);
 	ck->m.holder = VM_HOLD_SYNC;
 	ck->m_ready = !ret;
 	return ret;
@@ -54,7 +54,7 @@ static void wake_epoch_wait(struct checkpoint *ck)
 /* Main thread: wait for the thread to end, serving its main-thread calls. */
 static void join_thread(struct checkpoint *ck)
 {
-	mt__serve_until(&ck->m.mt, &ck->thread_done);
+	mainthread__serve_until(&ck->m.mt, &ck->thread_done);
 	pthread_join(ck->thread, NULL);
 	ck->thread_running = false;
 }
@@ -65,11 +65,11 @@ static void wake_thread(struct checkpoint *ck)
 	atomic_store(&ck->m.cancel, true);
 	wake_epoch_wait(ck);
 	pthread_mutex_lock(&ck->m.lock);
-	chan__shutdown(ck->m.main);
+	channel__shutdown(ck->m.main);
 	for (unsigned i = 0; i < ck->m.nr_data; i++)
-		chan__shutdown(ck->m.data[i]);
+		channel__shutdown(ck->m.data[i]);
 	pthread_mutex_unlock(&ck->m.lock);
-	chan__shutdown(ck->sc);
+	channel__shutdown(ck->sc);
 }
 
 void checkpoint__finish(struct checkpoint *ck)
@@ -79,7 +79,7 @@ void checkpoint__finish(struct checkpoint *ck)
 	pthread_mutex_lock(&ck->lock);
 	protected = ck->state == CKPT_PROTECTED;
 	pthread_mutex_unlock(&ck->lock);
-	if (!protected || !ck->thread_running || !vm__stopped_by_guest(ck->vm))
+	if (!protected || !ck->thread_running || !ck->port.ops->stopped_by_guest(ck->port.vm))
 		return;
 	atomic_store(&ck->final, true);
 	wake_epoch_wait(ck);
@@ -91,13 +91,13 @@ void checkpoint__exit(struct checkpoint *ck)
 {
 	wake_thread(ck);
 	/* Pending main-thread calls fail from now on; the thread ends. */
-	mt__close(&ck->m.mt);
+	mainthread__close(&ck->m.mt);
 	if (ck->thread_running)
 		pthread_join(ck->thread, NULL);
 	ck->thread_running = false;
 	if (ck->m_ready)
 		migrate__exit(&ck->m);
-	chan__close(ck->sc);
+	channel__close(ck->sc);
 	ck->sc = NULL;
 	if (ck->stage)
 		munmap(ck->stage, ck->stage_limit);
@@ -163,23 +163,24 @@ static int check_protect(struct checkpoint *ck, const struct checkpoint_params *
 			 checkpoint__state_name(ck->state));
 		return -EBUSY;
 	}
-	if (ck->vm->state != VM_STATE_RUNNING && ck->vm->state != VM_STATE_PAUSED) {
-		snprintf(err, errlen, "the VM is %s", vm__state_name(ck->vm->state));
+	if (vm_port__run_state(&ck->port) != VM_PORT_RUNNING &&
+	    vm_port__run_state(&ck->port) != VM_PORT_PAUSED) {
+		snprintf(err, errlen, "the VM is %s", ck->port.ops->run_state_name(ck->port.vm));
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
-			size_t errlen)
+/* The replication thread, running main (the sync first, or epochs at once). */
+static int start_primary(struct checkpoint *ck, const struct checkpoint_params *p,
+			 void *(*main)(void *), char *err, size_t errlen)
 {
-	int ret = check_protect(ck, p, err, errlen);
+	int ret;
 
-	if (ret)
-		return ret;
 	/* A thread that ended (sync failed, standby lost, activated) is joined. */
 	checkpoint__stop_thread(ck);
-	if (!ck->m.bm.bits && (ret = dirty_bitmap__init(&ck->m.bm, ck->vm->mem.size))) {
+	if (!ck->m.bm.bits &&
+	    (ret = dirty_bitmap__init(&ck->m.bm, vm_port__mem_size(&ck->port)))) {
 		snprintf(err, errlen, "no memory for the dirty bitmap");
 		return ret;
 	}
@@ -192,7 +193,7 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	pthread_mutex_unlock(&ck->lock);
 	atomic_store(&ck->stop, false);
 	atomic_store(&ck->thread_done, false);
-	ret = pthread_create(&ck->thread, NULL, checkpoint__primary_main, ck);
+	ret = pthread_create(&ck->thread, NULL, main, ck);
 	if (ret) {
 		ck->state = checkpoint__policy_paused(ck) ? CKPT_PAUSED : CKPT_FAILED;
 		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(ret));
@@ -205,6 +206,27 @@ int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p
 	return 0;
 }
 
+int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
+			size_t errlen)
+{
+	int ret = check_protect(ck, p, err, errlen);
+
+	return ret ? ret : start_primary(ck, p, checkpoint__primary_main, err, errlen);
+}
+
+int checkpoint__protect_synced(struct checkpoint *ck, const struct checkpoint_params *p,
+			       struct chan *c, char *err, size_t errlen)
+{
+	int ret = check_protect(ck, p, err, errlen);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&ck->m.lock);
+	ck->m.main = c;
+	pthread_mutex_unlock(&ck->m.lock);
+	return start_primary(ck, p, checkpoint__synced_main, err, errlen);
+}
+
 /* Release held output and the policy's hold (the operator's, if any, stays). */
 static int release_and_run(struct checkpoint *ck)
 {
@@ -215,7 +237,7 @@ static int release_and_run(struct checkpoint *ck)
 	if (held || frames)
 		qb_log(LOG_NOTICE, "protect: held output released: %llu serial bytes, %llu frames",
 		       (unsigned long long)held, (unsigned long long)frames);
-	return vm__release(ck->vm, VM_HOLD_POLICY);
+	return vm_port__release(&ck->port, VM_HOLD_POLICY);
 }
 
 int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
@@ -240,7 +262,7 @@ int checkpoint__unprotect(struct checkpoint *ck, char *err, size_t errlen)
 	pthread_mutex_unlock(&ck->lock);
 	qb_log(LOG_NOTICE, "protect: stopped (unprotect, was %s); the guest runs unprotected%s",
 	       checkpoint__state_name(was),
-	       vm__holders(ck->vm) & VM_HOLD_OPERATOR ? " once resumed" : "");
+	       vm_port__holders(&ck->port) & VM_HOLD_OPERATOR ? " once resumed" : "");
 	if (ret)
 		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
 	return ret;
@@ -253,30 +275,27 @@ static int set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64
 	ck->state = s;
 	pthread_mutex_unlock(&ck->lock);
 	/* A resume by activation is the operator's decision too. */
-	return vm__release(ck->vm, VM_HOLD_OPERATOR);
+	return vm_port__release(&ck->port, VM_HOLD_OPERATOR);
 }
 
 static int activate_standby(struct checkpoint *ck, uint64_t gen)
 {
 	ck->activated = true;
-	chan__shutdown(ck->sc);
+	channel__shutdown(ck->sc);
 	/*
 	 * Output still in the UART buffer belongs to the last epoch: the old
 	 * primary may or may not have released it, so it is dropped rather
 	 * than sent twice (a client asks again, as TCP would retransmit).
 	 */
-	if (ck->vm->serial) {
-		serial__drop_output(ck->vm->serial);
-		serial__hold(ck->vm->serial, false);
-	}
-	virtio_net__drop_output(ck->vm->net);
-	virtio_net__hold(ck->vm->net, false);
+	for (unsigned k = 0; k < OUTBUF_NR_KINDS; k++)
+		ck->port.ops->drop_output(ck->port.vm, k);
+	outbuf__hold_sinks(&ck->port, false);
 	set_generation(ck, CKPT_ACTIVATED, gen);
 	qb_log(LOG_NOTICE, "standby activated from checkpoint %llu; generation %llu",
 	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)gen);
 	/* The guest's MAC is now behind this host's port. */
-	virtio_net__announce(ck->vm->net, "the activation");
-	return vm__release(ck->vm, VM_HOLD_STANDBY);
+	ck->port.ops->announce(ck->port.vm, "the activation");
+	return vm_port__release(&ck->port, VM_HOLD_STANDBY);
 }
 
 /*
@@ -294,9 +313,9 @@ static int activate_paused_primary(struct checkpoint *ck, uint64_t gen)
 
 static int activate_paused(struct checkpoint *ck, uint64_t gen, char *err, size_t errlen)
 {
-	if (ck->vm->state != VM_STATE_PAUSED) {
+	if (vm_port__run_state(&ck->port) != VM_PORT_PAUSED) {
 		snprintf(err, errlen, "the guest is %s, not paused: nothing to activate "
-			 "(generation %llu)", vm__state_name(ck->vm->state),
+			 "(generation %llu)", ck->port.ops->run_state_name(ck->port.vm),
 			 (unsigned long long)ck->generation);
 		return -EINVAL;
 	}
@@ -308,6 +327,7 @@ static int activate_paused(struct checkpoint *ck, uint64_t gen, char *err, size_
 int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char *err,
 			 size_t errlen)
 {
+	struct vm_port_stop stop;
 	int ret;
 
 	if (set_gen && gen <= ck->generation) {
@@ -321,9 +341,10 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 	}
 	if (!set_gen)
 		gen = ck->generation + 1;
-	if (ck->state == CKPT_ENDED || ck->vm->state == VM_STATE_STOPPED) {
+	ck->port.ops->stop_info(ck->port.vm, &stop);
+	if (ck->state == CKPT_ENDED || vm_port__run_state(&ck->port) == VM_PORT_STOPPED) {
 		snprintf(err, errlen, "the guest has stopped (%s): there is nothing to activate",
-			 ck->vm->stop_message[0] ? ck->vm->stop_message : "ended on the primary");
+			 stop.message[0] ? stop.message : "ended on the primary");
 		return -EINVAL;
 	}
 	if (ck->state == CKPT_SYNCING || ck->state == CKPT_PROTECTED) {
@@ -350,7 +371,7 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 
 bool checkpoint__policy_paused(const struct checkpoint *ck)
 {
-	return vm__holders(ck->vm) & VM_HOLD_POLICY;
+	return vm_port__holders(&ck->port) & VM_HOLD_POLICY;
 }
 
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)

@@ -35,6 +35,7 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
+#include "vmm/vm_port.h"
 #include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
@@ -84,7 +85,7 @@ struct checkpoint_stats {
 };
 
 struct checkpoint {
-	struct vm *vm;
+	struct vm_port port;          /* the VM, as the engine sees it */
 	qb_loop_t *loop;
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
@@ -125,7 +126,9 @@ struct checkpoint {
 	char unsafe[256];
 };
 
-int checkpoint__init(struct checkpoint *ck, struct vm *vm, qb_loop_t *loop, uint64_t generation);
+/* port: the VM the sync and the epochs capture and apply (vm_port.h). */
+int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_t *loop,
+		     uint64_t generation);
 /*
  * Primary, main thread, once the loop ends: if the guest stopped itself
  * while protected, send the final checkpoint (its last epoch, with the
@@ -146,6 +149,14 @@ uint64_t checkpoint__generation(struct checkpoint *ck);
  */
 int checkpoint__protect(struct checkpoint *ck, const struct checkpoint_params *p, char *err,
 			size_t errlen);
+/*
+ * Primary, main thread: as checkpoint__protect, over channel c to a
+ * standby that already holds this VM's state (its initial sync was made
+ * otherwise): epochs start at once.  The unit tests' entry (no sync
+ * engine); c is the checkpoint's from here on.
+ */
+int checkpoint__protect_synced(struct checkpoint *ck, const struct checkpoint_params *p,
+			       struct chan *c, char *err, size_t errlen);
 /*
  * Primary, main thread: stop checkpointing (the thread is joined), release
  * the held output, resume a guest the policy paused; state none.  -EINVAL
@@ -186,12 +197,12 @@ const char *checkpoint__state_name(enum checkpoint_state s);
 void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps);
 
 /*
- * The control server's checkpointing commands and net-status (the
- * checkpoint op of vmm/control.h): ps (net-status: ns) filled on success.
+ * The control server's checkpointing commands (the checkpoint op of
+ * vmm/control.h but net-status, which vmm/control_vm.c serves): ps filled
+ * on success.
  */
 int checkpoint__control(struct checkpoint *ck, const Vmm__Control__Request *req,
-			Vmm__Control__ProtectStatus *ps, Vmm__Control__NetStatus *ns,
-			char *err, size_t errlen);
+			Vmm__Control__ProtectStatus *ps, char *err, size_t errlen);
 
 /*
  * checkpoint_request.c, pure: the checks of a typed request from another
@@ -212,6 +223,7 @@ void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);
 /* Main thread: stop the replication thread and join it, serving its calls. */
 void checkpoint__stop_thread(struct checkpoint *ck);
 void *checkpoint__primary_main(void *arg);
+void *checkpoint__synced_main(void *arg);
 void *checkpoint__standby_main(void *arg);
 
 #endif

@@ -19,8 +19,7 @@
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
-#include "vmm/vm_state.h"
+#include "vmm/vm_hold.h"
 
 static void set_error(struct checkpoint *ck, const char *error)
 {
@@ -47,11 +46,11 @@ static int mt_protect_start(void *arg)
 {
 	struct checkpoint *ck = arg;
 
-	outbuf__start(&ck->ob, ck->vm);
+	outbuf__start(&ck->ob, &ck->port);
 	pthread_mutex_lock(&ck->lock);
 	checkpoint__record_commit(ck, migrate__now_ns());
 	pthread_mutex_unlock(&ck->lock);
-	return vm__release(ck->vm, ck->m.holder | VM_HOLD_POLICY);
+	return vm_port__release(&ck->port, ck->m.holder | VM_HOLD_POLICY);
 }
 
 /* Main thread: the end of an epoch. */
@@ -63,42 +62,42 @@ static int mt_capture(void *arg)
 	int ret;
 
 	/* A stopped VM cannot be held (nor run): the final checkpoint reads it. */
-	ret = vm__hold(ck->vm, VM_HOLD_EPOCH);
-	if (ret && ck->vm->state != VM_STATE_STOPPED)
+	ret = vm_port__hold(&ck->port, VM_HOLD_EPOCH);
+	if (ret && vm_port__run_state(&ck->port) != VM_PORT_STOPPED)
 		return ret;
 	/*
 	 * Stopped: only the final checkpoint captures it (a guest's own stop;
 	 * the main loop asks for it), once every vCPU thread is out of KVM_RUN.
 	 */
-	if (ck->vm->state == VM_STATE_STOPPED) {
+	if (vm_port__run_state(&ck->port) == VM_PORT_STOPPED) {
 		if (!ck->cap_last) {
-			vm__release(ck->vm, VM_HOLD_EPOCH);
+			vm_port__release(&ck->port, VM_HOLD_EPOCH);
 			return -EAGAIN;
 		}
-		vm__quiesce(ck->vm);
+		ck->port.ops->quiesce(ck->port.vm);
 	}
 	dirty_bitmap__clear(&ck->m.bm);
-	ret = dirty__harvest(ck->vm, &ck->m.bm);
+	ret = ck->port.ops->dirty_harvest(ck->port.vm, &ck->m.bm);
 	/* No request is in flight: the image holds exactly the epoch's writes. */
 	if (!ret && ck->m.disk_tracking) {
 		dirty_bitmap__clear(&ck->m.dbm);
 		migrate__disk_harvest(&ck->m);
 		ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
 		if (ck->p.verify_disk)
-			ret = virtio_blk__digest(ck->vm->blk, ck->cap_digest);
+			ret = ck->port.ops->disk_digest(ck->port.vm, ck->cap_digest);
 	}
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
 		stream__init_mem(&s);
 		s.seal_later = true; /* hashed after the guest runs again */
-		ret = vm_state__save_pages(ck->vm, &s, &ck->m.bm,
-					   ck->m.disk_tracking ? &ck->m.dbm : NULL);
+		ret = ck->port.ops->save_pages(ck->port.vm, &s, &ck->m.bm,
+					       ck->m.disk_tracking ? &ck->m.dbm : NULL);
 		if (!ret)
 			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
 		stream__close(&s);
 	}
-	vm__release(ck->vm, VM_HOLD_EPOCH);
+	vm_port__release(&ck->port, VM_HOLD_EPOCH);
 	ck->cap_pause_ns = migrate__now_ns() - t0;
 	return ret;
 }
@@ -113,7 +112,7 @@ static int mt_lost(void *arg)
 
 	if (ck->p.pause_on_loss) {
 		/* Output stays held: nothing uncommitted may leave. */
-		vm__hold(ck->vm, VM_HOLD_POLICY);
+		vm_port__hold(&ck->port, VM_HOLD_POLICY);
 		migrate__mt_recover(&ck->m);
 		set_state(ck, CKPT_PAUSED, NULL);
 		return 0;
@@ -162,14 +161,16 @@ static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
 	Replication__Message msg = REPLICATION__MESSAGE__INIT;
 	Replication__Checkpoint cp = REPLICATION__CHECKPOINT__INIT;
 	Replication__GuestStopped gs = REPLICATION__GUEST_STOPPED__INIT;
+	struct vm_port_stop stop;
 	int ret;
 
 	cp.epoch = epoch;
 	cp.generation = ck->generation;
 	if (last) {
-		gs.reason = ck->vm->stop_reason;
-		gs.status = ck->vm->stop_status;
-		gs.message = ck->vm->stop_message;
+		ck->port.ops->stop_info(ck->port.vm, &stop);
+		gs.reason = stop.reason;
+		gs.status = stop.status;
+		gs.message = (char *)stop.message;
 		cp.stopped = &gs;
 	}
 	if (ck->p.verify_disk && ck->m.disk_tracking) {
@@ -182,8 +183,8 @@ static int send_checkpoint(struct checkpoint *ck, uint64_t epoch, bool last)
 	if (!ret)
 		ret = wire__write_state_start(&ck->m.main->s);
 	if (!ret)
-		ret = chan__write(ck->m.main, ck->cap_buf, ck->cap_len);
-	return ret ? ret : chan__flush(ck->m.main);
+		ret = channel__write(ck->m.main, ck->cap_buf, ck->cap_len);
+	return ret ? ret : channel__flush(ck->m.main);
 }
 
 static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *err,
@@ -197,10 +198,11 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 
 	if (ret) {
 		snprintf(err, errlen, "standby lost: no ack for checkpoint %llu: %s%s%s",
-			 (unsigned long long)epoch, why, why[0] ? ": " : "", chan__strerror(ret));
+			 (unsigned long long)epoch, why, why[0] ? ": " : "", channel__strerror(ret));
 		return ret;
 	}
-	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, ck->vm->mem.size, NULL, NULL, &f, &why);
+	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, vm_port__mem_size(&ck->port), NULL,
+			   NULL, &f, &why);
 	if (ret || type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK) {
 		snprintf(err, errlen, "the standby sent a bad message: %s", why);
 		if (!ret)
@@ -258,7 +260,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		/* Set only once the VM has stopped: this capture is its end. */
 		last = atomic_load(&ck->final);
 		ck->cap_last = last;
-		ret = mt__call(&ck->m.mt, mt_capture, ck);
+		ret = mainthread__call(&ck->m.mt, mt_capture, ck);
 		if (ret == -EAGAIN) {
 			epoch--;   /* stopped: wait for the final capture, or the end */
 			continue;
@@ -278,7 +280,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		ck->cap_buf = NULL;
 		if (ret) {
 			snprintf(err, errlen, "standby lost: sending checkpoint %llu failed: %s",
-				 (unsigned long long)epoch, chan__strerror(ret));
+				 (unsigned long long)epoch, channel__strerror(ret));
 			return ret;
 		}
 		ret = read_ack(ck, buf, epoch, err, errlen);
@@ -316,7 +318,7 @@ static void sync_failed(struct checkpoint *ck, int ret, const char *err)
 		qb_log(LOG_NOTICE, "protect: stopped during the initial sync");
 		return;
 	}
-	if (mt__call(&ck->m.mt, mt_sync_failed, ck) > 0)
+	if (mainthread__call(&ck->m.mt, mt_sync_failed, ck) > 0)
 		qb_log(LOG_ERR, "protect: the initial sync failed: %s; the guest stays paused, "
 		       "its output held (policy pause)", err[0] ? err : strerror(-ret));
 	else
@@ -328,7 +330,8 @@ static void sync_failed(struct checkpoint *ck, int ret, const char *err)
 static void protected(struct checkpoint *ck, uint8_t *buf)
 {
 	char err[256] = "";
-	int ret = mt__call(&ck->m.mt, mt_protect_start, ck);
+	struct vm_port_stop stop;
+	int ret = mainthread__call(&ck->m.mt, mt_protect_start, ck);
 
 	if (!ret) {
 		set_state(ck, CKPT_PROTECTED, "");
@@ -340,14 +343,15 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	free(ck->cap_buf);
 	ck->cap_buf = NULL;
 	pthread_mutex_lock(&ck->m.lock);
-	chan__close(ck->m.main);
+	channel__close(ck->m.main);
 	ck->m.main = NULL;
 	pthread_mutex_unlock(&ck->m.lock);
 	if (!ret) {
+		ck->port.ops->stop_info(ck->port.vm, &stop);
 		set_state(ck, CKPT_ENDED, "");
 		qb_log(LOG_NOTICE, "protect: the guest stopped (%s); final checkpoint %llu "
 		       "acknowledged, its output released; the standby ends with it",
-		       ck->vm->stop_message, (unsigned long long)ck->st.committed_epoch);
+		       stop.message, (unsigned long long)ck->st.committed_epoch);
 		return;
 	}
 	if (atomic_load(&ck->stop))
@@ -356,17 +360,17 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	       ck->p.pause_on_loss ? "pausing the guest (policy pause)" :
 	       "running unprotected (degraded), held output released");
 	set_error(ck, err[0] ? err : strerror(-ret));
-	mt__call(&ck->m.mt, mt_lost, ck);
+	mainthread__call(&ck->m.mt, mt_lost, ck);
 }
 
-void *checkpoint__primary_main(void *arg)
+/* sync: the initial sync first; else the peer holds the VM's state already. */
+static void *primary_run(struct checkpoint *ck, bool sync)
 {
-	struct checkpoint *ck = arg;
 	uint8_t *buf = malloc(WIRE_FRAME_MAX);
 	char err[256] = "";
 	int ret = buf ? 0 : -ENOMEM;
 
-	if (!ret)
+	if (!ret && sync)
 		ret = migrate__checkpoint_sync(&ck->m, err, sizeof(err));
 	if (ret) {
 		set_error(ck, err[0] ? err : strerror(-ret));
@@ -376,6 +380,16 @@ void *checkpoint__primary_main(void *arg)
 	}
 	free(buf);
 	atomic_store(&ck->thread_done, true);
-	mt__wake(&ck->m.mt);
+	mainthread__wake(&ck->m.mt);
 	return NULL;
+}
+
+void *checkpoint__primary_main(void *arg)
+{
+	return primary_run(arg, true);
+}
+
+void *checkpoint__synced_main(void *arg)
+{
+	return primary_run(arg, false);
 }

@@ -20,10 +20,8 @@
 #include "replication/wire.h"
 #include "vmm/logtext.h"
 #include "vmm/mem.h"
-#include "vmm/serial.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
 #include "vmm/vm_state.h"
 
 /* How the guest stopped on the primary (the final checkpoint's GuestStopped). */
@@ -62,7 +60,7 @@ static int mt_apply(void *arg)
 		a->why = "the standby was activated";
 		return -ECANCELED;
 	}
-	ret = vm_state__apply_over_undoable(ck->vm, a->p, ck->undo, &a->whole, &a->why);
+	ret = ck->port.ops->apply_undoable(ck->port.vm, a->p, ck->undo, &a->whole, &a->why);
 	if (ret && !a->whole)
 		snprintf(ck->unsafe, sizeof(ck->unsafe), "checkpoint %llu failed halfway (%s: "
 			 "%s) and could not be undone: this standby holds neither it nor "
@@ -94,12 +92,13 @@ static int mt_unsafe(void *arg)
 static int mt_end(void *arg)
 {
 	const struct apply_req *a = arg;
+	char msg[sizeof(a->stop->message) + 40];
 
 	qb_log(LOG_NOTICE, "standby: the guest stopped on the primary (%s); final checkpoint "
 	       "%llu applied: this standby ends with it", a->stop->message,
 	       (unsigned long long)a->stop->epoch);
-	vm__request_stop(a->ck->vm, (enum vm_stop_reason)a->stop->reason, a->stop->status,
-			 "the guest stopped on the primary: %s", a->stop->message);
+	snprintf(msg, sizeof(msg), "the guest stopped on the primary: %s", a->stop->message);
+	a->ck->port.ops->request_stop(a->ck->port.vm, a->stop->reason, a->stop->status, msg);
 	return 0;
 }
 
@@ -157,7 +156,7 @@ static int send_ack(struct chan *c, bool ok, const char *error, uint64_t epoch, 
 	m.msg_case = REPLICATION__MESSAGE__MSG_ACK;
 	m.ack = &a;
 	ret = wire__write_msg(&c->s, &m);
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /*
@@ -231,15 +230,15 @@ static int verify_disk(struct checkpoint *ck, uint64_t epoch, const struct disk_
 		       char *err, size_t errlen)
 {
 	uint8_t sha[32];
-	int ret = -EBADMSG;
+	int ret = ck->port.ops->disk_digest(ck->port.vm, sha);
 
-	if (!ck->vm->blk)
+	if (ret == -ENODEV && (ret = -EBADMSG))
 		snprintf(err, errlen, "checkpoint %llu refused: it carries a disk digest but this "
 			 "standby has no disk", (unsigned long long)epoch);
-	else if (d->len != sizeof(sha))
+	else if (d->len != sizeof(sha) && (ret = -EBADMSG))
 		snprintf(err, errlen, "checkpoint %llu refused: its disk digest is malformed",
 			 (unsigned long long)epoch);
-	else if ((ret = virtio_blk__digest(ck->vm->blk, sha)))
+	else if (ret)
 		snprintf(err, errlen, "checkpoint %llu: cannot hash the disk image: %s",
 			 (unsigned long long)epoch, strerror(-ret));
 	else if (memcmp(sha, d->sha, sizeof(sha)) && (ret = -EBADMSG))
@@ -310,11 +309,11 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 	struct disk_check digest;
 	char big[160] = "";
 	size_t slen;
-	int ret = wire__next_frame(&ck->sc->s, buf, ck->vm->mem.size, &f, &why);
+	int ret = wire__next_frame(&ck->sc->s, buf, vm_port__mem_size(&ck->port), &f, &why);
 
 	if (ret) {
 		snprintf(err, errlen, "the checkpoint stream broke: %s%s%s", why,
-			 why[0] ? ": " : "", chan__strerror(ret));
+			 why[0] ? ": " : "", channel__strerror(ret));
 		return STANDBY_LOST;
 	}
 	if (f.type != STREAM_FRAME_MSG || f.msg->msg_case != REPLICATION__MESSAGE__MSG_CHECKPOINT) {
@@ -345,19 +344,20 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		 * stream ends at once (not when its sender's time limit runs out).
 		 */
 		send_ack(ck->sc, false, err, epoch, ck->fence.generation);
-		chan__shutdown(ck->sc);
+		channel__shutdown(ck->sc);
 		return STANDBY_LOST;
 	}
 	if (ret) {
 		snprintf(err, errlen, "checkpoint %llu arrived partly (%s): thrown away",
-			 (unsigned long long)epoch, chan__strerror(ret));
+			 (unsigned long long)epoch, channel__strerror(ret));
 		return STANDBY_LOST;
 	}
 	memset(&p, 0, sizeof(p));
 	ret = vm_state__parse(ck->stage, slen, &p, &why);
 	if (!ret)
-		ret = vm_state__check_config(&p, ck->vm->mem.size, ck->vm->nr_vcpus, &why);
-	if (!ret && gs.set && !vm__is_guest_stop(gs.reason)) {
+		ret = vm_state__check_config(&p, vm_port__mem_size(&ck->port),
+					     ck->port.ops->nr_vcpus(ck->port.vm), &why);
+	if (!ret && gs.set && !ck->port.ops->is_guest_stop(ck->port.vm, gs.reason)) {
 		why = "it ends the guest for a reason that is not the guest's own";
 		ret = -EINVAL;
 	}
@@ -373,7 +373,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	a.epoch = epoch;
-	ret = mt__call(&ck->m.mt, mt_apply, &a);
+	ret = mainthread__call(&ck->m.mt, mt_apply, &a);
 	npages = p.nr_pages;
 	dbytes = p.disk_bytes;
 	vm_state__free_parsed(&p);
@@ -381,7 +381,7 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 		return not_applied(ck, &a, ret, err, errlen);
 	if (digest.len && (ret = verify_disk(ck, epoch, &digest, err, errlen))) {
 		/* Applied, but its disk is not the primary's: nothing to run. */
-		mt__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
+		mainthread__call(&ck->m.mt, mt_unsafe, &(struct unsafe_req){ ck, err });
 		return refused(send_ack(ck->sc, false, err, epoch, ck->fence.generation));
 	}
 	pthread_mutex_lock(&ck->lock);
@@ -398,10 +398,10 @@ static enum standby_outcome one(struct checkpoint *ck, uint8_t *buf, char *err, 
 	ret = send_ack(ck->sc, true, "", epoch, ck->fence.generation);
 	if (ret)
 		snprintf(err, errlen, "the primary went away before the ack of checkpoint %llu: %s",
-			 (unsigned long long)epoch, chan__strerror(ret));
+			 (unsigned long long)epoch, channel__strerror(ret));
 	/* Ended either way: the state is the guest's last, never to be run. */
 	if (gs.set) {
-		mt__call(&ck->m.mt, mt_end, &a);
+		mainthread__call(&ck->m.mt, mt_end, &a);
 		snprintf(err, errlen, "the guest stopped on the primary");
 		return STANDBY_ENDED;
 	}
@@ -443,12 +443,12 @@ void *checkpoint__standby_main(void *arg)
 			       err, (unsigned long long)ck->st.committed_epoch);
 		if (ck->activate_on_loss) {
 			qb_log(LOG_NOTICE, "standby: activating on stream loss");
-			mt__call(&ck->m.mt, mt_activate, ck);
+			mainthread__call(&ck->m.mt, mt_activate, ck);
 		}
 	}
 out:
 	atomic_store(&ck->thread_done, true);
-	mt__wake(&ck->m.mt);
+	mainthread__wake(&ck->m.mt);
 	return NULL;
 }
 
@@ -463,7 +463,7 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 	ret = vm_state__undo_new(&ck->undo);
 	if (ret)
 		return ret;
-	ck->stage_limit = vm_state__staging_limit(ck->vm);
+	ck->stage_limit = ck->port.ops->staging_limit(ck->port.vm);
 	ck->stage = mmap(NULL, ck->stage_limit, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ck->stage == MAP_FAILED) {
@@ -474,11 +474,8 @@ int checkpoint__standby_start(struct checkpoint *ck, struct chan *c,
 	 * The standby's UART emits nothing until activation; what the sync
 	 * left in it is the primary's, dropped as at activation.
 	 */
-	if (ck->vm->serial) {
-		serial__drop_output(ck->vm->serial);
-		serial__hold(ck->vm->serial, true);
-	}
-	virtio_net__hold(ck->vm->net, true);
+	ck->port.ops->drop_output(ck->port.vm, OUTBUF_SERIAL);
+	outbuf__hold_sinks(&ck->port, true);
 	ck->state = CKPT_STANDBY;
 	/* The initial sync was checkpoint 0. */
 	checkpoint__record_commit(ck, migrate__now_ns());

@@ -7,7 +7,6 @@
 
 #include "replication/checkpoint.h"
 #include "vmm/control.h"
-#include "vmm/vm.h"
 
 const char *checkpoint__state_name(enum checkpoint_state s)
 {
@@ -145,17 +144,12 @@ static void fill_stats(const struct checkpoint_stats *st, uint64_t p99,
 
 static void fill_output(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps)
 {
-	struct net_counters net;
-
 	ps->output_held_bytes = outbuf__held(&ck->ob, OUTBUF_SERIAL);
 	ps->output_released_bytes = outbuf__released(&ck->ob, OUTBUF_SERIAL);
-	ps->output_dropped_bytes = ck->vm->serial ? serial__held_dropped(ck->vm->serial) : 0;
+	ps->output_dropped_bytes = outbuf__dropped(&ck->port, OUTBUF_SERIAL);
 	ps->net_output_held_frames = outbuf__held(&ck->ob, OUTBUF_NET);
 	ps->net_output_released_frames = outbuf__released(&ck->ob, OUTBUF_NET);
-	memset(&net, 0, sizeof(net));
-	if (ck->vm->net)
-		virtio_net__counters(ck->vm->net, &net);
-	ps->net_output_dropped_frames = net.hold_dropped;
+	ps->net_output_dropped_frames = outbuf__dropped(&ck->port, OUTBUF_NET);
 }
 
 void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps)

@@ -12,12 +12,11 @@
 #include <time.h>
 
 #include "replication/migrate.h"
-#include "vmm/vm.h"
 
 static int mt_dirty_start(void *arg)
 {
 	struct migrate *m = arg;
-	int ret = dirty__start(m->vm);
+	int ret = m->port.ops->dirty_start(m->port.vm);
 
 	m->tracking = !ret;
 	return ret;
@@ -28,7 +27,7 @@ static int mt_dirty_stop(void *arg)
 	struct migrate *m = arg;
 
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	return 0;
 }
@@ -38,7 +37,7 @@ static void *measure(void *arg)
 	struct migrate *m = arg;
 	uint64_t t0, t1, pages = 0;
 	struct timespec until;
-	int ret = mt__call(&m->mt, mt_dirty_start, m);
+	int ret = mainthread__call(&m->mt, mt_dirty_start, m);
 
 	t0 = migrate__now_ns();
 	if (!ret) {
@@ -50,9 +49,9 @@ static void *measure(void *arg)
 		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 			;
 		pthread_mutex_unlock(&m->lock);
-		ret = dirty__harvest(m->vm, &m->bm);
+		ret = m->port.ops->dirty_harvest(m->port.vm, &m->bm);
 		pages = dirty_bitmap__count(&m->bm);
-		mt__call(&m->mt, mt_dirty_stop, m);
+		mainthread__call(&m->mt, mt_dirty_stop, m);
 	}
 	t1 = migrate__now_ns();
 	pthread_mutex_lock(&m->lock);
@@ -85,7 +84,7 @@ int migrate__dirtyrate_start(struct migrate *m, uint32_t seconds, char *err, siz
 		pthread_join(m->dr_tid, NULL);
 		m->dr_thread = false;
 	}
-	if (!m->bm.bits && (ret = dirty_bitmap__init(&m->bm, m->vm->mem.size)))
+	if (!m->bm.bits && (ret = dirty_bitmap__init(&m->bm, vm_port__mem_size(&m->port))))
 		return ret;
 	dirty_bitmap__clear(&m->bm);
 	pthread_mutex_lock(&m->lock);

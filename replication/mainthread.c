@@ -40,7 +40,7 @@ static int on_event(int fd, int revents, void *data)
 	return 0;
 }
 
-int mt__init(struct mt_bridge *b, qb_loop_t *loop)
+int mainthread__init(struct mt_bridge *b, qb_loop_t *loop)
 {
 	int ret;
 
@@ -59,7 +59,7 @@ int mt__init(struct mt_bridge *b, qb_loop_t *loop)
 	return ret;
 }
 
-int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
+int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 {
 	uint64_t one = 1;
 	int ret;
@@ -76,7 +76,7 @@ int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 	b->arg = arg;
 	b->pending = true;
 	b->done = false;
-	/* The main thread may be in mt__serve_until rather than in its loop. */
+	/* The main thread may be in mainthread__serve_until rather than in its loop. */
 	pthread_cond_broadcast(&b->cond);
 	if (write(b->efd, &one, sizeof(one)) < 0) {
 		b->pending = false;
@@ -92,7 +92,7 @@ int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 	return ret;
 }
 
-void mt__close(struct mt_bridge *b)
+void mainthread__close(struct mt_bridge *b)
 {
 	if (b->efd < 0)
 		return;
@@ -106,7 +106,7 @@ void mt__close(struct mt_bridge *b)
 	b->efd = -1;
 }
 
-void mt__serve_until(struct mt_bridge *b, const atomic_bool *done)
+void mainthread__serve_until(struct mt_bridge *b, const atomic_bool *done)
 {
 	pthread_mutex_lock(&b->lock);
 	while (!atomic_load(done)) {
@@ -118,7 +118,7 @@ void mt__serve_until(struct mt_bridge *b, const atomic_bool *done)
 	pthread_mutex_unlock(&b->lock);
 }
 
-void mt__wake(struct mt_bridge *b)
+void mainthread__wake(struct mt_bridge *b)
 {
 	pthread_mutex_lock(&b->lock);
 	pthread_cond_broadcast(&b->cond);

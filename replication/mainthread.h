@@ -26,18 +26,18 @@ struct mt_bridge {
 	bool pending, done, closed;
 };
 
-int mt__init(struct mt_bridge *b, qb_loop_t *loop);
+int mainthread__init(struct mt_bridge *b, qb_loop_t *loop);
 /* From another thread: fn(arg) on the main thread; -ECANCELED once closed. */
-int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg);
+int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg);
 /* Main thread: refuse further calls (and fail a pending one), leave the loop. */
-void mt__close(struct mt_bridge *b);
+void mainthread__close(struct mt_bridge *b);
 /*
  * Main thread: wait until *done is set (by another thread, which then calls
- * mt__wake), running the calls other threads make meanwhile.  This is how
- * the main thread joins a thread that may itself be waiting in mt__call.
+ * mainthread__wake), running the calls other threads make meanwhile.  This is how
+ * the main thread joins a thread that may itself be waiting in mainthread__call.
  */
-void mt__serve_until(struct mt_bridge *b, const atomic_bool *done);
-/* Any thread: wake a mt__serve_until to look at its flag again. */
-void mt__wake(struct mt_bridge *b);
+void mainthread__serve_until(struct mt_bridge *b, const atomic_bool *done);
+/* Any thread: wake a mainthread__serve_until to look at its flag again. */
+void mainthread__wake(struct mt_bridge *b);
 
 #endif

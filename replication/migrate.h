@@ -21,6 +21,7 @@
 
 #include "replication/channel.h"
 #include "replication/mainthread.h"
+#include "vmm/vm_port.h"
 #include "vmm/dirty.h"
 
 struct vm;
@@ -110,7 +111,7 @@ struct dirtyrate_info {
 };
 
 struct migrate {
-	struct vm *vm;
+	struct vm_port port;  /* the VM, as the engine sees it (vm_port.h) */
 	struct mt_bridge mt;
 	pthread_t thread;
 	bool thread_running;
@@ -162,7 +163,7 @@ struct migrate {
 	qb_loop_t *loop;
 };
 
-int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop);
+int migrate__init(struct migrate *m, const struct vm_port *port, qb_loop_t *loop);
 /* Main thread, at exit: cancel a running migration and wait for it. */
 void migrate__exit(struct migrate *m);
 
@@ -232,14 +233,16 @@ int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen);
 int migrate__mt_recover(void *arg);
 
 /*
- * Destination: listen on uri, receive one migration into vm (created, not
- * started), verify and apply it, and acknowledge.  0: start the VM now.
+ * Destination: listen on uri, receive one migration into the port's VM
+ * (created, not started; vm is the same VM, for post-copy's userfaultfd),
+ * verify and apply it, and acknowledge.  0: start the VM now.
  * On failure the VM must not run; err says why.  A source the fence
  * refuses is told so at its hello, and the next connection is awaited:
  * a stale or wrong peer cannot take the place of the right one.
  */
-int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
-		      const struct mig_fence *fence, char *err, size_t errlen);
+int migrate__incoming(const struct vm_port *port, struct vm *vm, const char *uri,
+		      const struct mig_tls *tls, const struct mig_fence *fence, char *err,
+		      size_t errlen);
 
 /*
  * The receiver of migrate__incoming(_standby) on a listening socket that
@@ -256,17 +259,17 @@ struct mig_incoming {
 	const struct mig_fence *fence;
 };
 
-int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
-			 const struct mig_incoming *how, struct chan **keep, char *err,
-			 size_t errlen);
+int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
+			 struct ssl_ctx_st *ctx, const struct mig_incoming *how, struct chan **keep,
+			 char *err, size_t errlen);
 
 /*
  * A checkpointing standby: as migrate__incoming, but the hello must ask for
  * checkpointing, and on success the main channel is handed over in *main
  * (the checkpoints follow on it).
  */
-int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
-			      const struct mig_fence *fence, struct chan **main, char *err,
-			      size_t errlen);
+int migrate__incoming_standby(const struct vm_port *port, struct vm *vm, const char *uri,
+			      const struct mig_tls *tls, const struct mig_fence *fence,
+			      struct chan **main, char *err, size_t errlen);
 
 #endif

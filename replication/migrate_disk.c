@@ -16,35 +16,42 @@
 #include "replication/migrate.h"
 #include "replication/wire.h"
 #include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
 
 #define RUN_BLOCKS (STREAM_DISK_MAX / VIRTIO_BLK_BLOCK)
 
 int migrate__disk_start(struct migrate *m)
 {
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&m->port, &ops);
 	int ret;
 
-	if (!m->p.copy_disk || !m->vm->blk)
+	if (!m->p.copy_disk || !disk)
 		return 0;
-	if (!m->dbm.bits && (ret = virtio_blk__bitmap_init(m->vm->blk, &m->dbm)))
+	if (!m->dbm.bits && (ret = ops->bitmap_init(disk, &m->dbm)))
 		return ret;
 	dirty_bitmap__clear(&m->dbm);
-	virtio_blk__track(m->vm->blk, true);
+	ops->track(disk, true);
 	m->disk_tracking = true;
 	return 0;
 }
 
 void migrate__disk_stop(struct migrate *m)
 {
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&m->port, &ops);
+
 	if (m->disk_tracking)
-		virtio_blk__track(m->vm->blk, false);
+		ops->track(disk, false);
 	m->disk_tracking = false;
 }
 
 void migrate__disk_harvest(struct migrate *m)
 {
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&m->port, &ops);
+
 	if (m->disk_tracking)
-		virtio_blk__harvest(m->vm->blk, &m->dbm);
+		ops->harvest(disk, &m->dbm);
 }
 
 uint64_t migrate__disk_dirty(const struct migrate *m)
@@ -63,13 +70,15 @@ static int send_run(struct migrate *m, uint8_t *buf, uint64_t first, uint64_t n,
 {
 	uint64_t off = first * VIRTIO_BLK_BLOCK, end = (first + n) * VIRTIO_BLK_BLOCK;
 	uint64_t before = *bytes;
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&m->port, &ops);
 	uint32_t len;
 	int ret;
 
-	if (end > virtio_blk__size(m->vm->blk))
-		end = virtio_blk__size(m->vm->blk);
+	if (end > ops->size(disk))
+		end = ops->size(disk);
 	len = (uint32_t)(end - off);
-	ret = virtio_blk__read(m->vm->blk, off, buf, len);
+	ret = ops->read(disk, off, buf, len);
 	if (!ret)
 		ret = wire__write_disk(&m->main->s, off, zero_bytes(buf, len) ? NULL : buf, len,
 				       bytes);
@@ -81,13 +90,15 @@ static int send_run(struct migrate *m, uint8_t *buf, uint64_t first, uint64_t n,
 int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
 {
 	uint64_t nr, run = 0, n = 0, start = migrate__now_ns(), sent = 0;
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&m->port, &ops);
 	uint8_t *buf;
 	int ret = 0;
 
 	*bytes = 0;
 	if (!m->disk_tracking)
 		return 0;
-	nr = virtio_blk__nr_blocks(m->vm->blk);
+	nr = (ops->size(disk) + VIRTIO_BLK_BLOCK - 1) / VIRTIO_BLK_BLOCK;
 	buf = malloc(STREAM_DISK_MAX);
 	if (!buf)
 		return -ENOMEM;
@@ -113,5 +124,5 @@ int migrate__send_disk(struct migrate *m, bool all, uint64_t *bytes)
 	free(buf);
 	dirty_bitmap__clear(&m->dbm);
 	*bytes = sent;
-	return ret ? ret : chan__flush(m->main);
+	return ret ? ret : channel__flush(m->main);
 }

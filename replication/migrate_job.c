@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "replication/migrate.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 
-int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
+int migrate__init(struct migrate *m, const struct vm_port *port, qb_loop_t *loop)
 {
 	memset(m, 0, sizeof(*m));
-	m->vm = vm;
+	m->port = *port;
 	m->loop = loop;
 	m->holder = VM_HOLD_MIGRATION;
 	pthread_mutex_init(&m->lock, NULL);
@@ -20,7 +20,7 @@ int migrate__init(struct migrate *m, struct vm *vm, qb_loop_t *loop)
 	atomic_init(&m->cancel, false);
 	atomic_init(&m->downtime_ms, MIGRATE_DEFAULT_DOWNTIME_MS);
 	atomic_init(&m->throttle_pct, 0);
-	return mt__init(&m->mt, loop);
+	return mainthread__init(&m->mt, loop);
 }
 
 static int cancel(struct migrate *m, bool even_postcopy);
@@ -46,10 +46,10 @@ void migrate__exit(struct migrate *m)
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	/* The threads' main-thread calls fail from now on: the loop is ending. */
-	mt__close(&m->mt);
+	mainthread__close(&m->mt);
 	join_threads(m);
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	migrate__disk_stop(m);
 	dirty_bitmap__free(&m->bm);
 	dirty_bitmap__free(&m->dbm);
@@ -82,6 +82,7 @@ void migrate__tls(const struct migrate_params *p, struct mig_tls *t)
 
 int migrate__start(struct migrate *m, const struct migrate_params *p, char *err, size_t errlen)
 {
+	const struct vm_disk_ops *dops;
 	struct mig_tls tls;
 	struct mig_uri u;
 	const char *why;
@@ -97,7 +98,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 			 "the image would be split between the hosts");
 		return -EINVAL;
 	}
-	if (p->copy_disk && !m->vm->blk) {
+	if (p->copy_disk && !vm_port__disk(&m->port, &dops)) {
 		snprintf(err, errlen, "--copy-disk: this VM has no disk (--disk)");
 		return -EINVAL;
 	}
@@ -114,12 +115,14 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 			 "a dirty-rate measurement is running");
 		return ret;
 	}
-	if (m->vm->state != VM_STATE_RUNNING && m->vm->state != VM_STATE_PAUSED) {
-		snprintf(err, errlen, "the VM is %s", vm__state_name(m->vm->state));
+	if (vm_port__run_state(&m->port) != VM_PORT_RUNNING &&
+	    vm_port__run_state(&m->port) != VM_PORT_PAUSED) {
+		snprintf(err, errlen, "the VM is %s", m->port.ops->run_state_name(m->port.vm));
 		return -EINVAL;
 	}
 	join_threads(m);
-	if (!m->bm.bits && (ret = dirty_bitmap__init(&m->bm, m->vm->mem.size))) {
+	if (!m->bm.bits &&
+	    (ret = dirty_bitmap__init(&m->bm, vm_port__mem_size(&m->port)))) {
 		snprintf(err, errlen, "no memory for the dirty bitmap");
 		return ret;
 	}
@@ -143,7 +146,7 @@ int migrate__start(struct migrate *m, const struct migrate_params *p, char *err,
 	memset(&m->info, 0, sizeof(m->info));
 	m->info.state = MIGRATE_ACTIVE;
 	m->info.start_ns = migrate__now_ns();
-	m->info.bytes_total = m->vm->mem.size;
+	m->info.bytes_total = vm_port__mem_size(&m->port);
 	pthread_mutex_unlock(&m->lock);
 	ret = pthread_create(&m->thread, NULL, migrate__job_main, m);
 	if (ret) {
@@ -174,9 +177,9 @@ static int cancel(struct migrate *m, bool even_postcopy)
 	} else {
 		atomic_store(&m->cancel, true);
 		/* Wake the thread from any blocked read or write at once. */
-		chan__shutdown(m->main);
+		channel__shutdown(m->main);
 		for (unsigned i = 0; i < m->nr_data; i++)
-			chan__shutdown(m->data[i]);
+			channel__shutdown(m->data[i]);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;

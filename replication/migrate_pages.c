@@ -18,7 +18,6 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
-#include "vmm/vm.h"
 
 #define CHUNK_PAGES STREAM_BATCH_PAGES
 
@@ -81,8 +80,8 @@ static int send_run(struct worker *w, uint64_t first_pg, uint32_t n)
 	uint64_t off = first_pg * STREAM_PAGE_SIZE;
 
 	w->pages += n;
-	return wire__write_pages(&w->c->s, off, w->m->vm->mem.host + off, n, w->cctx, w->scratch,
-				 w->scratch_len, &w->bytes);
+	return wire__write_pages(&w->c->s, off, vm_port__mem_host(&w->m->port) + off, n, w->cctx,
+				 w->scratch, w->scratch_len, &w->bytes);
 }
 
 void migrate__pace(uint64_t start_ns, uint64_t bytes, uint64_t bw_bps)
@@ -111,7 +110,7 @@ static int send_chunk(struct worker *w, uint64_t chunk)
 	if (end > bm->nr_pages)
 		end = bm->nr_pages;
 	for (; pg < end; pg++) {
-		const uint8_t *p = w->m->vm->mem.host + pg * STREAM_PAGE_SIZE;
+		const uint8_t *p = vm_port__mem_host(&w->m->port) + pg * STREAM_PAGE_SIZE;
 
 		if (dirty_bitmap__test(bm, pg) && !page_zero(p)) {
 			if (!n)
@@ -185,7 +184,7 @@ static void *worker_main(void *arg)
 		atomic_fetch_add(&m->a_bytes, w->bytes - b0);
 	}
 	if (!w->ret)
-		w->ret = chan__flush(w->c);
+		w->ret = channel__flush(w->c);
 	return NULL;
 }
 

@@ -23,8 +23,7 @@
 #include "replication/wire.h"
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
-#include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
 /* Idle time allowed on a connection: a whole round may pass on the others. */
@@ -41,7 +40,7 @@ struct pc_in {
 };
 
 struct receiver {
-	struct vm *vm;
+	const struct vm_port *port;
 	struct chan *c;
 	uint8_t *buf, *out;
 	ZSTD_DCtx *dctx;
@@ -59,7 +58,8 @@ struct receiver {
 
 /* One incoming migration or standby start: what every step of it needs. */
 struct incoming {
-	struct vm *vm;
+	struct vm_port port;        /* the VM, as the engine sees it */
+	struct vm *vm;              /* the same, for post-copy's userfaultfd (postcopy.h) */
 	int lfd;                    /* listening: the source and its data connections */
 	struct ssl_ctx_st *ctx;     /* NULL: plaintext */
 	const struct mig_incoming *how;
@@ -72,10 +72,10 @@ struct incoming {
 	size_t errlen;
 };
 
-static int rx_init(struct receiver *r, struct vm *vm, struct chan *c)
+static int rx_init(struct receiver *r, const struct vm_port *port, struct chan *c)
 {
 	memset(r, 0, sizeof(*r));
-	r->vm = vm;
+	r->port = port;
 	r->c = c;
 	r->buf = malloc(WIRE_FRAME_MAX);
 	r->out = malloc(STREAM_BATCH_PAGES * STREAM_PAGE_SIZE);
@@ -88,7 +88,7 @@ static void rx_free(struct receiver *r)
 	free(r->buf);
 	free(r->out);
 	ZSTD_freeDCtx(r->dctx);
-	chan__close(r->c);
+	channel__close(r->c);
 }
 
 /* One frame from r->c, decoded (pure) into f. */
@@ -101,11 +101,11 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 	if (!ret && type == STREAM_FRAME_DISK_BATCH)
 		ret = wire__decode_disk(r->buf + STREAM_FRAME_HDR_LEN, len, r->disk_size, f, &why);
 	else if (!ret)
-		ret = wire__decode(type, r->buf + STREAM_FRAME_HDR_LEN, len, r->vm->mem.size, r->dctx,
-				   r->out, f, &why);
+		ret = wire__decode(type, r->buf + STREAM_FRAME_HDR_LEN, len, vm_port__mem_size(r->port),
+				   r->dctx, r->out, f, &why);
 	if (ret)
 		snprintf(r->err, sizeof(r->err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
-			 ret == -EBADMSG ? "" : chan__strerror(ret));
+			 ret == -EBADMSG ? "" : channel__strerror(ret));
 	return ret;
 }
 
@@ -117,7 +117,11 @@ static int rx_frame(struct receiver *r, struct wire_frame *f)
 static bool apply_data(struct receiver *r, const struct wire_frame *f)
 {
 	if (f->type == STREAM_FRAME_DISK_BATCH) {
-		r->ret = virtio_blk__write(r->vm->blk, f->offset, f->pages, f->disk_len);
+		const struct vm_disk_ops *ops;
+		void *disk = vm_port__disk(r->port, &ops);
+
+		/* Only with the hello's copy_disk, which check_disk held to a disk of ours. */
+		r->ret = disk ? ops->write(disk, f->offset, f->pages, f->disk_len) : -ENODEV;
 		if (r->ret)
 			snprintf(r->err, sizeof(r->err), "cannot write the disk image: %s",
 				 strerror(-r->ret));
@@ -125,13 +129,14 @@ static bool apply_data(struct receiver *r, const struct wire_frame *f)
 		return true;
 	}
 	if (f->type == STREAM_FRAME_BATCH) {
-		memcpy(r->vm->mem.host + f->offset, f->pages, (size_t)f->npages * STREAM_PAGE_SIZE);
+		memcpy(vm_port__mem_host(r->port) + f->offset, f->pages, (size_t)f->npages * STREAM_PAGE_SIZE);
 		r->pages += f->npages;
 		return true;
 	}
 	if (f->type == STREAM_FRAME_MSG && f->msg->msg_case == REPLICATION__MESSAGE__MSG_ZERO) {
 		for (size_t i = 0; i < f->msg->zero->n_offsets; i++)
-			memset(r->vm->mem.host + f->msg->zero->offsets[i], 0, STREAM_PAGE_SIZE);
+			memset(vm_port__mem_host(r->port) + f->msg->zero->offsets[i], 0,
+			       STREAM_PAGE_SIZE);
 		r->zero += f->msg->zero->n_offsets;
 		return true;
 	}
@@ -184,7 +189,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		m.hello_reply = &hr;
 	}
 	ret = wire__write_msg(&c->s, &m);
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /*
@@ -216,23 +221,26 @@ static int check_fence(const struct incoming *in, const Replication__Hello *h)
 }
 
 /* A copied disk needs an image of ours, writable, of the same size. */
-static int check_disk(const struct vm *vm, const Replication__Hello *h, char *err,
+static int check_disk(const struct vm_port *port, const Replication__Hello *h, char *err,
 		      size_t errlen)
 {
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(port, &ops);
+
 	if (!h->copy_disk)
 		return 0;
-	if (!vm->blk)
+	if (!disk)
 		snprintf(err, errlen, "the source copies its disk image, but this destination "
 			 "has no disk (give --disk PATH of an image of %llu bytes)",
 			 (unsigned long long)h->disk_size);
-	else if (virtio_blk__readonly(vm->blk))
+	else if (ops->readonly(disk))
 		snprintf(err, errlen, "the source copies its disk image, but this destination's "
 			 "disk is read-only");
-	else if (virtio_blk__size(vm->blk) != h->disk_size)
+	else if (ops->size(disk) != h->disk_size)
 		snprintf(err, errlen, "disk image size differs: the source's is %llu bytes, this "
 			 "destination's %llu bytes (it must be the same size)",
 			 (unsigned long long)h->disk_size,
-			 (unsigned long long)virtio_blk__size(vm->blk));
+			 (unsigned long long)ops->size(disk));
 	else
 		return 0;
 	return -EINVAL;
@@ -240,7 +248,9 @@ static int check_disk(const struct vm *vm, const Replication__Hello *h, char *er
 
 static int check_hello(const struct incoming *in, const Replication__Hello *h)
 {
-	const struct vm *vm = in->vm;
+	const struct vm_port *port = &in->port;
+	uint64_t mem_size = vm_port__mem_size(port);
+	unsigned nr_vcpus = port->ops->nr_vcpus(port->vm);
 	bool standby = in->how->standby;
 	char *err = in->err;
 	size_t errlen = in->errlen;
@@ -256,14 +266,14 @@ static int check_hello(const struct incoming *in, const Replication__Hello *h)
 	else if (h->protocol != MIGRATION_PROTOCOL)
 		snprintf(err, errlen, "migration protocol %u is not ours (%u)", h->protocol,
 			 MIGRATION_PROTOCOL);
-	else if (h->mem_size != vm->mem.size)
+	else if (h->mem_size != mem_size)
 		snprintf(err, errlen, "memory size differs: the source has %llu MiB, this "
 			 "destination %llu MiB", (unsigned long long)(h->mem_size >> 20),
-			 (unsigned long long)(vm->mem.size >> 20));
-	else if (h->nr_vcpus != vm->nr_vcpus)
+			 (unsigned long long)(mem_size >> 20));
+	else if (h->nr_vcpus != nr_vcpus)
 		snprintf(err, errlen, "vCPU count differs: the source has %u, this destination %u",
-			 h->nr_vcpus, vm->nr_vcpus);
-	else if (h->n_devices != (vm->serial ? 1u : 0u) ||
+			 h->nr_vcpus, nr_vcpus);
+	else if (h->n_devices != port->ops->nr_devices(port->vm) ||
 		 (h->n_devices && strcmp(h->devices[0], "serial")))
 		snprintf(err, errlen, "device lists differ (source: %zu devices%s%s)",
 			 h->n_devices, h->n_devices ? ", first " : "",
@@ -274,7 +284,7 @@ static int check_hello(const struct incoming *in, const Replication__Hello *h)
 		snprintf(err, errlen, "the hello carries no session nonce of %u bytes (a source "
 			 "of an older version?)", WIRE_NONCE_LEN);
 	else
-		return check_disk(vm, h, err, errlen);
+		return check_disk(port, h, err, errlen);
 	return -EINVAL;
 }
 
@@ -309,7 +319,7 @@ static int accept_data(struct incoming *in)
 			return ret;
 		}
 		if (dh.requests ? !pc->allowed || pc->req : dh.index >= n || rx[dh.index].c) {
-			chan__close(c);
+			channel__close(c);
 			snprintf(err, errlen, "refused: the source opened data connection %u%s twice "
 				 "or out of range", dh.index, dh.requests ? " (requests)" : "");
 			return -EPROTO;
@@ -317,7 +327,7 @@ static int accept_data(struct incoming *in)
 		if (dh.requests) {
 			/* Only written to, after the switch-over. */
 			pc->req = c;
-		} else if ((ret = rx_init(&rx[dh.index], in->vm, c))) {
+		} else if ((ret = rx_init(&rx[dh.index], &in->port, c))) {
 			snprintf(err, errlen, "out of memory for a data connection");
 			return ret;
 		}
@@ -326,9 +336,9 @@ static int accept_data(struct incoming *in)
 }
 
 /* Stage the vm_state stream, verify it, check it, apply it over the RAM. */
-static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
+static int load_final(const struct vm_port *port, struct chan *c, char *err, size_t errlen)
 {
-	size_t limit = vm_state__staging_limit(vm), len, next = 0;
+	size_t limit = port->ops->staging_limit(port->vm), len, next = 0;
 	struct vm_state_parsed p;
 	struct stream *s = &c->s;
 	const char *why = NULL;
@@ -368,12 +378,13 @@ static int load_final(struct vm *vm, struct chan *c, char *err, size_t errlen)
 	}
 	ret = vm_state__parse(buf, len, &p, &why);
 	if (!ret)
-		ret = vm_state__check_config(&p, vm->mem.size, vm->nr_vcpus, &why);
+		ret = vm_state__check_config(&p, vm_port__mem_size(port),
+					     port->ops->nr_vcpus(port->vm), &why);
 	if (!ret)
-		ret = vm_state__apply_over(vm, &p, &why);
+		ret = port->ops->apply(port->vm, &p, &why);
 out:
 	if (ret)
-		snprintf(err, errlen, "final state refused: %s", why ? why : chan__strerror(ret));
+		snprintf(err, errlen, "final state refused: %s", why ? why : channel__strerror(ret));
 	vm_state__free_parsed(&p);
 	munmap(buf, limit);
 	return ret;
@@ -424,12 +435,12 @@ static int take_hello(struct incoming *in)
 	in->pc.session = h->session;
 	m->disk_size = !ret && h->copy_disk ? h->disk_size : 0;
 	in->pc.allowed = !ret && h->postcopy;
-	if (in->pc.allowed && (ret = dirty_bitmap__init(&in->pc.discard, in->vm->mem.size)))
+	if (in->pc.allowed && (ret = dirty_bitmap__init(&in->pc.discard, vm_port__mem_size(&in->port))))
 		snprintf(in->err, in->errlen, "no memory for post-copy's bitmap");
 	send_reply(m->c, !ret, ret ? in->err : "", false, in->how->fence->generation);
 	if (!ret) {
 		/* The source is known: it has the time limit of a running migration. */
-		chan__set_timeout(m->c, RECV_TIMEOUT_MS);
+		channel__set_timeout(m->c, RECV_TIMEOUT_MS);
 		memcpy(in->nonce, h->nonce.data, WIRE_NONCE_LEN);
 		in->nr_data = h->nr_data;
 	}
@@ -452,7 +463,7 @@ static int round_msg(struct incoming *in, const Replication__Message *msg)
 		   (pc->allowed || !msg->switchover->postcopy)) {
 		/* Paused on the source by its operator: so it stays here. */
 		if (msg->switchover->paused)
-			vm__hold(in->vm, VM_HOLD_OPERATOR);
+			vm_port__hold(&in->port, VM_HOLD_OPERATOR);
 		pc->postcopy = msg->switchover->postcopy;
 		return 1;
 	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
@@ -515,7 +526,7 @@ static int accept_source(struct incoming *in)
 
 	for (;;) {
 		struct chan *c = NULL;
-		int ret = chan__accept(&c, in->lfd, in->ctx, -1, WIRE_PREAUTH_MS, in->err,
+		int ret = channel__accept(&c, in->lfd, in->ctx, -1, WIRE_PREAUTH_MS, in->err,
 				       in->errlen);
 
 		if (ret == -ECONNABORTED) {
@@ -525,7 +536,7 @@ static int accept_source(struct incoming *in)
 		}
 		if (ret)
 			return ret;
-		ret = rx_init(m, in->vm, c);
+		ret = rx_init(m, &in->port, c);
 		if (!ret)
 			ret = run_main(in);
 		if (!ret || (m->hello && !m->fenced) || ret == -ENOMEM)
@@ -534,7 +545,7 @@ static int accept_source(struct incoming *in)
 		       "waiting for the source", what, c->peer, in->err);
 		rx_free(m);
 		memset(m, 0, sizeof(*m));
-		chan__close(in->pc.req);
+		channel__close(in->pc.req);
 		dirty_bitmap__free(&in->pc.discard);
 		memset(&in->pc, 0, sizeof(in->pc));
 		in->nr_data = 0;
@@ -548,7 +559,7 @@ static int join_data(struct incoming *in, int ret)
 		struct receiver *r = &in->rx[i];
 
 		if (ret)
-			chan__shutdown(r->c);
+			channel__shutdown(r->c);
 		if (r->started)
 			pthread_join(r->tid, NULL);
 		if (!ret && r->ret) {
@@ -578,7 +589,7 @@ static int final_state(struct incoming *in, struct pc_dst **pcd)
 	 * dropped next are mapped again, through their faults, once post-copy
 	 * serves them.
 	 */
-	ret = load_final(in->vm, in->m.c, in->err, in->errlen);
+	ret = load_final(&in->port, in->m.c, in->err, in->errlen);
 	/* Every data connection is drained: no stale copy can land after this. */
 	if (!ret && in->pc.postcopy)
 		ret = postcopy__dst_prepare(in->vm, &in->pc.discard, pcd, in->err, in->errlen);
@@ -597,7 +608,7 @@ static int start(struct incoming *in, struct pc_dst *pcd)
 		       (unsigned long long)m->pages, (unsigned long long)m->zero,
 		       (unsigned long long)m->disk_bytes, m->rounds,
 		       in->how->standby ? "standby: the guest stays paused until activated" :
-		       vm__holders(in->vm) ? "the guest stays paused, as it was on the source" :
+		       vm_port__holders(&in->port) ? "the guest stays paused, as it was on the source" :
 		       "resuming the guest");
 		return 0;
 	}
@@ -616,7 +627,7 @@ static int start(struct incoming *in, struct pc_dst *pcd)
 
 static void incoming_free(struct incoming *in, int ret, struct chan **keep)
 {
-	chan__close(in->pc.req);
+	channel__close(in->pc.req);
 	dirty_bitmap__free(&in->pc.discard);
 	for (unsigned i = 0; i < in->nr_data; i++)
 		if (in->rx[i].c)
@@ -631,9 +642,9 @@ static void incoming_free(struct incoming *in, int ret, struct chan **keep)
 	free(in);
 }
 
-int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
-			 const struct mig_incoming *how, struct chan **keep, char *err,
-			 size_t errlen)
+int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
+			 struct ssl_ctx_st *ctx, const struct mig_incoming *how, struct chan **keep,
+			 char *err, size_t errlen)
 {
 	struct incoming *in = calloc(1, sizeof(*in));
 	struct pc_dst *pcd = NULL;
@@ -643,7 +654,7 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
 		snprintf(err, errlen, "out of memory for an incoming migration");
 		return -ENOMEM;
 	}
-	*in = (struct incoming){ .vm = vm, .lfd = lfd, .ctx = ctx, .how = how, .err = err,
+	*in = (struct incoming){ .port = *port, .vm = vm, .lfd = lfd, .ctx = ctx, .how = how, .err = err,
 				 .errlen = errlen };
 	ret = join_data(in, accept_source(in));
 	if (!ret)
@@ -654,7 +665,7 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
 
 		if (!ret && sret) {
 			snprintf(err, errlen, "the source went away before our ack: %s",
-				 chan__strerror(sret));
+				 channel__strerror(sret));
 			ret = sret;
 		}
 	}
@@ -672,8 +683,8 @@ int migrate__incoming_fd(struct vm *vm, int lfd, struct ssl_ctx_st *ctx,
  * A checkpointing standby (standby): the hello must ask for checkpointing,
  * and on success the main channel is handed over in *keep instead of closed.
  */
-static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep, char *err,
-		    size_t errlen)
+static int incoming(const struct vm_port *port, struct vm *vm, struct mig_incoming *how,
+		    struct chan **keep, char *err, size_t errlen)
 {
 	const struct mig_tls *tls = how->tls;
 	struct ssl_ctx_st *ctx = NULL;
@@ -692,12 +703,12 @@ static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep,
 	 * Round 1 skips zero pages, so RAM must start all zero: creating the VM
 	 * may have written boot data into it.
 	 */
-	ret = mem__discard_all(&vm->mem);
+	ret = port->ops->mem_discard(port->vm);
 	if (ret) {
 		snprintf(err, errlen, "cannot clear guest memory: %s", strerror(-ret));
 		goto out;
 	}
-	ret = chan__listen(&u, &lfd, err, errlen);
+	ret = channel__listen(&u, &lfd, err, errlen);
 	if (ret)
 		goto out;
 	/* With port 0 the log names the port taken (the tests read it there). */
@@ -706,7 +717,7 @@ static int incoming(struct vm *vm, struct mig_incoming *how, struct chan **keep,
 	       tls->none ? "plaintext" : "TLS");
 	/* Post-copy listens there again: the port the kernel gave, if 0 was asked. */
 	how->uri = where;
-	ret = migrate__incoming_fd(vm, lfd, ctx, how, keep, err, errlen);
+	ret = migrate__incoming_fd(port, vm, lfd, ctx, how, keep, err, errlen);
 out:
 	if (lfd >= 0)
 		close(lfd);
@@ -714,20 +725,21 @@ out:
 	return ret;
 }
 
-int migrate__incoming(struct vm *vm, const char *uri, const struct mig_tls *tls,
-		      const struct mig_fence *fence, char *err, size_t errlen)
+int migrate__incoming(const struct vm_port *port, struct vm *vm, const char *uri,
+		      const struct mig_tls *tls, const struct mig_fence *fence, char *err,
+		      size_t errlen)
 {
 	struct mig_incoming how = { .uri = uri, .tls = tls, .fence = fence };
 
-	return incoming(vm, &how, NULL, err, errlen);
+	return incoming(port, vm, &how, NULL, err, errlen);
 }
 
-int migrate__incoming_standby(struct vm *vm, const char *uri, const struct mig_tls *tls,
-			      const struct mig_fence *fence, struct chan **main, char *err,
-			      size_t errlen)
+int migrate__incoming_standby(const struct vm_port *port, struct vm *vm, const char *uri,
+			      const struct mig_tls *tls, const struct mig_fence *fence,
+			      struct chan **main, char *err, size_t errlen)
 {
 	struct mig_incoming how = { .uri = uri, .tls = tls, .standby = true, .fence = fence };
 
 	*main = NULL;
-	return incoming(vm, &how, main, err, errlen);
+	return incoming(port, vm, &how, main, err, errlen);
 }

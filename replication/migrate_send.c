@@ -30,8 +30,7 @@
 #include "replication/wire.h"
 #include "vmm/logtext.h"
 #include "vmm/stream.h"
-#include "vmm/virtio_blk.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 #include "vmm/vm_state.h"
 
 #define DEFAULT_MAX_ROUNDS 30
@@ -70,11 +69,11 @@ static void throttle_tick(void *data)
 	if (!pct)
 		return;
 	/* Only the throttle's own hold ends: a guest another holds stays paused. */
-	if (vm__holders(m->vm) & VM_HOLD_THROTTLE) {
-		vm__release(m->vm, VM_HOLD_THROTTLE);
+	if (vm_port__holders(&m->port) & VM_HOLD_THROTTLE) {
+		vm_port__release(&m->port, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * (100 - pct) / 100;
 	} else {
-		vm__hold(m->vm, VM_HOLD_THROTTLE);
+		vm_port__hold(&m->port, VM_HOLD_THROTTLE);
 		next = THROTTLE_PERIOD_MS * pct / 100;
 	}
 	qb_loop_timer_add(m->loop, QB_LOOP_HIGH, (next ? next : 1) * 1000000ULL, m,
@@ -95,7 +94,7 @@ static void throttle_stop(struct migrate *m)
 {
 	qb_loop_timer_del(m->loop, m->throttle_timer);
 	m->throttle_timer = 0;
-	vm__release(m->vm, VM_HOLD_THROTTLE);
+	vm_port__release(&m->port, VM_HOLD_THROTTLE);
 }
 
 /* --- main-thread steps --------------------------------------------------- */
@@ -105,7 +104,7 @@ static int mt_start(void *arg)
 	struct migrate *m = arg;
 	int ret;
 
-	ret = dirty__start(m->vm);
+	ret = m->port.ops->dirty_start(m->port.vm);
 	m->tracking = !ret;
 	return ret ? ret : migrate__disk_start(m);
 }
@@ -118,21 +117,21 @@ static int mt_switchover(void *arg)
 
 	throttle_stop(m);
 	/* A guest that stopped itself is not moved: the destination would run it on. */
-	if (m->vm->state == VM_STATE_STOPPED)
+	if (vm_port__run_state(&m->port) == VM_PORT_STOPPED)
 		return -ESHUTDOWN;
 	/* Held by another (the operator): the destination keeps it paused. */
-	m->was_running = !vm__holders(m->vm);
-	ret = vm__hold(m->vm, m->holder);
+	m->was_running = !vm_port__holders(&m->port);
+	ret = vm_port__hold(&m->port, m->holder);
 	if (ret)
 		return ret;
 	m->pause_ns = migrate__now_ns();
-	ret = dirty__harvest(m->vm, &m->bm);
+	ret = m->port.ops->dirty_harvest(m->port.vm, &m->bm);
 	if (ret)
 		return ret;
 	migrate__disk_harvest(m);
 	stream__init_mem(&s);
 	/* Post-copy: no pages in the state, the destination fetches them. */
-	ret = vm_state__save_pages(m->vm, &s, m->pc_switch ? NULL : &m->bm,
+	ret = m->port.ops->save_pages(m->port.vm, &s, m->pc_switch ? NULL : &m->bm,
 				   m->disk_tracking ? &m->dbm : NULL);
 	if (!ret)
 		m->final_buf = stream__mem_take(&s, &m->final_len);
@@ -146,10 +145,10 @@ static int mt_recover(void *arg)
 
 	throttle_stop(m);
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
-	vm__release(m->vm, m->holder);
+	vm_port__release(&m->port, m->holder);
 	return 0;
 }
 
@@ -158,7 +157,7 @@ static int mt_stop_tracking(void *arg)
 	struct migrate *m = arg;
 
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
 	return 0;
@@ -167,9 +166,11 @@ static int mt_stop_tracking(void *arg)
 static void quit_now(void *data)
 {
 	struct migrate *m = data;
+	char msg[sizeof(m->p.uri) + 80];
 
-	vm__request_stop(m->vm, VM_STOP_QUIT, 0, "migrated to %s; the destination "
-			 "verified the state and runs the guest", m->p.uri);
+	snprintf(msg, sizeof(msg), "migrated to %s; the destination verified the state and runs "
+		 "the guest", m->p.uri);
+	m->port.ops->quit(m->port.vm, msg);
 }
 
 /*
@@ -183,12 +184,12 @@ static int mt_finish(void *arg)
 	struct migrate *m = arg;
 
 	if (m->tracking)
-		dirty__stop(m->vm);
+		m->port.ops->dirty_stop(m->port.vm);
 	m->tracking = false;
 	migrate__disk_stop(m);
 	/* Left paused as asked: the operator's to resume, as after save --paused. */
-	if (m->p.then_pause && !vm__hold(m->vm, VM_HOLD_OPERATOR))
-		vm__release(m->vm, m->holder);
+	if (m->p.then_pause && !vm_port__hold(&m->port, VM_HOLD_OPERATOR))
+		vm_port__release(&m->port, m->holder);
 	if (!m->p.then_pause &&
 	    qb_loop_timer_add(m->loop, QB_LOOP_HIGH, QUIT_LINGER_MS * 1000000ULL, m, quit_now,
 			      &m->quit_timer))
@@ -202,7 +203,7 @@ static int send_msg(struct migrate *m, Replication__Message *msg)
 {
 	int ret = wire__write_msg(&m->main->s, msg);
 
-	return ret ? ret : chan__flush(m->main);
+	return ret ? ret : channel__flush(m->main);
 }
 
 /* Tell the destination why we give up (best effort: we close anyway). */
@@ -227,8 +228,9 @@ static int read_msg(struct migrate *m, uint8_t *buf, Replication__Message__MsgCa
 
 	if (ret)
 		return fail(e, ret, "no answer from the destination: %s (%s)", why,
-			    chan__strerror(ret));
-	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, m->vm->mem.size, NULL, NULL, &f, &why);
+			    channel__strerror(ret));
+	ret = wire__decode(type, buf + STREAM_FRAME_HDR_LEN, len, vm_port__mem_size(&m->port), NULL,
+			   NULL, &f, &why);
 	if (ret || type != STREAM_FRAME_MSG)
 		return fail(e, ret ? ret : -EPROTO, "the destination sent a bad message: %s", why);
 	if (f.msg->msg_case == REPLICATION__MESSAGE__MSG_ABORT) {
@@ -255,6 +257,8 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	char *devices[] = { "serial" };
 	struct ssl_ctx_st *ctx = NULL;
 	struct chan *c = NULL;
+	const struct vm_disk_ops *dops;
+	void *disk;
 	struct mig_uri u;
 	const char *why;
 	uint64_t session = m->pc_committed ? m->session :
@@ -270,17 +274,17 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		return fail(e, -EINVAL, "%s", why);
 	if (!tls.none && (ret = tls__ctx_new(&ctx, &tls, false, e->msg, sizeof(e->msg))))
 		return ret;
-	ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+	ret = channel__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&m->lock);
 	m->main = c;
 	pthread_mutex_unlock(&m->lock);
 	hello.protocol = MIGRATION_PROTOCOL;
-	hello.mem_size = m->vm->mem.size;
-	hello.nr_vcpus = m->vm->nr_vcpus;
+	hello.mem_size = vm_port__mem_size(&m->port);
+	hello.nr_vcpus = m->port.ops->nr_vcpus(m->port.vm);
 	hello.devices = devices;
-	hello.n_devices = m->vm->serial ? 1 : 0;
+	hello.n_devices = m->port.ops->nr_devices(m->port.vm);
 	/* A resume carries post-copy's pages on the main connection. */
 	hello.nr_data = m->p.parallel > 1 && !m->pc_committed ? m->p.parallel : 0;
 	hello.resume = m->pc_committed;
@@ -293,15 +297,16 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.check_peer_generation = m->p.check_peer_generation;
 	hello.peer_generation = m->p.peer_generation;
 	hello.postcopy = m->p.postcopy;
-	hello.copy_disk = m->p.copy_disk && m->vm->blk;
-	hello.disk_size = hello.copy_disk ? virtio_blk__size(m->vm->blk) : 0;
+	disk = vm_port__disk(&m->port, &dops);
+	hello.copy_disk = m->p.copy_disk && disk;
+	hello.disk_size = hello.copy_disk ? dops->size(disk) : 0;
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO;
 	msg.hello = &hello;
 	ret = wire__write_prelude(&c->s);
 	if (!ret)
 		ret = send_msg(m, &msg);
 	if (ret) {
-		fail(e, ret, "cannot send to the destination: %s", chan__strerror(ret));
+		fail(e, ret, "cannot send to the destination: %s", channel__strerror(ret));
 		goto out;
 	}
 	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_HELLO_REPLY, &reply, e);
@@ -327,7 +332,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	for (unsigned i = 0; i < hello.nr_data + hello.postcopy; i++) {
 		Replication__DataHello dh = REPLICATION__DATA_HELLO__INIT;
 
-		ret = chan__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
+		ret = channel__connect(&c, &u, ctx, MIGRATE_DEFAULT_TIMEOUT_MS, e->msg, sizeof(e->msg));
 		if (ret)
 			goto out;
 		pthread_mutex_lock(&m->lock);
@@ -347,9 +352,9 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 		if (!ret)
 			ret = wire__write_msg(&c->s, &msg);
 		if (!ret)
-			ret = chan__flush(c);
+			ret = channel__flush(c);
 		if (ret) {
-			fail(e, ret, "data connection %u: %s", i, chan__strerror(ret));
+			fail(e, ret, "data connection %u: %s", i, channel__strerror(ret));
 			goto out;
 		}
 	}
@@ -373,17 +378,14 @@ int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 /* Round 1's set: every page the memfd holds (holes were never written). */
 static void mark_allocated(struct migrate *m)
 {
-	off_t size = (off_t)m->vm->mem.size, data = 0, hole;
+	uint64_t size = vm_port__mem_size(&m->port), data = 0, hole;
 
 	for (;;) {
-		data = lseek(m->vm->mem.memfd, data, SEEK_DATA);
-		if (data < 0)
+		m->port.ops->mem_extent(m->port.vm, data, &data, &hole);
+		if (data >= size)
 			return;
-		hole = lseek(m->vm->mem.memfd, data, SEEK_HOLE);
-		if (hole < 0 || hole > size)
-			hole = size;
-		for (uint64_t pg = (uint64_t)data / STREAM_PAGE_SIZE;
-		     pg < ((uint64_t)hole + STREAM_PAGE_SIZE - 1) / STREAM_PAGE_SIZE; pg++)
+		for (uint64_t pg = data / STREAM_PAGE_SIZE;
+		     pg < (hole + STREAM_PAGE_SIZE - 1) / STREAM_PAGE_SIZE; pg++)
 			m->bm.bits[pg / 64] |= 1ULL << (pg % 64);
 		if (hole >= size)
 			return;
@@ -430,7 +432,7 @@ static int send_round(struct migrate *m, uint32_t round, bool first, uint64_t *b
 	if (ret == -EINTR)
 		return ret;
 	if (ret)
-		return fail(e, ret, "sending round %u failed: %s", round, chan__strerror(ret));
+		return fail(e, ret, "sending round %u failed: %s", round, channel__strerror(ret));
 	qb_log(LOG_INFO, "migration round %u: %llu pages, %llu zero, %llu bytes in %llu ms",
 	       round, (unsigned long long)pages, (unsigned long long)zero,
 	       (unsigned long long)*bytes, (unsigned long long)(*ns / 1000000));
@@ -482,7 +484,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 		if (ns > 1000000)
 			bw = bytes * 1000000000ULL / ns;
 		dirty_bitmap__clear(&m->bm);
-		ret = dirty__harvest(m->vm, &m->bm);
+		ret = m->port.ops->dirty_harvest(m->port.vm, &m->bm);
 		if (ret)
 			return fail(e, ret, "harvesting the dirty log failed: %s", strerror(-ret));
 		migrate__disk_harvest(m);
@@ -532,7 +534,7 @@ static int precopy(struct migrate *m, struct job_err *e)
 			pthread_mutex_lock(&m->lock);
 			m->info.throttle_pct = atomic_load(&m->throttle_pct);
 			pthread_mutex_unlock(&m->lock);
-			mt__call(&m->mt, mt_throttle_start, m);
+			mainthread__call(&m->mt, mt_throttle_start, m);
 		}
 		ret = send_round(m, ++round, false, &bytes, &ns, e);
 		/* A round cut short: its pages stay in m->bm, all sent again later. */
@@ -552,7 +554,7 @@ static void keep_zero_pages(struct migrate *m)
 
 		if (!(*w >> (pg % 64) & 1))
 			continue;
-		p = (const uint64_t *)(m->vm->mem.host + pg * STREAM_PAGE_SIZE);
+		p = (const uint64_t *)(vm_port__mem_host(&m->port) + pg * STREAM_PAGE_SIZE);
 		for (unsigned i = 0; i < STREAM_PAGE_SIZE / 8; i++)
 			if (p[i]) {
 				*w &= ~(1ULL << (pg % 64));
@@ -609,7 +611,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	int ret;
 
 	/* m->bm still holds the pages of the last harvest: the final one adds to them. */
-	ret = mt__call(&m->mt, mt_switchover, m);
+	ret = mainthread__call(&m->mt, mt_switchover, m);
 	if (ret)
 		return fail(e, ret, "cannot capture the final state: %s", strerror(-ret));
 	if (m->pc_switch) {
@@ -625,7 +627,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	for (unsigned i = 0; i < m->nr_data && !ret; i++) {
 		ret = wire__write_msg(&m->data[i]->s, &msg);
 		if (!ret)
-			ret = chan__flush(m->data[i]);
+			ret = channel__flush(m->data[i]);
 	}
 	/* After the drains: no older copy of a discarded page is still on its way. */
 	if (!ret && m->pc_switch)
@@ -640,12 +642,12 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (!ret)
 		ret = wire__write_state_start(&m->main->s);
 	if (!ret)
-		ret = chan__write(m->main, m->final_buf, m->final_len);
+		ret = channel__write(m->main, m->final_buf, m->final_len);
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	atomic_fetch_add(&m->a_bytes, m->final_len + bytes);
 	if (ret)
-		return fail(e, ret, "sending the final state failed: %s", chan__strerror(ret));
+		return fail(e, ret, "sending the final state failed: %s", channel__strerror(ret));
 	ret = read_msg(m, buf, REPLICATION__MESSAGE__MSG_ACK, &ack, e);
 	if (ret)
 		return ret;
@@ -670,12 +672,12 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 static void close_chans(struct migrate *m)
 {
 	pthread_mutex_lock(&m->lock);
-	chan__close(m->main);
+	channel__close(m->main);
 	m->main = NULL;
-	chan__close(m->pc_req);
+	channel__close(m->pc_req);
 	m->pc_req = NULL;
 	for (unsigned i = 0; i < m->nr_data; i++)
-		chan__close(m->data[i]);
+		channel__close(m->data[i]);
 	m->nr_data = 0;
 	pthread_mutex_unlock(&m->lock);
 }
@@ -685,14 +687,14 @@ static int sync_to_peer(struct migrate *m, uint8_t *buf, struct job_err *e)
 {
 	int ret = connect_all(m, buf, e);
 
-	if (!ret && (ret = mt__call(&m->mt, mt_start, m)))
+	if (!ret && (ret = mainthread__call(&m->mt, mt_start, m)))
 		fail(e, ret, "cannot start dirty-page tracking: %s", strerror(-ret));
 	if (!ret)
 		ret = precopy(m, e);
 	if (!ret)
 		ret = switchover(m, buf, e);
 	if (!ret && m->pc_committed) {
-		mt__call(&m->mt, mt_stop_tracking, m);
+		mainthread__call(&m->mt, mt_stop_tracking, m);
 		ret = postcopy__source(m, buf, e->msg, sizeof(e->msg));
 	}
 	return ret;
@@ -716,7 +718,7 @@ void *migrate__job_main(void *arg)
 	 * holds part of its memory: resuming here would fork it.
 	 */
 	if (ret && !m->pc_committed)
-		mt__call(&m->mt, mt_recover, m);
+		mainthread__call(&m->mt, mt_recover, m);
 	pthread_mutex_lock(&m->lock);
 	m->info.end_ns = end;
 	m->info.bytes_sent = atomic_load(&m->a_bytes);
@@ -746,7 +748,7 @@ void *migrate__job_main(void *arg)
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!ret)
-		mt__call(&m->mt, mt_finish, m);
+		mainthread__call(&m->mt, mt_finish, m);
 	if (!ret)
 		qb_log(LOG_NOTICE, "migration to %s completed: %llu bytes, downtime %llu ms",
 		       m->p.uri, (unsigned long long)m->info.bytes_sent,
@@ -782,7 +784,7 @@ int migrate__checkpoint_sync(struct migrate *m, char *err, size_t errlen)
 	free(buf);
 	if (ret) {
 		close_chans(m);
-		mt__call(&m->mt, mt_recover, m);
+		mainthread__call(&m->mt, mt_recover, m);
 		snprintf(err, errlen, "%s", e.msg[0] ? e.msg : strerror(-ret));
 	}
 	return ret;

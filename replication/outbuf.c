@@ -2,38 +2,51 @@
 #include "config.h"
 
 #include "replication/outbuf.h"
-#include "vmm/serial.h"
-#include "vmm/virtio_net.h"
-#include "vmm/vm.h"
-
-static void serial_hold(void *dev, bool on) { serial__hold(dev, on); }
-static uint64_t serial_mark(void *dev) { return serial__tx_mark(dev); }
-static void serial_release(void *dev, uint64_t upto) { serial__release(dev, upto); }
-
-static void net_hold(void *dev, bool on) { virtio_net__hold(dev, on); }
-static uint64_t net_mark(void *dev) { return virtio_net__tx_mark(dev); }
-static void net_release(void *dev, uint64_t upto) { virtio_net__release(dev, upto); }
-
-static const struct outbuf_sink_ops serial_ops = { serial_hold, serial_mark, serial_release };
-static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release };
+#include "vmm/vm_port.h"
 
 static void set_sink(struct outbuf_sink *s, const struct outbuf_sink_ops *ops, void *dev)
 {
-	s->ops = dev ? ops : NULL;
+	s->ops = ops;
 	s->dev = dev;
 	atomic_store(&s->released, 0);
-	atomic_store(&s->released_mark, dev ? ops->mark(dev) : 0);
-	if (dev)
+	atomic_store(&s->released_mark, ops ? ops->mark(dev) : 0);
+	if (ops)
 		ops->hold(dev, true);
 }
 
-void outbuf__start(struct outbuf *ob, struct vm *vm)
+void outbuf__start(struct outbuf *ob, const struct vm_port *port)
 {
 	if (ob->holding)
 		return;
-	set_sink(&ob->sink[OUTBUF_SERIAL], &serial_ops, vm->serial);
-	set_sink(&ob->sink[OUTBUF_NET], &net_ops, vm->net);
+	for (unsigned k = 0; k < OUTBUF_NR_KINDS; k++) {
+		const struct outbuf_sink_ops *ops;
+		void *dev;
+
+		port->ops->sink(port->vm, k, &ops, &dev);
+		set_sink(&ob->sink[k], ops, dev);
+	}
 	ob->holding = true;
+}
+
+void outbuf__hold_sinks(const struct vm_port *port, bool on)
+{
+	for (unsigned k = 0; k < OUTBUF_NR_KINDS; k++) {
+		const struct outbuf_sink_ops *ops;
+		void *dev;
+
+		port->ops->sink(port->vm, k, &ops, &dev);
+		if (ops)
+			ops->hold(dev, on);
+	}
+}
+
+uint64_t outbuf__dropped(const struct vm_port *port, enum outbuf_kind k)
+{
+	const struct outbuf_sink_ops *ops;
+	void *dev;
+
+	port->ops->sink(port->vm, k, &ops, &dev);
+	return ops && ops->dropped ? ops->dropped(dev) : 0;
 }
 
 uint64_t outbuf__mark(struct outbuf *ob)

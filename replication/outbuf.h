@@ -7,6 +7,8 @@
  * guest produced (its mark: bytes for the UART, frames for the network)
  * and releases everything before a mark.
  *
+ * The VM's sinks come from its port (vm_port.h).
+ *
  * The mark of an epoch is taken on the main thread with the vCPUs paused;
  * commit may run on the replication thread (the sinks lock themselves).
  * outbuf__mark returns a token naming every sink's mark at once; a token
@@ -20,17 +22,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+#include "vmm/vm_port.h"
 
-enum outbuf_kind { OUTBUF_SERIAL, OUTBUF_NET, OUTBUF_NR_KINDS };
 
 #define OUTBUF_MARKS 8
-
-struct outbuf_sink_ops {
-	void (*hold)(void *dev, bool on);
-	uint64_t (*mark)(void *dev);
-	void (*release)(void *dev, uint64_t upto);
-};
 
 struct outbuf_sink {
 	const struct outbuf_sink_ops *ops;  /* NULL: the VM has no such device */
@@ -52,7 +47,14 @@ struct outbuf {
  * the guest paused by policy), what is held stays held: the next commit
  * releases it.
  */
-void outbuf__start(struct outbuf *ob, struct vm *vm);
+void outbuf__start(struct outbuf *ob, const struct vm_port *port);
+/*
+ * Hold (on) or let go (off) the port's output devices directly, outside
+ * an outbuf: a standby's, which emit nothing until activation.
+ */
+void outbuf__hold_sinks(const struct vm_port *port, bool on);
+/* What the port's sink of kind k dropped while holding (0: none, or no such sink). */
+uint64_t outbuf__dropped(const struct vm_port *port, enum outbuf_kind k);
 /* The end of an epoch (taken while the vCPUs are paused): a token. */
 uint64_t outbuf__mark(struct outbuf *ob);
 /* Checkpoint acknowledged: release the output before the token's marks. */

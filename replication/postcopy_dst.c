@@ -103,7 +103,7 @@ static int send_requests(struct pc_dst *d, uint64_t *req, size_t n)
 	msg.msg_case = REPLICATION__MESSAGE__MSG_PAGE_REQUEST;
 	msg.page_request = &pr;
 	ret = wire__write_msg(&d->req->s, &msg);
-	return ret ? ret : chan__flush(d->req);
+	return ret ? ret : channel__flush(d->req);
 }
 
 static void *fault_main(void *arg)
@@ -234,7 +234,7 @@ static int send_done_ack(struct pc_dst *d)
 	msg.ack = &a;
 	ret = wire__write_msg(&d->main->s, &msg);
 	if (!ret)
-		ret = chan__flush(d->main);
+		ret = channel__flush(d->main);
 	qb_log(LOG_NOTICE, "post-copy: every page is here (%llu placed); %llu faults waited "
 	       "mean %llu us, p99 %llu us, max %llu us", (unsigned long long)d->placed,
 	       (unsigned long long)a.faults, (unsigned long long)a.fault_mean_us,
@@ -281,8 +281,8 @@ static void pc_free(struct pc_dst *d)
 		close(d->uffd);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
-	chan__close(d->main);
-	chan__close(d->req);
+	channel__close(d->main);
+	channel__close(d->req);
 	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->req_lock);
 	free(d->have);
@@ -307,7 +307,7 @@ static int reply_hello(struct chan *c, const char *error)
 	msg.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 	msg.hello_reply = &hr;
 	ret = wire__write_msg(&c->s, &msg);
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /* One MSG frame of the wanted kind from c (decoded into f), or why not. */
@@ -349,7 +349,7 @@ static int send_have(struct pc_dst *d, struct chan *c)
 		h.last = w + n >= words;
 		ret = wire__write_msg(&c->s, &msg);
 	}
-	return ret ? ret : chan__flush(c);
+	return ret ? ret : channel__flush(c);
 }
 
 /* The faults still waiting: their requests went down with the old link. */
@@ -396,7 +396,7 @@ static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_c
 	if (!ret)
 		ret = reply_hello(c, NULL);
 	if (!ret) {
-		chan__set_timeout(c, RESUME_TIMEOUT_MS);
+		channel__set_timeout(c, RESUME_TIMEOUT_MS);
 		struct wire_accept a = { .lfd = lfd, .ctx = ctx, .timeout_ms = RESUME_TIMEOUT_MS,
 					 .end_ns = wire__now_ns() + 10000000000ULL, .nonce = nonce,
 					 .buf = d->buf, .what = "post-copy resume" };
@@ -412,8 +412,8 @@ static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_c
 	if (ret) {
 		if (why[0])
 			snprintf(err, errlen, "%s", why);
-		chan__close(c);
-		chan__close(r);
+		channel__close(c);
+		channel__close(r);
 		return ret;
 	}
 	d->main = c;
@@ -437,7 +437,7 @@ static int wait_source(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx)
 		struct chan *c;
 		bool peer;
 
-		ret = chan__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, sizeof(err));
+		ret = channel__accept(&c, lfd, ctx, -1, WIRE_PREAUTH_MS, err, sizeof(err));
 		peer = !ret || ret == -ECONNABORTED;
 		if (!ret && !(ret = accept_resume(d, c, lfd, ctx, err, sizeof(err))))
 			break;
@@ -455,10 +455,10 @@ static int wait_source(struct pc_dst *d, int lfd, struct ssl_ctx_st *ctx)
 
 static void drop_link(struct pc_dst *d)
 {
-	chan__close(d->main);
+	channel__close(d->main);
 	d->main = NULL;
 	pthread_mutex_lock(&d->req_lock);
-	chan__close(d->req);
+	channel__close(d->req);
 	d->req = NULL;
 	pthread_mutex_unlock(&d->req_lock);
 }
@@ -478,7 +478,7 @@ static int reconnect(struct pc_dst *d)
 		return -EINVAL;
 	}
 	/* The port may still be held for a moment: waiting for it, not for an event. */
-	while ((ret = chan__listen(&u, &lfd, err, sizeof(err))))
+	while ((ret = channel__listen(&u, &lfd, err, sizeof(err))))
 		poll(NULL, 0, 1000);
 	qb_log(LOG_NOTICE, "post-copy: waiting for the source on %s", d->uri);
 	ret = wait_source(d, lfd, ctx);
@@ -503,7 +503,7 @@ static int serve(struct pc_dst *d, int lfd)
 		 */
 		qb_log(LOG_ERR, "post-copy: the link to the source broke: %s (%s); the guest's "
 		       "vCPUs wait when they touch a missing page; waiting on %s for the "
-		       "source to resume", why, chan__strerror(ret), d->uri);
+		       "source to resume", why, channel__strerror(ret), d->uri);
 		drop_link(d);
 		ret = lfd < 0 ? reconnect(d) : wait_source(d, lfd, NULL);
 		if (ret)
@@ -515,7 +515,7 @@ static int serve(struct pc_dst *d, int lfd)
 		       strerror(-ret));
 	else if ((ret = send_done_ack(d)))
 		qb_log(LOG_ERR, "post-copy: the last ack did not reach the source: %s",
-		       chan__strerror(ret));
+		       channel__strerror(ret));
 	return ret;
 }
 

@@ -29,7 +29,7 @@
 
 #include "replication/migrate.h"
 #include "replication/wire.h"
-#include "vmm/vm.h"
+#include "vmm/vm_hold.h"
 
 #define QUEUE_LEN 4096      /* requests waiting; more are served by the push */
 #define PUSH_RUN 64         /* pages per background frame */
@@ -62,7 +62,7 @@ static void *reader_main(void *arg)
 	for (;;) {
 		struct wire_frame f;
 
-		ret = wire__next_frame(&m->pc_req->s, s->rbuf, m->vm->mem.size, &f, &why);
+		ret = wire__next_frame(&m->pc_req->s, s->rbuf, vm_port__mem_size(&m->port), &f, &why);
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_PAGE_REQUEST)) {
 			why = "refused: not a page request on the request connection";
 			ret = -EPROTO;
@@ -81,7 +81,7 @@ static void *reader_main(void *arg)
 	s->reader_done = true;
 	s->reader_ret = ret;
 	snprintf(s->reader_err, sizeof(s->reader_err), "%s%s%s", why, ret == -EBADMSG ? "" : ": ",
-		 ret == -EBADMSG ? "" : chan__strerror(ret));
+		 ret == -EBADMSG ? "" : channel__strerror(ret));
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
@@ -99,8 +99,8 @@ static bool need_test_clear(struct dirty_bitmap *bm, uint64_t pg)
 static int send_pages(struct migrate *m, uint64_t pg, uint32_t n)
 {
 	uint64_t bytes = 0, off = pg * STREAM_PAGE_SIZE;
-	int ret = wire__write_pages(&m->main->s, off, m->vm->mem.host + off, n, NULL, NULL, 0,
-				    &bytes);
+	int ret = wire__write_pages(&m->main->s, off, vm_port__mem_host(&m->port) + off, n, NULL,
+				    NULL, 0, &bytes);
 
 	atomic_fetch_add(&m->a_bytes, bytes);
 	atomic_fetch_add(&m->a_pages, n);
@@ -136,7 +136,7 @@ static int serve_requests(struct pc_src *s, uint64_t *left, uint64_t *cursor)
 		*cursor = pg + 1;
 	}
 	if (!ret && n)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	return ret;
 }
 
@@ -162,7 +162,7 @@ static int push_run(struct migrate *m, uint64_t *left, uint64_t *cursor)
 	*left -= n;
 	*cursor = pg + n;
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	return ret;
 }
 
@@ -179,9 +179,9 @@ static int finish(struct migrate *m, uint8_t *buf, uint64_t sent, char *err, siz
 	msg.postcopy_done = &d;
 	ret = wire__write_msg(&m->main->s, &msg);
 	if (!ret)
-		ret = chan__flush(m->main);
+		ret = channel__flush(m->main);
 	if (!ret)
-		ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
+		ret = wire__next_frame(&m->main->s, buf, vm_port__mem_size(&m->port), &f, &why);
 	if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_ACK ||
 		     !f.msg->ack->ok)) {
 		why = "the destination did not acknowledge the last pages";
@@ -265,10 +265,10 @@ static int run_link(struct pc_src *s, uint8_t *buf, uint64_t *sent, char *err, s
 	ret = push_all(s, sent);
 	if (ret)
 		snprintf(err, errlen, "post-copy: %s", ret == -ECANCELED ? "cancelled" :
-			 s->reader_done && s->reader_err[0] ? s->reader_err : chan__strerror(ret));
+			 s->reader_done && s->reader_err[0] ? s->reader_err : channel__strerror(ret));
 	else
 		ret = finish(m, buf, *sent, err, errlen);
-	chan__shutdown(m->pc_req);
+	channel__shutdown(m->pc_req);
 	pthread_join(tid, NULL);
 	return ret;
 }
@@ -276,8 +276,8 @@ static int run_link(struct pc_src *s, uint8_t *buf, uint64_t *sent, char *err, s
 static void close_link(struct migrate *m)
 {
 	pthread_mutex_lock(&m->lock);
-	chan__close(m->main);
-	chan__close(m->pc_req);
+	channel__close(m->main);
+	channel__close(m->pc_req);
 	m->main = m->pc_req = NULL;
 	pthread_mutex_unlock(&m->lock);
 }
@@ -318,7 +318,7 @@ static int read_have(struct pc_src *s, uint8_t *buf, char *err, size_t errlen)
 		struct wire_frame f;
 		const char *why = "";
 		bool last;
-		int ret = wire__next_frame(&m->main->s, buf, m->vm->mem.size, &f, &why);
+		int ret = wire__next_frame(&m->main->s, buf, vm_port__mem_size(&m->port), &f, &why);
 
 		if (!ret && (!f.msg || f.msg->msg_case != REPLICATION__MESSAGE__MSG_POSTCOPY_HAVE)) {
 			why = "the destination did not say which pages it has";
@@ -347,7 +347,7 @@ int postcopy__source(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 	int ret = -ENOMEM;
 
 	if (!s || !(s->rbuf = malloc(WIRE_FRAME_MAX)) ||
-	    dirty_bitmap__init(&s->owed, m->vm->mem.size)) {
+	    dirty_bitmap__init(&s->owed, vm_port__mem_size(&m->port))) {
 		snprintf(err, errlen, "post-copy: out of memory");
 		goto out;
 	}

@@ -416,7 +416,7 @@ int wire__accept_data(const struct wire_accept *a, struct chan **out,
 			snprintf(err, errlen, "the source's connections did not all come in time");
 			return -ETIMEDOUT;
 		}
-		ret = chan__accept(&c, a->lfd, a->ctx, left, left < WIRE_PREAUTH_MS ? left :
+		ret = channel__accept(&c, a->lfd, a->ctx, left, left < WIRE_PREAUTH_MS ? left :
 				   WIRE_PREAUTH_MS, err, errlen);
 		if (ret == -ECONNABORTED) {
 			qb_log(LOG_WARNING, "%s: a connection dropped, from %s", a->what, err);
@@ -426,14 +426,14 @@ int wire__accept_data(const struct wire_accept *a, struct chan **out,
 			return ret;
 		ret = read_data_hello(c, a->buf, a->nonce, dh, &why);
 		if (!ret) {
-			chan__set_timeout(c, a->timeout_ms);
+			channel__set_timeout(c, a->timeout_ms);
 			*out = c;
 			return 0;
 		}
 		qb_log(LOG_WARNING, "%s: a connection dropped, from %s: %s%s%s", a->what, c->peer,
 		       why,
 		       ret == -EBADMSG || ret == -EPROTO ? "" : ": ",
-		       ret == -EBADMSG || ret == -EPROTO ? "" : chan__strerror(ret));
-		chan__close(c);
+		       ret == -EBADMSG || ret == -EPROTO ? "" : channel__strerror(ret));
+		channel__close(c);
 	}
 }

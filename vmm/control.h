@@ -88,13 +88,26 @@ struct control_ops {
 	int (*shutdown)(void *opaque, unsigned timeout_s, char *err, size_t errlen);
 };
 
-/* What control__start serves: the VM and its migration job. */
-struct migrate;
-struct checkpoint;
+/*
+ * The replication engine's part of the control ops (replication/control.c
+ * binds it; the composition root, vmm/main.c, hands it over), so the vmm's
+ * own modules never call into replication/.  may_resume: 0 when the
+ * operator's resume may end the operator's hold, else -errno and why.
+ */
+struct control_engine_ops {
+	int (*may_resume)(void *opaque, char *why, size_t len);
+	int (*migration)(void *opaque, const struct Vmm__Control__Request *req,
+			 struct Vmm__Control__MigrationInfo *info,
+			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);
+	int (*checkpoint)(void *opaque, const struct Vmm__Control__Request *req,
+			  struct Vmm__Control__ProtectStatus *ps, char *err, size_t errlen);
+};
+
+/* What control__start serves: the VM and the replication engine's ops. */
 struct control_vm {
 	struct vm *vm;
-	struct migrate *mig;
-	struct checkpoint *ckpt;   /* NULL: no checkpointing */
+	const struct control_engine_ops *engine;   /* NULL: no replication engine */
+	void *engine_opaque;
 	qb_loop_t *loop;           /* set by control__start */
 	qb_loop_timer_handle shutdown_timer;
 	bool shutdown_pending;     /* the power button was pressed, the timer runs */

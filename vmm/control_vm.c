@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <qb/qblog.h>
 
-#include "replication/checkpoint.h"
-#include "replication/migrate_cli.h"
 #include "vmm/acpi_pm.h"
 #include "vmm/control.h"
 #include "vmm/control.pb-c.h"
 #include "vmm/snapshot.h"
+#include "vmm/virtio_net.h"
 #include "vmm/vm.h"
 
 /*
@@ -33,7 +32,7 @@ static int vm_resume(void *opaque)
 	int ret;
 
 	/* A standby, or a primary paused by its standby-loss policy, must not run. */
-	if (cv->ckpt && (ret = checkpoint__may_resume(cv->ckpt, why, sizeof(why)))) {
+	if (cv->engine && (ret = cv->engine->may_resume(cv->engine_opaque, why, sizeof(why)))) {
 		qb_log(LOG_WARNING, "resume refused: %s", why);
 		return ret;
 	}
@@ -101,14 +100,38 @@ static int vm_migration(void *opaque, const Vmm__Control__Request *req,
 {
 	struct control_vm *cv = opaque;
 
-	if (!cv->mig) {
+	if (!cv->engine) {
 		snprintf(err, errlen, "this vmm has no migration engine");
 		return -EOPNOTSUPP;
 	}
-	/* A migration's hello carries this VM's fencing token. */
-	if (cv->ckpt)
-		cv->mig->generation = checkpoint__generation(cv->ckpt);
-	return migrate__control(cv->mig, req, info, dr, err, errlen);
+	return cv->engine->migration(cv->engine_opaque, req, info, dr, err, errlen);
+}
+
+/* The network device's counters: the VM's, served with the checkpoint op. */
+static int net_status(struct vm *vm, Vmm__Control__NetStatus *ns, char *err, size_t errlen)
+{
+	struct net_counters c;
+	const uint8_t *m;
+
+	if (!vm->net) {
+		snprintf(err, errlen, "this VM has no network device (vmm run --net)");
+		return -ENODEV;
+	}
+	virtio_net__counters(vm->net, &c);
+	m = virtio_net__mac(vm->net);
+	snprintf(ns->mac, CONTROL_MAC_LEN, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+		 m[3], m[4], m[5]);
+	ns->rx_frames = c.rx_frames;
+	ns->rx_bytes = c.rx_bytes;
+	ns->tx_frames = c.tx_frames;
+	ns->tx_bytes = c.tx_bytes;
+	ns->rx_dropped = c.rx_dropped;
+	ns->tx_dropped = c.tx_dropped;
+	ns->held_frames = c.held_frames;
+	ns->released_frames = c.released_frames;
+	ns->hold_dropped = c.hold_dropped;
+	ns->announces = c.announces;
+	return 0;
 }
 
 static int vm_checkpoint(void *opaque, const Vmm__Control__Request *req,
@@ -117,11 +140,13 @@ static int vm_checkpoint(void *opaque, const Vmm__Control__Request *req,
 {
 	struct control_vm *cv = opaque;
 
-	if (!cv->ckpt) {
+	if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_NET_STATUS)
+		return net_status(cv->vm, ns, err, errlen);
+	if (!cv->engine) {
 		snprintf(err, errlen, "this vmm has no checkpointing engine");
 		return -EOPNOTSUPP;
 	}
-	return checkpoint__control(cv->ckpt, req, ps, ns, err, errlen);
+	return cv->engine->checkpoint(cv->engine_opaque, req, ps, err, errlen);
 }
 
 static void shutdown_timeout(void *data)

@@ -15,6 +15,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/checkpoint_cli.h"
+#include "replication/engine.h"
 #include "replication/migrate.h"
 #include "replication/migrate_cli.h"
 #include "vmm/control.h"
@@ -22,6 +23,7 @@
 #include "vmm/guest_abi.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 
 static const char usage_text[] =
 	"Usage: vmm run --kernel FILE [options]\n"
@@ -318,7 +320,9 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	struct control *ctl = NULL;
 	struct migrate mig;
 	struct checkpoint ck;
-	struct control_vm cv = { .vm = vm, .mig = &mig, .ckpt = &ck };
+	struct vm_port port;
+	struct engine eng = { .mig = &mig, .ckpt = &ck };
+	struct control_vm cv = { .vm = vm, .engine = engine__control_ops(), .engine_opaque = &eng };
 	qb_loop_signal_handle sh[3];
 	void *ctx[2] = { vm, loop };
 	int ret;
@@ -328,8 +332,9 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGTERM, vm, on_signal, &sh[0]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGINT, vm, on_signal, &sh[1]);
 	qb_loop_signal_add(loop, QB_LOOP_HIGH, SIGHUP, vm, on_signal, &sh[2]);
-	ret = migrate__init(&mig, vm, loop);
-	if (!ret && (ret = checkpoint__init(&ck, vm, loop, o->fence.generation)))
+	vm_port__init(&port, vm);
+	ret = migrate__init(&mig, &port, loop);
+	if (!ret && (ret = checkpoint__init(&ck, &port, loop, o->fence.generation)))
 		migrate__exit(&mig);
 	if (ret) {
 		qb_loop_destroy(loop);
@@ -351,7 +356,7 @@ static int run_loop(struct vm *vm, struct run_opts *o)
 		ret = checkpoint__standby_start(&ck, o->standby_chan, &o->fence,
 						o->activate_on_loss);
 		if (ret)
-			chan__close(o->standby_chan);
+			channel__close(o->standby_chan);
 	}
 	if (!ret)
 		qb_loop_run(loop);
@@ -387,18 +392,21 @@ static int restore(struct vm *vm, const char *path)
 
 static int incoming(struct vm *vm, struct run_opts *o)
 {
+	struct vm_port port;
 	char err[512];
 	int ret;
 
+	vm_port__init(&port, vm);
 	if (o->standby) {
-		ret = migrate__incoming_standby(vm, o->standby, &o->tls, &o->fence,
+		ret = migrate__incoming_standby(&port, vm, o->standby, &o->tls, &o->fence,
 						&o->standby_chan, err, sizeof(err));
 		/* A standby never runs until activated. */
 		vm__hold(vm, VM_HOLD_STANDBY);
 		if (!ret)
 			qb_log(LOG_NOTICE, "standby: initial sync applied; waiting for checkpoints");
 	} else {
-		ret = migrate__incoming(vm, o->incoming, &o->tls, &o->fence, err, sizeof(err));
+		ret = migrate__incoming(&port, vm, o->incoming, &o->tls, &o->fence, err,
+					sizeof(err));
 	}
 
 	if (ret)

@@ -116,8 +116,8 @@ int postcopy__dst_run(struct pc_dst *d, struct chan *main, struct chan *req, con
 		      const struct mig_tls *tls, uint64_t session)
 {
 	(void)d, (void)uri, (void)tls, (void)session;
-	chan__close(main);
-	chan__close(req);
+	channel__close(main);
+	channel__close(req);
 	return 0;
 }
 
@@ -126,54 +126,14 @@ void postcopy__dst_abort(struct pc_dst *d)
 	(void)d;
 }
 
-/* The fuzz VM has no disk, network device or UART. */
-int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *p, uint64_t len)
-{
-	(void)b, (void)off, (void)p, (void)len;
-	abort();
-}
-
-bool virtio_blk__readonly(const struct virtio_blk *b)
-{
-	(void)b;
-	abort();
-}
-
-uint64_t virtio_blk__size(const struct virtio_blk *b)
-{
-	(void)b;
-	abort();
-}
-
-int virtio_blk__digest(struct virtio_blk *b, uint8_t sha[32])
-{
-	(void)b, (void)sha;
-	return -EIO;
-}
-
-void serial__drop_output(struct serial *s)
-{
-	(void)s;
-}
-
-void serial__hold(struct serial *s, bool on)
-{
-	(void)s, (void)on;
-}
-
-void virtio_net__hold(struct virtio_net *n, bool on)
-{
-	(void)n, (void)on;
-}
-
 /* The standby's main thread is the caller's. */
-int mt__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
+int mainthread__call(struct mt_bridge *b, int (*fn)(void *), void *arg)
 {
 	(void)b;
 	return fn(arg);
 }
 
-void mt__wake(struct mt_bridge *b)
+void mainthread__wake(struct mt_bridge *b)
 {
 	(void)b;
 }
@@ -202,23 +162,120 @@ void vm__request_stop(struct vm *vm, enum vm_stop_reason why, int status, const 
 	vm->stop_status = status;
 }
 
-/* The receiver only takes holds on a VM that is not started: nothing to stop. */
-int vm__hold(struct vm *vm, unsigned holders)
-{
-	vm->hold.held |= holders;
-	return 0;
-}
-
-unsigned vm__holders(const struct vm *vm)
-{
-	return vm->hold.held;
-}
-
 bool vm__is_guest_stop(unsigned reason)
 {
 	return reason == VM_STOP_POWEROFF || reason == VM_STOP_UCALL_DONE ||
 	       reason == VM_STOP_ASSERT || reason == VM_STOP_CRASH;
 }
+
+/*
+ * The receiver and the standby's checkpoint loop see the VM through its
+ * port (vm_port.h); it has no disk, network device or UART.
+ */
+static uint64_t port_mem_size(void *vm)
+{
+	return ((struct vm *)vm)->mem.size;
+}
+
+static unsigned port_nr_vcpus(void *vm)
+{
+	return ((struct vm *)vm)->nr_vcpus;
+}
+
+static uint8_t *port_mem_host(void *vm)
+{
+	return ((struct vm *)vm)->mem.host;
+}
+
+static unsigned port_nr_devices(void *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+/* The receiver only takes holds on a VM that is not started: nothing to stop. */
+static int port_hold(void *vm, unsigned holders)
+{
+	((struct vm *)vm)->hold.held |= holders;
+	return 0;
+}
+
+static unsigned port_holders(void *vm)
+{
+	return ((struct vm *)vm)->hold.held;
+}
+
+static int port_apply(void *vm, const struct vm_state_parsed *p, const char **why)
+{
+	return vm_state__apply_over(vm, p, why);
+}
+
+static void port_disk(void *vm, const struct vm_disk_ops **ops, void **disk)
+{
+	(void)vm;
+	*ops = NULL;
+	*disk = NULL;
+}
+
+static bool port_is_guest_stop(void *vm, uint32_t reason)
+{
+	(void)vm;
+	return vm__is_guest_stop(reason);
+}
+
+static void port_request_stop(void *vm, uint32_t reason, int32_t status, const char *message)
+{
+	vm__request_stop(vm, (enum vm_stop_reason)reason, status, "%s", message);
+}
+
+static size_t port_staging_limit(void *vm)
+{
+	return vm_state__staging_limit(vm);
+}
+
+static int port_apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
+			       bool *whole, const char **why)
+{
+	return vm_state__apply_over_undoable(vm, p, undo, whole, why);
+}
+
+/* No disk, no output device. */
+static int port_disk_digest(void *vm, uint8_t sha[32])
+{
+	(void)vm, (void)sha;
+	return -ENODEV;
+}
+
+static void port_sink(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
+		      void **dev)
+{
+	(void)vm, (void)k;
+	*ops = NULL;
+	*dev = NULL;
+}
+
+static void port_drop_output(void *vm, enum outbuf_kind k)
+{
+	(void)vm, (void)k;
+}
+
+static const struct vm_port_ops port_ops = {
+	.mem_size = port_mem_size,
+	.nr_vcpus = port_nr_vcpus,
+	.mem_host = port_mem_host,
+	.nr_devices = port_nr_devices,
+	.hold = port_hold,
+	.holders = port_holders,
+	.apply = port_apply,
+	.disk = port_disk,
+	.is_guest_stop = port_is_guest_stop,
+	.request_stop = port_request_stop,
+	.staging_limit = port_staging_limit,
+	.apply_undoable = port_apply_undoable,
+	.disk_digest = port_disk_digest,
+	.sink = port_sink,
+	.drop_output = port_drop_output,
+};
 
 /* The standby's checkpoint loop on the stream the sync left (its own thread). */
 static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence)
@@ -226,14 +283,14 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 	static struct checkpoint ck;
 
 	memset(&ck, 0, sizeof(ck));
-	ck.vm = vm;
+	ck.port = (struct vm_port){ &port_ops, vm };
 	pthread_mutex_init(&ck.lock, NULL);
 	pthread_cond_init(&ck.wake, NULL);
 	if (checkpoint__standby_start(&ck, c, fence, false)) {
-		chan__close(c);
+		channel__close(c);
 	} else {
 		pthread_join(ck.thread, NULL);
-		chan__close(ck.sc);
+		channel__close(ck.sc);
 		if (getenv("FUZZ_VERBOSE"))
 			fprintf(stderr, "standby: committed %llu, refused %llu: %s\n",
 				(unsigned long long)ck.st.committed_epoch,
@@ -281,8 +338,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
 		abort();
 	err[0] = 0;
-	ret = migrate__incoming_fd(&vm, cv.lfd, NULL, &(struct mig_incoming){ .uri = "tcp:fuzz:0",
-				   .tls = &tls, .standby = sb, .fence = &fence },
+	ret = migrate__incoming_fd(&(struct vm_port){ &port_ops, &vm }, &vm, cv.lfd, NULL,
+				   &(struct mig_incoming){ .uri = "tcp:fuzz:0", .tls = &tls,
+							   .standby = sb, .fence = &fence },
 				   sb ? &keep : NULL, err, sizeof(err));
 	if (ret && !err[0])
 		abort(); /* every failure says why */

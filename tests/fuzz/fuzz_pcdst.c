@@ -91,8 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = len < size ? len : size;
 	fuzz__send_all(mainp[1], data, len);
 	shutdown(mainp[1], SHUT_WR);
-	if (chan__wrap_fd(&mc, mainp[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
-	    chan__wrap_fd(&rc, reqp[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
+	if (channel__wrap_fd(&mc, mainp[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
+	    channel__wrap_fd(&rc, reqp[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
 	    fuzz__conv_play(&cv, data + len, size - len))
 		abort();
 	fds.n = 0;

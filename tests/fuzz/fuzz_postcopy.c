@@ -63,7 +63,7 @@ uint64_t migrate__now_ns(void)
 	return wire__now_ns();
 }
 
-/* A resume: the next link's connections, as chan__connect would give them. */
+/* A resume: the next link's connections, as channel__connect would give them. */
 int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 {
 	struct link *l;
@@ -75,8 +75,8 @@ int migrate__connect(struct migrate *m, uint8_t *buf, char *err, size_t errlen)
 		return -ECONNREFUSED;
 	}
 	l = &cur->links[cur->next++];
-	if (chan__wrap_fd(&c, l->main[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
-	    chan__wrap_fd(&r, l->req[0], MIGRATE_DEFAULT_TIMEOUT_MS))
+	if (channel__wrap_fd(&c, l->main[0], MIGRATE_DEFAULT_TIMEOUT_MS) ||
+	    channel__wrap_fd(&r, l->req[0], MIGRATE_DEFAULT_TIMEOUT_MS))
 		abort();
 	l->main[0] = l->req[0] = -1;    /* the channels own them */
 	pthread_mutex_lock(&m->lock);
@@ -164,6 +164,22 @@ static void make_links(struct harness *h, const uint8_t *data, size_t size)
 	}
 }
 
+/* The source's view of the RAM through its port (vmm/vm_port.h). */
+static uint64_t port_mem_size(void *vm)
+{
+	return ((struct vm *)vm)->mem.size;
+}
+
+static uint8_t *port_mem_host(void *vm)
+{
+	return ((struct vm *)vm)->mem.host;
+}
+
+static const struct vm_port_ops port_ops = {
+	.mem_size = port_mem_size,
+	.mem_host = port_mem_host,
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct harness h;
@@ -187,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&vm, 0, sizeof(vm));
 	vm.mem.host = ram;
 	vm.mem.size = FUZZ_PAGES * STREAM_PAGE_SIZE;
-	h.m.vm = &vm;
+	h.m.port = (struct vm_port){ &port_ops, &vm };
 	pthread_mutex_init(&h.m.lock, NULL);
 	pthread_cond_init(&h.m.cond, NULL);
 	if (dirty_bitmap__init(&h.m.bm, vm.mem.size))
@@ -217,8 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "postcopy source: %d %s (links used %u of %u)\n", ret, err, h.next,
 			h.nr_links);
 	cur = NULL;
-	chan__close(h.m.main);
-	chan__close(h.m.pc_req);
+	channel__close(h.m.main);
+	channel__close(h.m.pc_req);
 	for (unsigned i = 0; i < h.nr_links; i++) {
 		shutdown(h.links[i].main[1], SHUT_RDWR);
 		shutdown(h.links[i].req[1], SHUT_RDWR);

@@ -29,7 +29,7 @@ void *fuzz__drain_main(void *arg);
  * they first appear in a list of chunks (u8 connection mod FUZZ_CONNS,
  * u16 LE length, the bytes), each sent its bytes, then its sending side
  * closed; the listening socket is then shut down, so that accepting past
- * the last connection fails at once (-EINVAL from chan__accept).
+ * the last connection fails at once (-EINVAL from channel__accept).
  */
 #define FUZZ_CONNS 8
 

@@ -41,6 +41,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 #include "vmm/vm_state.h"
 #include "tests/unit/kvmtest.h"
 
@@ -243,10 +244,10 @@ static void loopback(struct chan **srv, struct chan **cli)
 	int lfd;
 
 	ck_assert_int_eq(mig_uri__parse("tcp:127.0.0.1:0", &u, &why), 0);
-	ck_assert_msg(chan__listen(&u, &lfd, err, sizeof(err)) == 0, "listen: %s", err);
-	ck_assert_msg(chan__connect(cli, &u, NULL, 10000, err, sizeof(err)) == 0, "connect: %s",
+	ck_assert_msg(channel__listen(&u, &lfd, err, sizeof(err)) == 0, "listen: %s", err);
+	ck_assert_msg(channel__connect(cli, &u, NULL, 10000, err, sizeof(err)) == 0, "connect: %s",
 		      err);
-	ck_assert_msg(chan__accept(srv, lfd, NULL, 10000, 10000, err, sizeof(err)) == 0,
+	ck_assert_msg(channel__accept(srv, lfd, NULL, 10000, 10000, err, sizeof(err)) == 0,
 		      "accept: %s", err);
 	close(lfd);
 }
@@ -265,20 +266,20 @@ static void send_oversized(struct chan *c, size_t frames)
 	ck_assert_int_eq(wire__write_msg(&c->s, &m), 0);
 	stream__put_le32(hdr, STREAM_FRAME_STATE);
 	stream__put_le32(hdr + 4, 0);
-	ck_assert_int_eq(chan__write(c, hdr, 8), 0);
+	ck_assert_int_eq(channel__write(c, hdr, 8), 0);
 	memcpy(hdr, STREAM_MAGIC, STREAM_MAGIC_LEN);
 	memset(hdr + 8, 0, 8);
 	hdr[8] = VM_STATE_MAJOR;
 	hdr[10] = VM_STATE_MINOR;
-	ck_assert_int_eq(chan__write(c, hdr, STREAM_PRELUDE_LEN), 0);
+	ck_assert_int_eq(channel__write(c, hdr, STREAM_PRELUDE_LEN), 0);
 	/* The standby stops reading at its limit: the writes then fail. */
 	for (size_t i = 0; i < frames; i++) {
 		stream__put_le32(hdr, STREAM_FRAME_PAGES);
 		stream__put_le32(hdr + 4, (uint32_t)body);
-		if (chan__write(c, hdr, 8) || chan__write(c, junk, body))
+		if (channel__write(c, hdr, 8) || channel__write(c, junk, body))
 			break;
 	}
-	chan__flush(c);
+	channel__flush(c);
 	free(junk);
 }
 
@@ -296,13 +297,15 @@ START_TEST(oversized_checkpoint_refused)
 	const char *why = "";
 	uint32_t type, len;
 	struct vm vm;
+	struct vm_port port;
 	Vmm__Control__ProtectStatus ps = VMM__CONTROL__PROTECT_STATUS__INIT;
 	char error[CONTROL_CK_ERROR_LEN], digest[CONTROL_CK_DIGEST_LEN];
 
 	ps.error = error;
 	ps.disk_digest = digest;
 	ck_assert_int_eq(vm__create(&vm, &cfg, &why), 0);
-	ck_assert_int_eq(checkpoint__init(ck, &vm, loop, 0), 0);
+	vm_port__init(&port, &vm);
+	ck_assert_int_eq(checkpoint__init(ck, &port, loop, 0), 0);
 	loopback(&srv, &cli);
 	ck_assert_int_eq(checkpoint__standby_start(ck, srv, &fence, false), 0);
 	/* Over the staging limit (RAM, 1/64 of it, 64 MiB: 96.5 MiB) by 24 MiB. */
@@ -323,7 +326,7 @@ START_TEST(oversized_checkpoint_refused)
 	ck_assert_int_ne(wire__read_frame(&cli->s, buf, &type, &len, &why) ||
 			 wire__read_frame(&cli->s, buf, &type, &len, &why), 0);
 	checkpoint__exit(ck);
-	chan__close(cli);
+	channel__close(cli);
 	vm__destroy(&vm);
 	qb_loop_destroy(loop);
 	free(ck);

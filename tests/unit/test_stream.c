@@ -87,7 +87,7 @@ static void *chan_writer(void *arg)
 	struct pipe_job *j = arg;
 
 	j->ret = j->write(&j->c->s);
-	chan__close(j->c);
+	channel__close(j->c);
 	return NULL;
 }
 
@@ -130,17 +130,17 @@ static size_t round_trip(enum backend b, int (*write)(struct stream *s), uint8_t
 		size_t cap = 4u << 20;
 
 		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		ck_assert_int_eq(chan__wrap_fd(&j.c, sv[0], 5000), 0);
-		ck_assert_int_eq(chan__wrap_fd(&rd, sv[1], 5000), 0);
+		ck_assert_int_eq(channel__wrap_fd(&j.c, sv[0], 5000), 0);
+		ck_assert_int_eq(channel__wrap_fd(&rd, sv[1], 5000), 0);
 		ck_assert_int_eq(pthread_create(&t, NULL, chan_writer, &j), 0);
 		buf = malloc(cap);
 		/* Byte by byte to the end: exact reads through the channel's ops. */
-		while (len < cap && !chan__read(rd, buf + len, 1))
+		while (len < cap && !channel__read(rd, buf + len, 1))
 			len++;
 		ck_assert_int_eq(rd->s.error, -ENODATA);
 		pthread_join(t, NULL);
 		ck_assert_int_eq(j.ret, 0);
-		chan__close(rd);
+		channel__close(rd);
 	}
 	*out = buf;
 	return len;
@@ -184,8 +184,8 @@ static void reader_open(struct reader *r, enum backend b, const uint8_t *buf, si
 		feed_buf = buf;
 		feed_len = len;
 		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		ck_assert_int_eq(chan__wrap_fd(&r->job.c, sv[0], 5000), 0);
-		ck_assert_int_eq(chan__wrap_fd(&r->c, sv[1], 5000), 0);
+		ck_assert_int_eq(channel__wrap_fd(&r->job.c, sv[0], 5000), 0);
+		ck_assert_int_eq(channel__wrap_fd(&r->c, sv[1], 5000), 0);
 		r->job.write = feed;
 		ck_assert_int_eq(pthread_create(&r->t, NULL, chan_writer, &r->job), 0);
 		r->s = &r->c->s;
@@ -195,9 +195,9 @@ static void reader_open(struct reader *r, enum backend b, const uint8_t *buf, si
 static void reader_close(struct reader *r)
 {
 	if (r->c) {
-		chan__shutdown(r->c);
+		channel__shutdown(r->c);
 		pthread_join(r->t, NULL);
-		chan__close(r->c);
+		channel__close(r->c);
 	} else {
 		stream__close(&r->mem);
 	}
