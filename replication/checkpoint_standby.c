@@ -19,7 +19,6 @@
 #include "replication/checkpoint.h"
 #include "replication/wire.h"
 #include "vmm/logtext.h"
-#include "vmm/mem.h"
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm_state.h"
@@ -209,7 +208,7 @@ static int stage(struct checkpoint *ck, size_t *len, char *why, size_t whylen)
 /* Staging memory past STAGE_KEEP back to the host (see above). */
 static void release_stage(struct checkpoint *ck)
 {
-	size_t end = (ck->stage_used + MEM_PAGE_SIZE - 1) & ~(size_t)(MEM_PAGE_SIZE - 1);
+	size_t end = (ck->stage_used + STREAM_PAGE_SIZE - 1) & ~(size_t)(STREAM_PAGE_SIZE - 1);
 
 	if (end > STAGE_KEEP && madvise(ck->stage + STAGE_KEEP, end - STAGE_KEEP, MADV_DONTNEED))
 		qb_log(LOG_WARNING, "standby: cannot release staging memory: %s", strerror(errno));

@@ -24,7 +24,6 @@
 #include "vmm/vm_port.h"
 #include "vmm/dirty.h"
 
-struct vm;
 
 #define MIGRATE_MAX_CONNECTIONS 16
 #define MIGRATE_DEFAULT_DOWNTIME_MS 300
@@ -234,13 +233,12 @@ int migrate__mt_recover(void *arg);
 
 /*
  * Destination: listen on uri, receive one migration into the port's VM
- * (created, not started; vm is the same VM, for post-copy's userfaultfd),
- * verify and apply it, and acknowledge.  0: start the VM now.
- * On failure the VM must not run; err says why.  A source the fence
+ * (created, not started), verify and apply it, and acknowledge.
+ * 0: start the VM now.  On failure the VM must not run; err says why.  A source the fence
  * refuses is told so at its hello, and the next connection is awaited:
  * a stale or wrong peer cannot take the place of the right one.
  */
-int migrate__incoming(const struct vm_port *port, struct vm *vm, const char *uri,
+int migrate__incoming(const struct vm_port *port, const char *uri,
 		      const struct mig_tls *tls, const struct mig_fence *fence, char *err,
 		      size_t errlen);
 
@@ -259,7 +257,7 @@ struct mig_incoming {
 	const struct mig_fence *fence;
 };
 
-int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
+int migrate__incoming_fd(const struct vm_port *port, int lfd,
 			 struct ssl_ctx_st *ctx, const struct mig_incoming *how, struct chan **keep,
 			 char *err, size_t errlen);
 
@@ -268,7 +266,7 @@ int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
  * checkpointing, and on success the main channel is handed over in *main
  * (the checkpoints follow on it).
  */
-int migrate__incoming_standby(const struct vm_port *port, struct vm *vm, const char *uri,
+int migrate__incoming_standby(const struct vm_port *port, const char *uri,
 			      const struct mig_tls *tls, const struct mig_fence *fence,
 			      struct chan **main, char *err, size_t errlen);
 

@@ -59,7 +59,6 @@ struct receiver {
 /* One incoming migration or standby start: what every step of it needs. */
 struct incoming {
 	struct vm_port port;        /* the VM, as the engine sees it */
-	struct vm *vm;              /* the same, for post-copy's userfaultfd (postcopy.h) */
 	int lfd;                    /* listening: the source and its data connections */
 	struct ssl_ctx_st *ctx;     /* NULL: plaintext */
 	const struct mig_incoming *how;
@@ -592,7 +591,7 @@ static int final_state(struct incoming *in, struct pc_dst **pcd)
 	ret = load_final(&in->port, in->m.c, in->err, in->errlen);
 	/* Every data connection is drained: no stale copy can land after this. */
 	if (!ret && in->pc.postcopy)
-		ret = postcopy__dst_prepare(in->vm, &in->pc.discard, pcd, in->err, in->errlen);
+		ret = postcopy__dst_prepare(&in->port, &in->pc.discard, pcd, in->err, in->errlen);
 	return ret;
 }
 
@@ -642,7 +641,7 @@ static void incoming_free(struct incoming *in, int ret, struct chan **keep)
 	free(in);
 }
 
-int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
+int migrate__incoming_fd(const struct vm_port *port, int lfd,
 			 struct ssl_ctx_st *ctx, const struct mig_incoming *how, struct chan **keep,
 			 char *err, size_t errlen)
 {
@@ -654,7 +653,7 @@ int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
 		snprintf(err, errlen, "out of memory for an incoming migration");
 		return -ENOMEM;
 	}
-	*in = (struct incoming){ .port = *port, .vm = vm, .lfd = lfd, .ctx = ctx, .how = how, .err = err,
+	*in = (struct incoming){ .port = *port, .lfd = lfd, .ctx = ctx, .how = how, .err = err,
 				 .errlen = errlen };
 	ret = join_data(in, accept_source(in));
 	if (!ret)
@@ -683,7 +682,7 @@ int migrate__incoming_fd(const struct vm_port *port, struct vm *vm, int lfd,
  * A checkpointing standby (standby): the hello must ask for checkpointing,
  * and on success the main channel is handed over in *keep instead of closed.
  */
-static int incoming(const struct vm_port *port, struct vm *vm, struct mig_incoming *how,
+static int incoming(const struct vm_port *port, struct mig_incoming *how,
 		    struct chan **keep, char *err, size_t errlen)
 {
 	const struct mig_tls *tls = how->tls;
@@ -717,7 +716,7 @@ static int incoming(const struct vm_port *port, struct vm *vm, struct mig_incomi
 	       tls->none ? "plaintext" : "TLS");
 	/* Post-copy listens there again: the port the kernel gave, if 0 was asked. */
 	how->uri = where;
-	ret = migrate__incoming_fd(port, vm, lfd, ctx, how, keep, err, errlen);
+	ret = migrate__incoming_fd(port, lfd, ctx, how, keep, err, errlen);
 out:
 	if (lfd >= 0)
 		close(lfd);
@@ -725,21 +724,21 @@ out:
 	return ret;
 }
 
-int migrate__incoming(const struct vm_port *port, struct vm *vm, const char *uri,
+int migrate__incoming(const struct vm_port *port, const char *uri,
 		      const struct mig_tls *tls, const struct mig_fence *fence, char *err,
 		      size_t errlen)
 {
 	struct mig_incoming how = { .uri = uri, .tls = tls, .fence = fence };
 
-	return incoming(port, vm, &how, NULL, err, errlen);
+	return incoming(port, &how, NULL, err, errlen);
 }
 
-int migrate__incoming_standby(const struct vm_port *port, struct vm *vm, const char *uri,
+int migrate__incoming_standby(const struct vm_port *port, const char *uri,
 			      const struct mig_tls *tls, const struct mig_fence *fence,
 			      struct chan **main, char *err, size_t errlen)
 {
 	struct mig_incoming how = { .uri = uri, .tls = tls, .standby = true, .fence = fence };
 
 	*main = NULL;
-	return incoming(port, vm, &how, main, err, errlen);
+	return incoming(port, &how, main, err, errlen);
 }

@@ -10,16 +10,16 @@
 
 #include "replication/channel.h"
 #include "vmm/dirty.h"
+#include "vmm/vm_port.h"
 
-struct vm;
 struct pc_dst;
 
 /*
  * Before the VM starts: drop the pages in discard (stale copies) and
- * register guest memory with userfaultfd, so that a touch of any missing
+ * register guest memory with userfaultfd (the port's post-copy ops), so that a touch of any missing
  * page waits for it.
  */
-int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
+int postcopy__dst_prepare(const struct vm_port *port, const struct dirty_bitmap *discard,
 			  struct pc_dst **out, char *err, size_t errlen);
 /*
  * Once the source has the Ack of the state: serve faults and place pages

@@ -36,7 +36,6 @@
 #include "replication/migrate.h"
 #include "replication/postcopy.h"
 #include "replication/wire.h"
-#include "vmm/vm.h"
 
 #define PENDING_MAX 256
 
@@ -45,7 +44,9 @@ struct pc_pending {
 };
 
 struct pc_dst {
-	struct vm *vm;
+	struct vm_port port;
+	uint8_t *host;             /* the port's RAM, mem_size bytes */
+	uint64_t mem_size;
 	struct chan *main, *req;
 	pthread_mutex_t req_lock;  /* req: the fault thread writes, the receiver swaps */
 	char uri[512], ca[1024], cert[1024], key[1024], peer[256], crl[1024];
@@ -74,7 +75,7 @@ static bool have(const struct pc_dst *d, uint64_t pg)
 /* One fault: ask for its page unless asked already (others wait on it too). */
 static void note_fault(struct pc_dst *d, uint64_t addr, uint64_t *req, size_t *n)
 {
-	uint64_t pg = (addr - (uintptr_t)d->vm->mem.host) / STREAM_PAGE_SIZE;
+	uint64_t pg = (addr - (uintptr_t)d->host) / STREAM_PAGE_SIZE;
 
 	if (pg >= d->nr_pages || d->asked[pg])
 		return;
@@ -178,7 +179,7 @@ static int place(struct pc_dst *d, uint64_t off, const uint8_t *data, uint32_t n
 
 	while (i < n) {
 		struct uffdio_copy c = {
-			.dst = (uintptr_t)d->vm->mem.host + off + (uint64_t)i * STREAM_PAGE_SIZE,
+			.dst = (uintptr_t)d->host + off + (uint64_t)i * STREAM_PAGE_SIZE,
 			.src = (uintptr_t)data + (uint64_t)i * STREAM_PAGE_SIZE,
 			.len = (uint64_t)(n - i) * STREAM_PAGE_SIZE,
 		};
@@ -247,7 +248,7 @@ static int receive(struct pc_dst *d, const char **why)
 {
 	for (;;) {
 		struct wire_frame f;
-		int ret = wire__next_frame(&d->main->s, d->buf, d->vm->mem.size, &f, why);
+		int ret = wire__next_frame(&d->main->s, d->buf, d->mem_size, &f, why);
 
 		if (ret)
 			return ret;
@@ -318,7 +319,7 @@ static int read_msg(struct pc_dst *d, struct chan *c, Replication__Message__MsgC
 
 	memset(f, 0, sizeof(*f));
 	if (!ret)
-		ret = wire__next_frame(&c->s, d->buf, d->vm->mem.size, f, why);
+		ret = wire__next_frame(&c->s, d->buf, d->mem_size, f, why);
 	if (!ret && (!f->msg || f->msg->msg_case != want)) {
 		wire__frame_free(f);
 		*why = "refused: not what a post-copy resume starts with";
@@ -384,7 +385,7 @@ static int accept_resume(struct pc_dst *d, struct chan *c, int lfd, struct ssl_c
 	int ret = read_msg(d, c, REPLICATION__MESSAGE__MSG_HELLO, &f, &why);
 
 	if (!ret && (!f.msg->hello->resume || f.msg->hello->session != d->session ||
-		     f.msg->hello->mem_size != d->vm->mem.size ||
+		     f.msg->hello->mem_size != d->mem_size ||
 		     f.msg->hello->nonce.len != WIRE_NONCE_LEN)) {
 		why = "refused: not the source of this post-copy migration";
 		reply_hello(c, why);
@@ -509,7 +510,7 @@ static int serve(struct pc_dst *d, int lfd)
 		if (ret)
 			return ret;
 	}
-	ret = mem__uffd_unregister(&d->vm->mem, d->uffd);
+	ret = d->port.ops->mem_uffd_unregister(d->port.vm, d->uffd);
 	if (ret)
 		qb_log(LOG_ERR, "post-copy: cannot unregister guest memory from userfaultfd: %s",
 		       strerror(-ret));
@@ -529,17 +530,24 @@ static void *receiver_main(void *arg)
 	return NULL;
 }
 
-int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
+int postcopy__dst_prepare(const struct vm_port *port, const struct dirty_bitmap *discard,
 			  struct pc_dst **out, char *err, size_t errlen)
 {
-	struct pc_dst *d = calloc(1, sizeof(*d));
-	uint64_t pages = vm->mem.size / STREAM_PAGE_SIZE, t0 = migrate__now_ns(), dropped = 0;
-	int ret = -ENOMEM;
+	const struct vm_port_ops *ops = port->ops;
+	struct pc_dst *d = NULL;
+	uint64_t pages = vm_port__mem_size(port) / STREAM_PAGE_SIZE, t0 = migrate__now_ns();
+	uint64_t dropped = 0;
+	int ret = -EOPNOTSUPP;
 
 	*out = NULL;
-	if (!d)
+	if (!ops->mem_drop || !ops->mem_uffd_register || !ops->mem_uffd_unregister)
 		goto fail;
-	d->vm = vm;
+	ret = -ENOMEM;
+	if (!(d = calloc(1, sizeof(*d))))
+		goto fail;
+	d->port = *port;
+	d->host = vm_port__mem_host(port);
+	d->mem_size = vm_port__mem_size(port);
 	d->uffd = d->stop_fd = -1;
 	d->nr_pages = pages;
 	pthread_mutex_init(&d->lock, NULL);
@@ -556,12 +564,12 @@ int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
 
 		while (pg + n < pages && dirty_bitmap__test(discard, pg + n))
 			n++;
-		if (n && (ret = mem__discard(&vm->mem, pg * STREAM_PAGE_SIZE, n * STREAM_PAGE_SIZE)))
+		if (n && (ret = ops->mem_drop(port->vm, pg * STREAM_PAGE_SIZE, n * STREAM_PAGE_SIZE)))
 			goto fail;
 		pg += n;
 		dropped += n;
 	}
-	ret = mem__uffd_register(&vm->mem, &d->uffd);
+	ret = ops->mem_uffd_register(port->vm, &d->uffd);
 	qb_log(LOG_NOTICE, "post-copy: %llu stale pages dropped, memory registered in %llu ms",
 	       (unsigned long long)dropped, (unsigned long long)((migrate__now_ns() - t0) / 1000000));
 	if (ret) {

@@ -398,14 +398,14 @@ static int incoming(struct vm *vm, struct run_opts *o)
 
 	vm_port__init(&port, vm);
 	if (o->standby) {
-		ret = migrate__incoming_standby(&port, vm, o->standby, &o->tls, &o->fence,
+		ret = migrate__incoming_standby(&port, o->standby, &o->tls, &o->fence,
 						&o->standby_chan, err, sizeof(err));
 		/* A standby never runs until activated. */
 		vm__hold(vm, VM_HOLD_STANDBY);
 		if (!ret)
 			qb_log(LOG_NOTICE, "standby: initial sync applied; waiting for checkpoints");
 	} else {
-		ret = migrate__incoming(&port, vm, o->incoming, &o->tls, &o->fence, err,
+		ret = migrate__incoming(&port, o->incoming, &o->tls, &o->fence, err,
 					sizeof(err));
 	}
 

@@ -153,6 +153,21 @@ static int mem_discard(void *vm)
 	return mem__discard_all(&((struct vm *)vm)->mem);
 }
 
+static int mem_drop(void *vm, uint64_t off, uint64_t len)
+{
+	return mem__discard(&((struct vm *)vm)->mem, off, len);
+}
+
+static int mem_uffd_register(void *vm, int *uffd)
+{
+	return mem__uffd_register(&((struct vm *)vm)->mem, uffd);
+}
+
+static int mem_uffd_unregister(void *vm, int uffd)
+{
+	return mem__uffd_unregister(&((struct vm *)vm)->mem, uffd);
+}
+
 static int disk_digest(void *opaque, uint8_t sha[32])
 {
 	struct vm *vm = opaque;
@@ -275,6 +290,9 @@ static const struct vm_port_ops ops = {
 	.apply_undoable = apply_undoable,
 	.apply = apply,
 	.mem_discard = mem_discard,
+	.mem_drop = mem_drop,
+	.mem_uffd_register = mem_uffd_register,
+	.mem_uffd_unregister = mem_uffd_unregister,
 	.disk_digest = disk_digest,
 	.disk = disk,
 	.sink = sink,

@@ -11,8 +11,8 @@
  *
  * Threads: every op runs on the VM's main thread (through mainthread.h
  * from the replication threads), except mem_size, nr_vcpus, mem_host, the
- * sinks' own ops, and stop_info once the VM has stopped, which any thread
- * may call.
+ * post-copy ops, the sinks' own ops, and stop_info once the VM has
+ * stopped, which any thread may call.
  */
 #ifndef VMM_VM_PORT_H
 #define VMM_VM_PORT_H
@@ -130,6 +130,17 @@ struct vm_port_ops {
 	int (*apply)(void *vm, const struct vm_state_parsed *p, const char **why);
 	/* All of RAM back to zero (a migration's round 1 skips zero pages). */
 	int (*mem_discard)(void *vm);
+
+	/*
+	 * Post-copy's destination (replication/postcopy.h): drop len bytes of
+	 * RAM at off (they become missing), and register all of RAM with a new
+	 * userfaultfd (*uffd) so that a touch of a missing page waits for it,
+	 * or unregister it once every page is here.  Optional: NULL refuses
+	 * post-copy (-EOPNOTSUPP).
+	 */
+	int (*mem_drop)(void *vm, uint64_t off, uint64_t len);
+	int (*mem_uffd_register)(void *vm, int *uffd);
+	int (*mem_uffd_unregister)(void *vm, int uffd);
 
 	/* The disk image's SHA-256; -ENODEV when the VM has no disk. */
 	int (*disk_digest)(void *vm, uint8_t sha[32]);

@@ -104,10 +104,10 @@ int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 /* Post-copy: no userfaultfd here; the switch-over is taken, its links closed. */
 static int pc_dummy;
 
-int postcopy__dst_prepare(struct vm *vm, const struct dirty_bitmap *discard,
+int postcopy__dst_prepare(const struct vm_port *port, const struct dirty_bitmap *discard,
 			  struct pc_dst **out, char *err, size_t errlen)
 {
-	(void)vm, (void)discard, (void)err, (void)errlen;
+	(void)port, (void)discard, (void)err, (void)errlen;
 	*out = (struct pc_dst *)&pc_dummy;
 	return 0;
 }
@@ -338,7 +338,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&drain, NULL, fuzz__drain_main, &fds))
 		abort();
 	err[0] = 0;
-	ret = migrate__incoming_fd(&(struct vm_port){ &port_ops, &vm }, &vm, cv.lfd, NULL,
+	ret = migrate__incoming_fd(&(struct vm_port){ &port_ops, &vm }, cv.lfd, NULL,
 				   &(struct mig_incoming){ .uri = "tcp:fuzz:0", .tls = &tls,
 							   .standby = sb, .fence = &fence },
 				   sb ? &keep : NULL, err, sizeof(err));

@@ -32,7 +32,7 @@
 #include "replication/wire.h"
 #include "tests/fuzz/fuzzsock.h"
 #include "vmm/mem.h"
-#include "vmm/vm.h"
+#include "vmm/vm_port.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,9 +44,43 @@ uint64_t migrate__now_ns(void)
 	return wire__now_ns();
 }
 
+/* The VM port over bare guest memory: only what post-copy's destination calls. */
+static uint64_t port_mem_size(void *mem)
+{
+	return ((struct vm_mem *)mem)->size;
+}
+
+static uint8_t *port_mem_host(void *mem)
+{
+	return ((struct vm_mem *)mem)->host;
+}
+
+static int port_mem_drop(void *mem, uint64_t off, uint64_t len)
+{
+	return mem__discard(mem, off, len);
+}
+
+static int port_uffd_register(void *mem, int *uffd)
+{
+	return mem__uffd_register(mem, uffd);
+}
+
+static int port_uffd_unregister(void *mem, int uffd)
+{
+	return mem__uffd_unregister(mem, uffd);
+}
+
+static const struct vm_port_ops port_ops = {
+	.mem_size = port_mem_size,
+	.mem_host = port_mem_host,
+	.mem_drop = port_mem_drop,
+	.mem_uffd_register = port_uffd_register,
+	.mem_uffd_unregister = port_uffd_unregister,
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct vm vm;
+	static struct vm_mem mem;
 	static bool ready;
 	struct dirty_bitmap discard;    /* empty: no stale page */
 	struct chan *mc = NULL, *rc = NULL;
@@ -61,18 +95,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 10)
 		return 0;
 	if (!ready) {
-		if (mem__init(&vm.mem, FUZZ_MEM))
+		if (mem__init(&mem, FUZZ_MEM))
 			abort();
-		vm.nr_vcpus = 1;
 		ready = true;
 	}
 	/* Every page a hole but those pre-copy placed: the same start each run. */
-	if (mem__discard(&vm.mem, 0, vm.mem.size) || dirty_bitmap__init(&discard, vm.mem.size))
+	if (mem__discard(&mem, 0, mem.size) || dirty_bitmap__init(&discard, mem.size))
 		abort();
 	for (unsigned pg = 0; pg < 64; pg++)
 		if (data[pg / 8] >> (pg % 8) & 1)
-			memset(vm.mem.host + (size_t)pg * STREAM_PAGE_SIZE, 0x5a, STREAM_PAGE_SIZE);
-	ret = postcopy__dst_prepare(&vm, &discard, &d, err, sizeof(err));
+			memset(mem.host + (size_t)pg * STREAM_PAGE_SIZE, 0x5a, STREAM_PAGE_SIZE);
+	ret = postcopy__dst_prepare(&(struct vm_port){ &port_ops, &mem }, &discard, &d, err,
+				    sizeof(err));
 	dirty_bitmap__free(&discard);
 	if (ret == -EPERM || ret == -ENOSYS || ret == -EOPNOTSUPP) {
 		/* userfaultfd needs root (or vm.unprivileged_userfaultfd): a skip for make check. */

@@ -74,7 +74,7 @@ static void *receiver(void *arg)
 	struct vm_port port;
 
 	fakevm__port(&t->dst, &port);
-	t->dst_ret = migrate__incoming_fd(&port, NULL, t->lfd, NULL, &t->how, NULL, t->dst_err,
+	t->dst_ret = migrate__incoming_fd(&port, t->lfd, NULL, &t->how, NULL, t->dst_err,
 					  sizeof(t->dst_err));
 	return NULL;
 }
