@@ -23,6 +23,7 @@
 #include "vmm/rtc.h"
 #include "vmm/serial.h"
 #include "vmm/sysdev.h"
+#include "vmm/timens.h"
 #include "vmm/vcpu.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
@@ -358,7 +359,7 @@ int vm__pause(struct vm *vm)
 	if (vm->state == VM_STATE_RUNNING)
 		vm->state = VM_STATE_PAUSED;
 	pthread_mutex_unlock(&vm->lock);
-	clock_gettime(CLOCK_MONOTONIC, &vm->paused_at);
+	vm->paused_at_ns = timens__now(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -372,13 +373,7 @@ int vm__pause(struct vm *vm)
 
 static void note_long_pause(struct vm *vm)
 {
-	struct timespec now;
-	uint64_t ns;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ns = (uint64_t)(now.tv_sec - vm->paused_at.tv_sec) * 1000000000ull +
-	     (uint64_t)now.tv_nsec - (uint64_t)vm->paused_at.tv_nsec;
-	if (ns >= VM_PAUSE_NOTE_NS)
+	if (timens__now(CLOCK_MONOTONIC) - vm->paused_at_ns >= VM_PAUSE_NOTE_NS)
 		vm__note_stopped(vm);
 }
 

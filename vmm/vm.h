@@ -83,7 +83,7 @@ struct vm {
 	pthread_cond_t cond;
 	bool pause_requested;
 	unsigned nr_parked;
-	struct timespec paused_at; /* CLOCK_MONOTONIC, when the vCPUs last stopped */
+	uint64_t paused_at_ns;     /* CLOCK_MONOTONIC, when the vCPUs last stopped */
 	enum vm_state state;
 	/* Who holds the guest paused (vm_hold.h); held at vm__start: it starts paused. */
 	struct vm_hold hold;

@@ -22,6 +22,7 @@
 #include "vmm/dirty.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
+#include "vmm/timens.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/virtio_blk.h"
@@ -35,13 +36,11 @@ _Static_assert(MEM_PAGE_SIZE == STREAM_PAGE_SIZE, "pages are pages");
 static int save_header(struct vm *vm, struct stream *s)
 {
 	Vmm__State__Header h = VMM__STATE__HEADER__INIT;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
 	h.mem_size = vm->mem.size;
 	h.nr_vcpus = vm->nr_vcpus;
 	h.producer = PACKAGE_NAME " " PACKAGE_VERSION;
-	h.created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	h.created_unix_ns = timens__now(CLOCK_REALTIME);
 	return stream__write_record(s, "header", VM_STATE_HEADER_VERSION, 0, &h.base);
 }
 
@@ -134,10 +133,7 @@ static int save_clock(struct vm *vm, struct stream *s)
 	 * later.  A restore moves the guest's clock on by the time since.
 	 */
 	if (!(c.flags & KVM_CLOCK_REALTIME)) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		m.realtime = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+		m.realtime = timens__now(CLOCK_REALTIME);
 		m.flags |= KVM_CLOCK_REALTIME;
 	}
 	return stream__write_record(s, "clock", VM_STATE_CLOCK_VERSION, 0, &m.base);

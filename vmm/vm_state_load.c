@@ -26,6 +26,7 @@
 #include "vmm/dirty.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
+#include "vmm/timens.h"
 #include "vmm/vcpu.h"
 #include "vmm/vcpu_state.h"
 #include "vmm/virtio_blk.h"
@@ -297,13 +298,11 @@ static int apply_vcpus(struct vm *vm, const struct vm_state_parsed *p)
  */
 static uint64_t clock_now(const Vmm__State__ClockState *saved)
 {
-	struct timespec now;
 	uint64_t real;
 
 	if (!(saved->flags & KVM_CLOCK_REALTIME) || !saved->realtime)
 		return saved->clock;
-	clock_gettime(CLOCK_REALTIME, &now);
-	real = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	real = timens__now(CLOCK_REALTIME);
 	return real > saved->realtime ? saved->clock + (real - saved->realtime) : saved->clock;
 }
 
