@@ -1,0 +1,84 @@
+#!/bin/sh
+# A Debian Linux server in the three-node cluster, as an operator declares
+# it in hasvc.conf: Debian's kernel, the test initramfs, an ext4 root on
+# its replicated virtio-blk disk, a NIC on the guest LAN.  hasvcd starts
+# it on node a with its standby on b; a client in another namespace sends
+# 100 counter updates a second (counterd fsyncs each before its answer).
+# Node a is killed (corosync, hasvcd and the vmm, SIGKILL): the Linux
+# service answers again from b, is protected again on c, and at the end no
+# answer broke value - seq, counterd reads back from its disk every update
+# the client got an answer for, and no console of the guest shows a kernel
+# warning.  The demo's Linux part (README, ./setup.sh demo).
+. "$(dirname "$0")/../common.sh"
+. "$top_srcdir/tests/cluster/cluster_nodes.sh"
+. "$top_srcdir/tests/cluster/hasvc_cluster.sh"
+. "$top_srcdir/tests/linux/linux_kernel.sh"
+need_hasvc
+[ -c /dev/net/tun ] || fail "no /dev/net/tun (the VM's network interface needs a tap)"
+linux_kernel
+make_initramfs "$T/initrd"
+
+say() { printf '\n== %s\n' "$*"; }
+acked() { _a=$(grep -c '^ack ' "$T/web1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
+# wait_acked N SECS: until the client has N more answers.
+wait_acked() {
+	_goal=$(( $(acked) + $1 )) _end=$(deadline "$2")
+	until [ "$(acked)" -ge "$_goal" ]; do
+		[ "$(date +%s)" -le "$_end" ] || fail "web1: no $1 answers in $2 s: $(tail -3 "$T/udp.out")"
+		sleep 0.05
+	done
+}
+
+say "three nodes a, b, c (corosync, hasvcd) and a guest LAN"
+cluster_setup 3
+guest_lan_setup
+LINUX_GUEST_BUILD="$top_builddir/tests/guests/linux" \
+	"$top_srcdir/tests/guests/linux/mkroot.sh" "$T/root.img" "$GL_NET.10" 7777 \
+	>"$T/mkroot.out" 2>&1 || fail "mkroot.sh: $(cat "$T/mkroot.out")"
+size=$(stat -c %s "$T/root.img")
+# Node a's copy of the disk holds the root; b and c create theirs blank.
+node_exec a cp --sparse=always "$T/root.img" /run/web1.img || fail "cannot give node a the root image"
+
+say "hasvc.conf: web1, Debian $KVER with an ext4 root on /run/web1.img, protected, nodes a then b"
+HLIB_KERNEL_web1=$KERNEL
+HLIB_MEMORY_web1=256M
+HLIB_EXTRA_web1="initrd = $T/initrd
+cmdline = console=ttyS0 root=/dev/vda
+disk = /run/web1.img
+disk_size = $size
+bridge = gbr
+mac = 52:54:00:00:00:01"
+start_cluster web1:a,b
+python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/web1.serial" "$T/web1.out" \
+	"$T/web1.stop" >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+set -- $(wait_protected web1 300)
+[ "$1" = a ] && [ "$2" = b ] || fail "web1: primary $1, standby $2; a and b expected"
+LOG=$T/web1.out
+wait_for_line "$T/web1.out" " counterd ready" 120 || fail "web1: counterd did not come up"
+pass "web1 boots Debian on a, protected to b"
+
+ip netns exec "$GL_NS" python3 "$top_srcdir/tests/virtio/udpclient.py" "$GL_NET.10" 7777 \
+	--rate 100 --duration 3600 --timeout 100 --check --log "$T/web1.acks" >"$T/udp.out" 2>&1 &
+udp_pid=$!
+PIDS="$PIDS $udp_pid"
+wait_acked 100 60
+pass "the client has $(acked) acknowledged updates"
+
+t0=$(now_ms)
+kill_node a
+wait_acked 1 60
+pass "web1 answered again $(( $(now_ms) - t0 )) ms after node a was killed"
+set -- $(wait_protected web1 300)
+[ "$1" = b ] && [ "$2" = c ] || fail "web1: primary $1, standby $2 after the kill; b and c expected"
+wait_acked 100 60
+pass "web1 runs on b, protected again to c"
+
+kill -TERM "$udp_pid"
+wait "$udp_pid"; crc=$?
+LOG=$T/udp.out
+[ "$crc" -eq 0 ] && grep -q "mismatches=0 .*check=ok" "$T/udp.out" || fail "client: rc $crc"
+touch "$T/web1.stop"
+LOG=$T/web1.out
+! linux_complaints "$T/web1.out" || fail "web1: the kernel complained"
+pass "no acknowledged update lost or applied twice, all on the disk: $(tail -n 1 "$T/udp.out")"

@@ -1,0 +1,40 @@
+#!/bin/sh
+# tests/nested/check.sh [-j N] TEST...: run tests as `make check TESTS=...`
+# does (automake's build-aux/test-driver, the environment of Makefile.am's
+# AM_TESTS_ENVIRONMENT, TEST.log and TEST.trs beside each test, which
+# tests/summary.sh counts), without make.  For the nested VM
+# (tests/nested/run.sh): there, make's own start-up (reading the Makefile
+# and stat-ing the tree over 9p on an emulated CPU) costs 3-4 minutes
+# before the first test.  The tree must be built (make check TESTS=).
+# -j N: N tests at a time (default 1).  Exits non-zero if a test failed.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+jobs=1
+if [ "${1:-}" = -j ]; then
+	jobs=$2
+	shift 2
+fi
+[ -f "$top/Makefile" ] || { echo "check.sh: $top is not configured" >&2; exit 99; }
+top_srcdir=$top top_builddir=$top VMM=$top/vmm/vmm GUESTS=$top/tests/guests
+CK_TIMEOUT_MULTIPLIER=${HASVC_TIME_SCALE:-1}
+FAULT_INJECTION=$(sed -n 's/^FAULT_INJECTION = //p' "$top/Makefile")
+export top_srcdir top_builddir VMM GUESTS CK_TIMEOUT_MULTIPLIER FAULT_INJECTION
+
+# one TEST: the driver's verdict line (PASS: ..., FAIL: ...) on stdout.
+one() {
+	cd "$top" || exit 99
+	case $1 in
+	*.sh) set -- "$1" bash "$1" ;;
+	*) set -- "$1" "./$1" ;;
+	esac
+	_t=$1
+	shift
+	bash build-aux/test-driver --test-name "$_t" --log-file "${_t%.sh}.log" \
+		--trs-file "${_t%.sh}.trs" --color-tests no --enable-hard-errors yes \
+		--expect-failure no -- "$@"
+}
+
+if [ "${CHECK_ONE:-}" = 1 ]; then
+	one "$1"
+	exit $?
+fi
+printf '%s\n' "$@" | CHECK_ONE=1 xargs -r -P "$jobs" -n 1 sh "$0"
