@@ -106,6 +106,30 @@ bool acpi_pm__io(struct acpi_pm *pm, uint16_t port, uint8_t *data, unsigned len,
 	return s5;
 }
 
+void acpi_pm__save(struct acpi_pm *pm, Vmm__State__AcpiPmState *st)
+{
+	vmm__state__acpi_pm_state__init(st);
+	pthread_mutex_lock(&pm->lock);
+	st->sts = pm->sts;
+	st->en = pm->en;
+	st->cnt = pm->cnt;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+int acpi_pm__load(struct acpi_pm *pm, const Vmm__State__AcpiPmState *st)
+{
+	if ((st->sts | st->en | st->cnt) > 0xffff)
+		return -EINVAL;
+	pthread_mutex_lock(&pm->lock);
+	pm->sts = (uint16_t)st->sts;
+	pm->en = (uint16_t)st->en;
+	pm->cnt = (uint16_t)(st->cnt & PM1_CNT_WRITABLE);
+	pm->sci_level = -1; /* force the line to the loaded level */
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+	return 0;
+}
+
 static void pm_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len,
 		  bool is_write, void *opaque)
 {

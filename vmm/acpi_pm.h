@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/state.pb-c.h"
+
 struct vm;
 
 struct acpi_pm {
@@ -29,6 +31,12 @@ void acpi_pm__reset(struct acpi_pm *pm);
  * PM1 control, which the caller turns into a power-off.
  */
 bool acpi_pm__io(struct acpi_pm *pm, uint16_t port, uint8_t *data, unsigned len, bool is_write);
+/*
+ * Save/restore (vmm/vm_state.c).  acpi_pm__load refuses (-EINVAL) a
+ * register wider than 16 bits, and sets the SCI line to the loaded level.
+ */
+void acpi_pm__save(struct acpi_pm *pm, Vmm__State__AcpiPmState *st);
+int acpi_pm__load(struct acpi_pm *pm, const Vmm__State__AcpiPmState *st);
 /* From any thread: a press of the power button (the guest decides what follows). */
 void acpi_pm__press_power_button(struct acpi_pm *pm);
 

@@ -178,6 +178,29 @@ static void rtc_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t len
 	rtc__io(opaque, (uint16_t)addr, data, is_write);
 }
 
+void rtc__save(struct rtc *rtc, Vmm__State__RtcState *st, uint8_t *cmos)
+{
+	vmm__state__rtc_state__init(st);
+	pthread_mutex_lock(&rtc->lock);
+	memcpy(cmos, rtc->ram, RTC_NR_REGS);
+	st->index = rtc->index;
+	st->offset = rtc->offset;
+	pthread_mutex_unlock(&rtc->lock);
+	st->cmos = (ProtobufCBinaryData){ RTC_NR_REGS, cmos };
+}
+
+int rtc__load(struct rtc *rtc, const Vmm__State__RtcState *st)
+{
+	if (st->cmos.len != RTC_NR_REGS || st->index >= RTC_NR_REGS)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	memcpy(rtc->ram, st->cmos.data, RTC_NR_REGS);
+	rtc->index = (uint8_t)st->index;
+	rtc->offset = st->offset;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
 static time_t host_now(void)
 {
 	return time(NULL);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "vmm/state.pb-c.h"
+
 struct vm;
 
 #define RTC_PORT 0x70
@@ -30,5 +32,13 @@ void rtc__reset(struct rtc *rtc);
 
 /* Port I/O on 0x70 (index) and 0x71 (data), for the trap and for tests. */
 void rtc__io(struct rtc *rtc, uint16_t port, uint8_t *data, int is_write);
+
+/*
+ * Save/restore (vmm/vm_state.c).  rtc__save points st->cmos at cmos, which
+ * must hold RTC_NR_REGS bytes and outlive st.  rtc__load refuses (-EINVAL)
+ * a record of the wrong size or with an index out of range.
+ */
+void rtc__save(struct rtc *rtc, Vmm__State__RtcState *st, uint8_t *cmos);
+int rtc__load(struct rtc *rtc, const Vmm__State__RtcState *st);
 
 #endif

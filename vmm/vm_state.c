@@ -1,7 +1,7 @@
 /*
  * Whole-VM save and load (docs/state-format.md).  Record order in a stream:
- * header, vcpu 0..N-1, irqchip, pit, clock, serial, virtio_blk, virtio_net, RAM page
- * frames, end.
+ * header, vcpu 0..N-1, irqchip, pit, clock, serial, rtc, acpi_pm, virtio_blk,
+ * virtio_net, RAM page frames, end.
  *
  * Load reads the whole stream into a staging area, verifies all of it
  * (vm_state_parse.c) and checks it against the VM before the first change
@@ -19,7 +19,9 @@
 #include <unistd.h>
 #include <qb/qblog.h>
 
+#include "vmm/acpi_pm.h"
 #include "vmm/dirty.h"
+#include "vmm/rtc.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
 #include "vmm/timens.h"
@@ -32,6 +34,7 @@
 
 _Static_assert(VM_STATE_MAX_VCPUS == VM_MAX_VCPUS, "the parser's vCPU bound must be the VM's");
 _Static_assert(MEM_PAGE_SIZE == STREAM_PAGE_SIZE, "pages are pages");
+_Static_assert(VM_STATE_RTC_CMOS_LEN == RTC_NR_REGS, "the parser's CMOS size must be the RTC's");
 
 static int save_header(struct vm *vm, struct stream *s)
 {
@@ -154,6 +157,22 @@ static int save_serial(struct vm *vm, struct stream *s)
 	return ret;
 }
 
+/* The CMOS RTC and the PM1 registers: small, and every VM has both. */
+static int save_platform(struct vm *vm, struct stream *s)
+{
+	Vmm__State__RtcState rtc;
+	Vmm__State__AcpiPmState pm;
+	uint8_t cmos[RTC_NR_REGS];
+	int ret;
+
+	rtc__save(vm->rtc, &rtc, cmos);
+	ret = stream__write_record(s, "rtc", VM_STATE_RTC_VERSION, 0, &rtc.base);
+	if (ret)
+		return ret;
+	acpi_pm__save(vm->pm, &pm);
+	return stream__write_record(s, "acpi_pm", VM_STATE_ACPI_PM_VERSION, 0, &pm.base);
+}
+
 static int save_virtio_blk(struct vm *vm, struct stream *s)
 {
 	Vmm__State__VirtioBlkState m;
@@ -267,6 +286,8 @@ static int save_machine(struct vm *vm, struct stream *s)
 		ret = save_clock(vm, s);
 	if (!ret)
 		ret = save_serial(vm, s);
+	if (!ret)
+		ret = save_platform(vm, s);
 	if (!ret)
 		ret = save_virtio_blk(vm, s);
 	if (!ret)

@@ -22,7 +22,8 @@ struct stream;
 
 /* Stream format version (docs/state-format.md, "Versions"). */
 #define VM_STATE_MAJOR 1
-#define VM_STATE_MINOR 2  /* 1: the "virtio_blk" record; 2: "virtio_net", disk frames */
+#define VM_STATE_MINOR 3  /* 1: the "virtio_blk" record; 2: "virtio_net", disk frames;
+			   3: "rtc", "acpi_pm" */
 
 /* Record versions this code writes and reads. */
 #define VM_STATE_HEADER_VERSION 1
@@ -30,6 +31,8 @@ struct stream;
 #define VM_STATE_PIT_VERSION 1
 #define VM_STATE_CLOCK_VERSION 1
 #define VM_STATE_SERIAL_VERSION 1
+#define VM_STATE_RTC_VERSION 1
+#define VM_STATE_ACPI_PM_VERSION 1
 #define VM_STATE_VIRTIO_BLK_VERSION 1
 #define VM_STATE_VIRTIO_NET_VERSION 1
 
@@ -39,6 +42,14 @@ struct stream;
 /* The most a serial record may carry: the UART's own buffers are this big. */
 #define VM_STATE_SERIAL_RX_MAX 4096
 #define VM_STATE_SERIAL_TX_MAX (64 * 1024)
+
+/*
+ * The CMOS RTC's RAM (RTC_NR_REGS, rtc.h), and the furthest its guest's
+ * clock may be from the host's: ten thousand years, far beyond what its
+ * century register can say, and far from overflowing a time_t.
+ */
+#define VM_STATE_RTC_CMOS_LEN 128
+#define VM_STATE_RTC_OFFSET_MAX (10000LL * 366 * 86400)
 
 /* The largest virtqueue a record may describe (VIRTQ_MAX_SIZE, virtq.h). */
 #define VM_STATE_VIRTQ_MAX 256
@@ -63,6 +74,8 @@ struct vm_state_parsed {
 	Vmm__State__PitState *pit;
 	Vmm__State__ClockState *clock;
 	Vmm__State__SerialState *serial;
+	Vmm__State__RtcState *rtc;       /* NULL: saved before minor version 3 */
+	Vmm__State__AcpiPmState *acpi_pm; /* NULL: saved before minor version 3 */
 	Vmm__State__VirtioBlkState *virtio_blk; /* NULL: the VM had no disk */
 	Vmm__State__VirtioNetState *virtio_net; /* NULL: the VM had no network device */
 	struct vm_state_pages *pages;

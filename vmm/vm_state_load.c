@@ -23,7 +23,9 @@
 #include <sys/mman.h>
 #include <qb/qblog.h>
 
+#include "vmm/acpi_pm.h"
 #include "vmm/dirty.h"
+#include "vmm/rtc.h"
 #include "vmm/serial.h"
 #include "vmm/stream.h"
 #include "vmm/timens.h"
@@ -336,6 +338,10 @@ int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, cons
 			return ret;
 		}
 	}
+	if (p->rtc)
+		rtc__load(vm->rtc, p->rtc); /* checked by the parser: cannot fail */
+	if (p->acpi_pm)
+		acpi_pm__load(vm->pm, p->acpi_pm);
 	if (p->virtio_blk)
 		virtio_blk__load(vm->blk, p->virtio_blk);
 	if (p->virtio_net)

@@ -150,6 +150,19 @@ static int check_irqchip(const Vmm__State__IrqchipState *m, const char **err)
 	return 0;
 }
 
+static int check_platform(const struct vm_state_parsed *p, const char **err)
+{
+	if (p->rtc && (p->rtc->cmos.len != VM_STATE_RTC_CMOS_LEN ||
+		       p->rtc->index >= VM_STATE_RTC_CMOS_LEN))
+		FAIL("the rtc record does not hold 128 CMOS bytes and an index below 128");
+	if (p->rtc &&
+	    (p->rtc->offset > VM_STATE_RTC_OFFSET_MAX || p->rtc->offset < -VM_STATE_RTC_OFFSET_MAX))
+		FAIL("the rtc record's offset from the host's time is out of range");
+	if (p->acpi_pm && (p->acpi_pm->sts | p->acpi_pm->en | p->acpi_pm->cnt) > 0xffff)
+		FAIL("the acpi_pm record has a register wider than 16 bits");
+	return 0;
+}
+
 static int check_serial(const Vmm__State__SerialState *m, const char **err)
 {
 	if (m->rx.len > VM_STATE_SERIAL_RX_MAX || m->tx.len > VM_STATE_SERIAL_TX_MAX)
@@ -267,6 +280,12 @@ static int take_record(struct vm_state_parsed *p, const Vmm__State__Record *r,
 	if (!strcmp(n, "serial"))
 		return take_once((void **)&p->serial, &vmm__state__serial_state__descriptor, r,
 				 VM_STATE_SERIAL_VERSION, err) ?: check_serial(p->serial, err);
+	if (!strcmp(n, "rtc"))
+		return take_once((void **)&p->rtc, &vmm__state__rtc_state__descriptor, r,
+				 VM_STATE_RTC_VERSION, err) ?: check_platform(p, err);
+	if (!strcmp(n, "acpi_pm"))
+		return take_once((void **)&p->acpi_pm, &vmm__state__acpi_pm_state__descriptor, r,
+				 VM_STATE_ACPI_PM_VERSION, err) ?: check_platform(p, err);
 	if (!strcmp(n, "virtio_blk"))
 		return take_once((void **)&p->virtio_blk, &vmm__state__virtio_blk_state__descriptor,
 				 r, VM_STATE_VIRTIO_BLK_VERSION, err) ?:
@@ -457,6 +476,10 @@ void vm_state__free_parsed(struct vm_state_parsed *p)
 		vmm__state__clock_state__free_unpacked(p->clock, NULL);
 	if (p->serial)
 		vmm__state__serial_state__free_unpacked(p->serial, NULL);
+	if (p->rtc)
+		vmm__state__rtc_state__free_unpacked(p->rtc, NULL);
+	if (p->acpi_pm)
+		vmm__state__acpi_pm_state__free_unpacked(p->acpi_pm, NULL);
 	if (p->virtio_blk)
 		vmm__state__virtio_blk_state__free_unpacked(p->virtio_blk, NULL);
 	if (p->virtio_net)

@@ -255,6 +255,10 @@ static void keep_machine(struct vm_state_undo *u, struct vm_state_parsed *p)
 		SWAP(m->clock, p->clock);
 	if (p->serial)
 		SWAP(m->serial, p->serial);
+	if (p->rtc)
+		SWAP(m->rtc, p->rtc);
+	if (p->acpi_pm)
+		SWAP(m->acpi_pm, p->acpi_pm);
 	if (p->virtio_blk)
 		SWAP(m->virtio_blk, p->virtio_blk);
 	if (p->virtio_net)

@@ -53,6 +53,38 @@ linux_ready() {
 	wait_for_line "$T/$1.ser" "^counterd ready" 90 || fail "$1: the Linux guest did not come up"
 }
 
+# linux_up ID IMG TAP: boot the guest, wait for counterd, and until it
+# answers a first few updates.
+linux_up() {
+	bg_linux "$1" "$2" "$3"
+	linux_ready "$1"
+	udp --count 5 --timeout 1000 --duration "$(secs 20)" >"$T/warm" ||
+		fail "$1: no answer: $(cat "$T/warm")"
+}
+
+# linux_load ID: the background client ($ucl, log $T/c.log): 100 counter
+# updates a second, checked; returns once ID has answered some of them.
+linux_load() {
+	bg_udp "$T/c.log" --rate 100 --duration 3600 --timeout 100 --check
+	answering "$1" 10 "$1: the background client got no answer"
+}
+
+# linux_verdict PREFIX LAST IMG: stop the background client and check that
+# no answer broke value - seq and counterd read back every acknowledged
+# update; every console $T/PREFIX*.ser clean; stop LAST's vmm; e2fsck IMG.
+linux_verdict() {
+	kill -TERM "$ucl"
+	wait "$ucl"; _crc=$?
+	LOG=$T/c.log
+	[ "$_crc" -eq 0 ] && grep -q "mismatches=0 .*check=ok" "$T/c.log" || fail "client: rc $_crc"
+	for _s in "$T/$1"*.ser; do
+		_id=${_s##*/}
+		linux_clean "${_id%.ser}"
+	done
+	eval "kill_vmm \$${2}_pid"
+	fsck_clean "$3"
+}
+
 # linux_clean ID: the guest's console has no kernel warning, oops or
 # clocksource or soft-lockup complaint (lib.sh: linux_complaints).
 linux_clean() {

@@ -22,11 +22,8 @@ N=${LINUX_MIGRATIONS:-10}
 img=$T/g.img
 
 linux_root "$img"
-bg_linux m0 "$img" ntap0
-linux_ready m0
-udp --count 5 --timeout 1000 --duration "$(secs 20)" >"$T/warm" || fail "no answer: $(cat "$T/warm")"
-bg_udp "$T/c.log" --rate 100 --duration 3600 --timeout 100 --check
-answering m0 10 "the client got no answer"
+linux_up m0 "$img" ntap0
+linux_load m0
 
 i=1
 while [ "$i" -le "$N" ]; do
@@ -59,14 +56,5 @@ while [ "$i" -le "$N" ]; do
 done
 LOG=$T/m$N.err
 wait_for_line "$T/m$N.err" "post-copy: every page is here" 60 || fail "post-copy did not finish"
-kill -TERM "$ucl"
-wait "$ucl"; crc=$?
-LOG=$T/c.log
-[ "$crc" -eq 0 ] && grep -q "mismatches=0 .*check=ok" "$T/c.log" || fail "client: rc $crc"
-for s in "$T"/m*.ser; do
-	id=${s##*/}
-	linux_clean "${id%.ser}"
-done
-eval "kill_vmm \$m${N}_pid"
-fsck_clean "$img"
+linux_verdict m "m$N" "$img"
 pass "$((N - 1)) pre-copy and 1 post-copy migrations of a Debian guest under 100 Hz, every acknowledged update on its disk, e2fsck clean: $(tail -n 1 "$T/c.log")"

@@ -20,6 +20,9 @@
 #include <linux/kvm.h>
 #include <openssl/evp.h>
 
+#include "vmm/acpi.h"
+#include "vmm/acpi_pm.h"
+#include "vmm/rtc.h"
 #include "vmm/stream.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -176,6 +179,9 @@ static void assert_same_state(const uint8_t *b1, size_t l1, const uint8_t *b2, s
 	assert_same_msg(&p1.clock->base, &p2.clock->base, "the clock");
 	ck_assert(p1.serial && p2.serial);
 	assert_same_msg(&p1.serial->base, &p2.serial->base, "the UART");
+	ck_assert(p1.rtc && p2.rtc && p1.acpi_pm && p2.acpi_pm);
+	assert_same_msg(&p1.rtc->base, &p2.rtc->base, "the RTC");
+	assert_same_msg(&p1.acpi_pm->base, &p2.acpi_pm->base, "the PM1 registers");
 	ck_assert_uint_eq(p1.nr_pages_frames, p2.nr_pages_frames);
 	ck_assert_uint_gt(p1.nr_pages, 1024); /* at least the 4 MiB working set */
 	for (size_t i = 0; i < p1.nr_pages_frames; i++) {
@@ -385,6 +391,89 @@ START_TEST(damaged_streams_refused)
 }
 END_TEST
 
+static uint8_t cmos_io(struct vm *vm, uint8_t reg, int write, uint8_t val)
+{
+	rtc__io(vm->rtc, RTC_PORT, &reg, 1);
+	rtc__io(vm->rtc, RTC_PORT + 1, &val, write);
+	return val;
+}
+
+/*
+ * What a Linux guest sets in the RTC (its date, CMOS bytes) and the PM1
+ * registers (the power button's enable bit, without which a later press is
+ * not seen) reaches the VM that loads its state.
+ */
+START_TEST(platform_round_trip)
+{
+	uint8_t *buf, en[2] = { 0x00, 0x01 }; /* PM1_EN: PWRBTN_EN, bit 8 */
+	size_t len;
+	const char *err;
+	struct vm a, b;
+
+	make_vm(&a, 64 * MIB, 1, DIRTY_CMDLINE);
+	cmos_io(&a, 0x09, 1, 0x42); /* the year (BCD): the guest's clock set to 2042 */
+	cmos_io(&a, 0x40, 1, 0x5a); /* a byte of CMOS RAM */
+	acpi_pm__io(a.pm, ACPI_PM1A_EVT_PORT + 2, en, 2, true);
+	buf = save_mem(&a, &len);
+	vm__destroy(&a);
+
+	make_vm(&b, 64 * MIB, 1, DIRTY_CMDLINE);
+	ck_assert_msg(load_mem(&b, buf, len, &err) == 0, "load: %s", err);
+	ck_assert_uint_eq(cmos_io(&b, 0x09, 0, 0), 0x42);
+	ck_assert_uint_eq(cmos_io(&b, 0x40, 0, 0), 0x5a);
+	en[0] = en[1] = 0;
+	acpi_pm__io(b.pm, ACPI_PM1A_EVT_PORT + 2, en, 2, false);
+	ck_assert_msg(en[0] == 0 && en[1] == 1, "PM1_EN after the load: 0x%02x%02x", en[1], en[0]);
+	vm__destroy(&b);
+	free(buf);
+}
+END_TEST
+
+/* A stream of a header and one record, which the parser must refuse with expect. */
+static void assert_bad_record(const char *name, const ProtobufCMessage *m, const char *expect)
+{
+	Vmm__State__Header h = VMM__STATE__HEADER__INIT;
+	struct vm_state_parsed p;
+	const char *err = NULL;
+	struct stream s;
+	uint8_t *buf;
+	size_t len;
+
+	h.mem_size = 64 * MIB;
+	h.nr_vcpus = 1;
+	stream__init_mem(&s);
+	ck_assert_int_eq(stream__digest_begin(&s), 0);
+	ck_assert_int_eq(stream__write_prelude(&s, VM_STATE_MAJOR, VM_STATE_MINOR), 0);
+	ck_assert_int_eq(stream__write_record(&s, "header", VM_STATE_HEADER_VERSION, 0, &h.base), 0);
+	ck_assert_int_eq(stream__write_record(&s, name, 1, 0, m), 0);
+	ck_assert_int_eq(stream__write_end(&s), 0);
+	buf = stream__mem_take(&s, &len);
+	stream__close(&s);
+	ck_assert_int_lt(vm_state__parse(buf, len, &p, &err), 0);
+	ck_assert_msg(err && strstr(err, expect), "%s: \"%s\" lacks \"%s\"", name, err, expect);
+	vm_state__free_parsed(&p);
+	free(buf);
+}
+
+START_TEST(bad_platform_records)
+{
+	Vmm__State__RtcState rtc = VMM__STATE__RTC_STATE__INIT;
+	Vmm__State__AcpiPmState pm = VMM__STATE__ACPI_PM_STATE__INIT;
+	uint8_t cmos[129] = { 0 };
+
+	rtc.cmos = (ProtobufCBinaryData){ 10, cmos };
+	assert_bad_record("rtc", &rtc.base, "128 CMOS bytes");
+	rtc.cmos.len = 128;
+	rtc.index = 128;
+	assert_bad_record("rtc", &rtc.base, "index below 128");
+	rtc.index = 0;
+	rtc.offset = INT64_MIN;
+	assert_bad_record("rtc", &rtc.base, "offset");
+	pm.en = 0x10000;
+	assert_bad_record("acpi_pm", &pm.base, "wider than 16 bits");
+}
+END_TEST
+
 /* The disk-range check the state stream and the replication wire share. */
 START_TEST(disk_range_check)
 {
@@ -422,6 +511,8 @@ int main(void)
 	tcase_add_test(tc, socket_and_file);
 	tcase_add_test(tc, damaged_streams_refused);
 	tcase_add_test(tc, disk_range_check);
+	tcase_add_test(tc, platform_round_trip);
+	tcase_add_test(tc, bad_platform_records);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
