@@ -21,6 +21,8 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/metrics.h"
+#include "hasvc/notify.h"
 
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
@@ -282,7 +284,11 @@ static int start(struct hasvcd *d)
 	if (!d->fsm)
 		return -ENOMEM;
 	fsm__actions_init(&d->acts);
-	ret = sync__new(d);
+	ret = notify__start(d);
+	if (!ret)
+		ret = metrics__start(d);
+	if (!ret)
+		ret = sync__new(d);
 	if (!ret)
 		ret = fence__new(d);
 	if (!ret)
@@ -298,7 +304,9 @@ static void stop(struct hasvcd *d)
 {
 	if (d->formation_timer_armed && !d->formation_over)
 		qb_loop_timer_del(d->loop, d->formation_timer);
+	notify__stop(d);
 	serve__stop(d);
+	metrics__stop(d);
 	cluster__stop(d);
 	local__free(d);
 	fence__free(d);

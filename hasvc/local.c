@@ -23,6 +23,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/local.h"
+#include "hasvc/metrics.h"
 #include "vmm/ctl.h"
 
 #define POLL_MS 200
@@ -613,14 +614,20 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	char state[32], err[256];
+	uint64_t downtime_ms;
 
 	if (!still_wanted(d, c)) {
 		c->want_migrate = false;
 		ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		return;
 	}
-	if (local_vmm__migration_state(c, state, sizeof(state), err, sizeof(err)) ||
-	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
+	if (local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)))
+		return;
+	if (!strcmp(state, "completed") && !c->migrated) {
+		c->migrated = true;
+		metrics__migrated(d, c->vm, downtime_ms);
+	}
+	if (!strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
 	if (local_vmm__migrate(d, c, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: migrate to %s: %s (will retry)", c->control, c->peer, err);

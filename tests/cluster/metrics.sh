@@ -1,0 +1,97 @@
+#!/bin/sh
+# GET /metrics during a protected run and across a failover: the primary's
+# node reports the VM's checkpoint figures and its epochs grow between two
+# scrapes; the other nodes do not report them; when the primary's node dies
+# every survivor's hasvc_cluster_failovers_total goes up by exactly one (also
+# when scraped while the failover runs), the fence command is counted, and
+# the new primary's node takes over the VM's figures.
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
+need_hasvc
+PORT=9465
+SCRAPE="$top_srcdir/tests/cluster/scrape.py"
+PY=""
+for p in python3 /usr/bin/python3; do
+	"$p" -c 'import prometheus_client.parser' 2>/dev/null && { PY=$p; break; }
+done
+[ -n "$PY" ] || skip "no prometheus_client for python3 (Debian python3-prometheus-client)"
+
+# m NODE NAME [LABEL=VALUE...]: the sample's value on NODE, or "absent".
+m() {
+	_mn=$1; shift
+	node_exec "$_mn" "$PY" "$SCRAPE" "http://127.0.0.1:$PORT/metrics" get "$@" ||
+		fail "cannot scrape $_mn"
+}
+
+# wait_metric NODE EXPR TIMEOUT NAME [LABEL=VALUE...]: until the value (as $v)
+# makes the sh test EXPR true; prints it.
+wait_metric() {
+	_wn=$1 _we=$2 _wend=$(deadline "$3"); shift 3
+	while :; do
+		v=$(m "$_wn" "$@")
+		[ "$v" != absent ] && eval "[ $_we ]" && { echo "$v"; return 0; }
+		[ "$(date +%s)" -le "$_wend" ] || fail "$_wn: $* is $v, never $_we"
+		sleep 0.2
+	done
+}
+
+cluster_setup 3
+HLIB_CLUSTER_EXTRA="metrics_port = $PORT"
+HLIB_FENCE="echo \$HASVC_FENCE_NODE >>$T/fenced"
+start_cluster web1:a,b
+set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+echo "web1 protected: primary a, standby b"
+
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_quorate)" = 1 ] || fail "$n: not quorate in its metrics"
+	[ "$(m $n hasvc_cluster_members)" = 3 ] || fail "$n: members is not 3"
+	wait_metric $n '"$v" = 1' 10 hasvc_vm_protected vm=web1 >/dev/null
+	[ "$(m $n hasvc_vm_node vm=web1 node=a role=primary)" = 1 ] || fail "$n: web1's primary not a"
+	[ "$(m $n hasvc_vm_node vm=web1 node=b role=standby)" = 1 ] || fail "$n: web1's standby not b"
+	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: failovers before any"
+done
+gen0=$(m a hasvc_vm_generation vm=web1)
+echo "every node: quorate, 3 members, web1 protected on a/b (generation $gen0), no failover"
+
+# Epochs grow between two scrapes of the primary's node.
+e1=$(wait_metric a '"$v" -gt 0' 10 hasvc_vm_checkpoint_epochs_total vm=web1)
+e2=$(wait_metric a "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
+echo "a: web1's epochs $e1, then $e2"
+eps=$(m a hasvc_vm_checkpoint_epochs_per_second vm=web1)
+p99=$(m a hasvc_vm_checkpoint_pause_seconds vm=web1 quantile=0.99)
+age=$(m a hasvc_vm_checkpoint_last_commit_age_seconds vm=web1)
+"$PY" -c 'import sys; eps, p99, age = map(float, sys.argv[1:]); sys.exit(not (eps > 0 and 0 < p99 < 1 and 0 <= age < 2))' \
+	"$eps" "$p99" "$age" || fail "a: web1 epochs/s $eps, pause p99 $p99 s, commit age $age s"
+echo "a: web1 at $eps epochs/s, pause p99 $p99 s, last commit $age s ago"
+for n in b c; do
+	[ "$(m $n hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] ||
+		fail "$n reports web1's epochs though a runs its primary"
+done
+
+# The failover: scraped on b while it runs, the count never passes one.
+kill_node a
+echo "killed every process of node a"
+f=0; end=$(deadline 60)
+while [ "$f" = 0 ]; do
+	f=$(m b hasvc_cluster_failovers_total)
+	[ "$(date +%s)" -le "$end" ] || fail "b: failovers_total still 0 after 60 s"
+	sleep 0.1
+done
+[ "$f" = 1 ] || fail "b: failovers_total went from 0 to $f"
+echo "b: failovers_total 0 -> 1 while the failover ran"
+set -- $(wait_protected web1 90)
+[ "$1 $2" = "b c" ] || fail "web1 after the failover: $1/$2, expected b/c"
+for n in b c; do
+	[ "$(m $n hasvc_cluster_failovers_total)" = 1 ] || fail "$n: failovers_total is not 1"
+	[ "$(m $n hasvc_cluster_fence_attempts_total)" = 1 ] || fail "$n: fence attempts not 1"
+	[ "$(m $n hasvc_cluster_fence_failures_total)" = 0 ] || fail "$n: a fence failure counted"
+	[ "$(m $n hasvc_cluster_members)" = 2 ] || fail "$n: members is not 2"
+	gen=$(m $n hasvc_vm_generation vm=web1)
+	[ "$gen" -gt "$gen0" ] || fail "$n: web1's generation $gen, not past $gen0"
+done
+echo "b, c: one failover, one fence attempt, 2 members, generation $gen0 -> $gen"
+e1=$(wait_metric b '"$v" -gt 0' 20 hasvc_vm_checkpoint_epochs_total vm=web1)
+e2=$(wait_metric b "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
+echo "b: web1's epochs $e1, then $e2"
+[ "$(m c hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] || fail "c reports web1's epochs"
+echo "ok"
