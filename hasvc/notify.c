@@ -55,10 +55,10 @@ static void describe(struct hasvcd *d, char *out, size_t len)
 		prim += f->vms[v].used && f->vms[v].primary == me;
 		stby += f->vms[v].used && f->vms[v].standby == me;
 	}
-	snprintf(out, len, "node %s: %zu member%s, %s; %u primar%s, %u standb%s here", d->node,
+	snprintf(out, len, "node %s: %zu member%s, %s; %u primar%s, %u standby%s here", d->node,
 		 d->n_members, d->n_members == 1 ? "" : "s",
 		 f->quorate ? "quorate" : "NOT quorate", prim, prim == 1 ? "y" : "ies", stby,
-		 stby == 1 ? "y" : "ies");
+		 stby == 1 ? "" : "s");
 }
 
 static void on_tick(void *data)
