@@ -13,6 +13,9 @@
  *              promote, migrate, report (local_*.c)
  *   fence.c    fence commands
  *   serve.c    hactl's requests
+ *   metrics.c  GET /metrics (its own HTTP thread; local_metrics.c adds the
+ *              figures of this node's primaries)
+ *   notify.c   systemd's READY=1, STATUS= and WATCHDOG=1
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
