@@ -58,7 +58,7 @@ struct copy {
 	bool want_protect;
 	bool protect_sent;        /* accepted by the vmm; retried if the sync fails */
 	bool want_migrate;
-	bool migrated;            /* its completion went to the metrics */
+	bool migrating;           /* a migration job runs: its end goes to the metrics */
 	char peer[HASVC_NAME_MAX];
 	uint64_t peer_gen;
 	uint64_t retry_ms;

@@ -1,10 +1,13 @@
 #!/bin/sh
 # GET /metrics during a protected run and across a failover: the primary's
 # node reports the VM's checkpoint figures and its epochs grow between two
-# scrapes; the other nodes do not report them; when the primary's node dies
-# every survivor's hasvc_cluster_failovers_total goes up by exactly one (also
-# when scraped while the failover runs), the fence command is counted, and
-# the new primary's node takes over the VM's figures.
+# scrapes; the other nodes do not report them; a planned handover is not a
+# failover; when the primary's node dies every survivor's
+# hasvc_cluster_failovers_total goes up by exactly one (also when scraped
+# while the failover runs), the fence command is counted, and the new
+# primary's node takes over the VM's figures.  Then a live migration counts
+# in hasvc_vm_migrations_total with its downtime, and an evacuation in
+# hasvc_cluster_evacuations_total.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -50,8 +53,7 @@ for n in a b c; do
 	[ "$(m $n hasvc_vm_node vm=web1 node=b role=standby)" = 1 ] || fail "$n: web1's standby not b"
 	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: failovers before any"
 done
-gen0=$(m a hasvc_vm_generation vm=web1)
-echo "every node: quorate, 3 members, web1 protected on a/b (generation $gen0), no failover"
+echo "every node: quorate, 3 members, web1 protected on a/b, no failover"
 
 # Epochs grow between two scrapes of the primary's node.
 e1=$(wait_metric a '"$v" -gt 0' 10 hasvc_vm_checkpoint_epochs_total vm=web1)
@@ -68,20 +70,34 @@ for n in b c; do
 		fail "$n reports web1's epochs though a runs its primary"
 done
 
-# The failover: scraped on b while it runs, the count never passes one.
-kill_node a
-echo "killed every process of node a"
+# A planned handover to the standby is not a failover.
+hactl_on c migrate web1 b --wait --timeout "$(secs 60)" >"$T/handover.out" 2>&1 ||
+	fail "hactl migrate web1 b: $(cat "$T/handover.out")"
+set -- $(wait_protected web1 90)
+[ "$1" = b ] || fail "web1 after the handover: $1/$2, expected primary b"
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: the handover counted as a failover"
+done
+gen0=$(m b hasvc_vm_generation vm=web1)
+echo "handover to b (standby $2, generation $gen0): failovers_total still 0"
+
+# The failover: scraped on the standby's node while it runs, the count
+# never passes one.
+S=$2
+T3=$(for n in a b c; do [ "$n" = b ] || [ "$n" = "$S" ] || echo "$n"; done)
+kill_node b
+echo "killed every process of node b"
 f=0; end=$(deadline 60)
 while [ "$f" = 0 ]; do
-	f=$(m b hasvc_cluster_failovers_total)
-	[ "$(date +%s)" -le "$end" ] || fail "b: failovers_total still 0 after 60 s"
+	f=$(m "$S" hasvc_cluster_failovers_total)
+	[ "$(date +%s)" -le "$end" ] || fail "$S: failovers_total still 0 after 60 s"
 	sleep 0.1
 done
-[ "$f" = 1 ] || fail "b: failovers_total went from 0 to $f"
-echo "b: failovers_total 0 -> 1 while the failover ran"
+[ "$f" = 1 ] || fail "$S: failovers_total went from 0 to $f"
+echo "$S: failovers_total 0 -> 1 while the failover ran"
 set -- $(wait_protected web1 90)
-[ "$1 $2" = "b c" ] || fail "web1 after the failover: $1/$2, expected b/c"
-for n in b c; do
+[ "$1 $2" = "$S $T3" ] || fail "web1 after the failover: $1/$2, expected $S/$T3"
+for n in $S $T3; do
 	[ "$(m $n hasvc_cluster_failovers_total)" = 1 ] || fail "$n: failovers_total is not 1"
 	[ "$(m $n hasvc_cluster_fence_attempts_total)" = 1 ] || fail "$n: fence attempts not 1"
 	[ "$(m $n hasvc_cluster_fence_failures_total)" = 0 ] || fail "$n: a fence failure counted"
@@ -89,9 +105,36 @@ for n in b c; do
 	gen=$(m $n hasvc_vm_generation vm=web1)
 	[ "$gen" -gt "$gen0" ] || fail "$n: web1's generation $gen, not past $gen0"
 done
-echo "b, c: one failover, one fence attempt, 2 members, generation $gen0 -> $gen"
-e1=$(wait_metric b '"$v" -gt 0' 20 hasvc_vm_checkpoint_epochs_total vm=web1)
-e2=$(wait_metric b "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
-echo "b: web1's epochs $e1, then $e2"
-[ "$(m c hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] || fail "c reports web1's epochs"
+echo "$S, $T3: one failover, one fence attempt, 2 members, generation $gen0 -> $gen"
+e1=$(wait_metric $S '"$v" -gt 0' 20 hasvc_vm_checkpoint_epochs_total vm=web1)
+e2=$(wait_metric $S "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
+echo "$S: web1's epochs $e1, then $e2"
+[ "$(m $T3 hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] || fail "$T3 reports web1's epochs"
+
+# b comes back empty; web1 live-migrates there from $S (not its standby).
+start_corosync b
+start_hasvcd b
+wait_vm $S web1 'all(n.get("ready") for n in s["nodes"])' 30
+hactl_on $S migrate web1 b --wait --timeout "$(secs 120)" >"$T/migrate.out" 2>&1 ||
+	fail "hactl migrate web1 b: $(cat "$T/migrate.out")"
+set -- $(wait_protected web1 90)
+[ "$1" = b ] || fail "web1 after the live migration: $1/$2, expected primary b"
+for n in a b c; do
+	[ "$(m $n hasvc_vm_migrations_total vm=web1)" = 1 ] ||
+		fail "$n: migrations_total $(m $n hasvc_vm_migrations_total vm=web1)"
+done
+dt=$(m $S hasvc_vm_last_migration_downtime_seconds vm=web1)
+"$PY" -c 'import sys; sys.exit(not 0 < float(sys.argv[1]) < 5)' "$dt" ||
+	fail "$S: last migration downtime '$dt'"
+[ "$(m $T3 hasvc_vm_last_migration_downtime_seconds vm=web1)" = absent ] ||
+	fail "$T3 reports a migration downtime it did not measure"
+echo "live migration $S -> b: migrations_total 1 on every node, downtime $dt s on $S"
+
+hactl_on $S evacuate b --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
+	fail "hactl evacuate b: $(cat "$T/evacuate.out")"
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_evacuations_total)" = 1 ] || fail "$n: evacuations_total not 1"
+done
+[ "$(m $S hasvc_cluster_failovers_total)" = 1 ] || fail "$S: the evacuation counted as a failover"
+echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1"
 echo "ok"
