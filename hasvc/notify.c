@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <qb/qblog.h>
 #include <systemd/sd-daemon.h>
@@ -116,6 +118,17 @@ void notify__ready(struct hasvcd *d)
 	snprintf(n->status, sizeof(n->status), "%s", line);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", line);
 	qb_log(LOG_INFO, "told systemd: ready (%s)", line);
+}
+
+bool notify__stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	/* systemd's check (systemd.exec(5)): the stream it gave is still stderr. */
+	return e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && !fstat(STDERR_FILENO, &st) &&
+	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 void notify__stop(struct hasvcd *d)

@@ -4,7 +4,9 @@
 # listens on) and WATCHDOG_USEC.  READY=1 comes once, only after hasvcd's
 # state exchange ended; STATUS= lines say what it does (joining, then its
 # members, quorum and VMs); WATCHDOG=1 keeps coming at half the watchdog
-# period; SIGTERM sends STOPPING=1.
+# period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
+# its log goes to the journal's native socket (played by the same listener in
+# the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -29,10 +31,22 @@ python3 "$top_srcdir/tests/cluster/notify_listen.py" "$T/notify.sock" "$OUT" "$T
 	>"$T/listen.err" 2>&1 &
 PIDS="$PIDS $!"
 wait_line '^listening$' 10
+node_exec a mkdir -p /run/systemd/journal || fail "no /run/systemd/journal in a"
+node_bg a journal python3 "$top_srcdir/tests/cluster/notify_listen.py" \
+	/run/systemd/journal/socket "$T/journal.out" - joined
+end=$(deadline 10)
+until grep -q '^listening$' "$T/journal.out" 2>/dev/null; do
+	[ "$(date +%s)" -le "$end" ] || fail "the journal listener did not start"
+	sleep 0.1
+done
 start_hasvcd b
 start_hasvcd c
-node_bg a hasvcd env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=$WD_US "$HASVCD" \
-	-c "$T/hasvc.conf" -r "$T/a/run" --vmm "$VMM" -l "$T/a/hasvcd.log" -v
+# node_bg truncates a's stderr file, which keeps its inode: systemd's
+# JOURNAL_STREAM names it.
+: >"$T/a/hasvcd.err"
+js=$(stat -c %d:%i "$T/a/hasvcd.err")
+node_bg a hasvcd env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=$WD_US JOURNAL_STREAM="$js" \
+	"$HASVCD" -c "$T/hasvc.conf" -r "$T/a/run" --vmm "$VMM" -l "$T/a/hasvcd.log" -v
 
 wait_line ' READY=1$' 30
 grep -q '^SYNCED-AT-READY yes$' "$OUT" || fail "READY=1 came before the state exchange ended"
@@ -40,6 +54,13 @@ grep -q ' STATUS=joining the cluster group$' "$OUT" || fail "no STATUS while joi
 [ "$(sed -n '/ STATUS=joining/=' "$OUT" | head -1)" -lt "$(sed -n '/ READY=1$/=' "$OUT")" ] ||
 	fail "the joining STATUS came after READY=1"
 echo "READY=1 after the state exchange; STATUS=joining before it"
+
+j=$(grep '|MESSAGE=told systemd: ready' "$T/journal.out") || fail "no journal entry for READY: $(tail -3 "$T/journal.out")"
+for f in PRIORITY=6 CODE_FUNC=notify__ready SYSLOG_IDENTIFIER=hasvcd; do
+	case "|${j#* }|" in *"|$f|"*) ;; *) fail "journal entry without $f: $j" ;; esac
+done
+grep -q 'told systemd' "$T/a/hasvcd.err" && fail "the log went to stderr as well as the journal"
+echo "journal: ${j#* }"
 
 wait_line ' STATUS=node a: 3 members, quorate; 1 primary, 0 standbys here$' 60
 echo "STATUS: $(grep ' STATUS=node a' "$OUT" | tail -1 | cut -d' ' -f2-)"
