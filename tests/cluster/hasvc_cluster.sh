@@ -14,6 +14,17 @@ need_hasvc() {
 	command -v python3 >/dev/null 2>&1 || skip "no python3 (the client)"
 }
 
+# need_prom_parser: PY, a python3 with prometheus_client's exposition-format
+# parser (Debian python3-prometheus-client), and SCRAPE, the script that uses
+# it (tests/cluster/scrape.py); skips without one.
+need_prom_parser() {
+	SCRAPE="$top_srcdir/tests/cluster/scrape.py"
+	for PY in python3 /usr/bin/python3; do
+		"$PY" -c 'import prometheus_client.parser' 2>/dev/null && return 0
+	done
+	skip "no prometheus_client for python3 (Debian python3-prometheus-client)"
+}
+
 # write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
 # certificates from conf/make-certs.sh, and a protected counter guest per VM
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a

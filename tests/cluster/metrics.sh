@@ -12,12 +12,7 @@
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 PORT=9465
-SCRAPE="$top_srcdir/tests/cluster/scrape.py"
-PY=""
-for p in python3 /usr/bin/python3; do
-	"$p" -c 'import prometheus_client.parser' 2>/dev/null && { PY=$p; break; }
-done
-[ -n "$PY" ] || skip "no prometheus_client for python3 (Debian python3-prometheus-client)"
+need_prom_parser
 
 # m NODE NAME [LABEL=VALUE...]: the sample's value on NODE, or "absent".
 m() {

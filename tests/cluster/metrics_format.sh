@@ -10,12 +10,7 @@
 need_hasvc
 PORT=9466
 URL="http://127.0.0.1:$PORT"
-SCRAPE="$top_srcdir/tests/cluster/scrape.py"
-PY=""
-for p in python3 /usr/bin/python3; do
-	"$p" -c 'import prometheus_client.parser' 2>/dev/null && { PY=$p; break; }
-done
-[ -n "$PY" ] || skip "no prometheus_client for python3 (Debian python3-prometheus-client)"
+need_prom_parser
 
 cluster_setup 3
 
