@@ -22,6 +22,8 @@
 
 /* How often STATUS= is brought up to date (and the watchdog fed, at most). */
 #define NOTIFY_TICK_US 1000000ULL
+/* A watchdog period under 20 ms would make the loop spin: fed every 10 ms. */
+#define NOTIFY_TICK_MIN_US 10000ULL
 
 struct notify {
 	bool ready;
@@ -97,7 +99,7 @@ int notify__start(struct hasvcd *d)
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec) {
 		n->watchdog = true;
 		if (usec / 2 < n->tick_us)
-			n->tick_us = usec / 2 ? usec / 2 : 1;
+			n->tick_us = usec / 2 > NOTIFY_TICK_MIN_US ? usec / 2 : NOTIFY_TICK_MIN_US;
 		qb_log(LOG_INFO, "systemd watchdog: fed every %llu ms",
 		       (unsigned long long)(n->tick_us / 1000));
 	}
