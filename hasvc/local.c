@@ -623,9 +623,8 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 		ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		return;
 	}
-	if (local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)))
-		return;
-	if (!strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
+	if (local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)) ||
+	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
 	if (local_vmm__migrate(d, c, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: migrate to %s: %s (will retry)", c->control, c->peer, err);

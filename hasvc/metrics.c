@@ -167,6 +167,13 @@ static void render_vms(struct hasvcd *d, struct metrics_out *o)
 			metrics__sample(o, "hasvc_vm_protected",
 					!strcmp(serve__vm_state(&f->vms[v]), "protected"), "vm",
 					f->vms[v].name, NULL);
+}
+
+/* Live migrations: counted on every node, the downtime where it was measured. */
+static void render_migrations(struct hasvcd *d, struct metrics_out *o)
+{
+	const struct fsm *f = d->fsm;
+
 	metrics__family(o, "hasvc_vm_migrations_total", "counter",
 			"Live migrations of the VM the cluster ordered, since this hasvcd "
 			"started.");
@@ -197,8 +204,10 @@ static char *render(struct hasvcd *d, size_t *len)
 	if (!o.f)
 		return NULL;
 	render_cluster(d, &o);
-	if (d->fsm->configured)
+	if (d->fsm->configured) {
 		render_vms(d, &o);
+		render_migrations(d, &o);
+	}
 	local_metrics__render(d, &o);
 	if (fclose(o.f)) {
 		free(buf);
