@@ -3,13 +3,14 @@
 # exposition-format parser (python3-prometheus-client's, tests/cluster/
 # scrape.py check: parsed, HELP and TYPE for every family, hasvc_ names,
 # counters in _total, no sample twice), with a protected and an unprotected
-# VM running.  Other paths and methods are refused; bad metrics_* keys and a
-# port already in use stop hasvcd with an error that names them.
+# VM running, served on IPv6 (metrics_address = ::1; metrics.sh uses the
+# default 127.0.0.1).  Other paths and methods are refused; bad metrics_*
+# keys and a port already in use stop hasvcd with an error that names them.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 PORT=9466
-URL="http://127.0.0.1:$PORT"
+URL="http://[::1]:$PORT"
 need_prom_parser
 
 cluster_setup 3
@@ -27,7 +28,8 @@ bad_key "metrics_port = 70000" "metrics_port '70000' is not a TCP port"
 bad_key "metrics_port = 9x" "metrics_port '9x' is not a TCP port"
 bad_key "metrics_address = localhost" "metrics_address 'localhost' is not an IPv4 or IPv6"
 
-HLIB_CLUSTER_EXTRA="metrics_port = $PORT"
+HLIB_CLUSTER_EXTRA="metrics_port = $PORT
+metrics_address = ::1"
 HLIB_PROTECT_web2=no
 start_cluster web1:a,b web2:c
 set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
@@ -77,7 +79,7 @@ if node_exec a "$HASVCD" -c "$T/hasvc.conf" -n a -r "$T/a/run2" -s other --vmm "
 	>"$T/second.out" 2>&1; then
 	fail "a second hasvcd ran with its metrics port taken"
 fi
-grep -q "cannot serve metrics on 127.0.0.1:$PORT" "$T/second.out" ||
+grep -q "cannot serve metrics on \[::1\]:$PORT: Address already in use" "$T/second.out" ||
 	fail "the second hasvcd said: $(cat "$T/second.out")"
 echo "port taken: $(grep "cannot serve" "$T/second.out")"
 replicas_agree 3 30
