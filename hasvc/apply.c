@@ -12,7 +12,9 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/metrics.h"
 #include "hasvc/msg_event.h"
+#include "hasvc/notify.h"
 
 /*
  * The decision view is quorate when it holds a strict majority of the
@@ -57,6 +59,7 @@ static void dispatch(struct hasvcd *d, const struct fsm_action *a)
 void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 {
 	fsm__actions_clear(&d->acts);
+	metrics__pre_step(d);
 	if (fsm__step(d->fsm, ev, &d->acts)) {
 		/* This replica now differs from its peers: leave rather than act. */
 		qb_log(LOG_CRIT, "out of memory in the state machine: leaving the cluster");
@@ -65,6 +68,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 		qb_loop_stop(d->loop);
 		return;
 	}
+	metrics__step(d, ev, &d->acts);
 	for (size_t i = 0; i < d->acts.n; i++)
 		dispatch(d, &d->acts.v[i]);
 }
@@ -251,6 +255,7 @@ static bool all_declared_here(const struct hasvcd *d)
 void apply__after_sync(struct hasvcd *d)
 {
 	local__inventory(d);
+	notify__ready(d);
 	if (d->fsm->configured || !smallest_member(d))
 		return;
 	/*

@@ -199,6 +199,7 @@ void cluster_config__free(struct config *conf)
 	free(conf->nodes);
 	free(conf->vms);
 	free(conf->cluster_name);
+	free(conf->metrics_address);
 	free(conf->path);
 	free(conf);
 }

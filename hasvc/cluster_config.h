@@ -35,6 +35,8 @@
 #define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
 #define CONFIG_MIN_SYNC_TIMEOUT_MS 100
 #define CONFIG_MAX_SYNC_TIMEOUT_MS 600000
+/* [cluster] metrics_address: only this host's scrapers by default. */
+#define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"
 
 struct config_node {
 	char *name;
@@ -74,6 +76,9 @@ struct config {
 	char *cluster_name;
 	bool allow_plaintext;   /* nodes without TLS files are accepted  */
 	unsigned sync_timeout_ms; /* a state exchange's time limit       */
+	unsigned metrics_port;  /* GET /metrics (hasvc/metrics.c); 0: off */
+	char *metrics_address;  /* IP literal it listens on, or NULL:
+				   CONFIG_DEFAULT_METRICS_ADDRESS        */
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "hasvc/cluster_config_parse.h"
 #include "hasvc/cluster_config_value.h"
@@ -122,10 +123,34 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 	return 0;
 }
 
+static int cluster_metrics_port(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, 0, 65535, &n) < 0)
+		return fail_in(p, line, "metrics_port '%s' is not a TCP port from 1 to 65535 "
+			       "(or 0: no metrics)", v);
+	p->conf->metrics_port = (unsigned)n;
+	return 0;
+}
+
+static int cluster_metrics_address(struct config_parser *p, const char *v, int line)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, v, &a4) != 1 && inet_pton(AF_INET6, v, &a6) != 1)
+		return fail_in(p, line, "metrics_address '%s' is not an IPv4 or IPv6 address "
+			       "(like 127.0.0.1 or ::1; no names, no port)", v);
+	return set_string(p, &p->conf->metrics_address, "metrics_address", v, line, false);
+}
+
 static const struct key_rule cluster_keys[] = {
 	{ "name", cluster_name },
 	{ "allow_plaintext", cluster_plaintext },
 	{ "sync_timeout_ms", cluster_sync_timeout },
+	{ "metrics_port", cluster_metrics_port },
+	{ "metrics_address", cluster_metrics_address },
 	{ NULL, NULL },
 };
 

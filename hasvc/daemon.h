@@ -13,6 +13,9 @@
  *              promote, migrate, report (local_*.c)
  *   fence.c    fence commands
  *   serve.c    hactl's requests
+ *   metrics.c  GET /metrics (its own HTTP thread; local_metrics.c adds the
+ *              figures of this node's primaries)
+ *   notify.c   systemd's READY=1, STATUS= and WATCHDOG=1
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
@@ -64,6 +67,8 @@ struct sync;
 struct local;
 struct fence;
 struct hasvc_ipc;
+struct metrics;
+struct notify;
 
 /* Figures of a VM's primary, from its reports, for hactl status. */
 struct vm_figures {
@@ -106,6 +111,8 @@ struct hasvcd {
 	struct hasvc_ipc *ipc;
 	void *serve;                 /* serve.c's pending hactl commands */
 	struct vm_figures figs[HASVC_MAX_VMS];
+	struct metrics *met;          /* metrics.c: GET /metrics */
+	struct notify *notify;        /* notify.c: systemd readiness and watchdog */
 };
 
 /* hasvcd.c */
@@ -181,5 +188,7 @@ int serve__start(struct hasvcd *d);
 void serve__stop(struct hasvcd *d);
 /* The cluster answered a command this node sent: reply to its hactl. */
 void serve__done(struct hasvcd *d, uint64_t request, bool ok, const char *text);
+/* A VM's state as hactl status shows it (protected, degraded, stopped...). */
+const char *serve__vm_state(const struct fsm_vm *vm);
 
 #endif

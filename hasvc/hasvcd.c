@@ -21,6 +21,8 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/metrics.h"
+#include "hasvc/notify.h"
 
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
@@ -203,6 +205,21 @@ static void log_setup(const struct opts *o)
 	qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_TRUE);
 	qb_log_filter_ctl(QB_LOG_STDERR, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", o->level);
 	qb_log_format_set(QB_LOG_STDERR, "%t hasvcd: %p: %b");
+	if (notify__stderr_is_journal()) {
+		/*
+		 * Under systemd, libqb's journal target rather than lines on
+		 * stderr: each message keeps its PRIORITY, CODE_FILE, CODE_LINE
+		 * and CODE_FUNC.  qb_log has no per-message fields, so the VM and
+		 * node stay in MESSAGE's text.
+		 */
+		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_USE_JOURNAL, 1);
+		qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_CLEAR_ALL, QB_LOG_FILTER_FILE, "*",
+				  LOG_TRACE);
+		qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", o->level);
+		qb_log_format_set(QB_LOG_SYSLOG, "%b");
+		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_TRUE);
+		qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_FALSE);
+	}
 	if (o->log_file) {
 		int32_t t = qb_log_file_open(o->log_file);
 
@@ -282,7 +299,11 @@ static int start(struct hasvcd *d)
 	if (!d->fsm)
 		return -ENOMEM;
 	fsm__actions_init(&d->acts);
-	ret = sync__new(d);
+	ret = notify__start(d);
+	if (!ret)
+		ret = metrics__start(d);
+	if (!ret)
+		ret = sync__new(d);
 	if (!ret)
 		ret = fence__new(d);
 	if (!ret)
@@ -298,7 +319,9 @@ static void stop(struct hasvcd *d)
 {
 	if (d->formation_timer_armed && !d->formation_over)
 		qb_loop_timer_del(d->loop, d->formation_timer);
+	notify__stop(d);
 	serve__stop(d);
+	metrics__stop(d);
 	cluster__stop(d);
 	local__free(d);
 	fence__free(d);

@@ -23,6 +23,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/local.h"
+#include "hasvc/metrics.h"
 #include "vmm/ctl.h"
 
 #define POLL_MS 200
@@ -32,6 +33,7 @@
 
 static void poll_all(void *data);
 static bool reap(struct hasvcd *d, struct copy *c, uint64_t now);
+static void note_migration(struct hasvcd *d, struct copy *c);
 
 static void arm(struct local *l)
 {
@@ -199,6 +201,7 @@ static void stop_copy(struct hasvcd *d, struct copy *c)
 	}
 	if (c->stopping)
 		return;
+	note_migration(d, c);
 	c->stopping = true;
 	c->want_protect = c->want_migrate = c->handover = false;
 	c->stop_deadline_ms = hasvcd__now_ms() + STOP_GRACE_MS;
@@ -613,13 +616,14 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	char state[32], err[256];
+	uint64_t downtime_ms;
 
 	if (!still_wanted(d, c)) {
 		c->want_migrate = false;
 		ctl(c, VMM__CONTROL__REQUEST__COMMAND_MIGRATE_CANCEL);
 		return;
 	}
-	if (local_vmm__migration_state(c, state, sizeof(state), err, sizeof(err)) ||
+	if (local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)) ||
 	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
 	if (local_vmm__migrate(d, c, err, sizeof(err))) {
@@ -629,6 +633,27 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 	}
 	qb_log(LOG_NOTICE, "%s: live-migrating to %s", c->control, c->peer);
 	c->retry_ms = now + RETRY_MS;
+	c->migrating = true;
+}
+
+/*
+ * A migration job of c ended: its downtime goes to the metrics.  Asked by
+ * the poll and once more before the copy is stopped, because the vmm quits
+ * half a second after completing, and the cluster may stop it (the
+ * destination runs) before the next poll.
+ */
+static void note_migration(struct hasvcd *d, struct copy *c)
+{
+	char state[32], err[256];
+	uint64_t downtime_ms;
+
+	if (!c->migrating ||
+	    local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)))
+		return;
+	if (!strcmp(state, "completed"))
+		metrics__migrated(d, c->vm, downtime_ms);
+	if (strcmp(state, "active"))
+		c->migrating = false;
 }
 
 static void do_handover(struct hasvcd *d, struct copy *c)
@@ -761,6 +786,8 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 	}
 	if (c->view.up)
 		keep_up(d, c);
+	if (c->migrating && c->view.up)
+		note_migration(d, c);
 	if (c->want_protect && c->view.up)
 		do_protect(d, c, now);
 	if (c->want_migrate && c->view.up)

@@ -28,6 +28,11 @@ struct vmm_view {
 	uint64_t committed_epoch;
 	int64_t age_ms;
 	double eps;
+	/* The rest of protect-status, for GET /metrics (local_metrics.c). */
+	bool ck_primary;         /* role primary */
+	uint64_t epochs, bytes_last, held_bytes, held_frames;
+	double pause_us_p50, pause_us_p99, pause_us_mean, ack_us_mean, ack_us_max;
+	double bytes_per_epoch, disk_bytes_per_epoch;
 };
 
 struct copy {
@@ -53,6 +58,7 @@ struct copy {
 	bool want_protect;
 	bool protect_sent;        /* accepted by the vmm; retried if the sync fails */
 	bool want_migrate;
+	bool migrating;           /* a migration job runs: its end goes to the metrics */
 	char peer[HASVC_NAME_MAX];
 	uint64_t peer_gen;
 	uint64_t retry_ms;
@@ -103,8 +109,12 @@ int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
 /* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */
 int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
 		       char *err, size_t errlen);
-/* The migration job's state (none, active, completed, failed...) into out. */
-int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen);
+/*
+ * The migration job's state (none, active, completed, failed...) into out,
+ * and its downtime once completed.
+ */
+int local_vmm__migration_state(struct copy *c, char *out, size_t len, uint64_t *downtime_ms,
+			       char *err, size_t errlen);
 /* Read status and protect-status into c->view. */
 void local_vmm__view(struct copy *c);
 /* Drop the copy's control connection (it went away, or is forgotten). */
@@ -122,6 +132,10 @@ void local_vmm__record(struct hasvcd *d, const struct copy *c);
 void local_vmm__unrecord(struct hasvcd *d, const struct copy *c);
 /* Copies left running by an earlier hasvcd, from the run directory. */
 void local_vmm__adopt_records(struct local *l);
+
+/* local_metrics.c: this node's primaries, as lines of GET /metrics. */
+struct metrics_out;
+void local_metrics__render(struct hasvcd *d, struct metrics_out *o);
 
 /* local_backoff.c: the restart back-off of fresh boots. */
 /* When vm may boot afresh again (0: at once); fails: its quick failures. */

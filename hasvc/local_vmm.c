@@ -298,7 +298,8 @@ int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32
 	return run_done(c, &r, err, errlen);
 }
 
-int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen)
+int local_vmm__migration_state(struct copy *c, char *out, size_t len, uint64_t *downtime_ms,
+			       char *err, size_t errlen)
 {
 	Vmm__Control__Response *resp;
 	struct ctl_req r;
@@ -309,6 +310,7 @@ int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err,
 	if (ret)
 		return ret;
 	snprintf(out, len, "%s", resp->migration ? resp->migration->state : "");
+	*downtime_ms = resp->migration ? resp->migration->downtime_ms : 0;
 	vmm__control__response__free_unpacked(resp, NULL);
 	return 0;
 }
@@ -320,6 +322,18 @@ static void view_protection(struct vmm_view *v, const Vmm__Control__ProtectStatu
 	v->committed_epoch = ps->committed_epoch;
 	v->age_ms = ps->last_commit_age_ms;
 	v->eps = ps->epochs_per_s;
+	v->ck_primary = !strcmp(ps->role, "primary");
+	v->epochs = ps->epochs;
+	v->bytes_last = ps->bytes_last;
+	v->held_bytes = ps->output_held_bytes;
+	v->held_frames = ps->net_output_held_frames;
+	v->pause_us_p50 = ps->pause_us_p50;
+	v->pause_us_p99 = ps->pause_us_p99;
+	v->pause_us_mean = ps->pause_us_mean;
+	v->ack_us_mean = ps->ack_us_mean;
+	v->ack_us_max = ps->ack_us_max;
+	v->bytes_per_epoch = ps->bytes_per_epoch;
+	v->disk_bytes_per_epoch = ps->disk_bytes_per_epoch;
 }
 
 void local_vmm__view(struct copy *c)

@@ -56,7 +56,7 @@ static const char *wait_text(uint8_t w)
 	}
 }
 
-static const char *vm_state(const struct fsm_vm *vm)
+const char *serve__vm_state(const struct fsm_vm *vm)
 {
 	const struct fsm_copy *c;
 
@@ -124,7 +124,7 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 		m->standby = vm->standby >= 0 ? (char *)f->nodes[vm->standby].name : (char *)"";
 		m->migrating_to = vm->migrate_to >= 0 ? (char *)f->nodes[vm->migrate_to].name :
 			(char *)"";
-		m->state = (char *)vm_state(vm);
+		m->state = (char *)serve__vm_state(vm);
 		m->protect = vm->protect;
 		m->generation = vm->generation;
 		m->epoch = vm->primary >= 0 ? vm->copies[vm->primary].epoch : 0;

@@ -49,17 +49,22 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The 99th percentile of the pause samples (sorted in a scratch copy). */
-static uint64_t pause_p99(const struct checkpoint_stats *st)
+/*
+ * The 99th percentile of the pause samples (sorted in a scratch copy), and
+ * the median in *p50.
+ */
+static uint64_t pause_p99(const struct checkpoint_stats *st, uint64_t *p50)
 {
 	uint64_t n = st->epochs < CHECKPOINT_PAUSE_SAMPLES ? st->epochs : CHECKPOINT_PAUSE_SAMPLES;
 	uint64_t *sorted, p99;
 
+	*p50 = 0;
 	if (!n || !(sorted = malloc(n * sizeof(uint64_t))))
 		return 0;
 	memcpy(sorted, st->pause_samples, n * sizeof(uint64_t));
 	qsort(sorted, n, sizeof(uint64_t), cmp_u64);
 	p99 = sorted[(n * 99 + 99) / 100 - 1];
+	*p50 = sorted[(n + 1) / 2 - 1];
 	free(sorted);
 	return p99;
 }
@@ -155,6 +160,7 @@ static void fill_output(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps)
 void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus *ps)
 {
 	struct status_view v;
+	uint64_t p50 = 0;
 
 	if (take_view(ck, &v, ps->error)) {
 		ps->state = (char *)"unknown";
@@ -167,7 +173,8 @@ void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus 
 	ps->peer_generation = v.peer;
 	ps->last_commit_age_ms = v.age_ms;
 	ps->epochs_per_s = v.rate;
-	fill_stats(v.st, v.standby ? 0 : pause_p99(v.st), ps);
+	fill_stats(v.st, v.standby ? 0 : pause_p99(v.st, &p50), ps);
+	ps->pause_us_p50 = US(p50);
 	fill_output(ck, ps);
 	free(v.st);
 }

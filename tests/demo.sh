@@ -23,6 +23,13 @@ need_hasvc
 [ -c /dev/net/tun ] || skip "no /dev/net/tun (the VM's network interface needs a tap)"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# metrics NODE: what curl 127.0.0.1:9465/metrics in NODE shows of epochs and failovers.
+metrics() {
+	node_exec "$1" python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+		http://127.0.0.1:9465/metrics | grep -E '^hasvc_(vm_checkpoint_epochs_total|cluster_failovers_total)' |
+		sed 's/^/   /'
+}
 status() { hactl_on "$1" status | sed 's/^/   /'; }
 acked() { _a=$(grep -c '^ack ' "$T/web1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
 wait_acked() {
@@ -46,11 +53,16 @@ HLIB_MEMORY_db1=64M
 HLIB_EXTRA_db1="cmdline = mode=write sectors=32768 rq_sectors=8 pace_us=1500
 disk = /run/db1.img
 disk_size = 16M"
+HLIB_CLUSTER_EXTRA="metrics_port = 9465"
 start_cluster web1:a,b db1:a,b
 set -- $(wait_protected web1 90)
 wait_protected db1 90 >/dev/null
 say "both run on $1; their hot standbys on $2 receive a checkpoint every 25 ms (with db1's disk writes)"
 status b
+say "GET /metrics on $1 (Prometheus text format), twice a second apart: the epochs grow"
+metrics "$1"
+sleep 1
+metrics "$1"
 
 say "a client in another namespace increments web1's counter over UDP, 100 times a second"
 ip netns exec "$GL_NS" python3 "$top/tests/virtio/udpclient.py" "$GL_NET.10" 7777 \
@@ -74,6 +86,8 @@ grep -q 'block BAD' "$T/db1.out" && fail "db1 found a bad record"
 set -- $(wait_protected web1 90)
 say "web1 runs on $1 and is protected again, standby on $2"
 status "$1"
+say "GET /metrics on $1: a failover per VM counted, the epochs come from $1 now"
+metrics "$1"
 wait_acked 50
 say "the client checks that no acknowledged update was lost or applied twice"
 kill -TERM "$udp_pid"

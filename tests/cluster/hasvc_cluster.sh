@@ -14,18 +14,31 @@ need_hasvc() {
 	command -v python3 >/dev/null 2>&1 || skip "no python3 (the client)"
 }
 
+# need_prom_parser: PY, a python3 with prometheus_client's exposition-format
+# parser (Debian python3-prometheus-client), and SCRAPE, the script that uses
+# it (tests/cluster/scrape.py); skips without one.
+need_prom_parser() {
+	SCRAPE="$top_srcdir/tests/cluster/scrape.py"
+	for PY in python3 /usr/bin/python3; do
+		"$PY" -c 'import prometheus_client.parser' 2>/dev/null && return 0
+	done
+	skip "no prometheus_client for python3 (Debian python3-prometheus-client)"
+}
+
 # write_hasvc_conf VM...: $T/hasvc.conf with every node of the cluster, TLS
 # certificates from conf/make-certs.sh, and a protected counter guest per VM
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
 # shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
-# of its section (cmdline, disk, bridge ...).
+# of its section (cmdline, disk, bridge ...).  HLIB_CLUSTER_EXTRA: more lines
+# of [cluster] (metrics_port ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
 		>/dev/null 2>&1 || fail "make-certs.sh"
 	{
 		printf '[cluster]\nname = t%s\n' "$$"
+		[ -z "${HLIB_CLUSTER_EXTRA:-}" ] || printf '%s\n' "$HLIB_CLUSTER_EXTRA"
 		for _n in $CL_NODES; do
 			printf '[node %s]\nreplication = %s:%s\n' "$_n" "$(_cl_get CL_ADDR "$_n")" \
 				"$HLIB_PORT"

@@ -148,6 +148,13 @@ START_TEST(test_defaults_and_long_lines)
 	free(text);
 	c = parse_ok(PLAIN "sync_timeout_ms = 2500\n" NODES);
 	ck_assert_uint_eq(c->sync_timeout_ms, 2500);
+	/* No metrics server unless asked; its address then defaults (NULL). */
+	ck_assert_uint_eq(c->metrics_port, 0);
+	ck_assert_ptr_null(c->metrics_address);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "metrics_port = 9465\nmetrics_address = ::1\n" NODES);
+	ck_assert_uint_eq(c->metrics_port, 9465);
+	ck_assert_str_eq(c->metrics_address, "::1");
 	cluster_config__free(c);
 	free(cmd);
 }
@@ -249,6 +256,14 @@ static const struct {
 	  "hasvc.conf:2: cluster: name 'my cluster' is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
 	{ PLAIN "sync_timeout_ms = 50\n" NODES,
 	  "hasvc.conf:3: cluster: sync_timeout_ms '50' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN "metrics_port = 65536\n" NODES,
+	  "hasvc.conf:3: cluster: metrics_port '65536' is not a TCP port from 1 to 65535 (or 0: no metrics)" },
+	{ PLAIN "metrics_port = -1\n" NODES,
+	  "hasvc.conf:3: cluster: metrics_port '-1' is not a TCP port from 1 to 65535 (or 0: no metrics)" },
+	{ PLAIN "metrics_address = 127.0.0.1:9465\n" NODES,
+	  "hasvc.conf:3: cluster: metrics_address '127.0.0.1:9465' is not an IPv4 or IPv6 address (like 127.0.0.1 or ::1; no names, no port)" },
+	{ PLAIN "metrics_address =\n" NODES,
+	  "hasvc.conf:3: cluster: metrics_address '' is not an IPv4 or IPv6 address (like 127.0.0.1 or ::1; no names, no port)" },
 	{ PLAIN "\n\n",
 	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
 	{ PLAIN NODES "[vm]\nmemory = 1G\n",

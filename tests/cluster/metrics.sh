@@ -1,0 +1,135 @@
+#!/bin/sh
+# GET /metrics during a protected run and across a failover: the primary's
+# node reports the VM's checkpoint figures and its epochs grow between two
+# scrapes; the other nodes do not report them; a planned handover is not a
+# failover; when the primary's node dies every survivor's
+# hasvc_cluster_failovers_total goes up by exactly one (also when scraped
+# while the failover runs), the fence command is counted, and the new
+# primary's node takes over the VM's figures.  Then a live migration counts
+# in hasvc_vm_migrations_total with its downtime, and an evacuation in
+# hasvc_cluster_evacuations_total.
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
+need_hasvc
+PORT=9465
+need_prom_parser
+
+# m NODE NAME [LABEL=VALUE...]: the sample's value on NODE, or "absent".
+m() {
+	_mn=$1; shift
+	node_exec "$_mn" "$PY" "$SCRAPE" "http://127.0.0.1:$PORT/metrics" get "$@" ||
+		fail "cannot scrape $_mn"
+}
+
+# wait_metric NODE EXPR TIMEOUT NAME [LABEL=VALUE...]: until the value (as $v)
+# makes the sh test EXPR true; prints it.
+wait_metric() {
+	_wn=$1 _we=$2 _wend=$(deadline "$3"); shift 3
+	while :; do
+		v=$(m "$_wn" "$@")
+		[ "$v" != absent ] && eval "[ $_we ]" && { echo "$v"; return 0; }
+		[ "$(date +%s)" -le "$_wend" ] || fail "$_wn: $* is $v, never $_we"
+		sleep 0.2
+	done
+}
+
+cluster_setup 3
+HLIB_CLUSTER_EXTRA="metrics_port = $PORT"
+HLIB_FENCE="echo \$HASVC_FENCE_NODE >>$T/fenced"
+start_cluster web1:a,b
+set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+echo "web1 protected: primary a, standby b"
+
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_quorate)" = 1 ] || fail "$n: not quorate in its metrics"
+	[ "$(m $n hasvc_cluster_members)" = 3 ] || fail "$n: members is not 3"
+	wait_metric $n '"$v" = 1' 10 hasvc_vm_protected vm=web1 >/dev/null
+	[ "$(m $n hasvc_vm_node vm=web1 node=a role=primary)" = 1 ] || fail "$n: web1's primary not a"
+	[ "$(m $n hasvc_vm_node vm=web1 node=b role=standby)" = 1 ] || fail "$n: web1's standby not b"
+	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: failovers before any"
+done
+echo "every node: quorate, 3 members, web1 protected on a/b, no failover"
+
+# Epochs grow between two scrapes of the primary's node.
+e1=$(wait_metric a '"$v" -gt 0' 10 hasvc_vm_checkpoint_epochs_total vm=web1)
+e2=$(wait_metric a "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
+echo "a: web1's epochs $e1, then $e2"
+eps=$(m a hasvc_vm_checkpoint_epochs_per_second vm=web1)
+p99=$(m a hasvc_vm_checkpoint_pause_seconds vm=web1 quantile=0.99)
+age=$(m a hasvc_vm_checkpoint_last_commit_age_seconds vm=web1)
+"$PY" -c 'import sys; eps, p99, age = map(float, sys.argv[1:]); sys.exit(not (eps > 0 and 0 < p99 < 1 and 0 <= age < 2))' \
+	"$eps" "$p99" "$age" || fail "a: web1 epochs/s $eps, pause p99 $p99 s, commit age $age s"
+echo "a: web1 at $eps epochs/s, pause p99 $p99 s, last commit $age s ago"
+for n in b c; do
+	[ "$(m $n hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] ||
+		fail "$n reports web1's epochs though a runs its primary"
+done
+
+# A planned handover to the standby is not a failover.
+hactl_on c migrate web1 b --wait --timeout "$(secs 60)" >"$T/handover.out" 2>&1 ||
+	fail "hactl migrate web1 b: $(cat "$T/handover.out")"
+set -- $(wait_protected web1 90)
+[ "$1" = b ] || fail "web1 after the handover: $1/$2, expected primary b"
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: the handover counted as a failover"
+done
+gen0=$(m b hasvc_vm_generation vm=web1)
+echo "handover to b (standby $2, generation $gen0): failovers_total still 0"
+
+# The failover: scraped on the standby's node while it runs, the count
+# never passes one.
+S=$2
+T3=$(for n in a b c; do [ "$n" = b ] || [ "$n" = "$S" ] || echo "$n"; done)
+kill_node b
+echo "killed every process of node b"
+f=0; end=$(deadline 60)
+while [ "$f" = 0 ]; do
+	f=$(m "$S" hasvc_cluster_failovers_total)
+	[ "$(date +%s)" -le "$end" ] || fail "$S: failovers_total still 0 after 60 s"
+	sleep 0.1
+done
+[ "$f" = 1 ] || fail "$S: failovers_total went from 0 to $f"
+echo "$S: failovers_total 0 -> 1 while the failover ran"
+set -- $(wait_protected web1 90)
+[ "$1 $2" = "$S $T3" ] || fail "web1 after the failover: $1/$2, expected $S/$T3"
+for n in $S $T3; do
+	[ "$(m $n hasvc_cluster_failovers_total)" = 1 ] || fail "$n: failovers_total is not 1"
+	[ "$(m $n hasvc_cluster_fence_attempts_total)" = 1 ] || fail "$n: fence attempts not 1"
+	[ "$(m $n hasvc_cluster_fence_failures_total)" = 0 ] || fail "$n: a fence failure counted"
+	[ "$(m $n hasvc_cluster_members)" = 2 ] || fail "$n: members is not 2"
+	gen=$(m $n hasvc_vm_generation vm=web1)
+	[ "$gen" -gt "$gen0" ] || fail "$n: web1's generation $gen, not past $gen0"
+done
+echo "$S, $T3: one failover, one fence attempt, 2 members, generation $gen0 -> $gen"
+e1=$(wait_metric $S '"$v" -gt 0' 20 hasvc_vm_checkpoint_epochs_total vm=web1)
+e2=$(wait_metric $S "\"\$v\" -gt $e1" 5 hasvc_vm_checkpoint_epochs_total vm=web1)
+echo "$S: web1's epochs $e1, then $e2"
+[ "$(m $T3 hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] || fail "$T3 reports web1's epochs"
+
+# b comes back empty; web1 live-migrates there from $S (not its standby).
+start_corosync b
+start_hasvcd b
+wait_vm $S web1 'all(n.get("ready") for n in s["nodes"])' 30
+hactl_on $S migrate web1 b --wait --timeout "$(secs 120)" >"$T/migrate.out" 2>&1 ||
+	fail "hactl migrate web1 b: $(cat "$T/migrate.out")"
+set -- $(wait_protected web1 90)
+[ "$1" = b ] || fail "web1 after the live migration: $1/$2, expected primary b"
+for n in a b c; do
+	[ "$(m $n hasvc_vm_migrations_total vm=web1)" = 1 ] ||
+		fail "$n: migrations_total $(m $n hasvc_vm_migrations_total vm=web1)"
+done
+dt=$(m $S hasvc_vm_last_migration_downtime_seconds vm=web1)
+"$PY" -c 'import sys; sys.exit(not 0 < float(sys.argv[1]) < 5)' "$dt" ||
+	fail "$S: last migration downtime '$dt'"
+[ "$(m $T3 hasvc_vm_last_migration_downtime_seconds vm=web1)" = absent ] ||
+	fail "$T3 reports a migration downtime it did not measure"
+echo "live migration $S -> b: migrations_total 1 on every node, downtime $dt s on $S"
+
+hactl_on $S evacuate b --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
+	fail "hactl evacuate b: $(cat "$T/evacuate.out")"
+for n in a b c; do
+	[ "$(m $n hasvc_cluster_evacuations_total)" = 1 ] || fail "$n: evacuations_total not 1"
+done
+[ "$(m $S hasvc_cluster_failovers_total)" = 1 ] || fail "$S: the evacuation counted as a failover"
+echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1"
+echo "ok"

@@ -1,0 +1,82 @@
+#!/bin/sh
+# systemd's notify protocol without systemd: hasvcd on node a gets
+# NOTIFY_SOCKET (a unix datagram socket tests/cluster/notify_listen.py
+# listens on) and WATCHDOG_USEC.  READY=1 comes once, only after hasvcd's
+# state exchange ended; STATUS= lines say what it does (joining, then its
+# members, quorum and VMs); WATCHDOG=1 keeps coming at half the watchdog
+# period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
+# its log goes to the journal's native socket (played by the same listener in
+# the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr.
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
+need_hasvc
+WD_US=400000
+OUT="$T/notify.out"
+
+# wait_line PATTERN TIMEOUT: until a line of $OUT matches (grep -E).
+wait_line() {
+	_end=$(deadline "$2")
+	until grep -Eq "$1" "$OUT" 2>/dev/null; do
+		[ "$(date +%s)" -le "$_end" ] || fail "no '$1' within $2 s: $(tail -5 "$OUT")"
+		sleep 0.1
+	done
+}
+
+cluster_setup 3
+write_hasvc_conf web1:a,b
+for n in $CL_NODES; do start_corosync "$n"; done
+wait_members "$CL_NODES" 3 20
+
+python3 "$top_srcdir/tests/cluster/notify_listen.py" "$T/notify.sock" "$OUT" "$T/a/hasvcd.log" \
+	>"$T/listen.err" 2>&1 &
+PIDS="$PIDS $!"
+wait_line '^listening$' 10
+node_exec a mkdir -p /run/systemd/journal || fail "no /run/systemd/journal in a"
+node_bg a journal python3 "$top_srcdir/tests/cluster/notify_listen.py" \
+	/run/systemd/journal/socket "$T/journal.out" - joined
+end=$(deadline 10)
+until grep -q '^listening$' "$T/journal.out" 2>/dev/null; do
+	[ "$(date +%s)" -le "$end" ] || fail "the journal listener did not start"
+	sleep 0.1
+done
+start_hasvcd b
+start_hasvcd c
+# node_bg truncates a's stderr file, which keeps its inode: systemd's
+# JOURNAL_STREAM names it.
+: >"$T/a/hasvcd.err"
+js=$(stat -c %d:%i "$T/a/hasvcd.err")
+node_bg a hasvcd env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=$WD_US JOURNAL_STREAM="$js" \
+	"$HASVCD" -c "$T/hasvc.conf" -r "$T/a/run" --vmm "$VMM" -l "$T/a/hasvcd.log" -v
+
+wait_line ' READY=1$' 30
+grep -q '^SYNCED-AT-READY yes$' "$OUT" || fail "READY=1 came before the state exchange ended"
+grep -q ' STATUS=joining the cluster group$' "$OUT" || fail "no STATUS while joining"
+[ "$(sed -n '/ STATUS=joining/=' "$OUT" | head -1)" -lt "$(sed -n '/ READY=1$/=' "$OUT")" ] ||
+	fail "the joining STATUS came after READY=1"
+echo "READY=1 after the state exchange; STATUS=joining before it"
+
+j=$(grep '|MESSAGE=told systemd: ready' "$T/journal.out") || fail "no journal entry for READY: $(tail -3 "$T/journal.out")"
+for f in PRIORITY=6 CODE_FUNC=notify__ready SYSLOG_IDENTIFIER=hasvcd; do
+	case "|${j#* }|" in *"|$f|"*) ;; *) fail "journal entry without $f: $j" ;; esac
+done
+grep -q 'told systemd' "$T/a/hasvcd.err" && fail "the log went to stderr as well as the journal"
+echo "journal: ${j#* }"
+
+wait_line ' STATUS=node a: 3 members, quorate; 1 primary, 0 standbys here$' 60
+echo "STATUS: $(grep ' STATUS=node a' "$OUT" | tail -1 | cut -d' ' -f2-)"
+
+# WATCHDOG=1 every WD_US/2: over two seconds (a measurement, not a wait),
+# at least half of the 10 expected.
+w1=$(grep -c ' WATCHDOG=1$' "$OUT")
+sleep 2
+w2=$(grep -c ' WATCHDOG=1$' "$OUT")
+echo "WATCHDOG=1: $w1 so far, $((w2 - w1)) in the last 2 s (period $((WD_US / 2000)) ms)"
+[ $((w2 - w1)) -ge 5 ] || fail "only $((w2 - w1)) WATCHDOG=1 in 2 s"
+[ "$(grep -c ' READY=1$' "$OUT")" = 1 ] || fail "READY=1 more than once"
+
+kill -TERM "$a_hasvcd_pid"
+wait_line ' STOPPING=1$' 20
+wait "$a_hasvcd_pid" 2>/dev/null || true
+[ "$(grep -c ' READY=1$' "$OUT")" = 1 ] || fail "READY=1 more than once"
+echo "SIGTERM: STOPPING=1"
+echo "ok"
