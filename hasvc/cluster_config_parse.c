@@ -122,10 +122,30 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 	return 0;
 }
 
+static int cluster_watchdog_margin(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, 0, CONFIG_MAX_WATCHDOG_MARGIN_MS, &n) < 0)
+		return fail_in(p, line, "watchdog_margin_ms '%s' is not a number of milliseconds "
+			       "from 0 to %d", v, CONFIG_MAX_WATCHDOG_MARGIN_MS);
+	p->conf->watchdog_margin_ms = (unsigned)n;
+	return 0;
+}
+
+static int cluster_two_node(struct config_parser *p, const char *v, int line)
+{
+	if (cluster_config__parse_bool(v, &p->conf->two_node) < 0)
+		return fail_in(p, line, "two_node '%s' is not yes or no", v);
+	return 0;
+}
+
 static const struct key_rule cluster_keys[] = {
 	{ "name", cluster_name },
 	{ "allow_plaintext", cluster_plaintext },
 	{ "sync_timeout_ms", cluster_sync_timeout },
+	{ "watchdog_margin_ms", cluster_watchdog_margin },
+	{ "two_node", cluster_two_node },
 	{ NULL, NULL },
 };
 
@@ -155,6 +175,53 @@ NODE_STRING(node_tls_key, tls_key, false)
 NODE_STRING(node_tls_crl, tls_crl, false)
 NODE_STRING(node_fence, fence_command, false)
 
+static int node_fencing(struct config_parser *p, const char *v, int line)
+{
+	static const char *const names[] = { [CONFIG_FENCING_COMMAND] = "command",
+					     [CONFIG_FENCING_WATCHDOG] = "watchdog",
+					     [CONFIG_FENCING_BOTH] = "both" };
+
+	for (int i = CONFIG_FENCING_COMMAND; i <= CONFIG_FENCING_BOTH; i++)
+		if (!strcmp(v, names[i])) {
+			cur_node(p)->fencing = (enum config_fencing)i;
+			return 0;
+		}
+	return fail_in(p, line, "fencing '%s' is not command, watchdog or both", v);
+}
+
+static int node_fence_timeout(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, CONFIG_MIN_FENCE_TIMEOUT_MS, CONFIG_MAX_FENCE_TIMEOUT_MS,
+				      &n) < 0)
+		return fail_in(p, line, "fence_timeout_ms '%s' is not a number of milliseconds "
+			       "from %d to %d", v, CONFIG_MIN_FENCE_TIMEOUT_MS,
+			       CONFIG_MAX_FENCE_TIMEOUT_MS);
+	cur_node(p)->fence_timeout_ms = (unsigned)n;
+	return 0;
+}
+
+static int node_watchdog_device(struct config_parser *p, const char *v, int line)
+{
+	if (v[0] != '/')
+		return fail_in(p, line, "watchdog_device '%s' is not an absolute path", v);
+	return set_string(p, &cur_node(p)->watchdog_device, "watchdog_device", v, line, false);
+}
+
+static int node_watchdog_timeout(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, CONFIG_MIN_WATCHDOG_TIMEOUT_S,
+				      CONFIG_MAX_WATCHDOG_TIMEOUT_S, &n) < 0)
+		return fail_in(p, line, "watchdog_timeout '%s' is not a number of seconds "
+			       "from %d to %d", v, CONFIG_MIN_WATCHDOG_TIMEOUT_S,
+			       CONFIG_MAX_WATCHDOG_TIMEOUT_S);
+	cur_node(p)->watchdog_timeout_s = (unsigned)n;
+	return 0;
+}
+
 static const struct key_rule node_keys[] = {
 	{ "replication", node_replication },
 	{ "tls_ca", node_tls_ca },
@@ -162,6 +229,10 @@ static const struct key_rule node_keys[] = {
 	{ "tls_key", node_tls_key },
 	{ "tls_crl", node_tls_crl },
 	{ "fence_command", node_fence },
+	{ "fencing", node_fencing },
+	{ "fence_timeout_ms", node_fence_timeout },
+	{ "watchdog_device", node_watchdog_device },
+	{ "watchdog_timeout", node_watchdog_timeout },
 	{ NULL, NULL },
 };
 
@@ -368,6 +439,8 @@ static int add_node(struct config_parser *p, const char *name, int line)
 	c->nodes = grown;
 	memset(&grown[c->n_nodes], 0, sizeof(*grown));
 	grown[c->n_nodes].line = line;
+	grown[c->n_nodes].fence_timeout_ms = CONFIG_DEFAULT_FENCE_TIMEOUT_MS;
+	grown[c->n_nodes].watchdog_timeout_s = CONFIG_DEFAULT_WATCHDOG_TIMEOUT_S;
 	if (!(grown[c->n_nodes].name = strdup(name)))
 		goto nomem;
 	p->index = c->n_nodes++;
@@ -501,9 +574,28 @@ int cluster_config_parse__key(struct config_parser *p, const char *key, const ch
 
 /* ---- whole-file rules ---- */
 
-static void validate_node(struct config_parser *p, const struct config_node *n)
+/* fencing follows fence_command unless given; the two must agree. */
+static void validate_fencing(struct config_parser *p, struct config_node *n)
+{
+	if (n->fencing == CONFIG_FENCING_NONE && n->fence_command)
+		n->fencing = CONFIG_FENCING_COMMAND;
+	if (cluster_config__fence_by_command(n) && !n->fence_command)
+		cluster_config_parse__fail(p, n->line, "node %s: fencing = %s needs a "
+					   "fence_command", n->name,
+					   n->fencing == CONFIG_FENCING_BOTH ? "both" : "command");
+	else if (n->fencing == CONFIG_FENCING_WATCHDOG && n->fence_command)
+		cluster_config_parse__fail(p, n->line, "node %s: fencing = watchdog does not run "
+					   "its fence_command: say fencing = both, or remove the "
+					   "command", n->name);
+}
+
+static void validate_node(struct config_parser *p, struct config_node *n)
 {
 	int tls = !!n->tls_ca + !!n->tls_cert + !!n->tls_key;
+
+	validate_fencing(p, n);
+	if (p->err_line)
+		return;
 
 	if (!n->replication) {
 		cluster_config_parse__fail(p, n->line,

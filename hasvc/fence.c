@@ -2,7 +2,9 @@
  * Fence commands: `fence_command` of a lost node, run by the member the
  * state machine picked, through /bin/sh with HASVC_FENCE_NODE set.  Exit
  * status 0 within the time limit means fenced; the result goes to every
- * member as a FenceResult message.
+ * member as a FenceResult message.  The command runs in a process group of
+ * its own, so that the time limit kills whatever it started too (a fence
+ * agent left running could power the node off after it rejoined).
  */
 #include "config.h"
 
@@ -18,12 +20,12 @@
 
 #include "hasvc/daemon.h"
 
-#define FENCE_TIMEOUT_MS 60000
 #define FENCE_RETRY_MS 5000
 
 struct fence_job {
 	pid_t pid;
 	char node[HASVC_NAME_MAX];
+	unsigned timeout_ms;
 	qb_loop_timer_handle timer;
 	struct hasvcd *d;
 };
@@ -73,9 +75,11 @@ static void on_timeout(void *data)
 {
 	struct fence_job *j = data;
 
-	qb_log(LOG_ERR, "fencing %s: the command did not finish in %d s: killed", j->node,
-	       FENCE_TIMEOUT_MS / 1000);
-	kill(j->pid, SIGKILL);
+	qb_log(LOG_ERR, "fencing %s: the command did not finish in %u ms: killed with "
+	       "everything it started", j->node, j->timeout_ms);
+	/* The group is the shell's pid: it exists until the shell is reaped. */
+	if (kill(-j->pid, SIGKILL) < 0)
+		kill(j->pid, SIGKILL);
 }
 
 static struct fence_job *job_of(struct fence *f, const char *node)
@@ -105,6 +109,7 @@ void fence__run(struct hasvcd *d, const char *node)
 	qb_log(LOG_NOTICE, "fencing %s: %s", node, cn->fence_command);
 	pid = hasvcd__fork();
 	if (pid == 0) {
+		setpgid(0, 0);
 		close_range(3, ~0U, 0);
 		setenv("HASVC_FENCE_NODE", node, 1);
 		execl("/bin/sh", "sh", "-c", cn->fence_command, (char *)NULL);
@@ -116,10 +121,13 @@ void fence__run(struct hasvcd *d, const char *node)
 		send_result(d, node, false);
 		return;
 	}
+	/* Both sides set the group: neither order of running leaves a gap. */
+	setpgid(pid, pid);
 	j->pid = pid;
 	j->d = d;
+	j->timeout_ms = cn->fence_timeout_ms;
 	snprintf(j->node, sizeof(j->node), "%s", node);
-	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, FENCE_TIMEOUT_MS * 1000000ULL, j, on_timeout,
+	qb_loop_timer_add(d->loop, QB_LOOP_HIGH, j->timeout_ms * 1000000ULL, j, on_timeout,
 			  &j->timer);
 }
 

@@ -55,6 +55,8 @@ enum fsm_op {
 	FSM_OP_FAILOVER,  /* vm       */
 	FSM_OP_PROTECT,   /* vm       */
 	FSM_OP_UNPROTECT, /* vm       */
+	/* node: the operator says the lost node is off (hactl fence-ack) */
+	FSM_OP_FENCE_ACK = 50,
 };
 
 /* Pointers are borrowed for the duration of fsm__step() only. */

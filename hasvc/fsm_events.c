@@ -57,7 +57,7 @@ static void config_nodes(struct step *st, const struct config *c)
 			snprintf(n->name, sizeof(n->name), "%s", c->nodes[k].name);
 		}
 		n->declared = true;
-		n->has_fence = c->nodes[k].fence_command != NULL;
+		n->has_fence = c->nodes[k].fencing != CONFIG_FENCING_NONE;
 	}
 }
 
@@ -393,8 +393,16 @@ void fsm__on_fence(struct step *st, const struct fsm_event *ev)
 			      "fencing succeeds or it rejoins", node->name);
 		return;
 	}
-	node->fence = FSM_FENCE_DONE;
 	fsm__emit_log(st, "node %s fenced", node->name);
+	fsm__node_fenced(st, n);
+}
+
+/* The node is off: nothing it held runs any more. */
+void fsm__node_fenced(struct step *st, int n)
+{
+	struct fsm *f = st->f;
+
+	f->nodes[n].fence = FSM_FENCE_DONE;
 	for (int v = 0; v < HASVC_MAX_VMS; v++)
 		if (f->vms[v].used)
 			f->vms[v].copies[n].live = false;

@@ -152,6 +152,37 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 	fsm__emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);
 }
 
+/*
+ * The operator says a lost node is off (stonith_admin --confirm): taken as
+ * a successful fence.  Only for a node the cluster waits to see fenced; a
+ * member is refused, since it may run its primaries right now.
+ */
+static void op_fence_ack(struct step *st, const struct fsm_event *ev)
+{
+	struct fsm *f = st->f;
+	int n = fsm__node_index(f, ev->op.node);
+
+	if (n < 0 || !f->nodes[n].declared) {
+		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
+		return;
+	}
+	if (f->nodes[n].member) {
+		fsm__emit_reject(st, ev->op.origin, "node %s is a member of the cluster: only a "
+				 "lost node can be acknowledged as off", f->nodes[n].name);
+		return;
+	}
+	if (!f->nodes[n].gone || (f->nodes[n].fence != FSM_FENCE_PENDING &&
+				  f->nodes[n].fence != FSM_FENCE_FAILED)) {
+		fsm__emit_reject(st, ev->op.origin, "node %s is not waiting to be fenced",
+				 f->nodes[n].name);
+		return;
+	}
+	fsm__emit_log(st, "node %s: the operator on %s confirmed it is off", f->nodes[n].name,
+		      ev->op.origin);
+	fsm__node_fenced(st, n);
+}
+
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -161,7 +192,7 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		fsm__emit_reject(st, ev->op.origin, "the cluster is not quorate");
 		return;
 	}
-	if (ev->op.op != FSM_OP_EVACUATE) {
+	if (ev->op.op != FSM_OP_EVACUATE && ev->op.op != FSM_OP_FENCE_ACK) {
 		v = fsm__vm_index(f, ev->op.vm);
 		if (v < 0) {
 			fsm__emit_reject(st, ev->op.origin, "no vm %s in the configuration",
@@ -194,6 +225,9 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 			return;
 		}
 		f->vms[v].protect = false;
+		break;
+	case FSM_OP_FENCE_ACK:
+		op_fence_ack(st, ev);
 		break;
 	default:
 		fsm__emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);

@@ -33,12 +33,14 @@ static const struct command commands[] = {
 	{ "protect", HASVC__CTL__OP_REQUEST__OP__PROTECT, "VM", true },
 	{ "unprotect", HASVC__CTL__OP_REQUEST__OP__UNPROTECT, "VM", false },
 	{ "reload", CMD_RELOAD, "", false },
+	{ "fence-ack", HASVC__CTL__OP_REQUEST__OP__FENCE_ACK, "NODE", false },
 };
 
 static const char usage_line[] =
 	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
-	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload\n";
+	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload |\n"
+	"           fence-ack NODE\n";
 
 static void help(void)
 {
@@ -53,6 +55,8 @@ static void help(void)
 	       "  protect VM        give VM a standby and checkpoint to it\n"
 	       "  unprotect VM      stop VM's standby\n"
 	       "  reload            read the configuration file again\n"
+	       "  fence-ack NODE    confirm that the lost NODE is off (its fence command keeps\n"
+	       "                    failing): its VMs' standbys may then be promoted\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
@@ -144,7 +148,8 @@ static void build_request(const struct command *cmd, char **words, Hasvc__Ctl__R
 		return;
 	}
 	op->op = cmd->kind;
-	if (cmd->kind == HASVC__CTL__OP_REQUEST__OP__EVACUATE) {
+	if (cmd->kind == HASVC__CTL__OP_REQUEST__OP__EVACUATE ||
+	    cmd->kind == HASVC__CTL__OP_REQUEST__OP__FENCE_ACK) {
 		op->node = words[0];
 	} else {
 		op->vm = words[0];

@@ -64,6 +64,7 @@ static const char *op_name(Hasvc__Ctl__OpRequest__Op op)
 	case HASVC__CTL__OP_REQUEST__OP__FAILOVER: return "failover";
 	case HASVC__CTL__OP_REQUEST__OP__PROTECT: return "protect";
 	case HASVC__CTL__OP_REQUEST__OP__UNPROTECT: return "unprotect";
+	case HASVC__CTL__OP_REQUEST__OP__FENCE_ACK: return "fence-ack";
 	default: return NULL;
 	}
 }
@@ -93,9 +94,10 @@ static int check_name(const char *op, const char *field, const char *name, bool 
 static int check_op(const Hasvc__Ctl__OpRequest *op, char *why, size_t len)
 {
 	const char *name = op_name(op->op);
-	bool vm = op->op != HASVC__CTL__OP_REQUEST__OP__EVACUATE;
-	bool node = op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE ||
-		    op->op == HASVC__CTL__OP_REQUEST__OP__EVACUATE;
+	bool node_only = op->op == HASVC__CTL__OP_REQUEST__OP__EVACUATE ||
+			 op->op == HASVC__CTL__OP_REQUEST__OP__FENCE_ACK;
+	bool vm = !node_only;
+	bool node = op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE || node_only;
 	int code;
 
 	if (!name) {

@@ -19,19 +19,25 @@ need_hasvc() {
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
 # shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
-# of its section (cmdline, disk, bridge ...).
+# of its section (cmdline, disk, bridge ...).  HLIB_FENCE: every node's
+# fence_command; HLIB_NODE_EXTRA: more lines of every [node] section (@NODE@
+# stands for its name); HLIB_CLUSTER_EXTRA: more lines of [cluster].
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
 		>/dev/null 2>&1 || fail "make-certs.sh"
 	{
 		printf '[cluster]\nname = t%s\n' "$$"
+		[ -z "${HLIB_CLUSTER_EXTRA:-}" ] || printf '%s\n' "$HLIB_CLUSTER_EXTRA"
 		for _n in $CL_NODES; do
 			printf '[node %s]\nreplication = %s:%s\n' "$_n" "$(_cl_get CL_ADDR "$_n")" \
 				"$HLIB_PORT"
 			printf 'tls_ca = %s\ntls_cert = %s\ntls_key = %s\n' "$T/pki/ca.pem" \
 				"$T/pki/$_n.pem" "$T/pki/$_n.key"
 			[ -z "${HLIB_FENCE:-}" ] || printf 'fence_command = %s\n' "$HLIB_FENCE"
+			# More lines of every [node]; @NODE@ becomes the node's name.
+			[ -z "${HLIB_NODE_EXTRA:-}" ] ||
+				printf '%s\n' "$HLIB_NODE_EXTRA" | sed "s/@NODE@/$_n/g"
 		done
 		for _v in "$@"; do
 			_vn=${_v%%:*}

@@ -343,6 +343,34 @@ START_TEST(test_fencing)
 }
 END_TEST
 
+/* hactl fence-ack: refused for a member, taken for a lost node as a fence. */
+START_TEST(test_fence_ack)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "a is a member"));
+	members(&t, true, "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	fence_result(&t, "a", false);
+	op(&t, FSM_OP_FENCE_ACK, NULL, "c");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	/* Done once: a second acknowledgement has nothing to confirm. */
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "not waiting"));
+	teardown(&t);
+}
+END_TEST
+
 START_TEST(test_fencer_leaves)
 {
 	struct t t;
@@ -692,6 +720,7 @@ int main(void)
 	tcase_add_test(tc, test_standby_node_dies);
 	tcase_add_test(tc, test_fencing);
 	tcase_add_test(tc, test_fencer_leaves);
+	tcase_add_test(tc, test_fence_ack);
 	tcase_add_test(tc, test_quorum_lost);
 	tcase_add_test(tc, test_quorum_blip_resumes_in_place);
 	tcase_add_test(tc, test_stale_generation_rejoins);
