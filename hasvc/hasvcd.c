@@ -291,6 +291,8 @@ static int start(struct hasvcd *d)
 		ret = cluster__start(d);
 	if (!ret)
 		ret = serve__start(d);
+	if (!ret)
+		ret = watchdog__new(d);
 	return ret;
 }
 
@@ -300,6 +302,7 @@ static void stop(struct hasvcd *d)
 		qb_loop_timer_del(d->loop, d->formation_timer);
 	serve__stop(d);
 	cluster__stop(d);
+	watchdog__free(d);
 	local__free(d);
 	fence__free(d);
 	sync__free(d);

@@ -154,6 +154,38 @@ START_TEST(test_defaults_and_long_lines)
 END_TEST
 
 /* A CRL file is optional, per node, with TLS; without it, none. */
+/* fencing follows fence_command unless given; watchdog keys and defaults. */
+START_TEST(test_fencing_keys)
+{
+	struct config *c = parse_ok(PLAIN "watchdog_margin_ms = 0\n"
+				    "[node a]\nreplication = h:1\nfence_command = /f a\n"
+				    "fence_timeout_ms = 1500\n"
+				    "[node b]\nreplication = h:2\nfencing = watchdog\n"
+				    "watchdog_device = /dev/watchdog1\nwatchdog_timeout = 10\n"
+				    "[node c]\nreplication = h:3\nfencing = both\nfence_command = /f c\n"
+				    "[node d]\nreplication = h:4\n");
+
+	ck_assert_uint_eq(c->watchdog_margin_ms, 0);
+	ck_assert_int_eq(c->nodes[0].fencing, CONFIG_FENCING_COMMAND);
+	ck_assert_uint_eq(c->nodes[0].fence_timeout_ms, 1500);
+	ck_assert(cluster_config__fence_by_command(&c->nodes[0]));
+	ck_assert(!cluster_config__fence_by_watchdog(&c->nodes[0]));
+	ck_assert_int_eq(c->nodes[1].fencing, CONFIG_FENCING_WATCHDOG);
+	ck_assert_str_eq(c->nodes[1].watchdog_device, "/dev/watchdog1");
+	ck_assert_uint_eq(c->nodes[1].watchdog_timeout_s, 10);
+	ck_assert(cluster_config__fence_by_command(&c->nodes[2]));
+	ck_assert(cluster_config__fence_by_watchdog(&c->nodes[2]));
+	ck_assert_int_eq(c->nodes[3].fencing, CONFIG_FENCING_NONE);
+	ck_assert_ptr_null(c->nodes[3].watchdog_device);
+	ck_assert_uint_eq(c->nodes[3].watchdog_timeout_s, CONFIG_DEFAULT_WATCHDOG_TIMEOUT_S);
+	ck_assert_uint_eq(c->nodes[3].fence_timeout_ms, CONFIG_DEFAULT_FENCE_TIMEOUT_MS);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN NODES);
+	ck_assert_uint_eq(c->watchdog_margin_ms, CONFIG_DEFAULT_WATCHDOG_MARGIN_MS);
+	cluster_config__free(c);
+}
+END_TEST
+
 START_TEST(test_tls_crl)
 {
 	struct config *c = parse_ok("[node a]\nreplication = h:1\ntls_ca = /ca\n"
@@ -272,6 +304,23 @@ static const struct {
 	  "hasvc.conf:13: vm w: mac '01:54:00:00:00:01' is not a unicast MAC address like 52:54:00:12:34:56" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = a-bridge-name-too-long\n",
 	  "hasvc.conf:12: vm w: bridge 'a-bridge-name-too-long' is not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = both\n",
+	  "hasvc.conf:3: node a: fencing = both needs a fence_command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = command\n",
+	  "hasvc.conf:3: node a: fencing = command needs a fence_command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = watchdog\nfence_command = /f\n",
+	  "hasvc.conf:3: node a: fencing = watchdog does not run its fence_command: say "
+	  "fencing = both, or remove the command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = stonith\n",
+	  "hasvc.conf:5: node a: fencing 'stonith' is not command, watchdog or both" },
+	{ PLAIN "[node a]\nreplication = h:1\nwatchdog_timeout = 1\n",
+	  "hasvc.conf:5: node a: watchdog_timeout '1' is not a number of seconds from 2 to 600" },
+	{ PLAIN "[node a]\nreplication = h:1\nwatchdog_device = dev/watchdog\n",
+	  "hasvc.conf:5: node a: watchdog_device 'dev/watchdog' is not an absolute path" },
+	{ PLAIN "[node a]\nreplication = h:1\nfence_timeout_ms = 50\n",
+	  "hasvc.conf:5: node a: fence_timeout_ms '50' is not a number of milliseconds from 100 to 3600000" },
+	{ PLAIN "watchdog_margin_ms = -1\n" NODES,
+	  "hasvc.conf:3: cluster: watchdog_margin_ms '-1' is not a number of milliseconds from 0 to 600000" },
 };
 
 START_TEST(test_bad_input)
@@ -429,6 +478,7 @@ int main(void)
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults_and_long_lines);
 	tcase_add_test(tc, test_tls_crl);
+	tcase_add_test(tc, test_fencing_keys);
 	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_example_file);
