@@ -667,6 +667,50 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 		}
 }
 
+/* Two VMs on one disk image or one MAC address would corrupt or confuse each other. */
+static void validate_shared_devices(struct config_parser *p)
+{
+	const struct config *c = p->conf;
+
+	for (size_t j = 1; j < c->n_vms && !p->err_line; j++) {
+		const struct config_vm *b = &c->vms[j];
+
+		for (size_t i = 0; i < j && !p->err_line; i++) {
+			const struct config_vm *a = &c->vms[i];
+
+			if (a->disk && b->disk && !strcmp(a->disk, b->disk))
+				cluster_config_parse__fail(p, b->line, "vm %s: disk %s is also the disk "
+							   "of vm %s (line %d): two VMs cannot share "
+							   "an image", b->name, b->disk, a->name,
+							   a->line);
+			else if (a->has_mac && b->has_mac && !memcmp(a->mac, b->mac, 6))
+				cluster_config_parse__fail(p, b->line, "vm %s: mac %02x:%02x:%02x:%02x:"
+							   "%02x:%02x is also the mac of vm %s (line "
+							   "%d)", b->name, b->mac[0], b->mac[1],
+							   b->mac[2], b->mac[3], b->mac[4], b->mac[5],
+							   a->name, a->line);
+		}
+	}
+}
+
+/*
+ * The decision quorum is a strict majority of the declared nodes
+ * (apply.c): with fewer than three, losing one stops every decision,
+ * failover included.  Such a cluster must say so (two_node = yes).
+ */
+static void validate_size(struct config_parser *p)
+{
+	const struct config *c = p->conf;
+
+	if (c->n_nodes >= 3 || c->two_node)
+		return;
+	cluster_config_parse__fail(p, c->nodes[0].line, "%zu node%s declared: a cluster of fewer "
+				   "than 3 nodes has no majority once one is lost, so it cannot "
+				   "fail over; declare a third node, or say two_node = yes in "
+				   "[cluster] to run so knowingly", c->n_nodes,
+				   c->n_nodes == 1 ? "" : "s");
+}
+
 void cluster_config_parse__validate(struct config_parser *p)
 {
 	struct config *c = p->conf;
@@ -680,6 +724,10 @@ void cluster_config_parse__validate(struct config_parser *p)
 		validate_node(p, &c->nodes[i]);
 	for (size_t i = 0; i < c->n_vms && !p->err_line; i++)
 		validate_vm(p, &c->vms[i]);
+	if (!p->err_line)
+		validate_shared_devices(p);
+	if (!p->err_line)
+		validate_size(p);
 	if (!p->err_line && !c->cluster_name && !(c->cluster_name = strdup("hasvc")))
 		cluster_config_parse__nomem(p);
 }

@@ -25,7 +25,7 @@ static const char good[] =
 	"# a comment\n"                                   /* 1 */
 	"[cluster]\n"                                     /* 2 */
 	"name = lab\n"                                    /* 3 */
-	"\n"                                              /* 4 */
+	"two_node = yes\n"                                /* 4 */
 	"[node alpha]\n"                                  /* 5 */
 	"replication = 10.0.0.1:7400\n"                   /* 6 */
 	"tls_ca = /etc/hasvc/ca.pem\n"                    /* 7 */
@@ -69,6 +69,7 @@ START_TEST(test_good_file)
 
 	ck_assert_str_eq(c->path, "hasvc.conf");
 	ck_assert_str_eq(c->cluster_name, "lab");
+	ck_assert(c->two_node);
 	ck_assert(!c->allow_plaintext);
 	ck_assert_uint_eq(c->n_nodes, 2);
 	ck_assert_uint_eq(c->n_vms, 2);
@@ -188,7 +189,8 @@ END_TEST
 
 START_TEST(test_tls_crl)
 {
-	struct config *c = parse_ok("[node a]\nreplication = h:1\ntls_ca = /ca\n"
+	struct config *c = parse_ok("[cluster]\ntwo_node = yes\n"
+				    "[node a]\nreplication = h:1\ntls_ca = /ca\n"
 				    "tls_cert = /a.pem\ntls_key = /a.key\ntls_crl = /crl.pem\n"
 				    "[node b]\nreplication = h:2\ntls_ca = /ca\n"
 				    "tls_cert = /b.pem\ntls_key = /b.key\n");
@@ -304,6 +306,23 @@ static const struct {
 	  "hasvc.conf:13: vm w: mac '01:54:00:00:00:01' is not a unicast MAC address like 52:54:00:12:34:56" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = a-bridge-name-too-long\n",
 	  "hasvc.conf:12: vm w: bridge 'a-bridge-name-too-long' is not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)" },
+	{ PLAIN "[node a]\nreplication = h:1\n[node b]\nreplication = h:2\n",
+	  "hasvc.conf:3: 2 nodes declared: a cluster of fewer than 3 nodes has no majority once "
+	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
+	  "[cluster] to run so knowingly" },
+	{ PLAIN "[node a]\nreplication = h:1\n",
+	  "hasvc.conf:3: 1 node declared: a cluster of fewer than 3 nodes has no majority once "
+	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
+	  "[cluster] to run so knowingly" },
+	{ PLAIN "two_node = perhaps\n" NODES,
+	  "hasvc.conf:3: cluster: two_node 'perhaps' is not yes or no" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n"
+	  "[vm u]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n",
+	  "hasvc.conf:14: vm u: disk /d is also the disk of vm w (line 9): two VMs cannot "
+	  "share an image" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = br0\nmac = 52:54:00:00:00:0A\n"
+	  "[vm u]\nmemory = 1G\nkernel = /k\nbridge = br1\nmac = 52:54:00:00:00:0a\n",
+	  "hasvc.conf:14: vm u: mac 52:54:00:00:00:0a is also the mac of vm w (line 9)" },
 	{ PLAIN "[node a]\nreplication = h:1\nfencing = both\n",
 	  "hasvc.conf:3: node a: fencing = both needs a fence_command" },
 	{ PLAIN "[node a]\nreplication = h:1\nfencing = command\n",
