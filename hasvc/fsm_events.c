@@ -163,7 +163,8 @@ void fsm__on_membership(struct step *st, const struct fsm_event *ev)
 		if (in[i] && !n->member) {
 			joined[i] = true;
 			n->member = true;
-			n->ready = n->gone = n->evacuating = false;
+			n->ready = n->gone = false;
+			n->evacuating = n->maintenance; /* kept empty until off */
 			n->fence = FSM_FENCE_NONE;
 			/* Its copies are unknown until it reports them again. */
 			for (int v = 0; v < HASVC_MAX_VMS; v++)

@@ -183,6 +183,66 @@ static void op_fence_ack(struct step *st, const struct fsm_event *ev)
 	fsm__node_fenced(st, n);
 }
 
+/* Commands about a node, not a VM. */
+static bool node_op(enum fsm_op op)
+{
+	return op == FSM_OP_EVACUATE || (op >= FSM_OP_FENCE_ACK && op <= FSM_OP_EVACUATE_CANCEL);
+}
+
+/*
+ * Maintenance (Pacemaker's standby, Proxmox's node-maintenance): an
+ * evacuation that outlives the node's leaving and rejoining, until off.
+ * Cancelling an evacuation stops moving copies away; moves already under
+ * way finish.
+ */
+static void op_maintenance(struct step *st, const struct fsm_event *ev)
+{
+	struct fsm *f = st->f;
+	int i = fsm__node_index(f, ev->op.node);
+	struct fsm_node *n;
+
+	if (i < 0 || !f->nodes[i].declared) {
+		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
+		return;
+	}
+	n = &f->nodes[i];
+	switch (ev->op.op) {
+	case FSM_OP_MAINTENANCE_ON:
+		if (n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is in maintenance already",
+					 n->name);
+			return;
+		}
+		n->maintenance = true;
+		n->evacuating = n->member;
+		fsm__emit_log(st, "node %s: maintenance on: its VMs move away, and it stays "
+			      "empty until maintenance off", n->name);
+		return;
+	case FSM_OP_MAINTENANCE_OFF:
+		if (!n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is not in maintenance", n->name);
+			return;
+		}
+		n->maintenance = n->evacuating = false;
+		fsm__emit_log(st, "node %s: maintenance off: it takes VMs again", n->name);
+		return;
+	default:
+		if (n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is in maintenance: end it with "
+					 "hactl maintenance %s off", n->name, n->name);
+			return;
+		}
+		if (!n->evacuating) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is not being evacuated",
+					 n->name);
+			return;
+		}
+		n->evacuating = false;
+		fsm__emit_log(st, "node %s: evacuation cancelled", n->name);
+	}
+}
+
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -192,7 +252,7 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		fsm__emit_reject(st, ev->op.origin, "the cluster is not quorate");
 		return;
 	}
-	if (ev->op.op != FSM_OP_EVACUATE && ev->op.op != FSM_OP_FENCE_ACK) {
+	if (!node_op(ev->op.op)) {
 		v = fsm__vm_index(f, ev->op.vm);
 		if (v < 0) {
 			fsm__emit_reject(st, ev->op.origin, "no vm %s in the configuration",
@@ -228,6 +288,11 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		break;
 	case FSM_OP_FENCE_ACK:
 		op_fence_ack(st, ev);
+		break;
+	case FSM_OP_MAINTENANCE_ON:
+	case FSM_OP_MAINTENANCE_OFF:
+	case FSM_OP_EVACUATE_CANCEL:
+		op_maintenance(st, ev);
 		break;
 	default:
 		fsm__emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);
