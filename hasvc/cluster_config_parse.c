@@ -122,15 +122,23 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 	return 0;
 }
 
-static int cluster_watchdog_margin(struct config_parser *p, const char *v, int line)
+/* A key in milliseconds within min..max. */
+static int set_ms(struct config_parser *p, const char *key, const char *v, int line, long min,
+		  long max, unsigned *out)
 {
 	long n;
 
-	if (cluster_config__parse_int(v, 0, CONFIG_MAX_WATCHDOG_MARGIN_MS, &n) < 0)
-		return fail_in(p, line, "watchdog_margin_ms '%s' is not a number of milliseconds "
-			       "from 0 to %d", v, CONFIG_MAX_WATCHDOG_MARGIN_MS);
-	p->conf->watchdog_margin_ms = (unsigned)n;
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of milliseconds from %ld to %ld",
+			       key, v, min, max);
+	*out = (unsigned)n;
 	return 0;
+}
+
+static int cluster_watchdog_margin(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, "watchdog_margin_ms", v, line, 0, CONFIG_MAX_WATCHDOG_MARGIN_MS,
+		      &p->conf->watchdog_margin_ms);
 }
 
 static int cluster_two_node(struct config_parser *p, const char *v, int line)
@@ -191,15 +199,8 @@ static int node_fencing(struct config_parser *p, const char *v, int line)
 
 static int node_fence_timeout(struct config_parser *p, const char *v, int line)
 {
-	long n;
-
-	if (cluster_config__parse_int(v, CONFIG_MIN_FENCE_TIMEOUT_MS, CONFIG_MAX_FENCE_TIMEOUT_MS,
-				      &n) < 0)
-		return fail_in(p, line, "fence_timeout_ms '%s' is not a number of milliseconds "
-			       "from %d to %d", v, CONFIG_MIN_FENCE_TIMEOUT_MS,
-			       CONFIG_MAX_FENCE_TIMEOUT_MS);
-	cur_node(p)->fence_timeout_ms = (unsigned)n;
-	return 0;
+	return set_ms(p, "fence_timeout_ms", v, line, CONFIG_MIN_FENCE_TIMEOUT_MS,
+		      CONFIG_MAX_FENCE_TIMEOUT_MS, &cur_node(p)->fence_timeout_ms);
 }
 
 static int node_watchdog_device(struct config_parser *p, const char *v, int line)

@@ -105,16 +105,26 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 		fsm__start_migration(st, v, n);
 }
 
+/* The declared node a command names, or -1 after rejecting the command. */
+static int declared_node(struct step *st, const struct fsm_event *ev)
+{
+	int n = fsm__node_index(st->f, ev->op.node);
+
+	if (n < 0 || !st->f->nodes[n].declared) {
+		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
+		return -1;
+	}
+	return n;
+}
+
 static void op_evacuate(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
-	int n = fsm__node_index(f, ev->op.node);
+	int n = declared_node(st, ev);
 
-	if (n < 0 || !f->nodes[n].declared) {
-		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
-				 ev->op.node ? ev->op.node : "");
+	if (n < 0)
 		return;
-	}
 	if (!f->nodes[n].member) {
 		fsm__emit_reject(st, ev->op.origin, "node %s is not in the cluster",
 				 f->nodes[n].name);
@@ -160,13 +170,10 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 static void op_fence_ack(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
-	int n = fsm__node_index(f, ev->op.node);
+	int n = declared_node(st, ev);
 
-	if (n < 0 || !f->nodes[n].declared) {
-		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
-				 ev->op.node ? ev->op.node : "");
+	if (n < 0)
 		return;
-	}
 	if (f->nodes[n].member) {
 		fsm__emit_reject(st, ev->op.origin, "node %s is a member of the cluster: only a "
 				 "lost node can be acknowledged as off", f->nodes[n].name);
@@ -197,16 +204,12 @@ static bool node_op(enum fsm_op op)
  */
 static void op_maintenance(struct step *st, const struct fsm_event *ev)
 {
-	struct fsm *f = st->f;
-	int i = fsm__node_index(f, ev->op.node);
+	int i = declared_node(st, ev);
 	struct fsm_node *n;
 
-	if (i < 0 || !f->nodes[i].declared) {
-		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
-				 ev->op.node ? ev->op.node : "");
+	if (i < 0)
 		return;
-	}
-	n = &f->nodes[i];
+	n = &st->f->nodes[i];
 	switch (ev->op.op) {
 	case FSM_OP_MAINTENANCE_ON:
 		if (n->maintenance) {
