@@ -193,7 +193,7 @@ static int primary_before(struct hactl *h, const char *vm, char *buf, size_t len
 	return 0;
 }
 
-static void print_accepted(const struct command *cmd, char **words,
+static void print_accepted(const struct hactl *h, const struct command *cmd, char **words,
 			   const Hasvc__Ctl__Response *resp)
 {
 	if (cmd->kind == CMD_RELOAD)
@@ -202,6 +202,8 @@ static void print_accepted(const struct command *cmd, char **words,
 		printf("migrate %s to %s: accepted\n", words[0], words[1]);
 	else if (cmd->kind == CMD_MAINTENANCE)
 		printf("maintenance %s %s: accepted\n", words[0], words[1]);
+	else if (h->cancel)
+		printf("evacuate --cancel %s: accepted\n", words[0]);
 	else
 		printf("%s %s: accepted\n", cmd->name, words[0]);
 	if (cmd->kind != CMD_RELOAD && resp->text[0])
@@ -228,7 +230,7 @@ static int report(const struct hactl *h, const struct command *cmd, char **words
 		}
 		hactl__print_status(stdout, resp->status);
 	} else {
-		print_accepted(cmd, words, resp);
+		print_accepted(h, cmd, words, resp);
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #    watchdog would have reset the node by then
 #  - the new primary's node arms its own; after the heal the old node,
 #    empty, disarms with the magic close ('V')
+#  - a hasvcd that hangs (SIGSTOP) feeds nothing until it runs again
 # Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
@@ -75,6 +76,19 @@ wait_for_line "$T/a/hasvcd.log" "watchdog $T/a.wd disarmed: no primary runs here
 echo "after the heal a holds no primary: its watchdog disarmed with the magic close"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
+
+# A hung hasvcd (SIGSTOP) feeds nothing: its node would be reset.
+wait_fed b 5
+kill -STOP "$b_hasvcd_pid"
+hung=$(size b)
+t_stop=$(now_ms)
+# Four ticks of 750 ms without a keepalive.
+until [ $(( $(now_ms) - t_stop )) -ge 3000 ]; do sleep 0.2; done
+got=$(size b)
+kill -CONT "$b_hasvcd_pid"
+[ "$got" = "$hung" ] || fail "b's watchdog was fed while its hasvcd was stopped ($hung -> $got bytes)"
+wait_fed b 5
+echo "b's hasvcd stopped for 3 s: no keepalive meanwhile; fed again once it runs"
 stop_client web1
 replicas_agree 3 30
 echo "replicas agree; ok"
