@@ -390,6 +390,9 @@ START_TEST(test_example_file)
 	ck_assert_uint_eq(c->n_vms, 2);
 	for (size_t i = 0; i < c->n_vms; i++)
 		ck_assert(c->vms[i].protect);
+	ck_assert_int_eq(cluster_config__node(c, "alpha")->fencing, CONFIG_FENCING_COMMAND);
+	ck_assert_int_eq(cluster_config__node(c, "beta")->fencing, CONFIG_FENCING_BOTH);
+	ck_assert_int_eq(cluster_config__node(c, "gamma")->fencing, CONFIG_FENCING_NONE);
 	cluster_config__free(c);
 }
 END_TEST
