@@ -38,6 +38,7 @@ struct watchdog {
 	char path[4096];        /* armed: the device */
 	unsigned timeout_s;     /* armed: its timeout */
 	bool fed;               /* the last tick fed it */
+	bool failed;            /* arming failed and was logged: once */
 	qb_loop_timer_handle timer;
 };
 
@@ -46,62 +47,77 @@ static const struct config_node *this_node(const struct hasvcd *d)
 	return d->conf ? cluster_config__node(d->conf, d->node) : NULL;
 }
 
+/* The magic close: without the 'V' the device goes on counting. */
+static int magic_close(struct watchdog *w)
+{
+	int ret = write(w->fd, "V", 1) == 1 ? 0 : -errno;
+
+	close(w->fd);
+	w->fd = -1;
+	return ret;
+}
+
 static void disarm(struct hasvcd *d, const char *why)
 {
 	struct watchdog *w = d->watchdog;
+	int ret = magic_close(w);
 
-	/* The magic close: without the 'V' the device goes on counting. */
-	if (write(w->fd, "V", 1) != 1)
-		qb_log(LOG_ERR, "watchdog %s: the magic close failed: %s", w->path,
-		       strerror(errno));
-	close(w->fd);
-	w->fd = -1;
+	if (ret)
+		qb_log(LOG_ERR, "watchdog %s: the magic close failed: %s", w->path, strerror(-ret));
 	qb_log(LOG_NOTICE, "watchdog %s disarmed: %s", w->path, why);
 }
 
-/* The timeout the device runs with must be the one the others wait for. */
-static int set_timeout(struct watchdog *w, unsigned want)
+/*
+ * The timeout the device runs with must be the one the others wait for.
+ * 0, 1 for a stand-in (not a watchdog), or -errno with why.
+ */
+static int set_timeout(struct watchdog *w, unsigned want, char *why, size_t len)
 {
 	int t = (int)want;
 
 	if (ioctl(w->fd, WDIOC_SETTIMEOUT, &t) == 0) {
-		if ((unsigned)t > want) {
-			qb_log(LOG_CRIT, "watchdog %s runs with %d s, not the %u s the cluster waits "
-			       "for: not used", w->path, t, want);
-			return -ERANGE;
-		}
-		return 0;
+		if ((unsigned)t <= want)
+			return 0;
+		snprintf(why, len, "it runs with %d s, not the %u s the cluster waits for", t,
+			 want);
+		return -ERANGE;
 	}
-	if (errno == ENOTTY) {
-		qb_log(LOG_WARNING, "watchdog_device %s is not a watchdog: keepalives are "
-		       "written to it, but nothing resets this node", w->path);
-		return 0;
-	}
-	qb_log(LOG_CRIT, "watchdog %s: cannot set its timeout to %u s: %s", w->path, want,
-	       strerror(errno));
+	if (errno == ENOTTY)
+		return 1;
+	snprintf(why, len, "cannot set its timeout to %u s: %s", want, strerror(errno));
 	return -errno;
 }
 
+/* Logged once while it keeps failing; the tick tries again every second. */
 static int arm(struct hasvcd *d, const struct config_node *n)
 {
 	struct watchdog *w = d->watchdog;
 	const char *path = n->watchdog_device ? n->watchdog_device :
 					       CONFIG_DEFAULT_WATCHDOG_DEVICE;
+	char why[160];
 	int ret;
 
 	snprintf(w->path, sizeof(w->path), "%s", path);
 	w->fd = open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
 	if (w->fd < 0) {
 		ret = -errno;
-		qb_log(LOG_CRIT, "cannot open the watchdog %s: %s: this node cannot fence itself",
-		       path, strerror(errno));
+		snprintf(why, sizeof(why), "cannot open it: %s", strerror(errno));
+	} else {
+		ret = set_timeout(w, n->watchdog_timeout_s, why, sizeof(why));
+		if (ret < 0)
+			magic_close(w);
+	}
+	if (ret < 0) {
+		if (!w->failed)
+			qb_log(LOG_CRIT, "watchdog %s: %s: this node cannot fence itself (tried "
+			       "again every second, logged once)", path, why);
+		w->failed = true;
 		return ret;
 	}
-	ret = set_timeout(w, n->watchdog_timeout_s);
-	if (ret) {
-		disarm(d, "its timeout could not be set");
-		return ret;
-	}
+	if (ret == 1)
+		qb_log(LOG_WARNING, "watchdog_device %s is not a watchdog: keepalives are "
+		       "written to it, but nothing resets this node", path);
+	w->failed = false;
 	w->timeout_s = n->watchdog_timeout_s;
 	w->fed = true; /* so that a first tick without quorum says so */
 	qb_log(LOG_NOTICE, "watchdog %s armed (%u s): a primary runs here", path, w->timeout_s);
@@ -147,6 +163,8 @@ static void on_tick(void *data)
 		       "this node is no longer fenced by its watchdog");
 	if (w->fd < 0 && want)
 		arm(d, n);
+	else if (!want)
+		w->failed = false;
 	if (w->fd >= 0) {
 		feed(d);
 		tick = w->timeout_s * 1000 / 4;
