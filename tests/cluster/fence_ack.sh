@@ -31,7 +31,7 @@ read -r child <"$T/fence_children" || fail "the fence command left no child pid"
 end=$(deadline 5)
 while [ -d "/proc/$child" ] && [ "$(awk '{ print $3 }' "/proc/$child/stat" 2>/dev/null)" != Z ]; do
 	[ "$(date +%s)" -le "$end" ] ||
-		fail "the fence command's child $child outlived the time limit: $(cat "/proc/$child/cmdline" | tr '\0' ' ')"
+		fail "the fence command's child $child outlived the time limit: $(tr '\0' ' ' <"/proc/$child/cmdline")"
 	sleep 0.05
 done
 echo "the fence command's time limit killed its child ($child) too"
@@ -59,7 +59,7 @@ echo "hactl fence-ack b (a member) refused: $(cat "$T/ack_b.err")"
 
 t_ack=$(now_ms)
 hactl_on c fence-ack a >"$T/ack_a.out" 2>&1 || fail "fence-ack a: $(cat "$T/ack_a.out")"
-echo "$(cat "$T/ack_a.out")"
+cat "$T/ack_a.out"
 wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 20
 wait_acks web1 20 20
 first_b=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
