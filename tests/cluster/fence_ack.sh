@@ -29,7 +29,7 @@ wait_for_line "$T/b/hasvcd.log" "fencing a: the command did not finish in 1000 m
 	fail "the fence command was not killed at its limit: $(grep fenc "$T/b/hasvcd.log")"
 read -r child <"$T/fence_children" || fail "the fence command left no child pid"
 end=$(deadline 5)
-while [ -d "/proc/$child" ] && [ "$(awk '{ print $3 }' "/proc/$child/stat" 2>/dev/null)" != Z ]; do
+while alive "$child"; do
 	[ "$(date +%s)" -le "$end" ] ||
 		fail "the fence command's child $child outlived the time limit: $(tr '\0' ' ' <"/proc/$child/cmdline")"
 	sleep 0.05
@@ -62,8 +62,9 @@ hactl_on c fence-ack a >"$T/ack_a.out" 2>&1 || fail "fence-ack a: $(cat "$T/ack_
 cat "$T/ack_a.out"
 wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "protected")' 20
 wait_acks web1 20 20
-first_b=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
-[ -n "$first_b" ] && [ "$first_b" -ge "$t_ack" ] ||
+first_answer web1 "$t0"
+first_b=$FIRST_MS
+[ "$first_b" -ge "$t_ack" ] ||
 	fail "web1 answered from b (${first_b:-never}) before the acknowledgement ($t_ack)"
 echo "web1 answered from b $(( first_b - t_ack )) ms after the acknowledgement"
 grep -q "node a: the operator on c confirmed it is off" "$T/b/hasvcd.log" ||

@@ -191,3 +191,11 @@ print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
 		sleep 0.2
 	done
 }
+
+# first_answer VM AFTER_MS: FIRST_MS is the time (ms) of the client's first
+# answer after a reconnection later than AFTER_MS (from the new primary);
+# fails if there is none.
+first_answer() {
+	FIRST_MS=$(awk '$1 > '"$2"' && $3 == "connected" { print $1; exit }' "$T/$1.acks")
+	[ -n "$FIRST_MS" ] || fail "vm $1: the client never reconnected after $2: $(tail -5 "$T/$1.acks")"
+}
