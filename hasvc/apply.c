@@ -93,6 +93,7 @@ void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
 	qb_log(LOG_NOTICE, "membership: %zu daemons, %s", n,
 	       ev.membership.quorate ? "quorate" : "NOT quorate");
 	apply__step(d, &ev);
+	fence__view(d);
 }
 
 static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m,

@@ -120,6 +120,7 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 		goto fail;
 	}
 	p->conf->sync_timeout_ms = CONFIG_DEFAULT_SYNC_TIMEOUT_MS;
+	p->conf->watchdog_margin_ms = CONFIG_DEFAULT_WATCHDOG_MARGIN_MS;
 	line = ini_parse_stream(reader, p, handler, p);
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {
@@ -182,6 +183,7 @@ void cluster_config__free(struct config *conf)
 		free(n->tls_key);
 		free(n->tls_crl);
 		free(n->fence_command);
+		free(n->watchdog_device);
 	}
 	for (size_t i = 0; i < conf->n_vms; i++) {
 		struct config_vm *v = &conf->vms[i];
@@ -218,4 +220,14 @@ const struct config_vm *cluster_config__vm(const struct config *conf, const char
 		if (!strcmp(conf->vms[i].name, name))
 			return &conf->vms[i];
 	return NULL;
+}
+
+bool cluster_config__fence_by_command(const struct config_node *n)
+{
+	return n->fencing == CONFIG_FENCING_COMMAND || n->fencing == CONFIG_FENCING_BOTH;
+}
+
+bool cluster_config__fence_by_watchdog(const struct config_node *n)
+{
+	return n->fencing == CONFIG_FENCING_WATCHDOG || n->fencing == CONFIG_FENCING_BOTH;
 }

@@ -37,6 +37,25 @@
 #define CONFIG_MAX_SYNC_TIMEOUT_MS 600000
 /* [cluster] metrics_address: only this host's scrapers by default. */
 #define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"
+/* [node] fence_timeout_ms: the fence command's time limit (fence.c). */
+#define CONFIG_DEFAULT_FENCE_TIMEOUT_MS 60000
+#define CONFIG_MIN_FENCE_TIMEOUT_MS 100
+#define CONFIG_MAX_FENCE_TIMEOUT_MS 3600000
+/* [node] watchdog_timeout (s) and [cluster] watchdog_margin_ms (watchdog.c). */
+#define CONFIG_DEFAULT_WATCHDOG_DEVICE "/dev/watchdog"
+#define CONFIG_DEFAULT_WATCHDOG_TIMEOUT_S 60
+#define CONFIG_MIN_WATCHDOG_TIMEOUT_S 2
+#define CONFIG_MAX_WATCHDOG_TIMEOUT_S 600
+#define CONFIG_DEFAULT_WATCHDOG_MARGIN_MS 5000
+#define CONFIG_MAX_WATCHDOG_MARGIN_MS 600000
+
+/* How a lost node is known to be off before its VMs move ([node] fencing). */
+enum config_fencing {
+	CONFIG_FENCING_NONE,     /* no fence_command, no fencing key        */
+	CONFIG_FENCING_COMMAND,  /* fence_command succeeded                 */
+	CONFIG_FENCING_WATCHDOG, /* its watchdog's timeout has passed       */
+	CONFIG_FENCING_BOTH,     /* whichever of the two comes first        */
+};
 
 struct config_node {
 	char *name;
@@ -47,6 +66,10 @@ struct config_node {
 	char *tls_crl;          /* a CRL file (with TLS), or NULL        */
 	char *fence_command;    /* NULL: no fencing for this node        */
 	int line;               /* of the [node NAME] header             */
+	enum config_fencing fencing;
+	unsigned fence_timeout_ms;
+	char *watchdog_device;  /* NULL: CONFIG_DEFAULT_WATCHDOG_DEVICE  */
+	unsigned watchdog_timeout_s;
 };
 
 struct config_vm {
@@ -79,6 +102,8 @@ struct config {
 	unsigned metrics_port;  /* GET /metrics (hasvc/metrics.c); 0: off */
 	char *metrics_address;  /* IP literal it listens on, or NULL:
 				   CONFIG_DEFAULT_METRICS_ADDRESS        */
+	unsigned watchdog_margin_ms; /* waited after a watchdog's timeout */
+	bool two_node;          /* fewer than 3 nodes, knowingly         */
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;
@@ -98,6 +123,9 @@ void cluster_config__free(struct config *conf);
 
 const struct config_node *cluster_config__node(const struct config *conf, const char *name);
 const struct config_vm *cluster_config__vm(const struct config *conf, const char *name);
+/* The node's fencing uses its fence command / its watchdog. */
+bool cluster_config__fence_by_command(const struct config_node *n);
+bool cluster_config__fence_by_watchdog(const struct config_node *n);
 
 /* What `hactl reload` reports: VM names, each list sorted. */
 struct config_diff {

@@ -143,6 +143,30 @@ static int cluster_metrics_address(struct config_parser *p, const char *v, int l
 		return fail_in(p, line, "metrics_address '%s' is not an IPv4 or IPv6 address "
 			       "(like 127.0.0.1 or ::1; no names, no port)", v);
 	return set_string(p, &p->conf->metrics_address, "metrics_address", v, line, false);
+/* A key in milliseconds within min..max. */
+static int set_ms(struct config_parser *p, const char *key, const char *v, int line, long min,
+		  long max, unsigned *out)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of milliseconds from %ld to %ld",
+			       key, v, min, max);
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int cluster_watchdog_margin(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, "watchdog_margin_ms", v, line, 0, CONFIG_MAX_WATCHDOG_MARGIN_MS,
+		      &p->conf->watchdog_margin_ms);
+}
+
+static int cluster_two_node(struct config_parser *p, const char *v, int line)
+{
+	if (cluster_config__parse_bool(v, &p->conf->two_node) < 0)
+		return fail_in(p, line, "two_node '%s' is not yes or no", v);
+	return 0;
 }
 
 static const struct key_rule cluster_keys[] = {
@@ -151,6 +175,8 @@ static const struct key_rule cluster_keys[] = {
 	{ "sync_timeout_ms", cluster_sync_timeout },
 	{ "metrics_port", cluster_metrics_port },
 	{ "metrics_address", cluster_metrics_address },
+	{ "watchdog_margin_ms", cluster_watchdog_margin },
+	{ "two_node", cluster_two_node },
 	{ NULL, NULL },
 };
 
@@ -180,6 +206,46 @@ NODE_STRING(node_tls_key, tls_key, false)
 NODE_STRING(node_tls_crl, tls_crl, false)
 NODE_STRING(node_fence, fence_command, false)
 
+static int node_fencing(struct config_parser *p, const char *v, int line)
+{
+	static const char *const names[] = { [CONFIG_FENCING_COMMAND] = "command",
+					     [CONFIG_FENCING_WATCHDOG] = "watchdog",
+					     [CONFIG_FENCING_BOTH] = "both" };
+
+	for (int i = CONFIG_FENCING_COMMAND; i <= CONFIG_FENCING_BOTH; i++)
+		if (!strcmp(v, names[i])) {
+			cur_node(p)->fencing = (enum config_fencing)i;
+			return 0;
+		}
+	return fail_in(p, line, "fencing '%s' is not command, watchdog or both", v);
+}
+
+static int node_fence_timeout(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, "fence_timeout_ms", v, line, CONFIG_MIN_FENCE_TIMEOUT_MS,
+		      CONFIG_MAX_FENCE_TIMEOUT_MS, &cur_node(p)->fence_timeout_ms);
+}
+
+static int node_watchdog_device(struct config_parser *p, const char *v, int line)
+{
+	if (v[0] != '/')
+		return fail_in(p, line, "watchdog_device '%s' is not an absolute path", v);
+	return set_string(p, &cur_node(p)->watchdog_device, "watchdog_device", v, line, false);
+}
+
+static int node_watchdog_timeout(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, CONFIG_MIN_WATCHDOG_TIMEOUT_S,
+				      CONFIG_MAX_WATCHDOG_TIMEOUT_S, &n) < 0)
+		return fail_in(p, line, "watchdog_timeout '%s' is not a number of seconds "
+			       "from %d to %d", v, CONFIG_MIN_WATCHDOG_TIMEOUT_S,
+			       CONFIG_MAX_WATCHDOG_TIMEOUT_S);
+	cur_node(p)->watchdog_timeout_s = (unsigned)n;
+	return 0;
+}
+
 static const struct key_rule node_keys[] = {
 	{ "replication", node_replication },
 	{ "tls_ca", node_tls_ca },
@@ -187,6 +253,10 @@ static const struct key_rule node_keys[] = {
 	{ "tls_key", node_tls_key },
 	{ "tls_crl", node_tls_crl },
 	{ "fence_command", node_fence },
+	{ "fencing", node_fencing },
+	{ "fence_timeout_ms", node_fence_timeout },
+	{ "watchdog_device", node_watchdog_device },
+	{ "watchdog_timeout", node_watchdog_timeout },
 	{ NULL, NULL },
 };
 
@@ -393,6 +463,8 @@ static int add_node(struct config_parser *p, const char *name, int line)
 	c->nodes = grown;
 	memset(&grown[c->n_nodes], 0, sizeof(*grown));
 	grown[c->n_nodes].line = line;
+	grown[c->n_nodes].fence_timeout_ms = CONFIG_DEFAULT_FENCE_TIMEOUT_MS;
+	grown[c->n_nodes].watchdog_timeout_s = CONFIG_DEFAULT_WATCHDOG_TIMEOUT_S;
 	if (!(grown[c->n_nodes].name = strdup(name)))
 		goto nomem;
 	p->index = c->n_nodes++;
@@ -526,9 +598,28 @@ int cluster_config_parse__key(struct config_parser *p, const char *key, const ch
 
 /* ---- whole-file rules ---- */
 
-static void validate_node(struct config_parser *p, const struct config_node *n)
+/* fencing follows fence_command unless given; the two must agree. */
+static void validate_fencing(struct config_parser *p, struct config_node *n)
+{
+	if (n->fencing == CONFIG_FENCING_NONE && n->fence_command)
+		n->fencing = CONFIG_FENCING_COMMAND;
+	if (cluster_config__fence_by_command(n) && !n->fence_command)
+		cluster_config_parse__fail(p, n->line, "node %s: fencing = %s needs a "
+					   "fence_command", n->name,
+					   n->fencing == CONFIG_FENCING_BOTH ? "both" : "command");
+	else if (n->fencing == CONFIG_FENCING_WATCHDOG && n->fence_command)
+		cluster_config_parse__fail(p, n->line, "node %s: fencing = watchdog does not run "
+					   "its fence_command: say fencing = both, or remove the "
+					   "command", n->name);
+}
+
+static void validate_node(struct config_parser *p, struct config_node *n)
 {
 	int tls = !!n->tls_ca + !!n->tls_cert + !!n->tls_key;
+
+	validate_fencing(p, n);
+	if (p->err_line)
+		return;
 
 	if (!n->replication) {
 		cluster_config_parse__fail(p, n->line,
@@ -600,6 +691,50 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 		}
 }
 
+/* Two VMs on one disk image or one MAC address would corrupt or confuse each other. */
+static void validate_shared_devices(struct config_parser *p)
+{
+	const struct config *c = p->conf;
+
+	for (size_t j = 1; j < c->n_vms && !p->err_line; j++) {
+		const struct config_vm *b = &c->vms[j];
+
+		for (size_t i = 0; i < j && !p->err_line; i++) {
+			const struct config_vm *a = &c->vms[i];
+
+			if (a->disk && b->disk && !strcmp(a->disk, b->disk))
+				cluster_config_parse__fail(p, b->line, "vm %s: disk %s is also the disk "
+							   "of vm %s (line %d): two VMs cannot share "
+							   "an image", b->name, b->disk, a->name,
+							   a->line);
+			else if (a->has_mac && b->has_mac && !memcmp(a->mac, b->mac, 6))
+				cluster_config_parse__fail(p, b->line, "vm %s: mac %02x:%02x:%02x:%02x:"
+							   "%02x:%02x is also the mac of vm %s (line "
+							   "%d)", b->name, b->mac[0], b->mac[1],
+							   b->mac[2], b->mac[3], b->mac[4], b->mac[5],
+							   a->name, a->line);
+		}
+	}
+}
+
+/*
+ * The decision quorum is a strict majority of the declared nodes
+ * (apply.c): with fewer than three, losing one stops every decision,
+ * failover included.  Such a cluster must say so (two_node = yes).
+ */
+static void validate_size(struct config_parser *p)
+{
+	const struct config *c = p->conf;
+
+	if (c->n_nodes >= 3 || c->two_node)
+		return;
+	cluster_config_parse__fail(p, c->nodes[0].line, "%zu node%s declared: a cluster of fewer "
+				   "than 3 nodes has no majority once one is lost, so it cannot "
+				   "fail over; declare a third node, or say two_node = yes in "
+				   "[cluster] to run so knowingly", c->n_nodes,
+				   c->n_nodes == 1 ? "" : "s");
+}
+
 void cluster_config_parse__validate(struct config_parser *p)
 {
 	struct config *c = p->conf;
@@ -613,6 +748,10 @@ void cluster_config_parse__validate(struct config_parser *p)
 		validate_node(p, &c->nodes[i]);
 	for (size_t i = 0; i < c->n_vms && !p->err_line; i++)
 		validate_vm(p, &c->vms[i]);
+	if (!p->err_line)
+		validate_shared_devices(p);
+	if (!p->err_line)
+		validate_size(p);
 	if (!p->err_line && !c->cluster_name && !(c->cluster_name = strdup("hasvc")))
 		cluster_config_parse__nomem(p);
 }

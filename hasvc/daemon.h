@@ -11,7 +11,8 @@
  *              actions addressed to this node go to local.c and fence.c
  *   local.c    the vmm processes of this node: start, stop, protect,
  *              promote, migrate, report (local_*.c)
- *   fence.c    fence commands
+ *   fence.c    fence commands, and waiting out a lost node's watchdog
+ *   watchdog.c this node's watchdog device (self-fencing)
  *   serve.c    hactl's requests
  *   metrics.c  GET /metrics (its own HTTP thread; local_metrics.c adds the
  *              figures of this node's primaries)
@@ -66,6 +67,7 @@ struct cluster;
 struct sync;
 struct local;
 struct fence;
+struct watchdog;
 struct hasvc_ipc;
 struct metrics;
 struct notify;
@@ -108,6 +110,7 @@ struct hasvcd {
 	struct sync *sync;
 	struct local *loc;
 	struct fence *fence;
+	struct watchdog *watchdog;
 	struct hasvc_ipc *ipc;
 	void *serve;                 /* serve.c's pending hactl commands */
 	struct vm_figures figs[HASVC_MAX_VMS];
@@ -176,12 +179,20 @@ void local__inventory(struct hasvcd *d);
 void local__self_fence(struct hasvcd *d);
 /* A child exited (SIGCHLD); false if it was not a vmm of ours. */
 bool local__child_exited(struct hasvcd *d, pid_t pid, int status);
+/* A primary (or a migration's destination) vmm runs or is about to. */
+bool local__runs_primary(struct hasvcd *d);
 
 /* fence.c */
 int fence__new(struct hasvcd *d);
 void fence__free(struct hasvcd *d);
 void fence__run(struct hasvcd *d, const char *node);
 bool fence__child_exited(struct hasvcd *d, pid_t pid, int status);
+/* After a membership: a node that is a member again needs no watchdog wait. */
+void fence__view(struct hasvcd *d);
+
+/* watchdog.c: this node's watchdog device, armed while it runs a primary. */
+int watchdog__new(struct hasvcd *d);
+void watchdog__free(struct hasvcd *d);
 
 /* serve.c */
 int serve__start(struct hasvcd *d);

@@ -55,6 +55,11 @@ enum fsm_op {
 	FSM_OP_FAILOVER,  /* vm       */
 	FSM_OP_PROTECT,   /* vm       */
 	FSM_OP_UNPROTECT, /* vm       */
+	/* node: the operator says the lost node is off (hactl fence-ack) */
+	FSM_OP_FENCE_ACK = 50,
+	FSM_OP_MAINTENANCE_ON = 51,  /* node: evacuate, then keep it empty  */
+	FSM_OP_MAINTENANCE_OFF = 52, /* node                                */
+	FSM_OP_EVACUATE_CANCEL = 53, /* node: stop placing its copies away  */
 };
 
 /* Pointers are borrowed for the duration of fsm__step() only. */
@@ -145,6 +150,8 @@ struct fsm_node {
 	bool gone;                 /* left while the view was quorate  */
 	bool evacuating;
 	uint8_t fence;             /* enum fsm_fence                   */
+	bool maintenance;          /* hactl maintenance on: evacuating
+				      whenever it is a member, until off */
 };
 
 /* What the machine believes one node holds of one VM. */

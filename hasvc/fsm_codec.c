@@ -38,6 +38,7 @@ static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m
 	m->gone = n->gone;
 	m->evacuating = n->evacuating;
 	m->fence = n->fence;
+	m->maintenance = n->maintenance;
 }
 
 static void encode_copy(const struct fsm_copy *c, Hasvc__Cluster__ReplicaCopy *m)
@@ -241,6 +242,7 @@ static int decode_node(const Hasvc__Cluster__ReplicaNode *m, struct fsm_node *n,
 	n->ready = m->ready;
 	n->gone = m->gone;
 	n->evacuating = m->evacuating;
+	n->maintenance = m->maintenance;
 	return ret;
 }
 

@@ -57,7 +57,7 @@ static void config_nodes(struct step *st, const struct config *c)
 			snprintf(n->name, sizeof(n->name), "%s", c->nodes[k].name);
 		}
 		n->declared = true;
-		n->has_fence = c->nodes[k].fence_command != NULL;
+		n->has_fence = c->nodes[k].fencing != CONFIG_FENCING_NONE;
 	}
 }
 
@@ -163,7 +163,8 @@ void fsm__on_membership(struct step *st, const struct fsm_event *ev)
 		if (in[i] && !n->member) {
 			joined[i] = true;
 			n->member = true;
-			n->ready = n->gone = n->evacuating = false;
+			n->ready = n->gone = false;
+			n->evacuating = n->maintenance; /* kept empty until off */
 			n->fence = FSM_FENCE_NONE;
 			/* Its copies are unknown until it reports them again. */
 			for (int v = 0; v < HASVC_MAX_VMS; v++)
@@ -393,8 +394,16 @@ void fsm__on_fence(struct step *st, const struct fsm_event *ev)
 			      "fencing succeeds or it rejoins", node->name);
 		return;
 	}
-	node->fence = FSM_FENCE_DONE;
 	fsm__emit_log(st, "node %s fenced", node->name);
+	fsm__node_fenced(st, n);
+}
+
+/* The node is off: nothing it held runs any more. */
+void fsm__node_fenced(struct step *st, int n)
+{
+	struct fsm *f = st->f;
+
+	f->nodes[n].fence = FSM_FENCE_DONE;
 	for (int v = 0; v < HASVC_MAX_VMS; v++)
 		if (f->vms[v].used)
 			f->vms[v].copies[n].live = false;

@@ -66,6 +66,7 @@ void fsm__on_report(struct step *st, const struct fsm_event *ev);
 void fsm__on_inventory(struct step *st, const struct fsm_event *ev);
 void fsm__on_fence(struct step *st, const struct fsm_event *ev);
 void fsm__record_losses(struct step *st);
+void fsm__node_fenced(struct step *st, int n);
 
 /* fsm_operator.c */
 void fsm__on_operator(struct step *st, const struct fsm_event *ev);

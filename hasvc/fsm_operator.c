@@ -105,16 +105,26 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 		fsm__start_migration(st, v, n);
 }
 
+/* The declared node a command names, or -1 after rejecting the command. */
+static int declared_node(struct step *st, const struct fsm_event *ev)
+{
+	int n = fsm__node_index(st->f, ev->op.node);
+
+	if (n < 0 || !st->f->nodes[n].declared) {
+		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
+				 ev->op.node ? ev->op.node : "");
+		return -1;
+	}
+	return n;
+}
+
 static void op_evacuate(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
-	int n = fsm__node_index(f, ev->op.node);
+	int n = declared_node(st, ev);
 
-	if (n < 0 || !f->nodes[n].declared) {
-		fsm__emit_reject(st, ev->op.origin, "no node %s in the configuration",
-				 ev->op.node ? ev->op.node : "");
+	if (n < 0)
 		return;
-	}
 	if (!f->nodes[n].member) {
 		fsm__emit_reject(st, ev->op.origin, "node %s is not in the cluster",
 				 f->nodes[n].name);
@@ -152,6 +162,90 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 	fsm__emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);
 }
 
+/*
+ * The operator says a lost node is off (stonith_admin --confirm): taken as
+ * a successful fence.  Only for a node the cluster waits to see fenced; a
+ * member is refused, since it may run its primaries right now.
+ */
+static void op_fence_ack(struct step *st, const struct fsm_event *ev)
+{
+	struct fsm *f = st->f;
+	int n = declared_node(st, ev);
+
+	if (n < 0)
+		return;
+	if (f->nodes[n].member) {
+		fsm__emit_reject(st, ev->op.origin, "node %s is a member of the cluster: only a "
+				 "lost node can be acknowledged as off", f->nodes[n].name);
+		return;
+	}
+	if (!f->nodes[n].gone || (f->nodes[n].fence != FSM_FENCE_PENDING &&
+				  f->nodes[n].fence != FSM_FENCE_FAILED)) {
+		fsm__emit_reject(st, ev->op.origin, "node %s is not waiting to be fenced",
+				 f->nodes[n].name);
+		return;
+	}
+	fsm__emit_log(st, "node %s: the operator on %s confirmed it is off", f->nodes[n].name,
+		      ev->op.origin);
+	fsm__node_fenced(st, n);
+}
+
+/* Commands about a node, not a VM. */
+static bool node_op(enum fsm_op op)
+{
+	return op == FSM_OP_EVACUATE || (op >= FSM_OP_FENCE_ACK && op <= FSM_OP_EVACUATE_CANCEL);
+}
+
+/*
+ * Maintenance (Pacemaker's standby, Proxmox's node-maintenance): an
+ * evacuation that outlives the node's leaving and rejoining, until off.
+ * Cancelling an evacuation stops moving copies away; moves already under
+ * way finish.
+ */
+static void op_maintenance(struct step *st, const struct fsm_event *ev)
+{
+	int i = declared_node(st, ev);
+	struct fsm_node *n;
+
+	if (i < 0)
+		return;
+	n = &st->f->nodes[i];
+	switch (ev->op.op) {
+	case FSM_OP_MAINTENANCE_ON:
+		if (n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is in maintenance already",
+					 n->name);
+			return;
+		}
+		n->maintenance = true;
+		n->evacuating = n->member;
+		fsm__emit_log(st, "node %s: maintenance on: its VMs move away, and it stays "
+			      "empty until maintenance off", n->name);
+		return;
+	case FSM_OP_MAINTENANCE_OFF:
+		if (!n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is not in maintenance", n->name);
+			return;
+		}
+		n->maintenance = n->evacuating = false;
+		fsm__emit_log(st, "node %s: maintenance off: it takes VMs again", n->name);
+		return;
+	default:
+		if (n->maintenance) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is in maintenance: end it with "
+					 "hactl maintenance %s off", n->name, n->name);
+			return;
+		}
+		if (!n->evacuating) {
+			fsm__emit_reject(st, ev->op.origin, "node %s is not being evacuated",
+					 n->name);
+			return;
+		}
+		n->evacuating = false;
+		fsm__emit_log(st, "node %s: evacuation cancelled", n->name);
+	}
+}
+
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -161,7 +255,7 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		fsm__emit_reject(st, ev->op.origin, "the cluster is not quorate");
 		return;
 	}
-	if (ev->op.op != FSM_OP_EVACUATE) {
+	if (!node_op(ev->op.op)) {
 		v = fsm__vm_index(f, ev->op.vm);
 		if (v < 0) {
 			fsm__emit_reject(st, ev->op.origin, "no vm %s in the configuration",
@@ -194,6 +288,14 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 			return;
 		}
 		f->vms[v].protect = false;
+		break;
+	case FSM_OP_FENCE_ACK:
+		op_fence_ack(st, ev);
+		break;
+	case FSM_OP_MAINTENANCE_ON:
+	case FSM_OP_MAINTENANCE_OFF:
+	case FSM_OP_EVACUATE_CANCEL:
+		op_maintenance(st, ev);
 		break;
 	default:
 		fsm__emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);

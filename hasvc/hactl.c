@@ -16,7 +16,7 @@
 
 #define HACTL_DEFAULT_SOCKET "hasvcd"
 
-enum { CMD_STATUS = -1, CMD_RELOAD = -2 };
+enum { CMD_STATUS = -1, CMD_RELOAD = -2, CMD_MAINTENANCE = -3 };
 
 struct command {
 	const char *name;
@@ -33,12 +33,15 @@ static const struct command commands[] = {
 	{ "protect", HASVC__CTL__OP_REQUEST__OP__PROTECT, "VM", true },
 	{ "unprotect", HASVC__CTL__OP_REQUEST__OP__UNPROTECT, "VM", false },
 	{ "reload", CMD_RELOAD, "", false },
+	{ "fence-ack", HASVC__CTL__OP_REQUEST__OP__FENCE_ACK, "NODE", false },
+	{ "maintenance", CMD_MAINTENANCE, "NODE on|off", true },
 };
 
 static const char usage_line[] =
 	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
-	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload\n";
+	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload |\n"
+	"           fence-ack NODE | maintenance NODE on|off | evacuate --cancel NODE\n";
 
 static void help(void)
 {
@@ -53,6 +56,12 @@ static void help(void)
 	       "  protect VM        give VM a standby and checkpoint to it\n"
 	       "  unprotect VM      stop VM's standby\n"
 	       "  reload            read the configuration file again\n"
+	       "  fence-ack NODE    confirm that the lost NODE is off (its fence command keeps\n"
+	       "                    failing): its VMs' standbys may then be promoted\n"
+	       "  maintenance NODE on|off\n"
+	       "                    on: evacuate NODE and keep it empty until off\n"
+	       "  evacuate --cancel NODE\n"
+	       "                    stop evacuating NODE (moves under way finish)\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
@@ -127,8 +136,8 @@ static int report_failure(const struct hactl *h, int rc, const char *err)
 	return 1;
 }
 
-static void build_request(const struct command *cmd, char **words, Hasvc__Ctl__Request *req,
-			  Hasvc__Ctl__OpRequest *op)
+static void build_request(const struct command *cmd, char **words, bool cancel,
+			  Hasvc__Ctl__Request *req, Hasvc__Ctl__OpRequest *op)
 {
 	static Hasvc__Ctl__StatusRequest status = HASVC__CTL__STATUS_REQUEST__INIT;
 	static Hasvc__Ctl__ReloadRequest reload = HASVC__CTL__RELOAD_REQUEST__INIT;
@@ -144,7 +153,13 @@ static void build_request(const struct command *cmd, char **words, Hasvc__Ctl__R
 		return;
 	}
 	op->op = cmd->kind;
-	if (cmd->kind == HASVC__CTL__OP_REQUEST__OP__EVACUATE) {
+	if (cmd->kind == CMD_MAINTENANCE)
+		op->op = !strcmp(words[1], "on") ? HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_ON :
+			 HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_OFF;
+	else if (cancel)
+		op->op = HASVC__CTL__OP_REQUEST__OP__EVACUATE_CANCEL;
+	if (cmd->kind == HASVC__CTL__OP_REQUEST__OP__EVACUATE ||
+	    cmd->kind == HASVC__CTL__OP_REQUEST__OP__FENCE_ACK || cmd->kind == CMD_MAINTENANCE) {
 		op->node = words[0];
 	} else {
 		op->vm = words[0];
@@ -178,13 +193,17 @@ static int primary_before(struct hactl *h, const char *vm, char *buf, size_t len
 	return 0;
 }
 
-static void print_accepted(const struct command *cmd, char **words,
+static void print_accepted(const struct hactl *h, const struct command *cmd, char **words,
 			   const Hasvc__Ctl__Response *resp)
 {
 	if (cmd->kind == CMD_RELOAD)
 		printf("%s\n", resp->text[0] ? resp->text : "configuration reloaded");
 	else if (cmd->kind == HASVC__CTL__OP_REQUEST__OP__MIGRATE)
 		printf("migrate %s to %s: accepted\n", words[0], words[1]);
+	else if (cmd->kind == CMD_MAINTENANCE)
+		printf("maintenance %s %s: accepted\n", words[0], words[1]);
+	else if (h->cancel)
+		printf("evacuate --cancel %s: accepted\n", words[0]);
 	else
 		printf("%s %s: accepted\n", cmd->name, words[0]);
 	if (cmd->kind != CMD_RELOAD && resp->text[0])
@@ -211,7 +230,7 @@ static int report(const struct hactl *h, const struct command *cmd, char **words
 		}
 		hactl__print_status(stdout, resp->status);
 	} else {
-		print_accepted(cmd, words, resp);
+		print_accepted(h, cmd, words, resp);
 	}
 	return 0;
 }
@@ -224,7 +243,7 @@ static int run(struct hactl *h, const struct command *cmd, char **words, bool wa
 	char err[256], before[128] = "";
 	int rc;
 
-	build_request(cmd, words, &req, &op);
+	build_request(cmd, words, h->cancel, &req, &op);
 	if (wait && cmd->kind == HASVC__CTL__OP_REQUEST__OP__FAILOVER &&
 	    primary_before(h, op.vm, before, sizeof(before)))
 		return 1;
@@ -262,7 +281,7 @@ static int count_words(const char *args)
 
 /* Check COMMAND and its words; 0, or the exit status of a usage error. */
 static int check_command(const struct command *cmd, const char *name, int nwords,
-			 char **words, bool wait)
+			 char **words, bool wait, bool cancel)
 {
 	int want;
 
@@ -271,11 +290,17 @@ static int check_command(const struct command *cmd, const char *name, int nwords
 	want = count_words(cmd->args);
 	if (nwords < want)
 		return bad_usage("%s needs %s", cmd->name,
-				 want == 2 ? "VM and NODE" : cmd->args);
+				 !strcmp(cmd->args, "VM NODE") ? "VM and NODE" : cmd->args);
 	if (nwords > want)
 		return bad_usage("%s: unexpected argument '%s'", cmd->name, words[want]);
-	if (wait && !cmd->can_wait)
-		return bad_usage("%s does not take --wait", cmd->name);
+	if (cmd->kind == CMD_MAINTENANCE && strcmp(words[1], "on") && strcmp(words[1], "off"))
+		return bad_usage("maintenance %s: say on or off, not '%s'", words[0], words[1]);
+	if (cancel && cmd->kind != HASVC__CTL__OP_REQUEST__OP__EVACUATE)
+		return bad_usage("--cancel is for evacuate only");
+	if (wait && (!cmd->can_wait || cancel ||
+		     (cmd->kind == CMD_MAINTENANCE && strcmp(words[1], "on"))))
+		return bad_usage("%s%s does not take --wait", cmd->name,
+				 cancel ? " --cancel" : cmd->kind == CMD_MAINTENANCE ? " off" : "");
 	return 0;
 }
 
@@ -300,6 +325,7 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "cancel", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -323,6 +349,9 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 			break;
 		case 'w':
 			*wait = true;
+			break;
+		case 'c':
+			h->cancel = true;
 			break;
 		case 'h':
 			help();
@@ -354,7 +383,8 @@ int hactl__main(int argc, char **argv)
 	if (optind >= argc)
 		return bad_usage("missing COMMAND");
 	cmd = find_command(argv[optind]);
-	rc = check_command(cmd, argv[optind], argc - optind - 1, argv + optind + 1, wait);
+	rc = check_command(cmd, argv[optind], argc - optind - 1, argv + optind + 1, wait,
+			   h.cancel);
 	if (rc)
 		return rc;
 	rc = run(&h, cmd, argv + optind + 1, wait);

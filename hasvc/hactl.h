@@ -32,6 +32,7 @@ struct hactl {
 	bool json;
 	double wait_s;             /* --timeout                              */
 	struct pbipc_client *cl;   /* NULL until connected, or after a loss */
+	bool cancel;               /* evacuate --cancel                      */
 };
 
 /*

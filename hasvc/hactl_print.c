@@ -135,7 +135,7 @@ static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 		cell(&t, 3, "%u", n->primaries);
 		cell(&t, 4, "%u", n->standbys);
 		word(&t, 5, n->fence);
-		word(&t, 6, yes(n->evacuating));
+		word(&t, 6, n->maintenance ? "maintenance" : yes(n->evacuating));
 	}
 	table_print(out, &t);
 }

@@ -146,6 +146,7 @@ static check_fn *checker(Hasvc__Ctl__OpRequest__Op op)
 	switch (op) {
 	case HASVC__CTL__OP_REQUEST__OP__MIGRATE: return check_migrate;
 	case HASVC__CTL__OP_REQUEST__OP__EVACUATE: return check_evacuate;
+	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_ON: return check_evacuate;
 	case HASVC__CTL__OP_REQUEST__OP__FAILOVER: return check_failover;
 	case HASVC__CTL__OP_REQUEST__OP__PROTECT: return check_protect;
 	default: return NULL;

@@ -312,6 +312,8 @@ static int start(struct hasvcd *d)
 		ret = cluster__start(d);
 	if (!ret)
 		ret = serve__start(d);
+	if (!ret)
+		ret = watchdog__new(d);
 	return ret;
 }
 
@@ -323,6 +325,7 @@ static void stop(struct hasvcd *d)
 	serve__stop(d);
 	metrics__stop(d);
 	cluster__stop(d);
+	watchdog__free(d);
 	local__free(d);
 	fence__free(d);
 	sync__free(d);

@@ -64,8 +64,20 @@ static const char *op_name(Hasvc__Ctl__OpRequest__Op op)
 	case HASVC__CTL__OP_REQUEST__OP__FAILOVER: return "failover";
 	case HASVC__CTL__OP_REQUEST__OP__PROTECT: return "protect";
 	case HASVC__CTL__OP_REQUEST__OP__UNPROTECT: return "unprotect";
+	case HASVC__CTL__OP_REQUEST__OP__FENCE_ACK: return "fence-ack";
+	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_ON: return "maintenance on";
+	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_OFF: return "maintenance off";
+	case HASVC__CTL__OP_REQUEST__OP__EVACUATE_CANCEL: return "evacuate --cancel";
 	default: return NULL;
 	}
+}
+
+/* Commands about a node, not a VM. */
+static bool node_op(Hasvc__Ctl__OpRequest__Op op)
+{
+	return op == HASVC__CTL__OP_REQUEST__OP__EVACUATE ||
+	       (op >= HASVC__CTL__OP_REQUEST__OP__FENCE_ACK &&
+		op <= HASVC__CTL__OP_REQUEST__OP__EVACUATE_CANCEL);
 }
 
 /* 0, or EINVAL with why: `name` must be given (want) or absent (!want). */
@@ -93,9 +105,9 @@ static int check_name(const char *op, const char *field, const char *name, bool 
 static int check_op(const Hasvc__Ctl__OpRequest *op, char *why, size_t len)
 {
 	const char *name = op_name(op->op);
-	bool vm = op->op != HASVC__CTL__OP_REQUEST__OP__EVACUATE;
-	bool node = op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE ||
-		    op->op == HASVC__CTL__OP_REQUEST__OP__EVACUATE;
+	bool node_only = node_op(op->op);
+	bool vm = !node_only;
+	bool node = op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE || node_only;
 	int code;
 
 	if (!name) {
@@ -139,8 +151,8 @@ static void describe(const Hasvc__Ctl__Request *msg, char *buf, size_t len)
 		snprintf(buf, len, "reload");
 	else if (op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE)
 		snprintf(buf, len, "migrate %s to %s", op->vm, op->node);
-	else if (op->op == HASVC__CTL__OP_REQUEST__OP__EVACUATE)
-		snprintf(buf, len, "evacuate %s", op->node);
+	else if (node_op(op->op))
+		snprintf(buf, len, "%s %s", op_name(op->op), op->node);
 	else
 		snprintf(buf, len, "%s %s", op_name(op->op), op->vm);
 }

@@ -807,3 +807,14 @@ static void poll_all(void *data)
 			poll_copy(l->d, &l->c[i], now);
 	arm(l);
 }
+
+bool local__runs_primary(struct hasvcd *d)
+{
+	for (int i = 0; i < LOCAL_MAX_COPIES; i++) {
+		const struct copy *c = &d->loc->c[i];
+
+		if (c->used && c->role == FSM_ROLE_PRIMARY && !c->exited && (c->pid > 0 || c->pending))
+			return true;
+	}
+	return false;
+}

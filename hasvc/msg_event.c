@@ -37,7 +37,8 @@ static int report(const Hasvc__Cluster__Report *r, struct fsm_event *ev, char *w
 
 static int op(const Hasvc__Cluster__Operator *o, struct fsm_event *ev, char *why, size_t len)
 {
-	if (o->op > FSM_OP_UNPROTECT)
+	if (o->op > FSM_OP_UNPROTECT &&
+	    (o->op < FSM_OP_FENCE_ACK || o->op > FSM_OP_EVACUATE_CANCEL))
 		return bad(why, len, "operator: unknown command");
 	if (!name_ok(o->vm, true) || !name_ok(o->node, true))
 		return bad(why, len, "operator: name too long");

@@ -88,6 +88,7 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->member = f->nodes[i].member;
 		n->ready = f->nodes[i].ready;
 		n->evacuating = f->nodes[i].evacuating;
+		n->maintenance = f->nodes[i].maintenance;
 		n->declared = f->nodes[i].declared;
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);

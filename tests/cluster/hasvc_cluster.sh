@@ -30,8 +30,9 @@ need_prom_parser() {
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
 # shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
-# of its section (cmdline, disk, bridge ...).  HLIB_CLUSTER_EXTRA: more lines
-# of [cluster] (metrics_port ...).
+# of its section (cmdline, disk, bridge ...).  HLIB_FENCE: every node's
+# fence_command; HLIB_NODE_EXTRA: more lines of every [node] section (@NODE@
+# stands for its name); HLIB_CLUSTER_EXTRA: more lines of [cluster].
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
@@ -45,6 +46,9 @@ write_hasvc_conf() {
 			printf 'tls_ca = %s\ntls_cert = %s\ntls_key = %s\n' "$T/pki/ca.pem" \
 				"$T/pki/$_n.pem" "$T/pki/$_n.key"
 			[ -z "${HLIB_FENCE:-}" ] || printf 'fence_command = %s\n' "$HLIB_FENCE"
+			# More lines of every [node]; @NODE@ becomes the node's name.
+			[ -z "${HLIB_NODE_EXTRA:-}" ] ||
+				printf '%s\n' "$HLIB_NODE_EXTRA" | sed "s/@NODE@/$_n/g"
 		done
 		for _v in "$@"; do
 			_vn=${_v%%:*}
@@ -197,4 +201,12 @@ print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
 			fail "the replicas do not agree: $_got of $_want hasvcd answered, digests: $(echo $_d)"
 		sleep 0.2
 	done
+}
+
+# first_answer VM AFTER_MS: FIRST_MS is the time (ms) of the client's first
+# answer after a reconnection later than AFTER_MS (from the new primary);
+# fails if there is none.
+first_answer() {
+	FIRST_MS=$(awk '$1 > '"$2"' && $3 == "connected" { print $1; exit }' "$T/$1.acks")
+	[ -n "$FIRST_MS" ] || fail "vm $1: the client never reconnected after $2: $(tail -5 "$T/$1.acks")"
 }

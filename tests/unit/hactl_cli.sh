@@ -31,6 +31,17 @@ expect 2 "hactl: unknown command 'frob'" frob
 expect 2 "hactl: migrate needs VM and NODE" migrate web1
 expect 2 "hactl: evacuate needs NODE" evacuate
 expect 2 "hactl: failover needs VM" failover
+expect 2 "hactl: fence-ack needs NODE" fence-ack
+expect 2 "hactl: fence-ack: unexpected argument 'b'" fence-ack a b
+expect 2 "hactl: fence-ack does not take --wait" fence-ack --wait a
+expect 1 "cannot reach hasvcd" fence-ack a
+expect 2 "hactl: maintenance needs NODE on|off" maintenance a
+expect 2 "hactl: maintenance a: say on or off, not 'maybe'" maintenance a maybe
+expect 2 "hactl: maintenance off does not take --wait" maintenance a off --wait
+expect 2 "hactl: --cancel is for evacuate only" migrate web1 b --cancel
+expect 2 "hactl: evacuate --cancel does not take --wait" evacuate --cancel --wait a
+expect 1 "cannot reach hasvcd" maintenance a on
+expect 1 "cannot reach hasvcd" evacuate --cancel a
 expect 2 "hactl: status: unexpected argument 'now'" status now
 expect 2 "hactl: unprotect does not take --wait" unprotect web1 --wait
 expect 2 "hactl: reload does not take --wait" --wait reload

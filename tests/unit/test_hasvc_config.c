@@ -25,7 +25,7 @@ static const char good[] =
 	"# a comment\n"                                   /* 1 */
 	"[cluster]\n"                                     /* 2 */
 	"name = lab\n"                                    /* 3 */
-	"\n"                                              /* 4 */
+	"two_node = yes\n"                                /* 4 */
 	"[node alpha]\n"                                  /* 5 */
 	"replication = 10.0.0.1:7400\n"                   /* 6 */
 	"tls_ca = /etc/hasvc/ca.pem\n"                    /* 7 */
@@ -69,6 +69,7 @@ START_TEST(test_good_file)
 
 	ck_assert_str_eq(c->path, "hasvc.conf");
 	ck_assert_str_eq(c->cluster_name, "lab");
+	ck_assert(c->two_node);
 	ck_assert(!c->allow_plaintext);
 	ck_assert_uint_eq(c->n_nodes, 2);
 	ck_assert_uint_eq(c->n_vms, 2);
@@ -161,9 +162,42 @@ START_TEST(test_defaults_and_long_lines)
 END_TEST
 
 /* A CRL file is optional, per node, with TLS; without it, none. */
+/* fencing follows fence_command unless given; watchdog keys and defaults. */
+START_TEST(test_fencing_keys)
+{
+	struct config *c = parse_ok(PLAIN "watchdog_margin_ms = 0\n"
+				    "[node a]\nreplication = h:1\nfence_command = /f a\n"
+				    "fence_timeout_ms = 1500\n"
+				    "[node b]\nreplication = h:2\nfencing = watchdog\n"
+				    "watchdog_device = /dev/watchdog1\nwatchdog_timeout = 10\n"
+				    "[node c]\nreplication = h:3\nfencing = both\nfence_command = /f c\n"
+				    "[node d]\nreplication = h:4\n");
+
+	ck_assert_uint_eq(c->watchdog_margin_ms, 0);
+	ck_assert_int_eq(c->nodes[0].fencing, CONFIG_FENCING_COMMAND);
+	ck_assert_uint_eq(c->nodes[0].fence_timeout_ms, 1500);
+	ck_assert(cluster_config__fence_by_command(&c->nodes[0]));
+	ck_assert(!cluster_config__fence_by_watchdog(&c->nodes[0]));
+	ck_assert_int_eq(c->nodes[1].fencing, CONFIG_FENCING_WATCHDOG);
+	ck_assert_str_eq(c->nodes[1].watchdog_device, "/dev/watchdog1");
+	ck_assert_uint_eq(c->nodes[1].watchdog_timeout_s, 10);
+	ck_assert(cluster_config__fence_by_command(&c->nodes[2]));
+	ck_assert(cluster_config__fence_by_watchdog(&c->nodes[2]));
+	ck_assert_int_eq(c->nodes[3].fencing, CONFIG_FENCING_NONE);
+	ck_assert_ptr_null(c->nodes[3].watchdog_device);
+	ck_assert_uint_eq(c->nodes[3].watchdog_timeout_s, CONFIG_DEFAULT_WATCHDOG_TIMEOUT_S);
+	ck_assert_uint_eq(c->nodes[3].fence_timeout_ms, CONFIG_DEFAULT_FENCE_TIMEOUT_MS);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN NODES);
+	ck_assert_uint_eq(c->watchdog_margin_ms, CONFIG_DEFAULT_WATCHDOG_MARGIN_MS);
+	cluster_config__free(c);
+}
+END_TEST
+
 START_TEST(test_tls_crl)
 {
-	struct config *c = parse_ok("[node a]\nreplication = h:1\ntls_ca = /ca\n"
+	struct config *c = parse_ok("[cluster]\ntwo_node = yes\n"
+				    "[node a]\nreplication = h:1\ntls_ca = /ca\n"
 				    "tls_cert = /a.pem\ntls_key = /a.key\ntls_crl = /crl.pem\n"
 				    "[node b]\nreplication = h:2\ntls_ca = /ca\n"
 				    "tls_cert = /b.pem\ntls_key = /b.key\n");
@@ -287,6 +321,40 @@ static const struct {
 	  "hasvc.conf:13: vm w: mac '01:54:00:00:00:01' is not a unicast MAC address like 52:54:00:12:34:56" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = a-bridge-name-too-long\n",
 	  "hasvc.conf:12: vm w: bridge 'a-bridge-name-too-long' is not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)" },
+	{ PLAIN "[node a]\nreplication = h:1\n[node b]\nreplication = h:2\n",
+	  "hasvc.conf:3: 2 nodes declared: a cluster of fewer than 3 nodes has no majority once "
+	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
+	  "[cluster] to run so knowingly" },
+	{ PLAIN "[node a]\nreplication = h:1\n",
+	  "hasvc.conf:3: 1 node declared: a cluster of fewer than 3 nodes has no majority once "
+	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
+	  "[cluster] to run so knowingly" },
+	{ PLAIN "two_node = perhaps\n" NODES,
+	  "hasvc.conf:3: cluster: two_node 'perhaps' is not yes or no" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n"
+	  "[vm u]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n",
+	  "hasvc.conf:14: vm u: disk /d is also the disk of vm w (line 9): two VMs cannot "
+	  "share an image" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nbridge = br0\nmac = 52:54:00:00:00:0A\n"
+	  "[vm u]\nmemory = 1G\nkernel = /k\nbridge = br1\nmac = 52:54:00:00:00:0a\n",
+	  "hasvc.conf:14: vm u: mac 52:54:00:00:00:0a is also the mac of vm w (line 9)" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = both\n",
+	  "hasvc.conf:3: node a: fencing = both needs a fence_command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = command\n",
+	  "hasvc.conf:3: node a: fencing = command needs a fence_command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = watchdog\nfence_command = /f\n",
+	  "hasvc.conf:3: node a: fencing = watchdog does not run its fence_command: say "
+	  "fencing = both, or remove the command" },
+	{ PLAIN "[node a]\nreplication = h:1\nfencing = stonith\n",
+	  "hasvc.conf:5: node a: fencing 'stonith' is not command, watchdog or both" },
+	{ PLAIN "[node a]\nreplication = h:1\nwatchdog_timeout = 1\n",
+	  "hasvc.conf:5: node a: watchdog_timeout '1' is not a number of seconds from 2 to 600" },
+	{ PLAIN "[node a]\nreplication = h:1\nwatchdog_device = dev/watchdog\n",
+	  "hasvc.conf:5: node a: watchdog_device 'dev/watchdog' is not an absolute path" },
+	{ PLAIN "[node a]\nreplication = h:1\nfence_timeout_ms = 50\n",
+	  "hasvc.conf:5: node a: fence_timeout_ms '50' is not a number of milliseconds from 100 to 3600000" },
+	{ PLAIN "watchdog_margin_ms = -1\n" NODES,
+	  "hasvc.conf:3: cluster: watchdog_margin_ms '-1' is not a number of milliseconds from 0 to 600000" },
 };
 
 START_TEST(test_bad_input)
@@ -337,6 +405,9 @@ START_TEST(test_example_file)
 	ck_assert_uint_eq(c->n_vms, 2);
 	for (size_t i = 0; i < c->n_vms; i++)
 		ck_assert(c->vms[i].protect);
+	ck_assert_int_eq(cluster_config__node(c, "alpha")->fencing, CONFIG_FENCING_COMMAND);
+	ck_assert_int_eq(cluster_config__node(c, "beta")->fencing, CONFIG_FENCING_BOTH);
+	ck_assert_int_eq(cluster_config__node(c, "gamma")->fencing, CONFIG_FENCING_NONE);
 	cluster_config__free(c);
 }
 END_TEST
@@ -444,6 +515,7 @@ int main(void)
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults_and_long_lines);
 	tcase_add_test(tc, test_tls_crl);
+	tcase_add_test(tc, test_fencing_keys);
 	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_example_file);

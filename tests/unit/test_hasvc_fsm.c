@@ -343,6 +343,82 @@ START_TEST(test_fencing)
 }
 END_TEST
 
+/* hactl fence-ack: refused for a member, taken for a lost node as a fence. */
+START_TEST(test_fence_ack)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "a is a member"));
+	members(&t, true, "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	fence_result(&t, "a", false);
+	op(&t, FSM_OP_FENCE_ACK, NULL, "c");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	/* Done once: a second acknowledgement has nothing to confirm. */
+	op(&t, FSM_OP_FENCE_ACK, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "not waiting"));
+	teardown(&t);
+}
+END_TEST
+
+/*
+ * Maintenance: evacuate, then keep the node empty across leaving and
+ * rejoining until off.  evacuate --cancel: refused for a node in
+ * maintenance; otherwise the node takes copies again.
+ */
+START_TEST(test_maintenance)
+{
+	struct t t;
+	const struct fsm_action *a;
+	setup(&t, base_conf);
+	form(&t);
+	op(&t, FSM_OP_EVACUATE_CANCEL, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "not being evacuated"));
+	op(&t, FSM_OP_MAINTENANCE_ON, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_HANDOVER, "a", "web1"));
+	op(&t, FSM_OP_MAINTENANCE_ON, NULL, "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_EVACUATE_CANCEL, NULL, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "hactl maintenance a off"));
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 4);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_STANDBY, NULL, "web1"));
+	ck_assert_str_eq(a->node, "c");
+	/* a leaves and comes back (a reboot): still nothing goes there. */
+	members(&t, true, "b", "c", NULL);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "a")].evacuating);
+	/* c is lost: its standbys have nowhere to go but a, which is kept empty. */
+	members(&t, true, "a", "b", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_START_STANDBY, "a", NULL));
+	op(&t, FSM_OP_MAINTENANCE_OFF, NULL, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_STANDBY, "a", "web1"));
+	op(&t, FSM_OP_MAINTENANCE_OFF, NULL, "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	/* A plain evacuation, cancelled: a takes copies again. */
+	op(&t, FSM_OP_EVACUATE, NULL, "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "a", "web1"));
+	op(&t, FSM_OP_EVACUATE_CANCEL, NULL, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_STANDBY, "a", "web1"));
+	teardown(&t);
+}
+END_TEST
+
 START_TEST(test_fencer_leaves)
 {
 	struct t t;
@@ -692,6 +768,8 @@ int main(void)
 	tcase_add_test(tc, test_standby_node_dies);
 	tcase_add_test(tc, test_fencing);
 	tcase_add_test(tc, test_fencer_leaves);
+	tcase_add_test(tc, test_fence_ack);
+	tcase_add_test(tc, test_maintenance);
 	tcase_add_test(tc, test_quorum_lost);
 	tcase_add_test(tc, test_quorum_blip_resumes_in_place);
 	tcase_add_test(tc, test_stale_generation_rejoins);

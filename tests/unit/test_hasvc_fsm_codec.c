@@ -153,6 +153,18 @@ START_TEST(test_round_trip_formed)
 }
 END_TEST
 
+/* A node in maintenance (hactl maintenance on) keeps the flag on the wire. */
+START_TEST(test_round_trip_maintenance)
+{
+	struct fsm *f = formed();
+
+	f->nodes[1].maintenance = true;
+	f->nodes[1].evacuating = f->nodes[1].member;
+	round_trip(f);
+	fsm__free(f);
+}
+END_TEST
+
 /* Equal replicas, equal bytes; one field apart, other bytes. */
 START_TEST(test_one_encoding)
 {
@@ -343,6 +355,7 @@ int main(void)
 
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_round_trip_formed);
+	tcase_add_test(tc, test_round_trip_maintenance);
 	tcase_add_test(tc, test_one_encoding);
 	tcase_add_test(tc, test_unknown_fields_skipped);
 	tcase_add_test(tc, test_bad_values_refused);

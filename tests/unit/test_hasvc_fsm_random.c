@@ -428,12 +428,22 @@ static void deliver(struct sim *s)
 	feed(s, &ev);
 }
 
+/*
+ * Not FSM_OP_FENCE_ACK: it is the operator's word that a node is off, and
+ * the simulation's cut-off nodes may still run, so it would make two
+ * primaries on purpose.
+ */
 static void operator(struct sim *s)
 {
+	static const enum fsm_op ops[] = {
+		FSM_OP_MIGRATE, FSM_OP_EVACUATE, FSM_OP_FAILOVER, FSM_OP_PROTECT,
+		FSM_OP_UNPROTECT, FSM_OP_MAINTENANCE_ON, FSM_OP_MAINTENANCE_OFF,
+		FSM_OP_EVACUATE_CANCEL,
+	};
 	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
 
 	ev.op.origin = s->node[pick(s, s->nn)];
-	ev.op.op = (enum fsm_op)pick(s, 5);
+	ev.op.op = ops[pick(s, sizeof(ops) / sizeof(ops[0]))];
 	ev.op.vm = s->vm[pick(s, s->nv)];
 	ev.op.node = s->node[pick(s, s->nn)];
 	feed(s, &ev);
