@@ -143,6 +143,8 @@ static int cluster_metrics_address(struct config_parser *p, const char *v, int l
 		return fail_in(p, line, "metrics_address '%s' is not an IPv4 or IPv6 address "
 			       "(like 127.0.0.1 or ::1; no names, no port)", v);
 	return set_string(p, &p->conf->metrics_address, "metrics_address", v, line, false);
+}
+
 /* A key in milliseconds within min..max. */
 static int set_ms(struct config_parser *p, const char *key, const char *v, int line, long min,
 		  long max, unsigned *out)
