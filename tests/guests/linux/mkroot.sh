@@ -15,8 +15,10 @@ command -v mkfs.ext4 >/dev/null || { echo "mkroot.sh: mkfs.ext4 (e2fsprogs) is m
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+# /var/log and /run as on any server: busybox acpid (the power button)
+# exits at start when it cannot open /var/log/acpid.log.
 mkdir -p "$dir/bin" "$dir/sbin" "$dir/proc" "$dir/sys" "$dir/dev" "$dir/tmp" \
-	"$dir/var/lib/counterd"
+	"$dir/var/lib/counterd" "$dir/var/log" "$dir/run"
 cp -a "$here/rootfs/." "$dir/"
 cp "$busybox" "$dir/bin/busybox"
 for a in $("$busybox" --list); do
