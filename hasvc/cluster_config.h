@@ -31,6 +31,10 @@
 #define CONFIG_MAX_PRIORITY 1000
 #define CONFIG_MIN_DISK 4096ULL
 #define CONFIG_MAX_DISK (1ULL << 46)
+/* max_restart, max_relocate: Proxmox's defaults. */
+#define CONFIG_DEFAULT_MAX_RESTART 1
+#define CONFIG_DEFAULT_MAX_RELOCATE 1
+#define CONFIG_MAX_RETRIES 100
 /* [cluster] sync_timeout_ms: how long a state exchange waits (sync.c). */
 #define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
 #define CONFIG_MIN_SYNC_TIMEOUT_MS 100
@@ -67,6 +71,8 @@ struct config_vm {
 	uint8_t mac[6];         /* with has_mac; else hasvcd derives one */
 	int line;               /* of the [vm NAME] header               */
 	int preferred_line;     /* of preferred_nodes, 0 when not given  */
+	unsigned max_restart;   /* fresh boots on the node where it failed */
+	unsigned max_relocate;  /* moves to another node after failing   */
 };
 
 struct config {

@@ -30,6 +30,7 @@ static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 	if (a->memory != b->memory || a->vcpus != b->vcpus ||
 	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
 	    a->priority != b->priority || a->protect != b->protect ||
+	    a->max_restart != b->max_restart || a->max_relocate != b->max_relocate ||
 	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
 	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred ||
 	    !cluster_config__same_devices(a, b))

@@ -222,6 +222,29 @@ static int vm_protected(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
+/* max_restart, max_relocate: the VM's failure limits. */
+static int vm_retries(struct config_parser *p, const char *key, const char *v, int line,
+		      unsigned *out)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, 0, CONFIG_MAX_RETRIES, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number from 0 to %d", key, v,
+			       CONFIG_MAX_RETRIES);
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int vm_max_restart(struct config_parser *p, const char *v, int line)
+{
+	return vm_retries(p, "max_restart", v, line, &cur_vm(p)->max_restart);
+}
+
+static int vm_max_relocate(struct config_parser *p, const char *v, int line)
+{
+	return vm_retries(p, "max_relocate", v, line, &cur_vm(p)->max_relocate);
+}
+
 static int add_preferred(struct config_parser *p, const char *name, int line)
 {
 	struct config_vm *vm = cur_vm(p);
@@ -340,6 +363,8 @@ static const struct key_rule vm_keys[] = {
 	{ "disk_shared", vm_disk_shared },
 	{ "bridge", vm_bridge },
 	{ "mac", vm_mac },
+	{ "max_restart", vm_max_restart },
+	{ "max_relocate", vm_max_relocate },
 	{ NULL, NULL },
 };
 
@@ -404,6 +429,8 @@ static int add_vm(struct config_parser *p, const char *name, int line)
 	vm->vcpus = 1;
 	vm->checkpoint_interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
 	vm->protect = true;
+	vm->max_restart = CONFIG_DEFAULT_MAX_RESTART;
+	vm->max_relocate = CONFIG_DEFAULT_MAX_RELOCATE;
 	if (!(vm->name = strdup(name)))
 		goto nomem;
 	p->index = c->n_vms++;

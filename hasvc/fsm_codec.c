@@ -104,6 +104,16 @@ static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 	m->migrate_gen = vm->migrate_gen;
 	m->handover = vm->handover;
 	m->waiting = vm->waiting;
+	m->request = vm->request;
+	m->error = vm->error;
+	m->max_restart = vm->max_restart;
+	m->max_relocate = vm->max_relocate;
+	m->restarts = vm->restarts;
+	m->relocations = vm->relocations;
+	/* +1: the default (0) is none, also for a replica from an older hasvcd. */
+	m->home = vm->used && vm->home >= 0 ? (uint32_t)vm->home + 1 : 0;
+	m->stop_timeout_s = vm->stop_timeout_s;
+	m->shutdown_gen = vm->shutdown_gen;
 	encode_copies(vm, e, v, m);
 }
 
@@ -322,6 +332,37 @@ static int decode_vm_nodes(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm
 	return ret;
 }
 
+/* The lifecycle fields (ReplicaVm 40..48), each named in an error. */
+static int decode_lifecycle(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size_t k,
+			    char *why, size_t len)
+{
+	const struct {
+		const char *name;
+		uint32_t v, max;
+		uint8_t *dst;
+	} f[] = {
+		{ "request", m->request, FSM_REQ_DISABLED, &vm->request },
+		{ "max_restart", m->max_restart, UINT8_MAX, &vm->max_restart },
+		{ "max_relocate", m->max_relocate, UINT8_MAX, &vm->max_relocate },
+		{ "restarts", m->restarts, UINT8_MAX, &vm->restarts },
+		{ "relocations", m->relocations, UINT8_MAX, &vm->relocations },
+	};
+	char field[FIELD_MAX];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !ret; i++) {
+		snprintf(field, sizeof(field), "Replica.vms[%zu].%s", k, f[i].name);
+		ret = enum_into(f[i].dst, f[i].v, f[i].max, field, why, len);
+	}
+	snprintf(field, sizeof(field), "Replica.vms[%zu].home", k);
+	if (!ret)
+		ret = slot_into(&vm->home, (int64_t)m->home - 1, true, field, why, len);
+	vm->error = m->error;
+	vm->stop_timeout_s = m->stop_timeout_s;
+	vm->shutdown_gen = m->shutdown_gen;
+	return ret;
+}
+
 static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size_t k,
 		     char *why, size_t len)
 {
@@ -338,6 +379,8 @@ static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size
 		ret = decode_preferred(m, vm, k, why, len);
 	if (!ret)
 		ret = decode_vm_nodes(m, vm, k, why, len);
+	if (!ret)
+		ret = decode_lifecycle(m, vm, k, why, len);
 	vm->used = m->used;
 	vm->priority = m->priority;
 	vm->protect = m->protect;

@@ -113,6 +113,32 @@ static void check_protect(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequ
 	p->done = !strcmp(v->state, "protected");
 }
 
+/* start, enable, clear: running again; an error ends the wait. */
+static void check_start(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest *op,
+			const char *before, struct progress *p)
+{
+	const Hasvc__Ctl__Vm *v = vm_of(st, op->vm, p);
+
+	if (!v)
+		return;
+	describe_vm(v, p->line, sizeof(p->line));
+	p->done = running_state(v->state);
+	p->fatal = !strcmp(v->state, "error");
+}
+
+/* stop, disable: down, with the requested state the command set. */
+static void check_stop(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest *op,
+		       const char *before, struct progress *p)
+{
+	const Hasvc__Ctl__Vm *v = vm_of(st, op->vm, p);
+	const char *want = op->op == HASVC__CTL__OP_REQUEST__OP__STOP ? "stopped" : "disabled";
+
+	if (!v)
+		return;
+	describe_vm(v, p->line, sizeof(p->line));
+	p->done = !strcmp(v->state, want);
+}
+
 /* "b: 2 copies left: web1 (primary), db1 (standby)". */
 static void check_evacuate(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest *op,
 			   const char *before, struct progress *p)
@@ -148,6 +174,11 @@ static check_fn *checker(Hasvc__Ctl__OpRequest__Op op)
 	case HASVC__CTL__OP_REQUEST__OP__EVACUATE: return check_evacuate;
 	case HASVC__CTL__OP_REQUEST__OP__FAILOVER: return check_failover;
 	case HASVC__CTL__OP_REQUEST__OP__PROTECT: return check_protect;
+	case HASVC__CTL__OP_REQUEST__OP__START:
+	case HASVC__CTL__OP_REQUEST__OP__ENABLE:
+	case HASVC__CTL__OP_REQUEST__OP__CLEAR: return check_start;
+	case HASVC__CTL__OP_REQUEST__OP__STOP:
+	case HASVC__CTL__OP_REQUEST__OP__DISABLE: return check_stop;
 	default: return NULL;
 	}
 }

@@ -130,6 +130,8 @@ static void fill_vm(Hasvc__Ctl__Vm *out, struct fake_vm *v)
 	out->epochs_per_s = v->epoch ? 9.5 : 0;
 	out->migrating_to = v->migrating_to;
 	out->waiting = v->standby[0] ? "" : "no node can take its standby";
+	/* db1 as an older hasvcd sends it: no requested state. */
+	out->requested = v == &srv.vms[0] ? "started" : "";
 }
 
 static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
@@ -775,9 +777,9 @@ START_TEST(test_hactl_status)
 	assert_has(out, "a (local)  yes     yes    1          0         -        no\n");
 	assert_has(out, "c          no      no     0          0         pending  no\n");
 	assert_has(out, "note: b loaded another configuration (ffee)\n");
-	assert_has(out, "VM    PRIMARY  STANDBY  STATE        GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
-	assert_has(out, "web1  a        b        protected    3    1234   85ms      9.5       10    -\n");
-	assert_has(out, "db1   b        -        unprotected  1    0      -         -         0     no node can take its standby\n");
+	assert_has(out, "VM    PRIMARY  STANDBY  STATE        REQUESTED  GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
+	assert_has(out, "web1  a        b        protected    started    3    1234   85ms      9.5       10    -\n");
+	assert_has(out, "db1   b        -        unprotected  -          1    0      -         -         0     no node can take its standby\n");
 
 	ck_assert_int_eq(HACTL("--json", "status"), 0);
 	assert_has(out, "{\"ok\":true,\"error\":\"\",\"code\":0,\"status\":{\"cluster\":\"test\"");

@@ -607,6 +607,166 @@ START_TEST(test_unsynced_standby_cold_restart)
 }
 END_TEST
 
+/* ---- the requested state and the failure limits ---- */
+
+static void op_timeout(struct t *t, enum fsm_op o, const char *vm, uint32_t timeout_s)
+{
+	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
+
+	ev.op.origin = "b";
+	ev.op.op = o;
+	ev.op.vm = vm;
+	ev.op.timeout_s = timeout_s;
+	feed(t, &ev);
+}
+
+START_TEST(test_stop_start)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	/* web1 fails over to b; a comes back: b is where web1 runs now. */
+	members(&t, true, "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 3, 5);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	ck_assert_str_eq(primary_of(&t, "web1"), "b");
+
+	op_timeout(&t, FSM_OP_STOP, "web1", 7);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_SHUTDOWN, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_uint_eq(a->timeout_s, 7);
+	/* The standby stays for the guest's last checkpoint. */
+	ck_assert_int_eq(count(&t, FSM_ACT_STOP), 0);
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STOPPED);
+	/* Once per activation, not at every event. */
+	report(&t, "c", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 6);
+	ck_assert_int_eq(count(&t, FSM_ACT_SHUTDOWN), 0);
+	op(&t, FSM_OP_STOP, "web1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_MIGRATE, "web1", "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+
+	report(&t, "b", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 3, 6);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "c", "web1"));
+	ck_assert_uint_eq(a->generation, 4);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	ck_assert_int_eq(count(&t, FSM_ACT_PROMOTE), 0);
+	ck_assert_str_eq(primary_of(&t, "web1"), "-");
+	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	/* Nothing restarts it: not a lost node, not a quorum blip. */
+	members(&t, true, "a", "b", NULL);
+	quorum(&t, false);
+	quorum(&t, true);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "c");
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+
+	/* Started again where it stopped (its disk is newest on b), not on a. */
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STARTED);
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_disable_enable)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	op(&t, FSM_OP_DISABLE, "db1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_SHUTDOWN, "b", "db1"));
+	ck_assert_uint_eq(a->timeout_s, FSM_STOP_TIMEOUT_S);
+	op(&t, FSM_OP_ENABLE, "web1", NULL);  /* not disabled */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	/* The guest ignored the button: the vmm quit, the standby ends too. */
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 8);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "c", "db1"));
+	op(&t, FSM_OP_START, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_ENABLE, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_PRIMARY, "b", "db1"));
+	teardown(&t);
+}
+END_TEST
+
+static const char failing_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "") NODE("b", "") NODE("c", "")
+	VM("v", "preferred_nodes = a, b\nprotected = no\n");
+
+/* v's fresh boot: on which node, under which generation. */
+static void boots(struct t *t, const char *node, uint64_t gen)
+{
+	const struct fsm_action *a = find(t, FSM_ACT_START_PRIMARY, NULL, "v");
+
+	ck_assert_msg(a, "v was not started again");
+	ck_assert_str_eq(a->node, node);
+	ck_assert_uint_eq(a->generation, gen);
+}
+
+START_TEST(test_failure_limits)
+{
+	struct t t;
+	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
+
+	setup(&t, failing_conf);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	inventory(&t, "b");
+	inventory(&t, "c");
+	boots(&t, "a", 1);
+	/* max_restart 1, max_relocate 1: a twice, then b twice, then error. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 1, 0);
+	boots(&t, "a", 2);
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 2, 0);
+	boots(&t, "b", 3);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 3, 0);
+	boots(&t, "b", 4);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 4, 0);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	ck_assert(vm_of(&t, "v")->error);
+	ck_assert_str_eq(primary_of(&t, "v"), "-");
+	/* Kept down through membership changes and commands. */
+	members(&t, true, "a", "b", NULL);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_START, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_FAILOVER, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+
+	op(&t, FSM_OP_CLEAR, "v", NULL);
+	boots(&t, "a", 5);
+	ck_assert(!vm_of(&t, "v")->error);
+	op(&t, FSM_OP_CLEAR, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	/* It failed once; then ran 60 s: that failure no longer counts. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 5, 0);
+	boots(&t, "a", 6);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts, 1);
+	ev.report.node = "a";
+	ev.report.vm = "v";
+	ev.report.role = FSM_ROLE_PRIMARY;
+	ev.report.state = FSM_VM_RUNNING;
+	ev.report.generation = 6;
+	ev.report.stable = true;
+	feed(&t, &ev);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts, 0);
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 6, 0);
+	boots(&t, "a", 7);
+	teardown(&t);
+}
+END_TEST
+
 static void scenario(struct t *t)
 {
 	form(t);
@@ -703,6 +863,9 @@ int main(void)
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_membership_order_irrelevant);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_stop_start);
+	tcase_add_test(tc, test_disable_enable);
+	tcase_add_test(tc, test_failure_limits);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

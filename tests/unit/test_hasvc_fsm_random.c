@@ -64,7 +64,7 @@ struct sim {
 	struct fsm_actions acts;
 	struct config *conf;
 	uint64_t last_gen[MAXV], last_issued[MAXV];
-	unsigned long stats[FSM_ACT_REJECT + 1];
+	unsigned long stats[FSM_ACT_SHUTDOWN + 1];
 	unsigned long steps;
 	uint64_t seed;
 	bool trace;           /* HASVC_FSM_TRACE=1: print every event and action */
@@ -192,6 +192,7 @@ static void carry_out(struct sim *s, const struct fsm_action *a)
 		}
 		break;
 	case FSM_ACT_STOP:
+	case FSM_ACT_SHUTDOWN: /* a guest that powers off, or is quit after the timeout */
 		if (p->exists && p->gen == a->generation)
 			queue_stopped(s, n, v);
 		break;
@@ -433,7 +434,11 @@ static void operator(struct sim *s)
 	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
 
 	ev.op.origin = s->node[pick(s, s->nn)];
-	ev.op.op = (enum fsm_op)pick(s, 5);
+	/* The five of the first design, and start, stop, disable, enable, clear. */
+	ev.op.op = (enum fsm_op)pick(s, 10);
+	if (ev.op.op > FSM_OP_UNPROTECT)
+		ev.op.op = (enum fsm_op)(FSM_OP_START + ev.op.op - FSM_OP_UNPROTECT - 1);
+	ev.op.timeout_s = (uint32_t)pick(s, 3);
 	ev.op.vm = s->vm[pick(s, s->nv)];
 	ev.op.node = s->node[pick(s, s->nn)];
 	feed(s, &ev);
