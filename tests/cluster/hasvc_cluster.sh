@@ -59,6 +59,15 @@ start_hasvcd() {
 		-l "$T/$1/hasvcd.log" -v
 }
 
+# restart_hasvcd NODE: kill -9 NODE's hasvcd (its vmm processes run on) and
+# start it again.
+restart_hasvcd() {
+	_pid=$(eval "echo \$${1}_hasvcd_pid")
+	kill -9 "$_pid"
+	wait "$_pid" 2>/dev/null
+	start_hasvcd "$1"
+}
+
 # start_cluster VM...: nodes with corosync and hasvcd, the configuration for
 # the VMs; returns when every node is in the group and quorate.
 start_cluster() {
