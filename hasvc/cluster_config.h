@@ -35,6 +35,8 @@
 #define CONFIG_DEFAULT_MAX_RESTART 1
 #define CONFIG_DEFAULT_MAX_RELOCATE 1
 #define CONFIG_MAX_RETRIES 100
+/* [node] cpus: what a node may give its VMs. */
+#define CONFIG_MAX_NODE_CPUS 4096
 /* [cluster] sync_timeout_ms: how long a state exchange waits (sync.c). */
 #define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
 #define CONFIG_MIN_SYNC_TIMEOUT_MS 100
@@ -49,6 +51,8 @@ struct config_node {
 	char *tls_crl;          /* a CRL file (with TLS), or NULL        */
 	char *fence_command;    /* NULL: no fencing for this node        */
 	int line;               /* of the [node NAME] header             */
+	uint64_t memory;        /* bytes VMs may use here; 0: not counted */
+	unsigned cpus;          /* vCPUs VMs may use here; 0: not counted */
 };
 
 struct config_vm {
@@ -73,6 +77,11 @@ struct config_vm {
 	int preferred_line;     /* of preferred_nodes, 0 when not given  */
 	unsigned max_restart;   /* fresh boots on the node where it failed */
 	unsigned max_relocate;  /* moves to another node after failing   */
+	char **nodes;           /* the only nodes it may use; none: any  */
+	size_t n_nodes;
+	char **avoid;           /* VMs its primary never shares a node with */
+	size_t n_avoid;
+	int nodes_line, avoid_line; /* 0 when not given                  */
 };
 
 struct config {

@@ -142,7 +142,7 @@ struct fsm_action {
 	uint64_t generation;       /* token of the copy the action is for */
 	uint64_t peer_generation;  /* token of the peer's copy: the only one
 				      a stream may come from or go to     */
-	char text[160];            /* LOG and REJECT                      */
+	char text[320];            /* LOG and REJECT                      */
 	uint32_t timeout_s;        /* SHUTDOWN                            */
 };
 
@@ -167,6 +167,8 @@ struct fsm_node {
 	bool gone;                 /* left while the view was quorate  */
 	bool evacuating;
 	uint8_t fence;             /* enum fsm_fence                   */
+	uint32_t mem_mib;          /* what VMs may use here; 0: not counted */
+	uint16_t cpus;             /* vCPUs VMs may use here; 0: not counted */
 };
 
 /* What the machine believes one node holds of one VM. */
@@ -218,6 +220,12 @@ struct fsm_vm {
 				     newest there; -1                     */
 	uint32_t stop_timeout_s;  /* of the last stop or disable         */
 	uint64_t shutdown_gen;    /* the activation SHUTDOWN went to     */
+	/* Placement (hasvc/fsm_fit.c): what each copy takes from its node. */
+	uint32_t mem_mib;
+	uint16_t vcpus;
+	uint32_t nodes_mask;      /* node slots it may use; 0: any       */
+	uint64_t apart[(HASVC_MAX_VMS + 63) / 64]; /* VM slots its primary
+				     never shares a node with (avoid = ...) */
 };
 
 struct fsm {

@@ -25,7 +25,10 @@ struct enc {
 	Hasvc__Cluster__ReplicaCopy copies[HASVC_MAX_VMS][HASVC_MAX_NODES];
 	Hasvc__Cluster__ReplicaCopy *cp[HASVC_MAX_VMS][HASVC_MAX_NODES];
 	uint32_t preferred[HASVC_MAX_VMS][HASVC_MAX_NODES];
+	Hasvc__Cluster__ReplicaPlacement place[HASVC_MAX_VMS];
 };
+
+#define APART_WORDS ((HASVC_MAX_VMS + 63) / 64)
 
 static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m)
 {
@@ -38,6 +41,8 @@ static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m
 	m->gone = n->gone;
 	m->evacuating = n->evacuating;
 	m->fence = n->fence;
+	m->mem_mib = n->mem_mib;
+	m->cpus = n->cpus;
 }
 
 static void encode_copy(const struct fsm_copy *c, Hasvc__Cluster__ReplicaCopy *m)
@@ -82,6 +87,24 @@ static void encode_copies(const struct fsm_vm *vm, struct enc *e, int v,
 	}
 }
 
+/* Trailing zero words of apart are left out: one encoding per state. */
+static void encode_placement(const struct fsm_vm *vm, Hasvc__Cluster__ReplicaPlacement *p,
+			     Hasvc__Cluster__ReplicaVm *m)
+{
+	size_t n = APART_WORDS;
+
+	hasvc__cluster__replica_placement__init(p);
+	p->mem_mib = vm->mem_mib;
+	p->vcpus = vm->vcpus;
+	p->nodes = vm->nodes_mask;
+	while (n && !vm->apart[n - 1])
+		n--;
+	p->apart = (uint64_t *)vm->apart;
+	p->n_apart = n;
+	if (hasvc__cluster__replica_placement__get_packed_size(p))
+		m->placement = p;
+}
+
 static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 		      Hasvc__Cluster__ReplicaVm *m)
 {
@@ -114,6 +137,7 @@ static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 	m->home = vm->used && vm->home >= 0 ? (uint32_t)vm->home + 1 : 0;
 	m->stop_timeout_s = vm->stop_timeout_s;
 	m->shutdown_gen = vm->shutdown_gen;
+	encode_placement(vm, &e->place[v], m);
 	encode_copies(vm, e, v, m);
 }
 
@@ -251,6 +275,12 @@ static int decode_node(const Hasvc__Cluster__ReplicaNode *m, struct fsm_node *n,
 	n->ready = m->ready;
 	n->gone = m->gone;
 	n->evacuating = m->evacuating;
+	snprintf(field, sizeof(field), "Replica.nodes[%zu].cpus", k);
+	if (!ret && m->cpus > UINT16_MAX)
+		ret = fsm__broken(why, len, "%s: %u is out of range (0..%u)", field, m->cpus,
+				  UINT16_MAX);
+	n->mem_mib = m->mem_mib;
+	n->cpus = (uint16_t)m->cpus;
 	return ret;
 }
 
@@ -332,6 +362,24 @@ static int decode_vm_nodes(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm
 	return ret;
 }
 
+static int decode_placement(const Hasvc__Cluster__ReplicaPlacement *p, struct fsm_vm *vm,
+			    size_t k, char *why, size_t len)
+{
+	if (!p)
+		return 0;
+	if (p->vcpus > UINT16_MAX)
+		return fsm__broken(why, len, "Replica.vms[%zu].placement.vcpus: %u is out of range "
+				   "(0..%u)", k, p->vcpus, UINT16_MAX);
+	if (p->n_apart > APART_WORDS)
+		return fsm__broken(why, len, "Replica.vms[%zu].placement.apart: %zu words, at "
+				   "most %d", k, p->n_apart, APART_WORDS);
+	vm->mem_mib = p->mem_mib;
+	vm->vcpus = (uint16_t)p->vcpus;
+	vm->nodes_mask = p->nodes;
+	memcpy(vm->apart, p->apart, p->n_apart * sizeof(*p->apart));
+	return 0;
+}
+
 /* The lifecycle fields (ReplicaVm 40..48), each named in an error. */
 static int decode_lifecycle(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size_t k,
 			    char *why, size_t len)
@@ -381,6 +429,8 @@ static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size
 		ret = decode_vm_nodes(m, vm, k, why, len);
 	if (!ret)
 		ret = decode_lifecycle(m, vm, k, why, len);
+	if (!ret)
+		ret = decode_placement(m->placement, vm, k, why, len);
 	vm->used = m->used;
 	vm->priority = m->priority;
 	vm->protect = m->protect;
@@ -437,6 +487,8 @@ size_t fsm_codec__unknown(const Hasvc__Cluster__Replica *r)
 		n += r->nodes[k]->base.n_unknown_fields;
 	for (size_t k = 0; k < r->n_vms; k++) {
 		n += r->vms[k]->base.n_unknown_fields;
+		if (r->vms[k]->placement)
+			n += r->vms[k]->placement->base.n_unknown_fields;
 		for (size_t j = 0; j < r->vms[k]->n_copies; j++)
 			n += r->vms[k]->copies[j]->base.n_unknown_fields;
 	}

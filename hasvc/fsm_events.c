@@ -133,6 +133,7 @@ void fsm__on_config(struct step *st, const struct fsm_event *ev)
 			remove_vm(st, v);
 	for (size_t k = 0; k < c->n_vms; k++)
 		config_vm(st, &c->vms[k]);
+	fsm__config_placement(f, c);
 }
 
 /* ---- MEMBERSHIP and QUORUM ---- */

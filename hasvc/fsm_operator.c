@@ -75,6 +75,7 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 	struct fsm_vm *vm = &f->vms[v];
 	int n = fsm__node_index(f, ev->op.node);
 	const char *origin = ev->op.origin;
+	char why[256];
 
 	if (n < 0 || !f->nodes[n].declared) {
 		fsm__emit_reject(st, origin, "no node %s in the configuration",
@@ -97,6 +98,12 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 	if (n == vm->primary) {
 		fsm__emit_reject(st, origin, "vm %s already runs on %s", vm->name,
 				 f->nodes[n].name);
+		return;
+	}
+	/* To its standby's node: the standby's room becomes the primary's. */
+	if (n != vm->standby && !fsm__fits(f, vm, n, true, why, sizeof(why))) {
+		fsm__emit_reject(st, origin, "cannot move vm %s to %s: %s", vm->name,
+				 f->nodes[n].name, why);
 		return;
 	}
 	if (vm->protect && n == vm->standby && standby_synced(f, vm))
@@ -181,6 +188,13 @@ static void op_start(struct step *st, const struct fsm_event *ev, struct fsm_vm 
 	}
 	if (vm->request == FSM_REQ_STARTED) {
 		fsm__emit_reject(st, origin, "vm %s is started already", vm->name);
+		return;
+	}
+	if (!fsm__can_take(st->f, vm, vm->home, true) && fsm__place(st->f, vm, -1, -1, true) < 0) {
+		char why[256];
+
+		fsm__explain(st->f, vm, true, why, sizeof(why));
+		fsm__emit_reject(st, origin, "no node can run vm %s: %s", vm->name, why);
 		return;
 	}
 	vm->request = FSM_REQ_STARTED;

@@ -44,20 +44,21 @@ static int load(const struct fsm *f, int i)
  * The first preferred node that can take a copy, else the least loaded one;
  * ties go to the smaller name so that every replica picks the same node.
  */
-int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2)
+int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2,
+	       bool primary)
 {
 	int best = -1, best_load = 0;
 
 	for (int k = 0; k < vm->n_preferred; k++) {
 		int i = vm->preferred[k];
 
-		if (i != exclude1 && i != exclude2 && fsm__node_candidate(f, i))
+		if (i != exclude1 && i != exclude2 && fsm__can_take(f, vm, i, primary))
 			return i;
 	}
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		int l;
 
-		if (i == exclude1 || i == exclude2 || !fsm__node_candidate(f, i))
+		if (i == exclude1 || i == exclude2 || !fsm__can_take(f, vm, i, primary))
 			continue;
 		l = load(f, i);
 		if (best < 0 || l < best_load ||
@@ -75,8 +76,8 @@ static int place_standby(const struct fsm *f, const struct fsm_vm *vm)
 
 	/* Not again on the node whose standby just failed, if there is a choice. */
 	if (vm->avoid >= 0 && vm->avoid != vm->primary)
-		s = fsm__place(f, vm, vm->primary, vm->avoid);
-	return s >= 0 ? s : fsm__place(f, vm, vm->primary, -1);
+		s = fsm__place(f, vm, vm->primary, vm->avoid, false);
+	return s >= 0 ? s : fsm__place(f, vm, vm->primary, -1, false);
 }
 
 /* Forget a copy, stopping it if its node can still hear us. */
@@ -207,21 +208,22 @@ static int fresh_target(struct step *st, struct fsm_vm *vm, int old, bool failed
 	int t;
 
 	if (!failed) {
-		if (vm->home >= 0 && fsm__node_candidate(f, vm->home))
+		if (fsm__can_take(f, vm, vm->home, true))
 			return vm->home;
-		if (vm->home >= 0)
+		t = fsm__place(f, vm, -1, -1, true);
+		if (vm->home >= 0 && t >= 0)
 			fsm__emit_log(st, "vm %s: %s, where it was stopped, cannot take it: its "
-				      "disk there may be newer than elsewhere", vm->name,
-				      f->nodes[vm->home].name);
-		return fsm__place(f, vm, -1, -1);
+				      "disk there may be newer than on %s", vm->name,
+				      f->nodes[vm->home].name, f->nodes[t].name);
+		return t;
 	}
-	if (vm->restarts < vm->max_restart && fsm__node_candidate(f, old)) {
+	if (vm->restarts < vm->max_restart && fsm__can_take(f, vm, old, true)) {
 		vm->restarts++;
 		return old;
 	}
 	if (vm->relocations >= vm->max_relocate)
 		return -2;
-	t = fsm__place(f, vm, old, -1);
+	t = fsm__place(f, vm, old, -1, true);
 	if (t >= 0) {
 		vm->relocations++;
 		vm->restarts = 0;
@@ -281,7 +283,11 @@ static void activate(struct step *st, int v)
 		return;
 	}
 	if (t < 0) {
-		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+		char why[256];
+
+		fsm__explain(f, vm, true, why, sizeof(why));
+		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it: %s", vm->name,
+			      why);
 		return;
 	}
 	if (old >= 0)
@@ -357,9 +363,9 @@ static void evacuate_primary(struct step *st, int v)
 		fsm__start_handover(st, v);
 		return;
 	}
-	t = fsm__place(f, vm, vm->primary, s);
+	t = fsm__place(f, vm, vm->primary, s, true);
 	if (t < 0)
-		t = fsm__place(f, vm, vm->primary, -1);
+		t = fsm__place(f, vm, vm->primary, -1, true);
 	if (t < 0) {
 		fsm__wait_for(st, vm, FSM_WAIT_NO_EVACUATION_NODE,
 			      "vm %s: no node to evacuate it to", vm->name);

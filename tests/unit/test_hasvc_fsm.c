@@ -767,6 +767,77 @@ START_TEST(test_failure_limits)
 }
 END_TEST
 
+/* ---- placement: node memory and cpus, nodes, avoid ---- */
+
+static const char placement_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "memory = 100M\ncpus = 2\n") NODE("b", "memory = 100M\n")
+	NODE("c", "memory = 40M\ncpus = 1\n")
+	"[vm db1]\nmemory = 32M\nkernel = /k\nprotected = no\nnodes = a, b\n"
+	"[vm web1]\nmemory = 64M\nkernel = /k\npreferred_nodes = a, b\n"
+	"[vm web2]\nmemory = 32M\nkernel = /k\nprotected = no\navoid = web1\n"
+	"preferred_nodes = a\n"
+	"[vm big]\nmemory = 128M\nkernel = /k\nprotected = no\n";
+
+/* The LOG or REJECT that contains text. */
+static const struct fsm_action *find_text(struct t *t, enum fsm_action_type type,
+					  const char *text)
+{
+	for (size_t i = 0; i < t->acts.n; i++)
+		if (t->acts.v[i].type == type && strstr(t->acts.v[i].text, text))
+			return &t->acts.v[i];
+	return NULL;
+}
+
+START_TEST(test_placement_limits)
+{
+	struct t t;
+
+	setup(&t, placement_conf);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	inventory(&t, "b");
+	inventory(&t, "c");
+	/* db1 first (by name) on a; web1 fits beside it (96 of 100 MiB, 2 of 2
+	 * cpus), its standby on b; web2 prefers a but avoids web1: c. */
+	ck_assert_str_eq(primary_of(&t, "db1"), "a");
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	ck_assert_str_eq(standby_of(&t, "web1"), "b");
+	ck_assert_str_eq(primary_of(&t, "web2"), "c");
+	ck_assert_str_eq(primary_of(&t, "big"), "-");
+	/* big is looked at first (by name), when every node is empty. */
+	ck_assert_msg(find_text(&t, FSM_ACT_LOG, "vm big: no node can run it: a has 100 of 100 "
+				"MiB of memory free, vm big needs 128; b has 100 of 100 MiB of "
+				"memory free, vm big needs 128; c has 40 of 40"),
+		      "no reason logged for big");
+
+	op(&t, FSM_OP_MIGRATE, "web1", "c");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm web1 to c: c has 8 "
+					"of 40 MiB of memory free, vm web1 needs 64"));
+	op(&t, FSM_OP_MIGRATE, "db1", "c");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "c is not in the nodes of vm db1"));
+	op(&t, FSM_OP_MIGRATE, "web2", "a");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm web2 to a"));
+	/* a's room, when db1 is gone: then only the avoid rule is left. */
+	op(&t, FSM_OP_STOP, "db1", NULL);
+	report(&t, "a", "db1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 0);
+	op(&t, FSM_OP_MIGRATE, "web2", "a");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "a runs vm web1, which vm web2 "
+					"avoids"));
+	/* The handover to its standby is not a new copy: accepted. */
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
+	op(&t, FSM_OP_MIGRATE, "web1", "b");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_HANDOVER, "a", "web1"));
+
+	op(&t, FSM_OP_STOP, "big", NULL);
+	op(&t, FSM_OP_START, "big", NULL);
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "no node can run vm big: a has"));
+	ck_assert_uint_eq(vm_of(&t, "big")->request, FSM_REQ_STOPPED);
+	teardown(&t);
+}
+END_TEST
+
 static void scenario(struct t *t)
 {
 	form(t);
@@ -866,6 +937,7 @@ int main(void)
 	tcase_add_test(tc, test_stop_start);
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_failure_limits);
+	tcase_add_test(tc, test_placement_limits);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

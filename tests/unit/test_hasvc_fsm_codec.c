@@ -171,6 +171,13 @@ START_TEST(test_round_trip_lifecycle)
 	round_trip(f);
 	vm->home = 0;  /* slot 0, not none */
 	round_trip(f);
+	vm->mem_mib = 512;
+	vm->vcpus = 4;
+	vm->nodes_mask = 0x5;
+	vm->apart[1] = 1ULL << 63;  /* slot 127: both words go */
+	f->nodes[0].mem_mib = 1 << 20;
+	f->nodes[0].cpus = 64;
+	round_trip(f);
 	fsm__free(f);
 }
 END_TEST
