@@ -226,6 +226,7 @@ struct fsm_vm {
 	uint32_t nodes_mask;      /* node slots it may use; 0: any       */
 	uint64_t apart[(HASVC_MAX_VMS + 63) / 64]; /* VM slots its primary
 				     never shares a node with (avoid = ...) */
+	bool wait_room;           /* why no node has room was logged    */
 };
 
 struct fsm {

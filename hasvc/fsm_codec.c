@@ -97,6 +97,7 @@ static void encode_placement(const struct fsm_vm *vm, Hasvc__Cluster__ReplicaPla
 	p->mem_mib = vm->mem_mib;
 	p->vcpus = vm->vcpus;
 	p->nodes = vm->nodes_mask;
+	p->wait_room = vm->wait_room;
 	while (n && !vm->apart[n - 1])
 		n--;
 	p->apart = (uint64_t *)vm->apart;
@@ -376,6 +377,7 @@ static int decode_placement(const Hasvc__Cluster__ReplicaPlacement *p, struct fs
 	vm->mem_mib = p->mem_mib;
 	vm->vcpus = (uint16_t)p->vcpus;
 	vm->nodes_mask = p->nodes;
+	vm->wait_room = p->wait_room;
 	memcpy(vm->apart, p->apart, p->n_apart * sizeof(*p->apart));
 	return 0;
 }

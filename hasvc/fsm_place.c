@@ -231,6 +231,30 @@ static int fresh_target(struct step *st, struct fsm_vm *vm, int old, bool failed
 	return t;
 }
 
+/*
+ * No node can take the VM's primary.  While none can take VMs at all (the
+ * cluster forms) that is said once; when some could but have no room, why
+ * each refused is logged once more (docs/hasvc-config.md, "Placement").
+ */
+static void no_room(struct step *st, struct fsm_vm *vm)
+{
+	char why[256];
+	bool up = false;
+
+	for (int i = 0; i < HASVC_MAX_NODES && !up; i++)
+		up = st->f->nodes[i].declared && fsm__node_candidate(st->f, i);
+	if (!up) {
+		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+		return;
+	}
+	vm->waiting = FSM_WAIT_NO_NODE;
+	if (vm->wait_room)
+		return;
+	vm->wait_room = true;
+	fsm__explain(st->f, vm, true, why, sizeof(why));
+	fsm__emit_log(st, "vm %s: no node can run it: %s", vm->name, why);
+}
+
 /* The primary is gone: resume it, promote the standby, or boot afresh. */
 static void activate(struct step *st, int v)
 {
@@ -283,13 +307,10 @@ static void activate(struct step *st, int v)
 		return;
 	}
 	if (t < 0) {
-		char why[256];
-
-		fsm__explain(f, vm, true, why, sizeof(why));
-		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it: %s", vm->name,
-			      why);
+		no_room(st, vm);
 		return;
 	}
+	vm->wait_room = false;
 	if (old >= 0)
 		fsm__drop_copy(st, v, old);
 	if (s >= 0)
@@ -420,6 +441,7 @@ static void reconcile_down(struct step *st, int v)
 		fsm__drop_copy(st, v, vm->standby);
 	vm->primary = vm->standby = -1;
 	vm->waiting = FSM_WAIT_NONE;
+	vm->wait_room = false;
 }
 
 static void reconcile_vm(struct step *st, int v)

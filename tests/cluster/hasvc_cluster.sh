@@ -19,7 +19,8 @@ need_hasvc() {
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
 # shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
-# of its section (cmdline, disk, bridge ...).
+# of its section (cmdline, disk, bridge ...); HLIB_NODE_EXTRA_<node> more lines
+# of a node's section (memory, cpus).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
@@ -32,6 +33,7 @@ write_hasvc_conf() {
 			printf 'tls_ca = %s\ntls_cert = %s\ntls_key = %s\n' "$T/pki/ca.pem" \
 				"$T/pki/$_n.pem" "$T/pki/$_n.key"
 			[ -z "${HLIB_FENCE:-}" ] || printf 'fence_command = %s\n' "$HLIB_FENCE"
+			_hl_vm_get HLIB_NODE_EXTRA "$_n" ""
 		done
 		for _v in "$@"; do
 			_vn=${_v%%:*}

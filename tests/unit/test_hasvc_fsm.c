@@ -193,6 +193,15 @@ static const char *standby_of(struct t *t, const char *vm)
 	return v->standby >= 0 ? t->f->nodes[v->standby].name : "-";
 }
 
+/* a, b and c members, each with its inventory: placement may begin. */
+static void all_ready(struct t *t)
+{
+	members(t, true, "a", "b", "c", NULL);
+	inventory(t, "a");
+	inventory(t, "b");
+	inventory(t, "c");
+}
+
 /* Three nodes up, both VMs protected and synced: web1 a->b, db1 b->c. */
 static void form(struct t *t)
 {
@@ -246,10 +255,7 @@ START_TEST(test_formation_least_loaded)
 
 	setup(&t, "[cluster]\nallow_plaintext = yes\n" NODE("c", "") NODE("b", "") NODE("a", "")
 		  VM("v1", "") VM("v2", "") VM("v3", ""));
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	/* By name: v1 on a (standby b), v2 on c (standby a), v3 on b (standby c). */
 	ck_assert_str_eq(primary_of(&t, "v1"), "a");
 	ck_assert_str_eq(standby_of(&t, "v1"), "b");
@@ -474,10 +480,7 @@ START_TEST(test_evacuate)
 		  VM("web1", "preferred_nodes = a, b\n")
 		  VM("batch", "preferred_nodes = a\nprotected = no\n")
 		  VM("db1", "preferred_nodes = c, a\n"));
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
 	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
 	report(&t, "a", "batch", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 1, 0);
@@ -593,10 +596,7 @@ START_TEST(test_unsynced_standby_cold_restart)
 	const struct fsm_action *a;
 
 	setup(&t, base_conf);
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_SYNCING, 2, 0);
 	members(&t, true, "b", "c", NULL);
 	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
@@ -720,10 +720,7 @@ START_TEST(test_failure_limits)
 	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
 
 	setup(&t, failing_conf);
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	boots(&t, "a", 1);
 	/* max_restart 1, max_relocate 1: a twice, then b twice, then error. */
 	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 1, 0);
@@ -794,10 +791,7 @@ START_TEST(test_placement_limits)
 	struct t t;
 
 	setup(&t, placement_conf);
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	/* db1 first (by name) on a; web1 fits beside it (96 of 100 MiB, 2 of 2
 	 * cpus), its standby on b; web2 prefers a but avoids web1: c. */
 	ck_assert_str_eq(primary_of(&t, "db1"), "a");
