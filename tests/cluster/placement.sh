@@ -7,7 +7,8 @@
 # big waits, with the reason in every node's log.  Each refusal is tested
 # through hactl, with its reason: migrate over a node's memory, over its
 # cpus, outside the VM's nodes, next to a VM it avoids; start of a VM no
-# node has room for.  Then a dies: web1's standby on b is promoted, but
+# node has room for (db1 is stopped for that, and its guest, which ignores
+# the power button, is quit at the 2 s timeout).  Then a dies: web1's standby on b is promoted, but
 # db1 may not boot on b (no room) nor on c (not in its nodes): it waits,
 # and says why.  Replicas agree at the end.
 . "$(dirname "$0")/cluster_nodes.sh"
@@ -49,6 +50,9 @@ refused b "b has 28 of 60 MiB of memory free, vm web2 needs 32" migrate web2 b
 refused b "c has 0 of 1 cpus free, vm web1 needs 1" migrate web1 c
 refused b "c is not in the nodes of vm db1" migrate db1 c
 hactl_on b stop db1 --wait --timeout 2 >/dev/null || fail "hactl stop db1"
+# The counter guest without acpi=1 ignores the power button: quit at the timeout.
+grep -q "the guest did not power off after the power button: quit" "$T"/a/run/hasvc.db1.*.log ||
+	fail "db1 was not quit at the shutdown timeout: $(tail -3 "$T"/a/run/hasvc.db1.*.log)"
 refused b "a runs vm web1, which vm web2 avoids" migrate web2 a
 hactl_on b stop big >/dev/null || fail "hactl stop big"
 refused b "no node can run vm big: a has 48 of 80 MiB of memory free, vm big needs 128" start big

@@ -760,6 +760,19 @@ START_TEST(test_failure_limits)
 	ck_assert_uint_eq(vm_of(&t, "v")->restarts, 0);
 	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 6, 0);
 	boots(&t, "a", 7);
+	/* Out of error by disable, then enable: it boots with fresh counts. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 7, 0);
+	boots(&t, "b", 8);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 8, 0);
+	boots(&t, "b", 9);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 9, 0);
+	ck_assert(vm_of(&t, "v")->error);
+	op(&t, FSM_OP_DISABLE, "v", NULL);
+	ck_assert(!vm_of(&t, "v")->error);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_ENABLE, "v", NULL);
+	boots(&t, "a", 10);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts + vm_of(&t, "v")->relocations, 0);
 	teardown(&t);
 }
 END_TEST
