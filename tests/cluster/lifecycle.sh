@@ -33,8 +33,10 @@ echo "web1 migrated from a to c with its disk"
 start_client web1
 wait_acks web1 50 20
 gen=$(vm_get c web1 'v["generation"]')
+t0=$(now_ms)
 hactl_on a stop web1 --timeout "$(secs 20)" --wait >"$T/stop.out" 2>&1 ||
 	fail "hactl stop web1: $(cat "$T/stop.out")"
+t_stop=$(( $(now_ms) - t0 ))
 last=$(awk 'NF == 2 { v = $2 } END { print v + 0 }' "$T/web1.acks")
 grep -q "power button pressed" "$T/c/run/hasvc.web1.$gen.log" ||
 	fail "no power button press in web1's vmm log"
@@ -47,7 +49,7 @@ until [ "$(copies web1)" = 0 ]; do
 	[ "$(date +%s)" -le "$_end" ] || fail "web1's copies still run: $(ls "$T"/*/run/*.rec)"
 	sleep 0.1
 done
-echo "web1 stopped cleanly (power button, S5) after $last acknowledged updates; no copy runs"
+echo "web1 stopped cleanly (power button, S5) after $last acknowledged updates; no copy runs; hactl stop --wait took $t_stop ms"
 
 # Nothing brings it back: daemons restarted one at a time, a node lost.
 for n in a b; do
@@ -62,12 +64,14 @@ replicas_agree 2 30
 	fail "web1 after the restarts and the loss of a: $(hactl_on b status)"
 echo "still stopped after two hasvcd restarts and the loss of node a"
 
+t0=$(now_ms)
 hactl_on b start web1 --wait --timeout "$(secs 60)" >/dev/null || fail "hactl start web1"
 [ "$(vm_get b web1 'v["primary"]')" = c ] || fail "web1 started on $(vm_get b web1 'v["primary"]'), not c"
 wait_acks web1 20 30
 first=$(awk '$3 == "connected" { v = $2 } END { print v + 0 }' "$T/web1.acks")
 [ "$first" -ge "$last" ] || fail "web1 came back with $first, below the acknowledged $last"
-echo "web1 started on c with $first on its disk (last acknowledged before the stop: $last)"
+t1=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
+echo "web1 started on c with $first on its disk (last acknowledged before the stop: $last); the client had its first answer $(( t1 - t0 )) ms after hactl start"
 
 hactl_on b disable web1 --wait >/dev/null || fail "hactl disable web1"
 hactl_on b start web1 >"$T/start.out" 2>&1 && fail "start of a disabled VM accepted"
