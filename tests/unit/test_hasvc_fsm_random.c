@@ -473,6 +473,13 @@ static void configure(struct sim *s)
 		len += (size_t)snprintf(text + len, sizeof(text) - len,
 					"[node n%d]\nreplication = h%d:1\n%s", i, i,
 					(s->fenced[i] = chance(s, 40)) ? "fence_command = f\n" : "");
+		/* Room for 2 to 5 copies of 16M, or uncounted; 1 to 3 cpus. */
+		if (chance(s, 40))
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"memory = %dM\n", 32 + 16 * pick(s, 4));
+		if (chance(s, 30))
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "cpus = %d\n",
+						1 + pick(s, 3));
 	}
 	for (int v = 0; v < s->nv; v++) {
 		snprintf(s->vm[v], sizeof(s->vm[v]), "v%d", v);
@@ -485,7 +492,15 @@ static void configure(struct sim *s)
 
 			len += (size_t)snprintf(text + len, sizeof(text) - len,
 						"preferred_nodes = n%d, n%d\n", a, b);
+		} else if (chance(s, 30)) {
+			int a = pick(s, s->nn), b = (a + 1 + pick(s, s->nn - 1)) % s->nn;
+
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"nodes = n%d, n%d\n", a, b);
 		}
+		if (s->nv > 1 && chance(s, 20))
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "avoid = v%d\n",
+						(v + 1 + pick(s, s->nv - 1)) % s->nv);
 	}
 	ck_assert_msg(cluster_config__parse_string(text, "random.conf", &s->conf, err,
 						  sizeof(err)) == 0,
