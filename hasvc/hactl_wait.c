@@ -66,7 +66,10 @@ static void describe_vm(const Hasvc__Ctl__Vm *v, char *buf, size_t len)
 		snprintf(buf + strlen(buf), len - strlen(buf), ", waiting: %s", v->waiting);
 }
 
-/* The VM of op, or a fatal progress when the cluster no longer has it. */
+/*
+ * The VM of op, described in the progress line, or NULL and a fatal
+ * progress when the cluster no longer has it.
+ */
 static const Hasvc__Ctl__Vm *vm_of(const Hasvc__Ctl__Status *st, const char *name,
 				   struct progress *p)
 {
@@ -75,7 +78,9 @@ static const Hasvc__Ctl__Vm *vm_of(const Hasvc__Ctl__Status *st, const char *nam
 	if (!v) {
 		p->fatal = true;
 		snprintf(p->line, sizeof(p->line), "%s is no longer in the cluster's status", name);
+		return NULL;
 	}
+	describe_vm(v, p->line, sizeof(p->line));
 	return v;
 }
 
@@ -86,7 +91,6 @@ static void check_migrate(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequ
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = !strcmp(v->primary, op->node) && !v->migrating_to[0] &&
 		  strcmp(v->state, "migrating");
 }
@@ -98,7 +102,6 @@ static void check_failover(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpReq
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = v->primary[0] && strcmp(v->primary, before) && running_state(v->state);
 }
 
@@ -109,7 +112,6 @@ static void check_protect(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequ
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = !strcmp(v->state, "protected");
 }
 
@@ -121,7 +123,6 @@ static void check_start(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpReques
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = running_state(v->state);
 	p->fatal = !strcmp(v->state, "error");
 }
@@ -135,7 +136,6 @@ static void check_stop(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = !strcmp(v->state, want);
 }
 
