@@ -197,6 +197,12 @@ void cluster_config__free(struct config *conf)
 		for (size_t j = 0; j < v->n_preferred; j++)
 			free(v->preferred_nodes[j]);
 		free(v->preferred_nodes);
+		for (size_t j = 0; j < v->n_nodes; j++)
+			free(v->nodes[j]);
+		free(v->nodes);
+		for (size_t j = 0; j < v->n_avoid; j++)
+			free(v->avoid[j]);
+		free(v->avoid);
 	}
 	free(conf->nodes);
 	free(conf->vms);

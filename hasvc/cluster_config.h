@@ -31,6 +31,12 @@
 #define CONFIG_MAX_PRIORITY 1000
 #define CONFIG_MIN_DISK 4096ULL
 #define CONFIG_MAX_DISK (1ULL << 46)
+/* max_restart, max_relocate: Proxmox's defaults. */
+#define CONFIG_DEFAULT_MAX_RESTART 1
+#define CONFIG_DEFAULT_MAX_RELOCATE 1
+#define CONFIG_MAX_RETRIES 100
+/* [node] cpus: what a node may give its VMs. */
+#define CONFIG_MAX_NODE_CPUS 4096
 /* [cluster] sync_timeout_ms: how long a state exchange waits (sync.c). */
 #define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
 #define CONFIG_MIN_SYNC_TIMEOUT_MS 100
@@ -70,6 +76,8 @@ struct config_node {
 	unsigned fence_timeout_ms;
 	char *watchdog_device;  /* NULL: CONFIG_DEFAULT_WATCHDOG_DEVICE  */
 	unsigned watchdog_timeout_s;
+	uint64_t memory;        /* bytes VMs may use here; 0: not counted */
+	unsigned cpus;          /* vCPUs VMs may use here; 0: not counted */
 };
 
 struct config_vm {
@@ -92,6 +100,13 @@ struct config_vm {
 	uint8_t mac[6];         /* with has_mac; else hasvcd derives one */
 	int line;               /* of the [vm NAME] header               */
 	int preferred_line;     /* of preferred_nodes, 0 when not given  */
+	unsigned max_restart;   /* fresh boots on the node where it failed */
+	unsigned max_relocate;  /* moves to another node after failing   */
+	char **nodes;           /* the only nodes it may use; none: any  */
+	size_t n_nodes;
+	char **avoid;           /* VMs its primary never shares a node with */
+	size_t n_avoid;
+	int nodes_line, avoid_line; /* 0 when not given                  */
 };
 
 struct config {

@@ -25,18 +25,29 @@ bool cluster_config__same_devices(const struct config_vm *a, const struct config
 	       a->has_mac == b->has_mac && !memcmp(a->mac, b->mac, sizeof(a->mac));
 }
 
+static bool same_list(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
 static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 {
 	if (a->memory != b->memory || a->vcpus != b->vcpus ||
 	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
 	    a->priority != b->priority || a->protect != b->protect ||
+	    a->max_restart != b->max_restart || a->max_relocate != b->max_relocate ||
+	    !same_list(a->nodes, a->n_nodes, b->nodes, b->n_nodes) ||
+	    !same_list(a->avoid, a->n_avoid, b->avoid, b->n_avoid) ||
 	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
-	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred ||
+	    !same_str(a->initrd, b->initrd) ||
+	    !same_list(a->preferred_nodes, a->n_preferred, b->preferred_nodes, b->n_preferred) ||
 	    !cluster_config__same_devices(a, b))
 		return false;
-	for (size_t i = 0; i < a->n_preferred; i++)
-		if (strcmp(a->preferred_nodes[i], b->preferred_nodes[i]))
-			return false;
 	return true;
 }
 

@@ -259,6 +259,8 @@ static const struct key_rule node_keys[] = {
 	{ "fence_timeout_ms", node_fence_timeout },
 	{ "watchdog_device", node_watchdog_device },
 	{ "watchdog_timeout", node_watchdog_timeout },
+	{ "memory", cluster_config_place__node_memory },
+	{ "cpus", cluster_config_place__node_cpus },
 	{ NULL, NULL },
 };
 
@@ -319,42 +321,66 @@ static int vm_protected(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
-static int add_preferred(struct config_parser *p, const char *name, int line)
+/* max_restart, max_relocate: the VM's failure limits. */
+static int vm_retries(struct config_parser *p, const char *key, const char *v, int line,
+		      unsigned *out)
 {
-	struct config_vm *vm = cur_vm(p);
+	long n;
+
+	if (cluster_config__parse_int(v, 0, CONFIG_MAX_RETRIES, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number from 0 to %d", key, v,
+			       CONFIG_MAX_RETRIES);
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int vm_max_restart(struct config_parser *p, const char *v, int line)
+{
+	return vm_retries(p, "max_restart", v, line, &cur_vm(p)->max_restart);
+}
+
+static int vm_max_relocate(struct config_parser *p, const char *v, int line)
+{
+	return vm_retries(p, "max_relocate", v, line, &cur_vm(p)->max_relocate);
+}
+
+/* One name of a list key; see cluster_config_parse__names. */
+static int add_name(struct config_parser *p, const char *name, int line, const char *key,
+		    const char *what, char ***list, size_t *n, size_t max)
+{
 	char **grown;
 
 	if (!*name)
-		return fail_in(p, line, "preferred_nodes has an empty entry");
+		return fail_in(p, line, "%s has an empty entry", key);
 	if (!cluster_config__valid_name(name))
-		return fail_in(p, line, "preferred node '%s' is not a valid node name", name);
-	for (size_t i = 0; i < vm->n_preferred; i++)
-		if (!strcmp(vm->preferred_nodes[i], name))
-			return fail_in(p, line, "preferred_nodes names '%s' twice", name);
-	if (vm->n_preferred >= HASVC_MAX_NODES)
-		return fail_in(p, line, "preferred_nodes lists more than %d nodes",
-			       HASVC_MAX_NODES);
-	grown = realloc(vm->preferred_nodes, (vm->n_preferred + 1) * sizeof(*grown));
+		return fail_in(p, line, "%s '%s' is not a valid name: " NAME_RULE, what, name);
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp((*list)[i], name))
+			return fail_in(p, line, "%s names '%s' twice", key, name);
+	if (*n >= max)
+		return fail_in(p, line, "%s lists more than %zu names", key, max);
+	grown = realloc(*list, (*n + 1) * sizeof(*grown));
 	if (!grown)
 		goto nomem;
-	vm->preferred_nodes = grown;
-	if (!(grown[vm->n_preferred] = strdup(name)))
+	*list = grown;
+	if (!(grown[*n] = strdup(name)))
 		goto nomem;
-	vm->n_preferred++;
+	(*n)++;
 	return 0;
 nomem:
 	cluster_config_parse__nomem(p);
 	return -ENOMEM;
 }
 
-static int vm_preferred(struct config_parser *p, const char *v, int line)
+int cluster_config_parse__names(struct config_parser *p, const char *v, int line,
+				const char *key, const char *what, char ***list, size_t *n,
+				size_t max)
 {
 	char item[HASVC_NAME_MAX + 1];
 	const char *s = v;
 
-	cur_vm(p)->preferred_line = line;
 	if (!*v)
-		return 0; /* "preferred_nodes =" means no preference */
+		return 0; /* "key =" means none */
 	for (;;) {
 		const char *comma = strchr(s, ',');
 		size_t len = comma ? (size_t)(comma - s) : strlen(s);
@@ -367,12 +393,22 @@ static int vm_preferred(struct config_parser *p, const char *v, int line)
 			len = sizeof(item) - 1; /* too long: the name check says so */
 		memcpy(item, s, len);
 		item[len] = '\0';
-		if (add_preferred(p, item, line) < 0)
+		if (add_name(p, item, line, key, what, list, n, max) < 0)
 			return -EINVAL;
 		if (!comma)
 			return 0;
 		s = comma + 1;
 	}
+}
+
+static int vm_preferred(struct config_parser *p, const char *v, int line)
+{
+	struct config_vm *vm = cur_vm(p);
+
+	vm->preferred_line = line;
+	return cluster_config_parse__names(p, v, line, "preferred_nodes", "preferred node",
+					   &vm->preferred_nodes, &vm->n_preferred,
+					   HASVC_MAX_NODES);
 }
 
 #define VM_STRING(fn, field, empty_ok)                                        \
@@ -437,6 +473,10 @@ static const struct key_rule vm_keys[] = {
 	{ "disk_shared", vm_disk_shared },
 	{ "bridge", vm_bridge },
 	{ "mac", vm_mac },
+	{ "max_restart", vm_max_restart },
+	{ "max_relocate", vm_max_relocate },
+	{ "nodes", cluster_config_place__vm_nodes },
+	{ "avoid", cluster_config_place__vm_avoid },
 	{ NULL, NULL },
 };
 
@@ -503,6 +543,8 @@ static int add_vm(struct config_parser *p, const char *name, int line)
 	vm->vcpus = 1;
 	vm->checkpoint_interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
 	vm->protect = true;
+	vm->max_restart = CONFIG_DEFAULT_MAX_RESTART;
+	vm->max_relocate = CONFIG_DEFAULT_MAX_RELOCATE;
 	if (!(vm->name = strdup(name)))
 		goto nomem;
 	p->index = c->n_vms++;
@@ -691,6 +733,7 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 						   vm->preferred_nodes[i], vm->preferred_nodes[i]);
 			return;
 		}
+	cluster_config_place__validate_vm(p, vm);
 }
 
 /* Two VMs on one disk image or one MAC address would corrupt or confuse each other. */

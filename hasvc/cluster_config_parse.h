@@ -10,7 +10,7 @@
 
 #include "hasvc/cluster_config.h"
 
-#define PARSER_MAX_KEYS 16
+#define PARSER_MAX_KEYS 24
 
 enum section_kind {
 	SECTION_NONE,    /* before the first header        */
@@ -48,5 +48,23 @@ int cluster_config_parse__key(struct config_parser *p, const char *key, const ch
 			      int line);
 /* Rules that need the whole file: required keys, references between sections. */
 void cluster_config_parse__validate(struct config_parser *p);
+
+/*
+ * "a, b, c" into *list (strdup'ed, n entries): every name valid, none twice,
+ * at most max, in a [vm] section; what names an entry in messages ("preferred
+ * node").
+ * 0, or -EINVAL/-ENOMEM with the error recorded against where.
+ */
+int cluster_config_parse__names(struct config_parser *p, const char *v, int line,
+				const char *key, const char *what, char ***list, size_t *n,
+				size_t max);
+
+/* cluster_config_place.c: the placement keys (docs/hasvc-config.md). */
+int cluster_config_place__node_memory(struct config_parser *p, const char *v, int line);
+int cluster_config_place__node_cpus(struct config_parser *p, const char *v, int line);
+int cluster_config_place__vm_nodes(struct config_parser *p, const char *v, int line);
+int cluster_config_place__vm_avoid(struct config_parser *p, const char *v, int line);
+/* nodes and avoid name what the file declares; preferred_nodes within nodes. */
+bool cluster_config_place__validate_vm(struct config_parser *p, const struct config_vm *vm);
 
 #endif

@@ -206,6 +206,7 @@ const char *fsm__action_name(enum fsm_action_type type)
 		[FSM_ACT_HANDOVER] = "HANDOVER",
 		[FSM_ACT_LOG] = "LOG",
 		[FSM_ACT_REJECT] = "REJECT",
+		[FSM_ACT_SHUTDOWN] = "SHUTDOWN",
 	};
 
 	if ((unsigned)type < sizeof(names) / sizeof(names[0]) && names[type])
@@ -225,6 +226,16 @@ const char *fsm__state_name(enum fsm_vm_state state)
 	if ((unsigned)state < sizeof(names) / sizeof(names[0]))
 		return names[state];
 	return "?";
+}
+
+const char *fsm__request_name(enum fsm_request request)
+{
+	switch (request) {
+	case FSM_REQ_STARTED: return "started";
+	case FSM_REQ_STOPPED: return "stopped";
+	case FSM_REQ_DISABLED: return "disabled";
+	default: return "?";
+	}
 }
 
 void fsm__format_action(const struct fsm_action *a, char *buf, size_t len)

@@ -60,7 +60,24 @@ enum fsm_op {
 	FSM_OP_MAINTENANCE_ON = 51,  /* node: evacuate, then keep it empty  */
 	FSM_OP_MAINTENANCE_OFF = 52, /* node                                */
 	FSM_OP_EVACUATE_CANCEL = 53, /* node: stop placing its copies away  */
+	/* The requested state (hactl start/stop/disable/enable/clear): the
+	 * numbers are hactl.proto's and cluster.proto's, which skip 5..39. */
+	FSM_OP_START = 40, /* vm                        */
+	FSM_OP_STOP,       /* vm, timeout_s             */
+	FSM_OP_DISABLE,    /* vm, timeout_s             */
+	FSM_OP_ENABLE,     /* vm                        */
+	FSM_OP_CLEAR,      /* vm: out of the error state */
 };
+
+/* What the operator asked a VM to be (hactl start/stop/disable/enable). */
+enum fsm_request {
+	FSM_REQ_STARTED,  /* run it, protected if configured so          */
+	FSM_REQ_STOPPED,  /* shut it down cleanly and keep it down        */
+	FSM_REQ_DISABLED, /* as stopped, and `start` is refused until enable */
+};
+
+/* The shutdown timeout of stop and disable when hactl gives none. */
+#define FSM_STOP_TIMEOUT_S 60
 
 /* Pointers are borrowed for the duration of fsm__step() only. */
 struct fsm_event {
@@ -85,6 +102,7 @@ struct fsm_event {
 			enum fsm_vm_state state;
 			uint64_t generation;
 			uint64_t epoch;         /* last committed checkpoint */
+			bool stable;            /* has run 60 s since it started */
 		} report;
 		struct {
 			const char *node;
@@ -94,6 +112,7 @@ struct fsm_event {
 			enum fsm_op op;
 			const char *vm;
 			const char *node;
+			uint32_t timeout_s;     /* stop, disable; 0: the default */
 		} op;
 		struct {
 			const char *node;       /* the node that was fenced */
@@ -116,6 +135,8 @@ enum fsm_action_type {
 				   standby peer, then stop                       */
 	FSM_ACT_LOG,            /* node "": every node logs text                 */
 	FSM_ACT_REJECT,         /* node: tell the operator why not (text)        */
+	FSM_ACT_SHUTDOWN,       /* node: press the power button of its copy of
+				   this generation; quit it after timeout_s      */
 };
 
 struct fsm_action {
@@ -126,7 +147,8 @@ struct fsm_action {
 	uint64_t generation;       /* token of the copy the action is for */
 	uint64_t peer_generation;  /* token of the peer's copy: the only one
 				      a stream may come from or go to     */
-	char text[160];            /* LOG and REJECT                      */
+	char text[320];            /* LOG and REJECT                      */
+	uint32_t timeout_s;        /* SHUTDOWN                            */
 };
 
 struct fsm_actions {
@@ -152,6 +174,8 @@ struct fsm_node {
 	uint8_t fence;             /* enum fsm_fence                   */
 	bool maintenance;          /* hactl maintenance on: evacuating
 				      whenever it is a member, until off */
+	uint32_t mem_mib;          /* what VMs may use here; 0: not counted */
+	uint16_t cpus;             /* vCPUs VMs may use here; 0: not counted */
 };
 
 /* What the machine believes one node holds of one VM. */
@@ -192,6 +216,24 @@ struct fsm_vm {
 	bool handover;            /* primary stops after a final commit  */
 	uint8_t waiting;          /* enum fsm_wait last logged           */
 	struct fsm_copy copies[HASVC_MAX_NODES];
+	/* The lifecycle (docs/hasvc-state-machine.md, "Requested state"). */
+	uint8_t request;          /* enum fsm_request                    */
+	bool error;               /* failed past its limits: kept down   */
+	uint8_t max_restart;      /* fresh boots on the node that failed */
+	uint8_t max_relocate;     /* moves to another node after failing */
+	uint8_t restarts;         /* ... used since it last ran stably   */
+	uint8_t relocations;
+	int8_t home;              /* where it was stopped: its disk is the
+				     newest there; -1                     */
+	uint32_t stop_timeout_s;  /* of the last stop or disable         */
+	uint64_t shutdown_gen;    /* the activation SHUTDOWN went to     */
+	/* Placement (hasvc/fsm_fit.c): what each copy takes from its node. */
+	uint32_t mem_mib;
+	uint16_t vcpus;
+	uint32_t nodes_mask;      /* node slots it may use; 0: any       */
+	uint64_t apart[(HASVC_MAX_VMS + 63) / 64]; /* VM slots its primary
+				     never shares a node with (avoid = ...) */
+	bool wait_room;           /* why no node has room was logged    */
 };
 
 struct fsm {
@@ -226,6 +268,7 @@ void fsm__actions_free(struct fsm_actions *a);
 
 const char *fsm__action_name(enum fsm_action_type type);
 const char *fsm__state_name(enum fsm_vm_state state);
+const char *fsm__request_name(enum fsm_request request);
 /* "PROMOTE node=b vm=web1 gen=4", for logs and test failure messages. */
 void fsm__format_action(const struct fsm_action *a, char *buf, size_t len);
 

@@ -25,7 +25,10 @@ struct enc {
 	Hasvc__Cluster__ReplicaCopy copies[HASVC_MAX_VMS][HASVC_MAX_NODES];
 	Hasvc__Cluster__ReplicaCopy *cp[HASVC_MAX_VMS][HASVC_MAX_NODES];
 	uint32_t preferred[HASVC_MAX_VMS][HASVC_MAX_NODES];
+	Hasvc__Cluster__ReplicaPlacement place[HASVC_MAX_VMS];
 };
+
+#define APART_WORDS ((HASVC_MAX_VMS + 63) / 64)
 
 static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m)
 {
@@ -39,6 +42,8 @@ static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m
 	m->evacuating = n->evacuating;
 	m->fence = n->fence;
 	m->maintenance = n->maintenance;
+	m->mem_mib = n->mem_mib;
+	m->cpus = n->cpus;
 }
 
 static void encode_copy(const struct fsm_copy *c, Hasvc__Cluster__ReplicaCopy *m)
@@ -83,6 +88,25 @@ static void encode_copies(const struct fsm_vm *vm, struct enc *e, int v,
 	}
 }
 
+/* Trailing zero words of apart are left out: one encoding per state. */
+static void encode_placement(const struct fsm_vm *vm, Hasvc__Cluster__ReplicaPlacement *p,
+			     Hasvc__Cluster__ReplicaVm *m)
+{
+	size_t n = APART_WORDS;
+
+	hasvc__cluster__replica_placement__init(p);
+	p->mem_mib = vm->mem_mib;
+	p->vcpus = vm->vcpus;
+	p->nodes = vm->nodes_mask;
+	p->wait_room = vm->wait_room;
+	while (n && !vm->apart[n - 1])
+		n--;
+	p->apart = (uint64_t *)vm->apart;
+	p->n_apart = n;
+	if (hasvc__cluster__replica_placement__get_packed_size(p))
+		m->placement = p;
+}
+
 static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 		      Hasvc__Cluster__ReplicaVm *m)
 {
@@ -105,6 +129,17 @@ static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 	m->migrate_gen = vm->migrate_gen;
 	m->handover = vm->handover;
 	m->waiting = vm->waiting;
+	m->request = vm->request;
+	m->error = vm->error;
+	m->max_restart = vm->max_restart;
+	m->max_relocate = vm->max_relocate;
+	m->restarts = vm->restarts;
+	m->relocations = vm->relocations;
+	/* +1: the default (0) is none, also for a replica from an older hasvcd. */
+	m->home = vm->used && vm->home >= 0 ? (uint32_t)vm->home + 1 : 0;
+	m->stop_timeout_s = vm->stop_timeout_s;
+	m->shutdown_gen = vm->shutdown_gen;
+	encode_placement(vm, &e->place[v], m);
 	encode_copies(vm, e, v, m);
 }
 
@@ -243,6 +278,12 @@ static int decode_node(const Hasvc__Cluster__ReplicaNode *m, struct fsm_node *n,
 	n->gone = m->gone;
 	n->evacuating = m->evacuating;
 	n->maintenance = m->maintenance;
+	snprintf(field, sizeof(field), "Replica.nodes[%zu].cpus", k);
+	if (!ret && m->cpus > UINT16_MAX)
+		ret = fsm__broken(why, len, "%s: %u is out of range (0..%u)", field, m->cpus,
+				  UINT16_MAX);
+	n->mem_mib = m->mem_mib;
+	n->cpus = (uint16_t)m->cpus;
 	return ret;
 }
 
@@ -324,6 +365,56 @@ static int decode_vm_nodes(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm
 	return ret;
 }
 
+static int decode_placement(const Hasvc__Cluster__ReplicaPlacement *p, struct fsm_vm *vm,
+			    size_t k, char *why, size_t len)
+{
+	if (!p)
+		return 0;
+	if (p->vcpus > UINT16_MAX)
+		return fsm__broken(why, len, "Replica.vms[%zu].placement.vcpus: %u is out of range "
+				   "(0..%u)", k, p->vcpus, UINT16_MAX);
+	if (p->n_apart > APART_WORDS)
+		return fsm__broken(why, len, "Replica.vms[%zu].placement.apart: %zu words, at "
+				   "most %d", k, p->n_apart, APART_WORDS);
+	vm->mem_mib = p->mem_mib;
+	vm->vcpus = (uint16_t)p->vcpus;
+	vm->nodes_mask = p->nodes;
+	vm->wait_room = p->wait_room;
+	memcpy(vm->apart, p->apart, p->n_apart * sizeof(*p->apart));
+	return 0;
+}
+
+/* The lifecycle fields (ReplicaVm 40..48), each named in an error. */
+static int decode_lifecycle(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size_t k,
+			    char *why, size_t len)
+{
+	const struct {
+		const char *name;
+		uint32_t v, max;
+		uint8_t *dst;
+	} f[] = {
+		{ "request", m->request, FSM_REQ_DISABLED, &vm->request },
+		{ "max_restart", m->max_restart, UINT8_MAX, &vm->max_restart },
+		{ "max_relocate", m->max_relocate, UINT8_MAX, &vm->max_relocate },
+		{ "restarts", m->restarts, UINT8_MAX, &vm->restarts },
+		{ "relocations", m->relocations, UINT8_MAX, &vm->relocations },
+	};
+	char field[FIELD_MAX];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && !ret; i++) {
+		snprintf(field, sizeof(field), "Replica.vms[%zu].%s", k, f[i].name);
+		ret = enum_into(f[i].dst, f[i].v, f[i].max, field, why, len);
+	}
+	snprintf(field, sizeof(field), "Replica.vms[%zu].home", k);
+	if (!ret)
+		ret = slot_into(&vm->home, (int64_t)m->home - 1, true, field, why, len);
+	vm->error = m->error;
+	vm->stop_timeout_s = m->stop_timeout_s;
+	vm->shutdown_gen = m->shutdown_gen;
+	return ret;
+}
+
 static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size_t k,
 		     char *why, size_t len)
 {
@@ -340,6 +431,10 @@ static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size
 		ret = decode_preferred(m, vm, k, why, len);
 	if (!ret)
 		ret = decode_vm_nodes(m, vm, k, why, len);
+	if (!ret)
+		ret = decode_lifecycle(m, vm, k, why, len);
+	if (!ret)
+		ret = decode_placement(m->placement, vm, k, why, len);
 	vm->used = m->used;
 	vm->priority = m->priority;
 	vm->protect = m->protect;
@@ -396,6 +491,8 @@ size_t fsm_codec__unknown(const Hasvc__Cluster__Replica *r)
 		n += r->nodes[k]->base.n_unknown_fields;
 	for (size_t k = 0; k < r->n_vms; k++) {
 		n += r->vms[k]->base.n_unknown_fields;
+		if (r->vms[k]->placement)
+			n += r->vms[k]->placement->base.n_unknown_fields;
 		for (size_t j = 0; j < r->vms[k]->n_copies; j++)
 			n += r->vms[k]->copies[j]->base.n_unknown_fields;
 	}

@@ -102,13 +102,15 @@ static void config_vm(struct step *st, const struct config_vm *cv)
 		memset(vm, 0, sizeof(*vm));
 		vm->used = true;
 		snprintf(vm->name, sizeof(vm->name), "%s", cv->name);
-		vm->primary = vm->standby = vm->migrate_to = vm->avoid = -1;
+		vm->primary = vm->standby = vm->migrate_to = vm->avoid = vm->home = -1;
 		vm->protect = vm->conf_protect = cv->protect;
 	} else if (vm->conf_protect != cv->protect) {
 		/* A changed key wins over an earlier hactl protect/unprotect. */
 		vm->protect = vm->conf_protect = cv->protect;
 	}
 	vm->priority = cv->priority;
+	vm->max_restart = (uint8_t)cv->max_restart;
+	vm->max_relocate = (uint8_t)cv->max_relocate;
 	vm->n_preferred = 0;
 	for (size_t k = 0; k < cv->n_preferred; k++) {
 		int i = fsm__node_index(f, cv->preferred_nodes[k]);
@@ -131,6 +133,7 @@ void fsm__on_config(struct step *st, const struct fsm_event *ev)
 			remove_vm(st, v);
 	for (size_t k = 0; k < c->n_vms; k++)
 		config_vm(st, &c->vms[k]);
+	fsm__config_placement(f, c);
 }
 
 /* ---- MEMBERSHIP and QUORUM ---- */
@@ -342,6 +345,10 @@ void fsm__on_report(struct step *st, const struct fsm_event *ev)
 		if (role == FSM_ROLE_STANDBY && ev->report.state == FSM_VM_FAILED)
 			vm->avoid = (int8_t)n;
 		update(c, ev);
+		/* Ran long enough: its failures before no longer count. */
+		if (role == FSM_ROLE_PRIMARY && ev->report.stable && gen == vm->generation &&
+		    copy_running_state(ev->report.state))
+			vm->restarts = vm->relocations = 0;
 		return;
 	}
 	/* Sent before the node was given its newer copy: nothing to do. */

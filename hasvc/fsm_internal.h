@@ -54,7 +54,21 @@ int fsm__broken(char *why, size_t len, const char *fmt, ...) __attribute__((form
 /* fsm_place.c */
 bool fsm__node_usable(const struct fsm *f, int i);      /* may hold a copy now   */
 bool fsm__node_candidate(const struct fsm *f, int i);   /* may receive a new one */
-int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2);
+/* A candidate node for a new copy of vm (its primary when primary), or -1. */
+int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2,
+	       bool primary);
+
+/* fsm_fit.c: the VM's needs against the node ([node] memory, cpus; [vm] nodes, avoid). */
+/* Whether node i has room for a new copy of vm; why not in why (when why). */
+bool fsm__fits(const struct fsm *f, const struct fsm_vm *vm, int i, bool primary, char *why,
+	       size_t len);
+/* fsm__node_candidate and fsm__fits. */
+bool fsm__can_take(const struct fsm *f, const struct fsm_vm *vm, int i, bool primary);
+/* "a: 8 of 40 MiB free, needs 32; b: down; ..." for every declared node. */
+void fsm__explain(const struct fsm *f, const struct fsm_vm *vm, bool primary, char *out,
+		  size_t len);
+/* The configured nodes and avoid keys as slot masks (after every VM has a slot). */
+void fsm__config_placement(struct fsm *f, const struct config *c);
 void fsm__drop_copy(struct step *st, int v, int node);  /* STOP it if a member, forget it */
 void fsm__reconcile(struct step *st);
 

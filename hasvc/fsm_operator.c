@@ -75,6 +75,7 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 	struct fsm_vm *vm = &f->vms[v];
 	int n = fsm__node_index(f, ev->op.node);
 	const char *origin = ev->op.origin;
+	char why[256];
 
 	if (n < 0 || !f->nodes[n].declared) {
 		fsm__emit_reject(st, origin, "no node %s in the configuration",
@@ -97,6 +98,12 @@ static void op_migrate(struct step *st, const struct fsm_event *ev, int v)
 	if (n == vm->primary) {
 		fsm__emit_reject(st, origin, "vm %s already runs on %s", vm->name,
 				 f->nodes[n].name);
+		return;
+	}
+	/* To its standby's node: the standby's room becomes the primary's. */
+	if (n != vm->standby && !fsm__fits(f, vm, n, true, why, sizeof(why))) {
+		fsm__emit_reject(st, origin, "cannot move vm %s to %s: %s", vm->name,
+				 f->nodes[n].name, why);
 		return;
 	}
 	if (vm->protect && n == vm->standby && standby_synced(f, vm))
@@ -246,6 +253,125 @@ static void op_maintenance(struct step *st, const struct fsm_event *ev)
 	}
 }
 
+/* ---- the requested state: start, stop, disable, enable, clear ---- */
+
+static bool moving(const struct fsm_vm *vm)
+{
+	return vm->migrate_to >= 0 || vm->handover;
+}
+
+/* The failure counts start over: the operator vouches for the VM. */
+static void fresh_budget(struct fsm_vm *vm)
+{
+	vm->restarts = vm->relocations = 0;
+}
+
+static void op_start(struct step *st, const struct fsm_event *ev, struct fsm_vm *vm)
+{
+	const char *origin = ev->op.origin;
+
+	if (vm->request == FSM_REQ_DISABLED) {
+		fsm__emit_reject(st, origin, "vm %s is disabled: enable it (hactl enable %s)",
+				 vm->name, vm->name);
+		return;
+	}
+	if (vm->error) {
+		fsm__emit_reject(st, origin, "vm %s is in the error state: find out why it failed, "
+				 "then hactl clear %s", vm->name, vm->name);
+		return;
+	}
+	if (vm->request == FSM_REQ_STARTED) {
+		fsm__emit_reject(st, origin, "vm %s is started already", vm->name);
+		return;
+	}
+	if (!fsm__can_take(st->f, vm, vm->home, true) && fsm__place(st->f, vm, -1, -1, true) < 0) {
+		char why[256];
+
+		fsm__explain(st->f, vm, true, why, sizeof(why));
+		fsm__emit_reject(st, origin, "no node can run vm %s: %s", vm->name, why);
+		return;
+	}
+	vm->request = FSM_REQ_STARTED;
+	fresh_budget(vm);
+	fsm__emit_log(st, "vm %s: start requested", vm->name);
+}
+
+/* stop and disable: the primary is shut down by reconcile (fsm_place.c). */
+static void op_stop(struct step *st, const struct fsm_event *ev, struct fsm_vm *vm,
+		    enum fsm_request to)
+{
+	const char *origin = ev->op.origin;
+
+	if (vm->request == to) {
+		fsm__emit_reject(st, origin, "vm %s is %s already", vm->name,
+				 fsm__request_name(to));
+		return;
+	}
+	if (moving(vm)) {
+		fsm__emit_reject(st, origin, "vm %s is moving: try again once it is done", vm->name);
+		return;
+	}
+	vm->request = (uint8_t)to;
+	/* Down is what the operator wants: the error has served its purpose. */
+	vm->error = false;
+	vm->stop_timeout_s = ev->op.timeout_s ? ev->op.timeout_s : FSM_STOP_TIMEOUT_S;
+	fsm__emit_log(st, "vm %s: %s requested (shutdown timeout %u s)", vm->name,
+		      to == FSM_REQ_DISABLED ? "disable" : "stop", vm->stop_timeout_s);
+}
+
+static void op_enable(struct step *st, const struct fsm_event *ev, struct fsm_vm *vm)
+{
+	if (vm->request != FSM_REQ_DISABLED) {
+		fsm__emit_reject(st, ev->op.origin, "vm %s is not disabled", vm->name);
+		return;
+	}
+	vm->request = FSM_REQ_STARTED;
+	fresh_budget(vm);
+	fsm__emit_log(st, "vm %s: enabled: starting it", vm->name);
+}
+
+static void op_clear(struct step *st, const struct fsm_event *ev, struct fsm_vm *vm)
+{
+	if (!vm->error) {
+		fsm__emit_reject(st, ev->op.origin, "vm %s is not in the error state", vm->name);
+		return;
+	}
+	vm->error = false;
+	fresh_budget(vm);
+	fsm__emit_log(st, "vm %s: error cleared%s", vm->name,
+		      vm->request == FSM_REQ_STARTED ? ": starting it" : "");
+}
+
+static void op_lifecycle(struct step *st, const struct fsm_event *ev, struct fsm_vm *vm)
+{
+	switch (ev->op.op) {
+	case FSM_OP_START: op_start(st, ev, vm); break;
+	case FSM_OP_STOP: op_stop(st, ev, vm, FSM_REQ_STOPPED); break;
+	case FSM_OP_DISABLE: op_stop(st, ev, vm, FSM_REQ_DISABLED); break;
+	case FSM_OP_ENABLE: op_enable(st, ev, vm); break;
+	default: op_clear(st, ev, vm); break;
+	}
+}
+
+/* A VM that is down on purpose cannot be moved or failed over. */
+static bool refuse_down(struct step *st, const struct fsm_event *ev, const struct fsm_vm *vm)
+{
+	if (ev->op.op != FSM_OP_MIGRATE && ev->op.op != FSM_OP_FAILOVER)
+		return false;
+	if (vm->error) {
+		fsm__emit_reject(st, ev->op.origin, "vm %s is in the error state (hactl clear %s)",
+				 vm->name, vm->name);
+		return true;
+	}
+	if (vm->request != FSM_REQ_STARTED) {
+		fsm__emit_reject(st, ev->op.origin, "vm %s is %s (hactl %s %s)", vm->name,
+				 fsm__request_name(vm->request),
+				 vm->request == FSM_REQ_DISABLED ? "enable" : "start", vm->name);
+		return true;
+	}
+	return false;
+}
+
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -262,6 +388,8 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 					 ev->op.vm ? ev->op.vm : "");
 			return;
 		}
+		if (refuse_down(st, ev, &f->vms[v]))
+			return;
 	}
 	switch (ev->op.op) {
 	case FSM_OP_MIGRATE:
@@ -296,6 +424,13 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 	case FSM_OP_MAINTENANCE_OFF:
 	case FSM_OP_EVACUATE_CANCEL:
 		op_maintenance(st, ev);
+		break;
+	case FSM_OP_START:
+	case FSM_OP_STOP:
+	case FSM_OP_DISABLE:
+	case FSM_OP_ENABLE:
+	case FSM_OP_CLEAR:
+		op_lifecycle(st, ev, &f->vms[v]);
 		break;
 	default:
 		fsm__emit_reject(st, ev->op.origin, "unknown command %d", (int)ev->op.op);

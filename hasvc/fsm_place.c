@@ -44,20 +44,21 @@ static int load(const struct fsm *f, int i)
  * The first preferred node that can take a copy, else the least loaded one;
  * ties go to the smaller name so that every replica picks the same node.
  */
-int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2)
+int fsm__place(const struct fsm *f, const struct fsm_vm *vm, int exclude1, int exclude2,
+	       bool primary)
 {
 	int best = -1, best_load = 0;
 
 	for (int k = 0; k < vm->n_preferred; k++) {
 		int i = vm->preferred[k];
 
-		if (i != exclude1 && i != exclude2 && fsm__node_candidate(f, i))
+		if (i != exclude1 && i != exclude2 && fsm__can_take(f, vm, i, primary))
 			return i;
 	}
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		int l;
 
-		if (i == exclude1 || i == exclude2 || !fsm__node_candidate(f, i))
+		if (i == exclude1 || i == exclude2 || !fsm__can_take(f, vm, i, primary))
 			continue;
 		l = load(f, i);
 		if (best < 0 || l < best_load ||
@@ -75,8 +76,8 @@ static int place_standby(const struct fsm *f, const struct fsm_vm *vm)
 
 	/* Not again on the node whose standby just failed, if there is a choice. */
 	if (vm->avoid >= 0 && vm->avoid != vm->primary)
-		s = fsm__place(f, vm, vm->primary, vm->avoid);
-	return s >= 0 ? s : fsm__place(f, vm, vm->primary, -1);
+		s = fsm__place(f, vm, vm->primary, vm->avoid, false);
+	return s >= 0 ? s : fsm__place(f, vm, vm->primary, -1, false);
 }
 
 /* Forget a copy, stopping it if its node can still hear us. */
@@ -165,12 +166,102 @@ static void reprotect(struct step *st, int v)
 	manage_standby(st, v);
 }
 
+/*
+ * The VM failed past its limits: it stays down, with its copies stopped,
+ * until an operator clears it (or stops or disables it).
+ */
+static void enter_error(struct step *st, int v)
+{
+	struct fsm_vm *vm = &st->f->vms[v];
+
+	fsm__emit_log(st, "vm %s: failed again after %u restarts and %u relocations: error "
+		      "state; find out why, then hactl clear %s", vm->name, vm->restarts,
+		      vm->relocations, vm->name);
+	if (vm->primary >= 0)
+		fsm__drop_copy(st, v, vm->primary);
+	if (vm->standby >= 0)
+		fsm__drop_copy(st, v, vm->standby);
+	vm->primary = vm->standby = -1;
+	vm->error = true;
+	vm->handover = false;
+	vm->waiting = FSM_WAIT_NONE;
+}
+
+/* The primary on old reported that its vmm failed (not a loss, not a stop). */
+static bool primary_failed(const struct fsm *f, const struct fsm_vm *vm, int old)
+{
+	const struct fsm_copy *c = old >= 0 ? &vm->copies[old] : NULL;
+
+	return c && c->role == FSM_ROLE_PRIMARY && c->state == FSM_VM_FAILED && c->reported &&
+	       !f->nodes[old].gone;
+}
+
+/*
+ * Where a VM boots afresh: after a failure, the same node while restarts
+ * are left (max_restart), then another node (max_relocate); -2: no budget
+ * left.  Otherwise the node it was stopped on (its disk is the newest
+ * there), else the usual placement.
+ */
+static int fresh_target(struct step *st, struct fsm_vm *vm, int old, bool failed)
+{
+	const struct fsm *f = st->f;
+	int t;
+
+	if (!failed) {
+		if (fsm__can_take(f, vm, vm->home, true))
+			return vm->home;
+		t = fsm__place(f, vm, -1, -1, true);
+		if (vm->home >= 0 && t >= 0)
+			fsm__emit_log(st, "vm %s: %s, where it was stopped, cannot take it: its "
+				      "disk there may be newer than on %s", vm->name,
+				      f->nodes[vm->home].name, f->nodes[t].name);
+		return t;
+	}
+	if (vm->restarts < vm->max_restart && fsm__can_take(f, vm, old, true)) {
+		vm->restarts++;
+		return old;
+	}
+	if (vm->relocations >= vm->max_relocate)
+		return -2;
+	t = fsm__place(f, vm, old, -1, true);
+	if (t >= 0) {
+		vm->relocations++;
+		vm->restarts = 0;
+	}
+	return t;
+}
+
+/*
+ * No node can take the VM's primary.  While none can take VMs at all (the
+ * cluster forms) that is said once; when some could but have no room, why
+ * each refused is logged once more (docs/hasvc-config.md, "Placement").
+ */
+static void no_room(struct step *st, struct fsm_vm *vm)
+{
+	char why[256];
+	bool up = false;
+
+	for (int i = 0; i < HASVC_MAX_NODES && !up; i++)
+		up = st->f->nodes[i].declared && fsm__node_candidate(st->f, i);
+	if (!up) {
+		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+		return;
+	}
+	vm->waiting = FSM_WAIT_NO_NODE;
+	if (vm->wait_room)
+		return;
+	vm->wait_room = true;
+	fsm__explain(st->f, vm, true, why, sizeof(why));
+	fsm__emit_log(st, "vm %s: no node can run it: %s", vm->name, why);
+}
+
 /* The primary is gone: resume it, promote the standby, or boot afresh. */
 static void activate(struct step *st, int v)
 {
 	struct fsm *f = st->f;
 	struct fsm_vm *vm = &f->vms[v];
 	int old = vm->primary, s = vm->standby, t;
+	bool failed = primary_failed(f, vm, old);
 	struct fsm_action *a;
 	uint64_t gen;
 
@@ -189,6 +280,13 @@ static void activate(struct step *st, int v)
 		return;
 	}
 	if (s >= 0 && copy_synced(&vm->copies[s]) && fsm__node_usable(f, s)) {
+		/* A promotion after a failure moves the VM: it counts as a relocation. */
+		if (failed && vm->relocations >= vm->max_relocate) {
+			enter_error(st, v);
+			return;
+		}
+		if (failed)
+			vm->relocations++;
 		gen = ++vm->issued;
 		if (old >= 0)
 			fsm__drop_copy(st, v, old);
@@ -203,22 +301,34 @@ static void activate(struct step *st, int v)
 		manage_standby(st, v);
 		return;
 	}
-	t = fsm__place(f, vm, -1, -1);
-	if (t < 0) {
-		fsm__wait_for(st, vm, FSM_WAIT_NO_NODE, "vm %s: no node can run it", vm->name);
+	t = fresh_target(st, vm, old, failed);
+	if (t == -2) {
+		enter_error(st, v);
 		return;
 	}
+	if (t < 0) {
+		no_room(st, vm);
+		return;
+	}
+	vm->wait_room = false;
 	if (old >= 0)
 		fsm__drop_copy(st, v, old);
 	if (s >= 0)
 		fsm__drop_copy(st, v, s);
-	if (vm->generation > 0)
+	if (old < 0 && vm->generation > 0)
+		fsm__emit_log(st, "vm %s: starting on %s", vm->name, f->nodes[t].name);
+	else if (failed)
+		fsm__emit_log(st, "vm %s: failed: booting it afresh on %s (restart %u of %u, "
+			      "relocation %u of %u)", vm->name, f->nodes[t].name, vm->restarts,
+			      vm->max_restart, vm->relocations, vm->max_relocate);
+	else if (vm->generation > 0)
 		fsm__emit_log(st, "vm %s: no synced standby: booting it afresh on %s; its "
 			      "memory state is lost", vm->name, f->nodes[t].name);
 	gen = ++vm->issued;
 	vm->generation = gen;
 	vm->primary = (int8_t)t;
 	vm->standby = -1;
+	vm->home = -1;
 	vm->waiting = FSM_WAIT_NONE;
 	fsm__copy_set(&vm->copies[t], FSM_ROLE_PRIMARY, gen, false);
 	s = vm->protect ? place_standby(f, vm) : -1;
@@ -274,9 +384,9 @@ static void evacuate_primary(struct step *st, int v)
 		fsm__start_handover(st, v);
 		return;
 	}
-	t = fsm__place(f, vm, vm->primary, s);
+	t = fsm__place(f, vm, vm->primary, s, true);
 	if (t < 0)
-		t = fsm__place(f, vm, vm->primary, -1);
+		t = fsm__place(f, vm, vm->primary, -1, true);
 	if (t < 0) {
 		fsm__wait_for(st, vm, FSM_WAIT_NO_EVACUATION_NODE,
 			      "vm %s: no node to evacuate it to", vm->name);
@@ -286,12 +396,64 @@ static void evacuate_primary(struct step *st, int v)
 	fsm__start_migration(st, v, t);
 }
 
+/*
+ * A VM requested stopped or disabled, or in the error state: a live
+ * primary is shut down (power button, then quit after the timeout) once
+ * per activation, and its standby kept until it is down (a protected
+ * guest's last checkpoint goes there); then both are forgotten, and the
+ * node it ran on is where it starts again.
+ */
+static void reconcile_down(struct step *st, int v)
+{
+	struct fsm *f = st->f;
+	struct fsm_vm *vm = &f->vms[v];
+	int p = vm->primary;
+	struct fsm_action *a;
+
+	if (vm->migrate_to >= 0) {
+		fsm__drop_copy(st, v, vm->migrate_to);
+		vm->migrate_to = -1;
+	}
+	vm->handover = false;
+	if (p >= 0 && vm->copies[p].live) {
+		if (f->nodes[p].gone) {
+			fsm__wait_for(st, vm, FSM_WAIT_FENCE, "vm %s: waiting for %s to be "
+				      "fenced", vm->name, f->nodes[p].name);
+			return;
+		}
+		if (vm->shutdown_gen == vm->generation)
+			return;
+		vm->shutdown_gen = vm->generation;
+		fsm__emit_log(st, "vm %s: shutting down its primary on %s (power button, then "
+			      "quit after %u s)", vm->name, f->nodes[p].name, vm->stop_timeout_s);
+		if ((a = fsm__emit(st, FSM_ACT_SHUTDOWN, p, v, -1, vm->generation)))
+			a->timeout_s = vm->stop_timeout_s;
+		return;
+	}
+	if (p >= 0) {
+		if (!vm->error)
+			vm->home = (int8_t)p;
+		fsm__drop_copy(st, v, p);
+		fsm__emit_log(st, "vm %s: %s", vm->name, vm->error ? "down (error)" :
+			      fsm__request_name(vm->request));
+	}
+	if (vm->standby >= 0)
+		fsm__drop_copy(st, v, vm->standby);
+	vm->primary = vm->standby = -1;
+	vm->waiting = FSM_WAIT_NONE;
+	vm->wait_room = false;
+}
+
 static void reconcile_vm(struct step *st, int v)
 {
 	struct fsm *f = st->f;
 	struct fsm_vm *vm = &f->vms[v];
 	int p;
 
+	if (vm->request != FSM_REQ_STARTED || vm->error) {
+		reconcile_down(st, v);
+		return;
+	}
 	if (vm->migrate_to >= 0 && !check_migration(st, v))
 		return;
 	p = vm->primary;

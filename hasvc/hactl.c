@@ -35,13 +35,20 @@ static const struct command commands[] = {
 	{ "reload", CMD_RELOAD, "", false },
 	{ "fence-ack", HASVC__CTL__OP_REQUEST__OP__FENCE_ACK, "NODE", false },
 	{ "maintenance", CMD_MAINTENANCE, "NODE on|off", true },
+	{ "start", HASVC__CTL__OP_REQUEST__OP__START, "VM", true },
+	{ "stop", HASVC__CTL__OP_REQUEST__OP__STOP, "VM", true },
+	{ "disable", HASVC__CTL__OP_REQUEST__OP__DISABLE, "VM", true },
+	{ "enable", HASVC__CTL__OP_REQUEST__OP__ENABLE, "VM", true },
+	{ "clear", HASVC__CTL__OP_REQUEST__OP__CLEAR, "VM", true },
 };
 
 static const char usage_line[] =
 	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
 	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload |\n"
-	"           fence-ack NODE | maintenance NODE on|off | evacuate --cancel NODE\n";
+	"           fence-ack NODE | maintenance NODE on|off | evacuate --cancel NODE |\n"
+	"           start VM [--wait] | stop VM [--timeout S] [--wait] |\n"
+	"           disable VM [--timeout S] [--wait] | enable VM [--wait] | clear VM [--wait]\n";
 
 static void help(void)
 {
@@ -62,16 +69,24 @@ static void help(void)
 	       "                    on: evacuate NODE and keep it empty until off\n"
 	       "  evacuate --cancel NODE\n"
 	       "                    stop evacuating NODE (moves under way finish)\n"
+	       "  start VM          run VM again after a stop\n"
+	       "  stop VM           shut VM down cleanly (the power button; quit after\n"
+	       "                    --timeout S, default %d s) and keep it down\n"
+	       "  disable VM        as stop, and refuse start until enable\n"
+	       "  enable VM         start a disabled VM again\n"
+	       "  clear VM          take VM out of the error state and start it again\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
-	       "  --timeout S       how long --wait waits (default %d s)\n"
+	       "  --timeout S       how long --wait waits (default %d s); for stop and\n"
+	       "                    disable, the shutdown's time limit (--wait then waits\n"
+	       "                    it and %d s more)\n"
 	       "  -s, --socket NAME hasvcd's IPC name (default $HASVC_SOCKET, else hasvcd)\n"
 	       "  --json            print hasvcd's answer as JSON\n"
 	       "  -h, --help        print this\n"
 	       "\n"
 	       "Exit status: 0 done, 1 refused or failed (the reason is on stderr), 2 bad usage.\n",
-	       usage_line, HACTL_WAIT_DEFAULT_S);
+	       usage_line, HACTL_STOP_DEFAULT_S, HACTL_WAIT_DEFAULT_S, HACTL_STOP_WAIT_MARGIN_S);
 }
 
 /* "hactl: WHAT" and the usage on stderr: exit status 2. */
@@ -193,6 +208,28 @@ static int primary_before(struct hactl *h, const char *vm, char *buf, size_t len
 	return 0;
 }
 
+static bool shuts_down(const struct command *cmd)
+{
+	return cmd->kind == HASVC__CTL__OP_REQUEST__OP__STOP ||
+	       cmd->kind == HASVC__CTL__OP_REQUEST__OP__DISABLE;
+}
+
+/*
+ * stop and disable take --timeout as the shutdown's limit (hasvcd's default
+ * when not given); --wait then waits for that and a margin.
+ */
+static void shutdown_timeout(struct hactl *h, const struct command *cmd,
+			     Hasvc__Ctl__OpRequest *op)
+{
+	double limit = h->timeout_given ? h->wait_s : HACTL_STOP_DEFAULT_S;
+
+	if (!shuts_down(cmd))
+		return;
+	if (h->timeout_given)
+		op->timeout_s = (uint32_t)(h->wait_s + 0.999);
+	h->wait_s = limit + HACTL_STOP_WAIT_MARGIN_S;
+}
+
 static void print_accepted(const struct hactl *h, const struct command *cmd, char **words,
 			   const Hasvc__Ctl__Response *resp)
 {
@@ -244,6 +281,7 @@ static int run(struct hactl *h, const struct command *cmd, char **words, bool wa
 	int rc;
 
 	build_request(cmd, words, h->cancel, &req, &op);
+	shutdown_timeout(h, cmd, &op);
 	if (wait && cmd->kind == HASVC__CTL__OP_REQUEST__OP__FAILOVER &&
 	    primary_before(h, op.vm, before, sizeof(before)))
 		return 1;
@@ -346,6 +384,7 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		case 't':
 			if (parse_seconds(optarg, &h->wait_s) < 0)
 				return bad_usage("--timeout needs seconds above 0, not '%s'", optarg);
+			h->timeout_given = true;
 			break;
 		case 'w':
 			*wait = true;

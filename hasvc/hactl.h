@@ -24,6 +24,11 @@
 #define HACTL_COMMAND_TIMEOUT_MS 15000
 #define HACTL_WAIT_POLL_MS 200
 #define HACTL_WAIT_DEFAULT_S 300
+/* stop, disable: hasvcd's shutdown timeout (FSM_STOP_TIMEOUT_S), and what
+ * --wait waits beyond it (the vmm quits at the timeout, hasvcd kills it
+ * 3 s later, the report goes round). */
+#define HACTL_STOP_DEFAULT_S 60
+#define HACTL_STOP_WAIT_MARGIN_S 30
 
 struct pbipc_client;
 
@@ -31,6 +36,7 @@ struct hactl {
 	const char *socket;        /* the service name of hasvcd            */
 	bool json;
 	double wait_s;             /* --timeout                              */
+	bool timeout_given;        /* stop, disable: it is the shutdown's    */
 	struct pbipc_client *cl;   /* NULL until connected, or after a loss */
 	bool cancel;               /* evacuate --cancel                      */
 };

@@ -10,7 +10,7 @@
 
 #include "hasvc/hactl.h"
 
-#define TABLE_MAX_COLS 10
+#define TABLE_MAX_COLS 11
 #define TABLE_CELL 176  /* a name "a->b" of two 63-byte names fits */
 
 struct row {
@@ -169,23 +169,24 @@ static void vm_row(struct table *t, const Hasvc__Ctl__Vm *v)
 		word(t, 1, v->primary);
 	word(t, 2, v->standby);
 	word(t, 3, v->state);
-	cell(t, 4, "%" PRIu64, v->generation);
-	cell(t, 5, "%" PRIu64, v->epoch);
+	word(t, 4, v->requested);
+	cell(t, 5, "%" PRIu64, v->generation);
+	cell(t, 6, "%" PRIu64, v->epoch);
 	hactl__format_age(age, sizeof(age), v->checkpoint_age_ms);
-	word(t, 6, age);
+	word(t, 7, age);
 	if (v->epochs_per_s > 0)
-		cell(t, 7, "%.1f", v->epochs_per_s);
+		cell(t, 8, "%.1f", v->epochs_per_s);
 	else
-		word(t, 7, "");
-	cell(t, 8, "%d", v->priority);
-	word(t, 9, v->waiting);
+		word(t, 8, "");
+	cell(t, 9, "%d", v->priority);
+	word(t, 10, v->waiting);
 }
 
 static void print_vms(FILE *out, const Hasvc__Ctl__Status *st)
 {
 	static const char *const head[] = {
-		"VM", "PRIMARY", "STANDBY", "STATE", "GEN", "EPOCH", "CKPT AGE", "EPOCHS/S",
-		"PRIO", "WAITING",
+		"VM", "PRIMARY", "STANDBY", "STATE", "REQUESTED", "GEN", "EPOCH", "CKPT AGE",
+		"EPOCHS/S", "PRIO", "WAITING",
 	};
 	struct table t;
 	size_t i;
@@ -194,7 +195,7 @@ static void print_vms(FILE *out, const Hasvc__Ctl__Status *st)
 		fprintf(out, "no VMs configured\n");
 		return;
 	}
-	if (table_init(&t, st->n_vms, head, 10) < 0)
+	if (table_init(&t, st->n_vms, head, 11) < 0)
 		return;
 	for (i = 0; i < st->n_vms; i++, t.nrows++)
 		vm_row(&t, st->vms[i]);

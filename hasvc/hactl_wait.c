@@ -66,7 +66,10 @@ static void describe_vm(const Hasvc__Ctl__Vm *v, char *buf, size_t len)
 		snprintf(buf + strlen(buf), len - strlen(buf), ", waiting: %s", v->waiting);
 }
 
-/* The VM of op, or a fatal progress when the cluster no longer has it. */
+/*
+ * The VM of op, described in the progress line, or NULL and a fatal
+ * progress when the cluster no longer has it.
+ */
 static const Hasvc__Ctl__Vm *vm_of(const Hasvc__Ctl__Status *st, const char *name,
 				   struct progress *p)
 {
@@ -75,7 +78,9 @@ static const Hasvc__Ctl__Vm *vm_of(const Hasvc__Ctl__Status *st, const char *nam
 	if (!v) {
 		p->fatal = true;
 		snprintf(p->line, sizeof(p->line), "%s is no longer in the cluster's status", name);
+		return NULL;
 	}
+	describe_vm(v, p->line, sizeof(p->line));
 	return v;
 }
 
@@ -86,7 +91,6 @@ static void check_migrate(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequ
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = !strcmp(v->primary, op->node) && !v->migrating_to[0] &&
 		  strcmp(v->state, "migrating");
 }
@@ -98,7 +102,6 @@ static void check_failover(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpReq
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = v->primary[0] && strcmp(v->primary, before) && running_state(v->state);
 }
 
@@ -109,8 +112,31 @@ static void check_protect(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequ
 
 	if (!v)
 		return;
-	describe_vm(v, p->line, sizeof(p->line));
 	p->done = !strcmp(v->state, "protected");
+}
+
+/* start, enable, clear: running again; an error ends the wait. */
+static void check_start(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest *op,
+			const char *before, struct progress *p)
+{
+	const Hasvc__Ctl__Vm *v = vm_of(st, op->vm, p);
+
+	if (!v)
+		return;
+	p->done = running_state(v->state);
+	p->fatal = !strcmp(v->state, "error");
+}
+
+/* stop, disable: down, with the requested state the command set. */
+static void check_stop(const Hasvc__Ctl__Status *st, const Hasvc__Ctl__OpRequest *op,
+		       const char *before, struct progress *p)
+{
+	const Hasvc__Ctl__Vm *v = vm_of(st, op->vm, p);
+	const char *want = op->op == HASVC__CTL__OP_REQUEST__OP__STOP ? "stopped" : "disabled";
+
+	if (!v)
+		return;
+	p->done = !strcmp(v->state, want);
 }
 
 /* "b: 2 copies left: web1 (primary), db1 (standby)". */
@@ -149,6 +175,11 @@ static check_fn *checker(Hasvc__Ctl__OpRequest__Op op)
 	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_ON: return check_evacuate;
 	case HASVC__CTL__OP_REQUEST__OP__FAILOVER: return check_failover;
 	case HASVC__CTL__OP_REQUEST__OP__PROTECT: return check_protect;
+	case HASVC__CTL__OP_REQUEST__OP__START:
+	case HASVC__CTL__OP_REQUEST__OP__ENABLE:
+	case HASVC__CTL__OP_REQUEST__OP__CLEAR: return check_start;
+	case HASVC__CTL__OP_REQUEST__OP__STOP:
+	case HASVC__CTL__OP_REQUEST__OP__DISABLE: return check_stop;
 	default: return NULL;
 	}
 }

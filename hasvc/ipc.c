@@ -68,6 +68,11 @@ static const char *op_name(Hasvc__Ctl__OpRequest__Op op)
 	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_ON: return "maintenance on";
 	case HASVC__CTL__OP_REQUEST__OP__MAINTENANCE_OFF: return "maintenance off";
 	case HASVC__CTL__OP_REQUEST__OP__EVACUATE_CANCEL: return "evacuate --cancel";
+	case HASVC__CTL__OP_REQUEST__OP__START: return "start";
+	case HASVC__CTL__OP_REQUEST__OP__STOP: return "stop";
+	case HASVC__CTL__OP_REQUEST__OP__DISABLE: return "disable";
+	case HASVC__CTL__OP_REQUEST__OP__ENABLE: return "enable";
+	case HASVC__CTL__OP_REQUEST__OP__CLEAR: return "clear";
 	default: return NULL;
 	}
 }
@@ -102,6 +107,25 @@ static int check_name(const char *op, const char *field, const char *name, bool 
 	return 0;
 }
 
+/* Only stop and disable shut a guest down, within a day. */
+static int check_timeout(const char *name, const Hasvc__Ctl__OpRequest *op, char *why,
+			 size_t len)
+{
+	bool takes = op->op == HASVC__CTL__OP_REQUEST__OP__STOP ||
+		     op->op == HASVC__CTL__OP_REQUEST__OP__DISABLE;
+
+	if (op->timeout_s && !takes) {
+		snprintf(why, len, "%s takes no shutdown timeout (got %u s)", name, op->timeout_s);
+		return EINVAL;
+	}
+	if (op->timeout_s > HASVC_IPC_MAX_SHUTDOWN_S) {
+		snprintf(why, len, "%s: a shutdown timeout of %u s is longer than %d s", name,
+			 op->timeout_s, HASVC_IPC_MAX_SHUTDOWN_S);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int check_op(const Hasvc__Ctl__OpRequest *op, char *why, size_t len)
 {
 	const char *name = op_name(op->op);
@@ -117,6 +141,8 @@ static int check_op(const Hasvc__Ctl__OpRequest *op, char *why, size_t len)
 	code = check_name(name, "VM", op->vm, vm, why, len);
 	if (!code)
 		code = check_name(name, "node", op->node, node, why, len);
+	if (!code)
+		code = check_timeout(name, op, why, len);
 	return code;
 }
 

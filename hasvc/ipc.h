@@ -20,6 +20,8 @@
 
 /* How long a request may wait for the daemon before the server answers it. */
 #define HASVC_IPC_TIMEOUT_MS 10000
+/* The longest clean shutdown `hactl stop --timeout` may ask for: a day. */
+#define HASVC_IPC_MAX_SHUTDOWN_S 86400
 
 struct hasvc_ipc;
 struct hasvc_ipc_req;

@@ -30,6 +30,9 @@
 #define RETRY_MS 300
 #define STOP_GRACE_MS 3000
 #define EPOCH_REPORT_MS 1000
+/* A primary that ran this long since it started is stable: its failures
+ * before no longer count against max_restart/max_relocate. */
+#define STABLE_MS 60000
 
 static void poll_all(void *data);
 static bool reap(struct hasvcd *d, struct copy *c, uint64_t now);
@@ -96,6 +99,12 @@ static struct copy *find_pending(struct local *l, const char *vm)
 	return NULL;
 }
 
+static bool stable(const struct copy *c)
+{
+	return c->role == FSM_ROLE_PRIMARY && !c->incoming &&
+	       hasvcd__now_ms() - c->started_ms >= STABLE_MS;
+}
+
 static void send_report(struct hasvcd *d, const struct copy *c)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
@@ -108,6 +117,7 @@ static void send_report(struct hasvcd *d, const struct copy *c)
 	r.epoch = c->view.committed_epoch;
 	r.checkpoint_age_ms = c->view.age_ms;
 	r.epochs_per_s = c->view.eps;
+	r.stable = stable(c);
 	m.body_case = HASVC__CLUSTER__MSG__BODY_REPORT;
 	m.report = &r;
 	cluster__send(d, &m);
@@ -139,7 +149,7 @@ static void report(struct hasvcd *d, struct copy *c, bool force)
 {
 	uint64_t now = hasvcd__now_ms();
 	bool changed = !c->reported || c->rep_state != c->state || c->rep_role != c->role ||
-		       c->rep_gen != c->gen;
+		       c->rep_gen != c->gen || c->rep_stable != stable(c);
 
 	if (!force && !changed &&
 	    (c->rep_epoch == c->view.committed_epoch || now - c->rep_ms < EPOCH_REPORT_MS))
@@ -157,6 +167,7 @@ static void report(struct hasvcd *d, struct copy *c, bool force)
 	c->rep_state = c->state;
 	c->rep_role = c->role;
 	c->rep_gen = c->gen;
+	c->rep_stable = stable(c);
 	c->rep_epoch = c->view.committed_epoch;
 	c->rep_ms = now;
 }
@@ -207,6 +218,32 @@ static void stop_copy(struct hasvcd *d, struct copy *c)
 	c->stop_deadline_ms = hasvcd__now_ms() + STOP_GRACE_MS;
 	if (ctl(c, VMM__CONTROL__REQUEST__COMMAND_QUIT))
 		kill(c->pid, SIGTERM);
+}
+
+/*
+ * A clean shutdown: the power button, and the vmm itself quits after
+ * timeout_s; the reap kills it STOP_GRACE_MS later if it still runs.
+ */
+static void shutdown_copy(struct hasvcd *d, struct copy *c, uint32_t timeout_s)
+{
+	char err[256];
+
+	if (c->pending) {
+		drop_pending(d, c, "stopped by the operator before its delayed start");
+		return;
+	}
+	if (c->stopping)
+		return;
+	if (local_vmm__shutdown(c, timeout_s, err, sizeof(err))) {
+		qb_log(LOG_WARNING, "%s: shutdown: %s: quitting it", c->control, err);
+		stop_copy(d, c);
+		return;
+	}
+	qb_log(LOG_NOTICE, "%s: power button pressed: quitting in %u s unless the guest powers "
+	       "off first", c->control, timeout_s);
+	c->stopping = true;
+	c->want_protect = c->want_migrate = c->handover = false;
+	c->stop_deadline_ms = hasvcd__now_ms() + timeout_s * 1000ULL + STOP_GRACE_MS;
 }
 
 /* ---- starting copies ---- */
@@ -405,6 +442,7 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 	       (unsigned long long)a->generation);
 	c->role = FSM_ROLE_PRIMARY;
 	c->gen = a->generation;
+	c->started_ms = hasvcd__now_ms();  /* stable counts from the promotion */
 	c->fenced = false;
 	c->want_protect = false;
 	local_vmm__record(d, c);
@@ -473,6 +511,10 @@ void local__act(struct hasvcd *d, const struct fsm_action *a)
 	case FSM_ACT_STOP:
 		if ((c = find(d->loc, a->vm, a->generation)))
 			stop_copy(d, c);
+		break;
+	case FSM_ACT_SHUTDOWN:
+		if ((c = find(d->loc, a->vm, a->generation)))
+			shutdown_copy(d, c, a->timeout_s);
 		break;
 	case FSM_ACT_PAUSE_ALL_PRIMARIES:
 		local__self_fence(d);

@@ -69,7 +69,8 @@ struct copy {
 	bool fenced;             /* paused because quorum was lost */
 	/* The restart back-off (local_backoff.c). */
 	bool fresh;              /* a primary booted afresh by this hasvcd */
-	uint64_t started_ms;     /* when its vmm was spawned */
+	uint64_t started_ms;     /* when its vmm was spawned, or it was promoted */
+	bool rep_stable;         /* the last report said it has run 60 s */
 	bool pending;            /* no vmm (no pid) yet: the poll spawns it at due_ms */
 	uint64_t due_ms;
 };
@@ -104,6 +105,8 @@ void local_vmm__prune_logs(struct local *l, const char *vm);
  */
 int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char *err,
 		   size_t errlen);
+/* Press the copy's power button; its vmm quits after timeout_s. */
+int local_vmm__shutdown(struct copy *c, uint32_t timeout_s, char *err, size_t errlen);
 /* Run the copy under generation gen. */
 int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
 /* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */

@@ -251,6 +251,15 @@ int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char 
 	return run_done(c, &r, err, errlen);
 }
 
+int local_vmm__shutdown(struct copy *c, uint32_t timeout_s, char *err, size_t errlen)
+{
+	struct ctl_req r;
+
+	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_SHUTDOWN);
+	r.u.shutdown.timeout_s = timeout_s;
+	return run_done(c, &r, err, errlen);
+}
+
 int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen)
 {
 	struct ctl_req r;

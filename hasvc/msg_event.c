@@ -32,12 +32,13 @@ static int report(const Hasvc__Cluster__Report *r, struct fsm_event *ev, char *w
 	ev->report.state = (enum fsm_vm_state)r->state;
 	ev->report.generation = r->generation;
 	ev->report.epoch = r->epoch;
+	ev->report.stable = r->stable;
 	return 0;
 }
 
 static int op(const Hasvc__Cluster__Operator *o, struct fsm_event *ev, char *why, size_t len)
 {
-	if (o->op > FSM_OP_UNPROTECT &&
+	if (o->op > FSM_OP_UNPROTECT && (o->op < FSM_OP_START || o->op > FSM_OP_CLEAR) &&
 	    (o->op < FSM_OP_FENCE_ACK || o->op > FSM_OP_EVACUATE_CANCEL))
 		return bad(why, len, "operator: unknown command");
 	if (!name_ok(o->vm, true) || !name_ok(o->node, true))
@@ -46,6 +47,7 @@ static int op(const Hasvc__Cluster__Operator *o, struct fsm_event *ev, char *why
 	ev->op.op = (enum fsm_op)o->op;
 	ev->op.vm = o->vm;
 	ev->op.node = o->node;
+	ev->op.timeout_s = o->timeout_s;
 	return 0;
 }
 

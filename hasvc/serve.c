@@ -60,6 +60,12 @@ const char *serve__vm_state(const struct fsm_vm *vm)
 {
 	const struct fsm_copy *c;
 
+	if (vm->error && vm->primary < 0)
+		return "error";
+	if (vm->request != FSM_REQ_STARTED && vm->primary < 0)
+		return vm->request == FSM_REQ_DISABLED ? "disabled" : "stopped";
+	if (vm->request != FSM_REQ_STARTED && vm->copies[vm->primary].live)
+		return "stopping";
 	if (vm->migrate_to >= 0)
 		return "migrating";
 	if (vm->primary < 0)
@@ -135,6 +141,11 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 					       (int64_t)(now - d->figs[v].at_ms);
 		m->epochs_per_s = d->figs[v].epochs_per_s;
 		m->waiting = (char *)wait_text(vm->waiting);
+		m->requested = (char *)fsm__request_name(vm->request);
+		m->restarts = vm->restarts;
+		m->relocations = vm->relocations;
+		m->max_restart = vm->max_restart;
+		m->max_relocate = vm->max_relocate;
 		vp[st->n_vms++] = m;
 	}
 	st->vms = vp;
@@ -254,6 +265,7 @@ static void do_op(struct hasvcd *d, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 	o.op = (uint32_t)op->op;
 	o.vm = op->vm;
 	o.node = op->node;
+	o.timeout_s = op->timeout_s;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_OP;
 	m.op = &o;
 	send_for(d, req, &m, &o.request);

@@ -32,7 +32,8 @@ need_prom_parser() {
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
 # of its section (cmdline, disk, bridge ...).  HLIB_FENCE: every node's
 # fence_command; HLIB_NODE_EXTRA: more lines of every [node] section (@NODE@
-# stands for its name); HLIB_CLUSTER_EXTRA: more lines of [cluster].
+# stands for its name); HLIB_NODE_EXTRA_<node>: more lines of that node's
+# section (memory, cpus); HLIB_CLUSTER_EXTRA: more lines of [cluster].
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
@@ -49,6 +50,7 @@ write_hasvc_conf() {
 			# More lines of every [node]; @NODE@ becomes the node's name.
 			[ -z "${HLIB_NODE_EXTRA:-}" ] ||
 				printf '%s\n' "$HLIB_NODE_EXTRA" | sed "s/@NODE@/$_n/g"
+			_hl_vm_get HLIB_NODE_EXTRA "$_n" ""
 		done
 		for _v in "$@"; do
 			_vn=${_v%%:*}
@@ -74,6 +76,15 @@ _hl_vm_get() {
 start_hasvcd() {
 	node_bg "$1" hasvcd "$HASVCD" -c "$T/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
 		-l "$T/$1/hasvcd.log" -v
+}
+
+# restart_hasvcd NODE: kill -9 NODE's hasvcd (its vmm processes run on) and
+# start it again.
+restart_hasvcd() {
+	_pid=$(eval "echo \$${1}_hasvcd_pid")
+	kill -9 "$_pid"
+	wait "$_pid" 2>/dev/null
+	start_hasvcd "$1"
 }
 
 # start_cluster VM...: nodes with corosync and hasvcd, the configuration for

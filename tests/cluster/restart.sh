@@ -11,13 +11,6 @@
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
-restart_hasvcd() {
-	_pid=$(eval "echo \$${1}_hasvcd_pid")
-	kill -9 "$_pid"
-	wait "$_pid" 2>/dev/null
-	start_hasvcd "$1"
-}
-
 cluster_setup 3
 start_cluster web1:a,b
 set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"

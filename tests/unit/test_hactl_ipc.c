@@ -34,7 +34,7 @@
 #define SERVER_TIMEOUT_MS 300  /* the server's own answer to silence */
 #define ANSWER_DELAY_MS 100    /* the fake's "round trip through CPG" */
 
-enum effect { NONE, MIGRATING, FAILING_OVER, EVACUATING, PROTECTING };
+enum effect { NONE, MIGRATING, FAILING_OVER, EVACUATING, PROTECTING, STOPPING };
 
 struct fake_vm {
 	char name[16], primary[16], standby[16], state[16], migrating_to[16], target[16];
@@ -63,6 +63,7 @@ struct fake {
 	struct hasvc_ipc_req *silent;  /* the request never answered */
 	int release;                   /* answer `migrate held` now */
 	int requests, replies, cancels, late_answers;
+	uint32_t timeout_s;            /* of the last op */
 };
 
 static struct fake srv;
@@ -108,6 +109,9 @@ static void advance(struct fake_vm *v)
 			snprintf(v->primary, sizeof(v->primary), "c");
 		if (!strcmp(v->standby, v->target))
 			v->standby[0] = '\0';
+	} else if (v->effect == STOPPING) {
+		v->primary[0] = v->standby[0] = '\0';
+		snprintf(v->state, sizeof(v->state), "stopped");
 	} else if (v->effect == PROTECTING) {
 		snprintf(v->standby, sizeof(v->standby), "a");
 		snprintf(v->state, sizeof(v->state), "protected");
@@ -130,6 +134,8 @@ static void fill_vm(Hasvc__Ctl__Vm *out, struct fake_vm *v)
 	out->epochs_per_s = v->epoch ? 9.5 : 0;
 	out->migrating_to = v->migrating_to;
 	out->waiting = v->standby[0] ? "" : "no node can take its standby";
+	/* db1 as an older hasvcd sends it: no requested state. */
+	out->requested = v == &srv.vms[0] ? "started" : "";
 }
 
 static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
@@ -219,6 +225,10 @@ static void start_effect(struct fake *f, const struct later *l)
 		v->effect = PROTECTING;
 		snprintf(v->state, sizeof(v->state), "syncing");
 		break;
+	case HASVC__CTL__OP_REQUEST__OP__STOP:
+		v->effect = STOPPING;
+		snprintf(v->state, sizeof(v->state), "stopping");
+		break;
 	default:
 		break;
 	}
@@ -268,6 +278,7 @@ static void answer_later(struct fake *f, struct hasvc_ipc_req *req, const Hasvc_
 
 static void fake_op(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl__OpRequest *op)
 {
+	STORE(f->timeout_s, op->timeout_s);
 	if (op->op == HASVC__CTL__OP_REQUEST__OP__PROTECT && !strcmp(op->vm, "silent")) {
 		f->silent = req;  /* lost somewhere in the cluster */
 		return;
@@ -405,6 +416,21 @@ static Hasvc__Ctl__Response *status(struct pbipc_client *cl)
 
 	req.command_case = HASVC__CTL__REQUEST__COMMAND_STATUS;
 	req.status = &sr;
+	return call(cl, &req);
+}
+
+/* o of web1 with a shutdown timeout. */
+static Hasvc__Ctl__Response *op_timeout(struct pbipc_client *cl, Hasvc__Ctl__OpRequest__Op o,
+					uint32_t timeout_s)
+{
+	Hasvc__Ctl__OpRequest opr = HASVC__CTL__OP_REQUEST__INIT;
+	Hasvc__Ctl__Request req = HASVC__CTL__REQUEST__INIT;
+
+	opr.op = o;
+	opr.vm = "web1";
+	opr.timeout_s = timeout_s;
+	req.command_case = HASVC__CTL__REQUEST__COMMAND_OP;
+	req.op = &opr;
 	return call(cl, &req);
 }
 
@@ -552,6 +578,10 @@ START_TEST(test_bad_frames)
 		       EINVAL, "migrate: no VM given");
 	assert_refused(op(cl, HASVC__CTL__OP_REQUEST__OP__UNPROTECT, "web1", "b"), EINVAL,
 		       "unprotect takes no node");
+	assert_refused(op_timeout(cl, HASVC__CTL__OP_REQUEST__OP__START, 5), EINVAL,
+		       "start takes no shutdown timeout (got 5 s)");
+	assert_refused(op_timeout(cl, HASVC__CTL__OP_REQUEST__OP__STOP, 86401), EINVAL,
+		       "stop: a shutdown timeout of 86401 s is longer than 86400 s");
 	assert_refused(op(cl, HASVC__CTL__OP_REQUEST__OP__PROTECT,
 			  "a-name-that-is-much-longer-than-sixty-three-bytes-which-is-the-limit",
 			  ""), EINVAL, "longer than 63");
@@ -775,9 +805,9 @@ START_TEST(test_hactl_status)
 	assert_has(out, "a (local)  yes     yes    1          0         -        no\n");
 	assert_has(out, "c          no      no     0          0         pending  no\n");
 	assert_has(out, "note: b loaded another configuration (ffee)\n");
-	assert_has(out, "VM    PRIMARY  STANDBY  STATE        GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
-	assert_has(out, "web1  a        b        protected    3    1234   85ms      9.5       10    -\n");
-	assert_has(out, "db1   b        -        unprotected  1    0      -         -         0     no node can take its standby\n");
+	assert_has(out, "VM    PRIMARY  STANDBY  STATE        REQUESTED  GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
+	assert_has(out, "web1  a        b        protected    started    3    1234   85ms      9.5       10    -\n");
+	assert_has(out, "db1   b        -        unprotected  -          1    0      -         -         0     no node can take its standby\n");
 
 	ck_assert_int_eq(HACTL("--json", "status"), 0);
 	assert_has(out, "{\"ok\":true,\"error\":\"\",\"code\":0,\"status\":{\"cluster\":\"test\"");
@@ -809,6 +839,14 @@ START_TEST(test_hactl_commands)
 
 	ck_assert_int_eq(HACTL("reload"), 0);
 	ck_assert_str_eq(out, "configuration unchanged\n");
+
+	/* stop: --timeout is the shutdown's limit, rounded up. */
+	ck_assert_int_eq(HACTL("stop", "web1", "--timeout", "4.2", "--wait"), 0);
+	assert_has(out, "stop web1: accepted\n");
+	assert_has(out, "web1: state stopped, primary none, standby none");
+	ck_assert_uint_eq(LOAD(srv.timeout_s), 5);
+	ck_assert_int_eq(HACTL("start", "db1"), 0);
+	ck_assert_uint_eq(LOAD(srv.timeout_s), 0);
 	ck_assert_int_eq(HACTL("--json", "unprotect", "web1"), 0);
 	assert_has(out, "{\"ok\":true,");
 

@@ -47,9 +47,10 @@ static const char good[] =
 	"protected = no\n"                                /* 25 */
 	"disk = /srv/web1.img\ndisk_size = 20G\ndisk_shared = yes\n" /* 26-28 */
 	"bridge = br0\nmac = 52:54:00:aa:bb:cc\n"         /* 29-30 */
-	"[vm db.1_x-y]\n"                                 /* 31 */
-	"memory = 512M\n"                                 /* 32 */
-	"kernel = /img/db\n";                             /* 33 */
+	"max_restart = 3\nmax_relocate = 0\n"             /* 31-32 */
+	"[vm db.1_x-y]\n"                                 /* 33 */
+	"memory = 512M\n"                                 /* 34 */
+	"kernel = /img/db\n";                             /* 35 */
 
 static struct config *parse_ok(const char *text)
 {
@@ -111,6 +112,8 @@ START_TEST(test_good_file)
 	ck_assert_str_eq(w->bridge, "br0");
 	ck_assert(w->has_mac);
 	ck_assert_uint_eq(w->mac[5], 0xcc);
+	ck_assert_uint_eq(w->max_restart, 3);
+	ck_assert_uint_eq(w->max_relocate, 0);
 
 	/* Defaults. */
 	d = cluster_config__vm(c, "db.1_x-y");
@@ -126,6 +129,8 @@ START_TEST(test_good_file)
 	ck_assert_ptr_null(d->disk);
 	ck_assert_ptr_null(d->bridge);
 	ck_assert(!d->has_mac && !d->disk_shared);
+	ck_assert_uint_eq(d->max_restart, CONFIG_DEFAULT_MAX_RESTART);
+	ck_assert_uint_eq(d->max_relocate, CONFIG_DEFAULT_MAX_RELOCATE);
 	ck_assert_ptr_null(cluster_config__vm(c, "nope"));
 	cluster_config__free(c);
 }
@@ -260,6 +265,24 @@ static const struct {
 	  "hasvc.conf:12: vm w: protected 'maybe' is not yes or no" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npriority = 1e3\n",
 	  "hasvc.conf:12: vm w: priority '1e3' is not a number from -1000 to 1000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nmax_restart = -1\n",
+	  "hasvc.conf:12: vm w: max_restart '-1' is not a number from 0 to 100" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nmax_relocate = many\n",
+	  "hasvc.conf:12: vm w: max_relocate 'many' is not a number from 0 to 100" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nnodes = a, d\n",
+	  "hasvc.conf:12: vm w: node 'd' of nodes is not declared by a [node d] section" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\nnodes = a\npreferred_nodes = b\n",
+	  "hasvc.conf:13: vm w: preferred node 'b' is not in its nodes (a...)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\navoid = w\n",
+	  "hasvc.conf:12: vm w: avoid 'w' is the VM itself" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\navoid = x, x\n",
+	  "hasvc.conf:12: vm w: avoid names 'x' twice" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\navoid = web9\n",
+	  "hasvc.conf:12: vm w: avoid 'web9' is not declared by a [vm] section" },
+	{ PLAIN "[node a]\nreplication = h:1\nmemory = lots\n",
+	  "hasvc.conf:5: node a: memory 'lots' is not a size from 1M to 64T like 64G" },
+	{ PLAIN "[node a]\nreplication = h:1\ncpus = 0\n",
+	  "hasvc.conf:5: node a: cpus '0' is not a number from 1 to 4096" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel =\n",
 	  "hasvc.conf:11: vm w: kernel is empty" },
 	{ PLAIN "[node a]\nreplication = fd00::1:7400\n",

@@ -193,6 +193,15 @@ static const char *standby_of(struct t *t, const char *vm)
 	return v->standby >= 0 ? t->f->nodes[v->standby].name : "-";
 }
 
+/* a, b and c members, each with its inventory: placement may begin. */
+static void all_ready(struct t *t)
+{
+	members(t, true, "a", "b", "c", NULL);
+	inventory(t, "a");
+	inventory(t, "b");
+	inventory(t, "c");
+}
+
 /* Three nodes up, both VMs protected and synced: web1 a->b, db1 b->c. */
 static void form(struct t *t)
 {
@@ -246,10 +255,7 @@ START_TEST(test_formation_least_loaded)
 
 	setup(&t, "[cluster]\nallow_plaintext = yes\n" NODE("c", "") NODE("b", "") NODE("a", "")
 		  VM("v1", "") VM("v2", "") VM("v3", ""));
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	/* By name: v1 on a (standby b), v2 on c (standby a), v3 on b (standby c). */
 	ck_assert_str_eq(primary_of(&t, "v1"), "a");
 	ck_assert_str_eq(standby_of(&t, "v1"), "b");
@@ -550,10 +556,7 @@ START_TEST(test_evacuate)
 		  VM("web1", "preferred_nodes = a, b\n")
 		  VM("batch", "preferred_nodes = a\nprotected = no\n")
 		  VM("db1", "preferred_nodes = c, a\n"));
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
 	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
 	report(&t, "a", "batch", FSM_ROLE_PRIMARY, FSM_VM_RUNNING, 1, 0);
@@ -669,16 +672,251 @@ START_TEST(test_unsynced_standby_cold_restart)
 	const struct fsm_action *a;
 
 	setup(&t, base_conf);
-	members(&t, true, "a", "b", "c", NULL);
-	inventory(&t, "a");
-	inventory(&t, "b");
-	inventory(&t, "c");
+	all_ready(&t);
 	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_SYNCING, 2, 0);
 	members(&t, true, "b", "c", NULL);
 	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
 	ck_assert_uint_eq(a->generation, 3);
 	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1")); /* its useless standby */
+	teardown(&t);
+}
+END_TEST
+
+/* ---- the requested state and the failure limits ---- */
+
+static void op_timeout(struct t *t, enum fsm_op o, const char *vm, uint32_t timeout_s)
+{
+	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
+
+	ev.op.origin = "b";
+	ev.op.op = o;
+	ev.op.vm = vm;
+	ev.op.timeout_s = timeout_s;
+	feed(t, &ev);
+}
+
+START_TEST(test_stop_start)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	/* web1 fails over to b; a comes back: b is where web1 runs now. */
+	members(&t, true, "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 3, 5);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	ck_assert_str_eq(primary_of(&t, "web1"), "b");
+
+	op_timeout(&t, FSM_OP_STOP, "web1", 7);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_SHUTDOWN, "b", "web1"));
+	ck_assert_uint_eq(a->generation, 3);
+	ck_assert_uint_eq(a->timeout_s, 7);
+	/* The standby stays for the guest's last checkpoint. */
+	ck_assert_int_eq(count(&t, FSM_ACT_STOP), 0);
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STOPPED);
+	/* Once per activation, not at every event. */
+	report(&t, "c", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 6);
+	ck_assert_int_eq(count(&t, FSM_ACT_SHUTDOWN), 0);
+	op(&t, FSM_OP_STOP, "web1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_MIGRATE, "web1", "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+
+	report(&t, "b", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 3, 6);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "c", "web1"));
+	ck_assert_uint_eq(a->generation, 4);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	ck_assert_int_eq(count(&t, FSM_ACT_PROMOTE), 0);
+	ck_assert_str_eq(primary_of(&t, "web1"), "-");
+	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	/* Nothing restarts it: not a lost node, not a quorum blip. */
+	members(&t, true, "a", "b", NULL);
+	quorum(&t, false);
+	quorum(&t, true);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "c");
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+
+	/* Started again where it stopped (its disk is newest on b), not on a. */
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STARTED);
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	teardown(&t);
+}
+END_TEST
+
+START_TEST(test_disable_enable)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	op(&t, FSM_OP_DISABLE, "db1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_SHUTDOWN, "b", "db1"));
+	ck_assert_uint_eq(a->timeout_s, FSM_STOP_TIMEOUT_S);
+	op(&t, FSM_OP_ENABLE, "web1", NULL);  /* not disabled */
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	/* The guest ignored the button: the vmm quit, the standby ends too. */
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 8);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "c", "db1"));
+	op(&t, FSM_OP_START, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_ENABLE, "db1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_START_PRIMARY, "b", "db1"));
+	teardown(&t);
+}
+END_TEST
+
+static const char failing_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "") NODE("b", "") NODE("c", "")
+	VM("v", "preferred_nodes = a, b\nprotected = no\n");
+
+/* v's fresh boot: on which node, under which generation. */
+static void boots(struct t *t, const char *node, uint64_t gen)
+{
+	const struct fsm_action *a = find(t, FSM_ACT_START_PRIMARY, NULL, "v");
+
+	ck_assert_msg(a, "v was not started again");
+	ck_assert_str_eq(a->node, node);
+	ck_assert_uint_eq(a->generation, gen);
+}
+
+START_TEST(test_failure_limits)
+{
+	struct t t;
+	struct fsm_event ev = { .type = FSM_EV_VM_REPORT };
+
+	setup(&t, failing_conf);
+	all_ready(&t);
+	boots(&t, "a", 1);
+	/* max_restart 1, max_relocate 1: a twice, then b twice, then error. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 1, 0);
+	boots(&t, "a", 2);
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 2, 0);
+	boots(&t, "b", 3);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 3, 0);
+	boots(&t, "b", 4);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 4, 0);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	ck_assert(vm_of(&t, "v")->error);
+	ck_assert_str_eq(primary_of(&t, "v"), "-");
+	/* Kept down through membership changes and commands. */
+	members(&t, true, "a", "b", NULL);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_START, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op(&t, FSM_OP_FAILOVER, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+
+	op(&t, FSM_OP_CLEAR, "v", NULL);
+	boots(&t, "a", 5);
+	ck_assert(!vm_of(&t, "v")->error);
+	op(&t, FSM_OP_CLEAR, "v", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	/* It failed once; then ran 60 s: that failure no longer counts. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 5, 0);
+	boots(&t, "a", 6);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts, 1);
+	ev.report.node = "a";
+	ev.report.vm = "v";
+	ev.report.role = FSM_ROLE_PRIMARY;
+	ev.report.state = FSM_VM_RUNNING;
+	ev.report.generation = 6;
+	ev.report.stable = true;
+	feed(&t, &ev);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts, 0);
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 6, 0);
+	boots(&t, "a", 7);
+	/* Out of error by disable, then enable: it boots with fresh counts. */
+	report(&t, "a", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 7, 0);
+	boots(&t, "b", 8);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 8, 0);
+	boots(&t, "b", 9);
+	report(&t, "b", "v", FSM_ROLE_PRIMARY, FSM_VM_FAILED, 9, 0);
+	ck_assert(vm_of(&t, "v")->error);
+	op(&t, FSM_OP_DISABLE, "v", NULL);
+	ck_assert(!vm_of(&t, "v")->error);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_ENABLE, "v", NULL);
+	boots(&t, "a", 10);
+	ck_assert_uint_eq(vm_of(&t, "v")->restarts + vm_of(&t, "v")->relocations, 0);
+	teardown(&t);
+}
+END_TEST
+
+/* ---- placement: node memory and cpus, nodes, avoid ---- */
+
+static const char placement_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "memory = 100M\ncpus = 2\n") NODE("b", "memory = 100M\n")
+	NODE("c", "memory = 40M\ncpus = 1\n")
+	"[vm db1]\nmemory = 32M\nkernel = /k\nprotected = no\nnodes = a, b\n"
+	"[vm web1]\nmemory = 64M\nkernel = /k\npreferred_nodes = a, b\n"
+	"[vm web2]\nmemory = 32M\nkernel = /k\nprotected = no\navoid = web1\n"
+	"preferred_nodes = a\n"
+	"[vm big]\nmemory = 128M\nkernel = /k\nprotected = no\n";
+
+/* The LOG or REJECT that contains text. */
+static const struct fsm_action *find_text(struct t *t, enum fsm_action_type type,
+					  const char *text)
+{
+	for (size_t i = 0; i < t->acts.n; i++)
+		if (t->acts.v[i].type == type && strstr(t->acts.v[i].text, text))
+			return &t->acts.v[i];
+	return NULL;
+}
+
+START_TEST(test_placement_limits)
+{
+	struct t t;
+
+	setup(&t, placement_conf);
+	all_ready(&t);
+	/* db1 first (by name) on a; web1 fits beside it (96 of 100 MiB, 2 of 2
+	 * cpus), its standby on b; web2 prefers a but avoids web1: c. */
+	ck_assert_str_eq(primary_of(&t, "db1"), "a");
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	ck_assert_str_eq(standby_of(&t, "web1"), "b");
+	ck_assert_str_eq(primary_of(&t, "web2"), "c");
+	ck_assert_str_eq(primary_of(&t, "big"), "-");
+	/* big is looked at first (by name), when every node is empty. */
+	ck_assert_msg(find_text(&t, FSM_ACT_LOG, "vm big: no node can run it: a has 100 of 100 "
+				"MiB of memory free, vm big needs 128; b has 100 of 100 MiB of "
+				"memory free, vm big needs 128; c has 40 of 40"),
+		      "no reason logged for big");
+
+	op(&t, FSM_OP_MIGRATE, "web1", "c");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm web1 to c: c has 8 "
+					"of 40 MiB of memory free, vm web1 needs 64"));
+	op(&t, FSM_OP_MIGRATE, "db1", "c");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "c is not in the nodes of vm db1"));
+	op(&t, FSM_OP_MIGRATE, "web2", "a");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm web2 to a"));
+	/* a's room, when db1 is gone: then only the avoid rule is left. */
+	op(&t, FSM_OP_STOP, "db1", NULL);
+	report(&t, "a", "db1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 0);
+	op(&t, FSM_OP_MIGRATE, "web2", "a");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "a runs vm web1, which vm web2 "
+					"avoids"));
+	/* The handover to its standby is not a new copy: accepted. */
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 3);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 3);
+	op(&t, FSM_OP_MIGRATE, "web1", "b");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_HANDOVER, "a", "web1"));
+
+	op(&t, FSM_OP_STOP, "big", NULL);
+	op(&t, FSM_OP_START, "big", NULL);
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "no node can run vm big: a has"));
+	ck_assert_uint_eq(vm_of(&t, "big")->request, FSM_REQ_STOPPED);
 	teardown(&t);
 }
 END_TEST
@@ -781,6 +1019,10 @@ int main(void)
 	tcase_add_test(tc, test_determinism);
 	tcase_add_test(tc, test_membership_order_irrelevant);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_stop_start);
+	tcase_add_test(tc, test_disable_enable);
+	tcase_add_test(tc, test_failure_limits);
+	tcase_add_test(tc, test_placement_limits);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -165,6 +165,35 @@ START_TEST(test_round_trip_maintenance)
 }
 END_TEST
 
+/* The lifecycle fields (ReplicaVm 40..48) away from their defaults. */
+START_TEST(test_round_trip_lifecycle)
+{
+	struct fsm *f = formed();
+	struct fsm_vm *vm = &f->vms[fsm__vm_index(f, "db1")];
+
+	vm->request = FSM_REQ_DISABLED;
+	vm->error = true;
+	vm->max_restart = 3;
+	vm->max_relocate = 0;
+	vm->restarts = 2;
+	vm->relocations = 1;
+	vm->home = 2;
+	vm->stop_timeout_s = 86400;
+	vm->shutdown_gen = vm->generation;
+	round_trip(f);
+	vm->home = 0;  /* slot 0, not none */
+	round_trip(f);
+	vm->mem_mib = 512;
+	vm->vcpus = 4;
+	vm->nodes_mask = 0x5;
+	vm->apart[1] = 1ULL << 63;  /* slot 127: both words go */
+	f->nodes[0].mem_mib = 1 << 20;
+	f->nodes[0].cpus = 64;
+	round_trip(f);
+	fsm__free(f);
+}
+END_TEST
+
 /* Equal replicas, equal bytes; one field apart, other bytes. */
 START_TEST(test_one_encoding)
 {
@@ -306,6 +335,12 @@ static bool mutate(Hasvc__Cluster__Replica *r, int k, const char **want)
 		*want = "vm web1: primary and standby both on"; break;
 	case 20: vm->copies[1]->generation = vm->issued + 1;
 		*want = "above the highest issued"; break;
+	case 21: vm->request = FSM_REQ_DISABLED + 1;
+		*want = "Replica.vms[0].request: 3 is out of range (0..2)"; break;
+	case 22: vm->restarts = 256;
+		*want = "Replica.vms[0].restarts: 256 is out of range (0..255)"; break;
+	case 23: vm->home = HASVC_MAX_NODES + 1;
+		*want = "Replica.vms[0].home: 32 is not a node slot (-1..31)"; break;
 	default:
 		return false;
 	}
@@ -340,7 +375,7 @@ START_TEST(test_bad_values_refused)
 		if (!more)
 			break;
 	}
-	ck_assert_int_eq(k, 21);
+	ck_assert_int_eq(k, 24);
 	free(back);
 	fsm__free(f);
 }
@@ -356,6 +391,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_round_trip_formed);
 	tcase_add_test(tc, test_round_trip_maintenance);
+	tcase_add_test(tc, test_round_trip_lifecycle);
 	tcase_add_test(tc, test_one_encoding);
 	tcase_add_test(tc, test_unknown_fields_skipped);
 	tcase_add_test(tc, test_bad_values_refused);

@@ -64,7 +64,7 @@ struct sim {
 	struct fsm_actions acts;
 	struct config *conf;
 	uint64_t last_gen[MAXV], last_issued[MAXV];
-	unsigned long stats[FSM_ACT_REJECT + 1];
+	unsigned long stats[FSM_ACT_SHUTDOWN + 1];
 	unsigned long steps;
 	uint64_t seed;
 	bool trace;           /* HASVC_FSM_TRACE=1: print every event and action */
@@ -192,6 +192,7 @@ static void carry_out(struct sim *s, const struct fsm_action *a)
 		}
 		break;
 	case FSM_ACT_STOP:
+	case FSM_ACT_SHUTDOWN: /* a guest that powers off, or is quit after the timeout */
 		if (p->exists && p->gen == a->generation)
 			queue_stopped(s, n, v);
 		break;
@@ -438,12 +439,14 @@ static void operator(struct sim *s)
 	static const enum fsm_op ops[] = {
 		FSM_OP_MIGRATE, FSM_OP_EVACUATE, FSM_OP_FAILOVER, FSM_OP_PROTECT,
 		FSM_OP_UNPROTECT, FSM_OP_MAINTENANCE_ON, FSM_OP_MAINTENANCE_OFF,
-		FSM_OP_EVACUATE_CANCEL,
+		FSM_OP_EVACUATE_CANCEL, FSM_OP_START, FSM_OP_STOP, FSM_OP_DISABLE,
+		FSM_OP_ENABLE, FSM_OP_CLEAR,
 	};
 	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
 
 	ev.op.origin = s->node[pick(s, s->nn)];
 	ev.op.op = ops[pick(s, sizeof(ops) / sizeof(ops[0]))];
+	ev.op.timeout_s = (uint32_t)pick(s, 3);
 	ev.op.vm = s->vm[pick(s, s->nv)];
 	ev.op.node = s->node[pick(s, s->nn)];
 	feed(s, &ev);
@@ -478,6 +481,13 @@ static void configure(struct sim *s)
 		len += (size_t)snprintf(text + len, sizeof(text) - len,
 					"[node n%d]\nreplication = h%d:1\n%s", i, i,
 					(s->fenced[i] = chance(s, 40)) ? "fence_command = f\n" : "");
+		/* Room for 2 to 5 copies of 16M, or uncounted; 1 to 3 cpus. */
+		if (chance(s, 40))
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"memory = %dM\n", 32 + 16 * pick(s, 4));
+		if (chance(s, 30))
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "cpus = %d\n",
+						1 + pick(s, 3));
 	}
 	for (int v = 0; v < s->nv; v++) {
 		snprintf(s->vm[v], sizeof(s->vm[v]), "v%d", v);
@@ -490,7 +500,15 @@ static void configure(struct sim *s)
 
 			len += (size_t)snprintf(text + len, sizeof(text) - len,
 						"preferred_nodes = n%d, n%d\n", a, b);
+		} else if (chance(s, 30)) {
+			int a = pick(s, s->nn), b = (a + 1 + pick(s, s->nn - 1)) % s->nn;
+
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"nodes = n%d, n%d\n", a, b);
 		}
+		if (s->nv > 1 && chance(s, 20))
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "avoid = v%d\n",
+						(v + 1 + pick(s, s->nv - 1)) % s->nv);
 	}
 	ck_assert_msg(cluster_config__parse_string(text, "random.conf", &s->conf, err,
 						  sizeof(err)) == 0,
