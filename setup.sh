@@ -11,7 +11,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
   libqb-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libzstd-dev \
   corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev \
   libinih-dev check iproute2 openssl python3 util-linux procps git strace \
-  acpica-tools linux-image-amd64 busybox-static e2fsprogs kmod"
+  acpica-tools linux-image-amd64 busybox-static e2fsprogs kmod \
+  libjson-c-dev"
 # acpica-tools: iasl -d reads the vmm's ACPI tables (tests/unit/test_acpi).
 
 # For a machine without a usable /dev/kvm: the nested VM (tests/nested/run.sh).

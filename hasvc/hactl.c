@@ -12,6 +12,7 @@
 
 #include "hasvc/hactl.h"
 #include "hasvc/ipc.h"
+#include "ipc/json_out.h"
 #include "ipc/pbipc_client.h"
 
 #define HACTL_DEFAULT_SOCKET "hasvcd"
@@ -112,6 +113,15 @@ void hactl__close(struct hactl *h)
 	h->cl = NULL;
 }
 
+/*
+ * --json: hasvcd's answer as it is, through its descriptor (json_out.h), so
+ * that a field added to hactl.proto shows without a change here.
+ */
+static void print_json(const ProtobufCMessage *msg)
+{
+	json_out__print(stdout, json_out__message(msg, JSON_OUT_SIGNIFICANT));
+}
+
 /* A transport failure: the sentence on stderr, and with --json on stdout. */
 static int report_failure(const struct hactl *h, int rc, const char *err)
 {
@@ -122,7 +132,7 @@ static int report_failure(const struct hactl *h, int rc, const char *err)
 		resp.ok = false;
 		resp.error = (char *)err;
 		resp.code = -rc;
-		hactl__print_json(stdout, &resp.base);
+		print_json(&resp.base);
 	}
 	return 1;
 }
@@ -196,7 +206,7 @@ static int report(const struct hactl *h, const struct command *cmd, char **words
 		  const Hasvc__Ctl__Response *resp)
 {
 	if (h->json)
-		hactl__print_json(stdout, &resp->base);
+		print_json(&resp->base);
 	if (!resp->ok) {
 		fprintf(stderr, "hactl: %s: %s\n", cmd->name,
 			resp->error[0] ? resp->error : "refused without a reason");

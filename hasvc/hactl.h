@@ -5,7 +5,6 @@
  *
  *   hactl.c        command line, the calls to hasvcd, what is printed after
  *   hactl_print.c  the status tables
- *   hactl_json.c   any protobuf-c message as JSON, through its descriptor
  *   hactl_wait.c   --wait: poll the status until a command's effect shows
  */
 #ifndef HASVC_HACTL_H
@@ -52,13 +51,6 @@ void hactl__print_status(FILE *out, const Hasvc__Ctl__Status *st);
 /* "4.2s", "3m05s", "-" for -1: the age of a checkpoint. */
 void hactl__format_age(char *buf, size_t len, int64_t ms);
 const Hasvc__Ctl__Vm *hactl__find_vm(const Hasvc__Ctl__Status *st, const char *name);
-
-/*
- * msg as one line of JSON: every field under its .proto name, defaults
- * included, unset messages as null, enums by name, 64-bit numbers as
- * numbers.
- */
-void hactl__print_json(FILE *out, const ProtobufCMessage *msg);
 
 /*
  * --wait for op (whose request was just accepted): poll the status every

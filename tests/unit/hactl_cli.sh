@@ -49,5 +49,17 @@ case $out in
 *)	echo "FAIL: hactl --json status printed: $out"; fails=$((fails + 1)) ;;
 esac
 
+# ... valid JSON whatever the error quotes: a socket name with a quote, a
+# backslash, a control character and a byte that is not UTF-8 (U+FFFD).
+if "$HACTL" -s "$(printf 'x"\\\001\377')" --json status 2>/dev/null | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.buffer.read().decode("utf-8"))["error"]
+sys.exit(0 if "\x27x\"\\\x01\ufffd\x27" in e else "error: %r" % e)'; then
+	passes=$((passes + 1))
+else
+	echo "FAIL: hactl --json with an odd socket name: not valid JSON, or the name not read back"
+	fails=$((fails + 1))
+fi
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
