@@ -3,6 +3,8 @@
  * docs/hactl.md).  main() is in hactl_main.c so that the unit test can run
  * hactl__main.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -37,7 +39,7 @@ static const struct command commands[] = {
 };
 
 static const char usage_line[] =
-	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND\n"
+	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND | --help | --version\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
 	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload\n";
 
@@ -61,6 +63,7 @@ static void help(void)
 	       "  -s, --socket NAME hasvcd's IPC name (default $HASVC_SOCKET, else hasvcd)\n"
 	       "  --json            print hasvcd's answer as JSON\n"
 	       "  -h, --help        print this\n"
+	       "  --version         print the version (the package's) and exit\n"
 	       "\n"
 	       "Exit status: 0 done, 1 refused or failed (the reason is on stderr), 2 bad usage.\n",
 	       usage_line, HACTL_WAIT_DEFAULT_S);
@@ -311,6 +314,7 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -336,6 +340,9 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 			break;
 		case 'h':
 			help();
+			return 0;
+		case 'V':
+			printf("hactl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 			return 0;
 		case ':':
 			return bad_usage("%s needs a value", argv[optind - 1]);

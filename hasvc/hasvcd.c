@@ -25,6 +25,7 @@
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
 	"       hasvcd --check-config -c FILE\n"
+	"       hasvcd --help | --version\n"
 	"\n"
 	"The hasvc cluster daemon: runs in the foreground (systemd starts it).\n"
 	"\n"
@@ -36,7 +37,8 @@ static const char usage_text[] =
 	"  -l, --log-file FILE log there as well as to stderr\n"
 	"      --check-config  check the configuration, print what is wrong, exit\n"
 	"  -v, --verbose       more log (twice: debug)\n"
-	"  -h, --help          this text\n";
+	"  -h, --help          this text\n"
+	"      --version       print the version (the package's) and exit\n";
 
 pid_t hasvcd__fork(void)
 {
@@ -155,6 +157,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 		{ "check-config", no_argument, NULL, 2 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 3 },
 		{ 0 }
 	};
 	int c;
@@ -176,6 +179,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 		case 2: o->check_only = true; break;
 		case 'v': o->level = o->level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
+		case 3: printf("hasvcd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); exit(0);
 		case ':':
 			fprintf(stderr, "hasvcd: option '%s' needs an argument\n", argv[optind - 1]);
 			return 2;
