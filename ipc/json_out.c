@@ -275,3 +275,13 @@ int json_out__print(FILE *out, struct json_object *obj)
 	json_object_put(obj);
 	return rc;
 }
+
+int json_out__refusal(FILE *out, const char *error, int code)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(false));
+	json_object_object_add(o, "error", json_out__string(error));
+	json_object_object_add(o, "code", json_object_new_int(code));
+	return json_out__print(out, o);
+}

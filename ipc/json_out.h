@@ -40,6 +40,12 @@ struct json_object *json_out__string(const char *s);
 struct json_object *json_out__double(double d, int decimals);
 
 /*
+ * What vmm ctl and hactl print with --json when the server said no or
+ * could not be asked: {"ok":false,"error":ERROR,"code":CODE} and a newline.
+ */
+int json_out__refusal(FILE *out, const char *error, int code);
+
+/*
  * obj as one line of JSON and a newline, to out or into buf (always
  * terminated; -ENOSPC when cut).  Both drop the caller's reference to obj.
  * 0 or -errno.

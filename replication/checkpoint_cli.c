@@ -283,12 +283,16 @@ int checkpoint_cli__main(const char *name, int argc, char **argv)
 	rc = ctl__request(name, &r.req, &resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	rc = resp->ok ? 0 : 1;
 	if (!resp->ok)
 		fprintf(stderr, "vmm ctl: %s\n", resp->error);
-	else
+	if (!resp->ok && json)
+		json_out__refusal(stdout, resp->error, resp->code);
+	else if (resp->ok)
 		print_reply(r.req.command_case, resp, json);
 	vmm__control__response__free_unpacked(resp, NULL);
 	return rc;

@@ -112,17 +112,23 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
 }
 
-static int call(const char *name, const struct ctl_req *r, Vmm__Control__Response **resp)
+/* One request; a failure is said on stderr, and with json on stdout too. */
+static int call(const char *name, const struct ctl_req *r, Vmm__Control__Response **resp,
+		bool json)
 {
 	char err[256];
 	int rc = ctl__request(name, &r->req, resp, err, sizeof(err));
 
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	if (!(*resp)->ok) {
 		fprintf(stderr, "vmm ctl: %s\n", (*resp)->error);
+		if (json)
+			json_out__refusal(stdout, (*resp)->error, (*resp)->code);
 		vmm__control__response__free_unpacked(*resp, NULL);
 		*resp = NULL;
 		return 1;
@@ -150,7 +156,7 @@ static int wait_job(const char *name)
 		const Vmm__Control__MigrationInfo *i;
 		int rc;
 
-		if (call(name, &req, &resp))
+		if (call(name, &req, &resp, false))
 			return 1;
 		i = resp->migration;
 		if (!i || (strcmp(i->state, "active") && strcmp(i->state, "postcopy-paused"))) {
@@ -265,7 +271,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		return usage(argc - optind ? "unexpected argument" : "missing URI",
 			     argc - optind ? argv[optind + 1] : NULL);
 	mr->uri = argv[optind];
-	rc = call(name, &req, &resp);
+	rc = call(name, &req, &resp, false);
 	if (!rc) {
 		vmm__control__response__free_unpacked(resp, NULL);
 		if (wait)
@@ -307,7 +313,7 @@ static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 	for (;;) {
 		const Vmm__Control__DirtyRate *r;
 
-		if (call(name, &req, &resp))
+		if (call(name, &req, &resp, json))
 			return 1;
 		req.u.dirty_rate.start = false;
 		r = resp->dirty_rate;
@@ -368,7 +374,7 @@ int migrate_cli__main(const char *name, int argc, char **argv)
 			return usage("migrate-set-downtime wants a number of milliseconds", NULL);
 		req.u.migrate_set_downtime.downtime_ms = v;
 	}
-	if (call(name, &req, &resp))
+	if (call(name, &req, &resp, json))
 		return 1;
 	if (req.req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS && resp->migration)
 		print_info(resp->migration, json);

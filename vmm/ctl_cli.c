@@ -160,16 +160,6 @@ static bool build_request(const char *cmd, const char *arg, int after, unsigned 
 	return ctl__req_init(r, c) == 0;
 }
 
-static void print_refusal_json(const Vmm__Control__Response *resp)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ok", json_object_new_boolean(false));
-	json_object_object_add(o, "error", json_out__string(resp->error));
-	json_object_object_add(o, "code", json_object_new_int(resp->code));
-	json_out__print(stdout, o);
-}
-
 static void print_ok_json(void)
 {
 	struct json_object *o = json_object_new_object();
@@ -184,7 +174,7 @@ static int report(const char *cmd, const Vmm__Control__Response *resp, bool json
 		fprintf(stderr, "vmm ctl: %s: %s\n", cmd,
 			resp->error[0] ? resp->error : "failed without a reason");
 		if (json)
-			print_refusal_json(resp);
+			json_out__refusal(stdout, resp->error, resp->code);
 		return 1;
 	}
 	if (!strcmp(cmd, "status"))
@@ -281,6 +271,8 @@ int ctl_cli__main(int argc, char **argv)
 				 &resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	rc = report(cmd, resp, json);

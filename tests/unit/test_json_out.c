@@ -153,6 +153,21 @@ START_TEST(test_format_cut)
 }
 END_TEST
 
+/* The refusal of both tools: the error whatever it quotes, the code. */
+START_TEST(test_refusal)
+{
+	char text[512];
+	FILE *f = fmemopen(text, sizeof(text), "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(json_out__refusal(f, "no VM 'w\"\\\001\377'", 2), 0);
+	fclose(f);
+	assert_json_error(text, "no VM 'w\"\\\001\xef\xbf\xbd'");
+	ck_assert_str_eq(text, "{\"ok\":false,\"error\":\"no VM 'w\\\"\\\\\\u0001\xef\xbf\xbd'\","
+			 "\"code\":2}\n");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("json_out");
@@ -166,6 +181,7 @@ int main(void)
 	tcase_add_test(tc, test_message);
 	tcase_add_test(tc, test_bytes);
 	tcase_add_test(tc, test_format_cut);
+	tcase_add_test(tc, test_refusal);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

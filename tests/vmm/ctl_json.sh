@@ -1,9 +1,10 @@
 #!/bin/sh
 # vmm ctl --json prints one line of valid JSON whatever its strings hold.
-# Error texts quote what an operator typed (a path, a URI) and what the OS
-# said: quotes, backslashes, control characters and bytes that are not
-# UTF-8 go through status, save, migrate-status, protect-status, dirty-rate
-# and quit.  Checked by python3's json module, strictly: UTF-8, no raw
+# Error texts quote what an operator typed (a VM name, a path, a URI) and
+# what the OS said: quotes, backslashes, control characters and bytes that
+# are not UTF-8 go through status, save, migrate-status, protect-status,
+# net-status, dirty-rate and quit, and through the refusal object
+# {"ok":false,"error":...,"code":N} of every command that takes --json.  Checked by python3's json module, strictly: UTF-8, no raw
 # control characters, no NaN.
 . "$(dirname "$0")/../common.sh"
 need_kvm
@@ -37,6 +38,13 @@ if len(sys.argv) > 2:
         sys.exit('%s: %s is %r, lacks %r' % (path, key, d.get(key), want))
 EOF
 }
+
+# No vmm by that name: the refusal names it.
+for cmd in status protect-status net-status migrate-status dirty-rate; do
+	"$VMM" ctl "$NASTY" $cmd --json >"$T/none" 2>/dev/null && fail "$cmd: no vmm, yet exit 0"
+	check "$T/none" error "'$WANT'" || fail "$cmd --json without a vmm"
+done
+pass "no vmm: the refusal of every --json command is JSON"
 
 name=ctl-json-$$
 bg_vmm vm run --cpus 1 --memory 64M --kernel "$GUESTS/counter.elf" --serial "unix:$T/s" \
@@ -74,6 +82,11 @@ until "$VMM" ctl "$name" protect-status --json >"$T/prot" && grep -q '"state":"f
 done
 check "$T/prot" error "$WANT" || fail "protect-status --json"
 pass "failed protection: protect-status --json"
+
+# The vmm says no (it has no network device): a refusal object.
+"$VMM" ctl "$name" net-status --json >"$T/net" 2>/dev/null && fail "net-status without --net: exit 0"
+check "$T/net" error "no network device" || fail "net-status --json refused"
+pass "refused net-status --json"
 
 "$VMM" ctl "$name" dirty-rate --seconds 1 --json >"$T/dr" || fail "dirty-rate --json"
 check "$T/dr" || fail "dirty-rate --json"
