@@ -12,6 +12,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/history.h"
 #include "hasvc/msg_event.h"
 
 /*
@@ -57,6 +58,7 @@ static void dispatch(struct hasvcd *d, const struct fsm_action *a)
 void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 {
 	fsm__actions_clear(&d->acts);
+	history__before_step(d);
 	if (fsm__step(d->fsm, ev, &d->acts)) {
 		/* This replica now differs from its peers: leave rather than act. */
 		qb_log(LOG_CRIT, "out of memory in the state machine: leaving the cluster");
@@ -65,6 +67,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 		qb_loop_stop(d->loop);
 		return;
 	}
+	history__after_step(d);
 	for (size_t i = 0; i < d->acts.n; i++)
 		dispatch(d, &d->acts.v[i]);
 }

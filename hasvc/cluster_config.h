@@ -35,6 +35,10 @@
 #define CONFIG_DEFAULT_SYNC_TIMEOUT_MS 10000
 #define CONFIG_MIN_SYNC_TIMEOUT_MS 100
 #define CONFIG_MAX_SYNC_TIMEOUT_MS 600000
+/* [cluster] alert_timeout_ms: how long an alert_command may run. */
+#define CONFIG_DEFAULT_ALERT_TIMEOUT_MS 30000
+#define CONFIG_MIN_ALERT_TIMEOUT_MS 100
+#define CONFIG_MAX_ALERT_TIMEOUT_MS 600000
 
 struct config_node {
 	char *name;
@@ -74,6 +78,8 @@ struct config {
 	char *cluster_name;
 	bool allow_plaintext;   /* nodes without TLS files are accepted  */
 	unsigned sync_timeout_ms; /* a state exchange's time limit       */
+	char *alert_command;    /* run for every cluster event, or NULL */
+	unsigned alert_timeout_ms;
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

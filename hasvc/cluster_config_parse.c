@@ -122,10 +122,30 @@ static int cluster_sync_timeout(struct config_parser *p, const char *v, int line
 	return 0;
 }
 
+static int cluster_alert_command(struct config_parser *p, const char *v, int line)
+{
+	return set_string(p, &p->conf->alert_command, "alert_command", v, line, false);
+}
+
+static int cluster_alert_timeout(struct config_parser *p, const char *v, int line)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, CONFIG_MIN_ALERT_TIMEOUT_MS, CONFIG_MAX_ALERT_TIMEOUT_MS,
+				      &n) < 0)
+		return fail_in(p, line, "alert_timeout_ms '%s' is not a number of milliseconds "
+			       "from %d to %d", v, CONFIG_MIN_ALERT_TIMEOUT_MS,
+			       CONFIG_MAX_ALERT_TIMEOUT_MS);
+	p->conf->alert_timeout_ms = (unsigned)n;
+	return 0;
+}
+
 static const struct key_rule cluster_keys[] = {
 	{ "name", cluster_name },
 	{ "allow_plaintext", cluster_plaintext },
 	{ "sync_timeout_ms", cluster_sync_timeout },
+	{ "alert_command", cluster_alert_command },
+	{ "alert_timeout_ms", cluster_alert_timeout },
 	{ NULL, NULL },
 };
 

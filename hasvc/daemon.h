@@ -13,6 +13,8 @@
  *              promote, migrate, report (local_*.c)
  *   fence.c    fence commands
  *   serve.c    hactl's requests
+ *   history.c  cluster events around every step (events.c), hactl events
+ *   alert.c    alert_command for each of them
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
@@ -64,6 +66,8 @@ struct sync;
 struct local;
 struct fence;
 struct hasvc_ipc;
+struct history;
+struct alert;
 
 /* Figures of a VM's primary, from its reports, for hactl status. */
 struct vm_figures {
@@ -106,6 +110,8 @@ struct hasvcd {
 	struct hasvc_ipc *ipc;
 	void *serve;                 /* serve.c's pending hactl commands */
 	struct vm_figures figs[HASVC_MAX_VMS];
+	struct history *history;     /* cluster events (history.h) */
+	struct alert *alert;         /* their alert_command runs */
 };
 
 /* hasvcd.c */

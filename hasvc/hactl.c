@@ -41,7 +41,8 @@ static const struct command commands[] = {
 static const char usage_line[] =
 	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND | --help | --version\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
-	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload\n";
+	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload |\n"
+	"           events [--follow]\n";
 
 static void help(void)
 {
@@ -56,6 +57,8 @@ static void help(void)
 	       "  protect VM        give VM a standby and checkpoint to it\n"
 	       "  unprotect VM      stop VM's standby\n"
 	       "  reload            read the configuration file again\n"
+	       "  events [--follow] the last cluster events (the same on every node);\n"
+	       "                    --follow: then the new ones as they come\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
@@ -138,6 +141,11 @@ static int report_failure(const struct hactl *h, int rc, const char *err)
 		print_json(&resp.base);
 	}
 	return 1;
+}
+
+int hactl__report_failure(const struct hactl *h, int rc, const char *err)
+{
+	return report_failure(h, rc, err);
 }
 
 static void build_request(const struct command *cmd, char **words, Hasvc__Ctl__Request *req,
@@ -315,6 +323,7 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -344,6 +353,9 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		case 'V':
 			printf("hactl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
 			return 0;
+		case 'f':
+			h->follow = true;
+			break;
 		case ':':
 			return bad_usage("%s needs a value", argv[optind - 1]);
 		default:
@@ -370,6 +382,15 @@ int hactl__main(int argc, char **argv)
 		return rc;
 	if (optind >= argc)
 		return bad_usage("missing COMMAND");
+	if (!strcmp(argv[optind], "events")) {
+		if (optind + 1 < argc || wait)
+			return bad_usage("events takes no words and no --wait");
+		rc = hactl__events(&h);
+		hactl__close(&h);
+		return rc;
+	}
+	if (h.follow)
+		return bad_usage("--follow goes with events only");
 	cmd = find_command(argv[optind]);
 	rc = check_command(cmd, argv[optind], argc - optind - 1, argv + optind + 1, wait);
 	if (rc)

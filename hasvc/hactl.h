@@ -6,6 +6,7 @@
  *   hactl.c        command line, the calls to hasvcd, what is printed after
  *   hactl_print.c  the status tables
  *   hactl_wait.c   --wait: poll the status until a command's effect shows
+ *   hactl_events.c `hactl events [--follow]`
  */
 #ifndef HASVC_HACTL_H
 #define HASVC_HACTL_H
@@ -29,6 +30,7 @@ struct pbipc_client;
 struct hactl {
 	const char *socket;        /* the service name of hasvcd            */
 	bool json;
+	bool follow;               /* events --follow                        */
 	double wait_s;             /* --timeout                              */
 	struct pbipc_client *cl;   /* NULL until connected, or after a loss */
 };
@@ -58,6 +60,14 @@ const Hasvc__Ctl__Vm *hactl__find_vm(const Hasvc__Ctl__Status *st, const char *n
  * line whenever the progress changes.  before_primary: the VM's primary
  * before a failover.  Returns the exit status (0 done, 1 not done).
  */
+/*
+ * `hactl events [--follow]`: the events hasvcd holds, then with h->follow
+ * the new ones every HACTL_WAIT_POLL_MS until killed.  The exit status.
+ */
+int hactl__events(struct hactl *h);
+/* A call that failed: err on stderr, and with --json a Response on stdout. */
+int hactl__report_failure(const struct hactl *h, int rc, const char *err);
+
 int hactl__wait(struct hactl *h, const Hasvc__Ctl__OpRequest *op, const char *before_primary);
 
 #endif

@@ -21,6 +21,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
+#include "hasvc/history.h"
 
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
@@ -268,7 +269,8 @@ static int on_child(int32_t sig, void *data)
 
 	(void)sig;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		if (!local__child_exited(d, pid, status) && !fence__child_exited(d, pid, status))
+		if (!local__child_exited(d, pid, status) && !fence__child_exited(d, pid, status) &&
+		    !alert__child_exited(d, pid, status))
 			qb_log(LOG_DEBUG, "child %d exited", (int)pid);
 	return 0;
 }
@@ -290,6 +292,10 @@ static int start(struct hasvcd *d)
 	if (!ret)
 		ret = fence__new(d);
 	if (!ret)
+		ret = history__new(d);
+	if (!ret)
+		ret = alert__new(d);
+	if (!ret)
 		ret = local__new(d);
 	if (!ret)
 		ret = cluster__start(d);
@@ -306,6 +312,8 @@ static void stop(struct hasvcd *d)
 	cluster__stop(d);
 	local__free(d);
 	fence__free(d);
+	alert__free(d);
+	history__free(d);
 	sync__free(d);
 	fsm__actions_free(&d->acts);
 	fsm__free(d->fsm);

@@ -19,13 +19,15 @@ need_hasvc() {
 # argument ("web1" or "web1:a,b" for preferred nodes).  Per VM (its name a
 # shell word): HLIB_KERNEL_<vm> another guest, HLIB_MEMORY_<vm> other than 32M,
 # HLIB_PROTECT_<vm> yes or no; HLIB_EXTRA_<vm> more lines
-# of its section (cmdline, disk, bridge ...).
+# of its section (cmdline, disk, bridge ...).  HLIB_CLUSTER_EXTRA: more
+# lines of [cluster] (alert_command ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \
 		>/dev/null 2>&1 || fail "make-certs.sh"
 	{
 		printf '[cluster]\nname = t%s\n' "$$"
+		[ -z "${HLIB_CLUSTER_EXTRA:-}" ] || printf '%s\n' "$HLIB_CLUSTER_EXTRA"
 		for _n in $CL_NODES; do
 			printf '[node %s]\nreplication = %s:%s\n' "$_n" "$(_cl_get CL_ADDR "$_n")" \
 				"$HLIB_PORT"

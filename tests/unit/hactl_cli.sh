@@ -40,11 +40,14 @@ expect 2 "hactl: --timeout needs seconds above 0, not '0'" --timeout 0 status
 expect 2 "hactl: --timeout needs a value" status --timeout
 expect 2 "usage: hactl" -x status
 expect 0 "" --help
+expect 2 "hactl: --follow goes with events only" --follow status
+expect 2 "hactl: events takes no words and no --wait" events web1
+expect 1 "cannot reach hasvcd" events
 
 # --json: a transport failure is also a Response on stdout.
 out=$("$HACTL" --json status 2>/dev/null)
 case $out in
-'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":""}')
+'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":"","events":[]}')
 	passes=$((passes + 1)) ;;
 *)	echo "FAIL: hactl --json status printed: $out"; fails=$((fails + 1)) ;;
 esac

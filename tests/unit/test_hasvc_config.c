@@ -148,6 +148,12 @@ START_TEST(test_defaults_and_long_lines)
 	free(text);
 	c = parse_ok(PLAIN "sync_timeout_ms = 2500\n" NODES);
 	ck_assert_uint_eq(c->sync_timeout_ms, 2500);
+	ck_assert_ptr_null(c->alert_command);
+	ck_assert_uint_eq(c->alert_timeout_ms, CONFIG_DEFAULT_ALERT_TIMEOUT_MS);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "alert_command = /bin/alert --x\nalert_timeout_ms = 500\n" NODES);
+	ck_assert_str_eq(c->alert_command, "/bin/alert --x");
+	ck_assert_uint_eq(c->alert_timeout_ms, 500);
 	cluster_config__free(c);
 	free(cmd);
 }
@@ -249,6 +255,10 @@ static const struct {
 	  "hasvc.conf:2: cluster: name 'my cluster' is not valid: use 1 to 63 of a-z A-Z 0-9 _ . -" },
 	{ PLAIN "sync_timeout_ms = 50\n" NODES,
 	  "hasvc.conf:3: cluster: sync_timeout_ms '50' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN "alert_timeout_ms = 0\n" NODES,
+	  "hasvc.conf:3: cluster: alert_timeout_ms '0' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN "alert_command =\n" NODES,
+	  "hasvc.conf:3: cluster: alert_command is empty" },
 	{ PLAIN "\n\n",
 	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
 	{ PLAIN NODES "[vm]\nmemory = 1G\n",
