@@ -109,17 +109,23 @@ static int cluster_plaintext(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
-static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
+/* A time limit in milliseconds, from min to max. */
+static int set_ms(struct config_parser *p, unsigned *dst, const char *key, const char *v,
+		  int line, int min, int max)
 {
 	long n;
 
-	if (cluster_config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS,
-				      &n) < 0)
-		return fail_in(p, line, "sync_timeout_ms '%s' is not a number of milliseconds "
-			       "from %d to %d", v, CONFIG_MIN_SYNC_TIMEOUT_MS,
-			       CONFIG_MAX_SYNC_TIMEOUT_MS);
-	p->conf->sync_timeout_ms = (unsigned)n;
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of milliseconds from %d to %d",
+			       key, v, min, max);
+	*dst = (unsigned)n;
 	return 0;
+}
+
+static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, &p->conf->sync_timeout_ms, "sync_timeout_ms", v, line,
+		      CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS);
 }
 
 static int cluster_alert_command(struct config_parser *p, const char *v, int line)
@@ -129,15 +135,8 @@ static int cluster_alert_command(struct config_parser *p, const char *v, int lin
 
 static int cluster_alert_timeout(struct config_parser *p, const char *v, int line)
 {
-	long n;
-
-	if (cluster_config__parse_int(v, CONFIG_MIN_ALERT_TIMEOUT_MS, CONFIG_MAX_ALERT_TIMEOUT_MS,
-				      &n) < 0)
-		return fail_in(p, line, "alert_timeout_ms '%s' is not a number of milliseconds "
-			       "from %d to %d", v, CONFIG_MIN_ALERT_TIMEOUT_MS,
-			       CONFIG_MAX_ALERT_TIMEOUT_MS);
-	p->conf->alert_timeout_ms = (unsigned)n;
-	return 0;
+	return set_ms(p, &p->conf->alert_timeout_ms, "alert_timeout_ms", v, line,
+		      CONFIG_MIN_ALERT_TIMEOUT_MS, CONFIG_MAX_ALERT_TIMEOUT_MS);
 }
 
 static const struct key_rule cluster_keys[] = {
