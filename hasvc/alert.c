@@ -49,9 +49,14 @@ void alert__free(struct hasvcd *d)
 {
 	if (!d->alert)
 		return;
-	for (int i = 0; i < ALERT_JOBS; i++)
-		if (d->alert->jobs[i].pid && d->alert->jobs[i].timer_set)
+	/* The time limit holds when the daemon stops too. */
+	for (int i = 0; i < ALERT_JOBS; i++) {
+		if (!d->alert->jobs[i].pid)
+			continue;
+		if (d->alert->jobs[i].timer_set)
 			qb_loop_timer_del(d->loop, d->alert->jobs[i].timer);
+		kill(-d->alert->jobs[i].pid, SIGKILL);
+	}
 	free(d->alert);
 	d->alert = NULL;
 }

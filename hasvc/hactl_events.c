@@ -59,6 +59,11 @@ static int fetch(struct hactl *h, uint64_t *after, char *err, size_t errlen)
 	} else if (h->json && !h->follow) {
 		json_out__print(stdout, json_out__message(&resp->base, JSON_OUT_SIGNIFICANT));
 	} else {
+		/* A cluster that started afresh numbers from 1 again. */
+		if (resp->events_next_seq && resp->events_next_seq <= *after) {
+			fprintf(stderr, "hactl: the cluster's events start again from 1\n");
+			*after = 0;
+		}
 		if (resp->n_events && *after && resp->events[0]->seq > *after + 1)
 			fprintf(stderr, "hactl: events %" PRIu64 " to %" PRIu64 " left the ring "
 				"before they were shown\n", *after + 1, resp->events[0]->seq - 1);

@@ -173,6 +173,7 @@ void history__reply(struct hasvcd *d, struct hasvc_ipc_req *req,
 	}
 	r.ok = true;
 	r.events = p;
+	r.events_next_seq = e->next_seq;
 	hasvc_ipc__reply(req, &r);
 out:
 	free(v);

@@ -8,7 +8,8 @@
 # after alert_timeout_ms its whole process group is killed.  `hactl events
 # --follow --json` prints the events as they come, one JSON object a line.
 # The dead node comes back: it shows the same events and alerts none of
-# those that happened while it was away, nor any twice.
+# those that happened while it was away, nor any twice.  A hasvcd that
+# stops kills the alerts still running (node_joined's hang by then).
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -19,7 +20,8 @@ cat >"$T/alert.sh" <<EOS
 #!/bin/sh
 echo "\$HASVC_SEQ \$HASVC_EVENT \${HASVC_NODE:--} \${HASVC_VM:--} \$HASVC_TIME" \
 	>>"$T/alerts.\$HASVC_LOCAL_NODE"
-if [ "\$HASVC_EVENT" = node_lost ]; then
+if [ "\$HASVC_EVENT" = node_lost ] ||
+	{ [ "\$HASVC_EVENT" = node_joined ] && [ -e "$T/hang_joined" ]; }; then
 	sleep 1000 &
 	echo "\$\$ \$!" >>"$T/slow.\$HASVC_LOCAL_NODE"
 	wait
@@ -127,6 +129,7 @@ echo "events --follow --json: one object a line, the same events"
 
 # a comes back empty: it holds the same events, and alerts none of the past.
 before=$(tail -n 1 "$T/ev.b" | cut -d' ' -f1)
+touch "$T/hang_joined"
 start_corosync a
 start_hasvcd a
 wait_event a "node_joined a -" 30
@@ -142,3 +145,17 @@ for s in $(cat "$T/new.a"); do
 	grep -q "^$s " "$T/alerts.a" || fail "a did not alert event $s, which came after its return"
 done
 echo "a came back: the same events, none of its absence alerted, the new ones once ($(wc -l <"$T/new.a"))"
+
+# b's node_joined alert still hangs: stopping b's hasvcd kills its group.
+read -r sh_pid sleep_pid <<EOS2
+$(tail -n 1 "$T/slow.b")
+EOS2
+kill -0 "$sleep_pid" 2>/dev/null || fail "b's node_joined alert is not running"
+kill -TERM "$b_hasvcd_pid"
+end=$(deadline 5)
+while kill -0 "$sh_pid" 2>/dev/null || kill -0 "$sleep_pid" 2>/dev/null; do
+	[ "$(date +%s)" -le "$end" ] || fail "b's hasvcd stopped, its alert runs on"
+	sleep 0.1
+done
+! grep -q "(node_joined) still runs after" "$T/b/hasvcd.log" || fail "the time limit, not the stop, ended it"
+echo "b's hasvcd stopped: its running alert went with it"

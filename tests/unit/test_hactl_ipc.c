@@ -784,7 +784,7 @@ START_TEST(test_hactl_status)
 	assert_has(out, "{\"ok\":true,\"error\":\"\",\"code\":0,\"status\":{\"cluster\":\"test\"");
 	assert_has(out, "\"checkpoint_age_ms\":-1,\"epochs_per_s\":0,");
 	assert_has(out, "\"epochs_per_s\":9.5,");
-	assert_has(out, "\"text\":\"\",\"events\":[]}\n");
+	assert_has(out, "\"text\":\"\",\"events\":[],\"events_next_seq\":0}\n");
 }
 END_TEST
 
