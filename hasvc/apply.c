@@ -13,6 +13,7 @@
 
 #include "hasvc/daemon.h"
 #include "hasvc/metrics.h"
+#include "hasvc/history.h"
 #include "hasvc/msg_event.h"
 #include "hasvc/notify.h"
 
@@ -60,6 +61,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 {
 	fsm__actions_clear(&d->acts);
 	metrics__pre_step(d);
+	history__before_step(d);
 	if (fsm__step(d->fsm, ev, &d->acts)) {
 		/* This replica now differs from its peers: leave rather than act. */
 		qb_log(LOG_CRIT, "out of memory in the state machine: leaving the cluster");
@@ -69,6 +71,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 		return;
 	}
 	metrics__step(d, ev, &d->acts);
+	history__after_step(d);
 	for (size_t i = 0; i < d->acts.n; i++)
 		dispatch(d, &d->acts.v[i]);
 }

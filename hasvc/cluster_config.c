@@ -121,6 +121,7 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	}
 	p->conf->sync_timeout_ms = CONFIG_DEFAULT_SYNC_TIMEOUT_MS;
 	p->conf->watchdog_margin_ms = CONFIG_DEFAULT_WATCHDOG_MARGIN_MS;
+	p->conf->alert_timeout_ms = CONFIG_DEFAULT_ALERT_TIMEOUT_MS;
 	line = ini_parse_stream(reader, p, handler, p);
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {
@@ -208,6 +209,7 @@ void cluster_config__free(struct config *conf)
 	free(conf->vms);
 	free(conf->cluster_name);
 	free(conf->metrics_address);
+	free(conf->alert_command);
 	free(conf->path);
 	free(conf);
 }

@@ -62,6 +62,10 @@ enum config_fencing {
 	CONFIG_FENCING_WATCHDOG, /* its watchdog's timeout has passed       */
 	CONFIG_FENCING_BOTH,     /* whichever of the two comes first        */
 };
+/* [cluster] alert_timeout_ms: how long an alert_command may run. */
+#define CONFIG_DEFAULT_ALERT_TIMEOUT_MS 30000
+#define CONFIG_MIN_ALERT_TIMEOUT_MS 100
+#define CONFIG_MAX_ALERT_TIMEOUT_MS 600000
 
 struct config_node {
 	char *name;
@@ -119,6 +123,8 @@ struct config {
 				   CONFIG_DEFAULT_METRICS_ADDRESS        */
 	unsigned watchdog_margin_ms; /* waited after a watchdog's timeout */
 	bool two_node;          /* fewer than 3 nodes, knowingly         */
+	char *alert_command;    /* run for every cluster event, or NULL */
+	unsigned alert_timeout_ms;
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

@@ -110,16 +110,16 @@ static int cluster_plaintext(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
-static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
+/* A time limit in milliseconds, from min to max. */
+static int set_ms(struct config_parser *p, unsigned *dst, const char *key, const char *v,
+		  int line, int min, int max)
 {
 	long n;
 
-	if (cluster_config__parse_int(v, CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS,
-				      &n) < 0)
-		return fail_in(p, line, "sync_timeout_ms '%s' is not a number of milliseconds "
-			       "from %d to %d", v, CONFIG_MIN_SYNC_TIMEOUT_MS,
-			       CONFIG_MAX_SYNC_TIMEOUT_MS);
-	p->conf->sync_timeout_ms = (unsigned)n;
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of milliseconds from %d to %d",
+			       key, v, min, max);
+	*dst = (unsigned)n;
 	return 0;
 }
 
@@ -145,23 +145,10 @@ static int cluster_metrics_address(struct config_parser *p, const char *v, int l
 	return set_string(p, &p->conf->metrics_address, "metrics_address", v, line, false);
 }
 
-/* A key in milliseconds within min..max. */
-static int set_ms(struct config_parser *p, const char *key, const char *v, int line, long min,
-		  long max, unsigned *out)
-{
-	long n;
-
-	if (cluster_config__parse_int(v, min, max, &n) < 0)
-		return fail_in(p, line, "%s '%s' is not a number of milliseconds from %ld to %ld",
-			       key, v, min, max);
-	*out = (unsigned)n;
-	return 0;
-}
-
 static int cluster_watchdog_margin(struct config_parser *p, const char *v, int line)
 {
-	return set_ms(p, "watchdog_margin_ms", v, line, 0, CONFIG_MAX_WATCHDOG_MARGIN_MS,
-		      &p->conf->watchdog_margin_ms);
+	return set_ms(p, &p->conf->watchdog_margin_ms, "watchdog_margin_ms", v, line, 0,
+		      CONFIG_MAX_WATCHDOG_MARGIN_MS);
 }
 
 static int cluster_two_node(struct config_parser *p, const char *v, int line)
@@ -169,6 +156,23 @@ static int cluster_two_node(struct config_parser *p, const char *v, int line)
 	if (cluster_config__parse_bool(v, &p->conf->two_node) < 0)
 		return fail_in(p, line, "two_node '%s' is not yes or no", v);
 	return 0;
+}
+
+static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, &p->conf->sync_timeout_ms, "sync_timeout_ms", v, line,
+		      CONFIG_MIN_SYNC_TIMEOUT_MS, CONFIG_MAX_SYNC_TIMEOUT_MS);
+}
+
+static int cluster_alert_command(struct config_parser *p, const char *v, int line)
+{
+	return set_string(p, &p->conf->alert_command, "alert_command", v, line, false);
+}
+
+static int cluster_alert_timeout(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, &p->conf->alert_timeout_ms, "alert_timeout_ms", v, line,
+		      CONFIG_MIN_ALERT_TIMEOUT_MS, CONFIG_MAX_ALERT_TIMEOUT_MS);
 }
 
 static const struct key_rule cluster_keys[] = {
@@ -179,6 +183,8 @@ static const struct key_rule cluster_keys[] = {
 	{ "metrics_address", cluster_metrics_address },
 	{ "watchdog_margin_ms", cluster_watchdog_margin },
 	{ "two_node", cluster_two_node },
+	{ "alert_command", cluster_alert_command },
+	{ "alert_timeout_ms", cluster_alert_timeout },
 	{ NULL, NULL },
 };
 
@@ -224,8 +230,8 @@ static int node_fencing(struct config_parser *p, const char *v, int line)
 
 static int node_fence_timeout(struct config_parser *p, const char *v, int line)
 {
-	return set_ms(p, "fence_timeout_ms", v, line, CONFIG_MIN_FENCE_TIMEOUT_MS,
-		      CONFIG_MAX_FENCE_TIMEOUT_MS, &cur_node(p)->fence_timeout_ms);
+	return set_ms(p, &cur_node(p)->fence_timeout_ms, "fence_timeout_ms", v, line,
+		      CONFIG_MIN_FENCE_TIMEOUT_MS, CONFIG_MAX_FENCE_TIMEOUT_MS);
 }
 
 static int node_watchdog_device(struct config_parser *p, const char *v, int line)

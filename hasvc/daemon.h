@@ -17,6 +17,8 @@
  *   metrics.c  GET /metrics (its own HTTP thread; local_metrics.c adds the
  *              figures of this node's primaries)
  *   notify.c   systemd's READY=1, STATUS= and WATCHDOG=1
+ *   history.c  cluster events around every step (events.c), hactl events
+ *   alert.c    alert_command for each of them
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
@@ -71,6 +73,8 @@ struct watchdog;
 struct hasvc_ipc;
 struct metrics;
 struct notify;
+struct history;
+struct alert;
 
 /* Figures of a VM's primary, from its reports, for hactl status. */
 struct vm_figures {
@@ -116,6 +120,8 @@ struct hasvcd {
 	struct vm_figures figs[HASVC_MAX_VMS];
 	struct metrics *met;          /* metrics.c: GET /metrics */
 	struct notify *notify;        /* notify.c: systemd readiness and watchdog */
+	struct history *history;     /* cluster events (history.h) */
+	struct alert *alert;         /* their alert_command runs */
 };
 
 /* hasvcd.c */

@@ -3,6 +3,8 @@
  * docs/hactl.md).  main() is in hactl_main.c so that the unit test can run
  * hactl__main.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 
 #include "hasvc/hactl.h"
 #include "hasvc/ipc.h"
+#include "ipc/json_out.h"
 #include "ipc/pbipc_client.h"
 
 #define HACTL_DEFAULT_SOCKET "hasvcd"
@@ -43,12 +46,13 @@ static const struct command commands[] = {
 };
 
 static const char usage_line[] =
-	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND\n"
+	"usage: hactl [--json] [-s NAME] [--timeout S] COMMAND | --help | --version\n"
 	"  COMMAND: status | migrate VM NODE [--wait] | evacuate NODE [--wait] |\n"
 	"           failover VM [--wait] | protect VM [--wait] | unprotect VM | reload |\n"
 	"           fence-ack NODE | maintenance NODE on|off | evacuate --cancel NODE |\n"
 	"           start VM [--wait] | stop VM [--timeout S] [--wait] |\n"
-	"           disable VM [--timeout S] [--wait] | enable VM [--wait] | clear VM [--wait]\n";
+	"           disable VM [--timeout S] [--wait] | enable VM [--wait] | clear VM [--wait] |\n"
+	"           events [--follow]\n";
 
 static void help(void)
 {
@@ -75,6 +79,8 @@ static void help(void)
 	       "  disable VM        as stop, and refuse start until enable\n"
 	       "  enable VM         start a disabled VM again\n"
 	       "  clear VM          take VM out of the error state and start it again\n"
+	       "  events [--follow] the last cluster events (the same on every node);\n"
+	       "                    --follow: then the new ones as they come\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
@@ -84,6 +90,7 @@ static void help(void)
 	       "  -s, --socket NAME hasvcd's IPC name (default $HASVC_SOCKET, else hasvcd)\n"
 	       "  --json            print hasvcd's answer as JSON\n"
 	       "  -h, --help        print this\n"
+	       "  --version         print the version (the package's) and exit\n"
 	       "\n"
 	       "Exit status: 0 done, 1 refused or failed (the reason is on stderr), 2 bad usage.\n",
 	       usage_line, HACTL_STOP_DEFAULT_S, HACTL_WAIT_DEFAULT_S, HACTL_STOP_WAIT_MARGIN_S);
@@ -136,6 +143,15 @@ void hactl__close(struct hactl *h)
 	h->cl = NULL;
 }
 
+/*
+ * --json: hasvcd's answer as it is, through its descriptor (json_out.h), so
+ * that a field added to hactl.proto shows without a change here.
+ */
+static void print_json(const ProtobufCMessage *msg)
+{
+	json_out__print(stdout, json_out__message(msg, JSON_OUT_SIGNIFICANT));
+}
+
 /* A transport failure: the sentence on stderr, and with --json on stdout. */
 static int report_failure(const struct hactl *h, int rc, const char *err)
 {
@@ -146,9 +162,14 @@ static int report_failure(const struct hactl *h, int rc, const char *err)
 		resp.ok = false;
 		resp.error = (char *)err;
 		resp.code = -rc;
-		hactl__print_json(stdout, &resp.base);
+		print_json(&resp.base);
 	}
 	return 1;
+}
+
+int hactl__report_failure(const struct hactl *h, int rc, const char *err)
+{
+	return report_failure(h, rc, err);
 }
 
 static void build_request(const struct command *cmd, char **words, bool cancel,
@@ -252,7 +273,7 @@ static int report(const struct hactl *h, const struct command *cmd, char **words
 		  const Hasvc__Ctl__Response *resp)
 {
 	if (h->json)
-		hactl__print_json(stdout, &resp->base);
+		print_json(&resp->base);
 	if (!resp->ok) {
 		fprintf(stderr, "hactl: %s: %s\n", cmd->name,
 			resp->error[0] ? resp->error : "refused without a reason");
@@ -365,6 +386,8 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -395,6 +418,12 @@ static int parse_options(struct hactl *h, bool *wait, int argc, char **argv)
 		case 'h':
 			help();
 			return 0;
+		case 'V':
+			printf("hactl (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+			return 0;
+		case 'f':
+			h->follow = true;
+			break;
 		case ':':
 			return bad_usage("%s needs a value", argv[optind - 1]);
 		default:
@@ -421,6 +450,15 @@ int hactl__main(int argc, char **argv)
 		return rc;
 	if (optind >= argc)
 		return bad_usage("missing COMMAND");
+	if (!strcmp(argv[optind], "events")) {
+		if (optind + 1 < argc || wait)
+			return bad_usage("events takes no words and no --wait");
+		rc = hactl__events(&h);
+		hactl__close(&h);
+		return rc;
+	}
+	if (h.follow)
+		return bad_usage("--follow goes with events only");
 	cmd = find_command(argv[optind]);
 	rc = check_command(cmd, argv[optind], argc - optind - 1, argv + optind + 1, wait,
 			   h.cancel);

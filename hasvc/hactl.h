@@ -5,8 +5,8 @@
  *
  *   hactl.c        command line, the calls to hasvcd, what is printed after
  *   hactl_print.c  the status tables
- *   hactl_json.c   any protobuf-c message as JSON, through its descriptor
  *   hactl_wait.c   --wait: poll the status until a command's effect shows
+ *   hactl_events.c `hactl events [--follow]`
  */
 #ifndef HASVC_HACTL_H
 #define HASVC_HACTL_H
@@ -35,6 +35,7 @@ struct pbipc_client;
 struct hactl {
 	const char *socket;        /* the service name of hasvcd            */
 	bool json;
+	bool follow;               /* events --follow                        */
 	double wait_s;             /* --timeout                              */
 	bool timeout_given;        /* stop, disable: it is the shutdown's    */
 	struct pbipc_client *cl;   /* NULL until connected, or after a loss */
@@ -61,18 +62,19 @@ void hactl__format_age(char *buf, size_t len, int64_t ms);
 const Hasvc__Ctl__Vm *hactl__find_vm(const Hasvc__Ctl__Status *st, const char *name);
 
 /*
- * msg as one line of JSON: every field under its .proto name, defaults
- * included, unset messages as null, enums by name, 64-bit numbers as
- * numbers.
- */
-void hactl__print_json(FILE *out, const ProtobufCMessage *msg);
-
-/*
  * --wait for op (whose request was just accepted): poll the status every
  * HACTL_WAIT_POLL_MS until its effect shows or h->wait_s passed, printing a
  * line whenever the progress changes.  before_primary: the VM's primary
  * before a failover.  Returns the exit status (0 done, 1 not done).
  */
+/*
+ * `hactl events [--follow]`: the events hasvcd holds, then with h->follow
+ * the new ones every HACTL_WAIT_POLL_MS until killed.  The exit status.
+ */
+int hactl__events(struct hactl *h);
+/* A call that failed: err on stderr, and with --json a Response on stdout. */
+int hactl__report_failure(const struct hactl *h, int rc, const char *err);
+
 int hactl__wait(struct hactl *h, const Hasvc__Ctl__OpRequest *op, const char *before_primary);
 
 #endif

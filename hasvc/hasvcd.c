@@ -23,10 +23,12 @@
 #include "hasvc/daemon.h"
 #include "hasvc/metrics.h"
 #include "hasvc/notify.h"
+#include "hasvc/history.h"
 
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
 	"       hasvcd --check-config -c FILE\n"
+	"       hasvcd --help | --version\n"
 	"\n"
 	"The hasvc cluster daemon: runs in the foreground (systemd starts it).\n"
 	"\n"
@@ -38,7 +40,8 @@ static const char usage_text[] =
 	"  -l, --log-file FILE log there as well as to stderr\n"
 	"      --check-config  check the configuration, print what is wrong, exit\n"
 	"  -v, --verbose       more log (twice: debug)\n"
-	"  -h, --help          this text\n";
+	"  -h, --help          this text\n"
+	"      --version       print the version (the package's) and exit\n";
 
 pid_t hasvcd__fork(void)
 {
@@ -157,6 +160,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 		{ "check-config", no_argument, NULL, 2 },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 3 },
 		{ 0 }
 	};
 	int c;
@@ -178,6 +182,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 		case 2: o->check_only = true; break;
 		case 'v': o->level = o->level == LOG_NOTICE ? LOG_INFO : LOG_DEBUG; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
+		case 3: printf("hasvcd (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION); exit(0);
 		case ':':
 			fprintf(stderr, "hasvcd: option '%s' needs an argument\n", argv[optind - 1]);
 			return 2;
@@ -281,7 +286,8 @@ static int on_child(int32_t sig, void *data)
 
 	(void)sig;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		if (!local__child_exited(d, pid, status) && !fence__child_exited(d, pid, status))
+		if (!local__child_exited(d, pid, status) && !fence__child_exited(d, pid, status) &&
+		    !alert__child_exited(d, pid, status))
 			qb_log(LOG_DEBUG, "child %d exited", (int)pid);
 	return 0;
 }
@@ -307,6 +313,10 @@ static int start(struct hasvcd *d)
 	if (!ret)
 		ret = fence__new(d);
 	if (!ret)
+		ret = history__new(d);
+	if (!ret)
+		ret = alert__new(d);
+	if (!ret)
 		ret = local__new(d);
 	if (!ret)
 		ret = cluster__start(d);
@@ -328,6 +338,8 @@ static void stop(struct hasvcd *d)
 	watchdog__free(d);
 	local__free(d);
 	fence__free(d);
+	alert__free(d);
+	history__free(d);
 	sync__free(d);
 	fsm__actions_free(&d->acts);
 	fsm__free(d->fsm);

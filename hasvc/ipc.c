@@ -152,6 +152,7 @@ static int check_request(const Hasvc__Ctl__Request *msg, char *why, size_t len)
 	switch (msg->command_case) {
 	case HASVC__CTL__REQUEST__COMMAND_STATUS:
 	case HASVC__CTL__REQUEST__COMMAND_RELOAD:
+	case HASVC__CTL__REQUEST__COMMAND_EVENTS:
 		return 0;
 	case HASVC__CTL__REQUEST__COMMAND_OP:
 		return check_op(msg->op, why, len);
@@ -175,6 +176,8 @@ static void describe(const Hasvc__Ctl__Request *msg, char *buf, size_t len)
 		snprintf(buf, len, "status");
 	else if (msg->command_case == HASVC__CTL__REQUEST__COMMAND_RELOAD)
 		snprintf(buf, len, "reload");
+	else if (msg->command_case == HASVC__CTL__REQUEST__COMMAND_EVENTS)
+		snprintf(buf, len, "events");
 	else if (op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE)
 		snprintf(buf, len, "migrate %s to %s", op->vm, op->node);
 	else if (node_op(op->op))

@@ -16,6 +16,7 @@
 
 #include "hasvc/daemon.h"
 #include "hasvc/fsm_codec.h"
+#include "hasvc/history.h"
 #include "hasvc/ipc.h"
 
 #define MAX_PENDING 64
@@ -344,6 +345,9 @@ static void on_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__Ctl
 		break;
 	case HASVC__CTL__REQUEST__COMMAND_RELOAD:
 		do_reload(d, req);
+		break;
+	case HASVC__CTL__REQUEST__COMMAND_EVENTS:
+		history__reply(d, req, msg->events);
 		break;
 	default:
 		hasvc_ipc__fail(req, EOPNOTSUPP, "unknown command");

@@ -38,6 +38,7 @@
 
 #include "hasvc/daemon.h"
 #include "hasvc/fsm_codec.h"
+#include "hasvc/history.h"
 #include "hasvc/msgq.h"
 
 #define MAX_MEMBERS CPG_VIEW_MAX
@@ -211,10 +212,13 @@ static void send_state(struct hasvcd *d)
 	st.config_path = d->conf ? d->conf->path : (char *)"";
 	fill_members(d->sync, v, p, &st.n_members);
 	st.members = p;
+	if (history__encode(d, &st))
+		qb_log(LOG_ERR, "out of memory: this state goes without its events");
 	m.body_case = HASVC__CLUSTER__MSG__BODY_STATE;
 	m.state = &st;
 	if (cluster__send(d, &m))
 		qb_log(LOG_ERR, "cannot send this replica's state to the group");
+	history__encoded_free(&st);
 	fsm_codec__free(st.replica);
 }
 
@@ -467,6 +471,7 @@ static void adopt(struct hasvcd *d)
 	    hasvcd__set_config(d, m->state->config_text, m->state->config_path, err, sizeof(err)))
 		qb_log(LOG_ERR, "the cluster's configuration does not parse here: %s", err);
 	trust(d, m->state);
+	history__adopt(d, m->state);
 	qb_log(LOG_INFO, "adopted the state of %s (%llu quorate events)", s->best_from,
 	       (unsigned long long)s->best_events);
 	hasvc__cluster__msg__free_unpacked(m, NULL);

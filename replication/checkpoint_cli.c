@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipc/json_out.h"
 #include "replication/checkpoint_cli.h"
 #include "vmm/ctl.h"
 
@@ -162,38 +163,6 @@ int checkpoint_cli__build(int argc, char **argv, struct ctl_req *r, bool *json, 
 
 /* --- output ------------------------------------------------------------- */
 
-static void format_json(const Vmm__Control__ProtectStatus *ps, const char *error, char *out,
-			size_t len)
-{
-	snprintf(out, len, "{\"state\":\"%s\",\"role\":\"%s\",\"generation\":%llu,"
-		 "\"peer_generation\":%lld,\"epochs\":%llu,\"committed_epoch\":%llu,"
-		 "\"refused\":%llu,\"last_commit_age_ms\":%lld,\"epochs_per_s\":%.1f,"
-		 "\"pause_us_mean\":%.1f,\"pause_us_p99\":%.1f,\"pause_us_max\":%.1f,"
-		 "\"pages_per_epoch\":%.1f,\"bytes_per_epoch\":%.1f,"
-		 "\"pages_last\":%llu,\"bytes_last\":%llu,"
-		 "\"ack_us_mean\":%.1f,\"ack_us_max\":%.1f,"
-		 "\"output_held_bytes\":%llu,\"output_released_bytes\":%llu,"
-		 "\"output_dropped_bytes\":%llu,"
-		 "\"net_output_held_frames\":%llu,\"net_output_released_frames\":%llu,"
-		 "\"net_output_dropped_frames\":%llu,"
-		 "\"disk_blocks_last\":%llu,\"disk_bytes_per_epoch\":%.1f,"
-		 "\"disk_digest\":\"%s\",\"error\":\"%s\"}\n",
-		 ps->state, ps->role, (unsigned long long)ps->generation,
-		 (long long)ps->peer_generation, (unsigned long long)ps->epochs,
-		 (unsigned long long)ps->committed_epoch, (unsigned long long)ps->refused,
-		 (long long)ps->last_commit_age_ms, ps->epochs_per_s, ps->pause_us_mean,
-		 ps->pause_us_p99, ps->pause_us_max, ps->pages_per_epoch, ps->bytes_per_epoch,
-		 (unsigned long long)ps->pages_last, (unsigned long long)ps->bytes_last,
-		 ps->ack_us_mean, ps->ack_us_max, (unsigned long long)ps->output_held_bytes,
-		 (unsigned long long)ps->output_released_bytes,
-		 (unsigned long long)ps->output_dropped_bytes,
-		 (unsigned long long)ps->net_output_held_frames,
-		 (unsigned long long)ps->net_output_released_frames,
-		 (unsigned long long)ps->net_output_dropped_frames,
-		 (unsigned long long)ps->disk_blocks_last, ps->disk_bytes_per_epoch,
-		 ps->disk_digest, error);
-}
-
 static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error, char *out,
 			size_t len)
 {
@@ -237,25 +206,27 @@ void checkpoint_cli__format_status(const Vmm__Control__ProtectStatus *ps, bool j
 {
 	char error[256];
 
-	/* One line, and nothing that would end the JSON string early. */
+	/* The figures with one decimal, as the text shows them. */
+	if (json) {
+		json_out__format(json_out__message(&ps->base, 1), out, len);
+		return;
+	}
+	/* One line: nothing in the error may start a line of its own. */
 	snprintf(error, sizeof(error), "%s", ps->error);
 	for (char *c = error; *c; c++)
-		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
-			*c = '\'';
-	if (json)
-		format_json(ps, error, out, len);
-	else
-		format_text(ps, error, out, len);
+		if ((unsigned char)*c < 0x20)
+			*c = ' ';
+	format_text(ps, error, out, len);
 }
 
 void checkpoint_cli__format_net(const Vmm__Control__NetStatus *ns, bool json, char *out,
 				size_t len)
 {
-	snprintf(out, len, json ?
-		 "{\"mac\":\"%s\",\"rx_frames\":%llu,"
-		 "\"rx_bytes\":%llu,\"tx_frames\":%llu,\"tx_bytes\":%llu,\"rx_dropped\":%llu,"
-		 "\"tx_dropped\":%llu,\"held_frames\":%llu,\"released_frames\":%llu,"
-		 "\"hold_dropped\":%llu,\"announces\":%llu}\n" :
+	if (json) {
+		json_out__format(json_out__message(&ns->base, 1), out, len);
+		return;
+	}
+	snprintf(out, len,
 		 "mac:             %s\n"
 		 "rx (tap->guest): %llu frames, %llu bytes\n"
 		 "tx (guest->tap): %llu frames, %llu bytes\n"
@@ -274,18 +245,26 @@ void checkpoint_cli__format_net(const Vmm__Control__NetStatus *ns, bool json, ch
 static void print_reply(Vmm__Control__Request__CommandCase cmd,
 			const Vmm__Control__Response *resp, bool json)
 {
+	bool net = cmd == VMM__CONTROL__REQUEST__COMMAND_NET_STATUS;
+	const ProtobufCMessage *m = net ? (const ProtobufCMessage *)resp->net_status :
+					  (const ProtobufCMessage *)resp->protect_status;
 	char text[8192];
 
 	/* protect and unprotect print nothing, as pause and resume. */
 	if (cmd == VMM__CONTROL__REQUEST__COMMAND_PROTECT ||
 	    cmd == VMM__CONTROL__REQUEST__COMMAND_UNPROTECT)
 		return;
-	if (cmd == VMM__CONTROL__REQUEST__COMMAND_NET_STATUS && resp->net_status)
-		checkpoint_cli__format_net(resp->net_status, json, text, sizeof(text));
-	else if (cmd != VMM__CONTROL__REQUEST__COMMAND_NET_STATUS && resp->protect_status)
-		checkpoint_cli__format_status(resp->protect_status, json, text, sizeof(text));
-	else
+	if (!m)
 		return;
+	/* Printed whole, however long the strings the vmm sent. */
+	if (json) {
+		json_out__print(stdout, json_out__message(m, 1));
+		return;
+	}
+	if (net)
+		checkpoint_cli__format_net(resp->net_status, false, text, sizeof(text));
+	else
+		checkpoint_cli__format_status(resp->protect_status, false, text, sizeof(text));
 	fputs(text, stdout);
 }
 
@@ -304,12 +283,16 @@ int checkpoint_cli__main(const char *name, int argc, char **argv)
 	rc = ctl__request(name, &r.req, &resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	rc = resp->ok ? 0 : 1;
 	if (!resp->ok)
 		fprintf(stderr, "vmm ctl: %s\n", resp->error);
-	else
+	if (!resp->ok && json)
+		json_out__refusal(stdout, resp->error, resp->code);
+	else if (resp->ok)
 		print_reply(r.req.command_case, resp, json);
 	vmm__control__response__free_unpacked(resp, NULL);
 	return rc;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipc/json_out.h"
 #include "replication/migrate_cli.h"
 #include "vmm/ctl.h"
 
@@ -83,30 +84,9 @@ static char *absolute(const char *p)
 
 static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 {
+	/* Every field of MigrationInfo under its .proto name (docs/migration.md). */
 	if (json) {
-		printf("{\"state\":\"%s\",\"error\":\"", i->state);
-		for (const char *c = i->error; c && *c; c++)
-			printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
-		printf("\",\"elapsed_ms\":%llu,\"bytes_total\":%llu,\"bytes_sent\":%llu,"
-		       "\"bytes_remaining\":%llu,\"pages_sent\":%llu,\"zero_pages\":%llu,"
-		       "\"pages_per_s\":%llu,\"dirty_pages_per_s\":%llu,\"bandwidth_bps\":%llu,"
-		       "\"round\":%u,\"expected_downtime_ms\":%llu,\"downtime_ms\":%llu,"
-		       "\"downtime_limit_ms\":%u,\"throttle_pct\":%u,\"postcopy\":%s,"
-		       "\"pages_pulled\":%llu,\"pages_pushed\":%llu,\"faults\":%llu,"
-		       "\"fault_mean_us\":%llu,\"fault_p99_us\":%llu,\"fault_max_us\":%llu,"
-		       "\"residence_ms\":%llu,\"disk_bytes_sent\":%llu}\n",
-		       (unsigned long long)i->elapsed_ms, (unsigned long long)i->bytes_total,
-		       (unsigned long long)i->bytes_sent, (unsigned long long)i->bytes_remaining,
-		       (unsigned long long)i->pages_sent, (unsigned long long)i->zero_pages,
-		       (unsigned long long)i->pages_per_s, (unsigned long long)i->dirty_pages_per_s,
-		       (unsigned long long)i->bandwidth_bps, i->round,
-		       (unsigned long long)i->expected_downtime_ms,
-		       (unsigned long long)i->downtime_ms, i->downtime_limit_ms, i->throttle_pct,
-		       i->postcopy ? "true" : "false", (unsigned long long)i->pages_pulled,
-		       (unsigned long long)i->pages_pushed, (unsigned long long)i->faults,
-		       (unsigned long long)i->fault_mean_us, (unsigned long long)i->fault_p99_us,
-		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms,
-		       (unsigned long long)i->disk_bytes_sent);
+		json_out__print(stdout, json_out__message(&i->base, JSON_OUT_SIGNIFICANT));
 		return;
 	}
 	printf("state: %s\n", i->state);
@@ -132,17 +112,23 @@ static void print_info(const Vmm__Control__MigrationInfo *i, bool json)
 		       (unsigned long long)i->fault_max_us, (unsigned long long)i->residence_ms);
 }
 
-static int call(const char *name, const struct ctl_req *r, Vmm__Control__Response **resp)
+/* One request; a failure is said on stderr, and with json on stdout too. */
+static int call(const char *name, const struct ctl_req *r, Vmm__Control__Response **resp,
+		bool json)
 {
 	char err[256];
 	int rc = ctl__request(name, &r->req, resp, err, sizeof(err));
 
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	if (!(*resp)->ok) {
 		fprintf(stderr, "vmm ctl: %s\n", (*resp)->error);
+		if (json)
+			json_out__refusal(stdout, (*resp)->error, (*resp)->code);
 		vmm__control__response__free_unpacked(*resp, NULL);
 		*resp = NULL;
 		return 1;
@@ -170,7 +156,7 @@ static int wait_job(const char *name)
 		const Vmm__Control__MigrationInfo *i;
 		int rc;
 
-		if (call(name, &req, &resp))
+		if (call(name, &req, &resp, false))
 			return 1;
 		i = resp->migration;
 		if (!i || (strcmp(i->state, "active") && strcmp(i->state, "postcopy-paused"))) {
@@ -285,7 +271,7 @@ static int do_migrate(const char *name, int argc, char **argv)
 		return usage(argc - optind ? "unexpected argument" : "missing URI",
 			     argc - optind ? argv[optind + 1] : NULL);
 	mr->uri = argv[optind];
-	rc = call(name, &req, &resp);
+	rc = call(name, &req, &resp, false);
 	if (!rc) {
 		vmm__control__response__free_unpacked(resp, NULL);
 		if (wait)
@@ -304,6 +290,18 @@ static int do_migrate(const char *name, int argc, char **argv)
 	return rc;
 }
 
+/* Not the message as it is: measuring/done/error mean nothing once done. */
+static void print_dirty_rate_json(const Vmm__Control__DirtyRate *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "seconds", json_object_new_int64(r->seconds));
+	json_object_object_add(o, "pages", json_object_new_uint64(r->pages));
+	json_object_object_add(o, "pages_per_s", json_object_new_uint64(r->pages_per_s));
+	json_object_object_add(o, "mib_per_s", json_out__double(r->pages_per_s * 4096.0 / 1048576.0, 2));
+	json_out__print(stdout, o);
+}
+
 static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 {
 	Vmm__Control__Response *resp;
@@ -315,7 +313,7 @@ static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 	for (;;) {
 		const Vmm__Control__DirtyRate *r;
 
-		if (call(name, &req, &resp))
+		if (call(name, &req, &resp, json))
 			return 1;
 		req.u.dirty_rate.start = false;
 		r = resp->dirty_rate;
@@ -325,9 +323,7 @@ static int do_dirty_rate(const char *name, unsigned seconds, bool json)
 			if (rc)
 				fprintf(stderr, "vmm ctl: dirty-rate: %s\n", r->error);
 			else if (json)
-				printf("{\"seconds\":%u,\"pages\":%llu,\"pages_per_s\":%llu,"
-				       "\"mib_per_s\":%.2f}\n", r->seconds, (unsigned long long)r->pages,
-				       (unsigned long long)r->pages_per_s, r->pages_per_s * 4096.0 / 1048576.0);
+				print_dirty_rate_json(r);
 			else
 				printf("dirty rate: %llu pages/s (%.1f MiB/s), %llu pages in %u s\n",
 				       (unsigned long long)r->pages_per_s,
@@ -378,7 +374,7 @@ int migrate_cli__main(const char *name, int argc, char **argv)
 			return usage("migrate-set-downtime wants a number of milliseconds", NULL);
 		req.u.migrate_set_downtime.downtime_ms = v;
 	}
-	if (call(name, &req, &resp))
+	if (call(name, &req, &resp, json))
 		return 1;
 	if (req.req.command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE_STATUS && resp->migration)
 		print_info(resp->migration, json);

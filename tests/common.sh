@@ -128,3 +128,24 @@ run_vmm() {
 	rc=$?
 	LOG=$T/err
 }
+
+# json_field KEY: the value of KEY in the JSON object on stdin (a --json
+# output), parsed by python3's json module rather than matched as text:
+# strings as they are, other values as JSON (true, 40.0, -1).  Prints
+# nothing and returns 1 when stdin is empty (the vmm was not there) or has
+# no KEY; says so on stderr when stdin is not JSON.
+json_field() {
+	python3 -c '
+import json, sys
+text = sys.stdin.read()
+if not text.strip():
+    sys.exit(1)
+try:
+    d = json.loads(text)
+except ValueError as e:
+    sys.exit("json_field %s: not JSON (%s): %r" % (sys.argv[1], e, text[:200]))
+if not isinstance(d, dict) or sys.argv[1] not in d:
+    sys.exit(1)
+v = d[sys.argv[1]]
+print(v if isinstance(v, str) else json.dumps(v))' "$1"
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipc/json_out.h"
 #include "vmm/ctl.h"
 #include "vmm/ctl_cli.h"
 
@@ -94,22 +95,20 @@ static int bad_usage(const char *what, const char *arg)
 	return 2;
 }
 
-static void json_string(const char *s)
+/* The keys of `status --json` (docs/control.md): "memory" is memory_bytes. */
+static void print_status_json(const Vmm__Control__Status *st)
 {
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	struct json_object *o = json_object_new_object();
 
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
+	json_object_object_add(o, "state", json_out__string(st->state));
+	json_object_object_add(o, "vcpus", json_object_new_int64(st->vcpus));
+	json_object_object_add(o, "memory", json_object_new_uint64(st->memory_bytes));
+	json_object_object_add(o, "resets", json_object_new_uint64(st->resets));
+	json_object_object_add(o, "uptime_ms", json_object_new_uint64(st->uptime_ms));
+	json_object_object_add(o, "pid", json_object_new_int(st->pid));
+	json_object_object_add(o, "stop_message", json_out__string(st->stop_message));
+	json_object_object_add(o, "held_by", json_out__string(st->held_by));
+	json_out__print(stdout, o);
 }
 
 static void print_status(const Vmm__Control__Status *st, bool json)
@@ -119,16 +118,7 @@ static void print_status(const Vmm__Control__Status *st, bool json)
 	if (!st)
 		st = &none;
 	if (json) {
-		fputs("{\"state\":", stdout);
-		json_string(st->state);
-		printf(",\"vcpus\":%u,\"memory\":%llu,\"resets\":%llu,\"uptime_ms\":%llu,\"pid\":%d,\"stop_message\":",
-		       st->vcpus, (unsigned long long)st->memory_bytes,
-		       (unsigned long long)st->resets,
-		       (unsigned long long)st->uptime_ms, st->pid);
-		json_string(st->stop_message);
-		fputs(",\"held_by\":", stdout);
-		json_string(st->held_by);
-		fputs("}\n", stdout);
+		print_status_json(st);
 		return;
 	}
 	printf("state: %s\nvcpus: %u\nmemory: %llu\nresets: %llu\nuptime_ms: %llu\npid: %d\n",
@@ -170,16 +160,21 @@ static bool build_request(const char *cmd, const char *arg, int after, unsigned 
 	return ctl__req_init(r, c) == 0;
 }
 
+static void print_ok_json(void)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	json_out__print(stdout, o);
+}
+
 static int report(const char *cmd, const Vmm__Control__Response *resp, bool json)
 {
 	if (!resp->ok) {
 		fprintf(stderr, "vmm ctl: %s: %s\n", cmd,
 			resp->error[0] ? resp->error : "failed without a reason");
-		if (json) {
-			fputs("{\"ok\":false,\"error\":", stdout);
-			json_string(resp->error);
-			printf(",\"code\":%d}\n", resp->code);
-		}
+		if (json)
+			json_out__refusal(stdout, resp->error, resp->code);
 		return 1;
 	}
 	if (!strcmp(cmd, "status"))
@@ -187,7 +182,7 @@ static int report(const char *cmd, const Vmm__Control__Response *resp, bool json
 	else if (!strcmp(cmd, "save") && !json)
 		printf("saved %llu bytes\n", (unsigned long long)resp->saved_bytes);
 	else if (json)
-		puts("{\"ok\":true}");
+		print_ok_json();
 	return 0;
 }
 
@@ -276,6 +271,8 @@ int ctl_cli__main(int argc, char **argv)
 				 &resp, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "vmm ctl: %s\n", err);
+		if (json)
+			json_out__refusal(stdout, err, -rc);
 		return 1;
 	}
 	rc = report(cmd, resp, json);

@@ -78,7 +78,7 @@ wait_status() {
 
 # ck_digest ID: the disk_digest of ID's protect-status --json.
 ck_digest() {
-	ck_status "$1" | sed -n 's/.*"disk_digest":"\([0-9a-f]*\)".*/\1/p'
+	ck_status "$1" | json_field disk_digest
 }
 
 # sha FILE: its SHA-256 in hex.
@@ -88,7 +88,7 @@ sha() {
 
 # ck_field ID FIELD: a numeric field of ID's protect-status --json.
 ck_field() {
-	ck_status "$1" | sed -n "s/.*\"$2\":\(-\{0,1\}[0-9.]*\).*/\1/p"
+	ck_status "$1" | json_field "$2"
 }
 
 # wait_epochs ID N [SECS]: until ID has counted N epochs.

@@ -33,7 +33,8 @@ need_prom_parser() {
 # of its section (cmdline, disk, bridge ...).  HLIB_FENCE: every node's
 # fence_command; HLIB_NODE_EXTRA: more lines of every [node] section (@NODE@
 # stands for its name); HLIB_NODE_EXTRA_<node>: more lines of that node's
-# section (memory, cpus); HLIB_CLUSTER_EXTRA: more lines of [cluster].
+# section (memory, cpus); HLIB_CLUSTER_EXTRA: more lines of [cluster]
+# (metrics_port, alert_command ...).
 write_hasvc_conf() {
 	# shellcheck disable=SC2086
 	[ -f "$T/pki/ca.pem" ] || sh "$top_srcdir/conf/make-certs.sh" "$T/pki" $CL_NODES \

@@ -8,18 +8,14 @@
 . "$(dirname "$0")/migration_helpers.sh"
 need_kvm
 
-json_field() { # FILE FIELD
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
-}
-
 start_dst d1 128M 1 --tls-none
 start_src s1 128M 1 "mem_mib=32 rate_mib=1 hb_us=20000 verify_every=2"
 LOG=$T/s1.err
 migrate s1 "$PORT" --tls-none --bandwidth 16 --paused
 [ "$rc" -eq 0 ] || fail "capped migration failed: $(cat "$T/ctl.err")"
 "$VMM" ctl "s1-$$" migrate-status --json >"$T/st.json" || fail "migrate-status"
-sent=$(json_field "$T/st.json" bytes_sent)
-ms=$(json_field "$T/st.json" elapsed_ms)
+sent=$(json_field bytes_sent <"$T/st.json")
+ms=$(json_field elapsed_ms <"$T/st.json")
 # 16 MiB/s; allow one 10% burst of slack.
 floor=$(( sent / 16777 * 9 / 10 ))
 [ "$ms" -ge "$floor" ] || fail "$sent bytes in $ms ms: faster than the 16 MiB/s cap (floor $floor ms)"
@@ -35,7 +31,7 @@ LOG=$T/s2.err
 migrate s2 "$PORT" --tls-none --downtime 20 --auto-converge --bandwidth 64 --paused
 [ "$rc" -eq 0 ] || fail "auto-converge migration failed: $(cat "$T/ctl.err")"
 "$VMM" ctl "s2-$$" migrate-status --json >"$T/st.json" || fail "migrate-status"
-thr=$(json_field "$T/st.json" throttle_pct)
+thr=$(json_field throttle_pct <"$T/st.json")
 [ "$thr" -gt 0 ] || fail "the guest was never throttled: $(cat "$T/st.json")"
 LOG=$T/d2.err
 hb_continues "$T/d2.ser" "$T/s2.ser"

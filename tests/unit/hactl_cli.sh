@@ -51,14 +51,29 @@ expect 2 "hactl: --timeout needs seconds above 0, not '0'" --timeout 0 status
 expect 2 "hactl: --timeout needs a value" status --timeout
 expect 2 "usage: hactl" -x status
 expect 0 "" --help
+expect 2 "hactl: --follow goes with events only" --follow status
+expect 2 "hactl: events takes no words and no --wait" events web1
+expect 1 "cannot reach hasvcd" events
 
 # --json: a transport failure is also a Response on stdout.
 out=$("$HACTL" --json status 2>/dev/null)
 case $out in
-'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":""}')
+'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":"","events":[],"events_next_seq":0}')
 	passes=$((passes + 1)) ;;
 *)	echo "FAIL: hactl --json status printed: $out"; fails=$((fails + 1)) ;;
 esac
+
+# ... valid JSON whatever the error quotes: a socket name with a quote, a
+# backslash, a control character and a byte that is not UTF-8 (U+FFFD).
+if "$HACTL" -s "$(printf 'x"\\\001\377')" --json status 2>/dev/null | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.buffer.read().decode("utf-8"))["error"]
+sys.exit(0 if "\x27x\"\\\x01\ufffd\x27" in e else "error: %r" % e)'; then
+	passes=$((passes + 1))
+else
+	echo "FAIL: hactl --json with an odd socket name: not valid JSON, or the name not read back"
+	fails=$((fails + 1))
+fi
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

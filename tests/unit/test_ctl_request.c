@@ -16,6 +16,7 @@
 
 #include "replication/checkpoint.h"
 #include "replication/checkpoint_cli.h"
+#include "tests/unit/json_parse.h"
 #include "vmm/ctl.h"
 
 #define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
@@ -277,7 +278,12 @@ START_TEST(test_status_output)
 		"\"net_output_held_frames\":0,\"net_output_released_frames\":0,"
 		"\"net_output_dropped_frames\":0,\"disk_blocks_last\":0,"
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
-		"\"error\":\"standby 'lost''\"}\n");
+		"\"error\":\"standby \\\"lost\\\"\\n\"}\n");
+	assert_json_error(out, "standby \"lost\"\n");
+	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
+	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
+	checkpoint_cli__format_status(&ps, true, out, sizeof(out));
+	assert_json_error(out, "cannot resolve a\"b\\c\001\xef\xbf\xbd: \x7f\t");
 	ps.peer_generation = -1;
 	ps.last_commit_age_ms = -1;
 	ps.error = (char *)"";

@@ -26,6 +26,7 @@
 #include "hasvc/ipc.h"
 #include "ipc/pbipc_client.h"
 #include "ipc/pbipc_server.h"
+#include "tests/unit/json_parse.h"
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
@@ -813,7 +814,7 @@ START_TEST(test_hactl_status)
 	assert_has(out, "{\"ok\":true,\"error\":\"\",\"code\":0,\"status\":{\"cluster\":\"test\"");
 	assert_has(out, "\"checkpoint_age_ms\":-1,\"epochs_per_s\":0,");
 	assert_has(out, "\"epochs_per_s\":9.5,");
-	assert_has(out, "\"text\":\"\"}\n");
+	assert_has(out, "\"text\":\"\",\"events\":[],\"events_next_seq\":0}\n");
 }
 END_TEST
 
@@ -854,6 +855,9 @@ START_TEST(test_hactl_commands)
 	ck_assert_int_eq(HACTL("evacuate", "q"), 1);
 	ck_assert_int_eq(HACTL("--json", "failover", "nosuch"), 1);
 	assert_has(out, "\"ok\":false,\"error\":\"no VM 'nosuch' in the configuration\",\"code\":2,");
+	/* The operator's words come back in the error: valid JSON whatever they hold. */
+	ck_assert_int_eq(HACTL("--json", "failover", "w\"e\\b\001\n\377"), 1);
+	assert_json_error(out, "no VM 'w\"e\\b\001\n\xef\xbf\xbd' in the configuration");
 	ck_assert_int_eq(HACTL("protect", "silent"), 1);
 	/* The effect never shows: --wait gives up after --timeout. */
 	ck_assert_int_eq(HACTL("migrate", "db1", "c", "--wait", "--timeout", "0.1"), 1);

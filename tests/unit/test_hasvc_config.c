@@ -161,6 +161,12 @@ START_TEST(test_defaults_and_long_lines)
 	c = parse_ok(PLAIN "metrics_port = 9465\nmetrics_address = ::1\n" NODES);
 	ck_assert_uint_eq(c->metrics_port, 9465);
 	ck_assert_str_eq(c->metrics_address, "::1");
+	ck_assert_ptr_null(c->alert_command);
+	ck_assert_uint_eq(c->alert_timeout_ms, CONFIG_DEFAULT_ALERT_TIMEOUT_MS);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "alert_command = /bin/alert --x\nalert_timeout_ms = 500\n" NODES);
+	ck_assert_str_eq(c->alert_command, "/bin/alert --x");
+	ck_assert_uint_eq(c->alert_timeout_ms, 500);
 	cluster_config__free(c);
 	free(cmd);
 }
@@ -321,6 +327,10 @@ static const struct {
 	  "hasvc.conf:3: cluster: metrics_address '127.0.0.1:9465' is not an IPv4 or IPv6 address (like 127.0.0.1 or ::1; no names, no port)" },
 	{ PLAIN "metrics_address =\n" NODES,
 	  "hasvc.conf:3: cluster: metrics_address '' is not an IPv4 or IPv6 address (like 127.0.0.1 or ::1; no names, no port)" },
+	{ PLAIN "alert_timeout_ms = 0\n" NODES,
+	  "hasvc.conf:3: cluster: alert_timeout_ms '0' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN "alert_command =\n" NODES,
+	  "hasvc.conf:3: cluster: alert_command is empty" },
 	{ PLAIN "\n\n",
 	  "hasvc.conf:4: no [node NAME] section: declare every node of the cluster" },
 	{ PLAIN NODES "[vm]\nmemory = 1G\n",

@@ -27,7 +27,7 @@ standby() {
 }
 
 nck_field() {
-	nctl "$1-$$" protect-status --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+	nctl "$1-$$" protect-status --json | json_field "$2"
 }
 
 standby v2 ntap1

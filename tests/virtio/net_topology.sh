@@ -65,7 +65,7 @@ nctl() { ip netns exec "$HNS" "$VMM" ctl "$@"; }
 
 # net_field ID FIELD: a number from ID's net-status --json.
 net_field() {
-	nctl "$1-$$" net-status --json | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+	nctl "$1-$$" net-status --json | json_field "$2"
 }
 
 # udp ARGS...: the client in its namespace, against the guest.

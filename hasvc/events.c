@@ -1,0 +1,152 @@
+/*
+ * Cluster events from the steps of the state machine (events.h).  A
+ * transition is an event, not a state: a VM reported protected a hundred
+ * times is one vm_protected.
+ */
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hasvc/events.h"
+
+static const char *const names[EVENT_KINDS] = {
+	[EVENT_NODE_JOINED] = "node_joined",
+	[EVENT_NODE_LOST] = "node_lost",
+	[EVENT_QUORUM_LOST] = "quorum_lost",
+	[EVENT_QUORUM_REGAINED] = "quorum_regained",
+	[EVENT_FENCE_STARTED] = "fence_started",
+	[EVENT_FENCE_SUCCEEDED] = "fence_succeeded",
+	[EVENT_FENCE_FAILED] = "fence_failed",
+	[EVENT_VM_PROMOTED] = "vm_promoted",
+	[EVENT_VM_PROTECTED] = "vm_protected",
+	[EVENT_VM_DEGRADED] = "vm_degraded",
+	[EVENT_MIGRATION_STARTED] = "migration_started",
+	[EVENT_MIGRATION_FINISHED] = "migration_finished",
+	[EVENT_MIGRATION_FAILED] = "migration_failed",
+	[EVENT_CONFIG_RELOADED] = "config_reloaded",
+};
+
+const char *events__name(unsigned kind)
+{
+	return kind < EVENT_KINDS ? names[kind] : NULL;
+}
+
+int events__kind(const char *name)
+{
+	for (int k = 0; k < EVENT_KINDS; k++)
+		if (!strcmp(names[k], name))
+			return k;
+	return -1;
+}
+
+struct diff {
+	struct cluster_event *out;
+	size_t n, max;
+};
+
+static void add(struct diff *df, enum event_kind kind, const char *node, const char *vm)
+{
+	struct cluster_event *ev;
+
+	if (df->n >= df->max)
+		return;
+	ev = &df->out[df->n++];
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = (uint8_t)kind;
+	snprintf(ev->node, sizeof(ev->node), "%s", node ? node : "");
+	snprintf(ev->vm, sizeof(ev->vm), "%s", vm ? vm : "");
+}
+
+static void diff_nodes(struct diff *df, const struct fsm *b, const struct fsm *a)
+{
+	static const enum event_kind fence_kind[] = {
+		[FSM_FENCE_PENDING] = EVENT_FENCE_STARTED,
+		[FSM_FENCE_FAILED] = EVENT_FENCE_FAILED,
+		[FSM_FENCE_DONE] = EVENT_FENCE_SUCCEEDED,
+	};
+
+	for (int i = 0; i < HASVC_MAX_NODES; i++) {
+		const struct fsm_node *o = &b->nodes[i], *n = &a->nodes[i];
+		bool same = !strcmp(o->name, n->name);
+
+		if (!n->name[0] || !n->declared)
+			continue;
+		if (n->member != (same && o->member))
+			add(df, n->member ? EVENT_NODE_JOINED : EVENT_NODE_LOST, n->name, NULL);
+		if (n->fence != FSM_FENCE_NONE && n->fence <= FSM_FENCE_DONE &&
+		    n->fence != (same ? o->fence : FSM_FENCE_NONE))
+			add(df, fence_kind[n->fence], n->name, NULL);
+	}
+}
+
+/* The state the VM's primary copy reported, or -1 without a primary. */
+static int primary_state(const struct fsm_vm *v)
+{
+	return v->primary >= 0 ? v->copies[v->primary].state : -1;
+}
+
+static const char *node_name(const struct fsm *f, int i)
+{
+	return i >= 0 && i < HASVC_MAX_NODES ? f->nodes[i].name : "";
+}
+
+static void diff_vm(struct diff *df, const struct fsm *b, const struct fsm *a, int i)
+{
+	const struct fsm_vm *o = &b->vms[i], *n = &a->vms[i];
+	bool same = o->used && !strcmp(o->name, n->name);
+	int os = same ? primary_state(o) : -1, ns = primary_state(n);
+	int omig = same ? o->migrate_to : -1;
+
+	if (ns != os && ns == FSM_VM_PROTECTED)
+		add(df, EVENT_VM_PROTECTED, node_name(a, n->primary), n->name);
+	if (ns != os && ns == FSM_VM_DEGRADED)
+		add(df, EVENT_VM_DEGRADED, node_name(a, n->primary), n->name);
+	if (n->migrate_to >= 0 && n->migrate_to != omig)
+		add(df, EVENT_MIGRATION_STARTED, node_name(a, n->migrate_to), n->name);
+	if (omig >= 0 && n->migrate_to != omig)
+		add(df, n->primary == omig ? EVENT_MIGRATION_FINISHED : EVENT_MIGRATION_FAILED,
+		    node_name(b, omig), n->name);
+}
+
+size_t events__diff(const struct fsm *before, const struct fsm *after,
+		    const struct fsm_actions *acts, struct cluster_event *out, size_t max)
+{
+	struct diff df = { .out = out, .max = max };
+
+	if (after->configured &&
+	    (!before->configured || memcmp(before->digest, after->digest, sizeof(after->digest))))
+		add(&df, EVENT_CONFIG_RELOADED, NULL, NULL);
+	if (after->have_view && after->quorate != (before->have_view && before->quorate))
+		add(&df, after->quorate ? EVENT_QUORUM_REGAINED : EVENT_QUORUM_LOST, NULL, NULL);
+	diff_nodes(&df, before, after);
+	for (size_t k = 0; acts && k < acts->n; k++)
+		if (acts->v[k].type == FSM_ACT_PROMOTE)
+			add(&df, EVENT_VM_PROMOTED, acts->v[k].node, acts->v[k].vm);
+	for (int i = 0; i < HASVC_MAX_VMS; i++)
+		if (after->vms[i].used)
+			diff_vm(&df, before, after, i);
+	return df.n;
+}
+
+void events__init(struct events *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->next_seq = 1;
+}
+
+void events__push(struct events *e, struct cluster_event *ev)
+{
+	ev->seq = e->next_seq++;
+	if (e->n == EVENTS_RING) {
+		memmove(&e->ring[0], &e->ring[1], sizeof(e->ring[0]) * (EVENTS_RING - 1));
+		e->n--;
+	}
+	e->ring[e->n++] = *ev;
+}
+
+const struct cluster_event *events__at(const struct events *e, size_t i)
+{
+	return i < e->n ? &e->ring[i] : NULL;
+}
