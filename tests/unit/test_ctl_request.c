@@ -278,7 +278,7 @@ START_TEST(test_status_output)
 		"\"net_output_held_frames\":0,\"net_output_released_frames\":0,"
 		"\"net_output_dropped_frames\":0,\"disk_blocks_last\":0,"
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
-		"\"error\":\"standby \\\"lost\\\"\\n\"}\n");
+		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";

@@ -105,7 +105,7 @@ START_TEST(test_message)
 	req.command_case = HASVC__CTL__REQUEST__COMMAND_OP;
 	req.op = &op;
 	json_object_put(round_trip(json_out__message(&req.base, 1), text, sizeof(text)));
-	ck_assert_str_eq(text, "{\"op\":{\"op\":\"FAILOVER\",\"vm\":\"w\\\"e\\\\b\\n\",\"node\":\"\"}}\n");
+	ck_assert_str_eq(text, "{\"op\":{\"op\":\"FAILOVER\",\"vm\":\"w\\\"e\\\\b\\n\",\"node\":\"\",\"timeout_s\":0}}\n");
 
 	vm.name = (char *)"db/1";
 	st.n_vms = 2;
