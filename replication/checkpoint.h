@@ -39,6 +39,13 @@
 #include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
+/*
+ * Output-triggered epochs (docs/checkpointing.md): held output ends an
+ * epoch once it is min_interval old, at most max_rate epochs a second.
+ */
+#define CHECKPOINT_DEFAULT_MIN_INTERVAL_MS 1
+#define CHECKPOINT_DEFAULT_MAX_RATE 1000
+#define CHECKPOINT_MAX_RATE_MAX 10000
 #define CHECKPOINT_PAUSE_SAMPLES 4096
 /* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */
 #define CHECKPOINT_RATE_SAMPLES 2048
@@ -63,6 +70,9 @@ struct vm_state_undo;
 struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
+	bool no_output_epochs;        /* epochs end by time only */
+	uint32_t min_interval_ms;     /* 0: default; an output epoch is at least this long */
+	uint32_t max_rate;            /* 0: default; epochs a second at most */
 	bool pause_on_loss;           /* else degrade */
 	bool check_peer_generation;   /* the standby must be at peer_generation */
 	uint64_t peer_generation;
@@ -71,6 +81,7 @@ struct checkpoint_params {
 
 struct checkpoint_stats {
 	uint64_t epochs;
+	uint64_t epochs_output, epochs_time;  /* primary: ended by held output / by time */
 	uint64_t pause_ns_sum, pause_ns_max;
 	uint64_t pause_samples[CHECKPOINT_PAUSE_SAMPLES];  /* ring, for p99 */
 	uint64_t pages_sum, bytes_sum, pages_last, bytes_last;
@@ -90,7 +101,6 @@ struct checkpoint {
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
 	char error[256];
-	pthread_cond_t wake;          /* with lock: stop was set (ends an epoch's wait) */
 	atomic_bool stop;
 	atomic_bool final;            /* primary: the guest stopped; one last epoch */
 	uint64_t generation;          /* fencing token (written on the main thread) */

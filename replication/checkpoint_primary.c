@@ -1,17 +1,21 @@
 /*
  * The primary side of checkpointing (checkpoint.h): initial sync, then one
- * epoch per interval, each acknowledged before the next begins (so the
+ * epoch per interval, or sooner when the guest's output is held (output-
+ * triggered epochs, bounded by min_interval and max_rate), each
+ * acknowledged before the next begins (so the
  * standby never holds more than one checkpoint in flight and the output of
  * an epoch waits at most one round trip after its capture).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
@@ -227,34 +231,109 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 	return ret;
 }
 
-/* Wait for the next epoch; unprotect (stop) or the guest's stop (final) end it at once. */
-static void wait_until(struct checkpoint *ck, uint64_t ns)
+/* When the current epoch ends at the latest, and at the earliest for output. */
+struct epoch_clock {
+	uint64_t interval, min_gap;   /* ns; min_gap 0: output does not end epochs */
+	uint64_t started;             /* the current epoch's capture time */
+};
+
+static void clock_init(struct epoch_clock *c, const struct checkpoint_params *p)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+	uint64_t min = (uint64_t)(p->min_interval_ms ? p->min_interval_ms :
+				  CHECKPOINT_DEFAULT_MIN_INTERVAL_MS) * 1000000ULL;
+	uint64_t gap = 1000000000ULL / (p->max_rate ? p->max_rate : CHECKPOINT_DEFAULT_MAX_RATE);
+
+	c->interval = (uint64_t)(p->interval_ms ? p->interval_ms :
+				 CHECKPOINT_DEFAULT_INTERVAL_MS) * 1000000ULL;
+	/* One epoch in flight: captures min_gap apart are at most max_rate a second. */
+	c->min_gap = p->no_output_epochs ? 0 : min > gap ? min : gap;
+	c->started = migrate__now_ns();
+}
+
+/* Sleep on the eventfd until deadline (ns, CLOCK_MONOTONIC) or an event. */
+static void wait_event(int fd, uint64_t deadline)
+{
+	uint64_t now = migrate__now_ns(), left = deadline > now ? deadline - now : 0, v;
+	struct timespec ts = { (time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL) };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (ppoll(&pfd, 1, &ts, NULL) > 0 && read(fd, &v, sizeof(v)) < 0) {
+		/* Nothing to read: another wake took it. */
+	}
+}
+
+/*
+ * Wait for the end of the epoch: the interval, or held output once the
+ * epoch is min_gap old.  Unprotect (stop) or the guest's stop (final) end
+ * it at once.  True: it ended for output.
+ */
+static bool wait_epoch_end(struct checkpoint *ck, struct epoch_clock *c)
+{
+	uint64_t by_time = c->started + c->interval, by_output = c->started + c->min_gap;
+	bool output = false;
+
+	for (;;) {
+		uint64_t now = migrate__now_ns(), deadline = by_time;
+
+		if (atomic_load(&ck->stop) || atomic_load(&ck->final) || now >= by_time)
+			break;
+		/* Armed before looking: output held after the look writes the fd. */
+		if (c->min_gap && outbuf__arm(&ck->ob)) {
+			output = now >= by_output;
+			if (output)
+				break;
+			/* Held already: only the clock matters until by_output. */
+			outbuf__disarm(&ck->ob);
+			deadline = by_output;
+		}
+		wait_event(outbuf__events(&ck->ob), deadline);
+	}
+	outbuf__disarm(&ck->ob);
+	c->started = migrate__now_ns();
+	return output;
+}
+
+static void record_epoch(struct checkpoint *ck, uint64_t epoch, uint64_t t_send,
+			 bool by_output)
+{
+	uint64_t now = migrate__now_ns();
 
 	pthread_mutex_lock(&ck->lock);
-	while (!atomic_load(&ck->stop) && !atomic_load(&ck->final) && migrate__now_ns() < ns)
-		pthread_cond_timedwait(&ck->wake, &ck->lock, &ts);
+	ck->st.epochs = epoch;
+	ck->st.committed_epoch = epoch;
+	if (by_output)
+		ck->st.epochs_output++;
+	else
+		ck->st.epochs_time++;
+	checkpoint__record_commit(ck, now);
+	now -= t_send;
+	ck->st.pages_last = ck->cap_pages;
+	ck->st.bytes_last = ck->cap_len;
+	ck->st.pages_sum += ck->cap_pages;
+	ck->st.bytes_sum += ck->cap_len;
+	ck->st.disk_blocks_last = ck->cap_disk_blocks;
+	ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
+	ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
+	memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
+	ck->st.ack_ns_sum += now;
+	if (now > ck->st.ack_ns_max)
+		ck->st.ack_ns_max = now;
+	checkpoint__record_pause(ck, ck->cap_pause_ns);
 	pthread_mutex_unlock(&ck->lock);
 }
 
 /* 0 once the final checkpoint is acknowledged; else why the epochs ended. */
 static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
-	uint64_t interval = (uint64_t)(ck->p.interval_ms ? ck->p.interval_ms :
-				       CHECKPOINT_DEFAULT_INTERVAL_MS) * 1000000ULL;
-	uint64_t next = migrate__now_ns(), corrupt = corrupt_epoch();
+	struct epoch_clock clock;
+	uint64_t corrupt = corrupt_epoch();
 	int ret;
 
+	clock_init(&clock, &ck->p);
 	for (uint64_t epoch = 1; !atomic_load(&ck->stop); epoch++) {
-		uint64_t now = migrate__now_ns(), t_send;
-		bool last;
+		uint64_t t_send;
+		bool last, by_output = wait_epoch_end(ck, &clock);
 
-		next += interval;
-		if (next > now)
-			wait_until(ck, next);
-		else
-			next = now;
 		if (atomic_load(&ck->stop))
 			break;
 		/* Set only once the VM has stopped: this capture is its end. */
@@ -287,25 +366,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		outbuf__commit(&ck->ob, ck->cap_mark);
-		now = migrate__now_ns();
-		pthread_mutex_lock(&ck->lock);
-		ck->st.epochs = epoch;
-		ck->st.committed_epoch = epoch;
-		checkpoint__record_commit(ck, now);
-		now -= t_send;
-		ck->st.pages_last = ck->cap_pages;
-		ck->st.bytes_last = ck->cap_len;
-		ck->st.pages_sum += ck->cap_pages;
-		ck->st.bytes_sum += ck->cap_len;
-		ck->st.disk_blocks_last = ck->cap_disk_blocks;
-		ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
-		ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
-		memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
-		ck->st.ack_ns_sum += now;
-		if (now > ck->st.ack_ns_max)
-			ck->st.ack_ns_max = now;
-		checkpoint__record_pause(ck, ck->cap_pause_ns);
-		pthread_mutex_unlock(&ck->lock);
+		record_epoch(ck, epoch, t_send, by_output);
 		if (last)
 			return 0;
 	}
@@ -336,8 +397,9 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	if (!ret) {
 		set_state(ck, CKPT_PROTECTED, "");
 		qb_log(LOG_NOTICE, "protect: initial sync to %s done; checkpointing every %u ms "
-		       "(generation %llu)", ck->p.mp.uri, ck->p.interval_ms ? ck->p.interval_ms :
-		       CHECKPOINT_DEFAULT_INTERVAL_MS, (unsigned long long)ck->generation);
+		       "(generation %llu)%s", ck->p.mp.uri, ck->p.interval_ms ? ck->p.interval_ms :
+		       CHECKPOINT_DEFAULT_INTERVAL_MS, (unsigned long long)ck->generation,
+		       ck->p.no_output_epochs ? "" : ", sooner when output is held");
 		ret = epochs(ck, buf, err, sizeof(err));
 	}
 	free(ck->cap_buf);

@@ -227,6 +227,8 @@ static uint64_t net_mark(void *dev) { return virtio_net__tx_mark(dev); }
 static void net_release(void *dev, uint64_t upto) { virtio_net__release(dev, upto); }
 
 static uint64_t serial_dropped(void *dev) { return serial__held_dropped(dev); }
+static void serial_notify(void *dev, struct outbuf_notify *n) { serial__notify(dev, n); }
+static void net_notify(void *dev, struct outbuf_notify *n) { virtio_net__notify(dev, n); }
 
 static uint64_t net_dropped(void *dev)
 {
@@ -237,9 +239,11 @@ static uint64_t net_dropped(void *dev)
 }
 
 static const struct outbuf_sink_ops serial_ops = {
-	serial_hold, serial_mark, serial_release, serial_dropped
+	serial_hold, serial_mark, serial_release, serial_dropped, serial_notify
 };
-static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release, net_dropped };
+static const struct outbuf_sink_ops net_ops = {
+	net_hold, net_mark, net_release, net_dropped, net_notify
+};
 
 static void sink(void *opaque, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
 		 void **dev)

@@ -17,9 +17,11 @@
 #ifndef VMM_VM_PORT_H
 #define VMM_VM_PORT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 struct dirty_bitmap;
 struct stream;
@@ -34,13 +36,40 @@ struct vm_state_undo;
  */
 enum outbuf_kind { OUTBUF_SERIAL, OUTBUF_NET, OUTBUF_NR_KINDS };
 
+struct outbuf_notify;
+
 struct outbuf_sink_ops {
 	void (*hold)(void *dev, bool on);
 	uint64_t (*mark)(void *dev);
 	void (*release)(void *dev, uint64_t upto);
 	/* Optional: what the device dropped while holding (its buffer was full). */
 	uint64_t (*dropped)(void *dev);
+	/*
+	 * Optional: from now on, output the device holds fires n (NULL: none);
+	 * output-triggered epochs (docs/checkpointing.md) are woken by it.
+	 */
+	void (*notify)(void *dev, struct outbuf_notify *n);
 };
+
+/*
+ * How a held sink wakes the engine: the engine arms it before it waits
+ * and waits on fd (an eventfd); the first held output after that writes
+ * fd once.  Arming first, then looking at the marks, loses no output.
+ */
+struct outbuf_notify {
+	int fd;
+	atomic_bool armed;
+};
+
+/* Any thread, from a device's output path (cheap when not armed). */
+static inline void outbuf_notify__fire(struct outbuf_notify *n)
+{
+	uint64_t one = 1;
+
+	if (n && atomic_exchange(&n->armed, false) && write(n->fd, &one, sizeof(one)) < 0) {
+		/* A full eventfd counter already wakes the engine. */
+	}
+}
 
 /* The run states the engine tells apart (vmm/vm.h has more). */
 enum vm_port_run {
