@@ -29,6 +29,9 @@ static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 {
 	if (a->memory != b->memory || a->vcpus != b->vcpus ||
 	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
+	    a->checkpoint_output_epochs != b->checkpoint_output_epochs ||
+	    a->checkpoint_min_interval_ms != b->checkpoint_min_interval_ms ||
+	    a->checkpoint_max_rate != b->checkpoint_max_rate ||
 	    a->priority != b->priority || a->protect != b->protect ||
 	    !same_str(a->kernel, b->kernel) || !same_str(a->cmdline, b->cmdline) ||
 	    !same_str(a->initrd, b->initrd) || a->n_preferred != b->n_preferred ||

@@ -100,9 +100,10 @@ int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char 
 		   size_t errlen);
 /* Run the copy under generation gen. */
 int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
-/* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */
-int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
-		       char *err, size_t errlen);
+/* Checkpoint to the standby at uri (c->peer, at c->peer_gen), as cv's checkpoint_* keys say. */
+struct config_vm;
+int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri,
+		       const struct config_vm *cv, char *err, size_t errlen);
 /* The migration job's state (none, active, completed, failed...) into out. */
 int local_vmm__migration_state(struct copy *c, char *out, size_t len, char *err, size_t errlen);
 /* Read status and protect-status into c->view. */
