@@ -20,7 +20,7 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_net.sh 17 "$@"
+bench_options bench_net.sh 19 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
 command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77; }
