@@ -35,6 +35,7 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
+#include "vmm/stream.h"
 #include "vmm/vm_port.h"
 #include "vmm/control.pb-c.h"
 
@@ -46,6 +47,9 @@
 #define CHECKPOINT_DEFAULT_MIN_INTERVAL_MS 1
 #define CHECKPOINT_DEFAULT_MAX_RATE 1000
 #define CHECKPOINT_MAX_RATE_MAX 10000
+/* The disk's write-time log (per epoch, two kept): MiB of blocks. */
+#define CHECKPOINT_DEFAULT_DISK_LOG_MIB 16
+#define CHECKPOINT_DISK_LOG_MIB_MAX 4096
 #define CHECKPOINT_PAUSE_SAMPLES 4096
 /* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */
 #define CHECKPOINT_RATE_SAMPLES 2048
@@ -73,6 +77,7 @@ struct checkpoint_params {
 	bool no_output_epochs;        /* epochs end by time only */
 	uint32_t min_interval_ms;     /* 0: default; an output epoch is at least this long */
 	uint32_t max_rate;            /* 0: default; epochs a second at most */
+	uint32_t disk_log_mib;        /* 0: default; the disk's write-time log bound */
 	bool pause_on_loss;           /* else degrade */
 	bool check_peer_generation;   /* the standby must be at peer_generation */
 	uint64_t peer_generation;
@@ -91,6 +96,7 @@ struct checkpoint_stats {
 	uint64_t last_commit_ns;      /* when it was (0: none yet); the sync counts */
 	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
 	uint64_t disk_blocks_last, disk_bytes_sum;     /* image bytes in checkpoints */
+	uint64_t disk_read_blocks;    /* blocks read back from the image in a pause */
 	bool disk_digest_valid;       /* --verify-disk: the image at the last commit */
 	uint8_t disk_digest[32];
 };
@@ -113,6 +119,9 @@ struct checkpoint {
 	bool m_ready;
 	struct checkpoint_params p;
 	struct outbuf ob;
+	struct stream cap_s;          /* the epoch's state stream, while it is written */
+	const struct vm_disk_log *cap_log; /* its disk blocks, kept at write time */
+	uint64_t cap_read_blocks;     /* or read back from the image in the pause */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;

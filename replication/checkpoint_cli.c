@@ -17,7 +17,7 @@
 
 static const char protect_usage[] =
 	"usage: protect tcp:HOST:PORT [--interval MS] [--output-epochs on|off] "
-	"[--min-interval MS] [--max-rate N] "
+	"[--min-interval MS] [--max-rate N] [--disk-log MIB] "
 	"[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
 	"{--tls-ca F --tls-cert F --tls-key F --tls-peer NODE [--tls-crl F] | --tls-none}";
 
@@ -66,6 +66,9 @@ static int output_epochs_value(Vmm__Control__ProtectRequest *pr, const char *a, 
 {
 	if (!strcmp(a, "--min-interval"))
 		return parse_count(a, v, 60000, "ms", &pr->min_interval_ms, err, errlen);
+	if (!strcmp(a, "--disk-log"))
+		return parse_count(a, v, CHECKPOINT_DISK_LOG_MIB_MAX, "MiB", &pr->disk_log_mib, err,
+				   errlen);
 	if (!strcmp(a, "--max-rate"))
 		return parse_count(a, v, CHECKPOINT_MAX_RATE_MAX, "epochs/s", &pr->max_rate, err,
 				   errlen);
@@ -219,6 +222,7 @@ static void format_json(const Vmm__Control__ProtectStatus *ps, const char *error
 		 "\"net_output_held_frames\":%llu,\"net_output_released_frames\":%llu,"
 		 "\"net_output_dropped_frames\":%llu,"
 		 "\"disk_blocks_last\":%llu,\"disk_bytes_per_epoch\":%.1f,"
+		 "\"disk_read_blocks\":%llu,"
 		 "\"disk_digest\":\"%s\",\"error\":\"%s\"}\n",
 		 ps->state, ps->role, (unsigned long long)ps->generation,
 		 (long long)ps->peer_generation, (unsigned long long)ps->epochs,
@@ -234,7 +238,7 @@ static void format_json(const Vmm__Control__ProtectStatus *ps, const char *error
 		 (unsigned long long)ps->net_output_released_frames,
 		 (unsigned long long)ps->net_output_dropped_frames,
 		 (unsigned long long)ps->disk_blocks_last, ps->disk_bytes_per_epoch,
-		 ps->disk_digest, error);
+		 (unsigned long long)ps->disk_read_blocks, ps->disk_digest, error);
 }
 
 static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error, char *out,
@@ -257,7 +261,7 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released, %llu held bytes dropped (buffer full)\n"
 		 "net output:       %llu frames held, %llu released, %llu dropped\n"
-		 "disk per epoch:   %.1f bytes (last %llu blocks)\n"
+		 "disk per epoch:   %.1f bytes (last %llu blocks; %llu read back in pauses)\n"
 		 "disk digest:      %s\n"
 		 "%s%s%s",
 		 ps->state, ps->role, (unsigned long long)ps->generation, peer,
@@ -272,7 +276,7 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 (unsigned long long)ps->net_output_held_frames,
 		 (unsigned long long)ps->net_output_released_frames,
 		 (unsigned long long)ps->net_output_dropped_frames, ps->disk_bytes_per_epoch,
-		 (unsigned long long)ps->disk_blocks_last,
+		 (unsigned long long)ps->disk_blocks_last, (unsigned long long)ps->disk_read_blocks,
 		 ps->disk_digest[0] ? ps->disk_digest : "-",
 		 error[0] ? "error:            " : "", error, error[0] ? "\n" : "");
 }

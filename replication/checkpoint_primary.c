@@ -24,6 +24,7 @@
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm_hold.h"
+#include "vmm/vm_state.h"
 
 static void set_error(struct checkpoint *ck, const char *error)
 {
@@ -42,6 +43,26 @@ static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char
 }
 
 /*
+ * Main thread, the guest held: the disk keeps the epochs' written blocks
+ * from now on (tracking off frees the log).  Without it (no memory),
+ * every epoch reads its blocks back from the image, as it always may.
+ */
+static void start_disk_log(struct checkpoint *ck)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint64_t mib = ck->p.disk_log_mib ? ck->p.disk_log_mib : CHECKPOINT_DEFAULT_DISK_LOG_MIB;
+	int ret;
+
+	if (!ck->m.disk_tracking || !disk || !ops->capture)
+		return;
+	ret = ops->capture(disk, mib * (1024 * 1024 / VIRTIO_BLK_BLOCK), &ck->ob.notify);
+	if (ret)
+		qb_log(LOG_WARNING, "protect: no %llu MiB disk log (%s): epochs read their disk "
+		       "blocks back from the image", (unsigned long long)mib, strerror(-ret));
+}
+
+/*
  * Main thread: the sync is acknowledged.  Hold output from here on (output
  * the policy held stays held until the first acknowledged checkpoint) and
  * release the switch-over's and the policy's holds (the operator's stays).
@@ -51,10 +72,36 @@ static int mt_protect_start(void *arg)
 	struct checkpoint *ck = arg;
 
 	outbuf__start(&ck->ob, &ck->port);
+	start_disk_log(ck);
 	pthread_mutex_lock(&ck->lock);
 	checkpoint__record_commit(ck, migrate__now_ns());
 	pthread_mutex_unlock(&ck->lock);
 	return vm_port__release(&ck->port, ck->m.holder | VM_HOLD_POLICY);
+}
+
+/*
+ * Main thread, with the VM held: the epoch's disk blocks.  The log the
+ * disk kept as it wrote them is taken (nothing is read); when it
+ * overflowed, or does not hold exactly the harvested blocks, they are
+ * read back from the image here (*blocks set).
+ */
+static void capture_disk(struct checkpoint *ck, const struct dirty_bitmap **blocks)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	const struct vm_disk_log *log = disk && ops->capture_take ? ops->capture_take(disk) : NULL;
+
+	dirty_bitmap__clear(&ck->m.dbm);
+	migrate__disk_harvest(&ck->m);
+	ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
+	ck->cap_log = NULL;
+	ck->cap_read_blocks = 0;
+	/* Every logged block is marked: equal counts are equal sets. */
+	if (log && !atomic_load(&log->overflow) && log->n == ck->cap_disk_blocks)
+		ck->cap_log = log;
+	else
+		ck->cap_read_blocks = ck->cap_disk_blocks;
+	*blocks = ck->cap_log ? NULL : &ck->m.dbm;
 }
 
 /* Main thread: the end of an epoch. */
@@ -62,7 +109,7 @@ static int mt_capture(void *arg)
 {
 	struct checkpoint *ck = arg;
 	uint64_t t0 = migrate__now_ns();
-	struct stream s;
+	const struct dirty_bitmap *blocks = NULL;
 	int ret;
 
 	/* A stopped VM cannot be held (nor run): the final checkpoint reads it. */
@@ -84,26 +131,88 @@ static int mt_capture(void *arg)
 	ret = ck->port.ops->dirty_harvest(ck->port.vm, &ck->m.bm);
 	/* No request is in flight: the image holds exactly the epoch's writes. */
 	if (!ret && ck->m.disk_tracking) {
-		dirty_bitmap__clear(&ck->m.dbm);
-		migrate__disk_harvest(&ck->m);
-		ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
+		capture_disk(ck, &blocks);
 		if (ck->p.verify_disk)
 			ret = ck->port.ops->disk_digest(ck->port.vm, ck->cap_digest);
 	}
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
-		stream__init_mem(&s);
-		s.seal_later = true; /* hashed after the guest runs again */
-		ret = ck->port.ops->save_pages(ck->port.vm, &s, &ck->m.bm,
-					       ck->m.disk_tracking ? &ck->m.dbm : NULL);
-		if (!ret)
-			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
-		stream__close(&s);
+		stream__init_mem(&ck->cap_s);
+		ck->cap_s.seal_later = true; /* hashed after the guest runs again */
+		ret = ck->port.ops->save_pages(ck->port.vm, &ck->cap_s, &ck->m.bm, blocks);
+		if (ret)
+			stream__close(&ck->cap_s);
 	}
 	vm_port__release(&ck->port, VM_HOLD_EPOCH);
 	ck->cap_pause_ns = migrate__now_ns() - t0;
 	return ret;
+}
+
+static int cmp_blk(const void *a, const void *b, void *arg)
+{
+	const uint64_t *blk = arg;
+	uint64_t x = blk[*(const uint32_t *)a], y = blk[*(const uint32_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+/* Blocks order[from, to) of the log, consecutive, as one disk frame. */
+static int write_disk_run(struct stream *s, const struct vm_disk_log *log,
+			  const uint32_t *order, uint64_t from, uint64_t to, uint64_t size,
+			  uint8_t *buf)
+{
+	uint64_t off = log->blk[order[from]] * VIRTIO_BLK_BLOCK;
+	uint64_t end = (log->blk[order[to - 1]] + 1) * VIRTIO_BLK_BLOCK;
+	uint32_t len = (uint32_t)((end > size ? size : end) - off);
+
+	for (uint64_t i = from; i < to; i++)
+		memcpy(buf + (i - from) * VIRTIO_BLK_BLOCK,
+		       log->data + (uint64_t)order[i] * VIRTIO_BLK_BLOCK, VIRTIO_BLK_BLOCK);
+	return stream__write_disk(s, off, vm_state__all_zero(buf, len) ? NULL : buf, len);
+}
+
+/*
+ * Replication thread, the guest running again: the logged blocks into the
+ * stream, in the image's order and runs (the parser wants them sorted).
+ */
+static int write_disk_log(struct checkpoint *ck)
+{
+	const struct vm_disk_log *log = ck->cap_log;
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint32_t *order = malloc((log->n ? log->n : 1) * sizeof(uint32_t));
+	uint8_t *buf = malloc(STREAM_DISK_MAX);
+	uint64_t size = disk ? ops->size(disk) : 0, from = 0;
+	int ret = order && buf && disk ? 0 : -ENOMEM;
+
+	for (uint64_t i = 0; !ret && i < log->n; i++)
+		order[i] = (uint32_t)i;
+	if (!ret)
+		qsort_r(order, log->n, sizeof(uint32_t), cmp_blk, log->blk);
+	for (uint64_t i = 1; !ret && i <= log->n; i++) {
+		if (i < log->n && log->blk[order[i]] == log->blk[order[i - 1]] + 1 &&
+		    (i - from) < STREAM_DISK_MAX / VIRTIO_BLK_BLOCK)
+			continue;
+		ret = write_disk_run(&ck->cap_s, log, order, from, i, size, buf);
+		from = i;
+	}
+	free(order);
+	free(buf);
+	return ret;
+}
+
+/* Replication thread: the captured stream, whole, hashed, in cap_buf. */
+static int finish_capture(struct checkpoint *ck)
+{
+	int ret = ck->cap_log ? write_disk_log(ck) : 0;
+
+	if (!ret)
+		ret = stream__write_end(&ck->cap_s);
+	if (!ret)
+		ck->cap_buf = stream__mem_take(&ck->cap_s, &ck->cap_len);
+	stream__close(&ck->cap_s);
+	return ret ? ret : stream__seal_mem(&ck->cap_buf, &ck->cap_len);
 }
 
 /*
@@ -262,6 +371,14 @@ static void wait_event(int fd, uint64_t deadline)
 	}
 }
 
+static bool disk_log_full(struct checkpoint *ck)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+
+	return disk && ops->capture_full && ops->capture_full(disk);
+}
+
 /*
  * Wait for the end of the epoch: the interval, or held output once the
  * epoch is min_gap old.  Unprotect (stop) or the guest's stop (final) end
@@ -270,7 +387,7 @@ static void wait_event(int fd, uint64_t deadline)
 static bool wait_epoch_end(struct checkpoint *ck, struct epoch_clock *c)
 {
 	uint64_t by_time = c->started + c->interval, by_output = c->started + c->min_gap;
-	bool output = false;
+	bool output = false, held;
 
 	for (;;) {
 		uint64_t now = migrate__now_ns(), deadline = by_time;
@@ -278,7 +395,11 @@ static bool wait_epoch_end(struct checkpoint *ck, struct epoch_clock *c)
 		if (atomic_load(&ck->stop) || atomic_load(&ck->final) || now >= by_time)
 			break;
 		/* Armed before looking: output held after the look writes the fd. */
-		if (c->min_gap && outbuf__arm(&ck->ob)) {
+		held = outbuf__arm(&ck->ob);
+		/* The disk log is full: the epoch ends now (its blocks are read back). */
+		if (disk_log_full(ck))
+			break;
+		if (c->min_gap && held) {
 			output = now >= by_output;
 			if (output)
 				break;
@@ -313,6 +434,7 @@ static void record_epoch(struct checkpoint *ck, uint64_t epoch, uint64_t t_send,
 	ck->st.bytes_sum += ck->cap_len;
 	ck->st.disk_blocks_last = ck->cap_disk_blocks;
 	ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
+	ck->st.disk_read_blocks += ck->cap_read_blocks;
 	ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
 	memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
 	ck->st.ack_ns_sum += now;
@@ -345,7 +467,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			continue;
 		}
 		if (!ret)
-			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
+			ret = finish_capture(ck);
 		if (ret) {
 			snprintf(err, errlen, "cannot capture checkpoint %llu: %s",
 				 (unsigned long long)epoch, strerror(-ret));

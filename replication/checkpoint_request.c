@@ -49,6 +49,12 @@ static int check_output_epochs(const Vmm__Control__ProtectRequest *r, char *err,
 			 CHECKPOINT_DEFAULT_MIN_INTERVAL_MS);
 		return -EINVAL;
 	}
+	if (r->disk_log_mib > CHECKPOINT_DISK_LOG_MIB_MAX) {
+		snprintf(err, errlen, "disk_log_mib %u is out of range: 1 to %u MiB (0: %u)",
+			 r->disk_log_mib, CHECKPOINT_DISK_LOG_MIB_MAX,
+			 CHECKPOINT_DEFAULT_DISK_LOG_MIB);
+		return -EINVAL;
+	}
 	if (r->max_rate > CHECKPOINT_MAX_RATE_MAX) {
 		snprintf(err, errlen, "max_rate %u is out of range: 1 to %u epochs/s (0: %u)",
 			 r->max_rate, CHECKPOINT_MAX_RATE_MAX, CHECKPOINT_DEFAULT_MAX_RATE);
@@ -95,6 +101,7 @@ int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 	p->no_output_epochs = r->no_output_epochs;
 	p->min_interval_ms = r->min_interval_ms;
 	p->max_rate = r->max_rate;
+	p->disk_log_mib = r->disk_log_mib;
 	p->pause_on_loss = r->on_standby_loss ==
 			   VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	p->check_peer_generation = r->check_peer_generation;

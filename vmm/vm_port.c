@@ -200,6 +200,16 @@ static int disk_write(void *disk, uint64_t off, const void *data, size_t len)
 	return virtio_blk__write(disk, off, data, len);
 }
 
+static int disk_capture(void *disk, uint64_t max, struct outbuf_notify *n)
+{
+	return virtio_blk__capture(disk, max, n);
+}
+static const struct vm_disk_log *disk_capture_take(void *disk)
+{
+	return virtio_blk__capture_take(disk);
+}
+static bool disk_capture_full(void *disk) { return virtio_blk__capture_full(disk); }
+
 static const struct vm_disk_ops disk_ops = {
 	.size = disk_size,
 	.readonly = disk_readonly,
@@ -208,6 +218,9 @@ static const struct vm_disk_ops disk_ops = {
 	.harvest = disk_harvest,
 	.read = disk_read,
 	.write = disk_write,
+	.capture = disk_capture,
+	.capture_take = disk_capture_take,
+	.capture_full = disk_capture_full,
 };
 
 static void disk(void *opaque, const struct vm_disk_ops **ops, void **dev)

@@ -91,6 +91,20 @@ struct vm_port_stop {
  * checkpoint: its size, reads and writes of the image, and the log of the
  * 4 KiB blocks the guest wrote (a dirty_bitmap of blocks).
  */
+/*
+ * An epoch's written blocks as the disk kept them while it wrote them
+ * (capture): n blocks, their numbers in first-write order and their newest
+ * data (VIRTIO_BLK_BLOCK bytes each; past the image's end, zeros).  With
+ * overflow set the bound was reached and the log lacks some: that epoch
+ * reads its blocks from the image instead.
+ */
+struct vm_disk_log {
+	uint64_t n;
+	uint64_t *blk;
+	uint8_t *data;
+	atomic_bool overflow;
+};
+
 struct vm_disk_ops {
 	uint64_t (*size)(void *disk);
 	bool (*readonly)(void *disk);
@@ -99,6 +113,16 @@ struct vm_disk_ops {
 	void (*harvest)(void *disk, struct dirty_bitmap *bm);
 	int (*read)(void *disk, uint64_t off, void *buf, size_t len);
 	int (*write)(void *disk, uint64_t off, const void *data, size_t len);
+	/*
+	 * Optional.  Keep the blocks written while tracking in a log of at most
+	 * max_blocks (0: stop and free it); the first block past the bound
+	 * fires n.  capture_take, with the VM held, hands over the log of the
+	 * epoch that ends and starts an empty one; the log stays valid until
+	 * the next capture_take.  capture_full: the current log overflowed.
+	 */
+	int (*capture)(void *disk, uint64_t max_blocks, struct outbuf_notify *n);
+	const struct vm_disk_log *(*capture_take)(void *disk);
+	bool (*capture_full)(void *disk);
 };
 
 struct vm_port_ops {

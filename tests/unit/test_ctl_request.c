@@ -78,7 +78,8 @@ START_TEST(test_protect_words)
 			    "--on-standby-loss", "pause", "--peer-generation", "18446744073709551615",
 			    "--verify-disk", "--tls-ca", "/ca.pem", "--tls-cert", "/c.pem",
 			    "--tls-key", "/k.pem", "--tls-peer", "node2", "--tls-crl", "/crl.pem",
-			    "--min-interval", "3", "--max-rate", "200", "--output-epochs", "off") == 0,
+			    "--min-interval", "3", "--max-rate", "200", "--output-epochs", "off",
+			    "--disk-log", "64") == 0,
 		      "%s", err);
 	ck_assert(!json);
 	got = wire(&r);
@@ -99,6 +100,7 @@ START_TEST(test_protect_words)
 	ck_assert(p.no_output_epochs);
 	ck_assert_uint_eq(p.min_interval_ms, 3);
 	ck_assert_uint_eq(p.max_rate, 200);
+	ck_assert_uint_eq(p.disk_log_mib, 64);
 	vmm__control__request__free_unpacked(got, NULL);
 
 	/* The defaults: a generation 0 is still checked when given. */
@@ -131,6 +133,7 @@ static const struct {
 	BAD("bad --min-interval '0': 1 to 60000 ms", "protect", "u", "--min-interval", "0"),
 	BAD("bad --max-rate '10001': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "10001"),
 	BAD("bad --max-rate '-5': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "-5"),
+	BAD("bad --disk-log '4097': 1 to 4096 MiB", "protect", "u", "--disk-log", "4097"),
 	BAD("--output-epochs wants on or off", "protect", "u", "--output-epochs", "yes"),
 	BAD("--on-standby-loss wants degrade or pause", "protect", "u", "--on-standby-loss", "stop"),
 	BAD("bad --peer-generation '-1': want a number", "protect", "u", "--peer-generation", "-1"),
@@ -223,6 +226,10 @@ START_TEST(test_server_checks)
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "max_rate 10001 is out of range: 1 to 10000 epochs/s (0: 1000)");
 	pr.max_rate = 0;
+	pr.disk_log_mib = 4097;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "disk_log_mib 4097 is out of range: 1 to 4096 MiB (0: 16)");
+	pr.disk_log_mib = 0;
 	pr.on_standby_loss = (Vmm__Control__ProtectRequest__OnStandbyLoss)2;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "on_standby_loss 2 is neither DEGRADE (0) nor PAUSE (1)");
@@ -299,7 +306,7 @@ START_TEST(test_status_output)
 		"\"output_released_bytes\":2,\"output_dropped_bytes\":0,"
 		"\"net_output_held_frames\":0,\"net_output_released_frames\":0,"
 		"\"net_output_dropped_frames\":0,\"disk_blocks_last\":0,"
-		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
+		"\"disk_bytes_per_epoch\":0.0,\"disk_read_blocks\":0,\"disk_digest\":\"\","
 		"\"error\":\"standby 'lost''\"}\n");
 	ps.peer_generation = -1;
 	ps.last_commit_age_ms = -1;
@@ -316,7 +323,7 @@ START_TEST(test_status_output)
 		"ack latency:      mean 500.0 us, max 900.0 us\n"
 		"output:           1 bytes held, 2 bytes released, 0 held bytes dropped (buffer full)\n"
 		"net output:       0 frames held, 0 released, 0 dropped\n"
-		"disk per epoch:   0.0 bytes (last 0 blocks)\n"
+		"disk per epoch:   0.0 bytes (last 0 blocks; 0 read back in pauses)\n"
 		"disk digest:      -\n");
 }
 END_TEST
