@@ -88,6 +88,18 @@ def main():
           "%.3f" % (med([r["acked"] / r["elapsed_s"] for r in res.get((m, "max"), [])]) /
                     med([r["acked"] / r["elapsed_s"] for r in res.get(("u", "max"), [])]))
           if res.get((m, "max")) and res.get(("u", "max")) else "–" for m in ("p", "o")))
+    o_rate = med([r["acked"] / r["elapsed_s"] for r in res.get(("o", "max"), [])])
+    u_rate = med([r["acked"] / r["elapsed_s"] for r in res.get(("u", "max"), [])])
+    o_p50 = med([r["rtt_p50_ms"] for r in res.get(("o", "open"), [])])
+    if o_rate and u_rate and o_p50:
+        w("Goals (issue 19), output-triggered: back to back >= 0.2x and >= 500/s: %.3fx and "
+          "%.0f/s (%s); open-loop 100 Hz p50 <= 3 ms: %.2f ms (%s).  A protected answer "
+          "waits for at least one pause, one checkpoint sent and acknowledged, and, when "
+          "it arrives while a checkpoint is in flight, for that one first: the pause and "
+          "ack means below bound the rate at 1 / (pause + ack) answers a second.\n" % (
+              o_rate / u_rate, o_rate,
+              "met" if o_rate / u_rate >= 0.2 and o_rate >= 500 else "not met",
+              o_p50, "met" if o_p50 <= 3 else "not met"))
     for mode, name in (("p", "Time only"), ("o", "Output-triggered")):
         st = res.get((mode, "status"), [])
         if not st:

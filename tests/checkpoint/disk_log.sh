@@ -16,10 +16,6 @@
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
-json_field() {
-	ck_status "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
-
 # pair ID PACE_US [LINGER_MS]: a standby and a primary with a 64 MiB image each.
 pair() {
 	truncate -s 64M "$T/$1.img" "$T/$1sb.img"
@@ -55,6 +51,6 @@ echo "$st" | grep -q '"state":"protected"' || fail "not protected: $st"
 echo "$st" | grep -Eq '"disk_read_blocks":[1-9]' || fail "a full log read nothing back: $st"
 # By time only, 10 epochs of 1 s take 10 s.
 [ "$ms" -lt 5000 ] || fail "10 epochs took $ms ms with a full 1 MiB log and a 1 s interval: the full log did not end the epochs"
-pass "1 MiB log: 10 epochs in $ms ms with a 1 s interval, $(json_field p2 disk_read_blocks) blocks read back"
+pass "1 MiB log: 10 epochs in $ms ms with a 1 s interval, $(ck_field p2 disk_read_blocks) blocks read back"
 kill_vmm "$p2_pid"
 kill_vmm "$p2sb_pid"

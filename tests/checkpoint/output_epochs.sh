@@ -22,11 +22,6 @@
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
-# json_field ID FIELD: a number from ID's protect-status --json.
-json_field() {
-	ck_status "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
-
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- 1: answers end the epochs ---------------------------------------------
@@ -46,9 +41,9 @@ wait_for_line "$log" '^21$' 8 || fail "20 answers took more than $(secs 8) s wit
 took=$(( $(now_ms) - t0 ))
 # Each answer waits for an epoch at least 20 ms after the one before.
 [ "$took" -ge 380 ] || fail "20 answers in $took ms: epochs shorter than --min-interval 20"
-by_output=$(json_field pr1 epochs_by_output)
+by_output=$(ck_field pr1 epochs_by_output)
 [ "$by_output" -ge 20 ] || fail "epochs_by_output $by_output, want >= 20: $(ck_status pr1)"
-pass "20 answers in $took ms with a 2 s interval; epochs by output $by_output, by time $(json_field pr1 epochs_by_time)"
+pass "20 answers in $took ms with a 2 s interval; epochs by output $by_output, by time $(ck_field pr1 epochs_by_time)"
 
 # --- 2: no answer leaves before its ack --------------------------------------
 # The link is cut mid-stream (the forwarder stopped): the checkpoint in
@@ -60,12 +55,12 @@ kill -STOP "$px1_pid"
 # An ack in flight when the link stopped may still release one epoch.
 sleep 0.5
 n1=$(wc -l <"$log")
-e1=$(json_field pr1 committed_epoch)
+e1=$(ck_field pr1 committed_epoch)
 # The next answer is produced and held: the status shows it (polled, the status is the event).
 wait_status pr1 '"output_held_bytes":[1-9]' 5 || fail "no output held with the link cut: $(ck_status pr1)"
 sleep 1
 n2=$(wc -l <"$log")
-e2=$(json_field pr1 committed_epoch)
+e2=$(ck_field pr1 committed_epoch)
 [ "$n1" -eq "$n2" ] || fail "answers left with the link cut: $n1 -> $n2 (epoch $e1 -> $e2)"
 [ "$e1" -eq "$e2" ] || fail "epochs committed with the link cut: $e1 -> $e2"
 pass "link cut: $n2 answers before, none for 1 s with output held (epoch $e2)"
@@ -91,9 +86,9 @@ cl=$!
 PIDS="$PIDS $cl"
 wait_for_line "$log" '^20$' 20 || fail "no values acknowledged"
 t0=$(now_ms)
-e0=$(json_field pr2 epochs)
+e0=$(ck_field pr2 epochs)
 sleep 3   # the window the rate is measured over (not a synchronisation)
-e1=$(json_field pr2 epochs)
+e1=$(ck_field pr2 epochs)
 t1=$(now_ms)
 rate=$(( (e1 - e0) * 1000 / (t1 - t0) ))
 # One epoch more than the bound for the window's edges.
@@ -101,10 +96,10 @@ rate=$(( (e1 - e0) * 1000 / (t1 - t0) ))
 	fail "$((e1 - e0)) epochs in $((t1 - t0)) ms: $rate/s, above --max-rate $RATE"
 [ "$rate" -ge 10 ] ||
 	fail "$rate epochs/s with a chatty guest: output did not end the epochs (interval rate 1/s): $(ck_status pr2)"
-per_s=$(json_field pr2 epochs_per_s)
+per_s=$(ck_field pr2 epochs_per_s)
 python3 -c "import sys; sys.exit(float('$per_s') > $RATE + 1)" ||
 	fail "epochs_per_s $per_s above --max-rate $RATE"
-pass "chatty guest, --max-rate $RATE: $rate epochs/s over $((t1 - t0)) ms (status: $per_s/s, by output $(json_field pr2 epochs_by_output), by time $(json_field pr2 epochs_by_time))"
+pass "chatty guest, --max-rate $RATE: $rate epochs/s over $((t1 - t0)) ms (status: $per_s/s, by output $(ck_field pr2 epochs_by_output), by time $(ck_field pr2 epochs_by_time))"
 kill "$cl"; wait "$cl" 2>/dev/null
 kill_vmm "$pr2_pid"
 kill_vmm "$sb2_pid"
