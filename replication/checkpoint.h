@@ -48,7 +48,7 @@
 #define CHECKPOINT_DEFAULT_MAX_RATE 1000
 #define CHECKPOINT_MAX_RATE_MAX 10000
 /* The disk's write-time log (per epoch, two kept): MiB of blocks. */
-#define CHECKPOINT_DEFAULT_DISK_LOG_MIB 16
+#define CHECKPOINT_DEFAULT_DISK_LOG_MIB 64
 #define CHECKPOINT_DISK_LOG_MIB_MAX 4096
 #define CHECKPOINT_PAUSE_SAMPLES 4096
 /* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */

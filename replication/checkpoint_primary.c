@@ -184,7 +184,7 @@ static int write_disk_log(struct checkpoint *ck)
 	uint32_t *order = malloc((log->n ? log->n : 1) * sizeof(uint32_t));
 	uint8_t *buf = malloc(STREAM_DISK_MAX);
 	uint64_t size = disk ? ops->size(disk) : 0, from = 0;
-	int ret = order && buf && disk ? 0 : -ENOMEM;
+	int ret = !disk ? -ENODEV : order && buf ? 0 : -ENOMEM;
 
 	for (uint64_t i = 0; !ret && i < log->n; i++)
 		order[i] = (uint32_t)i;

@@ -22,9 +22,13 @@ int blk_log__init(struct blk_log *l, uint64_t max, uint32_t block_size)
 	data_len = max * block_size;
 	blk_len = max * sizeof(uint64_t);
 	table_len = slots * sizeof(uint32_t);
-	/* Faulted in now, once: never inside a pause, never grown. */
+	/*
+	 * Allocated once, never grown.  Not faulted in ahead: only writes (on
+	 * the vCPU thread, never in a pause) touch it, and a guest that
+	 * writes little per epoch keeps little of it resident.
+	 */
 	m = mmap(NULL, data_len + blk_len + table_len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED)
 		return -ENOMEM;
 	l->map = m;

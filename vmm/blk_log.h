@@ -18,7 +18,7 @@ struct blk_log {
 	uint64_t max;                 /* blocks it holds at most */
 	uint32_t *table;              /* open addressing: index + 1 of a block, 0 free */
 	uint64_t mask;                /* table size - 1 (a power of two, >= 2 max) */
-	void *map;                    /* one mapping for all of it, pre-faulted */
+	void *map;                    /* one mapping for all of it */
 	size_t map_len;
 };
 

@@ -483,6 +483,9 @@ int virtio_blk__capture(struct virtio_blk *b, uint64_t max_blocks, struct outbuf
 {
 	int ret = 0;
 
+	/* Never more than the image has. */
+	if (max_blocks > virtio_blk__nr_blocks(b))
+		max_blocks = virtio_blk__nr_blocks(b);
 	pthread_mutex_lock(&b->log_lock);
 	capture_off(b);
 	if (max_blocks && !(ret = blk_log__init(&b->logs[0], max_blocks, VIRTIO_BLK_BLOCK)) &&

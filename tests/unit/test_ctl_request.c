@@ -228,7 +228,7 @@ START_TEST(test_server_checks)
 	pr.max_rate = 0;
 	pr.disk_log_mib = 4097;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "disk_log_mib 4097 is out of range: 1 to 4096 MiB (0: 16)");
+	ck_assert_str_eq(err, "disk_log_mib 4097 is out of range: 1 to 4096 MiB (0: 64)");
 	pr.disk_log_mib = 0;
 	pr.on_standby_loss = (Vmm__Control__ProtectRequest__OnStandbyLoss)2;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
