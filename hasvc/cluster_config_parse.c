@@ -211,27 +211,30 @@ static int vm_output_epochs(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
-/* At most the interval: validate_vm checks it once the section is whole. */
-static int vm_min_interval(struct config_parser *p, const char *v, int line)
+/* A whole number of unit from min to max into *dst, or an error naming key. */
+static int vm_number(struct config_parser *p, const char *v, int line, const char *key,
+		     long min, long max, const char *unit, unsigned *dst)
 {
 	long n;
 
-	if (cluster_config__parse_int(v, 1, CONFIG_MAX_INTERVAL_MS, &n) < 0)
-		return fail_in(p, line, "checkpoint_min_interval_ms '%s' is not a number "
-			       "of milliseconds from 1 to %d", v, CONFIG_MAX_INTERVAL_MS);
-	cur_vm(p)->checkpoint_min_interval_ms = (unsigned)n;
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of %s from %ld to %ld", key, v,
+			       unit, min, max);
+	*dst = (unsigned)n;
 	return 0;
+}
+
+/* At most the interval: validate_vm checks it once the section is whole. */
+static int vm_min_interval(struct config_parser *p, const char *v, int line)
+{
+	return vm_number(p, v, line, "checkpoint_min_interval_ms", 1, CONFIG_MAX_INTERVAL_MS,
+			 "milliseconds", &cur_vm(p)->checkpoint_min_interval_ms);
 }
 
 static int vm_max_rate(struct config_parser *p, const char *v, int line)
 {
-	long n;
-
-	if (cluster_config__parse_int(v, 1, CONFIG_MAX_RATE_MAX, &n) < 0)
-		return fail_in(p, line, "checkpoint_max_rate '%s' is not a number of epochs "
-			       "a second from 1 to %d", v, CONFIG_MAX_RATE_MAX);
-	cur_vm(p)->checkpoint_max_rate = (unsigned)n;
-	return 0;
+	return vm_number(p, v, line, "checkpoint_max_rate", 1, CONFIG_MAX_RATE_MAX,
+			 "epochs a second", &cur_vm(p)->checkpoint_max_rate);
 }
 
 static int vm_priority(struct config_parser *p, const char *v, int line)
