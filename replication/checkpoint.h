@@ -121,7 +121,9 @@ struct checkpoint {
 	struct outbuf ob;
 	struct stream cap_s;          /* the epoch's state stream, while it is written */
 	const struct vm_disk_log *cap_log; /* its disk blocks, kept at write time */
-	uint64_t cap_read_blocks;     /* or read back from the image in the pause */
+	uint64_t cap_read_blocks;     /* or read back from the image in the pause: */
+	uint64_t *cap_rest_blk;       /* those a full log lacks (cap_read_blocks of them) */
+	uint8_t *cap_rest;            /* and their data, VIRTIO_BLK_BLOCK bytes each */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;

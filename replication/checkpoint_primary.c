@@ -79,11 +79,67 @@ static int mt_protect_start(void *arg)
 	return vm_port__release(&ck->port, ck->m.holder | VM_HOLD_POLICY);
 }
 
+/* Set (on) or clear the bits of the log's blocks in bm. */
+static void set_logged(struct dirty_bitmap *bm, const struct vm_disk_log *log, bool on)
+{
+	for (uint64_t i = 0; i < log->n; i++) {
+		uint64_t bit = 1ULL << (log->blk[i] % 64);
+
+		bm->bits[log->blk[i] / 64] = on ? bm->bits[log->blk[i] / 64] | bit :
+					     bm->bits[log->blk[i] / 64] & ~bit;
+	}
+}
+
+static void free_rest(struct checkpoint *ck)
+{
+	free(ck->cap_rest);
+	free(ck->cap_rest_blk);
+	ck->cap_rest = NULL;
+	ck->cap_rest_blk = NULL;
+}
+
+/*
+ * Main thread, with the VM held: the blocks of a full log's epoch that it
+ * lacks (harvested, not logged) are read from the image now; the log keeps
+ * the rest.  False when that cannot be done (the caller reads them all).
+ */
+static bool read_rest(struct checkpoint *ck, const struct vm_disk_log *log)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint64_t rest = ck->cap_disk_blocks - log->n, size = ops->size(disk), k = 0;
+	uint64_t nr = ck->m.dbm.nr_pages;
+
+	for (uint64_t i = 0; i < log->n; i++)
+		if (!dirty_bitmap__test(&ck->m.dbm, log->blk[i]))
+			return false;   /* logged, not harvested: no exact set */
+	set_logged(&ck->m.dbm, log, false);
+	ck->cap_rest_blk = malloc((rest ? rest : 1) * sizeof(uint64_t));
+	ck->cap_rest = malloc((rest ? rest : 1) * VIRTIO_BLK_BLOCK);
+	for (uint64_t blk = 0; ck->cap_rest && ck->cap_rest_blk && blk < nr && k < rest; blk++) {
+		uint64_t off = blk * VIRTIO_BLK_BLOCK, len;
+		uint8_t *dst = ck->cap_rest + k * VIRTIO_BLK_BLOCK;
+
+		if (!dirty_bitmap__test(&ck->m.dbm, blk))
+			continue;
+		len = size - off < VIRTIO_BLK_BLOCK ? size - off : VIRTIO_BLK_BLOCK;
+		memset(dst + len, 0, VIRTIO_BLK_BLOCK - len);
+		if (ops->read(disk, off, dst, len))
+			break;
+		ck->cap_rest_blk[k++] = blk;
+	}
+	if (k == rest)
+		return true;
+	free_rest(ck);
+	set_logged(&ck->m.dbm, log, true);   /* the caller reads them all */
+	return false;
+}
+
 /*
  * Main thread, with the VM held: the epoch's disk blocks.  The log the
- * disk kept as it wrote them is taken (nothing is read); when it
- * overflowed, or does not hold exactly the harvested blocks, they are
- * read back from the image here (*blocks set).
+ * disk kept as it wrote them is taken (nothing is read); a full log's
+ * missing blocks are read back here (read_rest); when the log does not
+ * hold exactly harvested blocks, all of them are (*blocks set).
  */
 static void capture_disk(struct checkpoint *ck, const struct dirty_bitmap **blocks)
 {
@@ -99,8 +155,11 @@ static void capture_disk(struct checkpoint *ck, const struct dirty_bitmap **bloc
 	/* Every logged block is marked: equal counts are equal sets. */
 	if (log && !atomic_load(&log->overflow) && log->n == ck->cap_disk_blocks)
 		ck->cap_log = log;
-	else
-		ck->cap_read_blocks = ck->cap_disk_blocks;
+	else if (log && atomic_load(&log->overflow) && log->n <= ck->cap_disk_blocks &&
+		 read_rest(ck, log))
+		ck->cap_log = log;
+	ck->cap_read_blocks = ck->cap_log ? ck->cap_disk_blocks - ck->cap_log->n :
+			      ck->cap_disk_blocks;
 	*blocks = ck->cap_log ? NULL : &ck->m.dbm;
 }
 
@@ -144,68 +203,79 @@ static int mt_capture(void *arg)
 		if (ret)
 			stream__close(&ck->cap_s);
 	}
+	if (ret) {
+		free_rest(ck);
+		ck->cap_log = NULL;
+	}
 	vm_port__release(&ck->port, VM_HOLD_EPOCH);
 	ck->cap_pause_ns = migrate__now_ns() - t0;
 	return ret;
 }
 
-static int cmp_blk(const void *a, const void *b, void *arg)
+struct disk_piece {
+	uint64_t blk;
+	const uint8_t *data;
+};
+
+static int cmp_piece(const void *a, const void *b)
 {
-	const uint64_t *blk = arg;
-	uint64_t x = blk[*(const uint32_t *)a], y = blk[*(const uint32_t *)b];
+	uint64_t x = ((const struct disk_piece *)a)->blk, y = ((const struct disk_piece *)b)->blk;
 
 	return x < y ? -1 : x > y;
 }
 
-/* Blocks order[from, to) of the log, consecutive, as one disk frame. */
-static int write_disk_run(struct stream *s, const struct vm_disk_log *log,
-			  const uint32_t *order, uint64_t from, uint64_t to, uint64_t size,
-			  uint8_t *buf)
+/* Pieces [from, to), consecutive blocks, as one disk frame. */
+static int write_disk_run(struct stream *s, const struct disk_piece *p, uint64_t from,
+			  uint64_t to, uint64_t size, uint8_t *buf)
 {
-	uint64_t off = log->blk[order[from]] * VIRTIO_BLK_BLOCK;
-	uint64_t end = (log->blk[order[to - 1]] + 1) * VIRTIO_BLK_BLOCK;
+	uint64_t off = p[from].blk * VIRTIO_BLK_BLOCK, end = (p[to - 1].blk + 1) * VIRTIO_BLK_BLOCK;
 	uint32_t len = (uint32_t)((end > size ? size : end) - off);
 
 	for (uint64_t i = from; i < to; i++)
-		memcpy(buf + (i - from) * VIRTIO_BLK_BLOCK,
-		       log->data + (uint64_t)order[i] * VIRTIO_BLK_BLOCK, VIRTIO_BLK_BLOCK);
+		memcpy(buf + (i - from) * VIRTIO_BLK_BLOCK, p[i].data, VIRTIO_BLK_BLOCK);
 	return stream__write_disk(s, off, vm_state__all_zero(buf, len) ? NULL : buf, len);
 }
 
 /*
- * Replication thread, the guest running again: the logged blocks into the
- * stream, in the image's order and runs (the parser wants them sorted).
+ * Replication thread, the guest running again: the logged blocks (and
+ * those a full log lacked, read in the pause) into the stream, in the
+ * image's order and runs (the parser wants them sorted).
  */
 static int write_disk_log(struct checkpoint *ck)
 {
 	const struct vm_disk_log *log = ck->cap_log;
 	const struct vm_disk_ops *ops;
 	void *disk = vm_port__disk(&ck->port, &ops);
-	uint32_t *order = malloc((log->n ? log->n : 1) * sizeof(uint32_t));
+	uint64_t n = log->n + (ck->cap_rest ? ck->cap_read_blocks : 0), from = 0, i;
+	struct disk_piece *p = malloc((n ? n : 1) * sizeof(*p));
 	uint8_t *buf = malloc(STREAM_DISK_MAX);
-	uint64_t size = disk ? ops->size(disk) : 0, from = 0;
-	int ret = !disk ? -ENODEV : order && buf ? 0 : -ENOMEM;
+	uint64_t size = disk ? ops->size(disk) : 0;
+	int ret = !disk ? -ENODEV : p && buf ? 0 : -ENOMEM;
 
-	for (uint64_t i = 0; !ret && i < log->n; i++)
-		order[i] = (uint32_t)i;
+	for (i = 0; !ret && i < log->n; i++)
+		p[i] = (struct disk_piece){ log->blk[i], log->data + i * VIRTIO_BLK_BLOCK };
+	for (uint64_t k = 0; !ret && ck->cap_rest && k < ck->cap_read_blocks; k++)
+		p[i + k] = (struct disk_piece){ ck->cap_rest_blk[k],
+						ck->cap_rest + k * VIRTIO_BLK_BLOCK };
 	if (!ret)
-		qsort_r(order, log->n, sizeof(uint32_t), cmp_blk, log->blk);
-	for (uint64_t i = 1; !ret && i <= log->n; i++) {
-		if (i < log->n && log->blk[order[i]] == log->blk[order[i - 1]] + 1 &&
+		qsort(p, n, sizeof(*p), cmp_piece);
+	for (i = 1; !ret && i <= n; i++) {
+		if (i < n && p[i].blk == p[i - 1].blk + 1 &&
 		    (i - from) < STREAM_DISK_MAX / VIRTIO_BLK_BLOCK)
 			continue;
-		ret = write_disk_run(&ck->cap_s, log, order, from, i, size, buf);
+		ret = write_disk_run(&ck->cap_s, p, from, i, size, buf);
 		from = i;
 	}
-	free(order);
+	free(p);
 	free(buf);
+	free_rest(ck);
 	return ret;
 }
 
 /* Replication thread: the captured stream, whole, hashed, in cap_buf. */
 static int finish_capture(struct checkpoint *ck)
 {
-	int ret = ck->cap_log ? write_disk_log(ck) : 0;
+	int ret = ck->cap_log ? write_disk_log(ck) : 0;   /* frees the rest */
 
 	if (!ret)
 		ret = stream__write_end(&ck->cap_s);

@@ -11,6 +11,10 @@
 #    second, the guest writing as fast as it can: the full log ends the
 #    epochs early (10 epochs well within 10 s), those epochs read their
 #    blocks back (disk_read_blocks > 0).
+# 3. The same with --verify-disk: a full log's epoch carries the logged
+#    blocks and, read back in the pause, only those it lacks, merged in
+#    order; the standby's image hashes as the primary's after each (none
+#    refused), and fewer blocks were read back than the checkpoints held.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -54,3 +58,17 @@ echo "$st" | grep -Eq '"disk_read_blocks":[1-9]' || fail "a full log read nothin
 pass "1 MiB log: 10 epochs in $ms ms with a 1 s interval, $(ck_field p2 disk_read_blocks) blocks read back"
 kill_vmm "$p2_pid"
 kill_vmm "$p2sb_pid"
+
+# --- 3: a full log's epoch, exact ------------------------------------------
+pair p3 0 60000
+protect p3 "$PORT" --interval 25 --disk-log 1 --verify-disk
+wait_status p3 '"epochs":([1-9][0-9]+)[,]' 60 || fail "no 10 epochs: $(ck_status p3)"
+st=$(ck_status p3)
+echo "$st" | grep -q '"state":"protected"' || fail "not protected (a checkpoint refused?): $st"
+read=$(ck_field p3 disk_read_blocks)
+held=$(ck_status p3 | python3 -c 'import json, sys; s = json.load(sys.stdin); print(int(s["disk_bytes_per_epoch"] * s["epochs"] / 4096))')
+[ "${read:-0}" -gt 0 ] || fail "no epoch filled the 1 MiB log: $st"
+[ "$read" -lt "$held" ] || fail "$read blocks read back of $held: the full logs' blocks were read back too"
+pass "1 MiB log with --verify-disk: none refused, $read of $held blocks read back in pauses"
+kill_vmm "$p3_pid"
+kill_vmm "$p3sb_pid"
