@@ -24,6 +24,8 @@
 #define CONFIG_DEFAULT_INTERVAL_MS 25
 #define CONFIG_MIN_INTERVAL_MS 5
 #define CONFIG_MAX_INTERVAL_MS 10000
+/* Output-triggered epochs (docs/checkpointing.md); 0: the vmm's default. */
+#define CONFIG_MAX_RATE_MAX 10000
 #define CONFIG_MAX_VCPUS 64
 #define CONFIG_MIN_MEMORY (1ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
@@ -92,6 +94,9 @@ struct config_vm {
 	char *cmdline;          /* NULL when not given                   */
 	char *initrd;           /* NULL when not given                   */
 	unsigned checkpoint_interval_ms;
+	bool checkpoint_output_epochs;          /* default yes */
+	unsigned checkpoint_min_interval_ms;    /* 0: the vmm's default (1) */
+	unsigned checkpoint_max_rate;           /* 0: the vmm's default (1000) */
 	char **preferred_nodes; /* declared node names, in order         */
 	size_t n_preferred;
 	int priority;           /* higher is placed first                */

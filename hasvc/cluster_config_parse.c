@@ -309,6 +309,39 @@ static int vm_interval(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
+static int vm_output_epochs(struct config_parser *p, const char *v, int line)
+{
+	if (cluster_config__parse_bool(v, &cur_vm(p)->checkpoint_output_epochs) < 0)
+		return fail_in(p, line, "checkpoint_output_epochs '%s' is not yes or no", v);
+	return 0;
+}
+
+/* A whole number of unit from min to max into *dst, or an error naming key. */
+static int vm_number(struct config_parser *p, const char *v, int line, const char *key,
+		     long min, long max, const char *unit, unsigned *dst)
+{
+	long n;
+
+	if (cluster_config__parse_int(v, min, max, &n) < 0)
+		return fail_in(p, line, "%s '%s' is not a number of %s from %ld to %ld", key, v,
+			       unit, min, max);
+	*dst = (unsigned)n;
+	return 0;
+}
+
+/* At most the interval: validate_vm checks it once the section is whole. */
+static int vm_min_interval(struct config_parser *p, const char *v, int line)
+{
+	return vm_number(p, v, line, "checkpoint_min_interval_ms", 1, CONFIG_MAX_INTERVAL_MS,
+			 "milliseconds", &cur_vm(p)->checkpoint_min_interval_ms);
+}
+
+static int vm_max_rate(struct config_parser *p, const char *v, int line)
+{
+	return vm_number(p, v, line, "checkpoint_max_rate", 1, CONFIG_MAX_RATE_MAX,
+			 "epochs a second", &cur_vm(p)->checkpoint_max_rate);
+}
+
 static int vm_priority(struct config_parser *p, const char *v, int line)
 {
 	long n;
@@ -471,6 +504,9 @@ static const struct key_rule vm_keys[] = {
 	{ "cmdline", vm_cmdline },
 	{ "initrd", vm_initrd },
 	{ "checkpoint_interval_ms", vm_interval },
+	{ "checkpoint_output_epochs", vm_output_epochs },
+	{ "checkpoint_min_interval_ms", vm_min_interval },
+	{ "checkpoint_max_rate", vm_max_rate },
 	{ "preferred_nodes", vm_preferred },
 	{ "priority", vm_priority },
 	{ "protected", vm_protected },
@@ -485,6 +521,9 @@ static const struct key_rule vm_keys[] = {
 	{ "avoid", cluster_config_place__vm_avoid },
 	{ NULL, NULL },
 };
+/* key_line has a slot per key: a longer table would write past it. */
+_Static_assert(sizeof(vm_keys) / sizeof(vm_keys[0]) - 1 <= PARSER_MAX_KEYS,
+	       "PARSER_MAX_KEYS is below the number of vm keys");
 
 /* ---- sections ---- */
 
@@ -548,6 +587,7 @@ static int add_vm(struct config_parser *p, const char *name, int line)
 	vm->line = line;
 	vm->vcpus = 1;
 	vm->checkpoint_interval_ms = CONFIG_DEFAULT_INTERVAL_MS;
+	vm->checkpoint_output_epochs = true;
 	vm->protect = true;
 	vm->max_restart = CONFIG_DEFAULT_MAX_RESTART;
 	vm->max_relocate = CONFIG_DEFAULT_MAX_RELOCATE;
@@ -731,6 +771,13 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 	}
 	if (!vm_devices_valid(p, vm))
 		return;
+	if (vm->checkpoint_min_interval_ms > vm->checkpoint_interval_ms) {
+		cluster_config_parse__fail(p, vm->line, "vm %s: checkpoint_min_interval_ms %u "
+					   "is above checkpoint_interval_ms %u", vm->name,
+					   vm->checkpoint_min_interval_ms,
+					   vm->checkpoint_interval_ms);
+		return;
+	}
 	for (size_t i = 0; i < vm->n_preferred; i++)
 		if (!cluster_config__node(p->conf, vm->preferred_nodes[i])) {
 			cluster_config_parse__fail(p, vm->preferred_line,

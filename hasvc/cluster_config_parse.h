@@ -10,7 +10,7 @@
 
 #include "hasvc/cluster_config.h"
 
-#define PARSER_MAX_KEYS 24
+#define PARSER_MAX_KEYS 32
 
 enum section_kind {
 	SECTION_NONE,    /* before the first header        */

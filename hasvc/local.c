@@ -644,7 +644,7 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 	if (now < c->retry_ms || !cv ||
 	    local_vmm__peer_uri(d, c->peer, c->vm, false, uri, sizeof(uri)))
 		return;
-	if (local_vmm__protect(d, c, uri, cv->checkpoint_interval_ms, err, sizeof(err))) {
+	if (local_vmm__protect(d, c, uri, cv, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: protect %s: %s (will retry)", c->control, uri, err);
 		c->retry_ms = now + RETRY_MS;
 		return;

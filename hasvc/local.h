@@ -109,9 +109,10 @@ int local_vmm__ctl(struct copy *c, Vmm__Control__Request__CommandCase cmd, char 
 int local_vmm__shutdown(struct copy *c, uint32_t timeout_s, char *err, size_t errlen);
 /* Run the copy under generation gen. */
 int local_vmm__activate(struct copy *c, uint64_t gen, char *err, size_t errlen);
-/* Checkpoint to the standby at uri (c->peer, at c->peer_gen), every interval_ms. */
-int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
-		       char *err, size_t errlen);
+/* Checkpoint to the standby at uri (c->peer, at c->peer_gen), as cv's checkpoint_* keys say. */
+struct config_vm;
+int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri,
+		       const struct config_vm *cv, char *err, size_t errlen);
 /*
  * The migration job's state (none, active, completed, failed...) into out,
  * and its downtime once completed.

@@ -289,15 +289,18 @@ static void tls_fields(struct hasvcd *d, const char *peer, char **ca, char **cer
 		*crl = me->tls_crl;
 }
 
-int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri, uint32_t interval_ms,
-		       char *err, size_t errlen)
+int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri,
+		       const struct config_vm *cv, char *err, size_t errlen)
 {
 	struct ctl_req r;
 	Vmm__Control__ProtectRequest *pr = &r.u.protect;
 
 	ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_PROTECT);
 	pr->uri = (char *)uri;
-	pr->interval_ms = interval_ms;
+	pr->interval_ms = cv->checkpoint_interval_ms;
+	pr->no_output_epochs = !cv->checkpoint_output_epochs;
+	pr->min_interval_ms = cv->checkpoint_min_interval_ms;
+	pr->max_rate = cv->checkpoint_max_rate;
 	/* The cluster, not the vmm, decides whether to run on unprotected. */
 	pr->on_standby_loss = VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	pr->check_peer_generation = true;

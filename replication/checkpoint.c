@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
@@ -21,7 +22,6 @@
 int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_t *loop,
 		     uint64_t generation)
 {
-	pthread_condattr_t ca;
 	int ret;
 
 	memset(ck, 0, sizeof(*ck));
@@ -29,11 +29,10 @@ int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_
 	ck->loop = loop;
 	ck->generation = generation;
 	pthread_mutex_init(&ck->lock, NULL);
-	/* The epoch timer's wait is on CLOCK_MONOTONIC, as migrate__now_ns. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ck->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	/* The epoch's wait: held output, stop and final all write its eventfd. */
+	ret = outbuf__init(&ck->ob);
+	if (ret)
+		return ret;
 	atomic_init(&ck->stop, false);
 	atomic_init(&ck->final, false);
 	atomic_init(&ck->thread_done, true);
@@ -46,9 +45,11 @@ int checkpoint__init(struct checkpoint *ck, const struct vm_port *port, qb_loop_
 /* End an epoch's wait (the thread then looks at stop and final). */
 static void wake_epoch_wait(struct checkpoint *ck)
 {
-	pthread_mutex_lock(&ck->lock);
-	pthread_cond_broadcast(&ck->wake);
-	pthread_mutex_unlock(&ck->lock);
+	uint64_t one = 1;
+
+	if (write(outbuf__events(&ck->ob), &one, sizeof(one)) < 0) {
+		/* Full: the thread is woken already. */
+	}
 }
 
 /* Main thread: wait for the thread to end, serving its main-thread calls. */
@@ -104,7 +105,7 @@ void checkpoint__exit(struct checkpoint *ck)
 	ck->stage = NULL;
 	vm_state__undo_free(ck->undo);
 	ck->undo = NULL;
-	pthread_cond_destroy(&ck->wake);
+	outbuf__exit(&ck->ob);
 }
 
 void checkpoint__stop_thread(struct checkpoint *ck)

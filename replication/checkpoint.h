@@ -35,10 +35,21 @@
 
 #include "replication/migrate.h"
 #include "replication/outbuf.h"
+#include "vmm/stream.h"
 #include "vmm/vm_port.h"
 #include "vmm/control.pb-c.h"
 
 #define CHECKPOINT_DEFAULT_INTERVAL_MS 25
+/*
+ * Output-triggered epochs (docs/checkpointing.md): held output ends an
+ * epoch once it is min_interval old, at most max_rate epochs a second.
+ */
+#define CHECKPOINT_DEFAULT_MIN_INTERVAL_MS 1
+#define CHECKPOINT_DEFAULT_MAX_RATE 1000
+#define CHECKPOINT_MAX_RATE_MAX 10000
+/* The disk's write-time log (per epoch, two kept): MiB of blocks. */
+#define CHECKPOINT_DEFAULT_DISK_LOG_MIB 64
+#define CHECKPOINT_DISK_LOG_MIB_MAX 4096
 #define CHECKPOINT_PAUSE_SAMPLES 4096
 /* Commit times kept for epochs_per_s: more than a second's worth at 1 ms. */
 #define CHECKPOINT_RATE_SAMPLES 2048
@@ -63,6 +74,10 @@ struct vm_state_undo;
 struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
+	bool no_output_epochs;        /* epochs end by time only */
+	uint32_t min_interval_ms;     /* 0: default; an output epoch is at least this long */
+	uint32_t max_rate;            /* 0: default; epochs a second at most */
+	uint32_t disk_log_mib;        /* 0: default; the disk's write-time log bound */
 	bool pause_on_loss;           /* else degrade */
 	bool check_peer_generation;   /* the standby must be at peer_generation */
 	uint64_t peer_generation;
@@ -71,6 +86,7 @@ struct checkpoint_params {
 
 struct checkpoint_stats {
 	uint64_t epochs;
+	uint64_t epochs_output, epochs_time;  /* primary: ended by held output / by time */
 	uint64_t pause_ns_sum, pause_ns_max;
 	uint64_t pause_samples[CHECKPOINT_PAUSE_SAMPLES];  /* ring, for p99 */
 	uint64_t pages_sum, bytes_sum, pages_last, bytes_last;
@@ -80,6 +96,7 @@ struct checkpoint_stats {
 	uint64_t last_commit_ns;      /* when it was (0: none yet); the sync counts */
 	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
 	uint64_t disk_blocks_last, disk_bytes_sum;     /* image bytes in checkpoints */
+	uint64_t disk_read_blocks;    /* blocks read back from the image in a pause */
 	bool disk_digest_valid;       /* --verify-disk: the image at the last commit */
 	uint8_t disk_digest[32];
 };
@@ -90,7 +107,6 @@ struct checkpoint {
 	pthread_mutex_t lock;         /* state, error, stats */
 	enum checkpoint_state state;
 	char error[256];
-	pthread_cond_t wake;          /* with lock: stop was set (ends an epoch's wait) */
 	atomic_bool stop;
 	atomic_bool final;            /* primary: the guest stopped; one last epoch */
 	uint64_t generation;          /* fencing token (written on the main thread) */
@@ -103,6 +119,11 @@ struct checkpoint {
 	bool m_ready;
 	struct checkpoint_params p;
 	struct outbuf ob;
+	struct stream cap_s;          /* the epoch's state stream, while it is written */
+	const struct vm_disk_log *cap_log; /* its disk blocks, kept at write time */
+	uint64_t cap_read_blocks;     /* or read back from the image in the pause: */
+	uint64_t *cap_rest_blk;       /* those a full log lacks (cap_read_blocks of them) */
+	uint8_t *cap_rest;            /* and their data, VIRTIO_BLK_BLOCK bytes each */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;

@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "ipc/json_out.h"
+#include "replication/checkpoint.h"
 #include "replication/checkpoint_cli.h"
 #include "vmm/ctl.h"
 
 static const char protect_usage[] =
-	"usage: protect tcp:HOST:PORT [--interval MS] "
+	"usage: protect tcp:HOST:PORT [--interval MS] [--output-epochs on|off] "
+	"[--min-interval MS] [--max-rate N] [--disk-log MIB] "
 	"[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
 	"{--tls-ca F --tls-cert F --tls-key F --tls-peer NODE [--tls-crl F] | --tls-none}";
 
@@ -42,12 +44,54 @@ static int parse_generation(const char *opt, const char *v, uint64_t *out, char 
 	return 0;
 }
 
+/* A whole number from 1 to max. */
+static int parse_count(const char *opt, const char *v, unsigned long max, const char *unit,
+		       uint32_t *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || !n || n > max || *v == '-' || *v == '+' || *v == ' ') {
+		snprintf(err, errlen, "bad %s '%s': 1 to %lu %s", opt, v, max, unit);
+		return -EINVAL;
+	}
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* The options of output-triggered epochs; 1: not one of them. */
+static int output_epochs_value(Vmm__Control__ProtectRequest *pr, const char *a, char *v,
+			       char *err, size_t errlen)
+{
+	if (!strcmp(a, "--min-interval"))
+		return parse_count(a, v, 60000, "ms", &pr->min_interval_ms, err, errlen);
+	if (!strcmp(a, "--disk-log"))
+		return parse_count(a, v, CHECKPOINT_DISK_LOG_MIB_MAX, "MiB", &pr->disk_log_mib, err,
+				   errlen);
+	if (!strcmp(a, "--max-rate"))
+		return parse_count(a, v, CHECKPOINT_MAX_RATE_MAX, "epochs/s", &pr->max_rate, err,
+				   errlen);
+	if (strcmp(a, "--output-epochs"))
+		return 1;
+	if (strcmp(v, "on") && strcmp(v, "off")) {
+		snprintf(err, errlen, "--output-epochs wants on or off");
+		return -EINVAL;
+	}
+	pr->no_output_epochs = !strcmp(v, "off");
+	return 0;
+}
+
 /* An option of protect with a value: v into the request. */
 static int protect_value(Vmm__Control__ProtectRequest *pr, const char *a, char *v, char *err,
 			 size_t errlen)
 {
 	char *end;
+	int ret = output_epochs_value(pr, a, v, err, errlen);
 
+	if (ret <= 0)
+		return ret;
 	if (!strcmp(a, "--interval")) {
 		unsigned long ms = strtoul(v, &end, 10);
 
@@ -176,18 +220,20 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 "state:            %s (%s)\n"
 		 "generation:       %llu (peer %s)\n"
 		 "epochs:           %llu (committed %llu, refused %llu)\n"
+		 "epochs ended by:  output %llu, time %llu\n"
 		 "last commit:      %s; %.1f epochs/s over the last second\n"
 		 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released, %llu held bytes dropped (buffer full)\n"
 		 "net output:       %llu frames held, %llu released, %llu dropped\n"
-		 "disk per epoch:   %.1f bytes (last %llu blocks)\n"
+		 "disk per epoch:   %.1f bytes (last %llu blocks; %llu read back in pauses)\n"
 		 "disk digest:      %s\n"
 		 "%s%s%s",
 		 ps->state, ps->role, (unsigned long long)ps->generation, peer,
 		 (unsigned long long)ps->epochs, (unsigned long long)ps->committed_epoch,
-		 (unsigned long long)ps->refused, age, ps->epochs_per_s, ps->pause_us_mean,
+		 (unsigned long long)ps->refused, (unsigned long long)ps->epochs_by_output,
+		 (unsigned long long)ps->epochs_by_time, age, ps->epochs_per_s, ps->pause_us_mean,
 		 ps->pause_us_p99, ps->pause_us_max, ps->pages_per_epoch, ps->bytes_per_epoch,
 		 (unsigned long long)ps->pages_last, (unsigned long long)ps->bytes_last,
 		 ps->ack_us_mean, ps->ack_us_max, (unsigned long long)ps->output_held_bytes,
@@ -196,7 +242,7 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 (unsigned long long)ps->net_output_held_frames,
 		 (unsigned long long)ps->net_output_released_frames,
 		 (unsigned long long)ps->net_output_dropped_frames, ps->disk_bytes_per_epoch,
-		 (unsigned long long)ps->disk_blocks_last,
+		 (unsigned long long)ps->disk_blocks_last, (unsigned long long)ps->disk_read_blocks,
 		 ps->disk_digest[0] ? ps->disk_digest : "-",
 		 error[0] ? "error:            " : "", error, error[0] ? "\n" : "");
 }

@@ -1,17 +1,21 @@
 /*
  * The primary side of checkpointing (checkpoint.h): initial sync, then one
- * epoch per interval, each acknowledged before the next begins (so the
+ * epoch per interval, or sooner when the guest's output is held (output-
+ * triggered epochs, bounded by min_interval and max_rate), each
+ * acknowledged before the next begins (so the
  * standby never holds more than one checkpoint in flight and the output of
  * an epoch waits at most one round trip after its capture).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <qb/qblog.h>
 
 #include "replication/checkpoint.h"
@@ -20,6 +24,7 @@
 #include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm_hold.h"
+#include "vmm/vm_state.h"
 
 static void set_error(struct checkpoint *ck, const char *error)
 {
@@ -38,6 +43,26 @@ static void set_state(struct checkpoint *ck, enum checkpoint_state s, const char
 }
 
 /*
+ * Main thread, the guest held: the disk keeps the epochs' written blocks
+ * from now on (tracking off frees the log).  Without it (no memory),
+ * every epoch reads its blocks back from the image, as it always may.
+ */
+static void start_disk_log(struct checkpoint *ck)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint64_t mib = ck->p.disk_log_mib ? ck->p.disk_log_mib : CHECKPOINT_DEFAULT_DISK_LOG_MIB;
+	int ret;
+
+	if (!ck->m.disk_tracking || !disk || !ops->capture)
+		return;
+	ret = ops->capture(disk, mib * (1024 * 1024 / VIRTIO_BLK_BLOCK), &ck->ob.notify);
+	if (ret)
+		qb_log(LOG_WARNING, "protect: no %llu MiB disk log (%s): epochs read their disk "
+		       "blocks back from the image", (unsigned long long)mib, strerror(-ret));
+}
+
+/*
  * Main thread: the sync is acknowledged.  Hold output from here on (output
  * the policy held stays held until the first acknowledged checkpoint) and
  * release the switch-over's and the policy's holds (the operator's stays).
@@ -47,10 +72,95 @@ static int mt_protect_start(void *arg)
 	struct checkpoint *ck = arg;
 
 	outbuf__start(&ck->ob, &ck->port);
+	start_disk_log(ck);
 	pthread_mutex_lock(&ck->lock);
 	checkpoint__record_commit(ck, migrate__now_ns());
 	pthread_mutex_unlock(&ck->lock);
 	return vm_port__release(&ck->port, ck->m.holder | VM_HOLD_POLICY);
+}
+
+/* Set (on) or clear the bits of the log's blocks in bm. */
+static void set_logged(struct dirty_bitmap *bm, const struct vm_disk_log *log, bool on)
+{
+	for (uint64_t i = 0; i < log->n; i++) {
+		uint64_t bit = 1ULL << (log->blk[i] % 64);
+
+		bm->bits[log->blk[i] / 64] = on ? bm->bits[log->blk[i] / 64] | bit :
+					     bm->bits[log->blk[i] / 64] & ~bit;
+	}
+}
+
+static void free_rest(struct checkpoint *ck)
+{
+	free(ck->cap_rest);
+	free(ck->cap_rest_blk);
+	ck->cap_rest = NULL;
+	ck->cap_rest_blk = NULL;
+}
+
+/*
+ * Main thread, with the VM held: the blocks of a full log's epoch that it
+ * lacks (harvested, not logged) are read from the image now; the log keeps
+ * the rest.  False when that cannot be done (the caller reads them all).
+ */
+static bool read_rest(struct checkpoint *ck, const struct vm_disk_log *log)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint64_t rest = ck->cap_disk_blocks - log->n, size = ops->size(disk), k = 0;
+	uint64_t nr = ck->m.dbm.nr_pages;
+
+	for (uint64_t i = 0; i < log->n; i++)
+		if (!dirty_bitmap__test(&ck->m.dbm, log->blk[i]))
+			return false;   /* logged, not harvested: no exact set */
+	set_logged(&ck->m.dbm, log, false);
+	ck->cap_rest_blk = malloc((rest ? rest : 1) * sizeof(uint64_t));
+	ck->cap_rest = malloc((rest ? rest : 1) * VIRTIO_BLK_BLOCK);
+	for (uint64_t blk = 0; ck->cap_rest && ck->cap_rest_blk && blk < nr && k < rest; blk++) {
+		uint64_t off = blk * VIRTIO_BLK_BLOCK, len;
+		uint8_t *dst = ck->cap_rest + k * VIRTIO_BLK_BLOCK;
+
+		if (!dirty_bitmap__test(&ck->m.dbm, blk))
+			continue;
+		len = size - off < VIRTIO_BLK_BLOCK ? size - off : VIRTIO_BLK_BLOCK;
+		memset(dst + len, 0, VIRTIO_BLK_BLOCK - len);
+		if (ops->read(disk, off, dst, len))
+			break;
+		ck->cap_rest_blk[k++] = blk;
+	}
+	if (k == rest)
+		return true;
+	free_rest(ck);
+	set_logged(&ck->m.dbm, log, true);   /* the caller reads them all */
+	return false;
+}
+
+/*
+ * Main thread, with the VM held: the epoch's disk blocks.  The log the
+ * disk kept as it wrote them is taken (nothing is read); a full log's
+ * missing blocks are read back here (read_rest); when the log does not
+ * hold exactly harvested blocks, all of them are (*blocks set).
+ */
+static void capture_disk(struct checkpoint *ck, const struct dirty_bitmap **blocks)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	const struct vm_disk_log *log = disk && ops->capture_take ? ops->capture_take(disk) : NULL;
+
+	dirty_bitmap__clear(&ck->m.dbm);
+	migrate__disk_harvest(&ck->m);
+	ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
+	ck->cap_log = NULL;
+	ck->cap_read_blocks = 0;
+	/* Every logged block is marked: equal counts are equal sets. */
+	if (log && !atomic_load(&log->overflow) && log->n == ck->cap_disk_blocks)
+		ck->cap_log = log;
+	else if (log && atomic_load(&log->overflow) && log->n <= ck->cap_disk_blocks &&
+		 read_rest(ck, log))
+		ck->cap_log = log;
+	ck->cap_read_blocks = ck->cap_log ? ck->cap_disk_blocks - ck->cap_log->n :
+			      ck->cap_disk_blocks;
+	*blocks = ck->cap_log ? NULL : &ck->m.dbm;
 }
 
 /* Main thread: the end of an epoch. */
@@ -58,7 +168,7 @@ static int mt_capture(void *arg)
 {
 	struct checkpoint *ck = arg;
 	uint64_t t0 = migrate__now_ns();
-	struct stream s;
+	const struct dirty_bitmap *blocks = NULL;
 	int ret;
 
 	/* A stopped VM cannot be held (nor run): the final checkpoint reads it. */
@@ -80,26 +190,99 @@ static int mt_capture(void *arg)
 	ret = ck->port.ops->dirty_harvest(ck->port.vm, &ck->m.bm);
 	/* No request is in flight: the image holds exactly the epoch's writes. */
 	if (!ret && ck->m.disk_tracking) {
-		dirty_bitmap__clear(&ck->m.dbm);
-		migrate__disk_harvest(&ck->m);
-		ck->cap_disk_blocks = dirty_bitmap__count(&ck->m.dbm);
+		capture_disk(ck, &blocks);
 		if (ck->p.verify_disk)
 			ret = ck->port.ops->disk_digest(ck->port.vm, ck->cap_digest);
 	}
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
-		stream__init_mem(&s);
-		s.seal_later = true; /* hashed after the guest runs again */
-		ret = ck->port.ops->save_pages(ck->port.vm, &s, &ck->m.bm,
-					       ck->m.disk_tracking ? &ck->m.dbm : NULL);
-		if (!ret)
-			ck->cap_buf = stream__mem_take(&s, &ck->cap_len);
-		stream__close(&s);
+		stream__init_mem(&ck->cap_s);
+		ck->cap_s.seal_later = true; /* hashed after the guest runs again */
+		ret = ck->port.ops->save_pages(ck->port.vm, &ck->cap_s, &ck->m.bm, blocks);
+		if (ret)
+			stream__close(&ck->cap_s);
+	}
+	if (ret) {
+		free_rest(ck);
+		ck->cap_log = NULL;
 	}
 	vm_port__release(&ck->port, VM_HOLD_EPOCH);
 	ck->cap_pause_ns = migrate__now_ns() - t0;
 	return ret;
+}
+
+struct disk_piece {
+	uint64_t blk;
+	const uint8_t *data;
+};
+
+static int cmp_piece(const void *a, const void *b)
+{
+	uint64_t x = ((const struct disk_piece *)a)->blk, y = ((const struct disk_piece *)b)->blk;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Pieces [from, to), consecutive blocks, as one disk frame. */
+static int write_disk_run(struct stream *s, const struct disk_piece *p, uint64_t from,
+			  uint64_t to, uint64_t size, uint8_t *buf)
+{
+	uint64_t off = p[from].blk * VIRTIO_BLK_BLOCK, end = (p[to - 1].blk + 1) * VIRTIO_BLK_BLOCK;
+	uint32_t len = (uint32_t)((end > size ? size : end) - off);
+
+	for (uint64_t i = from; i < to; i++)
+		memcpy(buf + (i - from) * VIRTIO_BLK_BLOCK, p[i].data, VIRTIO_BLK_BLOCK);
+	return stream__write_disk(s, off, vm_state__all_zero(buf, len) ? NULL : buf, len);
+}
+
+/*
+ * Replication thread, the guest running again: the logged blocks (and
+ * those a full log lacked, read in the pause) into the stream, in the
+ * image's order and runs (the parser wants them sorted).
+ */
+static int write_disk_log(struct checkpoint *ck)
+{
+	const struct vm_disk_log *log = ck->cap_log;
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+	uint64_t n = log->n + (ck->cap_rest ? ck->cap_read_blocks : 0), from = 0, i;
+	struct disk_piece *p = malloc((n ? n : 1) * sizeof(*p));
+	uint8_t *buf = malloc(STREAM_DISK_MAX);
+	uint64_t size = disk ? ops->size(disk) : 0;
+	int ret = !disk ? -ENODEV : p && buf ? 0 : -ENOMEM;
+
+	for (i = 0; !ret && i < log->n; i++)
+		p[i] = (struct disk_piece){ log->blk[i], log->data + i * VIRTIO_BLK_BLOCK };
+	for (uint64_t k = 0; !ret && ck->cap_rest && k < ck->cap_read_blocks; k++)
+		p[i + k] = (struct disk_piece){ ck->cap_rest_blk[k],
+						ck->cap_rest + k * VIRTIO_BLK_BLOCK };
+	if (!ret)
+		qsort(p, n, sizeof(*p), cmp_piece);
+	for (i = 1; !ret && i <= n; i++) {
+		if (i < n && p[i].blk == p[i - 1].blk + 1 &&
+		    (i - from) < STREAM_DISK_MAX / VIRTIO_BLK_BLOCK)
+			continue;
+		ret = write_disk_run(&ck->cap_s, p, from, i, size, buf);
+		from = i;
+	}
+	free(p);
+	free(buf);
+	free_rest(ck);
+	return ret;
+}
+
+/* Replication thread: the captured stream, whole, hashed, in cap_buf. */
+static int finish_capture(struct checkpoint *ck)
+{
+	int ret = ck->cap_log ? write_disk_log(ck) : 0;   /* frees the rest */
+
+	if (!ret)
+		ret = stream__write_end(&ck->cap_s);
+	if (!ret)
+		ck->cap_buf = stream__mem_take(&ck->cap_s, &ck->cap_len);
+	stream__close(&ck->cap_s);
+	return ret ? ret : stream__seal_mem(&ck->cap_buf, &ck->cap_len);
 }
 
 /*
@@ -227,34 +410,122 @@ static int read_ack(struct checkpoint *ck, uint8_t *buf, uint64_t epoch, char *e
 	return ret;
 }
 
-/* Wait for the next epoch; unprotect (stop) or the guest's stop (final) end it at once. */
-static void wait_until(struct checkpoint *ck, uint64_t ns)
+/* When the current epoch ends at the latest, and at the earliest for output. */
+struct epoch_clock {
+	uint64_t interval, min_gap;   /* ns; min_gap 0: output does not end epochs */
+	uint64_t started;             /* the current epoch's capture time */
+};
+
+static void clock_init(struct epoch_clock *c, const struct checkpoint_params *p)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+	uint64_t min = (uint64_t)(p->min_interval_ms ? p->min_interval_ms :
+				  CHECKPOINT_DEFAULT_MIN_INTERVAL_MS) * 1000000ULL;
+	uint64_t gap = 1000000000ULL / (p->max_rate ? p->max_rate : CHECKPOINT_DEFAULT_MAX_RATE);
+
+	c->interval = (uint64_t)(p->interval_ms ? p->interval_ms :
+				 CHECKPOINT_DEFAULT_INTERVAL_MS) * 1000000ULL;
+	/* One epoch in flight: captures min_gap apart are at most max_rate a second. */
+	c->min_gap = p->no_output_epochs ? 0 : min > gap ? min : gap;
+	c->started = migrate__now_ns();
+}
+
+/* Sleep on the eventfd until deadline (ns, CLOCK_MONOTONIC) or an event. */
+static void wait_event(int fd, uint64_t deadline)
+{
+	uint64_t now = migrate__now_ns(), left = deadline > now ? deadline - now : 0, v;
+	struct timespec ts = { (time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL) };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (ppoll(&pfd, 1, &ts, NULL) > 0 && read(fd, &v, sizeof(v)) < 0) {
+		/* Nothing to read: another wake took it. */
+	}
+}
+
+static bool disk_log_full(struct checkpoint *ck)
+{
+	const struct vm_disk_ops *ops;
+	void *disk = vm_port__disk(&ck->port, &ops);
+
+	return disk && ops->capture_full && ops->capture_full(disk);
+}
+
+/*
+ * Wait for the end of the epoch: the interval, or held output once the
+ * epoch is min_gap old.  Unprotect (stop) or the guest's stop (final) end
+ * it at once.  True: it ended for output.
+ */
+static bool wait_epoch_end(struct checkpoint *ck, struct epoch_clock *c)
+{
+	uint64_t by_time = c->started + c->interval, by_output = c->started + c->min_gap;
+	bool output = false, held;
+
+	for (;;) {
+		uint64_t now = migrate__now_ns(), deadline = by_time;
+
+		if (atomic_load(&ck->stop) || atomic_load(&ck->final) || now >= by_time)
+			break;
+		/* Armed before looking: output held after the look writes the fd. */
+		held = outbuf__arm(&ck->ob);
+		/* The disk log is full: the epoch ends now (its blocks are read back). */
+		if (disk_log_full(ck))
+			break;
+		if (c->min_gap && held) {
+			output = now >= by_output;
+			if (output)
+				break;
+			/* Held already: only the clock matters until by_output. */
+			outbuf__disarm(&ck->ob);
+			deadline = by_output;
+		}
+		wait_event(outbuf__events(&ck->ob), deadline);
+	}
+	outbuf__disarm(&ck->ob);
+	c->started = migrate__now_ns();
+	return output;
+}
+
+static void record_epoch(struct checkpoint *ck, uint64_t epoch, uint64_t t_send,
+			 bool by_output)
+{
+	uint64_t now = migrate__now_ns();
 
 	pthread_mutex_lock(&ck->lock);
-	while (!atomic_load(&ck->stop) && !atomic_load(&ck->final) && migrate__now_ns() < ns)
-		pthread_cond_timedwait(&ck->wake, &ck->lock, &ts);
+	ck->st.epochs = epoch;
+	ck->st.committed_epoch = epoch;
+	if (by_output)
+		ck->st.epochs_output++;
+	else
+		ck->st.epochs_time++;
+	checkpoint__record_commit(ck, now);
+	now -= t_send;
+	ck->st.pages_last = ck->cap_pages;
+	ck->st.bytes_last = ck->cap_len;
+	ck->st.pages_sum += ck->cap_pages;
+	ck->st.bytes_sum += ck->cap_len;
+	ck->st.disk_blocks_last = ck->cap_disk_blocks;
+	ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
+	ck->st.disk_read_blocks += ck->cap_read_blocks;
+	ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
+	memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
+	ck->st.ack_ns_sum += now;
+	if (now > ck->st.ack_ns_max)
+		ck->st.ack_ns_max = now;
+	checkpoint__record_pause(ck, ck->cap_pause_ns);
 	pthread_mutex_unlock(&ck->lock);
 }
 
 /* 0 once the final checkpoint is acknowledged; else why the epochs ended. */
 static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
-	uint64_t interval = (uint64_t)(ck->p.interval_ms ? ck->p.interval_ms :
-				       CHECKPOINT_DEFAULT_INTERVAL_MS) * 1000000ULL;
-	uint64_t next = migrate__now_ns(), corrupt = corrupt_epoch();
+	struct epoch_clock clock;
+	uint64_t corrupt = corrupt_epoch();
 	int ret;
 
+	clock_init(&clock, &ck->p);
 	for (uint64_t epoch = 1; !atomic_load(&ck->stop); epoch++) {
-		uint64_t now = migrate__now_ns(), t_send;
-		bool last;
+		uint64_t t_send;
+		bool last, by_output = wait_epoch_end(ck, &clock);
 
-		next += interval;
-		if (next > now)
-			wait_until(ck, next);
-		else
-			next = now;
 		if (atomic_load(&ck->stop))
 			break;
 		/* Set only once the VM has stopped: this capture is its end. */
@@ -266,7 +537,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			continue;
 		}
 		if (!ret)
-			ret = stream__seal_mem(&ck->cap_buf, &ck->cap_len);
+			ret = finish_capture(ck);
 		if (ret) {
 			snprintf(err, errlen, "cannot capture checkpoint %llu: %s",
 				 (unsigned long long)epoch, strerror(-ret));
@@ -287,25 +558,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		outbuf__commit(&ck->ob, ck->cap_mark);
-		now = migrate__now_ns();
-		pthread_mutex_lock(&ck->lock);
-		ck->st.epochs = epoch;
-		ck->st.committed_epoch = epoch;
-		checkpoint__record_commit(ck, now);
-		now -= t_send;
-		ck->st.pages_last = ck->cap_pages;
-		ck->st.bytes_last = ck->cap_len;
-		ck->st.pages_sum += ck->cap_pages;
-		ck->st.bytes_sum += ck->cap_len;
-		ck->st.disk_blocks_last = ck->cap_disk_blocks;
-		ck->st.disk_bytes_sum += ck->cap_disk_blocks * VIRTIO_BLK_BLOCK;
-		ck->st.disk_digest_valid = ck->p.verify_disk && ck->m.disk_tracking;
-		memcpy(ck->st.disk_digest, ck->cap_digest, sizeof(ck->st.disk_digest));
-		ck->st.ack_ns_sum += now;
-		if (now > ck->st.ack_ns_max)
-			ck->st.ack_ns_max = now;
-		checkpoint__record_pause(ck, ck->cap_pause_ns);
-		pthread_mutex_unlock(&ck->lock);
+		record_epoch(ck, epoch, t_send, by_output);
 		if (last)
 			return 0;
 	}
@@ -336,8 +589,9 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	if (!ret) {
 		set_state(ck, CKPT_PROTECTED, "");
 		qb_log(LOG_NOTICE, "protect: initial sync to %s done; checkpointing every %u ms "
-		       "(generation %llu)", ck->p.mp.uri, ck->p.interval_ms ? ck->p.interval_ms :
-		       CHECKPOINT_DEFAULT_INTERVAL_MS, (unsigned long long)ck->generation);
+		       "(generation %llu)%s", ck->p.mp.uri, ck->p.interval_ms ? ck->p.interval_ms :
+		       CHECKPOINT_DEFAULT_INTERVAL_MS, (unsigned long long)ck->generation,
+		       ck->p.no_output_epochs ? "" : ", sooner when output is held");
 		ret = epochs(ck, buf, err, sizeof(err));
 	}
 	free(ck->cap_buf);

@@ -38,6 +38,31 @@ static int copy_strings(const Vmm__Control__ProtectRequest *r, struct migrate_pa
 	       copy(mp->tls_crl, sizeof(mp->tls_crl), r->tls_crl, "tls_crl", err, errlen);
 }
 
+static int check_output_epochs(const Vmm__Control__ProtectRequest *r, char *err,
+			       size_t errlen)
+{
+	uint32_t interval = r->interval_ms ? r->interval_ms : CHECKPOINT_DEFAULT_INTERVAL_MS;
+
+	if (r->min_interval_ms > interval) {
+		snprintf(err, errlen, "min_interval_ms %u is out of range: 1 to the interval, "
+			 "%u ms (0: %u)", r->min_interval_ms, interval,
+			 CHECKPOINT_DEFAULT_MIN_INTERVAL_MS);
+		return -EINVAL;
+	}
+	if (r->disk_log_mib > CHECKPOINT_DISK_LOG_MIB_MAX) {
+		snprintf(err, errlen, "disk_log_mib %u is out of range: 1 to %u MiB (0: %u)",
+			 r->disk_log_mib, CHECKPOINT_DISK_LOG_MIB_MAX,
+			 CHECKPOINT_DEFAULT_DISK_LOG_MIB);
+		return -EINVAL;
+	}
+	if (r->max_rate > CHECKPOINT_MAX_RATE_MAX) {
+		snprintf(err, errlen, "max_rate %u is out of range: 1 to %u epochs/s (0: %u)",
+			 r->max_rate, CHECKPOINT_MAX_RATE_MAX, CHECKPOINT_DEFAULT_MAX_RATE);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 				struct checkpoint_params *p, char *err, size_t errlen)
 {
@@ -68,8 +93,15 @@ int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 			 (unsigned long long)r->peer_generation);
 		return -EINVAL;
 	}
+	ret = check_output_epochs(r, err, errlen);
+	if (ret)
+		return ret;
 	p->mp.tls_none = r->tls_none;
 	p->interval_ms = r->interval_ms;
+	p->no_output_epochs = r->no_output_epochs;
+	p->min_interval_ms = r->min_interval_ms;
+	p->max_rate = r->max_rate;
+	p->disk_log_mib = r->disk_log_mib;
 	p->pause_on_loss = r->on_standby_loss ==
 			   VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	p->check_peer_generation = r->check_peer_generation;

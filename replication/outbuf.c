@@ -1,10 +1,53 @@
 /* See outbuf.h. */
 #include "config.h"
 
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "replication/outbuf.h"
 #include "vmm/vm_port.h"
 
-static void set_sink(struct outbuf_sink *s, const struct outbuf_sink_ops *ops, void *dev)
+int outbuf__init(struct outbuf *ob)
+{
+	ob->notify.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	atomic_init(&ob->notify.armed, false);
+	return ob->notify.fd < 0 ? -errno : 0;
+}
+
+/* The devices outlive the outbuf: none may write the closed fd. */
+void outbuf__exit(struct outbuf *ob)
+{
+	atomic_store(&ob->notify.armed, false);
+	for (unsigned k = 0; k < OUTBUF_NR_KINDS; k++)
+		if (ob->sink[k].ops && ob->sink[k].ops->notify)
+			ob->sink[k].ops->notify(ob->sink[k].dev, NULL);
+	if (ob->notify.fd >= 0)
+		close(ob->notify.fd);
+	ob->notify.fd = -1;
+}
+
+int outbuf__events(const struct outbuf *ob)
+{
+	return ob->notify.fd;
+}
+
+bool outbuf__arm(struct outbuf *ob)
+{
+	atomic_store(&ob->notify.armed, true);
+	for (unsigned k = 0; k < OUTBUF_NR_KINDS; k++)
+		if (outbuf__held(ob, k))
+			return true;
+	return false;
+}
+
+void outbuf__disarm(struct outbuf *ob)
+{
+	atomic_store(&ob->notify.armed, false);
+}
+
+static void set_sink(struct outbuf *ob, struct outbuf_sink *s, const struct outbuf_sink_ops *ops,
+		     void *dev)
 {
 	s->ops = ops;
 	s->dev = dev;
@@ -12,6 +55,8 @@ static void set_sink(struct outbuf_sink *s, const struct outbuf_sink_ops *ops, v
 	atomic_store(&s->released_mark, ops ? ops->mark(dev) : 0);
 	if (ops)
 		ops->hold(dev, true);
+	if (ops && ops->notify && ob->notify.fd >= 0)
+		ops->notify(dev, &ob->notify);
 }
 
 void outbuf__start(struct outbuf *ob, const struct vm_port *port)
@@ -23,7 +68,7 @@ void outbuf__start(struct outbuf *ob, const struct vm_port *port)
 		void *dev;
 
 		port->ops->sink(port->vm, k, &ops, &dev);
-		set_sink(&ob->sink[k], ops, dev);
+		set_sink(ob, &ob->sink[k], ops, dev);
 	}
 	ob->holding = true;
 }
@@ -90,6 +135,8 @@ void outbuf__open(struct outbuf *ob)
 
 		if (!s->ops)
 			continue;
+		if (s->ops->notify)
+			s->ops->notify(s->dev, NULL);
 		release(s, s->ops->mark(s->dev));
 		s->ops->hold(s->dev, false);
 	}

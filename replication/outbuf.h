@@ -36,6 +36,7 @@ struct outbuf_sink {
 
 struct outbuf {
 	struct outbuf_sink sink[OUTBUF_NR_KINDS];
+	struct outbuf_notify notify;        /* the sinks' held output wakes fd */
 	bool holding;
 	uint64_t tokens;                    /* marks taken */
 	uint64_t marks[OUTBUF_MARKS][OUTBUF_NR_KINDS];
@@ -61,6 +62,20 @@ uint64_t outbuf__mark(struct outbuf *ob);
 void outbuf__commit(struct outbuf *ob, uint64_t token);
 /* Stop holding (degraded, or protection stopped): release everything. */
 void outbuf__open(struct outbuf *ob);
+/*
+ * The wake-up of output-triggered epochs: an eventfd (outbuf__events) that
+ * held output writes once after each outbuf__arm.  0 or -errno.
+ */
+int outbuf__init(struct outbuf *ob);
+void outbuf__exit(struct outbuf *ob);
+int outbuf__events(const struct outbuf *ob);
+/*
+ * Arm the wake-up, then tell whether output is held already (true: the
+ * engine need not wait for the event).  Any thread; one waiter.
+ */
+bool outbuf__arm(struct outbuf *ob);
+/* Disarm: the next held output writes nothing (the engine does not wait for it). */
+void outbuf__disarm(struct outbuf *ob);
 /* Produced and not released yet; released while holding (bytes or frames). */
 uint64_t outbuf__held(struct outbuf *ob, enum outbuf_kind k);
 uint64_t outbuf__released(struct outbuf *ob, enum outbuf_kind k);

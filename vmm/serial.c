@@ -26,6 +26,7 @@
 #include "vmm/ratelimit.h"
 #include "vmm/serial.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 
 #define RX_SIZE 4096
 #define TX_SIZE (64 * 1024)
@@ -74,6 +75,7 @@ struct serial {
 	uint64_t tx_seq, released_seq;
 	/* Held bytes (never released) lost to a full buffer: in protect-status. */
 	uint64_t held_dropped;
+	struct outbuf_notify *notify;   /* held output wakes the engine */
 	struct ratelimit log;
 };
 
@@ -164,6 +166,8 @@ static void tx_byte(struct serial *s, uint8_t b)
 	s->tx[s->tx_len++] = b;
 	s->tx_seq++;
 	tx_drain(s);
+	if (s->hold)
+		outbuf_notify__fire(s->notify);
 }
 
 void serial__hold(struct serial *s, bool on)
@@ -173,6 +177,13 @@ void serial__hold(struct serial *s, bool on)
 	/* What is buffered when the hold starts was produced unprotected. */
 	s->released_seq = s->tx_seq;
 	tx_drain(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial__notify(struct serial *s, struct outbuf_notify *n)
+{
+	pthread_mutex_lock(&s->lock);
+	s->notify = n;
 	pthread_mutex_unlock(&s->lock);
 }
 

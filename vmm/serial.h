@@ -10,6 +10,7 @@
 
 struct vm;
 struct serial;
+struct outbuf_notify;
 
 enum serial_kind { SERIAL_NONE, SERIAL_STDIO, SERIAL_FILE, SERIAL_UNIX };
 
@@ -53,6 +54,8 @@ int serial__load(struct serial *s, const Vmm__State__SerialState *st);
 void serial__hold(struct serial *s, bool on);
 uint64_t serial__tx_mark(struct serial *s);
 void serial__release(struct serial *s, uint64_t upto);
+/* Held output fires n from now on (NULL: none); vmm/vm_port.h. */
+void serial__notify(struct serial *s, struct outbuf_notify *n);
 /*
  * Held bytes lost because the buffer was full (the guest wrote more than it
  * holds in one epoch with no reader, or ignored a full transmitter): output

@@ -16,9 +16,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <qb/qblog.h>
 
+#include "vmm/blk_log.h"
 #include "vmm/dirty.h"
 #include "vmm/guest_abi.h"
 #include "vmm/virtio_blk.h"
@@ -68,6 +70,12 @@ struct virtio_blk {
 	/* Blocks written while tracking (atomic OR from vCPU threads). */
 	struct dirty_bitmap written;
 	atomic_bool tracking;
+	/* Capture at write time (blk_log.h): logs[cur] fills, the other was taken. */
+	pthread_mutex_t log_lock;
+	bool capturing;
+	unsigned cur;
+	struct blk_log logs[2];
+	struct outbuf_notify *notify;  /* the log's bound was reached */
 };
 
 int virtio_blk__parse(char *spec, struct disk_cfg *cfg, const char **err)
@@ -138,6 +146,11 @@ static void mark_written(struct virtio_blk *b, uint64_t pos, uint64_t bytes)
 	for (uint64_t blk = pos / VIRTIO_BLK_BLOCK; blk <= (pos + bytes - 1) / VIRTIO_BLK_BLOCK;
 	     blk++)
 		atomic_fetch_or((_Atomic uint64_t *)&b->written.bits[blk / 64], 1ULL << (blk % 64));
+	pthread_mutex_lock(&b->log_lock);
+	if (b->capturing && !blk_log__keep(&b->logs[b->cur], b->fd, virtio_blk__size(b), pos,
+					   bytes, VIRTIO_BLK_BLOCK))
+		outbuf_notify__fire(b->notify);
+	pthread_mutex_unlock(&b->log_lock);
 }
 
 static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, uint32_t type,
@@ -317,6 +330,7 @@ int virtio_blk__create(struct virtio_blk **out, struct vm *vm, const struct disk
 		return -ENOMEM;
 	b->vm = vm;
 	b->readonly = cfg->readonly;
+	pthread_mutex_init(&b->log_lock, NULL);
 	ret = open_image(b, cfg, err);
 	if (ret)
 		goto fail;
@@ -354,6 +368,8 @@ void virtio_blk__destroy(struct virtio_blk *b)
 		qb_log(LOG_ERR, "virtio-blk: fdatasync of the image failed: %s", strerror(errno));
 	virtio_mmio__exit(&b->t);
 	close(b->fd);
+	virtio_blk__capture(b, 0, NULL);
+	pthread_mutex_destroy(&b->log_lock);
 	dirty_bitmap__free(&b->written);
 	free(b->dir);
 	free(b);
@@ -450,6 +466,62 @@ void virtio_blk__track(struct virtio_blk *b, bool on)
 	if (on)
 		dirty_bitmap__clear(&b->written);
 	atomic_store(&b->tracking, on);
+	/* The log keeps what tracking marks: no tracking, no log. */
+	if (!on)
+		virtio_blk__capture(b, 0, NULL);
+}
+
+static void capture_off(struct virtio_blk *b)
+{
+	b->capturing = false;
+	b->notify = NULL;
+	blk_log__free(&b->logs[0]);
+	blk_log__free(&b->logs[1]);
+}
+
+int virtio_blk__capture(struct virtio_blk *b, uint64_t max_blocks, struct outbuf_notify *n)
+{
+	int ret = 0;
+
+	/* Never more than the image has. */
+	if (max_blocks > virtio_blk__nr_blocks(b))
+		max_blocks = virtio_blk__nr_blocks(b);
+	pthread_mutex_lock(&b->log_lock);
+	capture_off(b);
+	if (max_blocks && !(ret = blk_log__init(&b->logs[0], max_blocks, VIRTIO_BLK_BLOCK)) &&
+	    (ret = blk_log__init(&b->logs[1], max_blocks, VIRTIO_BLK_BLOCK)))
+		blk_log__free(&b->logs[0]);
+	if (max_blocks && !ret) {
+		b->cur = 0;
+		b->notify = n;
+		b->capturing = true;
+	}
+	pthread_mutex_unlock(&b->log_lock);
+	return ret;
+}
+
+const struct vm_disk_log *virtio_blk__capture_take(struct virtio_blk *b)
+{
+	const struct vm_disk_log *taken = NULL;
+
+	pthread_mutex_lock(&b->log_lock);
+	if (b->capturing) {
+		taken = &b->logs[b->cur].pub;
+		b->cur ^= 1;
+		blk_log__reset(&b->logs[b->cur]);
+	}
+	pthread_mutex_unlock(&b->log_lock);
+	return taken;
+}
+
+bool virtio_blk__capture_full(struct virtio_blk *b)
+{
+	bool full;
+
+	pthread_mutex_lock(&b->log_lock);
+	full = b->capturing && atomic_load(&b->logs[b->cur].pub.overflow);
+	pthread_mutex_unlock(&b->log_lock);
+	return full;
 }
 
 void virtio_blk__harvest(struct virtio_blk *b, struct dirty_bitmap *out)

@@ -14,6 +14,8 @@
 struct vm;
 struct virtio_blk;
 struct dirty_bitmap;
+struct outbuf_notify;
+struct vm_disk_log;
 
 struct disk_cfg {
 	const char *path;  /* NULL: no disk */
@@ -60,6 +62,14 @@ bool virtio_blk__readonly(const struct virtio_blk *b);
 int virtio_blk__bitmap_init(const struct virtio_blk *b, struct dirty_bitmap *bm);
 void virtio_blk__track(struct virtio_blk *b, bool on);
 void virtio_blk__harvest(struct virtio_blk *b, struct dirty_bitmap *out);
+/*
+ * Capture at write time (vm_port.h vm_disk_ops.capture): while tracking,
+ * keep each written block in a log of at most max_blocks (0: off; tracking
+ * off stops it too); past the bound n fires.  take: with the VM held.
+ */
+int virtio_blk__capture(struct virtio_blk *b, uint64_t max_blocks, struct outbuf_notify *n);
+const struct vm_disk_log *virtio_blk__capture_take(struct virtio_blk *b);
+bool virtio_blk__capture_full(struct virtio_blk *b);
 /* len bytes at byte offset off, inside the image. */
 int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len);
 /* The same the other way; data NULL: the range becomes zero (a hole if it can). */

@@ -21,6 +21,7 @@
 #include "vmm/virtio_mmio.h"
 #include "vmm/virtio_net.h"
 #include "vmm/vm.h"
+#include "vmm/vm_port.h"
 
 #define VIRTIO_ID_NET 1
 #define VIRTIO_NET_F_MAC (1ULL << 5)
@@ -67,6 +68,7 @@ struct virtio_net {
 	unsigned q_head, q_count;
 	uint64_t q_bytes;
 	uint64_t q_seq;          /* frames ever queued: the mark */
+	struct outbuf_notify *notify;   /* a held frame wakes the engine */
 	struct net_counters c;
 
 	/* main loop */
@@ -162,6 +164,7 @@ static void enqueue(struct virtio_net *n, const uint8_t *frame, size_t len)
 	n->q_count++;
 	n->q_bytes += len;
 	n->q_seq++;
+	outbuf_notify__fire(n->notify);
 }
 
 /* qlock held: the oldest queued frame leaves (send) or is forgotten. */
@@ -218,6 +221,13 @@ void virtio_net__release(struct virtio_net *n, uint64_t upto)
 	/* The queue holds frames q_seq - q_count .. q_seq - 1, oldest first. */
 	while (n->q_count && n->q_seq - n->q_count < upto)
 		dequeue(n, true);
+	pthread_mutex_unlock(&n->qlock);
+}
+
+void virtio_net__notify(struct virtio_net *n, struct outbuf_notify *notify)
+{
+	pthread_mutex_lock(&n->qlock);
+	n->notify = notify;
 	pthread_mutex_unlock(&n->qlock);
 }
 

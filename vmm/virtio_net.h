@@ -25,6 +25,8 @@
 
 #include "vmm/state.pb-c.h"
 
+struct outbuf_notify;
+
 struct vm;
 struct virtio_net;
 
@@ -74,6 +76,8 @@ void virtio_net__hold(struct virtio_net *n, bool on);
 uint64_t virtio_net__tx_mark(struct virtio_net *n);
 void virtio_net__release(struct virtio_net *n, uint64_t upto);
 void virtio_net__drop_output(struct virtio_net *n);
+/* Held frames fire notify from now on (NULL: none); vmm/vm_port.h. */
+void virtio_net__notify(struct virtio_net *n, struct outbuf_notify *notify);
 
 void virtio_net__counters(struct virtio_net *n, struct net_counters *c);
 /* Its MAC address (6 bytes), for net-status. */

@@ -200,6 +200,16 @@ static int disk_write(void *disk, uint64_t off, const void *data, size_t len)
 	return virtio_blk__write(disk, off, data, len);
 }
 
+static int disk_capture(void *disk, uint64_t max, struct outbuf_notify *n)
+{
+	return virtio_blk__capture(disk, max, n);
+}
+static const struct vm_disk_log *disk_capture_take(void *disk)
+{
+	return virtio_blk__capture_take(disk);
+}
+static bool disk_capture_full(void *disk) { return virtio_blk__capture_full(disk); }
+
 static const struct vm_disk_ops disk_ops = {
 	.size = disk_size,
 	.readonly = disk_readonly,
@@ -208,6 +218,9 @@ static const struct vm_disk_ops disk_ops = {
 	.harvest = disk_harvest,
 	.read = disk_read,
 	.write = disk_write,
+	.capture = disk_capture,
+	.capture_take = disk_capture_take,
+	.capture_full = disk_capture_full,
 };
 
 static void disk(void *opaque, const struct vm_disk_ops **ops, void **dev)
@@ -227,6 +240,8 @@ static uint64_t net_mark(void *dev) { return virtio_net__tx_mark(dev); }
 static void net_release(void *dev, uint64_t upto) { virtio_net__release(dev, upto); }
 
 static uint64_t serial_dropped(void *dev) { return serial__held_dropped(dev); }
+static void serial_notify(void *dev, struct outbuf_notify *n) { serial__notify(dev, n); }
+static void net_notify(void *dev, struct outbuf_notify *n) { virtio_net__notify(dev, n); }
 
 static uint64_t net_dropped(void *dev)
 {
@@ -237,9 +252,11 @@ static uint64_t net_dropped(void *dev)
 }
 
 static const struct outbuf_sink_ops serial_ops = {
-	serial_hold, serial_mark, serial_release, serial_dropped
+	serial_hold, serial_mark, serial_release, serial_dropped, serial_notify
 };
-static const struct outbuf_sink_ops net_ops = { net_hold, net_mark, net_release, net_dropped };
+static const struct outbuf_sink_ops net_ops = {
+	net_hold, net_mark, net_release, net_dropped, net_notify
+};
 
 static void sink(void *opaque, enum outbuf_kind k, const struct outbuf_sink_ops **ops,
 		 void **dev)

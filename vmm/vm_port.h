@@ -17,9 +17,11 @@
 #ifndef VMM_VM_PORT_H
 #define VMM_VM_PORT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 struct dirty_bitmap;
 struct stream;
@@ -34,13 +36,40 @@ struct vm_state_undo;
  */
 enum outbuf_kind { OUTBUF_SERIAL, OUTBUF_NET, OUTBUF_NR_KINDS };
 
+struct outbuf_notify;
+
 struct outbuf_sink_ops {
 	void (*hold)(void *dev, bool on);
 	uint64_t (*mark)(void *dev);
 	void (*release)(void *dev, uint64_t upto);
 	/* Optional: what the device dropped while holding (its buffer was full). */
 	uint64_t (*dropped)(void *dev);
+	/*
+	 * Optional: from now on, output the device holds fires n (NULL: none);
+	 * output-triggered epochs (docs/checkpointing.md) are woken by it.
+	 */
+	void (*notify)(void *dev, struct outbuf_notify *n);
 };
+
+/*
+ * How a held sink wakes the engine: the engine arms it before it waits
+ * and waits on fd (an eventfd); the first held output after that writes
+ * fd once.  Arming first, then looking at the marks, loses no output.
+ */
+struct outbuf_notify {
+	int fd;
+	atomic_bool armed;
+};
+
+/* Any thread, from a device's output path (cheap when not armed). */
+static inline void outbuf_notify__fire(struct outbuf_notify *n)
+{
+	uint64_t one = 1;
+
+	if (n && atomic_exchange(&n->armed, false) && write(n->fd, &one, sizeof(one)) < 0) {
+		/* A full eventfd counter already wakes the engine. */
+	}
+}
 
 /* The run states the engine tells apart (vmm/vm.h has more). */
 enum vm_port_run {
@@ -62,6 +91,20 @@ struct vm_port_stop {
  * checkpoint: its size, reads and writes of the image, and the log of the
  * 4 KiB blocks the guest wrote (a dirty_bitmap of blocks).
  */
+/*
+ * An epoch's written blocks as the disk kept them while it wrote them
+ * (capture): n blocks, their numbers in first-write order and their newest
+ * data (VIRTIO_BLK_BLOCK bytes each; past the image's end, zeros).  With
+ * overflow set the bound was reached and the log lacks some: that epoch
+ * reads its blocks from the image instead.
+ */
+struct vm_disk_log {
+	uint64_t n;
+	uint64_t *blk;
+	uint8_t *data;
+	atomic_bool overflow;
+};
+
 struct vm_disk_ops {
 	uint64_t (*size)(void *disk);
 	bool (*readonly)(void *disk);
@@ -70,6 +113,16 @@ struct vm_disk_ops {
 	void (*harvest)(void *disk, struct dirty_bitmap *bm);
 	int (*read)(void *disk, uint64_t off, void *buf, size_t len);
 	int (*write)(void *disk, uint64_t off, const void *data, size_t len);
+	/*
+	 * Optional.  Keep the blocks written while tracking in a log of at most
+	 * max_blocks (0: stop and free it); the first block past the bound
+	 * fires n.  capture_take, with the VM held, hands over the log of the
+	 * epoch that ends and starts an empty one; the log stays valid until
+	 * the next capture_take.  capture_full: the current log overflowed.
+	 */
+	int (*capture)(void *disk, uint64_t max_blocks, struct outbuf_notify *n);
+	const struct vm_disk_log *(*capture_take)(void *disk);
+	bool (*capture_full)(void *disk);
 };
 
 struct vm_port_ops {

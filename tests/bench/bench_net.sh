@@ -4,9 +4,11 @@
 # in another network namespace (tests/virtio/udpclient.py): ECHO requests
 # open loop at 100 Hz (sent on schedule whatever the answers, several in
 # flight, lost after 1 s), unprotected and protected (25 ms epochs, standby
-# on this host over TLS, certificates from conf/make-certs.sh), interleaved
-# run by run; plus a closed-loop run of the counter request back to back
-# (one in flight, every answer checked) of each.  About 2 minutes, 3 runs.
+# on this host over TLS, certificates from conf/make-certs.sh) with epochs
+# ended by time only (--output-epochs off: mode p) and by held output too
+# (the default: mode o), interleaved run by run; plus a closed-loop run of
+# the counter request back to back (one in flight, every answer checked) of
+# each.  About 3 minutes, 3 runs.
 #
 #   tests/bench/bench_net.sh [--record] [--runs N]
 #
@@ -18,7 +20,7 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_net.sh 17 "$@"
+bench_options bench_net.sh 19 "$@"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
 command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77; }
@@ -44,13 +46,15 @@ one() {
 	bg_nvmm g$_r$_m run --kernel "$GUESTS/net.elf" --memory 64M --net tap=ntap0,bridge=nbr0 \
 		--serial "file:$T/g$_r$_m.ser" --control "g$_r$_m-$$" --cmdline "ip=$GUEST_IP port=$GPORT"
 	wait_for_line "$T/g$_r$_m.ser" "^net ready" 20 || fail "the guest did not start"
-	if [ "$_m" = p ]; then
+	if [ "$_m" != u ]; then
+		_oe=""
+		[ "$_m" = p ] && _oe="--output-epochs off"
 		# shellcheck disable=SC2046
-		bg_nvmm s$_r run --standby "tcp:127.0.0.1:0" $(tls sb pr) --memory 64M \
-			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r.ser" --control "s$_r-$$"
-		listening "s$_r" "no standby"
+		bg_nvmm s$_r$_m run --standby "tcp:127.0.0.1:0" $(tls sb pr) --memory 64M \
+			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r$_m.ser" --control "s$_r$_m-$$"
+		listening "s$_r$_m" "no standby"
 		# shellcheck disable=SC2046
-		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr sb) --interval 25 >/dev/null ||
+		nctl "g$_r$_m-$$" protect "tcp:127.0.0.1:$PORT" $(tls pr sb) --interval 25 $_oe >/dev/null ||
 			fail "protect"
 		wait_for_line "$T/g$_r$_m.err" "initial sync to .* done" 20 || fail "not protected"
 	fi
@@ -58,9 +62,9 @@ one() {
 	udp --echo --open-loop --rate 100 --duration $RATE_S --timeout 1000 --json |
 		sed "s/^/$_m open /" >>"$T/results"
 	# the checkpoints' pause and ack times behind the protected round trips
-	[ "$_m" = p ] && nctl "g$_r$_m-$$" protect-status --json |
+	[ "$_m" != u ] && nctl "g$_r$_m-$$" protect-status --json |
 		python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)))' |
-		sed "s/^/p status /" >>"$T/results"
+		sed "s/^/$_m status /" >>"$T/results"
 	udp --rate 0 --duration $MAX_S --json | sed "s/^/$_m max /" >>"$T/results"
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
@@ -70,6 +74,7 @@ r=1
 while [ "$r" -le "$RUNS" ]; do
 	one u $r
 	one p $r
+	one o $r
 	r=$((r + 1))
 done
 took=$(( $(date +%s) - started ))

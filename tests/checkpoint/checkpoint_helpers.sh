@@ -113,3 +113,13 @@ start_client() {
 	cl=$!
 	PIDS="$PIDS $cl"
 }
+
+# start_proxy ID TARGET_PORT: a loopback forwarder (ckproxy.py) whose SIGSTOP
+# cuts the link; its port in $PPORT.
+start_proxy() {
+	python3 "$top_srcdir/tests/checkpoint/ckproxy.py" "$2" >"$T/$1.out" 2>&1 &
+	eval "$1_pid=$!"
+	PIDS="$PIDS $!"
+	wait_for_line "$T/$1.out" '^listening [0-9]+$' 10 || fail "$1: the proxy did not start: $(cat "$T/$1.out")"
+	PPORT=$(sed -n 's/^listening //p' "$T/$1.out")
+}

@@ -20,15 +20,6 @@ DETECT_MAX=15000   # ms
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# start_proxy ID TARGET_PORT: the forwarder; its port in $PPORT.
-start_proxy() {
-	python3 "$top_srcdir/tests/checkpoint/ckproxy.py" "$2" >"$T/$1.out" 2>&1 &
-	eval "$1_pid=$!"
-	PIDS="$PIDS $!"
-	wait_for_line "$T/$1.out" '^listening [0-9]+$' 10 || fail "$1: the proxy did not start: $(cat "$T/$1.out")"
-	PPORT=$(sed -n 's/^listening //p' "$T/$1.out")
-}
-
 # cut ID LOG: stop the proxy; sets $cut_at (ms) and $acked (the last value
 # the client had seen acknowledged when the link was cut).
 cut() {

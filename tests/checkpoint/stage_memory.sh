@@ -2,7 +2,7 @@
 # The standby gives its staging memory back after each checkpoint
 # (docs/checkpointing.md, "Staging memory"): the dirty guest rewrites a
 # 96 MiB working set, protected with 3 s epochs, so that checkpoints of
-# 32 MiB and more arrive; then the operator pauses it and the checkpoints
+# 32 MiB and more arrive (epochs by time only: --output-epochs off); then the operator pauses it and the checkpoints
 # become small.  Once two of those committed, the standby's anonymous
 # memory (RssAnon: the staging area, not guest RAM, which is a memfd) is
 # far below the large checkpoint's size.
@@ -20,7 +20,7 @@ bg_vmm sb run --standby "tcp:127.0.0.1:0" --tls-none --memory 256M --cpus 1 \
 	--serial "file:$T/sb.ser" --control "sb-$$"
 listening sb "the standby did not listen"
 start_src pr 256M 1 "mem_mib=96 rate_mib=0 hb_us=100000"
-protect pr "$PORT" --interval 3000
+protect pr "$PORT" --interval 3000 --output-epochs off
 LOG=$T/sb.err
 # A checkpoint of at least 32 MiB committed.
 _end=$(deadline 60)

@@ -285,7 +285,6 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 	memset(&ck, 0, sizeof(ck));
 	ck.port = (struct vm_port){ &port_ops, vm };
 	pthread_mutex_init(&ck.lock, NULL);
-	pthread_cond_init(&ck.wake, NULL);
 	if (checkpoint__standby_start(&ck, c, fence, false)) {
 		channel__close(c);
 	} else {
@@ -298,7 +297,6 @@ static void standby(struct vm *vm, struct chan *c, const struct mig_fence *fence
 	}
 	if (ck.stage)
 		munmap(ck.stage, ck.stage_limit);
-	pthread_cond_destroy(&ck.wake);
 	pthread_mutex_destroy(&ck.lock);
 }
 

@@ -285,7 +285,7 @@ static void sink_release(void *dev, uint64_t upto)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static const struct outbuf_sink_ops sink_ops = { sink_hold, sink_mark, sink_release, NULL };
+static const struct outbuf_sink_ops sink_ops = { sink_hold, sink_mark, sink_release, NULL, NULL };
 
 static void sink(void *vm, enum outbuf_kind k, const struct outbuf_sink_ops **ops, void **dev)
 {

@@ -78,7 +78,9 @@ START_TEST(test_protect_words)
 	ck_assert_msg(BUILD(&r, &json, err, "protect", "tcp:10.0.0.2:7000", "--interval", "40",
 			    "--on-standby-loss", "pause", "--peer-generation", "18446744073709551615",
 			    "--verify-disk", "--tls-ca", "/ca.pem", "--tls-cert", "/c.pem",
-			    "--tls-key", "/k.pem", "--tls-peer", "node2", "--tls-crl", "/crl.pem") == 0,
+			    "--tls-key", "/k.pem", "--tls-peer", "node2", "--tls-crl", "/crl.pem",
+			    "--min-interval", "3", "--max-rate", "200", "--output-epochs", "off",
+			    "--disk-log", "64") == 0,
 		      "%s", err);
 	ck_assert(!json);
 	got = wire(&r);
@@ -96,6 +98,10 @@ START_TEST(test_protect_words)
 	ck_assert_str_eq(p.mp.tls_peer, "node2");
 	ck_assert_str_eq(p.mp.tls_crl, "/crl.pem");
 	ck_assert(!p.mp.tls_none);
+	ck_assert(p.no_output_epochs);
+	ck_assert_uint_eq(p.min_interval_ms, 3);
+	ck_assert_uint_eq(p.max_rate, 200);
+	ck_assert_uint_eq(p.disk_log_mib, 64);
 	vmm__control__request__free_unpacked(got, NULL);
 
 	/* The defaults: a generation 0 is still checked when given. */
@@ -107,6 +113,10 @@ START_TEST(test_protect_words)
 	ck_assert(p.check_peer_generation);
 	ck_assert_uint_eq(p.peer_generation, 0);
 	ck_assert_uint_eq(p.interval_ms, 0);
+	/* Output-triggered epochs are on unless asked off. */
+	ck_assert(!p.no_output_epochs);
+	ck_assert_uint_eq(p.min_interval_ms, 0);
+	ck_assert_uint_eq(p.max_rate, 0);
 	vmm__control__request__free_unpacked(got, NULL);
 }
 END_TEST
@@ -121,6 +131,11 @@ static const struct {
 	BAD("bad --interval '0': 1 to 60000 ms", "protect", "u", "--interval", "0"),
 	BAD("bad --interval '60001': 1 to 60000 ms", "protect", "u", "--interval", "60001"),
 	BAD("bad --interval '5x': 1 to 60000 ms", "protect", "u", "--interval", "5x"),
+	BAD("bad --min-interval '0': 1 to 60000 ms", "protect", "u", "--min-interval", "0"),
+	BAD("bad --max-rate '10001': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "10001"),
+	BAD("bad --max-rate '-5': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "-5"),
+	BAD("bad --disk-log '4097': 1 to 4096 MiB", "protect", "u", "--disk-log", "4097"),
+	BAD("--output-epochs wants on or off", "protect", "u", "--output-epochs", "yes"),
 	BAD("--on-standby-loss wants degrade or pause", "protect", "u", "--on-standby-loss", "stop"),
 	BAD("bad --peer-generation '-1': want a number", "protect", "u", "--peer-generation", "-1"),
 	BAD("bad --peer-generation '18446744073709551616': want a number", "protect", "u",
@@ -204,6 +219,18 @@ START_TEST(test_server_checks)
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "interval_ms 60001 is out of range: 1 to 60000 ms (0: 25)");
 	pr.interval_ms = 0;
+	pr.min_interval_ms = 26;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "min_interval_ms 26 is out of range: 1 to the interval, 25 ms (0: 1)");
+	pr.min_interval_ms = 25;
+	pr.max_rate = 10001;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "max_rate 10001 is out of range: 1 to 10000 epochs/s (0: 1000)");
+	pr.max_rate = 0;
+	pr.disk_log_mib = 4097;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "disk_log_mib 4097 is out of range: 1 to 4096 MiB (0: 64)");
+	pr.disk_log_mib = 0;
 	pr.on_standby_loss = (Vmm__Control__ProtectRequest__OnStandbyLoss)2;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "on_standby_loss 2 is neither DEGRADE (0) nor PAUSE (1)");
@@ -241,6 +268,8 @@ static Vmm__Control__ProtectStatus sample_status(void)
 	ps.generation = 3;
 	ps.peer_generation = 4;
 	ps.epochs = 10;
+	ps.epochs_by_output = 7;
+	ps.epochs_by_time = 3;
 	ps.committed_epoch = 9;
 	ps.last_commit_age_ms = 12;
 	ps.epochs_per_s = 40.04;
@@ -278,7 +307,8 @@ START_TEST(test_status_output)
 		"\"net_output_held_frames\":0,\"net_output_released_frames\":0,"
 		"\"net_output_dropped_frames\":0,\"disk_blocks_last\":0,"
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
-		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0}\n");
+		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
+		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
@@ -292,13 +322,14 @@ START_TEST(test_status_output)
 		"state:            protected (primary)\n"
 		"generation:       3 (peer -)\n"
 		"epochs:           10 (committed 9, refused 0)\n"
+		"epochs ended by:  output 7, time 3\n"
 		"last commit:      none yet; 40.0 epochs/s over the last second\n"
 		"pause per epoch:  mean 150.2 us, p99 300.0 us, max 400.0 us\n"
 		"per epoch:        20.0 pages, 81920.0 bytes (last 21 pages, 86016 bytes)\n"
 		"ack latency:      mean 500.0 us, max 900.0 us\n"
 		"output:           1 bytes held, 2 bytes released, 0 held bytes dropped (buffer full)\n"
 		"net output:       0 frames held, 0 released, 0 dropped\n"
-		"disk per epoch:   0.0 bytes (last 0 blocks)\n"
+		"disk per epoch:   0.0 bytes (last 0 blocks; 0 read back in pauses)\n"
 		"disk digest:      -\n");
 }
 END_TEST

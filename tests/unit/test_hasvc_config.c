@@ -172,6 +172,36 @@ START_TEST(test_defaults_and_long_lines)
 }
 END_TEST
 
+/* Output-triggered epochs, per VM: on by default, the vmm's own bounds (0). */
+START_TEST(test_output_epochs_keys)
+{
+	struct config *c = parse_ok(PLAIN NODES
+		"[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = no\n"
+		"checkpoint_min_interval_ms = 3\ncheckpoint_max_rate = 200\n"
+		"[vm d]\nmemory = 1G\nkernel = /k\n");
+	const struct config_vm *w = cluster_config__vm(c, "w"), *d = cluster_config__vm(c, "d");
+	struct config *c2 = parse_ok(PLAIN NODES
+		"[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = no\n"
+		"checkpoint_min_interval_ms = 3\ncheckpoint_max_rate = 300\n"
+		"[vm d]\nmemory = 1G\nkernel = /k\n");
+	struct config_diff diff;
+
+	ck_assert(!w->checkpoint_output_epochs);
+	ck_assert_uint_eq(w->checkpoint_min_interval_ms, 3);
+	ck_assert_uint_eq(w->checkpoint_max_rate, 200);
+	ck_assert(d->checkpoint_output_epochs);
+	ck_assert_uint_eq(d->checkpoint_min_interval_ms, 0);
+	ck_assert_uint_eq(d->checkpoint_max_rate, 0);
+	/* A new rate is a changed VM (for copies started afterwards). */
+	ck_assert_int_eq(cluster_config__diff(c, c2, &diff), 0);
+	ck_assert_uint_eq(diff.n_changed, 1);
+	ck_assert_str_eq(diff.changed[0], "w");
+	cluster_config__diff_free(&diff);
+	cluster_config__free(c);
+	cluster_config__free(c2);
+}
+END_TEST
+
 /* A CRL file is optional, per node, with TLS; without it, none. */
 /* fencing follows fence_command unless given; watchdog keys and defaults. */
 START_TEST(test_fencing_keys)
@@ -248,6 +278,14 @@ static const struct {
 	  "hasvc.conf:12: vm w: checkpoint_interval_ms '4' is not a number of milliseconds from 5 to 10000" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_interval_ms = 10001\n",
 	  "hasvc.conf:12: vm w: checkpoint_interval_ms '10001' is not a number of milliseconds from 5 to 10000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = maybe\n",
+	  "hasvc.conf:12: vm w: checkpoint_output_epochs 'maybe' is not yes or no" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 0\n",
+	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '0' is not a number of milliseconds from 1 to 10000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 26\n",
+	  "hasvc.conf:9: vm w: checkpoint_min_interval_ms 26 is above checkpoint_interval_ms 25" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_max_rate = 10001\n",
+	  "hasvc.conf:12: vm w: checkpoint_max_rate '10001' is not a number of epochs a second from 1 to 10000" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a, d\n",
 	  "hasvc.conf:12: vm w: preferred node 'd' is not declared by a [node d] section" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a,,b\n",
@@ -549,6 +587,7 @@ int main(void)
 	tcase_add_test(tc, test_defaults_and_long_lines);
 	tcase_add_test(tc, test_tls_crl);
 	tcase_add_test(tc, test_fencing_keys);
+	tcase_add_test(tc, test_output_epochs_keys);
 	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_example_file);

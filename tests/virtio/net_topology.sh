@@ -88,9 +88,12 @@ fdb_port() {
 # nprotect ID [SECS]: protect ID (its disk too, if it has one) to the
 # standby on $PORT at 25 ms epochs; until this protect's initial sync is
 # done (at most SECS, 20 by default; needs tests/checkpoint/checkpoint_helpers.sh).
+# $NPROTECT_OPTS, when set, adds protect options (a word list).
 nprotect() {
 	_syncs=$(grep -c "initial sync to .* done" "$T/$1.err")
-	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 >"$T/ctl.out" 2>&1 ||
+	# shellcheck disable=SC2086  # $NPROTECT_OPTS: more protect options, a word list
+	nctl "$1-$$" protect "tcp:127.0.0.1:$PORT" --tls-none --interval 25 ${NPROTECT_OPTS:-} \
+		>"$T/ctl.out" 2>&1 ||
 		fail "protect $1: $(cat "$T/ctl.out")"
 	wait_for_count "$T/$1.err" "initial sync to .* done" $((_syncs + 1)) "${2:-20}" ||
 		fail "$1: not protected: $(cat "$T/$1.err")"
