@@ -71,18 +71,35 @@ linux_load() {
 
 # linux_verdict PREFIX LAST IMG: stop the background client and check that
 # no answer broke value - seq and counterd read back every acknowledged
-# update; every console $T/PREFIX*.ser clean; stop LAST's vmm; e2fsck IMG.
+# update; shut LAST down with its power button (linux_shutdown); every
+# console $T/PREFIX*.ser clean; e2fsck IMG.
 linux_verdict() {
 	kill -TERM "$ucl"
 	wait "$ucl"; _crc=$?
 	LOG=$T/c.log
 	[ "$_crc" -eq 0 ] && grep -q "mismatches=0 .*check=ok" "$T/c.log" || fail "client: rc $_crc"
+	linux_shutdown "$2"
 	for _s in "$T/$1"*.ser; do
 		_id=${_s##*/}
 		linux_clean "${_id%.ser}"
 	done
-	eval "kill_vmm \$${2}_pid"
 	fsck_clean "$3"
+}
+
+# linux_shutdown ID: vmm ctl shutdown presses ID's power button; the
+# guest's acpid powers it off cleanly and the vmm exits 0.  ID was restored,
+# migrated or activated: its power button works only if the state it was
+# loaded from kept the guest's enable bit (the acpi_pm record).
+linux_shutdown() {
+	LOG=$T/$1.err
+	nctl "$1-$$" shutdown --timeout "$(secs 120)" >"$T/shut" 2>&1 ||
+		fail "$1: vmm ctl shutdown: $(cat "$T/shut")"
+	eval "_pid=\$${1}_pid"
+	wait_exit "$_pid" 150 || fail "$1 still runs after its shutdown"
+	[ "$rc" -eq 0 ] || fail "$1: exit status $rc after the shutdown"
+	grep -q "ACPI S5" "$T/$1.err" || fail "$1: the guest did not power off (no ACPI S5)"
+	LOG=$T/$1.ser
+	grep -q "guest: power button" "$T/$1.ser" || fail "$1: the guest saw no power button"
 }
 
 # linux_clean ID: the guest's console has no kernel warning, oops or
