@@ -380,7 +380,8 @@ static int decode_placement(const Hasvc__Cluster__ReplicaPlacement *p, struct fs
 	vm->vcpus = (uint16_t)p->vcpus;
 	vm->nodes_mask = p->nodes;
 	vm->wait_room = p->wait_room;
-	memcpy(vm->apart, p->apart, p->n_apart * sizeof(*p->apart));
+	if (p->n_apart) /* apart is NULL when empty */
+		memcpy(vm->apart, p->apart, p->n_apart * sizeof(*p->apart));
 	return 0;
 }
 

@@ -2,10 +2,11 @@
 # A Debian Linux server in the three-node cluster, as an operator declares
 # it in hasvc.conf: Debian's kernel, the test initramfs, an ext4 root on
 # its replicated virtio-blk disk, a NIC on the guest LAN.  hasvcd starts
-# it on node a with its standby on b; a client in another namespace sends
+# it (on a, b before c) with its standby on another node; a client in another namespace sends
 # 100 counter updates a second (counterd fsyncs each before its answer).
-# Node a is killed (corosync, hasvcd and the vmm, SIGKILL): the Linux
-# service answers again from b, is protected again on c, and at the end no
+# The primary's node is killed (corosync, hasvcd and the vmm, SIGKILL): the
+# Linux service answers again from the standby's node, is protected again
+# on the third, and at the end no
 # answer broke value - seq, counterd reads back from its disk every update
 # the client got an answer for, and no console of the guest shows a kernel
 # warning.  The demo's Linux part (README, ./setup.sh demo).
@@ -36,8 +37,13 @@ LINUX_GUEST_BUILD="$top_builddir/tests/guests/linux" \
 	"$top_srcdir/tests/guests/linux/mkroot.sh" "$T/root.img" "$GL_NET.10" 7777 \
 	>"$T/mkroot.out" 2>&1 || fail "mkroot.sh: $(cat "$T/mkroot.out")"
 size=$(stat -c %s "$T/root.img")
-# Node a's copy of the disk holds the root; b and c create theirs blank.
-node_exec a cp --sparse=always "$T/root.img" /run/web1.img || fail "cannot give node a the root image"
+# Every node's copy of the disk starts as the root image: whichever node
+# hasvcd starts the VM on boots it (a node that is ready first may take it);
+# a standby's copy is overwritten by its sync.
+for n in a b c; do
+	node_exec "$n" cp --sparse=always "$T/root.img" /run/web1.img ||
+		fail "cannot give node $n the root image"
+done
 
 say "hasvc.conf: web1, Debian $KVER with an ext4 root on /run/web1.img, protected, nodes a then b"
 HLIB_KERNEL_web1=$KERNEL
@@ -53,10 +59,11 @@ python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/web1.serial" "$T/
 	"$T/web1.stop" >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 set -- $(wait_protected web1 300)
-[ "$1" = a ] && [ "$2" = b ] || fail "web1: primary $1, standby $2; a and b expected"
+[ -n "${2:-}" ] && [ "$1" != "$2" ] || fail "web1: primary '${1:-}', standby '${2:-}'"
+prim=$1 sb=$2
 LOG=$T/web1.out
 wait_for_line "$T/web1.out" " counterd ready" 120 || fail "web1: counterd did not come up"
-pass "web1 boots Debian on a, protected to b"
+pass "web1 boots Debian on $prim, protected to $sb"
 
 ip netns exec "$GL_NS" python3 "$top_srcdir/tests/virtio/udpclient.py" "$GL_NET.10" 7777 \
 	--rate 100 --duration 3600 --timeout 100 --check --log "$T/web1.acks" >"$T/udp.out" 2>&1 &
@@ -66,13 +73,14 @@ wait_acked 100 60
 pass "the client has $(acked) acknowledged updates"
 
 t0=$(now_ms)
-kill_node a
+kill_node "$prim"
 wait_acked 1 60
-pass "web1 answered again $(( $(now_ms) - t0 )) ms after node a was killed"
+pass "web1 answered again $(( $(now_ms) - t0 )) ms after node $prim was killed"
 set -- $(wait_protected web1 300)
-[ "$1" = b ] && [ "$2" = c ] || fail "web1: primary $1, standby $2 after the kill; b and c expected"
+[ "$1" = "$sb" ] && [ -n "${2:-}" ] && [ "$2" != "$prim" ] ||
+	fail "web1: primary '${1:-}', standby '${2:-}' after $prim was killed; $sb and the third node expected"
 wait_acked 100 60
-pass "web1 runs on b, protected again to c"
+pass "web1 runs on $1, protected again to $2"
 
 kill -TERM "$udp_pid"
 wait "$udp_pid"; crc=$?

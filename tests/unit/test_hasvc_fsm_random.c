@@ -618,12 +618,16 @@ START_TEST(test_random_sequences)
 		s->stats[FSM_ACT_START_STANDBY], s->stats[FSM_ACT_MIGRATE],
 		s->stats[FSM_ACT_HANDOVER], s->stats[FSM_ACT_FENCE], s->stats[FSM_ACT_STOP],
 		s->stats[FSM_ACT_PAUSE_ALL_PRIMARIES]);
-	/* The run must have reached the interesting paths, not idled. */
+	/*
+	 * The run must have reached the interesting paths, not idled: floors
+	 * in proportion to the runs (with the lifecycle and maintenance
+	 * commands in the mix, 1000 runs make about 9 handovers, 10000 about 64).
+	 */
 	if (runs >= 1000) {
-		ck_assert_uint_gt(s->stats[FSM_ACT_PROMOTE], 100);
-		ck_assert_uint_gt(s->stats[FSM_ACT_MIGRATE], 100);
-		ck_assert_uint_gt(s->stats[FSM_ACT_HANDOVER], 10);
-		ck_assert_uint_gt(s->stats[FSM_ACT_FENCE], 100);
+		ck_assert_uint_gt(s->stats[FSM_ACT_PROMOTE], (unsigned long)runs / 10);
+		ck_assert_uint_gt(s->stats[FSM_ACT_MIGRATE], (unsigned long)runs / 20);
+		ck_assert_uint_gt(s->stats[FSM_ACT_HANDOVER], (unsigned long)runs / 250);
+		ck_assert_uint_gt(s->stats[FSM_ACT_FENCE], (unsigned long)runs / 20);
 	}
 	fsm__actions_free(&s->acts);
 	fsm__free(s->f);
