@@ -119,7 +119,9 @@ for n in a b c; do
 		fail "$n: migrations_total $(m $n hasvc_vm_migrations_total vm=web1)"
 done
 dt=$(m $S hasvc_vm_last_migration_downtime_seconds vm=web1)
-"$PY" -c 'import sys; sys.exit(not 0 < float(sys.argv[1]) < 5)' "$dt" ||
+# Present and below 5 s; the vmm measures it in whole milliseconds, so a
+# gap under one reads 0 (seen once in CI).
+"$PY" -c 'import sys; sys.exit(not 0 <= float(sys.argv[1]) < 5)' "$dt" ||
 	fail "$S: last migration downtime '$dt'"
 [ "$(m $T3 hasvc_vm_last_migration_downtime_seconds vm=web1)" = absent ] ||
 	fail "$T3 reports a migration downtime it did not measure"
