@@ -58,7 +58,15 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; [ -n "${LOG:-}" ] && [ -f "$LOG" ] && sed 's/^/  | /' "$LOG"; exit 1; }
+# The message again after the log: a CI report shows a log's last lines.
+fail() {
+	echo "FAIL: $*"
+	if [ -n "${LOG:-}" ] && [ -f "$LOG" ]; then
+		sed 's/^/  | /' "$LOG"
+		echo "FAIL: $*"
+	fi
+	exit 1
+}
 pass() { echo "ok: $*"; }
 
 # A KVM test that cannot run fails: a suite must never pass with the VMM
