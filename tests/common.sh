@@ -43,6 +43,11 @@ secs() { echo $(( $1 * TIME_SCALE )); }
 # deadline N: the time (date +%s) at which a wait of N seconds ends, scaled.
 deadline() { echo $(( $(date +%s) + $1 * TIME_SCALE )); }
 
+# nap: the pause between two polls, 0.1 s scaled: in a nested VM a poll
+# (a hactl and a python3 start) costs the emulated CPU the guest runs on.
+NAP=$((TIME_SCALE / 10)).$((TIME_SCALE % 10))
+nap() { sleep "$NAP"; }
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/vmmtest.XXXXXX")
 PIDS=""
 

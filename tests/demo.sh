@@ -31,15 +31,6 @@ sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
 		sed 's/^/   /'
 }
 status() { hactl_on "$1" status | sed 's/^/   /'; }
-acked() { _a=$(grep -c '^ack ' "$T/web1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
-wait_acked() {
-	_goal=$(( $(acked) + $1 )); _end=$(deadline 30)
-	until [ "$(acked)" -ge "$_goal" ]; do
-		[ "$(date +%s)" -le "$_end" ] || fail "web1: no $1 answers in 30 s: $(tail -3 "$T/udp.out")"
-		sleep 0.05
-	done
-}
-
 say "three nodes a, b, c in network namespaces, corosync 3 (knet) on each, and a guest LAN"
 cluster_setup 3
 guest_lan_setup
@@ -72,13 +63,13 @@ PIDS="$PIDS $udp_pid"
 python3 "$top/tests/cluster/serial_follow.py" "$T/*/run/db1.serial" "$T/db1.out" \
 	"$T/db1.stop" >/dev/null 2>&1 &
 PIDS="$PIDS $!"
-wait_acked 100
-echo "   the client has $(acked) acknowledged updates; db1 says: $(tail -1 "$T/db1.out" | cut -d' ' -f2-)"
+wait_acked web1 100 30
+echo "   the client has $(acked web1) acknowledged updates; db1 says: $(tail -1 "$T/db1.out" | cut -d' ' -f2-)"
 
 say "kill -9 every process of node $1 (corosync, hasvcd, both vmm)"
 t0=$(now_ms)
 kill_node "$1"
-wait_acked 1
+wait_acked web1 1 30
 echo "   web1 answered again $(( $(now_ms) - t0 )) ms after the kill (from $2: its RARP moved the MAC)"
 wait_for_line "$T/db1.out" 'block (ok|BAD)' 90 || fail "db1 did not finish: $(tail -3 "$T/db1.out")"
 echo "   db1 carried on from $2's copy of its disk: $(grep -E 'block (ok|BAD)' "$T/db1.out" | head -1 | cut -d' ' -f2-)"
@@ -88,7 +79,7 @@ say "web1 runs on $1 and is protected again, standby on $2"
 status "$1"
 say "GET /metrics on $1: a failover per VM counted, the epochs come from $1 now"
 metrics "$1"
-wait_acked 50
+wait_acked web1 50 30
 say "the client checks that no acknowledged update was lost or applied twice"
 kill -TERM "$udp_pid"
 wait "$udp_pid" || fail "the client found a lost or doubled update: $(tail -3 "$T/udp.out")"

@@ -123,7 +123,7 @@ wait_vm() {
 			hactl_on "$1" status >&2 || true
 			fail "vm $2: not '$3' on $1 within $4 s"
 		fi
-		sleep 0.1
+		nap
 	done
 }
 
@@ -136,9 +136,10 @@ wait_protected() {
 			_r=$(vm_get "$_n" "$1" 'v.get("state") == "protected" and v.get("standby") and \
 				v["primary"] + " " + v["standby"]' 2>/dev/null) || continue
 			case $_r in ''|False|None) ;; *) echo "$_r"; return 0 ;; esac
+			break	# one live node's view a round: the state is the cluster's
 		done
 		[ "$(date +%s)" -le "$_end" ] || fail "vm $1: not protected within ${2:-60} s"
-		sleep 0.1
+		nap
 	done
 }
 
@@ -221,4 +222,18 @@ print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
 first_answer() {
 	FIRST_MS=$(awk '$1 > '"$2"' && $3 == "connected" { print $1; exit }' "$T/$1.acks")
 	[ -n "$FIRST_MS" ] || fail "vm $1: the client never reconnected after $2: $(tail -5 "$T/$1.acks")"
+}
+
+# acked VM: how many answers the client of VM got ($T/VM.acks, one "ack"
+# line each, tests/virtio/udpclient.py --log).
+acked() { _a=$(grep -c '^ack ' "$T/$1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
+
+# wait_acked VM N SECS: until the client of VM has N more answers; fails
+# with the client's last lines ($T/udp.out).  Polled: the log is the event.
+wait_acked() {
+	_goal=$(( $(acked "$1") + $2 )) _end=$(deadline "$3")
+	until [ "$(acked "$1")" -ge "$_goal" ]; do
+		[ "$(date +%s)" -le "$_end" ] || fail "$1: no $2 answers in $3 s: $(tail -3 "$T/udp.out")"
+		nap
+	done
 }

@@ -20,16 +20,6 @@ linux_kernel
 make_initramfs "$T/initrd"
 
 say() { printf '\n== %s\n' "$*"; }
-acked() { _a=$(grep -c '^ack ' "$T/web1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
-# wait_acked N SECS: until the client has N more answers.
-wait_acked() {
-	_goal=$(( $(acked) + $1 )) _end=$(deadline "$2")
-	until [ "$(acked)" -ge "$_goal" ]; do
-		[ "$(date +%s)" -le "$_end" ] || fail "web1: no $1 answers in $2 s: $(tail -3 "$T/udp.out")"
-		sleep 0.05
-	done
-}
-
 say "three nodes a, b, c (corosync, hasvcd) and a guest LAN"
 cluster_setup 3
 guest_lan_setup
@@ -49,7 +39,7 @@ say "hasvc.conf: web1, Debian $KVER with an ext4 root on /run/web1.img, protecte
 HLIB_KERNEL_web1=$KERNEL
 HLIB_MEMORY_web1=256M
 HLIB_EXTRA_web1="initrd = $T/initrd
-cmdline = console=ttyS0 root=/dev/vda
+cmdline = console=ttyS0 root=/dev/vda loglevel=5
 disk = /run/web1.img
 disk_size = $size
 bridge = gbr
@@ -69,17 +59,17 @@ ip netns exec "$GL_NS" python3 "$top_srcdir/tests/virtio/udpclient.py" "$GL_NET.
 	--rate 100 --duration 3600 --timeout 100 --check --log "$T/web1.acks" >"$T/udp.out" 2>&1 &
 udp_pid=$!
 PIDS="$PIDS $udp_pid"
-wait_acked 100 60
-pass "the client has $(acked) acknowledged updates"
+wait_acked web1 100 60
+pass "the client has $(acked web1) acknowledged updates"
 
 t0=$(now_ms)
 kill_node "$prim"
-wait_acked 1 60
+wait_acked web1 1 60
 pass "web1 answered again $(( $(now_ms) - t0 )) ms after node $prim was killed"
 set -- $(wait_protected web1 300)
 [ "$1" = "$sb" ] && [ -n "${2:-}" ] && [ "$2" != "$prim" ] ||
 	fail "web1: primary '${1:-}', standby '${2:-}' after $prim was killed; $sb and the third node expected"
-wait_acked 100 60
+wait_acked web1 100 60
 pass "web1 runs on $1, protected again to $2"
 
 kill -TERM "$udp_pid"
