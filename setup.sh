@@ -11,7 +11,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
   libqb-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libzstd-dev \
   corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev \
   libinih-dev check iproute2 openssl python3 util-linux procps git strace \
-  acpica-tools linux-image-amd64 busybox-static e2fsprogs kmod \
+  acpica-tools linux-image-amd64 linux-image-cloud-amd64 busybox-static e2fsprogs kmod \
   libmicrohttpd-dev libsystemd-dev python3-prometheus-client libjson-c-dev"
 # libmicrohttpd-dev: hasvcd's GET /metrics; libsystemd-dev: sd_notify;
 # python3-prometheus-client: tests/cluster/metrics_format.sh parses the output;
@@ -60,7 +60,7 @@ linux_kvm_here() {
 	1) why_linux="HASVC_NESTED=1 asks for the nested VM"; return 1 ;;
 	0) why_linux="HASVC_NESTED=0 asks for this machine's /dev/kvm"; return 0 ;;
 	esac
-	_k=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
+	_k=$(ls /boot/vmlinuz-* 2>/dev/null | grep -v cloud | sort -V | tail -n 1)
 	[ -n "$_k" ] || { why_linux="no Debian kernel in /boot"; return 1; }
 	_f=$(mktemp)
 	vmm/vmm run --kernel "$_k" --cmdline "console=ttyS0 panic=-1" --memory 256M \

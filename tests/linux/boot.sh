@@ -3,13 +3,18 @@
 # drivers and only console=ttyS0 on its command line: the ACPI tables name
 # the virtio-mmio disk (an ext4 image made here with mkfs.ext4 -d, found as
 # /dev/vda), the CMOS RTC probes, no kernel warning and no ACPI error.
-# Boot 1: the init powers off from inside: the vmm exits 0.  Boot 2: vmm
-# ctl shutdown presses the power button: the init shuts down cleanly.
+# Boot 1: the init powers off from inside: the vmm exits 0.  Boot 2, with
+# Debian's kernel for cloud VMs (linux-image-cloud-amd64: the same virtio,
+# ACPI and RTC drivers, no hardware ones): vmm ctl shutdown presses the
+# power button: the init shuts down cleanly.
 # Reports the time to the init's ready line and the idle CPU of the booted
 # guest (figures, not checks: in a nested VM they mean little).
 . "$(dirname "$0")/../common.sh"
 . "$(dirname "$0")/linux_kernel.sh"
 need_kvm
+linux_kernel cloud
+CLOUD_KERNEL=$KERNEL CLOUD_KVER=$KVER
+make_initramfs "$T/initrd-cloud"
 linux_kernel
 make_initramfs "$T/initrd"
 
@@ -31,7 +36,7 @@ boot() {
 	_id=$1 _action=$2; shift 2
 	make_disk "$T/$_id.img" "$_action"
 	_t0=$(now_ms)
-	bg_vmm "$_id" run --kernel "$KERNEL" --initrd "$T/initrd" --memory 512M \
+	bg_vmm "$_id" run --kernel "$KERNEL" --initrd "$INITRD" --memory 512M \
 		--disk "$T/$_id.img" --cmdline "console=ttyS0" "$@"
 	LOG=$T/$_id.out
 	wait_for_line "$T/$_id.out" "hasvc-linux: ready" 300 ||
@@ -40,6 +45,7 @@ boot() {
 }
 
 # Boot 1: poweroff from inside.
+INITRD=$T/initrd
 boot vm1 poweroff
 pass "Debian $KVER reached the init's ready line in $ready_ms ms"
 wait_exit "$vm1_pid" 120 || fail "vm1 still runs $(secs 120) s after the ready line"
@@ -50,9 +56,11 @@ grep -q "ACPI S5" "$T/vm1.err" || fail "vm1: the vmm did not see S5"
 check_log "$T/vm1.out"
 pass "poweroff inside the guest: ACPI S5, vmm exit status 0, no warning, rtc_cmos, vda"
 
-# Boot 2: vmm ctl shutdown, after measuring the idle guest.
+# Boot 2: the cloud kernel; vmm ctl shutdown, after measuring the idle guest.
+KERNEL=$CLOUD_KERNEL KVER=$CLOUD_KVER INITRD=$T/initrd-cloud
 name=linux-boot-$$
 boot vm2 wait --control "$name"
+pass "Debian $KVER reached the init's ready line in $ready_ms ms"
 wait_for_line "$T/vm2.out" "hasvc-linux: waiting for the power button" 60 ||
 	fail "vm2: the init does not wait for the power button"
 tck=$(getconf CLK_TCK)

@@ -5,15 +5,17 @@
 
 LINUX_DIR=${LINUX_DIR:-$top_srcdir/tests/linux}
 
-# linux_kernel: sets KVER and KERNEL (linux-image-amd64's kernel, else the
-# newest installed), or fails.
+# linux_kernel [cloud]: sets KVER and KERNEL (linux-image-amd64's kernel,
+# else the newest installed; with "cloud", linux-image-cloud-amd64's), or
+# fails.
 linux_kernel() {
-	KVER=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
+	_pkg=linux-image-${1:+$1-}amd64
+	KVER=$(dpkg-query -W -f='${Depends}' "$_pkg" 2>/dev/null |
 		sed -n 's/.*linux-image-\([0-9][^ ,]*\).*/\1/p')
-	[ -n "$KVER" ] || KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$KVER" ] || [ -n "${1:-}" ] || KVER=$(ls /lib/modules 2>/dev/null | grep -v cloud | sort -V | tail -n 1)
 	KERNEL=/boot/vmlinuz-$KVER
 	[ -n "$KVER" ] && [ -r "$KERNEL" ] && [ -d "/lib/modules/$KVER" ] ||
-		fail "no Debian kernel with its modules (apt-get install linux-image-amd64)"
+		fail "no Debian kernel with its modules (apt-get install $_pkg)"
 }
 
 # The modules the init loads, in load order.

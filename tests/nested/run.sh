@@ -43,7 +43,7 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (
 # The kernel that linux-image-amd64 stands for, else the newest installed.
 kver=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null |
 	sed -n 's/.*linux-image-\([0-9][^ ,]*\).*/\1/p')
-[ -n "$kver" ] || kver=$(ls /lib/modules 2>/dev/null | sort -V | tail -n 1)
+[ -n "$kver" ] || kver=$(ls /lib/modules 2>/dev/null | grep -v cloud | sort -V | tail -n 1)
 kernel=/boot/vmlinuz-$kver
 [ -n "$kver" ] && [ -r "$kernel" ] && [ -d "/lib/modules/$kver" ] ||
 	die "no Debian kernel with its modules (apt-get install linux-image-amd64)"
