@@ -15,6 +15,15 @@
 . "$top_srcdir/tests/cluster/hasvc_cluster.sh"
 . "$top_srcdir/tests/linux/linux_kernel.sh"
 need_hasvc
+# A slower corosync and state exchange than the small guests' tests: a
+# Linux guest's boot and its standby's first sync load the machine, and in
+# a nested VM (HASVC_TIME_SCALE) corosync was seen not scheduled for 7 s
+# and without a token for 12 s, so the members kept splitting and the
+# protection restarting.  Clusters on busy virtual machines raise the
+# token the same way (public clouds advise 30 s).
+CL_TOKEN=$((3000 * TIME_SCALE)) CL_PING_INTERVAL=$((1000 * TIME_SCALE))
+CL_PING_TIMEOUT=$((3000 * TIME_SCALE))
+HLIB_CLUSTER_EXTRA="sync_timeout_ms = $((20000 * TIME_SCALE))"
 [ -c /dev/net/tun ] || fail "no /dev/net/tun (the VM's network interface needs a tap)"
 linux_kernel
 make_initramfs "$T/initrd"
