@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <qb/qblog.h>
 
@@ -53,6 +54,7 @@ static const char *wait_text(uint8_t w)
 	case FSM_WAIT_NO_NODE: return "no node can take it";
 	case FSM_WAIT_NO_STANDBY_NODE: return "no node for a standby";
 	case FSM_WAIT_NO_EVACUATION_NODE: return "no node to evacuate to";
+	case FSM_WAIT_FROZEN: return "a node of it restarts its hasvcd";
 	default: return "";
 	}
 }
@@ -79,6 +81,17 @@ const char *serve__vm_state(const struct fsm_vm *vm)
 	return fsm__state_name(c->state);
 }
 
+/* Until the cluster takes a restarting node as lost (its deadline is wall-clock time). */
+static int64_t restart_left_ms(const struct fsm_node *n)
+{
+	struct timespec ts;
+	int64_t left;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	left = n->restart_deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return left > 0 ? left : 0;
+}
+
 /* Strings in the message point into d's state or into texts, freed after the reply. */
 static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Node *nodes,
 		       Hasvc__Ctl__Node **np, char (*digest)[2 * HASVC_DIGEST_LEN + 1])
@@ -96,6 +109,9 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->ready = f->nodes[i].ready;
 		n->evacuating = f->nodes[i].evacuating;
 		n->maintenance = f->nodes[i].maintenance;
+		n->restarting = f->nodes[i].restarting;
+		if (n->restarting && !f->nodes[i].member)
+			n->restart_left_ms = restart_left_ms(&f->nodes[i]);
 		n->declared = f->nodes[i].declared;
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);
@@ -147,6 +163,8 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 		m->relocations = vm->relocations;
 		m->max_restart = vm->max_restart;
 		m->max_relocate = vm->max_relocate;
+		if (fsm__frozen_by(d->fsm, vm) >= 0)
+			m->frozen_by = (char *)d->fsm->nodes[fsm__frozen_by(d->fsm, vm)].name;
 		vp[st->n_vms++] = m;
 	}
 	st->vms = vp;
