@@ -169,8 +169,7 @@ START_TEST(test_defaults_and_long_lines)
 	ck_assert_uint_eq(c->alert_timeout_ms, 500);
 	ck_assert_uint_eq(c->restart_grace_ms, CONFIG_DEFAULT_RESTART_GRACE_MS);
 	cluster_config__free(c);
-	c = parse_ok(PLAIN "restart_grace_ms = 3000
-" NODES);
+	c = parse_ok(PLAIN "restart_grace_ms = 3000\n" NODES);
 	ck_assert_uint_eq(c->restart_grace_ms, 3000);
 	cluster_config__free(c);
 	free(cmd);
