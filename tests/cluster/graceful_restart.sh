@@ -50,6 +50,7 @@ connections() { awk '$3 == "connected"' "$T/web1.acks" | wc -l; }
 
 # 1. SIGTERM to the primary's hasvcd, started again within the grace.
 conn0=$(connections)
+t_stop=$(now_ms)
 kill -TERM "$a_hasvcd_pid"
 wait "$a_hasvcd_pid" || fail "a's hasvcd did not stop cleanly: $(tail -3 "$T/a/hasvcd.log")"
 grep -q "the cluster froze this node's VMs: leaving" "$T/a/hasvcd.log" ||
@@ -85,6 +86,12 @@ wait_acks web1 20 20
 for e in "node_lost a -" "fence_started a -" "vm_promoted b web1"; do
 	[ "$(count_event b "$e")" = 0 ] || fail "event '$e' after a's restart: $(events_of b)"
 done
+# longest_gap FROM TO: the client's longest time (ms) between two answers in [FROM, TO).
+longest_gap() {
+	awk -v a="$1" -v b="$2" 'NF == 2 && $1 >= a && $1 < b { if (p && $1 - p > g) g = $1 - p; p = $1 }
+		END { print g + 0 }' "$T/web1.acks"
+}
+echo "the client's longest gap between answers: $(longest_gap "$t_stop" "$(now_ms)") ms while a's hasvcd restarted, $(longest_gap 0 "$t_stop") ms before"
 [ "$(connections)" = "$conn0" ] || fail "the client reconnected during a's restart: $(tail -5 "$T/web1.acks")"
 echo "a's hasvcd started again: it adopted web1, protected on a/b, generation $gen"
 
