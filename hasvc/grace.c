@@ -37,6 +37,13 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t grace__left_ms(const struct fsm_node *n)
+{
+	int64_t left = n->restart_deadline_ms - wall_ms();
+
+	return left > 0 ? left : 0;
+}
+
 int grace__new(struct hasvcd *d)
 {
 	d->grace = calloc(1, sizeof(*d->grace));

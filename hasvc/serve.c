@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <qb/qblog.h>
 
@@ -81,17 +80,6 @@ const char *serve__vm_state(const struct fsm_vm *vm)
 	return fsm__state_name(c->state);
 }
 
-/* Until the cluster takes a restarting node as lost (its deadline is wall-clock time). */
-static int64_t restart_left_ms(const struct fsm_node *n)
-{
-	struct timespec ts;
-	int64_t left;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	left = n->restart_deadline_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	return left > 0 ? left : 0;
-}
-
 /* Strings in the message point into d's state or into texts, freed after the reply. */
 static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Node *nodes,
 		       Hasvc__Ctl__Node **np, char (*digest)[2 * HASVC_DIGEST_LEN + 1])
@@ -111,7 +99,7 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->maintenance = f->nodes[i].maintenance;
 		n->restarting = f->nodes[i].restarting;
 		if (n->restarting && !f->nodes[i].member)
-			n->restart_left_ms = restart_left_ms(&f->nodes[i]);
+			n->restart_left_ms = grace__left_ms(&f->nodes[i]);
 		n->declared = f->nodes[i].declared;
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);
