@@ -141,7 +141,9 @@ static void on_expiry(void *data)
 		Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 		Hasvc__Cluster__RestartExpired x = HASVC__CLUSTER__RESTART_EXPIRED__INIT;
 
-		if (!n->restarting || n->member || n->restart_deadline_ms > now)
+		/* The deadline armed for ends even if this clock is behind. */
+		if (!n->restarting || n->member ||
+		    (n->restart_deadline_ms > now && n->restart_deadline_ms != d->grace->expiry_at))
 			continue;
 		x.node = (char *)n->name;
 		m.body_case = HASVC__CLUSTER__MSG__BODY_RESTART_EXPIRED;
@@ -159,6 +161,9 @@ void grace__check(struct hasvcd *d)
 	if (!g || !d->fsm)
 		return;
 	at = earliest(d->fsm);
+	/* What was sent for is applied, or the node came back meanwhile. */
+	if (at != g->sent_at)
+		g->sent_at = 0;
 	if (g->expiry_armed && g->expiry_at == at)
 		return;
 	if (g->expiry_armed)
@@ -169,6 +174,9 @@ void grace__check(struct hasvcd *d)
 	wait = at - wall_ms();
 	if (wait < 0)
 		wait = 0;
+	/* A sender's clock far ahead must not freeze its VMs for good. */
+	if (d->conf && wait > (int64_t)d->conf->restart_grace_ms)
+		wait = d->conf->restart_grace_ms;
 	/* The expiry goes through the group, where our own delivery re-arms. */
 	if (qb_loop_timer_add(d->loop, QB_LOOP_MED, (uint64_t)wait * 1000000ULL, d, on_expiry,
 			      &g->expiry_timer) == 0) {

@@ -76,6 +76,9 @@ int msg_event__convert(const Hasvc__Cluster__Msg *m, struct fsm_event *ev, char 
 		ev->fence.ok = m->fence->ok;
 		return 0;
 	case HASVC__CLUSTER__MSG__BODY_LEAVING:
+		/* grace.c takes a deadline of 0 for none: it would never end. */
+		if (m->leaving->deadline_ms <= 0)
+			return bad(why, len, "leaving: no deadline");
 		ev->type = FSM_EV_NODE_LEAVING;
 		ev->leaving.node = m->sender;
 		ev->leaving.deadline_ms = m->leaving->deadline_ms;
