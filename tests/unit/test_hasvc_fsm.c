@@ -404,6 +404,31 @@ START_TEST(test_restart_frozen)
 }
 END_TEST
 
+/*
+ * Quorum lost and regained while a restarts: a's primary still runs there
+ * unwatched, so web1's standby on b is not promoted, nor a fenced.
+ */
+START_TEST(test_restart_quorum_blip)
+{
+	struct t t;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	leaving(&t, "a");
+	members(&t, true, "b", "c", NULL);
+	members(&t, false, "b", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PAUSE_ALL_PRIMARIES, "b", NULL));
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PAUSED, 1, 9);
+	members(&t, true, "b", "c", NULL);
+	inventory(&t, "c");
+	ck_assert_ptr_null(find(&t, FSM_ACT_FENCE, NULL, NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "a")].restarting);
+	teardown(&t);
+}
+END_TEST
+
 /* a's hasvcd stops cleanly and stays away: a loss when its grace ends. */
 START_TEST(test_restart_expired)
 {
@@ -1087,6 +1112,7 @@ int main(void)
 	tcase_add_test(tc, test_fence_ack);
 	tcase_add_test(tc, test_restart_frozen);
 	tcase_add_test(tc, test_restart_expired);
+	tcase_add_test(tc, test_restart_quorum_blip);
 	tcase_add_test(tc, test_maintenance);
 	tcase_add_test(tc, test_quorum_lost);
 	tcase_add_test(tc, test_quorum_blip_resumes_in_place);
