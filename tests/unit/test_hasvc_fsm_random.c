@@ -376,6 +376,19 @@ static void join(struct sim *s, int i)
 	enqueue(s, done);
 }
 
+/* Node i's primaries pause; an incoming VM must not resume without quorum either. */
+static void pause_primaries(struct sim *s, int i)
+{
+	for (int v = 0; v < s->nv; v++) {
+		struct proc *p = &s->p[i][v];
+
+		if (p->exists && p->incoming)
+			memset(p, 0, sizeof(*p));
+		else if (p->exists && p->role == FSM_ROLE_PRIMARY)
+			p->state = FSM_VM_PAUSED;
+	}
+}
+
 static void leave(struct sim *s, int i)
 {
 	s->in_group[i] = false;
@@ -390,15 +403,8 @@ static void leave(struct sim *s, int i)
 		 */
 		if (s->fenced[i] && chance(s, 30))
 			s->hung[i] = true;
-		for (int v = 0; v < s->nv && !s->hung[i]; v++) {
-			struct proc *p = &s->p[i][v];
-
-			/* An incoming VM must not resume without quorum either. */
-			if (p->exists && p->incoming)
-				memset(p, 0, sizeof(*p));
-			else if (p->exists && p->role == FSM_ROLE_PRIMARY)
-				p->state = FSM_VM_PAUSED;
-		}
+		if (!s->hung[i])
+			pause_primaries(s, i);
 	}
 	membership(s);
 }
@@ -430,14 +436,8 @@ static void grace_over(struct sim *s, int i)
 {
 	struct fsm_event ev = { .type = FSM_EV_RESTART_EXPIRED };
 
-	for (int v = 0; v < s->nv && !s->fenced[i]; v++) {
-		struct proc *p = &s->p[i][v];
-
-		if (p->exists && p->incoming)
-			memset(p, 0, sizeof(*p));
-		else if (p->exists && p->role == FSM_ROLE_PRIMARY)
-			p->state = FSM_VM_PAUSED;
-	}
+	if (!s->fenced[i])
+		pause_primaries(s, i);
 	s->restarting[i] = false;
 	ev.expired.node = s->node[i];
 	feed(s, &ev);
