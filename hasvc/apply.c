@@ -74,6 +74,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 	history__after_step(d);
 	for (size_t i = 0; i < d->acts.n; i++)
 		dispatch(d, &d->acts.v[i]);
+	grace__check(d);
 }
 
 void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
@@ -208,6 +209,8 @@ void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 		apply_op(d, m, &ev);
 	else
 		apply__step(d, &ev);
+	if (ev.type == FSM_EV_NODE_LEAVING)
+		grace__delivered(d, m->sender);
 }
 
 /* The smallest member name: it offers its configuration to a fresh cluster. */
@@ -260,6 +263,7 @@ void apply__after_sync(struct hasvcd *d)
 {
 	local__inventory(d);
 	notify__ready(d);
+	grace__check(d);
 	if (d->fsm->configured || !smallest_member(d))
 		return;
 	/*

@@ -122,6 +122,7 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	p->conf->sync_timeout_ms = CONFIG_DEFAULT_SYNC_TIMEOUT_MS;
 	p->conf->watchdog_margin_ms = CONFIG_DEFAULT_WATCHDOG_MARGIN_MS;
 	p->conf->alert_timeout_ms = CONFIG_DEFAULT_ALERT_TIMEOUT_MS;
+	p->conf->restart_grace_ms = CONFIG_DEFAULT_RESTART_GRACE_MS;
 	line = ini_parse_stream(reader, p, handler, p);
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {

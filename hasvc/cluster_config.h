@@ -64,6 +64,10 @@ enum config_fencing {
 	CONFIG_FENCING_WATCHDOG, /* its watchdog's timeout has passed       */
 	CONFIG_FENCING_BOTH,     /* whichever of the two comes first        */
 };
+/* [cluster] restart_grace_ms: how long a cleanly stopped hasvcd's VMs stay frozen. */
+#define CONFIG_DEFAULT_RESTART_GRACE_MS 60000
+#define CONFIG_MIN_RESTART_GRACE_MS 100
+#define CONFIG_MAX_RESTART_GRACE_MS 3600000
 /* [cluster] alert_timeout_ms: how long an alert_command may run. */
 #define CONFIG_DEFAULT_ALERT_TIMEOUT_MS 30000
 #define CONFIG_MIN_ALERT_TIMEOUT_MS 100
@@ -130,6 +134,7 @@ struct config {
 	bool two_node;          /* fewer than 3 nodes, knowingly         */
 	char *alert_command;    /* run for every cluster event, or NULL */
 	unsigned alert_timeout_ms;
+	unsigned restart_grace_ms; /* a restarting node's VMs stay frozen */
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

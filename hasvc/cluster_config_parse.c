@@ -175,6 +175,12 @@ static int cluster_alert_timeout(struct config_parser *p, const char *v, int lin
 		      CONFIG_MIN_ALERT_TIMEOUT_MS, CONFIG_MAX_ALERT_TIMEOUT_MS);
 }
 
+static int cluster_restart_grace(struct config_parser *p, const char *v, int line)
+{
+	return set_ms(p, &p->conf->restart_grace_ms, "restart_grace_ms", v, line,
+		      CONFIG_MIN_RESTART_GRACE_MS, CONFIG_MAX_RESTART_GRACE_MS);
+}
+
 static const struct key_rule cluster_keys[] = {
 	{ "name", cluster_name },
 	{ "allow_plaintext", cluster_plaintext },
@@ -185,6 +191,7 @@ static const struct key_rule cluster_keys[] = {
 	{ "two_node", cluster_two_node },
 	{ "alert_command", cluster_alert_command },
 	{ "alert_timeout_ms", cluster_alert_timeout },
+	{ "restart_grace_ms", cluster_restart_grace },
 	{ NULL, NULL },
 };
 

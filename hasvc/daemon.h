@@ -19,6 +19,8 @@
  *   notify.c   systemd's READY=1, STATUS= and WATCHDOG=1
  *   history.c  cluster events around every step (events.c), hactl events
  *   alert.c    alert_command for each of them
+ *   grace.c    a clean stop (Leaving) freezes this node's VMs for
+ *              restart_grace_ms instead of being a node loss
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
@@ -75,6 +77,7 @@ struct metrics;
 struct notify;
 struct history;
 struct alert;
+struct grace;
 
 /* Figures of a VM's primary, from its reports, for hactl status. */
 struct vm_figures {
@@ -122,6 +125,7 @@ struct hasvcd {
 	struct notify *notify;        /* notify.c: systemd readiness and watchdog */
 	struct history *history;     /* cluster events (history.h) */
 	struct alert *alert;         /* their alert_command runs */
+	struct grace *grace;         /* grace.c: restarts that freeze VMs */
 };
 
 /* hasvcd.c */
@@ -199,6 +203,18 @@ void fence__view(struct hasvcd *d);
 /* watchdog.c: this node's watchdog device, armed while it runs a primary. */
 int watchdog__new(struct hasvcd *d);
 void watchdog__free(struct hasvcd *d);
+
+/* grace.c: a clean stop freezes this node's VMs; restart deadlines. */
+int grace__new(struct hasvcd *d);
+void grace__free(struct hasvcd *d);
+/* SIGTERM: multicast Leaving; true when the stop waits for its delivery. */
+bool grace__leave(struct hasvcd *d);
+/* A Leaving from sender was applied: ours ends this daemon's loop. */
+void grace__delivered(struct hasvcd *d, const char *sender);
+/* After a step: arm the timer of the earliest restart deadline. */
+void grace__check(struct hasvcd *d);
+/* Until a restarting node's grace ends (by this node's clock), >= 0. */
+int64_t grace__left_ms(const struct fsm_node *n);
 
 /* serve.c */
 int serve__start(struct hasvcd *d);

@@ -26,6 +26,7 @@ static const char *const names[EVENT_KINDS] = {
 	[EVENT_MIGRATION_FINISHED] = "migration_finished",
 	[EVENT_MIGRATION_FAILED] = "migration_failed",
 	[EVENT_CONFIG_RELOADED] = "config_reloaded",
+	[EVENT_NODE_RESTARTING] = "node_restarting",
 };
 
 const char *events__name(unsigned kind)
@@ -69,12 +70,19 @@ static void diff_nodes(struct diff *df, const struct fsm *b, const struct fsm *a
 
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		const struct fsm_node *o = &b->nodes[i], *n = &a->nodes[i];
-		bool same = !strcmp(o->name, n->name);
+		bool same = !strcmp(o->name, n->name), was_member, was_restarting;
 
 		if (!n->name[0] || !n->declared)
 			continue;
-		if (n->member != (same && o->member))
-			add(df, n->member ? EVENT_NODE_JOINED : EVENT_NODE_LOST, n->name, NULL);
+		was_member = same && o->member;
+		was_restarting = same && o->restarting;
+		if (n->restarting && !was_restarting)
+			add(df, EVENT_NODE_RESTARTING, n->name, NULL);
+		/* A restarting node that leaves is lost only when its grace ends. */
+		if (n->member && !was_member)
+			add(df, EVENT_NODE_JOINED, n->name, NULL);
+		else if (!n->member && !n->restarting && (was_member || was_restarting))
+			add(df, EVENT_NODE_LOST, n->name, NULL);
 		if (n->fence != FSM_FENCE_NONE && n->fence <= FSM_FENCE_DONE &&
 		    n->fence != (same ? o->fence : FSM_FENCE_NONE))
 			add(df, fence_kind[n->fence], n->name, NULL);

@@ -36,6 +36,7 @@ enum event_kind {
 	EVENT_MIGRATION_FINISHED,
 	EVENT_MIGRATION_FAILED,
 	EVENT_CONFIG_RELOADED,
+	EVENT_NODE_RESTARTING,  /* its hasvcd stopped cleanly: VMs frozen */
 	EVENT_KINDS
 };
 

@@ -46,6 +46,8 @@ int fsm__step(struct fsm *fsm, const struct fsm_event *ev, struct fsm_actions *o
 	case FSM_EV_INVENTORY_DONE: fsm__on_inventory(&st, ev); break;
 	case FSM_EV_OPERATOR: fsm__on_operator(&st, ev); break;
 	case FSM_EV_FENCE_RESULT: fsm__on_fence(&st, ev); break;
+	case FSM_EV_NODE_LEAVING: fsm__on_leaving(&st, ev); break;
+	case FSM_EV_RESTART_EXPIRED: fsm__on_expired(&st, ev); break;
 	default:
 		fsm__emit_log(&st, "unknown event type %d ignored", (int)ev->type);
 	}

@@ -47,6 +47,8 @@ enum fsm_event_type {
 	FSM_EV_INVENTORY_DONE, /* a node has reported every local vmm      */
 	FSM_EV_OPERATOR,
 	FSM_EV_FENCE_RESULT,
+	FSM_EV_NODE_LEAVING,    /* a hasvcd stops cleanly: freeze its VMs   */
+	FSM_EV_RESTART_EXPIRED, /* its grace is over without its return     */
 };
 
 enum fsm_op {
@@ -118,6 +120,13 @@ struct fsm_event {
 			const char *node;       /* the node that was fenced */
 			bool ok;
 		} fence;
+		struct {
+			const char *node;       /* the sender, about to leave */
+			int64_t deadline_ms;    /* wall clock (ms since 1970) */
+		} leaving;
+		struct {
+			const char *node;       /* the node still away      */
+		} expired;
 	};
 };
 
@@ -176,6 +185,14 @@ struct fsm_node {
 				      whenever it is a member, until off */
 	uint32_t mem_mib;          /* what VMs may use here; 0: not counted */
 	uint16_t cpus;             /* vCPUs VMs may use here; 0: not counted */
+	/*
+	 * Its hasvcd stopped cleanly (a restart, an upgrade) and its vmm
+	 * processes run on: its VMs are frozen, not failed over, until it
+	 * reports again or restart_deadline_ms (wall clock, for the timers
+	 * of hasvc/grace.c) passes and a RESTART_EXPIRED makes it a loss.
+	 */
+	bool restarting;
+	int64_t restart_deadline_ms;
 };
 
 /* What the machine believes one node holds of one VM. */
@@ -195,6 +212,7 @@ enum fsm_wait {
 	FSM_WAIT_NO_NODE,
 	FSM_WAIT_NO_STANDBY_NODE,
 	FSM_WAIT_NO_EVACUATION_NODE,
+	FSM_WAIT_FROZEN,          /* a node of it restarts its hasvcd    */
 };
 
 struct fsm_vm {
@@ -273,6 +291,8 @@ const char *fsm__request_name(enum fsm_request request);
 void fsm__format_action(const struct fsm_action *a, char *buf, size_t len);
 
 int fsm__node_index(const struct fsm *fsm, const char *name);
+/* The restarting node that freezes vm (holds its primary or standby), or -1. */
+int fsm__frozen_by(const struct fsm *f, const struct fsm_vm *vm);
 int fsm__vm_index(const struct fsm *fsm, const char *name);
 
 #endif

@@ -43,6 +43,8 @@ static int check_nodes(const struct fsm *f, char *why, size_t len)
 		if (n->evacuating && !n->member)
 			return fsm__broken(why, len, "node %s evacuating but not a member",
 					   n->name);
+		if (n->restarting && n->gone)
+			return fsm__broken(why, len, "node %s both restarting and gone", n->name);
 		if (n->fence != FSM_FENCE_NONE && !n->gone)
 			return fsm__broken(why, len, "node %s fenced but not gone", n->name);
 	}

@@ -44,6 +44,8 @@ static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m
 	m->maintenance = n->maintenance;
 	m->mem_mib = n->mem_mib;
 	m->cpus = n->cpus;
+	m->restarting = n->restarting;
+	m->restart_deadline_ms = n->restart_deadline_ms;
 }
 
 static void encode_copy(const struct fsm_copy *c, Hasvc__Cluster__ReplicaCopy *m)
@@ -284,6 +286,8 @@ static int decode_node(const Hasvc__Cluster__ReplicaNode *m, struct fsm_node *n,
 				  UINT16_MAX);
 	n->mem_mib = m->mem_mib;
 	n->cpus = (uint16_t)m->cpus;
+	n->restarting = m->restarting;
+	n->restart_deadline_ms = m->restart_deadline_ms;
 	return ret;
 }
 
@@ -426,7 +430,7 @@ static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size
 	ret = name_into(vm->name, m->name, field, why, len);
 	snprintf(field, sizeof(field), "Replica.vms[%zu].waiting", k);
 	if (!ret)
-		ret = enum_into(&vm->waiting, m->waiting, FSM_WAIT_NO_EVACUATION_NODE, field,
+		ret = enum_into(&vm->waiting, m->waiting, FSM_WAIT_FROZEN, field,
 				why, len);
 	if (!ret)
 		ret = decode_preferred(m, vm, k, why, len);

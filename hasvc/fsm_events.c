@@ -222,7 +222,8 @@ void fsm__record_losses(struct step *st)
 		struct fsm_node *n = &f->nodes[i];
 		bool needs_fence = false;
 
-		if (!n->name[0] || n->member)
+		/* Restarting: frozen until it returns or its grace ends. */
+		if (!n->name[0] || n->member || n->restarting)
 			continue;
 		if (n->gone) {
 			/* The node that was running the fence command may have left. */
@@ -379,6 +380,48 @@ void fsm__on_inventory(struct step *st, const struct fsm_event *ev)
 		}
 	}
 	f->nodes[n].ready = true;
+	if (f->nodes[n].restarting) {
+		f->nodes[n].restarting = false;
+		f->nodes[n].restart_deadline_ms = 0;
+		fsm__emit_log(st, "node %s is back: its VMs are no longer frozen", f->nodes[n].name);
+	}
+}
+
+/* ---- NODE_LEAVING and RESTART_EXPIRED ---- */
+
+/*
+ * A hasvcd that stops cleanly says so before it leaves the group (in
+ * agreed order, so every member has it before the membership without it):
+ * its vmm processes run on, so its VMs are frozen rather than failed over.
+ */
+void fsm__on_leaving(struct step *st, const struct fsm_event *ev)
+{
+	struct fsm *f = st->f;
+	int n = fsm__node_index(f, ev->leaving.node);
+
+	if (n < 0 || !f->nodes[n].member || !f->nodes[n].declared) {
+		fsm__emit_log(st, "restart notice from %s, not a member: ignored", ev->leaving.node);
+		return;
+	}
+	f->nodes[n].restarting = true;
+	f->nodes[n].restart_deadline_ms = ev->leaving.deadline_ms;
+	fsm__emit_log(st, "node %s: its hasvcd restarts: its VMs are frozen (not failed over) "
+		      "until it returns or its restart grace ends", f->nodes[n].name);
+}
+
+/* The grace is over: a node still away is lost, as if it had died then. */
+void fsm__on_expired(struct step *st, const struct fsm_event *ev)
+{
+	struct fsm *f = st->f;
+	int n = fsm__node_index(f, ev->expired.node);
+
+	/* A member again: its inventory ends the freeze, not the clock. */
+	if (n < 0 || !f->nodes[n].restarting || f->nodes[n].member)
+		return;
+	f->nodes[n].restarting = false;
+	f->nodes[n].restart_deadline_ms = 0;
+	fsm__emit_log(st, "node %s did not return within its restart grace: it is lost",
+		      f->nodes[n].name);
 }
 
 /* ---- FENCE_RESULT ---- */

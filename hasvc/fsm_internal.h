@@ -79,6 +79,8 @@ void fsm__on_quorum(struct step *st, const struct fsm_event *ev);
 void fsm__on_report(struct step *st, const struct fsm_event *ev);
 void fsm__on_inventory(struct step *st, const struct fsm_event *ev);
 void fsm__on_fence(struct step *st, const struct fsm_event *ev);
+void fsm__on_leaving(struct step *st, const struct fsm_event *ev);
+void fsm__on_expired(struct step *st, const struct fsm_event *ev);
 void fsm__record_losses(struct step *st);
 void fsm__node_fenced(struct step *st, int n);
 

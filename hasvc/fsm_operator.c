@@ -390,6 +390,12 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		}
 		if (refuse_down(st, ev, &f->vms[v]))
 			return;
+		if (fsm__frozen_by(f, &f->vms[v]) >= 0) {
+			fsm__emit_reject(st, ev->op.origin, "vm %s is frozen while %s restarts its "
+					 "hasvcd", f->vms[v].name,
+					 f->nodes[fsm__frozen_by(f, &f->vms[v])].name);
+			return;
+		}
 	}
 	switch (ev->op.op) {
 	case FSM_OP_MIGRATE:

@@ -24,7 +24,17 @@ bool fsm__node_usable(const struct fsm *f, int i)
 
 bool fsm__node_candidate(const struct fsm *f, int i)
 {
-	return fsm__node_usable(f, i) && !f->nodes[i].evacuating;
+	return fsm__node_usable(f, i) && !f->nodes[i].evacuating && !f->nodes[i].restarting;
+}
+
+int fsm__frozen_by(const struct fsm *f, const struct fsm_vm *vm)
+{
+	const int8_t held[] = { vm->primary, vm->standby, vm->migrate_to };
+
+	for (size_t k = 0; k < sizeof(held); k++)
+		if (held[k] >= 0 && f->nodes[held[k]].restarting)
+			return held[k];
+	return -1;
 }
 
 static int load(const struct fsm *f, int i)
@@ -448,8 +458,16 @@ static void reconcile_vm(struct step *st, int v)
 {
 	struct fsm *f = st->f;
 	struct fsm_vm *vm = &f->vms[v];
-	int p;
+	int p = fsm__frozen_by(f, vm);
 
+	/* Its copies there run on unwatched: nothing may start a second one. */
+	if (p >= 0) {
+		fsm__wait_for(st, vm, FSM_WAIT_FROZEN, "vm %s: frozen while %s restarts its "
+			      "hasvcd", vm->name, f->nodes[p].name);
+		return;
+	}
+	if (vm->waiting == FSM_WAIT_FROZEN)
+		vm->waiting = FSM_WAIT_NONE;
 	if (vm->request != FSM_REQ_STARTED || vm->error) {
 		reconcile_down(st, v);
 		return;

@@ -130,7 +130,7 @@ static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 		const Hasvc__Ctl__Node *n = st->nodes[i];
 
 		cell(&t, 0, "%s%s", n->name, n->local ? " (local)" : "");
-		word(&t, 1, yes(n->member));
+		word(&t, 1, n->restarting && !n->member ? "restarting" : yes(n->member));
 		word(&t, 2, yes(n->ready));
 		cell(&t, 3, "%u", n->primaries);
 		cell(&t, 4, "%u", n->standbys);
@@ -151,6 +151,9 @@ static void print_node_notes(FILE *out, const Hasvc__Ctl__Status *st)
 		if (n->member && !n->declared)
 			fprintf(out, "note: %s is a member but not in the configuration: it takes no VMs\n",
 				n->name);
+		if (n->restarting && !n->member)
+			fprintf(out, "note: %s restarts its hasvcd: its VMs stay frozen for up to "
+				"%" PRId64 " s more\n", n->name, (n->restart_left_ms + 999) / 1000);
 		if (n->config_digest[0] && st->config_digest[0] &&
 		    strcmp(n->config_digest, st->config_digest))
 			fprintf(out, "note: %s loaded another configuration (%.12s)\n", n->name,
@@ -179,7 +182,10 @@ static void vm_row(struct table *t, const Hasvc__Ctl__Vm *v)
 	else
 		word(t, 8, "");
 	cell(t, 9, "%d", v->priority);
-	word(t, 10, v->waiting);
+	if (v->frozen_by[0])
+		cell(t, 10, "frozen: %s restarts", v->frozen_by);
+	else
+		word(t, 10, v->waiting);
 }
 
 static void print_vms(FILE *out, const Hasvc__Ctl__Status *st)

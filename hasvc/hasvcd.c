@@ -264,6 +264,9 @@ static int on_stop_signal(int32_t sig, void *data)
 {
 	struct hasvcd *d = data;
 
+	/* A restart, not a node loss: the cluster freezes our VMs first. */
+	if (!d->stopping && grace__leave(d))
+		return 0;
 	qb_log(LOG_NOTICE, "signal %d: leaving the cluster (vmm processes run on)", sig);
 	d->stopping = true;
 	qb_loop_stop(d->loop);
@@ -317,6 +320,8 @@ static int start(struct hasvcd *d)
 	if (!ret)
 		ret = alert__new(d);
 	if (!ret)
+		ret = grace__new(d);
+	if (!ret)
 		ret = local__new(d);
 	if (!ret)
 		ret = cluster__start(d);
@@ -339,6 +344,7 @@ static void stop(struct hasvcd *d)
 	local__free(d);
 	fence__free(d);
 	alert__free(d);
+	grace__free(d);
 	history__free(d);
 	sync__free(d);
 	fsm__actions_free(&d->acts);

@@ -75,6 +75,20 @@ int msg_event__convert(const Hasvc__Cluster__Msg *m, struct fsm_event *ev, char 
 		ev->fence.node = m->fence->node;
 		ev->fence.ok = m->fence->ok;
 		return 0;
+	case HASVC__CLUSTER__MSG__BODY_LEAVING:
+		/* grace.c takes a deadline of 0 for none: it would never end. */
+		if (m->leaving->deadline_ms <= 0)
+			return bad(why, len, "leaving: no deadline");
+		ev->type = FSM_EV_NODE_LEAVING;
+		ev->leaving.node = m->sender;
+		ev->leaving.deadline_ms = m->leaving->deadline_ms;
+		return 0;
+	case HASVC__CLUSTER__MSG__BODY_RESTART_EXPIRED:
+		if (!name_ok(m->restart_expired->node, false))
+			return bad(why, len, "restart expired: bad node name");
+		ev->type = FSM_EV_RESTART_EXPIRED;
+		ev->expired.node = m->restart_expired->node;
+		return 0;
 	default:
 		return bad(why, len, "not an event message");
 	}

@@ -53,6 +53,7 @@ static const char *wait_text(uint8_t w)
 	case FSM_WAIT_NO_NODE: return "no node can take it";
 	case FSM_WAIT_NO_STANDBY_NODE: return "no node for a standby";
 	case FSM_WAIT_NO_EVACUATION_NODE: return "no node to evacuate to";
+	case FSM_WAIT_FROZEN: return "a node of it restarts its hasvcd";
 	default: return "";
 	}
 }
@@ -96,6 +97,9 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->ready = f->nodes[i].ready;
 		n->evacuating = f->nodes[i].evacuating;
 		n->maintenance = f->nodes[i].maintenance;
+		n->restarting = f->nodes[i].restarting;
+		if (n->restarting && !f->nodes[i].member)
+			n->restart_left_ms = grace__left_ms(&f->nodes[i]);
 		n->declared = f->nodes[i].declared;
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);
@@ -147,6 +151,8 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 		m->relocations = vm->relocations;
 		m->max_restart = vm->max_restart;
 		m->max_relocate = vm->max_relocate;
+		if (fsm__frozen_by(d->fsm, vm) >= 0)
+			m->frozen_by = (char *)d->fsm->nodes[fsm__frozen_by(d->fsm, vm)].name;
 		vp[st->n_vms++] = m;
 	}
 	st->vms = vp;

@@ -167,6 +167,10 @@ START_TEST(test_defaults_and_long_lines)
 	c = parse_ok(PLAIN "alert_command = /bin/alert --x\nalert_timeout_ms = 500\n" NODES);
 	ck_assert_str_eq(c->alert_command, "/bin/alert --x");
 	ck_assert_uint_eq(c->alert_timeout_ms, 500);
+	ck_assert_uint_eq(c->restart_grace_ms, CONFIG_DEFAULT_RESTART_GRACE_MS);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "restart_grace_ms = 3000\n" NODES);
+	ck_assert_uint_eq(c->restart_grace_ms, 3000);
 	cluster_config__free(c);
 	free(cmd);
 }
@@ -367,6 +371,10 @@ static const struct {
 	  "hasvc.conf:3: cluster: metrics_address '' is not an IPv4 or IPv6 address (like 127.0.0.1 or ::1; no names, no port)" },
 	{ PLAIN "alert_timeout_ms = 0\n" NODES,
 	  "hasvc.conf:3: cluster: alert_timeout_ms '0' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN "restart_grace_ms = 99\n" NODES,
+	  "hasvc.conf:3: cluster: restart_grace_ms '99' is not a number of milliseconds from 100 to 3600000" },
+	{ PLAIN "restart_grace_ms = 1m\n" NODES,
+	  "hasvc.conf:3: cluster: restart_grace_ms '1m' is not a number of milliseconds from 100 to 3600000" },
 	{ PLAIN "alert_command =\n" NODES,
 	  "hasvc.conf:3: cluster: alert_command is empty" },
 	{ PLAIN "\n\n",

@@ -349,6 +349,109 @@ START_TEST(test_fencing)
 }
 END_TEST
 
+static void leaving(struct t *t, const char *node)
+{
+	struct fsm_event ev = { .type = FSM_EV_NODE_LEAVING };
+
+	ev.leaving.node = node;
+	ev.leaving.deadline_ms = 1796000000000;
+	feed(t, &ev);
+}
+
+static void expired(struct t *t, const char *node)
+{
+	struct fsm_event ev = { .type = FSM_EV_RESTART_EXPIRED };
+
+	ev.expired.node = node;
+	feed(t, &ev);
+}
+
+/*
+ * b's hasvcd stops cleanly (it holds web1's standby and db1's primary):
+ * both VMs are frozen, nothing moves, a failover is refused; b's return
+ * and inventory end the freeze with the same copies and generations.
+ */
+START_TEST(test_restart_frozen)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	leaving(&t, "b");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "b")].restarting);
+	members(&t, true, "a", "c", NULL);
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	ck_assert(!t.f->nodes[fsm__node_index(t.f, "b")].gone);
+	ck_assert_int_eq(fsm__frozen_by(t.f, vm_of(&t, "web1")), fsm__node_index(t.f, "b"));
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 9);
+	op(&t, FSM_OP_FAILOVER, "web1", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG) + 1);
+	/* A RestartExpired that comes after its return changes nothing. */
+	members(&t, true, "a", "b", "c", NULL);
+	expired(&t, "b");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "b")].restarting);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 12);
+	inventory(&t, "b");
+	ck_assert(!t.f->nodes[fsm__node_index(t.f, "b")].restarting);
+	ck_assert_int_eq(fsm__frozen_by(t.f, vm_of(&t, "web1")), -1);
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	ck_assert_str_eq(primary_of(&t, "db1"), "b");
+	ck_assert_uint_eq(vm_of(&t, "db1")->generation, 1);
+	ck_assert_str_eq(standby_of(&t, "web1"), "b");
+	teardown(&t);
+}
+END_TEST
+
+/*
+ * Quorum lost and regained while a restarts: a's primary still runs there
+ * unwatched, so web1's standby on b is not promoted, nor a fenced.
+ */
+START_TEST(test_restart_quorum_blip)
+{
+	struct t t;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	leaving(&t, "a");
+	members(&t, true, "b", "c", NULL);
+	members(&t, false, "b", NULL);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PAUSE_ALL_PRIMARIES, "b", NULL));
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PAUSED, 1, 9);
+	members(&t, true, "b", "c", NULL);
+	inventory(&t, "c");
+	ck_assert_ptr_null(find(&t, FSM_ACT_FENCE, NULL, NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
+	ck_assert_str_eq(primary_of(&t, "web1"), "a");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "a")].restarting);
+	teardown(&t);
+}
+END_TEST
+
+/* a's hasvcd stops cleanly and stays away: a loss when its grace ends. */
+START_TEST(test_restart_expired)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	leaving(&t, "a");
+	members(&t, true, "b", "c", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_FENCE, NULL, NULL));
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	expired(&t, "a");
+	ck_assert(t.f->nodes[fsm__node_index(t.f, "a")].gone);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_FENCE, "b", NULL));
+	ck_assert_str_eq(a->peer, "a");
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	fence_result(&t, "a", true);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_PROMOTE, "b", "web1"));
+	teardown(&t);
+}
+END_TEST
+
 /* hactl fence-ack: refused for a member, taken for a lost node as a fence. */
 START_TEST(test_fence_ack)
 {
@@ -1007,6 +1110,9 @@ int main(void)
 	tcase_add_test(tc, test_fencing);
 	tcase_add_test(tc, test_fencer_leaves);
 	tcase_add_test(tc, test_fence_ack);
+	tcase_add_test(tc, test_restart_frozen);
+	tcase_add_test(tc, test_restart_expired);
+	tcase_add_test(tc, test_restart_quorum_blip);
 	tcase_add_test(tc, test_maintenance);
 	tcase_add_test(tc, test_quorum_lost);
 	tcase_add_test(tc, test_quorum_blip_resumes_in_place);

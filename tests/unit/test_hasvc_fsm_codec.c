@@ -165,6 +165,20 @@ START_TEST(test_round_trip_maintenance)
 }
 END_TEST
 
+/* A node whose hasvcd restarts (ReplicaNode 80, 81) and a VM it freezes. */
+START_TEST(test_round_trip_restarting)
+{
+	struct fsm *f = formed();
+	int a = fsm__node_index(f, "a");
+
+	f->nodes[a].restarting = true;
+	f->nodes[a].restart_deadline_ms = 1796000000123;
+	f->vms[0].waiting = FSM_WAIT_FROZEN;
+	round_trip(f);
+	fsm__free(f);
+}
+END_TEST
+
 /* The lifecycle fields (ReplicaVm 40..48) away from their defaults. */
 START_TEST(test_round_trip_lifecycle)
 {
@@ -308,8 +322,8 @@ static bool mutate(Hasvc__Cluster__Replica *r, int k, const char **want)
 		*want = "Replica.vms: slot 0 after slot 0 (ascending order)"; break;
 	case 7: vm->name = (char *)long_name;
 		*want = "Replica.vms[0].name: 64 bytes, at most 63"; break;
-	case 8: vm->waiting = FSM_WAIT_NO_EVACUATION_NODE + 1;
-		*want = "Replica.vms[0].waiting: 5 is out of range (0..4)"; break;
+	case 8: vm->waiting = FSM_WAIT_FROZEN + 1;
+		*want = "Replica.vms[0].waiting: 6 is out of range (0..5)"; break;
 	case 9: vm->preferred = many; vm->n_preferred = HASVC_MAX_NODES + 1;
 		*want = "Replica.vms[0].preferred: 33 nodes, at most 32"; break;
 	case 10: vm->preferred = far_node; vm->n_preferred = 1;
@@ -391,6 +405,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_round_trip_formed);
 	tcase_add_test(tc, test_round_trip_maintenance);
+	tcase_add_test(tc, test_round_trip_restarting);
 	tcase_add_test(tc, test_round_trip_lifecycle);
 	tcase_add_test(tc, test_one_encoding);
 	tcase_add_test(tc, test_unknown_fields_skipped);

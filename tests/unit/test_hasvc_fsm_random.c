@@ -4,7 +4,9 @@
  * A small simulated cluster carries out the machine's actions the way the
  * daemons and vmm processes would (start, promote, stop, pause, migrate,
  * fence) and reports back, late and interleaved with node crashes,
- * partitions, quorum flips, operator commands and stale reports.  After
+ * partitions, hasvcd restarts (clean stops that freeze VMs, with and
+ * without a return before the grace ends), quorum flips, operator
+ * commands and stale reports.  After
  * every event: fsm__check_invariants(), generations never go down, a
  * non-quorate view does nothing but pause, and in the simulated world no
  * two running primaries of a VM hold the current generation.  At the end
@@ -57,6 +59,7 @@ struct sim {
 	bool up[MAXN], in_group[MAXN];
 	bool fenced[MAXN];     /* has a fence command                */
 	bool hung[MAXN];       /* cut off and failed to self-fence   */
+	bool restarting[MAXN]; /* hasvcd stopped cleanly, vmm run on */
 	struct proc p[MAXN][MAXV];
 	struct qev q[QMAX];
 	size_t qhead, qtail;
@@ -282,6 +285,12 @@ static void trace_event(const struct fsm_event *ev)
 	case FSM_EV_QUORUM:
 		fprintf(stderr, "QUORUM %d\n", ev->quorum.quorate);
 		break;
+	case FSM_EV_NODE_LEAVING:
+		fprintf(stderr, "NODE_LEAVING %s\n", ev->leaving.node);
+		break;
+	case FSM_EV_RESTART_EXPIRED:
+		fprintf(stderr, "RESTART_EXPIRED %s\n", ev->expired.node);
+		break;
 	default:
 		fprintf(stderr, "CONFIG\n");
 	}
@@ -359,12 +368,25 @@ static void join(struct sim *s, int i)
 		memset(s->p[i], 0, sizeof(s->p[i]));
 	}
 	s->in_group[i] = true;
-	s->hung[i] = false;
+	s->hung[i] = s->restarting[i] = false;
 	membership(s);
 	for (int v = 0; v < s->nv; v++)
 		if (s->p[i][v].exists)
 			queue_report(s, i, v);
 	enqueue(s, done);
+}
+
+/* Node i's primaries pause; an incoming VM must not resume without quorum either. */
+static void pause_primaries(struct sim *s, int i)
+{
+	for (int v = 0; v < s->nv; v++) {
+		struct proc *p = &s->p[i][v];
+
+		if (p->exists && p->incoming)
+			memset(p, 0, sizeof(*p));
+		else if (p->exists && p->role == FSM_ROLE_PRIMARY)
+			p->state = FSM_VM_PAUSED;
+	}
 }
 
 static void leave(struct sim *s, int i)
@@ -381,17 +403,44 @@ static void leave(struct sim *s, int i)
 		 */
 		if (s->fenced[i] && chance(s, 30))
 			s->hung[i] = true;
-		for (int v = 0; v < s->nv && !s->hung[i]; v++) {
-			struct proc *p = &s->p[i][v];
-
-			/* An incoming VM must not resume without quorum either. */
-			if (p->exists && p->incoming)
-				memset(p, 0, sizeof(*p));
-			else if (p->exists && p->role == FSM_ROLE_PRIMARY)
-				p->state = FSM_VM_PAUSED;
-		}
+		if (!s->hung[i])
+			pause_primaries(s, i);
 	}
 	membership(s);
+}
+
+/*
+ * A hasvcd stopped cleanly (SIGTERM): it says so in the group, then leaves;
+ * its vmm processes run on, primaries unpaused, while the cluster has its
+ * VMs frozen.
+ */
+static void graceful_leave(struct sim *s, int i)
+{
+	struct fsm_event ev = { .type = FSM_EV_NODE_LEAVING };
+
+	ev.leaving.node = s->node[i];
+	ev.leaving.deadline_ms = 1000;
+	feed(s, &ev);
+	s->in_group[i] = false;
+	s->restarting[i] = true;
+	membership(s);
+}
+
+/*
+ * Its restart grace ends before it returns.  Without a fence command its
+ * orphaned primaries pause once their standby stops taking checkpoints,
+ * as they do when hasvcd is killed (tests/cluster/restart.sh); with one,
+ * fencing keeps the VM from running twice.
+ */
+static void grace_over(struct sim *s, int i)
+{
+	struct fsm_event ev = { .type = FSM_EV_RESTART_EXPIRED };
+
+	if (!s->fenced[i])
+		pause_primaries(s, i);
+	s->restarting[i] = false;
+	ev.expired.node = s->node[i];
+	feed(s, &ev);
 }
 
 static void deliver(struct sim *s)
@@ -545,6 +594,7 @@ static void run_one(struct sim *s, uint64_t seed)
 
 	memset(s->p, 0, sizeof(s->p));
 	memset(s->hung, 0, sizeof(s->hung));
+	memset(s->restarting, 0, sizeof(s->restarting));
 	s->seed = seed;
 	s->rng = seed * 0x9E3779B97F4A7C15ULL + 1;
 	s->nn = 3 + pick(s, 3);
@@ -569,8 +619,12 @@ static void run_one(struct sim *s, uint64_t seed)
 		} else if (r < 50) {
 			int i = pick(s, s->nn);
 
-			if (s->in_group[i])
+			if (s->in_group[i] && chance(s, 25))
+				graceful_leave(s, i);
+			else if (s->in_group[i])
 				leave(s, i);
+			else if (s->restarting[i] && chance(s, 40))
+				grace_over(s, i);
 			else
 				join(s, i);
 		} else if (r < 53) {
