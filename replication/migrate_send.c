@@ -602,6 +602,29 @@ static void postcopy_committed(struct migrate *m)
 	       (unsigned long long)dirty_bitmap__count(&m->bm));
 }
 
+/*
+ * VMM_TEST_CORRUPT_MIGRATION=1 flips the last byte before the final state's
+ * end frame (tests/migration/corrupt.sh): the framing stays valid, only the
+ * digest can tell.  Only in builds configured with --enable-fault-injection.
+ */
+#ifdef HASVC_FAULT_INJECTION
+static void corrupt_final(struct migrate *m)
+{
+	const char *v = getenv("VMM_TEST_CORRUPT_MIGRATION");
+	size_t tail = STREAM_FRAME_HDR_LEN + STREAM_DIGEST_LEN;
+
+	if (v && !strcmp(v, "1") && m->final_len > tail) {
+		m->final_buf[m->final_len - tail - 1] ^= 0x01;
+		qb_log(LOG_WARNING, "test build: corrupting a byte of the final state");
+	}
+}
+#else
+static void corrupt_final(struct migrate *m)
+{
+	(void)m;
+}
+#endif
+
 static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 {
 	Replication__Message msg = REPLICATION__MESSAGE__INIT, *ack = NULL;
@@ -614,6 +637,7 @@ static int switchover(struct migrate *m, uint8_t *buf, struct job_err *e)
 	ret = mainthread__call(&m->mt, mt_switchover, m);
 	if (ret)
 		return fail(e, ret, "cannot capture the final state: %s", strerror(-ret));
+	corrupt_final(m);
 	if (m->pc_switch) {
 		pages = zero = bytes = 0;
 		ret = 0;

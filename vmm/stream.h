@@ -174,6 +174,11 @@ int stream__seal_mem(uint8_t **buf, size_t *len);
  * header (stream__check_frame; exactly STREAM_DIGEST_LEN for the end
  * frame); -EFBIG when it does not fit in room,
  * -EBADMSG for an unknown type or a bad length.  Sets *type and *total.
+ * With the digest on (stream__digest_begin before the prelude was read),
+ * the end frame is checked as it arrives: the running SHA-256 of every
+ * byte before its body must equal that body, else -EILSEQ; the digest is
+ * off afterwards.  A reader that hashed the stream this way needs no
+ * second pass over it (vm_state__parse_verified).
  */
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total);

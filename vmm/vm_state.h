@@ -109,6 +109,12 @@ int vm_state__load(struct vm *vm, struct stream *s, const char **err);
  */
 int vm_state__parse(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 		    const char **err);
+/*
+ * vm_state__parse without its pass over the digest: for a stream read with
+ * the digest on, whose end frame stream__read_frame checked as it arrived.
+ */
+int vm_state__parse_verified(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
+			     const char **err);
 void vm_state__free_parsed(struct vm_state_parsed *p);
 
 /* The prelude alone: magic and major version (a reader checks it first). */
