@@ -250,6 +250,14 @@ int stream__digest_begin(struct stream *s)
 	return 0;
 }
 
+void stream__digest_move(struct stream *to, struct stream *from)
+{
+	if (to->md)
+		EVP_MD_CTX_free(to->md);
+	to->md = from->md;
+	from->md = NULL;
+}
+
 int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN])
 {
 	unsigned len = 0;

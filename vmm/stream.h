@@ -113,6 +113,12 @@ int stream__flush(struct stream *s);
 /* Start hashing what passes from now on; end: stop and give the digest. */
 int stream__digest_begin(struct stream *s);
 int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN]);
+/*
+ * Hand the running digest of from over to `to` (whose own, if any, is
+ * dropped): what passes on `to` from now on continues it.  A state whose
+ * head was captured into memory goes on, hashed as it is sent, on a socket.
+ */
+void stream__digest_move(struct stream *to, struct stream *from);
 
 /* --- framing (docs/state-format.md) ---------------------------------- */
 /* The state stream's prelude (STREAM_MAGIC). */

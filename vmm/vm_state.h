@@ -166,6 +166,16 @@ struct dirty_bitmap;
  */
 int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
 			 const struct dirty_bitmap *blocks);
+/*
+ * vm_state__save_pages in two parts, so that a sender can hash and send
+ * the pages straight from RAM rather than from a copy: the head (prelude,
+ * machine records, disk frames), then the tail (the pages, the end frame).
+ * The tail's digest covers what passed on its stream since
+ * stream__digest_begin: a head captured elsewhere is written through that
+ * stream before it.  The VM stays paused until the tail is written.
+ */
+int vm_state__save_head(struct vm *vm, struct stream *s, const struct dirty_bitmap *blocks);
+int vm_state__save_tail(struct vm *vm, struct stream *s, const struct dirty_bitmap *only);
 
 /*
  * Apply a parsed, checked stream over the RAM as it is: its pages overwrite,
