@@ -465,6 +465,11 @@ static int switch_to_postcopy(struct migrate *m, uint32_t round)
 
 /* The final pages' cost against a round's, per byte (measured: 2-4x). */
 #define FINAL_COST 2
+/*
+ * Few enough dirty pages to take in the pause at no cost worth another
+ * round (1 MiB: about a millisecond over loopback).
+ */
+#define FINAL_FEW_PAGES 256
 
 /* Pre-copy rounds until the rest fits the downtime limit (or must be forced). */
 static int precopy(struct migrate *m, struct job_err *e)
@@ -509,9 +514,11 @@ static int precopy(struct migrate *m, struct job_err *e)
 			dirty_pps, bw);
 		/*
 		 * Fitting the limit is not enough: while a round still shrinks the
-		 * dirty set by a quarter, one more round buys a shorter pause.
+		 * dirty set by a quarter, one more round buys a shorter pause (an
+		 * idle guest's pages after a long round 1 cost a few milliseconds
+		 * in the pause; after one more short round, next to none).
 		 */
-		if (expected <= limit && (expected <= limit / 8 || dirty * 4 > prev_dirty * 3))
+		if (expected <= limit && (dirty <= FINAL_FEW_PAGES || dirty * 4 > prev_dirty * 3))
 			return 0;
 		if (want_postcopy(m, start))
 			return switch_to_postcopy(m, round);
