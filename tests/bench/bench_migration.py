@@ -777,45 +777,30 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
     for cf in cfgs:
         L.append(row(cf["label"], S[(cf["label"], "ours")], cf["tls"], cf["conns"]))
     L.append("")
+    def beside(who, cs, title, vs_title, own_config):
+        """who's table (own_config: the labels' TLS and connections, else
+        plaintext on one), then ours / who, ratio of medians."""
+        L.extend([title, "", head, sep])
+        for cf in cs:
+            L.append(row(cf["label"], S[(cf["label"], who)], own_config and cf["tls"],
+                         cf["conns"] if own_config else 1))
+        L.extend(["", vs_title, "",
+                  "| configuration | total | to dst | switch gap | max gap | downtime (own) | MB sent |",
+                  "|---|---|---|---|---|---|---|"])
+        for cf in cs:
+            a, b = S[(cf["label"], "ours")], S[(cf["label"], who)]
+            L.append("| %s | %s |" % (cf["label"], " | ".join(
+                ratio(a[k], b[k]) for k in ("total", "to_dst", "sgap", "gap", "downtime", "mb"))))
+        L.append("")
+
     bc = [cf for cf in cfgs if results[(cf["label"], "base")]]
     if bc:
-        L.append(f"Baseline vmm ({opt.baseline_vmm}), interleaved with ours in the same run:")
-        L.append("")
-        L.append(head)
-        L.append(sep)
-        for cf in bc:
-            L.append(row(cf["label"], S[(cf["label"], "base")], cf["tls"], cf["conns"]))
-        L.append("")
-        L.append("Ours / baseline (ratio of medians; below 1: ours is better):")
-        L.append("")
-        L.append("| configuration | total | switch gap | max gap | downtime (own) | MB sent |")
-        L.append("|---|---|---|---|---|---|")
-        for cf in bc:
-            a, b = S[(cf["label"], "ours")], S[(cf["label"], "base")]
-            L.append(f"| {cf['label']} | {ratio(a['total'], b['total'])} | "
-                     f"{ratio(a['sgap'], b['sgap'])} | {ratio(a['gap'], b['gap'])} | "
-                     f"{ratio(a['downtime'], b['downtime'])} | {ratio(a['mb'], b['mb'])} |")
-        L.append("")
+        beside("base", bc, f"Baseline vmm ({opt.baseline_vmm}), interleaved with ours in the same run:",
+               "Ours / baseline (ratio of medians; below 1: ours is better):", True)
     qc = [cf for cf in cfgs if cf["qemu"] and results[(cf["label"], "qemu")]]
     if qc:
-        L.append("QEMU (same guest and memory, plaintext, one connection):")
-        L.append("")
-        L.append(head)
-        L.append(sep)
-        for cf in qc:
-            L.append(row(cf["label"], S[(cf["label"], "qemu")], False, 1))
-        L.append("")
-        L.append("Ours / QEMU (ratio of medians; below 1 is better for us):")
-        L.append("")
-        L.append("| configuration | total | to dst | switch gap | max gap | downtime (own) | MB sent |")
-        L.append("|---|---|---|---|---|---|---|")
-        for cf in qc:
-            a, b = S[(cf["label"], "ours")], S[(cf["label"], "qemu")]
-            L.append(f"| {cf['label']} | {ratio(a['total'], b['total'])} | {ratio(a['to_dst'], b['to_dst'])} | "
-                     f"{ratio(a['sgap'], b['sgap'])} | {ratio(a['gap'], b['gap'])} | "
-                     f"{ratio(a['downtime'], b['downtime'])} | "
-                     f"{ratio(a['mb'], b['mb'])} |")
-        L.append("")
+        beside("qemu", qc, "QEMU (same guest and memory, plaintext, one connection):",
+               "Ours / QEMU (ratio of medians; below 1 is better for us):", False)
     hb = [S[k]["hb"] for k in S if S[k]["hb"]]
     if hb:
         L.append("Heartbeat period before the migration (median over runs of the median gap): "
