@@ -514,11 +514,13 @@ static int precopy(struct migrate *m, struct job_err *e)
 			dirty_pps, bw);
 		/*
 		 * Fitting the limit is not enough: while a round still shrinks the
-		 * dirty set by a quarter, one more round buys a shorter pause (an
-		 * idle guest's pages after a long round 1 cost a few milliseconds
-		 * in the pause; after one more short round, next to none).
+		 * dirty set by a quarter, one more round buys a shorter pause.  A
+		 * tiny fraction of the limit stops at once, if it is also few pages:
+		 * an idle guest's pages after a long round 1 cost milliseconds in
+		 * the pause, after one more short round next to none.
 		 */
-		if (expected <= limit && (dirty <= FINAL_FEW_PAGES || dirty * 4 > prev_dirty * 3))
+		if (expected <= limit && ((expected <= limit / 8 && dirty <= FINAL_FEW_PAGES) ||
+					  dirty * 4 > prev_dirty * 3))
 			return 0;
 		if (want_postcopy(m, start))
 			return switch_to_postcopy(m, round);
