@@ -145,9 +145,14 @@ struct migrate {
 	/* The hold the switch-over takes (vm_hold.h), released only on failure. */
 	unsigned holder;
 	uint64_t generation;          /* this VM's fencing token for the hello */
-	/* The final state, captured on the main thread at switch-over. */
+	/*
+	 * The head of the final state (vm_state__save_head), captured on the
+	 * main thread at switch-over; final_s keeps its running digest, which
+	 * the channel continues over the pages sent from RAM after it.
+	 */
 	uint8_t *final_buf;
 	size_t final_len;
+	struct stream final_s;
 	uint64_t *final_zero;
 	size_t nr_final_zero;
 	uint64_t final_pages;

@@ -334,7 +334,12 @@ static int accept_data(struct incoming *in)
 	return 0;
 }
 
-/* Stage the vm_state stream, verify it, check it, apply it over the RAM. */
+/*
+ * Stage the vm_state stream, verify it, check it, apply it over the RAM.
+ * The SHA-256 runs over the bytes as they arrive and the end frame is
+ * compared on arrival (stream__read_frame): the switch-over spends no
+ * second pass over the staged state.  Nothing of it is applied before then.
+ */
 static int load_final(const struct vm_port *port, struct chan *c, char *err, size_t errlen)
 {
 	size_t limit = port->ops->staging_limit(port->vm), len, next = 0;
@@ -342,6 +347,8 @@ static int load_final(const struct vm_port *port, struct chan *c, char *err, siz
 	struct stream *s = &c->s;
 	const char *why = NULL;
 	char room[200];
+	uint8_t md[STREAM_DIGEST_LEN];
+	bool hashed;
 	uint32_t type;
 	size_t total;
 	uint8_t *buf;
@@ -354,7 +361,10 @@ static int load_final(const struct vm_port *port, struct chan *c, char *err, siz
 		snprintf(err, errlen, "cannot reserve memory to stage the final state");
 		return -ENOMEM;
 	}
-	ret = stream__read(s, buf, STREAM_PRELUDE_LEN);
+	ret = stream__digest_begin(s);
+	hashed = !ret && s->md;
+	if (!ret)
+		ret = stream__read(s, buf, STREAM_PRELUDE_LEN);
 	if (!ret && (ret = vm_state__check_prelude(buf, STREAM_PRELUDE_LEN, &why)))
 		goto out;
 	len = STREAM_PRELUDE_LEN;
@@ -372,10 +382,13 @@ static int load_final(const struct vm_port *port, struct chan *c, char *err, siz
 			break;
 	}
 	if (ret) {
-		why = "the final state stream was cut short or is malformed";
+		why = ret == -EILSEQ ? "the final state stream is corrupt (SHA-256 mismatch)" :
+		      "the final state stream was cut short or is malformed";
 		goto out;
 	}
-	ret = vm_state__parse(buf, len, &p, &why);
+	/* A stream that could not be hashed on the way (seal_later) is, now. */
+	ret = hashed ? vm_state__parse_verified(buf, len, &p, &why) :
+	      vm_state__parse(buf, len, &p, &why);
 	if (!ret)
 		ret = vm_state__check_config(&p, vm_port__mem_size(port),
 					     port->ops->nr_vcpus(port->vm), &why);
@@ -384,6 +397,8 @@ static int load_final(const struct vm_port *port, struct chan *c, char *err, siz
 out:
 	if (ret)
 		snprintf(err, errlen, "final state refused: %s", why ? why : channel__strerror(ret));
+	/* Cut short before its end frame: the acks that follow are not hashed. */
+	stream__digest_end(s, md);
 	vm_state__free_parsed(&p);
 	munmap(buf, limit);
 	return ret;

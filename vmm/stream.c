@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "vmm/state.pb-c.h"
@@ -249,6 +250,14 @@ int stream__digest_begin(struct stream *s)
 	return 0;
 }
 
+void stream__digest_move(struct stream *to, struct stream *from)
+{
+	if (to->md)
+		EVP_MD_CTX_free(to->md);
+	to->md = from->md;
+	from->md = NULL;
+}
+
 int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN])
 {
 	unsigned len = 0;
@@ -461,6 +470,8 @@ int stream__check_frame(enum stream_kind kind, uint32_t type, uint32_t len)
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total)
 {
+	uint8_t md[STREAM_DIGEST_LEN];
+	bool md_on = s->md;
 	uint32_t len;
 	int ret;
 
@@ -474,9 +485,15 @@ int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *ty
 		return -EBADMSG;
 	if (len > room - STREAM_FRAME_HDR_LEN)
 		return -EFBIG;
+	/* The digest on: it covers every byte before the end frame's body. */
+	if (*type == STREAM_FRAME_END && s->md && (ret = stream__digest_end(s, md)))
+		return ret;
 	ret = stream__read(s, dst + STREAM_FRAME_HDR_LEN, len);
 	if (ret)
 		return ret;
 	*total = STREAM_FRAME_HDR_LEN + (size_t)len;
+	if (md_on && *type == STREAM_FRAME_END &&
+	    CRYPTO_memcmp(md, dst + STREAM_FRAME_HDR_LEN, STREAM_DIGEST_LEN))
+		return -EILSEQ;
 	return 0;
 }

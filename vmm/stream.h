@@ -113,6 +113,12 @@ int stream__flush(struct stream *s);
 /* Start hashing what passes from now on; end: stop and give the digest. */
 int stream__digest_begin(struct stream *s);
 int stream__digest_end(struct stream *s, uint8_t out[STREAM_DIGEST_LEN]);
+/*
+ * Hand the running digest of from over to `to` (whose own, if any, is
+ * dropped): what passes on `to` from now on continues it.  A state whose
+ * head was captured into memory goes on, hashed as it is sent, on a socket.
+ */
+void stream__digest_move(struct stream *to, struct stream *from);
 
 /* --- framing (docs/state-format.md) ---------------------------------- */
 /* The state stream's prelude (STREAM_MAGIC). */
@@ -174,6 +180,11 @@ int stream__seal_mem(uint8_t **buf, size_t *len);
  * header (stream__check_frame; exactly STREAM_DIGEST_LEN for the end
  * frame); -EFBIG when it does not fit in room,
  * -EBADMSG for an unknown type or a bad length.  Sets *type and *total.
+ * With the digest on (stream__digest_begin before the prelude was read),
+ * the end frame is checked as it arrives: the running SHA-256 of every
+ * byte before its body must equal that body, else -EILSEQ; the digest is
+ * off afterwards.  A reader that hashed the stream this way needs no
+ * second pass over it (vm_state__parse_verified).
  */
 int stream__read_frame(struct stream *s, uint8_t *dst, size_t room, uint32_t *type,
 		       size_t *total);

@@ -132,6 +132,16 @@ static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pag
 	return vm_state__save_pages(vm, s, pages, blocks);
 }
 
+static int save_head(void *vm, struct stream *s, const struct dirty_bitmap *blocks)
+{
+	return vm_state__save_head(vm, s, blocks);
+}
+
+static int save_tail(void *vm, struct stream *s, const struct dirty_bitmap *pages)
+{
+	return vm_state__save_tail(vm, s, pages);
+}
+
 static size_t staging_limit(void *vm)
 {
 	return vm_state__staging_limit(vm);
@@ -303,6 +313,8 @@ static const struct vm_port_ops ops = {
 	.dirty_harvest = dirty_harvest,
 	.dirty_stop = dirty_stop,
 	.save_pages = save_pages,
+	.save_head = save_head,
+	.save_tail = save_tail,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
 	.apply = apply,

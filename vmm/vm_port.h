@@ -176,6 +176,13 @@ struct vm_port_ops {
 	 */
 	int (*save_pages)(void *vm, struct stream *s, const struct dirty_bitmap *pages,
 			  const struct dirty_bitmap *blocks);
+	/*
+	 * save_pages in two parts (vm_state__save_head/tail): the head on the
+	 * main thread, the tail (pages read from RAM, end frame) from another
+	 * thread while the VM stays held.
+	 */
+	int (*save_head)(void *vm, struct stream *s, const struct dirty_bitmap *blocks);
+	int (*save_tail)(void *vm, struct stream *s, const struct dirty_bitmap *pages);
 	size_t (*staging_limit)(void *vm);
 	int (*apply_undoable)(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
 			      bool *whole, const char **why);

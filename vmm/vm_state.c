@@ -387,16 +387,26 @@ static int save_disk(struct vm *vm, struct stream *s, const struct dirty_bitmap 
 	return ret;
 }
 
-int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
-			 const struct dirty_bitmap *blocks)
+int vm_state__save_head(struct vm *vm, struct stream *s, const struct dirty_bitmap *blocks)
 {
 	int ret = save_machine(vm, s);
 
 	if (!ret && blocks && vm->blk)
 		ret = save_disk(vm, s, blocks);
-	if (!ret && only)
-		ret = save_ram_only(vm, s, only);
-	if (!ret)
-		ret = stream__write_end(s);
 	return ret;
+}
+
+int vm_state__save_tail(struct vm *vm, struct stream *s, const struct dirty_bitmap *only)
+{
+	int ret = only ? save_ram_only(vm, s, only) : 0;
+
+	return ret ? ret : stream__write_end(s);
+}
+
+int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
+			 const struct dirty_bitmap *blocks)
+{
+	int ret = vm_state__save_head(vm, s, blocks);
+
+	return ret ? ret : vm_state__save_tail(vm, s, only);
 }

@@ -109,6 +109,12 @@ int vm_state__load(struct vm *vm, struct stream *s, const char **err);
  */
 int vm_state__parse(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
 		    const char **err);
+/*
+ * vm_state__parse without its pass over the digest: for a stream read with
+ * the digest on, whose end frame stream__read_frame checked as it arrived.
+ */
+int vm_state__parse_verified(const uint8_t *buf, size_t len, struct vm_state_parsed *p,
+			     const char **err);
 void vm_state__free_parsed(struct vm_state_parsed *p);
 
 /* The prelude alone: magic and major version (a reader checks it first). */
@@ -160,6 +166,16 @@ struct dirty_bitmap;
  */
 int vm_state__save_pages(struct vm *vm, struct stream *s, const struct dirty_bitmap *only,
 			 const struct dirty_bitmap *blocks);
+/*
+ * vm_state__save_pages in two parts, so that a sender can hash and send
+ * the pages straight from RAM rather than from a copy: the head (prelude,
+ * machine records, disk frames), then the tail (the pages, the end frame).
+ * The tail's digest covers what passed on its stream since
+ * stream__digest_begin: a head captured elsewhere is written through that
+ * stream before it.  The VM stays paused until the tail is written.
+ */
+int vm_state__save_head(struct vm *vm, struct stream *s, const struct dirty_bitmap *blocks);
+int vm_state__save_tail(struct vm *vm, struct stream *s, const struct dirty_bitmap *only);
 
 /*
  * Apply a parsed, checked stream over the RAM as it is: its pages overwrite,

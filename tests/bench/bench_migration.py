@@ -234,8 +234,9 @@ def check_guest(dst_serial):
 # ------------------------------------------------------------- our vmm --
 
 class Ours:
-    def __init__(self, opt, tmp):
+    def __init__(self, opt, tmp, vmm=None, prefix="bm"):
         self.opt, self.tmp, self.n = opt, tmp, 0
+        self.vmm, self.prefix = vmm or opt.vmm, prefix
 
     def tls(self, node):
         c = self.opt.certs
@@ -246,7 +247,7 @@ class Ours:
     def run(self, cfg):
         o = self.opt
         self.n += 1
-        tag = f"bm{os.getpid()}-{self.n}"
+        tag = f"{self.prefix}{os.getpid()}-{self.n}"
         port = free_port()
         mem = f"{cfg['mem_gib']}G"
         merged = []
@@ -256,21 +257,21 @@ class Ours:
             derr = os.path.join(self.tmp, f"{tag}-d.err")
             serr = os.path.join(self.tmp, f"{tag}-s.err")
             dtls = self.tls("dst") if cfg["tls"] else ["--tls-none"]
-            dst = spawn([o.vmm, "run", "--incoming", f"tcp:127.0.0.1:{port}", *dtls,
+            dst = spawn([self.vmm, "run", "--incoming", f"tcp:127.0.0.1:{port}", *dtls,
                          "--memory", mem, "--cpus", "1", "--serial", "stdio", "--control", tag + "-d"],
                         stdout=subprocess.PIPE, stderr=open(derr, "wb"))
             dser = Serial(dst, "dst", merged)
             if not wait_file(derr, b"waiting for an incoming migration", 20, dst):
                 res["error"] = "destination did not listen: " + open(derr, errors="replace").read()[-300:]
                 return res
-            src = spawn([o.vmm, "run", "--kernel", o.guest, "--memory", mem, "--cpus", "1",
+            src = spawn([self.vmm, "run", "--kernel", o.guest, "--memory", mem, "--cpus", "1",
                          "--cmdline", cfg["cmdline"], "--serial", "stdio", "--control", tag + "-s"],
                         stdout=subprocess.PIPE, stderr=open(serr, "wb"))
             sser = Serial(src, "src", merged)
             if not sser.wait_hb(o.warm_hb, 60):
                 res["error"] = "source guest did not start: " + open(serr, errors="replace").read()[-300:]
                 return res
-            argv = [o.vmm, "ctl", tag + "-s", "migrate", f"tcp:127.0.0.1:{port}",
+            argv = [self.vmm, "ctl", tag + "-s", "migrate", f"tcp:127.0.0.1:{port}",
                     *(self.tls("src") if cfg["tls"] else ["--tls-none"]),
                     "--downtime", str(o.downtime_ms)]
             if cfg["conns"] > 1:
@@ -310,7 +311,7 @@ class Ours:
             for p, name in ((dst, tag + "-d"), (src, tag + "-s")):
                 if p is not None and p.poll() is None:
                     try:
-                        subprocess.run([o.vmm, "ctl", name, "quit"], stdout=subprocess.DEVNULL,
+                        subprocess.run([self.vmm, "ctl", name, "quit"], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL, timeout=10)
                     except subprocess.TimeoutExpired:
                         pass
@@ -607,6 +608,8 @@ def main():
     ap.add_argument("--force-after-s", type=int, default=3)
     ap.add_argument("--tcp-bytes", type=int, default=GiB)
     ap.add_argument("--only", help="run only the configurations whose label contains this")
+    ap.add_argument("--baseline-vmm", help="another build's vmm (say, before a change), run "
+                    "interleaved with ours on every configuration and compared with it")
     ap.add_argument("--record", help="replace the '## Live migration' section of this file")
     ap.add_argument("--command", default="tests/bench/bench_migration.sh",
                     help="the command line to show in the report")
@@ -653,7 +656,8 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="bench-mig-")
     ours, qemu = Ours(opt, tmp), (Qemu(opt, tmp) if opt.qemu else None)
-    results = {(c["label"], who): [] for c in cfgs for who in ("ours", "qemu")}
+    base = Ours(opt, tmp, opt.baseline_vmm, "bb") if opt.baseline_vmm else None
+    results = {(c["label"], who): [] for c in cfgs for who in ("ours", "qemu", "base")}
     ceil = {k: [] for k in ("tcp1", "tcp2", "tls1")}
     ciphers = set()
     try:
@@ -668,6 +672,8 @@ def main():
                 print(f"[{rep + 1}/{opt.runs}] loopback {key}: {v and round(v)} MB/s", flush=True)
             for c in cfgs:
                 pairs = [("ours", ours)]
+                if base:
+                    pairs.append(("base", base))
                 if c["qemu"] and qemu:
                     pairs.append(("qemu", qemu))
                 if rep % 2:
@@ -706,7 +712,8 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
              f"({elapsed / 60:.1f} min; {os.cpu_count()} CPUs, load average {opt.load0:.1f} before and "
              f"{os.getloadavg()[0]:.1f} after; Linux {platform.release()}"
              f"{', ' + qemu_ver if qemu_ver else ''}).  Median [min-max] of {opt.runs} runs per "
-             "configuration, ours and QEMU interleaved (the order alternates every round); the "
+             f"configuration, ours{', the baseline vmm' if opt.baseline_vmm else ''} and QEMU "
+             "interleaved (the order alternates every round); the "
              "loopback ceilings are measured in every round of the same run.")
     L.append("")
     L.append(f"Guest: tests/guests/dirty.elf, 1 vCPU, `mem_mib={opt.working_set} rate_mib=R "
@@ -770,31 +777,35 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
     for cf in cfgs:
         L.append(row(cf["label"], S[(cf["label"], "ours")], cf["tls"], cf["conns"]))
     L.append("")
+    def beside(who, cs, title, vs_title, own_config):
+        """who's table (own_config: the labels' TLS and connections, else
+        plaintext on one), then ours / who, ratio of medians."""
+        L.extend([title, "", head, sep])
+        for cf in cs:
+            L.append(row(cf["label"], S[(cf["label"], who)], own_config and cf["tls"],
+                         cf["conns"] if own_config else 1))
+        L.extend(["", vs_title, "",
+                  "| configuration | total | to dst | switch gap | max gap | downtime (own) | MB sent |",
+                  "|---|---|---|---|---|---|---|"])
+        for cf in cs:
+            a, b = S[(cf["label"], "ours")], S[(cf["label"], who)]
+            L.append("| %s | %s |" % (cf["label"], " | ".join(
+                ratio(a[k], b[k]) for k in ("total", "to_dst", "sgap", "gap", "downtime", "mb"))))
+        L.append("")
+
+    bc = [cf for cf in cfgs if results[(cf["label"], "base")]]
+    if bc:
+        beside("base", bc, f"Baseline vmm ({opt.baseline_vmm}), interleaved with ours in the same run:",
+               "Ours / baseline (ratio of medians; below 1: ours is better):", True)
     qc = [cf for cf in cfgs if cf["qemu"] and results[(cf["label"], "qemu")]]
     if qc:
-        L.append("QEMU (same guest and memory, plaintext, one connection):")
-        L.append("")
-        L.append(head)
-        L.append(sep)
-        for cf in qc:
-            L.append(row(cf["label"], S[(cf["label"], "qemu")], False, 1))
-        L.append("")
-        L.append("Ours / QEMU (ratio of medians; below 1 is better for us):")
-        L.append("")
-        L.append("| configuration | total | to dst | switch gap | max gap | downtime (own) | MB sent |")
-        L.append("|---|---|---|---|---|---|---|")
-        for cf in qc:
-            a, b = S[(cf["label"], "ours")], S[(cf["label"], "qemu")]
-            L.append(f"| {cf['label']} | {ratio(a['total'], b['total'])} | {ratio(a['to_dst'], b['to_dst'])} | "
-                     f"{ratio(a['sgap'], b['sgap'])} | {ratio(a['gap'], b['gap'])} | "
-                     f"{ratio(a['downtime'], b['downtime'])} | "
-                     f"{ratio(a['mb'], b['mb'])} |")
-        L.append("")
+        beside("qemu", qc, "QEMU (same guest and memory, plaintext, one connection):",
+               "Ours / QEMU (ratio of medians; below 1 is better for us):", False)
     hb = [S[k]["hb"] for k in S if S[k]["hb"]]
     if hb:
         L.append("Heartbeat period before the migration (median over runs of the median gap): "
                  + ", ".join(f"{who} {fmt(med([S[(cf['label'], who)]['hb'][0] for cf in cfgs if S[(cf['label'], who)]['hb']]), 1)} ms"
-                             for who in ("ours", "qemu") if any(S[(cf['label'], who)]['hb'] for cf in cfgs)) + ".")
+                             for who in ("ours", "base", "qemu") if any(S[(cf['label'], who)]['hb'] for cf in cfgs)) + ".")
         L.append("")
     for cf in cfgs:
         if cf["rate"] == 0:

@@ -6,7 +6,10 @@
 # 3 runs; up to about 9 GiB of guest memory at once.
 #
 #   tests/bench/bench_migration.sh [--record] [--runs N] [--no-qemu]
-#                                  [--only LABEL-SUBSTRING]
+#                                  [--only LABEL-SUBSTRING] [--baseline-vmm PATH]
+#
+# --baseline-vmm runs another build's vmm (say, one built before a change)
+# interleaved with ours on every configuration and adds ours/baseline ratios.
 #
 # Builds what it needs (make in the build tree: $BUILDDIR, default the
 # source tree), makes throw-away certificates (conf/make-certs.sh) in a
@@ -34,7 +37,10 @@ while [ $# -gt 0 ]; do
 	--only)
 		[ -n "${2:-}" ] || { echo "bench_migration.sh: --only needs a label substring" >&2; exit 2; }
 		only=$2; cmd="$cmd --only '$2'"; shift ;;
-	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--baseline-vmm)
+		[ -x "${2:-}" ] || { echo "bench_migration.sh: --baseline-vmm needs an executable vmm" >&2; exit 2; }
+		args="$args --baseline-vmm $2"; cmd="$cmd --baseline-vmm $2"; shift ;;
+	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_migration.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift

@@ -182,8 +182,7 @@ static int save_vcpu(struct fakevm *f, struct stream *s)
 	return stream__write_record(s, "vcpu", VCPU_STATE_VERSION, 0, &st.base);
 }
 
-static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pages,
-		      const struct dirty_bitmap *blocks)
+static int save_head(void *vm, struct stream *s, const struct dirty_bitmap *blocks)
 {
 	Vmm__State__Header h = VMM__STATE__HEADER__INIT;
 	struct fakevm *f = vm;
@@ -201,6 +200,16 @@ static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pag
 		ret = stream__write_record(s, "header", VM_STATE_HEADER_VERSION, 0, &h.base);
 	if (!ret)
 		ret = save_vcpu(f, s);
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+static int save_tail(void *vm, struct stream *s, const struct dirty_bitmap *pages)
+{
+	struct fakevm *f = vm;
+	int ret = 0;
+
+	pthread_mutex_lock(&f->lock);
 	for (uint64_t pg = 0; !ret && pages && pg < pages->nr_pages; pg++)
 		if (dirty_bitmap__test(pages, pg))
 			ret = stream__write_pages(s, pg * STREAM_PAGE_SIZE,
@@ -209,6 +218,14 @@ static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pag
 		ret = stream__write_end(s);
 	pthread_mutex_unlock(&f->lock);
 	return ret;
+}
+
+static int save_pages(void *vm, struct stream *s, const struct dirty_bitmap *pages,
+		      const struct dirty_bitmap *blocks)
+{
+	int ret = save_head(vm, s, blocks);
+
+	return ret ? ret : save_tail(vm, s, pages);
 }
 
 static size_t staging_limit(void *vm)
@@ -336,6 +353,8 @@ static const struct vm_port_ops ops = {
 	.dirty_harvest = dirty_harvest,
 	.dirty_stop = dirty_stop,
 	.save_pages = save_pages,
+	.save_head = save_head,
+	.save_tail = save_tail,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
 	.apply = apply,

@@ -308,6 +308,55 @@ START_TEST(test_state_flipped_byte)
 }
 END_TEST
 
+/*
+ * stream__read_frame with the digest on checks the end frame as it arrives
+ * (the migration destination's way, no second pass): 0 and the digest off
+ * for the stream as written; -EILSEQ at the end frame, after every other
+ * frame was taken, for one with a byte of a page flipped.
+ */
+static int read_frames_hashed(struct stream *s, int *n)
+{
+	uint8_t *frame = malloc(STREAM_FRAME_HDR_LEN + STREAM_PAGES_FRAME_MAX);
+	uint32_t type = 0;
+	size_t total;
+	int ret;
+
+	*n = 0;
+	ret = stream__digest_begin(s);
+	if (!ret)
+		ret = stream__read(s, frame, STREAM_PRELUDE_LEN);
+	while (!ret && type != STREAM_FRAME_END) {
+		ret = stream__read_frame(s, frame, STREAM_FRAME_HDR_LEN + STREAM_PAGES_FRAME_MAX,
+					 &type, &total);
+		(*n)++;
+	}
+	free(frame);
+	return ret;
+}
+
+START_TEST(test_state_hashed_on_arrival)
+{
+	uint8_t *buf;
+	size_t len = round_trip(MEM_BUF, write_state, &buf);
+	uint8_t *page = memmem(buf, len, pages + STREAM_PAGE_SIZE, 64);
+	struct reader r;
+	int n;
+
+	reader_open(&r, _i, buf, len);
+	ck_assert_int_eq(read_frames_hashed(r.s, &n), 0);
+	ck_assert_int_eq(n, 5);
+	ck_assert_ptr_eq(r.s->md, NULL);
+	reader_close(&r);
+	ck_assert_ptr_ne(page, NULL);
+	page[17] ^= 0x01;
+	reader_open(&r, _i, buf, len);
+	ck_assert_int_eq(read_frames_hashed(r.s, &n), -EILSEQ);
+	ck_assert_int_eq(n, 5);
+	reader_close(&r);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_migration_round_trip)
 {
 	uint8_t *buf, *frame = malloc(WIRE_FRAME_MAX), *out = malloc(MEM);
@@ -480,6 +529,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_state_round_trip, 0, NR_BACKENDS);
 	tcase_add_loop_test(tc, test_state_flipped_byte, 0, NR_BACKENDS);
+	tcase_add_loop_test(tc, test_state_hashed_on_arrival, 0, NR_BACKENDS);
 	tcase_add_loop_test(tc, test_migration_round_trip, 0, NR_BACKENDS);
 	tcase_add_loop_test(tc, test_migration_refused, 0, NR_BACKENDS);
 	tcase_add_loop_test(tc, test_migration_corrupt, 0, NR_BACKENDS);
