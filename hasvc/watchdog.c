@@ -184,9 +184,10 @@ int watchdog__new(struct hasvcd *d)
 }
 
 /*
- * A daemon that stops while primaries run here leaves the device armed: the
- * others take this stop for a node loss and will not wait longer than the
- * timeout, so the node must be off by then unless hasvcd is back to feed it.
+ * A daemon that stops while primaries run here leaves the device armed: a
+ * killed daemon is a node loss the others wait out for the timeout, and a
+ * clean stop's grace (grace.c) may end as one, so the node must be off by
+ * then unless hasvcd is back to feed it.
  */
 void watchdog__free(struct hasvcd *d)
 {
