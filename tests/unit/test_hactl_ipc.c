@@ -139,6 +139,18 @@ static void fill_vm(Hasvc__Ctl__Vm *out, struct fake_vm *v)
 	out->requested = v == &srv.vms[0] ? "started" : "";
 }
 
+/* Memory as used/mem_mib from mem_source; cpus always reported. */
+static void capacity(Hasvc__Ctl__Node *n, uint32_t used_mib, uint32_t mib, char *mem_source,
+		     uint32_t used_cpus, uint32_t cpus)
+{
+	n->used_mem_mib = used_mib;
+	n->mem_mib = mib;
+	n->mem_source = mem_source;
+	n->used_cpus = used_cpus;
+	n->cpus = cpus;
+	n->cpus_source = "reported";
+}
+
 static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 {
 	Hasvc__Ctl__Response resp = HASVC__CTL__RESPONSE__INIT;
@@ -163,18 +175,8 @@ static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 	n[1].primaries = 1;
 	n[1].standbys = 1;
 	/* a declares its memory, reports its cpus; b reports both; c: not counted. */
-	n[0].mem_mib = 4096;
-	n[0].mem_source = "declared";
-	n[0].used_mem_mib = 1024;
-	n[0].cpus = 8;
-	n[0].cpus_source = "reported";
-	n[0].used_cpus = 2;
-	n[1].mem_mib = 15000;
-	n[1].mem_source = "reported";
-	n[1].used_mem_mib = 2048;
-	n[1].cpus = 4;
-	n[1].cpus_source = "reported";
-	n[1].used_cpus = 3;
+	capacity(&n[0], 1024, 4096, "declared", 2, 8);
+	capacity(&n[1], 2048, 15000, "reported", 3, 4);
 	for (i = 0; i < 2; i++) {
 		hasvc__ctl__vm__init(&v[i]);
 		fill_vm(&v[i], &f->vms[i]);
