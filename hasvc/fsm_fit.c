@@ -108,7 +108,10 @@ bool fsm__fits(const struct fsm *f, const struct fsm_vm *vm, int i, bool primary
 			      n->name,
 			      (unsigned long long)(mib > cap.mem_mib ? 0 : cap.mem_mib - mib),
 			      cap.mem_mib, source(cap.mem_declared), vm->name, vm->mem_mib);
-	if (cap.cpus && cpus + vm->vcpus > cap.cpus)
+	/* Only declared cpus limit: vCPUs time-share the host's CPUs (KVM runs
+	 * more than there are) and a standby's do not run; what a node reports
+	 * is shown, not enforced.  Memory cannot be shared that way. */
+	if (cap.cpus && cap.cpus_declared && cpus + vm->vcpus > cap.cpus)
 		return refuse(why, len, "%s has %u of %u %s cpus free, vm %s needs %u", n->name,
 			      cpus > cap.cpus ? 0 : cap.cpus - cpus, cap.cpus,
 			      source(cap.cpus_declared), vm->name, vm->vcpus);
