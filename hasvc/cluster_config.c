@@ -123,6 +123,7 @@ static int run(struct config_parser *p, struct config **out, char *err, size_t e
 	p->conf->watchdog_margin_ms = CONFIG_DEFAULT_WATCHDOG_MARGIN_MS;
 	p->conf->alert_timeout_ms = CONFIG_DEFAULT_ALERT_TIMEOUT_MS;
 	p->conf->restart_grace_ms = CONFIG_DEFAULT_RESTART_GRACE_MS;
+	p->conf->host_reserve_memory = CONFIG_DEFAULT_HOST_RESERVE;
 	line = ini_parse_stream(reader, p, handler, p);
 	/* A line inih itself rejected comes before any later complaint of ours. */
 	if (line > 0 && (!p->err_line || line < p->err_line)) {

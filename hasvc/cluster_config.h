@@ -68,6 +68,9 @@ enum config_fencing {
 #define CONFIG_DEFAULT_RESTART_GRACE_MS 60000
 #define CONFIG_MIN_RESTART_GRACE_MS 100
 #define CONFIG_MAX_RESTART_GRACE_MS 3600000
+/* [cluster] host_reserve_memory: what each host keeps for itself of its
+ * MemTotal when its hasvcd reports its capacity (docs/hasvc-config.md). */
+#define CONFIG_DEFAULT_HOST_RESERVE (1ULL << 30)
 /* [cluster] alert_timeout_ms: how long an alert_command may run. */
 #define CONFIG_DEFAULT_ALERT_TIMEOUT_MS 30000
 #define CONFIG_MIN_ALERT_TIMEOUT_MS 100
@@ -135,6 +138,7 @@ struct config {
 	char *alert_command;    /* run for every cluster event, or NULL */
 	unsigned alert_timeout_ms;
 	unsigned restart_grace_ms; /* a restarting node's VMs stay frozen */
+	uint64_t host_reserve_memory; /* bytes of MemTotal not reported   */
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_vm *vms;

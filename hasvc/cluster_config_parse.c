@@ -192,6 +192,7 @@ static const struct key_rule cluster_keys[] = {
 	{ "alert_command", cluster_alert_command },
 	{ "alert_timeout_ms", cluster_alert_timeout },
 	{ "restart_grace_ms", cluster_restart_grace },
+	{ "host_reserve_memory", cluster_config_place__host_reserve },
 	{ NULL, NULL },
 };
 

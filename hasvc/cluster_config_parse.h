@@ -61,6 +61,7 @@ int cluster_config_parse__names(struct config_parser *p, const char *v, int line
 
 /* cluster_config_place.c: the placement keys (docs/hasvc-config.md). */
 int cluster_config_place__node_memory(struct config_parser *p, const char *v, int line);
+int cluster_config_place__host_reserve(struct config_parser *p, const char *v, int line);
 int cluster_config_place__node_cpus(struct config_parser *p, const char *v, int line);
 int cluster_config_place__vm_nodes(struct config_parser *p, const char *v, int line);
 int cluster_config_place__vm_avoid(struct config_parser *p, const char *v, int line);

@@ -36,6 +36,20 @@ int cluster_config_place__node_memory(struct config_parser *p, const char *v, in
 	return 0;
 }
 
+int cluster_config_place__host_reserve(struct config_parser *p, const char *v, int line)
+{
+	uint64_t bytes;
+
+	if (cluster_config__parse_size(v, &bytes) < 0 || bytes > CONFIG_MAX_MEMORY * 64) {
+		cluster_config_parse__fail(p, line, "cluster: host_reserve_memory '%s' is not a "
+					   "size from 0 "
+					   "to 64T like 2G", v);
+		return -EINVAL;
+	}
+	p->conf->host_reserve_memory = bytes;
+	return 0;
+}
+
 int cluster_config_place__node_cpus(struct config_parser *p, const char *v, int line)
 {
 	long n;

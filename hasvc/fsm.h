@@ -108,6 +108,8 @@ struct fsm_event {
 		} report;
 		struct {
 			const char *node;
+			uint32_t mem_mib;       /* its host's, for VMs; 0: unknown */
+			uint16_t cpus;
 		} inventory;
 		struct {
 			const char *origin;     /* node whose hactl asked   */
@@ -185,6 +187,10 @@ struct fsm_node {
 				      whenever it is a member, until off */
 	uint32_t mem_mib;          /* what VMs may use here; 0: not counted */
 	uint16_t cpus;             /* vCPUs VMs may use here; 0: not counted */
+	/* What its hasvcd read from its host (INVENTORY_DONE), counted where
+	 * mem_mib / cpus are 0; 0: not reported. */
+	uint32_t rep_mem_mib;
+	uint16_t rep_cpus;
 	/*
 	 * Its hasvcd stopped cleanly (a restart, an upgrade) and its vmm
 	 * processes run on: its VMs are frozen, not failed over, until it
@@ -294,5 +300,19 @@ int fsm__node_index(const struct fsm *fsm, const char *name);
 /* The restarting node that freezes vm (holds its primary or standby), or -1. */
 int fsm__frozen_by(const struct fsm *f, const struct fsm_vm *vm);
 int fsm__vm_index(const struct fsm *fsm, const char *name);
+
+/*
+ * What node slot i gives VMs: the declared figure, or the reported one where
+ * none is declared (0: not counted), and what its live copies take.
+ */
+struct fsm_capacity {
+	uint32_t mem_mib;
+	bool mem_declared;
+	unsigned cpus;
+	bool cpus_declared;
+	uint32_t used_mem_mib;
+	unsigned used_cpus;
+};
+void fsm__capacity(const struct fsm *f, int i, struct fsm_capacity *cap);
 
 #endif

@@ -44,6 +44,8 @@ static void encode_node(const struct fsm_node *n, Hasvc__Cluster__ReplicaNode *m
 	m->maintenance = n->maintenance;
 	m->mem_mib = n->mem_mib;
 	m->cpus = n->cpus;
+	m->reported_mem_mib = n->rep_mem_mib;
+	m->reported_cpus = n->rep_cpus;
 	m->restarting = n->restarting;
 	m->restart_deadline_ms = n->restart_deadline_ms;
 }
@@ -286,6 +288,12 @@ static int decode_node(const Hasvc__Cluster__ReplicaNode *m, struct fsm_node *n,
 				  UINT16_MAX);
 	n->mem_mib = m->mem_mib;
 	n->cpus = (uint16_t)m->cpus;
+	snprintf(field, sizeof(field), "Replica.nodes[%zu].reported_cpus", k);
+	if (!ret && m->reported_cpus > UINT16_MAX)
+		ret = fsm__broken(why, len, "%s: %u is out of range (0..%u)", field,
+				  m->reported_cpus, UINT16_MAX);
+	n->rep_mem_mib = m->reported_mem_mib;
+	n->rep_cpus = (uint16_t)m->reported_cpus;
 	n->restarting = m->restarting;
 	n->restart_deadline_ms = m->restart_deadline_ms;
 	return ret;

@@ -380,6 +380,9 @@ void fsm__on_inventory(struct step *st, const struct fsm_event *ev)
 		}
 	}
 	f->nodes[n].ready = true;
+	/* Part of the replica: every member places against the same figure. */
+	f->nodes[n].rep_mem_mib = ev->inventory.mem_mib;
+	f->nodes[n].rep_cpus = ev->inventory.cpus;
 	if (f->nodes[n].restarting) {
 		f->nodes[n].restarting = false;
 		f->nodes[n].restart_deadline_ms = 0;

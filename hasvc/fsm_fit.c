@@ -2,7 +2,8 @@
  * Whether a node has room for one more copy of a VM: the memory and vCPUs
  * every live copy on it takes (a standby too: it must be able to run the
  * VM after a failover) against what the node declares ([node] memory,
- * cpus; not counted when not given), the nodes the VM is restricted to
+ * cpus) or, where it declares none, what its hasvcd reported its host has
+ * (INVENTORY_DONE; not counted when neither), the nodes the VM is restricted to
  * ([vm] nodes), and, for a primary, no primary of a VM it is kept apart
  * from ([vm] avoid, either way round).  A standby promoted by a failover
  * is not checked again: its node already counted it, and running the VM
@@ -43,6 +44,24 @@ static void used(const struct fsm *f, int v, int i, uint64_t *mib, unsigned *cpu
 	}
 }
 
+void fsm__capacity(const struct fsm *f, int i, struct fsm_capacity *cap)
+{
+	const struct fsm_node *n = &f->nodes[i];
+	uint64_t mib;
+
+	cap->mem_declared = n->mem_mib != 0;
+	cap->mem_mib = n->mem_mib ? n->mem_mib : n->rep_mem_mib;
+	cap->cpus_declared = n->cpus != 0;
+	cap->cpus = n->cpus ? n->cpus : n->rep_cpus;
+	used(f, -1, i, &mib, &cap->used_cpus);
+	cap->used_mem_mib = mib > UINT32_MAX ? UINT32_MAX : (uint32_t)mib;
+}
+
+static const char *source(bool declared)
+{
+	return declared ? "declared" : "reported";
+}
+
 /* A VM kept apart from vm whose primary (or migration destination) is on i, or -1. */
 static int apart_on(const struct fsm *f, int v, int i)
 {
@@ -76,19 +95,26 @@ bool fsm__fits(const struct fsm *f, const struct fsm_vm *vm, int i, bool primary
 {
 	const struct fsm_node *n = &f->nodes[i];
 	int v = (int)(vm - f->vms), w;
+	struct fsm_capacity cap;
 	uint64_t mib;
 	unsigned cpus;
 
 	if (vm->nodes_mask && !(vm->nodes_mask >> i & 1))
 		return refuse(why, len, "%s is not in the nodes of vm %s", n->name, vm->name);
+	fsm__capacity(f, i, &cap);
 	used(f, v, i, &mib, &cpus);
-	if (n->mem_mib && mib + vm->mem_mib > n->mem_mib)
-		return refuse(why, len, "%s has %llu of %u MiB of memory free, vm %s needs %u",
-			      n->name, (unsigned long long)(mib > n->mem_mib ? 0 : n->mem_mib - mib),
-			      n->mem_mib, vm->name, vm->mem_mib);
-	if (n->cpus && cpus + vm->vcpus > n->cpus)
-		return refuse(why, len, "%s has %u of %u cpus free, vm %s needs %u", n->name,
-			      cpus > n->cpus ? 0 : n->cpus - cpus, n->cpus, vm->name, vm->vcpus);
+	if (cap.mem_mib && mib + vm->mem_mib > cap.mem_mib)
+		return refuse(why, len, "%s has %llu of %u MiB of %s memory free, vm %s needs %u",
+			      n->name,
+			      (unsigned long long)(mib > cap.mem_mib ? 0 : cap.mem_mib - mib),
+			      cap.mem_mib, source(cap.mem_declared), vm->name, vm->mem_mib);
+	/* Only declared cpus limit: vCPUs time-share the host's CPUs (KVM runs
+	 * more than there are) and a standby's do not run; what a node reports
+	 * is shown, not enforced.  Memory cannot be shared that way. */
+	if (cap.cpus && cap.cpus_declared && cpus + vm->vcpus > cap.cpus)
+		return refuse(why, len, "%s has %u of %u %s cpus free, vm %s needs %u", n->name,
+			      cpus > cap.cpus ? 0 : cap.cpus - cpus, cap.cpus,
+			      source(cap.cpus_declared), vm->name, vm->vcpus);
 	if (primary && (w = apart_on(f, v, i)) >= 0)
 		return refuse(why, len, "%s runs vm %s, which vm %s avoids", n->name,
 			      f->vms[w].name, vm->name);
@@ -107,7 +133,7 @@ void fsm__explain(const struct fsm *f, const struct fsm_vm *vm, bool primary, ch
 
 	out[0] = '\0';
 	for (int i = 0; i < HASVC_MAX_NODES && k + 1 < len; i++) {
-		char why[160];
+		char why[192];
 
 		if (!f->nodes[i].declared)
 			continue;

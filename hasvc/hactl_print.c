@@ -116,15 +116,26 @@ static void print_header(FILE *out, const Hasvc__Ctl__Status *st)
 		fprintf(out, ", no configuration\n");
 }
 
+/* "32M/80M(declared)": used, capacity and where it comes from; "32M/-": not counted. */
+static void capacity_cell(struct table *t, size_t col, uint32_t used, uint32_t capacity,
+			  const char *unit, const char *source)
+{
+	if (capacity)
+		cell(t, col, "%u%s/%u%s(%s)", used, unit, capacity, unit, source);
+	else
+		cell(t, col, "%u%s/-", used, unit);
+}
+
 static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 {
 	static const char *const head[] = {
 		"NODE", "MEMBER", "READY", "PRIMARIES", "STANDBYS", "FENCE", "EVACUATING",
+		"MEMORY", "CPUS",
 	};
 	struct table t;
 	size_t i;
 
-	if (table_init(&t, st->n_nodes, head, 7) < 0)
+	if (table_init(&t, st->n_nodes, head, 9) < 0)
 		return;
 	for (i = 0; i < st->n_nodes; i++, t.nrows++) {
 		const Hasvc__Ctl__Node *n = st->nodes[i];
@@ -136,6 +147,8 @@ static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 		cell(&t, 4, "%u", n->standbys);
 		word(&t, 5, n->fence);
 		word(&t, 6, n->maintenance ? "maintenance" : yes(n->evacuating));
+		capacity_cell(&t, 7, n->used_mem_mib, n->mem_mib, "M", n->mem_source);
+		capacity_cell(&t, 8, n->used_cpus, n->cpus, "", n->cpus_source);
 	}
 	table_print(out, &t);
 }

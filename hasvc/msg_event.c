@@ -62,8 +62,12 @@ int msg_event__convert(const Hasvc__Cluster__Msg *m, struct fsm_event *ev, char 
 		ev->report.node = m->sender;
 		return report(m->report, ev, why, len);
 	case HASVC__CLUSTER__MSG__BODY_INVENTORY_DONE:
+		if (m->inventory_done->cpus > UINT16_MAX)
+			return bad(why, len, "inventory: cpus out of range");
 		ev->type = FSM_EV_INVENTORY_DONE;
 		ev->inventory.node = m->sender;
+		ev->inventory.mem_mib = m->inventory_done->mem_mib;
+		ev->inventory.cpus = (uint16_t)m->inventory_done->cpus;
 		return 0;
 	case HASVC__CLUSTER__MSG__BODY_OP:
 		ev->op.origin = m->sender;

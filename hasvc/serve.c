@@ -80,6 +80,24 @@ const char *serve__vm_state(const struct fsm_vm *vm)
 	return fsm__state_name(c->state);
 }
 
+static char *capacity_source(uint32_t capacity, bool declared)
+{
+	return (char *)(!capacity ? "" : declared ? "declared" : "reported");
+}
+
+static void fill_capacity(const struct fsm *f, int i, Hasvc__Ctl__Node *n)
+{
+	struct fsm_capacity cap;
+
+	fsm__capacity(f, i, &cap);
+	n->mem_mib = cap.mem_mib;
+	n->mem_source = capacity_source(cap.mem_mib, cap.mem_declared);
+	n->cpus = cap.cpus;
+	n->cpus_source = capacity_source(cap.cpus, cap.cpus_declared);
+	n->used_mem_mib = cap.used_mem_mib;
+	n->used_cpus = cap.used_cpus;
+}
+
 /* Strings in the message point into d's state or into texts, freed after the reply. */
 static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Node *nodes,
 		       Hasvc__Ctl__Node **np, char (*digest)[2 * HASVC_DIGEST_LEN + 1])
@@ -104,6 +122,7 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);
 		n->config_digest = n->local ? digest[0] : (char *)"";
+		fill_capacity(f, i, n);
 		for (int v = 0; v < HASVC_MAX_VMS; v++) {
 			const struct fsm_copy *c = &f->vms[v].copies[i];
 

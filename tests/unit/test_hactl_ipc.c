@@ -139,6 +139,18 @@ static void fill_vm(Hasvc__Ctl__Vm *out, struct fake_vm *v)
 	out->requested = v == &srv.vms[0] ? "started" : "";
 }
 
+/* Memory as used/mem_mib from mem_source; cpus always reported. */
+static void capacity(Hasvc__Ctl__Node *n, uint32_t used_mib, uint32_t mib, char *mem_source,
+		     uint32_t used_cpus, uint32_t cpus)
+{
+	n->used_mem_mib = used_mib;
+	n->mem_mib = mib;
+	n->mem_source = mem_source;
+	n->used_cpus = used_cpus;
+	n->cpus = cpus;
+	n->cpus_source = "reported";
+}
+
 static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 {
 	Hasvc__Ctl__Response resp = HASVC__CTL__RESPONSE__INIT;
@@ -162,6 +174,9 @@ static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 	n[0].primaries = 1;
 	n[1].primaries = 1;
 	n[1].standbys = 1;
+	/* a declares its memory, reports its cpus; b reports both; c: not counted. */
+	capacity(&n[0], 1024, 4096, "declared", 2, 8);
+	capacity(&n[1], 2048, 15000, "reported", 3, 4);
 	for (i = 0; i < 2; i++) {
 		hasvc__ctl__vm__init(&v[i]);
 		fill_vm(&v[i], &f->vms[i]);
@@ -802,9 +817,14 @@ START_TEST(test_hactl_status)
 
 	ck_assert_int_eq(HACTL("status"), 0);
 	assert_has(out, "cluster test, local node a, quorate, configuration 00aa\n");
-	assert_has(out, "NODE       MEMBER  READY  PRIMARIES  STANDBYS  FENCE    EVACUATING\n");
-	assert_has(out, "a (local)  yes     yes    1          0         -        no\n");
-	assert_has(out, "c          no      no     0          0         pending  no\n");
+	assert_has(out, "NODE       MEMBER  READY  PRIMARIES  STANDBYS  FENCE    EVACUATING  "
+		   "MEMORY                  CPUS\n");
+	assert_has(out, "a (local)  yes     yes    1          0         -        no          "
+		   "1024M/4096M(declared)   2/8(reported)\n");
+	assert_has(out, "b          yes     yes    1          1         -        no          "
+		   "2048M/15000M(reported)  3/4(reported)\n");
+	assert_has(out, "c          no      no     0          0         pending  no          "
+		   "0M/-                    0/-\n");
 	assert_has(out, "note: b loaded another configuration (ffee)\n");
 	assert_has(out, "VM    PRIMARY  STANDBY  STATE        REQUESTED  GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
 	assert_has(out, "web1  a        b        protected    started    3    1234   85ms      9.5       10    -\n");
@@ -814,6 +834,8 @@ START_TEST(test_hactl_status)
 	assert_has(out, "{\"ok\":true,\"error\":\"\",\"code\":0,\"status\":{\"cluster\":\"test\"");
 	assert_has(out, "\"checkpoint_age_ms\":-1,\"epochs_per_s\":0,");
 	assert_has(out, "\"epochs_per_s\":9.5,");
+	assert_has(out, "\"mem_mib\":4096,\"mem_source\":\"declared\",\"cpus\":8,"
+		   "\"cpus_source\":\"reported\",\"used_mem_mib\":1024,\"used_cpus\":2");
 	assert_has(out, "\"text\":\"\",\"events\":[],\"events_next_seq\":0}\n");
 }
 END_TEST

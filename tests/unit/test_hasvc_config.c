@@ -171,6 +171,13 @@ START_TEST(test_defaults_and_long_lines)
 	cluster_config__free(c);
 	c = parse_ok(PLAIN "restart_grace_ms = 3000\n" NODES);
 	ck_assert_uint_eq(c->restart_grace_ms, 3000);
+	ck_assert_uint_eq(c->host_reserve_memory, CONFIG_DEFAULT_HOST_RESERVE);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "host_reserve_memory = 2G\n" NODES);
+	ck_assert_uint_eq(c->host_reserve_memory, 2ULL << 30);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN "host_reserve_memory = 0\n" NODES);
+	ck_assert_uint_eq(c->host_reserve_memory, 0);
 	cluster_config__free(c);
 	free(cmd);
 }
@@ -375,6 +382,8 @@ static const struct {
 	  "hasvc.conf:3: cluster: restart_grace_ms '99' is not a number of milliseconds from 100 to 3600000" },
 	{ PLAIN "restart_grace_ms = 1m\n" NODES,
 	  "hasvc.conf:3: cluster: restart_grace_ms '1m' is not a number of milliseconds from 100 to 3600000" },
+	{ PLAIN "host_reserve_memory = 10%\n" NODES,
+	  "hasvc.conf:3: cluster: host_reserve_memory '10%' is not a size from 0 to 64T like 2G" },
 	{ PLAIN "alert_command =\n" NODES,
 	  "hasvc.conf:3: cluster: alert_command is empty" },
 	{ PLAIN "\n\n",

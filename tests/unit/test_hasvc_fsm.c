@@ -993,13 +993,13 @@ START_TEST(test_placement_limits)
 	ck_assert_str_eq(primary_of(&t, "big"), "-");
 	/* big is looked at first (by name), when every node is empty. */
 	ck_assert_msg(find_text(&t, FSM_ACT_LOG, "vm big: no node can run it: a has 100 of 100 "
-				"MiB of memory free, vm big needs 128; b has 100 of 100 MiB of "
-				"memory free, vm big needs 128; c has 40 of 40"),
+				"MiB of declared memory free, vm big needs 128; b has 100 of 100 MiB "
+				"of declared memory free, vm big needs 128; c has 40 of 40"),
 		      "no reason logged for big");
 
 	op(&t, FSM_OP_MIGRATE, "web1", "c");
 	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm web1 to c: c has 8 "
-					"of 40 MiB of memory free, vm web1 needs 64"));
+					"of 40 MiB of declared memory free, vm web1 needs 64"));
 	op(&t, FSM_OP_MIGRATE, "db1", "c");
 	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "c is not in the nodes of vm db1"));
 	op(&t, FSM_OP_MIGRATE, "web2", "a");
@@ -1020,6 +1020,73 @@ START_TEST(test_placement_limits)
 	op(&t, FSM_OP_START, "big", NULL);
 	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "no node can run vm big: a has"));
 	ck_assert_uint_eq(vm_of(&t, "big")->request, FSM_REQ_STOPPED);
+	teardown(&t);
+}
+END_TEST
+
+/* What a hasvcd reads from its host (hasvc/local.c) comes with its inventory. */
+static void inventory_of(struct t *t, const char *node, uint32_t mem_mib, uint16_t cpus)
+{
+	struct fsm_event ev = { .type = FSM_EV_INVENTORY_DONE };
+
+	ev.inventory.node = node;
+	ev.inventory.mem_mib = mem_mib;
+	ev.inventory.cpus = cpus;
+	feed(t, &ev);
+}
+
+/* a declares nothing, b its memory, c its cpus: the rest is what they report. */
+static const char reported_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "") NODE("b", "memory = 100M\n") NODE("c", "cpus = 1\n")
+	"[vm v1]\nmemory = 64M\nkernel = /k\nprotected = no\npreferred_nodes = a\n"
+	"[vm v2]\nmemory = 64M\nkernel = /k\nprotected = no\npreferred_nodes = a\n"
+	"[vm v3]\nmemory = 64M\nkernel = /k\nprotected = no\npreferred_nodes = b\n"
+	"[vm v4]\nmemory = 16M\nvcpus = 2\nkernel = /k\nprotected = no\n"
+	"preferred_nodes = c, a\n";
+
+START_TEST(test_placement_reported)
+{
+	struct fsm_capacity cap;
+	struct t t;
+
+	setup(&t, reported_conf);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory_of(&t, "b", 4000, 8);
+	inventory_of(&t, "c", 50, 4);
+	/* A node that has not reported is no target: nothing is placed yet. */
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	inventory_of(&t, "a", 100, 2);
+	ck_assert_uint_eq(t.f->nodes[fsm__node_index(t.f, "a")].rep_mem_mib, 100);
+	/* v1 on a (reported 100 MiB); v2 no longer fits there: b, whose declared
+	 * 100M wins over its reported 4000; v3 fits nowhere; v4 needs 2 cpus:
+	 * c declares 1 (its reported 4 do not count); a reports 2 and runs v1's
+	 * one, but reported cpus do not limit (vCPUs time-share the host). */
+	ck_assert_str_eq(primary_of(&t, "v1"), "a");
+	ck_assert_str_eq(primary_of(&t, "v2"), "b");
+	ck_assert_str_eq(primary_of(&t, "v3"), "-");
+	ck_assert_str_eq(primary_of(&t, "v4"), "a");
+	ck_assert_msg(find_text(&t, FSM_ACT_LOG, "vm v3: no node can run it: a has 36 of 100 MiB "
+				"of reported memory free, vm v3 needs 64; b has 36 of 100 MiB of "
+				"declared memory free, vm v3 needs 64; c has 50 of 50 MiB of "
+				"reported memory free, vm v3 needs 64"),
+		      "no reason logged for v3");
+	op(&t, FSM_OP_MIGRATE, "v4", "c");
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_REJECT, "cannot move vm v4 to c: c has 1 of "
+					"1 declared cpus free, vm v4 needs 2"));
+	/* What status shows: the figure counted, where it comes from, the use. */
+	fsm__capacity(t.f, fsm__node_index(t.f, "b"), &cap);
+	ck_assert_uint_eq(cap.mem_mib, 100);
+	ck_assert(cap.mem_declared);
+	ck_assert_uint_eq(cap.cpus, 8);
+	ck_assert(!cap.cpus_declared);
+	ck_assert_uint_eq(cap.used_mem_mib, 64);
+	ck_assert_uint_eq(cap.used_cpus, 1);
+	/* A node whose hasvcd reports nothing (an older one) is not counted. */
+	members(&t, true, "a", "b", NULL);
+	members(&t, true, "a", "b", "c", NULL);
+	inventory_of(&t, "c", 0, 0);
+	ck_assert_str_eq(primary_of(&t, "v3"), "c");
 	teardown(&t);
 }
 END_TEST
@@ -1129,6 +1196,7 @@ int main(void)
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_failure_limits);
 	tcase_add_test(tc, test_placement_limits);
+	tcase_add_test(tc, test_placement_reported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -204,6 +204,10 @@ START_TEST(test_round_trip_lifecycle)
 	f->nodes[0].mem_mib = 1 << 20;
 	f->nodes[0].cpus = 64;
 	round_trip(f);
+	/* What a node's hasvcd reported of its host goes with the replica. */
+	f->nodes[1].rep_mem_mib = 3u << 20;
+	f->nodes[1].rep_cpus = 48;
+	round_trip(f);
 	fsm__free(f);
 }
 END_TEST
@@ -220,6 +224,12 @@ START_TEST(test_one_encoding)
 	ck_assert(la == lb && !memcmp(a, b, la));
 	free(b);
 	g->vms[fsm__vm_index(g, "db1")].copies[2].epoch++;
+	b = pack(g, &lb);
+	ck_assert(la != lb || memcmp(a, b, la));
+	free(b);
+	/* A reported capacity is in the digest: members that place apart disagree. */
+	g->vms[fsm__vm_index(g, "db1")].copies[2].epoch--;
+	g->nodes[0].rep_mem_mib = 1;
 	b = pack(g, &lb);
 	ck_assert(la != lb || memcmp(a, b, la));
 	free(a);
@@ -355,6 +365,8 @@ static bool mutate(Hasvc__Cluster__Replica *r, int k, const char **want)
 		*want = "Replica.vms[0].restarts: 256 is out of range (0..255)"; break;
 	case 23: vm->home = HASVC_MAX_NODES + 1;
 		*want = "Replica.vms[0].home: 32 is not a node slot (-1..31)"; break;
+	case 24: r->nodes[1]->reported_cpus = 65536;
+		*want = "Replica.nodes[1].reported_cpus: 65536 is out of range (0..65535)"; break;
 	default:
 		return false;
 	}
@@ -389,7 +401,7 @@ START_TEST(test_bad_values_refused)
 		if (!more)
 			break;
 	}
-	ck_assert_int_eq(k, 24);
+	ck_assert_int_eq(k, 25);
 	free(back);
 	fsm__free(f);
 }

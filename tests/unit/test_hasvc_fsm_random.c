@@ -58,6 +58,8 @@ struct sim {
 	char node[MAXN][16], vm[MAXV][16];
 	bool up[MAXN], in_group[MAXN];
 	bool fenced[MAXN];     /* has a fence command                */
+	uint32_t rep_mib[MAXN]; /* what its inventory reports; 0: none */
+	uint16_t rep_cpus[MAXN];
 	bool hung[MAXN];       /* cut off and failed to self-fence   */
 	bool restarting[MAXN]; /* hasvcd stopped cleanly, vmm run on */
 	struct proc p[MAXN][MAXV];
@@ -280,7 +282,8 @@ static void trace_event(const struct fsm_event *ev)
 		fprintf(stderr, "FENCE_RESULT %s ok=%d\n", ev->fence.node, ev->fence.ok);
 		break;
 	case FSM_EV_INVENTORY_DONE:
-		fprintf(stderr, "INVENTORY_DONE %s\n", ev->inventory.node);
+		fprintf(stderr, "INVENTORY_DONE %s mem=%u cpus=%u\n", ev->inventory.node,
+			ev->inventory.mem_mib, ev->inventory.cpus);
 		break;
 	case FSM_EV_QUORUM:
 		fprintf(stderr, "QUORUM %d\n", ev->quorum.quorate);
@@ -462,6 +465,8 @@ static void deliver(struct sim *s)
 		break;
 	case FSM_EV_INVENTORY_DONE:
 		ev.inventory.node = s->node[e.node];
+		ev.inventory.mem_mib = s->rep_mib[e.node];
+		ev.inventory.cpus = s->rep_cpus[e.node];
 		break;
 	case FSM_EV_FENCE_RESULT:
 		ev.fence.node = s->node[e.node];
@@ -537,6 +542,9 @@ static void configure(struct sim *s)
 		if (chance(s, 30))
 			len += (size_t)snprintf(text + len, sizeof(text) - len, "cpus = %d\n",
 						1 + pick(s, 3));
+		/* What its hasvcd reports, counted where nothing is declared. */
+		s->rep_mib[i] = chance(s, 50) ? (uint32_t)(32 + 16 * pick(s, 4)) : 0;
+		s->rep_cpus[i] = chance(s, 50) ? (uint16_t)(1 + pick(s, 3)) : 0;
 	}
 	for (int v = 0; v < s->nv; v++) {
 		snprintf(s->vm[v], sizeof(s->vm[v]), "v%d", v);
