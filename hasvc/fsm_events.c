@@ -363,6 +363,13 @@ void fsm__on_report(struct step *st, const struct fsm_event *ev)
 	}
 }
 
+/* The freeze of a restarting node ends: it is back, or its grace is over. */
+static void end_restart(struct fsm_node *n)
+{
+	n->restarting = false;
+	n->restart_deadline_ms = 0;
+}
+
 void fsm__on_inventory(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -384,8 +391,7 @@ void fsm__on_inventory(struct step *st, const struct fsm_event *ev)
 	f->nodes[n].rep_mem_mib = ev->inventory.mem_mib;
 	f->nodes[n].rep_cpus = ev->inventory.cpus;
 	if (f->nodes[n].restarting) {
-		f->nodes[n].restarting = false;
-		f->nodes[n].restart_deadline_ms = 0;
+		end_restart(&f->nodes[n]);
 		fsm__emit_log(st, "node %s is back: its VMs are no longer frozen", f->nodes[n].name);
 	}
 }
@@ -421,8 +427,7 @@ void fsm__on_expired(struct step *st, const struct fsm_event *ev)
 	/* A member again: its inventory ends the freeze, not the clock. */
 	if (n < 0 || !f->nodes[n].restarting || f->nodes[n].member)
 		return;
-	f->nodes[n].restarting = false;
-	f->nodes[n].restart_deadline_ms = 0;
+	end_restart(&f->nodes[n]);
 	fsm__emit_log(st, "node %s did not return within its restart grace: it is lost",
 		      f->nodes[n].name);
 }

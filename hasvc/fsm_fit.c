@@ -111,7 +111,7 @@ bool fsm__fits(const struct fsm *f, const struct fsm_vm *vm, int i, bool primary
 	/* Only declared cpus limit: vCPUs time-share the host's CPUs (KVM runs
 	 * more than there are) and a standby's do not run; what a node reports
 	 * is shown, not enforced.  Memory cannot be shared that way. */
-	if (cap.cpus && cap.cpus_declared && cpus + vm->vcpus > cap.cpus)
+	if (cap.cpus_declared && cpus + vm->vcpus > cap.cpus)
 		return refuse(why, len, "%s has %u of %u %s cpus free, vm %s needs %u", n->name,
 			      cpus > cap.cpus ? 0 : cap.cpus - cpus, cap.cpus,
 			      source(cap.cpus_declared), vm->name, vm->vcpus);

@@ -375,7 +375,7 @@ static bool refuse_down(struct step *st, const struct fsm_event *ev, const struc
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
-	int v = -1;
+	int v = -1, frozen;
 
 	if (!f->quorate) {
 		fsm__emit_reject(st, ev->op.origin, "the cluster is not quorate");
@@ -390,10 +390,10 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		}
 		if (refuse_down(st, ev, &f->vms[v]))
 			return;
-		if (fsm__frozen_by(f, &f->vms[v]) >= 0) {
+		frozen = fsm__frozen_by(f, &f->vms[v]);
+		if (frozen >= 0) {
 			fsm__emit_reject(st, ev->op.origin, "vm %s is frozen while %s restarts its "
-					 "hasvcd", f->vms[v].name,
-					 f->nodes[fsm__frozen_by(f, &f->vms[v])].name);
+					 "hasvcd", f->vms[v].name, f->nodes[frozen].name);
 			return;
 		}
 	}

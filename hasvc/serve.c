@@ -145,6 +145,7 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 	for (int v = 0; v < HASVC_MAX_VMS; v++) {
 		const struct fsm_vm *vm = &f->vms[v];
 		Hasvc__Ctl__Vm *m = &vms[st->n_vms];
+		int frozen;
 
 		if (!vm->used)
 			continue;
@@ -170,8 +171,9 @@ static void fill_vms(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Vm *v
 		m->relocations = vm->relocations;
 		m->max_restart = vm->max_restart;
 		m->max_relocate = vm->max_relocate;
-		if (fsm__frozen_by(d->fsm, vm) >= 0)
-			m->frozen_by = (char *)d->fsm->nodes[fsm__frozen_by(d->fsm, vm)].name;
+		frozen = fsm__frozen_by(f, vm);
+		if (frozen >= 0)
+			m->frozen_by = (char *)f->nodes[frozen].name;
 		vp[st->n_vms++] = m;
 	}
 	st->vms = vp;
