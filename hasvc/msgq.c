@@ -51,6 +51,23 @@ void msgq__drop_first(struct msgq *q)
 	free(it);
 }
 
+size_t msgq__drop_if(struct msgq *q, bool (*drop)(const struct msgq_item *, void *), void *arg)
+{
+	struct msgq_item *it, *next;
+	size_t n = 0;
+
+	qb_list_for_each_entry_safe(it, next, &q->items, list) {
+		if (!drop(it, arg))
+			continue;
+		qb_list_del(&it->list);
+		q->n--;
+		q->bytes -= it->len;
+		free(it);
+		n++;
+	}
+	return n;
+}
+
 void msgq__clear(struct msgq *q)
 {
 	while (q->n)

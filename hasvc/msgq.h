@@ -9,6 +9,7 @@
 #ifndef HASVC_MSGQ_H
 #define HASVC_MSGQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,8 @@ int msgq__push(struct msgq *q, const Hasvc__Cluster__Msg *m);
 /* The oldest message, or NULL when empty. */
 const struct msgq_item *msgq__first(const struct msgq *q);
 void msgq__drop_first(struct msgq *q);
+/* Drop every message for which drop(item, arg) is true; how many went. */
+size_t msgq__drop_if(struct msgq *q, bool (*drop)(const struct msgq_item *, void *), void *arg);
 void msgq__clear(struct msgq *q);
 
 #endif

@@ -23,8 +23,13 @@
  * delivered, from a member that has answered, ends the round at the same
  * point on every member: those whose State had not come are taken as gone
  * (left out of the membership, their messages ignored) for as long as they
- * stay in the group.  The held-back messages are bounded too: when they
- * fill, the round ends the same way at once.  A daemon that finds itself
+ * stay in the group.  The held-back messages are bounded too.  When they
+ * fill, the members that sent messages in the round but not their State
+ * (a rogue or broken daemon flooding it) are cut off at once, their held
+ * messages dropped, and the round goes on waiting for the others: a healthy
+ * daemon that was only slow to answer (not scheduled for a while) is not
+ * cut off for another's flood.  Where no such member made them fill, the
+ * round ends as at its time limit, at once.  A daemon that finds itself
  * cut off has a replica the others no longer count: it leaves (self-fence,
  * exit as a failure; its service manager starts it again).
  */
@@ -48,6 +53,7 @@ struct sync_member {
 	bool expected;           /* a State is waited for from it */
 	bool got;
 	bool cut;                /* taken as gone: ignored while it stays */
+	size_t held;             /* its messages held in this round */
 	unsigned long ignored;   /* its messages ignored since */
 };
 
@@ -567,21 +573,82 @@ static bool this_round(struct sync *s, const struct sync_member *from,
 	return k == c->n_round;
 }
 
-static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+static bool from_cut(const struct msgq_item *it, void *arg)
+{
+	Hasvc__Cluster__Msg *m = hasvc__cluster__msg__unpack(NULL, it->len, it->buf);
+	bool drop = !m || cut_off(arg, m->sender);
+
+	if (m)
+		hasvc__cluster__msg__free_unpacked(m, NULL);
+	return drop;
+}
+
+/*
+ * The held messages are full: cut off the members that sent some of them
+ * without their State, and drop those.  Every member holds the same
+ * messages, so every member cuts the same ones.  False if there were none.
+ */
+static bool cut_talkers(struct hasvcd *d)
+{
+	struct sync *s = d->sync;
+	bool any = false, done = true;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct sync_member *sm = &s->m[i];
+
+		if (!sm->expected || sm->got || !sm->held)
+			continue;
+		if (sm->id.self) {
+			leave(d, "this daemon's messages filled the state exchange before its state");
+			return true;
+		}
+		sm->cut = true;
+		sm->expected = false;
+		any = true;
+		qb_log(LOG_WARNING, "%s (node id %u, pid %u) sent %zu messages during the state "
+		       "exchange without its state: taken as gone while it stays in the group",
+		       sm->id.name, sm->id.nodeid, sm->id.pid, sm->held);
+	}
+	if (!any)
+		return false;
+	msgq__drop_if(&s->held, from_cut, s);
+	for (size_t i = 0; i < s->n; i++)
+		done = done && (!s->m[i].expected || s->m[i].got);
+	if (done)
+		finish(d);
+	return true;
+}
+
+static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m, struct sync_member *from)
 {
 	struct sync *s = d->sync;
 	int ret = msgq__push(&s->held, m);
 
 	if (ret == -ENOBUFS) {
-		/* Every member holds the same messages: all end the round here. */
 		qb_log(LOG_ERR, "%zu messages (%zu bytes) held during the state exchange: the "
-		       "limit; ending it now", s->held.n, s->held.bytes);
+		       "limit", s->held.n, s->held.bytes);
+		if (cut_talkers(d)) {
+			if (d->stopping || from->cut)
+				return;
+			if (!s->syncing) {
+				/* The round ended: m comes after what it held. */
+				if (expected(d, m))
+					apply__message(d, m);
+				return;
+			}
+			ret = msgq__push(&s->held, m);
+		}
+	}
+	if (ret == -ENOBUFS) {
+		/* Every member holds the same messages: all end the round here. */
 		cut(d, "too many messages held");
 		if (!d->stopping && expected(d, m))
 			apply__message(d, m);
 	} else if (ret) {
 		/* Dropping a message would make this replica differ. */
 		leave(d, "out of memory while holding back messages");
+	} else {
+		from->held++;
 	}
 }
 
@@ -617,7 +684,7 @@ void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m, const struct group_
 		return;
 	}
 	if (s->syncing)
-		hold(d, m);
+		hold(d, m, sm);
 	else if (expected(d, m))
 		apply__message(d, m);
 }

@@ -2,7 +2,7 @@
  * The bounded queues of cluster messages (hasvc/msgq.c): first in, first
  * out, packed bytes that decode to what was pushed, the message limit and
  * the byte limit refusing with -ENOBUFS (and leaving the queue as it was),
- * room again after a drop, clear.
+ * room again after a drop, clear, dropping the messages a test picks.
  */
 #include "config.h"
 
@@ -131,6 +131,46 @@ START_TEST(test_message_larger_than_limit)
 }
 END_TEST
 
+static bool odd_request(const struct msgq_item *it, void *arg)
+{
+	Hasvc__Cluster__Msg *m = hasvc__cluster__msg__unpack(NULL, it->len, it->buf);
+	bool odd;
+
+	ck_assert_ptr_nonnull(m);
+	odd = m->op->request % 2;
+	hasvc__cluster__msg__free_unpacked(m, NULL);
+	++*(unsigned *)arg;
+	return odd;
+}
+
+START_TEST(test_drop_if)
+{
+	struct msgq q;
+	unsigned asked = 0;
+	size_t bytes;
+
+	msgq__init(&q, 6, 1000);
+	for (uint64_t i = 1; i <= 6; i++)
+		ck_assert_int_eq(push_op(&q, "web1", i), 0);
+	bytes = q.bytes;
+	ck_assert_uint_eq(msgq__drop_if(&q, odd_request, &asked), 3);
+	ck_assert_uint_eq(asked, 6);
+	ck_assert_uint_eq(q.n, 3);
+	ck_assert_uint_lt(q.bytes, bytes);
+	/* The others stay, in their order; the room is there again. */
+	ck_assert_uint_eq(first_request(&q), 2);
+	ck_assert_int_eq(push_op(&q, "web1", 8), 0);
+	msgq__drop_first(&q);
+	ck_assert_uint_eq(first_request(&q), 4);
+	msgq__drop_first(&q);
+	ck_assert_uint_eq(first_request(&q), 6);
+	msgq__drop_first(&q);
+	ck_assert_uint_eq(first_request(&q), 8);
+	msgq__clear(&q);
+	ck_assert_uint_eq(q.bytes, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hasvc_msgq");
@@ -142,6 +182,7 @@ int main(void)
 	tcase_add_test(tc, test_count_limit);
 	tcase_add_test(tc, test_byte_limit);
 	tcase_add_test(tc, test_message_larger_than_limit);
+	tcase_add_test(tc, test_drop_if);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -437,6 +437,39 @@ START_TEST(test_held_limit_ends_the_round)
 }
 END_TEST
 
+/*
+ * A member that floods the round without answering fills the held messages:
+ * it is cut off with what it sent, and the round still waits for a member
+ * that is only slow to answer (b), which is not cut off for d's flood.
+ */
+START_TEST(test_held_limit_cuts_the_flooder_only)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	add("d", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_from("c", 0);
+	op_from("c", 1);
+	for (uint64_t i = 2; i <= HASVCD_HELD_MAX; i++)
+		op_from("d", i);
+	ck_assert_uint_eq(seen.memberships, 0);
+	/* One more from d: the limit; d is cut off, the round goes on. */
+	op_from("d", HASVCD_HELD_MAX + 1);
+	ck_assert_uint_eq(seen.memberships, 0);
+	op_from("d", HASVCD_HELD_MAX + 2);   /* ignored now */
+	op_from("c", HASVCD_HELD_MAX + 3);   /* held: there is room again */
+	ck_assert_uint_eq(seen.applied, 0);
+	state_from("b", 0);
+	ck_assert_uint_eq(seen.memberships, 1);
+	expect_members("a b c");
+	ck_assert_uint_eq(seen.applied, 2);
+	ck_assert_uint_eq(seen.last_request, HASVCD_HELD_MAX + 3);
+	ck_assert_uint_eq(seen.self_fenced, 0);
+}
+END_TEST
+
 START_TEST(test_cut_member_held_messages_dropped)
 {
 	add("a", true);
@@ -542,6 +575,7 @@ int main(void)
 	tcase_add_test(tc, test_round_ends_when_declared_members_answered);
 	tcase_add_test(tc, test_time_limit_cuts_the_silent_member);
 	tcase_add_test(tc, test_held_limit_ends_the_round);
+	tcase_add_test(tc, test_held_limit_cuts_the_flooder_only);
 	tcase_add_test(tc, test_cut_member_held_messages_dropped);
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
