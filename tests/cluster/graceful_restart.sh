@@ -4,7 +4,10 @@
 # group; the VMs it holds a copy of are frozen for restart_grace_ms: on the
 # primary's node, nothing fails over, the generation stays, the client keeps
 # getting answers (the vmm processes run on and checkpoint to the standby),
-# and the restarted hasvcd adopts its vmm and ends the freeze.  A hasvcd
+# and the restarted hasvcd adopts its vmm and ends the freeze.  The same on
+# the standby's node: its vmm keeps acknowledging the primary's checkpoints
+# (the client's answers, released only then, go on), and the restarted
+# hasvcd adopts it.  A hasvcd
 # stopped for longer than the grace is a node loss when the grace ends:
 # fenced, then the standby is promoted, and the old primary never runs
 # beside it.  (kill -9 of hasvcd is a loss at once: restart.sh.)  The
@@ -94,6 +97,29 @@ longest_gap() {
 echo "the client's longest gap between answers: $(longest_gap "$t_stop" "$(now_ms)") ms while a's hasvcd restarted, $(longest_gap 0 "$t_stop") ms before"
 [ "$(connections)" = "$conn0" ] || fail "the client reconnected during a's restart: $(tail -5 "$T/web1.acks")"
 echo "a's hasvcd started again: it adopted web1, protected on a/b, generation $gen"
+
+# 1b. The same on the standby's node: b's vmm keeps taking a's checkpoints.
+conn0=$(connections)
+t_stop=$(now_ms)
+kill -TERM "$b_hasvcd_pid"
+wait "$b_hasvcd_pid" || fail "b's hasvcd did not stop cleanly: $(tail -3 "$T/b/hasvcd.log")"
+wait_event_count c "node_restarting b -" 1 10
+[ "$(vm_get c web1 'v.get("frozen_by", "")')" = b ] ||
+	fail "web1 is not frozen by b: $(hactl_on c status)"
+wait_acks web1 20 20
+[ "$(vm_get c web1 'v["primary"] + v["standby"] + str(v["generation"])')" = "ab$gen" ] ||
+	fail "web1 moved when b's hasvcd stopped cleanly: $(hactl_on c status)"
+start_hasvcd b
+wait_for_line "$T/b/hasvcd.log" "hasvc.web1.[0-9]* \\(pid [0-9]*\\) left by an earlier hasvcd: adopted" 20 ||
+	fail "b's new hasvcd did not adopt web1's standby vmm: $(grep -v debug "$T/b/hasvcd.log" | tail -5)"
+wait_vm c web1 '(not v.get("frozen_by") and all(n.get("ready") for n in s["nodes"]) and
+	v["primary"] + v["standby"] + str(v["generation"]) + v["state"] == "ab'"$gen"'protected")' 30
+wait_acks web1 20 20
+for e in "node_lost b -" "fence_started b -" "vm_promoted b web1"; do
+	[ "$(count_event c "$e")" = 0 ] || fail "event '$e' while b restarted: $(events_of c)"
+done
+[ "$(connections)" = "$conn0" ] || fail "the client reconnected during b's restart: $(tail -5 "$T/web1.acks")"
+echo "b's hasvcd (the standby's node) restarted: web1 stayed on a/b, generation $gen, protected again, the client's longest gap $(longest_gap "$t_stop" "$(now_ms)") ms"
 
 # 2. SIGTERM, not started again: a loss when the grace ends.
 sed -i "s/^restart_grace_ms = .*/restart_grace_ms = $(( $(secs 3) * 1000 ))/" "$T/hasvc.conf"
