@@ -126,13 +126,20 @@ bool fsm__can_take(const struct fsm *f, const struct fsm_vm *vm, int i, bool pri
 	return i >= 0 && fsm__node_candidate(f, i) && fsm__fits(f, vm, i, primary, NULL, 0);
 }
 
+/*
+ * Why no node can take vm, a node per reason, in out.  Only whole reasons
+ * go in; those that do not fit are counted at the end, so that a refusal
+ * in a cluster of many nodes is never cut off in the middle of a sentence
+ * (hactl status shows every node's room).
+ */
 void fsm__explain(const struct fsm *f, const struct fsm_vm *vm, bool primary, char *out,
 		  size_t len)
 {
-	size_t k = 0;
+	static const size_t tail = sizeof("; and 32 more nodes cannot take it");
+	size_t k = 0, more = 0;
 
 	out[0] = '\0';
-	for (int i = 0; i < HASVC_MAX_NODES && k + 1 < len; i++) {
+	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		char why[192];
 
 		if (!f->nodes[i].declared)
@@ -141,8 +148,15 @@ void fsm__explain(const struct fsm *f, const struct fsm_vm *vm, bool primary, ch
 			snprintf(why, sizeof(why), "%s cannot take VMs now", f->nodes[i].name);
 		else if (fsm__fits(f, vm, i, primary, why, sizeof(why)))
 			continue;
+		if (more || k + 2 + strlen(why) + tail > len) {
+			more++;
+			continue;
+		}
 		k += (size_t)snprintf(out + k, len - k, "%s%s", k ? "; " : "", why);
 	}
+	if (more && k + tail <= len)
+		snprintf(out + k, len - k, "%s%zu more node%s cannot take it", k ? "; and " : "",
+			 more, more == 1 ? "" : "s");
 }
 
 static int node_slot_of(const struct fsm *f, const char *name)

@@ -978,6 +978,57 @@ static const struct fsm_action *find_text(struct t *t, enum fsm_action_type type
 	return NULL;
 }
 
+/* Whole "X has 40 of 40 MiB ... needs 128" reasons between from and to. */
+static int fsm_count_reasons(const char *from, const char *to)
+{
+	int n = 0;
+
+	for (const char *p = from; p && p < to; p = strstr(p + 1, "; ")) {
+		const char *end = strstr(p + 1, "; ");
+
+		if (!end || end > to)
+			end = to;
+		ck_assert_msg(end - p > 10 && !strncmp(end - 9, "needs 128", 9),
+			      "a reason cut off: %.*s", (int)(end - p), p);
+		n++;
+	}
+	return n;
+}
+
+/* Eight small nodes: a refusal names whole reasons and counts the rest. */
+static const char many_nodes_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "memory = 40M\n") NODE("b", "memory = 40M\n") NODE("c", "memory = 40M\n")
+	NODE("d", "memory = 40M\n") NODE("e", "memory = 40M\n") NODE("f", "memory = 40M\n")
+	NODE("g", "memory = 40M\n") NODE("h", "memory = 40M\n")
+	"[vm big]\nmemory = 128M\nkernel = /k\nprotected = no\n";
+
+START_TEST(test_placement_refusal_many_nodes)
+{
+	const struct fsm_action *a;
+	const char *why, *more;
+	struct t t;
+
+	setup(&t, many_nodes_conf);
+	members(&t, true, "a", "b", "c", "d", "e", "f", "g", "h", NULL);
+	for (const char *n = "abcdefgh"; *n; n++) {
+		char name[2] = { *n, 0 };
+
+		inventory(&t, name);
+	}
+	a = find_text(&t, FSM_ACT_LOG, "vm big: no node can run it: a has 40 of 40 MiB");
+	ck_assert_ptr_nonnull(a);
+	why = strstr(a->text, ": a has");
+	more = strstr(a->text, "; and ");
+	ck_assert_msg(more, "no count of the reasons left out: %s", a->text);
+	/* Every reason before the count is whole; the count adds up to 8. */
+	ck_assert_int_eq(fsm_count_reasons(why, more) + atoi(more + 6), 8);
+	ck_assert_msg(!strcmp(more + 6 + strspn(more + 6, "0123456789"),
+			      " more nodes cannot take it"), "%s", a->text);
+	teardown(&t);
+}
+END_TEST
+
 START_TEST(test_placement_limits)
 {
 	struct t t;
@@ -1196,6 +1247,7 @@ int main(void)
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_failure_limits);
 	tcase_add_test(tc, test_placement_limits);
+	tcase_add_test(tc, test_placement_refusal_many_nodes);
 	tcase_add_test(tc, test_placement_reported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
