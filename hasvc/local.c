@@ -172,57 +172,12 @@ static void report(struct hasvcd *d, struct copy *c, bool force)
 	c->rep_ms = now;
 }
 
-/* /proc/meminfo's MemTotal in KiB, or 0 when it cannot be read. */
-static uint64_t mem_total_kib(void)
-{
-	unsigned long long kib = 0;
-	char line[128];
-	FILE *fp = fopen("/proc/meminfo", "re");
-
-	if (!fp)
-		return 0;
-	while (fgets(line, sizeof(line), fp))
-		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1)
-			break;
-	fclose(fp);
-	return kib;
-}
-
-/*
- * What this host has for VMs, for the nodes whose [node] memory / cpus the
- * configuration leaves out: MemTotal less host_reserve_memory (at least
- * 1 MiB: 0 would mean "not counted"), the online CPUs.  Read at every
- * inventory, so a reload's reserve counts from the next join on.
- */
-static void host_capacity(const struct hasvcd *d, Hasvc__Cluster__InventoryDone *inv)
-{
-	uint64_t total = mem_total_kib() << 10;
-	uint64_t reserve = d->conf ? d->conf->host_reserve_memory : CONFIG_DEFAULT_HOST_RESERVE;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (total) {
-		uint64_t mib = total > reserve ? (total - reserve) >> 20 : 0;
-
-		if (!mib)
-			qb_log(LOG_WARNING, "host_reserve_memory (%llu MiB) leaves no memory of "
-			       "%llu MiB for VMs", (unsigned long long)(reserve >> 20),
-			       (unsigned long long)(total >> 20));
-		inv->mem_mib = (uint32_t)(mib > UINT32_MAX ? UINT32_MAX : mib ? mib : 1);
-	} else {
-		qb_log(LOG_WARNING, "no MemTotal in /proc/meminfo: memory not reported");
-	}
-	if (cpus > 0)
-		inv->cpus = (uint32_t)(cpus > UINT16_MAX ? UINT16_MAX : cpus);
-	qb_log(LOG_INFO, "this host has %u MiB of memory and %u cpus for VMs", inv->mem_mib,
-	       inv->cpus);
-}
-
 void local__inventory(struct hasvcd *d)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__InventoryDone inv = HASVC__CLUSTER__INVENTORY_DONE__INIT;
 
-	host_capacity(d, &inv);
+	local_host__capacity(d, &inv);
 	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
 		if (d->loc->c[i].used)
 			report(d, &d->loc->c[i], true);
@@ -294,89 +249,15 @@ static void shutdown_copy(struct hasvcd *d, struct copy *c, uint32_t timeout_s)
 
 /* ---- starting copies ---- */
 
-/* A number as the next argument; bufs keeps the text alive. */
-static void put_num(const char **args, size_t *n, char (*bufs)[64], size_t *nb,
-		    unsigned long long v, const char *suffix)
-{
-	snprintf(bufs[*nb], 64, "%llu%s", v, suffix);
-	args[(*n)++] = bufs[(*nb)++];
-}
-
 /*
- * Spawn c's vmm, with the VM's configuration as it is now (a start the
- * back-off delayed reads it when due).  peer_gen: the primary's token, for
- * a standby or a destination.  If it cannot start, c is reported failed
- * and freed.
+ * Spawn c's vmm (local_launch.c).  If it cannot start, c is reported
+ * failed and freed.
  */
 static void launch(struct hasvcd *d, struct copy *c, uint64_t peer_gen)
 {
-	const struct config_vm *cv = cluster_config__vm(d->conf, c->vm);
-	const char *args[48];
-	char bufs[6][64], uri[300], serial[PATH_MAX + 8], net[128], err[PATH_MAX + 128];
-	size_t n = 0, nb = 0;
-	uint8_t role = c->role;
-	bool incoming = c->incoming;
-
 	c->started_ms = hasvcd__now_ms();
-	if (!cv)
-		goto fail;
-	snprintf(serial, sizeof(serial), "unix:%s/%s.serial", d->run_dir, c->control);
-
-	args[n++] = "run";
-	if (role == FSM_ROLE_STANDBY || incoming) {
-		if (local_vmm__peer_uri(d, d->node, c->vm, incoming, uri, sizeof(uri)))
-			goto fail;
-		args[n++] = incoming ? "--incoming" : "--standby";
-		args[n++] = uri;
-	}
-	/* Also for a receiver: a guest that reboots after taking over reloads it. */
-	args[n++] = "--kernel";
-	args[n++] = cv->kernel;
-	if (cv->cmdline) {
-		args[n++] = "--cmdline";
-		args[n++] = cv->cmdline;
-	}
-	if (cv->initrd) {
-		args[n++] = "--initrd";
-		args[n++] = cv->initrd;
-	}
-	args[n++] = "--memory";
-	put_num(args, &n, bufs, &nb, cv->memory >> 10, "K");
-	args[n++] = "--cpus";
-	put_num(args, &n, bufs, &nb, cv->vcpus, "");
-	if (cv->disk) {
-		if (local_dev__disk_prepare(cv, err, sizeof(err))) {
-			qb_log(LOG_ERR, "%s: %s", c->control, err);
-			goto fail;
-		}
-		args[n++] = "--disk";
-		args[n++] = cv->disk;
-	}
-	if (cv->bridge) {
-		local_dev__net_arg(d, cv, c->gen, net, sizeof(net));
-		args[n++] = "--net";
-		args[n++] = net;
-	}
-	args[n++] = "--serial";
-	args[n++] = serial;
-	args[n++] = "--control";
-	args[n++] = c->control;
-	args[n++] = "--generation";
-	put_num(args, &n, bufs, &nb, c->gen, "");
-	if (role == FSM_ROLE_STANDBY || (incoming && peer_gen)) {
-		args[n++] = "--peer-generation";
-		put_num(args, &n, bufs, &nb, peer_gen, "");
-	}
-	if (role == FSM_ROLE_STANDBY || incoming)
-		local_vmm__tls_args(d, c->peer, args, &n);
-	args[n] = NULL;
-	if (local_vmm__spawn(d, c, args))
-		goto fail;
-	qb_log(LOG_NOTICE, "%s: started %s (pid %d)", c->control,
-	       incoming ? "a migration destination" :
-	       role == FSM_ROLE_STANDBY ? "a standby" : "a primary", (int)c->pid);
-	return;
-fail:
+	if (!local_launch__run(d, c, peer_gen))
+		return;
 	qb_log(LOG_ERR, "%s: cannot start its vmm", c->control);
 	c->state = FSM_VM_FAILED;
 	local_backoff__ended(d->loc, c, hasvcd__now_ms());

@@ -150,6 +150,15 @@ void local_backoff__ended(struct local *l, const struct copy *c, uint64_t now);
 /* local_dev.c: a VM's disk and network interface. */
 struct config_vm;
 /* Create the image (sparse, disk_size) if missing; refuse another size. */
+/*
+ * Spawn c's vmm.  peer_gen: the primary's token, for a standby or a
+ * destination.  0, or -errno (logged) when it cannot start.
+ */
+int local_launch__run(struct hasvcd *d, struct copy *c, uint64_t peer_gen);
+
+/* This host's memory for VMs and online CPUs, into inv (local_host.c). */
+void local_host__capacity(const struct hasvcd *d, Hasvc__Cluster__InventoryDone *inv);
+
 int local_dev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
 /* The configured mac, or the one derived from the cluster and VM names. */
 void local_dev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);
