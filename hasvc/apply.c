@@ -11,6 +11,7 @@
 
 #include <qb/qblog.h>
 
+#include "hasvc/persist.h"
 #include "hasvc/daemon.h"
 #include "hasvc/metrics.h"
 #include "hasvc/history.h"
@@ -75,6 +76,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 	for (size_t i = 0; i < d->acts.n; i++)
 		dispatch(d, &d->acts.v[i]);
 	grace__check(d);
+	persist__changed(d);
 }
 
 void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
@@ -96,6 +98,9 @@ void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
 	ev.membership.quorate = majority(d, members, n);
 	qb_log(LOG_NOTICE, "membership: %zu daemons, %s", n,
 	       ev.membership.quorate ? "quorate" : "NOT quorate");
+	/* From now on a replica read back loses to none (persist.c). */
+	if (ev.membership.quorate)
+		d->replica_saved = false;
 	apply__step(d, &ev);
 	fence__view(d);
 }

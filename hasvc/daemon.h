@@ -91,6 +91,11 @@ struct hasvcd {
 	char node[HASVC_NAME_MAX];   /* this node, as corosync names it */
 	const char *config_path;
 	const char *run_dir;         /* vmm sockets, logs and records */
+	const char *state_dir;       /* the replica kept on disk; NULL: none */
+	struct persist *persist;     /* persist.c */
+	/* The replica was read back from state_dir (or adopted from one that
+	 * was) and has not been through a quorate view since. */
+	bool replica_saved;
 	const char *vmm_path;
 	const char *ipc_name;
 	bool stopping;

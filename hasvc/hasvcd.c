@@ -24,6 +24,7 @@
 #include "hasvc/metrics.h"
 #include "hasvc/notify.h"
 #include "hasvc/history.h"
+#include "hasvc/persist.h"
 
 static const char usage_text[] =
 	"usage: hasvcd -c FILE [options]\n"
@@ -35,6 +36,8 @@ static const char usage_text[] =
 	"  -c, --config FILE   the cluster configuration (hasvc.conf)\n"
 	"  -n, --node NAME     this node's name (default: its corosync node name)\n"
 	"  -r, --run-dir DIR   vmm sockets, logs and records (default /run/hasvc)\n"
+	"  -S, --state-dir DIR the cluster state kept across restarts of every node\n"
+	"                      (the unit gives /var/lib/hasvc; default: not kept)\n"
 	"      --vmm PATH      the vmm program (default: vmm from PATH)\n"
 	"  -s, --socket NAME   the IPC name hactl connects to (default hasvcd)\n"
 	"  -l, --log-file FILE log there as well as to stderr\n"
@@ -154,6 +157,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "run-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "vmm", required_argument, NULL, 1 },
 		{ "socket", required_argument, NULL, 's' },
 		{ "log-file", required_argument, NULL, 'l' },
@@ -165,7 +169,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":c:n:r:s:l:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:n:r:S:s:l:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': d->config_path = optarg; break;
 		case 'n':
@@ -176,6 +180,7 @@ static int parse_args(struct hasvcd *d, struct opts *o, int argc, char **argv)
 			snprintf(d->node, sizeof(d->node), "%s", optarg);
 			break;
 		case 'r': d->run_dir = optarg; break;
+		case 'S': d->state_dir = optarg; break;
 		case 1: d->vmm_path = optarg; break;
 		case 's': d->ipc_name = optarg; break;
 		case 'l': o->log_file = optarg; break;
@@ -308,7 +313,9 @@ static int start(struct hasvcd *d)
 	if (!d->fsm)
 		return -ENOMEM;
 	fsm__actions_init(&d->acts);
-	ret = notify__start(d);
+	ret = persist__start(d);
+	if (!ret)
+		ret = notify__start(d);
 	if (!ret)
 		ret = metrics__start(d);
 	if (!ret)
@@ -347,6 +354,7 @@ static void stop(struct hasvcd *d)
 	grace__free(d);
 	history__free(d);
 	sync__free(d);
+	persist__stop(d);
 	fsm__actions_free(&d->acts);
 	fsm__free(d->fsm);
 	cluster_config__free(d->conf);

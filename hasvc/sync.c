@@ -67,6 +67,7 @@ struct sync {
 	size_t best_len;
 	char best_from[HASVC_NAME_MAX];
 	uint64_t best_events;
+	bool best_saved, best_configured;
 	struct msgq held;
 	uint64_t started_ms;
 	bool timer_armed;
@@ -213,6 +214,7 @@ static void send_state(struct hasvcd *d)
 	}
 	add_test_field(st.replica, &extra);
 	st.quorate_events = d->fsm->quorate_events;
+	st.saved = d->replica_saved;
 	st.format = FSM_CODEC_FORMAT;
 	st.config_text = d->conf_text ? d->conf_text : (char *)"";
 	st.config_path = d->conf ? d->conf->path : (char *)"";
@@ -339,12 +341,22 @@ void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, 
 	send_state(d);
 }
 
-static bool better(const struct sync *s, uint64_t events, const char *from)
+/*
+ * Whether st beats the best State so far: a configured replica that has run
+ * in a quorate cluster since its daemon started beats one read back from a
+ * state file (persist.c); else the most quorate events, then the smallest
+ * node name.
+ */
+static bool better(const struct sync *s, const Hasvc__Cluster__State *st, const char *from)
 {
+	bool configured = st->replica && st->replica->configured;
+
 	if (!s->best)
 		return true;
-	if (events != s->best_events)
-		return events > s->best_events;
+	if (st->saved != s->best_saved && (st->saved ? s->best_configured : configured))
+		return !st->saved;
+	if (st->quorate_events != s->best_events)
+		return st->quorate_events > s->best_events;
 	return strcmp(from, s->best_from) < 0;
 }
 
@@ -424,7 +436,7 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 	ret = valid_state(st, m->sender);
 	if (ret == -ENOMEM)
 		leave(d, "out of memory while checking a state");
-	if (ret || !better(s, st->quorate_events, m->sender))
+	if (ret || !better(s, st, m->sender))
 		return;
 	free(s->best);
 	s->best_len = hasvc__cluster__msg__get_packed_size(m);
@@ -435,6 +447,8 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 	}
 	hasvc__cluster__msg__pack(m, s->best);
 	s->best_events = st->quorate_events;
+	s->best_saved = st->saved;
+	s->best_configured = st->replica && st->replica->configured;
 	snprintf(s->best_from, sizeof(s->best_from), "%s", m->sender);
 }
 
@@ -478,6 +492,7 @@ static void adopt(struct hasvcd *d)
 		qb_log(LOG_ERR, "the cluster's configuration does not parse here: %s", err);
 	trust(d, m->state);
 	history__adopt(d, m->state);
+	d->replica_saved = s->best_saved;
 	qb_log(LOG_INFO, "adopted the state of %s (%llu quorate events)", s->best_from,
 	       (unsigned long long)s->best_events);
 	hasvc__cluster__msg__free_unpacked(m, NULL);

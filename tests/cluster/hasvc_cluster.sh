@@ -73,10 +73,12 @@ _hl_vm_get() {
 	if [ -n "$_hv" ]; then printf '%s\n' "$_hv"; else printf '%s' "$3"; fi
 }
 
-# start_hasvcd NODE: hasvcd in NODE (NODE_hasvcd_pid), log $T/NODE/hasvcd.log.
+# start_hasvcd NODE: hasvcd in NODE (NODE_hasvcd_pid), log $T/NODE/hasvcd.log,
+# its cluster state kept in $T/NODE/state (as the unit keeps it in
+# /var/lib/hasvc).
 start_hasvcd() {
-	node_bg "$1" hasvcd "$HASVCD" -c "$T/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
-		-l "$T/$1/hasvcd.log" -v
+	node_bg "$1" hasvcd "$HASVCD" -c "$T/hasvc.conf" -r "$T/$1/run" -S "$T/$1/state" \
+		--vmm "$VMM" -l "$T/$1/hasvcd.log" -v
 }
 
 # restart_hasvcd NODE: kill -9 NODE's hasvcd (its vmm processes run on) and

@@ -209,6 +209,8 @@ enum state_kind {
 	STATE_BAD_SLOT,      /* web1's primary is no node slot              */
 	STATE_OTHER_FORMAT,  /* another major version                       */
 	STATE_EVENTS_DIFFER, /* State.quorate_events is not the replica's   */
+	STATE_CONFIGURED,    /* a configured replica                        */
+	STATE_SAVED,         /* ... read back from a state file (persist.c) */
 };
 
 /* A field number no version uses, length-prefixed: length, then bytes. */
@@ -227,6 +229,8 @@ static void state_of(const char *from, uint64_t events, enum state_kind kind)
 
 	ck_assert_ptr_nonnull(f);
 	f->quorate_events = events;
+	f->configured = kind == STATE_CONFIGURED || kind == STATE_SAVED;
+	st.saved = kind == STATE_SAVED;
 	f->vms[0].used = true;
 	snprintf(f->vms[0].name, sizeof(f->vms[0].name), "web1");
 	f->vms[0].primary = f->vms[0].standby = f->vms[0].migrate_to = f->vms[0].avoid = -1;
@@ -470,6 +474,42 @@ START_TEST(test_held_limit_cuts_the_flooder_only)
 }
 END_TEST
 
+/*
+ * A replica read back from a state file loses to a configured one that ran
+ * in a quorate cluster since, whatever its events: a node restarted alone
+ * never brings an old state back into a running cluster.
+ */
+START_TEST(test_saved_state_loses_to_a_running_cluster)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_of("b", 5000, STATE_SAVED);
+	state_of("c", 10, STATE_CONFIGURED);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 10);
+	ck_assert(!d.replica_saved);
+}
+END_TEST
+
+/* Among replicas read back (every hasvcd restarted), the newest wins. */
+START_TEST(test_saved_states_newest_wins)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();    /* a fresh replica: no configuration, no events */
+	state_of("b", 50, STATE_SAVED);
+	state_of("c", 40, STATE_SAVED);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 50);
+	ck_assert(d.replica_saved);
+}
+END_TEST
+
 START_TEST(test_cut_member_held_messages_dropped)
 {
 	add("a", true);
@@ -577,6 +617,8 @@ int main(void)
 	tcase_add_test(tc, test_held_limit_ends_the_round);
 	tcase_add_test(tc, test_held_limit_cuts_the_flooder_only);
 	tcase_add_test(tc, test_cut_member_held_messages_dropped);
+	tcase_add_test(tc, test_saved_state_loses_to_a_running_cluster);
+	tcase_add_test(tc, test_saved_states_newest_wins);
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
 	tcase_add_test(tc, test_config_only_from_declared_nodes);

@@ -1,0 +1,336 @@
+/*
+ * The replica kept on disk (--state-dir), so that a cluster whose every
+ * hasvcd stopped (a power loss, an upgrade of all nodes at once) comes back
+ * with what operators asked: stopped and disabled VMs stay so, a VM in
+ * `error` stays there, maintenance stays on.
+ *
+ * After a step changed the replica it is written, at most every SAVE_MS,
+ * to DIR/replica (Replica in cluster.proto, the same encoding a State
+ * carries) atomically: a temporary file, fsync, rename, fsync of DIR.  At
+ * start, a file of the configuration this daemon read becomes its replica,
+ * marked as read back (d->replica_saved) until a quorate view: in the
+ * state exchange a replica that ran in a quorate cluster since beats it
+ * (sync.c, better()), so a node restarted alone never brings an old state
+ * back into a running cluster, and among replicas read back the one with the
+ * most quorate events wins, as always.  A file that does not decode, or of
+ * another configuration, is not used (said in the log).
+ *
+ * Only what was asked is read back, into a replica built from the
+ * configuration as a bootstrap builds it: each VM's requested state, error,
+ * restart budget, home node and generation counter, each node's
+ * maintenance, the count of quorate events.  Where copies ran is not: the
+ * vmm processes may be gone (a power loss) or still run (every hasvcd
+ * restarted), and the nodes' inventories say which, as they do for a
+ * cluster that starts from nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <qb/qblog.h>
+
+#include "hasvc/daemon.h"
+#include "hasvc/fsm_codec.h"
+#include "hasvc/persist.h"
+
+#define SAVE_MS 200
+#define STATE_FILE_MAX (64u << 20)
+
+struct persist {
+	struct hasvcd *d;
+	char path[PATH_MAX], tmp[PATH_MAX];
+	bool armed;
+	qb_loop_timer_handle timer;
+	uint8_t *last;           /* the bytes last written */
+	size_t last_len;
+	int last_err;            /* of the last write: said once */
+};
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_file(const struct persist *p, const uint8_t *buf, size_t len)
+{
+	int fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int ret, dfd;
+
+	if (fd < 0)
+		return -errno;
+	ret = write_all(fd, buf, len);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(p->tmp, p->path))
+		ret = -errno;
+	if (ret) {
+		unlink(p->tmp);
+		return ret;
+	}
+	/* The rename itself must outlive a power loss. */
+	dfd = open(p->d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	ret = fsync(dfd) ? -errno : 0;
+	close(dfd);
+	return ret;
+}
+
+static void save(struct persist *p)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret;
+
+	if (!p->d->fsm->configured)
+		return;
+	if (fsm_codec__pack(p->d->fsm, &buf, &len)) {
+		qb_log(LOG_ERR, "out of memory: the cluster state is not saved");
+		return;
+	}
+	if (p->last && len == p->last_len && !memcmp(buf, p->last, len)) {
+		free(buf);
+		return;
+	}
+	ret = write_file(p, buf, len);
+	if (ret) {
+		if (ret != p->last_err)
+			qb_log(LOG_ERR, "cannot save the cluster state in %s: %s", p->path,
+			       strerror(-ret));
+		p->last_err = ret;
+		free(buf);
+		return;
+	}
+	if (p->last_err)
+		qb_log(LOG_NOTICE, "the cluster state is saved in %s again", p->path);
+	p->last_err = 0;
+	free(p->last);
+	p->last = buf;
+	p->last_len = len;
+}
+
+static void on_timer(void *data)
+{
+	struct persist *p = data;
+
+	p->armed = false;
+	save(p);
+}
+
+void persist__changed(struct hasvcd *d)
+{
+	struct persist *p = d->persist;
+
+	if (!p || p->armed)
+		return;
+	p->armed = !qb_loop_timer_add(d->loop, QB_LOOP_LOW, SAVE_MS * 1000000ULL, p, on_timer,
+				      &p->timer);
+	if (!p->armed)
+		save(p);
+}
+
+/* The file's bytes (malloc'd), or NULL: *err is 0 when there is none. */
+static uint8_t *read_file(const char *path, size_t *len, int *err)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*err = 0;
+	if (fd < 0) {
+		*err = errno == ENOENT ? 0 : -errno;
+		return NULL;
+	}
+	if (fstat(fd, &st)) {
+		*err = -errno;
+	} else if (st.st_size <= 0 || (uint64_t)st.st_size > STATE_FILE_MAX) {
+		*err = -EFBIG;
+	} else if (!(buf = malloc((size_t)st.st_size))) {
+		*err = -ENOMEM;
+	} else if (read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		*err = -EIO;
+		free(buf);
+		buf = NULL;
+	}
+	*len = buf ? (size_t)st.st_size : 0;
+	close(fd);
+	return buf;
+}
+
+/* What operators asked, from old into f (made from the same configuration). */
+static void take_asked(struct fsm *f, const struct fsm *old)
+{
+	for (int v = 0; v < HASVC_MAX_VMS; v++) {
+		struct fsm_vm *vm = &f->vms[v];
+		int o = vm->used ? fsm__vm_index(old, vm->name) : -1;
+		const struct fsm_vm *ov = o >= 0 ? &old->vms[o] : NULL;
+
+		if (!ov)
+			continue;
+		vm->request = ov->request;
+		vm->error = ov->error;
+		vm->restarts = ov->restarts;
+		vm->relocations = ov->relocations;
+		vm->stop_timeout_s = ov->stop_timeout_s;
+		vm->generation = ov->generation;
+		vm->issued = ov->issued;
+		if (ov->home >= 0)
+			vm->home = (int8_t)fsm__node_index(f, old->nodes[ov->home].name);
+	}
+	for (int i = 0; i < HASVC_MAX_NODES; i++) {
+		int o = f->nodes[i].declared ? fsm__node_index(old, f->nodes[i].name) : -1;
+
+		if (o >= 0)
+			f->nodes[i].maintenance = old->nodes[o].maintenance;
+	}
+	f->quorate_events = old->quorate_events;
+}
+
+/* A replica of d's configuration with what old asked, or NULL with why. */
+static struct fsm *remembered(const struct hasvcd *d, const struct fsm *old, char *why,
+			      size_t wlen)
+{
+	struct fsm_event ev = { .type = FSM_EV_CONFIG };
+	struct fsm_actions acts;
+	struct fsm *f = fsm__new();
+
+	if (!f) {
+		snprintf(why, wlen, "out of memory");
+		return NULL;
+	}
+	fsm__actions_init(&acts);
+	ev.config.config = d->conf;
+	memcpy(ev.config.digest, d->conf_digest, sizeof(ev.config.digest));
+	if (fsm__step(f, &ev, &acts)) {
+		snprintf(why, wlen, "out of memory");
+		goto bad;
+	}
+	take_asked(f, old);
+	if (fsm__check_invariants(f, why, wlen))
+		goto bad;
+	fsm__actions_free(&acts);
+	return f;
+bad:
+	fsm__actions_free(&acts);
+	fsm__free(f);
+	return NULL;
+}
+
+/* The saved replica's asked states in a new fsm, or NULL with why. */
+static struct fsm *decode(const struct hasvcd *d, const uint8_t *buf, size_t len, char *why,
+			  size_t wlen)
+{
+	Hasvc__Cluster__Replica *r = hasvc__cluster__replica__unpack(NULL, len, buf);
+	struct fsm *old = r ? fsm__new() : NULL, *f = NULL;
+
+	if (!r) {
+		snprintf(why, wlen, "not a Replica message");
+		return NULL;
+	}
+	if (!old)
+		snprintf(why, wlen, "out of memory");
+	else if (fsm_codec__decode(r, old, why, wlen))
+		;
+	else if (!old->configured || memcmp(old->digest, d->conf_digest, sizeof(old->digest)))
+		snprintf(why, wlen, "saved with another configuration than %s", d->config_path);
+	else
+		f = remembered(d, old, why, wlen);
+	fsm__free(old);
+	hasvc__cluster__replica__free_unpacked(r, NULL);
+	return f;
+}
+
+static void load(struct hasvcd *d, struct persist *p)
+{
+	char why[256];
+	size_t len;
+	int err;
+	uint8_t *buf = read_file(p->path, &len, &err);
+	struct fsm *f;
+
+	if (!buf) {
+		if (err)
+			qb_log(LOG_WARNING, "cannot read the saved cluster state %s: %s: not used",
+			       p->path, strerror(-err));
+		return;
+	}
+	f = decode(d, buf, len, why, sizeof(why));
+	if (!f) {
+		qb_log(LOG_WARNING, "the saved cluster state %s: %s: not used", p->path, why);
+		free(buf);
+		return;
+	}
+	fsm__free(d->fsm);
+	d->fsm = f;
+	d->replica_saved = true;
+	free(buf);
+	qb_log(LOG_NOTICE, "read the cluster state saved in %s (%llu quorate events): it "
+	       "counts until a quorate cluster's state replaces it", p->path,
+	       (unsigned long long)f->quorate_events);
+}
+
+int persist__start(struct hasvcd *d)
+{
+	struct persist *p;
+
+	if (!d->state_dir) {
+		qb_log(LOG_NOTICE, "no --state-dir: what operators asked (stopped, disabled, "
+		       "error, maintenance) is forgotten when every node's hasvcd stops");
+		return 0;
+	}
+	if (mkdir(d->state_dir, 0700) && errno != EEXIST) {
+		qb_log(LOG_ERR, "cannot make the state directory %s: %s", d->state_dir,
+		       strerror(errno));
+		return -errno;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->d = d;
+	if (snprintf(p->path, sizeof(p->path), "%s/replica", d->state_dir) >=
+	    (int)sizeof(p->path) ||
+	    snprintf(p->tmp, sizeof(p->tmp), "%s/replica.tmp", d->state_dir) >=
+	    (int)sizeof(p->tmp)) {
+		qb_log(LOG_ERR, "the state directory's name is too long: %s", d->state_dir);
+		free(p);
+		return -ENAMETOOLONG;
+	}
+	d->persist = p;
+	load(d, p);
+	return 0;
+}
+
+void persist__stop(struct hasvcd *d)
+{
+	struct persist *p = d->persist;
+
+	if (!p)
+		return;
+	if (p->armed)
+		qb_loop_timer_del(d->loop, p->timer);
+	/* A daemon that failed may hold a replica that differs: not saved. */
+	if (!d->failed)
+		save(p);
+	free(p->last);
+	free(p);
+	d->persist = NULL;
+}
