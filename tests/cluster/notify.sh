@@ -101,7 +101,9 @@ echo "WATCHDOG=1: $w1 so far, $((w2 - w1)) in the last 2 s (period $((WD_US / 20
 
 kill -TERM "$a_hasvcd_pid"
 wait_line ' STOPPING=1$' 20
-wait "$a_hasvcd_pid" 2>/dev/null || true
+wait "$a_hasvcd_pid"; rc=$?
+# A clean stop, the journal target closed with the rest of the log.
+[ "$rc" = 0 ] || fail "hasvcd exited with status $rc after SIGTERM: $(tail -3 "$T/a/hasvcd.err")"
 [ "$(grep -c ' READY=1$' "$OUT")" = 1 ] || fail "READY=1 more than once"
 echo "SIGTERM: STOPPING=1"
 echo "ok"
