@@ -17,6 +17,7 @@
  *   metrics.c  GET /metrics (its own HTTP thread; local_metrics.c adds the
  *              figures of this node's primaries)
  *   notify.c   systemd's READY=1, STATUS= and WATCHDOG=1
+ *   journal.c  the log in the journal, an event's line with HASVC_* fields
  *   history.c  cluster events around every step (events.c), hactl events
  *   alert.c    alert_command for each of them
  *   grace.c    a clean stop (Leaving) freezes this node's VMs for

@@ -24,6 +24,7 @@
 #include "hasvc/metrics.h"
 #include "hasvc/notify.h"
 #include "hasvc/history.h"
+#include "hasvc/journal.h"
 #include "hasvc/persist.h"
 
 static const char usage_text[] =
@@ -217,18 +218,12 @@ static void log_setup(const struct opts *o)
 	qb_log_format_set(QB_LOG_STDERR, "%t hasvcd: %p: %b");
 	if (notify__stderr_is_journal()) {
 		/*
-		 * Under systemd, libqb's journal target rather than lines on
-		 * stderr: each message keeps its PRIORITY, CODE_FILE, CODE_LINE
-		 * and CODE_FUNC.  qb_log has no per-message fields, so the VM and
-		 * node stay in MESSAGE's text.
+		 * Under systemd, the journal rather than lines on stderr: each
+		 * message keeps its PRIORITY, CODE_FILE, CODE_LINE and
+		 * CODE_FUNC, and a cluster event's its HASVC_* fields (journal.h).
 		 */
-		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_USE_JOURNAL, 1);
-		qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_CLEAR_ALL, QB_LOG_FILTER_FILE, "*",
-				  LOG_TRACE);
-		qb_log_filter_ctl(QB_LOG_SYSLOG, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", o->level);
-		qb_log_format_set(QB_LOG_SYSLOG, "%b");
-		qb_log_ctl(QB_LOG_SYSLOG, QB_LOG_CONF_ENABLED, QB_TRUE);
-		qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_FALSE);
+		if (journal__open(o->level) >= 0)
+			qb_log_ctl(QB_LOG_STDERR, QB_LOG_CONF_ENABLED, QB_FALSE);
 	}
 	if (o->log_file) {
 		int32_t t = qb_log_file_open(o->log_file);

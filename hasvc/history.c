@@ -12,6 +12,7 @@
 #include <qb/qblog.h>
 
 #include "hasvc/history.h"
+#include "hasvc/journal.h"
 
 struct history {
 	struct events ev;
@@ -61,9 +62,11 @@ void history__after_step(struct hasvcd *d)
 	for (size_t i = 0; i < n; i++) {
 		out[i].time_ms = wall_ms();
 		events__push(&h->ev, &out[i]);
+		journal__event(events__name(out[i].kind), out[i].node, out[i].vm, out[i].seq);
 		qb_log(LOG_NOTICE, "event %llu: %s%s%s%s%s", (unsigned long long)out[i].seq,
 		       events__name(out[i].kind), out[i].node[0] ? " node " : "", out[i].node,
 		       out[i].vm[0] ? " vm " : "", out[i].vm);
+		journal__clear();
 		if (out[i].seq > h->alerted) {
 			h->alerted = out[i].seq;
 			alert__event(d, &out[i]);

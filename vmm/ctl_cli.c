@@ -160,11 +160,14 @@ static bool build_request(const char *cmd, const char *arg, int after, unsigned 
 	return ctl__req_init(r, c) == 0;
 }
 
-static void print_ok_json(void)
+/* {"ok":true}, and for save the size of the file, as the text says it. */
+static void print_ok_json(const Vmm__Control__Response *resp, bool save)
 {
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	if (save)
+		json_object_object_add(o, "saved_bytes", json_object_new_uint64(resp->saved_bytes));
 	json_out__print(stdout, o);
 }
 
@@ -182,7 +185,7 @@ static int report(const char *cmd, const Vmm__Control__Response *resp, bool json
 	else if (!strcmp(cmd, "save") && !json)
 		printf("saved %llu bytes\n", (unsigned long long)resp->saved_bytes);
 	else if (json)
-		print_ok_json();
+		print_ok_json(resp, !strcmp(cmd, "save"));
 	return 0;
 }
 

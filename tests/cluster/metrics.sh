@@ -60,6 +60,25 @@ age=$(m a hasvc_vm_checkpoint_last_commit_age_seconds vm=web1)
 "$PY" -c 'import sys; eps, p99, age = map(float, sys.argv[1:]); sys.exit(not (eps > 0 and 0 < p99 < 1 and 0 <= age < 2))' \
 	"$eps" "$p99" "$age" || fail "a: web1 epochs/s $eps, pause p99 $p99 s, commit age $age s"
 echo "a: web1 at $eps epochs/s, pause p99 $p99 s, last commit $age s ago"
+# The other figures of the primary, from one scrape: there, and in their
+# ranges (the counter guest has no disk and no network device: those are 0).
+fig=$(node_exec a "$PY" - "$SCRAPE" "http://127.0.0.1:$PORT/metrics" <<'EOP'
+import os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from scrape import fetch, get
+text = fetch(sys.argv[2])[2]
+names = ["last_size_bytes", "mean_size_bytes", "ack_max_seconds", "ack_seconds_count",
+         "ack_seconds_sum", "pause_seconds_count", "epochs_total"]
+v = [get(text, "hasvc_vm_checkpoint_" + n, ["vm=web1"]) for n in names]
+v += [get(text, "hasvc_vm_output_held_" + n, ["vm=web1"]) for n in ("bytes", "frames")]
+v.append(get(text, "hasvc_vm_checkpoint_disk_mean_bytes", ["vm=web1"]))
+print(" ".join(str(x) for x in v))
+size, mean, ackmax, ackn, acksum, pausen, epochs, held, frames, disk = v
+sys.exit(not (size > 0 and mean > 0 and 0 < ackmax < 2 and ackn == pausen == epochs > 0 and
+              0 < acksum / ackn <= ackmax and held >= 0 and frames == 0 and disk == 0))
+EOP
+) || fail "a: web1's size, ack, held and disk figures out of range or absent: $fig"
+echo "a: web1's last size, mean size, ack max, ack count and sum, pause count, epochs, held bytes and frames, disk mean: $fig"
 for n in b c; do
 	[ "$(m $n hasvc_vm_checkpoint_epochs_total vm=web1)" = absent ] ||
 		fail "$n reports web1's epochs though a runs its primary"

@@ -6,7 +6,9 @@
 # members, quorum and VMs); WATCHDOG=1 keeps coming at half the watchdog
 # period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
 # its log goes to the journal's native socket (played by the same listener in
-# the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr.
+# the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr,
+# and a cluster event's line also with HASVC_EVENT, HASVC_NODE, HASVC_VM and
+# HASVC_SEQ.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -61,9 +63,32 @@ for f in PRIORITY=6 CODE_FUNC=notify__ready SYSLOG_IDENTIFIER=hasvcd; do
 done
 grep -q 'told systemd' "$T/a/hasvcd.err" && fail "the log went to stderr as well as the journal"
 echo "journal: ${j#* }"
+# Each field once (the sender's own CODE_* must not come on top).
+dup=$(awk '{ sub(/^[0-9]+ /, ""); n = split($0, f, "|"); delete seen
+	for (i = 1; i <= n; i++) { k = f[i]; sub(/=.*/, "", k); if (seen[k]++) { print; next } } }' \
+	"$T/journal.out")
+[ -z "$dup" ] || fail "a journal entry names a field twice: $(echo "$dup" | head -1)"
 
 wait_line ' STATUS=node a: 3 members, quorate; 1 primary, 0 standbys here$' 60
 echo "STATUS: $(grep ' STATUS=node a' "$OUT" | tail -1 | cut -d' ' -f2-)"
+
+# A cluster event's line carries the event, node, VM and number as fields.
+end=$(deadline 60)
+until j=$(grep '|HASVC_EVENT=vm_protected|' "$T/journal.out"); do
+	[ "$(date +%s)" -le "$end" ] ||
+		fail "no journal entry with HASVC_EVENT=vm_protected: $(grep 'MESSAGE=event' "$T/journal.out" | tail -3)"
+	sleep 0.1
+done
+for f in HASVC_NODE=a HASVC_VM=web1 PRIORITY=5 CODE_FUNC=history__after_step \
+	"MESSAGE=event [0-9]*: vm_protected node a vm web1"; do
+	printf '|%s|\n' "${j#* }" | grep -q "|$f|" || fail "the event's journal entry lacks $f: $j"
+done
+printf '|%s|\n' "${j#* }" | grep -q '|HASVC_SEQ=[1-9][0-9]*|' || fail "no HASVC_SEQ: $j"
+grep 'HASVC_EVENT=' "$T/journal.out" | grep -vq 'MESSAGE=event ' &&
+	fail "a line that is not an event has event fields: $(grep 'HASVC_EVENT=' "$T/journal.out" | grep -v 'MESSAGE=event ')"
+grep -v 'MESSAGE=event ' "$T/journal.out" | grep -q '|HASVC_' &&
+	fail "a line that is not an event has HASVC_ fields"
+echo "journal: ${j#* }"
 
 # WATCHDOG=1 every WD_US/2: over two seconds (a measurement, not a wait),
 # at least half of the 10 expected.
@@ -76,7 +101,9 @@ echo "WATCHDOG=1: $w1 so far, $((w2 - w1)) in the last 2 s (period $((WD_US / 20
 
 kill -TERM "$a_hasvcd_pid"
 wait_line ' STOPPING=1$' 20
-wait "$a_hasvcd_pid" 2>/dev/null || true
+wait "$a_hasvcd_pid"; rc=$?
+# A clean stop, the journal target closed with the rest of the log.
+[ "$rc" = 0 ] || fail "hasvcd exited with status $rc after SIGTERM: $(tail -3 "$T/a/hasvcd.err")"
 [ "$(grep -c ' READY=1$' "$OUT")" = 1 ] || fail "READY=1 more than once"
 echo "SIGTERM: STOPPING=1"
 echo "ok"

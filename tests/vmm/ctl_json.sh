@@ -57,6 +57,18 @@ python3 "$top_srcdir/tests/vmm/serial_client.py" "$T/s" --expect "counter ready"
 check "$T/status" || fail "status --json"
 pass "status --json"
 
+# A save that worked: its size, as the text says "saved N bytes".
+"$VMM" ctl "$name" save "$T/snap" --json >"$T/saved" || fail "save --json: $(cat "$T/saved")"
+check "$T/saved" || fail "save --json"
+python3 - "$T/saved" "$(stat -c %s "$T/snap")" <<'EOF2' || fail "save --json: $(cat "$T/saved")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d.get("ok") is True and d.get("saved_bytes") == int(sys.argv[2]) > 0 else
+         "saved_bytes is not the file's size %s" % sys.argv[2])
+EOF2
+rm -f "$T/snap"
+pass "save --json: {\"ok\":true,\"saved_bytes\":N}, N the file's size"
+
 # A refusal: {"ok":false,"error":...,"code":N} with the path in the error.
 "$VMM" ctl "$name" save "/nonexistent/$NASTY" --json >"$T/save" 2>/dev/null &&
 	fail "save to /nonexistent succeeded"
