@@ -50,9 +50,9 @@ struct waiting {
 	uint64_t request;
 	char change[512];
 	char expect[CPG_VIEW_MAX][HASVC_NAME_MAX];
-	bool got[CPG_VIEW_MAX];
+	bool got[CPG_VIEW_MAX], refused[CPG_VIEW_MAX];
 	size_t n;
-	char taken[CONFIG_DIST_ANSWER_MAX], errors[CONFIG_DIST_ANSWER_MAX];
+	char errors[CONFIG_DIST_ANSWER_MAX];
 	qb_loop_timer_handle timer;
 };
 
@@ -297,14 +297,18 @@ static void finish(struct hasvcd *d)
 {
 	struct waiting *w = &d->cdist->w;
 	char text[3 * CONFIG_DIST_ANSWER_MAX + 600], missing[CONFIG_DIST_ANSWER_MAX] = "";
+	char taken[CONFIG_DIST_ANSWER_MAX] = "";
 
 	qb_loop_timer_del(d->loop, w->timer);
 	w->active = false;
-	for (size_t i = 0; i < w->n; i++)
+	for (size_t i = 0; i < w->n; i++) {
 		if (!w->got[i])
 			append(missing, w->expect[i], "");
+		else if (!w->refused[i])
+			append(taken, w->expect[i], "");
+	}
 	snprintf(text, sizeof(text), "%s; taken by %s%s%s%s%s", w->change,
-		 w->taken[0] ? w->taken : "no node", w->errors[0] ? "; refused by " : "", w->errors,
+		 taken[0] ? taken : "no node", w->errors[0] ? "; refused by " : "", w->errors,
 		 missing[0] ? "; no answer from " : "", missing);
 	qb_log(w->errors[0] || missing[0] ? LOG_ERR : LOG_NOTICE, "configuration: %s", text);
 	serve__done(d, w->request, !w->errors[0] && !missing[0], text);
@@ -316,6 +320,11 @@ static void on_wait_timeout(void *data)
 
 	if (d->cdist->w.active)
 		finish(d);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
 }
 
 /* Our own Config came back: wait for the ConfigHeld of every member. */
@@ -331,6 +340,7 @@ static void start_waiting(struct hasvcd *d, uint64_t request, const char *change
 	snprintf(w->change, sizeof(w->change), "%s", change ? change : "configuration refused");
 	for (size_t i = 0; i < d->n_members && i < CPG_VIEW_MAX; i++)
 		snprintf(w->expect[w->n++], HASVC_NAME_MAX, "%s", d->members[i]);
+	qsort(w->expect, w->n, sizeof(w->expect[0]), by_name);  /* answers list them so */
 	qb_loop_timer_add(d->loop, QB_LOOP_MED, CONFIG_DIST_WAIT_MS * 1000000ULL, d,
 			  on_wait_timeout, &w->timer);
 }
@@ -381,7 +391,9 @@ static void note_answer(struct hasvcd *d, const char *node, const char *error)
 		if (w->got[i] || strcmp(w->expect[i], node))
 			continue;
 		w->got[i] = true;
-		append(error[0] ? w->errors : w->taken, node, error);
+		w->refused[i] = error[0] != 0;
+		if (error[0])
+			append(w->errors, node, error);
 	}
 	for (size_t i = 0; i < w->n; i++)
 		if (!w->got[i])
