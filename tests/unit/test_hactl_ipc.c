@@ -168,7 +168,9 @@ static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 		n[i].declared = true;
 		n[i].local = i == 0;
 		n[i].fence = i == 2 ? "pending" : "";
-		n[i].config_digest = i == 1 ? "ffee" : "00aa";
+		/* b runs another text; c's file holds another one, c said nothing yet. */
+		n[i].config_digest = i == 2 ? "cccc" : i == 1 ? "ffee" : "00aa";
+		n[i].config_running = i == 2 ? "" : i == 1 ? "ffee" : "00aa";
 		np[i] = &n[i];
 	}
 	n[0].primaries = 1;
@@ -819,14 +821,15 @@ START_TEST(test_hactl_status)
 	ck_assert_int_eq(HACTL("status"), 0);
 	assert_has(out, "cluster test, local node a, quorate, configuration 00aa\n");
 	assert_has(out, "NODE       MEMBER  READY  PRIMARIES  STANDBYS  FENCE    EVACUATING  "
-		   "MEMORY                  CPUS\n");
+		   "MEMORY                  CPUS           CONFIG\n");
 	assert_has(out, "a (local)  yes     yes    1          0         -        no          "
-		   "1024M/4096M(declared)   2/8(reported)\n");
+		   "1024M/4096M(declared)   2/8(reported)  00aa\n");
 	assert_has(out, "b          yes     yes    1          1         -        no          "
-		   "2048M/15000M(reported)  3/4(reported)\n");
+		   "2048M/15000M(reported)  3/4(reported)  ffee\n");
 	assert_has(out, "c          no      no     0          0         pending  no          "
-		   "0M/-                    0/-\n");
-	assert_has(out, "note: b loaded another configuration (ffee)\n");
+		   "0M/-                    0/-            -\n");
+	assert_has(out, "note: b runs another configuration (ffee)\n");
+	assert_has(out, "note: c's configuration file holds another text (cccc)\n");
 	assert_has(out, "VM    PRIMARY  STANDBY  STATE        REQUESTED  GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
 	assert_has(out, "web1  a        b        protected    started    3    1234   85ms      9.5       10    -\n");
 	assert_has(out, "db1   b        -        unprotected  -          1    0      -         -         0     no node can take its standby\n");
