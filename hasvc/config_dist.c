@@ -327,7 +327,12 @@ static int by_name(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-/* Our own Config came back: wait for the ConfigHeld of every member. */
+/*
+ * Our own Config came back: wait for the ConfigHeld of every member the
+ * configuration declares.  An undeclared member (any process in the group
+ * from a node hasvc.conf does not name) is not waited for: it may not be a
+ * hasvcd at all.
+ */
 static void start_waiting(struct hasvcd *d, uint64_t request, const char *change)
 {
 	struct waiting *w = &d->cdist->w;
@@ -339,7 +344,8 @@ static void start_waiting(struct hasvcd *d, uint64_t request, const char *change
 	w->request = request;
 	snprintf(w->change, sizeof(w->change), "%s", change ? change : "configuration refused");
 	for (size_t i = 0; i < d->n_members && i < CPG_VIEW_MAX; i++)
-		snprintf(w->expect[w->n++], HASVC_NAME_MAX, "%s", d->members[i]);
+		if (d->conf && cluster_config__node(d->conf, d->members[i]))
+			snprintf(w->expect[w->n++], HASVC_NAME_MAX, "%s", d->members[i]);
 	qsort(w->expect, w->n, sizeof(w->expect[0]), by_name);  /* answers list them so */
 	qb_loop_timer_add(d->loop, QB_LOOP_MED, CONFIG_DIST_WAIT_MS * 1000000ULL, d,
 			  on_wait_timeout, &w->timer);

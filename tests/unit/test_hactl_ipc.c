@@ -315,6 +315,9 @@ static void fake_op(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 	answer_later(f, req, op);
 }
 
+/* What the fake daemon runs, for hactl config show and diff. */
+#define RUNNING_TEXT "[cluster]\nname = test\n[node a]\nreplication = 10.0.0.1:7400\n"
+
 static void fake_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__Ctl__Request *msg)
 {
 	struct fake *f = opaque;
@@ -328,6 +331,24 @@ static void fake_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__C
 	case HASVC__CTL__REQUEST__COMMAND_OP:
 		fake_op(f, req, msg->op);
 		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_SHOW:
+		resp.ok = true;
+		resp.text = (char *)RUNNING_TEXT;
+		resp.config_digest = "00aa";
+		INC(f->replies);
+		hasvc_ipc__reply(req, &resp);
+		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_APPLY: {
+		char text[128];
+
+		snprintf(text, sizeof(text), "%zu bytes of %s; taken by a",
+			 strlen(msg->config_apply->text), msg->config_apply->path);
+		resp.ok = true;
+		resp.text = text;
+		INC(f->replies);
+		hasvc_ipc__reply(req, &resp);
+		break;
+	}
 	default:
 		resp.ok = true;
 		resp.text = "configuration unchanged";
@@ -890,6 +911,62 @@ START_TEST(test_hactl_commands)
 }
 END_TEST
 
+/* path holds text (len bytes); fails the test when it cannot. */
+static void put_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+#define OTHER_TEXT RUNNING_TEXT "[vm web1]\nmemory = 32M\n"
+
+START_TEST(test_hactl_config)
+{
+	char out[8192], same[] = "/tmp/hactl-config-same.XXXXXX", other[64], big[64], want[128];
+	static char huge[200 * 1024];
+	int fd = mkstemp(same);
+	uint32_t before;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(other, sizeof(other), "%s.other", same);
+	snprintf(big, sizeof(big), "%s.big", same);
+	put_file(same, RUNNING_TEXT, strlen(RUNNING_TEXT));
+	put_file(other, OTHER_TEXT, strlen(OTHER_TEXT));
+	memset(huge, '#', sizeof(huge));
+	put_file(big, huge, sizeof(huge));
+
+	ck_assert_int_eq(HACTL("config", "show"), 0);
+	ck_assert_str_eq(out, RUNNING_TEXT);
+	ck_assert_int_eq(HACTL("config", "diff", same), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(HACTL("config", "diff", other), 1);
+	assert_has(out, "--- running (configuration 00aa)\n");
+	assert_has(out, "@@ -2,3 +2,5 @@\n name = test\n [node a]\n"
+		   " replication = 10.0.0.1:7400\n+[vm web1]\n+memory = 32M\n");
+	ck_assert_int_eq(HACTL("config", "diff", "/nonexistent/hasvc.conf"), 2);
+	ck_assert_int_eq(HACTL("config", "apply", other), 0);
+	snprintf(want, sizeof(want), "%zu bytes of %s; taken by a\n", strlen(OTHER_TEXT), other);
+	assert_has(out, want);
+	/* Too big: refused by hactl, nothing sent. */
+	before = LOAD(srv.requests);
+	ck_assert_int_eq(HACTL("config", "apply", big), 1);
+	ck_assert_uint_eq(LOAD(srv.requests), before);
+	/* Usage: exit 2. */
+	ck_assert_int_eq(HACTL("config"), 2);
+	ck_assert_int_eq(HACTL("config", "frob"), 2);
+	ck_assert_int_eq(HACTL("config", "apply"), 2);
+	ck_assert_int_eq(HACTL("config", "show", same), 2);
+	ck_assert_int_eq(HACTL("config", "apply", same, "--wait"), 2);
+	unlink(same);
+	unlink(other);
+	unlink(big);
+}
+END_TEST
+
 START_TEST(test_hactl_usage)
 {
 	char out[8192];
@@ -975,6 +1052,7 @@ static Suite *hactl_suite(void)
 	tcase_add_test(tc, test_hactl_status);
 	tcase_add_test(tc, test_hactl_commands);
 	tcase_add_test(tc, test_hactl_usage);
+	tcase_add_test(tc, test_hactl_config);
 	tcase_add_test(tc, test_hactl_no_daemon);
 	suite_add_tcase(s, tc);
 
