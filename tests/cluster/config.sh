@@ -11,15 +11,6 @@
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
-# expect CODE TEXT CMD...: CMD exits CODE and says TEXT.
-expect() {
-	_code=$1 _text=$2; shift 2
-	"$@" >"$T/out" 2>&1 && _rc=0 || _rc=$?
-	[ "$_rc" = "$_code" ] || fail "'$*' exited $_rc, not $_code: $(cat "$T/out")"
-	grep -q -- "$_text" "$T/out" || fail "'$*' did not say '$_text': $(cat "$T/out")"
-	echo "$* -> $_rc: $(head -1 "$T/out")"
-}
-
 start_node() {
 	node_bg "$1" hasvcd "$HASVCD" -c "$T/$1/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
 		-l "$T/$1/hasvcd.log" -v
