@@ -292,14 +292,18 @@ static void append(char *buf, const char *node, const char *why)
 			 why[0] ? " (" : "", why, why[0] ? ")" : "");
 }
 
-/* Answer hactl: what changed, the nodes that took it, those that did not. */
-static void finish(struct hasvcd *d)
+/*
+ * Answer hactl: what changed, the nodes that took it, those that did not.
+ * timer_fired: called from the timer, which is gone already.
+ */
+static void finish(struct hasvcd *d, bool timer_fired)
 {
 	struct waiting *w = &d->cdist->w;
 	char text[3 * CONFIG_DIST_ANSWER_MAX + 600], missing[CONFIG_DIST_ANSWER_MAX] = "";
 	char taken[CONFIG_DIST_ANSWER_MAX] = "";
 
-	qb_loop_timer_del(d->loop, w->timer);
+	if (!timer_fired)
+		qb_loop_timer_del(d->loop, w->timer);
 	w->active = false;
 	for (size_t i = 0; i < w->n; i++) {
 		if (!w->got[i])
@@ -319,7 +323,7 @@ static void on_wait_timeout(void *data)
 	struct hasvcd *d = data;
 
 	if (d->cdist->w.active)
-		finish(d);
+		finish(d, true);
 }
 
 static int by_name(const void *a, const void *b)
@@ -338,7 +342,7 @@ static void start_waiting(struct hasvcd *d, uint64_t request, const char *change
 	struct waiting *w = &d->cdist->w;
 
 	if (w->active)
-		finish(d);  /* an earlier one: answer it with what came */
+		finish(d, false);  /* an earlier one: answer it with what came */
 	memset(w, 0, sizeof(*w));
 	w->active = true;
 	w->request = request;
@@ -404,7 +408,7 @@ static void note_answer(struct hasvcd *d, const char *node, const char *error)
 	for (size_t i = 0; i < w->n; i++)
 		if (!w->got[i])
 			return;
-	finish(d);
+	finish(d, false);
 }
 
 void config_dist__held(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
