@@ -1,18 +1,20 @@
 #!/bin/sh
 # One configuration for the whole cluster (docs/operations.md, "Changing
 # the configuration").  Three nodes, each hasvcd with its own file
-# ($T/NODE/hasvc.conf).  `hactl config apply` on a makes every node's file
+# ($T/NODE/etc/hasvc.conf).  `hactl config apply` on a makes every node's file
 # byte-identical to the applied one and `hactl status` shows the text each
 # node runs; `config show` and `config diff` (exit 0 same, 1 different, 2
 # trouble); a text that does not parse, a text too big and a text that drops
-# a running node are refused with nothing changed on any node; a node whose
-# hasvcd was stopped while the text changed gets it when it comes back.
+# a running node are refused with nothing changed on any node; a node that
+# cannot write its file (a read-only mount in its namespace) is named in the
+# answer, which fails; a node whose hasvcd was stopped while the text changed
+# gets it when it comes back.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
 start_node() {
-	node_bg "$1" hasvcd "$HASVCD" -c "$T/$1/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
+	node_bg "$1" hasvcd "$HASVCD" -c "$T/$1/etc/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
 		-l "$T/$1/hasvcd.log" -v
 }
 
@@ -21,7 +23,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 # same_everywhere FILE WHAT: every node's file is FILE, byte for byte.
 same_everywhere() {
 	for n in a b c; do
-		cmp -s "$1" "$T/$n/hasvc.conf" || fail "$2: $n's file differs from $(basename "$1")"
+		cmp -s "$1" "$T/$n/etc/hasvc.conf" || fail "$2: $n's file differs from $(basename "$1")"
 	done
 }
 
@@ -48,7 +50,7 @@ wait_status_runs() {
 
 cluster_setup 3
 write_hasvc_conf
-for n in a b c; do cp "$T/hasvc.conf" "$T/$n/hasvc.conf"; done
+for n in a b c; do mkdir "$T/$n/etc" && cp "$T/hasvc.conf" "$T/$n/etc/hasvc.conf"; done
 cp "$T/hasvc.conf" "$T/v1.conf"
 for n in a b c; do start_corosync "$n"; done
 wait_members "a b c" 3 20
@@ -91,9 +93,9 @@ expect 1 "broken.conf:$(wc -l <"$T/broken.conf"): vm web9: memory '12Q'" \
 	i=$((i + 1)); done; } >"$T/huge.conf"
 expect 1 "larger than 196608 bytes" hactl_on a config apply "$T/huge.conf"
 # hasvcd bounds it too: reload reads the file in the daemon.
-cp "$T/huge.conf" "$T/a/hasvc.conf"
+cp "$T/huge.conf" "$T/a/etc/hasvc.conf"
 expect 1 "more than 196608 bytes" hactl_on a reload
-cp "$T/v2.conf" "$T/a/hasvc.conf"
+cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
 # (two_node: the parser would refuse two nodes for another reason.)
 awk '/^\[node c\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$T/v2.conf" |
 	sed 's/^\[cluster\]$/&\ntwo_node = yes/' >"$T/noc.conf"
@@ -102,14 +104,28 @@ same_everywhere "$T/v2.conf" "after the refused texts"
 status_runs c "$(sha "$T/v2.conf")" || fail "c's status changed after the refused texts"
 echo "a text that does not parse, one too big and one without a running node: refused, nothing changed"
 
+# A node that cannot write its file: the answer names it and fails; the
+# text runs there all the same, and its status says what its file holds.
+node_exec c mount --bind "$T/c/etc" "$T/c/etc" &&
+	node_exec c mount -o remount,bind,ro "$T/c/etc" || fail "cannot make c's etc read-only"
+sed 's/^preferred_nodes = a$/&\npriority = 5/' "$T/v2.conf" >"$T/v2b.conf"
+expect 1 "changed web1; taken by a, b; refused by c (cannot write $T/c/etc/hasvc.conf: Read-only file system)" \
+	hactl_on a config apply "$T/v2b.conf"
+node_exec c umount "$T/c/etc" || fail "cannot unmount c's etc"
+cmp -s "$T/v2.conf" "$T/c/etc/hasvc.conf" || fail "c's read-only file changed"
+hactl_on a status >"$T/status.out" || fail "status failed"
+grep -q "note: c's configuration file holds another text ($(sha "$T/v2.conf" | cut -c1-12))" \
+	"$T/status.out" || fail "status does not say c's file differs: $(cat "$T/status.out")"
+echo "c could not write its file: named in the answer (exit 1) and in the status"
+
 # A node whose hasvcd is down while the text changes gets it on its return.
 kill -TERM "$c_hasvcd_pid"
 wait "$c_hasvcd_pid" || fail "c's hasvcd did not stop cleanly: $(tail -3 "$T/c/hasvcd.log")"
-sed 's/^name = .*/&\nrestart_grace_ms = 30000/' "$T/v2.conf" >"$T/v3.conf"
+sed 's/^name = .*/&\nrestart_grace_ms = 30000/' "$T/v2b.conf" >"$T/v3.conf"
 expect 0 "no VM changed; taken by a, b" hactl_on b config apply "$T/v3.conf"
-cmp -s "$T/v3.conf" "$T/a/hasvc.conf" && cmp -s "$T/v3.conf" "$T/b/hasvc.conf" ||
+cmp -s "$T/v3.conf" "$T/a/etc/hasvc.conf" && cmp -s "$T/v3.conf" "$T/b/etc/hasvc.conf" ||
 	fail "v3 not written on a and b"
-cmp -s "$T/v2.conf" "$T/c/hasvc.conf" || fail "c's file changed while its hasvcd was down"
+cmp -s "$T/v2.conf" "$T/c/etc/hasvc.conf" || fail "c's file changed while its hasvcd was down"
 t0=$(now_ms)
 start_node c
 wait_for_line "$T/c/hasvcd.log" "wrote the cluster's text $(sha "$T/v3.conf" | cut -c1-12)" 30 ||
