@@ -1,7 +1,8 @@
 /*
  * The configuration as a text: `hactl config diff`'s unified diff
  * (hasvc/text_diff.h, checked against what diff -u prints), the size bound
- * and the checks of a peer's ConfigHeld (hasvc/config_text.h).
+ * and the checks of a peer's ConfigHeld (hasvc/config_text.h), the atomic
+ * write of a node's file (hasvc/atomic_file.h).
  */
 #include "config.h"
 
@@ -10,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "hasvc/atomic_file.h"
 #include "hasvc/config_text.h"
 #include "hasvc/limits.h"
 #include "hasvc/text_diff.h"
@@ -173,6 +177,50 @@ START_TEST(test_held)
 }
 END_TEST
 
+static char *slurp(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* New file, replaced file (mode kept), through a symbolic link, no folder. */
+START_TEST(test_atomic_write)
+{
+	char dir[] = "/tmp/atomic-file.XXXXXX", path[64], link_path[64], err[256];
+	struct stat st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hasvc.conf", dir);
+	snprintf(link_path, sizeof(link_path), "%s/link.conf", dir);
+	ck_assert_int_eq(atomic_file__write(path, "one\n", err, sizeof(err)), 0);
+	ck_assert_str_eq(slurp(path), "one\n");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	ck_assert_int_eq(atomic_file__write(path, "two\n", err, sizeof(err)), 0);
+	ck_assert_str_eq(slurp(path), "two\n");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(symlink(path, link_path), 0);
+	ck_assert_int_eq(atomic_file__write(link_path, "three\n", err, sizeof(err)), 0);
+	ck_assert_int_eq(lstat(link_path, &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert_str_eq(slurp(path), "three\n");
+	ck_assert_int_eq(unlink(link_path), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);  /* no temporary file left */
+	ck_assert_int_eq(atomic_file__write(path, "four\n", err, sizeof(err)), -ENOENT);
+	ck_assert_msg(strstr(err, "cannot write ") && strstr(err, "No such file"), "%s", err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config_text");
@@ -187,6 +235,7 @@ int main(void)
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_size_bound);
 	tcase_add_test(tc, test_held);
+	tcase_add_test(tc, test_atomic_write);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
