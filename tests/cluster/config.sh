@@ -8,7 +8,8 @@
 # a running node are refused with nothing changed on any node; a node that
 # cannot write its file (a read-only mount in its namespace) is named in the
 # answer, which fails; a node whose hasvcd was stopped while the text changed
-# gets it when it comes back.
+# gets it when it comes back (a text of 150 KiB); `hactl reload` pushes the
+# file of the node where it runs.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -121,7 +122,11 @@ echo "c could not write its file: named in the answer (exit 1) and in the status
 # A node whose hasvcd is down while the text changes gets it on its return.
 kill -TERM "$c_hasvcd_pid"
 wait "$c_hasvcd_pid" || fail "c's hasvcd did not stop cleanly: $(tail -3 "$T/c/hasvcd.log")"
-sed 's/^name = .*/&\nrestart_grace_ms = 30000/' "$T/v2b.conf" >"$T/v3.conf"
+# v3 is near the bound (150 KiB of comments): the Config and, at c's
+# return, the State carry it whole through corosync.
+{ sed 's/^name = .*/&\nrestart_grace_ms = 30000/' "$T/v2b.conf"; i=0; while [ $i -lt 1500 ]; do
+	echo "# comment line $i: a text of about 150 KiB, under the bound of 192 KiB......................"
+	i=$((i + 1)); done; } >"$T/v3.conf"
 expect 0 "no VM changed; taken by a, b" hactl_on b config apply "$T/v3.conf"
 cmp -s "$T/v3.conf" "$T/a/etc/hasvc.conf" && cmp -s "$T/v3.conf" "$T/b/etc/hasvc.conf" ||
 	fail "v3 not written on a and b"
@@ -133,4 +138,10 @@ wait_for_line "$T/c/hasvcd.log" "wrote the cluster's text $(sha "$T/v3.conf" | c
 same_everywhere "$T/v3.conf" "after c came back"
 for n in a c; do wait_status_runs "$n" "$(sha "$T/v3.conf")" 10; done
 echo "c came back with v2 and wrote v3 $(( $(now_ms) - t0 )) ms after its start; status shows v3 on every node"
-echo "ok"
+# reload: the file of the node where it runs, written on the others.
+cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
+expect 0 "changed web1; taken by a, b, c" hactl_on a reload
+same_everywhere "$T/v2.conf" "after reload on a"
+echo "reload on a pushed a's file to b and c"
+replicas_agree 3 30
+echo "replicas agree; ok"
