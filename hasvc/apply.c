@@ -176,8 +176,7 @@ static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	if (hasvcd__set_config(d, m->config->text, m->config->path, err, sizeof(err))) {
 		/* The sender checked it; a node that cannot parse it differs. */
 		qb_log(LOG_ERR, "configuration from %s refused here: %s", m->sender, err);
-		if (mine)
-			serve__done(d, m->config->request, false, err);
+		config_dist__applied(d, m, err, NULL);
 		return;
 	}
 	ev.config.config = d->conf;
@@ -191,8 +190,7 @@ static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	n = fsm__node_index(d->fsm, d->node);
 	if (n >= 0 && d->fsm->nodes[n].member && !d->fsm->nodes[n].ready)
 		local__inventory(d);
-	if (mine)
-		serve__done(d, m->config->request, true, change);
+	config_dist__applied(d, m, NULL, mine ? change : NULL);
 }
 
 void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
@@ -202,6 +200,10 @@ void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 
 	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG) {
 		apply_config(d, m);
+		return;
+	}
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG_HELD) {
+		config_dist__held(d, m);
 		return;
 	}
 	if (msg_event__convert(m, &ev, why, sizeof(why))) {
@@ -267,6 +269,7 @@ static bool all_declared_here(const struct hasvcd *d)
 void apply__after_sync(struct hasvcd *d)
 {
 	local__inventory(d);
+	config_dist__after_sync(d);
 	notify__ready(d);
 	grace__check(d);
 	if (d->fsm->configured || !smallest_member(d))

@@ -22,6 +22,8 @@
  *   alert.c    alert_command for each of them
  *   grace.c    a clean stop (Leaving) freezes this node's VMs for
  *              restart_grace_ms instead of being a node loss
+ *   config_dist.c  one configuration text for the cluster: hactl config
+ *              apply, every node's file written, what each node holds
  *
  * One struct hasvcd per daemon, no globals: everything runs on the loop's
  * thread.
@@ -79,6 +81,8 @@ struct notify;
 struct history;
 struct alert;
 struct grace;
+struct config_dist;
+struct hasvc_ipc_req;
 
 /* Figures of a VM's primary, from its reports, for hactl status. */
 struct vm_figures {
@@ -132,6 +136,7 @@ struct hasvcd {
 	struct history *history;     /* cluster events (history.h) */
 	struct alert *alert;         /* their alert_command runs */
 	struct grace *grace;         /* grace.c: restarts that freeze VMs */
+	struct config_dist *cdist;   /* config_dist.c: the text every node holds */
 };
 
 /* hasvcd.c */
@@ -221,6 +226,35 @@ void grace__delivered(struct hasvcd *d, const char *sender);
 void grace__check(struct hasvcd *d);
 /* Until a restarting node's grace ends (by this node's clock), >= 0. */
 int64_t grace__left_ms(const struct fsm_node *n);
+
+/* config_dist.c: one configuration for the cluster. */
+int config_dist__new(struct hasvcd *d);
+void config_dist__free(struct hasvcd *d);
+/*
+ * A text hactl asks the cluster to run (config apply, reload): 0, or -errno
+ * with why in err (it does not parse, it is too big, it drops a node whose
+ * hasvcd is in the group, it changes a running VM's shape, no quorum).
+ */
+int config_dist__check(struct hasvcd *d, const char *text, const char *path, char *err,
+		       size_t errlen);
+/*
+ * The Config m was delivered and applied here (error NULL; change: what it
+ * changed, for the sender's hactl) or not (error): write this node's file,
+ * multicast ConfigHeld; m's sender then answers its hactl.
+ */
+void config_dist__applied(struct hasvcd *d, const Hasvc__Cluster__Msg *m, const char *error,
+			  const char *change);
+/* A state exchange adopted a text; before: the digest of the one it replaced. */
+void config_dist__adopted(struct hasvcd *d, const uint8_t before[HASVC_DIGEST_LEN]);
+/* After a state exchange: multicast what this node holds. */
+void config_dist__after_sync(struct hasvcd *d);
+/* A delivered ConfigHeld. */
+void config_dist__held(struct hasvcd *d, const Hasvc__Cluster__Msg *m);
+/* Hex digests of node's file and running text, "" when unknown. */
+void config_dist__digests(struct hasvcd *d, const char *node, char *file, char *running,
+			  size_t len);
+/* hactl config show: the running text and its digest. */
+void config_dist__show(struct hasvcd *d, struct hasvc_ipc_req *req);
 
 /* serve.c */
 int serve__start(struct hasvcd *d);

@@ -52,7 +52,7 @@ static const char usage_line[] =
 	"           fence-ack NODE | maintenance NODE on|off | evacuate --cancel NODE |\n"
 	"           start VM [--wait] | stop VM [--timeout S] [--wait] |\n"
 	"           disable VM [--timeout S] [--wait] | enable VM [--wait] | clear VM [--wait] |\n"
-	"           events [--follow]\n";
+	"           events [--follow] | config apply FILE | config show | config diff FILE\n";
 
 static void help(void)
 {
@@ -66,7 +66,8 @@ static void help(void)
 	       "  failover VM       stop VM's primary and promote its standby\n"
 	       "  protect VM        give VM a standby and checkpoint to it\n"
 	       "  unprotect VM      stop VM's standby\n"
-	       "  reload            read the configuration file again\n"
+	       "  reload            apply this node's configuration file to the cluster\n"
+	       "                    (as config apply does)\n"
 	       "  fence-ack NODE    confirm that the lost NODE is off (its fence command keeps\n"
 	       "                    failing): its VMs' standbys may then be promoted\n"
 	       "  maintenance NODE on|off\n"
@@ -81,6 +82,11 @@ static void help(void)
 	       "  clear VM          take VM out of the error state and start it again\n"
 	       "  events [--follow] the last cluster events (the same on every node);\n"
 	       "                    --follow: then the new ones as they come\n"
+	       "  config apply FILE make FILE the cluster's configuration: checked, then\n"
+	       "                    written to every node's file and applied\n"
+	       "  config show       the configuration text the cluster runs\n"
+	       "  config diff FILE  what applying FILE would change (diff -u); exit 0 the\n"
+	       "                    same, 1 different, 2 trouble\n"
 	       "\n"
 	       "  --wait            after the cluster accepted the command, follow the status\n"
 	       "                    until its effect shows\n"
@@ -459,6 +465,14 @@ int hactl__main(int argc, char **argv)
 	}
 	if (h.follow)
 		return bad_usage("--follow goes with events only");
+	if (!strcmp(argv[optind], "config")) {
+		if (wait)
+			return bad_usage("config does not take --wait");
+		rc = hactl__config(&h, argc - optind - 1, argv + optind + 1);
+		hactl__close(&h);
+		fflush(stdout);
+		return rc;
+	}
 	cmd = find_command(argv[optind]);
 	rc = check_command(cmd, argv[optind], argc - optind - 1, argv + optind + 1, wait,
 			   h.cancel);

@@ -7,6 +7,7 @@
  *   hactl_print.c  the status tables
  *   hactl_wait.c   --wait: poll the status until a command's effect shows
  *   hactl_events.c `hactl events [--follow]`
+ *   hactl_config.c `hactl config apply FILE | show | diff FILE`
  */
 #ifndef HASVC_HACTL_H
 #define HASVC_HACTL_H
@@ -74,6 +75,12 @@ const Hasvc__Ctl__Vm *hactl__find_vm(const Hasvc__Ctl__Status *st, const char *n
 int hactl__events(struct hactl *h);
 /* A call that failed: err on stderr, and with --json a Response on stdout. */
 int hactl__report_failure(const struct hactl *h, int rc, const char *err);
+
+/*
+ * `hactl config WORDS...` (argv: the words after "config"): the exit
+ * status; diff's are diff(1)'s (0 same, 1 different, 2 trouble).
+ */
+int hactl__config(struct hactl *h, int argc, char **argv);
 
 int hactl__wait(struct hactl *h, const Hasvc__Ctl__OpRequest *op, const char *before_primary);
 

@@ -130,12 +130,12 @@ static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 {
 	static const char *const head[] = {
 		"NODE", "MEMBER", "READY", "PRIMARIES", "STANDBYS", "FENCE", "EVACUATING",
-		"MEMORY", "CPUS",
+		"MEMORY", "CPUS", "CONFIG",
 	};
 	struct table t;
 	size_t i;
 
-	if (table_init(&t, st->n_nodes, head, 9) < 0)
+	if (table_init(&t, st->n_nodes, head, 10) < 0)
 		return;
 	for (i = 0; i < st->n_nodes; i++, t.nrows++) {
 		const Hasvc__Ctl__Node *n = st->nodes[i];
@@ -149,6 +149,8 @@ static void print_nodes(FILE *out, const Hasvc__Ctl__Status *st)
 		word(&t, 6, n->maintenance ? "maintenance" : yes(n->evacuating));
 		capacity_cell(&t, 7, n->used_mem_mib, n->mem_mib, "M", n->mem_source);
 		capacity_cell(&t, 8, n->used_cpus, n->cpus, "", n->cpus_source);
+		/* The text its hasvcd runs, as it last said (ConfigHeld). */
+		cell(&t, 9, "%.12s", n->config_running[0] ? n->config_running : "-");
 	}
 	table_print(out, &t);
 }
@@ -167,10 +169,14 @@ static void print_node_notes(FILE *out, const Hasvc__Ctl__Status *st)
 		if (n->restarting && !n->member)
 			fprintf(out, "note: %s restarts its hasvcd: its VMs stay frozen for up to "
 				"%" PRId64 " s more\n", n->name, (n->restart_left_ms + 999) / 1000);
-		if (n->config_digest[0] && st->config_digest[0] &&
-		    strcmp(n->config_digest, st->config_digest))
-			fprintf(out, "note: %s loaded another configuration (%.12s)\n", n->name,
-				n->config_digest);
+		if (n->config_running[0] && st->config_digest[0] &&
+		    strcmp(n->config_running, st->config_digest))
+			fprintf(out, "note: %s runs another configuration (%.12s)\n", n->name,
+				n->config_running);
+		else if (n->config_digest[0] && st->config_digest[0] &&
+			 strcmp(n->config_digest, st->config_digest))
+			fprintf(out, "note: %s's configuration file holds another text (%.12s)\n",
+				n->name, n->config_digest);
 	}
 }
 

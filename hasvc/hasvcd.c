@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <qb/qblog.h>
 
+#include "hasvc/config_text.h"
 #include "hasvc/daemon.h"
 #include "hasvc/metrics.h"
 #include "hasvc/notify.h"
@@ -129,7 +130,7 @@ int hasvcd__set_config(struct hasvcd *d, const char *text, const char *path, cha
 	char *copy;
 	int ret;
 
-	ret = cluster_config__parse_string(text, path, &conf, err, errlen);
+	ret = config_text__parse(text, path, &conf, err, errlen);
 	if (ret)
 		return ret;
 	copy = strdup(text);
@@ -324,6 +325,8 @@ static int start(struct hasvcd *d)
 	if (!ret)
 		ret = grace__new(d);
 	if (!ret)
+		ret = config_dist__new(d);
+	if (!ret)
 		ret = local__new(d);
 	if (!ret)
 		ret = cluster__start(d);
@@ -347,6 +350,7 @@ static void stop(struct hasvcd *d)
 	fence__free(d);
 	alert__free(d);
 	grace__free(d);
+	config_dist__free(d);
 	history__free(d);
 	sync__free(d);
 	persist__stop(d);

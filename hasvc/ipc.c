@@ -153,6 +153,10 @@ static int check_request(const Hasvc__Ctl__Request *msg, char *why, size_t len)
 	case HASVC__CTL__REQUEST__COMMAND_STATUS:
 	case HASVC__CTL__REQUEST__COMMAND_RELOAD:
 	case HASVC__CTL__REQUEST__COMMAND_EVENTS:
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_SHOW:
+		return 0;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_APPLY:
+		/* The text itself is checked by the daemon, which names its lines. */
 		return 0;
 	case HASVC__CTL__REQUEST__COMMAND_OP:
 		return check_op(msg->op, why, len);
@@ -178,6 +182,10 @@ static void describe(const Hasvc__Ctl__Request *msg, char *buf, size_t len)
 		snprintf(buf, len, "reload");
 	else if (msg->command_case == HASVC__CTL__REQUEST__COMMAND_EVENTS)
 		snprintf(buf, len, "events");
+	else if (msg->command_case == HASVC__CTL__REQUEST__COMMAND_CONFIG_SHOW)
+		snprintf(buf, len, "config show");
+	else if (msg->command_case == HASVC__CTL__REQUEST__COMMAND_CONFIG_APPLY)
+		snprintf(buf, len, "config apply");
 	else if (op->op == HASVC__CTL__OP_REQUEST__OP__MIGRATE)
 		snprintf(buf, len, "migrate %s to %s", op->vm, op->node);
 	else if (node_op(op->op))

@@ -16,7 +16,7 @@
 #include "hasvc/hactl.pb-c.h"
 
 /* Biggest request or response, headers included (a full Status fits). */
-#define HASVC_IPC_MAX_MSG (128 * 1024)
+#define HASVC_IPC_MAX_MSG (256 * 1024) /* PBIPC_RECV_BUFFER; a config text and more */
 
 /* How long a request may wait for the daemon before the server answers it. */
 #define HASVC_IPC_TIMEOUT_MS 10000

@@ -11,5 +11,7 @@
 #define HASVC_MAX_NODES 32  /* corosync clusters in practice stay well below */
 #define HASVC_MAX_VMS 128
 #define HASVC_DIGEST_LEN 32 /* SHA-256 of the configuration file */
+/* The configuration text: hactl config apply, Config and State messages. */
+#define HASVC_CONFIG_TEXT_MAX (192 * 1024) /* and a request fits HASVC_IPC_MAX_MSG */
 
 #endif

@@ -100,7 +100,7 @@ static void fill_capacity(const struct fsm *f, int i, Hasvc__Ctl__Node *n)
 
 /* Strings in the message point into d's state or into texts, freed after the reply. */
 static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Node *nodes,
-		       Hasvc__Ctl__Node **np, char (*digest)[2 * HASVC_DIGEST_LEN + 1])
+		       Hasvc__Ctl__Node **np, char (*digest)[2][2 * HASVC_DIGEST_LEN + 1])
 {
 	const struct fsm *f = d->fsm;
 
@@ -121,7 +121,9 @@ static void fill_nodes(struct hasvcd *d, Hasvc__Ctl__Status *st, Hasvc__Ctl__Nod
 		n->declared = f->nodes[i].declared;
 		n->fence = (char *)fence_name(f->nodes[i].fence);
 		n->local = !strcmp(f->nodes[i].name, d->node);
-		n->config_digest = n->local ? digest[0] : (char *)"";
+		config_dist__digests(d, n->name, digest[i][0], digest[i][1], sizeof(digest[i][0]));
+		n->config_digest = digest[i][0];
+		n->config_running = digest[i][1];
 		fill_capacity(f, i, n);
 		for (int v = 0; v < HASVC_MAX_VMS; v++) {
 			const struct fsm_copy *c = &f->vms[v].copies[i];
@@ -201,26 +203,27 @@ static void reply_status(struct hasvcd *d, struct hasvc_ipc_req *req)
 {
 	Hasvc__Ctl__Response r = HASVC__CTL__RESPONSE__INIT;
 	Hasvc__Ctl__Status st = HASVC__CTL__STATUS__INIT;
-	char digest[2][2 * HASVC_DIGEST_LEN + 1], state_digest[2 * HASVC_DIGEST_LEN + 1];
+	char digest[2 * HASVC_DIGEST_LEN + 1], state_digest[2 * HASVC_DIGEST_LEN + 1];
+	char (*node_digests)[2][2 * HASVC_DIGEST_LEN + 1] = calloc(HASVC_MAX_NODES,
+								  sizeof(*node_digests));
 	Hasvc__Ctl__Node *nodes = calloc(HASVC_MAX_NODES, sizeof(*nodes));
 	Hasvc__Ctl__Node **np = calloc(HASVC_MAX_NODES, sizeof(*np));
 	Hasvc__Ctl__Vm *vms = calloc(HASVC_MAX_VMS, sizeof(*vms));
 	Hasvc__Ctl__Vm **vp = calloc(HASVC_MAX_VMS, sizeof(*vp));
 
-	if (!nodes || !np || !vms || !vp) {
+	if (!nodes || !np || !vms || !vp || !node_digests) {
 		hasvc_ipc__fail(req, ENOMEM, "out of memory");
 		goto out;
 	}
-	hasvcd__hex(d->file_digest, HASVC_DIGEST_LEN, digest[0], sizeof(digest[0]));
-	hasvcd__hex(d->conf_digest, HASVC_DIGEST_LEN, digest[1], sizeof(digest[1]));
+	hasvcd__hex(d->conf_digest, HASVC_DIGEST_LEN, digest, sizeof(digest));
 	st.cluster = d->conf && d->conf->cluster_name ? d->conf->cluster_name : (char *)"";
 	st.local_node = d->node;
 	st.quorate = d->votequorum_quorate;
 	st.fsm_quorate = d->fsm->quorate;
-	st.config_digest = digest[1];
+	st.config_digest = digest;
 	replica_digest(d, state_digest, sizeof(state_digest));
 	st.state_digest = state_digest;
-	fill_nodes(d, &st, nodes, np, digest);
+	fill_nodes(d, &st, nodes, np, node_digests);
 	fill_vms(d, &st, vms, vp);
 	r.ok = true;
 	r.status = &st;
@@ -230,6 +233,7 @@ out:
 	free(np);
 	free(vms);
 	free(vp);
+	free(node_digests);
 }
 
 static uint64_t remember(struct hasvcd *d, struct hasvc_ipc_req *req)
@@ -300,63 +304,44 @@ static void do_op(struct hasvcd *d, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 }
 
 /*
- * A running VM's standbys and migration destinations are started from the
- * configuration: one with other memory or vCPUs than the primary could never
- * take its state.  Such a change waits until the VM is not running.
+ * A configuration text for the cluster (config apply, reload): checked
+ * here (config_dist.c), then multicast; the answer comes when every member
+ * said whether it took it.
  */
-static int shape_changed(const struct hasvcd *d, const struct config *conf, char *err,
-			 size_t errlen)
-{
-	for (size_t k = 0; d->conf && k < conf->n_vms; k++) {
-		const struct config_vm *nv = &conf->vms[k];
-		const struct config_vm *ov = cluster_config__vm(d->conf, nv->name);
-		int v = fsm__vm_index(d->fsm, nv->name);
-
-		if (!ov || v < 0 || d->fsm->vms[v].primary < 0)
-			continue;
-		if (ov->memory != nv->memory || ov->vcpus != nv->vcpus ||
-		    !cluster_config__same_devices(ov, nv)) {
-			snprintf(err, errlen, "%s:%d: vm %s runs with %llu MiB and %u vCPUs: memory, "
-				 "vcpus, disk and network keys cannot change while it runs (remove it, "
-				 "reload, add it back)", conf->path, nv->line, nv->name,
-				 (unsigned long long)(ov->memory >> 20), ov->vcpus);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
+static void propose(struct hasvcd *d, struct hasvc_ipc_req *req, char *text, const char *path)
 {
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__Config c = HASVC__CLUSTER__CONFIG__INIT;
 	char err[CONFIG_ERR_MAX];
-	struct config *conf = NULL;
+	int ret = config_dist__check(d, text, path, err, sizeof(err));
+
+	if (ret) {
+		hasvc_ipc__fail(req, -ret, "%s", err);
+		return;
+	}
+	c.text = text;
+	c.path = (char *)path;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_CONFIG;
+	m.config = &c;
+	send_for(d, req, &m, &c.request);
+}
+
+static void do_reload(struct hasvcd *d, struct hasvc_ipc_req *req)
+{
 	char *text = hasvcd__read_file(d->config_path);
 
 	if (!text) {
 		hasvc_ipc__fail(req, errno, "cannot read %s: %s", d->config_path, strerror(errno));
 		return;
 	}
-	if (cluster_config__parse_string(text, d->config_path, &conf, err, sizeof(err))) {
-		hasvc_ipc__fail(req, EINVAL, "%s", err);
-		free(text);
-		return;
-	}
-	if (shape_changed(d, conf, err, sizeof(err))) {
-		hasvc_ipc__fail(req, EINVAL, "%s", err);
-		cluster_config__free(conf);
-		free(text);
-		return;
-	}
-	cluster_config__free(conf);
-	c.text = text;
-	c.path = (char *)d->config_path;
-	m.body_case = HASVC__CLUSTER__MSG__BODY_CONFIG;
-	m.config = &c;
-	hasvcd__digest(text, strlen(text), d->file_digest);
-	send_for(d, req, &m, &c.request);
+	propose(d, req, text, d->config_path);
 	free(text);
+}
+
+static void do_config_apply(struct hasvcd *d, struct hasvc_ipc_req *req,
+			    const Hasvc__Ctl__ConfigApplyRequest *a)
+{
+	propose(d, req, a->text, a->path[0] ? a->path : "hactl config apply");
 }
 
 static void on_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__Ctl__Request *msg)
@@ -375,6 +360,12 @@ static void on_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__Ctl
 		break;
 	case HASVC__CTL__REQUEST__COMMAND_EVENTS:
 		history__reply(d, req, msg->events);
+		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_APPLY:
+		do_config_apply(d, req, msg->config_apply);
+		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_SHOW:
+		config_dist__show(d, req);
 		break;
 	default:
 		hasvc_ipc__fail(req, EOPNOTSUPP, "unknown command");

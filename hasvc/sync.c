@@ -475,6 +475,7 @@ static void adopt(struct hasvcd *d)
 	struct sync *s = d->sync;
 	Hasvc__Cluster__Msg *m;
 	char err[CONFIG_ERR_MAX];
+	uint8_t before[HASVC_DIGEST_LEN];
 
 	if (!s->best || !strcmp(s->best_from, d->node))
 		return;
@@ -487,9 +488,12 @@ static void adopt(struct hasvcd *d)
 		leave(d, "the state kept from the exchange no longer decodes");
 		return;
 	}
+	memcpy(before, d->conf_digest, sizeof(before));
 	if (m->state->config_text[0] &&
 	    hasvcd__set_config(d, m->state->config_text, m->state->config_path, err, sizeof(err)))
 		qb_log(LOG_ERR, "the cluster's configuration does not parse here: %s", err);
+	else
+		config_dist__adopted(d, before);
 	trust(d, m->state);
 	history__adopt(d, m->state);
 	d->replica_saved = s->best_saved;

@@ -8,15 +8,6 @@
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
 
-# expect CODE TEXT CMD...: CMD exits CODE and says TEXT.
-expect() {
-	_code=$1 _text=$2; shift 2
-	"$@" >"$T/out" 2>&1 && _rc=0 || _rc=$?
-	[ "$_rc" = "$_code" ] || fail "'$*' exited $_rc, not $_code: $(cat "$T/out")"
-	grep -q -- "$_text" "$T/out" || fail "'$*' did not say '$_text': $(cat "$T/out")"
-	echo "$* -> $_rc: $(head -1 "$T/out")"
-}
-
 cluster_setup 3
 HLIB_PROTECT=no start_cluster web1
 wait_vm a web1 'v["state"] == "unprotected"' 60

@@ -239,3 +239,13 @@ wait_acked() {
 		nap
 	done
 }
+
+# expect CODE TEXT CMD...: CMD exits CODE and says TEXT (stdout and
+# stderr in $T/out).
+expect() {
+	_code=$1 _text=$2; shift 2
+	"$@" >"$T/out" 2>&1 && _rc=0 || _rc=$?
+	[ "$_rc" = "$_code" ] || fail "'$*' exited $_rc, not $_code: $(cat "$T/out")"
+	grep -q -- "$_text" "$T/out" || fail "'$*' did not say '$_text': $(cat "$T/out")"
+	echo "$* -> $_rc: $(head -1 "$T/out")"
+}

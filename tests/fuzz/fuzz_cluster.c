@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: what a hasvcd does with a message from the group
  * (hasvc/cluster.proto), on arbitrary bytes.  The message is decoded; a
- * Config's text goes through the configuration parser; a State's replica
+ * Config's text goes through the configuration parser (with its size
+ * bound); a ConfigHeld through its checks; a State's replica
  * through fsm_codec__decode (which must leave only states that keep the
  * invariants, and whose encoding decodes to the same state); any other
  * message through msg_event__convert into the state machine of a formed
@@ -16,6 +17,7 @@
 
 #include "hasvc/cluster.pb-c.h"
 #include "hasvc/cluster_config.h"
+#include "hasvc/config_text.h"
 #include "hasvc/fsm.h"
 #include "hasvc/fsm_codec.h"
 #include "hasvc/msg_event.h"
@@ -119,10 +121,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG) {
 		struct config *c = NULL;
 
-		if (cluster_config__parse_string(m->config->text, "msg.conf", &c, err,
-						  sizeof(err)) == 0)
+		if (config_text__parse(m->config->text, "msg.conf", &c, err, sizeof(err)) == 0)
 			cluster_config__free(c);
 		else if (!err[0])
+			abort(); /* every refusal must say why */
+	} else if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG_HELD) {
+		err[0] = 0;
+		if (config_text__check_held(m->config_held, err, sizeof(err)) && !err[0])
 			abort(); /* every refusal must say why */
 	} else if (m->body_case == HASVC__CLUSTER__MSG__BODY_STATE) {
 		state(m->state);

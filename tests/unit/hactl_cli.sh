@@ -58,7 +58,7 @@ expect 1 "cannot reach hasvcd" events
 # --json: a transport failure is also a Response on stdout.
 out=$("$HACTL" --json status 2>/dev/null)
 case $out in
-'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":"","events":[],"events_next_seq":0}')
+'{"ok":false,"error":"cannot reach hasvcd on '"'$HASVC_SOCKET'"': is the daemon running? (Connection refused)","code":111,"status":null,"text":"","events":[],"events_next_seq":0,"config_digest":""}')
 	passes=$((passes + 1)) ;;
 *)	echo "FAIL: hactl --json status printed: $out"; fails=$((fails + 1)) ;;
 esac

@@ -168,7 +168,9 @@ static void answer_status(struct fake *f, struct hasvc_ipc_req *req)
 		n[i].declared = true;
 		n[i].local = i == 0;
 		n[i].fence = i == 2 ? "pending" : "";
-		n[i].config_digest = i == 1 ? "ffee" : "00aa";
+		/* b runs another text; c's file holds another one, c said nothing yet. */
+		n[i].config_digest = i == 2 ? "cccc" : i == 1 ? "ffee" : "00aa";
+		n[i].config_running = i == 2 ? "" : i == 1 ? "ffee" : "00aa";
 		np[i] = &n[i];
 	}
 	n[0].primaries = 1;
@@ -313,6 +315,9 @@ static void fake_op(struct fake *f, struct hasvc_ipc_req *req, const Hasvc__Ctl_
 	answer_later(f, req, op);
 }
 
+/* What the fake daemon runs, for hactl config show and diff. */
+#define RUNNING_TEXT "[cluster]\nname = test\n[node a]\nreplication = 10.0.0.1:7400\n"
+
 static void fake_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__Ctl__Request *msg)
 {
 	struct fake *f = opaque;
@@ -326,6 +331,24 @@ static void fake_request(void *opaque, struct hasvc_ipc_req *req, const Hasvc__C
 	case HASVC__CTL__REQUEST__COMMAND_OP:
 		fake_op(f, req, msg->op);
 		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_SHOW:
+		resp.ok = true;
+		resp.text = (char *)RUNNING_TEXT;
+		resp.config_digest = "00aa";
+		INC(f->replies);
+		hasvc_ipc__reply(req, &resp);
+		break;
+	case HASVC__CTL__REQUEST__COMMAND_CONFIG_APPLY: {
+		char text[128];
+
+		snprintf(text, sizeof(text), "%zu bytes of %s; taken by a",
+			 strlen(msg->config_apply->text), msg->config_apply->path);
+		resp.ok = true;
+		resp.text = text;
+		INC(f->replies);
+		hasvc_ipc__reply(req, &resp);
+		break;
+	}
 	default:
 		resp.ok = true;
 		resp.text = "configuration unchanged";
@@ -580,7 +603,8 @@ START_TEST(test_bad_frames)
 	assert_status_works(cl);
 	assert_refused(raw(cl, PBIPC_MSG_REQUEST, h - 8, garbage, sizeof(garbage)), EBADMSG,
 		       "truncated");
-	assert_refused(raw(cl, PBIPC_MSG_REQUEST, 200000, NULL, 0), EMSGSIZE, "larger than");
+	assert_refused(raw(cl, PBIPC_MSG_REQUEST, HASVC_IPC_MAX_MSG + 1000, NULL, 0), EMSGSIZE,
+		       "larger than");
 	assert_refused(raw(cl, PBIPC_MSG_REQUEST, -5, NULL, 0), EMSGSIZE, "larger than");
 	assert_refused(raw(cl, 7, h, NULL, 0), EBADMSG, "unknown message id 7");
 	assert_refused(raw(cl, PBIPC_MSG_REQUEST, h, NULL, 0), EINVAL, "empty request");
@@ -818,14 +842,15 @@ START_TEST(test_hactl_status)
 	ck_assert_int_eq(HACTL("status"), 0);
 	assert_has(out, "cluster test, local node a, quorate, configuration 00aa\n");
 	assert_has(out, "NODE       MEMBER  READY  PRIMARIES  STANDBYS  FENCE    EVACUATING  "
-		   "MEMORY                  CPUS\n");
+		   "MEMORY                  CPUS           CONFIG\n");
 	assert_has(out, "a (local)  yes     yes    1          0         -        no          "
-		   "1024M/4096M(declared)   2/8(reported)\n");
+		   "1024M/4096M(declared)   2/8(reported)  00aa\n");
 	assert_has(out, "b          yes     yes    1          1         -        no          "
-		   "2048M/15000M(reported)  3/4(reported)\n");
+		   "2048M/15000M(reported)  3/4(reported)  ffee\n");
 	assert_has(out, "c          no      no     0          0         pending  no          "
-		   "0M/-                    0/-\n");
-	assert_has(out, "note: b loaded another configuration (ffee)\n");
+		   "0M/-                    0/-            -\n");
+	assert_has(out, "note: b runs another configuration (ffee)\n");
+	assert_has(out, "note: c's configuration file holds another text (cccc)\n");
 	assert_has(out, "VM    PRIMARY  STANDBY  STATE        REQUESTED  GEN  EPOCH  CKPT AGE  EPOCHS/S  PRIO  WAITING\n");
 	assert_has(out, "web1  a        b        protected    started    3    1234   85ms      9.5       10    -\n");
 	assert_has(out, "db1   b        -        unprotected  -          1    0      -         -         0     no node can take its standby\n");
@@ -836,7 +861,7 @@ START_TEST(test_hactl_status)
 	assert_has(out, "\"epochs_per_s\":9.5,");
 	assert_has(out, "\"mem_mib\":4096,\"mem_source\":\"declared\",\"cpus\":8,"
 		   "\"cpus_source\":\"reported\",\"used_mem_mib\":1024,\"used_cpus\":2");
-	assert_has(out, "\"text\":\"\",\"events\":[],\"events_next_seq\":0}\n");
+	assert_has(out, "\"text\":\"\",\"events\":[],\"events_next_seq\":0,\"config_digest\":\"\"}\n");
 }
 END_TEST
 
@@ -883,6 +908,62 @@ START_TEST(test_hactl_commands)
 	ck_assert_int_eq(HACTL("protect", "silent"), 1);
 	/* The effect never shows: --wait gives up after --timeout. */
 	ck_assert_int_eq(HACTL("migrate", "db1", "c", "--wait", "--timeout", "0.1"), 1);
+}
+END_TEST
+
+/* path holds text (len bytes); fails the test when it cannot. */
+static void put_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+#define OTHER_TEXT RUNNING_TEXT "[vm web1]\nmemory = 32M\n"
+
+START_TEST(test_hactl_config)
+{
+	char out[8192], same[] = "/tmp/hactl-config-same.XXXXXX", other[64], big[64], want[128];
+	static char huge[200 * 1024];
+	int fd = mkstemp(same);
+	uint32_t before;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(other, sizeof(other), "%s.other", same);
+	snprintf(big, sizeof(big), "%s.big", same);
+	put_file(same, RUNNING_TEXT, strlen(RUNNING_TEXT));
+	put_file(other, OTHER_TEXT, strlen(OTHER_TEXT));
+	memset(huge, '#', sizeof(huge));
+	put_file(big, huge, sizeof(huge));
+
+	ck_assert_int_eq(HACTL("config", "show"), 0);
+	ck_assert_str_eq(out, RUNNING_TEXT);
+	ck_assert_int_eq(HACTL("config", "diff", same), 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(HACTL("config", "diff", other), 1);
+	assert_has(out, "--- running (configuration 00aa)\n");
+	assert_has(out, "@@ -2,3 +2,5 @@\n name = test\n [node a]\n"
+		   " replication = 10.0.0.1:7400\n+[vm web1]\n+memory = 32M\n");
+	ck_assert_int_eq(HACTL("config", "diff", "/nonexistent/hasvc.conf"), 2);
+	ck_assert_int_eq(HACTL("config", "apply", other), 0);
+	snprintf(want, sizeof(want), "%zu bytes of %s; taken by a\n", strlen(OTHER_TEXT), other);
+	assert_has(out, want);
+	/* Too big: refused by hactl, nothing sent. */
+	before = LOAD(srv.requests);
+	ck_assert_int_eq(HACTL("config", "apply", big), 1);
+	ck_assert_uint_eq(LOAD(srv.requests), before);
+	/* Usage: exit 2. */
+	ck_assert_int_eq(HACTL("config"), 2);
+	ck_assert_int_eq(HACTL("config", "frob"), 2);
+	ck_assert_int_eq(HACTL("config", "apply"), 2);
+	ck_assert_int_eq(HACTL("config", "show", same), 2);
+	ck_assert_int_eq(HACTL("config", "apply", same, "--wait"), 2);
+	unlink(same);
+	unlink(other);
+	unlink(big);
 }
 END_TEST
 
@@ -971,6 +1052,7 @@ static Suite *hactl_suite(void)
 	tcase_add_test(tc, test_hactl_status);
 	tcase_add_test(tc, test_hactl_commands);
 	tcase_add_test(tc, test_hactl_usage);
+	tcase_add_test(tc, test_hactl_config);
 	tcase_add_test(tc, test_hactl_no_daemon);
 	suite_add_tcase(s, tc);
 

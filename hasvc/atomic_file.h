@@ -1,0 +1,19 @@
+/*
+ * Replace a file atomically (atomic_file.c): hasvcd writes the cluster's
+ * configuration text to its own file with it.
+ */
+#ifndef HASVC_ATOMIC_FILE_H
+#define HASVC_ATOMIC_FILE_H
+
+#include <stddef.h>
+
+/*
+ * Replace path with text: a temporary file in the same folder (the old
+ * file's owner and mode, 0640 when there is none), fsync, rename over,
+ * fsync of the folder.  A symbolic link is followed: its target is
+ * replaced, the link stays.  0, or -errno with "cannot write PATH: why" in
+ * err; on failure path is untouched and the temporary file removed.
+ */
+int atomic_file__write(const char *path, const char *text, char *err, size_t errlen);
+
+#endif

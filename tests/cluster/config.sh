@@ -1,0 +1,147 @@
+#!/bin/sh
+# One configuration for the whole cluster (docs/operations.md, "Changing
+# the configuration").  Three nodes, each hasvcd with its own file
+# ($T/NODE/etc/hasvc.conf).  `hactl config apply` on a makes every node's file
+# byte-identical to the applied one and `hactl status` shows the text each
+# node runs; `config show` and `config diff` (exit 0 same, 1 different, 2
+# trouble); a text that does not parse, a text too big and a text that drops
+# a running node are refused with nothing changed on any node; a node that
+# cannot write its file (a read-only mount in its namespace) is named in the
+# answer, which fails; a node whose hasvcd was stopped while the text changed
+# gets it when it comes back (a text of 150 KiB); `hactl reload` pushes the
+# file of the node where it runs.
+. "$(dirname "$0")/cluster_nodes.sh"
+. "$(dirname "$0")/hasvc_cluster.sh"
+need_hasvc
+
+start_node() {
+	node_bg "$1" hasvcd "$HASVCD" -c "$T/$1/etc/hasvc.conf" -r "$T/$1/run" --vmm "$VMM" \
+		-l "$T/$1/hasvcd.log" -v
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# same_everywhere FILE WHAT: every node's file is FILE, byte for byte.
+same_everywhere() {
+	for n in a b c; do
+		cmp -s "$1" "$T/$n/etc/hasvc.conf" || fail "$2: $n's file differs from $(basename "$1")"
+	done
+}
+
+# status_runs NODE DIGEST: NODE's status shows DIGEST as the cluster's text
+# and as what every node runs and holds.
+status_runs() {
+	_sr=$(hactl_on "$1" --json status 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("status")
+want = sys.argv[1]
+bad = [n["name"] for n in (s or {}).get("nodes", [])
+       if n.get("config_running") != want or n.get("config_digest") != want]
+print("ok" if s and s.get("config_digest") == want and not bad else "differ: " + " ".join(bad))' "$2" 2>/dev/null)
+	[ "$_sr" = ok ] || return 1
+}
+
+wait_status_runs() {
+	_end=$(deadline "$3")
+	until status_runs "$1" "$2"; do
+		[ "$(date +%s)" -le "$_end" ] || { hactl_on "$1" status >&2; fail "$1: status does not show every node running ${2%"${2#????????????}"}"; }
+		nap
+	done
+}
+
+cluster_setup 3
+write_hasvc_conf
+for n in a b c; do mkdir "$T/$n/etc" && cp "$T/hasvc.conf" "$T/$n/etc/hasvc.conf"; done
+cp "$T/hasvc.conf" "$T/v1.conf"
+for n in a b c; do start_corosync "$n"; done
+wait_members "a b c" 3 20
+for n in a b c; do start_node "$n"; done
+wait_status_runs a "$(sha "$T/v1.conf")" 30
+echo "three nodes run $(sha "$T/v1.conf" | cut -c1-12)"
+
+# show prints the running text; diff compares a file with it.
+hactl_on b config show >"$T/shown" || fail "config show failed"
+cmp -s "$T/shown" "$T/v1.conf" || fail "config show is not the running text"
+{ cat "$T/v1.conf"; printf '[vm web1]\nmemory = 32M\nvcpus = 1\nkernel = %s\nprotected = no\npreferred_nodes = a\n' \
+	"$GUESTS/counter.elf"; } >"$T/v2.conf"
+hactl_on a config diff "$T/v1.conf" >"$T/out" 2>&1 ||
+	fail "config diff of the running text exited $?: $(cat "$T/out")"
+[ ! -s "$T/out" ] || fail "config diff of the same text printed: $(cat "$T/out")"
+echo "config diff v1.conf -> 0, nothing printed"
+expect 1 "^+\[vm web1\]" hactl_on a config diff "$T/v2.conf"
+# The hunks are diff -u's (the --- and +++ lines name the texts otherwise).
+diff -u "$T/v1.conf" "$T/v2.conf" | tail -n +3 >"$T/want.diff"
+tail -n +3 "$T/out" | cmp -s - "$T/want.diff" || fail "config diff is not diff -u's: $(cat "$T/out")"
+expect 2 "cannot read" hactl_on a config diff "$T/nosuch.conf"
+expect 2 "config needs apply FILE" hactl_on a config frob
+
+# apply: every node's file becomes the text, every status shows it.
+t0=$(now_ms)
+expect 0 "added web1; taken by a, b, c" hactl_on a config apply "$T/v2.conf"
+echo "config apply answered after $(( $(now_ms) - t0 )) ms"
+same_everywhere "$T/v2.conf" "after config apply"
+for n in a b c; do wait_status_runs "$n" "$(sha "$T/v2.conf")" 10; done
+wait_vm b web1 'v["primary"] == "a" and v["state"] == "unprotected"' 60
+echo "v2 written on a, b and c, byte-identical; web1 added and started on a"
+
+# Bad texts: refused, nothing changed anywhere.
+cp "$T/v2.conf" "$T/broken.conf"
+printf '[vm web9]\nmemory = 12Q\n' >>"$T/broken.conf"
+expect 1 "broken.conf:$(wc -l <"$T/broken.conf"): vm web9: memory '12Q'" \
+	hactl_on a config apply "$T/broken.conf"
+{ cat "$T/v2.conf"; i=0; while [ $i -lt 3000 ]; do
+	echo "# padding line $i of a text above the 192 KiB bound....................................."
+	i=$((i + 1)); done; } >"$T/huge.conf"
+expect 1 "larger than 196608 bytes" hactl_on a config apply "$T/huge.conf"
+# hasvcd bounds it too: reload reads the file in the daemon.
+cp "$T/huge.conf" "$T/a/etc/hasvc.conf"
+expect 1 "more than 196608 bytes" hactl_on a reload
+cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
+# (two_node: the parser would refuse two nodes for another reason.)
+awk '/^\[node c\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$T/v2.conf" |
+	sed 's/^\[cluster\]$/&\ntwo_node = yes/' >"$T/noc.conf"
+expect 1 "hasvcd of node c is in the group" hactl_on b config apply "$T/noc.conf"
+same_everywhere "$T/v2.conf" "after the refused texts"
+status_runs c "$(sha "$T/v2.conf")" || fail "c's status changed after the refused texts"
+echo "a text that does not parse, one too big and one without a running node: refused, nothing changed"
+
+# A node that cannot write its file: the answer names it and fails; the
+# text runs there all the same, and its status says what its file holds.
+node_exec c mount --bind "$T/c/etc" "$T/c/etc" &&
+	node_exec c mount -o remount,bind,ro "$T/c/etc" || fail "cannot make c's etc read-only"
+sed 's/^preferred_nodes = a$/&\npriority = 5/' "$T/v2.conf" >"$T/v2b.conf"
+expect 1 "changed web1; taken by a, b; refused by c (cannot write $T/c/etc/hasvc.conf: Read-only file system)" \
+	hactl_on a config apply "$T/v2b.conf"
+node_exec c umount "$T/c/etc" || fail "cannot unmount c's etc"
+cmp -s "$T/v2.conf" "$T/c/etc/hasvc.conf" || fail "c's read-only file changed"
+hactl_on a status >"$T/status.out" || fail "status failed"
+grep -q "note: c's configuration file holds another text ($(sha "$T/v2.conf" | cut -c1-12))" \
+	"$T/status.out" || fail "status does not say c's file differs: $(cat "$T/status.out")"
+echo "c could not write its file: named in the answer (exit 1) and in the status"
+
+# A node whose hasvcd is down while the text changes gets it on its return.
+kill -TERM "$c_hasvcd_pid"
+wait "$c_hasvcd_pid" || fail "c's hasvcd did not stop cleanly: $(tail -3 "$T/c/hasvcd.log")"
+# v3 is near the bound (150 KiB of comments): the Config and, at c's
+# return, the State carry it whole through corosync.
+{ sed 's/^name = .*/&\nrestart_grace_ms = 30000/' "$T/v2b.conf"; i=0; while [ $i -lt 1500 ]; do
+	echo "# comment line $i: a text of about 150 KiB, under the bound of 192 KiB......................"
+	i=$((i + 1)); done; } >"$T/v3.conf"
+expect 0 "no VM changed; taken by a, b" hactl_on b config apply "$T/v3.conf"
+cmp -s "$T/v3.conf" "$T/a/etc/hasvc.conf" && cmp -s "$T/v3.conf" "$T/b/etc/hasvc.conf" ||
+	fail "v3 not written on a and b"
+cmp -s "$T/v2.conf" "$T/c/etc/hasvc.conf" || fail "c's file changed while its hasvcd was down"
+t0=$(now_ms)
+start_node c
+wait_for_line "$T/c/hasvcd.log" "wrote the cluster's text $(sha "$T/v3.conf" | cut -c1-12)" 30 ||
+	fail "c did not write the cluster's text: $(grep -v debug "$T/c/hasvcd.log" | tail -5)"
+same_everywhere "$T/v3.conf" "after c came back"
+for n in a c; do wait_status_runs "$n" "$(sha "$T/v3.conf")" 10; done
+echo "c came back with v2 and wrote v3 $(( $(now_ms) - t0 )) ms after its start; status shows v3 on every node"
+# reload: the file of the node where it runs, written on the others.
+cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
+expect 0 "changed web1; taken by a, b, c" hactl_on a reload
+same_everywhere "$T/v2.conf" "after reload on a"
+echo "reload on a pushed a's file to b and c"
+replicas_agree 3 30
+echo "replicas agree; ok"
