@@ -44,8 +44,14 @@ static int sync_dir(const char *dir)
 	return ret;
 }
 
-/* The old file's owner and mode carry over: hasvc.conf may hold secrets. */
 int atomic_file__write(const char *path, const char *text, char *err, size_t errlen)
+{
+	return atomic_file__write_bytes(path, text, strlen(text), err, errlen);
+}
+
+/* The old file's owner and mode carry over: hasvc.conf may hold secrets. */
+int atomic_file__write_bytes(const char *path, const void *buf, size_t len, char *err,
+			     size_t errlen)
 {
 	char real[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX];
 	struct stat st = { .st_mode = 0640, .st_uid = (uid_t)-1, .st_gid = (gid_t)-1 };
@@ -72,7 +78,7 @@ int atomic_file__write(const char *path, const char *text, char *err, size_t err
 	if (!ret && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
 		ret = -errno;
 	if (!ret)
-		ret = write_all(fd, text, strlen(text));
+		ret = write_all(fd, buf, len);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && !ret)

@@ -6,7 +6,7 @@
  *
  * After a step changed the replica it is written, at most every SAVE_MS,
  * to DIR/replica (Replica in cluster.proto, the same encoding a State
- * carries) atomically: a temporary file, fsync, rename, fsync of DIR.  At
+ * carries) atomically (atomic_file.c).  At
  * start, a file of the configuration this daemon read becomes its replica,
  * marked as read back (d->replica_saved) until a quorate view: in the
  * state exchange a replica that ran in a quorate cluster since beats it
@@ -36,6 +36,7 @@
 
 #include <qb/qblog.h>
 
+#include "hasvc/atomic_file.h"
 #include "hasvc/daemon.h"
 #include "hasvc/fsm_codec.h"
 #include "hasvc/persist.h"
@@ -45,7 +46,7 @@
 
 struct persist {
 	struct hasvcd *d;
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	bool armed;
 	qb_loop_timer_handle timer;
 	uint8_t *last;           /* the bytes last written */
@@ -53,50 +54,9 @@ struct persist {
 	int last_err;            /* of the last write: said once */
 };
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int write_file(const struct persist *p, const uint8_t *buf, size_t len)
-{
-	int fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int ret, dfd;
-
-	if (fd < 0)
-		return -errno;
-	ret = write_all(fd, buf, len);
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(p->tmp, p->path))
-		ret = -errno;
-	if (ret) {
-		unlink(p->tmp);
-		return ret;
-	}
-	/* The rename itself must outlive a power loss. */
-	dfd = open(p->d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	ret = fsync(dfd) ? -errno : 0;
-	close(dfd);
-	return ret;
-}
-
 static void save(struct persist *p)
 {
+	char err[PATH_MAX + 64];
 	uint8_t *buf;
 	size_t len;
 	int ret;
@@ -111,11 +71,10 @@ static void save(struct persist *p)
 		free(buf);
 		return;
 	}
-	ret = write_file(p, buf, len);
+	ret = atomic_file__write_bytes(p->path, buf, len, err, sizeof(err));
 	if (ret) {
 		if (ret != p->last_err)
-			qb_log(LOG_ERR, "cannot save the cluster state in %s: %s", p->path,
-			       strerror(-ret));
+			qb_log(LOG_ERR, "the cluster state is not saved: %s", err);
 		p->last_err = ret;
 		free(buf);
 		return;
@@ -307,9 +266,7 @@ int persist__start(struct hasvcd *d)
 		return -ENOMEM;
 	p->d = d;
 	if (snprintf(p->path, sizeof(p->path), "%s/replica", d->state_dir) >=
-	    (int)sizeof(p->path) ||
-	    snprintf(p->tmp, sizeof(p->tmp), "%s/replica.tmp", d->state_dir) >=
-	    (int)sizeof(p->tmp)) {
+	    (int)sizeof(p->path)) {
 		qb_log(LOG_ERR, "the state directory's name is too long: %s", d->state_dir);
 		free(p);
 		return -ENAMETOOLONG;
