@@ -163,7 +163,12 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 		fsm__emit_reject(st, ev->op.origin, "vm %s has no synced standby", vm->name);
 		return;
 	}
-	/* Like a crash: the stop report leads to the promotion of the standby. */
+	/*
+	 * Like a crash: the stop report leads to the promotion of the standby.
+	 * Marked as a handover (fsm_place.c, activate()), so that the stop is not taken for the guest's
+	 * own power-off (which boots afresh) and no other move starts meanwhile.
+	 */
+	vm->handover = true;
 	fsm__emit_log(st, "vm %s: failover requested: stopping the primary on %s", vm->name,
 		      st->f->nodes[vm->primary].name);
 	fsm__emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);

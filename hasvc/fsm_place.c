@@ -207,6 +207,20 @@ static bool primary_failed(const struct fsm *f, const struct fsm_vm *vm, int old
 }
 
 /*
+ * The primary's guest powered off (its vmm ended cleanly): a protected one
+ * sent its last epoch as a final checkpoint and its standby ended with it
+ * (docs/checkpointing.md, "When the guest stops"), so there is nothing to
+ * promote: the VM boots afresh, as a reboot would.
+ */
+static bool primary_powered_off(const struct fsm *f, const struct fsm_vm *vm, int old)
+{
+	const struct fsm_copy *c = old >= 0 ? &vm->copies[old] : NULL;
+
+	return c && c->role == FSM_ROLE_PRIMARY && c->state == FSM_VM_STOPPED && c->reported &&
+	       !f->nodes[old].gone;
+}
+
+/*
  * Where a VM boots afresh: after a failure, the same node while restarts
  * are left (max_restart), then another node (max_relocate); -2: no budget
  * left.  Otherwise the node it was stopped on (its disk is the newest
@@ -272,6 +286,8 @@ static void activate(struct step *st, int v)
 	struct fsm_vm *vm = &f->vms[v];
 	int old = vm->primary, s = vm->standby, t;
 	bool failed = primary_failed(f, vm, old);
+	/* A handover's primary stops after its final commit: promote then. */
+	bool powered_off = !vm->handover && primary_powered_off(f, vm, old);
 	struct fsm_action *a;
 	uint64_t gen;
 
@@ -289,7 +305,7 @@ static void activate(struct step *st, int v)
 		reprotect(st, v);
 		return;
 	}
-	if (s >= 0 && copy_synced(&vm->copies[s]) && fsm__node_usable(f, s)) {
+	if (s >= 0 && !powered_off && copy_synced(&vm->copies[s]) && fsm__node_usable(f, s)) {
 		/* A promotion after a failure moves the VM: it counts as a relocation. */
 		if (failed && vm->relocations >= vm->max_relocate) {
 			enter_error(st, v);
@@ -327,6 +343,9 @@ static void activate(struct step *st, int v)
 		fsm__drop_copy(st, v, s);
 	if (old < 0 && vm->generation > 0)
 		fsm__emit_log(st, "vm %s: starting on %s", vm->name, f->nodes[t].name);
+	else if (powered_off)
+		fsm__emit_log(st, "vm %s: its guest powered off: booting it afresh on %s",
+			      vm->name, f->nodes[t].name);
 	else if (failed)
 		fsm__emit_log(st, "vm %s: failed: booting it afresh on %s (restart %u of %u, "
 			      "relocation %u of %u)", vm->name, f->nodes[t].name, vm->restarts,

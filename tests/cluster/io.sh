@@ -99,6 +99,9 @@ if grep -q "final checkpoint [0-9]* acknowledged" "$T"/b/run/hasvc.blk.*.log; th
 		fail "blk's standby on c did not end with its guest: $(grep 'hasvc.blk' "$T/c/hasvcd.log" | tail -3)"
 	echo "blk powered off on b; its final checkpoint ended the standby on c too"
 fi
+# Nothing to promote then: the VM boots afresh, as a reboot would.
+wait_for_line "$T/b/hasvcd.log" 'cluster: vm blk: its guest powered off: booting it afresh on' 30 ||
+	fail "blk's power-off was not taken as one: $(grep 'vm blk' "$T/b/hasvcd.log" | tail -3)"
 set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
 # An unprotected VM on a local disk, added by a reload, mid-write,
 # live-migrated from c to b: its disk goes with it (each node's /run is its

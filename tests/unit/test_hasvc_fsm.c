@@ -978,6 +978,32 @@ static const struct fsm_action *find_text(struct t *t, enum fsm_action_type type
 	return NULL;
 }
 
+/*
+ * A protected primary whose guest powers off (its vmm ends cleanly, not
+ * ordered to): its standby ended with it after the final checkpoint, so
+ * nothing is promoted; the VM boots afresh.  hactl failover's stop still
+ * promotes (test_operator).
+ */
+START_TEST(test_guest_power_off_boots_afresh)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, base_conf);
+	form(&t);
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, vm_of(&t, "web1")->generation,
+	       9);
+	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, NULL, "web1"));
+	ck_assert_ptr_nonnull(find_text(&t, FSM_ACT_LOG, "vm web1: its guest powered off: "
+					"booting it afresh on"));
+	ck_assert_str_eq(primary_of(&t, "web1"), a->node);
+	ck_assert_uint_eq(vm_of(&t, "web1")->relocations, 0);
+	teardown(&t);
+}
+END_TEST
+
 /* Whole "X has 40 of 40 MiB ... needs 128" reasons between from and to. */
 static int fsm_count_reasons(const char *from, const char *to)
 {
@@ -1247,6 +1273,7 @@ int main(void)
 	tcase_add_test(tc, test_disable_enable);
 	tcase_add_test(tc, test_failure_limits);
 	tcase_add_test(tc, test_placement_limits);
+	tcase_add_test(tc, test_guest_power_off_boots_afresh);
 	tcase_add_test(tc, test_placement_refusal_many_nodes);
 	tcase_add_test(tc, test_placement_reported);
 	suite_add_tcase(s, tc);
