@@ -47,6 +47,7 @@ struct mem_cow {
 	atomic_bool aborted;          /* a failed copy lifted every protection */
 	atomic_uint_fast64_t faults;
 	bool no_fault_copy;           /* fault injection: the handler copies nothing */
+	long copy_delay_us;           /* fault injection: the copier starts this late */
 };
 
 static int wp(struct mem_cow *c, uint64_t pg, uint64_t n, bool on)
@@ -203,15 +204,21 @@ static void free_cow(struct mem_cow *c)
 }
 
 #ifdef HASVC_FAULT_INJECTION
-/* tests/checkpoint/cow.sh: a handler that lets writers through uncopied. */
-static bool test_no_fault_copy(void)
+/*
+ * tests/checkpoint/cow.sh: a handler that lets writers through uncopied,
+ * and a copier that starts late (the guest writes its pages first).
+ */
+static void test_hooks(struct mem_cow *c)
 {
-	return getenv("VMM_TEST_COW_NO_FAULT_COPY") != NULL;
+	const char *d = getenv("VMM_TEST_COW_COPY_DELAY_US");
+
+	c->no_fault_copy = getenv("VMM_TEST_COW_NO_FAULT_COPY") != NULL;
+	c->copy_delay_us = d ? strtol(d, NULL, 10) % 1000000 : 0;
 }
 #else
-static bool test_no_fault_copy(void)
+static void test_hooks(struct mem_cow *c)
 {
-	return false;
+	(void)c;
 }
 #endif
 
@@ -227,7 +234,7 @@ int mem_cow__start(struct vm_mem *mem, struct mem_cow **out)
 	c->stopfd = -1;
 	c->npages = mem->size / MEM_PAGE_SIZE;
 	c->pool_pages = pool / MEM_PAGE_SIZE;
-	c->no_fault_copy = test_no_fault_copy();
+	test_hooks(c);
 	c->uffd = open_uffd(mem);
 	if (c->uffd < 0) {
 		ret = c->uffd;
@@ -360,6 +367,8 @@ int mem_cow__copy(struct mem_cow *c, const struct dirty_bitmap *pages, uint32_t 
 	bool *ram = malloc(max_run * sizeof(bool));
 	int ret = ram ? 0 : -ENOMEM;
 
+	if (c->copy_delay_us > 0)
+		pause_us(c->copy_delay_us);
 	while (!ret && pg < end) {
 		e = run_end(pages, pg, end, max_run);
 		for (uint64_t i = pg; i < e; i++)

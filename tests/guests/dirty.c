@@ -9,7 +9,7 @@
  *   duration_ms=D   run time, then verify and power off (0 = forever)
  *   verify_every=K  also verify everything every K heartbeats (default 0 = never)
  *   cpus=N          writers: the working set is split into N slices, one per cpu
- *   incr=1          instead: read, check and increment every page (incr_run)
+ *   incr=N          instead: read, check and increment N pages (incr_run)
  *
  * Every page is first filled with a pattern derived from its address.  Then
  * write number s of a slice goes to page s % P of the slice (P pages), word
@@ -143,7 +143,7 @@ static void release_all(void)
 }
 
 /*
- * incr=1 (one cpu): pass n checks that the first word of every page holds
+ * incr=N (one cpu): pass n checks that the first word of N pages holds
  * n, then makes it n + 1, as fast as it can.  Each write is read back by
  * the next pass, so state saved with some page newer than the rest (a
  * checkpoint not taken at one instant: the guest, resumed from it, adds
@@ -239,8 +239,9 @@ int guest_main(const char *cmdline)
 		return 1;
 	}
 
-	if (cmdline_get_u64("incr", 0))
-		return incr_run((volatile uint64_t *)(uintptr_t)WS_BASE, pages, hb_us);
+	if (cmdline_get_u64("incr", 0) && cmdline_get_u64("incr", 0) <= pages)
+		return incr_run((volatile uint64_t *)(uintptr_t)WS_BASE,
+				cmdline_get_u64("incr", 0), hb_us);
 
 	/* slices, and the initial pattern (this touches every page) */
 	nslices = ncpus;
