@@ -5,7 +5,7 @@
 # checks and increments 64 pages in turn as fast as it can: every page is
 # dirty in every 20 ms epoch, and a page saved after the guest wrote it
 # again would be incremented twice once a standby resumes from it (the
-# guest says "dirty BAD").  The copier starts 3 ms after each resume
+# guest says "dirty BAD").  The copier starts 8 ms after each resume
 # (VMM_TEST_COW_COPY_DELAY_US, fault injection), so the guest writes
 # protected pages before they are copied: each such write must wait for its
 # page's copy.  The primary shows `capture: cow`; after 100 epochs it is
@@ -14,7 +14,8 @@
 # VMM_TEST_CAPTURE_COPY (the pauses copy: the path of a kernel without
 # userfaultfd write protection of shared memory): `capture: copy`.  With
 # VMM_TEST_COW_NO_FAULT_COPY (a handler that lets the writer through
-# without copying its page) the first trial fails.  About 10 s.
+# without copying its page) a cow trial fails.  Three cow trials (only the
+# last checkpoint before each kill is checked), one copy trial; about 15 s.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -63,9 +64,11 @@ trial() {
 	eval "kill_vmm \$sb${_n}_pid"
 }
 
-VMM_TEST_COW_COPY_DELAY_US=3000
+VMM_TEST_COW_COPY_DELAY_US=8000
 export VMM_TEST_COW_COPY_DELAY_US
-trial cow cow
+trial cow1 cow
+trial cow2 cow
+trial cow3 cow
 VMM_TEST_CAPTURE_COPY=1
 export VMM_TEST_CAPTURE_COPY
 trial copy copy
