@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 # shellcheck disable=SC2086  # option words without spaces
-bench_options bench_checkpoint.sh 25 $rest
+bench_options bench_checkpoint.sh 24 $rest
 args="$args$own"
 cmd="$cmd$own"
 bench_need_build
