@@ -48,6 +48,7 @@ struct mem_cow {
 	atomic_uint_fast64_t faults;
 	bool no_fault_copy;           /* fault injection: the handler copies nothing */
 	long copy_delay_us;           /* fault injection: the copier starts this late */
+	uint64_t faults_at_protect;
 };
 
 static int wp(struct mem_cow *c, uint64_t pg, uint64_t n, bool on)
@@ -206,7 +207,8 @@ static void free_cow(struct mem_cow *c)
 #ifdef HASVC_FAULT_INJECTION
 /*
  * tests/checkpoint/cow.sh: a handler that lets writers through uncopied,
- * and a copier that starts late (the guest writes its pages first).
+ * and a copier that starts late (the guest writes its pages first): once
+ * two writes faulted, or after the delay.
  */
 static void test_hooks(struct mem_cow *c)
 {
@@ -318,6 +320,7 @@ int mem_cow__protect(struct mem_cow *c, const struct dirty_bitmap *pages)
 
 	atomic_store(&c->pool_next, 0);
 	atomic_store(&c->aborted, false);
+	c->faults_at_protect = atomic_load(&c->faults);
 	while (!ret && pg < end) {
 		e = run_end(pages, pg, end, UINT64_MAX);
 		for (uint64_t i = pg; i < e; i++)
@@ -367,8 +370,10 @@ int mem_cow__copy(struct mem_cow *c, const struct dirty_bitmap *pages, uint32_t 
 	bool *ram = malloc(max_run * sizeof(bool));
 	int ret = ram ? 0 : -ENOMEM;
 
-	if (c->copy_delay_us > 0)
-		pause_us(c->copy_delay_us);
+	/* Late: after two writes faulted (the guest ran on), or the delay at most. */
+	for (long t = 0; t < c->copy_delay_us &&
+	     atomic_load(&c->faults) < c->faults_at_protect + 2; t += 100)
+		pause_us(100);
 	while (!ret && pg < end) {
 		e = run_end(pages, pg, end, max_run);
 		for (uint64_t i = pg; i < e; i++)

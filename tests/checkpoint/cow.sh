@@ -5,17 +5,19 @@
 # checks and increments 64 pages in turn as fast as it can: every page is
 # dirty in every 20 ms epoch, and a page saved after the guest wrote it
 # again would be incremented twice once a standby resumes from it (the
-# guest says "dirty BAD").  The copier starts 8 ms after each resume
-# (VMM_TEST_COW_COPY_DELAY_US, fault injection), so the guest writes
-# protected pages before they are copied: each such write must wait for its
-# page's copy.  The primary shows `capture: cow`; after 100 epochs it is
+# guest says "dirty BAD").  The copier starts only once two writes after
+# the resume faulted, or 50 ms after it (VMM_TEST_COW_COPY_DELAY_US, fault
+# injection), so the guest writes protected pages before they are copied:
+# each such write must wait for its page's copy (the second trial runs
+# without the delay: the copier's own copies from RAM).  The primary shows `capture: cow`; after 100 epochs it is
 # killed (-9), the standby activated, and its guest must run on (thousands
 # of passes checking every page) without "dirty BAD".  Then the same with
 # VMM_TEST_CAPTURE_COPY (the pauses copy: the path of a kernel without
 # userfaultfd write protection of shared memory): `capture: copy`.  With
 # VMM_TEST_COW_NO_FAULT_COPY (a handler that lets the writer through
 # without copying its page) a cow trial fails.  Three cow trials (only the
-# last checkpoint before each kill is checked), one copy trial; about 15 s.
+# last checkpoint before each kill is checked), one copy trial, and one
+# cow trial of a guest that arrived by post-copy; about 20 s.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -28,16 +30,28 @@ last_pass() {
 	sed -n 's/^pass \([0-9]*\)$/\1/p' "$1" | tail -n 1
 }
 
+# start_guest ID [ARGS...]: the incrementing guest, serial in $T/ID.ser.
+start_guest() {
+	_id=$1; shift
+	bg_vmm "$_id" run --kernel "$GUESTS/dirty.elf" --memory 64M --cpus 1 \
+		--cmdline "incr=64 mem_mib=1 hb_us=20000" --serial "file:$T/$_id.ser" \
+		--control "$_id-$$" "$@"
+	wait_for_line "$T/$_id.ser" '^pass ' 20 || fail "$_id: the dirty guest did not start"
+}
+
 # trial NAME MODE: protect, fail over, check; MODE is what protect-status says.
 trial() {
+	_n=$1 _mode=$2
+	start_guest "pr$_n"
+	protected_trial "$_n" "$_mode"
+}
+
+# protected_trial NAME MODE: the same, for the running guest pr$NAME.
+protected_trial() {
 	_n=$1 _mode=$2
 	bg_vmm "sb$_n" run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M --cpus 1 \
 		--serial "file:$T/sb$_n.ser" --control "sb$_n-$$"
 	listening "sb$_n" "the standby did not listen"
-	bg_vmm "pr$_n" run --kernel "$GUESTS/dirty.elf" --memory 64M --cpus 1 \
-		--cmdline "incr=64 mem_mib=1 hb_us=20000" --serial "file:$T/pr$_n.ser" \
-		--control "pr$_n-$$"
-	wait_for_line "$T/pr$_n.ser" '^pass ' 20 || fail "$_n: the dirty guest did not start"
 	protect "pr$_n" "$PORT" --interval 20 --output-epochs off
 	wait_epochs "pr$_n" 100 30 || fail "$_n: no 100 epochs: $(ck_status "pr$_n")"
 	"$VMM" ctl "pr$_n-$$" protect-status >"$T/st$_n" 2>&1
@@ -64,12 +78,33 @@ trial() {
 	eval "kill_vmm \$sb${_n}_pid"
 }
 
-VMM_TEST_COW_COPY_DELAY_US=8000
+VMM_TEST_COW_COPY_DELAY_US=50000
 export VMM_TEST_COW_COPY_DELAY_US
 trial cow1 cow
+# Without the delay the copier takes most pages from RAM before the guest
+# writes them (a copier that lifted the protection before copying fails).
+unset VMM_TEST_COW_COPY_DELAY_US
 trial cow2 cow
+VMM_TEST_COW_COPY_DELAY_US=50000
+export VMM_TEST_COW_COPY_DELAY_US
 trial cow3 cow
 VMM_TEST_CAPTURE_COPY=1
 export VMM_TEST_CAPTURE_COPY
 trial copy copy
-unset VMM_TEST_CAPTURE_COPY VMM_TEST_COW_COPY_DELAY_US
+unset VMM_TEST_CAPTURE_COPY
+
+# A guest that arrived by post-copy: once every page is there, post-copy's
+# userfaultfd lets go of its RAM and copy-on-write capture takes it.
+need_userfaultfd
+start_guest src
+bg_vmm prpc run --incoming "tcp:127.0.0.1:0" --tls-none --memory 64M --cpus 1 \
+	--serial "file:$T/prpc.ser" --control "prpc-$$"
+listening prpc "the destination did not listen"
+# 1 MiB/s: round 1 is still running when the switch is asked.
+"$VMM" ctl "src-$$" migrate "tcp:127.0.0.1:$PORT" --tls-none --bandwidth 1 --postcopy \
+	>"$T/mig.out" 2>&1 || fail "migrate --postcopy: $(cat "$T/mig.out")"
+"$VMM" ctl "src-$$" migrate-postcopy >"$T/mig.out" 2>&1 || fail "migrate-postcopy: $(cat "$T/mig.out")"
+wait_for_line "$T/prpc.err" "post-copy: every page is here" 20 ||
+	fail "post-copy did not finish: $(cat "$T/prpc.err")"
+protected_trial pc cow
+unset VMM_TEST_COW_COPY_DELAY_US
