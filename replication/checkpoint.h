@@ -127,6 +127,8 @@ struct checkpoint {
 	uint8_t *cap_rest;            /* and their data, VIRTIO_BLK_BLOCK bytes each */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
+	uint8_t *cap_spare;           /* the last one's buffer, sent: the next capture's */
+	size_t cap_spare_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
 	bool cap_last;                /* this capture is the final checkpoint's */
 	bool cow;                     /* copy-on-write capture is on (vm_port.h cow_*) */

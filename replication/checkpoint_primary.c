@@ -263,7 +263,9 @@ static int mt_capture(void *arg)
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
-		stream__init_mem(&ck->cap_s);
+		/* Last epoch's buffer, faulted in already: the pause rarely grows it. */
+		stream__init_mem_buf(&ck->cap_s, ck->cap_spare, ck->cap_spare_len);
+		ck->cap_spare = NULL;
 		ck->cap_s.seal_later = true; /* hashed after the guest runs again */
 		ret = save_capture(ck, blocks);
 		if (ret)
@@ -617,7 +619,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			ck->cap_buf[ck->cap_len / 2] ^= 0x5a;
 		t_send = migrate__now_ns();
 		ret = send_checkpoint(ck, epoch, last);
-		free(ck->cap_buf);
+		ck->cap_spare = ck->cap_buf;   /* sealed: exactly cap_len bytes */
+		ck->cap_spare_len = ck->cap_len;
 		ck->cap_buf = NULL;
 		if (ret) {
 			snprintf(err, errlen, "standby lost: sending checkpoint %llu failed: %s",
@@ -666,7 +669,8 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 	}
 	stop_cow(ck);
 	free(ck->cap_buf);
-	ck->cap_buf = NULL;
+	free(ck->cap_spare);
+	ck->cap_buf = ck->cap_spare = NULL;
 	pthread_mutex_lock(&ck->m.lock);
 	channel__close(ck->m.main);
 	ck->m.main = NULL;
