@@ -393,8 +393,3 @@ int mem_cow__copy(struct mem_cow *c, const struct dirty_bitmap *pages, uint32_t 
 	}
 	return ret;
 }
-
-uint64_t mem_cow__faults(const struct mem_cow *c)
-{
-	return c ? atomic_load(&c->faults) : 0;
-}

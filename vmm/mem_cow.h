@@ -43,7 +43,4 @@ typedef int (*mem_cow_emit)(void *arg, uint64_t off, const uint8_t *pages, uint3
 int mem_cow__copy(struct mem_cow *c, const struct dirty_bitmap *pages, uint32_t max_run,
 		  mem_cow_emit emit, void *arg);
 
-/* Pages the handler copied for writers since start (protect-status). */
-uint64_t mem_cow__faults(const struct mem_cow *c);
-
 #endif
