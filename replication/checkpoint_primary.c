@@ -346,8 +346,10 @@ static int finish_capture(struct checkpoint *ck)
 	int ret = ck->cap_cow ? ck->port.ops->cow_save(ck->port.vm, &ck->cap_s, &ck->m.bm) : 0;
 
 	ck->cap_cow = false;
-	if (ck->cap_log)
-		ret = ret ? (free_rest(ck), ret) : write_disk_log(ck);   /* frees the rest */
+	if (ck->cap_log && !ret)
+		ret = write_disk_log(ck);   /* frees the rest */
+	else
+		free_rest(ck);
 
 	if (!ret)
 		ret = stream__write_end(&ck->cap_s);
