@@ -97,6 +97,7 @@ struct checkpoint_stats {
 	uint64_t commit_ns[CHECKPOINT_RATE_SAMPLES];  /* ring by epochs, for the rate */
 	uint64_t disk_blocks_last, disk_bytes_sum;     /* image bytes in checkpoints */
 	uint64_t disk_read_blocks;    /* blocks read back from the image in a pause */
+	const char *capture;          /* primary: "cow" (pages copied after the pause), "copy" */
 	bool disk_digest_valid;       /* --verify-disk: the image at the last commit */
 	uint8_t disk_digest[32];
 };
@@ -126,8 +127,12 @@ struct checkpoint {
 	uint8_t *cap_rest;            /* and their data, VIRTIO_BLK_BLOCK bytes each */
 	uint8_t *cap_buf;             /* the epoch's captured state stream */
 	size_t cap_len;
+	uint8_t *cap_spare;           /* the last one's buffer, sent: the next capture's */
+	size_t cap_spare_len;
 	uint64_t cap_mark, cap_pages, cap_pause_ns;
 	bool cap_last;                /* this capture is the final checkpoint's */
+	bool cow;                     /* copy-on-write capture is on (vm_port.h cow_*) */
+	bool cap_cow;                 /* this capture's pages are protected, copied after */
 	uint64_t cap_disk_blocks;
 	uint8_t cap_digest[32];       /* verify_disk: the image at the capture */
 	/* standby */

@@ -223,6 +223,7 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 "epochs ended by:  output %llu, time %llu\n"
 		 "last commit:      %s; %.1f epochs/s over the last second\n"
 		 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
+		 "capture:          %s\n"
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
 		 "ack latency:      mean %.1f us, max %.1f us\n"
 		 "output:           %llu bytes held, %llu bytes released, %llu held bytes dropped (buffer full)\n"
@@ -234,7 +235,8 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 (unsigned long long)ps->epochs, (unsigned long long)ps->committed_epoch,
 		 (unsigned long long)ps->refused, (unsigned long long)ps->epochs_by_output,
 		 (unsigned long long)ps->epochs_by_time, age, ps->epochs_per_s, ps->pause_us_mean,
-		 ps->pause_us_p99, ps->pause_us_max, ps->pages_per_epoch, ps->bytes_per_epoch,
+		 ps->pause_us_p99, ps->pause_us_max, ps->capture[0] ? ps->capture : "-",
+		 ps->pages_per_epoch, ps->bytes_per_epoch,
 		 (unsigned long long)ps->pages_last, (unsigned long long)ps->bytes_last,
 		 ps->ack_us_mean, ps->ack_us_max, (unsigned long long)ps->output_held_bytes,
 		 (unsigned long long)ps->output_released_bytes,

@@ -62,6 +62,46 @@ static void start_disk_log(struct checkpoint *ck)
 		       "blocks back from the image", (unsigned long long)mib, strerror(-ret));
 }
 
+#ifdef HASVC_FAULT_INJECTION
+/* tests/checkpoint/cow.sh: the epochs copy their pages in the pause. */
+static bool test_capture_copy(void)
+{
+	return getenv("VMM_TEST_CAPTURE_COPY") != NULL;
+}
+#else
+static bool test_capture_copy(void)
+{
+	return false;
+}
+#endif
+
+/*
+ * Main thread, the guest held: copy-on-write capture from now on when the
+ * VM and the kernel have it; else each pause copies its pages.
+ */
+static void start_cow(struct checkpoint *ck)
+{
+	int ret = !ck->port.ops->cow_start ? -EOPNOTSUPP :
+		  test_capture_copy() ? -ECANCELED : ck->port.ops->cow_start(ck->port.vm);
+
+	ck->cow = !ret;
+	pthread_mutex_lock(&ck->lock);
+	ck->st.capture = ck->cow ? "cow" : "copy";
+	pthread_mutex_unlock(&ck->lock);
+	if (ret)
+		qb_log(LOG_NOTICE, "protect: the pauses copy the dirty pages (capture: copy): "
+		       "no copy-on-write capture (%s)", ret == -EOPNOTSUPP ?
+		       "no userfaultfd write protection of shared memory" : strerror(-ret));
+}
+
+/* Replication thread: copy-on-write capture ends with the epochs. */
+static void stop_cow(struct checkpoint *ck)
+{
+	if (ck->cow)
+		ck->port.ops->cow_stop(ck->port.vm);
+	ck->cow = false;
+}
+
 /*
  * Main thread: the sync is acknowledged.  Hold output from here on (output
  * the policy held stays held until the first acknowledged checkpoint) and
@@ -73,6 +113,7 @@ static int mt_protect_start(void *arg)
 
 	outbuf__start(&ck->ob, &ck->port);
 	start_disk_log(ck);
+	start_cow(ck);
 	pthread_mutex_lock(&ck->lock);
 	checkpoint__record_commit(ck, migrate__now_ns());
 	pthread_mutex_unlock(&ck->lock);
@@ -163,6 +204,31 @@ static void capture_disk(struct checkpoint *ck, const struct dirty_bitmap **bloc
 	*blocks = ck->cap_log ? NULL : &ck->m.dbm;
 }
 
+/*
+ * Main thread, in the pause: the machine's state, then its dirty pages -
+ * write-protected, copied after the resume (cow), or copied now.
+ */
+static int save_capture(struct checkpoint *ck, const struct dirty_bitmap *blocks)
+{
+	const struct vm_port_ops *ops = ck->port.ops;
+	int ret;
+
+	ck->cap_cow = false;
+	if (!ck->cow)
+		return ops->save_pages(ck->port.vm, &ck->cap_s, &ck->m.bm, blocks);
+	ret = ops->save_head(ck->port.vm, &ck->cap_s, blocks);
+	if (ret)
+		return ret;
+	if (!ops->cow_protect(ck->port.vm, &ck->m.bm)) {
+		ck->cap_cow = true;
+		return 0;
+	}
+	/* Nothing stays protected after a failed protect: this pause copies. */
+	qb_log(LOG_WARNING, "protect: cannot write-protect the dirty pages; this epoch "
+	       "copies them in the pause");
+	return ops->save_tail(ck->port.vm, &ck->cap_s, &ck->m.bm);
+}
+
 /* Main thread: the end of an epoch. */
 static int mt_capture(void *arg)
 {
@@ -197,9 +263,11 @@ static int mt_capture(void *arg)
 	if (!ret) {
 		ck->cap_pages = dirty_bitmap__count(&ck->m.bm);
 		ck->cap_mark = outbuf__mark(&ck->ob);
-		stream__init_mem(&ck->cap_s);
+		/* Last epoch's buffer, faulted in already: the pause rarely grows it. */
+		stream__init_mem_buf(&ck->cap_s, ck->cap_spare, ck->cap_spare_len);
+		ck->cap_spare = NULL;
 		ck->cap_s.seal_later = true; /* hashed after the guest runs again */
-		ret = ck->port.ops->save_pages(ck->port.vm, &ck->cap_s, &ck->m.bm, blocks);
+		ret = save_capture(ck, blocks);
 		if (ret)
 			stream__close(&ck->cap_s);
 	}
@@ -275,7 +343,13 @@ static int write_disk_log(struct checkpoint *ck)
 /* Replication thread: the captured stream, whole, hashed, in cap_buf. */
 static int finish_capture(struct checkpoint *ck)
 {
-	int ret = ck->cap_log ? write_disk_log(ck) : 0;   /* frees the rest */
+	int ret = ck->cap_cow ? ck->port.ops->cow_save(ck->port.vm, &ck->cap_s, &ck->m.bm) : 0;
+
+	ck->cap_cow = false;
+	if (ck->cap_log && !ret)
+		ret = write_disk_log(ck);   /* frees the rest */
+	else
+		free_rest(ck);
 
 	if (!ret)
 		ret = stream__write_end(&ck->cap_s);
@@ -547,7 +621,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 			ck->cap_buf[ck->cap_len / 2] ^= 0x5a;
 		t_send = migrate__now_ns();
 		ret = send_checkpoint(ck, epoch, last);
-		free(ck->cap_buf);
+		ck->cap_spare = ck->cap_buf;   /* sealed: exactly cap_len bytes */
+		ck->cap_spare_len = ck->cap_len;
 		ck->cap_buf = NULL;
 		if (ret) {
 			snprintf(err, errlen, "standby lost: sending checkpoint %llu failed: %s",
@@ -594,8 +669,10 @@ static void protected(struct checkpoint *ck, uint8_t *buf)
 		       ck->p.no_output_epochs ? "" : ", sooner when output is held");
 		ret = epochs(ck, buf, err, sizeof(err));
 	}
+	stop_cow(ck);
 	free(ck->cap_buf);
-	ck->cap_buf = NULL;
+	free(ck->cap_spare);
+	ck->cap_buf = ck->cap_spare = NULL;
 	pthread_mutex_lock(&ck->m.lock);
 	channel__close(ck->m.main);
 	ck->m.main = NULL;

@@ -175,6 +175,13 @@ void stream__init_mem(struct stream *s)
 	s->owns_buf = true;
 }
 
+void stream__init_mem_buf(struct stream *s, uint8_t *buf, size_t cap)
+{
+	stream__init_mem(s);
+	s->buf = buf;
+	s->cap = buf ? cap : 0;
+}
+
 void stream__init_mem_read(struct stream *s, const void *buf, size_t len)
 {
 	memset(s, 0, sizeof(*s));

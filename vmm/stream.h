@@ -99,6 +99,8 @@ struct stream {
 void stream__init_fd(struct stream *s, int fd);
 /* A growable memory buffer to write into; stream__mem_take hands it over. */
 void stream__init_mem(struct stream *s);
+/* The same, writing into buf (cap bytes, malloc'd, or NULL): a buffer kept from before. */
+void stream__init_mem_buf(struct stream *s, uint8_t *buf, size_t cap);
 /* Read from len bytes at buf (not copied: must outlive the stream). */
 void stream__init_mem_read(struct stream *s, const void *buf, size_t len);
 /* Frees what the stream owns (digest, buffers); never closes the fd. */

@@ -24,6 +24,7 @@
 struct vcpu;
 struct serial;
 struct dirty;
+struct mem_cow;
 struct acpi_pm;
 struct rtc;
 struct qb_loop;
@@ -77,6 +78,7 @@ struct vm {
 	struct rtc *rtc;        /* CMOS RTC */
 	struct kvm_cpuid2 *cpuid;
 	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
+	struct mem_cow *cow;   /* copy-on-write capture while protected (vmm/mem_cow.c) */
 
 	/* Pause protocol: see vcpu.c. */
 	pthread_mutex_t lock;

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "vmm/dirty.h"
+#include "vmm/mem_cow.h"
 #include "vmm/serial.h"
+#include "vmm/stream.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
 #include "vmm/vm.h"
@@ -178,6 +180,36 @@ static int mem_uffd_unregister(void *vm, int uffd)
 	return mem__uffd_unregister(&((struct vm *)vm)->mem, uffd);
 }
 
+static int cow_start(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	return vm->cow ? -EALREADY : mem_cow__start(&vm->mem, &vm->cow);
+}
+
+static int cow_protect(void *vm, const struct dirty_bitmap *pages)
+{
+	return mem_cow__protect(((struct vm *)vm)->cow, pages);
+}
+
+static int emit_pages(void *s, uint64_t off, const uint8_t *pages, uint32_t n)
+{
+	return stream__write_pages(s, off, pages, n) ? ((struct stream *)s)->error : 0;
+}
+
+static int cow_save(void *vm, struct stream *s, const struct dirty_bitmap *pages)
+{
+	return mem_cow__copy(((struct vm *)vm)->cow, pages, STREAM_BATCH_PAGES, emit_pages, s);
+}
+
+static void cow_stop(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	mem_cow__stop(vm->cow);
+	vm->cow = NULL;
+}
+
 static int disk_digest(void *opaque, uint8_t sha[32])
 {
 	struct vm *vm = opaque;
@@ -322,6 +354,10 @@ static const struct vm_port_ops ops = {
 	.mem_drop = mem_drop,
 	.mem_uffd_register = mem_uffd_register,
 	.mem_uffd_unregister = mem_uffd_unregister,
+	.cow_start = cow_start,
+	.cow_protect = cow_protect,
+	.cow_save = cow_save,
+	.cow_stop = cow_stop,
 	.disk_digest = disk_digest,
 	.disk = disk,
 	.sink = sink,

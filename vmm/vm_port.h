@@ -11,8 +11,8 @@
  *
  * Threads: every op runs on the VM's main thread (through mainthread.h
  * from the replication threads), except mem_size, nr_vcpus, mem_host, the
- * post-copy ops, the sinks' own ops, and stop_info once the VM has
- * stopped, which any thread may call.
+ * post-copy ops, the sinks' own ops, stop_info once the VM has
+ * stopped, which any thread may call, and cow_save and cow_stop (below).
  */
 #ifndef VMM_VM_PORT_H
 #define VMM_VM_PORT_H
@@ -201,6 +201,21 @@ struct vm_port_ops {
 	int (*mem_drop)(void *vm, uint64_t off, uint64_t len);
 	int (*mem_uffd_register)(void *vm, int *uffd);
 	int (*mem_uffd_unregister)(void *vm, int uffd);
+
+	/*
+	 * Optional copy-on-write capture of RAM (vmm/mem_cow.h); NULL, or
+	 * cow_start's -EOPNOTSUPP (the kernel lacks userfaultfd write
+	 * protection of shared memory) or -EBUSY (post-copy's userfaultfd),
+	 * leave the epochs copying their pages in the pause.  cow_start on the
+	 * main thread with the VM held; cow_protect in an epoch's pause after
+	 * its harvest; cow_save (the protected pages as of that pause into s,
+	 * lifting the protection) and cow_stop from the replication thread,
+	 * the guest running, never while the other or a capture runs.
+	 */
+	int (*cow_start)(void *vm);
+	int (*cow_protect)(void *vm, const struct dirty_bitmap *pages);
+	int (*cow_save)(void *vm, struct stream *s, const struct dirty_bitmap *pages);
+	void (*cow_stop)(void *vm);
 
 	/* The disk image's SHA-256; -ENODEV when the VM has no disk. */
 	int (*disk_digest)(void *vm, uint8_t sha[32]);

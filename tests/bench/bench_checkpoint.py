@@ -76,6 +76,7 @@ def pct(xs, p):
 class Bench:
     def __init__(self, a):
         self.a = a
+        self.vmm = a.vmm   # the vmm of the current run (ours or --baseline-vmm)
         self.tmp = tempfile.mkdtemp(prefix="bench-ck.")
         self.procs = []
         self.n = 0
@@ -86,13 +87,13 @@ class Bench:
 
     def spawn(self, tag, args):
         err = open(os.path.join(self.tmp, tag + ".err"), "wb")
-        p = subprocess.Popen([self.a.vmm] + args, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen([self.vmm] + args, stdout=subprocess.DEVNULL, stderr=err)
         err.close()
         self.procs.append(p)
         return p
 
     def ctl(self, name, *args, check=True):
-        r = subprocess.run([self.a.vmm, "ctl", name] + list(args), capture_output=True, text=True,
+        r = subprocess.run([self.vmm, "ctl", name] + list(args), capture_output=True, text=True,
                            timeout=30)
         if check and r.returncode:
             raise RuntimeError("vmm ctl %s %s: %s" % (name, " ".join(args), r.stderr.strip()))
@@ -109,7 +110,7 @@ class Bench:
         self.procs = []
 
     def wait_ctl(self, name):
-        wait_for(lambda: subprocess.run([self.a.vmm, "ctl", name, "status"], capture_output=True)
+        wait_for(lambda: subprocess.run([self.vmm, "ctl", name, "status"], capture_output=True)
                  .returncode == 0, 20, "the control service of " + name)
 
     def pair(self, kernel, mem, serial_pr, serial_sb, cmdline, interval):
@@ -169,6 +170,8 @@ class Bench:
                                s0["pages_per_epoch"] * s0["epochs"]) / de) if de else 0
                 r["mean"], r["p99"], r["max"] = (s1["pause_us_mean"], s1["pause_us_p99"],
                                                  s1["pause_us_max"])
+                r["p50"] = s1.get("pause_us_p50", 0)
+                r["capture"] = s1.get("capture") or "copy"
                 r["ack"] = s1["ack_us_mean"]
             return r
         except (RuntimeError, OSError, ValueError, TypeError, ZeroDivisionError,
@@ -263,6 +266,8 @@ def main():
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--command", default="tests/bench/bench_checkpoint.sh")
     p.add_argument("--record")
+    p.add_argument("--baseline-vmm", help="another build's vmm (say, before a change), run on "
+                   "every protected configuration interleaved with ours")
     a = p.parse_args()
     b = Bench(a)
     rates = [int(x) for x in a.rates.split(",")]
@@ -273,10 +278,15 @@ def main():
     for rate in rates:
         for run in range(a.runs):
             for iv in [0] + intervals:
-                r = b.dirty_run(rate, iv)
-                res.setdefault((rate, iv), []).append(r)
-                print("rate %s interval %s run %d: %s" % (rate or "max", iv or "-", run + 1, r),
-                      file=sys.stderr, flush=True)
+                for vmm in [a.vmm] + ([a.baseline_vmm] if a.baseline_vmm and iv else []):
+                    b.vmm = vmm
+                    r = b.dirty_run(rate, iv)
+                    key = (rate, iv) if vmm == a.vmm else (rate, iv, "base")
+                    res.setdefault(key, []).append(r)
+                    print("rate %s interval %s%s run %d: %s" % (
+                        rate or "max", iv or "-", "" if vmm == a.vmm else " baseline",
+                        run + 1, r), file=sys.stderr, flush=True)
+                b.vmm = a.vmm
     lat = {}
     for run in range(a.runs):
         for iv in [0] + lat_iv:
@@ -301,24 +311,33 @@ def main():
       "same guest unprotected in the same run.  Epochs/s on the host clock over the "
       "window; pages per epoch over the window; pause per epoch (vCPUs stopped: harvest, "
       "capture, copy of the dirty pages) from `protect-status --json` (over all epochs "
-      "since protection started, at most 4096).\n" % (a.memory, a.ws, a.hb_us, a.warmup,
-                                                      a.window))
-    w("| rate MiB/s | interval ms (asked Hz) | epochs/s | guest page writes/s | protected/unprotected "
-      "| pages/epoch | pause mean µs | pause p99 µs | pause max µs | ack mean µs |")
-    w("|---|---|---|---|---|---|---|---|---|---|")
+      "since protection started, at most 4096); capture = how the pause captured the "
+      "dirty pages (`capture` of protect-status: cow, write-protected and copied after "
+      "the pause; copy, copied inside it).%s\n" % (
+          a.memory, a.ws, a.hb_us, a.warmup, a.window,
+          ("  Baseline rows: `%s` (another build), run right after ours on each protected "
+           "configuration, its ratio against the same unprotected run." % a.baseline_vmm)
+          if a.baseline_vmm else ""))
+    w("| rate MiB/s | interval ms (asked Hz) | capture | epochs/s | guest page writes/s "
+      "| protected/unprotected | pages/epoch | pause p50 µs | pause mean µs | pause p99 µs "
+      "| pause max µs | ack mean µs |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for rate in rates:
         base = res[(rate, 0)]
-        w("| %s | unprotected | – | %s | 1 | – | – | – | – | – |" % (rate or "max", mmm(
+        w("| %s | unprotected | – | – | %s | 1 | – | – | – | – | – | – |" % (rate or "max", mmm(
             [r and r["speed"] for r in base])))
         bmed = med([r and r["speed"] for r in base])
-        for iv in intervals:
-            rs = res[(rate, iv)]
+        for key in [k for iv in intervals for k in ((rate, iv), (rate, iv, "base"))
+                    if k in res]:
+            iv = key[1]
+            rs = res[key]
             ok = [r for r in rs if r]
             ratio = [(r["speed"] / bmed) if (r and bmed) else None for r in rs]
-            w("| %s | %d (%g) | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                rate or "max", iv, 1000 / iv,
+            w("| %s | %d (%g)%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                rate or "max", iv, 1000 / iv, ", baseline" if len(key) > 2 else "",
+                "/".join(sorted({r["capture"] for r in ok})) or "–",
                 mmm([r["eps"] for r in ok], "%.1f"), mmm([r["speed"] for r in ok]),
-                mmm(ratio, "%.2f"), mmm([r["pages"] for r in ok]),
+                mmm(ratio, "%.2f"), mmm([r["pages"] for r in ok]), mmm([r["p50"] for r in ok]),
                 mmm([r["mean"] for r in ok]), mmm([r["p99"] for r in ok]),
                 mmm([r["max"] for r in ok]), mmm([r["ack"] for r in ok])))
     w("")

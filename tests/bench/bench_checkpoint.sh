@@ -8,7 +8,13 @@
 # counter guest's request-to-answer round trip from a client, unprotected
 # and protected at 25 and 100 Hz.  About 5 minutes with 3 runs.
 #
-#   tests/bench/bench_checkpoint.sh [--record] [--runs N]
+#   tests/bench/bench_checkpoint.sh [--record] [--runs N] [--baseline-vmm PATH]
+#                                   [--rates R,R..] [--intervals MS,MS..]
+#
+# --baseline-vmm runs another build's vmm (say, one built before a change)
+# on every protected configuration right after ours, in the same run.
+# --rates (MiB/s, 0 = max; default 5,50,0) and --intervals (ms; default
+# 100,40,20,10) choose the dirty guest's configurations.
 #
 # Builds what it needs (make in the build tree: $BUILDDIR, default the
 # source tree), runs tests/bench/bench_checkpoint.py and prints a markdown
@@ -19,7 +25,26 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_checkpoint.sh 18 "$@"
+# Our own options first; bench_options takes the rest.
+own="" rest=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--baseline-vmm)
+		[ -x "${2:-}" ] || { echo "bench_checkpoint.sh: --baseline-vmm needs an executable vmm" >&2; exit 2; }
+		own="$own --baseline-vmm $2"; shift ;;
+	--rates|--intervals)
+		case ${2:-} in
+		''|*[!0-9,]*) echo "bench_checkpoint.sh: $1 needs numbers separated by commas" >&2; exit 2 ;;
+		esac
+		own="$own $1 $2"; shift ;;
+	*) rest="$rest $1" ;;
+	esac
+	shift
+done
+# shellcheck disable=SC2086  # option words without spaces
+bench_options bench_checkpoint.sh 24 $rest
+args="$args$own"
+cmd="$cmd$own"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/dirty.elf tests/guests/counter.elf >/dev/null
 

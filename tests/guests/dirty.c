@@ -9,6 +9,7 @@
  *   duration_ms=D   run time, then verify and power off (0 = forever)
  *   verify_every=K  also verify everything every K heartbeats (default 0 = never)
  *   cpus=N          writers: the working set is split into N slices, one per cpu
+ *   incr=N          instead: read, check and increment N pages (incr_run)
  *
  * Every page is first filled with a pattern derived from its address.  Then
  * write number s of a slice goes to page s % P of the slice (P pages), word
@@ -141,6 +142,38 @@ static void release_all(void)
 	slice_rebase(&slices[0]);
 }
 
+/*
+ * incr=N (one cpu): pass n checks that the first word of N pages holds
+ * n, then makes it n + 1, as fast as it can.  Each write is read back by
+ * the next pass, so state saved with some page newer than the rest (a
+ * checkpoint not taken at one instant: the guest, resumed from it, adds
+ * again what the page holds already) prints "dirty BAD incr".  A line
+ * "pass N" every hb_us.
+ */
+static int incr_run(volatile uint64_t *ws, uint64_t pages, uint64_t hb_us)
+{
+	uint64_t hb_tsc = us_to_tsc(hb_us), next = rdtsc() + hb_tsc;
+
+	for (uint64_t p = 0; p < pages; p++)
+		ws[p * WORDS_PER_PAGE] = 0;
+	printf("dirty start incr pages=%lu\n", pages);
+	for (uint64_t n = 0;; n++) {
+		for (uint64_t p = 0; p < pages; p++) {
+			uint64_t v = ws[p * WORDS_PER_PAGE];
+
+			if (v != n) {
+				printf("dirty BAD incr page %lu holds %lu in pass %lu\n", p, v, n);
+				return 1;
+			}
+			ws[p * WORDS_PER_PAGE] = n + 1;
+		}
+		if (rdtsc() >= next) {
+			printf("pass %lu\n", n);
+			next = rdtsc() + hb_tsc;
+		}
+	}
+}
+
 /* Check every word of every slice and the checksums; 0 if all is well. */
 static uint64_t verify(void)
 {
@@ -205,6 +238,10 @@ int guest_main(const char *cmdline)
 		       (uint64_t)WS_BASE);
 		return 1;
 	}
+
+	if (cmdline_get_u64("incr", 0) && cmdline_get_u64("incr", 0) <= pages)
+		return incr_run((volatile uint64_t *)(uintptr_t)WS_BASE,
+				cmdline_get_u64("incr", 0), hb_us);
 
 	/* slices, and the initial pattern (this touches every page) */
 	nslices = ncpus;

@@ -286,6 +286,7 @@ static Vmm__Control__ProtectStatus sample_status(void)
 	ps.output_released_bytes = 2;
 	ps.disk_digest = (char *)"";
 	ps.error = (char *)"standby \"lost\"\n";
+	ps.capture = (char *)"cow";
 	return ps;
 }
 
@@ -308,7 +309,8 @@ START_TEST(test_status_output)
 		"\"net_output_dropped_frames\":0,\"disk_blocks_last\":0,"
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
 		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
-		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0}\n");
+		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0,"
+		"\"capture\":\"cow\"}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
@@ -325,6 +327,7 @@ START_TEST(test_status_output)
 		"epochs ended by:  output 7, time 3\n"
 		"last commit:      none yet; 40.0 epochs/s over the last second\n"
 		"pause per epoch:  mean 150.2 us, p99 300.0 us, max 400.0 us\n"
+		"capture:          cow\n"
 		"per epoch:        20.0 pages, 81920.0 bytes (last 21 pages, 86016 bytes)\n"
 		"ack latency:      mean 500.0 us, max 900.0 us\n"
 		"output:           1 bytes held, 2 bytes released, 0 held bytes dropped (buffer full)\n"
