@@ -5,7 +5,8 @@
 # b with its standby on a; b dies (every process SIGKILLed): a keeps
 # votequorum's quorum with the device's vote, its hasvcd multicasts that
 # verdict, and the view of one node out of two decides: web1 is promoted on
-# a after b was fenced, and the client loses no acknowledged update.
+# a after b was fenced, web2 (primary on a) runs on, and the clients lose no
+# acknowledged update.
 # Without quorum_device (two_node = yes) a would stay paused.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
@@ -33,7 +34,7 @@ write_corosync_conf a
 write_corosync_conf b
 HLIB_FENCE="echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced"
 HLIB_CLUSTER_EXTRA="quorum_device = yes"
-write_hasvc_conf web1:b,a
+write_hasvc_conf web1:b,a web2:a,b
 CL_NODES="a b c"
 
 node_exec c mkdir -p /run/corosync-qnetd
@@ -51,12 +52,16 @@ until node_exec a corosync-quorumtool -s 2>/dev/null | grep -q '^Total votes: *3
 		fail "the quorum device never voted: $(node_exec a corosync-quorumtool -s 2>&1 | tail -8)"
 	nap
 done
-echo "corosync-qdevice on a and b votes through qnetd on c"
+echo "corosync-qdevice on a and b votes through qnetd on c:"
+node_exec a corosync-quorumtool -s | sed -n '/^Votequorum/,$p'
 for n in a b; do start_hasvcd $n; done
 set -- $(wait_protected web1 60); [ "$1 $2" = "b a" ] || fail "web1 placed on $1/$2, not b/a"
-echo "web1 on b (standby a): protected"
+set -- $(wait_protected web2 60); [ "$1 $2" = "a b" ] || fail "web2 placed on $1/$2, not a/b"
+echo "web1 on b (standby a), web2 on a (standby b): protected"
 start_client web1
+start_client web2
 wait_acks web1 50 20
+wait_acks web2 50 20
 
 t0=$(now_ms)
 kill_node b
@@ -72,5 +77,10 @@ grep -q "quorum verdict of a: votequorum quorate" "$T/a/hasvcd.log" ||
 read -r fenced fenced_ns <"$T/fenced" || fail "nobody ran the fence command"
 [ "$fenced" = b ] || fail "fenced $fenced, not b"
 [ $(( fenced_ns / 1000000 )) -le "$t1" ] || fail "web1 answered from a before b was fenced"
+# web2 ran on a all along: paused while the half view waited for a's
+# verdict, resumed in place once it came.
+wait_vm a web2 'v["primary"] == "a" and v["state"] == "running"' 20
+wait_acks web2 20 20
 stop_client web1
+stop_client web2
 echo "ok"
