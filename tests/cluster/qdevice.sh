@@ -81,6 +81,8 @@ t1=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
 echo "web1 answered from a $(( t1 - t0 )) ms after the split"
 grep -q "quorum verdict of a: votequorum quorate" "$T/a/hasvcd.log" ||
 	fail "a's hasvcd never applied its own verdict"
+hactl_on a status | head -n 1 | grep -q "quorate (half the nodes and the quorum device)" ||
+	fail "hactl status on a does not say that it decides through the device: $(hactl_on a status | head -n 1)"
 read -r fenced fenced_ns <"$T/fenced" || fail "nobody ran the fence command"
 [ "$fenced" = b ] || fail "fenced $fenced, not b"
 [ $(( fenced_ns / 1000000 )) -le "$t1" ] || fail "web1 answered from a before b was fenced"
@@ -92,6 +94,8 @@ node_exec b corosync-quorumtool -s | grep -q '^Quorate: *No' || fail "b's votequ
 [ "$(grep -c "promoting the standby on b" "$T/b/hasvcd.log")" = "$promoted_b" ] ||
 	fail "b promoted a standby without the device's vote: $(grep "promoting" "$T/b/hasvcd.log")"
 [ "$(vm_get b web2 'v["primary"]')" = a ] || fail "b's replica moved web2 without quorum"
+[ "$(vm_get b web2 's["fsm_quorate"] or s.get("quorum_device", False)')" = False ] ||
+	fail "b's state machine calls its view quorate"
 # web2 ran on a all along: paused while the half view waited for a's
 # verdict, resumed in place once it came.
 wait_vm a web2 'v["primary"] == "a" and v["state"] in ("running", "protected")' 20
@@ -105,6 +109,8 @@ wait_members "a b" 2 20
 wait_vmm_gone b "hasvc.web1.$gen" 20
 set -- $(wait_protected web1 60); [ "$1 $2" = "a b" ] || fail "web1 after the heal: $1/$2, not a/b"
 set -- $(wait_protected web2 60); [ "$1 $2" = "a b" ] || fail "web2 after the heal: $1/$2, not a/b"
+[ "$(vm_get a web1 's.get("quorum_device", False)')" = False ] ||
+	fail "a still says it needs the device with both nodes in the view"
 echo "healed: web1 and web2 on a, standbys on b"
 
 # 3. a dies: the device's vote goes to b, which takes both VMs.
