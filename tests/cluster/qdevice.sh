@@ -111,7 +111,8 @@ set -- $(wait_protected web1 60); [ "$1 $2" = "a b" ] || fail "web1 after the he
 set -- $(wait_protected web2 60); [ "$1 $2" = "a b" ] || fail "web2 after the heal: $1/$2, not a/b"
 [ "$(vm_get a web1 's.get("quorum_device", False)')" = False ] ||
 	fail "a still says it needs the device with both nodes in the view"
-echo "healed: web1 and web2 on a, standbys on b"
+replicas_agree 2 30
+echo "healed: web1 and web2 on a, standbys on b; the replicas agree"
 
 # 3. a dies: the device's vote goes to b, which takes both VMs.
 kill_node a
