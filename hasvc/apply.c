@@ -130,9 +130,18 @@ static void apply_verdict(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	const char *const *members = (const char *const *)d->member_ptrs;
 	struct fsm_event ev = { .type = FSM_EV_QUORUM };
 
-	/* Alone in the view, this is the only replica: its own ring is the truth. */
-	if (d->n_members == 1 && v->ring_seq != d->cpg_ring)
+	/*
+	 * A verdict about another ring than the group's is stale (sent before
+	 * the sender saw the new ring).  The same on every member: corosync
+	 * tells each of them the ring (on_totem(), after the view's
+	 * configuration change) before it delivers any message sent in it.
+	 */
+	if (v->ring_seq != d->cpg_ring) {
+		qb_log(LOG_INFO, "quorum verdict of %s ignored: about ring %llu, the group is in "
+		       "ring %llu", m->sender, (unsigned long long)v->ring_seq,
+		       (unsigned long long)d->cpg_ring);
 		return;
+	}
 	if (quorum__record(d->conf, members, d->n_members, d->verdicts, m->sender, v->quorate,
 			   v->ring_seq))
 		return;
