@@ -12,10 +12,12 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
   corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev \
   libinih-dev check iproute2 openssl python3 util-linux procps git strace \
   acpica-tools linux-image-amd64 linux-image-cloud-amd64 busybox-static e2fsprogs kmod \
-  libmicrohttpd-dev libsystemd-dev python3-prometheus-client libjson-c-dev"
+  libmicrohttpd-dev libsystemd-dev python3-prometheus-client libjson-c-dev \
+  corosync-qdevice corosync-qnetd"
 # libmicrohttpd-dev: hasvcd's GET /metrics; libsystemd-dev: sd_notify;
 # python3-prometheus-client: tests/cluster/metrics_format.sh parses the output;
 # libjson-c-dev: every --json output (ipc/json_out.c).
+# corosync-qdevice, corosync-qnetd: tests/cluster/qdevice.sh (quorum_device = yes).
 # acpica-tools: iasl -d reads the vmm's ACPI tables (tests/unit/test_acpi).
 
 # For a machine without a usable /dev/kvm: the nested VM (tests/nested/run.sh).

@@ -18,23 +18,6 @@
 #include "hasvc/msg_event.h"
 #include "hasvc/notify.h"
 
-/*
- * The decision view is quorate when it holds a strict majority of the
- * declared nodes.  Unlike the local corosync's quorum flag, this is the same
- * on every member at the same point of the message order, so every replica
- * decides alike; and two disjoint views cannot both hold a majority.
- */
-static bool majority(const struct hasvcd *d, const char *const *members, size_t n)
-{
-	size_t in = 0;
-
-	if (!d->conf)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		in += cluster_config__node(d->conf, members[i]) != NULL;
-	return in * 2 > d->conf->n_nodes;
-}
-
 static void dispatch(struct hasvcd *d, const struct fsm_action *a)
 {
 	char line[320];
@@ -85,17 +68,24 @@ void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
 
 	if (n > CPG_VIEW_MAX)
 		n = CPG_VIEW_MAX;
-	/* Kept: a configuration applied later re-applies the same view. */
-	if (members != (const char *const *)d->member_ptrs) {
+	/*
+	 * Kept: a configuration applied later re-applies the same view (and
+	 * the verdicts said in it).  A new view starts with none: one said
+	 * before may be about an older ring.
+	 */
+	bool new_view = members != (const char *const *)d->member_ptrs;
+
+	if (new_view) {
 		for (size_t i = 0; i < n; i++)
 			snprintf(d->members[i], HASVC_NAME_MAX, "%s", members[i]);
 		d->n_members = n;
+		memset(d->verdicts, 0, sizeof(d->verdicts));
 	}
 	for (size_t i = 0; i < n; i++)
 		d->member_ptrs[i] = d->members[i];
 	ev.membership.nodes = (const char *const *)d->member_ptrs;
 	ev.membership.n_nodes = n;
-	ev.membership.quorate = majority(d, members, n);
+	ev.membership.quorate = quorum__view(d->conf, ev.membership.nodes, n, d->verdicts);
 	qb_log(LOG_NOTICE, "membership: %zu daemons, %s", n,
 	       ev.membership.quorate ? "quorate" : "NOT quorate");
 	/* From now on a replica read back loses to none (persist.c). */
@@ -103,6 +93,68 @@ void apply__membership(struct hasvcd *d, const char *const *members, size_t n)
 		d->replica_saved = false;
 	apply__step(d, &ev);
 	fence__view(d);
+	if (new_view)
+		apply__send_verdict(d);
+}
+
+void apply__send_verdict(struct hasvcd *d)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__QuorumVerdict v = HASVC__CLUSTER__QUORUM_VERDICT__INIT;
+	int ret;
+
+	/*
+	 * Only about the ring the group is in: votequorum and CPG report a new
+	 * ring on two connections, in either order, and a verdict about the
+	 * ring before would count in the view after.
+	 */
+	if (!d->conf || !d->conf->quorum_device || !d->votequorum_known || !d->n_members ||
+	    d->votequorum_ring != d->cpg_ring)
+		return;
+	v.quorate = d->votequorum_quorate;
+	v.ring_seq = d->votequorum_ring;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_QUORUM_VERDICT;
+	m.quorum_verdict = &v;
+	ret = cluster__send(d, &m);
+	if (ret)
+		qb_log(LOG_ERR, "cannot send this node's quorum verdict: %s", strerror(-ret));
+}
+
+/*
+ * A verdict changes the decision quorum of a half view only: it becomes an
+ * event at this point of the order, on every replica alike.
+ */
+static void apply_verdict(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
+{
+	const Hasvc__Cluster__QuorumVerdict *v = m->quorum_verdict;
+	const char *const *members = (const char *const *)d->member_ptrs;
+	struct fsm_event ev = { .type = FSM_EV_QUORUM };
+
+	/*
+	 * A verdict about another ring than the group's is stale (sent before
+	 * the sender saw the new ring).  The same on every member: corosync
+	 * tells each of them the ring (on_totem(), after the view's
+	 * configuration change) before it delivers any message sent in it.
+	 */
+	if (v->ring_seq != d->cpg_ring) {
+		qb_log(LOG_INFO, "quorum verdict of %s ignored: about ring %llu, the group is in "
+		       "ring %llu", m->sender, (unsigned long long)v->ring_seq,
+		       (unsigned long long)d->cpg_ring);
+		return;
+	}
+	if (quorum__record(d->conf, members, d->n_members, d->verdicts, m->sender, v->quorate,
+			   v->ring_seq))
+		return;
+	qb_log(LOG_INFO, "quorum verdict of %s: votequorum %s (ring %llu)", m->sender,
+	       v->quorate ? "quorate" : "NOT quorate", (unsigned long long)v->ring_seq);
+	ev.quorum.quorate = quorum__view(d->conf, members, d->n_members, d->verdicts);
+	if (!d->fsm->have_view || ev.quorum.quorate == d->fsm->quorate)
+		return;
+	qb_log(LOG_NOTICE, "membership: %zu daemons, %s with the quorum device", d->n_members,
+	       ev.quorum.quorate ? "quorate" : "NOT quorate");
+	if (ev.quorum.quorate)
+		d->replica_saved = false;
+	apply__step(d, &ev);
 }
 
 static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m,
@@ -204,6 +256,10 @@ void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	}
 	if (m->body_case == HASVC__CLUSTER__MSG__BODY_CONFIG_HELD) {
 		config_dist__held(d, m);
+		return;
+	}
+	if (m->body_case == HASVC__CLUSTER__MSG__BODY_QUORUM_VERDICT) {
+		apply_verdict(d, m);
 		return;
 	}
 	if (msg_event__convert(m, &ev, why, sizeof(why))) {

@@ -426,18 +426,36 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq,
 		      uint32_t n, uint32_t *view)
 {
 	struct cluster *cl = NULL;
+	bool changed;
 
-	(void)ring_seq;
 	(void)view;
 	quorum_context_get(h, (const void **)&cl);
 	if (cl->d->votequorum_quorate != !!quorate)
 		qb_log(quorate ? LOG_NOTICE : LOG_WARNING, "corosync: %s (%u nodes in view)",
 		       quorate ? "quorate" : "quorum lost", n);
+	changed = !cl->d->votequorum_known || cl->d->votequorum_quorate != !!quorate ||
+		  cl->d->votequorum_ring != ring_seq;
 	cl->d->votequorum_quorate = !!quorate;
 	cl->d->votequorum_known = true;
+	cl->d->votequorum_ring = ring_seq;
+	/* The state machine hears of it through the group, in order. */
+	if (changed)
+		apply__send_verdict(cl->d);
 	/* Self-fence at once, not after the group view catches up. */
 	if (!quorate)
 		local__self_fence(cl->d);
+}
+
+/* The ring the group is in: a verdict is sent about this ring only. */
+static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *ids)
+{
+	struct cluster *cl = NULL;
+
+	(void)n;
+	(void)ids;
+	cpg_context_get(h, (void **)&cl);
+	cl->d->cpg_ring = ring.seq;
+	apply__send_verdict(cl->d);
 }
 
 static int dispatch_cpg(int fd, int events, void *data)
@@ -504,6 +522,8 @@ static int start_cpg(struct cluster *cl)
 		.model = CPG_MODEL_V1,
 		.cpg_deliver_fn = on_deliver,
 		.cpg_confchg_fn = on_confchg,
+		.cpg_totem_confchg_fn = on_totem,
+		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
 	};
 	unsigned int local_id;
 	char buf[24];

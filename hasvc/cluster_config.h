@@ -135,6 +135,8 @@ struct config {
 				   CONFIG_DEFAULT_METRICS_ADDRESS        */
 	unsigned watchdog_margin_ms; /* waited after a watchdog's timeout */
 	bool two_node;          /* fewer than 3 nodes, knowingly         */
+	bool quorum_device;     /* votequorum has a qdevice: a half view
+				   decides when it says quorate (quorum.c) */
 	char *alert_command;    /* run for every cluster event, or NULL */
 	unsigned alert_timeout_ms;
 	unsigned restart_grace_ms; /* a restarting node's VMs stay frozen */

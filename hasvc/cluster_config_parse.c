@@ -158,6 +158,13 @@ static int cluster_two_node(struct config_parser *p, const char *v, int line)
 	return 0;
 }
 
+static int cluster_quorum_device(struct config_parser *p, const char *v, int line)
+{
+	if (cluster_config__parse_bool(v, &p->conf->quorum_device) < 0)
+		return fail_in(p, line, "quorum_device '%s' is not yes or no", v);
+	return 0;
+}
+
 static int cluster_sync_timeout(struct config_parser *p, const char *v, int line)
 {
 	return set_ms(p, &p->conf->sync_timeout_ms, "sync_timeout_ms", v, line,
@@ -189,6 +196,7 @@ static const struct key_rule cluster_keys[] = {
 	{ "metrics_address", cluster_metrics_address },
 	{ "watchdog_margin_ms", cluster_watchdog_margin },
 	{ "two_node", cluster_two_node },
+	{ "quorum_device", cluster_quorum_device },
 	{ "alert_command", cluster_alert_command },
 	{ "alert_timeout_ms", cluster_alert_timeout },
 	{ "restart_grace_ms", cluster_restart_grace },
@@ -825,20 +833,26 @@ static void validate_shared_devices(struct config_parser *p)
 
 /*
  * The decision quorum is a strict majority of the declared nodes
- * (apply.c): with fewer than three, losing one stops every decision,
- * failover included.  Such a cluster must say so (two_node = yes).
+ * (quorum.c): with fewer than three, losing one stops every decision,
+ * failover included, unless corosync has a quorum device whose vote lets
+ * half the nodes decide.  Such a cluster must say which (two_node = yes,
+ * or quorum_device = yes).
  */
 static void validate_size(struct config_parser *p)
 {
 	const struct config *c = p->conf;
 
-	if (c->n_nodes >= 3 || c->two_node)
+	if (c->two_node && c->quorum_device)
+		cluster_config_parse__fail(p, c->nodes[0].line, "two_node = yes and quorum_device "
+					   "= yes in [cluster]: two_node runs without failover, "
+					   "quorum_device fails over with the device's vote; say one");
+	if (c->n_nodes >= 3 || c->two_node || c->quorum_device)
 		return;
 	cluster_config_parse__fail(p, c->nodes[0].line, "%zu node%s declared: a cluster of fewer "
 				   "than 3 nodes has no majority once one is lost, so it cannot "
-				   "fail over; declare a third node, or say two_node = yes in "
-				   "[cluster] to run so knowingly", c->n_nodes,
-				   c->n_nodes == 1 ? "" : "s");
+				   "fail over; declare a third node, or say quorum_device = yes "
+				   "(corosync-qdevice) or two_node = yes in [cluster] to run so "
+				   "knowingly", c->n_nodes, c->n_nodes == 1 ? "" : "s");
 }
 
 void cluster_config_parse__validate(struct config_parser *p)

@@ -40,6 +40,7 @@
 #include "hasvc/cluster.pb-c.h"
 #include "hasvc/cluster_config.h"
 #include "hasvc/fsm.h"
+#include "hasvc/quorum.h"
 
 #define CPG_VIEW_MAX 128
 /*
@@ -116,10 +117,14 @@ struct hasvcd {
 	struct fsm_actions acts;
 	bool votequorum_quorate;     /* what the local corosync says */
 	bool votequorum_known;       /* ... once it has said it */
+	uint64_t votequorum_ring;    /* ... about this corosync ring */
+	uint64_t cpg_ring;           /* the ring the group is in, or 0 */
 	/* The last membership applied, as every replica saw it. */
 	char members[CPG_VIEW_MAX][HASVC_NAME_MAX];
 	size_t n_members;
 	char *member_ptrs[CPG_VIEW_MAX];
+	/* What each of members[] said of its votequorum in this view. */
+	struct quorum_verdict verdicts[CPG_VIEW_MAX];
 	bool formation_over, formation_timer_armed;
 	qb_loop_timer_handle formation_timer;
 
@@ -185,6 +190,8 @@ void sync__deliver(struct hasvcd *d, Hasvc__Cluster__Msg *m, const struct group_
 /* apply.c */
 void apply__membership(struct hasvcd *d, const char *const *members, size_t n);
 void apply__message(struct hasvcd *d, const Hasvc__Cluster__Msg *m);
+/* With quorum_device = yes: tell the group what the local votequorum says. */
+void apply__send_verdict(struct hasvcd *d);
 /* The view just became consistent: report what this node holds. */
 void apply__after_sync(struct hasvcd *d);
 /* Feed one event and carry out this node's actions. */

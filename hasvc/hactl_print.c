@@ -110,6 +110,8 @@ static void print_header(FILE *out, const Hasvc__Ctl__Status *st)
 		/* The daemon has not fed the quorum change to the machine yet. */
 		fprintf(out, "votequorum %s, cluster view %s", st->quorate ? "quorate" : "NOT quorate",
 			st->fsm_quorate ? "quorate" : "NOT quorate");
+	if (st->quorum_device)
+		fprintf(out, " (half the nodes and the quorum device)");
 	if (st->config_digest[0])
 		fprintf(out, ", configuration %.12s\n", st->config_digest);
 	else

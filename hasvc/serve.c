@@ -220,6 +220,9 @@ static void reply_status(struct hasvcd *d, struct hasvc_ipc_req *req)
 	st.local_node = d->node;
 	st.quorate = d->votequorum_quorate;
 	st.fsm_quorate = d->fsm->quorate;
+	st.quorum_device = d->fsm->quorate &&
+			   !quorum__majority(d->conf, (const char *const *)d->member_ptrs,
+					     d->n_members);
 	st.config_digest = digest;
 	replica_digest(d, state_digest, sizeof(state_digest));
 	st.state_digest = state_digest;

@@ -246,6 +246,21 @@ START_TEST(test_fencing_keys)
 }
 END_TEST
 
+/* Two nodes with a quorum device: accepted, and said so in the result. */
+START_TEST(test_quorum_device)
+{
+	struct config *c = parse_ok("[cluster]\nallow_plaintext = yes\nquorum_device = yes\n"
+				    "[node a]\nreplication = h:1\n[node b]\nreplication = h:2\n");
+
+	ck_assert(c->quorum_device);
+	ck_assert(!c->two_node);
+	cluster_config__free(c);
+	c = parse_ok(PLAIN NODES);
+	ck_assert(!c->quorum_device);
+	cluster_config__free(c);
+}
+END_TEST
+
 START_TEST(test_tls_crl)
 {
 	struct config *c = parse_ok("[cluster]\ntwo_node = yes\n"
@@ -411,14 +426,20 @@ static const struct {
 	  "hasvc.conf:12: vm w: bridge 'a-bridge-name-too-long' is not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)" },
 	{ PLAIN "[node a]\nreplication = h:1\n[node b]\nreplication = h:2\n",
 	  "hasvc.conf:3: 2 nodes declared: a cluster of fewer than 3 nodes has no majority once "
-	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
-	  "[cluster] to run so knowingly" },
+	  "one is lost, so it cannot fail over; declare a third node, or say quorum_device = yes "
+	  "(corosync-qdevice) or two_node = yes in [cluster] to run so knowingly" },
 	{ PLAIN "[node a]\nreplication = h:1\n",
 	  "hasvc.conf:3: 1 node declared: a cluster of fewer than 3 nodes has no majority once "
-	  "one is lost, so it cannot fail over; declare a third node, or say two_node = yes in "
-	  "[cluster] to run so knowingly" },
+	  "one is lost, so it cannot fail over; declare a third node, or say quorum_device = yes "
+	  "(corosync-qdevice) or two_node = yes in [cluster] to run so knowingly" },
 	{ PLAIN "two_node = perhaps\n" NODES,
 	  "hasvc.conf:3: cluster: two_node 'perhaps' is not yes or no" },
+	{ PLAIN "quorum_device = qnetd\n" NODES,
+	  "hasvc.conf:3: cluster: quorum_device 'qnetd' is not yes or no" },
+	{ PLAIN "two_node = yes\nquorum_device = yes\n[node a]\nreplication = h:1\n"
+	  "[node b]\nreplication = h:2\n",
+	  "hasvc.conf:5: two_node = yes and quorum_device = yes in [cluster]: two_node runs "
+	  "without failover, quorum_device fails over with the device's vote; say one" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n"
 	  "[vm u]\nmemory = 1G\nkernel = /k\ndisk = /d\ndisk_size = 1G\n",
 	  "hasvc.conf:14: vm u: disk /d is also the disk of vm w (line 9): two VMs cannot "
@@ -603,6 +624,7 @@ int main(void)
 	tcase_add_test(tc, test_good_file);
 	tcase_add_test(tc, test_defaults_and_long_lines);
 	tcase_add_test(tc, test_tls_crl);
+	tcase_add_test(tc, test_quorum_device);
 	tcase_add_test(tc, test_fencing_keys);
 	tcase_add_test(tc, test_output_epochs_keys);
 	tcase_add_loop_test(tc, test_bad_input, 0, (int)(sizeof(bad) / sizeof(bad[0])));
