@@ -67,7 +67,7 @@ struct sync {
 	size_t best_len;
 	char best_from[HASVC_NAME_MAX];
 	uint64_t best_events;
-	bool best_saved, best_configured;
+	bool best_saved, best_running;
 	struct msgq held;
 	uint64_t started_ms;
 	bool timer_armed;
@@ -342,18 +342,26 @@ void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, 
 }
 
 /*
- * Whether st beats the best State so far: a configured replica that has run
- * in a quorate cluster since its daemon started beats one read back from a
- * state file (persist.c); else the most quorate events, then the smallest
- * node name.
+ * A configured replica whose last view was quorate: the running cluster's.
+ * Not merely configured: a node without a state file that started first
+ * configures the cluster from its own file alone, and that replica must not
+ * beat what the others read back (persist.c).
+ */
+static bool running(const Hasvc__Cluster__State *st)
+{
+	return st->replica && st->replica->configured && st->replica->quorate;
+}
+
+/*
+ * Whether st beats the best State so far: a running cluster's replica
+ * beats one read back from a state file (persist.c); else the most quorate
+ * events, then the smallest node name.
  */
 static bool better(const struct sync *s, const Hasvc__Cluster__State *st, const char *from)
 {
-	bool configured = st->replica && st->replica->configured;
-
 	if (!s->best)
 		return true;
-	if (st->saved != s->best_saved && (st->saved ? s->best_configured : configured))
+	if (st->saved != s->best_saved && (st->saved ? s->best_running : running(st)))
 		return !st->saved;
 	if (st->quorate_events != s->best_events)
 		return st->quorate_events > s->best_events;
@@ -448,7 +456,7 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 	hasvc__cluster__msg__pack(m, s->best);
 	s->best_events = st->quorate_events;
 	s->best_saved = st->saved;
-	s->best_configured = st->replica && st->replica->configured;
+	s->best_running = running(st);
 	snprintf(s->best_from, sizeof(s->best_from), "%s", m->sender);
 }
 

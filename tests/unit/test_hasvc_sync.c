@@ -215,8 +215,9 @@ enum state_kind {
 	STATE_BAD_SLOT,      /* web1's primary is no node slot              */
 	STATE_OTHER_FORMAT,  /* another major version                       */
 	STATE_EVENTS_DIFFER, /* State.quorate_events is not the replica's   */
-	STATE_CONFIGURED,    /* a configured replica                        */
+	STATE_CONFIGURED,    /* a configured replica, of a quorate view     */
 	STATE_SAVED,         /* ... read back from a state file (persist.c) */
+	STATE_ALONE,         /* configured but never quorate (a bootstrap)  */
 };
 
 /* A field number no version uses, length-prefixed: length, then bytes. */
@@ -235,7 +236,8 @@ static void state_of(const char *from, uint64_t events, enum state_kind kind)
 
 	ck_assert_ptr_nonnull(f);
 	f->quorate_events = events;
-	f->configured = kind == STATE_CONFIGURED || kind == STATE_SAVED;
+	f->configured = kind == STATE_CONFIGURED || kind == STATE_SAVED || kind == STATE_ALONE;
+	f->quorate = kind == STATE_CONFIGURED;
 	st.saved = kind == STATE_SAVED;
 	f->vms[0].used = true;
 	snprintf(f->vms[0].name, sizeof(f->vms[0].name), "web1");
@@ -500,6 +502,27 @@ START_TEST(test_saved_state_loses_to_a_running_cluster)
 }
 END_TEST
 
+/*
+ * A node without a state file that started first and, alone, configured
+ * the cluster from its own file: its replica never ran in a quorate
+ * cluster, so it does not beat what the others read back.
+ */
+START_TEST(test_saved_state_beats_a_lone_bootstrap)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	d.fsm->configured = true;    /* a configured the cluster, alone */
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_of("b", 50, STATE_SAVED);
+	state_of("c", 0, STATE_ALONE);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 50);
+	ck_assert(d.replica_saved);
+}
+END_TEST
+
 /* Among replicas read back (every hasvcd restarted), the newest wins. */
 START_TEST(test_saved_states_newest_wins)
 {
@@ -625,6 +648,7 @@ int main(void)
 	tcase_add_test(tc, test_cut_member_held_messages_dropped);
 	tcase_add_test(tc, test_saved_state_loses_to_a_running_cluster);
 	tcase_add_test(tc, test_saved_states_newest_wins);
+	tcase_add_test(tc, test_saved_state_beats_a_lone_bootstrap);
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
 	tcase_add_test(tc, test_config_only_from_declared_nodes);
