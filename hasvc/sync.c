@@ -355,7 +355,9 @@ static bool running(const Hasvc__Cluster__State *st)
 /*
  * Whether st beats the best State so far: a running cluster's replica
  * beats one read back from a state file (persist.c); else the most quorate
- * events, then the smallest node name.
+ * events, then one not read back (a daemon that ran on alone, not quorate,
+ * since the file's node left has as many events and knows more), then the
+ * smallest node name.
  */
 static bool better(const struct sync *s, const Hasvc__Cluster__State *st, const char *from)
 {
@@ -365,6 +367,8 @@ static bool better(const struct sync *s, const Hasvc__Cluster__State *st, const 
 		return !st->saved;
 	if (st->quorate_events != s->best_events)
 		return st->quorate_events > s->best_events;
+	if (st->saved != s->best_saved)
+		return !st->saved;
 	return strcmp(from, s->best_from) < 0;
 }
 

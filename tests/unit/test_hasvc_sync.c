@@ -523,6 +523,28 @@ START_TEST(test_saved_state_beats_a_lone_bootstrap)
 }
 END_TEST
 
+/*
+ * A node restarted into a cluster whose rest is not quorate without it
+ * (two nodes; or a third one down): the daemon that ran on has the same
+ * events as the file (nothing quorate happened since it left) and more
+ * (where copies run, what is being fenced): it wins the tie, whatever the
+ * names.
+ */
+START_TEST(test_saved_state_loses_a_tie)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_of("b", 50, STATE_SAVED);
+	state_of("c", 50, STATE_ALONE);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 50);
+	ck_assert(!d.replica_saved);
+}
+END_TEST
+
 /* Among replicas read back (every hasvcd restarted), the newest wins. */
 START_TEST(test_saved_states_newest_wins)
 {
@@ -649,6 +671,7 @@ int main(void)
 	tcase_add_test(tc, test_saved_state_loses_to_a_running_cluster);
 	tcase_add_test(tc, test_saved_states_newest_wins);
 	tcase_add_test(tc, test_saved_state_beats_a_lone_bootstrap);
+	tcase_add_test(tc, test_saved_state_loses_a_tie);
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
 	tcase_add_test(tc, test_config_only_from_declared_nodes);
