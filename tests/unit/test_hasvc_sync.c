@@ -483,6 +483,34 @@ START_TEST(test_held_limit_cuts_the_flooder_only)
 END_TEST
 
 /*
+ * The slow member (b) had a message on its way when the round began (sent
+ * before it saw the view, delivered before its State): d's flood still cuts
+ * off d only, and b's message is applied after the round.
+ */
+START_TEST(test_held_limit_spares_a_slow_member_that_spoke)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	add("d", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_from("c", 0);
+	op_from("b", 1);
+	for (uint64_t i = 2; i <= HASVCD_HELD_MAX + 1; i++)
+		op_from("d", i);
+	ck_assert_uint_eq(seen.memberships, 0);
+	op_from("b", HASVCD_HELD_MAX + 2);
+	state_from("b", 0);
+	ck_assert_uint_eq(seen.memberships, 1);
+	expect_members("a b c");
+	ck_assert_uint_eq(seen.applied, 2);
+	ck_assert_uint_eq(seen.last_request, HASVCD_HELD_MAX + 2);
+	ck_assert_uint_eq(seen.self_fenced, 0);
+}
+END_TEST
+
+/*
  * A replica read back from a state file loses to a configured one that ran
  * in a quorate cluster since, whatever its events: a node restarted alone
  * never brings an old state back into a running cluster.
@@ -667,6 +695,7 @@ int main(void)
 	tcase_add_test(tc, test_time_limit_cuts_the_silent_member);
 	tcase_add_test(tc, test_held_limit_ends_the_round);
 	tcase_add_test(tc, test_held_limit_cuts_the_flooder_only);
+	tcase_add_test(tc, test_held_limit_spares_a_slow_member_that_spoke);
 	tcase_add_test(tc, test_cut_member_held_messages_dropped);
 	tcase_add_test(tc, test_saved_state_loses_to_a_running_cluster);
 	tcase_add_test(tc, test_saved_states_newest_wins);
