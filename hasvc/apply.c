@@ -223,6 +223,18 @@ static void apply_config(struct hasvcd *d, const Hasvc__Cluster__Msg *m)
 	char change[512];
 	int n;
 
+	/*
+	 * A hactl text was checked by its sender against its replica when it
+	 * was multicast; quorum may have gone, or a VM started, before it came
+	 * back in order.  Every member checks it again here against the same
+	 * replica at the same point, so all refuse it alike.
+	 */
+	if (m->config->request &&
+	    config_dist__check(d, m->config->text, m->config->path, err, sizeof(err))) {
+		qb_log(LOG_ERR, "configuration from %s refused as delivered: %s", m->sender, err);
+		config_dist__applied(d, m, err, NULL);
+		return;
+	}
 	if (mine)
 		describe_change(d->conf, m->config->text, m->config->path, change, sizeof(change));
 	if (hasvcd__set_config(d, m->config->text, m->config->path, err, sizeof(err))) {

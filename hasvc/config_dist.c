@@ -11,7 +11,8 @@
  * The rule that keeps the texts equal: the checks that can refuse a text are
  * the parser's (the same on every node: nothing in them reads the host) and
  * the ones here against the replicated state, made by the sender before it
- * multicasts; a receiver does not check more, so a text one node takes every
+ * multicasts and by every member again as it is delivered (the replica may
+ * have changed in between: apply.c), alike, so a text one node takes every
  * node takes.  Only a hasvcd of another version, or a file it cannot write,
  * can still differ: its ConfigHeld then carries the error and hactl fails
  * naming the node.

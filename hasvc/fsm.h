@@ -150,6 +150,9 @@ enum fsm_action_type {
 				   this generation; quit it after timeout_s      */
 };
 
+/* A LOG or REJECT text: a refusal with its reasons (fsm__explain) fits. */
+#define FSM_TEXT_MAX 320
+
 struct fsm_action {
 	enum fsm_action_type type;
 	char node[HASVC_NAME_MAX]; /* who carries it out                   */
@@ -158,7 +161,7 @@ struct fsm_action {
 	uint64_t generation;       /* token of the copy the action is for */
 	uint64_t peer_generation;  /* token of the peer's copy: the only one
 				      a stream may come from or go to     */
-	char text[320];            /* LOG and REJECT                      */
+	char text[FSM_TEXT_MAX];   /* LOG and REJECT                      */
 	uint32_t timeout_s;        /* SHUTDOWN                            */
 };
 

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include "hasvc/fsm_internal.h"
 
 /*
@@ -290,10 +292,12 @@ static void op_start(struct step *st, const struct fsm_event *ev, struct fsm_vm 
 		return;
 	}
 	if (!fsm__can_take(st->f, vm, vm->home, true) && fsm__place(st->f, vm, -1, -1, true) < 0) {
-		char why[256];
+		char line[FSM_TEXT_MAX];
+		int k = snprintf(line, sizeof(line), "no node can run vm %s: ", vm->name);
 
-		fsm__explain(st->f, vm, true, why, sizeof(why));
-		fsm__emit_reject(st, origin, "no node can run vm %s: %s", vm->name, why);
+		/* The reasons get what the text leaves, so that their count ends it. */
+		fsm__explain(st->f, vm, true, line + k, sizeof(line) - (size_t)k);
+		fsm__emit_reject(st, origin, "%s", line);
 		return;
 	}
 	vm->request = FSM_REQ_STARTED;

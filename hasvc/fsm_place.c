@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "hasvc/fsm_internal.h"
@@ -262,8 +263,9 @@ static int fresh_target(struct step *st, struct fsm_vm *vm, int old, bool failed
  */
 static void no_room(struct step *st, struct fsm_vm *vm)
 {
-	char why[256];
+	char line[FSM_TEXT_MAX];
 	bool up = false;
+	int k;
 
 	for (int i = 0; i < HASVC_MAX_NODES && !up; i++)
 		up = st->f->nodes[i].declared && fsm__node_candidate(st->f, i);
@@ -275,8 +277,10 @@ static void no_room(struct step *st, struct fsm_vm *vm)
 	if (vm->wait_room)
 		return;
 	vm->wait_room = true;
-	fsm__explain(st->f, vm, true, why, sizeof(why));
-	fsm__emit_log(st, "vm %s: no node can run it: %s", vm->name, why);
+	/* The reasons get what the line leaves, so that their count ends it. */
+	k = snprintf(line, sizeof(line), "vm %s: no node can run it: ", vm->name);
+	fsm__explain(st->f, vm, true, line + k, sizeof(line) - (size_t)k);
+	fsm__emit_log(st, "%s", line);
 }
 
 /* The primary is gone: resume it, promote the standby, or boot afresh. */

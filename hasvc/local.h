@@ -147,18 +147,18 @@ uint64_t local_backoff__due_ms(struct local *l, const char *vm, unsigned *fails)
 /* c's vmm ended (or could not start) at now: count it, or start over. */
 void local_backoff__ended(struct local *l, const struct copy *c, uint64_t now);
 
-/* local_dev.c: a VM's disk and network interface. */
-struct config_vm;
-/* Create the image (sparse, disk_size) if missing; refuse another size. */
 /*
- * Spawn c's vmm.  peer_gen: the primary's token, for a standby or a
- * destination.  0, or -errno (logged) when it cannot start.
+ * local_launch.c: spawn c's vmm.  peer_gen: the primary's token, for a
+ * standby or a destination.  0, or -errno (logged) when it cannot start.
  */
 int local_launch__run(struct hasvcd *d, struct copy *c, uint64_t peer_gen);
 
 /* This host's memory for VMs and online CPUs, into inv (local_host.c). */
 void local_host__capacity(const struct hasvcd *d, Hasvc__Cluster__InventoryDone *inv);
 
+/* local_dev.c: a VM's disk and network interface. */
+struct config_vm;
+/* Create the image (sparse, disk_size) if missing; refuse another size. */
 int local_dev__disk_prepare(const struct config_vm *cv, char *err, size_t errlen);
 /* The configured mac, or the one derived from the cluster and VM names. */
 void local_dev__mac(const struct hasvcd *d, const struct config_vm *cv, uint8_t mac[6]);

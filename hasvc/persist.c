@@ -9,7 +9,7 @@
  * carries) atomically (atomic_file.c).  At
  * start, a file of the configuration this daemon read becomes its replica,
  * marked as read back (d->replica_saved) until a quorate view: in the
- * state exchange a replica that ran in a quorate cluster since beats it
+ * state exchange a replica of a quorate cluster beats it
  * (sync.c, better()), so a node restarted alone never brings an old state
  * back into a running cluster, and among replicas read back the one with the
  * most quorate events wins, as always.  A file that does not decode, or of

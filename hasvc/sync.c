@@ -24,11 +24,11 @@
  * point on every member: those whose State had not come are taken as gone
  * (left out of the membership, their messages ignored) for as long as they
  * stay in the group.  The held-back messages are bounded too.  When they
- * fill, the members that sent messages in the round but not their State
- * (a rogue or broken daemon flooding it) are cut off at once, their held
+ * fill, the member that sent the most of them in the round but not its
+ * State (a rogue or broken daemon flooding it) is cut off at once, its held
  * messages dropped, and the round goes on waiting for the others: a healthy
- * daemon that was only slow to answer (not scheduled for a while) is not
- * cut off for another's flood.  Where no such member made them fill, the
+ * daemon that was only slow to answer (not scheduled for a while, perhaps
+ * with a message on its way) is not cut off for another's flood.  Where no such member made them fill, the
  * round ends as at its time limit, at once.  A daemon that finds itself
  * cut off has a replica the others no longer count: it leaves (self-fence,
  * exit as a failure; its service manager starts it again).
@@ -54,6 +54,7 @@ struct sync_member {
 	bool got;
 	bool cut;                /* taken as gone: ignored while it stays */
 	size_t held;             /* its messages held in this round */
+	size_t held_bytes;       /* ... and their bytes */
 	unsigned long ignored;   /* its messages ignored since */
 };
 
@@ -67,7 +68,7 @@ struct sync {
 	size_t best_len;
 	char best_from[HASVC_NAME_MAX];
 	uint64_t best_events;
-	bool best_saved, best_configured;
+	bool best_saved, best_running;
 	struct msgq held;
 	uint64_t started_ms;
 	bool timer_armed;
@@ -342,21 +343,33 @@ void sync__view(struct hasvcd *d, const struct group_member *members, size_t n, 
 }
 
 /*
- * Whether st beats the best State so far: a configured replica that has run
- * in a quorate cluster since its daemon started beats one read back from a
- * state file (persist.c); else the most quorate events, then the smallest
- * node name.
+ * A configured replica whose last view was quorate: the running cluster's.
+ * Not merely configured: a node without a state file that started first
+ * configures the cluster from its own file alone, and that replica must not
+ * beat what the others read back (persist.c).
+ */
+static bool running(const Hasvc__Cluster__State *st)
+{
+	return st->replica && st->replica->configured && st->replica->quorate;
+}
+
+/*
+ * Whether st beats the best State so far: a running cluster's replica
+ * beats one read back from a state file (persist.c); else the most quorate
+ * events, then one not read back (a daemon that ran on alone, not quorate,
+ * since the file's node left has as many events and knows more), then the
+ * smallest node name.
  */
 static bool better(const struct sync *s, const Hasvc__Cluster__State *st, const char *from)
 {
-	bool configured = st->replica && st->replica->configured;
-
 	if (!s->best)
 		return true;
-	if (st->saved != s->best_saved && (st->saved ? s->best_configured : configured))
+	if (st->saved != s->best_saved && (st->saved ? s->best_running : running(st)))
 		return !st->saved;
 	if (st->quorate_events != s->best_events)
 		return st->quorate_events > s->best_events;
+	if (st->saved != s->best_saved)
+		return !st->saved;
 	return strcmp(from, s->best_from) < 0;
 }
 
@@ -448,7 +461,7 @@ static void take_state(struct hasvcd *d, struct sync_member *sm, const Hasvc__Cl
 	hasvc__cluster__msg__pack(m, s->best);
 	s->best_events = st->quorate_events;
 	s->best_saved = st->saved;
-	s->best_configured = st->replica && st->replica->configured;
+	s->best_running = running(st);
 	snprintf(s->best_from, sizeof(s->best_from), "%s", m->sender);
 }
 
@@ -602,20 +615,41 @@ static bool from_cut(const struct msgq_item *it, void *arg)
 	return drop;
 }
 
+/* A member's share of the held messages' limits (count or bytes, the larger). */
+static uint64_t load(const struct sync *s, const struct sync_member *sm)
+{
+	uint64_t by_count = (uint64_t)sm->held * s->held.max_bytes;
+	uint64_t by_bytes = (uint64_t)sm->held_bytes * s->held.max_n;
+
+	return by_count > by_bytes ? by_count : by_bytes;
+}
+
+/* Sent messages in this round but not its State. */
+static bool talker(const struct sync_member *sm)
+{
+	return sm->expected && !sm->got && sm->held;
+}
+
 /*
- * The held messages are full: cut off the members that sent some of them
- * without their State, and drop those.  Every member holds the same
- * messages, so every member cuts the same ones.  False if there were none.
+ * The held messages are full: cut off the member that sent the most of them
+ * (by its share of the limits) without its State, and drop those.  Only
+ * the most: a daemon only slow to answer may have had a message or two on
+ * its way when the round began.  Every member holds the same messages, so
+ * every member cuts the same ones.  False if there was none.
  */
 static bool cut_talkers(struct hasvcd *d)
 {
 	struct sync *s = d->sync;
 	bool any = false, done = true;
+	uint64_t most = 0;
 
+	for (size_t i = 0; i < s->n; i++)
+		if (talker(&s->m[i]) && load(s, &s->m[i]) > most)
+			most = load(s, &s->m[i]);
 	for (size_t i = 0; i < s->n; i++) {
 		struct sync_member *sm = &s->m[i];
 
-		if (!sm->expected || sm->got || !sm->held)
+		if (!talker(sm) || load(s, sm) < most)
 			continue;
 		if (sm->id.self) {
 			leave(d, "this daemon's messages filled the state exchange before its state");
@@ -641,6 +675,7 @@ static bool cut_talkers(struct hasvcd *d)
 static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m, struct sync_member *from)
 {
 	struct sync *s = d->sync;
+	size_t bytes = s->held.bytes;
 	int ret = msgq__push(&s->held, m);
 
 	if (ret == -ENOBUFS) {
@@ -655,6 +690,7 @@ static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m, struct sync_mem
 					apply__message(d, m);
 				return;
 			}
+			bytes = s->held.bytes;
 			ret = msgq__push(&s->held, m);
 		}
 	}
@@ -668,6 +704,7 @@ static void hold(struct hasvcd *d, const Hasvc__Cluster__Msg *m, struct sync_mem
 		leave(d, "out of memory while holding back messages");
 	} else {
 		from->held++;
+		from->held_bytes += s->held.bytes - bytes;
 	}
 }
 

@@ -83,7 +83,7 @@ static void feed(struct t *t, const struct fsm_event *ev)
 /* members: NULL-terminated names. */
 static void members(struct t *t, bool quorate, ...)
 {
-	const char *names[8];
+	const char *names[HASVC_MAX_NODES + 1];   /* and the NULL */
 	size_t n = 0;
 	va_list ap;
 	struct fsm_event ev = { .type = FSM_EV_MEMBERSHIP };
@@ -1055,6 +1055,63 @@ START_TEST(test_placement_refusal_many_nodes)
 }
 END_TEST
 
+/*
+ * The longest VM name, one node without room, seven in maintenance (short
+ * reasons): the count still ends the log line and hactl start's refusal.
+ */
+#define LONG_VM "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+static const char many_nodes_long_conf[] =
+	"[cluster]\nallow_plaintext = yes\n"
+	NODE("a", "memory = 40M\n") NODE("b", "memory = 40M\n") NODE("c", "memory = 40M\n")
+	NODE("d", "memory = 40M\n") NODE("e", "memory = 40M\n") NODE("f", "memory = 40M\n")
+	NODE("g", "memory = 40M\n") NODE("h", "memory = 40M\n")
+	"[vm " LONG_VM "]\nmemory = 128M\nkernel = /k\nprotected = no\n";
+
+/* Whole reasons (a's, then "X cannot take VMs now"), then the count of the rest: 8. */
+static void check_long_refusal(const char *text)
+{
+	const char *why = strstr(text, ": a has"), *more = strstr(text, "; and ");
+	int n;
+
+	ck_assert_msg(more, "no count of the reasons left out: %s", text);
+	n = fsm_count_reasons(why, why + strcspn(why, ";"));
+	for (const char *p = strstr(why, " cannot take VMs now"); p && p < more;
+	     p = strstr(p + 1, " cannot take VMs now"))
+		n++;
+	ck_assert_int_eq(n + atoi(more + 6), 8);
+	ck_assert_msg(!strcmp(more + 6 + strspn(more + 6, "0123456789"),
+			      " more nodes cannot take it"), "%s", text);
+}
+
+START_TEST(test_placement_refusal_long_name)
+{
+	const struct fsm_action *a;
+	struct t t;
+
+	setup(&t, many_nodes_long_conf);
+	members(&t, true, "a", "b", "c", "d", "e", "f", "g", "h", NULL);
+	for (const char *c = "bcdefgh"; *c; c++) {
+		char name[2] = { *c, 0 };
+
+		op(&t, FSM_OP_MAINTENANCE_ON, NULL, name);
+	}
+	for (const char *c = "abcdefgh"; *c; c++) {
+		char name[2] = { *c, 0 };
+
+		inventory(&t, name);
+	}
+	a = find_text(&t, FSM_ACT_LOG, "vm " LONG_VM ": no node can run it: a has 40 of 40 MiB");
+	ck_assert_ptr_nonnull(a);
+	check_long_refusal(a->text);
+	op(&t, FSM_OP_STOP, LONG_VM, NULL);
+	op(&t, FSM_OP_START, LONG_VM, NULL);
+	a = find_text(&t, FSM_ACT_REJECT, "no node can run vm " LONG_VM ": a has 40 of 40 MiB");
+	ck_assert_ptr_nonnull(a);
+	check_long_refusal(a->text);
+	teardown(&t);
+}
+END_TEST
+
 START_TEST(test_placement_limits)
 {
 	struct t t;
@@ -1275,6 +1332,7 @@ int main(void)
 	tcase_add_test(tc, test_placement_limits);
 	tcase_add_test(tc, test_guest_power_off_boots_afresh);
 	tcase_add_test(tc, test_placement_refusal_many_nodes);
+	tcase_add_test(tc, test_placement_refusal_long_name);
 	tcase_add_test(tc, test_placement_reported);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -215,8 +215,9 @@ enum state_kind {
 	STATE_BAD_SLOT,      /* web1's primary is no node slot              */
 	STATE_OTHER_FORMAT,  /* another major version                       */
 	STATE_EVENTS_DIFFER, /* State.quorate_events is not the replica's   */
-	STATE_CONFIGURED,    /* a configured replica                        */
+	STATE_CONFIGURED,    /* a configured replica, of a quorate view     */
 	STATE_SAVED,         /* ... read back from a state file (persist.c) */
+	STATE_ALONE,         /* configured but never quorate (a bootstrap)  */
 };
 
 /* A field number no version uses, length-prefixed: length, then bytes. */
@@ -235,7 +236,8 @@ static void state_of(const char *from, uint64_t events, enum state_kind kind)
 
 	ck_assert_ptr_nonnull(f);
 	f->quorate_events = events;
-	f->configured = kind == STATE_CONFIGURED || kind == STATE_SAVED;
+	f->configured = kind == STATE_CONFIGURED || kind == STATE_SAVED || kind == STATE_ALONE;
+	f->quorate = kind == STATE_CONFIGURED;
 	st.saved = kind == STATE_SAVED;
 	f->vms[0].used = true;
 	snprintf(f->vms[0].name, sizeof(f->vms[0].name), "web1");
@@ -481,6 +483,34 @@ START_TEST(test_held_limit_cuts_the_flooder_only)
 END_TEST
 
 /*
+ * The slow member (b) had a message on its way when the round began (sent
+ * before it saw the view, delivered before its State): d's flood still cuts
+ * off d only, and b's message is applied after the round.
+ */
+START_TEST(test_held_limit_spares_a_slow_member_that_spoke)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	add("d", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_from("c", 0);
+	op_from("b", 1);
+	for (uint64_t i = 2; i <= HASVCD_HELD_MAX + 1; i++)
+		op_from("d", i);
+	ck_assert_uint_eq(seen.memberships, 0);
+	op_from("b", HASVCD_HELD_MAX + 2);
+	state_from("b", 0);
+	ck_assert_uint_eq(seen.memberships, 1);
+	expect_members("a b c");
+	ck_assert_uint_eq(seen.applied, 2);
+	ck_assert_uint_eq(seen.last_request, HASVCD_HELD_MAX + 2);
+	ck_assert_uint_eq(seen.self_fenced, 0);
+}
+END_TEST
+
+/*
  * A replica read back from a state file loses to a configured one that ran
  * in a quorate cluster since, whatever its events: a node restarted alone
  * never brings an old state back into a running cluster.
@@ -496,6 +526,49 @@ START_TEST(test_saved_state_loses_to_a_running_cluster)
 	state_of("c", 10, STATE_CONFIGURED);
 	ck_assert_uint_eq(seen.memberships, 1);
 	ck_assert_uint_eq(d.fsm->quorate_events, 10);
+	ck_assert(!d.replica_saved);
+}
+END_TEST
+
+/*
+ * A node without a state file that started first and, alone, configured
+ * the cluster from its own file: its replica never ran in a quorate
+ * cluster, so it does not beat what the others read back.
+ */
+START_TEST(test_saved_state_beats_a_lone_bootstrap)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	d.fsm->configured = true;    /* a configured the cluster, alone */
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_of("b", 50, STATE_SAVED);
+	state_of("c", 0, STATE_ALONE);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 50);
+	ck_assert(d.replica_saved);
+}
+END_TEST
+
+/*
+ * A node restarted into a cluster whose rest is not quorate without it
+ * (two nodes; or a third one down): the daemon that ran on has the same
+ * events as the file (nothing quorate happened since it left) and more
+ * (where copies run, what is being fenced): it wins the tie, whatever the
+ * names.
+ */
+START_TEST(test_saved_state_loses_a_tie)
+{
+	add("a", true);
+	add("b", true);
+	add("c", true);
+	sync__view(&d, view, n_view, true);
+	deliver_sent();
+	state_of("b", 50, STATE_SAVED);
+	state_of("c", 50, STATE_ALONE);
+	ck_assert_uint_eq(seen.memberships, 1);
+	ck_assert_uint_eq(d.fsm->quorate_events, 50);
 	ck_assert(!d.replica_saved);
 }
 END_TEST
@@ -622,9 +695,12 @@ int main(void)
 	tcase_add_test(tc, test_time_limit_cuts_the_silent_member);
 	tcase_add_test(tc, test_held_limit_ends_the_round);
 	tcase_add_test(tc, test_held_limit_cuts_the_flooder_only);
+	tcase_add_test(tc, test_held_limit_spares_a_slow_member_that_spoke);
 	tcase_add_test(tc, test_cut_member_held_messages_dropped);
 	tcase_add_test(tc, test_saved_state_loses_to_a_running_cluster);
 	tcase_add_test(tc, test_saved_states_newest_wins);
+	tcase_add_test(tc, test_saved_state_beats_a_lone_bootstrap);
+	tcase_add_test(tc, test_saved_state_loses_a_tie);
 	tcase_add_test(tc, test_self_cut_off_leaves);
 	tcase_add_test(tc, test_guessed_member);
 	tcase_add_test(tc, test_config_only_from_declared_nodes);
