@@ -15,13 +15,14 @@
  * most quorate events wins, as always.  A file that does not decode, or of
  * another configuration, is not used (said in the log).
  *
- * Only what was asked is read back, into a replica built from the
- * configuration as a bootstrap builds it: each VM's requested state, error,
- * restart budget, home node and generation counter, each node's
- * maintenance, the count of quorate events.  Where copies ran is not: the
- * vmm processes may be gone (a power loss) or still run (every hasvcd
- * restarted), and the nodes' inventories say which, as they do for a
- * cluster that starts from nothing.
+ * The whole replica is read back, and every node in it is taken as a node
+ * whose hasvcd stopped cleanly (grace.c): not a member, restarting until
+ * [cluster] restart_grace_ms from now.  So the VMs are frozen where they
+ * were until their nodes return: a node whose vmm processes still run
+ * (every hasvcd restarted, an upgrade) adopts and reports them, one whose
+ * vmm processes are gone (a power loss) reports none and those VMs boot
+ * again; a node that does not return within the grace is lost, fenced,
+ * and its VMs go elsewhere.  Nothing is placed twice meanwhile.
  */
 #include "config.h"
 
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -135,66 +137,34 @@ static uint8_t *read_file(const char *path, size_t *len, int *err)
 	return buf;
 }
 
-/* What operators asked, from old into f (made from the same configuration). */
-static void take_asked(struct fsm *f, const struct fsm *old)
+static int64_t wall_ms(void)
 {
-	for (int v = 0; v < HASVC_MAX_VMS; v++) {
-		struct fsm_vm *vm = &f->vms[v];
-		int o = vm->used ? fsm__vm_index(old, vm->name) : -1;
-		const struct fsm_vm *ov = o >= 0 ? &old->vms[o] : NULL;
+	struct timespec ts;
 
-		if (!ov)
-			continue;
-		vm->request = ov->request;
-		vm->error = ov->error;
-		vm->restarts = ov->restarts;
-		vm->relocations = ov->relocations;
-		vm->stop_timeout_s = ov->stop_timeout_s;
-		vm->generation = ov->generation;
-		vm->issued = ov->issued;
-		if (ov->home >= 0)
-			vm->home = (int8_t)fsm__node_index(f, old->nodes[ov->home].name);
-	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every node of f as one whose hasvcd stopped cleanly a moment ago. */
+static void as_restarting(const struct hasvcd *d, struct fsm *f)
+{
+	int64_t deadline = wall_ms() + (int64_t)d->conf->restart_grace_ms;
+
+	f->have_view = f->quorate = false;
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
-		int o = f->nodes[i].declared ? fsm__node_index(old, f->nodes[i].name) : -1;
+		struct fsm_node *n = &f->nodes[i];
 
-		if (o >= 0)
-			f->nodes[i].maintenance = old->nodes[o].maintenance;
+		if (!n->declared)
+			continue;
+		n->member = n->ready = n->evacuating = false;
+		if (n->gone)
+			continue;
+		n->restarting = true;
+		n->restart_deadline_ms = deadline;
 	}
-	f->quorate_events = old->quorate_events;
 }
 
-/* A replica of d's configuration with what old asked, or NULL with why. */
-static struct fsm *remembered(const struct hasvcd *d, const struct fsm *old, char *why,
-			      size_t wlen)
-{
-	struct fsm_event ev = { .type = FSM_EV_CONFIG };
-	struct fsm_actions acts;
-	struct fsm *f = fsm__new();
-
-	if (!f) {
-		snprintf(why, wlen, "out of memory");
-		return NULL;
-	}
-	fsm__actions_init(&acts);
-	ev.config.config = d->conf;
-	memcpy(ev.config.digest, d->conf_digest, sizeof(ev.config.digest));
-	if (fsm__step(f, &ev, &acts)) {
-		snprintf(why, wlen, "out of memory");
-		goto bad;
-	}
-	take_asked(f, old);
-	if (fsm__check_invariants(f, why, wlen))
-		goto bad;
-	fsm__actions_free(&acts);
-	return f;
-bad:
-	fsm__actions_free(&acts);
-	fsm__free(f);
-	return NULL;
-}
-
-/* The saved replica's asked states in a new fsm, or NULL with why. */
+/* The saved replica in a new fsm, its nodes restarting, or NULL with why. */
 static struct fsm *decode(const struct hasvcd *d, const uint8_t *buf, size_t len, char *why,
 			  size_t wlen)
 {
@@ -205,14 +175,22 @@ static struct fsm *decode(const struct hasvcd *d, const uint8_t *buf, size_t len
 		snprintf(why, wlen, "not a Replica message");
 		return NULL;
 	}
-	if (!old)
+	if (!old) {
 		snprintf(why, wlen, "out of memory");
-	else if (fsm_codec__decode(r, old, why, wlen))
-		;
-	else if (!old->configured || memcmp(old->digest, d->conf_digest, sizeof(old->digest)))
+		goto out;
+	}
+	if (fsm_codec__decode(r, old, why, wlen))
+		goto out;
+	if (!old->configured || memcmp(old->digest, d->conf_digest, sizeof(old->digest))) {
 		snprintf(why, wlen, "saved with another configuration than %s", d->config_path);
-	else
-		f = remembered(d, old, why, wlen);
+		goto out;
+	}
+	as_restarting(d, old);
+	if (fsm__check_invariants(old, why, wlen))
+		goto out;
+	f = old;
+	old = NULL;
+out:
 	fsm__free(old);
 	hasvc__cluster__replica__free_unpacked(r, NULL);
 	return f;

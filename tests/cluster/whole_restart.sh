@@ -7,7 +7,9 @@
 # daemons start again: web2 stays stopped, web3 disabled, c in maintenance
 # (nothing placed there), and web1 comes back, protected.  A node started
 # alone later into the running cluster brings nothing old back with its own
-# file (the running cluster's state wins: test_hasvc_sync).  Replicas agree.
+# file (the running cluster's state wins: test_hasvc_sync).  Then every
+# hasvcd is killed while the vmm processes run on, and web1's primary node
+# comes back last: web1 stays frozen there, and is adopted.  Replicas agree.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -73,5 +75,28 @@ case "$1 $2" in "a b"|"b a") ;; *) fail "web1 not protected on a and b (c is in 
 	fail "c is no longer in maintenance: $(hactl_on b status)"
 [ -z "$(pgrep -f "vmm run .*$T/c/" || true)" ] || fail "a vmm runs on c, which is in maintenance"
 echo "after the restart: web1 protected on $1/$2, web2 stopped, web3 disabled, c in maintenance"
+
+# Every hasvcd killed again, the vmm processes running on (all daemons
+# upgraded at once), web1's primary node back last: meanwhile its VMs are
+# frozen (its node is taken as restarting for restart_grace_ms), nothing
+# boots a second primary, and its hasvcd adopts the one that runs.
+prim=$1
+gen=$(vm_get b web1 'v["generation"]')
+saved_after "$(now_ms)"
+for n in $CL_NODES; do kill -9 "$(eval "echo \$${n}_hasvcd_pid")"; done
+for n in $CL_NODES; do wait "$(eval "echo \$${n}_hasvcd_pid")" 2>/dev/null || true; done
+rest=""
+for n in $CL_NODES; do [ "$n" = "$prim" ] || rest="$rest $n"; done
+for n in $rest; do start_hasvcd "$n"; done
+set -- $rest
+wait_vm "$1" web1 '(v.get("frozen_by", "") == "'"$prim"'" and s.get("quorate") and
+	v["primary"] + str(v["generation"]) == "'"$prim$gen"'")' 30
+echo "every hasvcd restarted but $prim's: web1 frozen on $prim, generation $gen"
+start_hasvcd "$prim"
+wait_for_line "$T/$prim/hasvcd.log" "hasvc.web1.$gen \\(pid [0-9]*\\) left by an earlier hasvcd: adopted" 20 ||
+	fail "$prim's hasvcd did not adopt web1's vmm: $(grep -v debug "$T/$prim/hasvcd.log" | tail -5)"
+wait_vm "$1" web1 '(not v.get("frozen_by") and v["state"] == "protected" and
+	v["primary"] + str(v["generation"]) == "'"$prim$gen"'")' 60
+echo "$prim's hasvcd back last: it adopted web1 (generation $gen), protected again"
 replicas_agree 3 30
 echo "replicas agree; ok"
