@@ -123,7 +123,9 @@ static uint8_t *read_file(const char *path, size_t *len, int *err)
 	}
 	if (fstat(fd, &st)) {
 		*err = -errno;
-	} else if (st.st_size <= 0 || (uint64_t)st.st_size > STATE_FILE_MAX) {
+	} else if (st.st_size <= 0) {
+		*err = -ENODATA;   /* "No data available": an empty file */
+	} else if ((uint64_t)st.st_size > STATE_FILE_MAX) {
 		*err = -EFBIG;
 	} else if (!(buf = malloc((size_t)st.st_size))) {
 		*err = -ENOMEM;
