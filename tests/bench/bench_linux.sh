@@ -89,9 +89,9 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # qemu_start ID MACHINE IMG: the same guest in QEMU on a tap of its own in
 # the bridge (qtap0, removed by stop); PID in ${ID}_pid.  Not the vmm's
-# ntap0: QEMU turns on the offloads of the tap it uses (TUNSETOFFLOAD), a
-# persistent tap keeps them, and the vmm booted on ntap0 after QEMU there
-# answered nothing in the nested VM.
+# ntap0: QEMU turns on the offloads of the tap it uses (TUNSETOFFLOAD) and
+# a persistent tap keeps them (the vmm now turns them off again: before,
+# its guest on ntap0 after QEMU's answered nothing); each peer its own tap.
 qemu_start() {
 	case $2 in
 	microvm) _dev=device ;;
