@@ -112,6 +112,18 @@ int tap__open(const char *name, const char *bridge, const char **err)
 		close(fd);
 		return ret;
 	}
+	/*
+	 * Frames carry no virtio-net header here, so the tap must hand over
+	 * only whole frames with their checksums done.  A persistent tap keeps
+	 * the offloads its last user turned on (QEMU turns them on): with them
+	 * the host sent partial checksums and the guest dropped every frame.
+	 */
+	if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+		ret = -errno;
+		*err = "TUNSETOFFLOAD refused to turn the tap's offloads off";
+		close(fd);
+		return ret;
+	}
 	if (bridge && (ret = join_bridge(name, bridge, err))) {
 		close(fd);
 		return ret;

@@ -18,9 +18,10 @@ linux_kernel() {
 		fail "no Debian kernel with its modules (apt-get install $_pkg)"
 }
 
-# The modules the init loads, in load order.
+# The modules the init loads, in load order; LINUX_EXTRA_MODULES, more of
+# them (tests/bench/bench_linux.sh: virtio-pci for its QEMU q35 peer).
 LINUX_MODULES="virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net
-	crc16 mbcache jbd2 crc32c_generic ext4 button evdev"
+	crc16 mbcache jbd2 crc32c_generic ext4 button evdev ${LINUX_EXTRA_MODULES:-}"
 
 # make_initramfs FILE: busybox, the modules and tests/linux/init.
 make_initramfs() {

@@ -1,7 +1,8 @@
 /*
  * hasvc.conf: a good file read field by field, every kind of mistake
  * reported as "file:line: what: problem", the value checks, and the diff
- * that `hactl reload` shows.
+ * that `hactl reload` shows; conf/hasvc.conf parses and its VMs' kernel
+ * command lines fit the devices they declare.
  */
 #include "config.h"
 
@@ -502,6 +503,45 @@ START_TEST(test_file_errors)
 }
 END_TEST
 
+/* The word of cmdline that starts with key (e.g. "root="), or NULL. */
+static const char *cmdline_word(const char *cmdline, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = cmdline; p && *p; p += strcspn(p, " ")) {
+		p += strspn(p, " ");
+		if (strncmp(p, key, n) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * An example VM's kernel command line fits the devices it declares, as
+ * Debian's kernel boots in the vmm (tests/linux): its console on the
+ * serial port; a root on virtio (/dev/vda, the vmm's one disk) needs the
+ * disk and an initramfs (Debian builds virtio_mmio and virtio_blk as
+ * modules).
+ */
+static void example_vm_boots(const struct config_vm *v)
+{
+	const char *root;
+
+	ck_assert_msg(v->cmdline, "vm %s: no cmdline", v->name);
+	ck_assert_msg(cmdline_word(v->cmdline, "console=ttyS0"),
+		      "vm %s: cmdline '%s' has no console=ttyS0", v->name, v->cmdline);
+	root = cmdline_word(v->cmdline, "root=");
+	if (!root || strncmp(root, "root=/dev/vd", 12) != 0)
+		return;
+	ck_assert_msg(strncmp(root, "root=/dev/vda", 13) == 0 &&
+			      (root[13] == ' ' || root[13] == '\0'),
+		      "vm %s: %.*s is not the vmm's one disk /dev/vda", v->name,
+		      (int)strcspn(root, " "), root);
+	ck_assert_msg(v->disk, "vm %s: root=/dev/vda but no disk", v->name);
+	ck_assert_msg(v->initrd, "vm %s: root on virtio but no initrd to load its drivers",
+		      v->name);
+}
+
 START_TEST(test_example_file)
 {
 	const char *top = getenv("top_srcdir");
@@ -512,8 +552,10 @@ START_TEST(test_example_file)
 	ck_assert_msg(cluster_config__load(path, &c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_uint_eq(c->n_nodes, 3);
 	ck_assert_uint_eq(c->n_vms, 2);
-	for (size_t i = 0; i < c->n_vms; i++)
+	for (size_t i = 0; i < c->n_vms; i++) {
 		ck_assert(c->vms[i].protect);
+		example_vm_boots(&c->vms[i]);
+	}
 	ck_assert_int_eq(cluster_config__node(c, "alpha")->fencing, CONFIG_FENCING_COMMAND);
 	ck_assert_int_eq(cluster_config__node(c, "beta")->fencing, CONFIG_FENCING_BOTH);
 	ck_assert_int_eq(cluster_config__node(c, "gamma")->fencing, CONFIG_FENCING_NONE);
