@@ -50,8 +50,19 @@ kernel=/boot/vmlinuz-$kver
 
 run=$(mktemp -d "$top/.nested.XXXXXX") || die "cannot make a run directory in $top"
 qpid=""
+# qpid is timeout's: a TERM reaches QEMU through it (a KILL would not, and
+# would leave QEMU running); QEMU, its child, is killed if it outlives 5 s.
 cleanup() {
-	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+	if [ -n "$qpid" ]; then
+		kill -TERM "$qpid" 2>/dev/null
+		for _ in $(seq 50); do
+			kill -0 "$qpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		pkill -9 -P "$qpid" 2>/dev/null
+		kill -9 "$qpid" 2>/dev/null
+		wait "$qpid" 2>/dev/null
+	fi
 	rm -rf "$run"
 }
 trap cleanup EXIT
