@@ -146,6 +146,8 @@ struct hasvcd {
 
 /* hasvcd.c */
 uint64_t hasvcd__now_ms(void);
+/* The wall clock in ms since 1970: times that other nodes compare. */
+int64_t hasvcd__wall_ms(void);
 /*
  * fork() for children that exec (vmm, fence commands): the child starts
  * with every signal at its default action, none of the daemon's handlers.

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <qb/qblog.h>
 
@@ -29,17 +28,9 @@ struct grace {
 	qb_loop_timer_handle expiry_timer;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t grace__left_ms(const struct fsm_node *n)
 {
-	int64_t left = n->restart_deadline_ms - wall_ms();
+	int64_t left = n->restart_deadline_ms - hasvcd__wall_ms();
 
 	return left > 0 ? left : 0;
 }
@@ -89,7 +80,7 @@ bool grace__leave(struct hasvcd *d)
 
 	if (!g || g->leaving || !d->conf || n < 0 || !d->fsm->nodes[n].member)
 		return false;
-	l.deadline_ms = wall_ms() + d->conf->restart_grace_ms;
+	l.deadline_ms = hasvcd__wall_ms() + d->conf->restart_grace_ms;
 	m.body_case = HASVC__CLUSTER__MSG__BODY_LEAVING;
 	m.leaving = &l;
 	if (cluster__send(d, &m))
@@ -131,7 +122,7 @@ static int64_t earliest(const struct fsm *f)
 static void on_expiry(void *data)
 {
 	struct hasvcd *d = data;
-	int64_t now = wall_ms();
+	int64_t now = hasvcd__wall_ms();
 
 	d->grace->expiry_armed = false;
 	/* Until a RestartExpired is applied, this deadline is not armed again. */
@@ -171,7 +162,7 @@ void grace__check(struct hasvcd *d)
 	g->expiry_armed = false;
 	if (!at || at == g->sent_at)
 		return;
-	wait = at - wall_ms();
+	wait = at - hasvcd__wall_ms();
 	if (wait < 0)
 		wait = 0;
 	/* A sender's clock far ahead must not freeze its VMs for good. */

@@ -78,6 +78,14 @@ uint64_t hasvcd__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int64_t hasvcd__wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void hasvcd__digest(const void *data, size_t len, uint8_t out[HASVC_DIGEST_LEN])
 {
 	unsigned int n = HASVC_DIGEST_LEN;

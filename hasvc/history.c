@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <qb/qblog.h>
 
@@ -45,14 +44,6 @@ void history__before_step(struct hasvcd *d)
 	memcpy(&d->history->before, d->fsm, sizeof(d->history->before));
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void history__after_step(struct hasvcd *d)
 {
 	struct history *h = d->history;
@@ -60,7 +51,7 @@ void history__after_step(struct hasvcd *d)
 	size_t n = events__diff(&h->before, d->fsm, &d->acts, out, EVENTS_PER_STEP);
 
 	for (size_t i = 0; i < n; i++) {
-		out[i].time_ms = wall_ms();
+		out[i].time_ms = hasvcd__wall_ms();
 		events__push(&h->ev, &out[i]);
 		journal__event(events__name(out[i].kind), out[i].node, out[i].vm, out[i].seq);
 		qb_log(LOG_NOTICE, "event %llu: %s%s%s%s%s", (unsigned long long)out[i].seq,

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -139,18 +138,10 @@ static uint8_t *read_file(const char *path, size_t *len, int *err)
 	return buf;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Every node of f as one whose hasvcd stopped cleanly a moment ago. */
 static void as_restarting(const struct hasvcd *d, struct fsm *f)
 {
-	int64_t deadline = wall_ms() + (int64_t)d->conf->restart_grace_ms;
+	int64_t deadline = hasvcd__wall_ms() + (int64_t)d->conf->restart_grace_ms;
 
 	f->have_view = f->quorate = false;
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
