@@ -58,7 +58,12 @@ void history__after_step(struct hasvcd *d)
 		       events__name(out[i].kind), out[i].node[0] ? " node " : "", out[i].node,
 		       out[i].vm[0] ? " vm " : "", out[i].vm);
 		journal__clear();
-		if (out[i].seq > h->alerted) {
+		/*
+		 * A replica read back from the state file (persist.c) and not yet
+		 * through a quorate view numbers its events on its own: the
+		 * cluster's, adopted or confirmed later, are the ones alerted.
+		 */
+		if (out[i].seq > h->alerted && !d->replica_saved) {
 			h->alerted = out[i].seq;
 			alert__event(d, &out[i]);
 		}
