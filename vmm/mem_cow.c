@@ -281,7 +281,7 @@ void mem_cow__stop(struct mem_cow *c)
 	pthread_join(c->thread, NULL);
 	qb_log(LOG_NOTICE, "copy-on-write capture ends: %llu write faults took their pages' "
 	       "copies first%s", (unsigned long long)atomic_load(&c->faults),
-	       c->no_fault_copy ? " (VMM_TEST_COW_NO_FAULT_COPY: none was copied)" : "");
+	       c->no_fault_copy ? " (the test hook let writers through: none was copied)" : "");
 	free_cow(c);
 }
 
