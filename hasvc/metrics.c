@@ -216,21 +216,29 @@ static char *render(struct hasvcd *d, size_t *len)
 	return buf;
 }
 
-static void on_render(void *data)
+/* The text a scrape gets from now on: the state as it is now. */
+static void refresh(struct hasvcd *d)
 {
-	struct hasvcd *d = data;
 	struct metrics *m = d->met;
 	size_t len = 0;
 	char *text = render(d, &len), *old;
 
-	if (text) {
-		pthread_mutex_lock(&m->lock);
-		old = m->text;
-		m->text = text;
-		m->len = len;
-		pthread_mutex_unlock(&m->lock);
-		free(old);
-	}
+	if (!text)
+		return;
+	pthread_mutex_lock(&m->lock);
+	old = m->text;
+	m->text = text;
+	m->len = len;
+	pthread_mutex_unlock(&m->lock);
+	free(old);
+}
+
+static void on_render(void *data)
+{
+	struct hasvcd *d = data;
+	struct metrics *m = d->met;
+
+	refresh(d);
 	qb_loop_timer_add(d->loop, QB_LOOP_LOW, METRICS_RENDER_MS * 1000000ULL, d, on_render,
 			  &m->timer);
 }
@@ -402,6 +410,7 @@ static bool rejected(const struct fsm_actions *acts)
 void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fsm_actions *acts)
 {
 	struct metrics *m = d->met;
+	bool moved = false;
 
 	if (!m)
 		return;
@@ -411,16 +420,22 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 		struct vm_counts *c;
 
 		if (a->type == FSM_ACT_PROMOTE && !(v >= 0 && m->handover[v]))
-			m->failovers++;
+			moved = ++m->failovers;
 		else if (a->type == FSM_ACT_FENCE)
-			m->fence_attempts++;
+			moved = ++m->fence_attempts;
 		else if (a->type == FSM_ACT_MIGRATE && (c = counts_for(m, a->vm)))
-			c->migrations++;
+			moved = ++c->migrations;
 	}
 	if (ev->type == FSM_EV_FENCE_RESULT && !ev->fence.ok)
-		m->fence_failures++;
+		moved = ++m->fence_failures;
 	if (ev->type == FSM_EV_OPERATOR && ev->op.op == FSM_OP_EVACUATE && !rejected(acts))
-		m->evacuations++;
+		moved = ++m->evacuations;
+	/*
+	 * A scrape right after the command that moved a counter must see it:
+	 * an evacuation can end within the render period.
+	 */
+	if (moved && m->mhd)
+		refresh(d);
 }
 
 void metrics__migrated(struct hasvcd *d, const char *vm, uint64_t downtime_ms)

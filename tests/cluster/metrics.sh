@@ -149,7 +149,8 @@ echo "live migration $S -> b: migrations_total 1 on every node, downtime $dt s o
 hactl_on $S evacuate b --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
 	fail "hactl evacuate b: $(cat "$T/evacuate.out")"
 for n in a b c; do
-	[ "$(m $n hasvc_cluster_evacuations_total)" = 1 ] || fail "$n: evacuations_total not 1"
+	ev=$(m $n hasvc_cluster_evacuations_total)
+	[ "$ev" = 1 ] || fail "$n: evacuations_total $ev, not 1"
 done
 [ "$(m $S hasvc_cluster_failovers_total)" = 1 ] || fail "$S: the evacuation counted as a failover"
 echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1"
