@@ -230,12 +230,35 @@ first_answer() {
 # line each, tests/virtio/udpclient.py --log).
 acked() { _a=$(grep -c '^ack ' "$T/$1.acks" 2>/dev/null) || true; echo "${_a:-0}"; }
 
+# cluster_diag FILE: what a failed wait shows, into FILE (a CI report keeps
+# a failed test's last lines): every node's hasvcd log tail, its vmm logs'
+# tails, and each running vmm's protect-status.
+cluster_diag() {
+	for _n in $CL_NODES; do
+		echo "-- node $_n: hasvcd.log"
+		tail -n 8 "$T/$_n/hasvcd.log" 2>/dev/null
+		# hasvcd names each vmm's log after its control name.
+		for _l in "$T/$_n"/run/*.log; do
+			[ -f "$_l" ] || continue
+			_c=${_l##*/}
+			echo "-- node $_n: $_c"
+			tail -n 4 "$_l"
+			echo "-- node $_n: vmm ctl ${_c%.log} protect-status"
+			node_exec "$_n" "$VMM" ctl "${_c%.log}" protect-status 2>&1 | tail -n 12
+		done
+	done >"$1" 2>&1
+}
+
 # wait_acked VM N SECS: until the client of VM has N more answers; fails
-# with the client's last lines ($T/udp.out).  Polled: the log is the event.
+# with the client's last lines ($T/udp.out) and cluster_diag's report.
+# Polled: the log is the event.
 wait_acked() {
 	_goal=$(( $(acked "$1") + $2 )) _end=$(deadline "$3")
 	until [ "$(acked "$1")" -ge "$_goal" ]; do
-		[ "$(date +%s)" -le "$_end" ] || fail "$1: no $2 answers in $3 s: $(tail -3 "$T/udp.out")"
+		if [ "$(date +%s)" -gt "$_end" ]; then
+			cluster_diag "$T/diag"
+			LOG=$T/diag fail "$1: $(acked "$1") answers, not $_goal, in $3 s: $(tail -3 "$T/udp.out")"
+		fi
 		nap
 	done
 }
