@@ -4,6 +4,10 @@
  * the backend when it can take it; what it cannot take is buffered, and a
  * full buffer clears THRE so that the guest waits (flow control through the
  * line status register, as a real UART does).
+ *
+ * The flush timer runs only while it has work (flush_needed): an idle guest
+ * costs the main loop no wake-up at all.  A tick asked for from another
+ * thread goes through kick_fd, since only the main loop may add its timers.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,7 +58,11 @@ struct serial {
 	int in_fd, out_fd, listen_fd;
 	qb_loop_t *loop;
 	qb_loop_timer_handle flush_timer;
+	int kick_fd;            /* asks the main loop to start the flush timer */
+	bool flush_armed;       /* a tick is due (timer set, or kick_fd written) */
+	bool timer_set;         /* the timer is in the loop (main loop only) */
 	bool input_polled;
+	bool input_paused;      /* rx was full: polling stopped until a tick */
 	struct termios saved_tio;
 	bool tio_saved;
 
@@ -111,20 +120,24 @@ static void update_irq(struct serial *s)
 	ioctl(s->vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+/* How many buffered bytes may leave (all but the held ones). */
+static unsigned tx_allowed(const struct serial *s)
+{
+	uint64_t head = s->tx_seq - s->tx_len;
+
+	if (!s->hold)
+		return s->tx_len;
+	return s->released_seq <= head ? 0 :
+	       s->released_seq - head < s->tx_len ? (unsigned)(s->released_seq - head) :
+	       s->tx_len;
+}
+
 /* Write what the backend takes now; keep the rest. Called with the lock held. */
 static void tx_drain(struct serial *s)
 {
 	unsigned done = 0;
+	unsigned allowed = tx_allowed(s);
 
-	unsigned allowed = s->tx_len;
-
-	if (s->hold) {
-		uint64_t head = s->tx_seq - s->tx_len;
-
-		allowed = s->released_seq <= head ? 0 :
-			  s->released_seq - head < s->tx_len ? (unsigned)(s->released_seq - head) :
-			  s->tx_len;
-	}
 	if (s->out_fd < 0) {
 		if (s->cfg.kind != SERIAL_UNIX) {
 			/* no backend: output is discarded (once released) */
@@ -142,6 +155,49 @@ static void tx_drain(struct serial *s)
 	}
 	memmove(s->tx, s->tx + done, s->tx_len - done);
 	s->tx_len -= done;
+}
+
+static bool thr_empty(const struct serial *s)
+{
+	/* With a live backend a full buffer means "wait"; without one, never. */
+	return s->tx_len < TX_SIZE || s->out_fd < 0;
+}
+
+/*
+ * What a flush tick would do now: write output the backend refused (it was
+ * full), raise THRI again for a guest that acknowledged it with the
+ * transmitter still empty and THRI enabled (every FLUSH_MS, as the old
+ * free-running tick did: the guest sees no difference), or poll input again
+ * once the guest has read from a full rx buffer.
+ */
+static bool flush_needed(const struct serial *s)
+{
+	return (s->out_fd >= 0 && tx_allowed(s)) ||
+	       ((s->ier & IER_THRI) && !s->thri_pending && thr_empty(s)) ||
+	       (s->input_paused && s->rx_len < RX_SIZE);
+}
+
+static void flush_tick(void *data);
+
+/* Set the flush timer if it has work; on_loop: called from the main loop. */
+static void flush_soon(struct serial *s, bool on_loop)
+{
+	uint64_t one = 1;
+
+	if (s->flush_armed || !s->loop || !flush_needed(s))
+		return;
+	s->flush_armed = true;
+	if (!on_loop) {
+		/* The loop adds it (flush_kicked); a full counter is a pending kick too. */
+		if (write(s->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			s->flush_armed = false;
+		return;
+	}
+	if (qb_loop_timer_add(s->loop, QB_LOOP_LOW, FLUSH_MS * QB_TIME_NS_IN_MSEC, s,
+			      flush_tick, &s->flush_timer) == 0)
+		s->timer_set = true;
+	else
+		s->flush_armed = false;
 }
 
 static void tx_byte(struct serial *s, uint8_t b)
@@ -177,6 +233,7 @@ void serial__hold(struct serial *s, bool on)
 	/* What is buffered when the hold starts was produced unprotected. */
 	s->released_seq = s->tx_seq;
 	tx_drain(s);
+	flush_soon(s, false);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -201,6 +258,7 @@ void serial__drop_output(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->tx_len = 0;
+	flush_soon(s, false);   /* the transmitter may be empty again */
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -220,13 +278,8 @@ void serial__release(struct serial *s, uint64_t upto)
 	if (upto > s->released_seq)
 		s->released_seq = upto;
 	tx_drain(s);
+	flush_soon(s, false);
 	pthread_mutex_unlock(&s->lock);
-}
-
-static bool thr_empty(const struct serial *s)
-{
-	/* With a live backend a full buffer means "wait"; without one, never. */
-	return s->tx_len < TX_SIZE || s->out_fd < 0;
 }
 
 static uint8_t reg_read(struct serial *s, unsigned off)
@@ -324,6 +377,7 @@ static void serial_io(struct vcpu *vcpu, uint64_t addr, uint8_t *data, uint32_t 
 	if (len > 1 && !is_write)
 		memset(data + 1, 0, len - 1);
 	update_irq(s);
+	flush_soon(s, false);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -405,7 +459,8 @@ int serial__create(struct serial **out, struct vm *vm, const struct serial_cfg *
 	s->in_fd = s->out_fd = s->listen_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	ratelimit__init(&s->log, RATELIMIT_GUEST_BURST, RATELIMIT_GUEST_PER_SEC);
-	ret = open_backend(s);
+	s->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ret = s->kick_fd < 0 ? -errno : open_backend(s);
 	if (ret)
 		goto err;
 	ret = iotrap__register(&vm->io, IOTRAP_PIO, GUEST_ABI_COM1_PORT, 8, serial_io, s);
@@ -423,7 +478,7 @@ static void drop_client(struct serial *s)
 {
 	if (s->input_polled)
 		qb_loop_poll_del(s->loop, s->in_fd);
-	s->input_polled = false;
+	s->input_polled = s->input_paused = false;
 	close(s->in_fd);
 	s->in_fd = s->out_fd = -1;
 }
@@ -446,6 +501,8 @@ static int input_ready(int fd, int revents, void *data)
 	} else if (!(revents & (POLLHUP | POLLERR))) {
 		/* Guest not reading: stop polling until it drains (flush timer). */
 		qb_loop_poll_mod(s->loop, QB_LOOP_MED, fd, 0, s, input_ready);
+		s->input_paused = true;
+		flush_soon(s, true);
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
@@ -454,10 +511,11 @@ static int input_ready(int fd, int revents, void *data)
 			drop_client(s);
 		else if (s->input_polled) {
 			qb_loop_poll_del(s->loop, fd); /* stdin closed */
-			s->input_polled = false;
+			s->input_polled = s->input_paused = false;
 		}
 	}
 	update_irq(s);
+	flush_soon(s, true);    /* a dropped client empties the transmitter */
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -480,6 +538,7 @@ static int accept_ready(int fd, int revents, void *data)
 						   input_ready) == 0;
 		tx_drain(s); /* what the guest said while nobody listened */
 		update_irq(s);
+		flush_soon(s, true);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -490,15 +549,34 @@ static void flush_tick(void *data)
 	struct serial *s = data;
 
 	pthread_mutex_lock(&s->lock);
+	s->timer_set = s->flush_armed = false;
 	tx_drain(s);
 	if (s->thri_pending == false && thr_empty(s) && (s->ier & IER_THRI))
 		s->thri_pending = true;
-	if (s->input_polled && s->rx_len < RX_SIZE)
+	if (s->input_paused && s->rx_len < RX_SIZE) {
 		qb_loop_poll_mod(s->loop, QB_LOOP_MED, s->in_fd, POLLIN, s, input_ready);
+		s->input_paused = false;
+	}
 	update_irq(s);
+	flush_soon(s, true);
 	pthread_mutex_unlock(&s->lock);
-	qb_loop_timer_add(s->loop, QB_LOOP_LOW, FLUSH_MS * QB_TIME_NS_IN_MSEC, s, flush_tick,
-			  &s->flush_timer);
+}
+
+/* Another thread asked for a tick (flush_soon): start the timer here. */
+static int flush_kicked(int fd, int revents, void *data)
+{
+	struct serial *s = data;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->flush_armed && !s->timer_set) {
+		s->flush_armed = false;
+		flush_soon(s, true);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 /* epoll refuses regular files and /dev/null; stdin may be either. */
@@ -528,10 +606,16 @@ int serial__attach(struct serial *s, qb_loop_t *loop)
 	} else if (s->cfg.kind == SERIAL_UNIX) {
 		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->listen_fd, POLLIN, s, accept_ready);
 	}
+	if (!ret)
+		ret = qb_loop_poll_add(loop, QB_LOOP_MED, s->kick_fd, POLLIN, s, flush_kicked);
 	if (ret)
 		return ret;
-	return qb_loop_timer_add(loop, QB_LOOP_LOW, FLUSH_MS * QB_TIME_NS_IN_MSEC, s,
-				 flush_tick, &s->flush_timer);
+	/* State restored before the loop existed may have work already. */
+	pthread_mutex_lock(&s->lock);
+	s->flush_armed = false;
+	flush_soon(s, true);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void serial__flush(struct serial *s)
@@ -548,12 +632,15 @@ void serial__detach(struct serial *s)
 	if (!s || !s->loop)
 		return;
 	pthread_mutex_lock(&s->lock);
-	qb_loop_timer_del(s->loop, s->flush_timer);
+	if (s->timer_set)
+		qb_loop_timer_del(s->loop, s->flush_timer);
+	s->timer_set = s->flush_armed = false;
+	qb_loop_poll_del(s->loop, s->kick_fd);
 	if (s->cfg.kind == SERIAL_UNIX)
 		qb_loop_poll_del(s->loop, s->listen_fd);
 	if (s->input_polled)
 		qb_loop_poll_del(s->loop, s->in_fd);
-	s->input_polled = false;
+	s->input_polled = s->input_paused = false;
 	s->loop = NULL;
 	pthread_mutex_unlock(&s->lock);
 }
@@ -575,6 +662,8 @@ void serial__destroy(struct serial *s)
 		close(s->listen_fd);
 		unlink(s->cfg.path);
 	}
+	if (s->kick_fd >= 0)
+		close(s->kick_fd);
 	pthread_mutex_destroy(&s->lock);
 	ratelimit__destroy(&s->log);
 	free(s);
@@ -645,6 +734,7 @@ int serial__load(struct serial *s, const Vmm__State__SerialState *st)
 	s->irq_level = -1; /* force the line to the restored level */
 	update_irq(s);
 	tx_drain(s);
+	flush_soon(s, false);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

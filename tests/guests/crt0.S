@@ -14,6 +14,8 @@
  *   rax = SVC_MAGIC + 2: triple fault (load an empty IDT and ud2)
  *   rax = SVC_MAGIC + 3: lock cmpxchg16b in ring 0 (emulation failure here)
  *   rax = SVC_MAGIC + 4: CPUID leaf rsi in ring 0, EAX returned in rax
+ *   rax = SVC_MAGIC + 5: halt for good with interrupts off (an idle guest
+ *                        that costs the host nothing: bench_idle.sh)
  * Clobbers rax, rcx, rdx, rsi, rdi, r8.
  *
  * Selectors: 0x08 code64 ring 0, 0x10 data ring 0, 0x1b data ring 3,
@@ -194,7 +196,14 @@ isr_syscall:
 	je sys_cmpxchg16b
 	cmpq $4, %rax
 	je sys_cpuid
+	cmpq $5, %rax
+	je sys_halt
 	iretq
+
+/* IF is 0 in ring 0 here: only an NMI or INIT would end this hlt. */
+sys_halt:
+	hlt
+	jmp sys_halt
 
 /* CPUID leaf rsi, subleaf 0, in ring 0; EAX comes back in rax. */
 sys_cpuid:

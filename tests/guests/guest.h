@@ -167,5 +167,7 @@ unsigned smp_online(void);
 __attribute__((noreturn)) void triple_fault(void);
 /* Runs lock cmpxchg16b in ring 0 (see crt0.S). */
 void ring0_cmpxchg16b(void);
+/* Halts in ring 0 with interrupts off, for good: the vCPU sleeps in KVM. */
+__attribute__((noreturn)) void halt_forever(void);
 
 #endif

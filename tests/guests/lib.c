@@ -507,6 +507,13 @@ void ring0_cmpxchg16b(void)
 	sys0(3, 0);
 }
 
+void halt_forever(void)
+{
+	sys0(5, 0);
+	for (;;)
+		cpu_relax();
+}
+
 void triple_fault(void)
 {
 	sys0(2, 0);
