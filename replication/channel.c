@@ -410,10 +410,40 @@ static struct chan *of(struct stream *s)
 	return (struct chan *)s;
 }
 
+/*
+ * TLS splits a write into 16 KiB records and OpenSSL sends each with its
+ * own send(); with TCP_NODELAY each leaves at once and wakes the reader,
+ * who then sleeps again for the next.  Corked, a write of several records
+ * leaves as one burst when it ends (a checkpoint of a few records: one
+ * wakeup of the standby, not one per record).  Full segments are not held
+ * by the cork, so a large write streams as before.
+ */
+#define CHAN_TLS_RECORD (16u << 10)
+
+static void cork(struct chan *c, bool on)
+{
+	int v = on;
+
+	setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+}
+
+static int write_burst(struct chan *c, const uint8_t *p, size_t len)
+{
+	bool corked = c->ssl && len > CHAN_TLS_RECORD;
+	int ret;
+
+	if (corked)
+		cork(c, true);
+	ret = raw_write(c, p, len);
+	if (corked)
+		cork(c, false);
+	return ret;
+}
+
 static int cs_flush(struct stream *s)
 {
 	struct chan *c = of(s);
-	int ret = c->wlen ? raw_write(c, c->wbuf, c->wlen) : 0;
+	int ret = c->wlen ? write_burst(c, c->wbuf, c->wlen) : 0;
 
 	c->wlen = 0;
 	return ret;
@@ -433,7 +463,7 @@ static int cs_write(struct stream *s, const void *buf, size_t len)
 	if (ret)
 		return ret;
 	if (len >= c->wcap / 2)
-		return raw_write(c, buf, len);
+		return write_burst(c, buf, len);
 	memcpy(c->wbuf, buf, len);
 	c->wlen = len;
 	return 0;

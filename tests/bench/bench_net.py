@@ -3,7 +3,7 @@
 
 Reads the client's JSON summaries, one per line prefixed with the mode
 (u: unprotected, p: protected with epochs ended by time only, o: protected
-with output-triggered epochs, the default) and the kind (open: ECHO open loop at
+with output-triggered epochs, the default, b: as o with --baseline-vmm) and the kind (open: ECHO open loop at
 100 Hz, max: the counter request closed loop, back to back), and prints the markdown section; --record writes it into
 docs/performance.md through bench.record().
 """
@@ -68,8 +68,11 @@ def main():
         base50 = med([r["rtt_p50_ms"] for r in res.get(("u", kind), [])])
         base99 = med([r["rtt_p99_ms"] for r in res.get(("u", kind), [])])
         for mode, name in (("u", "unprotected"), ("p", "protected 25 ms, time only"),
-                           ("o", "protected 25 ms, output-triggered")):
+                           ("o", "protected 25 ms, output-triggered"),
+                           ("b", "baseline vmm, protected 25 ms, output-triggered")):
             rs = res.get((mode, kind), [])
+            if not rs:
+                continue
             p50 = med([r["rtt_p50_ms"] for r in rs])
             p99 = med([r["rtt_p99_ms"] for r in rs])
             # open loop: over the sending time (the drain of the last answers
@@ -84,10 +87,10 @@ def main():
                 "%.1f" % (p99 / base99) if p99 and base99 else "–"))
     w("")
     w("Ratios, protected / unprotected answers a second back to back (medians): time only "
-      "%s, output-triggered %s.\n" % tuple(
+      "%s, output-triggered %s, baseline vmm output-triggered %s.\n" % tuple(
           "%.3f" % (med([r["acked"] / r["elapsed_s"] for r in res.get((m, "max"), [])]) /
                     med([r["acked"] / r["elapsed_s"] for r in res.get(("u", "max"), [])]))
-          if res.get((m, "max")) and res.get(("u", "max")) else "–" for m in ("p", "o")))
+          if res.get((m, "max")) and res.get(("u", "max")) else "–" for m in ("p", "o", "b")))
     o_rate = med([r["acked"] / r["elapsed_s"] for r in res.get(("o", "max"), [])])
     u_rate = med([r["acked"] / r["elapsed_s"] for r in res.get(("u", "max"), [])])
     o_p50 = med([r["rtt_p50_ms"] for r in res.get(("o", "open"), [])])
@@ -100,7 +103,8 @@ def main():
               o_rate / u_rate, o_rate,
               "met" if o_rate / u_rate >= 0.2 and o_rate >= 500 else "not met",
               o_p50, "met" if o_p50 <= 3 else "not met"))
-    for mode, name in (("p", "Time only"), ("o", "Output-triggered")):
+    for mode, name in (("p", "Time only"), ("o", "Output-triggered"),
+                       ("b", "Baseline vmm, output-triggered")):
         st = res.get((mode, "status"), [])
         if not st:
             continue

@@ -10,7 +10,13 @@
 # the counter request back to back (one in flight, every answer checked) of
 # each.  About 3 minutes, 3 runs.
 #
-#   tests/bench/bench_net.sh [--record] [--runs N]
+#   tests/bench/bench_net.sh [--record] [--runs N] [--baseline-vmm PATH]
+#                            [--modes u,p,o]
+#
+# --baseline-vmm runs another build's vmm (say, one built before a change)
+# output-triggered too (mode b: its primary and its standby), right after
+# ours in every run.  --modes chooses the configurations (u unprotected,
+# p time only, o output-triggered; default all three).
 #
 # Builds what it needs (make in $BUILDDIR, default the source tree), prints a
 # markdown report; --record replaces the "## virtio-net" section of
@@ -20,7 +26,28 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_net.sh 19 "$@"
+# Our own options first; bench_options takes the rest.
+own="" rest="" baseline="" modes="u p o"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--baseline-vmm)
+		[ -x "${2:-}" ] || { echo "bench_net.sh: --baseline-vmm needs an executable vmm" >&2; exit 2; }
+		baseline=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+		own="$own --baseline-vmm $2"; shift ;;
+	--modes)
+		case ${2:-} in
+		''|*[!upo,]*) echo "bench_net.sh: --modes takes u, p and o separated by commas" >&2; exit 2 ;;
+		esac
+		modes=$(echo "$2" | tr ',' ' ')
+		own="$own --modes $2"; shift ;;
+	*) rest="$rest $1" ;;
+	esac
+	shift
+done
+# shellcheck disable=SC2086  # option words without spaces
+bench_options bench_net.sh 25 $rest
+cmd="$cmd$own"
+[ -n "$baseline" ] && modes="$modes b"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/net.elf >/dev/null
 command -v openssl >/dev/null || { echo "bench_net.sh: no openssl" >&2; exit 77; }
@@ -42,7 +69,8 @@ started=$(date +%s)
 : >"$T/results"
 # one MODE RUN: a fresh guest (and standby when protected), then both clients.
 one() {
-	_m=$1 _r=$2
+	_m=$1 _r=$2 _ours=$VMM
+	[ "$_m" = b ] && VMM=$baseline
 	bg_nvmm g$_r$_m run --kernel "$GUESTS/net.elf" --memory 64M --net tap=ntap0,bridge=nbr0 \
 		--serial "file:$T/g$_r$_m.ser" --control "g$_r$_m-$$" --cmdline "ip=$GUEST_IP port=$GPORT"
 	wait_for_line "$T/g$_r$_m.ser" "^net ready" 20 || fail "the guest did not start"
@@ -68,13 +96,14 @@ one() {
 	udp --rate 0 --duration $MAX_S --json | sed "s/^/$_m max /" >>"$T/results"
 	for p in $PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	PIDS=""
+	VMM=$_ours
 	echo "run $_r $_m: $(grep -v ' status ' "$T/results" | tail -n 2 | cut -c1-80 | tr '\n' ' ')" >&2
 }
 r=1
 while [ "$r" -le "$RUNS" ]; do
-	one u $r
-	one p $r
-	one o $r
+	for m in $modes; do
+		one "$m" $r
+	done
 	r=$((r + 1))
 done
 took=$(( $(date +%s) - started ))
