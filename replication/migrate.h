@@ -125,6 +125,7 @@ struct migrate {
 	bool pc_switch;               /* the switch-over is post-copy's */
 	bool pc_committed;            /* the destination runs: no way back */
 	bool round1_done;
+	bool peer_catch_up;           /* the destination answers a Drain on main */
 	uint64_t session;             /* of the first hello; a resume keeps it */
 	char resume_uri[512];         /* set by migrate__resume, under lock */
 	atomic_uint downtime_ms;

@@ -184,6 +184,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		hr.ok = ok;
 		hr.error = (char *)error;
 		hr.generation = gen;
+		hr.catch_up = true;
 		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 		m.hello_reply = &hr;
 	}
@@ -462,6 +463,24 @@ static int take_hello(struct incoming *in)
 	return ret;
 }
 
+/* The source's Drain on main (HelloReply.catch_up): we have caught up. */
+static int answer_drain(struct chan *c, uint32_t round, char *err, size_t errlen)
+{
+	Replication__Message m = REPLICATION__MESSAGE__INIT;
+	Replication__Drain d = REPLICATION__DRAIN__INIT;
+	int ret;
+
+	d.round = round;
+	m.msg_case = REPLICATION__MESSAGE__MSG_DRAIN;
+	m.drain = &d;
+	ret = wire__write_msg(&c->s, &m);
+	if (!ret)
+		ret = channel__flush(c);
+	if (ret)
+		snprintf(err, errlen, "the source went away: %s", channel__strerror(ret));
+	return ret;
+}
+
 /* A control message of the rounds: 1 at the switch-over, 0 to go on. */
 static int round_msg(struct incoming *in, const Replication__Message *msg)
 {
@@ -470,6 +489,9 @@ static int round_msg(struct incoming *in, const Replication__Message *msg)
 	if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_ROUND) {
 		qb_log(LOG_INFO, "incoming migration: round %u", msg->round->round);
 		in->m.rounds = msg->round->round;
+	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_DRAIN && !in->nr_data) {
+		/* Every page before it is applied: the frames are read in order. */
+		return answer_drain(in->m.c, msg->drain->round, in->err, in->errlen);
 	} else if (msg && msg->msg_case == REPLICATION__MESSAGE__MSG_DISCARD && pc->allowed) {
 		memcpy_or((uint8_t *)pc->discard.bits + msg->discard->first_page / 8,
 			  msg->discard->bitmap.data, msg->discard->bitmap.len);
@@ -713,6 +735,8 @@ static int incoming(const struct vm_port *port, struct mig_incoming *how,
 	}
 	if (!tls->none && (ret = tls__ctx_new(&ctx, tls, true, err, errlen)))
 		return ret;
+	/* Best effort: load_final begins it again, and fails there if it must. */
+	stream__digest_warm();
 	/*
 	 * Round 1 skips zero pages, so RAM must start all zero: creating the VM
 	 * may have written boot data into it.

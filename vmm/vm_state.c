@@ -319,7 +319,20 @@ static int save_ram_only(struct vm *vm, struct stream *s, const struct dirty_bit
 		limit = only->nr_pages;
 	for (uint64_t pg = 0; pg < limit; pg++) {
 		uint64_t off = pg * MEM_PAGE_SIZE;
-		bool take = dirty_bitmap__test(only, pg);
+		bool take;
+
+		/*
+		 * 64 clean pages at once: the guest is paused while this runs, and
+		 * a page at a time over 4 GiB costs milliseconds (1M tests) here.
+		 */
+		if (!(pg % 64) && !only->bits[pg / 64]) {
+			if (n && stream__write_pages(s, run, vm->mem.host + run, (uint32_t)n))
+				return s->error;
+			n = 0;
+			pg += 63;
+			continue;
+		}
+		take = dirty_bitmap__test(only, pg);
 
 		if (take && n && run + n * MEM_PAGE_SIZE == off && n < STREAM_BATCH_PAGES) {
 			n++;
