@@ -167,6 +167,30 @@ static void *data_main(void *arg)
 	}
 }
 
+/*
+ * VMM_TEST_NO_CATCH_UP=1 makes this destination answer catch_up=false in
+ * its HelloReply, as one older than the catch-up does
+ * (tests/migration/catchup.sh: the source must keep the old sequence).
+ * Only in builds configured with --enable-fault-injection.
+ */
+#ifdef HASVC_FAULT_INJECTION
+static bool offer_catch_up(void)
+{
+	const char *v = getenv("VMM_TEST_NO_CATCH_UP");
+
+	if (v && !strcmp(v, "1")) {
+		qb_log(LOG_WARNING, "test build: not offering the catch-up, as an older destination");
+		return false;
+	}
+	return true;
+}
+#else
+static bool offer_catch_up(void)
+{
+	return true;
+}
+#endif
+
 static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint64_t gen)
 {
 	Replication__Message m = REPLICATION__MESSAGE__INIT;
@@ -184,7 +208,7 @@ static int send_reply(struct chan *c, bool ok, const char *error, bool ack, uint
 		hr.ok = ok;
 		hr.error = (char *)error;
 		hr.generation = gen;
-		hr.catch_up = true;
+		hr.catch_up = offer_catch_up();
 		m.msg_case = REPLICATION__MESSAGE__MSG_HELLO_REPLY;
 		m.hello_reply = &hr;
 	}
@@ -478,6 +502,9 @@ static int answer_drain(struct chan *c, uint32_t round, char *err, size_t errlen
 		ret = channel__flush(c);
 	if (ret)
 		snprintf(err, errlen, "the source went away: %s", channel__strerror(ret));
+	else
+		qb_log(LOG_INFO, "incoming migration: answered the source's drain of round %u "
+		       "(caught up)", round);
 	return ret;
 }
 

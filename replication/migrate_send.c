@@ -490,6 +490,9 @@ static int catch_up(struct migrate *m, uint8_t *buf, struct job_err *e)
 	if (reply->drain->round != dr.round)
 		ret = fail(e, -EPROTO, "the destination caught up with round %u, not %u",
 			   reply->drain->round, dr.round);
+	else
+		qb_log(LOG_INFO, "migration: the destination caught up with round %u before the pause",
+		       dr.round);
 	replication__message__free_unpacked(reply, NULL);
 	return ret;
 }

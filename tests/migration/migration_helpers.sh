@@ -19,11 +19,13 @@ start_dst() {
 	listening "$_id" "the destination did not listen"
 }
 
-# start_src ID MEM CPUS CMDLINE: the dirty guest; returns after its 2nd heartbeat.
+# start_src ID MEM CPUS CMDLINE [VMM ARGS...]: the dirty guest; returns after
+# its 2nd heartbeat.
 start_src() {
-	bg_vmm "$1" run --kernel "$GUESTS/dirty.elf" --memory "$2" --cpus "$3" \
-		--cmdline "$4" --serial "file:$T/$1.ser" --control "$1-$$"
-	wait_for_line "$T/$1.ser" '^hb 2 ' 30 || fail "$1: the dirty guest did not start"
+	_sid=$1 _smem=$2 _scpus=$3 _scmd=$4; shift 4
+	bg_vmm "$_sid" run --kernel "$GUESTS/dirty.elf" --memory "$_smem" --cpus "$_scpus" \
+		--cmdline "$_scmd" --serial "file:$T/$_sid.ser" --control "$_sid-$$" "$@"
+	wait_for_line "$T/$_sid.ser" '^hb 2 ' 30 || fail "$_sid: the dirty guest did not start"
 }
 
 # The guest in serial file $1 runs on: N more heartbeats after the last one
