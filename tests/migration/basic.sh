@@ -10,16 +10,7 @@ one() { # NAME CPUS CMDLINE MIGRATE-ARGS...
 	_n=$1 _c=$2 _cmd=$3; shift 3
 	start_dst "d$_n" 128M "$_c" --tls-none
 	start_src "s$_n" 128M "$_c" "$_cmd"
-	LOG=$T/s$_n.err
-	migrate "s$_n" "$PORT" --tls-none "$@"
-	[ "$rc" -eq 0 ] || fail "$_n: migrate failed: $(cat "$T/ctl.err")"
-	eval "wait \$s${_n}_pid"; src_rc=$?
-	[ "$src_rc" -eq 0 ] || fail "$_n: the source exited with $src_rc"
-	grep -q "migrated to" "$T/s$_n.err" || fail "$_n: the source did not say it migrated"
-	LOG=$T/d$_n.err
-	hb_continues "$T/d$_n.ser" "$T/s$_n.ser"
-	"$VMM" ctl "d$_n-$$" quit >/dev/null
-	eval "wait \$d${_n}_pid"
+	migrate_done "$_n" "$@"
 	pass "$_n: $(cat "$T/ctl.out")"
 }
 

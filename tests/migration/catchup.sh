@@ -26,16 +26,7 @@ one() {
 	start_dst "d$_n" 128M 1 --tls-none -v
 	unset VMM_TEST_NO_CATCH_UP
 	start_src "s$_n" 128M 1 "mem_mib=32 rate_mib=1 hb_us=20000 verify_every=2" -v
-	LOG=$T/s$_n.err
-	migrate "s$_n" "$PORT" --tls-none "$@"
-	[ "$rc" -eq 0 ] || fail "$_n: migrate failed: $(cat "$T/ctl.err")"
-	eval "wait \$s${_n}_pid"; src_rc=$?
-	[ "$src_rc" -eq 0 ] || fail "$_n: the source exited with $src_rc"
-	grep -q "migrated to" "$T/s$_n.err" || fail "$_n: the source did not say it migrated"
-	LOG=$T/d$_n.err
-	hb_continues "$T/d$_n.ser" "$T/s$_n.ser"
-	"$VMM" ctl "d$_n-$$" quit >/dev/null
-	eval "wait \$d${_n}_pid"
+	migrate_done "$_n" "$@"
 	LOG=
 }
 

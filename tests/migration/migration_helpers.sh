@@ -49,6 +49,23 @@ migrate() {
 }
 
 # Post-copy needs userfaultfd(2) (x86-64 syscall 323): skip without it.
+# migrate_done NAME MIGRATE-ARGS...: migrates sNAME (start_src) to dNAME
+# (start_dst): the command succeeds, the source exits 0 saying "migrated
+# to", the guest's heartbeats go on at the destination, which then quits.
+migrate_done() {
+	_mn=$1; shift
+	LOG=$T/s$_mn.err
+	migrate "s$_mn" "$PORT" --tls-none "$@"
+	[ "$rc" -eq 0 ] || fail "$_mn: migrate failed: $(cat "$T/ctl.err")"
+	eval "wait \$s${_mn}_pid"; _src_rc=$?
+	[ "$_src_rc" -eq 0 ] || fail "$_mn: the source exited with $_src_rc"
+	grep -q "migrated to" "$T/s$_mn.err" || fail "$_mn: the source did not say it migrated"
+	LOG=$T/d$_mn.err
+	hb_continues "$T/d$_mn.ser" "$T/s$_mn.ser"
+	"$VMM" ctl "d$_mn-$$" quit >/dev/null
+	eval "wait \$d${_mn}_pid"
+}
+
 need_userfaultfd() {
 	command -v python3 >/dev/null 2>&1 || skip "python3 is needed to probe userfaultfd"
 	python3 -c 'import ctypes, os, sys
