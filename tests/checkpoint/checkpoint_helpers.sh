@@ -93,8 +93,14 @@ ck_field() {
 
 # wait_epochs ID N [SECS]: until ID has counted N epochs.
 wait_epochs() {
-	_end=$(deadline "${3:-20}")
-	until [ "$(ck_field "$1" epochs)" -ge "$2" ] 2>/dev/null; do
+	wait_field_ge "$1" epochs "$2" "${3:-20}"
+}
+
+# wait_field_ge ID FIELD N [SECS]: until protect-status's FIELD of ID is at
+# least N (a count compared as a number: many may pass between two polls).
+wait_field_ge() {
+	_end=$(deadline "${4:-20}")
+	until [ "$(ck_field "$1" "$2")" -ge "$3" ] 2>/dev/null; do
 		[ "$(date +%s)" -le "$_end" ] || return 1
 		sleep 0.05
 	done

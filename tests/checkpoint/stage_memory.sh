@@ -31,7 +31,7 @@ done
 big=$(ck_field sb bytes_last)
 "$VMM" ctl "pr-$$" pause >"$T/p.out" 2>&1 || fail "pause: $(cat "$T/p.out")"
 e=$(ck_field sb committed_epoch)
-wait_status sb "\"committed_epoch\":($((e + 2))|$((e + 3))|$((e + 4))|[0-9]{$((${#e} + 1)),})," 30 ||
+wait_field_ge sb committed_epoch $((e + 2)) 30 ||
 	fail "no further checkpoint committed while paused: $(ck_status sb)"
 [ "$(ck_field sb pages_last)" -lt 256 ] || fail "the checkpoints did not become small: $(ck_status sb)"
 anon=$(rss_anon "$sb_pid")

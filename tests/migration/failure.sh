@@ -53,7 +53,7 @@ pass "cancel: source runs on, destination did not run a partial state"
 # Garbage to the incoming port: refused and dropped, no crash; the
 # destination waits on for its source (tests/migration/stray.sh).
 start_dst d3 256M 1 --tls-none
-head -c 65536 /dev/urandom | timeout 10 python3 -c "
+head -c 65536 /dev/urandom | timeout "$(secs 10)" python3 -c "
 import socket,sys
 s=socket.create_connection(('127.0.0.1',$PORT))
 s.sendall(sys.stdin.buffer.read())
@@ -67,7 +67,7 @@ pass "garbage refused: $(grep -i refused "$T/d3.err" | head -n 1)"
 # Garbage into a TLS port.
 sh "$top_srcdir/conf/make-certs.sh" "$T/pki" dst >/dev/null 2>&1 || fail "make-certs"
 start_dst d4 256M 1 --tls-ca "$T/pki/ca.pem" --tls-cert "$T/pki/dst.pem" --tls-key "$T/pki/dst.key" --tls-peer src
-head -c 65536 /dev/urandom | timeout 10 python3 -c "
+head -c 65536 /dev/urandom | timeout "$(secs 10)" python3 -c "
 import socket,sys
 s=socket.create_connection(('127.0.0.1',$PORT))
 s.sendall(sys.stdin.buffer.read())

@@ -77,7 +77,7 @@ pass "garbage instead of the source refused: $(grep -a 'resume attempt failed' "
 # reconnect is refused by name (--tls-peer holds the resume too).
 if [ "$TLS_D" != --tls-none ]; then
 	sh "$top_srcdir/conf/make-certs.sh" "$T/pki" x >/dev/null 2>&1 || fail "make-certs.sh x"
-	timeout 10 openssl s_client -connect "127.0.0.1:$DPORT" -CAfile "$T/pki/ca.pem" \
+	timeout "$(secs 10)" openssl s_client -connect "127.0.0.1:$DPORT" -CAfile "$T/pki/ca.pem" \
 		-cert "$T/pki/x.pem" -key "$T/pki/x.key" -tls1_3 </dev/null >"$T/sc.out" 2>&1
 	wait_for_line "$T/d.err" "resume attempt failed: .*the peer is not node src: .*CN=x" 10 ||
 		fail "node x was not refused as the source: $(tail -n 2 "$T/d.err")"

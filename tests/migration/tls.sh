@@ -57,7 +57,7 @@ pass "destination of another CA refused: $(cat "$T/ctl.err")"
 # A client without a certificate (plaintext into a TLS port, then openssl
 # s_client with no certificate) is refused.
 start_dst d4 128M 1 $good_dst
-timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.pem" -tls1_3 \
+timeout "$(secs 10)" openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$P/ca.pem" -tls1_3 \
 	</dev/null >"$T/sc.out" 2>&1
 wait_for_line "$T/d4.err" "connection dropped.*(no certificate|did not return a certificate)" 20 ||
 	fail "a client without a certificate was not refused: $(cat "$T/d4.err")"

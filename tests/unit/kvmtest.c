@@ -186,6 +186,17 @@ void kvmtest__sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+unsigned kvmtest__scaled_ms(unsigned ms)
+{
+	const char *v = getenv("HASVC_TIME_SCALE");
+	char *end;
+	unsigned long f = v ? strtoul(v, &end, 10) : 1;
+
+	if (!v || *end || f < 1 || f > 100)
+		f = 1;
+	return ms * (unsigned)f;
+}
+
 int kvmtest__vm_state(struct vm *vm)
 {
 	enum vm_state s;

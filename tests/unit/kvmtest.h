@@ -37,6 +37,8 @@ struct vm;
 
 /* Sleep ms milliseconds. */
 void kvmtest__sleep_ms(unsigned ms);
+/* ms times HASVC_TIME_SCALE (the nested VM's slowness factor; 1 unset). */
+unsigned kvmtest__scaled_ms(unsigned ms);
 /* The VM's state (enum vm_state), read under its lock. */
 int kvmtest__vm_state(struct vm *vm);
 /*

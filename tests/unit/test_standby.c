@@ -47,6 +47,9 @@
 
 #define MIB (1ULL << 20)
 #define DIRTY_CMDLINE "mem_mib=4 rate_mib=0 hb_us=0 duration_ms=1500 cpus=2"
+/* The dirty guest's run time goes on while the test pauses it to capture
+ * (its clock is the TSC): slower where the CPU is emulated. */
+#define DIRTY_CMDLINE_FMT "mem_mib=4 rate_mib=0 hb_us=0 duration_ms=%u cpus=2"
 #define CR0_PG 0x80000000ULL
 
 static char kernel[512];
@@ -129,9 +132,10 @@ static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *
  */
 START_TEST(kvm_refuses_a_vcpu)
 {
+	char cmdline[96];
 	struct vm_config cfg = {
 		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
-		.cmdline = DIRTY_CMDLINE, .serial = { SERIAL_NONE, NULL },
+		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
 		.disk = { image, false },
 	};
 	struct vm_state_undo *u;
@@ -142,6 +146,7 @@ START_TEST(kvm_refuses_a_vcpu)
 	bool whole = false;
 	size_t l1, l2;
 
+	snprintf(cmdline, sizeof(cmdline), DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
 	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
 	fill_blocks(&vm, 0, 4, 0xa1);

@@ -45,8 +45,8 @@ pass "40 epochs with --verify-disk, none refused: $(ck_status pr | grep -o '"dis
 # holds every write the guest made.
 "$VMM" ctl "pr-$$" pause >"$T/p.out" 2>&1 || fail "pause: $(cat "$T/p.out")"
 e=$(ck_field sb committed_epoch)
-wait_status sb "\"committed_epoch\":($((e + 2))|$((e + 3))|$((e + 4))|[0-9]{$((${#e} + 1)),})," 20 ||
-	fail "no further epoch committed while paused: $(ck_status sb)"
+wait_field_ge sb committed_epoch $((e + 2)) 20 ||
+	fail "no further epoch committed while paused (from $e): standby $(ck_status sb), primary $(ck_status pr)"
 a=$(sha "$img") b=$(sha "$sbimg") d=$(ck_digest sb) dp=$(ck_digest pr)
 [ "$a" = "$b" ] && [ "$b" = "$d" ] && [ "$dp" = "$d" ] ||
 	fail "images differ while paused: primary $a, standby $b, standby digest $d, primary digest $dp"
