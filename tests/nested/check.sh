@@ -26,11 +26,15 @@ one() {
 	*.sh) set -- "$1" bash "$1" ;;
 	*) set -- "$1" "./$1" ;;
 	esac
-	_t=$1
+	_t=$1 _t0=$(date +%s)
 	shift
 	bash build-aux/test-driver --test-name "$_t" --log-file "${_t%.sh}.log" \
 		--trs-file "${_t%.sh}.trs" --color-tests no --enable-hard-errors yes \
 		--expect-failure no -- "$@"
+	_rc=$?
+	# What each test costs here (the nested VM's run must fit CI's hour).
+	echo "time: $_t $(( $(date +%s) - _t0 )) s"
+	return $_rc
 }
 
 if [ "${CHECK_ONE:-}" = 1 ]; then
