@@ -22,7 +22,8 @@
  * mode=serve (default) | bad.  mode=bad drives malformed tx chains and rx
  * buffers (each must make the device need a reset, and a reset must bring
  * it back): "net ok bad N", or "net BAD ..."; its rx cases need frames
- * from outside (any broadcast, an ARP request does).
+ * from outside (any broadcast, an ARP request does) within wait_ms=M
+ * (10000) each.
  */
 #include "guest.h"
 #include "virtio.h"
@@ -366,9 +367,15 @@ static void tx_case(uint64_t addr0, uint32_t len0, uint16_t flags0, uint64_t add
 }
 
 /* An rx buffer the case set up must be refused once a frame arrives (10 s). */
+/* How long an rx case waits for a frame from outside (the test's client). */
+static uint64_t rx_wait_us(void)
+{
+	return cmdline_get_u64("wait_ms", 10000) * 1000;
+}
+
 static void rx_refused(uint64_t addr, uint32_t len, uint16_t flags)
 {
-	uint64_t end = now_us() + 10000000;
+	uint64_t end = now_us() + rx_wait_us();
 
 	rxq.d[0] = (struct desc){ addr, len, flags, 0 };
 	post(&rxq, 0);
@@ -383,7 +390,7 @@ static void rx_refused(uint64_t addr, uint32_t len, uint16_t flags)
  */
 static bool rx_small_dropped(void)
 {
-	uint64_t end = now_us() + 10000000;
+	uint64_t end = now_us() + rx_wait_us();
 
 	rxq.d[0] = (struct desc){ RXBUF, HDR + 4, F_WRITE, 0 };
 	post(&rxq, 0);

@@ -126,7 +126,7 @@ pass "no device at slot 1 without --net"
 # Malformed chains: the rx cases need frames from outside: ARP requests
 # from the client (ping of an address nobody answers in bad mode) do.
 bg_nvmm b run --kernel "$GUESTS/net.elf" --memory 64M --net tap=ntap1,bridge=nbr0 \
-	--serial "file:$T/b.ser" --cmdline "mode=bad ip=10.77.0.11"
+	--serial "file:$T/b.ser" --cmdline "mode=bad ip=10.77.0.11 wait_ms=$(secs 10)000"
 inc ping -q -i 0.2 -w "$(secs 60)" 10.77.0.11 >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 wait "$b_pid"; rc=$?
