@@ -116,6 +116,20 @@ static void diff_vm(struct diff *df, const struct fsm *b, const struct fsm *a, i
 	if (omig >= 0 && n->migrate_to != omig)
 		add(df, n->primary == omig ? EVENT_MIGRATION_FINISHED : EVENT_MIGRATION_FAILED,
 		    node_name(b, omig), n->name);
+	/*
+	 * A move to the synced standby's node (`hactl migrate`, an evacuation)
+	 * is a handover, not a live migration, but the operator asked for a
+	 * migration all the same.  `hactl failover` also runs as a handover:
+	 * that one is no migration.
+	 */
+	bool oplan = same && o->handover && !o->failover_asked;
+	bool nplan = n->handover && !n->failover_asked;
+
+	if (nplan && !oplan)
+		add(df, EVENT_MIGRATION_STARTED, node_name(a, n->standby), n->name);
+	if (oplan && !nplan)
+		add(df, o->standby >= 0 && n->primary == o->standby ? EVENT_MIGRATION_FINISHED :
+		    EVENT_MIGRATION_FAILED, node_name(b, o->standby), n->name);
 }
 
 size_t events__diff(const struct fsm *before, const struct fsm *after,

@@ -46,7 +46,8 @@ struct metrics {
 	size_t len;
 	qb_loop_timer_handle timer;
 	uint64_t failovers, evacuations, fence_attempts, fence_failures;
-	bool handover[HASVC_MAX_VMS]; /* before the step: a planned handover */
+	bool handover[HASVC_MAX_VMS]; /* before the step: a planned handover
+					 (not `hactl failover`'s) */
 	struct vm_counts vm[HASVC_MAX_VMS];
 };
 
@@ -110,7 +111,7 @@ static void render_cluster(struct hasvcd *d, struct metrics_out *o)
 	metrics__sample(o, "hasvc_cluster_config_info", 1, "digest", digest, NULL);
 	metrics__family(o, "hasvc_cluster_failovers_total", "counter",
 			"Standbys promoted or paused primaries resumed after their primary "
-			"was lost, since this hasvcd started.");
+			"was lost or by `hactl failover`, since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_failovers_total", (double)m->failovers, NULL);
 	metrics__family(o, "hasvc_cluster_evacuations_total", "counter",
 			"Node evacuations the cluster accepted, since this hasvcd started.");
@@ -169,14 +170,18 @@ static void render_vms(struct hasvcd *d, struct metrics_out *o)
 					f->vms[v].name, NULL);
 }
 
-/* Live migrations: counted on every node, the downtime where it was measured. */
+/*
+ * Migrations (live ones and handovers to the standby, as `hactl migrate`
+ * and the migration_* events count them): on every node; the downtime of
+ * a live migration where it was measured.
+ */
 static void render_migrations(struct hasvcd *d, struct metrics_out *o)
 {
 	const struct fsm *f = d->fsm;
 
 	metrics__family(o, "hasvc_vm_migrations_total", "counter",
-			"Live migrations of the VM the cluster ordered, since this hasvcd "
-			"started.");
+			"Migrations of the VM the cluster ordered (live, or a handover to its "
+			"standby), since this hasvcd started.");
 	for (size_t v = 0; v < HASVC_MAX_VMS; v++) {
 		const struct vm_counts *c = f->vms[v].used ? counts_of(d->met, f->vms[v].name) : NULL;
 
@@ -396,7 +401,8 @@ static struct vm_counts *counts_for(struct metrics *m, const char *vm)
 void metrics__pre_step(struct hasvcd *d)
 {
 	for (size_t v = 0; d->met && v < HASVC_MAX_VMS; v++)
-		d->met->handover[v] = d->fsm->vms[v].used && d->fsm->vms[v].handover;
+		d->met->handover[v] = d->fsm->vms[v].used && d->fsm->vms[v].handover &&
+				      !d->fsm->vms[v].failover_asked;
 }
 
 static bool rejected(const struct fsm_actions *acts)
@@ -423,7 +429,8 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 			moved = ++m->failovers;
 		else if (a->type == FSM_ACT_FENCE)
 			moved = ++m->fence_attempts;
-		else if (a->type == FSM_ACT_MIGRATE && (c = counts_for(m, a->vm)))
+		else if ((a->type == FSM_ACT_MIGRATE || a->type == FSM_ACT_HANDOVER) &&
+			 (c = counts_for(m, a->vm)))
 			moved = ++c->migrations;
 	}
 	if (ev->type == FSM_EV_FENCE_RESULT && !ev->fence.ok)

@@ -114,6 +114,44 @@ START_TEST(test_migrations_and_config)
 }
 END_TEST
 
+/*
+ * `hactl migrate web1 b` to the synced standby's node is a handover: a
+ * migration to b that ends with b's copy the primary, or fails.
+ * `hactl failover` runs as a handover too, and is no migration.
+ */
+START_TEST(test_handover)
+{
+	struct fsm_action promote = { .type = FSM_ACT_PROMOTE, .node = "b", .vm = "web1" };
+	struct fsm_actions acts = { .v = &promote, .n = 1, .cap = 1 };
+
+	after->vms[0].handover = true;
+	ck_assert_str_eq(diff(NULL), "migration_started b web1");
+	ck_assert_str_eq(diff(NULL), "");
+	after->vms[0].handover = false;
+	after->vms[0].primary = 1;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(&acts), "vm_promoted b web1; migration_finished b web1");
+	/* Back on a with b its standby; the next handover fails (b lost). */
+	after->vms[0].primary = 0;
+	after->vms[0].standby = 1;
+	diff(NULL);
+	after->vms[0].handover = true;
+	ck_assert_str_eq(diff(NULL), "migration_started b web1");
+	after->vms[0].handover = false;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(NULL), "migration_failed b web1");
+	/* An operator's failover: promoted, no migration. */
+	after->vms[0].standby = 1;
+	diff(NULL);
+	after->vms[0].handover = after->vms[0].failover_asked = true;
+	ck_assert_str_eq(diff(NULL), "");
+	after->vms[0].handover = after->vms[0].failover_asked = false;
+	after->vms[0].primary = 1;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(&acts), "vm_promoted b web1");
+}
+END_TEST
+
 START_TEST(test_ring)
 {
 	struct events *e = malloc(sizeof(*e));
@@ -146,6 +184,7 @@ int main(void)
 	tcase_add_test(tc, test_nodes_and_quorum);
 	tcase_add_test(tc, test_vm_states);
 	tcase_add_test(tc, test_migrations_and_config);
+	tcase_add_test(tc, test_handover);
 	tcase_add_test(tc, test_ring);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
