@@ -95,7 +95,10 @@ int local_vmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
 void local_vmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
 /* Bound the copy's log (hasvc/vmmlog.h); each poll, while it runs. */
 void local_vmm__bound_log(struct hasvcd *d, const struct copy *c);
-/* After a copy of vm ended: only the newest ended copies keep their logs. */
+/*
+ * After a copy of vm ended: only the newest ended copies keep their logs,
+ * and none once vm has left the configuration.
+ */
 void local_vmm__prune_logs(struct local *l, const char *vm);
 /*
  * Control commands through the typed requests of vmm/ctl.h: 0, or -errno

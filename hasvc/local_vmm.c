@@ -164,9 +164,17 @@ static bool copy_live(uint64_t token, void *opaque)
 void local_vmm__prune_logs(struct local *l, const char *vm)
 {
 	struct live_ctx x = { l, vm };
-	int ret = vmmlog__prune(l->d->run_dir, vm, VMMLOG_KEEP_ENDED, copy_live, &x);
+	/*
+	 * The ended copies' logs are kept for the operator who asks why a
+	 * copy ended; of a VM the cluster no longer has, nobody will.
+	 */
+	bool gone = fsm__vm_index(l->d->fsm, vm) < 0;
+	int ret = vmmlog__prune(l->d->run_dir, vm, gone ? 0 : VMMLOG_KEEP_ENDED, copy_live, &x);
 
-	if (ret > 0)
+	if (ret > 0 && gone)
+		qb_log(LOG_INFO, "%s: removed its %d vmm log files (no longer in the "
+		       "configuration)", vm, ret);
+	else if (ret > 0)
 		qb_log(LOG_INFO, "%s: removed %d old vmm log files (the newest %d ended "
 		       "copies keep theirs)", vm, ret, VMMLOG_KEEP_ENDED);
 	else if (ret < 0)

@@ -9,7 +9,8 @@
 # cannot write its file (a read-only mount in its namespace) is named in the
 # answer, which fails; a node whose hasvcd was stopped while the text changed
 # gets it when it comes back (a text of 150 KiB); `hactl reload` pushes the
-# file of the node where it runs.
+# file of the node where it runs.  The VM's vmm log is bounded (1 MiB, then
+# .log.1), and its files go when a text without the VM is applied.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -143,5 +144,26 @@ cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
 expect 0 "changed web1; taken by a, b, c" hactl_on a reload
 same_everywhere "$T/v2.conf" "after reload on a"
 echo "reload on a pushed a's file to b and c"
+
+# web1's vmm log in a's run directory is bounded while it runs: past 1 MiB
+# (here a flood written into it) its contents move to .log.1.
+wait_vm a web1 'v["primary"] == "a" and v["state"] == "unprotected"' 60
+log=$(ls "$T"/a/run/hasvc.web1.*.log) || fail "no vmm log of web1 on a"
+head -c 1100000 /dev/zero | tr '\0' x >>"$log"
+end=$(deadline 10)
+until [ -e "$log.1" ] && [ "$(stat -c %s "$log")" -lt 1048576 ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "$log not bounded: $(stat -c %s "$log") bytes"
+	sleep 0.1
+done
+echo "web1's log on a past 1 MiB: moved to $(basename "$log").1, the log starts again"
+# Removed from the configuration: its copy stops, and its files go.
+expect 0 "removed web1" hactl_on a config apply "$T/v1.conf"
+end=$(deadline 30)
+while left=$(find "$T"/a/run "$T"/b/run "$T"/c/run -name 'hasvc.web1.*' -o -name web1.serial) &&
+	[ -n "$left" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "web1 removed, yet its files remain: $left"
+	sleep 0.1
+done
+echo "web1 removed from the configuration: its log, .log.1, serial socket and record are gone"
 replicas_agree 3 30
 echo "replicas agree; ok"
