@@ -157,13 +157,19 @@ until [ -e "$log.1" ] && [ "$(stat -c %s "$log")" -lt 1048576 ]; do
 done
 echo "web1's log on a past 1 MiB: moved to $(basename "$log").1, the log starts again"
 # Removed from the configuration: its copy stops, and its files go.
+reloads() {
+	hactl_on "$1" --json events 2>/dev/null |
+		python3 -c 'import json, sys; print(sum(e["event"] == "config_reloaded" for e in json.load(sys.stdin)["events"]))'
+}
+r0=$(reloads c)
 expect 0 "removed web1" hactl_on a config apply "$T/v1.conf"
+[ "$(reloads c)" = $((r0 + 1)) ] || fail "config_reloaded events on c: $r0, then $(reloads c)"
 end=$(deadline 30)
 while left=$(find "$T"/a/run "$T"/b/run "$T"/c/run -name 'hasvc.web1.*' -o -name web1.serial) &&
 	[ -n "$left" ]; do
 	[ "$(date +%s)" -le "$end" ] || fail "web1 removed, yet its files remain: $left"
 	sleep 0.1
 done
-echo "web1 removed from the configuration: its log, .log.1, serial socket and record are gone"
+echo "web1 removed from the configuration (one more config_reloaded event): its log, .log.1, serial socket and record are gone"
 replicas_agree 3 30
 echo "replicas agree; ok"

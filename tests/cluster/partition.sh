@@ -42,6 +42,20 @@ first_b=$(awk '$1 > '"$EVENT_MS"' && $3 == "connected" { print $1; exit }' "$T/w
 [ -n "$first_b" ] && [ "$first_b" -ge $(( fenced_ns / 1000000 )) ] ||
 	fail "web1 answered from b (${first_b:-never}) before a was fenced ($(( fenced_ns / 1000000 )))"
 echo "the fence command failed once, succeeded $(( fenced_ns / 1000000 - EVENT_MS )) ms after the cut; then the majority ran web1 on b"
+# The cluster events: on a, the quorum it lost; on b, the fencing that
+# failed once, then the promotion, in that order.
+ev_of() {
+	hactl_on "$1" --json events 2>/dev/null | python3 -c '
+import json, sys
+print(",".join(" ".join(x for x in (e["event"], e["node"], e["vm"]) if x)
+               for e in json.load(sys.stdin)["events"]))'
+}
+case ",$(ev_of a)," in *,quorum_lost,*) ;; *) fail "a's events lack quorum_lost: $(ev_of a)" ;; esac
+case ",$(ev_of b)," in
+*",node_lost a,fence_started a,fence_failed a,fence_succeeded a,vm_promoted b web1,"*) ;;
+*) fail "b's events: $(ev_of b)" ;;
+esac
+echo "events: quorum_lost on a; on b $(ev_of b | sed 's/.*node_lost a/node_lost a/')"
 # Still paused over there: nothing it holds may run while cut off.
 [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { print $2 }')" = paused ] ||
 	fail "a's copy of web1 runs while a is cut off"
@@ -51,6 +65,7 @@ wait_members "a b c" 3 20
 # The stale copy (generation $gen) goes away once a has rejoined.
 wait_vmm_gone a "$old" 20
 echo "a's stale copy (generation $gen) stopped after the heal"
+echo "a's events after the heal: $(ev_of a)"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
 wait_acks web1 20 20
