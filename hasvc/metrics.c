@@ -48,6 +48,7 @@ struct metrics {
 	uint64_t failovers, evacuations, fence_attempts, fence_failures;
 	bool handover[HASVC_MAX_VMS]; /* before the step: a planned handover
 					 (not `hactl failover`'s) */
+	char primary[HASVC_MAX_VMS][HASVC_NAME_MAX]; /* ... and its primary's node */
 	struct vm_counts vm[HASVC_MAX_VMS];
 };
 
@@ -400,9 +401,24 @@ static struct vm_counts *counts_for(struct metrics *m, const char *vm)
 
 void metrics__pre_step(struct hasvcd *d)
 {
-	for (size_t v = 0; d->met && v < HASVC_MAX_VMS; v++)
-		d->met->handover[v] = d->fsm->vms[v].used && d->fsm->vms[v].handover &&
-				      !d->fsm->vms[v].failover_asked;
+	for (size_t v = 0; d->met && v < HASVC_MAX_VMS; v++) {
+		const struct fsm_vm *vm = &d->fsm->vms[v];
+		int p = vm->used ? vm->primary : -1;
+
+		d->met->handover[v] = vm->used && vm->handover && !vm->failover_asked;
+		snprintf(d->met->primary[v], HASVC_NAME_MAX, "%s",
+			 p >= 0 && p < HASVC_MAX_NODES ? d->fsm->nodes[p].name : "");
+	}
+}
+
+/*
+ * A promotion is a failover unless it ends a planned handover or resumes
+ * the paused primary in place (paused when its standby or the quorum was
+ * lost): the VM did not move.
+ */
+static bool failover(const struct metrics *m, int v, const struct fsm_action *a)
+{
+	return v < 0 || (!m->handover[v] && strcmp(m->primary[v], a->node));
 }
 
 static bool rejected(const struct fsm_actions *acts)
@@ -425,7 +441,7 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 		int v = fsm__vm_index(d->fsm, a->vm);
 		struct vm_counts *c;
 
-		if (a->type == FSM_ACT_PROMOTE && !(v >= 0 && m->handover[v]))
+		if (a->type == FSM_ACT_PROMOTE && failover(m, v, a))
 			moved = ++m->failovers;
 		else if (a->type == FSM_ACT_FENCE)
 			moved = ++m->fence_attempts;

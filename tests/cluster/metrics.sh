@@ -9,7 +9,8 @@
 # and the new primary's node takes over the VM's figures.  Then a live
 # migration counts in hasvc_vm_migrations_total with its downtime, an
 # evacuation in hasvc_cluster_evacuations_total, and `hactl failover` is a
-# failover and no migration.
+# failover and no migration.  A standby that dies: vm_degraded, then
+# vm_protected again.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -186,4 +187,30 @@ case $(moves $S web1) in
 *) fail "$S: web1's last events after hactl failover: $(moves $S web1)" ;;
 esac
 echo "hactl failover web1 ($P -> $B): failovers_total 2, migrations_total still $mig, no migration event"
+
+# The standby's vmm dies: the primary runs degraded until a new standby is
+# synced (vm_degraded, then vm_protected); its vmm pauses on the loss and
+# is resumed in place, which is no failover.
+set -- $(wait_protected web1 90)
+P=$1 SB=$2
+read -r _ _ _ _ sbpid <"$(ls "$T/$SB"/run/hasvc.web1.*.rec)" || fail "no record of web1's standby on $SB"
+seq0=$(hactl_on "$P" --json events | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["events"][-1]["seq"])') ||
+	fail "no events on $P"
+node_exec "$SB" kill -KILL "$sbpid" || fail "cannot kill web1's standby (pid $sbpid) on $SB"
+# since NODE SEQ: "EVENT NODE" of web1's events after SEQ, joined by commas.
+since() {
+	hactl_on "$1" --json events 2>/dev/null | "$PY" -c '
+import json, sys
+print(",".join(e["event"] + " " + e["node"] for e in json.load(sys.stdin)["events"]
+               if e["vm"] == "web1" and e["seq"] > int(sys.argv[1])))' "$2"
+}
+end=$(deadline 60)
+until case ",$(since $P $seq0)," in *",vm_degraded $P,"*",vm_protected $P,"*) true ;; *) false ;; esac; do
+	[ "$(date +%s)" -le "$end" ] || fail "no vm_degraded then vm_protected of web1 on $P: $(since $P $seq0)"
+	sleep 0.2
+done
+[ "$(since $P $seq0)" = "vm_degraded $P,vm_promoted $P,vm_protected $P" ] ||
+	fail "web1's events on $P after its standby was killed: $(since $P $seq0)"
+[ "$(m $P hasvc_cluster_failovers_total)" = 2 ] || fail "$P: the standby's loss counted as a failover"
+echo "web1's standby on $SB killed: $(since $P $seq0) on $P; failovers_total still 2"
 echo "ok"
