@@ -3,8 +3,8 @@
 # NOTIFY_SOCKET (a unix datagram socket tests/cluster/notify_listen.py
 # listens on) and WATCHDOG_USEC.  READY=1 comes once, only after hasvcd's
 # state exchange ended; STATUS= lines say what it does (joining, then its
-# members, quorum and VMs); WATCHDOG=1 keeps coming at half the watchdog
-# period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
+# members, quorum and VMs, and a migration while it runs); WATCHDOG=1 keeps
+# coming at half the watchdog period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
 # its log goes to the journal's native socket (played by the same listener in
 # the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr,
 # and a cluster event's line also with HASVC_EVENT, HASVC_NODE, HASVC_VM and
@@ -89,6 +89,16 @@ grep 'HASVC_EVENT=' "$T/journal.out" | grep -vq 'MESSAGE=event ' &&
 grep -v 'MESSAGE=event ' "$T/journal.out" | grep -q '|HASVC_' &&
 	fail "a line that is not an event has HASVC_ fields"
 echo "journal: ${j#* }"
+
+# What the cluster is in the middle of is in the line, as it starts and as
+# it ends (sent after the step, not at the next tick): a live migration to c.
+hactl_on b migrate web1 c --wait --timeout "$(secs 60)" >"$T/migrate.out" 2>&1 ||
+	fail "hactl migrate web1 c: $(cat "$T/migrate.out")"
+mig=$(grep -n ' STATUS=node a: 3 members, quorate; 1 primary, 0 standbys here; migrating web1 to c$' "$OUT" |
+	head -1 | cut -d: -f1)
+[ -n "$mig" ] || fail "no STATUS line with the migration: $(grep STATUS= "$OUT" | tail -3)"
+wait_line ' STATUS=node a: 3 members, quorate; 0 primaries, [01] standbys? here$' 30
+echo "STATUS during the migration: $(sed -n "${mig}p" "$OUT" | cut -d' ' -f2-); after: $(grep ' STATUS=' "$OUT" | tail -1 | cut -d' ' -f2-)"
 
 # WATCHDOG=1 every WD_US/2: over two seconds (a measurement, not a wait),
 # at least half of the 10 expected.
