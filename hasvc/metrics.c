@@ -118,7 +118,8 @@ static void render_cluster(struct hasvcd *d, struct metrics_out *o)
 			"Node evacuations the cluster accepted, since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_evacuations_total", (double)m->evacuations, NULL);
 	metrics__family(o, "hasvc_cluster_fence_attempts_total", "counter",
-			"Fence commands the cluster ordered, since this hasvcd started.");
+			"Fence commands run for the cluster that ended, retries included, "
+			"since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_fence_attempts_total", (double)m->fence_attempts, NULL);
 	metrics__family(o, "hasvc_cluster_fence_failures_total", "counter",
 			"Fence commands that failed, since this hasvcd started.");
@@ -443,14 +444,18 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 
 		if (a->type == FSM_ACT_PROMOTE && failover(m, v, a))
 			moved = ++m->failovers;
-		else if (a->type == FSM_ACT_FENCE)
-			moved = ++m->fence_attempts;
 		else if ((a->type == FSM_ACT_MIGRATE || a->type == FSM_ACT_HANDOVER) &&
 			 (c = counts_for(m, a->vm)))
 			moved = ++c->migrations;
 	}
-	if (ev->type == FSM_EV_FENCE_RESULT && !ev->fence.ok)
-		moved = ++m->fence_failures;
+	/*
+	 * Every attempt ends in a result that every node sees; the fencer's
+	 * retries after a failure (fence.c) are not state machine actions.
+	 */
+	if (ev->type == FSM_EV_FENCE_RESULT) {
+		moved = ++m->fence_attempts;
+		m->fence_failures += !ev->fence.ok;
+	}
 	if (ev->type == FSM_EV_OPERATOR && ev->op.op == FSM_OP_EVACUATE && !rejected(acts))
 		moved = ++m->evacuations;
 	/*

@@ -5,7 +5,8 @@
 # acknowledged update; when the link returns, the cut-off node's stale copy
 # is recognised by its generation and stopped: the VM never runs twice.
 # The nodes have a fence command that fails the first time: the majority
-# promotes only after the retry (5 s later) succeeded.
+# promotes only after the retry (5 s later) succeeded; the events and the
+# metrics of the survivors say so.
 # Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
@@ -13,6 +14,7 @@ need_hasvc
 
 cluster_setup 3
 HLIB_FENCE="if [ -e $T/fence-ok ]; then echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced; else touch $T/fence-ok; exit 1; fi"
+HLIB_CLUSTER_EXTRA="metrics_port = 9468"
 start_cluster web1:a,b
 set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get a web1 'v["generation"]')
@@ -56,6 +58,15 @@ case ",$(ev_of b)," in
 *) fail "b's events: $(ev_of b)" ;;
 esac
 echo "events: quorum_lost on a; on b $(ev_of b | sed 's/.*node_lost a/node_lost a/')"
+# The metrics count both attempts, the failed one and its retry.
+for n in b c; do
+	f=$(node_exec $n python3 -c 'import re, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:9468/metrics", timeout=5).read().decode()
+print(*(re.search("^hasvc_cluster_fence_%s_total (\\S+)$" % k, t, re.M).group(1) for k in ("attempts", "failures")))') ||
+		fail "cannot scrape $n"
+	[ "$f" = "2 1" ] || fail "$n: fence attempts and failures $f, not 2 1"
+done
+echo "b, c: hasvc_cluster_fence_attempts_total 2, _failures_total 1"
 # Still paused over there: nothing it holds may run while cut off.
 [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { print $2 }')" = paused ] ||
 	fail "a's copy of web1 runs while a is cut off"
