@@ -171,5 +171,27 @@ while left=$(find "$T"/a/run "$T"/b/run "$T"/c/run -name 'hasvc.web1.*' -o -name
 	sleep 0.1
 done
 echo "web1 removed from the configuration (one more config_reloaded event): its log, .log.1, serial socket and record are gone"
+
+# --json of texts an operator wrote: quotes, backslashes and control
+# characters in a comment (config show) and in a refused value (the error
+# quotes it) come out as valid JSON that reads back as they were.
+{ cat "$T/v1.conf"; printf '# a "quoted" \\back\\slash, a tab\t, a bell\a, caf\303\251\n'; } >"$T/odd.conf"
+expect 0 "no VM changed" hactl_on a config apply "$T/odd.conf"
+hactl_on b --json config show >"$T/show.json" || fail "config show --json failed"
+python3 - "$T/show.json" "$T/odd.conf" <<'EOP' || fail "config show --json: $(cat "$T/show.json")"
+import json, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8")
+assert raw.count("\n") == 1, "not one line"
+got = json.loads(raw, parse_constant=lambda c: sys.exit(c + " is not JSON"))["text"]
+sys.exit(got != open(sys.argv[2], encoding="utf-8").read())
+EOP
+{ cat "$T/odd.conf"; printf '[vm web9]\nmemory = 1"\\Q\t\n'; } >"$T/oddbad.conf"
+hactl_on a --json config apply "$T/oddbad.conf" >"$T/bad.json" 2>/dev/null && fail "a bad memory value was taken"
+python3 - "$T/bad.json" <<'EOP' || fail "config apply --json refused: $(cat "$T/bad.json")"
+import json, sys
+e = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))["error"]
+sys.exit('1"\\Q' not in e)
+EOP
+echo "config show --json and a refused apply's error: valid JSON, the text read back as written"
 replicas_agree 3 30
 echo "replicas agree; ok"
