@@ -10,7 +10,8 @@
 # answer, which fails; a node whose hasvcd was stopped while the text changed
 # gets it when it comes back (a text of 150 KiB); `hactl reload` pushes the
 # file of the node where it runs.  The VM's vmm log is bounded (1 MiB, then
-# .log.1), and its files go when a text without the VM is applied.
+# .log.1), and its files go when a text without the VM is applied, or at
+# the start if they were left from before.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -56,8 +57,19 @@ for n in a b c; do mkdir "$T/$n/etc" && cp "$T/hasvc.conf" "$T/$n/etc/hasvc.conf
 cp "$T/hasvc.conf" "$T/v1.conf"
 for n in a b c; do start_corosync "$n"; done
 wait_members "a b c" 3 20
+# Logs of a VM the configuration no longer has, left from before this
+# hasvcd started (no copy of it will end here to prune them): removed.
+mkdir -p "$T/a/run"
+for f in hasvc.ghost.7.log hasvc.ghost.7.log.1 hasvc.ghost.7.serial; do echo old >"$T/a/run/$f"; done
 for n in a b c; do start_node "$n"; done
 wait_status_runs a "$(sha "$T/v1.conf")" 30
+end=$(deadline 10)
+while [ -e "$T/a/run/hasvc.ghost.7.log" ] || [ -e "$T/a/run/hasvc.ghost.7.log.1" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "the logs of VM ghost, not configured, are still in a's run directory"
+	sleep 0.1
+done
+[ -e "$T/a/run/hasvc.ghost.7.serial" ] || fail "a file that is not a vmm log was removed"
+echo "the old logs of a VM not in the configuration removed at a's start"
 echo "three nodes run $(sha "$T/v1.conf" | cut -c1-12)"
 
 # show prints the running text; diff compares a file with it.
