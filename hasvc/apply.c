@@ -60,6 +60,7 @@ void apply__step(struct hasvcd *d, const struct fsm_event *ev)
 		dispatch(d, &d->acts.v[i]);
 	grace__check(d);
 	persist__changed(d);
+	notify__changed(d);
 }
 
 void apply__membership(struct hasvcd *d, const char *const *members, size_t n)

@@ -100,22 +100,62 @@ static const char *node_name(const struct fsm *f, int i)
 	return i >= 0 && i < HASVC_MAX_NODES ? f->nodes[i].name : "";
 }
 
+/*
+ * Did the VM lose its protection in this step?  The cluster dropped the
+ * synced standby of a protected primary that stays where it is (the standby
+ * or its node was lost, or its node is evacuated), or the primary's vmm
+ * paused on the loss (--on-standby-loss pause, hasvcd's) and said so
+ * before the cluster heard of the standby, or a vmm said "degraded".
+ * Taken before the step's promotions: a paused primary is resumed in place
+ * (PROMOTE) in the step that drops its standby.
+ */
+static bool degraded(const struct fsm *b, const struct fsm *a, int i)
+{
+	const struct fsm_vm *o = &b->vms[i], *n = &a->vms[i];
+	bool same = o->used && !strcmp(o->name, n->name);
+	int os = same ? primary_state(o) : -1, ns = primary_state(n);
+	/* Synced as fsm_internal.h's copy_synced() says; a new one is not. */
+	const struct fsm_copy *oc = o->standby >= 0 ? &o->copies[o->standby] : NULL;
+	bool synced = oc && oc->live && (oc->state == FSM_VM_PROTECTED || oc->epoch > 0);
+	bool kept = synced && n->standby == o->standby &&
+		    n->copies[n->standby].generation == oc->generation;
+
+	if (ns != os && ns == FSM_VM_DEGRADED)
+		return true;
+	if (!same || os != FSM_VM_PROTECTED || !synced || n->primary != o->primary)
+		return false;
+	if (!kept)
+		return n->protect && n->migrate_to < 0 && !n->handover;
+	return ns == FSM_VM_PAUSED && a->quorate;
+}
+
 static void diff_vm(struct diff *df, const struct fsm *b, const struct fsm *a, int i)
 {
 	const struct fsm_vm *o = &b->vms[i], *n = &a->vms[i];
 	bool same = o->used && !strcmp(o->name, n->name);
 	int os = same ? primary_state(o) : -1, ns = primary_state(n);
 	int omig = same ? o->migrate_to : -1;
+	/*
+	 * A move to the synced standby's node (`hactl migrate`, an evacuation)
+	 * is a handover, not a live migration, but the operator asked for a
+	 * migration all the same.  `hactl failover` also runs as a handover:
+	 * that one is no migration.
+	 */
+	bool oplan = same && o->handover && !o->failover_asked;
+	bool nplan = n->handover && !n->failover_asked;
 
 	if (ns != os && ns == FSM_VM_PROTECTED)
 		add(df, EVENT_VM_PROTECTED, node_name(a, n->primary), n->name);
-	if (ns != os && ns == FSM_VM_DEGRADED)
-		add(df, EVENT_VM_DEGRADED, node_name(a, n->primary), n->name);
 	if (n->migrate_to >= 0 && n->migrate_to != omig)
 		add(df, EVENT_MIGRATION_STARTED, node_name(a, n->migrate_to), n->name);
 	if (omig >= 0 && n->migrate_to != omig)
 		add(df, n->primary == omig ? EVENT_MIGRATION_FINISHED : EVENT_MIGRATION_FAILED,
 		    node_name(b, omig), n->name);
+	if (nplan && !oplan)
+		add(df, EVENT_MIGRATION_STARTED, node_name(a, n->standby), n->name);
+	if (oplan && !nplan)
+		add(df, o->standby >= 0 && n->primary == o->standby ? EVENT_MIGRATION_FINISHED :
+		    EVENT_MIGRATION_FAILED, node_name(b, o->standby), n->name);
 }
 
 size_t events__diff(const struct fsm *before, const struct fsm *after,
@@ -129,6 +169,10 @@ size_t events__diff(const struct fsm *before, const struct fsm *after,
 	if (after->have_view && after->quorate != (before->have_view && before->quorate))
 		add(&df, after->quorate ? EVENT_QUORUM_REGAINED : EVENT_QUORUM_LOST, NULL, NULL);
 	diff_nodes(&df, before, after);
+	for (int i = 0; i < HASVC_MAX_VMS; i++)
+		if (after->vms[i].used && degraded(before, after, i))
+			add(&df, EVENT_VM_DEGRADED, node_name(after, after->vms[i].primary),
+			    after->vms[i].name);
 	for (size_t k = 0; acts && k < acts->n; k++)
 		if (acts->v[k].type == FSM_ACT_PROMOTE)
 			add(&df, EVENT_VM_PROMOTED, acts->v[k].node, acts->v[k].vm);

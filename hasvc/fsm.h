@@ -241,6 +241,8 @@ struct fsm_vm {
 	int8_t avoid;             /* node whose standby failed, or -1    */
 	uint64_t migrate_gen;
 	bool handover;            /* primary stops after a final commit  */
+	bool failover_asked;      /* ... and that is `hactl failover`, not
+				     a planned move (events, metrics)     */
 	uint8_t waiting;          /* enum fsm_wait last logged           */
 	struct fsm_copy copies[HASVC_MAX_NODES];
 	/* The lifecycle (docs/hasvc-state-machine.md, "Requested state"). */

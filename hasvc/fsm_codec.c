@@ -132,6 +132,7 @@ static void encode_vm(const struct fsm_vm *vm, struct enc *e, int v,
 	m->avoid = vm->avoid;
 	m->migrate_gen = vm->migrate_gen;
 	m->handover = vm->handover;
+	m->failover_asked = vm->failover_asked;
 	m->waiting = vm->waiting;
 	m->request = vm->request;
 	m->error = vm->error;
@@ -456,6 +457,7 @@ static int decode_vm(const Hasvc__Cluster__ReplicaVm *m, struct fsm_vm *vm, size
 	vm->issued = m->issued;
 	vm->migrate_gen = m->migrate_gen;
 	vm->handover = m->handover;
+	vm->failover_asked = m->failover_asked;
 	return ret ? ret : decode_copies(m, vm, k, why, len);
 }
 

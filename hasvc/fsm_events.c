@@ -293,7 +293,7 @@ static void adopt(struct step *st, int v, int n, const struct fsm_event *ev)
 	if (vm->standby >= 0 && vm->standby != n)
 		forget(st, v, vm->standby);
 	vm->standby = -1;
-	vm->handover = false;
+	vm->handover = vm->failover_asked = false;
 	vm->primary = (int8_t)n;
 	vm->generation = gen;
 	if (gen > vm->issued)

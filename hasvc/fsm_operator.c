@@ -55,6 +55,7 @@ void fsm__start_handover(struct step *st, int v)
 	struct fsm_vm *vm = &st->f->vms[v];
 
 	vm->handover = true;
+	vm->failover_asked = false;
 	fsm__emit_log(st, "vm %s: handing over from %s to its standby on %s", vm->name,
 		      st->f->nodes[vm->primary].name, st->f->nodes[vm->standby].name);
 	fsm__emit(st, FSM_ACT_HANDOVER, vm->primary, v, vm->standby, vm->generation);
@@ -170,7 +171,7 @@ static void op_failover(struct step *st, const struct fsm_event *ev, int v)
 	 * Marked as a handover (fsm_place.c, activate()), so that the stop is not taken for the guest's
 	 * own power-off (which boots afresh) and no other move starts meanwhile.
 	 */
-	vm->handover = true;
+	vm->handover = vm->failover_asked = true;
 	fsm__emit_log(st, "vm %s: failover requested: stopping the primary on %s", vm->name,
 		      st->f->nodes[vm->primary].name);
 	fsm__emit(st, FSM_ACT_STOP, vm->primary, v, -1, vm->generation);

@@ -145,7 +145,7 @@ static void manage_standby(struct step *st, int v)
 		if (s != vm->primary)
 			fsm__drop_copy(st, v, s);
 		vm->standby = -1;
-		vm->handover = false;
+		vm->handover = vm->failover_asked = false;
 	}
 	if (!vm->protect || vm->standby >= 0)
 		return;
@@ -194,7 +194,7 @@ static void enter_error(struct step *st, int v)
 		fsm__drop_copy(st, v, vm->standby);
 	vm->primary = vm->standby = -1;
 	vm->error = true;
-	vm->handover = false;
+	vm->handover = vm->failover_asked = false;
 	vm->waiting = FSM_WAIT_NONE;
 }
 
@@ -295,7 +295,7 @@ static void activate(struct step *st, int v)
 	struct fsm_action *a;
 	uint64_t gen;
 
-	vm->handover = false;
+	vm->handover = vm->failover_asked = false;
 	/* A primary paused by a quorum loss holds the newest state: resume it. */
 	if (old >= 0 && vm->copies[old].state == FSM_VM_PAUSED &&
 	    vm->copies[old].reported && fsm__node_candidate(f, old)) {
@@ -447,7 +447,7 @@ static void reconcile_down(struct step *st, int v)
 		fsm__drop_copy(st, v, vm->migrate_to);
 		vm->migrate_to = -1;
 	}
-	vm->handover = false;
+	vm->handover = vm->failover_asked = false;
 	if (p >= 0 && vm->copies[p].live) {
 		if (f->nodes[p].gone) {
 			fsm__wait_for(st, vm, FSM_WAIT_FENCE, "vm %s: waiting for %s to be "
@@ -506,7 +506,7 @@ static void reconcile_vm(struct step *st, int v)
 		}
 		if (vm->handover && vm->standby >= 0 && copy_synced(&vm->copies[vm->standby]))
 			return; /* the primary stops by itself after its last commit */
-		vm->handover = false;
+		vm->handover = vm->failover_asked = false;
 		if (f->nodes[p].evacuating) {
 			evacuate_primary(st, v);
 			return;

@@ -304,6 +304,42 @@ static int on_child(int32_t sig, void *data)
 	return 0;
 }
 
+#ifdef HASVC_FAULT_INJECTION
+/*
+ * HASVCD_TEST_STALL=PATH (tests/cluster/notify.sh): while PATH exists the
+ * loop hangs in a handler, as a daemon stuck in a call would: nothing of
+ * the loop runs (the systemd watchdog is not fed), the other threads do.
+ * Looked at every 100 ms.  Only in builds configured with
+ * --enable-fault-injection.
+ */
+static qb_loop_timer_handle stall_timer;
+
+static void stall_check(void *data)
+{
+	struct hasvcd *d = data;
+	const char *path = getenv("HASVCD_TEST_STALL");
+
+	if (!access(path, F_OK)) {
+		qb_log(LOG_WARNING, "test: the loop stalls while %s exists", path);
+		while (!access(path, F_OK))
+			usleep(10000);
+		qb_log(LOG_WARNING, "test: the loop runs again");
+	}
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, 100000000ULL, d, stall_check, &stall_timer);
+}
+
+static void stall_start(struct hasvcd *d)
+{
+	if (getenv("HASVCD_TEST_STALL"))
+		qb_loop_timer_add(d->loop, QB_LOOP_LOW, 100000000ULL, d, stall_check, &stall_timer);
+}
+#else
+static void stall_start(struct hasvcd *d)
+{
+	(void)d;
+}
+#endif
+
 static int start(struct hasvcd *d)
 {
 	int ret;
@@ -342,6 +378,8 @@ static int start(struct hasvcd *d)
 		ret = serve__start(d);
 	if (!ret)
 		ret = watchdog__new(d);
+	if (!ret)
+		stall_start(d);
 	return ret;
 }
 

@@ -33,6 +33,7 @@
 /* A primary that ran this long since it started is stable: its failures
  * before no longer count against max_restart/max_relocate. */
 #define STABLE_MS 60000
+#define LOCAL_PRUNE_GONE_MS 60000  /* how often to look for logs of VMs gone */
 
 static void poll_all(void *data);
 static bool reap(struct hasvcd *d, struct copy *c, uint64_t now);
@@ -177,6 +178,7 @@ void local__inventory(struct hasvcd *d)
 	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
 	Hasvc__Cluster__InventoryDone inv = HASVC__CLUSTER__INVENTORY_DONE__INIT;
 
+	d->loc->prune_due_ms = 0;  /* the replica may have lost VMs: look again */
 	local_host__capacity(d, &inv);
 	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
 		if (d->loc->c[i].used)
@@ -774,6 +776,15 @@ static void poll_all(void *data)
 	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
 		if (l->c[i].used)
 			poll_copy(l->d, &l->c[i], now);
+	/*
+	 * A VM removed while none of its copies ended here (or while this
+	 * hasvcd was down) leaves logs that no reap prunes: look once a
+	 * minute, and after each state exchange.
+	 */
+	if (now >= l->prune_due_ms && l->d->fsm->configured) {
+		local_vmm__prune_gone(l);
+		l->prune_due_ms = now + LOCAL_PRUNE_GONE_MS;
+	}
 	arm(l);
 }
 

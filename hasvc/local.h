@@ -87,6 +87,7 @@ struct local {
 	struct copy c[LOCAL_MAX_COPIES];
 	struct backoff bo[HASVC_MAX_VMS];
 	qb_loop_timer_handle timer;
+	uint64_t prune_due_ms;     /* next look for logs of VMs gone (0: now) */
 };
 
 /* local_vmm.c: processes and control calls. */
@@ -95,8 +96,13 @@ int local_vmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args);
 void local_vmm__last_words(struct hasvcd *d, const struct copy *c, char *out, size_t len);
 /* Bound the copy's log (hasvc/vmmlog.h); each poll, while it runs. */
 void local_vmm__bound_log(struct hasvcd *d, const struct copy *c);
-/* After a copy of vm ended: only the newest ended copies keep their logs. */
+/*
+ * After a copy of vm ended: only the newest ended copies keep their logs,
+ * and none once vm has left the configuration.
+ */
 void local_vmm__prune_logs(struct local *l, const char *vm);
+/* The logs of VMs neither in the configuration nor running here. */
+void local_vmm__prune_gone(struct local *l);
 /*
  * Control commands through the typed requests of vmm/ctl.h: 0, or -errno
  * with the reason (the vmm's refusal, or the transport's) in err.

@@ -164,13 +164,45 @@ static bool copy_live(uint64_t token, void *opaque)
 void local_vmm__prune_logs(struct local *l, const char *vm)
 {
 	struct live_ctx x = { l, vm };
-	int ret = vmmlog__prune(l->d->run_dir, vm, VMMLOG_KEEP_ENDED, copy_live, &x);
+	/*
+	 * The ended copies' logs are kept for the operator who asks why a
+	 * copy ended; of a VM the cluster no longer has, nobody will.
+	 */
+	bool gone = fsm__vm_index(l->d->fsm, vm) < 0;
+	int ret = vmmlog__prune(l->d->run_dir, vm, gone ? 0 : VMMLOG_KEEP_ENDED, copy_live, &x);
 
-	if (ret > 0)
+	if (ret > 0 && gone)
+		qb_log(LOG_INFO, "%s: removed its %d vmm log files (no longer in the "
+		       "configuration)", vm, ret);
+	else if (ret > 0)
 		qb_log(LOG_INFO, "%s: removed %d old vmm log files (the newest %d ended "
 		       "copies keep theirs)", vm, ret, VMMLOG_KEEP_ENDED);
 	else if (ret < 0)
 		qb_log(LOG_WARNING, "%s: cannot prune its old vmm logs: %s", vm, strerror(-ret));
+}
+
+static bool vm_kept(const char *vm, void *opaque)
+{
+	const struct local *l = opaque;
+
+	if (fsm__vm_index(l->d->fsm, vm) >= 0)
+		return true;
+	for (size_t i = 0; i < LOCAL_MAX_COPIES; i++)
+		if (l->c[i].used && !strcmp(l->c[i].vm, vm))
+			return true;
+	return false;
+}
+
+void local_vmm__prune_gone(struct local *l)
+{
+	int ret = vmmlog__prune_vms(l->d->run_dir, vm_kept, l);
+
+	if (ret > 0)
+		qb_log(LOG_INFO, "removed %d vmm log files of VMs no longer in the configuration",
+		       ret);
+	else if (ret < 0)
+		qb_log(LOG_WARNING, "cannot look for old vmm logs in %s: %s", l->d->run_dir,
+		       strerror(-ret));
 }
 
 int local_vmm__spawn(struct hasvcd *d, struct copy *c, const char *const *args)

@@ -46,7 +46,9 @@ struct metrics {
 	size_t len;
 	qb_loop_timer_handle timer;
 	uint64_t failovers, evacuations, fence_attempts, fence_failures;
-	bool handover[HASVC_MAX_VMS]; /* before the step: a planned handover */
+	bool handover[HASVC_MAX_VMS]; /* before the step: a planned handover
+					 (not `hactl failover`'s) */
+	char primary[HASVC_MAX_VMS][HASVC_NAME_MAX]; /* ... and its primary's node */
 	struct vm_counts vm[HASVC_MAX_VMS];
 };
 
@@ -110,13 +112,14 @@ static void render_cluster(struct hasvcd *d, struct metrics_out *o)
 	metrics__sample(o, "hasvc_cluster_config_info", 1, "digest", digest, NULL);
 	metrics__family(o, "hasvc_cluster_failovers_total", "counter",
 			"Standbys promoted or paused primaries resumed after their primary "
-			"was lost, since this hasvcd started.");
+			"was lost or by `hactl failover`, since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_failovers_total", (double)m->failovers, NULL);
 	metrics__family(o, "hasvc_cluster_evacuations_total", "counter",
 			"Node evacuations the cluster accepted, since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_evacuations_total", (double)m->evacuations, NULL);
 	metrics__family(o, "hasvc_cluster_fence_attempts_total", "counter",
-			"Fence commands the cluster ordered, since this hasvcd started.");
+			"Fence commands run for the cluster that ended, retries included, "
+			"since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_fence_attempts_total", (double)m->fence_attempts, NULL);
 	metrics__family(o, "hasvc_cluster_fence_failures_total", "counter",
 			"Fence commands that failed, since this hasvcd started.");
@@ -169,14 +172,18 @@ static void render_vms(struct hasvcd *d, struct metrics_out *o)
 					f->vms[v].name, NULL);
 }
 
-/* Live migrations: counted on every node, the downtime where it was measured. */
+/*
+ * Migrations (live ones and handovers to the standby, as `hactl migrate`
+ * and the migration_* events count them): on every node; the downtime of
+ * a live migration where it was measured.
+ */
 static void render_migrations(struct hasvcd *d, struct metrics_out *o)
 {
 	const struct fsm *f = d->fsm;
 
 	metrics__family(o, "hasvc_vm_migrations_total", "counter",
-			"Live migrations of the VM the cluster ordered, since this hasvcd "
-			"started.");
+			"Migrations of the VM the cluster ordered (live, or a handover to its "
+			"standby), since this hasvcd started.");
 	for (size_t v = 0; v < HASVC_MAX_VMS; v++) {
 		const struct vm_counts *c = f->vms[v].used ? counts_of(d->met, f->vms[v].name) : NULL;
 
@@ -395,8 +402,24 @@ static struct vm_counts *counts_for(struct metrics *m, const char *vm)
 
 void metrics__pre_step(struct hasvcd *d)
 {
-	for (size_t v = 0; d->met && v < HASVC_MAX_VMS; v++)
-		d->met->handover[v] = d->fsm->vms[v].used && d->fsm->vms[v].handover;
+	for (size_t v = 0; d->met && v < HASVC_MAX_VMS; v++) {
+		const struct fsm_vm *vm = &d->fsm->vms[v];
+		int p = vm->used ? vm->primary : -1;
+
+		d->met->handover[v] = vm->used && vm->handover && !vm->failover_asked;
+		snprintf(d->met->primary[v], HASVC_NAME_MAX, "%s",
+			 p >= 0 && p < HASVC_MAX_NODES ? d->fsm->nodes[p].name : "");
+	}
+}
+
+/*
+ * A promotion is a failover unless it ends a planned handover or resumes
+ * the paused primary in place (paused when its standby or the quorum was
+ * lost): the VM did not move.
+ */
+static bool failover(const struct metrics *m, int v, const struct fsm_action *a)
+{
+	return v < 0 || (!m->handover[v] && strcmp(m->primary[v], a->node));
 }
 
 static bool rejected(const struct fsm_actions *acts)
@@ -419,15 +442,20 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 		int v = fsm__vm_index(d->fsm, a->vm);
 		struct vm_counts *c;
 
-		if (a->type == FSM_ACT_PROMOTE && !(v >= 0 && m->handover[v]))
+		if (a->type == FSM_ACT_PROMOTE && failover(m, v, a))
 			moved = ++m->failovers;
-		else if (a->type == FSM_ACT_FENCE)
-			moved = ++m->fence_attempts;
-		else if (a->type == FSM_ACT_MIGRATE && (c = counts_for(m, a->vm)))
+		else if ((a->type == FSM_ACT_MIGRATE || a->type == FSM_ACT_HANDOVER) &&
+			 (c = counts_for(m, a->vm)))
 			moved = ++c->migrations;
 	}
-	if (ev->type == FSM_EV_FENCE_RESULT && !ev->fence.ok)
-		moved = ++m->fence_failures;
+	/*
+	 * Every attempt ends in a result that every node sees; the fencer's
+	 * retries after a failure (fence.c) are not state machine actions.
+	 */
+	if (ev->type == FSM_EV_FENCE_RESULT) {
+		moved = ++m->fence_attempts;
+		m->fence_failures += !ev->fence.ok;
+	}
 	if (ev->type == FSM_EV_OPERATOR && ev->op.op == FSM_OP_EVACUATE && !rejected(acts))
 		moved = ++m->evacuations;
 	/*

@@ -24,12 +24,14 @@
 #define NOTIFY_TICK_US 1000000ULL
 /* A watchdog period under 20 ms would make the loop spin: fed every 10 ms. */
 #define NOTIFY_TICK_MIN_US 10000ULL
+/* A STATUS= line, NUL included: longer ones are cut. */
+#define NOTIFY_STATUS_MAX 256
 
 struct notify {
 	bool ready;
 	uint64_t tick_us;            /* the timer's period */
 	bool watchdog;
-	char status[256];            /* the last STATUS= sent */
+	char status[NOTIFY_STATUS_MAX]; /* the last STATUS= sent */
 	qb_loop_timer_handle timer;
 };
 
@@ -45,12 +47,32 @@ static void send_status(struct hasvcd *d, const char *text)
 	sd_notify(0, msg);
 }
 
-/* What the daemon is doing, in a line. */
+/* Append to out (k bytes used) what the cluster is in the middle of. */
+static void describe_work(const struct fsm *f, char *out, size_t len, size_t k)
+{
+	for (int i = 0; i < HASVC_MAX_NODES && k < len; i++)
+		if (f->nodes[i].name[0] && f->nodes[i].fence == FSM_FENCE_PENDING)
+			k += (size_t)snprintf(out + k, len - k, "; fencing %s", f->nodes[i].name);
+	for (size_t v = 0; v < HASVC_MAX_VMS && k < len; v++) {
+		const struct fsm_vm *vm = &f->vms[v];
+		int to = vm->migrate_to >= 0 ? vm->migrate_to : vm->handover ? vm->standby : -1;
+
+		if (vm->used && to >= 0 && to < HASVC_MAX_NODES)
+			k += (size_t)snprintf(out + k, len - k, "; %s %s to %s",
+					      vm->failover_asked ? "failing over" : "migrating",
+					      vm->name, f->nodes[to].name);
+	}
+}
+
+/*
+ * What the daemon is doing, in a line: the group, this node's copies, and
+ * what the cluster is in the middle of (fencing, migrations, failovers).
+ */
 static void describe(struct hasvcd *d, char *out, size_t len)
 {
 	const struct fsm *f = d->fsm;
 	unsigned prim = 0, stby = 0;
-	int me = -1;
+	int me = -1, k;
 
 	for (int i = 0; i < HASVC_MAX_NODES; i++)
 		if (f->nodes[i].name[0] && !strcmp(f->nodes[i].name, d->node))
@@ -59,17 +81,18 @@ static void describe(struct hasvcd *d, char *out, size_t len)
 		prim += f->vms[v].used && f->vms[v].primary == me;
 		stby += f->vms[v].used && f->vms[v].standby == me;
 	}
-	snprintf(out, len, "node %s: %zu member%s, %s; %u primar%s, %u standby%s here", d->node,
-		 d->n_members, d->n_members == 1 ? "" : "s",
-		 f->quorate ? "quorate" : "NOT quorate", prim, prim == 1 ? "y" : "ies", stby,
-		 stby == 1 ? "" : "s");
+	k = snprintf(out, len, "node %s: %zu member%s, %s; %u primar%s, %u standby%s here",
+		     d->node, d->n_members, d->n_members == 1 ? "" : "s",
+		     f->quorate ? "quorate" : "NOT quorate", prim, prim == 1 ? "y" : "ies", stby,
+		     stby == 1 ? "" : "s");
+	describe_work(f, out, len, k > 0 ? (size_t)k : 0);
 }
 
 static void on_tick(void *data)
 {
 	struct hasvcd *d = data;
 	struct notify *n = d->notify;
-	char line[200];
+	char line[NOTIFY_STATUS_MAX];
 
 	if (n->watchdog)
 		sd_notify(0, "WATCHDOG=1");
@@ -108,10 +131,21 @@ int notify__start(struct hasvcd *d)
 	return 0;
 }
 
+void notify__changed(struct hasvcd *d)
+{
+	struct notify *n = d->notify;
+	char line[sizeof(n->status)];
+
+	if (!n || !n->ready)
+		return;
+	describe(d, line, sizeof(line));
+	send_status(d, line);
+}
+
 void notify__ready(struct hasvcd *d)
 {
 	struct notify *n = d->notify;
-	char line[200];
+	char line[NOTIFY_STATUS_MAX];
 
 	if (!n || n->ready)
 		return;

@@ -152,3 +152,48 @@ int vmmlog__prune(const char *run_dir, const char *vm, unsigned keep,
 	free(t);
 	return removed;
 }
+
+/*
+ * The VM of "hasvc.VM.TOKEN.log" or "...log.1" into vm (len bytes); false
+ * for other names.  VM names may hold dots: the token is the last part.
+ */
+static bool vm_of(const char *name, char *vm, size_t len)
+{
+	size_t n = strlen(name), k;
+	const char *dot;
+
+	if (n > 6 && !strcmp(name + n - 6, ".log.1"))
+		n -= 6;
+	else if (n > 4 && !strcmp(name + n - 4, ".log"))
+		n -= 4;
+	else
+		return false;
+	if (strncmp(name, "hasvc.", 6))
+		return false;
+	for (k = n; k > 6 && name[k - 1] >= '0' && name[k - 1] <= '9'; k--)
+		;
+	dot = name + k - 1;
+	if (k == n || k < 8 || *dot != '.' || (size_t)(dot - name - 6) >= len)
+		return false;
+	memcpy(vm, name + 6, (size_t)(dot - name - 6));
+	vm[dot - name - 6] = '\0';
+	return true;
+}
+
+int vmmlog__prune_vms(const char *run_dir, bool (*keep)(const char *vm, void *opaque),
+		      void *opaque)
+{
+	char path[PATH_MAX], vm[256];
+	struct dirent *e;
+	DIR *dir = opendir(run_dir);
+	int removed = 0;
+
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir)))
+		if (vm_of(e->d_name, vm, sizeof(vm)) && !keep(vm, opaque) &&
+		    snprintf(path, sizeof(path), "%s/%s", run_dir, e->d_name) < (int)sizeof(path))
+			removed += unlink(path) == 0;
+	closedir(dir);
+	return removed;
+}

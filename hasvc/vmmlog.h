@@ -36,4 +36,13 @@ int vmmlog__bound(const char *path, off_t max);
 int vmmlog__prune(const char *run_dir, const char *vm, unsigned keep,
 		  bool (*live)(uint64_t token, void *opaque), void *opaque);
 
+/*
+ * Remove the logs (.log and .log.1) in run_dir of every VM for which
+ * keep(vm, opaque) is false: VMs that left the configuration while no copy
+ * of theirs ended here to prune them (this hasvcd was down, or their copies
+ * had ended before).  Returns how many files were removed, or -errno.
+ */
+int vmmlog__prune_vms(const char *run_dir, bool (*keep)(const char *vm, void *opaque),
+		      void *opaque);
+
 #endif

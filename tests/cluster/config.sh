@@ -9,7 +9,9 @@
 # cannot write its file (a read-only mount in its namespace) is named in the
 # answer, which fails; a node whose hasvcd was stopped while the text changed
 # gets it when it comes back (a text of 150 KiB); `hactl reload` pushes the
-# file of the node where it runs.
+# file of the node where it runs.  The VM's vmm log is bounded (1 MiB, then
+# .log.1), and its files go when a text without the VM is applied, or at
+# the start if they were left from before.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -55,8 +57,19 @@ for n in a b c; do mkdir "$T/$n/etc" && cp "$T/hasvc.conf" "$T/$n/etc/hasvc.conf
 cp "$T/hasvc.conf" "$T/v1.conf"
 for n in a b c; do start_corosync "$n"; done
 wait_members "a b c" 3 20
+# Logs of a VM the configuration no longer has, left from before this
+# hasvcd started (no copy of it will end here to prune them): removed.
+mkdir -p "$T/a/run"
+for f in hasvc.ghost.7.log hasvc.ghost.7.log.1 hasvc.ghost.7.serial; do echo old >"$T/a/run/$f"; done
 for n in a b c; do start_node "$n"; done
 wait_status_runs a "$(sha "$T/v1.conf")" 30
+end=$(deadline 10)
+while [ -e "$T/a/run/hasvc.ghost.7.log" ] || [ -e "$T/a/run/hasvc.ghost.7.log.1" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "the logs of VM ghost, not configured, are still in a's run directory"
+	sleep 0.1
+done
+[ -e "$T/a/run/hasvc.ghost.7.serial" ] || fail "a file that is not a vmm log was removed"
+echo "the old logs of a VM not in the configuration removed at a's start"
 echo "three nodes run $(sha "$T/v1.conf" | cut -c1-12)"
 
 # show prints the running text; diff compares a file with it.
@@ -143,5 +156,54 @@ cp "$T/v2.conf" "$T/a/etc/hasvc.conf"
 expect 0 "changed web1; taken by a, b, c" hactl_on a reload
 same_everywhere "$T/v2.conf" "after reload on a"
 echo "reload on a pushed a's file to b and c"
+
+# web1's vmm log in a's run directory is bounded while it runs: past 1 MiB
+# (here a flood written into it) its contents move to .log.1.
+wait_vm a web1 'v["primary"] == "a" and v["state"] == "unprotected"' 60
+log=$(ls "$T"/a/run/hasvc.web1.*.log) || fail "no vmm log of web1 on a"
+head -c 1100000 /dev/zero | tr '\0' x >>"$log"
+end=$(deadline 10)
+until [ -e "$log.1" ] && [ "$(stat -c %s "$log")" -lt 1048576 ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "$log not bounded: $(stat -c %s "$log") bytes"
+	sleep 0.1
+done
+echo "web1's log on a past 1 MiB: moved to $(basename "$log").1, the log starts again"
+# Removed from the configuration: its copy stops, and its files go.
+reloads() {
+	hactl_on "$1" --json events 2>/dev/null |
+		python3 -c 'import json, sys; print(sum(e["event"] == "config_reloaded" for e in json.load(sys.stdin)["events"]))'
+}
+r0=$(reloads c)
+expect 0 "removed web1" hactl_on a config apply "$T/v1.conf"
+[ "$(reloads c)" = $((r0 + 1)) ] || fail "config_reloaded events on c: $r0, then $(reloads c)"
+end=$(deadline 30)
+while left=$(find "$T"/a/run "$T"/b/run "$T"/c/run -name 'hasvc.web1.*' -o -name web1.serial) &&
+	[ -n "$left" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "web1 removed, yet its files remain: $left"
+	sleep 0.1
+done
+echo "web1 removed from the configuration (one more config_reloaded event): its log, .log.1, serial socket and record are gone"
+
+# --json of texts an operator wrote: quotes, backslashes and control
+# characters in a comment (config show) and in a refused value (the error
+# quotes it) come out as valid JSON that reads back as they were.
+{ cat "$T/v1.conf"; printf '# a "quoted" \\back\\slash, a tab\t, a bell\a, caf\303\251\n'; } >"$T/odd.conf"
+expect 0 "no VM changed" hactl_on a config apply "$T/odd.conf"
+hactl_on b --json config show >"$T/show.json" || fail "config show --json failed"
+python3 - "$T/show.json" "$T/odd.conf" <<'EOP' || fail "config show --json: $(cat "$T/show.json")"
+import json, sys
+raw = open(sys.argv[1], "rb").read().decode("utf-8")
+assert raw.count("\n") == 1, "not one line"
+got = json.loads(raw, parse_constant=lambda c: sys.exit(c + " is not JSON"))["text"]
+sys.exit(got != open(sys.argv[2], encoding="utf-8").read())
+EOP
+{ cat "$T/odd.conf"; printf '[vm web9]\nmemory = 1"\\Q\t\n'; } >"$T/oddbad.conf"
+hactl_on a --json config apply "$T/oddbad.conf" >"$T/bad.json" 2>/dev/null && fail "a bad memory value was taken"
+python3 - "$T/bad.json" <<'EOP' || fail "config apply --json refused: $(cat "$T/bad.json")"
+import json, sys
+e = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))["error"]
+sys.exit('1"\\Q' not in e)
+EOP
+echo "config show --json and a refused apply's error: valid JSON, the text read back as written"
 replicas_agree 3 30
 echo "replicas agree; ok"

@@ -2,12 +2,15 @@
 # GET /metrics during a protected run and across a failover: the primary's
 # node reports the VM's checkpoint figures and its epochs grow between two
 # scrapes; the other nodes do not report them; a planned handover is not a
-# failover; when the primary's node dies every survivor's
-# hasvc_cluster_failovers_total goes up by exactly one (also when scraped
-# while the failover runs), the fence command is counted, and the new
-# primary's node takes over the VM's figures.  Then a live migration counts
-# in hasvc_vm_migrations_total with its downtime, and an evacuation in
-# hasvc_cluster_evacuations_total.
+# failover but a migration (in hasvc_vm_migrations_total and as
+# migration_started and migration_finished events); when the primary's node
+# dies every survivor's hasvc_cluster_failovers_total goes up by exactly one
+# (also when scraped while the failover runs), the fence command is counted,
+# and the new primary's node takes over the VM's figures.  Then a live
+# migration counts in hasvc_vm_migrations_total with its downtime, an
+# evacuation in hasvc_cluster_evacuations_total, and `hactl failover` is a
+# failover and no migration.  A standby that dies: vm_degraded, then
+# vm_protected again.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
@@ -19,6 +22,15 @@ m() {
 	_mn=$1; shift
 	node_exec "$_mn" "$PY" "$SCRAPE" "http://127.0.0.1:$PORT/metrics" get "$@" ||
 		fail "cannot scrape $_mn"
+}
+
+# moves NODE VM: the VM's vm_promoted and migration_* events on NODE, as
+# "EVENT NODE" words joined by commas.
+moves() {
+	hactl_on "$1" --json events 2>/dev/null | "$PY" -c '
+import json, sys
+print(",".join(e["event"] + " " + e["node"] for e in json.load(sys.stdin)["events"]
+               if e["vm"] == sys.argv[1] and e["event"].startswith(("migration_", "vm_promoted"))))' "$2"
 }
 
 # wait_metric NODE EXPR TIMEOUT NAME [LABEL=VALUE...]: until the value (as $v)
@@ -91,9 +103,13 @@ set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 after the handover: $1/$2, expected primary b"
 for n in a b c; do
 	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: the handover counted as a failover"
+	[ "$(m $n hasvc_vm_migrations_total vm=web1)" = 1 ] ||
+		fail "$n: the handover not counted as a migration: $(m $n hasvc_vm_migrations_total vm=web1)"
+	[ "$(moves $n web1)" = "migration_started b,vm_promoted b,migration_finished b" ] ||
+		fail "$n: web1's events of the handover: $(moves $n web1)"
 done
 gen0=$(m b hasvc_vm_generation vm=web1)
-echo "handover to b (standby $2, generation $gen0): failovers_total still 0"
+echo "handover to b (standby $2, generation $gen0): failovers_total still 0, migrations_total 1, events $(moves c web1)"
 
 # The failover: scraped on the standby's node while it runs, the count
 # never passes one.
@@ -133,9 +149,11 @@ hactl_on $S migrate web1 b --wait --timeout "$(secs 120)" >"$T/migrate.out" 2>&1
 	fail "hactl migrate web1 b: $(cat "$T/migrate.out")"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 after the live migration: $1/$2, expected primary b"
-for n in a b c; do
-	[ "$(m $n hasvc_vm_migrations_total vm=web1)" = 1 ] ||
-		fail "$n: migrations_total $(m $n hasvc_vm_migrations_total vm=web1)"
+# The handover and this one; b's hasvcd, started since, saw this one only.
+for n in $S $T3 b; do
+	want=2; [ $n = b ] && want=1
+	[ "$(m $n hasvc_vm_migrations_total vm=web1)" = $want ] ||
+		fail "$n: migrations_total $(m $n hasvc_vm_migrations_total vm=web1), not $want"
 done
 dt=$(m $S hasvc_vm_last_migration_downtime_seconds vm=web1)
 # Present and below 5 s; the vmm measures it in whole milliseconds, so a
@@ -144,7 +162,7 @@ dt=$(m $S hasvc_vm_last_migration_downtime_seconds vm=web1)
 	fail "$S: last migration downtime '$dt'"
 [ "$(m $T3 hasvc_vm_last_migration_downtime_seconds vm=web1)" = absent ] ||
 	fail "$T3 reports a migration downtime it did not measure"
-echo "live migration $S -> b: migrations_total 1 on every node, downtime $dt s on $S"
+echo "live migration $S -> b: migrations_total 2 ($S, $T3; 1 on b, restarted), downtime $dt s on $S"
 
 hactl_on $S evacuate b --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
 	fail "hactl evacuate b: $(cat "$T/evacuate.out")"
@@ -153,5 +171,46 @@ for n in a b c; do
 	[ "$ev" = 1 ] || fail "$n: evacuations_total $ev, not 1"
 done
 [ "$(m $S hasvc_cluster_failovers_total)" = 1 ] || fail "$S: the evacuation counted as a failover"
-echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1"
+mig=$(m $S hasvc_vm_migrations_total vm=web1)
+echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1, migrations_total $mig"
+
+# hactl failover runs as a handover too, but it is a failover, not a move.
+set -- $(wait_protected web1 90)
+hactl_on $S failover web1 >"$T/failover.out" 2>&1 || fail "hactl failover web1: $(cat "$T/failover.out")"
+P=$1 B=$2
+wait_metric $S '"$v" = 2' 30 hasvc_cluster_failovers_total >/dev/null
+set -- $(wait_protected web1 90)
+[ "$1" = "$B" ] || fail "web1 after hactl failover: $1/$2, expected primary $B"
+[ "$(m $S hasvc_vm_migrations_total vm=web1)" = "$mig" ] || fail "$S: hactl failover counted as a migration"
+case $(moves $S web1) in
+*",vm_promoted $B") ;;
+*) fail "$S: web1's last events after hactl failover: $(moves $S web1)" ;;
+esac
+echo "hactl failover web1 ($P -> $B): failovers_total 2, migrations_total still $mig, no migration event"
+
+# The standby's vmm dies: the primary runs degraded until a new standby is
+# synced (vm_degraded, then vm_protected); its vmm pauses on the loss and
+# is resumed in place, which is no failover.
+set -- $(wait_protected web1 90)
+P=$1 SB=$2
+read -r _ _ _ _ sbpid <"$(ls "$T/$SB"/run/hasvc.web1.*.rec)" || fail "no record of web1's standby on $SB"
+seq0=$(hactl_on "$P" --json events | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["events"][-1]["seq"])') ||
+	fail "no events on $P"
+node_exec "$SB" kill -KILL "$sbpid" || fail "cannot kill web1's standby (pid $sbpid) on $SB"
+# since NODE SEQ: "EVENT NODE" of web1's events after SEQ, joined by commas.
+since() {
+	hactl_on "$1" --json events 2>/dev/null | "$PY" -c '
+import json, sys
+print(",".join(e["event"] + " " + e["node"] for e in json.load(sys.stdin)["events"]
+               if e["vm"] == "web1" and e["seq"] > int(sys.argv[1])))' "$2"
+}
+end=$(deadline 60)
+until case ",$(since $P $seq0)," in *",vm_degraded $P,"*",vm_protected $P,"*) true ;; *) false ;; esac; do
+	[ "$(date +%s)" -le "$end" ] || fail "no vm_degraded then vm_protected of web1 on $P: $(since $P $seq0)"
+	sleep 0.2
+done
+[ "$(since $P $seq0)" = "vm_degraded $P,vm_promoted $P,vm_protected $P" ] ||
+	fail "web1's events on $P after its standby was killed: $(since $P $seq0)"
+[ "$(m $P hasvc_cluster_failovers_total)" = 2 ] || fail "$P: the standby's loss counted as a failover"
+echo "web1's standby on $SB killed: $(since $P $seq0) on $P; failovers_total still 2"
 echo "ok"

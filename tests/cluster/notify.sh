@@ -3,15 +3,20 @@
 # NOTIFY_SOCKET (a unix datagram socket tests/cluster/notify_listen.py
 # listens on) and WATCHDOG_USEC.  READY=1 comes once, only after hasvcd's
 # state exchange ended; STATUS= lines say what it does (joining, then its
-# members, quorum and VMs); WATCHDOG=1 keeps coming at half the watchdog
-# period; SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr,
-# its log goes to the journal's native socket (played by the same listener in
-# the node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr,
+# members, quorum and VMs, and a migration while it runs); WATCHDOG=1 keeps
+# coming at half the watchdog period, and stops while the loop hangs;
+# SIGTERM sends STOPPING=1.  With JOURNAL_STREAM naming its stderr, its log
+# goes to the journal's native socket (played by the same listener in the
+# node's private /run) with PRIORITY and CODE_FUNC fields, not to stderr,
 # and a cluster event's line also with HASVC_EVENT, HASVC_NODE, HASVC_VM and
 # HASVC_SEQ.
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
 need_hasvc
+# The hung loop is a fault-injection hook: without it that part would prove
+# nothing, so the test fails, saying so (as newer_state.sh).
+[ "${FAULT_INJECTION:-}" = yes ] ||
+	fail "this build has no fault injection (configure --enable-fault-injection, as setup.sh does): HASVCD_TEST_STALL would do nothing"
 WD_US=400000
 OUT="$T/notify.out"
 
@@ -25,6 +30,7 @@ wait_line() {
 }
 
 cluster_setup 3
+HLIB_CLUSTER_EXTRA="metrics_port = 9467"
 write_hasvc_conf web1:a,b
 for n in $CL_NODES; do start_corosync "$n"; done
 wait_members "$CL_NODES" 3 20
@@ -48,6 +54,7 @@ start_hasvcd c
 : >"$T/a/hasvcd.err"
 js=$(stat -c %d:%i "$T/a/hasvcd.err")
 node_bg a hasvcd env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=$WD_US JOURNAL_STREAM="$js" \
+	HASVCD_TEST_STALL="$T/stall" \
 	"$HASVCD" -c "$T/hasvc.conf" -r "$T/a/run" --vmm "$VMM" -l "$T/a/hasvcd.log" -v
 
 wait_line ' READY=1$' 30
@@ -90,6 +97,16 @@ grep -v 'MESSAGE=event ' "$T/journal.out" | grep -q '|HASVC_' &&
 	fail "a line that is not an event has HASVC_ fields"
 echo "journal: ${j#* }"
 
+# What the cluster is in the middle of is in the line, as it starts and as
+# it ends (sent after the step, not at the next tick): a live migration to c.
+hactl_on b migrate web1 c --wait --timeout "$(secs 60)" >"$T/migrate.out" 2>&1 ||
+	fail "hactl migrate web1 c: $(cat "$T/migrate.out")"
+mig=$(grep -n ' STATUS=node a: 3 members, quorate; 1 primary, 0 standbys here; migrating web1 to c$' "$OUT" |
+	head -1 | cut -d: -f1)
+[ -n "$mig" ] || fail "no STATUS line with the migration: $(grep STATUS= "$OUT" | tail -3)"
+wait_line ' STATUS=node a: 3 members, quorate; 0 primaries, [01] standbys? here$' 30
+echo "STATUS during the migration: $(sed -n "${mig}p" "$OUT" | cut -d' ' -f2-); after: $(grep ' STATUS=' "$OUT" | tail -1 | cut -d' ' -f2-)"
+
 # WATCHDOG=1 every WD_US/2: over two seconds (a measurement, not a wait),
 # at least half of the 10 expected.
 w1=$(grep -c ' WATCHDOG=1$' "$OUT")
@@ -98,6 +115,30 @@ w2=$(grep -c ' WATCHDOG=1$' "$OUT")
 echo "WATCHDOG=1: $w1 so far, $((w2 - w1)) in the last 2 s (period $((WD_US / 2000)) ms)"
 [ $((w2 - w1)) -ge 5 ] || fail "only $((w2 - w1)) WATCHDOG=1 in 2 s"
 [ "$(grep -c ' READY=1$' "$OUT")" = 1 ] || fail "READY=1 more than once"
+
+# A hung loop (HASVCD_TEST_STALL, test builds only) feeds the watchdog no
+# more, though the daemon's other threads still work (the metrics endpoint
+# answers): systemd would restart it.  The loop back, the feeding goes on.
+touch "$T/stall"
+end=$(deadline 10)
+until grep -q '|MESSAGE=test: the loop stalls' "$T/journal.out"; do
+	[ "$(date +%s)" -le "$end" ] || fail "the loop did not stall"
+	sleep 0.05
+done
+w1=$(grep -c ' WATCHDOG=1$' "$OUT")
+sleep 1
+node_exec a python3 -c 'import sys, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:9467/metrics", timeout=5).read().decode()
+sys.exit("hasvc_cluster_quorate 1" not in t)' || fail "the metrics endpoint did not answer during the stall"
+w2=$(grep -c ' WATCHDOG=1$' "$OUT")
+rm -f "$T/stall"
+[ "$w2" = "$w1" ] || fail "$((w2 - w1)) WATCHDOG=1 while the loop hung"
+end=$(deadline 10)
+until [ "$(grep -c ' WATCHDOG=1$' "$OUT")" -gt "$w2" ]; do
+	[ "$(date +%s)" -le "$end" ] || fail "no WATCHDOG=1 after the loop came back"
+	sleep 0.05
+done
+echo "loop hung for over 1 s: no WATCHDOG=1 (metrics still served); fed again after"
 
 kill -TERM "$a_hasvcd_pid"
 wait_line ' STOPPING=1$' 20

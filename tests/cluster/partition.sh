@@ -5,7 +5,8 @@
 # acknowledged update; when the link returns, the cut-off node's stale copy
 # is recognised by its generation and stopped: the VM never runs twice.
 # The nodes have a fence command that fails the first time: the majority
-# promotes only after the retry (5 s later) succeeded.
+# promotes only after the retry (5 s later) succeeded; the events and the
+# metrics of the survivors say so.
 # Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
@@ -13,6 +14,7 @@ need_hasvc
 
 cluster_setup 3
 HLIB_FENCE="if [ -e $T/fence-ok ]; then echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced; else touch $T/fence-ok; exit 1; fi"
+HLIB_CLUSTER_EXTRA="metrics_port = 9468"
 start_cluster web1:a,b
 set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get a web1 'v["generation"]')
@@ -42,6 +44,29 @@ first_b=$(awk '$1 > '"$EVENT_MS"' && $3 == "connected" { print $1; exit }' "$T/w
 [ -n "$first_b" ] && [ "$first_b" -ge $(( fenced_ns / 1000000 )) ] ||
 	fail "web1 answered from b (${first_b:-never}) before a was fenced ($(( fenced_ns / 1000000 )))"
 echo "the fence command failed once, succeeded $(( fenced_ns / 1000000 - EVENT_MS )) ms after the cut; then the majority ran web1 on b"
+# The cluster events: on a, the quorum it lost; on b, the fencing that
+# failed once, then the promotion, in that order.
+ev_of() {
+	hactl_on "$1" --json events 2>/dev/null | python3 -c '
+import json, sys
+print(",".join(" ".join(x for x in (e["event"], e["node"], e["vm"]) if x)
+               for e in json.load(sys.stdin)["events"]))'
+}
+case ",$(ev_of a)," in *,quorum_lost,*) ;; *) fail "a's events lack quorum_lost: $(ev_of a)" ;; esac
+case ",$(ev_of b)," in
+*",node_lost a,fence_started a,fence_failed a,fence_succeeded a,vm_promoted b web1,"*) ;;
+*) fail "b's events: $(ev_of b)" ;;
+esac
+echo "events: quorum_lost on a; on b $(ev_of b | sed 's/.*node_lost a/node_lost a/')"
+# The metrics count both attempts, the failed one and its retry.
+for n in b c; do
+	f=$(node_exec $n python3 -c 'import re, urllib.request
+t = urllib.request.urlopen("http://127.0.0.1:9468/metrics", timeout=5).read().decode()
+print(*(re.search("^hasvc_cluster_fence_%s_total (\\S+)$" % k, t, re.M).group(1) for k in ("attempts", "failures")))') ||
+		fail "cannot scrape $n"
+	[ "$f" = "2 1" ] || fail "$n: fence attempts and failures $f, not 2 1"
+done
+echo "b, c: hasvc_cluster_fence_attempts_total 2, _failures_total 1"
 # Still paused over there: nothing it holds may run while cut off.
 [ "$(node_exec a "$VMM" ctl "$old" status 2>/dev/null | awk '/^state/ { print $2 }')" = paused ] ||
 	fail "a's copy of web1 runs while a is cut off"
@@ -51,6 +76,7 @@ wait_members "a b c" 3 20
 # The stale copy (generation $gen) goes away once a has rejoined.
 wait_vmm_gone a "$old" 20
 echo "a's stale copy (generation $gen) stopped after the heal"
+echo "a's events after the heal: $(ev_of a)"
 set -- $(wait_protected web1 90)
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
 wait_acks web1 20 20

@@ -109,6 +109,7 @@ void metrics__step(struct hasvcd *d, const struct fsm_event *ev, const struct fs
 }
 void notify__ready(struct hasvcd *d) { (void)d; }
 void persist__changed(struct hasvcd *d) { (void)d; }
+void notify__changed(struct hasvcd *d) { (void)d; }
 
 /* ---- the daemon ---- */
 

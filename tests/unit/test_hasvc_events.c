@@ -98,6 +98,77 @@ START_TEST(test_vm_states)
 }
 END_TEST
 
+/*
+ * The synced standby of a protected primary is dropped (lost): degraded,
+ * though the primary still says protected (hasvcd's vmm pauses instead of
+ * reporting degraded).  Not when the operator unprotects, nor when a live
+ * migration drops it.
+ */
+START_TEST(test_standby_lost)
+{
+	before->vms[0].protect = true;
+	before->vms[0].copies[1] = (struct fsm_copy){ .role = FSM_ROLE_STANDBY, .live = true,
+						      .epoch = 3, .generation = 2 };
+	memcpy(after, before, sizeof(*after));
+	after->vms[0].copies[0].state = FSM_VM_PROTECTED;
+	ck_assert_str_eq(diff(NULL), "vm_protected a web1");
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(NULL), "vm_degraded a web1");
+	after->vms[0].standby = 2;  /* a new one, syncing */
+	ck_assert_str_eq(diff(NULL), "");
+	/* Synced, then lost, and a new one on the same node at once: a new token. */
+	before->vms[0].copies[2] = (struct fsm_copy){ .role = FSM_ROLE_STANDBY, .live = true,
+						      .state = FSM_VM_PROTECTED, .generation = 4 };
+	memcpy(after, before, sizeof(*after));
+	after->vms[0].copies[2].generation = 6;
+	after->vms[0].copies[2].state = FSM_VM_SYNCING;
+	ck_assert_str_eq(diff(NULL), "vm_degraded a web1");
+	/* That one is replaced before it synced: nothing more. */
+	after->vms[0].copies[2].generation = 8;
+	ck_assert_str_eq(diff(NULL), "");
+	/*
+	 * The primary's vmm pauses on the loss and says so before the
+	 * cluster drops the synced standby: degraded once.
+	 */
+	after->vms[0].copies[2].state = FSM_VM_PROTECTED;
+	diff(NULL);
+	after->vms[0].copies[0].state = FSM_VM_PAUSED;
+	ck_assert_str_eq(diff(NULL), "vm_degraded a web1");
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(NULL), "");
+	/* Paused by a quorum loss: that is quorum_lost, not degraded. */
+	after->vms[0].copies[0].state = FSM_VM_PROTECTED;
+	after->vms[0].standby = 2;
+	diff(NULL);
+	after->quorate = false;
+	after->vms[0].copies[0].state = FSM_VM_PAUSED;
+	ck_assert_str_eq(diff(NULL), "quorum_lost  ");
+	after->quorate = true;
+	after->vms[0].copies[0].state = FSM_VM_PROTECTED;
+	diff(NULL);
+	/*
+	 * Paused on the loss, reported, resumed in place and given a new
+	 * standby in one step: degraded comes before the promotion.
+	 */
+	struct fsm_action resume = { .type = FSM_ACT_PROMOTE, .node = "a", .vm = "web1" };
+	struct fsm_actions acts = { .v = &resume, .n = 1, .cap = 1 };
+
+	after->vms[0].copies[0].state = FSM_VM_RUNNING;
+	after->vms[0].copies[2].generation = 10;
+	after->vms[0].copies[2].state = FSM_VM_SYNCING;
+	ck_assert_str_eq(diff(&acts), "vm_degraded a web1; vm_promoted a web1");
+	after->vms[0].standby = -1;
+	after->vms[0].protect = false;
+	ck_assert_str_eq(diff(NULL), "");
+	after->vms[0].protect = true;
+	after->vms[0].standby = 1;
+	diff(NULL);
+	after->vms[0].standby = -1;
+	after->vms[0].migrate_to = 2;
+	ck_assert_str_eq(diff(NULL), "migration_started c web1");
+}
+END_TEST
+
 START_TEST(test_migrations_and_config)
 {
 	after->vms[0].migrate_to = 2;
@@ -111,6 +182,44 @@ START_TEST(test_migrations_and_config)
 	ck_assert_str_eq(diff(NULL), "migration_failed b web1");
 	after->digest[0] ^= 1;
 	ck_assert_str_eq(diff(NULL), "config_reloaded  ");
+}
+END_TEST
+
+/*
+ * `hactl migrate web1 b` to the synced standby's node is a handover: a
+ * migration to b that ends with b's copy the primary, or fails.
+ * `hactl failover` runs as a handover too, and is no migration.
+ */
+START_TEST(test_handover)
+{
+	struct fsm_action promote = { .type = FSM_ACT_PROMOTE, .node = "b", .vm = "web1" };
+	struct fsm_actions acts = { .v = &promote, .n = 1, .cap = 1 };
+
+	after->vms[0].handover = true;
+	ck_assert_str_eq(diff(NULL), "migration_started b web1");
+	ck_assert_str_eq(diff(NULL), "");
+	after->vms[0].handover = false;
+	after->vms[0].primary = 1;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(&acts), "vm_promoted b web1; migration_finished b web1");
+	/* Back on a with b its standby; the next handover fails (b lost). */
+	after->vms[0].primary = 0;
+	after->vms[0].standby = 1;
+	diff(NULL);
+	after->vms[0].handover = true;
+	ck_assert_str_eq(diff(NULL), "migration_started b web1");
+	after->vms[0].handover = false;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(NULL), "migration_failed b web1");
+	/* An operator's failover: promoted, no migration. */
+	after->vms[0].standby = 1;
+	diff(NULL);
+	after->vms[0].handover = after->vms[0].failover_asked = true;
+	ck_assert_str_eq(diff(NULL), "");
+	after->vms[0].handover = after->vms[0].failover_asked = false;
+	after->vms[0].primary = 1;
+	after->vms[0].standby = -1;
+	ck_assert_str_eq(diff(&acts), "vm_promoted b web1");
 }
 END_TEST
 
@@ -146,6 +255,8 @@ int main(void)
 	tcase_add_test(tc, test_nodes_and_quorum);
 	tcase_add_test(tc, test_vm_states);
 	tcase_add_test(tc, test_migrations_and_config);
+	tcase_add_test(tc, test_handover);
+	tcase_add_test(tc, test_standby_lost);
 	tcase_add_test(tc, test_ring);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -669,6 +669,7 @@ START_TEST(test_evacuate)
 	/* Protected and synced: handover to the standby. */
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_HANDOVER, "a", "web1"));
 	ck_assert_str_eq(a->peer, "b");
+	ck_assert(!t.f->vms[fsm__vm_index(t.f, "web1")].failover_asked);  /* a planned move */
 	/* Unprotected: live migration, destination told first. */
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_INCOMING, NULL, "batch"));
 	ck_assert_str_eq(a->peer, "a");
@@ -735,13 +736,20 @@ START_TEST(test_operator)
 	snprintf(sb, sizeof(sb), "%s", a->node);
 	report(&t, sb, "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 4, 1);
 
-	/* Failover: stop the primary; its stop report promotes the standby. */
+	/*
+	 * Failover: stop the primary; its stop report promotes the standby.
+	 * It runs as a handover marked as the operator's failover (events,
+	 * metrics: not a migration).
+	 */
 	op(&t, FSM_OP_FAILOVER, "web1", NULL);
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_STOP, "c", "web1"));
 	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, NULL));
+	ck_assert(t.f->vms[fsm__vm_index(t.f, "web1")].handover);
+	ck_assert(t.f->vms[fsm__vm_index(t.f, "web1")].failover_asked);
 	report(&t, "c", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 3, 0);
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_PROMOTE, sb, "web1"));
 	ck_assert_uint_eq(a->generation, 5);
+	ck_assert(!t.f->vms[fsm__vm_index(t.f, "web1")].failover_asked);
 
 	/* Unprotect stops the standby; protect brings one back. */
 	op(&t, FSM_OP_UNPROTECT, "db1", NULL);

@@ -195,6 +195,9 @@ START_TEST(test_round_trip_lifecycle)
 	vm->stop_timeout_s = 86400;
 	vm->shutdown_gen = vm->generation;
 	round_trip(f);
+	/* An operator's failover under way (ReplicaVm 120). */
+	vm->handover = vm->failover_asked = true;
+	round_trip(f);
 	vm->home = 0;  /* slot 0, not none */
 	round_trip(f);
 	vm->mem_mib = 512;

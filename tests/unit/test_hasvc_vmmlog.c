@@ -2,7 +2,8 @@
  * The bounds of the vmm logs in hasvcd's run directory (hasvc/vmmlog.h): a
  * log written through an O_APPEND descriptor (as the vmm's stderr is) is
  * moved aside and truncated past its size, and its writer goes on at the new
- * end; only the newest ended copies of a VM keep their logs.
+ * end; only the newest ended copies of a VM keep their logs, and none of
+ * a VM no longer kept.
  */
 #include "config.h"
 
@@ -118,6 +119,38 @@ START_TEST(test_prune)
 }
 END_TEST
 
+static bool keep_web1(const char *vm, void *opaque)
+{
+	(void)opaque;
+	return !strcmp(vm, "web1") || !strcmp(vm, "db.2");
+}
+
+/* The logs of VMs that are not kept go, whatever their token. */
+START_TEST(test_prune_vms)
+{
+	const char *const gone[] = {
+		"hasvc.old.1.log", "hasvc.old.1.log.1", "hasvc.web1.5.3.log", "hasvc.web10.1.log",
+		"hasvc.db.9.log",
+	};
+	const char *const stay[] = {
+		"hasvc.web1.1.log", "hasvc.web1.2.log.1", "hasvc.db.2.4.log",
+		/* Not vmm logs. */
+		"hasvc.old.1.serial", "hasvc.old.1.rec", "hasvc.old.log", "hasvc..1.log",
+		"hasvc.1.log", "old.1.log", "hasvc.old.1.log.2",
+	};
+
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		touch(gone[i]);
+	for (size_t i = 0; i < sizeof(stay) / sizeof(stay[0]); i++)
+		touch(stay[i]);
+	ck_assert_int_eq(vmmlog__prune_vms(dir, keep_web1, NULL), 5);
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		ck_assert_msg(!exists(gone[i]), "%s is still there", gone[i]);
+	for (size_t i = 0; i < sizeof(stay) / sizeof(stay[0]); i++)
+		ck_assert_msg(exists(stay[i]), "%s was removed", stay[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hasvc_vmmlog");
@@ -128,6 +161,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_bound);
 	tcase_add_test(tc, test_prune);
+	tcase_add_test(tc, test_prune_vms);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
