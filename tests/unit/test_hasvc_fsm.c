@@ -489,7 +489,9 @@ END_TEST
 
 /*
  * A stop taken while a restarts, and a does not return: lost when its
- * grace ends, fenced, and web1 is down without a promotion.
+ * grace ends, fenced, and web1 is down without a promotion.  Its disk is
+ * newest on b then (the standby had every checkpoint; a is off), so start
+ * boots it there.
  */
 START_TEST(test_restart_frozen_stop_expired)
 {
@@ -510,6 +512,10 @@ START_TEST(test_restart_frozen_stop_expired)
 	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
 	ck_assert_str_eq(primary_of(&t, "web1"), "-");
 	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	ck_assert_int_eq(vm_of(&t, "web1")->home, fsm__node_index(t.f, "b"));
+	/* Still so once a is back: its disk may be newer, but b's has every commit. */
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
 	op(&t, FSM_OP_START, "web1", NULL);
 	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
 	teardown(&t);
