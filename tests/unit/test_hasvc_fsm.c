@@ -488,6 +488,38 @@ START_TEST(test_restart_frozen_stop)
 END_TEST
 
 /*
+ * unprotect and protect while b (web1's standby, db1's primary) restarts:
+ * taken, nothing acts until b's inventory, then web1's standby on b is
+ * stopped; db1, protected again before the return, keeps its standby.
+ */
+START_TEST(test_restart_frozen_protect)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	leaving(&t, "b");
+	members(&t, true, "a", "c", NULL);
+	op(&t, FSM_OP_UNPROTECT, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	op(&t, FSM_OP_UNPROTECT, "db1", NULL);
+	op(&t, FSM_OP_PROTECT, "db1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	members(&t, true, "a", "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 12);
+	inventory(&t, "b");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
+	ck_assert_ptr_null(find(&t, FSM_ACT_STOP, NULL, "db1"));
+	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	ck_assert_str_eq(standby_of(&t, "db1"), "c");
+	teardown(&t);
+}
+END_TEST
+
+/*
  * A stop taken while a restarts, and a does not return: lost when its
  * grace ends, fenced, and web1 is down without a promotion.  Its disk is
  * newest on b then (the standby had every checkpoint; a is off), so start
@@ -1396,6 +1428,7 @@ int main(void)
 	tcase_add_test(tc, test_fence_ack);
 	tcase_add_test(tc, test_restart_frozen);
 	tcase_add_test(tc, test_restart_frozen_stop);
+	tcase_add_test(tc, test_restart_frozen_protect);
 	tcase_add_test(tc, test_restart_frozen_stop_expired);
 	tcase_add_test(tc, test_restart_expired);
 	tcase_add_test(tc, test_restart_quorum_blip);
