@@ -15,6 +15,9 @@
 #     a's new hasvcd adopts web1 and the stop is carried out then: the power
 #     button, a clean power-off (S5), the standby ends too.  hactl start:
 #     the disk holds every update acknowledged before the stop.
+#  3. a's hasvcd stops cleanly, then the node dies (corosync gone too): not
+#     a restart any more, its grace ends at once (not after
+#     restart_grace_ms), a is fenced, web1's standby is promoted.
 # Replicas agree at the end.
 # Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
 . "$(dirname "$0")/cluster_nodes.sh"
@@ -132,6 +135,35 @@ wait_acks web1 20 30
 first=$(awk -v t="$t_stop" '$3 == "connected" { v = $2 } END { print v + 0 }' "$T/web1.acks")
 [ "$first" -ge "$last" ] || fail "web1 came back with $first, below the acknowledged $last"
 echo "web1 started on a with $first on its disk (last acknowledged before the stop: $last)"
+
+# 3. a's hasvcd stops cleanly, then the machine dies (its corosync leaves
+# the ring): no restart any more, so the grace ends at once rather than
+# after restart_grace_ms; a is fenced and web1's standby promoted.
+set -- $(wait_protected web1 60); [ "$1" = a ] || fail "web1 on $1/$2, not on a"
+sb=$2
+# A grace long enough that a promotion before its end can only be the
+# ring change's doing, even on a slow host.
+grace_s=$(secs 30)
+sed -i "s/^restart_grace_ms = .*/restart_grace_ms = $(( grace_s * 1000 ))/" "$T/hasvc.conf"
+hactl_on b reload >"$T/reload.out" 2>&1 || fail "hactl reload: $(cat "$T/reload.out")"
+stop_hasvcd a
+wait_vm b web1 'v.get("frozen_by") == "a"' 10
+kill_node a
+t_kill=$EVENT_MS
+wait_vm b web1 'v["primary"] == "'"$sb"'" and v["state"] in ("running", "syncing", "protected", "unprotected", "degraded")' \
+	"$grace_s"
+took=$(( $(now_ms) - t_kill ))
+[ "$took" -lt $(( grace_s * 1000 / 2 )) ] ||
+	fail "web1 promoted $took ms after a died, not well before its grace ($grace_s s)"
+grep -q "node a: its corosync left the ring while its hasvcd restarted: its restart grace ends now" \
+	"$T/b/hasvcd.log" "$T/c/hasvcd.log" ||
+	fail "no member ended a's grace when its corosync left: $(grep 'node a' "$T/b/hasvcd.log" | tail -3)"
+grep -q "fencing a" "$T/b/hasvcd.log" || fail "a was not fenced before the promotion"
+wait_acks web1 20 20
+echo "a died while its hasvcd restarted: grace ended by the ring change, fenced, web1 promoted on $sb $took ms after the death (grace $grace_s s)"
+start_corosync a
+start_hasvcd a
+wait_vm b web1 'all(n.get("member") and n.get("ready") for n in s["nodes"])' 30
 stop_client web1
 replicas_agree 3 30
 echo "replicas agree; ok"
