@@ -174,9 +174,29 @@ static void apply_report(struct hasvcd *d, const Hasvc__Cluster__Msg *m,
 	}
 }
 
+/*
+ * A command taken for a VM that a restarting node freezes (stop, start,
+ * protect ...) is carried out only when the freeze ends: the answer says
+ * so, or the operator would wonder why nothing happens.
+ */
+static bool frozen_note(struct hasvcd *d, const Hasvc__Cluster__Operator *op, char *out,
+			size_t len)
+{
+	int v = op->vm && op->vm[0] ? fsm__vm_index(d->fsm, op->vm) : -1;
+	int n = v >= 0 ? fsm__frozen_by(d->fsm, &d->fsm->vms[v]) : -1;
+
+	if (n < 0)
+		return false;
+	snprintf(out, len, "vm %s is frozen while %s restarts its hasvcd: this takes effect "
+		 "when %s is back, or lost at the end of its restart grace", op->vm,
+		 d->fsm->nodes[n].name, d->fsm->nodes[n].name);
+	return true;
+}
+
 static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m, const struct fsm_event *ev)
 {
 	const char *why = NULL;
+	char note[FSM_TEXT_MAX];
 
 	apply__step(d, ev);
 	if (strcmp(m->sender, d->node) || !m->op->request)
@@ -184,7 +204,10 @@ static void apply_op(struct hasvcd *d, const Hasvc__Cluster__Msg *m, const struc
 	for (size_t i = 0; i < d->acts.n && !why; i++)
 		if (d->acts.v[i].type == FSM_ACT_REJECT && !strcmp(d->acts.v[i].node, d->node))
 			why = d->acts.v[i].text;
-	serve__done(d, m->op->request, !why, why ? why : "accepted");
+	if (!why && frozen_note(d, m->op, note, sizeof(note)))
+		serve__done(d, m->op->request, true, note);
+	else
+		serve__done(d, m->op->request, !why, why ? why : ""); /* hactl says "accepted" */
 }
 
 /* "added web2; changed web1" for hactl reload, from the old to the new file. */

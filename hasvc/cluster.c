@@ -450,12 +450,16 @@ static void on_quorum(quorum_handle_t h, uint32_t quorate, uint64_t ring_seq,
 static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *ids)
 {
 	struct cluster *cl = NULL;
+	char bufs[CPG_MEMBERS_MAX][HASVC_NAME_MAX];
+	const char *names[CPG_MEMBERS_MAX];
+	size_t k = 0;
 
-	(void)n;
-	(void)ids;
 	cpg_context_get(h, (void **)&cl);
 	cl->d->cpg_ring = ring.seq;
 	apply__send_verdict(cl->d);
+	for (uint32_t i = 0; i < n && k < CPG_MEMBERS_MAX; i++, k++)
+		names[k] = name_of(cl, ids[i], bufs[k], sizeof(bufs[k]));
+	grace__ring(cl->d, names, k);
 }
 
 static int dispatch_cpg(int fd, int events, void *data)

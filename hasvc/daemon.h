@@ -233,6 +233,8 @@ bool grace__leave(struct hasvcd *d);
 void grace__delivered(struct hasvcd *d, const char *sender);
 /* After a step: arm the timer of the earliest restart deadline. */
 void grace__check(struct hasvcd *d);
+/* corosync's ring holds these nodes: a restarting node not among them is lost. */
+void grace__ring(struct hasvcd *d, const char *const *names, size_t n);
 /* Until a restarting node's grace ends (by this node's clock), >= 0. */
 int64_t grace__left_ms(const struct fsm_node *n);
 

@@ -428,7 +428,7 @@ void fsm__on_expired(struct step *st, const struct fsm_event *ev)
 	if (n < 0 || !f->nodes[n].restarting || f->nodes[n].member)
 		return;
 	end_restart(&f->nodes[n]);
-	fsm__emit_log(st, "node %s did not return within its restart grace: it is lost",
+	fsm__emit_log(st, "node %s: its restart grace ended before it returned: it is lost",
 		      f->nodes[n].name);
 }
 

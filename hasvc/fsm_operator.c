@@ -292,7 +292,9 @@ static void op_start(struct step *st, const struct fsm_event *ev, struct fsm_vm 
 		fsm__emit_reject(st, origin, "vm %s is started already", vm->name);
 		return;
 	}
-	if (!fsm__can_take(st->f, vm, vm->home, true) && fsm__place(st->f, vm, -1, -1, true) < 0) {
+	/* A stop not carried out yet (frozen, or shutting down): it still runs. */
+	if (!primary_running(vm) && !fsm__can_take(st->f, vm, vm->home, true) &&
+	    fsm__place(st->f, vm, -1, -1, true) < 0) {
 		char line[FSM_TEXT_MAX];
 		int k = snprintf(line, sizeof(line), "no node can run vm %s: ", vm->name);
 
@@ -382,6 +384,18 @@ static bool refuse_down(struct step *st, const struct fsm_event *ev, const struc
 	return false;
 }
 
+/*
+ * Migrate and failover act at once on copies that a restarting node's
+ * vmm processes hold unwatched, so they wait for the node.  The others
+ * only change what the operator wants (requested state, protection):
+ * reconcile carries that out once the freeze ends, as an operator who
+ * stops a VM during a hasvcd restart expects.
+ */
+static bool acts_now(enum fsm_op op)
+{
+	return op == FSM_OP_MIGRATE || op == FSM_OP_FAILOVER;
+}
+
 void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 {
 	struct fsm *f = st->f;
@@ -401,7 +415,7 @@ void fsm__on_operator(struct step *st, const struct fsm_event *ev)
 		if (refuse_down(st, ev, &f->vms[v]))
 			return;
 		frozen = fsm__frozen_by(f, &f->vms[v]);
-		if (frozen >= 0) {
+		if (frozen >= 0 && acts_now(ev->op.op)) {
 			fsm__emit_reject(st, ev->op.origin, "vm %s is frozen while %s restarts its "
 					 "hasvcd", f->vms[v].name, f->nodes[frozen].name);
 			return;

@@ -436,6 +436,20 @@ static void evacuate_primary(struct step *st, int v)
  * guest's last checkpoint goes there); then both are forgotten, and the
  * node it ran on is where it starts again.
  */
+/*
+ * Where a VM that goes down starts again: the primary's node, whose disk
+ * took every write.  Unless that node was lost (fenced before the stop was
+ * carried out, e.g. a stop taken while it restarted its hasvcd): then the
+ * synced standby's disk holds everything clients saw acknowledged, and any
+ * other node's copy is older or blank.
+ */
+static int stop_home(const struct fsm *f, const struct fsm_vm *vm, int p)
+{
+	if (f->nodes[p].gone && vm->standby >= 0 && copy_synced(&vm->copies[vm->standby]))
+		return vm->standby;
+	return p;
+}
+
 static void reconcile_down(struct step *st, int v)
 {
 	struct fsm *f = st->f;
@@ -465,7 +479,7 @@ static void reconcile_down(struct step *st, int v)
 	}
 	if (p >= 0) {
 		if (!vm->error)
-			vm->home = (int8_t)p;
+			vm->home = (int8_t)stop_home(f, vm, p);
 		fsm__drop_copy(st, v, p);
 		fsm__emit_log(st, "vm %s: %s", vm->name, vm->error ? "down (error)" :
 			      fsm__request_name(vm->request));

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <corosync/cpg.h>
 #include <qb/qblog.h>
 
 #include "hasvc/daemon.h"
@@ -26,6 +27,9 @@ struct grace {
 	int64_t expiry_at;            /* the deadline it is armed for */
 	int64_t sent_at;              /* ... or sent RestartExpired for */
 	qb_loop_timer_handle expiry_timer;
+	/* corosync's last ring, by node name: who was there to leave it. */
+	char ring[CPG_MEMBERS_MAX][HASVC_NAME_MAX];
+	size_t n_ring;
 };
 
 int64_t grace__left_ms(const struct fsm_node *n)
@@ -119,6 +123,17 @@ static int64_t earliest(const struct fsm *f)
 	return at;
 }
 
+static void send_expired(struct hasvcd *d, const char *node)
+{
+	Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
+	Hasvc__Cluster__RestartExpired x = HASVC__CLUSTER__RESTART_EXPIRED__INIT;
+
+	x.node = (char *)node;
+	m.body_case = HASVC__CLUSTER__MSG__BODY_RESTART_EXPIRED;
+	m.restart_expired = &x;
+	cluster__send(d, &m);
+}
+
 static void on_expiry(void *data)
 {
 	struct hasvcd *d = data;
@@ -129,19 +144,61 @@ static void on_expiry(void *data)
 	d->grace->sent_at = d->grace->expiry_at;
 	for (int i = 0; i < HASVC_MAX_NODES; i++) {
 		const struct fsm_node *n = &d->fsm->nodes[i];
-		Hasvc__Cluster__Msg m = HASVC__CLUSTER__MSG__INIT;
-		Hasvc__Cluster__RestartExpired x = HASVC__CLUSTER__RESTART_EXPIRED__INIT;
 
 		/* The deadline armed for ends even if this clock is behind. */
 		if (!n->restarting || n->member ||
 		    (n->restart_deadline_ms > now && n->restart_deadline_ms != d->grace->expiry_at))
 			continue;
-		x.node = (char *)n->name;
-		m.body_case = HASVC__CLUSTER__MSG__BODY_RESTART_EXPIRED;
-		m.restart_expired = &x;
 		qb_log(LOG_NOTICE, "node %s: its restart grace is over", n->name);
-		cluster__send(d, &m);
+		send_expired(d, n->name);
 	}
+}
+
+static bool listed(const char *const *names, size_t n, const char *name)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!strcmp(names[k], name))
+			return true;
+	return false;
+}
+
+static bool in_last_ring(const struct grace *g, const char *name)
+{
+	for (size_t k = 0; k < g->n_ring; k++)
+		if (!strcmp(g->ring[k], name))
+			return true;
+	return false;
+}
+
+/*
+ * corosync's ring changed.  A node that restarts its hasvcd keeps its
+ * corosync running; one whose corosync leaves the ring too has died, been
+ * powered off or cut off: that is no restart, and waiting out the rest of
+ * restart_grace_ms would only delay its fencing and the failover of its
+ * VMs.  Its grace ends now (RestartExpired, as at the deadline; the
+ * members that see the same change send it too, the first one delivered
+ * counts).  Only a node seen in the ring before: after a restart of the
+ * whole cluster (persist.c) every node is restarting, and one whose
+ * machine is still booting keeps its grace.
+ */
+void grace__ring(struct hasvcd *d, const char *const *names, size_t n)
+{
+	struct grace *g = d->grace;
+
+	if (!g)
+		return;
+	for (int i = 0; d->fsm && i < HASVC_MAX_NODES; i++) {
+		const struct fsm_node *node = &d->fsm->nodes[i];
+
+		if (!node->restarting || node->member || listed(names, n, node->name) ||
+		    !in_last_ring(g, node->name))
+			continue;
+		qb_log(LOG_WARNING, "node %s: its corosync left the ring while its hasvcd "
+		       "restarted: its restart grace ends now", node->name);
+		send_expired(d, node->name);
+	}
+	for (g->n_ring = 0; g->n_ring < n && g->n_ring < CPG_MEMBERS_MAX; g->n_ring++)
+		snprintf(g->ring[g->n_ring], HASVC_NAME_MAX, "%s", names[g->n_ring]);
 }
 
 void grace__check(struct hasvcd *d)

@@ -11,7 +11,8 @@
 # reason: migrate over a node's memory, over its cpus, outside the VM's
 # nodes, next to a VM it avoids; start of a VM no node has room for (db1 is
 # stopped for that, and its guest, which ignores the power button, is quit
-# at the 2 s timeout), start of huge over c's reported memory.  Then a dies:
+# at the 2 s timeout), start of huge over c's reported memory.  A vmm that
+# hangs (SIGSTOP) after the power button is killed 3 s after the timeout.  Then a dies:
 # web1's standby on b is promoted, but db1 may not boot on b (no room) nor
 # on c (not in its nodes): it waits, and says why.  Replicas agree at the end.
 . "$(dirname "$0")/cluster_nodes.sh"
@@ -74,6 +75,23 @@ hactl_on b stop huge >/dev/null || fail "hactl stop huge"
 refused b "c has $((c_mib - 32)) of $c_mib MiB of reported memory free, vm huge needs 1048576" start huge
 hactl_on b start db1 --wait --timeout "$(secs 60)" >/dev/null || fail "hactl start db1"
 [ "$(vm_get b db1 'v["primary"]')" = a ] || fail "db1 started on $(vm_get b db1 'v["primary"]'), not a"
+
+# A vmm that hangs after the power button cannot quit at the timeout:
+# hasvcd kills it 3 s (STOP_GRACE_MS) after the timeout.
+gen=$(vm_get b db1 'v["generation"]')
+pid=$(awk '{ print $5 }' "$T/a/run/hasvc.db1.$gen.rec")
+t0=$(now_ms)
+hactl_on b stop db1 --timeout 1 >/dev/null || fail "hactl stop db1 --timeout 1"
+wait_for_line "$T/a/hasvcd.log" "hasvc.db1.$gen: power button pressed" 10 ||
+	fail "no power button for db1: $(grep 'db1' "$T/a/hasvcd.log" | tail -3)"
+node_exec a kill -STOP "$pid"
+wait_vm b db1 'v["state"] == "stopped"' 30
+took=$(( $(now_ms) - t0 ))
+grep -q "hasvc.db1.$gen: vmm killed by signal 9 (stopped)" "$T/a/hasvcd.log" ||
+	fail "db1's hung vmm was not killed: $(grep 'db1' "$T/a/hasvcd.log" | tail -3)"
+[ "$took" -ge 4000 ] || fail "db1's hung vmm was killed $took ms after the stop, before 1 s + 3 s"
+echo "a hung vmm (SIGSTOP after the power button, --timeout 1): killed, db1 stopped after $took ms"
+hactl_on b start db1 --wait --timeout "$(secs 60)" >/dev/null || fail "hactl start db1 again"
 
 kill_node a
 echo "killed every process of node a"

@@ -10,6 +10,8 @@
 #  - the new primary's node arms its own; after the heal the old node,
 #    empty, disarms with the magic close ('V')
 #  - a hasvcd that hangs (SIGSTOP) feeds nothing until it runs again
+#  - a hasvcd stopped cleanly (a restart) leaves the watchdog armed (no
+#    magic close) and unfed; the new one adopts the primary and feeds it
 # Totem: token 300 ms, token_coefficient 0 (cluster_nodes.sh's defaults).
 . "$(dirname "$0")/cluster_nodes.sh"
 . "$(dirname "$0")/hasvc_cluster.sh"
@@ -89,6 +91,43 @@ kill -CONT "$b_hasvcd_pid"
 [ "$got" = "$hung" ] || fail "b's watchdog was fed while its hasvcd was stopped ($hung -> $got bytes)"
 wait_fed b 5
 echo "b's hasvcd stopped for 3 s: no keepalive meanwhile; fed again once it runs"
+
+# A clean stop of b's hasvcd (a restart) while web1's primary runs there:
+# the watchdog stays armed (closed without the magic 'V') and unfed, so a
+# node whose hasvcd does not come back resets; the new hasvcd adopts web1
+# and feeds it again.  (It writes from the start of the stand-in again:
+# the file's time shows the keepalives, not its size.)
+gen=$(vm_get c web1 'v["generation"]')
+# The vmm's control name keeps the token it was started with (a promoted
+# standby's), not the VM's generation.
+ctl=$(basename "$(ls "$T"/b/run/hasvc.web1.*.rec)" .rec)
+armed0=$(grep -c "watchdog $T/b.wd armed" "$T/b/hasvcd.log")
+kill -TERM "$b_hasvcd_pid"
+wait "$b_hasvcd_pid" || fail "b's hasvcd did not stop cleanly: $(tail -3 "$T/b/hasvcd.log")"
+grep -q "watchdog $T/b.wd stays armed: hasvcd stops while a primary runs here" "$T/b/hasvcd.log" ||
+	fail "b did not leave its watchdog armed: $(grep watchdog "$T/b/hasvcd.log" | tail -3)"
+[ "$(tail -c 1 "$T/b.wd")" != V ] || fail "b's hasvcd disarmed its watchdog (magic 'V') on a clean stop"
+t_stop=$(now_ms)
+left=$(stat -c %.9Y "$T/b.wd")
+# More than a tick (750 ms) without a keepalive.
+until [ $(( $(now_ms) - t_stop )) -ge 1000 ]; do sleep 0.2; done
+[ "$(stat -c %.9Y "$T/b.wd")" = "$left" ] || fail "b's watchdog was fed while its hasvcd was stopped"
+start_hasvcd b
+wait_for_line "$T/b/hasvcd.log" "$ctl \\(pid [0-9]*\\) left by an earlier hasvcd: adopted" 20 ||
+	fail "b's new hasvcd did not adopt web1: $(grep -v debug "$T/b/hasvcd.log" | tail -5)"
+_end=$(deadline 10)
+until [ "$(stat -c %.9Y "$T/b.wd")" != "$left" ]; do
+	[ "$(date +%s)" -le "$_end" ] || fail "b's new hasvcd does not feed its watchdog: $(grep watchdog "$T/b/hasvcd.log" | tail -3)"
+	sleep 0.05
+done
+[ "$(grep -c "watchdog $T/b.wd armed" "$T/b/hasvcd.log")" -gt "$armed0" ] ||
+	fail "b's new hasvcd did not arm its watchdog"
+[ "$(vm_get c web1 'v["primary"] + str(v["generation"])')" = "b$gen" ] ||
+	fail "web1 moved during b's restart: $(hactl_on c status)"
+wait_acks web1 20 20
+gap=$(python3 -c 'import sys; print(int((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' \
+	"$left" "$(stat -c %.9Y "$T/b.wd")")
+echo "b's hasvcd restarted cleanly: its watchdog stayed armed, unfed for $gap ms between the old hasvcd's last keepalive and the new one's first (timeout 3 s); web1 stayed on b"
 stop_client web1
 replicas_agree 3 30
 echo "replicas agree; ok"

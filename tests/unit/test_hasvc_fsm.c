@@ -131,6 +131,17 @@ static void op(struct t *t, enum fsm_op o, const char *vm, const char *node)
 	feed(t, &ev);
 }
 
+static void op_timeout(struct t *t, enum fsm_op o, const char *vm, uint32_t timeout_s)
+{
+	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
+
+	ev.op.origin = "b";
+	ev.op.op = o;
+	ev.op.vm = vm;
+	ev.op.timeout_s = timeout_s;
+	feed(t, &ev);
+}
+
 static void fence_result(struct t *t, const char *node, bool ok)
 {
 	struct fsm_event ev = { .type = FSM_EV_FENCE_RESULT };
@@ -425,6 +436,120 @@ START_TEST(test_restart_quorum_blip)
 	ck_assert_ptr_null(find(&t, FSM_ACT_PROMOTE, NULL, "web1"));
 	ck_assert_str_eq(primary_of(&t, "web1"), "a");
 	ck_assert(t.f->nodes[fsm__node_index(t.f, "a")].restarting);
+	teardown(&t);
+}
+END_TEST
+
+/*
+ * hactl stop of a VM frozen by a's restart: taken (the requested state is
+ * the cluster's), carried out once a is back.  start takes it back before
+ * then; migrate and failover, which would act on a's unwatched copy at
+ * once, are refused.
+ */
+START_TEST(test_restart_frozen_stop)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	leaving(&t, "a");
+	members(&t, true, "b", "c", NULL);
+	op(&t, FSM_OP_FAILOVER, "web1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_REJECT, "b", NULL));
+	ck_assert_ptr_nonnull(strstr(a->text, "frozen while a restarts"));
+	op(&t, FSM_OP_MIGRATE, "web1", "c");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_REJECT, "b", NULL));
+	op_timeout(&t, FSM_OP_STOP, "web1", 5);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(count(&t, FSM_ACT_SHUTDOWN), 0);
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STOPPED);
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_STARTED);
+	ck_assert_int_eq(count(&t, FSM_ACT_START_PRIMARY), 0);
+	op(&t, FSM_OP_DISABLE, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+
+	members(&t, true, "a", "b", "c", NULL);
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 9);
+	ck_assert_int_eq(count(&t, FSM_ACT_SHUTDOWN), 0);
+	inventory(&t, "a");
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_SHUTDOWN, "a", "web1"));
+	ck_assert_uint_eq(a->generation, 1);
+	ck_assert_uint_eq(a->timeout_s, FSM_STOP_TIMEOUT_S);
+	report(&t, "a", "web1", FSM_ROLE_PRIMARY, FSM_VM_STOPPED, 1, 10);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
+	ck_assert_uint_eq(vm_of(&t, "web1")->request, FSM_REQ_DISABLED);
+	ck_assert_str_eq(primary_of(&t, "web1"), "-");
+	teardown(&t);
+}
+END_TEST
+
+/*
+ * unprotect and protect while b (web1's standby, db1's primary) restarts:
+ * taken, nothing acts until b's inventory, then web1's standby on b is
+ * stopped; db1, protected again before the return, keeps its standby.
+ */
+START_TEST(test_restart_frozen_protect)
+{
+	struct t t;
+
+	setup(&t, base_conf);
+	form(&t);
+	leaving(&t, "b");
+	members(&t, true, "a", "c", NULL);
+	op(&t, FSM_OP_UNPROTECT, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	op(&t, FSM_OP_UNPROTECT, "db1", NULL);
+	op(&t, FSM_OP_PROTECT, "db1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	ck_assert_int_eq(t.acts.n, count(&t, FSM_ACT_LOG));
+	members(&t, true, "a", "b", "c", NULL);
+	report(&t, "b", "web1", FSM_ROLE_STANDBY, FSM_VM_PROTECTED, 2, 9);
+	report(&t, "b", "db1", FSM_ROLE_PRIMARY, FSM_VM_PROTECTED, 1, 12);
+	inventory(&t, "b");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
+	ck_assert_ptr_null(find(&t, FSM_ACT_STOP, NULL, "db1"));
+	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	ck_assert_str_eq(standby_of(&t, "db1"), "c");
+	teardown(&t);
+}
+END_TEST
+
+/*
+ * A stop taken while a restarts, and a does not return: lost when its
+ * grace ends, fenced, and web1 is down without a promotion.  Its disk is
+ * newest on b then (the standby had every checkpoint; a is off), so start
+ * boots it there.
+ */
+START_TEST(test_restart_frozen_stop_expired)
+{
+	struct t t;
+	const struct fsm_action *a;
+
+	setup(&t, fenced_conf);
+	form(&t);
+	leaving(&t, "a");
+	members(&t, true, "b", "c", NULL);
+	op(&t, FSM_OP_STOP, "web1", NULL);
+	ck_assert_ptr_null(find(&t, FSM_ACT_REJECT, NULL, NULL));
+	expired(&t, "a");
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_FENCE, "b", NULL));
+	ck_assert_int_eq(count(&t, FSM_ACT_SHUTDOWN), 0);
+	fence_result(&t, "a", true);
+	ck_assert_int_eq(count(&t, FSM_ACT_PROMOTE), 0);
+	ck_assert_ptr_nonnull(find(&t, FSM_ACT_STOP, "b", "web1"));
+	ck_assert_str_eq(primary_of(&t, "web1"), "-");
+	ck_assert_str_eq(standby_of(&t, "web1"), "-");
+	ck_assert_int_eq(vm_of(&t, "web1")->home, fsm__node_index(t.f, "b"));
+	/* Still so once a is back: its disk may be newer, but b's has every commit. */
+	members(&t, true, "a", "b", "c", NULL);
+	inventory(&t, "a");
+	op(&t, FSM_OP_START, "web1", NULL);
+	ck_assert_ptr_nonnull(a = find(&t, FSM_ACT_START_PRIMARY, "b", "web1"));
 	teardown(&t);
 }
 END_TEST
@@ -796,16 +921,6 @@ END_TEST
 
 /* ---- the requested state and the failure limits ---- */
 
-static void op_timeout(struct t *t, enum fsm_op o, const char *vm, uint32_t timeout_s)
-{
-	struct fsm_event ev = { .type = FSM_EV_OPERATOR };
-
-	ev.op.origin = "b";
-	ev.op.op = o;
-	ev.op.vm = vm;
-	ev.op.timeout_s = timeout_s;
-	feed(t, &ev);
-}
 
 START_TEST(test_stop_start)
 {
@@ -1320,6 +1435,9 @@ int main(void)
 	tcase_add_test(tc, test_fencer_leaves);
 	tcase_add_test(tc, test_fence_ack);
 	tcase_add_test(tc, test_restart_frozen);
+	tcase_add_test(tc, test_restart_frozen_stop);
+	tcase_add_test(tc, test_restart_frozen_protect);
+	tcase_add_test(tc, test_restart_frozen_stop_expired);
 	tcase_add_test(tc, test_restart_expired);
 	tcase_add_test(tc, test_restart_quorum_blip);
 	tcase_add_test(tc, test_maintenance);
