@@ -125,11 +125,24 @@ until grep -q '|MESSAGE=test: the loop stalls' "$T/journal.out"; do
 	[ "$(date +%s)" -le "$end" ] || fail "the loop did not stall"
 	sleep 0.05
 done
+# The two listeners are separate processes: the stall's journal line may
+# be written before the notify listener wrote a WATCHDOG=1 sent just before
+# the stall.  A marker datagram, queued behind it on the same socket, says
+# when every datagram sent so far is in $OUT.
+drained() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(("TEST-MARK=" + sys.argv[2]).encode(), sys.argv[1])' "$T/notify.sock" "$1" ||
+		fail "cannot send a marker to $T/notify.sock"
+	wait_line " TEST-MARK=$1\$" 10
+}
+drained stall-start
 w1=$(grep -c ' WATCHDOG=1$' "$OUT")
 sleep 1
 node_exec a python3 -c 'import sys, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:9467/metrics", timeout=5).read().decode()
 sys.exit("hasvc_cluster_quorate 1" not in t)' || fail "the metrics endpoint did not answer during the stall"
+drained stall-end
 w2=$(grep -c ' WATCHDOG=1$' "$OUT")
 rm -f "$T/stall"
 [ "$w2" = "$w1" ] || fail "$((w2 - w1)) WATCHDOG=1 while the loop hung"
