@@ -188,7 +188,7 @@ static bool frozen_note(struct hasvcd *d, const Hasvc__Cluster__Operator *op, ch
 	if (n < 0)
 		return false;
 	snprintf(out, len, "vm %s is frozen while %s restarts its hasvcd: this takes effect "
-		 "when %s is back, or lost at the end of its restart grace", op->vm,
+		 "when %s is back, or is lost (its corosync gone, or its restart grace over)", op->vm,
 		 d->fsm->nodes[n].name, d->fsm->nodes[n].name);
 	return true;
 }

@@ -111,8 +111,8 @@ static void render_cluster(struct hasvcd *d, struct metrics_out *o)
 			"SHA-256 of the configuration the cluster runs (always 1).");
 	metrics__sample(o, "hasvc_cluster_config_info", 1, "digest", digest, NULL);
 	metrics__family(o, "hasvc_cluster_failovers_total", "counter",
-			"Standbys promoted or paused primaries resumed after their primary "
-			"was lost or by `hactl failover`, since this hasvcd started.");
+			"Standbys promoted after their primary was lost or by "
+			"`hactl failover`, since this hasvcd started.");
 	metrics__sample(o, "hasvc_cluster_failovers_total", (double)m->failovers, NULL);
 	metrics__family(o, "hasvc_cluster_evacuations_total", "counter",
 			"Node evacuations the cluster accepted, since this hasvcd started.");
