@@ -2,7 +2,8 @@
 # mkroot.sh IMAGE IP PORT [SIZE_MIB]: the ext4 root file system of the Linux
 # test guest, made from Debian's busybox-static, counterd (built by make) and
 # the rootfs/ skeleton: busybox init, the network at IP, counterd on UDP PORT
-# keeping its durable log in /var/lib/counterd/log.  Nothing is downloaded;
+# keeping its durable log in /var/lib/counterd/log; MKROOT_MODULES (below),
+# modules its rc loads.  Nothing is downloaded;
 # no image is kept in the repository.
 set -eu
 [ $# -ge 3 ] || { echo "usage: mkroot.sh IMAGE IP PORT [SIZE_MIB]" >&2; exit 2; }
@@ -26,6 +27,18 @@ for a in $("$busybox" --list); do
 done
 ln -s ../bin/busybox "$dir/sbin/init"
 cp "$build/counterd" "$dir/bin/counterd"
+# MKROOT_MODULES: kernel modules (.ko files) the root's rc loads at start,
+# as a server's udev would: the power button's when the initramfs that
+# mounted the root did not load them (Debian's own, initramfs-tools').
+if [ -n "${MKROOT_MODULES:-}" ]; then
+	mkdir -p "$dir/lib/modules/rc"
+	n=0
+	for m in $MKROOT_MODULES; do
+		case $m in *.ko) ;; *) echo "mkroot.sh: $m is not a .ko file" >&2; exit 1 ;; esac
+		n=$((n + 1))
+		cp "$m" "$dir/lib/modules/rc/$(printf %02d $n)-${m##*/}"
+	done
+fi
 printf 'IP=%s\nPORT=%s\n' "$ip" "$port" >"$dir/etc/guest.conf"
 rm -f "$img"
 mkfs.ext4 -q -F -L guestroot -E root_owner=0:0 -d "$dir" "$img" "${size}M"
