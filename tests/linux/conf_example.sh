@@ -35,13 +35,8 @@ conf_key() {
 root_modules() {
 	MKROOT_MODULES=""
 	for _m in button evdev; do
-		_f=$(modinfo -k "$KVER" -n "$_m") || fail "module $_m is not in kernel $KVER"
-		case $_f in
-		*.ko) MKROOT_MODULES="$MKROOT_MODULES $_f" ;;
-		*.ko.xz) xz -dc "$_f" >"$T/$_m.ko" && MKROOT_MODULES="$MKROOT_MODULES $T/$_m.ko" ;;
-		*.ko.zst) zstd -qdc "$_f" >"$T/$_m.ko" && MKROOT_MODULES="$MKROOT_MODULES $T/$_m.ko" ;;
-		*) fail "module $_m: unexpected file $_f" ;;
-		esac
+		module_ko "$_m" "$T/$_m.ko" || continue
+		MKROOT_MODULES="$MKROOT_MODULES $T/$_m.ko"
 	done
 	export MKROOT_MODULES
 }

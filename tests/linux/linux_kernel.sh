@@ -23,6 +23,19 @@ linux_kernel() {
 LINUX_MODULES="virtio_ring virtio virtio_mmio virtio_blk failover net_failover virtio_net
 	crc16 mbcache jbd2 crc32c_generic ext4 button evdev ${LINUX_EXTRA_MODULES:-}"
 
+# module_ko NAME OUT: kernel $KVER's module NAME, uncompressed, at OUT;
+# returns 1 when it is built in; fails the test when it is missing.
+module_ko() {
+	_f=$(modinfo -k "$KVER" -n "$1" 2>/dev/null) || fail "module $1 is not in kernel $KVER"
+	case $_f in
+	*.ko) cp "$_f" "$2" ;;
+	*.ko.xz) xz -dc "$_f" >"$2" ;;
+	*.ko.zst) zstd -qdc "$_f" >"$2" ;;
+	"(builtin)") return 1 ;;
+	*) fail "module $1: unexpected file $_f" ;;
+	esac || fail "cannot copy module $1"
+}
+
 # make_initramfs FILE: busybox, the modules and tests/linux/init.
 make_initramfs() {
 	_d=$T/initrd.d
@@ -31,14 +44,7 @@ make_initramfs() {
 	cp /bin/busybox "$_d/bin/busybox" && cp "$LINUX_DIR/init" "$_d/init" || fail "cannot copy busybox or init"
 	: >"$_d/modules.list"
 	for _m in $LINUX_MODULES; do
-		_f=$(modinfo -k "$KVER" -n "$_m" 2>/dev/null) || fail "module $_m is not in kernel $KVER"
-		case $_f in
-		*.ko) cp "$_f" "$_d/modules/$_m.ko" ;;
-		*.ko.xz) xz -dc "$_f" >"$_d/modules/$_m.ko" ;;
-		*.ko.zst) zstd -qdc "$_f" >"$_d/modules/$_m.ko" ;;
-		"(builtin)") continue ;;
-		*) fail "module $_m: unexpected file $_f" ;;
-		esac || fail "cannot copy module $_m"
+		module_ko "$_m" "$_d/modules/$_m.ko" || continue
 		echo "$_m" >>"$_d/modules.list"
 	done
 	(cd "$_d" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$1" ||
