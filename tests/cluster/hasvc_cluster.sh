@@ -100,10 +100,19 @@ start_cluster() {
 	for _n in $CL_NODES; do start_hasvcd "$_n"; done
 }
 
-# hactl_on NODE ARGS...: hactl in NODE.
+# hactl_on NODE ARGS...: hactl in NODE.  A --timeout S in ARGS longer than
+# node_exec's limit raises the limit to S and a margin: hactl's own limit
+# is the one the test asked for (a --wait would otherwise be killed first,
+# silently, with status 124).
 hactl_on() {
 	_hn=$1; shift
-	node_exec "$_hn" "$HACTL" "$@"
+	_hl=$CL_EXEC_TIMEOUT _hp=
+	for _ha in "$@"; do
+		[ "$_hp" = --timeout ] && [ "${_ha%.*}" -ge "$_hl" ] 2>/dev/null && _hl=$(( ${_ha%.*} + 30 ))
+		_hp=$_ha
+	done
+	_cl_node "$_hn"
+	_cl_exec "$_hn" "$_hl" "$HACTL" "$@"
 }
 
 # vm_get NODE VM EXPR: EXPR (Python, over the VM's dict `v` from hactl status

@@ -63,8 +63,8 @@ make_disk() {
 
 # linux_complaints FILE: prints the kernel's warnings, oopses, lockups,
 # clocksource and ACPI complaints on the console FILE; true if there are
-# some.  In the nested VM only (HASVC_NESTED=1) two are left out, each by
-# its signature, both the emulator's (docs/testing.md, "The emulator's own
+# some.  In the nested VM only (HASVC_NESTED=1) three are left out, each by
+# its signature, all the emulator's (docs/testing.md, "The emulator's own
 # limits"):
 # - the emulated SVM does not intercept the guest's XSETBV, so KVM's CPUID
 #   0xD.0 EBX still gives the x87+SSE size 0x240 while the guest enabled
@@ -73,7 +73,13 @@ make_disk() {
 #   and drops the TSC, kvm-clock staying the clocksource: the nested KVM
 #   scales kvm-clock by its own TSC calibration, made on the emulator.
 #   What the check is there for (the guest's time right after a stop) is
-#   checked by the wall clock instead (linux_guest.sh: clock_right).
+#   checked by the wall clock instead (linux_guest.sh: clock_right);
+# - the clocksource watchdog gives the TSC up because its own two reads of
+#   kvm-clock, taken with interrupts off around one TSC read, came more
+#   than its limit (about 100 us) apart three times in a row: the vCPU
+#   thread was descheduled in between, which on the nested VM's one
+#   emulated CPU (shared by the vCPU and both vmms' migration threads)
+#   happens under post-copy (seen once in CI: 203 us).
 # Any other complaint, or these with another signature, still counts.
 linux_complaints() {
 	_skip='^$'
@@ -82,6 +88,7 @@ linux_complaints() {
 			_skip="$_skip|at arch/x86/kernel/fpu/xstate.c:[0-9]* fpu__init_system_xstate"
 		grep -aq "clocksource: *'kvm-clock' (not 'tsc') is current clocksource" "$1" &&
 			_skip="$_skip|clocksource: timekeeping watchdog on CPU[0-9]*: Marking clocksource 'tsc' as unstable"
+		_skip="$_skip|clocksource: timekeeping watchdog on CPU[0-9]*: kvm-clock read-back delay of [0-9]*ns, attempt [0-9]*, marking unstable"
 	fi
 	grep -a -E "WARNING:|BUG:|Oops|soft lockup|clocksource.*unstable|ACPI BIOS Error|ACPI Error" "$1" |
 		grep -v -E "$_skip"
