@@ -397,11 +397,9 @@ static void migrate(struct hasvcd *d, const struct fsm_action *a)
 	c->retry_ms = 0;
 }
 
-static void handover(struct hasvcd *d, const struct fsm_action *a)
+static void begin_handover(struct copy *c, const char *peer)
 {
-	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
-
-	if (!c || ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE))
+	if (ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE))
 		return;
 	/*
 	 * The epoch after next was captured after the pause: it has it all.
@@ -410,8 +408,16 @@ static void handover(struct hasvcd *d, const struct fsm_action *a)
 	local_vmm__view(c);
 	c->handover = true;
 	c->handover_epoch = c->view.committed_epoch;
-	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, a->peer,
+	qb_log(LOG_NOTICE, "%s: handing over to %s after checkpoint %llu", c->control, peer,
 	       (unsigned long long)c->handover_epoch + 2);
+}
+
+static void handover(struct hasvcd *d, const struct fsm_action *a)
+{
+	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
+
+	if (c)
+		begin_handover(c, a->peer);
 }
 
 void local__act(struct hasvcd *d, const struct fsm_action *a)
@@ -716,6 +722,32 @@ static void keep_up(struct hasvcd *d, struct copy *c)
 }
 
 /*
+ * The replicated state still waits for this primary's handover, which
+ * nothing here is carrying out: its pause failed (a vmm slow to answer),
+ * or it was given up when the checkpoint stream broke.  The cluster waits
+ * for the primary's stop however long that takes, so the handover starts
+ * again once the standby is protected again.  (A hactl failover, also
+ * marked a handover, stops the primary instead.)
+ */
+static void keep_handover(struct hasvcd *d, struct copy *c)
+{
+	int v = fsm__vm_index(d->fsm, c->vm), me = fsm__node_index(d->fsm, d->node);
+	const struct fsm_vm *vm;
+
+	if (c->handover || c->fenced || c->incoming || c->role != FSM_ROLE_PRIMARY ||
+	    v < 0 || me < 0 || no_quorum(d))
+		return;
+	vm = &d->fsm->vms[v];
+	if (!vm->handover || vm->failover_asked || vm->primary != me ||
+	    vm->generation != c->gen || vm->standby < 0 ||
+	    strcmp(c->view.ck_state, "protected") || !strcmp(c->view.vm_state, "stopped"))
+		return;
+	qb_log(LOG_NOTICE, "%s: the cluster still waits for its handover: starting it again",
+	       c->control);
+	begin_handover(c, d->fsm->nodes[vm->standby].name);
+}
+
+/*
  * A start the back-off delayed: spawned when due, if the replicated state
  * still has it as the VM's primary here (else the cluster moved on) and
  * there is quorum.  Until then it is reported starting.
@@ -765,6 +797,8 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 		do_migrate(d, c, now);
 	if (c->handover && c->view.up)
 		do_handover(d, c);
+	else if (c->view.up)
+		keep_handover(d, c);
 	report(d, c, false);
 }
 

@@ -6,10 +6,12 @@ hclient.py PATTERN LOG STOPFILE
 PATTERN is a glob of the serial sockets the VM may have, one per node
 (hasvcd keeps RUN/VM.serial pointing at the primary's socket on the node
 that runs it, as a client would follow the VM's address).  The client tries
-them in turn, starting after the one that failed last, connects,
-asks "get" (which must not be below the last value it saw acknowledged:
-otherwise an acknowledged update was lost), then sends "inc 1" again and
-again, appending "MS VALUE" to LOG for every acknowledged value (MS: wall
+them in turn, starting after the one that failed last, connects, sends
+"sync TOKEN" and skips what the guest says before "sync TOKEN" (answers to
+requests of an earlier connection: the old primary received them, or held
+their answers, when the checkpoint was taken), asks "get" (which must not
+be below the last value it saw acknowledged: otherwise an acknowledged
+update was lost), then sends "inc 1" again and again, appending "MS VALUE" to LOG for every acknowledged value (MS: wall
 clock in milliseconds).  When the connection ends it locates the primary
 again and carries on.  It stops when STOPFILE exists, and prints a summary:
 acknowledged updates, reconnections and the longest time without an answer.
@@ -53,7 +55,10 @@ def session(path, log, last, stopfile):
     # A primary that stopped answering (paused, cut off) is left after 2 s
     # and the primary looked up again, as a client with a short retry would.
     lines = Lines(s, 2)
-    s.sendall(b"get\n")
+    token = "sync %d.%d" % (os.getpid(), now_ms())
+    s.sendall(("%s\nget\n" % token).encode())
+    while lines.line() != token:
+        pass
     v = int(answer(lines, "val ").split()[1])
     if v < last:
         print("LOST: %s answers %d, the client saw %d acknowledged" % (path, v, last))
@@ -61,17 +66,9 @@ def session(path, log, last, stopfile):
     log.write("%d %d connected %s\n" % (now_ms(), v, path))
     log.flush()
     last = v
-    # The new primary may still answer a request the client sent to the old
-    # one (the guest had received it when the checkpoint was taken): that
-    # answer arrives on this connection before the answer to "get".  So one
-    # answer equal to the last value may come before the first inc's.
-    stale_ok = True
     while not os.path.exists(stopfile):
         s.sendall(b"inc 1\n")
         v = int(answer(lines, "val ").split()[1])
-        if v == last and stale_ok:
-            v = int(answer(lines, "val ").split()[1])
-        stale_ok = False
         if v != last + 1:
             print("BAD: inc after %d answered %d" % (last, v))
             sys.exit(1)

@@ -5,6 +5,8 @@
  *   get      -> "val <n>"
  *   check    the log of changes sums to the counter -> "check ok <entries>"
  *            or "check BAD <reason>"
+ *   sync T   -> "sync T": a client that connects marks where its own
+ *            answers start (what comes before may answer an earlier one's)
  *   quit [S] power off with status S (default 0), without an answer
  * Anything else -> "err <reason>".  Prints "counter ready" at start.
  * All state (the counter and an append-only log of every change) lives in
@@ -192,6 +194,8 @@ int guest_main(const char *cmdline)
 			printf("val %lu\n", st.value);
 		else if (!strcmp(line, "check"))
 			do_check();
+		else if (!strncmp(line, "sync ", 5))
+			printf("sync %s\n", line + 5);
 		else if (!strcmp(line, "quit"))
 			return 0;
 		else if (!strncmp(line, "quit ", 5)) {
