@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hasvc/atomic_file.h"
+#include "vmm/durable.h"
 
 static int write_all(int fd, const char *buf, size_t len)
 {
@@ -30,20 +31,6 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* fsync the folder, so that the rename outlives a crash. */
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 int atomic_file__write(const char *path, const char *text, char *err, size_t errlen)
 {
 	return atomic_file__write_bytes(path, text, strlen(text), err, errlen);
@@ -53,20 +40,13 @@ int atomic_file__write(const char *path, const char *text, char *err, size_t err
 int atomic_file__write_bytes(const char *path, const void *buf, size_t len, char *err,
 			     size_t errlen)
 {
-	char real[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX];
+	char real[PATH_MAX], tmp[PATH_MAX + 16];
 	struct stat st = { .st_mode = 0640, .st_uid = (uid_t)-1, .st_gid = (gid_t)-1 };
-	char *slash;
 	int fd, ret;
 
 	if (!realpath(path, real))
 		snprintf(real, sizeof(real), "%s", path);  /* not there yet */
 	(void)stat(real, &st);
-	snprintf(dir, sizeof(dir), "%s", real);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = 0;
-	else
-		snprintf(dir, sizeof(dir), ".");
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", real);
 	fd = mkstemp(tmp);
 	if (fd < 0) {
@@ -88,7 +68,7 @@ int atomic_file__write_bytes(const char *path, const void *buf, size_t len, char
 	if (ret)
 		unlink(tmp);
 	if (!ret)
-		ret = sync_dir(dir);
+		ret = durable__sync_parent_dir(real);  /* the rename outlives a crash */
 	if (ret)
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-ret));
 	return ret;

@@ -7,35 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/durable.h"
 #include "vmm/snapshot.h"
 #include "vmm/stream.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
-
-/*
- * A rename is durable only once the directory that holds the name is: without
- * this a crash soon after a save could leave the old snapshot (or none).
- */
-static int sync_parent_dir(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int fd, ret = 0;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if (snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
-		return -ENAMETOOLONG;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
 
 int snapshot__save_file(struct vm *vm, const char *path, uint64_t *bytes, char *err,
 			size_t errlen)
@@ -71,7 +47,7 @@ int snapshot__save_file(struct vm *vm, const char *path, uint64_t *bytes, char *
 		unlink(tmp);
 		return ret;
 	}
-	ret = sync_parent_dir(path);
+	ret = durable__sync_parent_dir(path);
 	if (ret)
 		snprintf(err, errlen, "%s is written but its directory could not be synced "
 			 "(a crash now may lose it): %s", path, strerror(-ret));
