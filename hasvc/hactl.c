@@ -124,8 +124,8 @@ int hactl__call(struct hactl *h, const Hasvc__Ctl__Request *req, int timeout_ms,
 
 	*resp = NULL;
 	if (!h->cl) {
-		rc = pbipc_client__connect(&h->cl, h->socket, "hasvcd", HASVC_IPC_MAX_MSG, err,
-					   errlen);
+		rc = pbipc_client__connect(&h->cl, h->socket, "hasvcd", HASVC_IPC_MAX_MSG,
+					   timeout_ms, err, errlen);
 		/* A refused server (EPERM) is running: pbipc_client's sentence says why. */
 		if (rc < 0 && rc != -EPERM)
 			snprintf(err, errlen, "cannot reach hasvcd on '%s': is the daemon running? (%s)",

@@ -230,7 +230,7 @@ static int call(struct copy *c, const Vmm__Control__Request *req, int timeout_ms
 	int ret;
 
 	*resp = NULL;
-	if (!c->conn && (ret = ctl__connect(&c->conn, c->control, err, errlen)) < 0)
+	if (!c->conn && (ret = ctl__connect(&c->conn, c->control, timeout_ms, err, errlen)) < 0)
 		return ret;
 	ctl__set_timeout(c->conn, timeout_ms);
 	ret = ctl__call(c->conn, req, resp, err, errlen);
@@ -364,6 +364,7 @@ static void view_protection(struct vmm_view *v, const Vmm__Control__ProtectStatu
 {
 	snprintf(v->ck_state, sizeof(v->ck_state), "%s", ps->state);
 	v->committed_epoch = ps->committed_epoch;
+	v->generation = ps->generation;
 	v->age_ms = ps->last_commit_age_ms;
 	v->eps = ps->epochs_per_s;
 	v->ck_primary = !strcmp(ps->role, "primary");

@@ -3,11 +3,13 @@
  * call, the framing of pbipc_server.h, and a sentence for every failure.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -65,8 +67,38 @@ static int check_server(struct pbipc_client *cl, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * qb_ipcc_connect waits for the server's answer to its handshake without a
+ * limit: a server that is stopped (SIGSTOP) or hung would hold the caller,
+ * hasvcd's whole loop among them, for as long.  The asynchronous form sends
+ * the handshake and leaves the wait to us.  0, or -errno (-ETIMEDOUT).
+ */
+static int connect_within(struct pbipc_client *cl, int timeout_ms)
+{
+	struct pollfd p = { .events = POLLIN };
+	int n, rc;
+
+	errno = 0;
+	cl->c = qb_ipcc_connect_async(cl->name, cl->max_msg, &p.fd);
+	if (!cl->c)
+		return errno ? -errno : -ECONNREFUSED;  /* nobody on the name: ECONNREFUSED */
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	rc = n > 0 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
+	/* Shut down, the socket makes continue fail at once; it then frees the connection. */
+	if (rc < 0)
+		shutdown(p.fd, SHUT_RDWR);
+	n = qb_ipcc_connect_continue(cl->c);
+	if (rc < 0 || n < 0) {
+		cl->c = NULL;
+		return rc < 0 ? rc : n;
+	}
+	return 0;
+}
+
 int pbipc_client__connect(struct pbipc_client **out, const char *name, const char *what,
-			  size_t max_msg, char *err, size_t errlen)
+			  size_t max_msg, int timeout_ms, char *err, size_t errlen)
 {
 	struct pbipc_client *cl;
 	int rc;
@@ -79,13 +111,15 @@ int pbipc_client__connect(struct pbipc_client **out, const char *name, const cha
 		goto err_free;
 	}
 	cl->max_msg = max_msg;
-	errno = 0;
-	cl->c = qb_ipcc_connect(name, max_msg);
-	if (!cl->c) {
-		/* Nobody listening on the abstract name gives ECONNREFUSED. */
-		rc = errno ? -errno : -ECONNREFUSED;
-		goto err_free;
+	rc = connect_within(cl, timeout_ms);
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errlen, "cannot connect to %s '%s': its server did not answer "
+			 "within %d ms", what, name, timeout_ms);
+		free_client(cl);
+		return rc;
 	}
+	if (rc < 0)
+		goto err_free;
 	rc = check_server(cl, err, errlen);
 	if (rc < 0) {
 		pbipc_client__disconnect(cl);

@@ -19,10 +19,12 @@ struct pbipc_client;
  * A reply that says no is still a success here: the server answered.
  *
  * connect refuses (-EPERM, before any request) a server that does not run
- * as root or as our effective uid: anyone may bind an IPC name first.
+ * as root or as our effective uid: anyone may bind an IPC name first; and
+ * gives up (-ETIMEDOUT) on one that does not answer the handshake within
+ * timeout_ms (-1: no limit).
  */
 int pbipc_client__connect(struct pbipc_client **out, const char *name, const char *what,
-			  size_t max_msg, char *err, size_t errlen);
+			  size_t max_msg, int timeout_ms, char *err, size_t errlen);
 void pbipc_client__disconnect(struct pbipc_client *cl);
 
 /*

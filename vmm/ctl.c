@@ -19,7 +19,8 @@ struct ctl_conn {
 	int timeout_ms;
 };
 
-int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen)
+int ctl__connect(struct ctl_conn **out, const char *name, int timeout_ms, char *err,
+		 size_t errlen)
 {
 	struct ctl_conn *conn;
 	int rc;
@@ -31,8 +32,9 @@ int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errl
 			 name, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	conn->timeout_ms = CTL_TIMEOUT_MS;
-	rc = pbipc_client__connect(&conn->cl, name, "vmm control", CONTROL_MAX_MSG, err, errlen);
+	conn->timeout_ms = timeout_ms;
+	rc = pbipc_client__connect(&conn->cl, name, "vmm control", CONTROL_MAX_MSG, timeout_ms,
+				   err, errlen);
 	if (rc < 0) {
 		free(conn);
 		return rc;
@@ -91,12 +93,10 @@ int ctl__request_within(const char *name, const Vmm__Control__Request *req, int 
 	int rc;
 
 	*resp = NULL;
-	rc = ctl__connect(&conn, name, err, errlen);
+	rc = ctl__connect(&conn, name, timeout_ms > 0 ? timeout_ms : CTL_TIMEOUT_MS, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (timeout_ms > 0)
-		ctl__set_timeout(conn, timeout_ms);
-	else if (req->command_case == VMM__CONTROL__REQUEST__COMMAND_SAVE)
+	if (timeout_ms <= 0 && req->command_case == VMM__CONTROL__REQUEST__COMMAND_SAVE)
 		ctl__set_timeout(conn, CTL_SAVE_TIMEOUT_MS);
 	rc = ctl__call(conn, req, resp, err, errlen);
 	ctl__disconnect(conn);

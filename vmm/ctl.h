@@ -27,7 +27,9 @@ struct ctl_conn;
  * control 'vm1': Connection refused".  A Response whose ok is false is still
  * a success here: the vmm answered, and said no.
  */
-int ctl__connect(struct ctl_conn **out, const char *name, char *err, size_t errlen);
+/* connect waits timeout_ms at most for the vmm's handshake (a stopped vmm). */
+int ctl__connect(struct ctl_conn **out, const char *name, int timeout_ms, char *err,
+		 size_t errlen);
 void ctl__disconnect(struct ctl_conn *conn);
 /* How long the calls on conn wait for a reply from now on (CTL_TIMEOUT_MS). */
 void ctl__set_timeout(struct ctl_conn *conn, int timeout_ms);

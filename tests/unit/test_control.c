@@ -332,7 +332,7 @@ START_TEST(test_bad_frames)
 	struct ctl_conn *conn;
 	char err[256];
 
-	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], CTL_TIMEOUT_MS, err, sizeof(err)) == 0, "%s", err);
 
 	assert_refused(raw(conn, CONTROL_MSG_REQUEST, h + sizeof(garbage), garbage,
 			   sizeof(garbage)), EBADMSG, "do not decode");
@@ -386,7 +386,7 @@ START_TEST(test_checkpoint_replays)
 	struct ctl_conn *conn;
 	char err[256];
 
-	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], CTL_TIMEOUT_MS, err, sizeof(err)) == 0, "%s", err);
 #define REPLAY(b, code, words) \
 	assert_refused(raw(conn, CONTROL_MSG_REQUEST, h + sizeof(b), b, sizeof(b)), code, words)
 	REPLAY(bad_enum, EINVAL, "protect: on_standby_loss 5 is neither DEGRADE (0) nor PAUSE (1)");
@@ -412,7 +412,7 @@ START_TEST(test_checkpoint_typed)
 	struct ctl_req r;
 	char err[256], uri[600];
 
-	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], CTL_TIMEOUT_MS, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(ctl__req_init(&r, VMM__CONTROL__REQUEST__COMMAND_PROTECT), 0);
 	r.u.protect.uri = (char *)"tcp:127.0.0.1:7000";
 	r.u.protect.tls_none = true;
@@ -454,7 +454,7 @@ START_TEST(test_short_datagram)
 	struct ctl_conn *conn;
 	char err[256];
 
-	ck_assert_msg(ctl__connect(&conn, srv.name[0], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ctl__connect(&conn, srv.name[0], CTL_TIMEOUT_MS, err, sizeof(err)) == 0, "%s", err);
 	resp = raw(conn, CONTROL_MSG_REQUEST, h + sizeof(full), full, sizeof(full));
 	ck_assert(resp->ok);
 	vmm__control__response__free_unpacked(resp, NULL);

@@ -433,7 +433,7 @@ static struct pbipc_client *client(void)
 	struct pbipc_client *cl;
 	char err[256];
 
-	ck_assert_msg(pbipc_client__connect(&cl, srv.name, "hasvcd", HASVC_IPC_MAX_MSG, err,
+	ck_assert_msg(pbipc_client__connect(&cl, srv.name, "hasvcd", HASVC_IPC_MAX_MSG, 5000, err,
 					    sizeof(err)) == 0, "%s", err);
 	return cl;
 }
