@@ -339,38 +339,39 @@ static void want_protect(struct copy *c, const struct fsm_action *a)
 	c->protect_sent = false;
 }
 
-static void promote(struct hasvcd *d, const struct fsm_action *a)
+/*
+ * Run c, a standby or a paused primary, as the primary under gen: 0, or
+ * -errno when the vmm did not do it (keep_promote tries again).  A vmm
+ * already under gen carried out an earlier request that timed out here.
+ */
+static int promote_copy(struct hasvcd *d, struct copy *c, uint64_t gen)
 {
-	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_STANDBY, false);
 	char err[256];
 
-	if (!c)
-		c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
-	if (!c) {
-		qb_log(LOG_ERR, "%s: asked to promote a copy this node does not hold", a->vm);
-		return;
-	}
-	if (c->role == FSM_ROLE_PRIMARY) {
+	local_vmm__view(c);
+	if (c->role == FSM_ROLE_PRIMARY && c->view.generation != gen &&
+	    (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing"))) {
 		/*
 		 * Paused by quorum loss, it may still checkpoint to the standby of
 		 * the old token: stop that, keeping it paused (an operator pause
 		 * outlives unprotect), so activate finds it paused.  Paused by the
 		 * standby-loss policy, activate resumes it directly.
 		 */
-		local_vmm__view(c);
-		if (!strcmp(c->view.ck_state, "protected") || !strcmp(c->view.ck_state, "syncing")) {
-			ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE);
-			ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_PAUSE);
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
+	}
+	if (!c->view.up || c->view.generation != gen) {
+		int ret = local_vmm__activate(c, gen, err, sizeof(err));
+
+		if (ret) {
+			qb_log(LOG_WARNING, "%s: activate: %s", c->control, err);
+			return ret;
 		}
 	}
-	if (local_vmm__activate(c, a->generation, err, sizeof(err))) {
-		qb_log(LOG_WARNING, "%s: activate: %s", c->control, err);
-		return;
-	}
 	qb_log(LOG_NOTICE, "%s: promoted to primary, generation %llu", c->control,
-	       (unsigned long long)a->generation);
+	       (unsigned long long)gen);
 	c->role = FSM_ROLE_PRIMARY;
-	c->gen = a->generation;
+	c->gen = gen;
 	c->started_ms = hasvcd__now_ms();  /* stable counts from the promotion */
 	c->fenced = false;
 	c->want_protect = false;
@@ -378,6 +379,21 @@ static void promote(struct hasvcd *d, const struct fsm_action *a)
 	/* Tell the cluster now rather than at the next poll. */
 	c->state = FSM_VM_RUNNING;
 	report(d, c, false);
+	return 0;
+}
+
+static void promote(struct hasvcd *d, const struct fsm_action *a)
+{
+	struct copy *c = find_role(d->loc, a->vm, FSM_ROLE_STANDBY, false);
+
+	if (!c)
+		c = find_role(d->loc, a->vm, FSM_ROLE_PRIMARY, false);
+	if (!c) {
+		qb_log(LOG_ERR, "%s: asked to promote a copy this node does not hold", a->vm);
+		return;
+	}
+	if (promote_copy(d, c, a->generation))
+		c->promote_ms = hasvcd__now_ms() + RETRY_MS;
 }
 
 static void migrate(struct hasvcd *d, const struct fsm_action *a)
@@ -590,6 +606,13 @@ static void do_protect(struct hasvcd *d, struct copy *c, uint64_t now)
 	c->retry_ms = now + RETRY_MS;
 }
 
+/* A primary's checkpointing still runs (unprotect has something to stop). */
+static bool checkpointing(const struct vmm_view *v)
+{
+	return strcmp(v->ck_state, "none") && strcmp(v->ck_state, "activated") &&
+	       strcmp(v->ck_state, "ended");
+}
+
 static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 {
 	char state[32], err[256];
@@ -603,6 +626,16 @@ static void do_migrate(struct hasvcd *d, struct copy *c, uint64_t now)
 	if (local_vmm__migration_state(c, state, sizeof(state), &downtime_ms, err, sizeof(err)) ||
 	    !strcmp(state, "active") || !strcmp(state, "completed") || now < c->retry_ms)
 		return;
+	/*
+	 * migrate() asked for this once; a guest still checkpointing (the
+	 * request failed) would be paused by its standby's stop and reach the
+	 * destination paused, where nothing resumes it.
+	 */
+	if (checkpointing(&c->view)) {
+		ctl(c, VMM__CONTROL__REQUEST__COMMAND_UNPROTECT);
+		c->retry_ms = now + RETRY_MS;
+		return;
+	}
 	if (local_vmm__migrate(d, c, err, sizeof(err))) {
 		qb_log(LOG_DEBUG, "%s: migrate to %s: %s (will retry)", c->control, c->peer, err);
 		c->retry_ms = now + RETRY_MS;
@@ -748,6 +781,36 @@ static void keep_handover(struct hasvcd *d, struct copy *c)
 }
 
 /*
+ * A promotion the replicated state records and that this node did not
+ * carry out: the state has this node's copy of the VM as the primary under
+ * a token no copy here holds, still starting (no report under that token),
+ * while c (a standby, or a primary paused under an older token) is still
+ * here; the activate request failed or timed out.  The cluster waits for that copy's report for ever,
+ * so the poll tries again every RETRY_MS (promote_copy takes on a vmm that
+ * carried out the late request).
+ */
+static void keep_promote(struct hasvcd *d, struct copy *c, uint64_t now)
+{
+	int v = fsm__vm_index(d->fsm, c->vm), me = fsm__node_index(d->fsm, d->node);
+	const struct fsm_vm *vm;
+	const struct fsm_copy *fc;
+
+	if (c->incoming || v < 0 || me < 0 || now < c->promote_ms || no_quorum(d))
+		return;
+	vm = &d->fsm->vms[v];
+	fc = &vm->copies[me];
+	if (vm->primary != me || vm->generation <= c->gen || !fc->live ||
+	    fc->state != FSM_VM_STARTING ||
+	    fc->incoming || fc->role != FSM_ROLE_PRIMARY || fc->generation != vm->generation ||
+	    find(d->loc, c->vm, vm->generation))
+		return;
+	qb_log(LOG_NOTICE, "%s: the cluster waits for its promotion to generation %llu: "
+	       "trying again", c->control, (unsigned long long)vm->generation);
+	if (promote_copy(d, c, vm->generation))
+		c->promote_ms = now + RETRY_MS;
+}
+
+/*
  * A start the back-off delayed: spawned when due, if the replicated state
  * still has it as the VM's primary here (else the cluster moved on) and
  * there is quorum.  Until then it is reported starting.
@@ -799,6 +862,8 @@ static void poll_copy(struct hasvcd *d, struct copy *c, uint64_t now)
 		do_handover(d, c);
 	else if (c->view.up)
 		keep_handover(d, c);
+	if (c->view.up)
+		keep_promote(d, c, now);
 	report(d, c, false);
 }
 

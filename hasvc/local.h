@@ -26,6 +26,7 @@ struct vmm_view {
 	char ck_state[16];       /* checkpoint state: none, syncing, protected, ... */
 	char mig_state[16];      /* migration job: none, active, completed, failed */
 	uint64_t committed_epoch;
+	uint64_t generation;     /* the token the vmm runs under */
 	int64_t age_ms;
 	double eps;
 	/* The rest of protect-status, for GET /metrics (local_metrics.c). */
@@ -64,6 +65,7 @@ struct copy {
 	uint64_t retry_ms;
 	bool handover;
 	uint64_t handover_epoch;
+	uint64_t promote_ms;     /* keep_promote's next try (local.c) */
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	bool fenced;             /* paused because quorum was lost */
