@@ -58,13 +58,20 @@ case ",$(ev_of b)," in
 *) fail "b's events: $(ev_of b)" ;;
 esac
 echo "events: quorum_lost on a; on b $(ev_of b | sed 's/.*node_lost a/node_lost a/')"
-# The metrics count both attempts, the failed one and its retry.
+# The metrics count both attempts, the failed one and its retry (waited
+# for: each node counts as it applies the replicated events, c maybe a
+# moment after b).
 for n in b c; do
-	f=$(node_exec $n python3 -c 'import re, urllib.request
+	end=$(deadline 10)
+	while :; do
+		f=$(node_exec $n python3 -c 'import re, urllib.request
 t = urllib.request.urlopen("http://127.0.0.1:9468/metrics", timeout=5).read().decode()
 print(*(re.search("^hasvc_cluster_fence_%s_total (\\S+)$" % k, t, re.M).group(1) for k in ("attempts", "failures")))') ||
-		fail "cannot scrape $n"
-	[ "$f" = "2 1" ] || fail "$n: fence attempts and failures $f, not 2 1"
+			fail "cannot scrape $n"
+		[ "$f" = "2 1" ] && break
+		[ "$(date +%s)" -le "$end" ] || fail "$n: fence attempts and failures $f, not 2 1"
+		nap
+	done
 done
 echo "b, c: hasvc_cluster_fence_attempts_total 2, _failures_total 1"
 # Still paused over there: nothing it holds may run while cut off.
