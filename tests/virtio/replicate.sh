@@ -29,12 +29,17 @@ truncate -s 8M "$img"
 head -c 8M /dev/urandom >"$sbimg"
 standby_at sb "$T/sb.ser" "$sbimg"
 bg_vmm pr run --kernel "$GUESTS/block.elf" --memory 64M --disk "$img" \
-	--cmdline "mode=write pace_us=$((2000 * TIME_SCALE))" --serial "file:$T/pr.ser" --control "pr-$$"
+	--cmdline "mode=write pace_us=$((2000 * TIME_SCALE * TIME_SCALE))" --serial "file:$T/pr.ser" --control "pr-$$"
 LOG=$T/pr.err
 wait_for_line "$T/pr.ser" '^hb 1 ' 30 || fail "the block guest did not start"
 protect pr "$PORT" --interval 25 --verify-disk
-# The guest's pace scales with the time limits, so that it writes through
-# 40 epochs even where every pause is slow (emulated, --verify-disk).
+# The guest must still be writing when the checks below end (the pause,
+# the images' hashes, the kill mid-write).  Where time is scaled, both the
+# epochs (every --verify-disk pause hashes the image on an emulated CPU)
+# and each of the test's own polls (a vmm ctl and a python3) are slower, so
+# the guest's pace scales twice: in the nested VM (scale 4) a guest paced
+# once had written its 8 MiB and powered off after 81 epochs, before the
+# first check.
 wait_epochs pr 40 30 || fail "few epochs: $(ck_status pr)"
 [ "$(ck_field sb refused)" = 0 ] && ck_status pr | grep -q '"state":"protected"' ||
 	fail "refusals: standby $(ck_status sb), primary $(ck_status pr)"
