@@ -38,8 +38,13 @@ truncate -s 8M "$img" "$sbimg"
 bg_vmm sb run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M --disk "$sbimg" \
 	--serial "file:$T/sb.ser" --control "sb-$$"
 listening sb "the standby did not listen"
+# The disk must fill during a checkpoint, after the initial sync: where
+# time is scaled the sync (memory and disk on an emulated CPU) is slower as
+# well as the epochs, so the guest's pace scales twice (in the nested VM a
+# guest paced once filled the tmpfs during the sync: "sending round 3
+# failed").
 bg_vmm pr run --kernel "$GUESTS/block.elf" --memory 64M --disk "$img" \
-	--cmdline "mode=write rq_sectors=16 pace_us=$((2000 * TIME_SCALE))" \
+	--cmdline "mode=write rq_sectors=16 pace_us=$((2000 * TIME_SCALE * TIME_SCALE))" \
 	--serial "file:$T/pr.ser" --control "pr-$$"
 LOG=$T/pr.err
 wait_for_line "$T/pr.ser" '^hb 1 ' 30 || fail "the block guest did not start"
