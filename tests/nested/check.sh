@@ -7,7 +7,7 @@
 # and stat-ing the tree over 9p on an emulated CPU) costs 3-4 minutes
 # before the first test.  The tree must be built (make check TESTS=).
 # -j N: N tests at a time (default 1).  Exits non-zero if a test failed.
-# CHECK_TEST_TIMEOUT (seconds, default 1200; 0: none): a test still running
+# CHECK_TEST_TIMEOUT (seconds, default 2400; 0: none): a test still running
 # then is ended (SIGTERM to its process group, so its cleanup runs; exit
 # status 124) and counts as failed, so that one hung test fails the run instead of holding
 # the nested VM, and CI, until their own limits.  Raise it for the Linux
@@ -36,10 +36,10 @@ one() {
 	# Inside the driver: a driver ended by a signal deletes the test's log.
 	bash build-aux/test-driver --test-name "$_t" --log-file "${_t%.sh}.log" \
 		--trs-file "${_t%.sh}.trs" --color-tests no --enable-hard-errors yes \
-		--expect-failure no -- timeout -k 30 "${CHECK_TEST_TIMEOUT:-1200}" "$@"
+		--expect-failure no -- timeout -k 30 "${CHECK_TEST_TIMEOUT:-2400}" "$@"
 	_rc=$?
 	grep -q "(exit status: 124)" "${_t%.sh}.log" 2>/dev/null &&
-		echo "time: $_t was ended after ${CHECK_TEST_TIMEOUT:-1200} s (CHECK_TEST_TIMEOUT)"
+		echo "time: $_t was ended after ${CHECK_TEST_TIMEOUT:-2400} s (CHECK_TEST_TIMEOUT)"
 	# What each test costs here (the nested VM's run must fit CI's hour).
 	echo "time: $_t $(( $(date +%s) - _t0 )) s"
 	return $_rc
