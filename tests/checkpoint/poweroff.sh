@@ -34,7 +34,9 @@ standby_ended() {
 # --- the counter guest: held answers released, the status carried over ----
 start_standby sb1 --activate-on-loss
 start_primary pr1
-protect pr1 "$PORT" --interval 10000 --output-epochs off
+# One epoch holds the whole exchange (scaled: in the nested VM the client's
+# three requests took longer than 10 s, and the final checkpoint was 2).
+protect pr1 "$PORT" --interval $((10000 * TIME_SCALE)) --output-epochs off
 python3 "$CKCLIENT" last "$T/pr1.sock" "inc 5" "inc 7" "quit 3" >"$T/last1" 2>&1 ||
 	{ LOG=$T/pr1.err; fail "the client: $(cat "$T/last1")"; }
 grep -qx "val 5" "$T/last1" && grep -qx "val 12" "$T/last1" ||
@@ -57,7 +59,7 @@ bg_vmm pr2 run --kernel "$GUESTS/block.elf" --memory 64M --disk "$img" \
 	--control "pr2-$$"
 LOG=$T/pr2.err
 wait_for_line "$T/pr2.ser" '^hb 1 ' 30 || fail "the block guest did not start"
-protect pr2 "$PORT" --interval 10000 --output-epochs off
+protect pr2 "$PORT" --interval $((10000 * TIME_SCALE)) --output-epochs off
 ended pr2 0
 ended sb2 0
 grep -q "^block ok 4096" "$T/pr2.ser" || fail "the final epoch's output was lost: $(tail -n 3 "$T/pr2.ser")"
