@@ -127,8 +127,13 @@ nested_check() {
 # emulator is slow: the repetitions are fewer than on a KVM that runs Linux
 # itself (LINUX_SNAPSHOTS, LINUX_MIGRATIONS, LINUX_FAILOVER_TRIALS:
 # tests/linux/README.md).
+# Time limits, so that a hang fails the run in time instead of holding CI
+# past its own: 900 s a test (the longest takes about 400 s there;
+# tests/nested/check.sh prints every process before it ends one), 2700 s
+# the whole VM (its kernel itself could stop; the tests take about 1100 s).
 linux_nested_check() {
 	[ -n "$1" ] || return 0
+	CHECK_TEST_TIMEOUT=${CHECK_TEST_TIMEOUT:-900} NESTED_TIMEOUT=${NESTED_TIMEOUT:-2700} \
 	LINUX_SNAPSHOTS=${LINUX_SNAPSHOTS:-3} LINUX_MIGRATIONS=${LINUX_MIGRATIONS:-3} \
 	LINUX_FAILOVER_TRIALS=${LINUX_FAILOVER_TRIALS:-2} \
 	NESTED_VMS=1 NESTED_JOBS=1 NESTED_CPUS=1 NESTED_ACCEL=tcg,thread=multi nested_check "$1"
@@ -192,6 +197,7 @@ without() {
 	done | tr '\n' ' '
 }
 
+echo "setup: started at $(date +%T)"
 install_packages $PACKAGES
 
 [ -x configure ] || autoreconf -fi
@@ -240,10 +246,15 @@ check)
 	[ -z "$linux_nested" ] || linux=$(make -s list-linux-tests)
 	kvm=""
 	[ -z "$nested" ] || kvm=$(without "$(make -s list-kvm-tests)" "$linux")
+	# Each part's start time: where a CI run's time went.
+	echo "setup: the tests run here from $(date +%T)"
 	make -j"$(nproc)" check TESTS="$(without "$(make -s list-tests)" "$kvm $linux")" || rc=$?
+	echo "setup: the nested VM's tests from $(date +%T)"
 	[ -z "$kvm" ] || nested_check "$kvm" || rc=$?
 	linux_nested_check "$linux" || rc=$?
+	echo "setup: the sanitizer build from $(date +%T)"
 	sanitize_check || rc=$?
+	echo "setup: done at $(date +%T)"
 	# A failed test's own log, so a CI that keeps only the console can tell why.
 	for trs in $(find . -name '*.trs' -exec grep -l '^:test-result: \(FAIL\|ERROR\|XPASS\)' {} +); do
 		echo "==== ${trs%.trs}.log (last 60 lines)"

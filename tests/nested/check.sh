@@ -31,15 +31,38 @@ one() {
 	*.sh) set -- "$1" bash "$1" ;;
 	*) set -- "$1" "./$1" ;;
 	esac
-	_t=$1 _t0=$(date +%s)
+	_t=$1 _t0=$(date +%s) _lim=${CHECK_TEST_TIMEOUT:-2400}
 	shift
+	# What every process was doing just before a hung test is ended: a
+	# console is all a CI keeps.
+	_w=""
+	if [ "$_lim" -gt 10 ]; then
+		(
+			trap 'kill "$_s" 2>/dev/null; exit 0' TERM
+			sleep $((_lim - 5)) &
+			_s=$!
+			wait "$_s" || exit 0
+			echo "time: $_t still runs after $((_lim - 5)) s; the processes:"
+			ps --ppid 2 -p 2 --deselect -o pid,ppid,stat,wchan:24,etimes,args | cut -c1-200
+		) &
+		_w=$!
+	fi
 	# Inside the driver: a driver ended by a signal deletes the test's log.
 	bash build-aux/test-driver --test-name "$_t" --log-file "${_t%.sh}.log" \
 		--trs-file "${_t%.sh}.trs" --color-tests no --enable-hard-errors yes \
-		--expect-failure no -- timeout -k 30 "${CHECK_TEST_TIMEOUT:-2400}" "$@"
+		--expect-failure no -- timeout -k 30 "$_lim" "$@"
 	_rc=$?
+	[ -z "$_w" ] || kill "$_w" 2>/dev/null
 	grep -q "(exit status: 124)" "${_t%.sh}.log" 2>/dev/null &&
-		echo "time: $_t was ended after ${CHECK_TEST_TIMEOUT:-2400} s (CHECK_TEST_TIMEOUT)"
+		echo "time: $_t was ended after $_lim s (CHECK_TEST_TIMEOUT)"
+	# A failed test's log now, not only at the end: a run that is itself
+	# ended later still shows why.
+	# The driver exits 0 whatever the verdict: the .trs file has it.
+	grep -q '^:test-result: \(FAIL\|ERROR\)' "${_t%.sh}.trs" 2>/dev/null && {
+		echo "==== $_t: the last 60 lines of ${_t%.sh}.log"
+		tail -n 60 "${_t%.sh}.log"
+		_rc=1
+	}
 	# What each test costs here (the nested VM's run must fit CI's hour).
 	echo "time: $_t $(( $(date +%s) - _t0 )) s"
 	return $_rc
