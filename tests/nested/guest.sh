@@ -11,6 +11,9 @@ mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts
 hostname nested
+# The kernel's code addresses, for run.sh to name the function each CPU is
+# in should the VM still run at its time limit.
+grep ' [tT] ' /proc/kallsyms >"$run/kallsyms" 2>/dev/null
 ip link set lo up
 rc=0
 for m in kvm_amd tun bridge veth; do

@@ -22,7 +22,8 @@
 # (docs/testing.md has the figures).
 #
 # Settings: NESTED_ACCEL (tcg,thread=single), NESTED_CPU (max), NESTED_MEM (guest memory, 6G), NESTED_CPUS (2),
-# NESTED_TIMEOUT (seconds before the VM is killed, 5400), NESTED_SHELL (a
+# NESTED_TIMEOUT (seconds before the VM is killed, 5400; 15 s before, the
+# registers of its CPUs and the kernel function each is in are printed), NESTED_SHELL (a
 # path: a second shell in the VM, on its second serial port, served on that
 # Unix socket, to look around while the command runs), NESTED_APPEND (more
 # arguments for the VM's kernel, e.g. loglevel=7).
@@ -111,7 +112,8 @@ qemu=(qemu-system-x86_64 -machine q35 -accel "${NESTED_ACCEL:-tcg,thread=single}
 	-kernel "$kernel" -initrd "$run/initrd"
 	-append "console=ttyS0 quiet panic=-1 rdinit=/init hasvc.work=$top hasvc.run=$run ${NESTED_APPEND:-}"
 	-virtfs "local,path=/,mount_tag=host0,security_model=passthrough,readonly=on,multidevs=remap,id=h0"
-	-virtfs "local,path=$top,mount_tag=work,security_model=passthrough,multidevs=remap,id=w0")
+	-virtfs "local,path=$top,mount_tag=work,security_model=passthrough,multidevs=remap,id=w0"
+	-monitor "unix:$run/monitor,server=on,wait=off")
 if [ -n "${NESTED_SHELL:-}" ]; then
 	qemu+=(-serial "unix:$NESTED_SHELL,server=on,wait=off")
 	touch "$run/shell"
@@ -122,9 +124,60 @@ else
 	timeout -k 5 "$limit" "${qemu[@]}" </dev/null &
 fi
 qpid=$!
+# Just before the limit, where the VM's CPUs are (QEMU's monitor): a VM
+# whose own kernel stopped is told from a slow one by what it runs.
+if [ "$limit" -gt 30 ]; then
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep $((limit - 15)) &
+		s=$!
+		wait "$s" || exit 0
+		echo "nested: the VM still runs after $((limit - 15)) s; its CPUs:" >&2
+		python3 - "$run/monitor" "$run/kallsyms" >&2 <<'PY' || true
+import bisect, re, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+out = b""
+for cmd in ("info cpus", "info registers -a"):
+    s.sendall((cmd + "\n").encode())
+    time.sleep(1)
+try:
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        out += data
+except socket.timeout:
+    pass
+# The kernel's symbols (guest.sh): which function RIP is in.
+syms = []
+try:
+    for line in open(sys.argv[2]):
+        a, t, n = line.split()[:3]
+        if t in "tT":
+            syms.append((int(a, 16), n))
+except OSError:
+    pass
+syms.sort()
+keys = [a for a, _ in syms]
+for line in out.decode(errors="replace").replace("\r", "").splitlines():
+    if re.match(r"(YMM|XMM|FPR|FCW|DR[0-7]|[ECSDFG]S =|LDT|TR |GDT|IDT|\(qemu\))", line):
+        continue
+    print(line)
+    m = re.search(r"RIP=([0-9a-f]{16})", line)
+    if m and syms:
+        i = bisect.bisect_right(keys, int(m.group(1), 16)) - 1
+        if i >= 0:
+            print("  RIP is in %s+0x%x" % (syms[i][1], int(m.group(1), 16) - keys[i]))
+PY
+	) &
+	wpid=$!
+fi
 wait "$qpid"
 qrc=$?
 qpid=""
+[ -z "${wpid:-}" ] || kill "$wpid" 2>/dev/null
 [ "$qrc" -eq 124 ] && die "the nested VM ran past $limit s and was killed"
 if [ ! -s "$run/rc" ]; then
 	# A reset of the VM's CPU ends QEMU (-no-reboot): its last state says where.
