@@ -86,6 +86,33 @@ linux_kvm_here() {
 	return 1
 }
 
+# nested_vm JOBS "TESTS": one nested VM runs the tests.  A VM that stopped
+# (tests/nested/run.sh's status 75: no sign of life from it for minutes,
+# its CPUs printed) is the emulator's failure, not a test's: the tests it
+# had not finished (no .trs) run once more in a new VM, and the line says
+# so.  A test that failed is never run again.
+nested_vm() {
+	_v0=$(date +%s)
+	# shellcheck disable=SC2086
+	tests/nested/run.sh tests/nested/check.sh -j "$1" $2
+	_vrc=$?
+	[ "$_vrc" = 75 ] || return $_vrc
+	_left=""
+	for _t in $2; do
+		[ -f "${_t%.sh}.trs" ] || _left="$_left $_t"
+	done
+	for _t in $_left; do
+		[ -f "${_t%.sh}.log" ] || continue
+		echo "==== $_t, running when the VM stopped: the last 30 lines of ${_t%.sh}.log"
+		tail -n 30 "${_t%.sh}.log"
+	done
+	echo "setup: the nested VM stopped; again in a new VM:$_left"
+	# Within what the first VM had left, and 300 s more: both fit CI's time.
+	_lim=$(( ${NESTED_TIMEOUT:-5400} - ($(date +%s) - _v0) + 300 ))
+	# shellcheck disable=SC2086
+	NESTED_TIMEOUT=$_lim tests/nested/run.sh tests/nested/check.sh -j "$1" $_left
+}
+
 # nested_check "TESTS": runs the tests in nested VMs, as many as this machine
 # has cores (NESTED_VMS): each VM is one emulator thread (tests/nested/run.sh
 # says why), so one VM would leave the other cores idle.  The tests are dealt
@@ -103,8 +130,7 @@ nested_check() {
 	while [ "$i" -lt "$n" ]; do
 		list=$(echo $1 | tr ' ' '\n' | awk -v n="$n" -v i="$i" 'NR % n == i' | tr '\n' ' ')
 		if [ -n "$list" ]; then
-			# shellcheck disable=SC2086
-			( tests/nested/run.sh tests/nested/check.sh -j "$jobs" $list; echo $? >".nested-rc.$i" ) 2>&1 |
+			( nested_vm "$jobs" "$list"; echo $? >".nested-rc.$i" ) 2>&1 |
 				sed -u "s/^/[vm$i] /" &
 		fi
 		i=$((i + 1))

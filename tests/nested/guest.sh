@@ -33,6 +33,8 @@ if [ -e "$run/shell" ]; then
 	# NESTED_SHELL: a shell on the second serial port, again after each exit.
 	(while :; do setsid -w -c bash -i </dev/ttyS1 >/dev/ttyS1 2>&1; done) &
 fi
+# A sign of life for run.sh, whose host side ends a VM that stopped.
+(while :; do : >"$run/alive"; sleep 10; done) &
 if [ $rc -eq 0 ]; then
 	if [ -e "$run/interactive" ]; then
 		# The serial line as the shell's controlling terminal: job
