@@ -46,7 +46,7 @@ disk = /run/db1.img
 disk_size = 16M"
 HLIB_CLUSTER_EXTRA="metrics_port = 9465"
 start_cluster web1:a,b db1:a,b
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 wait_protected db1 90 >/dev/null
 say "both run on $1; their hot standbys on $2 receive a checkpoint every 25 ms (with db1's disk writes)"
 status b
@@ -74,7 +74,7 @@ echo "   web1 answered again $(( $(now_ms) - t0 )) ms after the kill (from $2: i
 wait_for_line "$T/db1.out" 'block (ok|BAD)' 90 || fail "db1 did not finish: $(tail -3 "$T/db1.out")"
 echo "   db1 carried on from $2's copy of its disk: $(grep -E 'block (ok|BAD)' "$T/db1.out" | head -1 | cut -d' ' -f2-)"
 grep -q 'block BAD' "$T/db1.out" && fail "db1 found a bad record"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 say "web1 runs on $1 and is protected again, standby on $2"
 status "$1"
 say "GET /metrics on $1: a failover per VM counted, the epochs come from $1 now"

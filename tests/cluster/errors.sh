@@ -74,7 +74,7 @@ sleep 2
 
 # protect, unprotect and a live migration of web1 with hactl.
 expect 0 "" hactl_on a protect web1 --wait --timeout "$(secs 60)"
-set -- $(wait_protected web1 30)
+wait_placed web1 30; set -- $PLACED
 echo "web1 protected: primary $1, standby $2"
 expect 0 "" hactl_on a unprotect web1
 wait_vm a web1 'v["state"] == "unprotected" and not v.get("standby")' 30

@@ -23,7 +23,7 @@ hactl_on b evacuate a --wait --timeout "$(secs 120)" >"$T/evacuate.out" 2>&1 ||
 	fail "hactl evacuate a: $(cat "$T/evacuate.out")"
 echo "evacuated a in $(( $(now_ms) - t0 )) ms"
 for vm in web1 web2; do
-	set -- $(wait_protected $vm 90)
+	wait_placed $vm 90; set -- $PLACED
 	case "$1 $2" in *a*) fail "$vm still has a copy on a: $1/$2" ;; esac
 	echo "$vm: primary $1, standby $2"
 	wait_acks $vm 20 20
@@ -32,10 +32,10 @@ done
 	fail "node a still holds copies: $(hactl_on b status)"
 
 # hactl failover: the primary is stopped and its synced standby promoted.
-set -- $(wait_protected web1 30)
+wait_placed web1 30; set -- $PLACED
 hactl_on b failover web1 --wait --timeout "$(secs 60)" >"$T/failover.out" 2>&1 ||
 	fail "hactl failover web1: $(cat "$T/failover.out")"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 echo "hactl failover web1: now primary $1, standby $2"
 wait_acks web1 20 20
 stop_client web1

@@ -59,7 +59,7 @@ HLIB_FENCE="true"
 HLIB_CLUSTER_EXTRA="alert_command = sh $T/alert.sh
 alert_timeout_ms = $ALERT_MS"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 wait_event c "vm_protected a web1" 10
 # Events of the cluster's formation may come before a node's hasvcd took
 # the state: those it holds but did not see, and does not alert.

@@ -20,8 +20,8 @@ BOUND_MS=${BOUND_MS:-$((5000 * TIME_SCALE))}
 cluster_setup 3
 HLIB_FENCE="echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced"
 start_cluster web1:a,b web2:b,c
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
-set -- $(wait_protected web2 90); [ "$1 $2" = "b c" ] || fail "web2 placed on $1/$2, not b/c"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web2 90; set -- $PLACED; [ "$1 $2" = "b c" ] || fail "web2 placed on $1/$2, not b/c"
 echo "web1 on a (standby b), web2 on b (standby c): protected"
 
 start_client web1
@@ -40,7 +40,7 @@ t1=$(awk '$1 > '"$t0"' && $3 == "connected" { print $1; exit }' "$T/web1.acks")
 echo "web1 answered from b $(( t1 - t0 )) ms after the kill (bound ${BOUND_MS} ms)"
 [ $(( t1 - t0 )) -le "$BOUND_MS" ] || fail "failover took $(( t1 - t0 )) ms, over ${BOUND_MS} ms"
 
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1 $2" = "b c" ] || fail "web1 after the failover: $1/$2, expected b/c"
 echo "web1 protected again: primary b, standby c"
 read -r fenced fenced_ns <"$T/fenced" || fail "nobody ran the fence command"

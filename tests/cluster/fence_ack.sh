@@ -17,7 +17,7 @@ cluster_setup 3
 HLIB_FENCE="sleep 1000 & echo \$! >>$T/fence_children; wait; exit 1"
 HLIB_NODE_EXTRA="fence_timeout_ms = 1000"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 start_client web1
 wait_acks web1 50 20
 
@@ -69,7 +69,7 @@ first_b=$FIRST_MS
 echo "web1 answered from b $(( first_b - t_ack )) ms after the acknowledgement"
 grep -q "node a: the operator on c confirmed it is off" "$T/b/hasvcd.log" ||
 	fail "the acknowledgement is not logged"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1 $2" = "b c" ] || fail "web1 after the failover: $1/$2, expected b/c"
 stop_client web1
 replicas_agree 2 30

@@ -58,7 +58,7 @@ HLIB_EXTRA_web1="cmdline = disk=1 acpi=1
 disk = /run/hasvc-test-web1.img
 disk_size = 1M"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get b web1 'v["generation"]')
 start_client web1
 wait_acks web1 30 20
@@ -139,7 +139,7 @@ echo "web1 started on a with $first on its disk (last acknowledged before the st
 # 3. a's hasvcd stops cleanly, then the machine dies (its corosync leaves
 # the ring): no restart any more, so the grace ends at once rather than
 # after restart_grace_ms; a is fenced and web1's standby promoted.
-set -- $(wait_protected web1 60); [ "$1" = a ] || fail "web1 on $1/$2, not on a"
+wait_placed web1 60; set -- $PLACED; [ "$1" = a ] || fail "web1 on $1/$2, not on a"
 sb=$2
 # A grace long enough that a promotion before its end can only be the
 # ring change's doing, even on a slow host.

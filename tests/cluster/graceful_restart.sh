@@ -43,7 +43,7 @@ cluster_setup 3
 HLIB_FENCE="true"
 HLIB_CLUSTER_EXTRA="restart_grace_ms = $(( $(secs 30) * 1000 ))"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get b web1 'v["generation"]')
 start_client web1
 wait_acks web1 30 20
@@ -138,7 +138,7 @@ echo "a's hasvcd stayed away: after its grace, a was lost and fenced, web1 promo
 
 start_hasvcd a
 wait_vmm_gone a "hasvc.web1.$gen" 20
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 on $1, expected b"
 wait_acks web1 20 20
 stop_client web1

@@ -29,7 +29,7 @@ echo "the handover's pause failed ($(grep "hasvc.web1.$gen: pause: " "$T/a/hasvc
 wait_vm b web1 'v["primary"] == "b"' "$(secs 60)"
 grep -q "hasvc.web1.$gen: the cluster still waits for its handover: starting it again" "$T/a/hasvcd.log" ||
 	fail "web1 moved, but not by a second handover: $(grep web1 "$T/a/hasvcd.log" | tail -5)"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 echo "web1 handed over once its vmm ran again: primary $1, standby $2"
 wait_acks web1 20 20
 stop_client web1

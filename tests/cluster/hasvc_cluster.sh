@@ -154,6 +154,14 @@ wait_protected() {
 	done
 }
 
+# wait_placed VM [SECS]: wait_protected in this shell, its "primary
+# standby" in $PLACED (`wait_placed ...; set -- $PLACED` would lose its
+# failure: fail in a command substitution ends only the substitution).
+wait_placed() {
+	wait_protected "$@" >"$T/placed"
+	PLACED=$(cat "$T/placed")
+}
+
 # wait_vmm_gone NODE CONTROL TIMEOUT: until no vmm answers on CONTROL in
 # NODE (polled: its control socket is all there is to watch).
 wait_vmm_gone() {

@@ -58,8 +58,8 @@ HLIB_EXTRA_net="cmdline = ip=$GL_NET.10 port=7777
 bridge = gbr
 mac = $MAC"
 start_cluster blk:a,b net:a,b
-set -- $(wait_protected blk 90); [ "$1 $2" = "a b" ] || fail "blk placed on $1/$2, not a/b"
-set -- $(wait_protected net 90); [ "$1 $2" = "a b" ] || fail "net placed on $1/$2, not a/b"
+wait_placed blk 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "blk placed on $1/$2, not a/b"
+wait_placed net 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "net placed on $1/$2, not a/b"
 echo "blk and net protected: primaries on a, standbys on b"
 
 python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/blk.serial" "$T/blk.out" \
@@ -102,7 +102,7 @@ fi
 # Nothing to promote then: the VM boots afresh, as a reboot would.
 wait_for_line "$T/b/hasvcd.log" 'cluster: vm blk: its guest powered off: booting it afresh on' 30 ||
 	fail "blk's power-off was not taken as one: $(grep 'vm blk' "$T/b/hasvcd.log" | tail -3)"
-set -- $(wait_protected net 90); [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
+wait_placed net 90; set -- $PLACED; [ "$1 $2" = "b c" ] || fail "net after the failover: $1/$2, not b/c"
 # An unprotected VM on a local disk, added by a reload, mid-write,
 # live-migrated from c to b: its disk goes with it (each node's /run is its
 # own), and it verifies every record.

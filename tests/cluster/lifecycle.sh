@@ -25,7 +25,7 @@ HLIB_EXTRA_web1="cmdline = disk=1 acpi=1
 disk = /run/hasvc-test-web1.img
 disk_size = 1M"
 start_cluster web1
-set -- $(wait_protected web1 90); [ "$1" = a ] || fail "web1 placed on $1, not a"
+wait_placed web1 90; set -- $PLACED; [ "$1" = a ] || fail "web1 placed on $1, not a"
 hactl_on a migrate web1 c --wait --timeout "$(secs 60)" >/dev/null || fail "hactl migrate web1 c"
 wait_vm a web1 'v["primary"] == "c" and v["state"] == "protected"' 60
 echo "web1 migrated from a to c with its disk"

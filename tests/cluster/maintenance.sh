@@ -35,7 +35,7 @@ hactl_on b maintenance a on --wait --timeout "$(secs 120)" >"$T/mon.out" 2>&1 ||
 	fail "hactl maintenance a on: $(cat "$T/mon.out")"
 echo "maintenance a on: a emptied in $(( $(now_ms) - t0 )) ms"
 for vm in web1 web2; do
-	set -- $(wait_protected $vm 90)
+	wait_placed $vm 90; set -- $PLACED
 	case "$1 $2" in *a*) fail "$vm still has a copy on a: $1/$2" ;; esac
 	echo "$vm: primary $1, standby $2"
 	wait_acks $vm 20 20

@@ -49,7 +49,7 @@ cluster_setup 3
 HLIB_CLUSTER_EXTRA="metrics_port = $PORT"
 HLIB_FENCE="echo \$HASVC_FENCE_NODE >>$T/fenced"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 echo "web1 protected: primary a, standby b"
 
 for n in a b c; do
@@ -99,7 +99,7 @@ done
 # A planned handover to the standby is not a failover.
 hactl_on c migrate web1 b --wait --timeout "$(secs 60)" >"$T/handover.out" 2>&1 ||
 	fail "hactl migrate web1 b: $(cat "$T/handover.out")"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 after the handover: $1/$2, expected primary b"
 for n in a b c; do
 	[ "$(m $n hasvc_cluster_failovers_total)" = 0 ] || fail "$n: the handover counted as a failover"
@@ -125,7 +125,7 @@ while [ "$f" = 0 ]; do
 done
 [ "$f" = 1 ] || fail "$S: failovers_total went from 0 to $f"
 echo "$S: failovers_total 0 -> 1 while the failover ran"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1 $2" = "$S $T3" ] || fail "web1 after the failover: $1/$2, expected $S/$T3"
 for n in $S $T3; do
 	[ "$(m $n hasvc_cluster_failovers_total)" = 1 ] || fail "$n: failovers_total is not 1"
@@ -147,7 +147,7 @@ start_hasvcd b
 wait_vm $S web1 'all(n.get("ready") for n in s["nodes"])' 30
 hactl_on $S migrate web1 b --wait --timeout "$(secs 120)" >"$T/migrate.out" 2>&1 ||
 	fail "hactl migrate web1 b: $(cat "$T/migrate.out")"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 after the live migration: $1/$2, expected primary b"
 # The handover and this one; b's hasvcd, started since, saw this one only.
 for n in $S $T3 b; do
@@ -175,11 +175,11 @@ mig=$(m $S hasvc_vm_migrations_total vm=web1)
 echo "evacuated b: evacuations_total 1 everywhere, failovers_total still 1, migrations_total $mig"
 
 # hactl failover runs as a handover too, but it is a failover, not a move.
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 hactl_on $S failover web1 >"$T/failover.out" 2>&1 || fail "hactl failover web1: $(cat "$T/failover.out")"
 P=$1 B=$2
 wait_metric $S '"$v" = 2' 30 hasvc_cluster_failovers_total >/dev/null
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = "$B" ] || fail "web1 after hactl failover: $1/$2, expected primary $B"
 [ "$(m $S hasvc_vm_migrations_total vm=web1)" = "$mig" ] || fail "$S: hactl failover counted as a migration"
 case $(moves $S web1) in
@@ -191,7 +191,7 @@ echo "hactl failover web1 ($P -> $B): failovers_total 2, migrations_total still 
 # The standby's vmm dies: the primary runs degraded until a new standby is
 # synced (vm_degraded, then vm_protected); its vmm pauses on the loss and
 # is resumed in place, which is no failover.
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 P=$1 SB=$2
 read -r _ _ _ _ sbpid <"$(ls "$T/$SB"/run/hasvc.web1.*.rec)" || fail "no record of web1's standby on $SB"
 seq0=$(hactl_on "$P" --json events | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["events"][-1]["seq"])') ||

@@ -32,7 +32,7 @@ HLIB_CLUSTER_EXTRA="metrics_port = $PORT
 metrics_address = ::1"
 HLIB_PROTECT_web2=no
 start_cluster web1:a,b web2:c
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 wait_vm a web2 'v["primary"] == "c" and v["state"] == "unprotected"' 60
 # The primary's figures are in once the poll has read protect-status.
 end=$(deadline 10)

@@ -42,7 +42,7 @@ start_hasvcd a
 unset HASVCD_TEST_STATE_EXTRA_FIELD
 start_hasvcd b
 start_hasvcd c
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 echo "web1 placed and protected on a/b with a's hasvcd sending field 99"
 for n in b c; do
 	wait_for_line "$T/$n/hasvcd.log" \
@@ -81,7 +81,7 @@ echo "a reload from c placed web2 on c, seen alike on a, b and c"
 hactl_on b failover web1 --wait --timeout "$(secs 60)" >"$T/failover.out" 2>&1 ||
 	fail "failover: $(cat "$T/failover.out")"
 for n in a b c; do wait_vm "$n" web1 'v["primary"] == "b"' 30; done
-set -- $(wait_protected web1 90); [ "$1" = b ] || fail "web1 on $1 after the failover, not b"
+wait_placed web1 90; set -- $PLACED; [ "$1" = b ] || fail "web1 on $1 after the failover, not b"
 replicas_agree 3 30
 for n in a b c; do no_refusal "$n"; done
 echo "web1 failed over to b (standby $2); the replicas agree; ok"

@@ -16,7 +16,7 @@ cluster_setup 3
 HLIB_FENCE="if [ -e $T/fence-ok ]; then echo \$HASVC_FENCE_NODE \$(date +%s%N) >>$T/fenced; else touch $T/fence-ok; exit 1; fi"
 HLIB_CLUSTER_EXTRA="metrics_port = 9468"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get a web1 'v["generation"]')
 old="hasvc.web1.$gen"
 start_client web1
@@ -84,7 +84,7 @@ wait_members "a b c" 3 20
 wait_vmm_gone a "$old" 20
 echo "a's stale copy (generation $gen) stopped after the heal"
 echo "a's events after the heal: $(ev_of a)"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
 wait_acks web1 20 20
 stop_client web1

@@ -43,7 +43,7 @@ HLIB_MEMORY_huge=1T
 # What c's hasvcd reports (hasvc/local.c), from the same /proc/meminfo.
 c_mib=$(( $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1024 - 1024 ))
 start_cluster db1 web1:a,b web2:a big huge
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 wait_vm a db1 'v["primary"] == "a" and v["state"] == "unprotected"' 60
 wait_vm a web2 'v["primary"] == "c" and v["state"] == "unprotected"' 60
 [ "$(vm_get a big 'v["primary"] + "/" + v["waiting"]')" = "/no node can take it" ] ||

@@ -14,7 +14,7 @@ need_hasvc
 cluster_setup 3
 HLIB_FENCE="echo \$HASVC_FENCE_NODE >>$T/fenced"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 start_client web1
 wait_acks web1 50 20
 
@@ -33,7 +33,7 @@ wait_vm b web1 'v["primary"] == "b" and v["state"] in ("running", "syncing", "pr
 grep -q "hasvc.web1.$sgen: the cluster waits for its promotion to generation [0-9]*: trying again" \
 	"$T/b/hasvcd.log" || fail "web1 runs on b, but not by a second try: $(grep web1 "$T/b/hasvcd.log" | tail -5)"
 wait_acks web1 20 20
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1 $2" = "b c" ] || fail "web1 after the promotion: $1/$2, expected b/c"
 echo "web1 promoted once its vmm ran again: primary $1, standby $2"
 grep -qx a "$T/fenced" || fail "a was not fenced"

@@ -58,8 +58,8 @@ done
 echo "corosync-qdevice on a and b votes through qnetd on c:"
 node_exec a corosync-quorumtool -s | sed -n '/^Votequorum/,$p'
 for n in a b; do start_hasvcd $n; done
-set -- $(wait_protected web1 60); [ "$1 $2" = "b a" ] || fail "web1 placed on $1/$2, not b/a"
-set -- $(wait_protected web2 60); [ "$1 $2" = "a b" ] || fail "web2 placed on $1/$2, not a/b"
+wait_placed web1 60; set -- $PLACED; [ "$1 $2" = "b a" ] || fail "web1 placed on $1/$2, not b/a"
+wait_placed web2 60; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web2 placed on $1/$2, not a/b"
 echo "web1 on b (standby a), web2 on a (standby b): protected"
 start_client web1
 start_client web2
@@ -107,8 +107,8 @@ ip -n "$(node_ns a)" route del blackhole "$(node_addr b)/32" &&
 	ip -n "$(node_ns b)" route del blackhole "$(node_addr a)/32" || fail "cannot heal the split"
 wait_members "a b" 2 20
 wait_vmm_gone b "hasvc.web1.$gen" 20
-set -- $(wait_protected web1 60); [ "$1 $2" = "a b" ] || fail "web1 after the heal: $1/$2, not a/b"
-set -- $(wait_protected web2 60); [ "$1 $2" = "a b" ] || fail "web2 after the heal: $1/$2, not a/b"
+wait_placed web1 60; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 after the heal: $1/$2, not a/b"
+wait_placed web2 60; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web2 after the heal: $1/$2, not a/b"
 [ "$(vm_get a web1 's.get("quorum_device", False)')" = False ] ||
 	fail "a still says it needs the device with both nodes in the view"
 replicas_agree 2 30

@@ -27,13 +27,13 @@ HLIB_EXTRA_web1="cmdline = disk=1 acpi=1
 disk = /run/hasvc-test-web1.img
 disk_size = 1M"
 start_cluster web1:a,c
-set -- $(wait_protected web1 90); [ "$1 $2" = "a c" ] || fail "web1 placed on $1/$2, not a/c"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a c" ] || fail "web1 placed on $1/$2, not a/c"
 start_client web1
 wait_acks web1 30 20
 
 hactl_on b maintenance c on --wait --timeout "$(secs 60)" >"$T/mon.out" 2>&1 ||
 	fail "hactl maintenance c on: $(cat "$T/mon.out")"
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 on $1/$2 after maintenance c on"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 on $1/$2 after maintenance c on"
 wait_acks web1 20 20
 # (The primary resumed under a new generation when its standby moved.)
 gen=$(vm_get b web1 'v["generation"]')
@@ -68,7 +68,7 @@ echo "the new c: a member, ready, in maintenance, holding nothing"
 hactl_on b maintenance c off >"$T/moff.out" 2>&1 || fail "maintenance c off: $(cat "$T/moff.out")"
 hactl_on b migrate web1 c --wait --timeout "$(secs 60)" >"$T/mig.out" 2>&1 ||
 	fail "hactl migrate web1 c: $(cat "$T/mig.out")"
-set -- $(wait_protected web1 90); [ "$1" = c ] || fail "web1 on $1/$2 after the migration to c"
+wait_placed web1 90; set -- $PLACED; [ "$1" = c ] || fail "web1 on $1/$2 after the migration to c"
 node_exec c test -s /run/hasvc-test-web1.img || fail "no disk image for web1 on the new c"
 wait_acks web1 30 20
 echo "maintenance c off; web1 migrated to the new c with its disk, protected on $1/$2"

@@ -13,7 +13,7 @@ need_hasvc
 
 cluster_setup 3
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 gen=$(vm_get b web1 'v["generation"]')
 start_client web1
 wait_acks web1 30 20
@@ -34,7 +34,7 @@ wait_for_line "$T/a/hasvcd.log" "$old \\(pid [0-9]*\\) left by an earlier hasvcd
 	fail "a's new hasvcd did not find $old: $(grep -v debug "$T/a/hasvcd.log" | tail -5)"
 wait_vmm_gone a "$old" 20
 echo "a's new hasvcd adopted $old and the cluster stopped it as stale"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 on $1, expected b"
 wait_acks web1 20 20
 stop_client web1

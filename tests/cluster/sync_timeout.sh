@@ -27,7 +27,7 @@ for n in a b c d e; do start_corosync "$n"; done
 wait_members "a b c d e" 5 20
 for n in a b c e; do start_hasvcd "$n"; done
 # The first placement waits up to 10 s for d (HASVCD_FORMATION_WAIT_MS).
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 echo "web1 protected on a (standby b); d has no hasvcd"
 
 node_bg d rogue "$ROGUE" "hasvc.t$$" silent

@@ -37,7 +37,7 @@ for _n in $CL_NODES; do start_corosync "$_n"; done
 wait_members "$CL_NODES" 3 20
 for _n in $CL_NODES; do start_hasvcd "$_n"; done
 
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1 $2" = "a c" ] || fail "web1 placed on $1/$2, not a/c"
 # c's standby of web1 got the node's tls_crl and the primary's name.
 pid=$(cat "$T/c/run/hasvc.web1".*.rec 2>/dev/null | awk '{ print $5 }' | tail -n 1)

@@ -24,7 +24,7 @@ watchdog_device = $T/@NODE@.wd
 watchdog_timeout = 3"
 HLIB_CLUSTER_EXTRA="watchdog_margin_ms = 2000"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 
 size() { stat -c %s "$T/$1.wd"; }
 # wait_fed NODE TIMEOUT: until NODE's stand-in grows.
@@ -76,7 +76,7 @@ wait_for_line "$T/a/hasvcd.log" "watchdog $T/a.wd disarmed: no primary runs here
 	fail "a did not disarm its watchdog once empty: $(grep watchdog "$T/a/hasvcd.log")"
 [ "$(tail -c 1 "$T/a.wd")" = V ] || fail "a's disarm did not end with the magic 'V'"
 echo "after the heal a holds no primary: its watchdog disarmed with the magic close"
-set -- $(wait_protected web1 90)
+wait_placed web1 90; set -- $PLACED
 [ "$1" = b ] || fail "web1 moved back to $1 after the heal"
 
 # A hung hasvcd (SIGSTOP) feeds nothing: its node would be reset.

@@ -18,7 +18,7 @@ watchdog_device = $T/@NODE@.wd
 watchdog_timeout = 3"
 HLIB_CLUSTER_EXTRA="watchdog_margin_ms = 2000"
 start_cluster web1:a,b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 end=$(deadline 5)
 until [ "$(stat -c %s "$T/a.wd")" -gt 1 ]; do
 	[ "$(date +%s)" -le "$end" ] || fail "a does not feed its watchdog: $(grep watchdog "$T/a/hasvcd.log")"

@@ -35,7 +35,7 @@ HLIB_PROTECT_web3=no
 HLIB_EXTRA_web2="cmdline = acpi=1"
 HLIB_EXTRA_web3="cmdline = acpi=1"
 start_cluster web1:a,b web2:b web3:b
-set -- $(wait_protected web1 90); [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
+wait_placed web1 90; set -- $PLACED; [ "$1 $2" = "a b" ] || fail "web1 placed on $1/$2, not a/b"
 wait_vm a web2 'v["state"] == "unprotected"' 60
 wait_vm a web3 'v["state"] == "unprotected"' 60
 hactl_on a stop web2 --wait --timeout "$(secs 20)" >"$T/out" 2>&1 || fail "hactl stop web2: $(cat "$T/out")"
@@ -65,7 +65,7 @@ for n in $CL_NODES; do
 	wait_for_line "$T/$n/hasvcd.log" "read the cluster state saved in $T/$n/state/replica" 20 ||
 		fail "$n did not read its saved state: $(grep -v debug "$T/$n/hasvcd.log" | tail -5)"
 done
-set -- $(wait_protected web1 120)
+wait_placed web1 120; set -- $PLACED
 case "$1 $2" in "a b"|"b a") ;; *) fail "web1 not protected on a and b (c is in maintenance): $*" ;; esac
 [ "$(vm_get b web2 'v["state"] + " " + v["requested"]')" = "stopped stopped" ] ||
 	fail "web2 after the whole cluster restarted: $(hactl_on b status)"

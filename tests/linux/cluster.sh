@@ -57,7 +57,7 @@ start_cluster web1:a,b
 python3 "$top_srcdir/tests/cluster/serial_follow.py" "$T/*/run/web1.serial" "$T/web1.out" \
 	"$T/web1.stop" >/dev/null 2>&1 &
 PIDS="$PIDS $!"
-set -- $(wait_protected web1 300)
+wait_placed web1 300; set -- $PLACED
 [ -n "${2:-}" ] && [ "$1" != "$2" ] || fail "web1: primary '${1:-}', standby '${2:-}'"
 prim=$1 sb=$2
 LOG=$T/web1.out
@@ -79,7 +79,7 @@ t0=$(now_ms)
 kill_node "$prim"
 wait_acked web1 1 60
 pass "web1 answered again $(( $(now_ms) - t0 )) ms after node $prim was killed"
-set -- $(wait_protected web1 300)
+wait_placed web1 300; set -- $PLACED
 [ "$1" = "$sb" ] && [ -n "${2:-}" ] && [ "$2" != "$prim" ] ||
 	fail "web1: primary '${1:-}', standby '${2:-}' after $prim was killed; $sb and the third node expected"
 wait_acked web1 100 60
