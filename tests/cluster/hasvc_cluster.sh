@@ -289,3 +289,19 @@ expect() {
 	grep -q -- "$_text" "$T/out" || fail "'$*' did not say '$_text': $(cat "$T/out")"
 	echo "$* -> $_rc: $(head -1 "$T/out")"
 }
+
+# A cluster test that fails: every hasvcd's last lines, before the
+# teardown removes them (a CI, and the nested VM, keep only the test's log).
+hasvc_exit() {
+	_xrc=$1
+	if [ "$_xrc" != 0 ] && [ "$_xrc" != 77 ] && [ -n "${CL_NODES:-}" ]; then
+		for _n in $CL_NODES; do
+			[ -f "$T/$_n/hasvcd.log" ] || continue
+			echo "-- the test failed: node $_n's hasvcd.log, last 25 lines"
+			tail -n 25 "$T/$_n/hasvcd.log"
+		done
+	fi
+	cluster_teardown
+	cleanup
+}
+trap 'hasvc_exit $?' EXIT
