@@ -18,7 +18,7 @@
 
 static const char protect_usage[] =
 	"usage: protect tcp:HOST:PORT [--interval MS] [--output-epochs on|off] "
-	"[--min-interval MS] [--max-rate N] [--disk-log MIB] "
+	"[--min-interval MS] [--max-rate N] [--disk-log MIB] [--ack-timeout MS] "
 	"[--on-standby-loss degrade|pause] [--peer-generation P] [--verify-disk] "
 	"{--tls-ca F --tls-cert F --tls-key F --tls-peer NODE [--tls-crl F] | --tls-none}";
 
@@ -73,6 +73,15 @@ static int output_epochs_value(Vmm__Control__ProtectRequest *pr, const char *a, 
 	if (!strcmp(a, "--max-rate"))
 		return parse_count(a, v, CHECKPOINT_MAX_RATE_MAX, "epochs/s", &pr->max_rate, err,
 				   errlen);
+	if (!strcmp(a, "--ack-timeout")) {
+		if (parse_count(a, v, CHECKPOINT_ACK_TIMEOUT_MAX_MS, "ms", &pr->ack_timeout_ms, err,
+				errlen) || pr->ack_timeout_ms < CHECKPOINT_ACK_TIMEOUT_MIN_MS) {
+			snprintf(err, errlen, "bad %s '%s': %u to %u ms", a, v,
+				 CHECKPOINT_ACK_TIMEOUT_MIN_MS, CHECKPOINT_ACK_TIMEOUT_MAX_MS);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (strcmp(a, "--output-epochs"))
 		return 1;
 	if (strcmp(v, "on") && strcmp(v, "off")) {

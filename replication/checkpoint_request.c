@@ -55,6 +55,13 @@ static int check_output_epochs(const Vmm__Control__ProtectRequest *r, char *err,
 			 CHECKPOINT_DEFAULT_DISK_LOG_MIB);
 		return -EINVAL;
 	}
+	if (r->ack_timeout_ms && (r->ack_timeout_ms < CHECKPOINT_ACK_TIMEOUT_MIN_MS ||
+				  r->ack_timeout_ms > CHECKPOINT_ACK_TIMEOUT_MAX_MS)) {
+		snprintf(err, errlen, "ack_timeout_ms %u is out of range: %u to %u ms (0: %u)",
+			 r->ack_timeout_ms, CHECKPOINT_ACK_TIMEOUT_MIN_MS,
+			 CHECKPOINT_ACK_TIMEOUT_MAX_MS, MIGRATE_DEFAULT_TIMEOUT_MS);
+		return -EINVAL;
+	}
 	if (r->max_rate > CHECKPOINT_MAX_RATE_MAX) {
 		snprintf(err, errlen, "max_rate %u is out of range: 1 to %u epochs/s (0: %u)",
 			 r->max_rate, CHECKPOINT_MAX_RATE_MAX, CHECKPOINT_DEFAULT_MAX_RATE);
@@ -102,6 +109,7 @@ int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 	p->min_interval_ms = r->min_interval_ms;
 	p->max_rate = r->max_rate;
 	p->disk_log_mib = r->disk_log_mib;
+	p->ack_timeout_ms = r->ack_timeout_ms;
 	p->pause_on_loss = r->on_standby_loss ==
 			   VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	p->check_peer_generation = r->check_peer_generation;

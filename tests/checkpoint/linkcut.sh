@@ -10,7 +10,8 @@
 # activated, keeps its last committed checkpoint: activated afterwards, it
 # holds every value acknowledged before the cut (values acknowledged after
 # the degrade are legitimately not there: the primary ran unprotected).
-# With --on-standby-loss pause the guest pauses and its output stays held.
+# With --on-standby-loss pause and --ack-timeout 4000 the loss comes after
+# 4 s, not before and not after 10, the guest pauses and its output stays held.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -75,7 +76,8 @@ kill_vmm "$sb1_pid"
 start_standby sb2
 start_proxy px2 "$PORT"
 start_primary pr2
-protect pr2 "$PPORT" --interval 10 --on-standby-loss pause
+protect pr2 "$PPORT" --interval 10 --on-standby-loss pause --ack-timeout 4000
+DETECT_MIN=4000 DETECT_MAX=$(( 4000 + 5000 * TIME_SCALE ))
 log=$T/acked2
 : >"$log"
 python3 "$CKCLIENT" inc "$T/pr2.sock" "$log" >"$T/client2.out" 2>&1 &
@@ -86,12 +88,13 @@ cut px2 "$log"
 sleep 0.5
 n1=$(wc -l <"$log")
 wait_loss pr2 "pausing the guest"
+[ "$took" -ge "$DETECT_MIN" ] || fail "pr2: the loss noticed $took ms after the cut, before its --ack-timeout 4000"
 ck_status pr2 | grep -q '"state":"paused"' || fail "status: $(ck_status pr2)"
 "$VMM" ctl "pr2-$$" status | grep -q paused || fail "the guest is not paused: $("$VMM" ctl "pr2-$$" status)"
 sleep 1
 n2=$(wc -l <"$log")
 [ "$n1" -eq "$n2" ] || fail "held output was released under policy pause ($n1 -> $n2 answers)"
-pass "link cut with --on-standby-loss pause: noticed in $took ms, the guest paused, output still held ($n2 answers)"
+pass "link cut with --on-standby-loss pause --ack-timeout 4000: noticed in $took ms, the guest paused, output still held ($n2 answers)"
 kill "$cl"; wait "$cl" 2>/dev/null
 kill_vmm "$px2_pid"
 kill_vmm "$pr2_pid"

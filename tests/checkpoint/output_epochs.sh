@@ -9,8 +9,8 @@
 #    but no epoch is shorter than --min-interval 20 ms (counted in the status) (which also keeps
 #    each answer line whole in one epoch, for part 2).
 # 2. The link to the standby is cut (a forwarder stopped: no ack comes,
-#    the connection stays open, well within the primary's 10 s ack
-#    timeout): the answer of the epoch in flight stays held, no answer
+#    the connection stays open, well within the primary's ack timeout,
+#    10 s scaled like every time limit): the answer of the epoch in flight stays held, no answer
 #    leaves; the standby, activated after a kill -9 of the primary, holds
 #    every value any answer showed.
 # 3. A chatty guest (the client never stops asking) with --max-rate 50 and
@@ -29,7 +29,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 start_standby sb1
 start_proxy px1 "$PORT"
 start_primary pr1
-protect pr1 "$PPORT" --interval 2000 --min-interval 20
+protect pr1 "$PPORT" --interval 2000 --min-interval 20 --ack-timeout $((10000 * TIME_SCALE))
 log=$T/acked1
 : >"$log"
 python3 "$CKCLIENT" inc "$T/pr1.sock" "$log" >"$T/client1.out" 2>&1 &

@@ -20,7 +20,9 @@ bg_vmm sb run --standby "tcp:127.0.0.1:0" --tls-none --memory 256M --cpus 1 \
 	--serial "file:$T/sb.ser" --control "sb-$$"
 listening sb "the standby did not listen"
 start_src pr 256M 1 "mem_mib=96 rate_mib=0 hb_us=100000"
-protect pr "$PORT" --interval 3000 --output-epochs off
+# The ack wait scales like every time limit: applying a 32 MiB checkpoint
+# takes the emulated nested VM more than the default 10 s.
+protect pr "$PORT" --interval 3000 --output-epochs off --ack-timeout $((10000 * TIME_SCALE))
 LOG=$T/sb.err
 # A checkpoint of at least 32 MiB committed.
 _end=$(deadline 60)

@@ -80,7 +80,7 @@ START_TEST(test_protect_words)
 			    "--verify-disk", "--tls-ca", "/ca.pem", "--tls-cert", "/c.pem",
 			    "--tls-key", "/k.pem", "--tls-peer", "node2", "--tls-crl", "/crl.pem",
 			    "--min-interval", "3", "--max-rate", "200", "--output-epochs", "off",
-			    "--disk-log", "64") == 0,
+			    "--disk-log", "64", "--ack-timeout", "30000") == 0,
 		      "%s", err);
 	ck_assert(!json);
 	got = wire(&r);
@@ -102,6 +102,7 @@ START_TEST(test_protect_words)
 	ck_assert_uint_eq(p.min_interval_ms, 3);
 	ck_assert_uint_eq(p.max_rate, 200);
 	ck_assert_uint_eq(p.disk_log_mib, 64);
+	ck_assert_uint_eq(p.ack_timeout_ms, 30000);
 	vmm__control__request__free_unpacked(got, NULL);
 
 	/* The defaults: a generation 0 is still checked when given. */
@@ -117,6 +118,7 @@ START_TEST(test_protect_words)
 	ck_assert(!p.no_output_epochs);
 	ck_assert_uint_eq(p.min_interval_ms, 0);
 	ck_assert_uint_eq(p.max_rate, 0);
+	ck_assert_uint_eq(p.ack_timeout_ms, 0);
 	vmm__control__request__free_unpacked(got, NULL);
 }
 END_TEST
@@ -135,6 +137,9 @@ static const struct {
 	BAD("bad --max-rate '10001': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "10001"),
 	BAD("bad --max-rate '-5': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "-5"),
 	BAD("bad --disk-log '4097': 1 to 4096 MiB", "protect", "u", "--disk-log", "4097"),
+	BAD("bad --ack-timeout '99': 100 to 600000 ms", "protect", "u", "--ack-timeout", "99"),
+	BAD("bad --ack-timeout '600001': 100 to 600000 ms", "protect", "u", "--ack-timeout",
+	    "600001"),
 	BAD("--output-epochs wants on or off", "protect", "u", "--output-epochs", "yes"),
 	BAD("--on-standby-loss wants degrade or pause", "protect", "u", "--on-standby-loss", "stop"),
 	BAD("bad --peer-generation '-1': want a number", "protect", "u", "--peer-generation", "-1"),
@@ -231,6 +236,10 @@ START_TEST(test_server_checks)
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "disk_log_mib 4097 is out of range: 1 to 4096 MiB (0: 64)");
 	pr.disk_log_mib = 0;
+	pr.ack_timeout_ms = 99;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "ack_timeout_ms 99 is out of range: 100 to 600000 ms (0: 10000)");
+	pr.ack_timeout_ms = 0;
 	pr.on_standby_loss = (Vmm__Control__ProtectRequest__OnStandbyLoss)2;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "on_standby_loss 2 is neither DEGRADE (0) nor PAUSE (1)");
