@@ -229,10 +229,42 @@ print(json.load(open(sys.argv[1])).get("status", {}).get("state_digest", ""))' \
 		_got=$(echo "$_all" | grep -c .)
 		_d=$(echo "$_all" | sort -u)
 		[ "$_got" = "$_want" ] && [ "$(echo "$_d" | grep -c .)" = 1 ] && return 0
-		[ "$(date +%s)" -le "$_end" ] ||
-			fail "the replicas do not agree: $_got of $_want hasvcd answered, digests: $(echo $_d)"
+		if [ "$(date +%s)" -gt "$_end" ]; then
+			_cl_status_diff >"$T/agree.diff" 2>&1
+			LOG=$T/agree.diff fail "the replicas do not agree: $_got of $_want hasvcd answered, digests: $(echo $_d)"
+		fi
 		sleep 0.2
 	done
+}
+
+# _cl_status_diff: where the nodes' last hactl --json status ($T/digest.NODE)
+# differ from the first node's, field by field.
+_cl_status_diff() {
+	python3 - $(for _n in $CL_NODES; do echo "$_n=$T/digest.$_n"; done) <<'PY'
+import json, sys
+def flat(x, p=""):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from flat(v, p + "." + k)
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from flat(v, "%s[%s]" % (p, v.get("name", i) if isinstance(v, dict) else i))
+    else:
+        yield p, x
+views = []
+for a in sys.argv[1:]:
+    n, f = a.split("=", 1)
+    try:
+        views.append((n, dict(flat(json.load(open(f)).get("status", {})))))
+    except (OSError, ValueError) as e:
+        print("%s: no status (%s)" % (n, e))
+if views:
+    n0, v0 = views[0]
+    for n, v in views[1:]:
+        for k in sorted(set(v0) | set(v)):
+            if v0.get(k) != v.get(k) and not k.endswith(("local", "ckpt_age_ms")):
+                print("%s %s: %s=%r %s=%r" % ("differs", k, n0, v0.get(k), n, v.get(k)))
+PY
 }
 
 # first_answer VM AFTER_MS: FIRST_MS is the time (ms) of the client's first
