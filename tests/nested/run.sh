@@ -65,6 +65,7 @@ cleanup() {
 		kill -9 "$qpid" 2>/dev/null
 		wait "$qpid" 2>/dev/null
 	fi
+	[ -z "${wpid:-}" ] || kill "$wpid" 2>/dev/null
 	rm -rf "$run"
 }
 trap cleanup EXIT
@@ -177,6 +178,7 @@ PY
 watch() {
 	_t0=$(date +%s)
 	while sleep 5; do
+		[ -d "$run" ] || return   # run.sh ended
 		_now=$(date +%s)
 		if [ -f "$run/alive" ] && [ $((_now - $(stat -c %Y "$run/alive"))) -gt "$stall" ]; then
 			echo "nested: no sign of life from the VM's userland for over $stall s; its CPUs:" >&2
