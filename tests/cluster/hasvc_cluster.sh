@@ -138,15 +138,17 @@ wait_vm() {
 	done
 }
 
-# wait_protected VM [TIMEOUT]: until some node reports VM protected with a
-# standby; prints "PRIMARY STANDBY".
-wait_protected() {
+# wait_placed VM [TIMEOUT]: until some node reports VM protected with a
+# standby; "PRIMARY STANDBY" in $PLACED.  In this shell: `set -- $(...)`
+# of a function that fails would end only the command substitution (and
+# hide the message in it).
+wait_placed() {
 	_end=$(deadline "${2:-60}")
 	while :; do
 		for _n in $CL_NODES; do
-			_r=$(vm_get "$_n" "$1" 'v.get("state") == "protected" and v.get("standby") and \
+			PLACED=$(vm_get "$_n" "$1" 'v.get("state") == "protected" and v.get("standby") and \
 				v["primary"] + " " + v["standby"]' 2>/dev/null) || continue
-			case $_r in ''|False|None) ;; *) echo "$_r"; return 0 ;; esac
+			case $PLACED in ''|False|None) ;; *) return 0 ;; esac
 			break	# one live node's view a round: the state is the cluster's
 		done
 		[ "$(date +%s)" -le "$_end" ] || fail "vm $1: not protected within ${2:-60} s"
@@ -154,12 +156,10 @@ wait_protected() {
 	done
 }
 
-# wait_placed VM [SECS]: wait_protected in this shell, its "primary
-# standby" in $PLACED (`wait_placed ...; set -- $PLACED` would lose its
-# failure: fail in a command substitution ends only the substitution).
-wait_placed() {
-	wait_protected "$@" >"$T/placed"
-	PLACED=$(cat "$T/placed")
+# wait_protected VM [TIMEOUT]: wait_placed, printing "PRIMARY STANDBY".
+wait_protected() {
+	wait_placed "$@"
+	echo "$PLACED"
 }
 
 # wait_vmm_gone NODE CONTROL TIMEOUT: until no vmm answers on CONTROL in
