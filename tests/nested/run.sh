@@ -163,9 +163,14 @@ for line in out.decode(errors="replace").replace("\r", "").splitlines():
     print(line)
     m = re.search(r"RIP=([0-9a-f]{16})", line)
     if m and syms:
-        i = bisect.bisect_right(keys, int(m.group(1), 16)) - 1
-        if i >= 0:
-            print("  RIP is in %s+0x%x" % (syms[i][1], int(m.group(1), 16) - keys[i]))
+        rip = int(m.group(1), 16)
+        i = bisect.bisect_right(keys, rip) - 1
+        # No function is a megabyte long: past one, RIP is in no code
+        # of this kernel's (the code of a guest of its KVM, most likely).
+        if i >= 0 and rip - keys[i] < (1 << 20):
+            print("  RIP is in %s+0x%x" % (syms[i][1], rip - keys[i]))
+        else:
+            print("  RIP is in no function of the VM's kernel (a nested guest's code?)")
 PY
 }
 
