@@ -161,7 +161,7 @@ nested_check() {
 # Time limits, so that a hang fails the run in time instead of holding CI
 # past its own: 900 s a test (the longest takes about 400 s there;
 # tests/nested/check.sh prints every process before it ends one), 2700 s
-# the whole VM (its kernel itself could stop; the tests take about 1100 s).
+# the whole VM (its kernel itself could stop; the tests take about 1250 s).
 linux_nested_check() {
 	[ -n "$1" ] || return 0
 	CHECK_TEST_TIMEOUT=${CHECK_TEST_TIMEOUT:-900} NESTED_TIMEOUT=${NESTED_TIMEOUT:-2700} \

@@ -44,21 +44,27 @@ static int parse_generation(const char *opt, const char *v, uint64_t *out, char 
 	return 0;
 }
 
-/* A whole number from 1 to max. */
-static int parse_count(const char *opt, const char *v, unsigned long max, const char *unit,
-		       uint32_t *out, char *err, size_t errlen)
+/* A whole number from min (at least 1) to max. */
+static int parse_range(const char *opt, const char *v, unsigned long min, unsigned long max,
+		       const char *unit, uint32_t *out, char *err, size_t errlen)
 {
 	char *end;
 	unsigned long n;
 
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	if (errno || *end || !n || n > max || *v == '-' || *v == '+' || *v == ' ') {
-		snprintf(err, errlen, "bad %s '%s': 1 to %lu %s", opt, v, max, unit);
+	if (errno || *end || !n || n < min || n > max || *v == '-' || *v == '+' || *v == ' ') {
+		snprintf(err, errlen, "bad %s '%s': %lu to %lu %s", opt, v, min, max, unit);
 		return -EINVAL;
 	}
 	*out = (uint32_t)n;
 	return 0;
+}
+
+static int parse_count(const char *opt, const char *v, unsigned long max, const char *unit,
+		       uint32_t *out, char *err, size_t errlen)
+{
+	return parse_range(opt, v, 1, max, unit, out, err, errlen);
 }
 
 /* The options of output-triggered epochs; 1: not one of them. */
@@ -73,15 +79,9 @@ static int output_epochs_value(Vmm__Control__ProtectRequest *pr, const char *a, 
 	if (!strcmp(a, "--max-rate"))
 		return parse_count(a, v, CHECKPOINT_MAX_RATE_MAX, "epochs/s", &pr->max_rate, err,
 				   errlen);
-	if (!strcmp(a, "--ack-timeout")) {
-		if (parse_count(a, v, CHECKPOINT_ACK_TIMEOUT_MAX_MS, "ms", &pr->ack_timeout_ms, err,
-				errlen) || pr->ack_timeout_ms < CHECKPOINT_ACK_TIMEOUT_MIN_MS) {
-			snprintf(err, errlen, "bad %s '%s': %u to %u ms", a, v,
-				 CHECKPOINT_ACK_TIMEOUT_MIN_MS, CHECKPOINT_ACK_TIMEOUT_MAX_MS);
-			return -EINVAL;
-		}
-		return 0;
-	}
+	if (!strcmp(a, "--ack-timeout"))
+		return parse_range(a, v, CHECKPOINT_ACK_TIMEOUT_MIN_MS, CHECKPOINT_ACK_TIMEOUT_MAX_MS,
+				   "ms", &pr->ack_timeout_ms, err, errlen);
 	if (strcmp(a, "--output-epochs"))
 		return 1;
 	if (strcmp(v, "on") && strcmp(v, "off")) {
