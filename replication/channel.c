@@ -379,6 +379,26 @@ static int io_error(struct chan *c, int rc, bool reading)
 	return e == EAGAIN ? -ETIMEDOUT : -e;
 }
 
+/*
+ * A socket call with a time limit fails with EINTR when a signal comes,
+ * whatever SA_RESTART says, and also after a stop and SIGCONT (signal(7)):
+ * a debugger's, or an operator's SIGSTOP.  OpenSSL reports it as a retry.
+ * Neither is the peer's doing, so the call is made again (with the same
+ * arguments, as OpenSSL requires), not reported as a lost peer.
+ */
+static bool interrupted(struct chan *c, ssize_t n)
+{
+	int e = errno, se;
+
+	if (n >= 0 || e != EINTR)
+		return false;
+	if (!c->ssl)
+		return true;
+	se = SSL_get_error(c->ssl, (int)n);
+	errno = e;
+	return se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE;
+}
+
 static int raw_write(struct chan *c, const uint8_t *p, size_t len)
 {
 	while (len) {
@@ -390,7 +410,7 @@ static int raw_write(struct chan *c, const uint8_t *p, size_t len)
 		else
 			n = send(c->fd, p, (size_t)chunk, MSG_NOSIGNAL);
 		if (n <= 0) {
-			if (!c->ssl && n < 0 && errno == EINTR)
+			if (interrupted(c, n))
 				continue;
 			return io_error(c, (int)n, false);
 		}
@@ -483,7 +503,7 @@ static int cs_read(struct stream *s, void *buf, size_t len)
 		else
 			n = recv(c->fd, p, (size_t)chunk, 0);
 		if (n <= 0) {
-			if (!c->ssl && n < 0 && errno == EINTR)
+			if (interrupted(c, n))
 				continue;
 			return io_error(c, (int)n, true);
 		}
