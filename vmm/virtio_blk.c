@@ -61,7 +61,7 @@ struct virtio_blk {
 	struct vm *vm;
 	int fd;
 	bool readonly;
-	bool unsynced;          /* written since the last fdatasync */
+	atomic_bool unsynced;   /* written since the last fdatasync */
 	uint64_t capacity;      /* sectors */
 	char id[ID_LEN];
 	char *dir;              /* where scratch files go: the image's file system */
@@ -140,7 +140,7 @@ static int chain_io(struct virtio_blk *b, const struct virtq_chain *c, bool to_g
 /* After the write (a harvest that sees the mark then reads the new data). */
 static void mark_written(struct virtio_blk *b, uint64_t pos, uint64_t bytes)
 {
-	b->unsynced = true;
+	atomic_store(&b->unsynced, true);
 	if (!bytes || !atomic_load(&b->tracking))
 		return;
 	for (uint64_t blk = pos / VIRTIO_BLK_BLOCK; blk <= (pos + bytes - 1) / VIRTIO_BLK_BLOCK;
@@ -206,10 +206,7 @@ static uint8_t do_request(struct virtio_blk *b, const struct virtq_chain *c, uin
 	case VIRTIO_BLK_T_OUT:
 		return do_rw(b, c, hdr.type, hdr.sector, written);
 	case VIRTIO_BLK_T_FLUSH:
-		if (b->unsynced && fdatasync(b->fd))
-			return VIRTIO_BLK_S_IOERR;
-		b->unsynced = false;
-		return VIRTIO_BLK_S_OK;
+		return virtio_blk__sync(b) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID:
 		return do_get_id(b, c, written);
 	default:
@@ -364,7 +361,7 @@ void virtio_blk__destroy(struct virtio_blk *b)
 {
 	if (!b)
 		return;
-	if (b->unsynced && fdatasync(b->fd))
+	if (virtio_blk__sync(b))
 		qb_log(LOG_ERR, "virtio-blk: fdatasync of the image failed: %s", strerror(errno));
 	virtio_mmio__exit(&b->t);
 	close(b->fd);
@@ -392,13 +389,18 @@ int virtio_blk__save(struct virtio_blk *b, Vmm__State__VirtioBlkState *st)
 	st->transport = malloc(sizeof(*st->transport));
 	if (!st->transport)
 		return -ENOMEM;
+	/*
+	 * Whoever loads this state may open the image next: make it durable.
+	 * Not in a checkpoint's pause: its engine, which keeps the log
+	 * (capturing), syncs after the guest runs again, before the epoch's
+	 * output leaves (vm_disk_ops.sync).
+	 */
+	pthread_mutex_lock(&b->log_lock);
+	ret = b->capturing ? 0 : virtio_blk__sync(b);
+	pthread_mutex_unlock(&b->log_lock);
 	pthread_mutex_lock(&b->t.lock);
-	/* Whoever loads this state may open the image next: make it durable. */
-	ret = b->unsynced && fdatasync(b->fd) ? -errno : 0;
-	if (!ret) {
-		b->unsynced = false;
+	if (!ret)
 		ret = virtio_mmio__save(&b->t, st->transport);
-	}
 	pthread_mutex_unlock(&b->t.lock);
 	if (ret) {
 		free(st->transport);
@@ -571,7 +573,7 @@ int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size
 		return -EROFS;
 	if (!in_image(b, off, len))
 		return -EINVAL;
-	b->unsynced = true;
+	atomic_store(&b->unsynced, true);
 	/* A hole keeps a sparse image sparse; a block device gets zeros written. */
 	if (!data && !fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len))
@@ -581,10 +583,13 @@ int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size
 
 int virtio_blk__sync(struct virtio_blk *b)
 {
-	if (b->unsynced && fdatasync(b->fd))
-		return -errno;
-	b->unsynced = false;
-	return 0;
+	/* Cleared first: a write during the fdatasync marks it again. */
+	if (!atomic_exchange(&b->unsynced, false))
+		return 0;
+	if (!fdatasync(b->fd))
+		return 0;
+	atomic_store(&b->unsynced, true);
+	return -errno;
 }
 
 int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32])

@@ -251,6 +251,7 @@ static const struct vm_disk_log *disk_capture_take(void *disk)
 	return virtio_blk__capture_take(disk);
 }
 static bool disk_capture_full(void *disk) { return virtio_blk__capture_full(disk); }
+static int disk_sync(void *disk) { return virtio_blk__sync(disk); }
 
 static const struct vm_disk_ops disk_ops = {
 	.size = disk_size,
@@ -263,6 +264,7 @@ static const struct vm_disk_ops disk_ops = {
 	.capture = disk_capture,
 	.capture_take = disk_capture_take,
 	.capture_full = disk_capture_full,
+	.sync = disk_sync,
 };
 
 static void disk(void *opaque, const struct vm_disk_ops **ops, void **dev)

@@ -123,6 +123,12 @@ struct vm_disk_ops {
 	int (*capture)(void *disk, uint64_t max_blocks, struct outbuf_notify *n);
 	const struct vm_disk_log *(*capture_take)(void *disk);
 	bool (*capture_full)(void *disk);
+	/*
+	 * Make what was written durable (fdatasync), from any thread.  While a
+	 * capture runs, saving the VM's state leaves this to the capture's
+	 * owner (the checkpoint's pause does not wait for the disk).
+	 */
+	int (*sync)(void *disk);
 };
 
 struct vm_port_ops {

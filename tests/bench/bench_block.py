@@ -28,6 +28,7 @@ IMAGE_MIB = 256
 INTERVAL = 25
 CONFIGS = [("unprotected", None), ("protected", []), ("protected --verify-disk",
                                                       ["--verify-disk"])]
+BASELINE = "protected, baseline vmm"
 
 
 class Bench:
@@ -35,6 +36,7 @@ class Bench:
         self.a = a
         self.procs = []
         self.n = 0
+        self.vmm = a.vmm   # the vmm of the current run (ours or --baseline-vmm)
 
     def tls(self, node):
         c = self.a.certs
@@ -44,13 +46,13 @@ class Bench:
 
     def spawn(self, tag, args):
         err = open(os.path.join(self.a.tmp, tag + ".err"), "wb")
-        p = subprocess.Popen([self.a.vmm] + args, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen([self.vmm] + args, stdout=subprocess.DEVNULL, stderr=err)
         err.close()
         self.procs.append(p)
         return p
 
     def ctl(self, name, *args):
-        r = subprocess.run([self.a.vmm, "ctl", name] + list(args), capture_output=True,
+        r = subprocess.run([self.vmm, "ctl", name] + list(args), capture_output=True,
                            text=True, timeout=60)
         if r.returncode:
             raise RuntimeError("vmm ctl %s %s: %s" % (name, " ".join(args), r.stderr.strip()))
@@ -85,7 +87,7 @@ class Bench:
                 sberr = os.path.join(a.tmp, sb + ".err")
                 wait_for(lambda: b"waiting for an incoming migration" in read(sberr), 20,
                          "the standby to listen")
-            wait_for(lambda: subprocess.run([a.vmm, "ctl", pr, "status"],
+            wait_for(lambda: subprocess.run([self.vmm, "ctl", pr, "status"],
                                             capture_output=True).returncode == 0, 20,
                      "the primary's control service")
             if extra is not None:
@@ -140,12 +142,15 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--command", default="tests/bench/bench_block.sh")
     ap.add_argument("--record")
+    ap.add_argument("--baseline-vmm", help="another build's vmm, protected right after ours")
     a = ap.parse_args()
     b = Bench(a)
     started = time.monotonic()
-    res = {name: [] for name, _ in CONFIGS}
+    configs = CONFIGS + ([(BASELINE, [])] if a.baseline_vmm else [])
+    res = {name: [] for name, _ in configs}
     for run in range(a.runs):
-        for name, extra in CONFIGS:
+        for name, extra in configs:
+            b.vmm = a.baseline_vmm if name == BASELINE else a.vmm
             r = b.run(extra)
             res[name].append(r)
             print("%s run %d: %s" % (name, run + 1, r), file=sys.stderr, flush=True)
@@ -166,11 +171,13 @@ def main():
     w("- protected: `protect --interval %d` to a standby on this host over TLS "
       "(loopback), each on its own image; the primary is protected while paused, then "
       "resumed, so every request is under protection.  Pause, disk bytes and epochs/s "
-      "from the primary's `protect-status --json` at the end of the run (means over all its epochs; ack = checkpoint sent to ack received).\n" % INTERVAL)
+      "from the primary's `protect-status --json` at the end of the run (means over all its epochs; ack = checkpoint sent to ack received).%s\n" % (
+          INTERVAL, "  Baseline: the same protected run with the vmm `%s` (primary and standby), "
+          "right after ours in every run." % a.baseline_vmm if a.baseline_vmm else ""))
     w("| configuration | seq write MB/s | seq read MB/s | rand write IOPS | rand read IOPS "
       "| pause mean µs | pause p99 µs | disk bytes/epoch | ack mean µs |")
     w("|---|---|---|---|---|---|---|---|---|")
-    for name, extra in CONFIGS:
+    for name, extra in configs:
         rs = res[name]
         ok = [r for r in rs if r]
         prot = extra is not None
@@ -186,7 +193,7 @@ def main():
     w("Ratios protected / unprotected (medians):\n")
     w("| configuration | seq write | seq read | rand write | rand read |")
     w("|---|---|---|---|---|")
-    for name, extra in CONFIGS[1:]:
+    for name, extra in configs[1:]:
         row = []
         for k in ("sw", "sr", "rw", "rr"):
             p, u = med([r and r[k] for r in res[name]]), med([r and r[k] for r in base])
@@ -196,23 +203,24 @@ def main():
     pause = med([r and r["pause"] for r in res[CONFIGS[1][0]]])
     disk = med([r and r["disk"] for r in res[CONFIGS[1][0]]])
     vpause = med([r and r["pause"] for r in res[CONFIGS[2][0]]])
-    w("What dominates the protected cost: the epoch's pause.  The disk keeps each "
-      "epoch's written 4 KiB blocks as it writes them (docs/checkpointing.md, \"Disk "
-      "capture at write time\"): the capture only swaps that log and the blocks enter "
-      "the checkpoint after the resume (%s blocks read back from the image in a pause, "
-      "over all runs), but the dirty pages and device state are still copied into the "
-      "checkpoint buffer while the vCPU is stopped: here %.1f MB of disk per epoch, and "
-      "the guest stands still for %.1f ms of every 25 ms epoch (median of the runs' "
-      "means).  The transfer, SHA-256, TLS and "
-      "the standby's apply and fdatasync run while the guest runs, but on 2 cores they "
-      "compete with the spinning vCPU and the standby, which also slows reads (whose data "
-      "the device writes into guest RAM: those pages go with every checkpoint too).  With "
-      "--verify-disk the whole image is also read and hashed in every pause (and again on "
-      "the standby before each ack): pauses %.0f times longer, fewer and larger epochs; a "
-      "test and audit option, not for production.  On this nested host every request is "
-      "also an exit through the outer hypervisor, which caps the unprotected figures.\n"
+    w("How the protected runs spend it.  The disk keeps each epoch's written 4 KiB blocks "
+      "as it writes them (docs/checkpointing.md, \"Disk capture at write time\"), so the "
+      "pause only swaps that log: it reads blocks back from the image only when an epoch "
+      "wrote more than the log holds (64 MiB by default: the sequential write's epochs; %s "
+      "blocks read back over all runs).  The pause holds the vCPU, harvests the dirty log, "
+      "saves vCPU and device state and write-protects the dirty pages; the pages and blocks "
+      "enter the checkpoint after the resume, and the primary's own image is made durable "
+      "(fdatasync) after it too, while the standby applies the checkpoint and before the "
+      "epoch's output leaves.  Here the guest stood still %.2f ms an epoch (median of the "
+      "runs' means), with %.1f MB of disk an epoch.  The transfer, SHA-256, TLS and the "
+      "standby's apply and fdatasync run while the guest runs, on the second of 2 cores "
+      "(the vCPU spins on the other).  With --verify-disk the whole image is also read and "
+      "hashed in every pause (and again on the standby before each ack): pauses %.0f times "
+      "longer, fewer and larger epochs; a test and audit option, not for production.  On "
+      "this host every request is also an exit through the outer hypervisor, which caps "
+      "the unprotected figures.\n"
       % ("%d" % sum(r["read"] for r in res[CONFIGS[1][0]] if r and "read" in r),
-         (disk or 0) / 1e6, (pause or 0) / 1000.0,
+         (pause or 0) / 1000.0, (disk or 0) / 1e6,
          (vpause or 0) / pause if pause else 0))
     text = "\n".join(out) + "\n"
     print(text)

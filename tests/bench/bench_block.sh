@@ -7,7 +7,10 @@
 # standby on this host over TLS with its own image), and protected with
 # --verify-disk; interleaved run by run.  About 2 minutes with 3 runs.
 #
-#   tests/bench/bench_block.sh [--record] [--runs N]
+#   tests/bench/bench_block.sh [--record] [--runs N] [--baseline-vmm PATH]
+#
+# --baseline-vmm runs another build's vmm (say, one built before a change)
+# protected too, primary and standby, right after ours in every run.
 #
 # Builds what it needs (make in the build tree: $BUILDDIR, default the
 # source tree), makes throw-away certificates (conf/make-certs.sh), runs
@@ -18,7 +21,8 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_block.sh 17 "$@"
+bench_options bench_block.sh 20 "$@"
+[ -z "$baseline" ] || args="$args --baseline-vmm $baseline"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/block.elf >/dev/null
 

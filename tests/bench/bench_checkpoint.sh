@@ -29,9 +29,6 @@ set -eu
 own="" rest=""
 while [ $# -gt 0 ]; do
 	case $1 in
-	--baseline-vmm)
-		[ -x "${2:-}" ] || { echo "bench_checkpoint.sh: --baseline-vmm needs an executable vmm" >&2; exit 2; }
-		own="$own --baseline-vmm $2"; shift ;;
 	--rates|--intervals)
 		case ${2:-} in
 		''|*[!0-9,]*) echo "bench_checkpoint.sh: $1 needs numbers separated by commas" >&2; exit 2 ;;
@@ -45,6 +42,7 @@ done
 bench_options bench_checkpoint.sh 24 $rest
 args="$args$own"
 cmd="$cmd$own"
+[ -z "$baseline" ] || args="$args --baseline-vmm $baseline"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/dirty.elf tests/guests/counter.elf >/dev/null
 

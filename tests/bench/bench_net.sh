@@ -27,13 +27,9 @@ set -eu
 
 . "$(dirname "$0")/bench_options.sh"
 # Our own options first; bench_options takes the rest.
-own="" rest="" baseline="" modes="u p o"
+own="" rest="" modes="u p o"
 while [ $# -gt 0 ]; do
 	case $1 in
-	--baseline-vmm)
-		[ -x "${2:-}" ] || { echo "bench_net.sh: --baseline-vmm needs an executable vmm" >&2; exit 2; }
-		baseline=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
-		own="$own --baseline-vmm $2"; shift ;;
 	--modes)
 		case ${2:-} in
 		''|*[!upo,]*) echo "bench_net.sh: --modes takes u, p and o separated by commas" >&2; exit 2 ;;
