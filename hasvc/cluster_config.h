@@ -26,6 +26,9 @@
 #define CONFIG_MAX_INTERVAL_MS 10000
 /* Output-triggered epochs (docs/checkpointing.md); 0: the vmm's default. */
 #define CONFIG_MAX_RATE_MAX 10000
+/* The primary's wait for a checkpoint's ack: the vmm's bounds (replication/checkpoint.h). */
+#define CONFIG_ACK_TIMEOUT_MIN_MS 100
+#define CONFIG_ACK_TIMEOUT_MAX_MS 600000
 #define CONFIG_MAX_VCPUS 64
 #define CONFIG_MIN_MEMORY (1ULL << 20)
 #define CONFIG_MAX_MEMORY (1ULL << 40)
@@ -104,6 +107,7 @@ struct config_vm {
 	bool checkpoint_output_epochs;          /* default yes */
 	unsigned checkpoint_min_interval_ms;    /* 0: the vmm's default (1) */
 	unsigned checkpoint_max_rate;           /* 0: the vmm's default (1000) */
+	unsigned checkpoint_ack_timeout_ms;     /* 0: the vmm's default (10000) */
 	char **preferred_nodes; /* declared node names, in order         */
 	size_t n_preferred;
 	int priority;           /* higher is placed first                */

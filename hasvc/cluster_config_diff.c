@@ -42,6 +42,7 @@ static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 	    a->checkpoint_output_epochs != b->checkpoint_output_epochs ||
 	    a->checkpoint_min_interval_ms != b->checkpoint_min_interval_ms ||
 	    a->checkpoint_max_rate != b->checkpoint_max_rate ||
+	    a->checkpoint_ack_timeout_ms != b->checkpoint_ack_timeout_ms ||
 	    a->priority != b->priority || a->protect != b->protect ||
 	    a->max_restart != b->max_restart || a->max_relocate != b->max_relocate ||
 	    !same_list(a->nodes, a->n_nodes, b->nodes, b->n_nodes) ||

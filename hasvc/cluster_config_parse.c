@@ -358,6 +358,13 @@ static int vm_max_rate(struct config_parser *p, const char *v, int line)
 			 "epochs a second", &cur_vm(p)->checkpoint_max_rate);
 }
 
+static int vm_ack_timeout(struct config_parser *p, const char *v, int line)
+{
+	return vm_number(p, v, line, "checkpoint_ack_timeout_ms", CONFIG_ACK_TIMEOUT_MIN_MS,
+			 CONFIG_ACK_TIMEOUT_MAX_MS, "milliseconds",
+			 &cur_vm(p)->checkpoint_ack_timeout_ms);
+}
+
 static int vm_priority(struct config_parser *p, const char *v, int line)
 {
 	long n;
@@ -523,6 +530,7 @@ static const struct key_rule vm_keys[] = {
 	{ "checkpoint_output_epochs", vm_output_epochs },
 	{ "checkpoint_min_interval_ms", vm_min_interval },
 	{ "checkpoint_max_rate", vm_max_rate },
+	{ "checkpoint_ack_timeout_ms", vm_ack_timeout },
 	{ "preferred_nodes", vm_preferred },
 	{ "priority", vm_priority },
 	{ "protected", vm_protected },

@@ -333,6 +333,7 @@ int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri,
 	pr->no_output_epochs = !cv->checkpoint_output_epochs;
 	pr->min_interval_ms = cv->checkpoint_min_interval_ms;
 	pr->max_rate = cv->checkpoint_max_rate;
+	pr->ack_timeout_ms = cv->checkpoint_ack_timeout_ms;
 	/* The cluster, not the vmm, decides whether to run on unprotected. */
 	pr->on_standby_loss = VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	pr->check_peer_generation = true;

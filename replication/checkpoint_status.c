@@ -179,6 +179,9 @@ void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus 
 	ps->epochs_per_s = v.rate;
 	fill_stats(v.st, v.standby ? 0 : pause_p99(v.st, &p50), ps);
 	ps->pause_us_p50 = US(p50);
+	if (!v.standby)
+		ps->ack_timeout_ms = ck->p.ack_timeout_ms ? ck->p.ack_timeout_ms :
+				     MIGRATE_DEFAULT_TIMEOUT_MS;
 	fill_output(ck, ps);
 	free(v.st);
 }

@@ -11,6 +11,9 @@
 need_hasvc
 
 cluster_setup 3
+# hasvc.conf's ack timeout reaches the primary's vmm (its protect-status).
+ack_ms=$((20000 * TIME_SCALE))
+HLIB_EXTRA_web1="checkpoint_ack_timeout_ms = $ack_ms"
 start_cluster web1:a,b
 wait_protected web1 90 >/dev/null
 [ "$(vm_get b web1 'v["primary"] + v["standby"]')" = ab ] || fail "web1 not on a/b"
@@ -18,6 +21,8 @@ start_client web1
 wait_acks web1 50 20
 
 gen=$(vm_get b web1 'v["generation"]')
+got=$(node_exec a "$VMM" ctl "hasvc.web1.$gen" protect-status --json | json_field ack_timeout_ms)
+[ "$got" = "$ack_ms" ] || fail "the primary's ack timeout is '$got' ms, hasvc.conf says $ack_ms"
 pid=$(awk '{ print $5 }' "$T/a/run/hasvc.web1.$gen.rec")
 node_exec a kill -STOP "$pid"
 hactl_on b migrate web1 b >"$T/mig.out" 2>&1 || { node_exec a kill -CONT "$pid"; fail "hactl migrate web1 b: $(cat "$T/mig.out")"; }

@@ -296,6 +296,7 @@ static Vmm__Control__ProtectStatus sample_status(void)
 	ps.disk_digest = (char *)"";
 	ps.error = (char *)"standby \"lost\"\n";
 	ps.capture = (char *)"cow";
+	ps.ack_timeout_ms = 30000;
 	return ps;
 }
 
@@ -319,7 +320,7 @@ START_TEST(test_status_output)
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
 		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
 		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0,"
-		"\"capture\":\"cow\"}\n");
+		"\"capture\":\"cow\",\"ack_timeout_ms\":30000}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
@@ -338,7 +339,7 @@ START_TEST(test_status_output)
 		"pause per epoch:  mean 150.2 us, p99 300.0 us, max 400.0 us\n"
 		"capture:          cow\n"
 		"per epoch:        20.0 pages, 81920.0 bytes (last 21 pages, 86016 bytes)\n"
-		"ack latency:      mean 500.0 us, max 900.0 us\n"
+		"ack latency:      mean 500.0 us, max 900.0 us (limit 30000 ms)\n"
 		"output:           1 bytes held, 2 bytes released, 0 held bytes dropped (buffer full)\n"
 		"net output:       0 frames held, 0 released, 0 dropped\n"
 		"disk per epoch:   0.0 bytes (last 0 blocks; 0 read back in pauses)\n"

@@ -190,6 +190,7 @@ START_TEST(test_output_epochs_keys)
 	struct config *c = parse_ok(PLAIN NODES
 		"[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = no\n"
 		"checkpoint_min_interval_ms = 3\ncheckpoint_max_rate = 200\n"
+		"checkpoint_ack_timeout_ms = 30000\n"
 		"[vm d]\nmemory = 1G\nkernel = /k\n");
 	const struct config_vm *w = cluster_config__vm(c, "w"), *d = cluster_config__vm(c, "d");
 	struct config *c2 = parse_ok(PLAIN NODES
@@ -201,6 +202,8 @@ START_TEST(test_output_epochs_keys)
 	ck_assert(!w->checkpoint_output_epochs);
 	ck_assert_uint_eq(w->checkpoint_min_interval_ms, 3);
 	ck_assert_uint_eq(w->checkpoint_max_rate, 200);
+	ck_assert_uint_eq(w->checkpoint_ack_timeout_ms, 30000);
+	ck_assert_uint_eq(d->checkpoint_ack_timeout_ms, 0);
 	ck_assert(d->checkpoint_output_epochs);
 	ck_assert_uint_eq(d->checkpoint_min_interval_ms, 0);
 	ck_assert_uint_eq(d->checkpoint_max_rate, 0);
@@ -311,6 +314,10 @@ static const struct {
 	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '0' is not a number of milliseconds from 1 to 10000" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 26\n",
 	  "hasvc.conf:9: vm w: checkpoint_min_interval_ms 26 is above checkpoint_interval_ms 25" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_ack_timeout_ms = 99\n",
+	  "hasvc.conf:12: vm w: checkpoint_ack_timeout_ms '99' is not a number of milliseconds from 100 to 600000" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_ack_timeout_ms = 600001\n",
+	  "hasvc.conf:12: vm w: checkpoint_ack_timeout_ms '600001' is not a number of milliseconds from 100 to 600000" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_max_rate = 10001\n",
 	  "hasvc.conf:12: vm w: checkpoint_max_rate '10001' is not a number of epochs a second from 1 to 10000" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\npreferred_nodes = a, d\n",
