@@ -48,7 +48,7 @@
 #define CHECKPOINT_DEFAULT_MAX_RATE 1000
 #define CHECKPOINT_MAX_RATE_MAX 10000
 #define CHECKPOINT_ACK_TIMEOUT_MIN_MS 100
-#define CHECKPOINT_ACK_TIMEOUT_MAX_MS 600000
+#define CHECKPOINT_ACK_TIMEOUT_MAX_MS MIGRATE_MAX_ACK_TIMEOUT_MS
 /* The disk's write-time log (per epoch, two kept): MiB of blocks. */
 #define CHECKPOINT_DEFAULT_DISK_LOG_MIB 64
 #define CHECKPOINT_DISK_LOG_MIB_MAX 4096
@@ -78,7 +78,6 @@ struct checkpoint_params {
 	uint32_t interval_ms;         /* 0: default */
 	bool no_output_epochs;        /* epochs end by time only */
 	uint32_t min_interval_ms;     /* 0: default; an output epoch is at least this long */
-	uint32_t ack_timeout_ms;      /* 0: the channel's default; the wait for an ack */
 	uint32_t max_rate;            /* 0: default; epochs a second at most */
 	uint32_t disk_log_mib;        /* 0: default; the disk's write-time log bound */
 	bool pause_on_loss;           /* else degrade */

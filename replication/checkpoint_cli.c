@@ -234,7 +234,8 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 "pause per epoch:  mean %.1f us, p99 %.1f us, max %.1f us\n"
 		 "capture:          %s\n"
 		 "per epoch:        %.1f pages, %.1f bytes (last %llu pages, %llu bytes)\n"
-		 "ack latency:      mean %.1f us, max %.1f us (limit %u ms)\n"
+		 "ack latency:      mean %.1f us, max %.1f us\n"
+		 "lost after:       %u ms %s\n"
 		 "output:           %llu bytes held, %llu bytes released, %llu held bytes dropped (buffer full)\n"
 		 "net output:       %llu frames held, %llu released, %llu dropped\n"
 		 "disk per epoch:   %.1f bytes (last %llu blocks; %llu read back in pauses)\n"
@@ -247,7 +248,9 @@ static void format_text(const Vmm__Control__ProtectStatus *ps, const char *error
 		 ps->pause_us_p99, ps->pause_us_max, ps->capture[0] ? ps->capture : "-",
 		 ps->pages_per_epoch, ps->bytes_per_epoch,
 		 (unsigned long long)ps->pages_last, (unsigned long long)ps->bytes_last,
-		 ps->ack_us_mean, ps->ack_us_max, ps->ack_timeout_ms,
+		 ps->ack_us_mean, ps->ack_us_max,
+		 ps->silence_limit_ms ? ps->silence_limit_ms : ps->ack_timeout_ms,
+		 ps->silence_limit_ms ? "of the primary's silence" : "without an ack",
 		 (unsigned long long)ps->output_held_bytes,
 		 (unsigned long long)ps->output_released_bytes,
 		 (unsigned long long)ps->output_dropped_bytes,

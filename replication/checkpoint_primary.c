@@ -612,8 +612,8 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 
 	clock_init(&clock, &ck->p);
 	/* From the first epoch on: the sync had the migration's limits. */
-	if (ck->p.ack_timeout_ms)
-		channel__set_timeout(ck->m.main, (int)ck->p.ack_timeout_ms);
+	if (ck->p.mp.ack_timeout_ms)
+		channel__set_timeout(ck->m.main, (int)ck->p.mp.ack_timeout_ms);
 	for (uint64_t epoch = 1; !atomic_load(&ck->stop); epoch++) {
 		uint64_t t_send;
 		bool last, by_output = wait_epoch_end(ck, &clock);

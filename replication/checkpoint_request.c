@@ -109,7 +109,7 @@ int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 	p->min_interval_ms = r->min_interval_ms;
 	p->max_rate = r->max_rate;
 	p->disk_log_mib = r->disk_log_mib;
-	p->ack_timeout_ms = r->ack_timeout_ms;
+	p->mp.ack_timeout_ms = r->ack_timeout_ms;
 	p->pause_on_loss = r->on_standby_loss ==
 			   VMM__CONTROL__PROTECT_REQUEST__ON_STANDBY_LOSS__PAUSE;
 	p->check_peer_generation = r->check_peer_generation;

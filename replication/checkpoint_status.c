@@ -180,8 +180,10 @@ void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus 
 	fill_stats(v.st, v.standby ? 0 : pause_p99(v.st, &p50), ps);
 	ps->pause_us_p50 = US(p50);
 	if (!v.standby)
-		ps->ack_timeout_ms = ck->p.ack_timeout_ms ? ck->p.ack_timeout_ms :
+		ps->ack_timeout_ms = ck->p.mp.ack_timeout_ms ? ck->p.mp.ack_timeout_ms :
 				     MIGRATE_DEFAULT_TIMEOUT_MS;
+	else if (ck->sc)
+		ps->silence_limit_ms = (uint32_t)ck->sc->timeout_ms;
 	fill_output(ck, ps);
 	free(v.st);
 }

@@ -28,6 +28,7 @@
 #define MIGRATE_MAX_CONNECTIONS 16
 #define MIGRATE_DEFAULT_DOWNTIME_MS 300
 #define MIGRATE_DEFAULT_TIMEOUT_MS 10000  /* per read or write on a channel */
+#define MIGRATE_MAX_ACK_TIMEOUT_MS 600000 /* a hello's ack_timeout_ms at most */
 
 struct migrate_params {
 	char uri[512];
@@ -51,6 +52,12 @@ struct migrate_params {
 	bool postcopy;              /* may switch to post-copy (migrate__postcopy) */
 	uint32_t postcopy_after_s;  /* 0: only when asked; else switch after this long */
 	bool copy_disk;             /* send the disk image too (local storage) */
+	/*
+	 * Checkpointing: the primary's wait for an ack (0: the channel's
+	 * MIGRATE_DEFAULT_TIMEOUT_MS), sent in the hello: the standby waits
+	 * at least as long for the primary before it counts it as lost.
+	 */
+	uint32_t ack_timeout_ms;
 };
 
 /*

@@ -304,6 +304,9 @@ static int check_hello(const struct incoming *in, const Replication__Hello *h)
 			 h->n_devices ? h->devices[0] : "");
 	else if (h->nr_data > MIGRATE_MAX_CONNECTIONS)
 		snprintf(err, errlen, "too many data connections (%u)", h->nr_data);
+	else if (h->ack_timeout_ms > MIGRATE_MAX_ACK_TIMEOUT_MS)
+		snprintf(err, errlen, "the source's ack timeout, %u ms, is above %u ms",
+			 h->ack_timeout_ms, MIGRATE_MAX_ACK_TIMEOUT_MS);
 	else if (h->nonce.len != WIRE_NONCE_LEN)
 		snprintf(err, errlen, "the hello carries no session nonce of %u bytes (a source "
 			 "of an older version?)", WIRE_NONCE_LEN);
@@ -478,8 +481,13 @@ static int take_hello(struct incoming *in)
 		snprintf(in->err, in->errlen, "no memory for post-copy's bitmap");
 	send_reply(m->c, !ret, ret ? in->err : "", false, in->how->fence->generation);
 	if (!ret) {
-		/* The source is known: it has the time limit of a running migration. */
-		channel__set_timeout(m->c, RECV_TIMEOUT_MS);
+		/*
+		 * The source is known: it has the time limit of a running
+		 * migration, or a primary's ack wait when that is longer (a
+		 * standby gives up on it no sooner than it gives up on us).
+		 */
+		channel__set_timeout(m->c, h->ack_timeout_ms > RECV_TIMEOUT_MS ?
+				     (int)h->ack_timeout_ms : RECV_TIMEOUT_MS);
 		memcpy(in->nonce, h->nonce.data, WIRE_NONCE_LEN);
 		in->nr_data = h->nr_data;
 	}

@@ -302,6 +302,7 @@ static int connect_all(struct migrate *m, uint8_t *buf, struct job_err *e)
 	hello.check_peer_generation = m->p.check_peer_generation;
 	hello.peer_generation = m->p.peer_generation;
 	hello.postcopy = m->p.postcopy;
+	hello.ack_timeout_ms = m->p.ack_timeout_ms;
 	disk = vm_port__disk(&m->port, &dops);
 	hello.copy_disk = m->p.copy_disk && disk;
 	hello.disk_size = hello.copy_disk ? dops->size(disk) : 0;

@@ -5,7 +5,10 @@
 # with EINTR after such a stop (signal(7)); taken as the standby's loss, it
 # degraded the VM (a cluster then dropped the handover it had asked for).
 # The wait is made certain: the standby is stopped first, so the primary is
-# blocked on its ack when it is stopped in turn.
+# blocked on its ack when it is stopped in turn.  And the two time limits:
+# the primary's ack wait (--ack-timeout, 10 s by default) reaches the
+# standby in the hello, which then waits for the primary at least as long
+# (60 s at least).
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -15,6 +18,13 @@ ROUNDS=${STOPCONT_ROUNDS:-5}
 
 sh "$top_srcdir/conf/make-certs.sh" "$T/pki" pri sb >/dev/null 2>&1 || fail "make-certs.sh"
 P=$T/pki
+
+# limits ID_PRIMARY ID_STANDBY ACK SILENCE: what their protect-status says.
+limits() {
+	_a=$(ck_field "$1" ack_timeout_ms) _s=$(ck_field "$2" silence_limit_ms)
+	[ "$_a" = "$3" ] && [ "$_s" = "$4" ] ||
+		fail "$1: ack timeout $_a ms (want $3), $2: silence limit $_s ms (want $4)"
+}
 
 # blocked_in_read PID: a thread of PID sleeps in a socket read.
 blocked_in_read() {
@@ -53,6 +63,7 @@ wait_ctl pr1
 	--tls-key "$P/pri.key" --tls-peer sb --interval 20 >"$T/ctl.out" 2>&1 ||
 	fail "protect: $(cat "$T/ctl.out")"
 wait_for_line "$T/pr1.err" "initial sync to .* done" 30 || fail "pr1: not protected: $(cat "$T/pr1.err")"
+limits pr1 sb1 10000 60000
 stop_cont_rounds pr1 "$sb1_pid" "$pr1_pid"
 pass "TLS: $ROUNDS stops of the primary while it waited for an ack; still protected"
 kill_vmm "$pr1_pid"
@@ -61,7 +72,8 @@ kill_vmm "$sb1_pid"
 # Plaintext.
 start_standby sb2
 start_primary pr2
-protect pr2 "$PORT" --interval 20
+protect pr2 "$PORT" --interval 20 --ack-timeout 90000
+limits pr2 sb2 90000 90000
 stop_cont_rounds pr2 "$sb2_pid" "$pr2_pid"
 pass "plaintext: $ROUNDS stops of the primary while it waited for an ack; still protected"
 kill_vmm "$pr2_pid"

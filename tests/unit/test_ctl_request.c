@@ -102,7 +102,7 @@ START_TEST(test_protect_words)
 	ck_assert_uint_eq(p.min_interval_ms, 3);
 	ck_assert_uint_eq(p.max_rate, 200);
 	ck_assert_uint_eq(p.disk_log_mib, 64);
-	ck_assert_uint_eq(p.ack_timeout_ms, 30000);
+	ck_assert_uint_eq(p.mp.ack_timeout_ms, 30000);
 	vmm__control__request__free_unpacked(got, NULL);
 
 	/* The defaults: a generation 0 is still checked when given. */
@@ -118,7 +118,7 @@ START_TEST(test_protect_words)
 	ck_assert(!p.no_output_epochs);
 	ck_assert_uint_eq(p.min_interval_ms, 0);
 	ck_assert_uint_eq(p.max_rate, 0);
-	ck_assert_uint_eq(p.ack_timeout_ms, 0);
+	ck_assert_uint_eq(p.mp.ack_timeout_ms, 0);
 	vmm__control__request__free_unpacked(got, NULL);
 }
 END_TEST
@@ -320,7 +320,7 @@ START_TEST(test_status_output)
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
 		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
 		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0,"
-		"\"capture\":\"cow\",\"ack_timeout_ms\":30000}\n");
+		"\"capture\":\"cow\",\"ack_timeout_ms\":30000,\"silence_limit_ms\":0}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
@@ -339,7 +339,8 @@ START_TEST(test_status_output)
 		"pause per epoch:  mean 150.2 us, p99 300.0 us, max 400.0 us\n"
 		"capture:          cow\n"
 		"per epoch:        20.0 pages, 81920.0 bytes (last 21 pages, 86016 bytes)\n"
-		"ack latency:      mean 500.0 us, max 900.0 us (limit 30000 ms)\n"
+		"ack latency:      mean 500.0 us, max 900.0 us\n"
+		"lost after:       30000 ms without an ack\n"
 		"output:           1 bytes held, 2 bytes released, 0 held bytes dropped (buffer full)\n"
 		"net output:       0 frames held, 0 released, 0 dropped\n"
 		"disk per epoch:   0.0 bytes (last 0 blocks; 0 read back in pauses)\n"
