@@ -11,6 +11,7 @@
 #include "vmm/snapshot.h"
 #include "vmm/stream.h"
 #include "vmm/vm.h"
+#include "vmm/virtio_blk.h"
 #include "vmm/vm_state.h"
 
 int snapshot__save_file(struct vm *vm, const char *path, uint64_t *bytes, char *err,
@@ -32,6 +33,12 @@ int snapshot__save_file(struct vm *vm, const char *path, uint64_t *bytes, char *
 	}
 	stream__init_fd(&s, fd);
 	ret = vm_state__save(vm, &s);
+	/*
+	 * The image with it, whoever opens it next: the state's save leaves
+	 * that to a checkpoint's engine while one runs (virtio_blk__save).
+	 */
+	if (!ret && vm->blk)
+		ret = virtio_blk__sync(vm->blk);
 	if (!ret)
 		ret = stream__flush(&s);
 	*bytes = s.bytes;
