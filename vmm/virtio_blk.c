@@ -383,6 +383,7 @@ void virtio_blk__reset(struct virtio_blk *b)
 
 int virtio_blk__save(struct virtio_blk *b, Vmm__State__VirtioBlkState *st)
 {
+	bool capturing;
 	int ret;
 
 	vmm__state__virtio_blk_state__init(st);
@@ -396,8 +397,9 @@ int virtio_blk__save(struct virtio_blk *b, Vmm__State__VirtioBlkState *st)
 	 * output leaves (vm_disk_ops.sync).
 	 */
 	pthread_mutex_lock(&b->log_lock);
-	ret = b->capturing ? 0 : virtio_blk__sync(b);
+	capturing = b->capturing;
 	pthread_mutex_unlock(&b->log_lock);
+	ret = capturing ? 0 : virtio_blk__sync(b);
 	pthread_mutex_lock(&b->t.lock);
 	if (!ret)
 		ret = virtio_mmio__save(&b->t, st->transport);
