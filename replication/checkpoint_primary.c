@@ -394,20 +394,24 @@ static int mt_sync_failed(void *arg)
 }
 
 /*
- * Flip a byte of checkpoint N (tests/checkpoint/corrupt.sh); 0: none.  Only
- * in builds configured with --enable-fault-injection: a production vmm has
- * no hook that damages what it sends.
+ * The epoch a failure is injected into, from the environment variable name
+ * (0: none): VMM_TEST_CORRUPT_CHECKPOINT flips a byte of checkpoint N
+ * (tests/checkpoint/corrupt.sh), VMM_TEST_FAIL_DISK_SYNC fails its
+ * fdatasync (tests/checkpoint/disk_log.sh).  Only in builds configured with
+ * --enable-fault-injection: a production vmm has no hook that damages what
+ * it sends.
  */
 #ifdef HASVC_FAULT_INJECTION
-static uint64_t corrupt_epoch(void)
+static uint64_t test_epoch(const char *name)
 {
-	const char *v = getenv("VMM_TEST_CORRUPT_CHECKPOINT");
+	const char *v = getenv(name);
 
 	return v ? strtoull(v, NULL, 10) : 0;
 }
 #else
-static uint64_t corrupt_epoch(void)
+static uint64_t test_epoch(const char *name)
 {
+	(void)name;
 	return 0;
 }
 #endif
@@ -607,7 +611,8 @@ static int sync_disk(struct checkpoint *ck)
 static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 {
 	struct epoch_clock clock;
-	uint64_t corrupt = corrupt_epoch();
+	uint64_t corrupt = test_epoch("VMM_TEST_CORRUPT_CHECKPOINT");
+	uint64_t fail_sync = test_epoch("VMM_TEST_FAIL_DISK_SYNC");
 	int ret;
 
 	clock_init(&clock, &ck->p);
@@ -647,7 +652,7 @@ static int epochs(struct checkpoint *ck, uint8_t *buf, char *err, size_t errlen)
 				 (unsigned long long)epoch, channel__strerror(ret));
 			return ret;
 		}
-		ret = sync_disk(ck);
+		ret = epoch == fail_sync ? -EIO : sync_disk(ck);
 		if (ret) {
 			snprintf(err, errlen, "cannot make checkpoint %llu's disk writes durable "
 				 "here: fdatasync: %s", (unsigned long long)epoch, strerror(-ret));

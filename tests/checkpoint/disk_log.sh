@@ -15,6 +15,11 @@
 #    blocks and, read back in the pause, only those it lacks, merged in
 #    order; the standby's image hashes as the primary's after each (none
 #    refused), and fewer blocks were read back than the checkpoints held.
+# 4. The primary's own image is fdatasynced after each pause, before the
+#    epoch's ack is read and its output leaves: when that fails (injected,
+#    VMM_TEST_FAIL_DISK_SYNC=N), checkpoint N is never committed, the
+#    error names it, and the policy pause holds the guest (and whatever
+#    output the epoch had).
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
@@ -76,3 +81,22 @@ held=$(ck_status p3 | python3 -c 'import json, sys; s = json.load(sys.stdin); pr
 pass "1 MiB log with --verify-disk: none refused, $read of $held blocks read back in pauses"
 kill_vmm "$p3_pid"
 kill_vmm "$p3sb_pid"
+
+# --- 4: the primary's fdatasync fails ---------------------------------------
+[ "${FAULT_INJECTION:-}" = yes ] ||
+	fail "this build has no fault injection (configure --enable-fault-injection, as setup.sh does): VMM_TEST_FAIL_DISK_SYNC would do nothing"
+VMM_TEST_FAIL_DISK_SYNC=30
+export VMM_TEST_FAIL_DISK_SYNC
+pair p4 $((200 * TIME_SCALE * TIME_SCALE))
+unset VMM_TEST_FAIL_DISK_SYNC
+protect p4 "$PORT" --interval 25 --on-standby-loss pause
+wait_for_line "$T/p4.err" "pausing the guest" 30 || fail "no policy pause: $(tail -3 "$T/p4.err")"
+grep -q "cannot make checkpoint 30's disk writes durable here: fdatasync: Input/output error" \
+	"$T/p4.err" || fail "the failure is not named: $(grep 'protect:' "$T/p4.err" | tail -2)"
+st=$(ck_status p4)
+echo "$st" | grep -q '"state":"paused"' || fail "not paused by policy: $st"
+[ "$(echo "$st" | json_field committed_epoch)" = 29 ] || fail "checkpoint 30 counted as committed: $st"
+[ "$(vm_state p4)" = paused ] || fail "the guest runs: $(vm_state p4)"
+pass "the primary's fdatasync of checkpoint 30 failed: not committed, named, the guest paused by policy ($(echo "$st" | json_field output_held_bytes) bytes of output held)"
+kill_vmm "$p4_pid"
+kill_vmm "$p4sb_pid"
