@@ -13,9 +13,11 @@ Part 2, the counter guest: request-to-answer round trip of "inc 1" from a
 client on the serial socket, unprotected and protected, interleaved.
 """
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -270,6 +272,8 @@ def main():
                    "every protected configuration interleaved with ours")
     a = p.parse_args()
     b = Bench(a)
+    # Its logs and sockets go with it, whatever way it ends but a kill.
+    atexit.register(shutil.rmtree, b.tmp, True)
     rates = [int(x) for x in a.rates.split(",")]
     intervals = [int(x) for x in a.intervals.split(",")]
     lat_iv = [int(x) for x in a.lat_intervals.split(",")]
