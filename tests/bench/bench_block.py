@@ -24,7 +24,6 @@ from bench_checkpoint import free_port, read, wait_for
 
 LINE = re.compile(rb"^bench seq_write_kbs (\d+) seq_read_kbs (\d+) rand_write_iops (\d+) "
                   rb"rand_read_iops (\d+)", re.M)
-IMAGE_MIB = 256
 INTERVAL = 25
 CONFIGS = [("unprotected", None), ("protected", []), ("protected --verify-disk",
                                                       ["--verify-disk"])]
@@ -63,7 +62,7 @@ class Bench:
     def image(self, name):
         path = os.path.join(self.a.tmp, name)
         with open(path, "wb") as f:
-            f.truncate(IMAGE_MIB << 20)
+            f.truncate(self.a.image_mib << 20)
         return path
 
     def run(self, extra):
@@ -143,6 +142,8 @@ def main():
     ap.add_argument("--command", default="tests/bench/bench_block.sh")
     ap.add_argument("--record")
     ap.add_argument("--baseline-vmm", help="another build's vmm, protected right after ours")
+    ap.add_argument("--image-mib", type=int, default=256,
+                    help="each image's size (8: the random phase follows short sequential ones)")
     a = ap.parse_args()
     b = Bench(a)
     started = time.monotonic()
@@ -167,7 +168,7 @@ def main():
       "its TSC: sequential write of the whole image in 32 KiB requests then FLUSH "
       "(fdatasync), sequential read, then 16384 random 4 KiB writes and 16384 random 4 KiB "
       "reads (one request in flight: the device serves requests synchronously on the vCPU "
-      "thread)." % IMAGE_MIB)
+      "thread)." % a.image_mib)
     w("- protected: `protect --interval %d` to a standby on this host over TLS "
       "(loopback), each on its own image; the primary is protected while paused, then "
       "resumed, so every request is under protection.  Pause, disk bytes and epochs/s "

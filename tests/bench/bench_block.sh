@@ -8,7 +8,10 @@
 # --verify-disk; interleaved run by run.  About 2 minutes with 3 runs.
 #
 #   tests/bench/bench_block.sh [--record] [--runs N] [--baseline-vmm PATH]
+#                              [--image-mib N]
 #
+# --image-mib sizes the images (default 256).  The images go in $TMPDIR
+# (default /tmp): TMPDIR=/dev/shm puts both on tmpfs.
 # --baseline-vmm runs another build's vmm (say, one built before a change)
 # protected too, primary and standby, right after ours in every run.
 #
@@ -21,7 +24,22 @@
 set -eu
 
 . "$(dirname "$0")/bench_options.sh"
-bench_options bench_block.sh 20 "$@"
+own="" rest=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--image-mib)
+		case ${2:-} in
+		''|*[!0-9]*|0) echo "bench_block.sh: --image-mib needs a size in MiB" >&2; exit 2 ;;
+		esac
+		own="$own --image-mib $2"; shift ;;
+	*) rest="$rest $1" ;;
+	esac
+	shift
+done
+# shellcheck disable=SC2086  # option words without spaces
+bench_options bench_block.sh 23 $rest
+args="$args$own"
+cmd="$cmd$own"
 [ -z "$baseline" ] || args="$args --baseline-vmm $baseline"
 bench_need_build
 make -C "$builddir" -j2 vmm/vmm tests/guests/block.elf >/dev/null
