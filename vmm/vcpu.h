@@ -20,6 +20,7 @@ struct vcpu {
 	uint64_t nr_exits;
 	uint64_t nr_io_exits;
 	struct vcpu_power_on *power_on; /* state right after creation, for reset */
+	uint32_t tsc_khz;       /* KVM_GET_TSC_KHZ, once asked (vcpu_state.c); 0: not yet */
 };
 
 int vcpu__create(struct vm *vm, struct vcpu *vcpu, unsigned id);

@@ -48,11 +48,32 @@
 #define MSR_HYPERV_FIRST 0x40000000
 #define MSR_HYPERV_LAST 0x400000ff
 
-static int vm_cap(struct vcpu *vcpu, long cap)
+static int vm_cap(int vm_fd, long cap)
 {
-	int r = ioctl(vcpu->vm->vm_fd, KVM_CHECK_EXTENSION, cap);
+	int r = ioctl(vm_fd, KVM_CHECK_EXTENSION, cap);
 
 	return r > 0 ? r : 0;
+}
+
+/* This VM's answers (vcpu_state__probe). */
+static const struct vcpu_state_kvm *kvm_of(const struct vcpu *vcpu)
+{
+	return &vcpu->vm->vstate;
+}
+
+/*
+ * The vCPU's TSC frequency (kHz; 0: KVM does not say), asked once: only
+ * KVM_SET_TSC_KHZ changes it, which forgets the answer (vcpu_state__load).
+ */
+static uint32_t tsc_khz(struct vcpu *vcpu)
+{
+	int khz;
+
+	if (!vcpu->tsc_khz) {
+		khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+		vcpu->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	}
+	return vcpu->tsc_khz;
 }
 
 static bool msr_saved(uint32_t index)
@@ -84,6 +105,38 @@ static struct kvm_msrs *msr_template(int kvm_fd)
 			m->entries[m->nmsrs++].index = list->indices[i];
 out:
 	free(list);
+	return m;
+}
+
+int vcpu_state__probe(int kvm_fd, int vm_fd, struct vcpu_state_kvm *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->xsave2 = vm_cap(vm_fd, KVM_CAP_XSAVE2);
+	k->xsave = vm_cap(vm_fd, KVM_CAP_XSAVE);
+	k->sregs2 = vm_cap(vm_fd, KVM_CAP_SREGS2);
+	k->xcrs = vm_cap(vm_fd, KVM_CAP_XCRS);
+	k->debugregs = vm_cap(vm_fd, KVM_CAP_DEBUGREGS);
+	k->events = vm_cap(vm_fd, KVM_CAP_VCPU_EVENTS);
+	k->tsc_control = vm_cap(vm_fd, KVM_CAP_TSC_CONTROL);
+	k->msrs = msr_template(kvm_fd);
+	return k->msrs ? 0 : -EIO;
+}
+
+void vcpu_state__kvm_free(struct vcpu_state_kvm *k)
+{
+	free(k->msrs);
+	k->msrs = NULL;
+}
+
+/* A copy of the template that a save fills (msrs_each changes it). */
+static struct kvm_msrs *msr_list(const struct vcpu *vcpu)
+{
+	const struct kvm_msrs *t = kvm_of(vcpu)->msrs;
+	size_t size = t ? sizeof(*t) + t->nmsrs * sizeof(t->entries[0]) : 0;
+	struct kvm_msrs *m = t ? malloc(size) : NULL;
+
+	if (m)
+		memcpy(m, t, size);
 	return m;
 }
 
@@ -125,13 +178,13 @@ static int msrs_each(int fd, unsigned long req, struct kvm_msrs *all, uint32_t *
 
 static int save_msrs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 {
-	struct kvm_msrs *m = msr_template(vcpu->vm->kvm_fd);
+	struct kvm_msrs *m = msr_list(vcpu);
 	uint32_t *bad = NULL;
 	size_t nbad;
 	int ret = -ENOMEM;
 
 	if (!m)
-		return -EIO;
+		return -ENOMEM;
 	bad = calloc(m->nmsrs + 1, sizeof(*bad));
 	if (bad)
 		ret = msrs_each(vcpu->fd, KVM_GET_MSRS, m, bad, &nbad);
@@ -144,19 +197,19 @@ static int save_msrs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 
 static int save_fpu(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 {
-	int size = vm_cap(vcpu, KVM_CAP_XSAVE2);
+	int size = kvm_of(vcpu)->xsave2;
 	struct kvm_fpu fpu;
 	void *buf;
 	int ret;
 
-	if (size || vm_cap(vcpu, KVM_CAP_XSAVE)) {
+	if (size || kvm_of(vcpu)->xsave) {
 		if (size < (int)sizeof(struct kvm_xsave))
 			size = sizeof(struct kvm_xsave);
 		buf = calloc(1, (size_t)size);
 		if (!buf)
 			return -ENOMEM;
 		/* XSAVE2 fills the whole size; XSAVE the first 4096 bytes. */
-		ret = ioctl(vcpu->fd, vm_cap(vcpu, KVM_CAP_XSAVE2) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
+		ret = ioctl(vcpu->fd, kvm_of(vcpu)->xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
 			    buf);
 		ret = ret < 0 ? -errno : vcpu_state_pb__bytes(&st->xsave, buf, (size_t)size);
 		free(buf);
@@ -169,7 +222,7 @@ static int save_fpu(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 
 static int save_sregs(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 {
-	if (vm_cap(vcpu, KVM_CAP_SREGS2)) {
+	if (kvm_of(vcpu)->sregs2) {
 		struct kvm_sregs2 s2;
 
 		if (ioctl(vcpu->fd, KVM_GET_SREGS2, &s2) < 0)
@@ -193,14 +246,14 @@ static int save_extras(struct vcpu *vcpu, Vmm__State__VcpuState *st)
 	struct kvm_lapic_state lapic;
 	int ret;
 
-	if (vm_cap(vcpu, KVM_CAP_XCRS)) {
+	if (kvm_of(vcpu)->xcrs) {
 		if (ioctl(vcpu->fd, KVM_GET_XCRS, &xcrs) < 0)
 			return -errno;
 		ret = vcpu_state_pb__xcrs(&xcrs, st);
 		if (ret)
 			return ret;
 	}
-	if (vm_cap(vcpu, KVM_CAP_DEBUGREGS)) {
+	if (kvm_of(vcpu)->debugregs) {
 		if (ioctl(vcpu->fd, KVM_GET_DEBUGREGS, &dbg) < 0)
 			return -errno;
 		st->debugregs = vcpu_state_pb__debugregs(&dbg);
@@ -224,7 +277,7 @@ int vcpu_state__save(struct vcpu *vcpu, Vmm__State__VcpuState **out)
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
 	struct kvm_vcpu_events ev;
-	int ret, khz;
+	int ret;
 
 	if (!st)
 		return -ENOMEM;
@@ -252,10 +305,9 @@ int vcpu_state__save(struct vcpu *vcpu, Vmm__State__VcpuState **out)
 		ret = save_msrs(vcpu, st);
 	if (ret)
 		goto err;
-	khz = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
-	st->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	st->tsc_khz = tsc_khz(vcpu);
 	/* 6. */
-	if (vm_cap(vcpu, KVM_CAP_VCPU_EVENTS)) {
+	if (kvm_of(vcpu)->events) {
 		if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 			goto err_errno;
 		ret = -ENOMEM;
@@ -274,7 +326,7 @@ err:
 
 static int load_sregs(struct vcpu *vcpu, const Vmm__State__Sregs *m)
 {
-	if (m->pdptrs_valid && vm_cap(vcpu, KVM_CAP_SREGS2)) {
+	if (m->pdptrs_valid && kvm_of(vcpu)->sregs2) {
 		struct kvm_sregs2 s2;
 
 		vcpu_state_pb__sregs2_to_kvm(m, &s2);
@@ -289,7 +341,7 @@ static int load_sregs(struct vcpu *vcpu, const Vmm__State__Sregs *m)
 
 static int load_fpu(struct vcpu *vcpu, const Vmm__State__VcpuState *st)
 {
-	size_t size = (size_t)vm_cap(vcpu, KVM_CAP_XSAVE2);
+	size_t size = (size_t)kvm_of(vcpu)->xsave2;
 	void *buf;
 	int ret;
 
@@ -397,10 +449,11 @@ int vcpu_state__load(struct vcpu *vcpu, const Vmm__State__VcpuState *st,
 	if (ret)
 		return ret;
 	/* Without TSC scaling a different frequency stays different (logged by the caller). */
-	if (st->tsc_khz && vm_cap(vcpu, KVM_CAP_TSC_CONTROL) &&
-	    ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0) != (int)st->tsc_khz &&
-	    ioctl(vcpu->fd, KVM_SET_TSC_KHZ, (unsigned long)st->tsc_khz) < 0)
-		return -errno;
+	if (st->tsc_khz && kvm_of(vcpu)->tsc_control && tsc_khz(vcpu) != st->tsc_khz) {
+		vcpu->tsc_khz = 0;   /* asked again next time */
+		if (ioctl(vcpu->fd, KVM_SET_TSC_KHZ, (unsigned long)st->tsc_khz) < 0)
+			return -errno;
+	}
 	/* 5. */
 	ret = load_msrs(vcpu, st, nr_msrs_refused);
 	if (ret)

@@ -5,9 +5,27 @@
 #ifndef VMM_VCPU_STATE_H
 #define VMM_VCPU_STATE_H
 
+#include <stdbool.h>
+
 #include "vmm/state.pb-c.h"
 
 struct vcpu;
+struct kvm_msrs;
+
+/*
+ * What this KVM offers for a vCPU's state, asked once for a VM: every
+ * checkpoint saves (and every standby loads) each vCPU, and each question
+ * is a syscall (KVM_CHECK_EXTENSION, KVM_GET_MSR_INDEX_LIST twice).
+ */
+struct vcpu_state_kvm {
+	int xsave2;             /* KVM_CAP_XSAVE2: the xsave size; 0 without */
+	bool xsave, sregs2, xcrs, debugregs, events, tsc_control;
+	struct kvm_msrs *msrs;  /* the MSRs a save reads: KVM's list minus those left out */
+};
+
+/* Fill *k from the host's KVM (kvm_fd) and the VM (vm_fd); -errno. */
+int vcpu_state__probe(int kvm_fd, int vm_fd, struct vcpu_state_kvm *k);
+void vcpu_state__kvm_free(struct vcpu_state_kvm *k);
 
 /* The version of the "vcpu" record this code writes and reads. */
 #define VCPU_STATE_VERSION 1

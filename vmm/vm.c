@@ -93,6 +93,10 @@ static int create_machine(struct vm *vm, const char **err)
 		*err = "KVM_GET_SUPPORTED_CPUID failed";
 		return -EIO;
 	}
+	if (vcpu_state__probe(vm->kvm_fd, vm->vm_fd, &vm->vstate)) {
+		*err = "KVM_GET_MSR_INDEX_LIST failed";
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -288,6 +292,7 @@ void vm__destroy(struct vm *vm)
 	dirty__free(vm); /* after the joins: vCPU threads mark pages lock-free */
 	free(vm->vcpus);
 	free(vm->cpuid);
+	vcpu_state__kvm_free(&vm->vstate);
 	mem__exit(&vm->mem);
 	image__free(&vm->image);
 	if (vm->vm_fd >= 0)

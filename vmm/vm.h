@@ -15,6 +15,7 @@
 #include "vmm/mem.h"
 #include "vmm/ratelimit.h"
 #include "vmm/serial.h"
+#include "vmm/vcpu_state.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/virtio_net.h"
 #include "vmm/vm_hold.h"
@@ -77,6 +78,7 @@ struct vm {
 	struct acpi_pm *pm;     /* PM1 registers: power button, S5 */
 	struct rtc *rtc;        /* CMOS RTC */
 	struct kvm_cpuid2 *cpuid;
+	struct vcpu_state_kvm vstate; /* what KVM offers for vCPU state (vcpu_state.h) */
 	struct dirty *dirty;   /* dirty-page tracking while on (vmm/dirty.c) */
 	struct mem_cow *cow;   /* copy-on-write capture while protected (vmm/mem_cow.c) */
 
