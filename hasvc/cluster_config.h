@@ -24,6 +24,7 @@
 #define CONFIG_DEFAULT_INTERVAL_MS 25
 #define CONFIG_MIN_INTERVAL_MS 5
 #define CONFIG_MAX_INTERVAL_MS 10000
+#define CONFIG_MIN_INTERVAL_MIN_US 100   /* checkpoint_min_interval_ms's least: 0.1 */
 /* Output-triggered epochs (docs/checkpointing.md); 0: the vmm's default. */
 #define CONFIG_MAX_RATE_MAX 10000
 /* The primary's wait for a checkpoint's ack: the vmm's bounds (replication/checkpoint.h). */
@@ -105,7 +106,7 @@ struct config_vm {
 	char *initrd;           /* NULL when not given                   */
 	unsigned checkpoint_interval_ms;
 	bool checkpoint_output_epochs;          /* default yes */
-	unsigned checkpoint_min_interval_ms;    /* 0: the vmm's default (1) */
+	unsigned checkpoint_min_interval_us;    /* 0: the vmm's default (1 ms) */
 	unsigned checkpoint_max_rate;           /* 0: the vmm's default (1000) */
 	unsigned checkpoint_ack_timeout_ms;     /* 0: the vmm's default (10000) */
 	char **preferred_nodes; /* declared node names, in order         */

@@ -40,7 +40,7 @@ static bool same_vm(const struct config_vm *a, const struct config_vm *b)
 	if (a->memory != b->memory || a->vcpus != b->vcpus ||
 	    a->checkpoint_interval_ms != b->checkpoint_interval_ms ||
 	    a->checkpoint_output_epochs != b->checkpoint_output_epochs ||
-	    a->checkpoint_min_interval_ms != b->checkpoint_min_interval_ms ||
+	    a->checkpoint_min_interval_us != b->checkpoint_min_interval_us ||
 	    a->checkpoint_max_rate != b->checkpoint_max_rate ||
 	    a->checkpoint_ack_timeout_ms != b->checkpoint_ack_timeout_ms ||
 	    a->priority != b->priority || a->protect != b->protect ||

@@ -14,6 +14,7 @@
 
 #include "hasvc/cluster_config_parse.h"
 #include "hasvc/cluster_config_value.h"
+#include "vmm/duration.h"
 
 #define NAME_RULE "use 1 to 63 of a-z A-Z 0-9 _ . -"
 
@@ -348,8 +349,15 @@ static int vm_number(struct config_parser *p, const char *v, int line, const cha
 /* At most the interval: validate_vm checks it once the section is whole. */
 static int vm_min_interval(struct config_parser *p, const char *v, int line)
 {
-	return vm_number(p, v, line, "checkpoint_min_interval_ms", 1, CONFIG_MAX_INTERVAL_MS,
-			 "milliseconds", &cur_vm(p)->checkpoint_min_interval_ms);
+	uint64_t us;
+
+	if (duration__ms_to_us(v, &us) || us < CONFIG_MIN_INTERVAL_MIN_US ||
+	    us > CONFIG_MAX_INTERVAL_MS * 1000ULL)
+		return fail_in(p, line, "checkpoint_min_interval_ms '%s' is not a number of "
+			       "milliseconds from 0.1 to %d (up to three decimals)", v,
+			       CONFIG_MAX_INTERVAL_MS);
+	cur_vm(p)->checkpoint_min_interval_us = (unsigned)us;
+	return 0;
 }
 
 static int vm_max_rate(struct config_parser *p, const char *v, int line)
@@ -795,11 +803,13 @@ static void validate_vm(struct config_parser *p, const struct config_vm *vm)
 	}
 	if (!vm_devices_valid(p, vm))
 		return;
-	if (vm->checkpoint_min_interval_ms > vm->checkpoint_interval_ms) {
-		cluster_config_parse__fail(p, vm->line, "vm %s: checkpoint_min_interval_ms %u "
+	if (vm->checkpoint_min_interval_us > vm->checkpoint_interval_ms * 1000ULL) {
+		unsigned us = vm->checkpoint_min_interval_us;
+
+		cluster_config_parse__fail(p, vm->line, "vm %s: checkpoint_min_interval_ms %u%s%.*u "
 					   "is above checkpoint_interval_ms %u", vm->name,
-					   vm->checkpoint_min_interval_ms,
-					   vm->checkpoint_interval_ms);
+					   us / 1000, us % 1000 ? "." : "", us % 1000 ? 3 : 0,
+					   us % 1000, vm->checkpoint_interval_ms);
 		return;
 	}
 	for (size_t i = 0; i < vm->n_preferred; i++)

@@ -331,7 +331,7 @@ int local_vmm__protect(struct hasvcd *d, struct copy *c, const char *uri,
 	pr->uri = (char *)uri;
 	pr->interval_ms = cv->checkpoint_interval_ms;
 	pr->no_output_epochs = !cv->checkpoint_output_epochs;
-	pr->min_interval_ms = cv->checkpoint_min_interval_ms;
+	pr->min_interval_us = cv->checkpoint_min_interval_us;
 	pr->max_rate = cv->checkpoint_max_rate;
 	pr->ack_timeout_ms = cv->checkpoint_ack_timeout_ms;
 	/* The cluster, not the vmm, decides whether to run on unprotected. */

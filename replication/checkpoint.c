@@ -375,6 +375,11 @@ bool checkpoint__policy_paused(const struct checkpoint *ck)
 	return vm_port__holders(&ck->port) & VM_HOLD_POLICY;
 }
 
+uint32_t checkpoint__min_interval_us(const struct checkpoint_params *p)
+{
+	return p->min_interval_us ? p->min_interval_us : CHECKPOINT_DEFAULT_MIN_INTERVAL_MS * 1000;
+}
+
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen)
 {
 	if (is_standby(ck->state))

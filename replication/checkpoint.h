@@ -45,6 +45,7 @@
  * epoch once it is min_interval old, at most max_rate epochs a second.
  */
 #define CHECKPOINT_DEFAULT_MIN_INTERVAL_MS 1
+#define CHECKPOINT_MIN_INTERVAL_MIN_US 100
 #define CHECKPOINT_DEFAULT_MAX_RATE 1000
 #define CHECKPOINT_MAX_RATE_MAX 10000
 #define CHECKPOINT_ACK_TIMEOUT_MIN_MS 100
@@ -77,7 +78,7 @@ struct checkpoint_params {
 	struct migrate_params mp;     /* uri, TLS */
 	uint32_t interval_ms;         /* 0: default */
 	bool no_output_epochs;        /* epochs end by time only */
-	uint32_t min_interval_ms;     /* 0: default; an output epoch is at least this long */
+	uint32_t min_interval_us;     /* 0: default; an output epoch is at least this long */
 	uint32_t max_rate;            /* 0: default; epochs a second at most */
 	uint32_t disk_log_mib;        /* 0: default; the disk's write-time log bound */
 	bool pause_on_loss;           /* else degrade */
@@ -245,6 +246,8 @@ int checkpoint_request__activate(const Vmm__Control__ActivateRequest *r, bool *s
 /* Internal (checkpoint_*.c). */
 /* Main thread: --on-standby-loss pause holds the guest (VM_HOLD_POLICY). */
 bool checkpoint__policy_paused(const struct checkpoint *ck);
+/* The shortest epoch that held output ends (us): the request's, else the default. */
+uint32_t checkpoint__min_interval_us(const struct checkpoint_params *p);
 void checkpoint__record_pause(struct checkpoint *ck, uint64_t ns);
 /* With ck->lock held: a checkpoint was acknowledged (primary) or applied. */
 void checkpoint__record_commit(struct checkpoint *ck, uint64_t now_ns);

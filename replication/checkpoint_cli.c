@@ -15,6 +15,7 @@
 #include "replication/checkpoint.h"
 #include "replication/checkpoint_cli.h"
 #include "vmm/ctl.h"
+#include "vmm/duration.h"
 
 static const char protect_usage[] =
 	"usage: protect tcp:HOST:PORT [--interval MS] [--output-epochs on|off] "
@@ -67,12 +68,26 @@ static int parse_count(const char *opt, const char *v, unsigned long max, const 
 	return parse_range(opt, v, 1, max, unit, out, err, errlen);
 }
 
+/* Milliseconds with up to three decimals, 0.1 to 60000, sent in microseconds. */
+static int parse_min_interval(const char *opt, const char *v, uint32_t *us, char *err,
+			      size_t errlen)
+{
+	uint64_t n;
+
+	if (duration__ms_to_us(v, &n) || n < CHECKPOINT_MIN_INTERVAL_MIN_US || n > 60000000) {
+		snprintf(err, errlen, "bad %s '%s': 0.1 to 60000 ms (up to three decimals)", opt, v);
+		return -EINVAL;
+	}
+	*us = (uint32_t)n;
+	return 0;
+}
+
 /* The options of output-triggered epochs; 1: not one of them. */
 static int output_epochs_value(Vmm__Control__ProtectRequest *pr, const char *a, char *v,
 			       char *err, size_t errlen)
 {
 	if (!strcmp(a, "--min-interval"))
-		return parse_count(a, v, 60000, "ms", &pr->min_interval_ms, err, errlen);
+		return parse_min_interval(a, v, &pr->min_interval_us, err, errlen);
 	if (!strcmp(a, "--disk-log"))
 		return parse_count(a, v, CHECKPOINT_DISK_LOG_MIB_MAX, "MiB", &pr->disk_log_mib, err,
 				   errlen);

@@ -496,8 +496,7 @@ struct epoch_clock {
 
 static void clock_init(struct epoch_clock *c, const struct checkpoint_params *p)
 {
-	uint64_t min = (uint64_t)(p->min_interval_ms ? p->min_interval_ms :
-				  CHECKPOINT_DEFAULT_MIN_INTERVAL_MS) * 1000000ULL;
+	uint64_t min = checkpoint__min_interval_us(p) * 1000ULL;
 	uint64_t gap = 1000000000ULL / (p->max_rate ? p->max_rate : CHECKPOINT_DEFAULT_MAX_RATE);
 
 	c->interval = (uint64_t)(p->interval_ms ? p->interval_ms :

@@ -49,6 +49,18 @@ static int check_output_epochs(const Vmm__Control__ProtectRequest *r, char *err,
 			 CHECKPOINT_DEFAULT_MIN_INTERVAL_MS);
 		return -EINVAL;
 	}
+	if (r->min_interval_us && r->min_interval_ms) {
+		snprintf(err, errlen, "min_interval_ms and min_interval_us are both given: one of "
+			 "them");
+		return -EINVAL;
+	}
+	if (r->min_interval_us && (r->min_interval_us < CHECKPOINT_MIN_INTERVAL_MIN_US ||
+				   r->min_interval_us > (uint64_t)interval * 1000)) {
+		snprintf(err, errlen, "min_interval_us %u is out of range: %u to the interval, "
+			 "%llu us", r->min_interval_us, CHECKPOINT_MIN_INTERVAL_MIN_US,
+			 (unsigned long long)interval * 1000);
+		return -EINVAL;
+	}
 	if (r->disk_log_mib > CHECKPOINT_DISK_LOG_MIB_MAX) {
 		snprintf(err, errlen, "disk_log_mib %u is out of range: 1 to %u MiB (0: %u)",
 			 r->disk_log_mib, CHECKPOINT_DISK_LOG_MIB_MAX,
@@ -106,7 +118,7 @@ int checkpoint_request__protect(const Vmm__Control__ProtectRequest *r,
 	p->mp.tls_none = r->tls_none;
 	p->interval_ms = r->interval_ms;
 	p->no_output_epochs = r->no_output_epochs;
-	p->min_interval_ms = r->min_interval_ms;
+	p->min_interval_us = r->min_interval_us ? r->min_interval_us : r->min_interval_ms * 1000;
 	p->max_rate = r->max_rate;
 	p->disk_log_mib = r->disk_log_mib;
 	p->mp.ack_timeout_ms = r->ack_timeout_ms;

@@ -179,9 +179,12 @@ void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus 
 	ps->epochs_per_s = v.rate;
 	fill_stats(v.st, v.standby ? 0 : pause_p99(v.st, &p50), ps);
 	ps->pause_us_p50 = US(p50);
-	if (!v.standby)
+	if (!v.standby) {
 		ps->ack_timeout_ms = ck->p.mp.ack_timeout_ms ? ck->p.mp.ack_timeout_ms :
 				     MIGRATE_DEFAULT_TIMEOUT_MS;
+		ps->min_interval_us = ck->p.no_output_epochs ? 0 :
+				      checkpoint__min_interval_us(&ck->p);
+	}
 	else if (ck->sc)
 		ps->silence_limit_ms = (uint32_t)ck->sc->timeout_ms;
 	fill_output(ck, ps);

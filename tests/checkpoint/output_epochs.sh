@@ -13,7 +13,8 @@
 #    10 s scaled like every time limit): the answer of the epoch in flight stays held, no answer
 #    leaves; the standby, activated after a kill -9 of the primary, holds
 #    every value any answer showed.
-# 3. A chatty guest (the client never stops asking) with --max-rate 50 and
+# 3. A chatty guest (the client never stops asking) with --max-rate 50,
+#    --min-interval 0.5 (below a millisecond: the rate bound decides) and
 #    a 1 s interval: never more epochs than the bound, and at least 10 a
 #    second, ended by output (1 a second would be the interval's rate; the
 #    lower bound leaves room for a loaded host's slow pauses and acks).
@@ -46,6 +47,8 @@ took=$(( $(now_ms) - t0 ))
 # measure the client's polling, not the epochs).
 [ $(( (e1 - e0 - 1) * 20 )) -le "$took" ] ||
 	fail "$((e1 - e0)) epochs in $took ms: epochs shorter than --min-interval 20"
+[ "$(ck_field pr1 min_interval_us)" = 20000 ] ||
+	fail "min_interval_us $(ck_field pr1 min_interval_us), want 20000 (--min-interval 20)"
 by_output=$(ck_field pr1 epochs_by_output)
 [ "$by_output" -ge 20 ] || fail "epochs_by_output $by_output, want >= 20: $(ck_status pr1)"
 pass "20 answers in $took ms with a 2 s interval; epochs by output $by_output, by time $(ck_field pr1 epochs_by_time)"
@@ -83,7 +86,9 @@ kill_vmm "$sb1_pid"
 RATE=50
 start_standby sb2
 start_primary pr2
-protect pr2 "$PORT" --interval 1000 --min-interval 1 --max-rate $RATE
+protect pr2 "$PORT" --interval 1000 --min-interval 0.5 --max-rate $RATE
+[ "$(ck_field pr2 min_interval_us)" = 500 ] ||
+	fail "min_interval_us $(ck_field pr2 min_interval_us), want 500 (--min-interval 0.5)"
 log=$T/acked2
 : >"$log"
 python3 "$CKCLIENT" inc "$T/pr2.sock" "$log" >"$T/client2.out" 2>&1 &

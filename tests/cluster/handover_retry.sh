@@ -11,9 +11,11 @@
 need_hasvc
 
 cluster_setup 3
-# hasvc.conf's ack timeout reaches the primary's vmm (its protect-status).
+# hasvc.conf's ack timeout and minimum epoch (below a millisecond) reach
+# the primary's vmm (its protect-status).
 ack_ms=$((20000 * TIME_SCALE))
-HLIB_EXTRA_web1="checkpoint_ack_timeout_ms = $ack_ms"
+HLIB_EXTRA_web1="checkpoint_ack_timeout_ms = $ack_ms
+checkpoint_min_interval_ms = 0.5"
 start_cluster web1:a,b
 wait_protected web1 90 >/dev/null
 [ "$(vm_get b web1 'v["primary"] + v["standby"]')" = ab ] || fail "web1 not on a/b"
@@ -21,8 +23,11 @@ start_client web1
 wait_acks web1 50 20
 
 gen=$(vm_get b web1 'v["generation"]')
-got=$(node_exec a "$VMM" ctl "hasvc.web1.$gen" protect-status --json | json_field ack_timeout_ms)
+node_exec a "$VMM" ctl "hasvc.web1.$gen" protect-status --json >"$T/ps.json"
+got=$(json_field ack_timeout_ms <"$T/ps.json")
 [ "$got" = "$ack_ms" ] || fail "the primary's ack timeout is '$got' ms, hasvc.conf says $ack_ms"
+got=$(json_field min_interval_us <"$T/ps.json")
+[ "$got" = 500 ] || fail "the primary's minimum epoch is '$got' us, hasvc.conf says 0.5 ms"
 pid=$(awk '{ print $5 }' "$T/a/run/hasvc.web1.$gen.rec")
 node_exec a kill -STOP "$pid"
 hactl_on b migrate web1 b >"$T/mig.out" 2>&1 || { node_exec a kill -CONT "$pid"; fail "hactl migrate web1 b: $(cat "$T/mig.out")"; }

@@ -99,7 +99,7 @@ START_TEST(test_protect_words)
 	ck_assert_str_eq(p.mp.tls_crl, "/crl.pem");
 	ck_assert(!p.mp.tls_none);
 	ck_assert(p.no_output_epochs);
-	ck_assert_uint_eq(p.min_interval_ms, 3);
+	ck_assert_uint_eq(p.min_interval_us, 3000);
 	ck_assert_uint_eq(p.max_rate, 200);
 	ck_assert_uint_eq(p.disk_log_mib, 64);
 	ck_assert_uint_eq(p.mp.ack_timeout_ms, 30000);
@@ -116,9 +116,19 @@ START_TEST(test_protect_words)
 	ck_assert_uint_eq(p.interval_ms, 0);
 	/* Output-triggered epochs are on unless asked off. */
 	ck_assert(!p.no_output_epochs);
-	ck_assert_uint_eq(p.min_interval_ms, 0);
+	ck_assert_uint_eq(p.min_interval_us, 0);
 	ck_assert_uint_eq(p.max_rate, 0);
 	ck_assert_uint_eq(p.mp.ack_timeout_ms, 0);
+	vmm__control__request__free_unpacked(got, NULL);
+
+	/* A minimum epoch below a millisecond, sent in microseconds. */
+	ck_assert_int_eq(BUILD(&r, &json, err, "protect", "tcp:h:1", "--tls-none",
+			       "--min-interval", "0.25"), 0);
+	got = wire(&r);
+	ck_assert_uint_eq(got->protect->min_interval_us, 250);
+	ck_assert_uint_eq(got->protect->min_interval_ms, 0);
+	ck_assert_int_eq(checkpoint_request__protect(got->protect, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(p.min_interval_us, 250);
 	vmm__control__request__free_unpacked(got, NULL);
 }
 END_TEST
@@ -133,7 +143,16 @@ static const struct {
 	BAD("bad --interval '0': 1 to 60000 ms", "protect", "u", "--interval", "0"),
 	BAD("bad --interval '60001': 1 to 60000 ms", "protect", "u", "--interval", "60001"),
 	BAD("bad --interval '5x': 1 to 60000 ms", "protect", "u", "--interval", "5x"),
-	BAD("bad --min-interval '0': 1 to 60000 ms", "protect", "u", "--min-interval", "0"),
+	BAD("bad --min-interval '0': 0.1 to 60000 ms (up to three decimals)", "protect", "u",
+	    "--min-interval", "0"),
+	BAD("bad --min-interval '0.0999': 0.1 to 60000 ms (up to three decimals)", "protect", "u",
+	    "--min-interval", "0.0999"),
+	BAD("bad --min-interval '1.': 0.1 to 60000 ms (up to three decimals)", "protect", "u",
+	    "--min-interval", "1."),
+	BAD("bad --min-interval '1e3': 0.1 to 60000 ms (up to three decimals)", "protect", "u",
+	    "--min-interval", "1e3"),
+	BAD("bad --min-interval '60000.001': 0.1 to 60000 ms (up to three decimals)", "protect",
+	    "u", "--min-interval", "60000.001"),
 	BAD("bad --max-rate '10001': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "10001"),
 	BAD("bad --max-rate '-5': 1 to 10000 epochs/s", "protect", "u", "--max-rate", "-5"),
 	BAD("bad --disk-log '4097': 1 to 4096 MiB", "protect", "u", "--disk-log", "4097"),
@@ -228,6 +247,23 @@ START_TEST(test_server_checks)
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "min_interval_ms 26 is out of range: 1 to the interval, 25 ms (0: 1)");
 	pr.min_interval_ms = 25;
+	pr.min_interval_us = 250;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "min_interval_ms and min_interval_us are both given: one of them");
+	pr.min_interval_ms = 0;
+	pr.min_interval_us = 99;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "min_interval_us 99 is out of range: 100 to the interval, 25000 us");
+	pr.min_interval_us = 25001;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "min_interval_us 25001 is out of range: 100 to the interval, 25000 us");
+	pr.min_interval_us = 25000;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(p.min_interval_us, 25000);
+	pr.min_interval_us = 0;
+	pr.min_interval_ms = 25;
+	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(p.min_interval_us, 25000);
 	pr.max_rate = 10001;
 	ck_assert_int_eq(checkpoint_request__protect(&pr, &p, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, "max_rate 10001 is out of range: 1 to 10000 epochs/s (0: 1000)");
@@ -297,6 +333,7 @@ static Vmm__Control__ProtectStatus sample_status(void)
 	ps.error = (char *)"standby \"lost\"\n";
 	ps.capture = (char *)"cow";
 	ps.ack_timeout_ms = 30000;
+	ps.min_interval_us = 250;
 	return ps;
 }
 
@@ -320,7 +357,8 @@ START_TEST(test_status_output)
 		"\"disk_bytes_per_epoch\":0.0,\"disk_digest\":\"\","
 		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
 		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0,"
-		"\"capture\":\"cow\",\"ack_timeout_ms\":30000,\"silence_limit_ms\":0}\n");
+		"\"capture\":\"cow\",\"ack_timeout_ms\":30000,\"silence_limit_ms\":0,"
+		"\"min_interval_us\":250}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";

@@ -191,21 +191,21 @@ START_TEST(test_output_epochs_keys)
 		"[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = no\n"
 		"checkpoint_min_interval_ms = 3\ncheckpoint_max_rate = 200\n"
 		"checkpoint_ack_timeout_ms = 30000\n"
-		"[vm d]\nmemory = 1G\nkernel = /k\n");
+		"[vm d]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 0.25\n");
 	const struct config_vm *w = cluster_config__vm(c, "w"), *d = cluster_config__vm(c, "d");
 	struct config *c2 = parse_ok(PLAIN NODES
 		"[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = no\n"
 		"checkpoint_min_interval_ms = 3\ncheckpoint_max_rate = 300\n"
-		"[vm d]\nmemory = 1G\nkernel = /k\n");
+		"[vm d]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 0.25\n");
 	struct config_diff diff;
 
 	ck_assert(!w->checkpoint_output_epochs);
-	ck_assert_uint_eq(w->checkpoint_min_interval_ms, 3);
+	ck_assert_uint_eq(w->checkpoint_min_interval_us, 3000);
 	ck_assert_uint_eq(w->checkpoint_max_rate, 200);
 	ck_assert_uint_eq(w->checkpoint_ack_timeout_ms, 30000);
 	ck_assert_uint_eq(d->checkpoint_ack_timeout_ms, 0);
 	ck_assert(d->checkpoint_output_epochs);
-	ck_assert_uint_eq(d->checkpoint_min_interval_ms, 0);
+	ck_assert_uint_eq(d->checkpoint_min_interval_us, 250);
 	ck_assert_uint_eq(d->checkpoint_max_rate, 0);
 	/* A new rate is a changed VM (for copies started afterwards). */
 	ck_assert_int_eq(cluster_config__diff(c, c2, &diff), 0);
@@ -311,7 +311,13 @@ static const struct {
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_output_epochs = maybe\n",
 	  "hasvc.conf:12: vm w: checkpoint_output_epochs 'maybe' is not yes or no" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 0\n",
-	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '0' is not a number of milliseconds from 1 to 10000" },
+	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '0' is not a number of milliseconds from 0.1 to 10000 (up to three decimals)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 0.0005\n",
+	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '0.0005' is not a number of milliseconds from 0.1 to 10000 (up to three decimals)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = .5\n",
+	  "hasvc.conf:12: vm w: checkpoint_min_interval_ms '.5' is not a number of milliseconds from 0.1 to 10000 (up to three decimals)" },
+	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 25.005\n",
+	  "hasvc.conf:9: vm w: checkpoint_min_interval_ms 25.005 is above checkpoint_interval_ms 25" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_min_interval_ms = 26\n",
 	  "hasvc.conf:9: vm w: checkpoint_min_interval_ms 26 is above checkpoint_interval_ms 25" },
 	{ PLAIN NODES "[vm w]\nmemory = 1G\nkernel = /k\ncheckpoint_ack_timeout_ms = 99\n",
