@@ -6,17 +6,19 @@
 # flight, lost after 1 s), unprotected and protected (25 ms epochs, standby
 # on this host over TLS, certificates from conf/make-certs.sh) with epochs
 # ended by time only (--output-epochs off: mode p) and by held output too
-# (the default: mode o), interleaved run by run; plus a closed-loop run of
-# the counter request back to back (one in flight, every answer checked) of
-# each.  About 3 minutes, 3 runs.
+# (the default: mode o), and the same with --min-interval 0.25 --max-rate
+# 4000 (mode s), interleaved run by run; plus a closed-loop run of the
+# counter request back to back (one in flight, every answer checked) of
+# each.  About 4 minutes, 3 runs.
 #
 #   tests/bench/bench_net.sh [--record] [--runs N] [--baseline-vmm PATH]
-#                            [--modes u,p,o]
+#                            [--modes u,p,o,s]
 #
 # --baseline-vmm runs another build's vmm (say, one built before a change)
 # output-triggered too (mode b: its primary and its standby), right after
 # ours in every run.  --modes chooses the configurations (u unprotected,
-# p time only, o output-triggered; default all three).
+# p time only, o output-triggered, s output-triggered with a 0.25 ms
+# minimum epoch; default all four).
 #
 # Builds what it needs (make in $BUILDDIR, default the source tree), prints a
 # markdown report; --record replaces the "## virtio-net" section of
@@ -27,12 +29,12 @@ set -eu
 
 . "$(dirname "$0")/bench_options.sh"
 # Our own options first; bench_options takes the rest.
-own="" rest="" modes="u p o"
+own="" rest="" modes="u p o s"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--modes)
 		case ${2:-} in
-		''|*[!upo,]*) echo "bench_net.sh: --modes takes u, p and o separated by commas" >&2; exit 2 ;;
+		''|*[!upos,]*) echo "bench_net.sh: --modes takes u, p, o and s separated by commas" >&2; exit 2 ;;
 		esac
 		modes=$(echo "$2" | tr ',' ' ')
 		own="$own --modes $2"; shift ;;
@@ -73,6 +75,7 @@ one() {
 	if [ "$_m" != u ]; then
 		_oe=""
 		[ "$_m" = p ] && _oe="--output-epochs off"
+		[ "$_m" = s ] && _oe="--min-interval 0.25 --max-rate 4000"
 		# shellcheck disable=SC2046
 		bg_nvmm s$_r$_m run --standby "tcp:127.0.0.1:0" $(tls sb pr) --memory 64M \
 			--net tap=ntap1,bridge=nbr0 --serial "file:$T/s$_r$_m.ser" --control "s$_r$_m-$$"
