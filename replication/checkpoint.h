@@ -101,6 +101,7 @@ struct checkpoint_stats {
 	uint64_t disk_blocks_last, disk_bytes_sum;     /* image bytes in checkpoints */
 	uint64_t disk_read_blocks;    /* blocks read back from the image in a pause */
 	const char *capture;          /* primary: "cow" (pages copied after the pause), "copy" */
+	uint64_t epochs_copied;       /* primary, cow: epochs few enough pages to copy in the pause */
 	bool disk_digest_valid;       /* --verify-disk: the image at the last commit */
 	uint8_t disk_digest[32];
 };
@@ -136,6 +137,7 @@ struct checkpoint {
 	bool cap_last;                /* this capture is the final checkpoint's */
 	bool cow;                     /* copy-on-write capture is on (vm_port.h cow_*) */
 	bool cap_cow;                 /* this capture's pages are protected, copied after */
+	bool cap_small;               /* cow, but this capture's few pages were copied in it */
 	uint64_t cap_disk_blocks;
 	uint8_t cap_digest[32];       /* verify_disk: the image at the capture */
 	/* standby */

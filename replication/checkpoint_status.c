@@ -133,6 +133,7 @@ static void fill_stats(const struct checkpoint_stats *st, uint64_t p99,
 	ps->epochs_by_time = st->epochs_time;
 	ps->disk_read_blocks = st->disk_read_blocks;
 	ps->capture = (char *)(st->capture ? st->capture : "");
+	ps->epochs_copied = st->epochs_copied;
 	ps->committed_epoch = st->committed_epoch;
 	ps->refused = st->refused;
 	ps->pause_us_mean = US(MEAN(st->pause_ns_sum, st->epochs));

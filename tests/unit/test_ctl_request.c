@@ -334,6 +334,7 @@ static Vmm__Control__ProtectStatus sample_status(void)
 	ps.capture = (char *)"cow";
 	ps.ack_timeout_ms = 30000;
 	ps.min_interval_us = 250;
+	ps.epochs_copied = 5;
 	return ps;
 }
 
@@ -358,7 +359,7 @@ START_TEST(test_status_output)
 		"\"error\":\"standby \\\"lost\\\"\\n\",\"pause_us_p50\":0.0,"
 		"\"epochs_by_output\":7,\"epochs_by_time\":3,\"disk_read_blocks\":0,"
 		"\"capture\":\"cow\",\"ack_timeout_ms\":30000,\"silence_limit_ms\":0,"
-		"\"min_interval_us\":250}\n");
+		"\"min_interval_us\":250,\"epochs_copied\":5}\n");
 	assert_json_error(out, "standby \"lost\"\n");
 	/* A peer's or the OS's words: quotes, backslashes, control bytes, not UTF-8. */
 	ps.error = (char *)"cannot resolve a\"b\\c\001\377: \x7f\t";
