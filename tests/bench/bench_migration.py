@@ -211,7 +211,12 @@ def analyse(merged, t_cmd, src_serial, dst_serial):
     gap, at = max((b - a, a) for a, b in zip(ts, ts[1:]))
     shb = src_serial.hbs()
     period = statistics.median([b[0] - a[0] for a, b in zip(shb, shb[1:]) if b[0] < t_cmd][-200:] or [0])
-    return {"switch_gap_ms": (dst_t[0] - src_last[-1]) * 1000, "gap_ms": gap * 1000,
+    sgap = (dst_t[0] - src_last[-1]) * 1000
+    # The guest's clock stands still while it is paused (both VMMs), so its
+    # first line at the destination comes one period after its last at the
+    # source plus the stall: the gap beyond one period is the stall itself.
+    return {"switch_gap_ms": sgap, "gap_ms": gap * 1000,
+            "stall_ms": sgap - period * 1000 if period else None,
             "first_dst_ms": (dst_t[0] - t_cmd) * 1000, "gap_at_ms": (at - t_cmd) * 1000,
             "hb_period_ms": period * 1000}
 
@@ -585,7 +590,7 @@ def stats_of(runs):
     return {
         "n": len(ok), "of": len(runs),
         "total": g("total_ms"), "to_dst": g("first_dst_ms"), "gap": g("gap_ms"),
-        "sgap": g("switch_gap_ms"), "forced": sum(1 for r in ok if r.get("forced")),
+        "sgap": g("switch_gap_ms"), "stall": g("stall_ms"), "forced": sum(1 for r in ok if r.get("forced")),
         "downtime": g("downtime_ms"), "mb": g("bytes", 1e-6),
         "mbs": med([r["bytes"] / 1e6 / (r["total_ms"] / 1000) for r in ok if r.get("total_ms")]),
         "hb": g("hb_period_ms"),
@@ -731,7 +736,10 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
     L.append("- Downtime seen from outside, from the serial lines of the source and the "
              "destination merged by host arrival time (the line cut by the switch-over counts "
              "when its newline arrives): **switch gap**, from the last source line to the first "
-             "destination line; **max gap**, the largest gap between consecutive lines from the "
+             "destination line; **stall**, the switch gap minus the guest's heartbeat period "
+             "(per run: its clock stands still while it is paused, on both VMMs, so the gap is "
+             "one period plus the time the guest did not run, and no gap can fall below the "
+             "period); **max gap**, the largest gap between consecutive lines from the "
              "last line before the migrate command to the 20th line at the destination (pre-copy "
              "competes with the vCPU for the 2 host CPUs too).  **downtime**: the VMM's own "
              "figure (QEMU: `downtime` of query-migrate).")
@@ -763,12 +771,12 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
         pct = "%.0f%%" % (100 * s["mbs"][0] / base[0]) if s["mbs"] and base else "n/a"
         runs = "" if s["n"] == s["of"] else f" ({s['n']}/{s['of']} ok)"
         return (f"| {label}{runs} | {fmt(s['total'])} | {fmt(s['to_dst'])} | {fmt(s['sgap'], 1)} | "
-                f"{fmt(s['gap'], 1)} | "
+                f"{fmt(s['stall'], 1)} | {fmt(s['gap'], 1)} | "
                 f"{fmt(s['downtime'])} | {fmt(s['mb'])} | {fmt(s['mbs'])} | {pct} |")
 
-    head = ("| configuration | total ms | to dst ms | switch gap ms | max gap ms | downtime ms (own) "
-            "| MB sent | MB/s | of ceiling |")
-    sep = "|---|---|---|---|---|---|---|---|---|"
+    head = ("| configuration | total ms | to dst ms | switch gap ms | stall ms | max gap ms "
+            "| downtime ms (own) | MB sent | MB/s | of ceiling |")
+    sep = "|---|---|---|---|---|---|---|---|---|---|"
     S = {(lab, who): stats_of(v) for (lab, who), v in results.items()}
     L.append("Our vmm (ceiling column: TCP 1 connection, TCP 2 connections for 2 and 4, TLS for TLS):")
     L.append("")
@@ -785,12 +793,14 @@ def make_report(opt, cfgs, results, ceil, ciphers, notes, started, elapsed, tsc,
             L.append(row(cf["label"], S[(cf["label"], who)], own_config and cf["tls"],
                          cf["conns"] if own_config else 1))
         L.extend(["", vs_title, "",
-                  "| configuration | total | to dst | switch gap | max gap | downtime (own) | MB sent |",
-                  "|---|---|---|---|---|---|---|"])
+                  "| configuration | total | to dst | switch gap | stall | max gap | downtime (own) "
+                  "| MB sent |",
+                  "|---|---|---|---|---|---|---|---|"])
         for cf in cs:
             a, b = S[(cf["label"], "ours")], S[(cf["label"], who)]
             L.append("| %s | %s |" % (cf["label"], " | ".join(
-                ratio(a[k], b[k]) for k in ("total", "to_dst", "sgap", "gap", "downtime", "mb"))))
+                ratio(a[k], b[k])
+                for k in ("total", "to_dst", "sgap", "stall", "gap", "downtime", "mb"))))
         L.append("")
 
     bc = [cf for cf in cfgs if results[(cf["label"], "base")]]
