@@ -185,9 +185,9 @@ void checkpoint__fill_status(struct checkpoint *ck, Vmm__Control__ProtectStatus 
 				     MIGRATE_DEFAULT_TIMEOUT_MS;
 		ps->min_interval_us = ck->p.no_output_epochs ? 0 :
 				      checkpoint__min_interval_us(&ck->p);
-	}
-	else if (ck->sc)
+	} else if (ck->sc) {
 		ps->silence_limit_ms = (uint32_t)ck->sc->timeout_ms;
+	}
 	fill_output(ck, ps);
 	free(v.st);
 }

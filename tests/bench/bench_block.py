@@ -59,8 +59,8 @@ class Bench:
 
     kill_all = bench_checkpoint.Bench.kill_all  # it uses self.procs only
 
-    def image(self, name):
-        path = os.path.join(self.a.tmp, name)
+    def image(self, name, where=None):
+        path = os.path.join(where or self.a.tmp, name)
         with open(path, "wb") as f:
             f.truncate(self.a.image_mib << 20)
         return path
@@ -80,7 +80,7 @@ class Bench:
             if extra is not None:
                 port = free_port()
                 self.spawn(sb, ["run", "--standby", "tcp:127.0.0.1:%d" % port, "--memory",
-                                "64M", "--cpus", "1", "--disk", self.image(sb + ".img"),
+                                "64M", "--cpus", "1", "--disk", self.image(sb + ".img", a.standby_dir),
                                 "--serial", "file:" + os.path.join(a.tmp, sb + ".ser"),
                                 "--control", sb] + self.tls("sb"))
                 sberr = os.path.join(a.tmp, sb + ".err")
@@ -115,9 +115,10 @@ class Bench:
             return None
         finally:
             self.kill_all()
-            for f in os.listdir(a.tmp):
-                if f.endswith(".img"):
-                    os.unlink(os.path.join(a.tmp, f))
+            for d in {a.tmp, a.standby_dir or a.tmp}:
+                for f in os.listdir(d):
+                    if f.endswith(".img"):
+                        os.unlink(os.path.join(d, f))
 
 
 def med(xs):
@@ -142,6 +143,8 @@ def main():
     ap.add_argument("--command", default="tests/bench/bench_block.sh")
     ap.add_argument("--record")
     ap.add_argument("--baseline-vmm", help="another build's vmm, protected right after ours")
+    ap.add_argument("--standby-dir",
+                    help="where the standbys' images go (default with the primaries', --tmp)")
     ap.add_argument("--image-mib", type=int, default=256,
                     help="each image's size (8: the random phase follows short sequential ones)")
     a = ap.parse_args()
@@ -170,10 +173,11 @@ def main():
       "reads (one request in flight: the device serves requests synchronously on the vCPU "
       "thread)." % a.image_mib)
     w("- protected: `protect --interval %d` to a standby on this host over TLS "
-      "(loopback), each on its own image; the primary is protected while paused, then "
+      "(loopback), each on its own image%s; the primary is protected while paused, then "
       "resumed, so every request is under protection.  Pause, disk bytes and epochs/s "
       "from the primary's `protect-status --json` at the end of the run (means over all its epochs; ack = checkpoint sent to ack received).%s\n" % (
-          INTERVAL, "  Baseline: the same protected run with the vmm `%s` (primary and standby), "
+          INTERVAL, " (the standbys' images in %s, as on another host's disk)" % a.standby_dir
+          if a.standby_dir else "", "  Baseline: the same protected run with the vmm `%s` (primary and standby), "
           "right after ours in every run." % a.baseline_vmm if a.baseline_vmm else ""))
     w("| configuration | seq write MB/s | seq read MB/s | rand write IOPS | rand read IOPS "
       "| pause mean µs | pause p99 µs | disk bytes/epoch | ack mean µs |")

@@ -8,10 +8,13 @@
 # --verify-disk; interleaved run by run.  About 2 minutes with 3 runs.
 #
 #   tests/bench/bench_block.sh [--record] [--runs N] [--baseline-vmm PATH]
-#                              [--image-mib N]
+#                              [--image-mib N] [--standby-dir DIR]
 #
 # --image-mib sizes the images (default 256).  The images go in $TMPDIR
-# (default /tmp): TMPDIR=/dev/shm puts both on tmpfs.
+# (default /tmp): TMPDIR=/dev/shm puts both on tmpfs.  --standby-dir puts
+# the standbys' images in DIR instead (say /dev/shm: the standby's writes
+# and fdatasyncs then leave the primary's file system alone, as a standby
+# on another host does).
 # --baseline-vmm runs another build's vmm (say, one built before a change)
 # protected too, primary and standby, right after ours in every run.
 #
@@ -32,6 +35,9 @@ while [ $# -gt 0 ]; do
 		''|*[!0-9]*|0) echo "bench_block.sh: --image-mib needs a size in MiB" >&2; exit 2 ;;
 		esac
 		own="$own --image-mib $2"; shift ;;
+	--standby-dir)
+		[ -d "${2:-}" ] || { echo "bench_block.sh: --standby-dir needs a directory" >&2; exit 2; }
+		own="$own --standby-dir $2"; shift ;;
 	*) rest="$rest $1" ;;
 	esac
 	shift
