@@ -10,13 +10,14 @@ what=${1:-demo}
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libqb-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev libzstd-dev \
   corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev \
-  libinih-dev check iproute2 openssl python3 util-linux procps git strace \
+  libinih-dev check iproute2 openssl python3 util-linux util-linux-extra procps git strace \
   acpica-tools linux-image-amd64 linux-image-cloud-amd64 busybox-static e2fsprogs kmod \
   libmicrohttpd-dev libsystemd-dev python3-prometheus-client libjson-c-dev \
   corosync-qdevice corosync-qnetd"
 # libmicrohttpd-dev: hasvcd's GET /metrics; libsystemd-dev: sd_notify;
 # python3-prometheus-client: tests/cluster/metrics_format.sh parses the output;
 # libjson-c-dev: every --json output (ipc/json_out.c).
+# util-linux-extra: fincore (tests/checkpoint/disk_log.sh, what the page cache holds).
 # corosync-qdevice, corosync-qnetd: tests/cluster/qdevice.sh (quorum_device = yes).
 # acpica-tools: iasl -d reads the vmm's ACPI tables (tests/unit/test_acpi).
 

@@ -594,6 +594,11 @@ int virtio_blk__sync(struct virtio_blk *b)
 	return -errno;
 }
 
+int virtio_blk__drop_cache(struct virtio_blk *b, uint64_t off, uint64_t len)
+{
+	return -posix_fadvise(b->fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
+
 int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();

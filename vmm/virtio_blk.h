@@ -76,6 +76,11 @@ int virtio_blk__read(struct virtio_blk *b, uint64_t off, void *buf, size_t len);
 int virtio_blk__write(struct virtio_blk *b, uint64_t off, const void *data, size_t len);
 /* fdatasync when anything was written since the last. */
 int virtio_blk__sync(struct virtio_blk *b);
+/*
+ * Advice: the clean page-cache pages of [off, off + len) are dropped (dirty
+ * ones are queued for writeback and stay).  Nothing changes but speed.
+ */
+int virtio_blk__drop_cache(struct virtio_blk *b, uint64_t off, uint64_t len);
 /* SHA-256 of the whole image (its capacity's bytes). */
 int virtio_blk__digest(struct virtio_blk *b, uint8_t out[32]);
 /*

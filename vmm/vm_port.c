@@ -252,6 +252,10 @@ static const struct vm_disk_log *disk_capture_take(void *disk)
 }
 static bool disk_capture_full(void *disk) { return virtio_blk__capture_full(disk); }
 static int disk_sync(void *disk) { return virtio_blk__sync(disk); }
+static int disk_drop_cache(void *disk, uint64_t off, uint64_t len)
+{
+	return virtio_blk__drop_cache(disk, off, len);
+}
 
 static const struct vm_disk_ops disk_ops = {
 	.size = disk_size,
@@ -265,6 +269,7 @@ static const struct vm_disk_ops disk_ops = {
 	.capture_take = disk_capture_take,
 	.capture_full = disk_capture_full,
 	.sync = disk_sync,
+	.drop_cache = disk_drop_cache,
 };
 
 static void disk(void *opaque, const struct vm_disk_ops **ops, void **dev)

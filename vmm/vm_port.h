@@ -129,6 +129,12 @@ struct vm_disk_ops {
 	 * owner (the checkpoint's pause does not wait for the disk).
 	 */
 	int (*sync)(void *disk);
+	/*
+	 * Optional advice: what is cached of [off, off + len) leaves the
+	 * host's page cache (the clean part).  For a whole-image copy, read or
+	 * written once: see migrate_disk.c.
+	 */
+	int (*drop_cache)(void *disk, uint64_t off, uint64_t len);
 };
 
 struct vm_port_ops {

@@ -20,19 +20,23 @@
 #    VMM_TEST_FAIL_DISK_SYNC=N), checkpoint N is never committed, the
 #    error names it, and the policy pause holds the guest (and whatever
 #    output the epoch had).
+# 5. The initial sync reads the whole image once and drops what it read
+#    from the host's page cache behind it: the image, cached in full first
+#    (cat), is almost all out of the cache once the sync is done (fincore).
+#    A sync that kept it leaves all 64 MiB there.
 . "$(dirname "$0")/../common.sh"
 . "$top_srcdir/tests/migration/migration_helpers.sh"
 . "$top_srcdir/tests/checkpoint/checkpoint_helpers.sh"
 need_kvm
 
-# pair ID PACE_US [LINGER_MS]: a standby and a primary with a 64 MiB image each.
+# pair ID PACE_US [LINGER_MS [GUEST_ARGS]]: a standby and a primary with a 64 MiB image each.
 pair() {
 	truncate -s 64M "$T/$1.img" "$T/$1sb.img"
 	bg_vmm "$1sb" run --standby "tcp:127.0.0.1:0" --tls-none --memory 64M --disk "$T/$1sb.img" \
 		--serial "file:$T/$1sb.ser" --control "$1sb-$$"
 	listening "$1sb" "the standby did not listen"
 	bg_vmm "$1" run --kernel "$GUESTS/block.elf" --memory 64M --disk "$T/$1.img" \
-		--cmdline "mode=write pace_us=$2 linger_ms=${3:-0}" --serial "file:$T/$1.ser" --control "$1-$$"
+		--cmdline "mode=write pace_us=$2 linger_ms=${3:-0} ${4:-}" --serial "file:$T/$1.ser" --control "$1-$$"
 	wait_for_line "$T/$1.ser" '^hb 1 ' 30 || fail "$1: the block guest did not start"
 }
 
@@ -100,3 +104,22 @@ echo "$st" | grep -q '"state":"paused"' || fail "not paused by policy: $st"
 pass "the primary's fdatasync of checkpoint 30 failed: not committed, named, the guest paused by policy ($(echo "$st" | json_field output_held_bytes) bytes of output held)"
 kill_vmm "$p4_pid"
 kill_vmm "$p4sb_pid"
+
+# --- 5: the initial sync's read leaves the page cache -------------------------
+# On tmpfs the page cache is the file itself: nothing there can be dropped.
+cached() { fincore --bytes --noheadings --output RES "$1" | tr -d " "; }
+pair p5 0 600000 "sectors=16384 rq_sectors=64"
+if [ "$(stat -f -c %T "$T")" = tmpfs ]; then
+	pass "not checked: $T is on tmpfs, whose files are their page cache"
+else
+	cat "$T/p5.img" >/dev/null
+	before=$(cached "$T/p5.img")
+	[ "$before" -ge $((56 << 20)) ] || fail "cat left only $before bytes of the image cached"
+	protect p5 "$PORT" --interval 25
+	after=$(cached "$T/p5.img")
+	[ "$after" -le $((8 << 20)) ] ||
+		fail "$after bytes of the 64 MiB image still cached after the initial sync read it"
+	pass "the initial sync left $after of $before cached bytes of the image"
+fi
+kill_vmm "$p5_pid"
+kill_vmm "$p5sb_pid"
