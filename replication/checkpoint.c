@@ -126,6 +126,11 @@ static bool is_standby(enum checkpoint_state s)
 	return s == CKPT_STANDBY || s == CKPT_LOST;
 }
 
+bool checkpoint__is_standby(const struct checkpoint *ck)
+{
+	return is_standby(ck->state);
+}
+
 /* The sync's engine set up for one protect. */
 static void setup_sync(struct checkpoint *ck, const struct checkpoint_params *p)
 {
@@ -279,8 +284,30 @@ static int set_generation(struct checkpoint *ck, enum checkpoint_state s, uint64
 	return vm_port__release(&ck->port, VM_HOLD_OPERATOR);
 }
 
-static int activate_standby(struct checkpoint *ck, uint64_t gen)
+int checkpoint__settle(struct checkpoint *ck, char *err, size_t errlen)
 {
+	const char *why = "";
+	int ret;
+
+	if (!is_standby(ck->state) || !ck->undo || !ck->port.ops->settle)
+		return 0;
+	ret = ck->port.ops->settle(ck->port.vm, ck->undo, &why);
+	if (ret)
+		snprintf(err, errlen, "checkpoint %llu's machine state cannot be loaded (%s: %s)",
+			 (unsigned long long)ck->st.committed_epoch, why, strerror(-ret));
+	return ret;
+}
+
+static int activate_standby(struct checkpoint *ck, uint64_t gen, char *err, size_t errlen)
+{
+	/* The last checkpoint's vCPUs and devices, kept aside until now. */
+	int ret = checkpoint__settle(ck, err, errlen);
+
+	if (ret) {
+		snprintf(ck->unsafe, sizeof(ck->unsafe), "%s", err);
+		qb_log(LOG_ERR, "standby: activation refused: %s", err);
+		return ret;
+	}
 	ck->activated = true;
 	channel__shutdown(ck->sc);
 	/*
@@ -296,7 +323,10 @@ static int activate_standby(struct checkpoint *ck, uint64_t gen)
 	       (unsigned long long)ck->st.committed_epoch, (unsigned long long)gen);
 	/* The guest's MAC is now behind this host's port. */
 	ck->port.ops->announce(ck->port.vm, "the activation");
-	return vm_port__release(&ck->port, VM_HOLD_STANDBY);
+	ret = vm_port__release(&ck->port, VM_HOLD_STANDBY);
+	if (ret)
+		snprintf(err, errlen, "cannot resume the guest: %s", strerror(-ret));
+	return ret;
 }
 
 /*
@@ -360,8 +390,8 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
 		return -EIO;
 	}
 	if (is_standby(ck->state))
-		ret = activate_standby(ck, gen);
-	else if (ck->state == CKPT_PAUSED)
+		return activate_standby(ck, gen, err, errlen);
+	if (ck->state == CKPT_PAUSED)
 		ret = activate_paused_primary(ck, gen);
 	else
 		return activate_paused(ck, gen, err, errlen);

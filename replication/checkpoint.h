@@ -218,6 +218,14 @@ int checkpoint__activate(struct checkpoint *ck, bool set_gen, uint64_t gen, char
  * never ended by checkpointing (nor by migration): vm_hold.h.
  */
 int checkpoint__may_resume(struct checkpoint *ck, char *err, size_t errlen);
+/*
+ * A standby keeps its last checkpoint's vCPU and device state aside
+ * (vm_state__undo_settle): loaded here, on the main thread, before the
+ * VM's state is read or run.  0 on anything but a standby.
+ */
+int checkpoint__settle(struct checkpoint *ck, char *err, size_t errlen);
+/* Is this vmm a standby (its RAM changes with every checkpoint)? */
+bool checkpoint__is_standby(const struct checkpoint *ck);
 
 const char *checkpoint__state_name(enum checkpoint_state s);
 /*

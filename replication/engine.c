@@ -17,11 +17,29 @@ static int may_resume(void *opaque, char *why, size_t len)
 	return e->ckpt ? checkpoint__may_resume(e->ckpt, why, len) : 0;
 }
 
+static int settle(void *opaque, char *why, size_t len)
+{
+	struct engine *e = opaque;
+
+	return e->ckpt ? checkpoint__settle(e->ckpt, why, len) : 0;
+}
+
 static int migration(void *opaque, const Vmm__Control__Request *req,
 		     Vmm__Control__MigrationInfo *info, Vmm__Control__DirtyRate *dr,
 		     char *err, size_t errlen)
 {
 	struct engine *e = opaque;
+
+	/*
+	 * A standby's RAM is written by every checkpoint, which no dirty log
+	 * sees, and its vCPU state waits for activation: nothing to migrate.
+	 */
+	if (e->ckpt && checkpoint__is_standby(e->ckpt) &&
+	    req->command_case == VMM__CONTROL__REQUEST__COMMAND_MIGRATE) {
+		snprintf(err, errlen, "this vmm is a standby: migrate its primary, or activate "
+			 "it first");
+		return -EINVAL;
+	}
 
 	/* A migration's hello carries this VM's fencing token. */
 	if (e->ckpt)
@@ -43,6 +61,7 @@ static int checkpoint(void *opaque, const Vmm__Control__Request *req,
 
 static const struct control_engine_ops ops = {
 	.may_resume = may_resume,
+	.settle = settle,
 	.migration = migration,
 	.checkpoint = checkpoint,
 };

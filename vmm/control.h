@@ -93,9 +93,12 @@ struct control_ops {
  * binds it; the composition root, vmm/main.c, hands it over), so the vmm's
  * own modules never call into replication/.  may_resume: 0 when the
  * operator's resume may end the operator's hold, else -errno and why.
+ * settle: before a save reads the VM's state, what a standby kept aside
+ * is loaded (checkpoint__settle); -errno and why when it cannot be.
  */
 struct control_engine_ops {
 	int (*may_resume)(void *opaque, char *why, size_t len);
+	int (*settle)(void *opaque, char *why, size_t len);
 	int (*migration)(void *opaque, const struct Vmm__Control__Request *req,
 			 struct Vmm__Control__MigrationInfo *info,
 			 struct Vmm__Control__DirtyRate *dr, char *err, size_t errlen);

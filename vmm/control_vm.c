@@ -76,9 +76,13 @@ static void vm_status(void *opaque, struct control_status *st)
 static int vm_save(void *opaque, const char *path, int after, uint64_t *bytes,
 		   char *err, size_t errlen)
 {
-	struct vm *vm = ((struct control_vm *)opaque)->vm;
-	int ret = vm__hold(vm, VM_HOLD_SAVE);
+	struct control_vm *cv = opaque;
+	struct vm *vm = cv->vm;
+	int ret = cv->engine ? cv->engine->settle(cv->engine_opaque, err, errlen) : 0;
 
+	if (ret)
+		return ret;
+	ret = vm__hold(vm, VM_HOLD_SAVE);
 	if (ret) {
 		snprintf(err, errlen, "the VM cannot be paused (state %s)",
 			 vm__state_name(vm->state));

@@ -155,6 +155,11 @@ static int apply_undoable(void *vm, struct vm_state_parsed *p, struct vm_state_u
 	return vm_state__apply_over_undoable(vm, p, undo, whole, why);
 }
 
+static int settle(void *vm, struct vm_state_undo *undo, const char **why)
+{
+	return vm_state__undo_settle(vm, undo, why);
+}
+
 static int apply(void *vm, const struct vm_state_parsed *p, const char **why)
 {
 	return vm_state__apply_over(vm, p, why);
@@ -356,6 +361,7 @@ static const struct vm_port_ops ops = {
 	.save_tail = save_tail,
 	.staging_limit = staging_limit,
 	.apply_undoable = apply_undoable,
+	.settle = settle,
 	.apply = apply,
 	.mem_discard = mem_discard,
 	.mem_drop = mem_drop,

@@ -198,6 +198,8 @@ struct vm_port_ops {
 	size_t (*staging_limit)(void *vm);
 	int (*apply_undoable)(void *vm, struct vm_state_parsed *p, struct vm_state_undo *undo,
 			      bool *whole, const char **why);
+	/* What apply_undoable kept aside, loaded (vm_state__undo_settle). */
+	int (*settle)(void *vm, struct vm_state_undo *undo, const char **why);
 	/* A migration's final state over the RAM as received (vm_state__apply_over). */
 	int (*apply)(void *vm, const struct vm_state_parsed *p, const char **why);
 	/* All of RAM back to zero (a migration's round 1 skips zero pages). */

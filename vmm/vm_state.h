@@ -199,6 +199,9 @@ int vm_state__apply_over(struct vm *vm, const struct vm_state_parsed *p, const c
  * is then exactly as before the call (true also on success); false only
  * when putting it back failed too: the VM then holds no state of either
  * checkpoint and must never run.
+ * The machine state is loaded into KVM only by the first stream and then
+ * at most once every vm_state__undo_settle_every (default 1000 ms); the
+ * streams between keep theirs aside, for vm_state__undo_settle.
  */
 struct vm_state_undo;
 
@@ -206,6 +209,15 @@ int vm_state__undo_new(struct vm_state_undo **out);
 void vm_state__undo_free(struct vm_state_undo *u);
 int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 				  struct vm_state_undo *u, bool *whole, const char **err);
+/* 0: every stream loads its machine state (no deferral). */
+void vm_state__undo_settle_every(struct vm_state_undo *u, unsigned ms);
+/*
+ * The machine records kept aside by the last streams into KVM and the
+ * device models: before the VM runs or its state is read.  Nothing to do
+ * when none is pending; on a failure (KVM refused a record: *err says
+ * which) the VM holds part of them and must never run.
+ */
+int vm_state__undo_settle(struct vm *vm, struct vm_state_undo *u, const char **err);
 
 /* Internal (vm_state*.c): every record but RAM and disk, in KVM's order. */
 int vm_state__apply_machine(struct vm *vm, const struct vm_state_parsed *p, const char **err);

@@ -19,12 +19,23 @@
  *    copied); before the first checkpoint, whose predecessor came another
  *    way (the initial sync), saved from KVM once.
  * Undo runs in the reverse order of apply: machine, RAM, disk.
+ *
+ * The machine is loaded into KVM and the device models only by the first
+ * checkpoint and then by one at least settle_ms (default 1 s) after the
+ * last load; the others leave their records in u->machine, pending, as
+ * Remus's restore keeps the last checkpoint's vCPU context aside until
+ * failover.  vm_state__undo_settle loads them before the standby runs or
+ * its state is read.  A standby's vCPUs never run before that, and every
+ * load cost its main thread about 110 us on this host's KVM, on the path
+ * of every ack (docs/performance.md, "virtio-net").  The periodic load
+ * still finds within a second a state KVM refuses, while it can be undone.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <qb/qblog.h>
 
@@ -47,8 +58,13 @@ struct vm_state_undo {
 	size_t nr_ext, cap_ext;
 	uint8_t *buf;                /* STREAM_DISK_MAX bytes of scratch */
 	bool have_machine;
-	struct vm_state_parsed machine; /* the records the VM's machine state is now */
+	bool pending;                /* machine is newer than what KVM holds */
+	struct vm_state_parsed machine; /* the last checkpoint's machine records */
+	unsigned settle_ms;          /* load the machine at least this often */
+	uint64_t loaded_ms;          /* CLOCK_MONOTONIC of the last load */
 };
+
+#define SETTLE_MS_DEFAULT 1000
 
 int vm_state__undo_new(struct vm_state_undo **out)
 {
@@ -60,6 +76,7 @@ int vm_state__undo_new(struct vm_state_undo **out)
 		return -ENOMEM;
 	}
 	u->log_fd = -1;
+	u->settle_ms = SETTLE_MS_DEFAULT;
 	*out = u;
 	return 0;
 }
@@ -287,6 +304,39 @@ static bool undo_all(struct vm_state_undo *u, struct vm *vm, const struct vm_sta
 	return !ret;
 }
 
+void vm_state__undo_settle_every(struct vm_state_undo *u, unsigned ms)
+{
+	u->settle_ms = ms;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Is this checkpoint's machine to be loaded now (see the file comment)? */
+static bool load_due(const struct vm_state_undo *u)
+{
+	return !u->have_machine || now_ms() - u->loaded_ms >= u->settle_ms;
+}
+
+int vm_state__undo_settle(struct vm *vm, struct vm_state_undo *u, const char **err)
+{
+	int ret;
+
+	if (!u->pending)
+		return 0;
+	ret = vm_state__apply_machine(vm, &u->machine, err);
+	if (!ret) {
+		u->pending = false;
+		u->loaded_ms = now_ms();
+	}
+	return ret;
+}
+
 int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 				  struct vm_state_undo *u, bool *whole, const char **err)
 {
@@ -310,11 +360,20 @@ int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 		goto out;
 	}
 	swap_pages(u, vm, p);
-	ret = vm_state__apply_machine(vm, p, err);
-	if (ret)
-		*whole = undo_all(u, vm, p);
-	else
+	if (!load_due(u)) {
 		keep_machine(u, p);
+		u->pending = true;
+		goto out;
+	}
+	ret = vm_state__apply_machine(vm, p, err);
+	if (ret) {
+		*whole = undo_all(u, vm, p);
+		u->pending = u->pending && !*whole;   /* undone: KVM holds u->machine */
+	} else {
+		keep_machine(u, p);
+		u->pending = false;
+		u->loaded_ms = now_ms();
+	}
 out:
 	/* The log's space is kept only while it is all that holds the old blocks. */
 	if (*whole)

@@ -7,6 +7,10 @@
  * RAM, every vCPU's registers and the disk image are as before, and the
  * guest then runs on and verifies its own memory.
  *
+ * Between loads (at most one a second) a checkpoint's vCPU state is kept
+ * aside, not loaded into KVM, until vm_state__undo_settle, which then
+ * loads the last one, or names the vCPU KVM refused.
+ *
  * A page the guest dirtied to zero reaches the standby as zero.
  *
  * A checkpoint larger than any checkpoint of its VM can be is refused with
@@ -129,6 +133,7 @@ static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *
  * RAM and disk elsewhere again).  c2 refused there (the machine state to
  * put back is saved from KVM); c1 applied; c2 refused again (what is put
  * back are c1's records, kept from its apply).  The guest then runs on.
+ * Every checkpoint loads its machine state here (settle_every 0).
  */
 START_TEST(kvm_refuses_a_vcpu)
 {
@@ -149,6 +154,7 @@ START_TEST(kvm_refuses_a_vcpu)
 	snprintf(cmdline, sizeof(cmdline), DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
 	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
+	vm_state__undo_settle_every(u, 0);
 	fill_blocks(&vm, 0, 4, 0xa1);
 	ck_assert_int_eq(vm__start(&vm), 0);
 	kvmtest__sleep_ms(300);
@@ -178,6 +184,87 @@ START_TEST(kvm_refuses_a_vcpu)
 	ck_assert_msg(vm.stop_reason == VM_STOP_POWEROFF && vm.stop_status == 0,
 		      "the guest stopped badly: %s", vm.stop_message);
 	vm_state__undo_free(u);
+	vm__destroy(&vm);
+	free(c1);
+	free(c2);
+}
+END_TEST
+
+/* A copy of c applied (the apply swaps the old pages into its buffer). */
+static void apply_ok(struct vm *vm, struct vm_state_undo *u, const uint8_t *c, size_t len,
+		     uint64_t cr0_vcpu1)
+{
+	struct vm_state_parsed p;
+	const char *err = NULL;
+	bool whole = false;
+	uint8_t *copy = malloc(len);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, c, len);
+	ck_assert_msg(vm_state__parse(copy, len, &p, &err) == 0, "parse: %s", err);
+	if (cr0_vcpu1)
+		p.vcpus[1]->sregs->cr0 = cr0_vcpu1;
+	ck_assert_msg(vm_state__apply_over_undoable(vm, &p, u, &whole, &err) == 0, "apply: %s",
+		      err);
+	vm_state__free_parsed(&p);
+	free(copy);
+}
+
+static bool regs_are(struct vm *vm, const struct kvm_regs *want)
+{
+	struct kvm_regs r;
+
+	ck_assert_int_eq(ioctl(vm->vcpus[0].fd, KVM_GET_REGS, &r), 0);
+	return !memcmp(&r, want, sizeof(r));
+}
+
+/*
+ * c1, then c2 within the second: c2's vCPU state waits aside (KVM still
+ * has c1's registers) until settled; a c2 with an invalid CR0 is taken
+ * the same way, and its settle is refused, naming the vCPU.
+ */
+START_TEST(machine_kept_aside)
+{
+	char cmdline[96];
+	struct vm_config cfg = {
+		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
+		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
+		.disk = { image, false },
+	};
+	struct vm_state_undo *u;
+	struct kvm_regs r2;
+	uint8_t *c1, *c2;
+	const char *err = NULL;
+	struct vm vm;
+	size_t l1, l2;
+
+	snprintf(cmdline, sizeof(cmdline), DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
+	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
+	ck_assert_int_eq(vm_state__undo_new(&u), 0);
+	vm_state__undo_settle_every(u, 60000);
+	ck_assert_int_eq(vm__start(&vm), 0);
+	kvmtest__sleep_ms(300);
+	ck_assert_int_eq(vm__pause(&vm), 0);
+	c1 = capture(&vm, &l1);
+	ck_assert_int_eq(vm__resume(&vm), 0);
+	kvmtest__sleep_ms(100);
+	ck_assert_int_eq(vm__pause(&vm), 0);
+	c2 = capture(&vm, &l2);
+	ck_assert_int_eq(ioctl(vm.vcpus[0].fd, KVM_GET_REGS, &r2), 0);
+
+	apply_ok(&vm, u, c1, l1, 0);         /* the first: loaded */
+	ck_assert_msg(!regs_are(&vm, &r2), "c1 and c2 have the same registers: nothing shown");
+	apply_ok(&vm, u, c2, l2, 0);         /* kept aside */
+	ck_assert_msg(!regs_are(&vm, &r2), "c2's vCPU state was loaded at once");
+	ck_assert_msg(vm_state__undo_settle(&vm, u, &err) == 0, "settle: %s", err);
+	ck_assert_msg(regs_are(&vm, &r2), "the settle did not load c2's vCPU state");
+
+	apply_ok(&vm, u, c2, l2, CR0_PG);    /* taken: not loaded */
+	err = NULL;
+	ck_assert_msg(vm_state__undo_settle(&vm, u, &err) < 0, "KVM took an invalid CR0");
+	ck_assert_msg(err && strstr(err, "vCPU"), "error: %s", err ? err : "none");
+	vm_state__undo_free(u);
+	vm__request_stop(&vm, VM_STOP_QUIT, 0, "test done");
 	vm__destroy(&vm);
 	free(c1);
 	free(c2);
@@ -346,6 +433,7 @@ static Suite *undo_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, kvm_refuses_a_vcpu);
+	tcase_add_test(tc, machine_kept_aside);
 	tcase_add_test(tc, dirty_zero_page);
 	tcase_add_test(tc, oversized_checkpoint_refused);
 	suite_add_tcase(s, tc);
