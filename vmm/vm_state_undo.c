@@ -257,6 +257,8 @@ static int save_machine(struct vm_state_undo *u, struct vm *vm, const char **err
 /*
  * p applied: its records are now the machine state, u->machine's go to p
  * (freed with it).  A record p lacks was not changed: the old one stays.
+ * Called twice, it puts both back: every record p has then is an old one
+ * (u->machine has every record the VM has, saved from KVM at the first).
  */
 static void keep_machine(struct vm_state_undo *u, struct vm_state_parsed *p)
 {
@@ -360,17 +362,23 @@ int vm_state__apply_over_undoable(struct vm *vm, struct vm_state_parsed *p,
 		goto out;
 	}
 	swap_pages(u, vm, p);
+	/*
+	 * u->machine: this checkpoint's records merged over the last ones (a
+	 * record it lacks may come from a checkpoint kept aside); p: those
+	 * they replaced, swapped back if the load fails.
+	 */
+	keep_machine(u, p);
 	if (!load_due(u)) {
-		keep_machine(u, p);
 		u->pending = true;
 		goto out;
 	}
-	ret = vm_state__apply_machine(vm, p, err);
+	ret = vm_state__apply_machine(vm, &u->machine, err);
 	if (ret) {
-		*whole = undo_all(u, vm, p);
-		u->pending = u->pending && !*whole;   /* undone: KVM holds u->machine */
-	} else {
 		keep_machine(u, p);
+		*whole = undo_all(u, vm, p);
+		if (*whole)
+			u->pending = false;   /* undone: KVM holds all of u->machine */
+	} else {
 		u->pending = false;
 		u->loaded_ms = now_ms();
 	}
