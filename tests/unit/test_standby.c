@@ -104,6 +104,20 @@ static uint8_t *capture(struct vm *vm, size_t *len)
 	return buf;
 }
 
+/* The dirty guest, 2 vCPUs, 64 MiB, the test image as its disk: created, not started. */
+static void create_dirty_vm(struct vm *vm, char *cmdline, size_t len)
+{
+	struct vm_config cfg = {
+		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
+		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
+		.disk = { image, false },
+	};
+	const char *err = NULL;
+
+	snprintf(cmdline, len, DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
+	ck_assert_msg(vm__create(vm, &cfg, &err) == 0, "vm__create: %s", err ? err : "");
+}
+
 /* Apply c with vCPU 1's CR0 made invalid: refused, the VM exactly as before. */
 static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *c, size_t len)
 {
@@ -138,11 +152,6 @@ static void refused_and_undone(struct vm *vm, struct vm_state_undo *u, uint8_t *
 START_TEST(kvm_refuses_a_vcpu)
 {
 	char cmdline[96];
-	struct vm_config cfg = {
-		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
-		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
-		.disk = { image, false },
-	};
 	struct vm_state_undo *u;
 	struct vm_state_parsed p;
 	uint8_t *c1, *c2;
@@ -151,8 +160,7 @@ START_TEST(kvm_refuses_a_vcpu)
 	bool whole = false;
 	size_t l1, l2;
 
-	snprintf(cmdline, sizeof(cmdline), DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
-	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
+	create_dirty_vm(&vm, cmdline, sizeof(cmdline));
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
 	vm_state__undo_settle_every(u, 0);
 	fill_blocks(&vm, 0, 4, 0xa1);
@@ -226,11 +234,6 @@ static bool regs_are(struct vm *vm, const struct kvm_regs *want)
 START_TEST(machine_kept_aside)
 {
 	char cmdline[96];
-	struct vm_config cfg = {
-		.mem_size = 64 * MIB, .nr_vcpus = 2, .kernel_path = kernel,
-		.cmdline = cmdline, .serial = { SERIAL_NONE, NULL },
-		.disk = { image, false },
-	};
 	struct vm_state_undo *u;
 	struct kvm_regs r2;
 	uint8_t *c1, *c2;
@@ -238,8 +241,7 @@ START_TEST(machine_kept_aside)
 	struct vm vm;
 	size_t l1, l2;
 
-	snprintf(cmdline, sizeof(cmdline), DIRTY_CMDLINE_FMT, kvmtest__scaled_ms(1500));
-	ck_assert_int_eq(vm__create(&vm, &cfg, &err), 0);
+	create_dirty_vm(&vm, cmdline, sizeof(cmdline));
 	ck_assert_int_eq(vm_state__undo_new(&u), 0);
 	vm_state__undo_settle_every(u, 60000);
 	ck_assert_int_eq(vm__start(&vm), 0);
