@@ -329,8 +329,9 @@ hasvc_exit() {
 	if [ "$_xrc" != 0 ] && [ "$_xrc" != 77 ] && [ -n "${CL_NODES:-}" ]; then
 		for _n in $CL_NODES; do
 			[ -f "$T/$_n/hasvcd.log" ] || continue
-			echo "-- the test failed: node $_n's hasvcd.log, last 25 lines"
-			tail -n 25 "$T/$_n/hasvcd.log"
+			# Without the lines of the tests' own hactl polls, which hide the rest.
+			echo "-- the test failed: node $_n's hasvcd.log, last 40 lines but hactl's requests"
+			grep -v ': info: hactl hasvcd: ' "$T/$_n/hasvcd.log" | tail -n 40
 		done
 	fi
 	cluster_teardown
