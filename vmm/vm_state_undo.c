@@ -35,11 +35,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <qb/qblog.h>
 
 #include "vmm/stream.h"
+#include "vmm/timens.h"
 #include "vmm/virtio_blk.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
@@ -60,7 +60,7 @@ struct vm_state_undo {
 	bool have_machine;
 	bool pending;                /* machine is newer than what KVM holds */
 	struct vm_state_parsed machine; /* the last checkpoint's machine records */
-	unsigned settle_ms;          /* load the machine at least this often */
+	unsigned settle_ms;          /* load the machine at most this often */
 	uint64_t loaded_ms;          /* CLOCK_MONOTONIC of the last load */
 };
 
@@ -313,10 +313,7 @@ void vm_state__undo_settle_every(struct vm_state_undo *u, unsigned ms)
 
 static uint64_t now_ms(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	return timens__now(CLOCK_MONOTONIC) / 1000000;
 }
 
 /* Is this checkpoint's machine to be loaded now (see the file comment)? */
